@@ -1,0 +1,7 @@
+"""``python -m nndsl``."""
+
+import sys
+
+from nndsl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,104 @@
+"""The Python API: check, compile and build specs in-process, from a string or a file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nndsl import check as _check
+from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, render_text
+from nndsl.ir import Program
+from nndsl.shapes import TensorType
+from nndsl.source import Source
+
+
+@dataclass
+class Result:
+    """The outcome of checking one spec: the checked program and every diagnostic."""
+
+    source: Source
+    program: Program | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+
+class SpecError(Exception):
+    """A spec has errors; ``diagnostics`` holds them all, ``str()`` renders them."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        super().__init__("\n\n".join(render_text(d) for d in diagnostics if d.severity is Severity.ERROR))
+
+
+def parse_input_shape(text: str, sink: DiagnosticSink) -> TensorType | None:
+    """Parse the ``--input`` notation (``[N, 1, 28, 28]``, ``long[N, T]``); errors go to ``sink``."""
+    from nndsl.syntax import parse_shape
+
+    source = Source("--input", text)
+    try:
+        decl = parse_shape(source)
+    except DiagnosticError as exc:
+        sink.add(exc.diagnostic)
+        return None
+    return _check.Checker(source, sink).input_type(decl)
+
+
+def check_source(text: str, name: str = "<string>", input: str | TensorType | None = None) -> Result:
+    """Parse and check spec text. ``input`` gives a bare chain's input shape."""
+    from nndsl.syntax import parse
+
+    source = Source(name, text)
+    sink = DiagnosticSink()
+    bare_input = input
+    if isinstance(input, str):
+        bare_input = parse_input_shape(input, sink)
+        if bare_input is None:
+            return Result(source, None, sink.items)
+    try:
+        module = parse(source)
+    except DiagnosticError as exc:
+        return Result(source, None, [exc.diagnostic])
+    program = _check.check(module, source, sink, bare_input)
+    ordered = sorted(sink.items, key=lambda d: (d.source is not source, d.span.start))
+    return Result(source, program, ordered)
+
+
+def check_file(path: str | os.PathLike, input: str | TensorType | None = None) -> Result:
+    """Read (UTF-8) and check a spec file. I/O errors propagate as OSError/UnicodeDecodeError."""
+    path = Path(path)
+    return check_source(path.read_text(encoding="utf-8"), str(path), input)
+
+
+def _checked(spec, input) -> Result:
+    if isinstance(spec, os.PathLike):
+        result = check_file(spec, input)
+    else:
+        result = check_source(spec, "<string>", input)
+    if not result.ok:
+        raise SpecError(result.diagnostics)
+    return result
+
+
+def compile_spec(spec: str | os.PathLike, input: str | None = None) -> str:
+    """Python source of the PyTorch modules for a spec (text, or a path given as a Path)."""
+    from nndsl.backends.torch_module import emit_program
+
+    return emit_program(_checked(spec, input).program)
+
+
+def build(spec: str | os.PathLike, model: str | None = None, input: str | None = None):
+    """Check a spec and instantiate one of its models as a ``torch.nn.Module`` (imports torch)."""
+    from nndsl.backends.torch_module import load_module
+
+    program = _checked(spec, input).program
+    namespace = load_module(program)
+    chosen = program.model(model)
+    return namespace[chosen.name]()

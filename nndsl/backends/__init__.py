@@ -1,0 +1,1 @@
+"""Code generators; each reads the checked IR (nndsl.ir) only."""

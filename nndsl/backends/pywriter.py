@@ -1,0 +1,74 @@
+"""Writes Python source: safe names, literals through repr() of whitelisted types, ruff-style layout."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+LINE_LENGTH = 88
+_RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"torch", "nn", "self"}
+
+
+class Names:
+    """Allocates identifiers that avoid keywords, builtins and each other (as torch.fx does)."""
+
+    def __init__(self, reserved: set[str] | None = None):
+        self.taken = set(_RESERVED) | (reserved or set())
+
+    def take(self, wanted: str) -> str:
+        base = re.sub(r"\W", "_", wanted) or "_"
+        if base[0].isdigit():
+            base = "_" + base
+        name = base if base not in self.taken else base + "_"
+        i = 1
+        while name in self.taken:
+            i += 1
+            name = f"{base}_{i}"
+        self.taken.add(name)
+        return name
+
+
+def literal(value) -> str:
+    """Source for a constant; only plain data types are allowed through."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if text in ("inf", "-inf", "nan"):
+            return f"float({text!r})"
+        return text
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    raise TypeError(f"not a literal type: {type(value).__name__}")
+
+
+def call(prefix: str, func: str, positional: list, keywords: list[tuple[str, object]], indent: int) -> list[str]:
+    """``prefix + func(args)`` laid out as ruff format would: one line, else hugged, else one per line."""
+    args = [literal(v) for v in positional] + [f"{k}={literal(v)}" for k, v in keywords]
+    pad = " " * indent
+    flat = f"{pad}{prefix}{func}({', '.join(args)})"
+    if len(flat) <= LINE_LENGTH:
+        return [flat]
+    inner = " " * (indent + 4)
+    joined = f"{inner}{', '.join(args)}"
+    if len(joined) <= LINE_LENGTH:
+        return [f"{pad}{prefix}{func}(", joined, f"{pad})"]
+    return [f"{pad}{prefix}{func}("] + [f"{inner}{a}," for a in args] + [f"{pad})"]
+
+
+def comment(text: str) -> str:
+    """A comment body from untrusted text: one line, no control characters."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def with_trailing_comment(line: str, note: str, indent: int) -> list[str]:
+    """``line  # note`` if it fits, else the comment on its own line above."""
+    note = comment(note)
+    joined = f"{line}  # {note}"
+    if len(joined) <= LINE_LENGTH:
+        return [joined]
+    return [" " * indent + f"# {note}", line]

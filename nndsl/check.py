@@ -1,0 +1,562 @@
+"""AST -> IR: evaluate constants, bind calls to layers (E1xx), infer shapes (E2xx); collect every diagnostic."""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nndsl import ast, shapes
+from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
+from nndsl.ir import LayerNode, ModelIR, Program
+from nndsl.layers import lookup, suggest
+from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, ShapeError, WrongType, _type_name
+from nndsl.shapes import DTYPES, Dim, Shape, Sym, TensorType
+from nndsl.source import Source
+
+_BUILTIN_VALUES = {"True": True, "False": False, "None": None}
+
+
+class _Abort(Exception):
+    """Stop checking the current item; its diagnostic is already recorded."""
+
+
+@dataclass
+class _Bound:
+    """A call after phase 1: its layer class and converted arguments (None where unusable)."""
+
+    call: ast.Call
+    layer: type[Layer] | None
+    args: dict | None
+    arg_spans: dict = field(default_factory=dict)
+    validated: bool = False
+
+
+class Checker(Context):
+    """Checks one source. Use :func:`check`."""
+
+    def __init__(self, source: Source, sink: DiagnosticSink):
+        self.source = source
+        self.sink = sink
+        self.constants: dict[str, object] = {}
+        self.constant_spans: dict[str, Span] = {}
+        # per-model state
+        self.bindings: dict[Sym, Dim] = {}
+        self.used_names: set[str] = set()
+        self.current: ast.Call | None = None
+        self.producer: tuple[Span, str] | None = None
+
+    # ------------------------------------------------------------ diagnostics
+
+    def _diag(self, severity, code, message, span, label="", secondary=(), help=None, notes=()):
+        self.sink.add(
+            Diagnostic(severity, code, message, self.source, span, label, tuple(secondary), help, tuple(notes))
+        )
+
+    def error(self, code, message, span, label="", secondary=(), help=None):
+        self._diag(Severity.ERROR, code, message, span, label, secondary, help)
+
+    def _producer_label(self) -> tuple[Label, ...]:
+        if self.producer is None:
+            return ()
+        span, text = self.producer
+        return (Label(span, text),)
+
+    # Context API used by layer rules
+    def require_equal(self, have, want, message, label, help=None):
+        verdict = shapes.known_equal(have, want)
+        if verdict:
+            return
+        if verdict is False:
+            self.error("E201", message, self.current.span, label, self._producer_label(), help)
+            return
+        symbol = shapes.single_symbol(have)
+        if symbol is not None and isinstance(want, int):
+            self.bindings[symbol] = want
+            if not symbol.free:
+                self._diag(
+                    Severity.NOTE,
+                    "N402",
+                    f"input dimension {symbol} must be {want} for {self.current.name.text}",
+                    self.current.span,
+                    f"fixes {symbol} = {want}",
+                )
+            return
+        self._diag(
+            Severity.WARNING,
+            "W301",
+            f"cannot verify statically that {have} equals {want}",
+            self.current.span,
+            f"needs {have} == {want}",
+            self._producer_label(),
+        )
+
+    def note(self, code, message, help=None):
+        self._diag(Severity.NOTE, code, message, self.current.span, "", (), help)
+
+    def warn(self, code, message, help=None):
+        self._diag(Severity.WARNING, code, message, self.current.span, "", (), help)
+
+    def fresh(self, hint):
+        name, i = hint, 1
+        while name in self.used_names:
+            i += 1
+            name = f"{hint}{i}"
+        self.used_names.add(name)
+        return shapes.sym(name, free=True)
+
+    # ------------------------------------------------------------ expressions
+
+    def evaluate(self, expr: ast.Expr, symbols: bool = False):
+        """Value of a constant expression; with ``symbols``, unknown names become symbolic dims."""
+        if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StrLit)):
+            return expr.value
+        if isinstance(expr, ast.NameRef):
+            if expr.name in _BUILTIN_VALUES:
+                return _BUILTIN_VALUES[expr.name]
+            if expr.name in self.constants:
+                return self.constants[expr.name]
+            if symbols:
+                self.used_names.add(expr.name)
+                return shapes.sym(expr.name)
+            close = difflib.get_close_matches(expr.name, list(self.constants) + list(_BUILTIN_VALUES), n=1)
+            self.error(
+                "E108",
+                f"undefined name '{expr.name}'",
+                expr.span,
+                "not defined",
+                help=f"did you mean '{close[0]}'?" if close else f"define it first: let {expr.name} = ...",
+            )
+            raise _Abort
+        if isinstance(expr, ast.TupleExpr):
+            return tuple(self.evaluate(item, symbols) for item in expr.items)
+        if isinstance(expr, ast.Neg):
+            value = self.evaluate(expr.operand, symbols)
+            if isinstance(value, shapes.Poly):
+                return shapes.neg(value)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.error("E110", f"cannot negate {_type_name(value)}", expr.span, "not a number")
+                raise _Abort
+            return -value
+        if isinstance(expr, ast.BinOp):
+            return self._binop(expr, self.evaluate(expr.left, symbols), self.evaluate(expr.right, symbols))
+        raise AssertionError(f"unknown expression {expr!r}")
+
+    def _binop(self, expr: ast.BinOp, left, right):
+        op = expr.op
+
+        def is_num(v):
+            return isinstance(v, (int, float, shapes.Poly)) and not isinstance(v, bool)
+
+        if not (is_num(left) and is_num(right)):
+            self.error(
+                "E110",
+                f"unsupported operand types for {op}: {_type_name(left)} and {_type_name(right)}",
+                expr.span,
+                "arithmetic needs numbers",
+            )
+            raise _Abort
+        symbolic = isinstance(left, shapes.Poly) or isinstance(right, shapes.Poly)
+        if symbolic:
+            if op == "+":
+                return shapes.add(left, right)
+            if op == "-":
+                return shapes.sub(left, right)
+            if op == "*" and isinstance(left, (int, shapes.Poly)) and isinstance(right, (int, shapes.Poly)):
+                return shapes.mul(left, right)
+            if op == "//" and isinstance(right, int) and right > 0:
+                return shapes.floordiv(left, right)
+            self.error("E110", f"'{op}' is not supported on symbolic sizes here", expr.span, "symbolic size")
+            raise _Abort
+        if op in ("/", "//", "%") and right == 0:
+            self.error("E110", "division by zero", expr.span, "divides by zero")
+            raise _Abort
+        if op == "+":
+            return left + right
+        if op == "-":
+            return left - right
+        if op == "*":
+            return left * right
+        if op == "/":
+            return left / right
+        if op == "//":
+            return left // right
+        return left % right
+
+    # ------------------------------------------------------------ top level
+
+    def check_module(self, module: ast.Module, bare_input: TensorType | None) -> Program:
+        models: list[ModelIR] = []
+        seen: dict[str, Span] = {}
+        bare_chains = [item for item in module.items if isinstance(item, ast.Chain)]
+        if not any(isinstance(item, (ast.Chain, ast.Model)) for item in module.items):
+            empty = not self.source.text.strip()
+            self.error(
+                "E113",
+                "the file is empty" if empty else "the file defines no model",
+                Span(0, 0),
+                "nothing to check",
+                help="write a chain such as `Flatten -> Linear(784, 10)`, "
+                "or `model Name(x: [N, 784]) { Linear(784, 10) }`",
+            )
+        for extra in bare_chains[1:]:
+            self.error(
+                "E109",
+                "a file holds at most one bare chain",
+                extra.span,
+                "second bare chain",
+                (Label(bare_chains[0].span, "first bare chain"),),
+                "wrap each chain in `model Name(x: [...]) { ... }`, or join them with '->'",
+            )
+        for item in module.items:
+            if isinstance(item, ast.Let):
+                self._let(item)
+            elif isinstance(item, ast.Model):
+                name = item.name.text
+                if name in seen:
+                    self.error(
+                        "E109",
+                        f"model '{name}' is defined twice",
+                        item.name.span,
+                        "redefined here",
+                        (Label(seen[name], "first defined here"),),
+                    )
+                    continue
+                seen[name] = item.name.span
+                model = self._model(item)
+                if model is not None:
+                    models.append(model)
+            elif item is bare_chains[0]:
+                model = self._bare_chain(item, bare_input)
+                if model is not None:
+                    models.append(model)
+        return Program(self.source, tuple(models))
+
+    def _let(self, item: ast.Let) -> None:
+        name = item.name.text
+        if name in self.constants or name in _BUILTIN_VALUES:
+            secondary = (Label(self.constant_spans[name], "first defined here"),) if name in self.constants else ()
+            self.error("E109", f"'{name}' is already defined", item.name.span, "redefined here", secondary)
+            return
+        try:
+            self.constants[name] = self.evaluate(item.value)
+            self.constant_spans[name] = item.name.span
+        except _Abort:
+            pass
+
+    def _reset_model_state(self) -> None:
+        self.bindings = {}
+        self.used_names = set()
+        self.producer = None
+
+    def input_type(self, decl: ast.InputDecl) -> TensorType | None:
+        dtype = "float32"
+        if decl.dtype is not None:
+            dtype = DTYPES.get(decl.dtype.text)
+            if dtype is None:
+                close = difflib.get_close_matches(decl.dtype.text, list(DTYPES), n=1)
+                self.error(
+                    "E112",
+                    f"unknown dtype '{decl.dtype.text}'",
+                    decl.dtype.span,
+                    "not a dtype",
+                    help=f"did you mean '{close[0]}'?" if close else "use float32 (the default) or long",
+                )
+                return None
+        dims = []
+        for expr in decl.dims:
+            try:
+                value = self.evaluate(expr, symbols=True)
+            except _Abort:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, shapes.Poly)):
+                self.error("E112", f"a dimension must be an integer or a name, got {_type_name(value)}", expr.span)
+                return None
+            if isinstance(value, int) and value < 0:
+                self.error("E112", f"a dimension cannot be negative, got {value}", expr.span, "negative")
+                return None
+            dims.append(value)
+        return TensorType(Shape(tuple(dims)), dtype)
+
+    def _model(self, item: ast.Model) -> ModelIR | None:
+        self._reset_model_state()
+        if len(item.inputs) != 1:
+            where = item.inputs[1].span if item.inputs else item.name.span
+            self.error(
+                "E112",
+                f"model '{item.name.text}' must declare exactly one input, got {len(item.inputs)}",
+                where,
+                "one input expected",
+                help=f"declare it as: model {item.name.text}(x: [N, 784]) {{ ... }}",
+            )
+            self._bind_calls(item.body)  # still report argument errors
+            return None
+        decl = item.inputs[0]
+        x = self.input_type(decl)
+        if x is None:
+            self._bind_calls(item.body)
+            return None
+        self.producer = (decl.span, f"input {x} declared here")
+        return self._chain(item.name.text, decl.name.text, x, item.body, item.span)
+
+    def _bare_chain(self, chain: ast.Chain, bare_input: TensorType | None) -> ModelIR | None:
+        self._reset_model_state()
+        if bare_input is None:
+            x = TensorType(Shape((), rest=True))
+        else:
+            x = bare_input
+            for d in bare_input.shape.dims:
+                if isinstance(d, shapes.Poly):
+                    self.used_names.update(a.name for a in d.atoms() if isinstance(a, Sym))
+        return self._chain(model_name_for(self.source.name), "x", x, chain, chain.span)
+
+    # ------------------------------------------------------------ chains
+
+    def _bind_calls(self, chain: ast.Chain) -> list[_Bound]:
+        bound = [self._bind(call) for call in chain.calls]
+        for b in bound:
+            if b.args is not None and not any(v is _INFER for v in b.args.values()):
+                b.validated = self._validate(b)
+        return bound
+
+    def _chain(self, name, input_name, x: TensorType, chain: ast.Chain, span: Span) -> ModelIR | None:
+        bound = self._bind_calls(chain)
+        nodes: list[LayerNode] = []
+        ok = True
+        for index, b in enumerate(bound):
+            if b.args is None or (b.validated is False and not any(v is _INFER for v in b.args.values())):
+                ok = False
+                break
+            node = self._apply(index, b, x)
+            if node is None:
+                ok = False
+                break
+            nodes.append(node)
+            x = node.output
+            self.producer = (b.call.span, f"output {x} produced here")
+        if self.bindings:
+            nodes = [_substituted(node, self.bindings) for node in nodes]
+        first_input = nodes[0].input if nodes else x
+        return ModelIR(name, input_name, first_input, tuple(nodes), span, complete=ok)
+
+    def _bind(self, call: ast.Call) -> _Bound:
+        """Phase 1: find the layer, match arguments to parameters, evaluate and convert them."""
+        layer = lookup(call.name.text)
+        if layer is None:
+            guess = suggest(call.name.text)
+            self.error(
+                "E101",
+                f"unknown layer '{call.name.text}'",
+                call.name.span,
+                "not a known layer",
+                help=f"did you mean '{guess}'?" if guess else "run `nndsl layers` to list the known layers",
+            )
+            return _Bound(call, None, None)
+        params = layer.params
+        values: dict[str, object] = {}
+        spans: dict[str, Span] = {}
+        failed = False
+        position = 0
+        for arg in call.args:
+            if arg.keyword is None:
+                if any(a.keyword is not None for a in call.args[: call.args.index(arg)]):
+                    self.error("E001", "positional argument after a keyword argument", arg.span, "positional")
+                    failed = True
+                    continue
+                if position >= len(params):
+                    self.error(
+                        "E104",
+                        f"{layer.dsl_name()} takes at most {len(params)} positional argument"
+                        f"{'s' if len(params) != 1 else ''}, got {position + 1}",
+                        arg.span,
+                        "unexpected argument",
+                        help=f"signature: {signature(layer)}",
+                    )
+                    failed = True
+                    position += 1
+                    continue
+                pname = params[position].name
+                position += 1
+            else:
+                pname = arg.keyword.text
+                names = [p.name for p in params]
+                if pname not in names:
+                    close = difflib.get_close_matches(pname, names, n=1)
+                    self.error(
+                        "E102",
+                        f"{layer.dsl_name()} has no argument '{pname}'",
+                        arg.keyword.span,
+                        "unknown argument",
+                        help=f"did you mean '{close[0]}'?" if close else f"signature: {signature(layer)}",
+                    )
+                    failed = True
+                    continue
+            if pname in spans:
+                self.error(
+                    "E103",
+                    f"argument '{pname}' of {layer.dsl_name()} is given twice",
+                    arg.span,
+                    "given again here",
+                    (Label(spans[pname], "first given here"),),
+                )
+                failed = True
+                continue
+            spans[pname] = arg.span
+            try:
+                raw = self.evaluate(arg.value)
+            except _Abort:
+                failed = True
+                continue
+            param = layer.param(pname)
+            try:
+                values[pname] = param.kind.convert(raw)
+            except WrongType:
+                self.error(
+                    "E106",
+                    f"{pname} of {layer.dsl_name()} must be {param.kind.describe}, got {_type_name(raw)}",
+                    arg.value.span,
+                    f"{_type_name(raw)}",
+                )
+                failed = True
+            except ArgValueError as exc:
+                self.error("E107", f"{pname} of {layer.dsl_name()} {exc.message}", arg.value.span, "invalid value", help=exc.help)
+                failed = True
+        for param in params:
+            if param.name in values or param.name in spans:
+                continue
+            if not param.required:
+                values[param.name] = param.normalized_default
+            elif param.infer:
+                values[param.name] = _INFER
+            else:
+                self.error(
+                    "E105",
+                    f"{layer.dsl_name()} is missing the required argument '{param.name}'",
+                    call.span,
+                    f"'{param.name}' missing",
+                    help=f"signature: {signature(layer)}",
+                )
+                failed = True
+        if call.selector is not None and call.selector.text not in layer.selectors:
+            if layer.selectors:
+                listed = ", ".join(f".{s}" for s in layer.selectors)
+                help_text = f"{layer.dsl_name()} offers {listed}"
+            else:
+                help_text = f"{layer.dsl_name()} returns a single tensor; remove '.{call.selector.text}'"
+            self.error(
+                "E111",
+                f"{layer.dsl_name()} has no output '{call.selector.text}'",
+                call.selector.span,
+                "unknown selector",
+                help=help_text,
+            )
+            failed = True
+        return _Bound(call, layer, None if failed else values, spans)
+
+    def _validate(self, b: _Bound) -> bool:
+        try:
+            b.layer.validate(b.args)
+        except ArgValueError as exc:
+            span = b.arg_spans.get(exc.param, b.call.span) if exc.param else b.call.span
+            self.error(exc.code, f"{b.layer.dsl_name()}: {exc.message}", span, "invalid value", help=exc.help)
+            return False
+        return True
+
+    def _apply(self, index: int, b: _Bound, x: TensorType) -> LayerNode | None:
+        """Phase 2: resolve aliases, infer omitted arguments, run the shape rule."""
+        self.current = b.call
+        args = dict(b.args)
+        try:
+            layer = b.layer.resolve(args, x, self)
+            for name, value in args.items():
+                if value is _INFER:
+                    inferred = layer.infer(name, args, x)
+                    if not isinstance(inferred, (int, tuple)) or isinstance(inferred, bool):
+                        raise ShapeError(
+                            "E205",
+                            f"cannot infer {name} of {layer.dsl_name()} from the input {x}",
+                            f"{name} unknown for input {x}",
+                            f"give {name} explicitly"
+                            + (", or give the input shape with --input" if x.shape.rest else ""),
+                        )
+                    args[name] = inferred
+            if not b.validated:
+                b.args = args
+                if not self._validate(b):
+                    return None
+            out = layer.output(args, x, self)
+            if b.call.selector is not None:
+                out = layer.select(args, x, out, b.call.selector.text)
+            elif layer.default_selector is not None:
+                out = layer.select(args, x, out, layer.default_selector)
+        except ShapeError as exc:
+            span = b.arg_spans.get(exc.param, b.call.span) if exc.param else b.call.span
+            self.error(exc.code, exc.message, span, exc.label, self._producer_label(), exc.help)
+            return None
+        if self.bindings:
+            out = TensorType(out.shape.substitute(self.bindings), out.dtype)
+        line = self.source.line_col(b.call.span.start)[0]
+        text = " ".join(self.source.text[b.call.span.start : b.call.span.end].split())
+        return LayerNode(
+            index,
+            layer,
+            b.call.name.text,
+            args,
+            b.call.selector.text if b.call.selector else None,
+            x,
+            out,
+            layer.param_count(args),
+            b.call.span,
+            line,
+            text,
+        )
+
+
+class _InferMarker:
+    def __repr__(self) -> str:
+        return "<infer>"
+
+
+_INFER = _InferMarker()
+
+
+def _substituted(node: LayerNode, bindings) -> LayerNode:
+    from dataclasses import replace
+
+    return replace(
+        node,
+        input=TensorType(node.input.shape.substitute(bindings), node.input.dtype),
+        output=TensorType(node.output.shape.substitute(bindings), node.output.dtype),
+    )
+
+
+def signature(layer: type[Layer]) -> str:
+    """``Linear(in_features, out_features, bias=True)``, as in torch's docs."""
+    parts = []
+    for p in layer.params:
+        if p.default is REQUIRED:
+            parts.append(p.name)
+        else:
+            parts.append(f"{p.name}={p.default!r}")
+    return f"{layer.dsl_name()}({', '.join(parts)})"
+
+
+def model_name_for(path: str) -> str:
+    """Class name for a bare chain: the file's stem in PascalCase (``fashion_mlp.nn`` -> ``FashionMlp``)."""
+    stem = Path(path).stem if path and not path.startswith("<") else "model"
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", stem) if w]
+    name = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
+    if name[0].isdigit():
+        name = "Model" + name
+    if keyword.iskeyword(name):
+        name += "_"
+    return name
+
+
+def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: TensorType | None = None) -> Program:
+    """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
+    return Checker(source, sink).check_module(module, bare_input)
+
+

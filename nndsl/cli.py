@@ -1,0 +1,287 @@
+"""The ``nndsl`` command: argument handling and rendering only; the work is done by nndsl.api."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from nndsl import __version__
+from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, render_short, render_text, span_json
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+JSON_SCHEMA_VERSION = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 on usage errors; keep its message short
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="nndsl",
+        description="Check neural-network architecture specs (.nn) and compile them to PyTorch.",
+        epilog="Exit codes: 0 clean, 1 errors in a spec, 2 usage or I/O error.",
+    )
+    parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    check = sub.add_parser("check", help="check specs: shapes, arguments, everything", description="Check specs.")
+    check.add_argument("files", nargs="+", metavar="FILE", help="spec files (.nn)")
+    check.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain, e.g. '[N, 1, 28, 28]'")
+    check.add_argument(
+        "--format",
+        choices=("text", "short", "json"),
+        default="text",
+        help="text: full diagnostics (default); short: file:line:col lines; json: see docs/json-schema.md",
+    )
+    check.add_argument("--shapes", action="store_true", help="print the shape after every layer")
+    check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    comp = sub.add_parser("compile", help="write a PyTorch module for a spec", description="Compile a spec.")
+    comp.add_argument("file", metavar="FILE")
+    comp.add_argument("-o", "--output", metavar="OUT", help="output path (default: FILE with .py; '-' for stdout)")
+    comp.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain")
+    comp.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
+    sub.add_parser("codes", help="list the diagnostic codes")
+    return parser
+
+
+def _use_color(choice: str, stream) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def _read_problem(path: str) -> str | None:
+    """A readable message when a path cannot be read as a spec, else None."""
+    p = Path(path)
+    if not p.exists():
+        return f"{path}: no such file"
+    if p.is_dir():
+        return f"{path}: is a directory, not a spec file"
+    if not os.access(p, os.R_OK):
+        return f"{path}: permission denied"
+    return None
+
+
+def _load(path: str, input_shape: str | None):
+    """(Result, None) or (None, I/O message)."""
+    from nndsl.api import check_source
+
+    problem = _read_problem(path)
+    if problem:
+        return None, problem
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"{path}: not UTF-8 text (byte {exc.start})"
+    except OSError as exc:
+        return None, f"{path}: cannot read: {exc.strerror or exc}"
+    return check_source(text, path, input_shape), None
+
+
+def _render(diags: list[Diagnostic], fmt: str, color: bool) -> str:
+    if fmt == "short":
+        return "\n".join(render_short(d) for d in diags)
+    return "\n\n".join(render_text(d, color) for d in diags)
+
+
+def _counts(diags) -> tuple[int, int]:
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    warnings = sum(d.severity is Severity.WARNING for d in diags)
+    return errors, warnings
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _model_json(model, source) -> dict:
+    def tensor(t):
+        return {"shape": t.shape.to_json(), "dtype": t.dtype, "text": str(t.shape)}
+
+    layers = []
+    for node in model.layers:
+        layers.append(
+            {
+                "index": node.index,
+                "layer": node.written,
+                "torch_class": node.layer.torch_name(),
+                "call": node.text,
+                "selector": node.selector,
+                "span": span_json(source, node.span),
+                "input": tensor(node.input),
+                "output": tensor(node.output),
+                "params": node.params,
+            }
+        )
+    return {
+        "name": model.name,
+        "complete": model.complete,
+        "input": tensor(model.input),
+        "output": tensor(model.output),
+        "params": model.param_count,
+        "layers": layers,
+    }
+
+
+def cmd_check(args) -> int:
+    color = _use_color(args.color, sys.stdout)
+    status = EXIT_OK
+    files_json = []
+    total_errors = total_warnings = 0
+    for path in args.files:
+        result, problem = _load(path, args.input)
+        if problem:
+            status = EXIT_USAGE
+            if args.format == "json":
+                files_json.append({"file": path, "ok": False, "io_error": problem, "models": [], "diagnostics": []})
+            else:
+                print(f"error: {problem}", file=sys.stderr)
+            continue
+        errors, warnings = _counts(result.diagnostics)
+        total_errors += errors
+        total_warnings += warnings
+        if errors and status == EXIT_OK:
+            status = EXIT_ERRORS
+        models = result.program.models if result.program else ()
+        if args.format == "json":
+            files_json.append(
+                {
+                    "file": path,
+                    "ok": errors == 0,
+                    "io_error": None,
+                    "models": [_model_json(m, result.source) for m in models],
+                    "diagnostics": [d.to_json() for d in result.diagnostics],
+                }
+            )
+            continue
+        if result.diagnostics:
+            print(_render(result.diagnostics, args.format, color))
+            if args.format == "text":
+                print()
+        if args.format == "text":
+            for model in models:
+                if not model.complete:
+                    continue
+                print(
+                    f"{path}: {model.name}: {model.input} -> {model.output}, "
+                    f"{model.param_count:,} parameters"
+                )
+                if args.shapes:
+                    print(_shape_table(model, result.source))
+    if args.format == "json":
+        payload = {
+            "version": JSON_SCHEMA_VERSION,
+            "files": files_json,
+            "summary": {"files": len(args.files), "errors": total_errors, "warnings": total_warnings},
+        }
+        print(json.dumps(payload, indent=2))
+    elif args.format == "text" and (total_errors or total_warnings):
+        print(
+            f"{_plural(total_errors, 'error')}, {_plural(total_warnings, 'warning')} "
+            f"in {_plural(len(args.files), 'file')}",
+            file=sys.stderr,
+        )
+    return status
+
+
+def _shape_table(model, source) -> str:
+    rows = [("", "layer", "output", "params")]
+    for node in model.layers:
+        line, col = source.line_col(node.span.start)
+        rows.append((f"{line}:{col}", node.text, str(node.output), f"{node.params:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    out = []
+    for r in rows:
+        out.append(
+            f"  {r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2].ljust(widths[2])}  {r[3].rjust(widths[3])}"
+        )
+    return "\n".join(out)
+
+
+def cmd_compile(args) -> int:
+    color = _use_color(args.color, sys.stderr)
+    result, problem = _load(args.file, args.input)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.diagnostics:
+        print(_render(result.diagnostics, "text", color), file=sys.stderr)
+    if not result.ok:
+        errors, warnings = _counts(result.diagnostics)
+        print(f"{_plural(errors, 'error')}; nothing written", file=sys.stderr)
+        return EXIT_ERRORS
+    from nndsl.backends.torch_module import emit_program
+
+    code = emit_program(result.program)
+    out = args.output or str(Path(args.file).with_suffix(".py"))
+    if out == "-":
+        sys.stdout.write(code)
+        return EXIT_OK
+    try:
+        _write_atomically(Path(out), code)
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path`` and rename it over, so no partial file remains."""
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a directory")
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_layers(args) -> int:
+    from nndsl.check import signature
+    from nndsl.layers import REGISTRY
+
+    for name in sorted(REGISTRY, key=str.lower):
+        layer = REGISTRY[name]
+        doc = (layer.__doc__ or "").strip().splitlines()[0]
+        print(f"{signature(layer)}\n    {doc}")
+    return EXIT_OK
+
+
+def cmd_codes(args) -> int:
+    for code, title in CATALOGUE.items():
+        print(f"{code}  {title}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"check": cmd_check, "compile": cmd_compile, "layers": cmd_layers, "codes": cmd_codes}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The checked program: models as lists of layers with their resolved arguments and shapes.
+
+This is the only input of the backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nndsl.diagnostics import Span
+from nndsl.shapes import TensorType
+from nndsl.source import Source
+
+
+@dataclass(frozen=True)
+class LayerNode:
+    """One layer call, checked: the concrete layer class, every argument's final value, shapes."""
+
+    index: int
+    layer: Any  # the registered layer class (after alias resolution, e.g. BatchNorm -> BatchNorm2d)
+    written: str  # the layer name as written in the spec
+    args: dict
+    selector: str | None
+    input: TensorType
+    output: TensorType
+    params: int
+    span: Span
+    line: int
+    text: str  # the call as written, whitespace collapsed
+
+
+@dataclass(frozen=True)
+class ModelIR:
+    name: str
+    input_name: str
+    input: TensorType
+    layers: tuple[LayerNode, ...]
+    span: Span
+    complete: bool = True  # False when checking stopped at an error; layers holds what was checked
+
+    @property
+    def output(self) -> TensorType:
+        return self.layers[-1].output if self.layers else self.input
+
+    @property
+    def param_count(self) -> int:
+        return sum(node.params for node in self.layers)
+
+
+@dataclass(frozen=True)
+class Program:
+    source: Source
+    models: tuple[ModelIR, ...]
+
+    @property
+    def complete_models(self) -> tuple[ModelIR, ...]:
+        return tuple(m for m in self.models if m.complete)
+
+    def model(self, name: str | None = None) -> ModelIR:
+        if name is None:
+            return self.models[0]
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)

@@ -1,0 +1,358 @@
+"""The layer contract: parameters with kinds, the shape rule, parameter count and torch emission."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+from nndsl.shapes import Dim, Shape, TensorType
+
+REQUIRED = object()
+
+
+class ArgValueError(Exception):
+    """An argument's value is invalid for the layer (raised by kinds and ``validate``)."""
+
+    def __init__(self, message: str, param: str | None = None, help: str | None = None, code="E107"):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.help = help
+        self.code = code
+
+
+class ShapeError(Exception):
+    """The incoming tensor is unacceptable: torch would raise at forward time."""
+
+    def __init__(self, code: str, message: str, label: str = "", help: str | None = None, param=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.label = label
+        self.help = help
+        self.param = param
+
+
+# ---------------------------------------------------------------- argument kinds
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one parameter's value is checked and normalised; ``describe`` appears in E106."""
+
+    describe: str
+    convert: Callable[[Any], Any]
+    #: normalised values are n-tuples that may be written back as one int when all equal
+    collapse: bool = False
+
+
+def _type_name(value) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, tuple):
+        return "a tuple"
+    return type(value).__name__
+
+
+class WrongType(Exception):
+    pass
+
+
+def _int(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WrongType
+    return value
+
+
+def int_kind(minimum: int | None = None, what="an integer") -> Kind:
+    def convert(value):
+        value = _int(value)
+        if minimum is not None and value < minimum:
+            raise ArgValueError(f"must be {'positive' if minimum == 1 else f'at least {minimum}'}, got {value}")
+        return value
+
+    return Kind(what, convert)
+
+
+INT = int_kind()
+POS_INT = int_kind(1, "a positive integer")
+NONNEG_INT = int_kind(0, "a non-negative integer")
+
+
+def _float(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WrongType
+    return float(value)
+
+
+FLOAT = Kind("a number", _float)
+
+
+def _prob(value) -> float:
+    value = _float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ArgValueError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+PROB = Kind("a probability between 0 and 1", _prob)
+
+
+def _bool(value) -> bool:
+    if not isinstance(value, bool):
+        raise WrongType
+    return value
+
+
+BOOL = Kind("True or False", _bool)
+
+
+def choice(*options: str) -> Kind:
+    def convert(value):
+        if not isinstance(value, str):
+            raise WrongType
+        if value not in options:
+            listed = ", ".join(repr(o) for o in options)
+            raise ArgValueError(f"must be one of {listed}, got {value!r}")
+        return value
+
+    return Kind("one of " + ", ".join(repr(o) for o in options), convert)
+
+
+def size_kind(n: int, minimum: int, allow_none=False) -> Kind:
+    """An int or an n-tuple of ints (torch's ``_size_n_t``), normalised to an n-tuple."""
+    word = {1: "positive", 0: "non-negative"}.get(minimum, f"at least {minimum}")
+
+    def one(value):
+        if allow_none and value is None:
+            return None
+        value = _int(value)
+        if value < minimum:
+            raise ArgValueError(f"must be {word}, got {value}")
+        return value
+
+    def convert(value):
+        if isinstance(value, tuple):
+            if len(value) != n:
+                raise ArgValueError(f"must be an integer or a tuple of {n} integers, got {len(value)} values")
+            return tuple(one(v) for v in value)
+        return (one(value),) * n
+
+    what = f"a {word} integer or a tuple of {n}" if n > 1 else f"a {word} integer"
+    return Kind(what, convert, collapse=True)
+
+
+def optional(kind: Kind) -> Kind:
+    def convert(value):
+        return None if value is None else kind.convert(value)
+
+    return Kind(f"{kind.describe} or None", convert, kind.collapse)
+
+
+def any_of(*kinds: Kind) -> Kind:
+    def convert(value):
+        for kind in kinds:
+            try:
+                return kind.convert(value)
+            except WrongType:
+                continue
+        raise WrongType
+
+    return Kind(" or ".join(k.describe for k in kinds), convert)
+
+
+def int_tuple(minimum: int = 1) -> Kind:
+    """A tuple/list of ints (normalized_shape, unflattened_size), or a single int."""
+
+    def convert(value):
+        items = value if isinstance(value, tuple) else (value,)
+        out = []
+        for v in items:
+            v = _int(v)
+            if v < minimum:
+                raise ArgValueError(f"sizes must be at least {minimum}, got {v}")
+            out.append(v)
+        if not out:
+            raise ArgValueError("must not be empty")
+        return tuple(out)
+
+    return Kind("an integer or a tuple of integers", convert)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: Kind
+    default: Any = REQUIRED
+    infer: bool = False  # may be left out: taken from the incoming shape
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def normalized_default(self) -> Any:
+        """The default as the kind normalises it (``1`` -> ``(1, 1)`` for a 2-D size)."""
+        if self.default is REQUIRED or self.default is None:
+            return self.default
+        return self.kind.convert(self.default)
+
+    def written(self, value: Any) -> Any:
+        """The value as emitted code should spell it: uniform size tuples collapse to one int."""
+        if self.kind.collapse and isinstance(value, tuple) and value and len(set(value)) == 1:
+            return value[0]
+        return value
+
+
+# ---------------------------------------------------------------- the layer class
+
+
+class Context:
+    """What a shape rule may ask of the checker (implemented in nndsl.check)."""
+
+    def require_equal(self, have: Dim, want: Dim, message: str, label: str, help: str | None = None) -> None:
+        raise NotImplementedError
+
+    def note(self, code: str, message: str, help: str | None = None) -> None:
+        raise NotImplementedError
+
+    def warn(self, code: str, message: str, help: str | None = None) -> None:
+        raise NotImplementedError
+
+    def fresh(self, hint: str) -> Dim:
+        raise NotImplementedError
+
+
+class Layer:
+    """Base of every layer. Subclasses set ``params`` and override ``output``.
+
+    The class name is the DSL name; ``torch_class`` defaults to it. ``examples`` are test
+    rows ``(call, input shape, output shape or error code)``, checked by the table tests.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = ()
+    torch_class: ClassVar[str | None] = None
+    examples: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    #: selector name -> documentation, for layers whose torch forward returns a tuple
+    selectors: ClassVar[dict[str, str]] = {}
+    default_selector: ClassVar[str | None] = None
+
+    @classmethod
+    def dsl_name(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def torch_name(cls) -> str:
+        return cls.torch_class or cls.__name__
+
+    @classmethod
+    def param(cls, name: str) -> Param:
+        for p in cls.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    # -- hooks a layer overrides ------------------------------------------------
+
+    @classmethod
+    def validate(cls, args: dict) -> None:
+        """Constructor-time checks on the arguments alone (torch's ctor errors)."""
+
+    @classmethod
+    def resolve(cls, args: dict, x: TensorType, ctx: Context) -> type[Layer]:
+        """The concrete layer to use (aliases such as ``BatchNorm`` pick one by rank)."""
+        return cls
+
+    @classmethod
+    def infer(cls, name: str, args: dict, x: TensorType) -> Any:
+        """Value of an omitted inferable parameter; ``None`` when the shape does not tell."""
+        return None
+
+    @classmethod
+    def output(cls, args: dict, x: TensorType, ctx: Context) -> TensorType:
+        raise NotImplementedError
+
+    @classmethod
+    def select(cls, args: dict, x: TensorType, out: TensorType, selector: str) -> TensorType:
+        raise NotImplementedError
+
+    @classmethod
+    def param_count(cls, args: dict) -> int:
+        return 0
+
+    @classmethod
+    def forward_lines(cls, attr: str, var: str, args: dict, selector: str | None) -> list[str]:
+        """Source lines of ``forward`` applying this layer to ``var``."""
+        return [f"{var} = self.{attr}({var})"]
+
+    @classmethod
+    def emitted_args(cls, args: dict) -> tuple[list, list[tuple[str, Any]]]:
+        """(positional values, keyword pairs) of the constructor call in emitted code."""
+        positional, keywords = [], []
+        for p in cls.params:
+            value = args[p.name]
+            if p.required:
+                if keywords:
+                    keywords.append((p.name, p.written(value)))
+                else:
+                    positional.append(p.written(value))
+            elif value != p.normalized_default or type(value) is not type(p.normalized_default):
+                keywords.append((p.name, p.written(value)))
+        return positional, keywords
+
+
+# ---------------------------------------------------------------- shared rule helpers
+
+
+def rank_error(name: str, allowed: str, x: TensorType) -> ShapeError:
+    return ShapeError(
+        "E202",
+        f"{name} expects {allowed} input, got {x.shape.rank}-D input {x.shape}",
+        f"expected {allowed}, got {x.shape}",
+    )
+
+
+def check_rank(name: str, x: TensorType, ranks: tuple[int, ...], describe: str | None = None) -> None:
+    if x.shape.rank not in ranks:
+        if describe is None:
+            describe = " or ".join(f"{r}-D" for r in ranks)
+        raise rank_error(name, describe, x)
+
+
+def materialize(x: TensorType, rank: int, names: tuple[str, ...], ctx: Context) -> TensorType:
+    """Give an input of unknown leading dims a concrete rank, with fresh symbols in front."""
+    if not x.shape.rest:
+        return x
+    known = x.shape.dims
+    if len(known) > rank:
+        return TensorType(Shape(known), x.dtype)
+    front = tuple(ctx.fresh(names[i]) for i in range(rank - len(known)))
+    return TensorType(Shape(front + known), x.dtype)
+
+
+def spatial_too_small(name: str, in_sizes, out_sizes, what: str = "kernel") -> ShapeError:
+    ins = " x ".join(str(d) for d in in_sizes)
+    outs = " x ".join(str(d) for d in out_sizes)
+    return ShapeError(
+        "E203",
+        f"{name}'s {what} does not fit its input: input size {ins} gives output size {outs}",
+        f"output size {outs}",
+        "use a smaller kernel, more padding, or a larger input",
+    )
+
+
+def is_int(d: Dim) -> bool:
+    return isinstance(d, int)
+
+
+def floor_scale(size: int, scale: float) -> int:
+    return math.floor(float(size) * scale)

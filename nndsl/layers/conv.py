@@ -1,0 +1,257 @@
+"""Convolutions: Conv1d/2d/3d and ConvTranspose1d/2d."""
+
+from __future__ import annotations
+
+from nndsl import shapes
+from nndsl.layers.base import (
+    BOOL,
+    POS_INT,
+    ArgValueError,
+    Kind,
+    Layer,
+    Param,
+    ShapeError,
+    WrongType,
+    check_rank,
+    choice,
+    materialize,
+    size_kind,
+    spatial_too_small,
+)
+from nndsl.layers.registry import register
+from nndsl.shapes import Shape, TensorType
+
+_SPATIAL_NAMES = {1: ("N", "C", "L"), 2: ("N", "C", "H", "W"), 3: ("N", "C", "D", "H", "W")}
+
+
+def _conv_padding(n: int) -> Kind:
+    sizes = size_kind(n, 0)
+
+    def convert(value):
+        if isinstance(value, str):
+            if value not in ("same", "valid"):
+                raise ArgValueError(f"invalid padding string {value!r}, should be one of 'valid', 'same'")
+            return value
+        return sizes.convert(value)
+
+    return Kind(f"{sizes.describe}, 'same' or 'valid'", convert, collapse=True)
+
+
+def _channels_check(name: str, x: TensorType, n: int, args: dict, ctx, key: str = "in_channels") -> None:
+    c_in = args[key]
+    have = x.shape.dims[-(n + 1)]
+    shown = x.shape
+    ctx.require_equal(
+        have,
+        c_in,
+        f"{name} expects {c_in} input channels, got {have}",
+        f"expected {c_in} channels at dim {shown.rank - n - 1}, got {shown}",
+        f"change in_channels to {have}" if isinstance(have, int) else None,
+    )
+
+
+def _prepare(cls, x: TensorType, ctx) -> TensorType:
+    n = cls.n
+    x = materialize(x, n + 2, _SPATIAL_NAMES[n], ctx)
+    check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
+    return x
+
+
+class _ConvNd(Layer):
+    n = 2
+
+    @classmethod
+    def _make_params(cls, n: int):
+        return (
+            Param("in_channels", POS_INT, infer=True),
+            Param("out_channels", POS_INT),
+            Param("kernel_size", size_kind(n, 1)),
+            Param("stride", size_kind(n, 1), 1),
+            Param("padding", _conv_padding(n), 0),
+            Param("dilation", size_kind(n, 1), 1),
+            Param("groups", POS_INT, 1),
+            Param("bias", BOOL, True),
+            Param("padding_mode", choice("zeros", "reflect", "replicate", "circular"), "zeros"),
+        )
+
+    @classmethod
+    def validate(cls, args):
+        g = args["groups"]
+        if args["in_channels"] % g:
+            raise ArgValueError(f"in_channels ({args['in_channels']}) must be divisible by groups ({g})", "groups")
+        if args["out_channels"] % g:
+            raise ArgValueError(f"out_channels ({args['out_channels']}) must be divisible by groups ({g})", "groups")
+        if args["padding"] == "same" and any(s != 1 for s in args["stride"]):
+            raise ArgValueError(
+                "padding='same' is not supported for strided convolutions",
+                "padding",
+                "use an explicit padding, e.g. padding=kernel_size//2",
+            )
+
+    @classmethod
+    def infer(cls, name, args, x):
+        if x.shape.rest or x.shape.rank not in (cls.n + 1, cls.n + 2):
+            return None
+        return x.shape.dims[-(cls.n + 1)]
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = _prepare(cls, x, ctx)
+        n = cls.n
+        _channels_check(cls.__name__, x, n, args, ctx)
+        spatial = x.shape.dims[-n:]
+        padding = args["padding"]
+        out = []
+        for i, size in enumerate(spatial):
+            k, s, d = args["kernel_size"][i], args["stride"][i], args["dilation"][i]
+            if padding == "same":
+                out.append(size)
+                continue
+            p = 0 if padding == "valid" else padding[i]
+            if args["padding_mode"] == "reflect" and isinstance(size, int) and p >= size:
+                raise ShapeError(
+                    "E207",
+                    f"reflect padding {p} must be smaller than the input size {size}",
+                    f"input size {size}",
+                )
+            num = shapes.add(size, 2 * p - d * (k - 1) - 1)
+            out.append(shapes.add(shapes.floordiv(num, s), 1))
+        if any(isinstance(o, int) and o < 1 for o in out):
+            raise spatial_too_small(cls.__name__, spatial, out)
+        lead = x.shape.dims[:-(n + 1)]
+        return TensorType(Shape(lead + (args["out_channels"],) + tuple(out)), x.dtype)
+
+    @classmethod
+    def param_count(cls, args):
+        k = 1
+        for v in args["kernel_size"]:
+            k *= v
+        weights = args["out_channels"] * (args["in_channels"] // args["groups"]) * k
+        return weights + (args["out_channels"] if args["bias"] else 0)
+
+
+@register
+class Conv1d(_ConvNd):
+    """1-D convolution over ``[N, C_in, L]``."""
+
+    n = 1
+    params = _ConvNd._make_params(1)
+    examples = (
+        ("Conv1d(4, 8, 3)", "[N, 4, 32]", "[N, 8, 30]"),
+        ("Conv1d(4, 8, 3, padding='same')", "[N, 4, L]", "[N, 8, L]"),
+        ("Conv1d(4, 8, 3)", "[N, 5, 32]", "E201"),
+    )
+
+
+@register
+class Conv2d(_ConvNd):
+    """2-D convolution over ``[N, C_in, H, W]`` (or unbatched ``[C_in, H, W]``)."""
+
+    n = 2
+    params = _ConvNd._make_params(2)
+    examples = (
+        ("Conv2d(3, 16, 3, 1, 1)", "[N, 3, 32, 32]", "[N, 16, 32, 32]"),
+        ("Conv2d(3, 8, 3)", "[3, 8, 8]", "[8, 6, 6]"),
+        ("Conv2d(out_channels=16, kernel_size=3, stride=2)", "[N, 3, H, W]", "[N, 16, (H - 3)//2 + 1, (W - 3)//2 + 1]"),
+        ("Conv2d(3, 8, 5)", "[N, 3, 4, 4]", "E203"),
+        ("Conv2d(4, 6, 3, groups=3)", "[N, 4, 8, 8]", "E107"),
+        ("Conv2d(3, 8, 3)", "[N, 784]", "E202"),
+    )
+
+
+@register
+class Conv3d(_ConvNd):
+    """3-D convolution over ``[N, C_in, D, H, W]``."""
+
+    n = 3
+    params = _ConvNd._make_params(3)
+    examples = (("Conv3d(2, 4, 3)", "[N, 2, 8, 8, 8]", "[N, 4, 6, 6, 6]"),)
+
+
+def _tconv_padding(n: int) -> Kind:
+    sizes = size_kind(n, 0)
+
+    def convert(value):
+        if isinstance(value, str):
+            raise WrongType
+        return sizes.convert(value)
+
+    return Kind(sizes.describe, convert, collapse=True)
+
+
+class _ConvTransposeNd(_ConvNd):
+    @classmethod
+    def _make_params(cls, n: int):
+        return (
+            Param("in_channels", POS_INT, infer=True),
+            Param("out_channels", POS_INT),
+            Param("kernel_size", size_kind(n, 1)),
+            Param("stride", size_kind(n, 1), 1),
+            Param("padding", _tconv_padding(n), 0),
+            Param("output_padding", size_kind(n, 0), 0),
+            Param("groups", POS_INT, 1),
+            Param("bias", BOOL, True),
+            Param("dilation", size_kind(n, 1), 1),
+            Param("padding_mode", choice("zeros"), "zeros"),
+        )
+
+    @classmethod
+    def validate(cls, args):
+        g = args["groups"]
+        if args["in_channels"] % g:
+            raise ArgValueError(f"in_channels ({args['in_channels']}) must be divisible by groups ({g})", "groups")
+        if args["out_channels"] % g:
+            raise ArgValueError(f"out_channels ({args['out_channels']}) must be divisible by groups ({g})", "groups")
+        for op, s, d in zip(args["output_padding"], args["stride"], args["dilation"]):
+            if op >= max(s, d):
+                raise ArgValueError(
+                    f"output_padding ({op}) must be smaller than either stride ({s}) or dilation ({d})",
+                    "output_padding",
+                )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = _prepare(cls, x, ctx)
+        n = cls.n
+        _channels_check(cls.__name__, x, n, args, ctx)
+        spatial = x.shape.dims[-n:]
+        out = []
+        for i, size in enumerate(spatial):
+            k, s, d = args["kernel_size"][i], args["stride"][i], args["dilation"][i]
+            p, op = args["padding"][i], args["output_padding"][i]
+            out.append(shapes.add(shapes.mul(shapes.sub(size, 1), s), -2 * p + d * (k - 1) + op + 1))
+        if any(isinstance(o, int) and o < 1 for o in out):
+            raise spatial_too_small(cls.__name__, spatial, out, "padding")
+        lead = x.shape.dims[:-(n + 1)]
+        return TensorType(Shape(lead + (args["out_channels"],) + tuple(out)), x.dtype)
+
+    @classmethod
+    def param_count(cls, args):
+        k = 1
+        for v in args["kernel_size"]:
+            k *= v
+        weights = args["in_channels"] * (args["out_channels"] // args["groups"]) * k
+        return weights + (args["out_channels"] if args["bias"] else 0)
+
+
+@register
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over ``[N, C_in, L]``."""
+
+    n = 1
+    params = _ConvTransposeNd._make_params(1)
+    examples = (("ConvTranspose1d(4, 2, 3, stride=2)", "[N, 4, 10]", "[N, 2, 21]"),)
+
+
+@register
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution (upsampling) over ``[N, C_in, H, W]``."""
+
+    n = 2
+    params = _ConvTransposeNd._make_params(2)
+    examples = (
+        ("ConvTranspose2d(16, 8, 2, stride=2)", "[N, 16, 7, 7]", "[N, 8, 14, 14]"),
+        ("ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)", "[N, 16, H, W]", "[N, 8, 2*H, 2*W]"),
+        ("ConvTranspose2d(4, 2, 3, output_padding=1)", "[N, 4, 5, 5]", "E107"),
+        ("ConvTranspose2d(4, 2, 3, padding=3)", "[N, 4, 1, 1]", "E203"),
+    )

@@ -1,0 +1,230 @@
+"""Dense and reshaping layers: Linear, Identity, Flatten, Unflatten, Embedding."""
+
+from __future__ import annotations
+
+from nndsl import shapes
+from nndsl.layers.base import (
+    BOOL,
+    FLOAT,
+    INT,
+    POS_INT,
+    ArgValueError,
+    Layer,
+    Param,
+    ShapeError,
+    int_tuple,
+    materialize,
+    optional,
+)
+from nndsl.layers.registry import register
+from nndsl.shapes import INTEGER_DTYPES, Shape, TensorType
+
+
+@register
+class Linear(Layer):
+    """Applies ``y = x W^T + b`` to the last dimension: ``[*, in_features] -> [*, out_features]``."""
+
+    params = (
+        Param("in_features", POS_INT, infer=True),
+        Param("out_features", POS_INT),
+        Param("bias", BOOL, True),
+    )
+    examples = (
+        ("Linear(784, 512)", "[N, 784]", "[N, 512]"),
+        ("Linear(10, 5)", "[2, 7, 10]", "[2, 7, 5]"),
+        ("Linear(out_features=10)", "[N, 64]", "[N, 10]"),
+        ("Linear(256, 10)", "[N, 512]", "E201"),
+        ("Linear(10, 5)", "[]", "E202"),
+    )
+
+    @classmethod
+    def infer(cls, name, args, x):
+        return x.shape.dims[-1] if x.shape.dims else None
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        if x.shape.rest and not x.shape.dims:
+            x = materialize(x, 1, ("F",), ctx)
+        if x.shape.rank < 1:
+            raise ShapeError("E202", "Linear needs an input with at least 1 dimension, got a 0-D tensor")
+        n_in, n_out = args["in_features"], args["out_features"]
+        have = x.shape.dims[-1]
+        ctx.require_equal(
+            have,
+            n_in,
+            f"Linear expects {n_in} input features, got {have}",
+            f"expected {Shape(x.shape.dims[:-1] + (n_in,), x.shape.rest)}, got {x.shape}",
+            f"change in_features to {have}, or insert Linear({have}, {n_in}) before this layer",
+        )
+        return TensorType(Shape(x.shape.dims[:-1] + (n_out,), x.shape.rest), x.dtype)
+
+    @classmethod
+    def param_count(cls, args):
+        return args["in_features"] * args["out_features"] + (args["out_features"] if args["bias"] else 0)
+
+
+@register
+class Identity(Layer):
+    """Returns its input unchanged."""
+
+    examples = (("Identity", "[N, 3]", "[N, 3]"),)
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        return x
+
+
+def _normalize_dim(dim: int, rank: int, what: str) -> int:
+    if not -rank <= dim < rank or rank == 0:
+        lo, hi = (-rank, rank - 1) if rank else (-1, 0)
+        raise ShapeError(
+            "E202",
+            f"{what}={dim} is out of range for a {rank}-D input (expected a dimension in [{lo}, {hi}])",
+            f"{what}={dim} out of range",
+        )
+    return dim % rank
+
+
+@register
+class Flatten(Layer):
+    """Merges dimensions ``start_dim..end_dim`` (inclusive) into one: ``[N, C, H, W] -> [N, C*H*W]``."""
+
+    params = (Param("start_dim", INT, 1), Param("end_dim", INT, -1))
+    examples = (
+        ("Flatten", "[N, 1, 28, 28]", "[N, 784]"),
+        ("Flatten(0)", "[2, 3, 4, 5]", "[120]"),
+        ("Flatten(1, 2)", "[2, 3, 4, 5]", "[2, 12, 5]"),
+        ("Flatten", "[N, 784]", "[N, 784]"),
+        ("Flatten", "[10]", "E202"),
+        ("Flatten(2, 1)", "[2, 3, 4]", "E207"),
+    )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        start, end = args["start_dim"], args["end_dim"]
+        if x.shape.rest:
+            if start >= 0 and end == -1:
+                front = tuple(ctx.fresh("N" if i == 0 else "D") for i in range(start))
+                return TensorType(Shape(front + (ctx.fresh("F"),)), x.dtype)
+            x = materialize(x, max(start + 1, -end, 2), ("N", "C", "H", "W", "D"), ctx)
+        rank = x.shape.rank
+        if rank == 0:
+            # torch treats a 0-D tensor as 1-D here
+            return TensorType(Shape((1,)), x.dtype)
+        s = _normalize_dim(start, rank, "start_dim")
+        e = _normalize_dim(end, rank, "end_dim")
+        if s > e:
+            raise ShapeError(
+                "E207",
+                "Flatten's start_dim cannot come after end_dim",
+                f"start_dim={start} is after end_dim={end} for a {rank}-D input",
+            )
+        dims = x.shape.dims
+        merged = shapes.prod(dims[s : e + 1])
+        return TensorType(Shape(dims[:s] + (merged,) + dims[e + 1 :]), x.dtype)
+
+
+@register
+class Unflatten(Layer):
+    """Splits dimension ``dim`` into ``unflattened_size`` (one entry may be -1)."""
+
+    params = (Param("dim", INT), Param("unflattened_size", int_tuple(minimum=-1)))
+
+    examples = (
+        ("Unflatten(1, (1, 28, 28))", "[N, 784]", "[N, 1, 28, 28]"),
+        ("Unflatten(1, (-1, 5))", "[2, 20]", "[2, 4, 5]"),
+        ("Unflatten(-1, (4, 5))", "[2, 20]", "[2, 4, 5]"),
+        ("Unflatten(1, (3, 5))", "[2, 20]", "E206"),
+    )
+
+    @classmethod
+    def validate(cls, args):
+        sizes = args["unflattened_size"]
+        if sum(1 for s in sizes if s == -1) > 1:
+            raise ArgValueError("only one size may be -1", "unflattened_size")
+        if any(s < -1 for s in sizes):
+            raise ArgValueError("sizes must be positive (or one -1)", "unflattened_size")
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        if x.shape.rest:
+            x = materialize(x, max(abs(args["dim"]) + 1, 2), ("N", "C", "H", "W", "D"), ctx)
+        rank = x.shape.rank
+        d = _normalize_dim(args["dim"], rank, "dim")
+        sizes = args["unflattened_size"]
+        have = x.shape.dims[d]
+        known = 1
+        for s in sizes:
+            if s != -1:
+                known *= s
+        out = list(sizes)
+        if -1 in sizes:
+            if isinstance(have, int):
+                if known == 0 or have % known:
+                    raise _unflatten_error(sizes, d, have)
+                out[sizes.index(-1)] = have // known
+            else:
+                quotient = shapes.floordiv(have, known)
+                if shapes.known_equal(shapes.mul(quotient, known), have) is not True:
+                    ctx.warn("W301", f"cannot verify that {have} is divisible by {known}")
+                out[sizes.index(-1)] = quotient
+        else:
+            verdict = shapes.known_equal(have, known)
+            if verdict is False:
+                raise _unflatten_error(sizes, d, have)
+            if verdict is None:
+                ctx.require_equal(have, known, "", "")
+        dims = x.shape.dims
+        return TensorType(Shape(dims[:d] + tuple(out) + dims[d + 1 :]), x.dtype)
+
+
+def _unflatten_error(sizes, d, have) -> ShapeError:
+    listed = ", ".join(str(s) for s in sizes)
+    return ShapeError(
+        "E206",
+        f"Unflatten sizes ({listed}) don't multiply up to the size of dim {d} ({have})",
+        f"dim {d} has size {have}",
+    )
+
+
+@register
+class Embedding(Layer):
+    """Looks up integer indices: ``long[*] -> [*, embedding_dim]``."""
+
+    params = (
+        Param("num_embeddings", POS_INT),
+        Param("embedding_dim", POS_INT),
+        Param("padding_idx", optional(INT), None),
+        Param("max_norm", optional(FLOAT), None),
+        Param("norm_type", FLOAT, 2.0),
+        Param("scale_grad_by_freq", BOOL, False),
+        Param("sparse", BOOL, False),
+    )
+    examples = (
+        ("Embedding(1000, 64)", "long[N, T]", "[N, T, 64]"),
+        ("Embedding(10, 16)", "long[]", "[16]"),
+        ("Embedding(10, 16)", "[N, T]", "E204"),
+        ("Embedding(10, 16, padding_idx=10)", "long[N, T]", "E107"),
+    )
+
+    @classmethod
+    def validate(cls, args):
+        idx, n = args["padding_idx"], args["num_embeddings"]
+        if idx is not None and not -n <= idx < n:
+            raise ArgValueError(f"padding_idx must be within [-{n}, {n}), got {idx}", "padding_idx")
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        if x.dtype not in INTEGER_DTYPES:
+            raise ShapeError(
+                "E204",
+                f"Embedding expects integer indices (int64 or int32), got {x.dtype}",
+                f"expected long{x.shape}, got {x}",
+                "declare the input as integer indices, e.g. `tokens: long[N, T]`",
+            )
+        return TensorType(Shape(x.shape.dims + (args["embedding_dim"],), x.shape.rest), "float32")
+
+    @classmethod
+    def param_count(cls, args):
+        return args["num_embeddings"] * args["embedding_dim"]
+

@@ -1,0 +1,287 @@
+"""Normalisation: BatchNorm1d/2d/3d (and the rank-resolved BatchNorm), LayerNorm, GroupNorm, InstanceNorm2d."""
+
+from __future__ import annotations
+
+from nndsl import shapes
+from nndsl.layers.base import (
+    BOOL,
+    FLOAT,
+    POS_INT,
+    ArgValueError,
+    Layer,
+    Param,
+    ShapeError,
+    int_tuple,
+    materialize,
+    optional,
+    rank_error,
+)
+from nndsl.layers.registry import register
+
+
+def _bn_params():
+    return (
+        Param("num_features", POS_INT, infer=True),
+        Param("eps", FLOAT, 1e-5),
+        Param("momentum", optional(FLOAT), 0.1),
+        Param("affine", BOOL, True),
+        Param("track_running_stats", BOOL, True),
+    )
+
+
+def _channel_check(name, x, c, ctx, key="num_features"):
+    have = x.shape.dims[1]
+    ctx.require_equal(
+        have,
+        c,
+        f"{name} expects {c} channels (dim 1), got {have}",
+        f"expected {c} at dim 1, got {x.shape}",
+        f"change {key} to {have}, or leave it out to take it from the input"
+        if isinstance(have, int)
+        else None,
+    )
+
+
+class _BatchNormBase(Layer):
+    ranks: tuple[int, ...] = (4,)
+
+    @classmethod
+    def infer(cls, name, args, x):
+        return x.shape.dims[1] if x.shape.rank in cls.ranks and not x.shape.rest else None
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = materialize(x, max(cls.ranks), ("N", "C", "D", "H", "W"), ctx)
+        if x.shape.rank not in cls.ranks:
+            raise rank_error(cls.__name__, " or ".join(f"{r}-D" for r in cls.ranks), x)
+        _channel_check(cls.__name__, x, args["num_features"], ctx)
+        dims = x.shape.dims
+        values = shapes.prod((dims[0],) + dims[2:])
+        if values == 1:
+            raise ShapeError(
+                "E207",
+                f"{cls.__name__} needs more than one value per channel when training, got input {x.shape}",
+                "one value per channel",
+                "use a batch size above 1",
+            )
+        return x
+
+    @classmethod
+    def param_count(cls, args):
+        return 2 * args["num_features"] if args["affine"] else 0
+
+
+@register
+class BatchNorm1d(_BatchNormBase):
+    """Batch normalisation over ``[N, C]`` or ``[N, C, L]`` (channels at dim 1)."""
+
+    ranks = (2, 3)
+    params = _bn_params()
+    examples = (
+        ("BatchNorm1d(64)", "[N, 64]", "[N, 64]"),
+        ("BatchNorm1d()", "[N, 16, L]", "[N, 16, L]"),
+        ("BatchNorm1d(10)", "[N, 7]", "E201"),
+        ("BatchNorm1d(10)", "[1, 10]", "E207"),
+    )
+
+
+@register
+class BatchNorm2d(_BatchNormBase):
+    """Batch normalisation over ``[N, C, H, W]``."""
+
+    ranks = (4,)
+    params = _bn_params()
+    examples = (
+        ("BatchNorm2d(16)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"),
+        ("BatchNorm2d()", "[N, 32, H, W]", "[N, 32, H, W]"),
+        ("BatchNorm2d(16)", "[16, 8, 8]", "E202"),
+    )
+
+
+@register
+class BatchNorm3d(_BatchNormBase):
+    """Batch normalisation over ``[N, C, D, H, W]``."""
+
+    ranks = (5,)
+    params = _bn_params()
+    examples = (("BatchNorm3d(4)", "[N, 4, 2, 8, 8]", "[N, 4, 2, 8, 8]"),)
+
+
+@register
+class BatchNorm(_BatchNormBase):
+    """Batch normalisation that picks BatchNorm1d/2d/3d from the input's rank (2/3, 4 or 5)."""
+
+    ranks = (2, 3, 4, 5)
+    torch_class = "BatchNorm2d"
+    params = _bn_params()
+    examples = (
+        ("BatchNorm", "[N, 64]", "[N, 64]"),
+        ("BatchNorm(16)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"),
+        ("BatchNorm", "[N, 4, 2, 3, 3]", "[N, 4, 2, 3, 3]"),
+        ("BatchNorm", "[N]", "E202"),
+    )
+
+    @classmethod
+    def resolve(cls, args, x, ctx):
+        if x.shape.rest:
+            raise ShapeError(
+                "E205",
+                "cannot tell which BatchNorm to use: the input's rank is unknown",
+                "input rank unknown",
+                "write BatchNorm1d, BatchNorm2d or BatchNorm3d, or give the input shape with --input",
+            )
+        target = {2: BatchNorm1d, 3: BatchNorm1d, 4: BatchNorm2d, 5: BatchNorm3d}.get(x.shape.rank)
+        if target is None:
+            raise rank_error("BatchNorm", "a 2-D to 5-D", x)
+        ctx.note("N401", f"BatchNorm resolved to {target.__name__} for the {x.shape.rank}-D input {x.shape}")
+        return target
+
+
+@register
+class LayerNorm(Layer):
+    """Normalises over the trailing ``normalized_shape`` dims (default: the last dim)."""
+
+    params = (
+        Param("normalized_shape", int_tuple(1), infer=True),
+        Param("eps", FLOAT, 1e-5),
+        Param("elementwise_affine", BOOL, True),
+        Param("bias", BOOL, True),
+    )
+    examples = (
+        ("LayerNorm(64)", "[N, T, 64]", "[N, T, 64]"),
+        ("LayerNorm((5, 10))", "[2, 5, 10]", "[2, 5, 10]"),
+        ("LayerNorm()", "[N, 128]", "[N, 128]"),
+        ("LayerNorm(10)", "[2, 10, 5]", "E201"),
+    )
+
+    @classmethod
+    def infer(cls, name, args, x):
+        if not x.shape.dims or not isinstance(x.shape.dims[-1], int):
+            return None
+        return (x.shape.dims[-1],)
+
+    @classmethod
+    def emitted_args(cls, args):
+        positional, keywords = super().emitted_args(args)
+        shape = positional[0]
+        positional[0] = shape[0] if len(shape) == 1 else list(shape)
+        return positional, keywords
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        ns = args["normalized_shape"]
+        x = materialize(x, len(ns), ("D",) * len(ns), ctx)
+        if x.shape.rank < len(ns):
+            raise rank_error("LayerNorm", f"an at least {len(ns)}-D", x)
+        tail = x.shape.dims[-len(ns) :]
+        want = "[*, " + ", ".join(str(d) for d in ns) + "]"
+        for have, need in zip(tail, ns):
+            ctx.require_equal(
+                have,
+                need,
+                f"LayerNorm({', '.join(map(str, ns))}) expects an input of shape {want}, got {x.shape}",
+                f"expected {want}, got {x.shape}",
+                "leave normalized_shape out to take it from the input",
+            )
+        return x
+
+    @classmethod
+    def param_count(cls, args):
+        if not args["elementwise_affine"]:
+            return 0
+        size = 1
+        for d in args["normalized_shape"]:
+            size *= d
+        return size * (2 if args["bias"] else 1)
+
+
+@register
+class GroupNorm(Layer):
+    """Normalises ``[N, C, *]`` over groups of channels."""
+
+    params = (
+        Param("num_groups", POS_INT),
+        Param("num_channels", POS_INT, infer=True),
+        Param("eps", FLOAT, 1e-5),
+        Param("affine", BOOL, True),
+    )
+    examples = (
+        ("GroupNorm(4, 16)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"),
+        ("GroupNorm(4)", "[N, 32, L]", "[N, 32, L]"),
+        ("GroupNorm(3, 16)", "[N, 16, 8, 8]", "E107"),
+        ("GroupNorm(4, 16)", "[N, 8, 8, 8]", "E201"),
+    )
+
+    @classmethod
+    def validate(cls, args):
+        if args["num_channels"] % args["num_groups"]:
+            raise ArgValueError(
+                f"num_channels ({args['num_channels']}) must be divisible by num_groups ({args['num_groups']})",
+                "num_groups",
+            )
+
+    @classmethod
+    def infer(cls, name, args, x):
+        return x.shape.dims[1] if x.shape.rank >= 2 and not x.shape.rest else None
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
+        if x.shape.rank < 2:
+            raise rank_error("GroupNorm", "an at least 2-D", x)
+        _channel_check("GroupNorm", x, args["num_channels"], ctx, "num_channels")
+        return x
+
+    @classmethod
+    def param_count(cls, args):
+        return 2 * args["num_channels"] if args["affine"] else 0
+
+
+@register
+class InstanceNorm2d(Layer):
+    """Instance normalisation over ``[N, C, H, W]`` (or unbatched ``[C, H, W]``)."""
+
+    params = (
+        Param("num_features", POS_INT, infer=True),
+        Param("eps", FLOAT, 1e-5),
+        Param("momentum", optional(FLOAT), 0.1),
+        Param("affine", BOOL, False),
+        Param("track_running_stats", BOOL, False),
+    )
+    examples = (
+        ("InstanceNorm2d(3)", "[N, 3, 16, 16]", "[N, 3, 16, 16]"),
+        ("InstanceNorm2d(3, affine=True)", "[N, 4, 16, 16]", "E201"),
+        ("InstanceNorm2d(3)", "[3, 16, 16]", "[3, 16, 16]"),
+    )
+
+    @classmethod
+    def infer(cls, name, args, x):
+        return x.shape.dims[-3] if x.shape.rank in (3, 4) and not x.shape.rest else None
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
+        if x.shape.rank not in (3, 4):
+            raise rank_error("InstanceNorm2d", "a 3-D (unbatched) or 4-D (batched)", x)
+        have = x.shape.dims[-3]
+        c = args["num_features"]
+        if args["affine"]:
+            ctx.require_equal(
+                have,
+                c,
+                f"InstanceNorm2d expects {c} channels, got {have}",
+                f"expected {c} channels at dim {x.shape.rank - 3}, got {x.shape}",
+            )
+        elif shapes.known_equal(have, c) is False:
+            ctx.warn(
+                "W302",
+                f"InstanceNorm2d(num_features={c}) got {have} channels; torch only warns because affine=False",
+            )
+        spatial = shapes.prod(x.shape.dims[-2:])
+        if spatial == 1:
+            raise ShapeError("E207", "InstanceNorm2d needs more than one spatial element per channel")
+        return x
+
+    @classmethod
+    def param_count(cls, args):
+        return 2 * args["num_features"] if args["affine"] else 0

@@ -1,0 +1,247 @@
+"""Pooling: MaxPool1d/2d/3d, AvgPool1d/2d/3d and the adaptive pools."""
+
+from __future__ import annotations
+
+from nndsl import shapes
+from nndsl.layers.base import (
+    BOOL,
+    ArgValueError,
+    Kind,
+    Layer,
+    Param,
+    ShapeError,
+    WrongType,
+    _int,
+    check_rank,
+    materialize,
+    optional,
+    size_kind,
+    spatial_too_small,
+)
+from nndsl.layers.registry import register
+from nndsl.shapes import Shape, TensorType
+
+_NAMES = {1: ("N", "C", "L"), 2: ("N", "C", "H", "W"), 3: ("N", "C", "D", "H", "W")}
+
+
+def _pool_out(size, k, s, p, d, ceil_mode):
+    """torch's pooling_output_shape, for an int or symbolic input size."""
+    num = shapes.add(size, 2 * p - d * (k - 1) - 1)
+    if not ceil_mode:
+        return shapes.add(shapes.floordiv(num, s), 1)
+    out = shapes.add(shapes.ceildiv(num, s), 1)
+    if isinstance(out, int) and isinstance(size, int):
+        # the last window must start inside the input or the left padding
+        if (out - 1) * s >= size + p:
+            out -= 1
+    return out
+
+
+class _PoolNd(Layer):
+    n = 2
+    dilated = True
+
+    @classmethod
+    def validate(cls, args):
+        if args.get("return_indices"):
+            raise ArgValueError(
+                "return_indices=True makes the layer return a tuple, which a chain cannot continue with",
+                "return_indices",
+                "remove return_indices",
+            )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        n = cls.n
+        x = materialize(x, n + 2, _NAMES[n], ctx)
+        check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
+        kernel = args["kernel_size"]
+        stride = args["stride"] if args["stride"] is not None else kernel
+        padding = args["padding"]
+        dilation = args.get("dilation", (1,) * n)
+        for k, p in zip(kernel, padding):
+            if p > k // 2:
+                raise ShapeError(
+                    "E207",
+                    f"{cls.__name__} padding must be at most half of the kernel size, got padding={p}, kernel_size={k}",
+                    f"padding {p} > {k}//2",
+                    f"use padding <= {k // 2}",
+                    param="padding",
+                )
+        spatial = x.shape.dims[-n:]
+        if args["ceil_mode"] and not all(isinstance(size, int) for size in spatial):
+            ctx.warn(
+                "W301",
+                "with ceil_mode=True and a symbolic input size, the output size assumes the last "
+                "window starts inside the input",
+            )
+        out = [
+            _pool_out(size, kernel[i], stride[i], padding[i], dilation[i], args["ceil_mode"])
+            for i, size in enumerate(spatial)
+        ]
+        if any(isinstance(o, int) and o < 1 for o in out):
+            raise spatial_too_small(cls.__name__, spatial, out)
+        return TensorType(Shape(x.shape.dims[:-n] + tuple(out)), x.dtype)
+
+
+def _max_params(n):
+    return (
+        Param("kernel_size", size_kind(n, 1)),
+        Param("stride", optional(size_kind(n, 1)), None),
+        Param("padding", size_kind(n, 0), 0),
+        Param("dilation", size_kind(n, 1), 1),
+        Param("return_indices", BOOL, False),
+        Param("ceil_mode", BOOL, False),
+    )
+
+
+def _avg_params(n):
+    params = (
+        Param("kernel_size", size_kind(n, 1)),
+        Param("stride", optional(size_kind(n, 1)), None),
+        Param("padding", size_kind(n, 0), 0),
+        Param("ceil_mode", BOOL, False),
+        Param("count_include_pad", BOOL, True),
+    )
+    if n > 1:
+        params += (Param("divisor_override", optional(size_kind(1, 1)), None),)
+    return params
+
+
+@register
+class MaxPool1d(_PoolNd):
+    """1-D max pooling over ``[N, C, L]``; stride defaults to kernel_size."""
+
+    n = 1
+    params = _max_params(1)
+    examples = (("MaxPool1d(2)", "[N, 4, 9]", "[N, 4, 4]"),)
+
+
+@register
+class MaxPool2d(_PoolNd):
+    """2-D max pooling over ``[N, C, H, W]``; stride defaults to kernel_size."""
+
+    n = 2
+    params = _max_params(2)
+    examples = (
+        ("MaxPool2d(2, 2)", "[N, 16, 32, 32]", "[N, 16, 16, 16]"),
+        ("MaxPool2d(2)", "[N, 1, 7, 7]", "[N, 1, 3, 3]"),
+        ("MaxPool2d(2, 2, padding=1, ceil_mode=True)", "[1, 1, 4, 4]", "[1, 1, 3, 3]"),
+        ("MaxPool2d(2)", "[N, C, H, W]", "[N, C, H//2, W//2]"),
+        ("MaxPool2d(3, padding=2)", "[N, 1, 8, 8]", "E207"),
+        ("MaxPool2d(3)", "[N, 1, 2, 2]", "E203"),
+    )
+
+
+@register
+class MaxPool3d(_PoolNd):
+    """3-D max pooling over ``[N, C, D, H, W]``."""
+
+    n = 3
+    params = _max_params(3)
+    examples = (("MaxPool3d(2)", "[N, 1, 8, 8, 8]", "[N, 1, 4, 4, 4]"),)
+
+
+class _AvgPoolNd(_PoolNd):
+    dilated = False
+
+
+@register
+class AvgPool1d(_AvgPoolNd):
+    """1-D average pooling over ``[N, C, L]``."""
+
+    n = 1
+    params = _avg_params(1)
+    examples = (("AvgPool1d(3, 2)", "[N, 4, 9]", "[N, 4, 4]"),)
+
+
+@register
+class AvgPool2d(_AvgPoolNd):
+    """2-D average pooling over ``[N, C, H, W]``."""
+
+    n = 2
+    params = _avg_params(2)
+    examples = (("AvgPool2d(2)", "[N, 3, 8, 8]", "[N, 3, 4, 4]"),)
+
+
+@register
+class AvgPool3d(_AvgPoolNd):
+    """3-D average pooling over ``[N, C, D, H, W]``."""
+
+    n = 3
+    params = _avg_params(3)
+    examples = (("AvgPool3d(2)", "[N, 1, 4, 4, 4]", "[N, 1, 2, 2, 2]"),)
+
+
+def _output_size(n: int) -> Kind:
+    """An int or an n-tuple whose entries may be None (keep that input dim)."""
+
+    def one(v):
+        if v is None:
+            return None
+        v = _int(v)
+        if v < 0:
+            raise ArgValueError(f"output sizes must be non-negative, got {v}")
+        return v
+
+    def convert(value):
+        if isinstance(value, tuple):
+            if len(value) != n:
+                raise ArgValueError(f"must be an integer or a tuple of {n}, got {len(value)} values")
+            return tuple(one(v) for v in value)
+        if value is None:
+            raise WrongType
+        return (one(value),) * n
+
+    return Kind(f"an integer or a tuple of {n} (entries may be None)", convert, collapse=True)
+
+
+class _AdaptiveNd(Layer):
+    n = 2
+
+    @classmethod
+    def validate(cls, args):
+        _PoolNd.validate(args)
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        n = cls.n
+        x = materialize(x, n + 2, _NAMES[n], ctx)
+        check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
+        spatial = x.shape.dims[-n:]
+        for size in spatial:
+            if isinstance(size, int) and size < 1:
+                raise ShapeError("E203", f"{cls.__name__} needs a non-empty input, got {x.shape}")
+        out = tuple(s if o is None else o for s, o in zip(spatial, args["output_size"]))
+        return TensorType(Shape(x.shape.dims[:-n] + out), x.dtype)
+
+
+@register
+class AdaptiveAvgPool1d(_AdaptiveNd):
+    """Averages ``[N, C, L]`` down (or up) to ``[N, C, output_size]``."""
+
+    n = 1
+    params = (Param("output_size", _output_size(1)),)
+    examples = (("AdaptiveAvgPool1d(1)", "[N, 8, 17]", "[N, 8, 1]"),)
+
+
+@register
+class AdaptiveAvgPool2d(_AdaptiveNd):
+    """Averages ``[N, C, H, W]`` to ``[N, C, *output_size]``; None keeps that dimension."""
+
+    n = 2
+    params = (Param("output_size", _output_size(2)),)
+    examples = (
+        ("AdaptiveAvgPool2d((1, 1))", "[N, 512, H, W]", "[N, 512, 1, 1]"),
+        ("AdaptiveAvgPool2d((None, 4))", "[N, 3, 5, 9]", "[N, 3, 5, 4]"),
+        ("AdaptiveAvgPool2d(7)", "[N, 3, 3, 3]", "[N, 3, 7, 7]"),
+    )
+
+
+@register
+class AdaptiveMaxPool2d(_AdaptiveNd):
+    """Max-pools ``[N, C, H, W]`` to ``[N, C, *output_size]``."""
+
+    n = 2
+    params = (Param("output_size", _output_size(2)), Param("return_indices", BOOL, False))
+    examples = (("AdaptiveMaxPool2d(2)", "[N, 3, 9, 9]", "[N, 3, 2, 2]"),)

@@ -1,0 +1,198 @@
+"""Recurrent layers RNN, LSTM, GRU, with selectors for the part of torch's output tuple to keep.
+
+torch returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``). A chain continues with
+``output`` unless the call names another part: ``.last`` (output at the last time step),
+``.hidden`` (final hidden state of the top layer, both directions concatenated), ``.h_n``
+and, for LSTM, ``.c_n``.
+"""
+
+from __future__ import annotations
+
+from nndsl.layers.base import (
+    BOOL,
+    NONNEG_INT,
+    POS_INT,
+    PROB,
+    ArgValueError,
+    Layer,
+    Param,
+    choice,
+    materialize,
+    rank_error,
+)
+from nndsl.layers.registry import register
+from nndsl.shapes import Shape, TensorType
+
+_SELECTORS = {
+    "output": "the output sequence (default)",
+    "last": "the output at the last time step: [N, D*H_out]",
+    "hidden": "the top layer's final hidden state (both directions concatenated): [N, D*H_out]",
+    "h_n": "the final hidden state of every layer and direction: [D*num_layers, N, H_out]",
+}
+
+
+class _RNNBase(Layer):
+    gates = 1
+    selectors = _SELECTORS
+    default_selector = "output"
+
+    @classmethod
+    def infer(cls, name, args, x):
+        return x.shape.dims[-1] if x.shape.rank in (2, 3) and not x.shape.rest else None
+
+    @classmethod
+    def _h_out(cls, args) -> int:
+        return args["hidden_size"]
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = materialize(x, 3, ("L", "N", "F") if not args["batch_first"] else ("N", "L", "F"), ctx)
+        if x.shape.rank not in (2, 3):
+            raise rank_error(cls.__name__, "a 2-D (unbatched) or 3-D (batched)", x)
+        have = x.shape.dims[-1]
+        n_in = args["input_size"]
+        ctx.require_equal(
+            have,
+            n_in,
+            f"{cls.__name__} expects input_size {n_in}, got {have}",
+            f"expected last dim {n_in}, got {x.shape}",
+            f"change input_size to {have}" if isinstance(have, int) else None,
+        )
+        if args["dropout"] > 0 and args["num_layers"] == 1:
+            ctx.warn(
+                "W302",
+                f"dropout={args['dropout']} has no effect with num_layers=1 (dropout is applied between layers)",
+            )
+        d = 2 if args["bidirectional"] else 1
+        dims = x.shape.dims[:-1] + (d * cls._h_out(args),)
+        return TensorType(Shape(dims), x.dtype)
+
+    @classmethod
+    def select(cls, args, x, out, selector):
+        d = 2 if args["bidirectional"] else 1
+        h_out = cls._h_out(args)
+        batched = x.shape.rank == 3
+        if batched:
+            batch = x.shape.dims[0] if args["batch_first"] else x.shape.dims[1]
+        if selector == "output":
+            return out
+        if selector in ("last", "hidden"):
+            return TensorType(Shape(((batch,) if batched else ()) + (d * h_out,)), out.dtype)
+        size = h_out if selector == "h_n" else args["hidden_size"]
+        return TensorType(Shape((d * args["num_layers"],) + ((batch,) if batched else ()) + (size,)), out.dtype)
+
+    @classmethod
+    def forward_lines(cls, attr, var, args, selector):
+        selector = selector or "output"
+        state = "(h_n, c_n)" if cls.__name__ == "LSTM" else "h_n"
+        if selector == "output":
+            return [f"{var}, _ = self.{attr}({var})"]
+        if selector == "last":
+            index = "[:, -1]" if args["batch_first"] else "[-1]"
+            return [f"{var}, _ = self.{attr}({var})", f"{var} = {var}{index}"]
+        if selector == "hidden":
+            lines = [f"_, {state} = self.{attr}({var})"]
+            if args["bidirectional"]:
+                lines.append(f"{var} = torch.cat((h_n[-2], h_n[-1]), dim=-1)")
+            else:
+                lines.append(f"{var} = h_n[-1]")
+            return lines
+        if selector == "h_n":
+            return [f"_, {state} = self.{attr}({var})", f"{var} = h_n"]
+        return [f"_, (h_n, c_n) = self.{attr}({var})", f"{var} = c_n"]
+
+    @classmethod
+    def param_count(cls, args):
+        d = 2 if args["bidirectional"] else 1
+        hidden, h_out = args["hidden_size"], cls._h_out(args)
+        proj = args.get("proj_size", 0)
+        g = cls.gates
+        total = 0
+        for layer in range(args["num_layers"]):
+            n_in = args["input_size"] if layer == 0 else d * h_out
+            per_dir = g * hidden * n_in + g * hidden * h_out
+            if args["bias"]:
+                per_dir += 2 * g * hidden
+            if proj:
+                per_dir += proj * hidden
+            total += d * per_dir
+        return total
+
+
+def _common(extra_after_layers=(), extra_tail=()):
+    return (
+        (
+            Param("input_size", POS_INT, infer=True),
+            Param("hidden_size", POS_INT),
+            Param("num_layers", POS_INT, 1),
+        )
+        + extra_after_layers
+        + (
+            Param("bias", BOOL, True),
+            Param("batch_first", BOOL, False),
+            Param("dropout", PROB, 0.0),
+            Param("bidirectional", BOOL, False),
+        )
+        + extra_tail
+    )
+
+
+@register
+class RNN(_RNNBase):
+    """Elman RNN with tanh or ReLU; continues with the output sequence unless a selector says otherwise."""
+
+    gates = 1
+    params = _common((Param("nonlinearity", choice("tanh", "relu"), "tanh"),))
+    examples = (
+        ("RNN(10, 20)", "[L, N, 10]", "[L, N, 20]"),
+        ("RNN(10, 20, batch_first=True).last", "[N, L, 10]", "[N, 20]"),
+        ("RNN(10, 20)", "[L, N, 12]", "E201"),
+    )
+
+
+@register
+class GRU(_RNNBase):
+    """Gated recurrent unit; ``.last``/``.hidden`` give one vector per sequence."""
+
+    gates = 3
+    params = _common()
+    examples = (
+        ("GRU(10, 20, num_layers=3, bidirectional=True)", "[5, 3, 10]", "[5, 3, 40]"),
+        ("GRU(10, 20, num_layers=3, bidirectional=True).h_n", "[5, 3, 10]", "[6, 3, 20]"),
+        ("GRU(10, 20, batch_first=True).hidden", "[N, T, 10]", "[N, 20]"),
+    )
+
+
+@register
+class LSTM(_RNNBase):
+    """Long short-term memory; ``.c_n`` also gives the final cell state."""
+
+    gates = 4
+    selectors = {**_SELECTORS, "c_n": "the final cell state: [D*num_layers, N, hidden_size]"}
+    params = _common(extra_tail=(Param("proj_size", NONNEG_INT, 0),))
+    examples = (
+        ("LSTM(10, 20, num_layers=2, batch_first=True)", "[N, T, 10]", "[N, T, 20]"),
+        ("LSTM(10, 20, num_layers=2, batch_first=True).last", "[N, T, 10]", "[N, 20]"),
+        (
+            "LSTM(10, 20, num_layers=2, bidirectional=True, proj_size=7, batch_first=True).h_n",
+            "[3, 5, 10]",
+            "[4, 3, 7]",
+        ),
+        ("LSTM(10, 20, num_layers=2, bidirectional=True, batch_first=True).c_n", "[3, 5, 10]", "[4, 3, 20]"),
+        ("LSTM(10, 20, proj_size=20)", "[L, N, 10]", "E107"),
+        ("LSTM(10, 20)", "[N, 1, 10, 10]", "E202"),
+    )
+
+    @classmethod
+    def validate(cls, args):
+        if args["proj_size"] >= args["hidden_size"]:
+            raise ArgValueError(
+                f"proj_size ({args['proj_size']}) must be smaller than hidden_size ({args['hidden_size']})",
+                "proj_size",
+            )
+
+    @classmethod
+    def _h_out(cls, args):
+        return args["proj_size"] or args["hidden_size"]
+
+
