@@ -421,7 +421,13 @@ class Checker(Context):
                 )
                 failed = True
             except ArgValueError as exc:
-                self.error("E107", f"{pname} of {layer.dsl_name()} {exc.message}", arg.value.span, "invalid value", help=exc.help)
+                self.error(
+                    "E107",
+                    f"{pname} of {layer.dsl_name()} {exc.message}",
+                    arg.value.span,
+                    "invalid value",
+                    help=exc.help,
+                )
                 failed = True
         for param in params:
             if param.name in values or param.name in spans:
@@ -558,5 +564,3 @@ def model_name_for(path: str) -> str:
 def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: TensorType | None = None) -> Program:
     """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
     return Checker(source, sink).check_module(module, bare_input)
-
-

@@ -171,14 +171,9 @@ def cmd_check(args) -> int:
             print(_render(result.diagnostics, args.format, color))
             if args.format == "text":
                 print()
-        if args.format == "text":
+        if args.format == "text" and not errors:
             for model in models:
-                if not model.complete:
-                    continue
-                print(
-                    f"{path}: {model.name}: {model.input} -> {model.output}, "
-                    f"{model.param_count:,} parameters"
-                )
+                print(f"{path}: {model.name}: {model.input} -> {model.output}, {model.param_count:,} parameters")
                 if args.shapes:
                     print(_shape_table(model, result.source))
     if args.format == "json":

@@ -93,10 +93,7 @@ class Diagnostic:
             "file": self.source.name,
             "span": span_json(self.source, self.span),
             "label": self.label,
-            "labels": [
-                {"span": span_json(self.source, lab.span), "message": lab.message}
-                for lab in self.secondary
-            ],
+            "labels": [{"span": span_json(self.source, lab.span), "message": lab.message} for lab in self.secondary],
             "help": self.help,
             "notes": list(self.notes),
         }

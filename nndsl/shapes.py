@@ -143,18 +143,13 @@ def floordiv(a: Dim, k: int) -> Dim:
         return a // k
     if k == 1:
         return a
-    # Symbolic terms divisible by k move outside the floor; the constant stays inside, so
-    # torch's own formula reads back as written: (H - 3)//2 + 1.
+    # Canonical form: every coefficient left inside the floor lies in [0, k), the multiples
+    # of k move outside, so equal sizes print alike: (H - 2)//2 + 1 is H//2.
     whole: dict = {}
     rest: dict = {}
     for m, c in a.terms:
-        if m:
-            whole[m] = c // k
-            rest[m] = c % k
-        else:
-            rest[m] = c
-    if all(c == 0 for m, c in rest.items() if m):
-        return add(Poly.of(whole), rest.get((), 0) // k)
+        whole[m] = c // k
+        rest[m] = c % k
     rest_poly = Poly.of(rest)
     if isinstance(rest_poly, int):
         return add(Poly.of(whole), rest_poly // k)

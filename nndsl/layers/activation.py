@@ -5,7 +5,6 @@ from __future__ import annotations
 from nndsl.layers.base import BOOL, FLOAT, INT, POS_INT, Layer, Param, ShapeError, choice, optional
 from nndsl.layers.registry import register
 
-
 _INPLACE = Param("inplace", BOOL, False)
 
 

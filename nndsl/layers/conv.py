@@ -152,7 +152,7 @@ class Conv2d(_ConvNd):
     examples = (
         ("Conv2d(3, 16, 3, 1, 1)", "[N, 3, 32, 32]", "[N, 16, 32, 32]"),
         ("Conv2d(3, 8, 3)", "[3, 8, 8]", "[8, 6, 6]"),
-        ("Conv2d(out_channels=16, kernel_size=3, stride=2)", "[N, 3, H, W]", "[N, 16, (H - 3)//2 + 1, (W - 3)//2 + 1]"),
+        ("Conv2d(out_channels=16, kernel_size=3, stride=2)", "[N, 3, H, W]", "[N, 16, (H + 1)//2 - 1, (W + 1)//2 - 1]"),
         ("Conv2d(3, 8, 5)", "[N, 3, 4, 4]", "E203"),
         ("Conv2d(4, 6, 3, groups=3)", "[N, 4, 8, 8]", "E107"),
         ("Conv2d(3, 8, 3)", "[N, 784]", "E202"),

@@ -7,8 +7,6 @@ from fractions import Fraction
 
 from nndsl import shapes
 from nndsl.layers.base import (
-
-
     ArgValueError,
     Kind,
     Layer,

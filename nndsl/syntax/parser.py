@@ -269,7 +269,8 @@ def _syntax_diagnostic(source: Source, exc: lark.exceptions.UnexpectedInput) -> 
         return Diagnostic(Severity.ERROR, "E002", message, source, span, "not valid here", help=help_text)
     if isinstance(exc, lark.exceptions.UnexpectedToken):
         tok = exc.token
-        expected = set(exc.expected) | set(exc.accepts or ())
+        # ``accepts`` (after reductions) is the precise set when lark computed it
+        expected = set(exc.accepts or ()) or set(exc.expected)
         if tok.type == "$END":
             pos = len(text.rstrip())
             span = Span(pos, pos)
@@ -293,8 +294,6 @@ def _syntax_diagnostic(source: Source, exc: lark.exceptions.UnexpectedInput) -> 
         ):
             help_text = f"connect the layers with '->': ... -> {tok}"
         label = "unexpected here"
-        return Diagnostic(
-            Severity.ERROR, "E001", message, source, span, label, secondary=secondary, help=help_text
-        )
+        return Diagnostic(Severity.ERROR, "E001", message, source, span, label, secondary=secondary, help=help_text)
     pos = getattr(exc, "pos_in_stream", 0) or 0
     return Diagnostic(Severity.ERROR, "E001", "syntax error", source, Span(pos, pos + 1), "here")

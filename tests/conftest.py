@@ -1,0 +1,28 @@
+"""Shared test options: ``--update-golden`` rewrites the expected files instead of comparing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/ from the current output")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")
+
+
+def good_specs() -> list[Path]:
+    return sorted(SPECS.glob("*.nn"))
+
+
+def bad_specs() -> list[Path]:
+    return sorted((SPECS / "bad").glob("*.nn"))

@@ -1,0 +1,66 @@
+"""Golden files: the emitted source of every good spec, the diagnostics of every bad one.
+
+Refresh with ``pytest tests/test_golden.py --update-golden`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import GOLDEN, ROOT, bad_specs, good_specs
+
+from nndsl import check_file
+from nndsl.backends.torch_module import emit_program
+from nndsl.diagnostics import Severity, render_text
+
+
+def _compare(path, actual: str, update: bool) -> None:
+    if update or not path.exists():
+        path.write_text(actual, encoding="utf-8")
+        if not update:
+            pytest.fail(f"golden file {path.name} was missing and has been written; review and commit it")
+        return
+    assert actual == path.read_text(encoding="utf-8"), f"output differs from {path}; rerun with --update-golden"
+
+
+@pytest.mark.parametrize("spec", good_specs(), ids=lambda p: p.name)
+def test_emitted_source_matches_golden(spec, update_golden):
+    result = check_file(spec.relative_to(ROOT) if spec.is_relative_to(ROOT) else spec)
+    assert result.ok, [render_text(d) for d in result.errors]
+    _compare(GOLDEN / (spec.stem + ".py"), emit_program(result.program), update_golden)
+
+
+@pytest.mark.parametrize("spec", bad_specs(), ids=lambda p: p.name)
+def test_bad_spec_diagnostics_match_golden(spec, update_golden, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = check_file(spec.relative_to(ROOT))
+    assert not result.ok
+    assert all(d.severity is not Severity.ERROR or d.code.startswith("E") for d in result.diagnostics)
+    rendered = "\n\n".join(render_text(d) for d in result.diagnostics) + "\n"
+    _compare(GOLDEN / "bad" / (spec.stem + ".txt"), rendered, update_golden)
+
+
+def test_golden_sources_are_ruff_clean(tmp_path):
+    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name("ruff"))
+    files = sorted(GOLDEN.glob("*.py"))
+    assert files
+    # a neutral config: the generated code must pass ruff's defaults, not only this project's settings
+    (tmp_path / "ruff.toml").write_text("")
+    for f in files:
+        shutil.copy(f, tmp_path / f.name)
+    targets = [str(tmp_path / f.name) for f in files]
+    cfg = ["--config", str(tmp_path / "ruff.toml")]
+    lint = subprocess.run([ruff, "check", *cfg, *targets], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run([ruff, "format", "--check", *cfg, *targets], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_emission_is_deterministic():
+    spec = good_specs()[0]
+    first = emit_program(check_file(spec).program)
+    second = emit_program(check_file(spec).program)
+    assert first == second
