@@ -485,7 +485,7 @@ class Checker(Context):
                             f"cannot infer {name} of {layer.dsl_name()} from the input {x}",
                             f"{name} unknown for input {x}",
                             f"give {name} explicitly"
-                            + (", or give the input shape with --input" if x.shape.rest else ""),
+                            + (", or give the input shape with --input" if _has_unknowns(x) else ""),
                         )
                     args[name] = inferred
             if not b.validated:
@@ -536,6 +536,13 @@ def _substituted(node: LayerNode, bindings) -> LayerNode:
         input=TensorType(node.input.shape.substitute(bindings), node.input.dtype),
         output=TensorType(node.output.shape.substitute(bindings), node.output.dtype),
     )
+
+
+def _has_unknowns(x: TensorType) -> bool:
+    """True when part of the shape comes from an input nobody declared (a bare chain without --input)."""
+    if x.shape.rest:
+        return True
+    return any(isinstance(a, Sym) and a.free for d in x.shape.dims if isinstance(d, shapes.Poly) for a in d.atoms())
 
 
 def signature(layer: type[Layer]) -> str:

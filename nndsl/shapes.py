@@ -143,6 +143,11 @@ def floordiv(a: Dim, k: int) -> Dim:
         return a // k
     if k == 1:
         return a
+    inner = _single_floor(a)
+    if inner is not None:
+        # floor((floor(q/d) + c)/k) == floor((q + c*d)/(d*k)) for positive d, k
+        (q, d), c = inner
+        return floordiv(add(q, c * d), d * k)
     # Canonical form: every coefficient left inside the floor lies in [0, k), the multiples
     # of k move outside, so equal sizes print alike: (H - 2)//2 + 1 is H//2.
     whole: dict = {}
@@ -154,6 +159,18 @@ def floordiv(a: Dim, k: int) -> Dim:
     if isinstance(rest_poly, int):
         return add(Poly.of(whole), rest_poly // k)
     return add(Poly.of(whole), Poly(((((FloorDiv(rest_poly, k)),), 1),)))
+
+
+def _single_floor(a: Poly):
+    """((q, d), c) when ``a`` is exactly ``q//d + c``, else None."""
+    terms = dict(a.terms)
+    c = terms.pop((), 0)
+    if len(terms) != 1:
+        return None
+    ((mono, coef),) = terms.items()
+    if coef != 1 or len(mono) != 1 or not isinstance(mono[0], FloorDiv):
+        return None
+    return (mono[0].num, mono[0].den), c
 
 
 def ceildiv(a: Dim, k: int) -> Dim:

@@ -1,0 +1,166 @@
+"""The checker's diagnostics, one per kind of mistake, with their positions; and symbolic sizes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nndsl
+from nndsl import shapes
+from nndsl.diagnostics import Severity, render_text
+from nndsl.shapes import Sym
+
+
+def diags(text, input=None):
+    result = nndsl.check_source(text, "t.nn", input=input)
+    return result, [(d.code, d.message, d.line_col) for d in result.diagnostics]
+
+
+def codes(text, input=None):
+    return [c for c, _, _ in diags(text, input)[1]]
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "fragment", "line_col"),
+    [
+        ("model M(x: [N, 4]) { Linear(4, 2, bogus=1) }", "E102", "Linear has no argument 'bogus'", (1, 35)),
+        ("model M(x: [N, 4]) { Linear(4, 2, True, 5) }", "E104", "at most 3 positional arguments", (1, 41)),
+        ("model M(x: [N, 4]) { Conv2d(4, 2) }", "E105", "missing the required argument 'kernel_size'", (1, 22)),
+        ("model M(x: [N, 4]) { Linear(4, 2.5) }", "E106", "out_features of Linear must be a positive integer", (1, 32)),
+        ("model M(x: [N, 4]) { Linear(4, -2) }", "E107", "must be positive, got -2", (1, 32)),
+        ("model M(x: [N, 4]) { Linear(4, k) }", "E108", "undefined name 'k'", (1, 32)),
+        ("let a = 1\nlet a = 2\nmodel M(x: [N, 4]) { Linear(4, a) }", "E109", "'a' is already defined", (2, 5)),
+        ("model M(x: [N, 4]) { ReLU }\nmodel M(x: [N, 4]) { ReLU }", "E109", "model 'M' is defined twice", (2, 7)),
+        ("let a = 4 // 0\nmodel M(x: [N, 4]) { ReLU }", "E110", "division by zero", (1, 9)),
+        ("let a = 'x' * 2\nmodel M(x: [N, 4]) { ReLU }", "E110", "unsupported operand", (1, 9)),
+        ("model M(x: [N, 4]) { Linear(4, 2).last }", "E111", "Linear has no output 'last'", (1, 35)),
+        ("model M(x: [N, T, 4]) { LSTM(4, 2).cell }", "E111", "LSTM has no output 'cell'", (1, 36)),
+        ("model M(x: float8[N, 4]) { ReLU }", "E112", "unknown dtype 'float8'", (1, 12)),
+        ("model M(x: [N, -4]) { ReLU }", "E112", "cannot be negative", (1, 16)),
+        ("model M(x: [N, 4], y: [N, 4]) { ReLU }", "E112", "exactly one input", (1, 20)),
+        ("model M(x: [N, 4]) { Linear(in_features=4, 2) }", "E001", "positional argument after a keyword", (1, 44)),
+        ("model M(x: [N, 784]) { Linear(256, 10) }", "E201", "expects 256 input features, got 784", (1, 24)),
+        ("model M(x: [N, 784]) { Conv2d(1, 4, 3) }", "E202", "expects a 3-D (unbatched) or 4-D", (1, 24)),
+        ("A -> B\nC -> D", "E109", "at most one bare chain", (2, 1)),
+    ],
+)
+def test_each_mistake_has_its_diagnostic(text, code, fragment, line_col):
+    result, found = diags(text)
+    assert not result.ok
+    matching = [f for f in found if f[0] == code]
+    assert matching, found
+    assert fragment in matching[0][1]
+    assert matching[0][2] == line_col
+
+
+def test_all_errors_in_a_file_are_reported():
+    text = """
+    model A(x: [N, 4]) { Linear(4, 2) -> Linear(3, 1) }
+    model B(x: [N, 4]) { Lineer(4, 2) }
+    model C(x: [N, 4]) { Dropout(2.0) -> ReLU(inplace=1) }
+    """
+    assert codes(text) == ["E201", "E101", "E107", "E106"]
+
+
+def test_errors_after_a_fatal_one_in_the_same_chain_are_still_reported():
+    # the wrong-rank conv stops shape inference, but the later argument error is still found
+    assert codes("model M(x: [N, 4]) { Conv2d(4, 8, 3) -> Linear(8, -1) }") == ["E202", "E107"]
+
+
+def test_did_you_mean_for_layers_and_arguments():
+    result, _ = diags("model M(x: [N, 4]) { linear(4, 2) -> Linear(4, 2, baias=False) }")
+    helps = [d.help for d in result.diagnostics]
+    assert "did you mean 'Linear'?" in helps
+    assert "did you mean 'bias'?" in helps
+
+
+def test_secondary_label_points_at_producer():
+    result = nndsl.check_source("model M(x: [N, 3, 32, 32]) {\n  Conv2d(3, 8, 3)\n  -> Conv2d(16, 4, 3)\n}", "t.nn")
+    (diag,) = result.errors
+    assert diag.code == "E201"
+    assert diag.secondary[0].message == "output [N, 8, 30, 30] produced here"
+    text = render_text(diag)
+    assert "3 |   -> Conv2d(16, 4, 3)" in text and "2 |   Conv2d(3, 8, 3)" in text
+    assert diag.help == "change in_channels to 8"
+
+
+def test_symbolic_sizes_flow_through_strided_layers():
+    result = nndsl.check_source(
+        "model M(x: [N, 3, H, W]) { Conv2d(3, 8, 3, stride=2, padding=1) -> MaxPool2d(2) -> Flatten }", "t"
+    )
+    assert result.ok
+    outs = [str(n.output) for n in result.program.models[0].layers]
+    assert outs == [
+        "[N, 8, (H + 1)//2, (W + 1)//2]",
+        "[N, 8, (H + 1)//4, (W + 1)//4]",
+        "[N, 8*((H + 1)//4)*((W + 1)//4)]",
+    ]
+
+
+def test_symbol_fixed_by_a_layer_gets_a_note_and_propagates():
+    result = nndsl.check_source("model M(x: [N, D]) { ReLU -> Linear(784, 10) }", "t")
+    assert result.ok
+    (note,) = result.diagnostics
+    assert note.code == "N402" and note.severity is Severity.NOTE
+    assert "D must be 784" in note.message
+    assert str(result.program.models[0].layers[0].output) == "[N, 784]"
+
+
+def test_unverifiable_constraint_is_a_warning_not_silence():
+    result = nndsl.check_source("model M(x: [N, H, W]) { Flatten -> Linear(784, 10) }", "t")
+    assert result.ok
+    (warning,) = result.diagnostics
+    assert warning.code == "W301" and "H*W" in warning.message
+
+
+def test_bare_chain_without_input_is_checked_symbolically():
+    result = nndsl.check_source("Flatten -> Linear(784, 512) -> ReLU -> Linear(256, 10)", "t")
+    assert [d.code for d in result.diagnostics] == ["E201"]
+    result = nndsl.check_source("Flatten -> Linear(out_features=10)", "t")
+    assert [d.code for d in result.diagnostics] == ["E205"]
+    assert "--input" in result.diagnostics[0].help
+
+
+def test_batchnorm_and_softmax_resolution_notes():
+    result = nndsl.check_source("model M(x: [N, 8, L]) { BatchNorm -> Softmax }", "t")
+    assert result.ok
+    notes = [d.message for d in result.diagnostics]
+    assert notes[0] == "BatchNorm resolved to BatchNorm1d for the 3-D input [N, 8, L]"
+    assert "dim=2" in notes[1] and "implicit choice would be dim=0" in notes[1]
+    layers = result.program.models[0].layers
+    assert layers[0].layer.__name__ == "BatchNorm1d" and layers[0].args["num_features"] == 8
+    assert layers[1].args["dim"] == 2
+
+
+def test_constants_and_arithmetic():
+    result = nndsl.check_source("let h = 64\nlet k = h // 2 + 1\nmodel M(x: [N, h * 2]) { Linear(h * 2, k) }", "t")
+    assert result.ok
+    assert str(result.program.models[0].output) == "[N, 33]"
+
+
+def test_checking_never_allocates_huge_models():
+    result = nndsl.check_source("model Big(x: [N, 1000000]) { Linear(1000000, 1000000) -> Linear(1000000, 10) }", "t")
+    assert result.ok
+    assert result.program.models[0].param_count == 1000000 * 1000000 + 1000000 + 1000000 * 10 + 10
+
+
+# ---------------------------------------------------------------- symbolic arithmetic is exact
+
+polys = st.builds(
+    lambda a, b, c: shapes.add(shapes.add(shapes.mul(a, shapes.sym("H")), shapes.mul(b, shapes.sym("W"))), c),
+    st.integers(-5, 5),
+    st.integers(-5, 5),
+    st.integers(-20, 20),
+)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(polys, st.integers(1, 7), st.integers(1, 7), st.integers(0, 50), st.integers(0, 50))
+def test_floordiv_and_ceildiv_agree_with_integers(p, k, j, h, w):
+    env = {Sym("H"): h, Sym("W"): w}
+    value = shapes.substitute(p, env)
+    assert shapes.substitute(shapes.floordiv(p, k), env) == value // k
+    assert shapes.substitute(shapes.ceildiv(p, k), env) == -((-value) // k)
+    nested = shapes.floordiv(shapes.add(shapes.floordiv(p, k), 3), j)
+    assert shapes.substitute(nested, env) == (value // k + 3) // j
