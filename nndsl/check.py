@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -121,7 +120,7 @@ class Checker(Context):
             if symbols:
                 self.used_names.add(expr.name)
                 return shapes.sym(expr.name)
-            close = difflib.get_close_matches(expr.name, list(self.constants) + list(_BUILTIN_VALUES), n=1)
+            close = _close_matches(expr.name, list(self.constants) + list(_BUILTIN_VALUES), n=1)
             self.error(
                 "E108",
                 f"undefined name '{expr.name}'",
@@ -256,7 +255,7 @@ class Checker(Context):
         if decl.dtype is not None:
             dtype = DTYPES.get(decl.dtype.text)
             if dtype is None:
-                close = difflib.get_close_matches(decl.dtype.text, list(DTYPES), n=1)
+                close = _close_matches(decl.dtype.text, list(DTYPES), n=1)
                 self.error(
                     "E112",
                     f"unknown dtype '{decl.dtype.text}'",
@@ -383,7 +382,7 @@ class Checker(Context):
                 pname = arg.keyword.text
                 names = [p.name for p in params]
                 if pname not in names:
-                    close = difflib.get_close_matches(pname, names, n=1)
+                    close = _close_matches(pname, names, n=1)
                     self.error(
                         "E102",
                         f"{layer.dsl_name()} has no argument '{pname}'",
@@ -518,6 +517,12 @@ class Checker(Context):
             line,
             text,
         )
+
+
+def _close_matches(word, candidates, n=1):
+    import difflib  # only when there is a mistake to explain
+
+    return difflib.get_close_matches(word, candidates, n=n)
 
 
 class _InferMarker:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from nndsl import __version__
 from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, render_short, render_text, span_json
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 JSON_SCHEMA_VERSION = 1
 
 
@@ -26,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nndsl",
         description="Check neural-network architecture specs (.nn) and compile them to PyTorch.",
-        epilog="Exit codes: 0 clean, 1 errors in a spec, 2 usage or I/O error.",
+        epilog="Exit codes: 0 clean, 1 errors in a spec, 2 usage or I/O error, 3 internal error (a bug).",
     )
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -182,6 +180,8 @@ def cmd_check(args) -> int:
             "files": files_json,
             "summary": {"files": len(args.files), "errors": total_errors, "warnings": total_warnings},
         }
+        import json
+
         print(json.dumps(payload, indent=2))
     elif args.format == "text" and (total_errors or total_warnings):
         print(
@@ -238,6 +238,8 @@ def _write_atomically(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path`` and rename it over, so no partial file remains."""
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory")
+    import tempfile
+
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
@@ -276,6 +278,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # a bug in nndsl itself: say so plainly instead of a traceback
+        if os.environ.get("NNDSL_DEBUG"):
+            raise
+        print(
+            f"nndsl: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in nndsl, not in your spec; set NNDSL_DEBUG=1 to see the traceback.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import Enum
 
 from nndsl.source import Source
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Span:
     """A half-open range of character offsets ``[start, end)`` in one source."""
 
@@ -225,10 +224,6 @@ def _underlines(labels, gutter: str, paint, sev: str) -> list[str]:
             prefix[lab[0] - 1] = "|"
         lines.append(f"{gutter} {colored(prefix, strip=False)}{paint(sev, message) if primary else message}")
     return lines
-
-
-def render_json(payload: dict) -> str:
-    return json.dumps(payload, indent=2)
 
 
 @dataclass

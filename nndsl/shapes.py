@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Union
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Sym:
     """A symbolic size. ``free`` symbols stand for sizes nobody named (an input of unknown rank)."""
 
@@ -18,7 +18,7 @@ class Sym:
         return self.name
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class FloorDiv:
     """``num // den`` for a polynomial that does not divide evenly."""
 
@@ -45,9 +45,6 @@ class Poly:
     """An integer polynomial over atoms, in canonical form (sorted, no zero coefficients)."""
 
     terms: tuple[tuple[Monomial, int], ...]
-
-    def __lt__(self, other: Poly) -> bool:  # only so FloorDiv atoms can be ordered
-        return str(self) < str(other)
 
     @staticmethod
     def of(mapping: dict) -> Dim:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SPECS
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "NO_COLOR": "1"}
+ENV = {**os.environ, "NNDSL_DEBUG": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "NO_COLOR": "1"}
 
 
 def nndsl(*args, cwd=ROOT, stdin=None):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 REGISTRY: dict = {}
 
 
@@ -22,6 +20,8 @@ def lookup(name: str):
 
 def suggest(name: str) -> str | None:
     """The closest registered name (did-you-mean), matching case-insensitively first."""
+    import difflib  # only when there is a mistake to explain
+
     lowered = {n.lower(): n for n in REGISTRY}
     if name.lower() in lowered:
         return lowered[name.lower()]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import ast as pyast
 import os
+import re
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 
 from nndsl import ast
 from nndsl.diagnostics import Diagnostic, DiagnosticError, Label, Severity, Span
@@ -34,6 +33,8 @@ def _cache_file(grammar_text: str) -> str | None:
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError:
+        import tempfile
+
         directory = tempfile.gettempdir()
     if not os.access(directory, os.W_OK):
         return None
@@ -49,84 +50,117 @@ def _parser() -> Lark:
     return Lark(
         text,
         parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
+        lexer="basic",
+        keep_all_tokens=True,
         maybe_placeholders=True,
+        transformer=_ToAst(),
         start=["start", "shape_spec"],
         cache=_cache_file(text) or False,
     )
-
-
-def _span(meta) -> Span:
-    return Span(meta.start_pos, meta.end_pos)
 
 
 def _tok_span(tok: Token) -> Span:
     return Span(tok.start_pos, tok.end_pos)
 
 
-@v_args(meta=True)
+def _span_of(children) -> Span:
+    """From the first child's start to the last child's end (tokens and AST nodes alike)."""
+    items = [c for c in children if c is not None]
+    first, last = items[0], items[-1]
+    start = first.start_pos if isinstance(first, Token) else first.span.start
+    end = last.end_pos if isinstance(last, Token) else last.span.end
+    return Span(start, end)
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
+def _unquote(text: str) -> str:
+    """The value of a quoted string literal: backslash escapes the next character (\\n, \\t, \\r, \\0 as in Python)."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
+
+
+def _name(tok: Token) -> ast.Name:
+    return ast.Name(str(tok), _tok_span(tok))
+
+
+def _nodes(children) -> list:
+    """Children that are AST nodes (punctuation tokens and empty placeholders dropped)."""
+    return [c for c in children if c is not None and not isinstance(c, Token)]
+
+
+def _tokens(children, kind: str) -> list[Token]:
+    return [c for c in children if isinstance(c, Token) and c.type == kind]
+
+
 class _ToAst(Transformer):
-    """Parse tree -> AST. Every node keeps its span."""
+    """Builds the AST while the LALR parser reduces (no parse tree is built).
 
-    def start(self, meta, items):
-        span = _span(meta) if not meta.empty else Span(0, 0)
-        return ast.Module(tuple(items), span)
+    The parser keeps every token, so each rule sees its own punctuation and can give its
+    node a span from its first to its last character.
+    """
 
-    def let_stmt(self, meta, children):
-        name, value = children
-        return ast.Let(ast.Name(str(name), _tok_span(name)), value, _span(meta))
+    def start(self, children):
+        items = _nodes(children)
+        return ast.Module(tuple(items), _span_of(items) if items else Span(0, 0))
 
-    def model_def(self, meta, children):
-        name, *rest = children
-        chain = rest[-1]
-        inputs = tuple(c for c in rest[:-1] if c is not None)
-        return ast.Model(ast.Name(str(name), _tok_span(name)), inputs, chain, _span(meta))
+    def let_stmt(self, children):
+        (name,) = _tokens(children, "NAME")
+        (value,) = _nodes(children)
+        return ast.Let(_name(name), value, _span_of(children))
 
-    def input_decl(self, meta, children):
-        name, (dtype, dims) = children
-        return ast.InputDecl(ast.Name(str(name), _tok_span(name)), dtype, dims, _span(meta))
+    def model_def(self, children):
+        name = _tokens(children, "NAME")[0]
+        nodes = _nodes(children)
+        return ast.Model(_name(name), tuple(nodes[:-1]), nodes[-1], _span_of(children))
 
-    def tensor_type(self, meta, children):
-        dtype, *dims = children
-        dtype_node = None if dtype is None else ast.Name(str(dtype), _tok_span(dtype))
-        return dtype_node, tuple(d for d in dims if d is not None)
+    def input_decl(self, children):
+        name = children[0]
+        dtype, dims, span = children[-1]
+        return ast.InputDecl(_name(name), dtype, dims, Span(name.start_pos, span.end))
 
-    def shape_spec(self, meta, children):
-        (dtype, dims) = children[0]
-        return ast.InputDecl(ast.Name("x", Span(0, 0)), dtype, dims, _span(meta))
+    def tensor_type(self, children):
+        dtype = children[0]
+        dtype_node = _name(dtype) if isinstance(dtype, Token) and dtype.type == "NAME" else None
+        return dtype_node, tuple(_nodes(children)), _span_of(children)
 
-    def chain(self, meta, calls):
-        return ast.Chain(tuple(calls), _span(meta))
+    def shape_spec(self, children):
+        dtype, dims, span = children[0]
+        return ast.InputDecl(ast.Name("x", Span(0, 0)), dtype, dims, span)
 
-    def call(self, meta, children):
+    def chain(self, children):
+        calls = _nodes(children)
+        return ast.Chain(tuple(calls), _span_of(calls))
+
+    def call(self, children):
         name, arguments, selector = children
         return ast.Call(
-            ast.Name(str(name), _tok_span(name)),
-            arguments if arguments is not None else (),
-            selector,
-            _span(meta),
+            _name(name),
+            arguments[0] if arguments is not None else (),
+            selector[0] if selector is not None else None,
+            _span_of([name, arguments[1] if arguments else None, selector[1] if selector else None]),
         )
 
-    def arguments(self, meta, children):
-        return tuple(c for c in children if c is not None)
+    def arguments(self, children):
+        # (args, closing-parenthesis token) so the call's span ends at ')'
+        return tuple(_nodes(children)), children[-1]
 
-    def selector(self, meta, children):
-        (name,) = children
-        return ast.Name(str(name), _tok_span(name))
+    def selector(self, children):
+        name = children[-1]
+        return _name(name), name
 
-    def kwarg(self, meta, children):
-        name, value = children
-        return ast.Arg(ast.Name(str(name), _tok_span(name)), value, _span(meta))
+    def kwarg(self, children):
+        name, value = children[0], children[-1]
+        return ast.Arg(_name(name), value, _span_of(children))
 
-    def posarg(self, meta, children):
+    def posarg(self, children):
         (value,) = children
-        return ast.Arg(None, value, _span(meta))
+        return ast.Arg(None, value, value.span)
 
     def _binop(op):  # noqa: N805 - a factory used while building the class
-        def build(self, meta, children):
-            left, right = children
-            return ast.BinOp(op, left, right, _span(meta))
+        def build(self, children):
+            left, right = children[0], children[-1]
+            return ast.BinOp(op, left, right, _span_of(children))
 
         return build
 
@@ -137,34 +171,38 @@ class _ToAst(Transformer):
     truediv = _binop("/")
     mod = _binop("%")
 
-    def neg(self, meta, children):
-        (operand,) = children
-        return ast.Neg(operand, _span(meta))
+    def neg(self, children):
+        return ast.Neg(children[-1], _span_of(children))
 
-    def int(self, meta, children):
+    def pos(self, children):
+        return children[-1]
+
+    def paren(self, children):
+        return children[1]
+
+    def int(self, children):
         (tok,) = children
         return ast.IntLit(int(tok), _tok_span(tok))
 
-    def float(self, meta, children):
+    def float(self, children):
         (tok,) = children
         return ast.FloatLit(float(tok), _tok_span(tok))
 
-    def string(self, meta, children):
+    def string(self, children):
         (tok,) = children
-        return ast.StrLit(pyast.literal_eval(str(tok)), _tok_span(tok))
+        return ast.StrLit(_unquote(str(tok)), _tok_span(tok))
 
-    def name(self, meta, children):
+    def name(self, children):
         (tok,) = children
         return ast.NameRef(str(tok), _tok_span(tok))
 
-    def tuple(self, meta, children):
-        return ast.TupleExpr(tuple(c for c in children if c is not None), _span(meta))
+    def tuple(self, children):
+        return ast.TupleExpr(tuple(_nodes(children)), _span_of(children))
 
-    def list(self, meta, children):
-        return ast.TupleExpr(tuple(c for c in children if c is not None), _span(meta), is_list=True)
+    def list(self, children):
+        return ast.TupleExpr(tuple(_nodes(children)), _span_of(children), is_list=True)
 
 
-_TRANSFORMER = _ToAst()
 
 
 def parse(source: Source) -> ast.Module:
@@ -179,10 +217,9 @@ def parse_shape(source: Source) -> ast.InputDecl:
 
 def _parse(source: Source, start: str):
     try:
-        tree = _parser().parse(source.text, start=start)
+        return _parser().parse(source.text, start=start)
     except lark.exceptions.UnexpectedInput as exc:
         raise DiagnosticError(_syntax_diagnostic(source, exc)) from None
-    return _TRANSFORMER.transform(tree)
 
 
 # ---------------------------------------------------------------- syntax errors
