@@ -53,7 +53,7 @@ def parse_input_shape(text: str, sink: DiagnosticSink) -> TensorType | None:
 
 def check_source(text: str, name: str = "<string>", input: str | TensorType | None = None) -> Result:
     """Parse and check spec text. ``input`` gives a bare chain's input shape."""
-    from nndsl.syntax import parse
+    from nndsl.syntax import parse_recovering
 
     source = Source(name, text)
     sink = DiagnosticSink()
@@ -62,10 +62,11 @@ def check_source(text: str, name: str = "<string>", input: str | TensorType | No
         bare_input = parse_input_shape(input, sink)
         if bare_input is None:
             return Result(source, None, sink.items)
-    try:
-        module = parse(source)
-    except DiagnosticError as exc:
-        return Result(source, None, [exc.diagnostic])
+    module, syntax_errors = parse_recovering(source)
+    for diag in syntax_errors:
+        sink.add(diag)
+    if syntax_errors and not module.items:
+        return Result(source, None, sink.items)
     program = _check.check(module, source, sink, bare_input)
     ordered = sorted(sink.items, key=lambda d: (d.source is not source, d.span.start))
     return Result(source, program, ordered)

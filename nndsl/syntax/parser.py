@@ -203,11 +203,39 @@ class _ToAst(Transformer):
         return ast.TupleExpr(tuple(_nodes(children)), _span_of(children), is_list=True)
 
 
-
-
 def parse(source: Source) -> ast.Module:
     """Parse a whole spec. Raises DiagnosticError (E001/E002) on the first syntax error."""
     return _parse(source, "start")
+
+
+# a `model` or `let` at the start of a line begins a new top-level item
+_ITEM_START = re.compile(r"^[ \t]*(?:model|let)\b", re.MULTILINE)
+
+
+def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
+    """Parse a spec, reporting one syntax error per broken top-level item.
+
+    When the whole file does not parse, each item (from one line starting with ``model``
+    or ``let`` to the next) is parsed on its own, with the text before it blanked out so
+    offsets stay true; the items that parse are returned for checking.
+    """
+    try:
+        return _parser().parse(source.text, start="start"), []
+    except lark.exceptions.UnexpectedInput as exc:
+        first = _syntax_diagnostic(source, exc)
+    text = source.text
+    bounds = sorted({0, len(text), *(m.start() for m in _ITEM_START.finditer(text))})
+    items: list = []
+    diagnostics: list[Diagnostic] = []
+    for a, b in zip(bounds, bounds[1:]):
+        if not text[a:b].strip():
+            continue
+        blanked = re.sub(r"[^\n]", " ", text[:a]) + text[a:b]
+        try:
+            items.extend(_parser().parse(blanked, start="start").items)
+        except lark.exceptions.UnexpectedInput as exc:
+            diagnostics.append(_syntax_diagnostic(source, exc, region=(a, b)))
+    return ast.Module(tuple(items), Span(0, len(text))), diagnostics or [first]
 
 
 def parse_shape(source: Source) -> ast.InputDecl:
@@ -264,10 +292,10 @@ def _expected_list(names) -> str:
     return ", ".join(described[:-1]) + " or " + described[-1]
 
 
-def _unclosed_bracket(text: str, upto: int) -> tuple[int, str] | None:
-    """The innermost bracket still open at ``upto`` (strings and comments skipped)."""
+def _unclosed_bracket(text: str, upto: int, start: int = 0) -> tuple[int, str] | None:
+    """The innermost bracket opened after ``start`` still open at ``upto`` (strings and comments skipped)."""
     stack: list[tuple[int, str]] = []
-    i = 0
+    i = start
     pairs = {")": "(", "]": "[", "}": "{"}
     while i < upto:
         ch = text[i]
@@ -287,8 +315,12 @@ def _unclosed_bracket(text: str, upto: int) -> tuple[int, str] | None:
     return stack[-1] if stack else None
 
 
-def _syntax_diagnostic(source: Source, exc: lark.exceptions.UnexpectedInput) -> Diagnostic:
-    text = source.text
+def _syntax_diagnostic(
+    source: Source, exc: lark.exceptions.UnexpectedInput, region: tuple[int, int] | None = None
+) -> Diagnostic:
+    """The diagnostic for lark's exception; ``region`` is the slice of text that was parsed."""
+    region_start, region_end = region or (0, len(source.text))
+    text = source.text[:region_end]
     secondary: tuple[Label, ...] = ()
     help_text = None
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
@@ -308,7 +340,13 @@ def _syntax_diagnostic(source: Source, exc: lark.exceptions.UnexpectedInput) -> 
         tok = exc.token
         # ``accepts`` (after reductions) is the precise set when lark computed it
         expected = set(exc.accepts or ()) or set(exc.expected)
-        if tok.type == "$END":
+        if tok.type == "$END" and region_end < len(source.text):
+            # the item was cut short by the next one
+            pos = region_end + len(source.text[region_end:]) - len(source.text[region_end:].lstrip())
+            word = source.text[pos:].split(None, 1)[0]
+            span = Span(pos, pos + len(word))
+            found = f"'{word}'"
+        elif tok.type == "$END":
             pos = len(text.rstrip())
             span = Span(pos, pos)
             found = "end of file"
@@ -317,17 +355,21 @@ def _syntax_diagnostic(source: Source, exc: lark.exceptions.UnexpectedInput) -> 
             found = _describe_token(tok)
         message = f"expected {_expected_list(expected)}, found {found}"
         if tok.type == "$END":
-            opened = _unclosed_bracket(text, len(text))
+            opened = _unclosed_bracket(text, len(text), region_start)
             if opened is not None:
                 secondary = (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
                 closing = {"(": ")", "[": "]", "{": "}"}[opened[1]]
                 help_text = f"add the missing '{closing}'"
         elif str(tok) == "=" and text.startswith("=>", tok.start_pos):
             help_text = "layers are chained with '->'"
+        elif str(tok) in (")", "]", "}"):
+            opened = _unclosed_bracket(text, tok.start_pos, region_start)
+            closing = {"(": ")", "[": "]", "{": "}"}
+            if opened is not None and closing[opened[1]] != str(tok):
+                secondary = (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
+                help_text = f"add the missing '{closing[opened[1]]}'"
         elif tok.type == "NAME" and (
-            any(_describe_terminal(e) == "'->'" for e in expected)
-            or text[: tok.start_pos].rstrip()[-1:].isalnum()
-            or text[: tok.start_pos].rstrip().endswith(")")
+            any(_describe_terminal(e) in ("'->'", "'}'") for e in expected) or "$END" in expected
         ):
             help_text = f"connect the layers with '->': ... -> {tok}"
         label = "unexpected here"
