@@ -1,0 +1,88 @@
+"""Run every benchmark and print one table of figures with PASS/FAIL against the targets.
+
+    python benchmarks/run_all.py            # about 2-3 minutes on two cores
+    python benchmarks/run_all.py --quick    # fewer repetitions, for a smoke test
+
+Sections run in this order: cold start (subprocesses), in-process check of long chains,
+forward+backward of built versus hand-written modules (imports torch, one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+import warnings
+
+from _common import REPO, Figure, print_table
+
+
+def tree_state() -> str:
+    """The commit measured, and whether the code under it has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "nndsl", "grammars"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+    except OSError:
+        return "not a git checkout"
+    return f"commit {head or '?'}" + (
+        f" + uncommitted changes in {len(dirty)} file(s) of nndsl/ and grammars/" if dirty else ""
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions; figures are rougher")
+    parser.add_argument(
+        "--profile", action="store_true", help="print the import and check profiles even when their targets are met"
+    )
+    args = parser.parse_args()
+    started = time.perf_counter()
+    figures: list[Figure] = []
+
+    import bench_cold_start
+
+    print("[1/3] cold start ...", flush=True)
+    cold = bench_cold_start.run(reps=7 if args.quick else 11, miss_reps=1 if args.quick else 3)
+    figures += cold
+    if args.profile or any(f.passed is False for f in cold):
+        print(bench_cold_start.import_profile(), end="\n\n")
+
+    import bench_check_scaling
+
+    print("[2/3] in-process check of 1k / 10k layer chains ...", flush=True)
+    check_figures, profiles = bench_check_scaling.run(reps=5, force_profile=args.profile)
+    figures += check_figures
+    for text in profiles:
+        print(text, end="\n\n")
+
+    print("[3/3] forward+backward, built vs hand-written ...", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's "Failed to initialize NumPy" when numpy is absent
+        import bench_forward_backward
+        import torch
+
+    figures += bench_forward_backward.run(seconds=6.0 if args.quick else 20.0)
+
+    print()
+    print_table(
+        figures,
+        f"nndsl benchmarks: python {platform.python_version()}, torch {torch.__version__}, "
+        f"{platform.machine()}, total {time.perf_counter() - started:.0f} s",
+    )
+    print(f"measured: {tree_state()}")
+    failed = [f for f in figures if f.passed is False]
+    print(f"\n{len(failed)} target(s) missed" if failed else "\nall targets met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
