@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from nndsl import ast, shapes
@@ -22,15 +21,17 @@ class _Abort(Exception):
     """Stop checking the current item; its diagnostic is already recorded."""
 
 
-@dataclass
 class _Bound:
     """A call after phase 1: its layer class and converted arguments (None where unusable)."""
 
-    call: ast.Call
-    layer: type[Layer] | None
-    args: dict | None
-    arg_spans: dict = field(default_factory=dict)
-    validated: bool = False
+    __slots__ = ("call", "layer", "args", "arg_spans", "validated")
+
+    def __init__(self, call: ast.Call, layer: type[Layer] | None, args: dict | None, arg_spans=None):
+        self.call = call
+        self.layer = layer
+        self.args = args
+        self.arg_spans: dict = arg_spans or {}
+        self.validated = False
 
 
 class Checker(Context):
@@ -358,9 +359,9 @@ class Checker(Context):
         spans: dict[str, Span] = {}
         failed = False
         position = 0
-        for arg in call.args:
+        for index, arg in enumerate(call.args):
             if arg.keyword is None:
-                if any(a.keyword is not None for a in call.args[: call.args.index(arg)]):
+                if any(a.keyword is not None for a in call.args[:index]):
                     self.error("E001", "positional argument after a keyword argument", arg.span, "positional")
                     failed = True
                     continue
@@ -534,10 +535,7 @@ _INFER = _InferMarker()
 
 
 def _substituted(node: LayerNode, bindings) -> LayerNode:
-    from dataclasses import replace
-
-    return replace(
-        node,
+    return node._replace(
         input=TensorType(node.input.shape.substitute(bindings), node.input.dtype),
         output=TensorType(node.output.shape.substitute(bindings), node.output.dtype),
     )

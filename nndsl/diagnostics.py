@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from nndsl.source import Source
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """A half-open range of character offsets ``[start, end)`` in one source."""
 
     start: int
@@ -57,16 +56,14 @@ CATALOGUE: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):
     """A secondary annotation: a span and what happened there."""
 
     span: Span
     message: str
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     """One message for the user, anchored to a primary span in a source."""
 
     severity: Severity
@@ -226,11 +223,11 @@ def _underlines(labels, gutter: str, paint, sev: str) -> list[str]:
     return lines
 
 
-@dataclass
 class DiagnosticSink:
     """Collects every diagnostic of a run, in the order they were found."""
 
-    items: list[Diagnostic] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
 
     def add(self, diag: Diagnostic) -> None:
         self.items.append(diag)

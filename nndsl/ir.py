@@ -5,16 +5,14 @@ This is the only input of the backends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nndsl.diagnostics import Span
 from nndsl.shapes import TensorType
 from nndsl.source import Source
 
 
-@dataclass(frozen=True)
-class LayerNode:
+class LayerNode(NamedTuple):
     """One layer call, checked: the concrete layer class, every argument's final value, shapes."""
 
     index: int
@@ -30,8 +28,7 @@ class LayerNode:
     text: str  # the call as written, whitespace collapsed
 
 
-@dataclass(frozen=True)
-class ModelIR:
+class ModelIR(NamedTuple):
     name: str
     input_name: str
     input: TensorType
@@ -48,8 +45,7 @@ class ModelIR:
         return sum(node.params for node in self.layers)
 
 
-@dataclass(frozen=True)
-class Program:
+class Program(NamedTuple):
     source: Source
     models: tuple[ModelIR, ...]
 

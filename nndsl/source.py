@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
 class Source:
     """A spec's text and the name it is reported under (a path, or ``<string>``)."""
 
-    name: str
-    text: str
-    _line_starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    __slots__ = ("name", "text", "_line_starts")
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, text: str):
+        self.name = name
+        self.text = text
         starts = [0]
-        find = self.text.find
+        find = text.find
         pos = find("\n")
         while pos != -1:
             starts.append(pos + 1)
             pos = find("\n", pos + 1)
-        object.__setattr__(self, "_line_starts", tuple(starts))
+        self._line_starts = tuple(starts)
+
+    def __repr__(self) -> str:
+        return f"Source({self.name!r}, <{len(self.text)} characters>)"
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
