@@ -63,14 +63,19 @@ class PReLU(_Elementwise):
     def output(cls, args, x, ctx):
         n = args["num_parameters"]
         if n > 1 and not x.shape.rest:
-            if x.shape.rank == 0:
-                raise ShapeError("E202", f"PReLU({n}) needs an input with a channel dimension, got a 0-D tensor")
-            channel = 1 if x.shape.rank >= 2 else 0
-            have = x.shape.dims[channel]
+            # torch takes dim 1 as the channels, and a 0-D or 1-D input as having one channel
+            if x.shape.rank < 2:
+                raise ShapeError(
+                    "E202",
+                    f"PReLU({n}) needs an input with channels at dim 1, got {x.shape.rank}-D input {x.shape}",
+                    f"expected [N, {n}, *], got {x.shape}",
+                    "use PReLU() for one shared slope",
+                )
+            have = x.shape.dims[1]
             ctx.require_equal(
                 have,
                 n,
-                f"PReLU has {n} parameters but the input has {have} channels (dim {channel})",
+                f"PReLU has {n} parameters but the input has {have} channels (dim 1)",
                 f"expected {n} channels, got {x.shape}",
                 f"use PReLU({have}) or PReLU()" if isinstance(have, int) else None,
             )
@@ -130,5 +135,3 @@ class LogSoftmax(_SoftmaxBase):
     """log(softmax(x)) over ``dim``; without dim, resolved to the last dimension."""
 
     examples = (("LogSoftmax(dim=1)", "[N, 10]", "[N, 10]"), ("LogSoftmax", "[N, T, 10]", "[N, T, 10]"))
-
-

@@ -171,10 +171,12 @@ def any_of(*kinds: Kind) -> Kind:
     return Kind(" or ".join(k.describe for k in kinds), convert)
 
 
-def int_tuple(minimum: int = 1) -> Kind:
-    """A tuple/list of ints (normalized_shape, unflattened_size), or a single int."""
+def int_tuple(minimum: int = 1, allow_int: bool = True) -> Kind:
+    """A tuple/list of ints (normalized_shape, unflattened_size), or with ``allow_int`` a single int."""
 
     def convert(value):
+        if not allow_int and not isinstance(value, tuple):
+            raise WrongType
         items = value if isinstance(value, tuple) else (value,)
         out = []
         for v in items:
@@ -186,7 +188,7 @@ def int_tuple(minimum: int = 1) -> Kind:
             raise ArgValueError("must not be empty")
         return tuple(out)
 
-    return Kind("an integer or a tuple of integers", convert)
+    return Kind("an integer or a tuple of integers" if allow_int else "a tuple of integers", convert)
 
 
 @dataclass(frozen=True)

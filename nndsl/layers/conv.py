@@ -50,6 +50,25 @@ def _channels_check(name: str, x: TensorType, n: int, args: dict, ctx, key: str 
     )
 
 
+def _check_padding_mode(mode: str, sides: tuple[int, int], size: int) -> None:
+    """torch pads with F.pad first for the non-zero modes: reflect needs padding < size, circular <= size."""
+    widest = max(sides)
+    if mode == "reflect" and widest >= size:
+        raise ShapeError(
+            "E207",
+            f"reflect padding {widest} must be smaller than the input size {size}",
+            f"input size {size}",
+            param="padding",
+        )
+    if mode == "circular" and widest > size:
+        raise ShapeError(
+            "E207",
+            f"circular padding {widest} must not exceed the input size {size} (it would wrap around more than once)",
+            f"input size {size}",
+            param="padding",
+        )
+
+
 def _prepare(cls, x: TensorType, ctx) -> TensorType:
     n = cls.n
     x = materialize(x, n + 2, _SPATIAL_NAMES[n], ctx)
@@ -105,20 +124,22 @@ class _ConvNd(Layer):
         for i, size in enumerate(spatial):
             k, s, d = args["kernel_size"][i], args["stride"][i], args["dilation"][i]
             if padding == "same":
+                # the odd element of the total padding goes right/bottom
+                total = d * (k - 1)
+                sides = (total // 2, total - total // 2)
+            else:
+                sides = (0, 0) if padding == "valid" else (padding[i], padding[i])
+            if isinstance(size, int):
+                _check_padding_mode(args["padding_mode"], sides, size)
+            if padding == "same":
                 out.append(size)
                 continue
-            p = 0 if padding == "valid" else padding[i]
-            if args["padding_mode"] == "reflect" and isinstance(size, int) and p >= size:
-                raise ShapeError(
-                    "E207",
-                    f"reflect padding {p} must be smaller than the input size {size}",
-                    f"input size {size}",
-                )
+            p = sides[0]
             num = shapes.add(size, 2 * p - d * (k - 1) - 1)
             out.append(shapes.add(shapes.floordiv(num, s), 1))
         if any(isinstance(o, int) and o < 1 for o in out):
             raise spatial_too_small(cls.__name__, spatial, out)
-        lead = x.shape.dims[:-(n + 1)]
+        lead = x.shape.dims[: -(n + 1)]
         return TensorType(Shape(lead + (args["out_channels"],) + tuple(out)), x.dtype)
 
     @classmethod
@@ -222,7 +243,7 @@ class _ConvTransposeNd(_ConvNd):
             out.append(shapes.add(shapes.mul(shapes.sub(size, 1), s), -2 * p + d * (k - 1) + op + 1))
         if any(isinstance(o, int) and o < 1 for o in out):
             raise spatial_too_small(cls.__name__, spatial, out, "padding")
-        lead = x.shape.dims[:-(n + 1)]
+        lead = x.shape.dims[: -(n + 1)]
         return TensorType(Shape(lead + (args["out_channels"],) + tuple(out)), x.dtype)
 
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nndsl.layers.base import BOOL, PROB, Layer, Param
+from nndsl.layers.base import BOOL, PROB, Layer, Param, rank_error
 from nndsl.layers.registry import register
 
 
@@ -27,6 +27,9 @@ class Dropout2d(Layer):
 
     @classmethod
     def output(cls, args, x, ctx):
+        # torch returns the input untouched when p is 0 or 1 and only otherwise wants channels
+        if not x.shape.rest and x.shape.rank < 2 and 0 < args["p"] < 1:
+            raise rank_error("Dropout2d", "an at least 2-D", x)
         if not x.shape.rest and x.shape.rank != 4:
             ctx.warn(
                 "W302",

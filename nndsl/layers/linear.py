@@ -74,15 +74,17 @@ class Identity(Layer):
         return x
 
 
-def _normalize_dim(dim: int, rank: int, what: str) -> int:
-    if not -rank <= dim < rank or rank == 0:
-        lo, hi = (-rank, rank - 1) if rank else (-1, 0)
+def _normalize_dim(dim: int, rank: int, what: str, wrap_scalar: bool = False) -> int:
+    """``dim`` as an index in ``[0, rank)``; with ``wrap_scalar`` a 0-D input takes the dims of a 1-D one."""
+    span = max(rank, 1) if wrap_scalar else rank
+    if not -span <= dim < span or span == 0:
+        lo, hi = (-span, span - 1) if span else (-1, 0)
         raise ShapeError(
             "E202",
             f"{what}={dim} is out of range for a {rank}-D input (expected a dimension in [{lo}, {hi}])",
             f"{what}={dim} out of range",
         )
-    return dim % rank
+    return dim % span
 
 
 @register
@@ -108,11 +110,11 @@ class Flatten(Layer):
                 return TensorType(Shape(front + (ctx.fresh("F"),)), x.dtype)
             x = materialize(x, max(start + 1, -end, 2), ("N", "C", "H", "W", "D"), ctx)
         rank = x.shape.rank
+        # torch wraps a 0-D tensor's dims as if it were 1-D, so only 0 and -1 are in range
+        s = _normalize_dim(start, rank, "start_dim", wrap_scalar=True)
+        e = _normalize_dim(end, rank, "end_dim", wrap_scalar=True)
         if rank == 0:
-            # torch treats a 0-D tensor as 1-D here
             return TensorType(Shape((1,)), x.dtype)
-        s = _normalize_dim(start, rank, "start_dim")
-        e = _normalize_dim(end, rank, "end_dim")
         if s > e:
             raise ShapeError(
                 "E207",
@@ -128,7 +130,8 @@ class Flatten(Layer):
 class Unflatten(Layer):
     """Splits dimension ``dim`` into ``unflattened_size`` (one entry may be -1)."""
 
-    params = (Param("dim", INT), Param("unflattened_size", int_tuple(minimum=-1)))
+    # torch wants a tuple (or list) even for one size
+    params = (Param("dim", INT), Param("unflattened_size", int_tuple(minimum=-1, allow_int=False)))
 
     examples = (
         ("Unflatten(1, (1, 28, 28))", "[N, 784]", "[N, 1, 28, 28]"),
@@ -227,4 +230,3 @@ class Embedding(Layer):
     @classmethod
     def param_count(cls, args):
         return args["num_embeddings"] * args["embedding_dim"]
-

@@ -36,10 +36,20 @@ def _channel_check(name, x, c, ctx, key="num_features"):
         c,
         f"{name} expects {c} channels (dim 1), got {have}",
         f"expected {c} at dim 1, got {x.shape}",
-        f"change {key} to {have}, or leave it out to take it from the input"
-        if isinstance(have, int)
-        else None,
+        f"change {key} to {have}, or leave it out to take it from the input" if isinstance(have, int) else None,
     )
+
+
+def _unchecked_channels(name, x, c, ctx, key="num_features", channel_dim=1):
+    """torch compares the channel count only with affine weights or running stats; without them, just warn."""
+    have = x.shape.dims[channel_dim]
+    if shapes.known_equal(have, c) is False:
+        ctx.warn(
+            "W302",
+            f"{name} has {key}={c} but got {have} channels; torch does not check this without affine weights"
+            " or running stats",
+            f"change {key} to {have}" if isinstance(have, int) else None,
+        )
 
 
 class _BatchNormBase(Layer):
@@ -54,7 +64,10 @@ class _BatchNormBase(Layer):
         x = materialize(x, max(cls.ranks), ("N", "C", "D", "H", "W"), ctx)
         if x.shape.rank not in cls.ranks:
             raise rank_error(cls.__name__, " or ".join(f"{r}-D" for r in cls.ranks), x)
-        _channel_check(cls.__name__, x, args["num_features"], ctx)
+        if args["affine"] or args["track_running_stats"]:
+            _channel_check(cls.__name__, x, args["num_features"], ctx)
+        else:
+            _unchecked_channels(cls.__name__, x, args["num_features"], ctx)
         dims = x.shape.dims
         values = shapes.prod((dims[0],) + dims[2:])
         if values == 1:
@@ -229,7 +242,28 @@ class GroupNorm(Layer):
         x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
         if x.shape.rank < 2:
             raise rank_error("GroupNorm", "an at least 2-D", x)
-        _channel_check("GroupNorm", x, args["num_channels"], ctx, "num_channels")
+        groups = args["num_groups"]
+        if args["affine"]:
+            _channel_check("GroupNorm", x, args["num_channels"], ctx, "num_channels")
+        else:
+            _unchecked_channels("GroupNorm", x, args["num_channels"], ctx, "num_channels")
+            have = x.shape.dims[1]
+            if isinstance(have, int) and have % groups:
+                raise ShapeError(
+                    "E201",
+                    f"GroupNorm expects a channel count divisible by num_groups ({groups}), got {have}",
+                    f"{have} channels at dim 1",
+                )
+        dims = x.shape.dims
+        # torch's check: more than one value in each normalised group of the whole batch
+        values = shapes.prod((shapes.floordiv(shapes.mul(dims[0], dims[1]), groups),) + dims[2:])
+        if values == 1:
+            raise ShapeError(
+                "E207",
+                f"GroupNorm needs more than one value per group, got input {x.shape} with {groups} groups",
+                "one value per group",
+                "use a batch size above 1, or fewer groups",
+            )
         return x
 
     @classmethod
@@ -265,18 +299,15 @@ class InstanceNorm2d(Layer):
             raise rank_error("InstanceNorm2d", "a 3-D (unbatched) or 4-D (batched)", x)
         have = x.shape.dims[-3]
         c = args["num_features"]
-        if args["affine"]:
+        if args["affine"] or args["track_running_stats"]:
             ctx.require_equal(
                 have,
                 c,
                 f"InstanceNorm2d expects {c} channels, got {have}",
                 f"expected {c} channels at dim {x.shape.rank - 3}, got {x.shape}",
             )
-        elif shapes.known_equal(have, c) is False:
-            ctx.warn(
-                "W302",
-                f"InstanceNorm2d(num_features={c}) got {have} channels; torch only warns because affine=False",
-            )
+        else:
+            _unchecked_channels("InstanceNorm2d", x, c, ctx, channel_dim=x.shape.rank - 3)
         spatial = shapes.prod(x.shape.dims[-2:])
         if spatial == 1:
             raise ShapeError("E207", "InstanceNorm2d needs more than one spatial element per channel")

@@ -15,6 +15,7 @@ from nndsl.layers.base import (
     check_rank,
     materialize,
     optional,
+    rank_error,
     size_kind,
     spatial_too_small,
 )
@@ -40,6 +41,8 @@ def _pool_out(size, k, s, p, d, ceil_mode):
 class _PoolNd(Layer):
     n = 2
     dilated = True
+    #: torch's avg_pool3d also wants every unpadded input size to be at least the kernel size
+    input_covers_kernel = False
 
     @classmethod
     def validate(cls, args):
@@ -69,6 +72,14 @@ class _PoolNd(Layer):
                     param="padding",
                 )
         spatial = x.shape.dims[-n:]
+        if cls.input_covers_kernel and any(isinstance(d, int) and d < k for d, k in zip(spatial, kernel)):
+            raise ShapeError(
+                "E203",
+                f"{cls.__name__}'s kernel {_fmt(kernel)} is larger than its input {_fmt(spatial)}"
+                " (torch ignores the padding here)",
+                f"input size {_fmt(spatial)}",
+                "use a smaller kernel or a larger input",
+            )
         if args["ceil_mode"] and not all(isinstance(size, int) for size in spatial):
             ctx.warn(
                 "W301",
@@ -82,6 +93,10 @@ class _PoolNd(Layer):
         if any(isinstance(o, int) and o < 1 for o in out):
             raise spatial_too_small(cls.__name__, spatial, out)
         return TensorType(Shape(x.shape.dims[:-n] + tuple(out)), x.dtype)
+
+
+def _fmt(sizes) -> str:
+    return " x ".join(str(d) for d in sizes)
 
 
 def _max_params(n):
@@ -169,15 +184,22 @@ class AvgPool3d(_AvgPoolNd):
     """3-D average pooling over ``[N, C, D, H, W]``."""
 
     n = 3
+    input_covers_kernel = True
     params = _avg_params(3)
     examples = (("AvgPool3d(2)", "[N, 1, 4, 4, 4]", "[N, 1, 2, 2, 2]"),)
 
 
 def _output_size(n: int) -> Kind:
-    """An int or an n-tuple whose entries may be None (keep that input dim)."""
+    """An int, or an n-tuple whose entries may be None (keep that input dim) when n > 1.
+
+    Kept as written, not widened to a tuple: torch treats the two spellings differently (see
+    AdaptiveAvgPool2d), and a collapsed ``(None, None)`` would be emitted as ``None``, which torch rejects.
+    """
 
     def one(v):
         if v is None:
+            if n == 1:  # torch's adaptive_avg_pool1d takes ints only
+                raise WrongType
             return None
         v = _int(v)
         if v < 0:
@@ -191,9 +213,10 @@ def _output_size(n: int) -> Kind:
             return tuple(one(v) for v in value)
         if value is None:
             raise WrongType
-        return (one(value),) * n
+        return one(value)
 
-    return Kind(f"an integer or a tuple of {n} (entries may be None)", convert, collapse=True)
+    what = f"an integer or a tuple of {n} (entries may be None)" if n > 1 else "an integer"
+    return Kind(what, convert)
 
 
 class _AdaptiveNd(Layer):
@@ -204,15 +227,22 @@ class _AdaptiveNd(Layer):
         _PoolNd.validate(args)
 
     @classmethod
+    def _accepts_rank(cls, rank: int, out: tuple | None, written_as_tuple: bool) -> bool:
+        return rank in (cls.n + 1, cls.n + 2)
+
+    @classmethod
     def output(cls, args, x, ctx):
         n = cls.n
         x = materialize(x, n + 2, _NAMES[n], ctx)
-        check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
-        spatial = x.shape.dims[-n:]
-        for size in spatial:
-            if isinstance(size, int) and size < 1:
+        size = args["output_size"]
+        sizes = size if isinstance(size, tuple) else (size,) * n
+        spatial = x.shape.dims[-n:] if x.shape.rank >= n else None
+        out = None if spatial is None else tuple(s if o is None else o for s, o in zip(spatial, sizes))
+        if not cls._accepts_rank(x.shape.rank, out, isinstance(size, tuple)):
+            raise rank_error(cls.__name__, f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)", x)
+        for d in spatial:
+            if isinstance(d, int) and d < 1:
                 raise ShapeError("E203", f"{cls.__name__} needs a non-empty input, got {x.shape}")
-        out = tuple(s if o is None else o for s, o in zip(spatial, args["output_size"]))
         return TensorType(Shape(x.shape.dims[:-n] + out), x.dtype)
 
 
@@ -235,7 +265,18 @@ class AdaptiveAvgPool2d(_AdaptiveNd):
         ("AdaptiveAvgPool2d((1, 1))", "[N, 512, H, W]", "[N, 512, 1, 1]"),
         ("AdaptiveAvgPool2d((None, 4))", "[N, 3, 5, 9]", "[N, 3, 5, 4]"),
         ("AdaptiveAvgPool2d(7)", "[N, 3, 3, 3]", "[N, 3, 7, 7]"),
+        ("AdaptiveAvgPool2d(1)", "[2, 3, 4, 5, 6]", "[2, 3, 4, 1, 1]"),
+        ("AdaptiveAvgPool2d(2)", "[2, 3, 4, 5, 6]", "E202"),
+        ("AdaptiveAvgPool2d((1, 1))", "[5, 6]", "E202"),
     )
+
+    @classmethod
+    def _accepts_rank(cls, rank, out, written_as_tuple):
+        # torch computes a 1 x 1 output as a plain mean over the last two dims, skipping its rank
+        # check; only a tuple output_size still needs a 3-D input (its None entries are filled from it)
+        if out == (1, 1) and rank >= (3 if written_as_tuple else 2):
+            return True
+        return super()._accepts_rank(rank, out, written_as_tuple)
 
 
 @register

@@ -16,6 +16,7 @@ from nndsl.layers.base import (
     ArgValueError,
     Layer,
     Param,
+    ShapeError,
     choice,
     materialize,
     rank_error,
@@ -76,6 +77,14 @@ class _RNNBase(Layer):
             batch = x.shape.dims[0] if args["batch_first"] else x.shape.dims[1]
         if selector == "output":
             return out
+        if selector == "last" and args["batch_first"] and not batched:
+            # the emitted out[:, -1] would take the last feature of every step of [L, D*H_out]
+            raise ShapeError(
+                "E202",
+                f"{cls.__name__}(batch_first=True).last needs a batched 3-D input [N, L, F], got {x.shape}",
+                f"unbatched input {x.shape}",
+                "give the input a batch dimension, or drop batch_first=True for an unbatched sequence",
+            )
         if selector in ("last", "hidden"):
             return TensorType(Shape(((batch,) if batched else ()) + (d * h_out,)), out.dtype)
         size = h_out if selector == "h_n" else args["hidden_size"]
@@ -181,6 +190,8 @@ class LSTM(_RNNBase):
         ("LSTM(10, 20, num_layers=2, bidirectional=True, batch_first=True).c_n", "[3, 5, 10]", "[4, 3, 20]"),
         ("LSTM(10, 20, proj_size=20)", "[L, N, 10]", "E107"),
         ("LSTM(10, 20)", "[N, 1, 10, 10]", "E202"),
+        ("LSTM(10, 20, batch_first=True).last", "[5, 10]", "E202"),
+        ("LSTM(10, 20).last", "[5, 10]", "[20]"),
     )
 
     @classmethod
@@ -194,5 +205,3 @@ class LSTM(_RNNBase):
     @classmethod
     def _h_out(cls, args):
         return args["proj_size"] or args["hidden_size"]
-
-

@@ -19,6 +19,7 @@ from nndsl.layers.base import (
     choice,
     materialize,
     optional,
+    rank_error,
 )
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
@@ -26,27 +27,30 @@ from nndsl.shapes import Shape, TensorType
 
 def _ints_or_int(value):
     if isinstance(value, tuple):
-        return tuple(_positive(v) for v in value)
-    return _positive(value)
+        return tuple(_non_negative(v) for v in value)
+    return _non_negative(value)
 
 
-def _positive(v):
+def _non_negative(v):
+    # 0 is left to the shape rule: mode='area' gives an empty output, the other modes raise
     v = _int(v)
-    if v < 1:
-        raise ArgValueError(f"sizes must be positive, got {v}")
+    if v < 0:
+        raise ArgValueError(f"sizes must be non-negative, got {v}")
     return v
 
 
 def _floats_or_float(value):
     if isinstance(value, tuple):
         return tuple(_scale(v) for v in value)
-    return _scale(value)
+    # torch's Upsample stores a falsy scale_factor as None: a single 0 means "not given"
+    return _scale(value) or None
 
 
 def _scale(v):
+    # 0 is left to the shape rule: mode='area' gives an empty output, the other modes raise
     v = _float(v)
-    if v <= 0:
-        raise ArgValueError(f"scale factors must be positive, got {v}")
+    if v < 0:
+        raise ArgValueError(f"scale factors must be non-negative, got {v}")
     return v
 
 
@@ -63,7 +67,11 @@ class Upsample(Layer):
         Param("scale_factor", optional(Kind("a number or a tuple of numbers", _floats_or_float)), None),
         Param("mode", choice(*_MODES), "nearest"),
         Param("align_corners", optional(Kind("True or False", lambda v: v if isinstance(v, bool) else _bad())), None),
-        Param("recompute_scale_factor", optional(Kind("True or False", lambda v: v if isinstance(v, bool) else _bad())), None),
+        Param(
+            "recompute_scale_factor",
+            optional(Kind("True or False", lambda v: v if isinstance(v, bool) else _bad())),
+            None,
+        ),
     )
     examples = (
         ("Upsample(scale_factor=2)", "[N, 3, 8, 8]", "[N, 3, 16, 16]"),
@@ -80,6 +88,12 @@ class Upsample(Layer):
             raise ArgValueError("only one of size or scale_factor should be given", "scale_factor")
         if args["size"] is None and args["scale_factor"] is None:
             raise ArgValueError("either size or scale_factor should be given", help="add scale_factor=2, for example")
+        if args["recompute_scale_factor"] and args["size"] is not None:
+            raise ArgValueError(
+                "recompute_scale_factor is not meaningful with an explicit size",
+                "recompute_scale_factor",
+                "remove recompute_scale_factor",
+            )
         if args["align_corners"] is not None and args["mode"] not in ("linear", "bilinear", "bicubic", "trilinear"):
             raise ArgValueError(
                 "align_corners can only be set with the interpolating modes linear, bilinear, bicubic, trilinear",
@@ -113,12 +127,14 @@ class Upsample(Layer):
                     "E202", f"Upsample scale_factor has {len(scales)} entries for {n} spatial dims of {x.shape}"
                 )
             out = tuple(_scaled(s, f) for s, f in zip(spatial, scales))
-            if any(isinstance(o, int) and o < 1 for o in out):
-                raise ShapeError(
-                    "E203",
-                    f"Upsample would produce an empty output: {x.shape} scaled by {scale}",
-                    "output size 0",
-                )
+        # mode='area' is an adaptive average pool, which allows an empty output
+        if mode != "area" and any(isinstance(o, int) and o < 1 for o in out):
+            how = f"resized to {args['size']}" if args["size"] is not None else f"scaled by {args['scale_factor']}"
+            raise ShapeError(
+                "E203",
+                f"Upsample would produce an empty output: {x.shape} {how}",
+                "output size 0",
+            )
         return TensorType(Shape(x.shape.dims[:2] + tuple(out)), x.dtype)
 
 
@@ -133,10 +149,13 @@ def _scaled(size, factor: float):
     return shapes.floordiv(shapes.mul(size, frac.numerator), frac.denominator)
 
 
-def _pad4(value):
+def _pads(value):
+    """An int (all four sides) or (left, right[, top, bottom[, ...]]): torch's F.pad pairs, last dim first."""
     if isinstance(value, tuple):
-        if len(value) != 4:
-            raise ArgValueError(f"must be an integer or a tuple of 4 (left, right, top, bottom), got {len(value)}")
+        if not value or len(value) % 2:
+            raise ArgValueError(
+                f"must be an integer or a tuple of pairs such as (left, right, top, bottom), got {len(value)} values"
+            )
         return tuple(_int(v) for v in value)
     v = _int(value)
     return (v, v, v, v)
@@ -144,29 +163,45 @@ def _pad4(value):
 
 @register
 class ZeroPad2d(Layer):
-    """Pads the last two dims with zeros: ``padding`` is an int or (left, right, top, bottom)."""
+    """Pads the last two dims with zeros: ``padding`` is an int or (left, right, top, bottom).
 
-    params = (Param("padding", Kind("an integer or a tuple (left, right, top, bottom)", _pad4)),)
+    As in torch, a tuple is any number of (before, after) pairs from the last dim backwards, so
+    (left, right) pads only the last dim; negative values crop.
+    """
+
+    params = (Param("padding", Kind("an integer or a tuple (left, right, top, bottom)", _pads)),)
     examples = (
         ("ZeroPad2d(2)", "[N, 3, 8, 8]", "[N, 3, 12, 12]"),
         ("ZeroPad2d((1, 0, 2, 0))", "[N, 3, H, W]", "[N, 3, H + 2, W + 1]"),
-        ("ZeroPad2d(1)", "[N, 8]", "E202"),
+        ("ZeroPad2d((1, 1))", "[2, 8]", "[2, 10]"),
+        ("ZeroPad2d((0, 0, -1, -2))", "[1, 3, 3]", "[1, 0, 3]"),
+        ("ZeroPad2d(1)", "[8]", "E202"),
+        ("ZeroPad2d((0, 0, 1, -3))", "[1, 2, 3]", "E203"),
     )
 
     @classmethod
     def emitted_args(cls, args):
         pad = args["padding"]
-        return ([pad[0]] if len(set(pad)) == 1 else [pad]), []
+        return ([pad[0]] if len(pad) == 4 and len(set(pad)) == 1 else [pad]), []
 
     @classmethod
     def output(cls, args, x, ctx):
-        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
-        check_rank("ZeroPad2d", x, (3, 4), "a 3-D or 4-D")
-        left, right, top, bottom = args["padding"]
-        h, w = x.shape.dims[-2:]
-        out_h, out_w = shapes.add(h, top + bottom), shapes.add(w, left + right)
-        if any(isinstance(o, int) and o < 1 for o in (out_h, out_w)):
-            raise ShapeError("E203", f"ZeroPad2d{args['padding']} leaves nothing of {x.shape}", "empty output")
-        return TensorType(Shape(x.shape.dims[:-2] + (out_h, out_w)), x.dtype)
-
-
+        pad = args["padding"]
+        pairs = len(pad) // 2
+        x = materialize(x, max(pairs, 4), ("N", "C", "D", "H", "W"), ctx)
+        rank = x.shape.rank
+        if rank < pairs:
+            raise rank_error("ZeroPad2d", f"an at least {pairs}-D", x)
+        dims = list(x.shape.dims)
+        for i in range(pairs):
+            before, after = pad[2 * i], pad[2 * i + 1]
+            d = rank - 1 - i
+            # torch crops the negative sides first, and each crop must leave a size of at least 0
+            if isinstance(dims[d], int) and dims[d] + min(before, 0) + min(after, 0) < 0:
+                raise ShapeError(
+                    "E203",
+                    f"ZeroPad2d{pad} crops more than dim {d} holds: size {dims[d]}, padding ({before}, {after})",
+                    f"dim {d} has size {dims[d]}",
+                )
+            dims[d] = shapes.add(dims[d], before + after)
+        return TensorType(Shape(tuple(dims)), x.dtype)

@@ -1,0 +1,482 @@
+"""Hypothesis strategies for the differential tests: layer calls with input shapes, and torch's verdict on them.
+
+``STRATEGIES[name]`` draws ``(call_text, input_shape, dtype)`` for the registered layer ``name``:
+a call as a spec would write it and the shape of the tensor fed to it. Many draws are
+configurations torch rejects (kernel larger than the input, groups that do not divide the
+channels, the wrong rank, a channel mismatch, p outside [0, 1], ...), so both verdicts get
+exercised. ``torch_outcome`` is the ground truth: it builds the module with ``torch.nn``
+directly (never through nndsl) and runs it on a small CPU tensor in train mode.
+
+Deliberately not drawn, because nndsl differs from torch on purpose there:
+- omitted inferable arguments (``Conv2d(out_channels=8, ...)``): torch has no such thing;
+- ``return_indices=True`` on pools: torch returns a tuple, which a chain cannot continue with;
+- arguments to ``Identity``: torch ignores them, nndsl reports them as unknown;
+- zero-sized layer arguments (``Linear(0, 5)``): nndsl requires positive sizes;
+- zero-sized input dims and non-float inputs for layers other than Embedding.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass
+
+import torch
+from hypothesis import strategies as st
+
+Case = tuple[str, tuple[int, ...], str]
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def _mostly(good: st.SearchStrategy, bad: st.SearchStrategy, weight: int = 3) -> st.SearchStrategy:
+    """``good`` about ``weight`` times as often as ``bad`` (``one_of`` would weigh them equally)."""
+    return st.integers(0, weight).flatmap(lambda i: good if i < weight else bad)
+
+
+def _size(n: int, lo: int, hi: int) -> st.SearchStrategy:
+    """An int or an n-tuple of ints (torch's ``_size_n_t``)."""
+    one = st.integers(lo, hi)
+    return st.one_of(one, st.tuples(*[one] * n))
+
+
+def _render(value) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_render(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def call(name: str, *args, selector: str | None = None, **kwargs) -> str:
+    """The spec text of a layer call; every value is a literal the DSL and Python both read."""
+    parts = [_render(a) for a in args] + [f"{k}={_render(v)}" for k, v in kwargs.items()]
+    text = f"{name}({', '.join(parts)})"
+    return f"{text}.{selector}" if selector else text
+
+
+@st.composite
+def _options(draw, **choices: st.SearchStrategy) -> dict:
+    """Each optional keyword is left out about half the time, so defaults get exercised too."""
+    return {k: draw(s) for k, s in choices.items() if draw(st.booleans())}
+
+
+@st.composite
+def _shape(draw, ranks, lo: int = 1, hi: int = 4, any_rank=range(0, 6)) -> list[int]:
+    """A shape of one of ``ranks`` mostly, else of any rank in ``any_rank``."""
+    rank = draw(_mostly(st.sampled_from(tuple(ranks)), st.sampled_from(tuple(any_rank)), 5))
+    return [draw(st.integers(lo, hi)) for _ in range(rank)]
+
+
+def _fix(draw, shape: list[int], index: int, value: int) -> None:
+    """Mostly set ``shape[index]`` to ``value`` (the size the layer wants); else leave it random."""
+    if value >= 1 and -len(shape) <= index < len(shape) and draw(_mostly(st.just(True), st.just(False))):
+        shape[index] = value
+
+
+def _case(text: str, shape, dtype: str = "float32") -> Case:
+    return text, tuple(shape), dtype
+
+
+# ---------------------------------------------------------------- per family
+
+
+@st.composite
+def _conv(draw, name: str, n: int, transpose: bool) -> Case:
+    c_in, c_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kernel = draw(_mostly(_mostly(_size(n, 1, 3), _size(n, 1, 5)), st.sampled_from([0, (2,) * (n + 1)]), 6))
+    groups = _mostly(st.just(1), st.sampled_from([2, 3]), 1)
+    if transpose:
+        padding = _mostly(_size(n, 0, 2), st.sampled_from(["same", -1]), 6)
+        kwargs = draw(
+            _options(
+                stride=_mostly(_size(n, 1, 3), st.just(0), 6),
+                padding=padding,
+                output_padding=_size(n, 0, 2),
+                groups=groups,
+                bias=st.booleans(),
+                # not dilation=0: torch's transposed convolutions lack the dilation > 0 check that
+                # Conv has and compute a shape anyway; nndsl refuses it as Conv does
+                dilation=_size(n, 1, 2),
+                padding_mode=_mostly(st.just("zeros"), st.just("reflect"), 6),
+            )
+        )
+    else:
+        padding = _mostly(_size(n, 0, 2), st.sampled_from(["same", "valid", "full", -1]), 2)
+        kwargs = draw(
+            _options(
+                stride=_mostly(_size(n, 1, 3), st.just(0), 6),
+                padding=padding,
+                dilation=_mostly(_size(n, 1, 2), st.just(0), 6),
+                groups=groups,
+                bias=st.booleans(),
+                padding_mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]),
+            )
+        )
+        if kwargs.get("padding") == -1:
+            # not with a non-zeros padding_mode: torch's F.pad then crops instead of refusing the
+            # negative padding; nndsl refuses negative padding in every mode
+            kwargs.pop("padding_mode", None)
+    shape = draw(_shape((n + 2, n + 1), hi=7 if n < 3 else 5, any_rank=(n, n + 3)))
+    _fix(draw, shape, -(n + 1), c_in)
+    return _case(call(name, c_in, c_out, kernel, **kwargs), shape)
+
+
+@st.composite
+def _pool(draw, name: str, n: int, kind: str) -> Case:
+    choices = {
+        "stride": _mostly(st.one_of(_size(n, 1, 3), st.none()), st.just(0), 6),
+        "padding": _mostly(_size(n, 0, 2), st.just(-1), 6),
+        "ceil_mode": st.booleans(),
+    }
+    if kind == "max":
+        choices["dilation"] = _mostly(_size(n, 1, 3), st.just(0), 6)
+    else:
+        choices["count_include_pad"] = st.booleans()
+        # AvgPool1d has no divisor_override: torch and nndsl must both refuse it
+        choices["divisor_override"] = _mostly(st.integers(1, 3), st.one_of(st.just(0), st.none()), 3)
+    kwargs = draw(_options(**choices))
+    kernel = draw(_mostly(_mostly(_size(n, 1, 3), _size(n, 1, 5)), st.just(0), 8))
+    shape = draw(_shape((n + 2, n + 1), hi=7 if n < 3 else 5, any_rank=(n, n + 3)))
+    return _case(call(name, kernel, **kwargs), shape)
+
+
+@st.composite
+def _adaptive(draw, name: str, n: int) -> Case:
+    one = st.one_of(st.integers(0, 4), st.none())
+    size = draw(
+        _mostly(st.one_of(st.integers(0, 4), st.tuples(*[one] * n)), st.sampled_from([-1, None, (2,) * (n + 1)]))
+    )
+    shape = draw(_shape((n + 2, n + 1), hi=6, any_rank=(n, n + 3)))
+    return _case(call(name, size), shape)
+
+
+@st.composite
+def _batchnorm(draw, name: str, ranks: tuple[int, ...]) -> Case:
+    c = draw(st.integers(1, 4))
+    kwargs = draw(
+        _options(
+            eps=st.sampled_from([1e-5, 0.1]),
+            momentum=st.sampled_from([None, 0.1, 0.5]),
+            affine=st.booleans(),
+            track_running_stats=st.booleans(),
+        )
+    )
+    shape = draw(_shape(ranks, hi=3, any_rank=range(0, 6)))
+    _fix(draw, shape, 1, c)
+    return _case(call(name, c, **kwargs), shape)
+
+
+@st.composite
+def _layernorm(draw) -> Case:
+    dims = st.integers(1, 4)
+    normalized = draw(_mostly(st.one_of(dims, st.lists(dims, min_size=1, max_size=3).map(tuple)), st.just(0), 8))
+    kwargs = draw(_options(eps=st.just(1e-3), elementwise_affine=st.booleans(), bias=st.booleans()))
+    ns = normalized if isinstance(normalized, tuple) else (normalized,)
+    shape = draw(_shape(range(len(ns), len(ns) + 3), any_rank=range(0, 5)))
+    if len(shape) >= len(ns) and min(ns) >= 1 and draw(_mostly(st.just(True), st.just(False))):
+        shape[len(shape) - len(ns) :] = ns
+    return _case(call("LayerNorm", normalized, **kwargs), shape)
+
+
+@st.composite
+def _groupnorm(draw) -> Case:
+    groups = draw(st.integers(1, 4))
+    channels = draw(_mostly(st.integers(1, 4).map(lambda k: k * groups), st.integers(1, 8)))
+    kwargs = draw(_options(eps=st.just(1e-3), affine=st.booleans()))
+    shape = draw(_shape((2, 3, 4), hi=3, any_rank=(0, 1, 5)))
+    _fix(draw, shape, 1, channels)
+    return _case(call("GroupNorm", groups, channels, **kwargs), shape)
+
+
+@st.composite
+def _instancenorm(draw) -> Case:
+    c = draw(st.integers(1, 4))
+    kwargs = draw(
+        _options(
+            eps=st.just(1e-3),
+            momentum=st.sampled_from([None, 0.1]),
+            affine=st.booleans(),
+            track_running_stats=st.booleans(),
+        )
+    )
+    shape = draw(_shape((3, 4), hi=3, any_rank=(1, 2, 5)))
+    _fix(draw, shape, -3, c)
+    return _case(call("InstanceNorm2d", c, **kwargs), shape)
+
+
+_PROBS = st.sampled_from([0.0, 0.2, 0.5, 1.0, 0, 1, -0.1, 1.5])
+
+
+@st.composite
+def _dropout(draw, name: str) -> Case:
+    kwargs = draw(_options(p=_PROBS, inplace=st.booleans()))
+    shape = draw(_shape(range(0, 6), hi=3))
+    return _case(call(name, **kwargs), shape)
+
+
+_FLOATS = st.sampled_from([-1.0, -0.5, 0.0, 0.01, 0.5, 1.0, 2.0, 20.0])
+
+
+@st.composite
+def _elementwise(draw, name: str, **choices: st.SearchStrategy) -> Case:
+    kwargs = draw(_options(**choices))
+    shape = draw(_shape(range(0, 5), hi=3))
+    text = call(name, **kwargs) if kwargs or draw(st.booleans()) else name
+    return _case(text, shape)
+
+
+@st.composite
+def _prelu(draw) -> Case:
+    kwargs = draw(_options(num_parameters=_mostly(st.integers(1, 4), st.just(0), 8), init=_FLOATS))
+    shape = draw(_shape(range(0, 5), hi=4))
+    n = kwargs.get("num_parameters", 1)
+    _fix(draw, shape, 1 if len(shape) >= 2 else 0, n)
+    return _case(call("PReLU", **kwargs), shape)
+
+
+@st.composite
+def _softmax(draw, name: str) -> Case:
+    kwargs = draw(_options(dim=st.one_of(st.integers(-5, 4), st.none())))
+    shape = draw(_shape(range(0, 5), hi=3))
+    text = call(name, **kwargs) if kwargs or draw(st.booleans()) else name
+    return _case(text, shape)
+
+
+@st.composite
+def _linear(draw) -> Case:
+    n_in, n_out = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    kwargs = draw(_options(bias=st.booleans()))
+    shape = draw(_shape(range(1, 4), hi=5, any_rank=(0,)))
+    _fix(draw, shape, -1, n_in)
+    return _case(call("Linear", n_in, n_out, **kwargs), shape)
+
+
+@st.composite
+def _identity(draw) -> Case:
+    text = draw(st.sampled_from(["Identity", "Identity()"]))
+    return _case(text, draw(_shape(range(0, 5), hi=3)))
+
+
+@st.composite
+def _flatten(draw) -> Case:
+    dims = st.integers(-4, 4)
+    args = draw(st.one_of(st.just(()), st.tuples(dims), st.tuples(dims, dims)))
+    shape = draw(_shape(range(0, 5), hi=3))
+    return _case(call("Flatten", *args), shape)
+
+
+@st.composite
+def _unflatten(draw) -> Case:
+    shape = draw(_shape(range(1, 4), hi=4, any_rank=(0,)))
+    rank = len(shape)
+    dim = draw(_mostly(st.integers(-max(rank, 1), max(rank, 1) - 1), st.integers(-rank - 1, rank), 5))
+    parts = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+    hole = draw(st.one_of(st.none(), st.integers(0, len(parts) - 1)))
+    if hole is not None:
+        parts[hole] = -1
+    sizes = tuple(parts)
+    if -len(shape) <= dim < len(shape) and draw(_mostly(st.just(True), st.just(False))):
+        product = 1
+        for p in parts:
+            product *= p if p != -1 else draw(st.integers(1, 3))
+        shape[dim] = product
+    bad = st.sampled_from([3, (-1, -1), (0, 2), (-2, 2), ()])
+    sizes = draw(_mostly(st.just(sizes), bad, 8))
+    return _case(call("Unflatten", dim, sizes), shape)
+
+
+@st.composite
+def _embedding(draw) -> Case:
+    num = draw(st.integers(1, 6))
+    kwargs = draw(
+        _options(
+            padding_idx=_mostly(st.integers(-num, num - 1), st.integers(-8, 8)),
+            max_norm=st.sampled_from([None, 1.0]),
+            norm_type=st.just(1.0),
+            scale_grad_by_freq=st.booleans(),
+            sparse=st.booleans(),
+        )
+    )
+    shape = draw(_shape(range(0, 4), hi=3, any_rank=(0,)))
+    dtype = draw(_mostly(st.sampled_from(["int64", "int32"]), st.just("float32")))
+    return _case(call("Embedding", num, draw(st.integers(1, 4)), **kwargs), shape, dtype)
+
+
+@st.composite
+def _recurrent(draw, name: str) -> Case:
+    n_in, hidden = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    choices = {
+        "num_layers": _mostly(st.integers(1, 3), st.just(0), 8),
+        "bias": st.booleans(),
+        "batch_first": st.booleans(),
+        "dropout": _mostly(st.sampled_from([0.0, 0.5]), st.just(1.5)),
+        "bidirectional": st.booleans(),
+    }
+    if name == "RNN":
+        choices["nonlinearity"] = _mostly(st.sampled_from(["tanh", "relu"]), st.just("sigmoid"))
+    if name == "LSTM":
+        choices["proj_size"] = st.integers(0, 4)
+    kwargs = draw(_options(**choices))
+    if name != "LSTM" and draw(_mostly(st.just(False), st.just(True), 5)):
+        # proj_size is LSTM-only: torch and nndsl must both refuse it on RNN and GRU
+        kwargs["proj_size"] = draw(st.integers(0, 2))
+    selectors = st.sampled_from([None, "last", "hidden", "h_n"])
+    selector = draw(_mostly(selectors, st.just("c_n"), 6 if name != "LSTM" else 3))
+    shape = draw(_shape((3, 2), hi=3, any_rank=(1, 4)))
+    _fix(draw, shape, -1, n_in)
+    if selector == "last" and kwargs.get("batch_first") and len(shape) == 2:
+        # Not drawn: on an unbatched input out[:, -1] takes the last feature of every step, not the
+        # last step, so nndsl refuses .last there although torch would index happily.
+        selector = None
+    return _case(call(name, n_in, hidden, selector=selector, **kwargs), shape)
+
+
+_SCALES = st.sampled_from([0.3, 0.5, 1, 1.5, 2, 2.5, 3])
+
+
+@st.composite
+def _upsample(draw) -> Case:
+    mode = draw(st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact", "area"]))
+    ranks = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+    shape = draw(_shape((ranks.get(mode, 4), 3, 4, 5), hi=4, any_rank=(1, 2, 6)))
+    n = max(len(shape) - 2, 1)
+    kwargs: dict = {}
+    which = draw(_mostly(st.sampled_from(["size", "scale_factor"]), st.sampled_from(["both", "neither"])))
+    if which in ("size", "both"):
+        kwargs["size"] = draw(_mostly(st.one_of(st.integers(1, 6), st.tuples(*[st.integers(1, 6)] * n)), st.just(0)))
+    if which in ("scale_factor", "both"):
+        kwargs["scale_factor"] = draw(_mostly(st.one_of(_SCALES, st.tuples(*[_SCALES] * n)), st.just(0)))
+    kwargs["mode"] = mode
+    kwargs.update(draw(_options(align_corners=st.booleans(), recompute_scale_factor=st.booleans())))
+    return _case(call("Upsample", **kwargs), shape)
+
+
+@st.composite
+def _zeropad(draw) -> Case:
+    pad = st.integers(-2, 3)
+    padding = draw(_mostly(st.one_of(pad, st.tuples(pad, pad, pad, pad)), st.tuples(pad, pad)))
+    shape = draw(_shape((3, 4), hi=4, any_rank=(1, 2, 5)))
+    return _case(call("ZeroPad2d", padding), shape)
+
+
+STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
+    **{f"Conv{n}d": _conv(f"Conv{n}d", n, False) for n in (1, 2, 3)},
+    **{f"ConvTranspose{n}d": _conv(f"ConvTranspose{n}d", n, True) for n in (1, 2)},
+    **{f"MaxPool{n}d": _pool(f"MaxPool{n}d", n, "max") for n in (1, 2, 3)},
+    **{f"AvgPool{n}d": _pool(f"AvgPool{n}d", n, "avg") for n in (1, 2, 3)},
+    "AdaptiveAvgPool1d": _adaptive("AdaptiveAvgPool1d", 1),
+    "AdaptiveAvgPool2d": _adaptive("AdaptiveAvgPool2d", 2),
+    "AdaptiveMaxPool2d": _adaptive("AdaptiveMaxPool2d", 2),
+    "BatchNorm1d": _batchnorm("BatchNorm1d", (2, 3)),
+    "BatchNorm2d": _batchnorm("BatchNorm2d", (4,)),
+    "BatchNorm3d": _batchnorm("BatchNorm3d", (5,)),
+    "BatchNorm": _batchnorm("BatchNorm", (2, 3, 4, 5)),
+    "LayerNorm": _layernorm(),
+    "GroupNorm": _groupnorm(),
+    "InstanceNorm2d": _instancenorm(),
+    "Dropout": _dropout("Dropout"),
+    "Dropout2d": _dropout("Dropout2d"),
+    **{
+        name: _elementwise(name, inplace=st.booleans())
+        for name in ("ReLU", "ReLU6", "SELU", "SiLU", "Mish", "Hardswish")
+    },
+    "Sigmoid": _elementwise("Sigmoid"),
+    "Tanh": _elementwise("Tanh"),
+    "LeakyReLU": _elementwise("LeakyReLU", negative_slope=_FLOATS, inplace=st.booleans()),
+    "ELU": _elementwise("ELU", alpha=_FLOATS, inplace=st.booleans()),
+    "GELU": _elementwise("GELU", approximate=st.sampled_from(["none", "tanh", "fast"])),
+    "Softplus": _elementwise("Softplus", beta=_FLOATS, threshold=_FLOATS),
+    "PReLU": _prelu(),
+    "Softmax": _softmax("Softmax"),
+    "LogSoftmax": _softmax("LogSoftmax"),
+    "Linear": _linear(),
+    "Identity": _identity(),
+    "Flatten": _flatten(),
+    "Unflatten": _unflatten(),
+    "Embedding": _embedding(),
+    **{name: _recurrent(name) for name in ("RNN", "GRU", "LSTM")},
+    "Upsample": _upsample(),
+    "ZeroPad2d": _zeropad(),
+}
+
+
+# ---------------------------------------------------------------- torch's verdict
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What torch did: ``shape`` and ``params`` when it ran, ``error`` when it raised."""
+
+    accepted: bool
+    shape: tuple[int, ...] | None = None
+    params: int | None = None
+    error: str | None = None
+
+
+def parse_call(text: str) -> tuple[str, list, dict, str | None]:
+    """(layer name, positional values, keyword values, selector) of a call drawn above."""
+    node = ast.parse(text, mode="eval").body
+    selector = None
+    if isinstance(node, ast.Attribute):
+        node, selector = node.value, node.attr
+    if isinstance(node, ast.Name):
+        return node.id, [], {}, selector
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name), text
+    args = [ast.literal_eval(a) for a in node.args]
+    kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+    return node.func.id, args, kwargs, selector
+
+
+_BATCHNORM_BY_RANK = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
+_RECURRENT = ("RNN", "GRU", "LSTM")
+
+
+def _select(name: str, module, out, selector: str | None):
+    """Apply a recurrent selector to torch's ``(output, h_n)`` / ``(output, (h_n, c_n))``."""
+    if name not in _RECURRENT:
+        if selector is not None:
+            raise ValueError(f"{name} has no selector .{selector}")
+        return out
+    output, state = out
+    h_n, c_n = state if name == "LSTM" else (state, None)
+    if selector is None:
+        return output
+    if selector == "last":
+        return output[:, -1] if module.batch_first else output[-1]
+    if selector == "hidden":
+        return torch.cat((h_n[-2], h_n[-1]), dim=-1) if module.bidirectional else h_n[-1]
+    if selector == "h_n":
+        return h_n
+    if selector == "c_n" and c_n is not None:
+        return c_n
+    raise ValueError(f"{name} has no selector .{selector}")
+
+
+def torch_input(shape: tuple[int, ...], dtype: str) -> torch.Tensor:
+    """A small CPU tensor of that shape and dtype."""
+    if dtype in ("int64", "int32"):
+        # index 0 is valid for every Embedding; larger indices are value errors, not shape errors
+        return torch.zeros(shape, dtype=getattr(torch, dtype))
+    return torch.rand(shape, generator=torch.Generator().manual_seed(0))
+
+
+def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> Outcome:
+    """Build the call's module with ``torch.nn`` and run it in train mode; any exception is a rejection."""
+    name, args, kwargs, selector = parse_call(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a call torch only warns about is accepted
+        try:
+            if name == "BatchNorm":  # nndsl's alias: the torch class follows the input's rank
+                if len(shape) not in _BATCHNORM_BY_RANK:
+                    raise ValueError(f"no BatchNorm for a {len(shape)}-D input")
+                name = _BATCHNORM_BY_RANK[len(shape)]
+            module = getattr(torch.nn, name)(*args, **kwargs)
+            module.train()
+            # A transposed convolution with an output size of 0 raises on torch's native CPU kernel
+            # but not on its oneDNN fast path, taken only for a batch above 1: judge by the native one.
+            with torch.backends.mkldnn.flags(enabled=not name.startswith("ConvTranspose")):
+                out = module(torch_input(shape, dtype))
+            out = _select(name, module, out, selector)
+        except Exception as exc:  # every kind of torch error is a rejection
+            return Outcome(False, error=f"{type(exc).__name__}: {exc}")
+    return Outcome(True, tuple(out.shape), sum(p.numel() for p in module.parameters()))

@@ -1,0 +1,70 @@
+"""Differential tests: every registered layer's shape rule against torch itself.
+
+For each layer, the strategy in ``strategies.py`` draws calls and input shapes, many of them
+configurations torch rejects. The checker must accept exactly what torch accepts, and then give
+torch's output shape and parameter count. A layer registered without a strategy fails here.
+Runs are derandomized, so CI sees the same examples every time.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from strategies import STRATEGIES, torch_input, torch_outcome
+
+import nndsl
+from nndsl.layers import REGISTRY
+
+_SETTINGS = {"derandomize": True, "deadline": None, "database": None, "print_blob": False}
+
+
+def _input_text(shape: tuple[int, ...], dtype: str) -> str:
+    return f"{dtype}[{', '.join(map(str, shape))}]"
+
+
+def _check(text: str, shape: tuple[int, ...], dtype: str):
+    return nndsl.check_source(text, "<differential>", input=_input_text(shape, dtype))
+
+
+def test_every_strategy_names_a_registered_layer():
+    assert sorted(set(STRATEGIES) - set(REGISTRY)) == []
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_checker_agrees_with_torch(name):
+    assert name in STRATEGIES, f"{name} is registered but tests/strategies.py has no strategy for it"
+
+    @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow], **_SETTINGS)
+    @given(STRATEGIES[name])
+    def agrees(case):
+        text, shape, dtype = case
+        truth = torch_outcome(text, shape, dtype)
+        result = _check(text, shape, dtype)
+        if not truth.accepted:
+            assert not result.ok, f"nndsl accepts {text} on {dtype}{list(shape)}, torch raises {truth.error}"
+            return
+        errors = [f"{d.code} {d.message}" for d in result.errors]
+        assert result.ok, f"nndsl rejects {text} on {dtype}{list(shape)} ({errors}), torch gives {truth.shape}"
+        node = result.program.models[0].layers[0]
+        assert node.output.shape.dims == truth.shape, f"{text} on {list(shape)}"
+        assert node.params == truth.params, f"{text}: nndsl counts {node.params} parameters, torch has {truth.params}"
+
+    agrees()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch's own warnings (e.g. Dropout2d on 3-D) are fine
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_emitted_module_gives_the_checked_shape(name):
+    """What nndsl emits for an accepted call runs and produces the shape the checker inferred."""
+
+    @settings(max_examples=15, suppress_health_check=list(HealthCheck), **_SETTINGS)
+    @given(STRATEGIES[name])
+    def runs(case):
+        text, shape, dtype = case
+        result = _check(text, shape, dtype)
+        assume(result.ok)
+        module = nndsl.build(text, input=_input_text(shape, dtype))
+        out = module(torch_input(shape, dtype))
+        assert tuple(out.shape) == result.program.models[0].output.shape.dims, text
+
+    runs()
