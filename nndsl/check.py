@@ -11,7 +11,7 @@ from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
 from nndsl.ir import LayerNode, ModelIR, Program
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, ShapeError, WrongType, _type_name
-from nndsl.shapes import DTYPES, Dim, Shape, Sym, TensorType
+from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
 
 _BUILTIN_VALUES = {"True": True, "False": False, "None": None}
@@ -492,7 +492,17 @@ class Checker(Context):
                 b.args = args
                 if not self._validate(b):
                     return None
+            integer = x.dtype in INTEGER_DTYPES
+            if integer and layer.integer_input is None:
+                raise ShapeError(
+                    "E204",
+                    f"{layer.dsl_name()} expects a floating-point input, got {x}",
+                    f"expected float32, got {x.dtype}",
+                    "integer indices go through Embedding first",
+                )
             out = layer.output(args, x, self)
+            if integer and layer.integer_input == "float":
+                out = TensorType(out.shape, "float32")
             if b.call.selector is not None:
                 out = layer.select(args, x, out, b.call.selector.text)
             elif layer.default_selector is not None:

@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
 
     check = sub.add_parser("check", help="check specs: shapes, arguments, everything", description="Check specs.")
-    check.add_argument("files", nargs="+", metavar="FILE", help="spec files (.nn)")
+    check.add_argument("files", nargs="+", metavar="FILE", help="spec files (.nn); '-' reads standard input")
     check.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain, e.g. '[N, 1, 28, 28]'")
     check.add_argument(
         "--format",
@@ -77,6 +77,8 @@ def _load(path: str, input_shape: str | None):
     """(Result, None) or (None, I/O message)."""
     from nndsl.api import check_source
 
+    if path == "-":
+        return check_source(sys.stdin.read(), "<stdin>", input_shape), None
     problem = _read_problem(path)
     if problem:
         return None, problem

@@ -411,6 +411,7 @@ class Outcome:
     shape: tuple[int, ...] | None = None
     params: int | None = None
     error: str | None = None
+    dtype: str | None = None
 
 
 def parse_call(text: str) -> tuple[str, list, dict, str | None]:
@@ -479,4 +480,5 @@ def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> 
             out = _select(name, module, out, selector)
         except Exception as exc:  # every kind of torch error is a rejection
             return Outcome(False, error=f"{type(exc).__name__}: {exc}")
-    return Outcome(True, tuple(out.shape), sum(p.numel() for p in module.parameters()))
+    params = sum(p.numel() for p in module.parameters())
+    return Outcome(True, tuple(out.shape), params, dtype=str(out.dtype).removeprefix("torch."))

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SPECS
 
-ENV = {**os.environ, "NNDSL_DEBUG": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "NO_COLOR": "1"}
+ENV = {
+    **os.environ,
+    "NNDSL_DEBUG": "1",
+    "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    "NO_COLOR": "1",
+}
 
 
 def nndsl(*args, cwd=ROOT, stdin=None):
@@ -217,3 +222,17 @@ def test_python_m_and_console_script_entry_point():
     assert Path(ROOT / "nndsl" / "__main__.py").exists()
     text = (ROOT / "pyproject.toml").read_text()
     assert 'nndsl = "nndsl.cli:main"' in text
+
+
+def test_check_reads_standard_input():
+    run = subprocess.run(
+        [sys.executable, "-m", "nndsl", "check", "--format", "short", "-"],
+        input="model M(x: long[N, 10]) { Linear(10, 2) }\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=ENV,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert run.stdout.strip() == "<stdin>:1:27: error: Linear expects a floating-point input, got int64[N, 10] [E204]"

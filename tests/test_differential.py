@@ -8,6 +8,8 @@ Runs are derandomized, so CI sees the same examples every time.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from strategies import STRATEGIES, torch_input, torch_outcome
@@ -68,3 +70,27 @@ def test_emitted_module_gives_the_checked_shape(name):
         assert tuple(out.shape) == result.program.models[0].output.shape.dims, text
 
     runs()
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_integer_input_agrees_with_torch(name):
+    """dtype matters: the same calls on int64 tensors are accepted exactly where torch accepts them."""
+
+    @settings(max_examples=20, suppress_health_check=list(HealthCheck), **_SETTINGS)
+    @given(STRATEGIES[name])
+    def agrees(case):
+        text, shape, _ = case
+        # Configurations that leave torch nothing to compute (an empty adaptive-pool output,
+        # dropout with p=0 or 1) skip its dtype check; nndsl judges the layer, not the no-op.
+        assume(not re.match(r"Adaptive\w+\(\(?0|Dropout2?d?\((p=)?[01](\.0*)?[,)]", text))
+        truth = torch_outcome(text, shape, "int64")
+        result = _check(text, shape, "int64")
+        assert result.ok == truth.accepted, (
+            f"{text} on int64{list(shape)}: nndsl {'accepts' if result.ok else 'rejects'}, "
+            f"torch {'accepts' if truth.accepted else 'raises ' + str(truth.error)}"
+        )
+        if truth.accepted:
+            out = result.program.models[0].output
+            assert (out.shape.dims, out.dtype) == (truth.shape, truth.dtype), text
+
+    agrees()

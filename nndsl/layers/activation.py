@@ -16,7 +16,7 @@ class _Elementwise(Layer):
         return x
 
 
-def _activation(name: str, doc: str, params: tuple = (_INPLACE,)):
+def _activation(name: str, doc: str, params: tuple = (_INPLACE,), integer_input: str | None = None):
     cls = type(
         name,
         (_Elementwise,),
@@ -24,14 +24,15 @@ def _activation(name: str, doc: str, params: tuple = (_INPLACE,)):
             "__doc__": doc,
             "__module__": __name__,
             "params": params,
+            "integer_input": integer_input,
             "examples": ((name, "[N, 10]", "[N, 10]"), (name, "[N, 3, H, W]", "[N, 3, H, W]")),
         },
     )
     return register(cls)
 
 
-ReLU = _activation("ReLU", "max(0, x), element-wise.")
-ReLU6 = _activation("ReLU6", "min(max(0, x), 6), element-wise.")
+ReLU = _activation("ReLU", "max(0, x), element-wise.", integer_input="keep")
+ReLU6 = _activation("ReLU6", "min(max(0, x), 6), element-wise.", integer_input="keep")
 LeakyReLU = _activation(
     "LeakyReLU", "x if x > 0 else negative_slope * x.", (Param("negative_slope", FLOAT, 0.01), _INPLACE)
 )
@@ -41,8 +42,8 @@ GELU = _activation("GELU", "Gaussian error linear unit.", (Param("approximate", 
 SiLU = _activation("SiLU", "x * sigmoid(x) (swish).")
 Mish = _activation("Mish", "x * tanh(softplus(x)).")
 Hardswish = _activation("Hardswish", "Hard swish, as in MobileNetV3.")
-Sigmoid = _activation("Sigmoid", "1 / (1 + exp(-x)).", ())
-Tanh = _activation("Tanh", "Hyperbolic tangent.", ())
+Sigmoid = _activation("Sigmoid", "1 / (1 + exp(-x)).", (), integer_input="float")
+Tanh = _activation("Tanh", "Hyperbolic tangent.", (), integer_input="float")
 Softplus = _activation(
     "Softplus", "log(1 + exp(beta * x)) / beta.", (Param("beta", FLOAT, 1.0), Param("threshold", FLOAT, 20.0))
 )

@@ -248,6 +248,9 @@ class Layer:
     #: selector name -> documentation, for layers whose torch forward returns a tuple
     selectors: ClassVar[dict[str, str]] = {}
     default_selector: ClassVar[str | None] = None
+    #: what an integer (index) tensor does here, as torch has it: None, rejected (most layers
+    #: need floating point); "keep", accepted with an integer result; "float", promoted to float32
+    integer_input: ClassVar[str | None] = None
 
     @classmethod
     def dsl_name(cls) -> str:

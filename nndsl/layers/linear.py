@@ -67,6 +67,8 @@ class Linear(Layer):
 class Identity(Layer):
     """Returns its input unchanged."""
 
+    integer_input = "keep"
+
     examples = (("Identity", "[N, 3]", "[N, 3]"),)
 
     @classmethod
@@ -90,6 +92,8 @@ def _normalize_dim(dim: int, rank: int, what: str, wrap_scalar: bool = False) ->
 @register
 class Flatten(Layer):
     """Merges dimensions ``start_dim..end_dim`` (inclusive) into one: ``[N, C, H, W] -> [N, C*H*W]``."""
+
+    integer_input = "keep"
 
     params = (Param("start_dim", INT, 1), Param("end_dim", INT, -1))
     examples = (
@@ -129,6 +133,8 @@ class Flatten(Layer):
 @register
 class Unflatten(Layer):
     """Splits dimension ``dim`` into ``unflattened_size`` (one entry may be -1)."""
+
+    integer_input = "keep"
 
     # torch wants a tuple (or list) even for one size
     params = (Param("dim", INT), Param("unflattened_size", int_tuple(minimum=-1, allow_int=False)))
@@ -193,6 +199,8 @@ def _unflatten_error(sizes, d, have) -> ShapeError:
 @register
 class Embedding(Layer):
     """Looks up integer indices: ``long[*] -> [*, embedding_dim]``."""
+
+    integer_input = "keep"
 
     params = (
         Param("num_embeddings", POS_INT),

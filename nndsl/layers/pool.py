@@ -136,6 +136,8 @@ class MaxPool1d(_PoolNd):
 class MaxPool2d(_PoolNd):
     """2-D max pooling over ``[N, C, H, W]``; stride defaults to kernel_size."""
 
+    integer_input = "keep"  # torch has integer kernels for it
+
     n = 2
     params = _max_params(2)
     examples = (
@@ -152,6 +154,8 @@ class MaxPool2d(_PoolNd):
 class MaxPool3d(_PoolNd):
     """3-D max pooling over ``[N, C, D, H, W]``."""
 
+    integer_input = "keep"  # torch has integer kernels for it
+
     n = 3
     params = _max_params(3)
     examples = (("MaxPool3d(2)", "[N, 1, 8, 8, 8]", "[N, 1, 4, 4, 4]"),)
@@ -165,6 +169,8 @@ class _AvgPoolNd(_PoolNd):
 class AvgPool1d(_AvgPoolNd):
     """1-D average pooling over ``[N, C, L]``."""
 
+    integer_input = "keep"  # torch has integer kernels for it
+
     n = 1
     params = _avg_params(1)
     examples = (("AvgPool1d(3, 2)", "[N, 4, 9]", "[N, 4, 4]"),)
@@ -174,6 +180,8 @@ class AvgPool1d(_AvgPoolNd):
 class AvgPool2d(_AvgPoolNd):
     """2-D average pooling over ``[N, C, H, W]``."""
 
+    integer_input = "keep"  # torch has integer kernels for it
+
     n = 2
     params = _avg_params(2)
     examples = (("AvgPool2d(2)", "[N, 3, 8, 8]", "[N, 3, 4, 4]"),)
@@ -182,6 +190,8 @@ class AvgPool2d(_AvgPoolNd):
 @register
 class AvgPool3d(_AvgPoolNd):
     """3-D average pooling over ``[N, C, D, H, W]``."""
+
+    integer_input = "keep"  # torch has integer kernels for it
 
     n = 3
     input_covers_kernel = True
