@@ -479,7 +479,7 @@ class Checker(Context):
             for name, value in args.items():
                 if value is _INFER:
                     inferred = layer.infer(name, args, x)
-                    if not isinstance(inferred, (int, tuple)) or isinstance(inferred, bool):
+                    if not _concrete(inferred):
                         raise ShapeError(
                             "E205",
                             f"cannot infer {name} of {layer.dsl_name()} from the input {x}",
@@ -549,6 +549,15 @@ def _substituted(node: LayerNode, bindings) -> LayerNode:
         input=TensorType(node.input.shape.substitute(bindings), node.input.dtype),
         output=TensorType(node.output.shape.substitute(bindings), node.output.dtype),
     )
+
+
+def _concrete(value) -> bool:
+    """An inferred argument must be a plain int, or a tuple of them (symbolic sizes are Poly tuples)."""
+    if isinstance(value, shapes.Poly) or isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
 
 def _has_unknowns(x: TensorType) -> bool:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 
-@dataclass(frozen=True)
-class Sym:
+class Sym(NamedTuple):
     """A symbolic size. ``free`` symbols stand for sizes nobody named (an input of unknown rank)."""
 
     name: str
@@ -18,8 +16,7 @@ class Sym:
         return self.name
 
 
-@dataclass(frozen=True)
-class FloorDiv:
+class FloorDiv(NamedTuple):
     """``num // den`` for a polynomial that does not divide evenly."""
 
     num: Poly
@@ -40,8 +37,7 @@ def _atom_key(atom) -> tuple:
     return (0, atom.name) if isinstance(atom, Sym) else (1, str(atom))
 
 
-@dataclass(frozen=True)
-class Poly:
+class Poly(NamedTuple):
     """An integer polynomial over atoms, in canonical form (sorted, no zero coefficients)."""
 
     terms: tuple[tuple[Monomial, int], ...]
@@ -240,8 +236,7 @@ DTYPES = {
 INTEGER_DTYPES = {"int64", "int32"}
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(NamedTuple):
     """A tensor shape; ``rest`` means unknown leading dims (a bare chain given no --input)."""
 
     dims: tuple[Dim, ...]
@@ -264,8 +259,7 @@ class Shape:
         return (["*"] if self.rest else []) + [d if isinstance(d, int) else str(d) for d in self.dims]
 
 
-@dataclass(frozen=True)
-class TensorType:
+class TensorType(NamedTuple):
     shape: Shape
     dtype: str = "float32"
 

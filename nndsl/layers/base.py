@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from nndsl.shapes import Dim, Shape, TensorType
 
@@ -38,8 +37,7 @@ class ShapeError(Exception):
 # ---------------------------------------------------------------- argument kinds
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     """How one parameter's value is checked and normalised; ``describe`` appears in E106."""
 
     describe: str
@@ -191,8 +189,7 @@ def int_tuple(minimum: int = 1, allow_int: bool = True) -> Kind:
     return Kind("an integer or a tuple of integers" if allow_int else "a tuple of integers", convert)
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: str
     kind: Kind
     default: Any = REQUIRED
