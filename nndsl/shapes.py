@@ -213,10 +213,6 @@ def known_equal(a: Dim, b: Dim) -> bool | None:
     return None
 
 
-def fmt_dim(d: Dim) -> str:
-    return str(d)
-
-
 # ---------------------------------------------------------------- tensor types
 
 DTYPES = {
@@ -247,7 +243,7 @@ class Shape(NamedTuple):
         return len(self.dims)
 
     def __str__(self) -> str:
-        items = (["*"] if self.rest else []) + [fmt_dim(d) for d in self.dims]
+        items = (["*"] if self.rest else []) + [str(d) for d in self.dims]
         return "[" + ", ".join(items) + "]"
 
     def substitute(self, bindings: dict[Sym, Dim]) -> Shape:

@@ -164,3 +164,12 @@ def test_floordiv_and_ceildiv_agree_with_integers(p, k, j, h, w):
     assert shapes.substitute(shapes.ceildiv(p, k), env) == -((-value) // k)
     nested = shapes.floordiv(shapes.add(shapes.floordiv(p, k), 3), j)
     assert shapes.substitute(nested, env) == (value // k + 3) // j
+
+
+@pytest.mark.parametrize(("given", "dim"), [("[N, 10]", 1), ("[10]", 0), ("[N, T, 10]", 2), ("[N, 5, H, W]", 1)])
+def test_softmax_without_dim_picks_the_class_dimension(given, dim):
+    result = nndsl.check_source("Softmax", "t", input=given)
+    assert result.ok
+    assert result.program.models[0].layers[0].args["dim"] == dim
+    (note,) = result.diagnostics
+    assert note.code == "N401" and f"dim={dim}" in note.message

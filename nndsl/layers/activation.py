@@ -91,25 +91,30 @@ class _SoftmaxBase(_Elementwise):
     params = (Param("dim", optional(INT), None),)
 
     @classmethod
-    def output(cls, args, x, ctx):
-        dim = args["dim"]
+    def resolve(cls, args, x, ctx):
+        """Without ``dim``, pick the class dimension: the last one up to 3-D, the channels (1) above."""
+        if args["dim"] is not None:
+            return cls
+        if x.shape.rest:
+            raise ShapeError(
+                "E205",
+                f"{cls.__name__} without dim on an input of unknown rank",
+                "input rank unknown",
+                f"write {cls.__name__}(dim=-1) or give the input shape with --input",
+            )
         rank = x.shape.rank
-        if dim is None:
-            implicit = 0 if rank in (0, 1, 3) else 1
-            if x.shape.rest:
-                raise ShapeError(
-                    "E205",
-                    f"{cls.__name__} without dim on an input of unknown rank",
-                    "input rank unknown",
-                    f"write {cls.__name__}(dim=-1) or give the input shape with --input",
-                )
-            chosen = max(rank - 1, 0)
-            args["dim"] = chosen
-            message = f"{cls.__name__} has no dim: using dim={chosen}, the last dimension of {x.shape}"
-            if implicit != chosen:
-                message += f" (torch's implicit choice would be dim={implicit}, the batch dimension)"
-            ctx.note("N401", message, f"write {cls.__name__}(dim={chosen}) to make this explicit")
-            return x
+        chosen = max(rank - 1, 0) if rank <= 3 else 1
+        implicit = 0 if rank in (0, 1, 3) else 1  # what torch itself would use, with a warning
+        message = f"{cls.__name__} has no dim: using dim={chosen} of the {rank}-D input {x.shape}"
+        if implicit != chosen:
+            message += f" (torch's implicit choice would be dim={implicit}, the batch dimension)"
+        ctx.note("N401", message, f"write {cls.__name__}(dim={chosen}) to make this explicit")
+        args["dim"] = chosen
+        return cls
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        dim, rank = args["dim"], x.shape.rank
         if not x.shape.rest and not -max(rank, 1) <= dim < max(rank, 1):
             lo, hi = -max(rank, 1), max(rank, 1) - 1
             raise ShapeError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
@@ -127,13 +126,11 @@ def choice(*options: str) -> Kind:
     return Kind("one of " + ", ".join(repr(o) for o in options), convert)
 
 
-def size_kind(n: int, minimum: int, allow_none=False) -> Kind:
+def size_kind(n: int, minimum: int) -> Kind:
     """An int or an n-tuple of ints (torch's ``_size_n_t``), normalised to an n-tuple."""
     word = {1: "positive", 0: "non-negative"}.get(minimum, f"at least {minimum}")
 
     def one(value):
-        if allow_none and value is None:
-            return None
         value = _int(value)
         if value < minimum:
             raise ArgValueError(f"must be {word}, got {value}")
@@ -155,18 +152,6 @@ def optional(kind: Kind) -> Kind:
         return None if value is None else kind.convert(value)
 
     return Kind(f"{kind.describe} or None", convert, kind.collapse)
-
-
-def any_of(*kinds: Kind) -> Kind:
-    def convert(value):
-        for kind in kinds:
-            try:
-                return kind.convert(value)
-            except WrongType:
-                continue
-        raise WrongType
-
-    return Kind(" or ".join(k.describe for k in kinds), convert)
 
 
 def int_tuple(minimum: int = 1, allow_int: bool = True) -> Kind:
@@ -272,7 +257,11 @@ class Layer:
 
     @classmethod
     def resolve(cls, args: dict, x: TensorType, ctx: Context) -> type[Layer]:
-        """The concrete layer to use (aliases such as ``BatchNorm`` pick one by rank)."""
+        """The concrete layer for this input, with implicit arguments made explicit in ``args``.
+
+        Aliases pick a class by rank (``BatchNorm`` -> ``BatchNorm2d``); ``Softmax`` without a
+        dim sets one. ``args`` is this call's own copy.
+        """
         return cls
 
     @classmethod
@@ -351,11 +340,3 @@ def spatial_too_small(name: str, in_sizes, out_sizes, what: str = "kernel") -> S
         f"output size {outs}",
         "use a smaller kernel, more padding, or a larger input",
     )
-
-
-def is_int(d: Dim) -> bool:
-    return isinstance(d, int)
-
-
-def floor_scale(size: int, scale: float) -> int:
-    return math.floor(float(size) * scale)
