@@ -7,8 +7,9 @@ Two chain shapes, each a bare chain with one repeating unit per line:
   (padding 1 keeps the shape, so the chain can be any length).
 
 The sizes are timed interleaved (1k, 10k, 10k, 1k, ...), with a ``gc.collect()`` before each
-untimed; the parser is loaded by a warm-up call first. Figures: median seconds per size, and
-t(10k)/t(1k) from those medians (10x is linear); also the share of each check spent in the
+untimed; the parser is loaded by a warm-up call first. Each round times the 1k chain ten times
+back to back (their mean is the round's 1k time) beside one 10k run. Figures: median seconds per
+size, and the median over rounds of each round's t(10k)/t(1k) (10x is linear); also the share of each check spent in the
 cyclic GC (timed through ``gc.callbacks``) and the figures with that time taken out. When a
 target is missed, the 10k case is run under cProfile: the phase split and top functions print.
 """
@@ -141,13 +142,20 @@ def run(reps: int = 5, kinds=tuple(CHAINS), force_profile: bool = False) -> tupl
         check_once(texts[SIZES[0]], shape, SIZES[0])  # warm-up: loads the parser
         times: dict[int, list[float]] = {n: [] for n in SIZES}
         gc_times: dict[int, list[float]] = {n: [] for n in SIZES}
+        ratios: list[float] = []
         for r in range(reps):
+            # Each round times the small chain several times back to back (its runs are short,
+            # so one scheduler hiccup would swing a single one) next to one run of the big chain,
+            # and contributes the ratio of the two; the figure is the median over rounds.
+            round_times: dict[int, float] = {}
             for n in SIZES if r % 2 == 0 else SIZES[::-1]:
-                elapsed, in_gc = check_once(texts[n], shape, n)
-                times[n].append(elapsed)
-                gc_times[n].append(in_gc)
+                runs = [check_once(texts[n], shape, n) for _ in range(SIZES[-1] // n if n != SIZES[-1] else 1)]
+                round_times[n] = sum(t for t, _ in runs) / len(runs)
+                times[n].append(round_times[n])
+                gc_times[n].append(sum(g for _, g in runs) / len(runs))
+            ratios.append(round_times[SIZES[1]] / round_times[SIZES[0]])
         small, big = (median(times[n]) for n in SIZES)
-        ratio = big / small
+        ratio = median(ratios)
         # the same runs with the collector's own time taken out: shows how much of any
         # superlinear growth is the cyclic GC walking a heap that grows with the chain
         small_nogc, big_nogc = (median([t - g for t, g in zip(times[n], gc_times[n])]) for n in SIZES)

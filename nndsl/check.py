@@ -46,7 +46,9 @@ class Checker(Context):
         self.bindings: dict[Sym, Dim] = {}
         self.used_names: set[str] = set()
         self.current: ast.Call | None = None
-        self.producer: tuple[Span, str] | None = None
+        # where the current input came from: (span, "input"/"output", its type); the label
+        # text is only formatted when a diagnostic needs it
+        self.producer: tuple[Span, str, TensorType] | None = None
 
     # ------------------------------------------------------------ diagnostics
 
@@ -61,8 +63,9 @@ class Checker(Context):
     def _producer_label(self) -> tuple[Label, ...]:
         if self.producer is None:
             return ()
-        span, text = self.producer
-        return (Label(span, text),)
+        span, role, x = self.producer
+        verb = "declared" if role == "input" else "produced"
+        return (Label(span, f"{role} {x} {verb} here"),)
 
     # Context API used by layer rules
     def require_equal(self, have, want, message, label, help=None):
@@ -298,7 +301,7 @@ class Checker(Context):
         if x is None:
             self._bind_calls(item.body)
             return None
-        self.producer = (decl.span, f"input {x} declared here")
+        self.producer = (decl.span, "input", x)
         return self._chain(item.name.text, decl.name.text, x, item.body, item.span)
 
     def _bare_chain(self, chain: ast.Chain, bare_input: TensorType | None) -> ModelIR | None:
@@ -335,7 +338,7 @@ class Checker(Context):
                 break
             nodes.append(node)
             x = node.output
-            self.producer = (b.call.span, f"output {x} produced here")
+            self.producer = (b.call.span, "output", x)
         if self.bindings:
             nodes = [_substituted(node, self.bindings) for node in nodes]
         first_input = nodes[0].input if nodes else x
@@ -433,7 +436,7 @@ class Checker(Context):
             if param.name in values or param.name in spans:
                 continue
             if not param.required:
-                values[param.name] = param.normalized_default
+                values[param.name] = _defaults(layer)[param.name]
             elif param.infer:
                 values[param.name] = _INFER
             else:
@@ -528,6 +531,17 @@ class Checker(Context):
             line,
             text,
         )
+
+
+_DEFAULTS: dict[type, dict] = {}
+
+
+def _defaults(layer: type[Layer]) -> dict:
+    """The layer's normalised defaults, computed once per layer class."""
+    cached = _DEFAULTS.get(layer)
+    if cached is None:
+        cached = _DEFAULTS[layer] = {p.name: p.normalized_default for p in layer.params if not p.required}
+    return cached
 
 
 def _close_matches(word, candidates, n=1):
