@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-from pathlib import Path
 
 from nndsl import check as _check
 from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, render_text
@@ -86,8 +85,10 @@ def _check_source(text: str, name: str, input: str | TensorType | None) -> Resul
 
 def check_file(path: str | os.PathLike, input: str | TensorType | None = None) -> Result:
     """Read (UTF-8) and check a spec file. I/O errors propagate as OSError/UnicodeDecodeError."""
-    path = Path(path)
-    return check_source(path.read_text(encoding="utf-8"), str(path), input)
+    path = os.fspath(path)
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    return check_source(text, path, input)
 
 
 def _checked(spec, input) -> Result:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import keyword
+import os
 import re
-from pathlib import Path
 
 from nndsl import ast, shapes
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
@@ -594,7 +594,7 @@ def signature(layer: type[Layer]) -> str:
 
 def model_name_for(path: str) -> str:
     """Class name for a bare chain: the file's stem in PascalCase (``fashion_mlp.nn`` -> ``FashionMlp``)."""
-    stem = Path(path).stem if path and not path.startswith("<") else "model"
+    stem = os.path.splitext(os.path.basename(path))[0] if path and not path.startswith("<") else "model"
     words = [w for w in re.split(r"[^0-9A-Za-z]+", stem) if w]
     name = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
     if name[0].isdigit():

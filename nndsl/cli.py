@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from nndsl import __version__
 from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, render_short, render_text, span_json
@@ -63,12 +62,11 @@ def _use_color(choice: str, stream) -> bool:
 
 def _read_problem(path: str) -> str | None:
     """A readable message when a path cannot be read as a spec, else None."""
-    p = Path(path)
-    if not p.exists():
+    if not os.path.exists(path):
         return f"{path}: no such file"
-    if p.is_dir():
+    if os.path.isdir(path):
         return f"{path}: is a directory, not a spec file"
-    if not os.access(p, os.R_OK):
+    if not os.access(path, os.R_OK):
         return f"{path}: permission denied"
     return None
 
@@ -83,7 +81,8 @@ def _load(path: str, input_shape: str | None):
     if problem:
         return None, problem
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except UnicodeDecodeError as exc:
         return None, f"{path}: not UTF-8 text (byte {exc.start})"
     except OSError as exc:
@@ -223,12 +222,12 @@ def cmd_compile(args) -> int:
     from nndsl.backends.torch_module import emit_program
 
     code = emit_program(result.program)
-    out = args.output or str(Path(args.file).with_suffix(".py"))
+    out = args.output or os.path.splitext(args.file)[0] + ".py"
     if out == "-":
         sys.stdout.write(code)
         return EXIT_OK
     try:
-        _write_atomically(Path(out), code)
+        _write_atomically(out, code)
     except OSError as exc:
         print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -236,14 +235,14 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: str, text: str) -> None:
     """Write to a temporary file beside ``path`` and rename it over, so no partial file remains."""
-    if path.is_dir():
+    if os.path.isdir(path):
         raise IsADirectoryError(21, "is a directory")
     import tempfile
 
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

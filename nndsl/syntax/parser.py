@@ -6,7 +6,6 @@ import os
 import re
 import sys
 from functools import lru_cache
-from pathlib import Path
 
 import lark
 from lark import Lark, Token, Transformer
@@ -18,12 +17,14 @@ from nndsl.source import Source
 _GRAMMAR_NAME = "nndsl.lark"
 
 
-def grammar_path() -> Path:
+def grammar_path() -> str:
     """The grammar file: packaged beside the code in a wheel, or in the repository's grammars/."""
-    packaged = Path(__file__).resolve().parent.parent / "grammars" / _GRAMMAR_NAME
-    if packaged.is_file():
+    # os.path rather than pathlib: pathlib's imports cost the CLI's start-up several ms
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    packaged = os.path.join(package, "grammars", _GRAMMAR_NAME)
+    if os.path.isfile(packaged):
         return packaged
-    return Path(__file__).resolve().parents[2] / "grammars" / _GRAMMAR_NAME
+    return os.path.join(os.path.dirname(package), "grammars", _GRAMMAR_NAME)
 
 
 def _cache_file(grammar_text: str) -> str | None:
@@ -46,7 +47,8 @@ def _cache_file(grammar_text: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    text = grammar_path().read_text(encoding="utf-8")
+    with open(grammar_path(), encoding="utf-8") as handle:
+        text = handle.read()
     return Lark(
         text,
         parser="lalr",
