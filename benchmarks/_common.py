@@ -19,8 +19,14 @@ def ensure_importable() -> None:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """Environment for child processes: this checkout first on PYTHONPATH, plus ``extra``."""
+    """Environment for child processes: this checkout first on PYTHONPATH, plus ``extra``.
+
+    Python's bytecode cache is switched back on (this machine sets PYTHONDONTWRITEBYTECODE):
+    an installed nndsl, like the installed torch it is compared with, runs from compiled
+    bytecode, so a checkout that recompiles its sources on every run would misstate both.
+    """
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     parts = [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env.update(extra)

@@ -4,7 +4,8 @@ Both are timed from spawn to exit in the same run, interleaved (the order rotate
 so that load on the shared machine hits both alike. The figure is the median of the per-round
 ratios nndsl/torch; absolute medians are reported too. One untimed warm-up run of every command
 comes first: it fills lark's parse-table cache (``$XDG_CACHE_HOME/nndsl``, default
-``~/.cache/nndsl``) and the OS page cache. The cache-miss figure points ``XDG_CACHE_HOME`` at a
+``~/.cache/nndsl``), Python's bytecode cache (on for the children, as in any install) and the
+OS page cache. The cache-miss figure points ``XDG_CACHE_HOME`` at a
 new empty temporary directory for every run, so lark builds its LALR tables from the grammar.
 """
 
