@@ -68,7 +68,7 @@ class Checker(Context):
         return (Label(span, f"{role} {x} {verb} here"),)
 
     # Context API used by layer rules
-    def require_equal(self, have, want, message, label, help=None):
+    def require_equal(self, have, want, message, label, help=None, bind_help=None):
         verdict = shapes.known_equal(have, want)
         if verdict:
             return
@@ -79,12 +79,17 @@ class Checker(Context):
         if symbol is not None and isinstance(want, int):
             self.bindings[symbol] = want
             if not symbol.free:
+                # A declared symbol says "any size"; a layer that needs one size narrows the
+                # model to it, which is worth a warning rather than silence.
                 self._diag(
-                    Severity.NOTE,
-                    "N402",
-                    f"input dimension {symbol} must be {want} for {self.current.name.text}",
+                    Severity.WARNING,
+                    "W303",
+                    f"{self.current.name.text} fixes the input's {symbol} to {want}: "
+                    f"the model only accepts {symbol} = {want}",
                     self.current.span,
-                    f"fixes {symbol} = {want}",
+                    f"needs {symbol} = {want}",
+                    self._producer_label(),
+                    bind_help or f"if {symbol} is meant to be {want}, write {want} in the input declaration",
                 )
             return
         self._diag(

@@ -51,8 +51,8 @@ CATALOGUE: dict[str, str] = {
     "E207": "layer configuration rejected for this input",
     "W301": "size constraint that cannot be verified statically",
     "W302": "configuration torch accepts with a warning",
+    "W303": "declared input dimension fixed by a layer",
     "N401": "layer resolved from the input's rank",
-    "N402": "input dimension fixed by a layer",
 }
 
 

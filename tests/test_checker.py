@@ -98,13 +98,20 @@ def test_symbolic_sizes_flow_through_strided_layers():
     ]
 
 
-def test_symbol_fixed_by_a_layer_gets_a_note_and_propagates():
+def test_symbol_fixed_by_a_layer_gets_a_warning_and_propagates():
     result = nndsl.check_source("model M(x: [N, D]) { ReLU -> Linear(784, 10) }", "t")
     assert result.ok
-    (note,) = result.diagnostics
-    assert note.code == "N402" and note.severity is Severity.NOTE
-    assert "D must be 784" in note.message
+    (warning,) = result.diagnostics
+    assert warning.code == "W303" and warning.severity is Severity.WARNING
+    assert warning.message == "Linear fixes the input's D to 784: the model only accepts D = 784"
     assert str(result.program.models[0].layers[0].output) == "[N, 784]"
+
+
+def test_channels_last_batchnorm_warns_with_the_real_fix():
+    result = nndsl.check_source("model A(x: [N, T, 8]) { Linear(8, 16) -> BatchNorm1d(16) }", "t")
+    (warning,) = result.diagnostics
+    assert warning.code == "W303"
+    assert "use LayerNorm(16)" in warning.help
 
 
 def test_unverifiable_constraint_is_a_warning_not_silence():
@@ -126,7 +133,9 @@ def test_batchnorm_and_softmax_resolution_notes():
     result = nndsl.check_source("model M(x: [N, 8, L]) { BatchNorm -> Softmax }", "t")
     assert result.ok
     notes = [d.message for d in result.diagnostics]
-    assert notes[0] == "BatchNorm resolved to BatchNorm1d for the 3-D input [N, 8, L]"
+    assert (
+        notes[0] == "BatchNorm resolved to BatchNorm1d, normalising the 8 channels of dim 1 of the 3-D input [N, 8, L]"
+    )
     assert "dim=2" in notes[1] and "implicit choice would be dim=0" in notes[1]
     layers = result.program.models[0].layers
     assert layers[0].layer.__name__ == "BatchNorm1d" and layers[0].args["num_features"] == 8

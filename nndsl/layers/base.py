@@ -204,7 +204,11 @@ class Param(NamedTuple):
 class Context:
     """What a shape rule may ask of the checker (implemented in nndsl.check)."""
 
-    def require_equal(self, have: Dim, want: Dim, message: str, label: str, help: str | None = None) -> None:
+    def require_equal(
+        self, have: Dim, want: Dim, message: str, label: str, help: str | None = None, bind_help: str | None = None
+    ) -> None:
+        """Record E201 when the sizes differ; when ``have`` is a declared symbol, fix it to ``want``
+        with a warning (``bind_help`` explains it); when undecidable, warn (W301)."""
         raise NotImplementedError
 
     def note(self, code: str, message: str, help: str | None = None) -> None:

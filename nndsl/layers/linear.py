@@ -35,6 +35,8 @@ class Linear(Layer):
         ("Linear(out_features=10)", "[N, 64]", "[N, 10]"),
         ("Linear(256, 10)", "[N, 512]", "E201"),
         ("Linear(10, 5)", "[]", "E202"),
+        ("Linear(784, 10)", "[N, 1, 28, 28]", "E201"),
+        ("Linear(10, 2)", "[*]", "[*, 2]"),
     )
 
     @classmethod
@@ -44,23 +46,32 @@ class Linear(Layer):
     @classmethod
     def output(cls, args, x, ctx):
         if x.shape.rest and not x.shape.dims:
-            x = materialize(x, 1, ("F",), ctx)
+            # [*] -> [*, F]: the leading dims stay unknown, the features are one fresh size
+            x = TensorType(Shape((ctx.fresh("F"),), rest=True), x.dtype)
         if x.shape.rank < 1:
             raise ShapeError("E202", "Linear needs an input with at least 1 dimension, got a 0-D tensor")
         n_in, n_out = args["in_features"], args["out_features"]
         have = x.shape.dims[-1]
-        ctx.require_equal(
-            have,
-            n_in,
-            f"Linear expects {n_in} input features, got {have}",
-            f"expected {Shape(x.shape.dims[:-1] + (n_in,), x.shape.rest)}, got {x.shape}",
-            f"change in_features to {have}, or insert Linear({have}, {n_in}) before this layer",
-        )
+        if shapes.known_equal(have, n_in) is not True:
+            ctx.require_equal(
+                have,
+                n_in,
+                f"Linear expects {n_in} input features, got {have}",
+                f"expected {Shape(x.shape.dims[:-1] + (n_in,), x.shape.rest)}, got {x.shape}",
+                _linear_help(x.shape, have, n_in),
+            )
         return TensorType(Shape(x.shape.dims[:-1] + (n_out,), x.shape.rest), x.dtype)
 
     @classmethod
     def param_count(cls, args):
         return args["in_features"] * args["out_features"] + (args["out_features"] if args["bias"] else 0)
+
+
+def _linear_help(shape: Shape, have, n_in: int) -> str:
+    """The likely fix: a Flatten that was forgotten, else matching the sizes."""
+    if not shape.rest and shape.rank >= 3 and shapes.known_equal(shapes.prod(shape.dims[1:]), n_in):
+        return f"insert Flatten before this layer: it turns {shape} into [{shape.dims[0]}, {n_in}]"
+    return f"change in_features to {have}, or insert Linear({have}, {n_in}) before this layer"
 
 
 @register
@@ -231,7 +242,9 @@ class Embedding(Layer):
                 "E204",
                 f"Embedding expects integer indices (int64 or int32), got {x.dtype}",
                 f"expected long{x.shape}, got {x}",
-                "declare the input as integer indices, e.g. `tokens: long[N, T]`",
+                "give the input as integer indices with --input 'long[N, T]'"
+                if x.shape.rest
+                else "declare the input as integer indices, e.g. `tokens: long[N, T]`",
             )
         return TensorType(Shape(x.shape.dims + (args["embedding_dim"],), x.shape.rest), "float32")
 

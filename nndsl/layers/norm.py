@@ -31,13 +31,22 @@ def _bn_params():
 
 def _channel_check(name, x, c, ctx, key="num_features"):
     have = x.shape.dims[1]
-    ctx.require_equal(
-        have,
-        c,
-        f"{name} expects {c} channels (dim 1), got {have}",
-        f"expected {c} at dim 1, got {x.shape}",
-        f"change {key} to {have}, or leave it out to take it from the input" if isinstance(have, int) else None,
-    )
+    if shapes.known_equal(have, c) is True:
+        return
+    bind_help = None
+    if x.shape.rank == 3 and shapes.known_equal(x.shape.dims[2], c) is True:
+        # [N, L, C]: the features sit last, as Linear and RNNs leave them
+        help_text = (
+            f"{name} normalises dim 1 of [N, C, L], but these {c} features are the last dim of {x.shape}: "
+            f"use LayerNorm({c}), or put the channels first"
+        )
+        bind_help = help_text
+    elif isinstance(have, int):
+        help_text = f"change {key} to {have}, or leave it out to take it from the input"
+    else:
+        help_text = f"declare dim 1 of the input as {c} if that is meant"
+    message = f"{name} expects {c} channels (dim 1), got {have}"
+    ctx.require_equal(have, c, message, f"expected {c} at dim 1, got {x.shape}", help_text, bind_help)
 
 
 def _unchecked_channels(name, x, c, ctx, key="num_features", channel_dim=1):
@@ -146,7 +155,12 @@ class BatchNorm(_BatchNormBase):
         target = {2: BatchNorm1d, 3: BatchNorm1d, 4: BatchNorm2d, 5: BatchNorm3d}.get(x.shape.rank)
         if target is None:
             raise rank_error("BatchNorm", "a 2-D to 5-D", x)
-        ctx.note("N401", f"BatchNorm resolved to {target.__name__} for the {x.shape.rank}-D input {x.shape}")
+        ctx.note(
+            "N401",
+            f"BatchNorm resolved to {target.__name__}, normalising the {x.shape.dims[1]} channels "
+            f"of dim 1 of the {x.shape.rank}-D input {x.shape}",
+            f"write {target.__name__}({x.shape.dims[1]}) to make this explicit",
+        )
         return target
 
 
@@ -187,14 +201,24 @@ class LayerNorm(Layer):
         if x.shape.rank < len(ns):
             raise rank_error("LayerNorm", f"an at least {len(ns)}-D", x)
         tail = x.shape.dims[-len(ns) :]
+        if all(shapes.known_equal(have, need) is True for have, need in zip(tail, ns)):
+            return x
         want = "[*, " + ", ".join(str(d) for d in ns) + "]"
+        if len(ns) == 1 and x.shape.rank >= 3 and shapes.known_equal(x.shape.dims[1], ns[0]) is True:
+            help_text = (
+                f"LayerNorm normalises the last dimension(s); the {ns[0]} channels are dim 1 of {x.shape}: "
+                f"use GroupNorm(1, {ns[0]}) to normalise each sample over its channels"
+            )
+        else:
+            last = ", ".join(str(d) for d in tail)
+            help_text = f"normalized_shape must equal the last dimension(s): LayerNorm({last})"
         for have, need in zip(tail, ns):
             ctx.require_equal(
                 have,
                 need,
                 f"LayerNorm({', '.join(map(str, ns))}) expects an input of shape {want}, got {x.shape}",
                 f"expected {want}, got {x.shape}",
-                "leave normalized_shape out to take it from the input",
+                help_text,
             )
         return x
 

@@ -72,17 +72,19 @@ class _RNNBase(Layer):
     def select(cls, args, x, out, selector):
         d = 2 if args["bidirectional"] else 1
         h_out = cls._h_out(args)
-        batched = x.shape.rank == 3
+        # read the layout from the output sequence: it keeps the input's leading dims, and an
+        # input of unknown rank has been given its batched form there
+        batched = out.shape.rank == 3
         if batched:
-            batch = x.shape.dims[0] if args["batch_first"] else x.shape.dims[1]
+            batch = out.shape.dims[0] if args["batch_first"] else out.shape.dims[1]
         if selector == "output":
             return out
         if selector == "last" and args["batch_first"] and not batched:
             # the emitted out[:, -1] would take the last feature of every step of [L, D*H_out]
             raise ShapeError(
                 "E202",
-                f"{cls.__name__}(batch_first=True).last needs a batched 3-D input [N, L, F], got {x.shape}",
-                f"unbatched input {x.shape}",
+                f"{cls.__name__}(batch_first=True).last needs a batched 3-D input [N, L, F], got {out.shape}",
+                f"unbatched input {out.shape}",
                 "give the input a batch dimension, or drop batch_first=True for an unbatched sequence",
             )
         if selector in ("last", "hidden"):
