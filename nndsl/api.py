@@ -91,8 +91,15 @@ def check_file(path: str | os.PathLike, input: str | TensorType | None = None) -
     return check_source(text, path, input)
 
 
-def _checked(spec, input) -> Result:
+def _is_path(spec) -> bool:
+    """A PathLike, or a one-line string naming an existing ``.nn`` file (spec text never ends so)."""
     if isinstance(spec, os.PathLike):
+        return True
+    return spec.endswith(".nn") and "\n" not in spec and os.path.isfile(spec)
+
+
+def _checked(spec, input) -> Result:
+    if _is_path(spec):
         result = check_file(spec, input)
     else:
         result = check_source(spec, "<string>", input)
@@ -102,17 +109,32 @@ def _checked(spec, input) -> Result:
 
 
 def compile_spec(spec: str | os.PathLike, input: str | None = None) -> str:
-    """Python source of the PyTorch modules for a spec (text, or a path given as a Path)."""
+    """Python source of the PyTorch modules for a spec: its text, or its file (a Path, or a
+    string naming an existing ``.nn`` file)."""
     from nndsl.backends.torch_module import emit_program
 
     return emit_program(_checked(spec, input).program)
 
 
 def build(spec: str | os.PathLike, model: str | None = None, input: str | None = None):
-    """Check a spec and instantiate one of its models as a ``torch.nn.Module`` (imports torch)."""
+    """Check a spec and instantiate one of its models as a ``torch.nn.Module`` (imports torch).
+
+    ``spec`` is spec text or a file, as for :func:`compile_spec`; ``model`` names the model to
+    build, by default the file's first. Raises SpecError for a spec with errors and ValueError
+    for a model name the spec does not define.
+    """
     from nndsl.backends.torch_module import load_module
 
     program = _checked(spec, input).program
+    names = [m.name for m in program.models]
+    if not names:
+        raise ValueError("the spec defines no model")
+    if model is not None and model not in names:
+        import difflib
+
+        lowered = {n.lower(): n for n in names}
+        close = difflib.get_close_matches(model.lower(), list(lowered), n=1)
+        hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
+        raise ValueError(f"the spec defines no model {model!r} (it defines {', '.join(names)}){hint}")
     namespace = load_module(program)
-    chosen = program.model(model)
-    return namespace[chosen.name]()
+    return namespace[program.model(model).name]()

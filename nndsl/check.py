@@ -352,20 +352,30 @@ class Checker(Context):
     def _bind(self, call: ast.Call) -> _Bound:
         """Phase 1: find the layer, match arguments to parameters, evaluate and convert them."""
         layer = lookup(call.name.text)
+        if layer is None and call.name.text in ("nn", "torch") and call.selector is not None:
+            name = call.selector.text
+            self.error(
+                "E101",
+                f"layers are written without the '{call.name.text}.' prefix",
+                call.span,
+                "torch's module path",
+                help=f"write {name}" if lookup(name) else f"'{name}' is not a layer nndsl knows: run `nndsl layers`",
+            )
+            return _Bound(call, None, None)
         if layer is None:
-            guess = suggest(call.name.text)
             self.error(
                 "E101",
                 f"unknown layer '{call.name.text}'",
                 call.name.span,
                 "not a known layer",
-                help=f"did you mean '{guess}'?" if guess else "run `nndsl layers` to list the known layers",
+                help=_unknown_layer_help(call.name.text),
             )
             return _Bound(call, None, None)
         params = layer.params
         values: dict[str, object] = {}
         spans: dict[str, Span] = {}
         failed = False
+        misspelt: set[str] = set()  # parameters an unknown keyword was taken to mean
         position = 0
         for index, arg in enumerate(call.args):
             if arg.keyword is None:
@@ -392,6 +402,7 @@ class Checker(Context):
                 names = [p.name for p in params]
                 if pname not in names:
                     close = _close_matches(pname, names, n=1)
+                    misspelt.update(close)
                     self.error(
                         "E102",
                         f"{layer.dsl_name()} has no argument '{pname}'",
@@ -421,11 +432,13 @@ class Checker(Context):
             try:
                 values[pname] = param.kind.convert(raw)
             except WrongType:
+                integral_float = isinstance(raw, float) and raw.is_integer() and "integer" in param.kind.describe
                 self.error(
                     "E106",
-                    f"{pname} of {layer.dsl_name()} must be {param.kind.describe}, got {_type_name(raw)}",
+                    f"{pname} of {layer.dsl_name()} must be {param.kind.describe}, got {_type_name(raw)} ({raw!r})",
                     arg.value.span,
                     f"{_type_name(raw)}",
+                    help="'/' always gives a float; divide integers with '//'" if integral_float else None,
                 )
                 failed = True
             except ArgValueError as exc:
@@ -444,6 +457,8 @@ class Checker(Context):
                 values[param.name] = _defaults(layer)[param.name]
             elif param.infer:
                 values[param.name] = _INFER
+            elif param.name in misspelt:
+                failed = True  # already reported as the misspelt keyword that meant it
             else:
                 self.error(
                     "E105",
@@ -547,6 +562,31 @@ def _defaults(layer: type[Layer]) -> dict:
     if cached is None:
         cached = _DEFAULTS[layer] = {p.name: p.normalized_default for p in layer.params if not p.required}
     return cached
+
+
+# names people bring from other frameworks or from torch code that is not a layer
+_NOT_LAYERS = {
+    "Dense": "Keras's Dense is Linear here: Linear(in_features, out_features)",
+    "FullyConnected": "a fully connected layer is Linear(in_features, out_features)",
+    "Sequential": "a chain is already sequential: join the layers with '->'",
+    "view": "reshape with Flatten or Unflatten",
+    "reshape": "reshape with Flatten or Unflatten",
+    "Reshape": "reshape with Flatten or Unflatten",
+}
+
+
+def _unknown_layer_help(name: str) -> str:
+    """A did-you-mean for an unknown layer name."""
+    if name in _NOT_LAYERS:
+        return _NOT_LAYERS[name]
+    if name.endswith("Loss"):
+        return "losses are not part of the network: a spec describes the model only"
+    variants = [f"{name}{n}d" for n in (1, 2, 3) if lookup(f"{name}{n}d")]
+    if variants:
+        listed = ", ".join(variants[:-1]) + " or " + variants[-1] if len(variants) > 1 else variants[0]
+        return f"did you mean {listed}? (the dimension is part of the name)"
+    guess = suggest(name)
+    return f"did you mean '{guess}'?" if guess else "run `nndsl layers` to list the known layers"
 
 
 def _close_matches(word, candidates, n=1):

@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
 
     check = sub.add_parser("check", help="check specs: shapes, arguments, everything", description="Check specs.")
-    check.add_argument("files", nargs="+", metavar="FILE", help="spec files (.nn); '-' reads standard input")
+    check.add_argument("files", nargs="*", metavar="FILE", help="spec files (.nn); '-' reads standard input")
     check.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain, e.g. '[N, 1, 28, 28]'")
     check.add_argument(
         "--format",
@@ -172,7 +172,9 @@ def cmd_check(args) -> int:
                 print()
         if args.format == "text" and not errors:
             for model in models:
-                print(f"{path}: {model.name}: {model.input} -> {model.output}, {model.param_count:,} parameters")
+                print(
+                    f"{result.source.name}: {model.name}: {model.input} -> {model.output}, {model.param_count:,} parameters"
+                )
                 if args.shapes:
                     print(_shape_table(model, result.source))
     if args.format == "json":
@@ -270,8 +272,40 @@ def cmd_codes(args) -> int:
     return EXIT_OK
 
 
+def _parse_args(argv: list[str] | None):
+    """argparse, letting ``check`` take file names after options (``check a.nn --shapes b.nn``)."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "check":
+        args.files += [e for e in extra if not e.startswith("-") or e == "-"]
+        extra = [e for e in extra if e.startswith("-") and e != "-"]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "check" and not args.files:
+        parser.error("check needs at least one FILE")
+    return args
+
+
+def _input_problem(text: str | None) -> str | None:
+    """The rendered diagnostics of a malformed --input, else None (it is a usage error: exit 2)."""
+    if text is None:
+        return None
+    from nndsl.api import parse_input_shape
+    from nndsl.diagnostics import DiagnosticSink
+
+    sink = DiagnosticSink()
+    if parse_input_shape(text, sink) is not None and not sink.has_errors:
+        return None
+    return "\n\n".join(render_text(d) for d in sink.items)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse_args(argv)
+    problem = _input_problem(getattr(args, "input", None))
+    if problem:
+        print(problem, file=sys.stderr)
+        print("nndsl: error: --input is not a shape such as '[N, 1, 28, 28]'", file=sys.stderr)
+        return EXIT_USAGE
     handler = {"check": cmd_check, "compile": cmd_compile, "layers": cmd_layers, "codes": cmd_codes}[args.command]
     try:
         return handler(args)

@@ -126,10 +126,16 @@ def test_bare_chain_input_flag():
     assert "Linear expects 784 input features, got 3072" in run.stdout
 
 
-def test_bad_input_flag_is_a_diagnostic():
+def test_bad_input_flag_is_a_usage_error_with_a_diagnostic():
     run = nndsl("check", "specs/design_card.nn", "--input", "[N, 1, 28")
-    assert run.returncode == 1
-    assert "--> --input:1:" in run.stdout
+    assert run.returncode == 2
+    assert "--> --input:1:" in run.stderr
+
+
+def test_file_names_may_follow_options():
+    run = nndsl("check", "specs/cnn.nn", "--shapes", "specs/simple_nn.nn")
+    assert run.returncode == 0
+    assert "CNN:" in run.stdout and "SimpleNN:" in run.stdout
 
 
 def test_compile_writes_importable_module(tmp_path):

@@ -139,6 +139,12 @@ def test_build_from_string_and_model_selection():
     assert nndsl.build(text)(torch.zeros(1, 4)).shape == (1, 2)
 
 
+def test_build_names_a_missing_model_and_takes_a_file_name():
+    with pytest.raises(ValueError, match="no model 'Cnn'.*did you mean 'CNN'"):
+        nndsl.build("specs/cnn.nn", model="Cnn")
+    assert nndsl.build(str(good_specs()[0].parent / "simple_nn.nn"))(torch.zeros(2, 10)).shape == (2, 1)
+
+
 def test_build_raises_spec_error_with_all_diagnostics():
     with pytest.raises(nndsl.SpecError) as info:
         nndsl.build("model A(x: [N, 4]) { Linear(5, 2) -> Lnear(2, 2) }")

@@ -127,7 +127,7 @@ class _SoftmaxBase(_Elementwise):
 
 @register
 class Softmax(_SoftmaxBase):
-    """Normalises ``dim`` into probabilities; without dim, resolved to the last dimension."""
+    """Normalises ``dim`` into probabilities; without dim: the last dim up to 3-D, the channels above."""
 
     examples = (
         ("Softmax(dim=1)", "[N, 10]", "[N, 10]"),
@@ -138,6 +138,6 @@ class Softmax(_SoftmaxBase):
 
 @register
 class LogSoftmax(_SoftmaxBase):
-    """log(softmax(x)) over ``dim``; without dim, resolved to the last dimension."""
+    """log(softmax(x)) over ``dim``; without dim: the last dim up to 3-D, the channels above."""
 
     examples = (("LogSoftmax(dim=1)", "[N, 10]", "[N, 10]"), ("LogSoftmax", "[N, T, 10]", "[N, T, 10]"))

@@ -30,7 +30,7 @@ def _conv_padding(n: int) -> Kind:
     def convert(value):
         if isinstance(value, str):
             if value not in ("same", "valid"):
-                raise ArgValueError(f"invalid padding string {value!r}, should be one of 'valid', 'same'")
+                raise ArgValueError(f"must be an integer, a tuple, 'valid' or 'same', got {value!r}")
             return value
         return sizes.convert(value)
 
@@ -44,7 +44,7 @@ def _channels_check(name: str, x: TensorType, n: int, args: dict, ctx, key: str 
     ctx.require_equal(
         have,
         c_in,
-        f"{name} expects {c_in} input channels, got {have}",
+        f"{name} expects {c_in} input channel{'' if c_in == 1 else 's'}, got {have}",
         f"expected {c_in} channels at dim {shown.rank - n - 1}, got {shown}",
         f"change in_channels to {have}" if isinstance(have, int) else None,
     )

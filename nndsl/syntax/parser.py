@@ -294,8 +294,9 @@ def _expected_list(names) -> str:
     return ", ".join(described[:-1]) + " or " + described[-1]
 
 
-def _unclosed_bracket(text: str, upto: int, start: int = 0) -> tuple[int, str] | None:
-    """The innermost bracket opened after ``start`` still open at ``upto`` (strings and comments skipped)."""
+def _open_brackets(text: str, upto: int, start: int = 0) -> list[tuple[int, str]]:
+    """The brackets opened after ``start`` and still open at ``upto``, outermost first
+    (strings and comments skipped)."""
     stack: list[tuple[int, str]] = []
     i = start
     pairs = {")": "(", "]": "[", "}": "{"}
@@ -314,6 +315,12 @@ def _unclosed_bracket(text: str, upto: int, start: int = 0) -> tuple[int, str] |
         elif ch in pairs and stack and stack[-1][1] == pairs[ch]:
             stack.pop()
         i += 1
+    return stack
+
+
+def _unclosed_bracket(text: str, upto: int, start: int = 0) -> tuple[int, str] | None:
+    """The innermost bracket still open at ``upto``."""
+    stack = _open_brackets(text, upto, start)
     return stack[-1] if stack else None
 
 
@@ -365,15 +372,29 @@ def _syntax_diagnostic(
         elif str(tok) == "=" and text.startswith("=>", tok.start_pos):
             help_text = "layers are chained with '->'"
         elif str(tok) in (")", "]", "}"):
-            opened = _unclosed_bracket(text, tok.start_pos, region_start)
+            stack = _open_brackets(text, tok.start_pos, region_start)
             closing = {"(": ")", "[": "]", "{": "}"}
-            if opened is not None and closing[opened[1]] != str(tok):
+            opener = {v: k for k, v in closing.items()}[str(tok)]
+            if not any(kind == opener for _, kind in stack):
+                help_text = f"remove this '{tok}': it closes no '{opener}'"
+            elif stack and closing[stack[-1][1]] != str(tok):
+                opened = stack[-1]
                 secondary = (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
                 help_text = f"add the missing '{closing[opened[1]]}'"
+        elif re.search(r"\b(?:nn|torch\.nn)\.\w+$", text[: tok.start_pos].rstrip()):
+            help_text = "write layers without the 'nn.' prefix: Linear(784, 10), not nn.Linear(784, 10)"
         elif tok.type == "NAME" and (
             any(_describe_terminal(e) in ("'->'", "'}'") for e in expected) or "$END" in expected
         ):
             help_text = f"connect the layers with '->': ... -> {tok}"
+        elif tok.type in ("INT", "FLOAT", "STRING", "NAME") and "','" in {_describe_terminal(e) for e in expected}:
+            help_text = f"separate the values with ',': ..., {tok}"
+        else:
+            opened = _unclosed_bracket(text, tok.start_pos, region_start)
+            closing = {"(": ")", "[": "]", "{": "}"}
+            if opened is not None and f"'{closing[opened[1]]}'" in {_describe_terminal(e) for e in expected}:
+                secondary = (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
+                help_text = f"add the missing '{closing[opened[1]]}'"
         label = "unexpected here"
         return Diagnostic(Severity.ERROR, "E001", message, source, span, label, secondary=secondary, help=help_text)
     pos = getattr(exc, "pos_in_stream", 0) or 0
