@@ -550,6 +550,8 @@ class Checker(Context):
             b.call.span,
             line,
             text,
+            frozenset(b.arg_spans),
+            sum(1 for arg in b.call.args if arg.keyword is None),
         )
 
 

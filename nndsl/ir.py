@@ -26,6 +26,8 @@ class LayerNode(NamedTuple):
     span: Span
     line: int
     text: str  # the call as written, whitespace collapsed
+    given: frozenset = frozenset()  # parameters the spec wrote out
+    n_positional: int = 0  # how many of them it wrote positionally
 
 
 class ModelIR(NamedTuple):

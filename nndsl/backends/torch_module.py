@@ -52,7 +52,10 @@ def emit_model(model: ModelIR, class_name: str) -> list[str]:
         prefix = attr_prefix(node.layer)
         seen[prefix] = seen.get(prefix, 0) + 1
         attrs.append(names.take(prefix if counts[prefix] == 1 else f"{prefix}{seen[prefix]}"))
-    var = Names({"self", "h_n", "c_n", "_"}).take(model.input_name)
+    locals_ = Names({"self", "h_n", "c_n", "_"})
+    var = locals_.take(model.input_name)
+    # intermediate results are `x`, as in hand-written modules, whatever the input is called
+    out = var if var == "x" else locals_.take("x")
     params = f"{model.param_count:,}"
     lines = [
         f"class {class_name}(nn.Module):",
@@ -62,7 +65,7 @@ def emit_model(model: ModelIR, class_name: str) -> list[str]:
         "        super().__init__()",
     ]
     for node, attr in zip(model.layers, attrs):
-        positional, keywords = node.layer.emitted_args(node.args)
+        positional, keywords = node.layer.emitted_args(node.args, node.given, node.n_positional)
         lines.append(f"        # line {node.line}: {comment(node.text)}")
         lines += call(f"self.{attr} = ", f"nn.{node.layer.torch_name()}", positional, keywords, 8)
     lines += [
@@ -70,12 +73,14 @@ def emit_model(model: ModelIR, class_name: str) -> list[str]:
         f"    def forward(self, {var}: torch.Tensor) -> torch.Tensor:",
         f"        # {var}: {comment(str(model.input))}",
     ]
+    src = var
     for node, attr in zip(model.layers, attrs):
-        body = node.layer.forward_lines(attr, var, node.args, node.selector)
+        body = node.layer.forward_lines(attr, src, out, node.args, node.selector)
+        src = out
         for text in body[:-1]:
             lines.append("        " + text)
         lines += with_trailing_comment("        " + body[-1], str(node.output), 8)
-    lines.append(f"        return {var}")
+    lines.append(f"        return {src}")
     return lines
 
 

@@ -286,22 +286,32 @@ class Layer:
         return 0
 
     @classmethod
-    def forward_lines(cls, attr: str, var: str, args: dict, selector: str | None) -> list[str]:
-        """Source lines of ``forward`` applying this layer to ``var``."""
-        return [f"{var} = self.{attr}({var})"]
+    def forward_lines(cls, attr: str, src: str, dst: str, args: dict, selector: str | None) -> list[str]:
+        """Source lines of ``forward`` applying this layer to ``src`` and leaving the result in ``dst``."""
+        return [f"{dst} = self.{attr}({src})"]
 
     @classmethod
-    def emitted_args(cls, args: dict) -> tuple[list, list[tuple[str, Any]]]:
-        """(positional values, keyword pairs) of the constructor call in emitted code."""
+    def emitted_args(
+        cls, args: dict, given: frozenset[str] = frozenset(), n_positional: int = 0
+    ) -> tuple[list, list[tuple[str, Any]]]:
+        """(positional values, keyword pairs) of the constructor call in emitted code.
+
+        Written as the spec wrote it: required arguments (inferred ones included) and those
+        the spec gave positionally stay positional while nothing before them was left out;
+        arguments the spec named, or that differ from the default, follow as keywords.
+        """
         positional, keywords = [], []
-        for p in cls.params:
+        in_order = True
+        for index, p in enumerate(cls.params):
             value = args[p.name]
-            if p.required:
-                if keywords:
-                    keywords.append((p.name, p.written(value)))
-                else:
-                    positional.append(p.written(value))
-            elif value != p.normalized_default or type(value) is not type(p.normalized_default):
+            default = p.normalized_default
+            differs = value != default or type(value) is not type(default)
+            if not (p.required or p.name in given or differs):
+                in_order = False
+                continue
+            if in_order and not keywords and (p.required or index < n_positional):
+                positional.append(p.written(value))
+            else:
                 keywords.append((p.name, p.written(value)))
         return positional, keywords
 

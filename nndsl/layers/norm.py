@@ -188,8 +188,8 @@ class LayerNorm(Layer):
         return (x.shape.dims[-1],)
 
     @classmethod
-    def emitted_args(cls, args):
-        positional, keywords = super().emitted_args(args)
+    def emitted_args(cls, args, given=frozenset(), n_positional=0):
+        positional, keywords = super().emitted_args(args, given, n_positional)
         shape = positional[0]
         positional[0] = shape[0] if len(shape) == 1 else list(shape)
         return positional, keywords

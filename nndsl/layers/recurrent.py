@@ -93,24 +93,24 @@ class _RNNBase(Layer):
         return TensorType(Shape((d * args["num_layers"],) + ((batch,) if batched else ()) + (size,)), out.dtype)
 
     @classmethod
-    def forward_lines(cls, attr, var, args, selector):
+    def forward_lines(cls, attr, src, dst, args, selector):
         selector = selector or "output"
         state = "(h_n, c_n)" if cls.__name__ == "LSTM" else "h_n"
         if selector == "output":
-            return [f"{var}, _ = self.{attr}({var})"]
+            return [f"{dst}, _ = self.{attr}({src})"]
         if selector == "last":
             index = "[:, -1]" if args["batch_first"] else "[-1]"
-            return [f"{var}, _ = self.{attr}({var})", f"{var} = {var}{index}"]
+            return [f"{dst}, _ = self.{attr}({src})", f"{dst} = {dst}{index}"]
         if selector == "hidden":
-            lines = [f"_, {state} = self.{attr}({var})"]
+            lines = [f"_, {state} = self.{attr}({src})"]
             if args["bidirectional"]:
-                lines.append(f"{var} = torch.cat((h_n[-2], h_n[-1]), dim=-1)")
+                lines.append(f"{dst} = torch.cat((h_n[-2], h_n[-1]), dim=-1)")
             else:
-                lines.append(f"{var} = h_n[-1]")
+                lines.append(f"{dst} = h_n[-1]")
             return lines
         if selector == "h_n":
-            return [f"_, {state} = self.{attr}({var})", f"{var} = h_n"]
-        return [f"_, (h_n, c_n) = self.{attr}({var})", f"{var} = c_n"]
+            return [f"_, {state} = self.{attr}({src})", f"{dst} = h_n"]
+        return [f"_, (h_n, c_n) = self.{attr}({src})", f"{dst} = c_n"]
 
     @classmethod
     def param_count(cls, args):

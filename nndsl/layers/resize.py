@@ -181,7 +181,7 @@ class ZeroPad2d(Layer):
     )
 
     @classmethod
-    def emitted_args(cls, args):
+    def emitted_args(cls, args, given=frozenset(), n_positional=0):
         pad = args["padding"]
         return ([pad[0]] if len(pad) == 4 and len(set(pad)) == 1 else [pad]), []
 

@@ -13,11 +13,11 @@ class CNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         # line 3: Conv2d(3, 16, 3, 1, 1)
-        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.conv = nn.Conv2d(3, 16, 3, 1, 1)
         # line 3: ReLU
         self.relu1 = nn.ReLU()
         # line 3: MaxPool2d(2, 2)
-        self.max_pool = nn.MaxPool2d(2, stride=2)
+        self.max_pool = nn.MaxPool2d(2, 2)
         # line 4: Flatten
         self.flatten = nn.Flatten()
         # line 5: Linear(4096, 120)

@@ -29,7 +29,7 @@ class InferredCNN(nn.Module):
         # line 13: Flatten
         self.flatten = nn.Flatten()
         # line 14: Dropout(0.2)
-        self.dropout = nn.Dropout(p=0.2)
+        self.dropout = nn.Dropout(0.2)
         # line 15: Linear(out_features=10)
         self.fc = nn.Linear(64, 10)
 
@@ -64,9 +64,9 @@ class TextClassifier(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # tokens: int64[N, T]
-        tokens = self.embedding(tokens)  # [N, T, 64]
-        _, h_n = self.gru(tokens)
-        tokens = torch.cat((h_n[-2], h_n[-1]), dim=-1)  # [N, 256]
-        tokens = self.layer_norm(tokens)  # [N, 256]
-        tokens = self.fc(tokens)  # [N, 4]
-        return tokens
+        x = self.embedding(tokens)  # [N, T, 64]
+        _, h_n = self.gru(x)
+        x = torch.cat((h_n[-2], h_n[-1]), dim=-1)  # [N, 256]
+        x = self.layer_norm(x)  # [N, 256]
+        x = self.fc(x)  # [N, 4]
+        return x
