@@ -86,7 +86,7 @@ def _check_source(text: str, name: str, input: str | TensorType | None) -> Resul
 def check_file(path: str | os.PathLike, input: str | TensorType | None = None) -> Result:
     """Read (UTF-8) and check a spec file. I/O errors propagate as OSError/UnicodeDecodeError."""
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of the spec
         text = handle.read()
     return check_source(text, path, input)
 
@@ -123,7 +123,7 @@ def build(spec: str | os.PathLike, model: str | None = None, input: str | None =
     build, by default the file's first. Raises SpecError for a spec with errors and ValueError
     for a model name the spec does not define.
     """
-    from nndsl.backends.torch_module import load_module
+    from nndsl.backends.torch_module import class_names, load_module
 
     program = _checked(spec, input).program
     names = [m.name for m in program.models]
@@ -137,4 +137,4 @@ def build(spec: str | os.PathLike, model: str | None = None, input: str | None =
         hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
         raise ValueError(f"the spec defines no model {model!r} (it defines {', '.join(names)}){hint}")
     namespace = load_module(program)
-    return namespace[program.model(model).name]()
+    return namespace[class_names(program)[program.model(model).name]]()

@@ -18,7 +18,7 @@ class Name(NamedTuple):
 
 
 class IntLit(NamedTuple):
-    value: int
+    value: int | None  # None: a literal too long to convert
     span: Span
 
 

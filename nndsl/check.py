@@ -5,16 +5,18 @@ from __future__ import annotations
 import keyword
 import os
 import re
+from types import MappingProxyType
 
 from nndsl import ast, shapes
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
 from nndsl.ir import LayerNode, ModelIR, Program
 from nndsl.layers import lookup, suggest
-from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, ShapeError, WrongType, _type_name
+from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, ShapeError, WrongType, type_name
 from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
 
 _BUILTIN_VALUES = {"True": True, "False": False, "None": None}
+_MAX_INT = 2**63 - 1
 
 
 class _Abort(Exception):
@@ -42,6 +44,7 @@ class Checker(Context):
         self.sink = sink
         self.constants: dict[str, object] = {}
         self.constant_spans: dict[str, Span] = {}
+        self.broken_constants: set[str] = set()  # defined, but their value had an error
         # per-model state
         self.bindings: dict[Sym, Dim] = {}
         self.used_names: set[str] = set()
@@ -69,6 +72,7 @@ class Checker(Context):
 
     # Context API used by layer rules
     def require_equal(self, have, want, message, label, help=None, bind_help=None):
+        have = shapes.substitute(have, self.bindings)  # a symbol fixed earlier in this layer counts
         verdict = shapes.known_equal(have, want)
         if verdict:
             return
@@ -119,13 +123,34 @@ class Checker(Context):
 
     def evaluate(self, expr: ast.Expr, symbols: bool = False):
         """Value of a constant expression; with ``symbols``, unknown names become symbolic dims."""
-        if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StrLit)):
+        try:
+            return self._evaluate(expr, symbols)
+        except RecursionError:
+            self.error("E110", "expression nested too deeply", expr.span, "too deep")
+            raise _Abort from None
+
+    def _bounded(self, value, span: Span):
+        """Integers stay within 64 bits, as every size torch accepts does."""
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
+            self.error("E110", "integer out of range (beyond 64 bits)", span, "too large")
+            raise _Abort
+        return value
+
+    def _evaluate(self, expr: ast.Expr, symbols: bool):
+        if isinstance(expr, ast.IntLit):
+            if expr.value is None:
+                self.error("E110", "integer literal too long", expr.span, "too large")
+                raise _Abort
+            return self._bounded(expr.value, expr.span)
+        if isinstance(expr, (ast.FloatLit, ast.StrLit)):
             return expr.value
         if isinstance(expr, ast.NameRef):
             if expr.name in _BUILTIN_VALUES:
                 return _BUILTIN_VALUES[expr.name]
             if expr.name in self.constants:
                 return self.constants[expr.name]
+            if expr.name in self.broken_constants:
+                raise _Abort  # its own error is already reported
             if symbols:
                 self.used_names.add(expr.name)
                 return shapes.sym(expr.name)
@@ -139,17 +164,22 @@ class Checker(Context):
             )
             raise _Abort
         if isinstance(expr, ast.TupleExpr):
-            return tuple(self.evaluate(item, symbols) for item in expr.items)
+            return tuple(self._evaluate(item, symbols) for item in expr.items)
         if isinstance(expr, ast.Neg):
-            value = self.evaluate(expr.operand, symbols)
+            value = self._evaluate(expr.operand, symbols)
             if isinstance(value, shapes.Poly):
                 return shapes.neg(value)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.error("E110", f"cannot negate {_type_name(value)}", expr.span, "not a number")
+                self.error("E110", f"cannot negate {type_name(value)}", expr.span, "not a number")
                 raise _Abort
             return -value
         if isinstance(expr, ast.BinOp):
-            return self._binop(expr, self.evaluate(expr.left, symbols), self.evaluate(expr.right, symbols))
+            left, right = self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols)
+            try:
+                return self._bounded(self._binop(expr, left, right), expr.span)
+            except OverflowError:
+                self.error("E110", "number out of range", expr.span, "too large")
+                raise _Abort from None
         raise AssertionError(f"unknown expression {expr!r}")
 
     def _binop(self, expr: ast.BinOp, left, right):
@@ -161,7 +191,7 @@ class Checker(Context):
         if not (is_num(left) and is_num(right)):
             self.error(
                 "E110",
-                f"unsupported operand types for {op}: {_type_name(left)} and {_type_name(right)}",
+                f"unsupported operand types for {op}: {type_name(left)} and {type_name(right)}",
                 expr.span,
                 "arithmetic needs numbers",
             )
@@ -209,6 +239,14 @@ class Checker(Context):
                 help="write a chain such as `Flatten -> Linear(784, 10)`, "
                 "or `model Name(x: [N, 784]) { Linear(784, 10) }`",
             )
+        if bare_input is not None and not bare_chains and module.items:
+            self._diag(
+                Severity.WARNING,
+                "W304",
+                "--input is ignored: it gives the input of a bare chain, and this file has none",
+                Span(0, 0),
+                "models here declare their own inputs",
+            )
         for extra in bare_chains[1:]:
             self.error(
                 "E109",
@@ -252,7 +290,7 @@ class Checker(Context):
             self.constants[name] = self.evaluate(item.value)
             self.constant_spans[name] = item.name.span
         except _Abort:
-            pass
+            self.broken_constants.add(name)
 
     def _reset_model_state(self) -> None:
         self.bindings = {}
@@ -280,7 +318,7 @@ class Checker(Context):
             except _Abort:
                 return None
             if isinstance(value, bool) or not isinstance(value, (int, shapes.Poly)):
-                self.error("E112", f"a dimension must be an integer or a name, got {_type_name(value)}", expr.span)
+                self.error("E112", f"a dimension must be an integer or a name, got {type_name(value)}", expr.span)
                 return None
             if isinstance(value, int) and value < 0:
                 self.error("E112", f"a dimension cannot be negative, got {value}", expr.span, "negative")
@@ -435,9 +473,9 @@ class Checker(Context):
                 integral_float = isinstance(raw, float) and raw.is_integer() and "integer" in param.kind.describe
                 self.error(
                     "E106",
-                    f"{pname} of {layer.dsl_name()} must be {param.kind.describe}, got {_type_name(raw)} ({raw!r})",
+                    f"{pname} of {layer.dsl_name()} must be {param.kind.describe}, got {type_name(raw)} ({raw!r})",
                     arg.value.span,
-                    f"{_type_name(raw)}",
+                    f"{type_name(raw)}",
                     help="'/' always gives a float; divide integers with '//'" if integral_float else None,
                 )
                 failed = True
@@ -510,7 +548,14 @@ class Checker(Context):
                             f"give {name} explicitly"
                             + (", or give the input shape with --input" if _has_unknowns(x) else ""),
                         )
-                    args[name] = inferred
+                    try:
+                        args[name] = layer.param(name).kind.convert(inferred)
+                    except ArgValueError as exc:
+                        raise ShapeError(
+                            "E205",
+                            f"{name} of {layer.dsl_name()} taken from the input {x} {exc.message}",
+                            f"{name} would be {inferred}",
+                        ) from None
             if not b.validated:
                 b.args = args
                 if not self._validate(b):
@@ -536,13 +581,23 @@ class Checker(Context):
             return None
         if self.bindings:
             out = TensorType(out.shape.substitute(self.bindings), out.dtype)
+            if any(isinstance(d, int) and d < 0 for d in out.shape.dims):
+                # a size fixed by this very layer makes the rest of its rule come out negative
+                self.error(
+                    "E203",
+                    f"{layer.dsl_name()} does not fit its input once its sizes are fixed: output {out}",
+                    b.call.span,
+                    f"output {out}",
+                    self._producer_label(),
+                )
+                return None
         line = self.source.line_col(b.call.span.start)[0]
         text = " ".join(self.source.text[b.call.span.start : b.call.span.end].split())
         return LayerNode(
             index,
             layer,
             b.call.name.text,
-            args,
+            MappingProxyType(args),
             b.call.selector.text if b.call.selector else None,
             x,
             out,

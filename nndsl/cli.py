@@ -43,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("compile", help="write a PyTorch module for a spec", description="Compile a spec.")
     comp.add_argument("file", metavar="FILE")
-    comp.add_argument("-o", "--output", metavar="OUT", help="output path (default: FILE with .py; '-' for stdout)")
+    comp.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output path (default: FILE with .py, or stdout when FILE is '-'; '-' for stdout)",
+    )
     comp.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain")
     comp.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
@@ -71,7 +76,7 @@ def _read_problem(path: str) -> str | None:
     return None
 
 
-def _load(path: str, input_shape: str | None):
+def _load(path: str, input_shape):
     """(Result, None) or (None, I/O message)."""
     from nndsl.api import check_source
 
@@ -81,7 +86,7 @@ def _load(path: str, input_shape: str | None):
     if problem:
         return None, problem
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of the spec
             text = handle.read()
     except UnicodeDecodeError as exc:
         return None, f"{path}: not UTF-8 text (byte {exc.start})"
@@ -218,13 +223,13 @@ def cmd_compile(args) -> int:
     if result.diagnostics:
         print(_render(result.diagnostics, "text", color), file=sys.stderr)
     if not result.ok:
-        errors, warnings = _counts(result.diagnostics)
+        errors, _ = _counts(result.diagnostics)
         print(f"{_plural(errors, 'error')}; nothing written", file=sys.stderr)
         return EXIT_ERRORS
     from nndsl.backends.torch_module import emit_program
 
     code = emit_program(result.program)
-    out = args.output or os.path.splitext(args.file)[0] + ".py"
+    out = args.output or ("-" if args.file == "-" else os.path.splitext(args.file)[0] + ".py")
     if out == "-":
         sys.stdout.write(code)
         return EXIT_OK
@@ -248,6 +253,10 @@ def _write_atomically(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -286,28 +295,29 @@ def _parse_args(argv: list[str] | None):
     return args
 
 
-def _input_problem(text: str | None) -> str | None:
-    """The rendered diagnostics of a malformed --input, else None (it is a usage error: exit 2)."""
+def _parse_input(args) -> bool:
+    """Parse --input once into ``args.input`` (a TensorType); False, with diagnostics shown, if malformed."""
+    text = getattr(args, "input", None)
     if text is None:
-        return None
+        return True
     from nndsl.api import parse_input_shape
     from nndsl.diagnostics import DiagnosticSink
 
     sink = DiagnosticSink()
-    if parse_input_shape(text, sink) is not None and not sink.has_errors:
-        return None
-    return "\n\n".join(render_text(d) for d in sink.items)
+    args.input = parse_input_shape(text, sink)
+    if args.input is not None and not sink.has_errors:
+        return True
+    print("\n\n".join(render_text(d) for d in sink.items), file=sys.stderr)
+    print("nndsl: error: --input is not a shape such as '[N, 1, 28, 28]'", file=sys.stderr)
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    problem = _input_problem(getattr(args, "input", None))
-    if problem:
-        print(problem, file=sys.stderr)
-        print("nndsl: error: --input is not a shape such as '[N, 1, 28, 28]'", file=sys.stderr)
-        return EXIT_USAGE
     handler = {"check": cmd_check, "compile": cmd_compile, "layers": cmd_layers, "codes": cmd_codes}[args.command]
     try:
+        if not _parse_input(args):
+            return EXIT_USAGE  # --input is part of the command line: a usage error
         return handler(args)
     except KeyboardInterrupt:
         return 130

@@ -14,10 +14,6 @@ class Span(NamedTuple):
     start: int
     end: int
 
-    def to(self, other: Span) -> Span:
-        """The smallest span covering both."""
-        return Span(min(self.start, other.start), max(self.end, other.end))
-
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -52,6 +48,7 @@ CATALOGUE: dict[str, str] = {
     "W301": "size constraint that cannot be verified statically",
     "W302": "configuration torch accepts with a warning",
     "W303": "declared input dimension fixed by a layer",
+    "W304": "--input given for a file without a bare chain",
     "N401": "layer resolved from the input's rank",
 }
 

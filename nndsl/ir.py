@@ -5,6 +5,7 @@ This is the only input of the backends.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from nndsl.diagnostics import Span
@@ -16,9 +17,9 @@ class LayerNode(NamedTuple):
     """One layer call, checked: the concrete layer class, every argument's final value, shapes."""
 
     index: int
-    layer: Any  # the registered layer class (after alias resolution, e.g. BatchNorm -> BatchNorm2d)
+    layer: type  # the registered Layer subclass (after alias resolution, e.g. BatchNorm -> BatchNorm2d)
     written: str  # the layer name as written in the spec
-    args: dict
+    args: Mapping[str, Any]  # every parameter's final value (a read-only view)
     selector: str | None
     input: TensorType
     output: TensorType

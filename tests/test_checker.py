@@ -182,3 +182,49 @@ def test_softmax_without_dim_picks_the_class_dimension(given, dim):
     assert result.program.models[0].layers[0].args["dim"] == dim
     (note,) = result.diagnostics
     assert note.code == "N401" and f"dim={dim}" in note.message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model M(x: [N, 4]) { Linear(" + "9" * 5000 + ", 2) }", "integer literal too long"),
+        ("model M(x: [N, 4]) { Linear(" + "+".join(["1"] * 1500) + ", 2) }", "expression nested too deeply"),
+        ("let a = 4294967296 * 4294967296\nmodel M(x: [N, 4]) { Linear(4, a) }", "integer out of range"),
+        (
+            "let a = 1e308 * 1e308 * 1.0 * 9999999999999999\nmodel M(x: [N, 4]) { Dropout(a) }",
+            "must be between 0 and 1",
+        ),
+    ],
+)
+def test_extreme_values_are_diagnostics(text, message):
+    result = nndsl.check_source(text, "t")
+    assert not result.ok
+    assert any(message in d.message for d in result.errors), [d.message for d in result.errors]
+
+
+def test_a_broken_constant_is_reported_once():
+    result = nndsl.check_source("let a = 1 // 0\nlet b = a * 2\nmodel M(x: [N, 4]) { Linear(4, b) }", "t")
+    assert [d.code for d in result.diagnostics] == ["E110"]
+
+
+def test_a_symbol_fixed_inside_a_layer_applies_to_the_rest_of_its_rule():
+    assert "E201" in codes("model M(x: [N, D, D]) { LayerNorm((4, 5)) }")
+    assert "E203" in codes("model M(x: [N, D, D]) { Conv1d(4, 8, 7) }")
+
+
+def test_inferred_arguments_meet_the_parameter_rules():
+    result = nndsl.check_source("LSTM(hidden_size=3)", "t", input="[2, 5, 0]")
+    assert [d.code for d in result.errors] == ["E205"]
+    assert "must be positive" in result.errors[0].message
+
+
+def test_input_flag_without_a_bare_chain_is_a_warning():
+    result = nndsl.check_source("model M(x: [N, 3]) { Linear(3, 2) }", "t", input="[N, 5]")
+    assert result.ok and [d.code for d in result.diagnostics] == ["W304"]
+
+
+def test_non_integral_scale_on_a_symbolic_size_stays_short():
+    chain = " -> ".join(["Upsample(scale_factor=1.1)"] * 40)
+    result = nndsl.check_source(chain, "t", input="[N, 3, H, W]")
+    assert result.ok
+    assert len(str(result.program.models[0].output)) < 2000

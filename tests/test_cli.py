@@ -242,3 +242,38 @@ def test_check_reads_standard_input():
     )
     assert run.returncode == 1
     assert run.stdout.strip() == "<stdin>:1:27: error: Linear expects a floating-point input, got int64[N, 10] [E204]"
+
+
+def test_spec_path_never_becomes_code(tmp_path):
+    spec = tmp_path / 'a"""+print("pwned")+"""\\N.nn'
+    spec.write_text("model M(x: [N, 3]) { Linear(3, 2) }\n")
+    out = tmp_path / "out.py"
+    assert nndsl("compile", spec, "-o", out).returncode == 0
+    run = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, env=ENV)
+    assert run.returncode == 0 and "pwned" not in run.stdout, run.stderr
+
+
+def test_compiled_file_has_ordinary_permissions(tmp_path):
+    out = tmp_path / "m.py"
+    old = os.umask(0o022)
+    try:
+        assert nndsl("compile", "specs/simple_nn.nn", "-o", out).returncode == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_byte_order_mark_and_stdin_compile(tmp_path):
+    spec = tmp_path / "bom.nn"
+    spec.write_bytes(b"\xef\xbb\xbfmodel M(x: [N, 3]) { Linear(3, 2) }\n")
+    assert nndsl("check", spec).returncode == 0
+    run = subprocess.run(
+        [sys.executable, "-m", "nndsl", "compile", "-"],
+        input="model M(x: [N, 3]) { Linear(3, 2) }\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=ENV,
+    )
+    assert run.returncode == 0 and "class M(nn.Module):" in run.stdout
+    assert not (tmp_path / "-.py").exists()

@@ -64,3 +64,26 @@ def test_emission_is_deterministic():
     first = emit_program(check_file(spec).program)
     second = emit_program(check_file(spec).program)
     assert first == second
+
+
+def test_emission_of_every_layer_example_is_ruff_clean(tmp_path):
+    """Each layer's accepted example rows, compiled, pass ruff's default lint and format."""
+    from nndsl import check_source
+    from nndsl.layers import REGISTRY
+
+    sources = 0
+    for name, layer in sorted(REGISTRY.items()):
+        for index, (call, given, expected) in enumerate(layer.examples):
+            if expected.startswith(("E", "W")):
+                continue
+            result = check_source(call, f"{name}.nn", input=None if given == "[*]" else given)
+            assert result.ok, (call, [d.message for d in result.errors])
+            (tmp_path / f"{name}_{index}.py").write_text(emit_program(result.program))
+            sources += 1
+    assert sources > 100
+    (tmp_path / "ruff.toml").write_text("")
+    cfg = ["--config", str(tmp_path / "ruff.toml")]
+    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name("ruff"))
+    for command in (["check"], ["format", "--check"]):
+        run = subprocess.run([ruff, *command, *cfg, str(tmp_path)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr

@@ -151,3 +151,8 @@ def test_build_raises_spec_error_with_all_diagnostics():
     codes = sorted(d.code for d in info.value.diagnostics)
     assert codes == ["E101", "E201"]
     assert "Lnear" in str(info.value)
+
+
+def test_build_a_model_named_like_a_builtin():
+    module = nndsl.build("model list(x: [N, 3]) { Linear(3, 2) }", model="list")
+    assert module(torch.zeros(1, 3)).shape == (1, 2)

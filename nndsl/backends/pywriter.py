@@ -31,8 +31,13 @@ class Names:
 
 def literal(value) -> str:
     """Source for a constant; only plain data types are allowed through."""
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or isinstance(value, (bool, int)):
         return repr(value)
+    if isinstance(value, str):
+        text = repr(value)
+        if text.startswith("'") and '"' not in value:
+            text = '"' + text[1:-1] + '"'  # ruff format's quotes; the escapes inside stay valid
+        return text
     if isinstance(value, float):
         text = repr(value)
         if text in ("inf", "-inf", "nan"):
@@ -47,8 +52,10 @@ def literal(value) -> str:
 
 
 def call(prefix: str, func: str, positional: list, keywords: list[tuple[str, object]], indent: int) -> list[str]:
-    """``prefix + func(args)`` laid out as ruff format would: one line, else hugged, else one per line."""
-    args = [literal(v) for v in positional] + [f"{k}={literal(v)}" for k, v in keywords]
+    """``prefix + func(args)`` laid out as ruff format would: one line, else hugged, else one per
+    line, and a tuple or list too long for its own line split one element per line."""
+    items = [(None, v) for v in positional] + list(keywords)
+    args = [_arg(k, v) for k, v in items]
     pad = " " * indent
     flat = f"{pad}{prefix}{func}({', '.join(args)})"
     if len(flat) <= LINE_LENGTH:
@@ -57,7 +64,20 @@ def call(prefix: str, func: str, positional: list, keywords: list[tuple[str, obj
     joined = f"{inner}{', '.join(args)}"
     if len(joined) <= LINE_LENGTH:
         return [f"{pad}{prefix}{func}(", joined, f"{pad})"]
-    return [f"{pad}{prefix}{func}("] + [f"{inner}{a}," for a in args] + [f"{pad})"]
+    lines = [f"{pad}{prefix}{func}("]
+    for (key, value), text in zip(items, args):
+        if len(f"{inner}{text},") <= LINE_LENGTH or not isinstance(value, (tuple, list)) or not value:
+            lines.append(f"{inner}{text},")
+            continue
+        opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
+        lines.append(f"{inner}{'' if key is None else key + '='}{opening}")
+        lines += [f"{inner}    {literal(v)}," for v in value]
+        lines.append(f"{inner}{closing},")
+    return lines + [f"{pad})"]
+
+
+def _arg(key: str | None, value) -> str:
+    return literal(value) if key is None else f"{key}={literal(value)}"
 
 
 def comment(text: str) -> str:

@@ -45,7 +45,8 @@ class Kind(NamedTuple):
     collapse: bool = False
 
 
-def _type_name(value) -> str:
+def type_name(value) -> str:
+    """How a value is named in messages: "an integer", "a string", ..."""
     if value is None:
         return "None"
     if isinstance(value, bool):
@@ -62,10 +63,11 @@ def _type_name(value) -> str:
 
 
 class WrongType(Exception):
-    pass
+    """A value of the wrong type for a kind (reported as E106)."""
 
 
-def _int(value) -> int:
+def as_int(value) -> int:
+    """The value if it is an int (not a bool), else WrongType."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise WrongType
     return value
@@ -73,7 +75,7 @@ def _int(value) -> int:
 
 def int_kind(minimum: int | None = None, what="an integer") -> Kind:
     def convert(value):
-        value = _int(value)
+        value = as_int(value)
         if minimum is not None and value < minimum:
             raise ArgValueError(f"must be {'positive' if minimum == 1 else f'at least {minimum}'}, got {value}")
         return value
@@ -86,17 +88,18 @@ POS_INT = int_kind(1, "a positive integer")
 NONNEG_INT = int_kind(0, "a non-negative integer")
 
 
-def _float(value) -> float:
+def as_float(value) -> float:
+    """The value as a float if it is a number (not a bool), else WrongType."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise WrongType
     return float(value)
 
 
-FLOAT = Kind("a number", _float)
+FLOAT = Kind("a number", as_float)
 
 
 def _prob(value) -> float:
-    value = _float(value)
+    value = as_float(value)
     if not 0.0 <= value <= 1.0:
         raise ArgValueError(f"must be between 0 and 1, got {value}")
     return value
@@ -131,7 +134,7 @@ def size_kind(n: int, minimum: int) -> Kind:
     word = {1: "positive", 0: "non-negative"}.get(minimum, f"at least {minimum}")
 
     def one(value):
-        value = _int(value)
+        value = as_int(value)
         if value < minimum:
             raise ArgValueError(f"must be {word}, got {value}")
         return value
@@ -163,7 +166,7 @@ def int_tuple(minimum: int = 1, allow_int: bool = True) -> Kind:
         items = value if isinstance(value, tuple) else (value,)
         out = []
         for v in items:
-            v = _int(v)
+            v = as_int(v)
             if v < minimum:
                 raise ArgValueError(f"sizes must be at least {minimum}, got {v}")
             out.append(v)
@@ -317,6 +320,9 @@ class Layer:
 
 
 # ---------------------------------------------------------------- shared rule helpers
+
+#: names for the dims of an N-d spatial layer's batched input, given to an input of unknown rank
+SPATIAL_NAMES = {1: ("N", "C", "L"), 2: ("N", "C", "H", "W"), 3: ("N", "C", "D", "H", "W")}
 
 
 def rank_error(name: str, allowed: str, x: TensorType) -> ShapeError:

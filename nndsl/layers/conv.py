@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from nndsl import shapes
 from nndsl.layers.base import (
     BOOL,
     POS_INT,
+    SPATIAL_NAMES,
     ArgValueError,
     Kind,
     Layer,
@@ -21,7 +24,13 @@ from nndsl.layers.base import (
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
 
-_SPATIAL_NAMES = {1: ("N", "C", "L"), 2: ("N", "C", "H", "W"), 3: ("N", "C", "D", "H", "W")}
+
+def _check_groups(args) -> None:
+    """Both channel counts split evenly into the groups (torch's constructor checks)."""
+    g = args["groups"]
+    for key in ("in_channels", "out_channels"):
+        if args[key] % g:
+            raise ArgValueError(f"{key} ({args[key]}) must be divisible by groups ({g})", "groups")
 
 
 def _conv_padding(n: int) -> Kind:
@@ -71,7 +80,7 @@ def _check_padding_mode(mode: str, sides: tuple[int, int], size: int) -> None:
 
 def _prepare(cls, x: TensorType, ctx) -> TensorType:
     n = cls.n
-    x = materialize(x, n + 2, _SPATIAL_NAMES[n], ctx)
+    x = materialize(x, n + 2, SPATIAL_NAMES[n], ctx)
     check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
     return x
 
@@ -95,11 +104,7 @@ class _ConvNd(Layer):
 
     @classmethod
     def validate(cls, args):
-        g = args["groups"]
-        if args["in_channels"] % g:
-            raise ArgValueError(f"in_channels ({args['in_channels']}) must be divisible by groups ({g})", "groups")
-        if args["out_channels"] % g:
-            raise ArgValueError(f"out_channels ({args['out_channels']}) must be divisible by groups ({g})", "groups")
+        _check_groups(args)
         if args["padding"] == "same" and any(s != 1 for s in args["stride"]):
             raise ArgValueError(
                 "padding='same' is not supported for strided convolutions",
@@ -144,10 +149,7 @@ class _ConvNd(Layer):
 
     @classmethod
     def param_count(cls, args):
-        k = 1
-        for v in args["kernel_size"]:
-            k *= v
-        weights = args["out_channels"] * (args["in_channels"] // args["groups"]) * k
+        weights = args["out_channels"] * (args["in_channels"] // args["groups"]) * math.prod(args["kernel_size"])
         return weights + (args["out_channels"] if args["bias"] else 0)
 
 
@@ -218,11 +220,7 @@ class _ConvTransposeNd(_ConvNd):
 
     @classmethod
     def validate(cls, args):
-        g = args["groups"]
-        if args["in_channels"] % g:
-            raise ArgValueError(f"in_channels ({args['in_channels']}) must be divisible by groups ({g})", "groups")
-        if args["out_channels"] % g:
-            raise ArgValueError(f"out_channels ({args['out_channels']}) must be divisible by groups ({g})", "groups")
+        _check_groups(args)
         for op, s, d in zip(args["output_padding"], args["stride"], args["dilation"]):
             if op >= max(s, d):
                 raise ArgValueError(
@@ -248,10 +246,7 @@ class _ConvTransposeNd(_ConvNd):
 
     @classmethod
     def param_count(cls, args):
-        k = 1
-        for v in args["kernel_size"]:
-            k *= v
-        weights = args["in_channels"] * (args["out_channels"] // args["groups"]) * k
+        weights = args["in_channels"] * (args["out_channels"] // args["groups"]) * math.prod(args["kernel_size"])
         return weights + (args["out_channels"] if args["bias"] else 0)
 
 

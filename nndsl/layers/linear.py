@@ -123,7 +123,8 @@ class Flatten(Layer):
             if start >= 0 and end == -1:
                 front = tuple(ctx.fresh("N" if i == 0 else "D") for i in range(start))
                 return TensorType(Shape(front + (ctx.fresh("F"),)), x.dtype)
-            x = materialize(x, max(start + 1, -end, 2), ("N", "C", "H", "W", "D"), ctx)
+            needed = max(start + 1 if start >= 0 else -start, end + 1 if end >= 0 else -end, 2)
+            x = materialize(x, needed, ("N", "C", "H", "W", "D"), ctx)
         rank = x.shape.rank
         # torch wraps a 0-D tensor's dims as if it were 1-D, so only 0 and -1 are in range
         s = _normalize_dim(start, rank, "start_dim", wrap_scalar=True)

@@ -134,7 +134,6 @@ class BatchNorm(_BatchNormBase):
     """Batch normalisation that picks BatchNorm1d/2d/3d from the input's rank (2/3, 4 or 5)."""
 
     ranks = (2, 3, 4, 5)
-    torch_class = "BatchNorm2d"
     params = _bn_params()
     examples = (
         ("BatchNorm", "[N, 64]", "[N, 64]"),

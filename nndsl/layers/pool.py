@@ -5,13 +5,14 @@ from __future__ import annotations
 from nndsl import shapes
 from nndsl.layers.base import (
     BOOL,
+    SPATIAL_NAMES,
     ArgValueError,
     Kind,
     Layer,
     Param,
     ShapeError,
     WrongType,
-    _int,
+    as_int,
     check_rank,
     materialize,
     optional,
@@ -21,8 +22,6 @@ from nndsl.layers.base import (
 )
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
-
-_NAMES = {1: ("N", "C", "L"), 2: ("N", "C", "H", "W"), 3: ("N", "C", "D", "H", "W")}
 
 
 def _pool_out(size, k, s, p, d, ceil_mode):
@@ -40,7 +39,6 @@ def _pool_out(size, k, s, p, d, ceil_mode):
 
 class _PoolNd(Layer):
     n = 2
-    dilated = True
     #: torch's avg_pool3d also wants every unpadded input size to be at least the kernel size
     input_covers_kernel = False
 
@@ -56,7 +54,7 @@ class _PoolNd(Layer):
     @classmethod
     def output(cls, args, x, ctx):
         n = cls.n
-        x = materialize(x, n + 2, _NAMES[n], ctx)
+        x = materialize(x, n + 2, SPATIAL_NAMES[n], ctx)
         check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
         kernel = args["kernel_size"]
         stride = args["stride"] if args["stride"] is not None else kernel
@@ -162,7 +160,7 @@ class MaxPool3d(_PoolNd):
 
 
 class _AvgPoolNd(_PoolNd):
-    dilated = False
+    """Average pools: no dilation parameter (its value is 1)."""
 
 
 @register
@@ -211,7 +209,7 @@ def _output_size(n: int) -> Kind:
             if n == 1:  # torch's adaptive_avg_pool1d takes ints only
                 raise WrongType
             return None
-        v = _int(v)
+        v = as_int(v)
         if v < 0:
             raise ArgValueError(f"output sizes must be non-negative, got {v}")
         return v
@@ -243,7 +241,7 @@ class _AdaptiveNd(Layer):
     @classmethod
     def output(cls, args, x, ctx):
         n = cls.n
-        x = materialize(x, n + 2, _NAMES[n], ctx)
+        x = materialize(x, n + 2, SPATIAL_NAMES[n], ctx)
         size = args["output_size"]
         sizes = size if isinstance(size, tuple) else (size,) * n
         spatial = x.shape.dims[-n:] if x.shape.rank >= n else None

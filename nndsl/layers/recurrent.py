@@ -95,7 +95,7 @@ class _RNNBase(Layer):
     @classmethod
     def forward_lines(cls, attr, src, dst, args, selector):
         selector = selector or "output"
-        state = "(h_n, c_n)" if cls.__name__ == "LSTM" else "h_n"
+        state = "(h_n, _)" if cls.__name__ == "LSTM" else "h_n"  # LSTM's state is (h_n, c_n)
         if selector == "output":
             return [f"{dst}, _ = self.{attr}({src})"]
         if selector == "last":
@@ -110,7 +110,7 @@ class _RNNBase(Layer):
             return lines
         if selector == "h_n":
             return [f"_, {state} = self.{attr}({src})", f"{dst} = h_n"]
-        return [f"_, (h_n, c_n) = self.{attr}({src})", f"{dst} = c_n"]
+        return [f"_, (_, c_n) = self.{attr}({src})", f"{dst} = c_n"]
 
     @classmethod
     def param_count(cls, args):

@@ -7,14 +7,14 @@ from fractions import Fraction
 
 from nndsl import shapes
 from nndsl.layers.base import (
+    BOOL,
     ArgValueError,
     Kind,
     Layer,
     Param,
     ShapeError,
-    WrongType,
-    _float,
-    _int,
+    as_float,
+    as_int,
     check_rank,
     choice,
     materialize,
@@ -33,7 +33,7 @@ def _ints_or_int(value):
 
 def _non_negative(v):
     # 0 is left to the shape rule: mode='area' gives an empty output, the other modes raise
-    v = _int(v)
+    v = as_int(v)
     if v < 0:
         raise ArgValueError(f"sizes must be non-negative, got {v}")
     return v
@@ -48,7 +48,7 @@ def _floats_or_float(value):
 
 def _scale(v):
     # 0 is left to the shape rule: mode='area' gives an empty output, the other modes raise
-    v = _float(v)
+    v = as_float(v)
     if v < 0:
         raise ArgValueError(f"scale factors must be non-negative, got {v}")
     return v
@@ -66,10 +66,10 @@ class Upsample(Layer):
         Param("size", optional(Kind("an integer or a tuple of integers", _ints_or_int)), None),
         Param("scale_factor", optional(Kind("a number or a tuple of numbers", _floats_or_float)), None),
         Param("mode", choice(*_MODES), "nearest"),
-        Param("align_corners", optional(Kind("True or False", lambda v: v if isinstance(v, bool) else _bad())), None),
+        Param("align_corners", optional(BOOL), None),
         Param(
             "recompute_scale_factor",
-            optional(Kind("True or False", lambda v: v if isinstance(v, bool) else _bad())),
+            optional(BOOL),
             None,
         ),
     )
@@ -138,15 +138,15 @@ class Upsample(Layer):
         return TensorType(Shape(x.shape.dims[:2] + tuple(out)), x.dtype)
 
 
-def _bad():
-    raise WrongType
-
-
 def _scaled(size, factor: float):
     if isinstance(size, int):
         return math.floor(float(size) * factor)
     frac = Fraction(factor)
-    return shapes.floordiv(shapes.mul(size, frac.numerator), frac.denominator)
+    if frac.denominator <= 16:  # 2, 0.5, 1.5, 0.25: exact and readable, e.g. (3*H)//2
+        return shapes.floordiv(shapes.mul(size, frac.numerator), frac.denominator)
+    # A factor such as 1.1 is a binary fraction with a 2**51 denominator: exact, but the
+    # expression would double in length with each layer. Name the size instead.
+    return shapes.sym(f"floor({size}*{factor!r})")
 
 
 def _pads(value):
@@ -156,8 +156,8 @@ def _pads(value):
             raise ArgValueError(
                 f"must be an integer or a tuple of pairs such as (left, right, top, bottom), got {len(value)} values"
             )
-        return tuple(_int(v) for v in value)
-    v = _int(value)
+        return tuple(as_int(v) for v in value)
+    v = as_int(value)
     return (v, v, v, v)
 
 

@@ -32,11 +32,9 @@ def _cache_file(grammar_text: str) -> str | None:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     directory = os.path.join(base, "nndsl")
     try:
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError:
-        import tempfile
-
-        directory = tempfile.gettempdir()
+        return None  # no private cache directory: build the tables (a few ms), never a shared tempdir
     if not os.access(directory, os.W_OK):
         return None
     import hashlib
@@ -184,7 +182,11 @@ class _ToAst(Transformer):
 
     def int(self, children):
         (tok,) = children
-        return ast.IntLit(int(tok), _tok_span(tok))
+        try:
+            value = int(tok)
+        except ValueError:  # longer than Python converts; the checker reports it
+            value = None
+        return ast.IntLit(value, _tok_span(tok))
 
     def float(self, children):
         (tok,) = children
@@ -276,7 +278,7 @@ def _describe_token(tok: Token) -> str:
     if tok.type == "$END":
         return "end of file"
     kind = _READABLE.get(tok.type)
-    return f"{kind} '{tok}'" if kind and tok.type != "$END" else f"'{tok}'"
+    return f"{kind} '{tok}'" if kind else f"'{tok}'"
 
 
 _OPERATORS = {"'+'", "'-'", "'*'", "'/'", "'//'", "'%'", "'.'"}
