@@ -125,6 +125,13 @@ class _ConvNd(Layer):
         _channels_check(cls.__name__, x, n, args, ctx)
         spatial = x.shape.dims[-n:]
         padding = args["padding"]
+        if padding == "same" and any(k % 2 == 0 and d % 2 == 1 for k, d in zip(args["kernel_size"], args["dilation"])):
+            ctx.warn(
+                "W302",
+                "padding='same' with an even kernel pads one more element at the end than at the start; "
+                "torch warns and may copy the input to pad it",
+                "use an odd kernel_size for symmetric padding",
+            )
         out = []
         for i, size in enumerate(spatial):
             k, s, d = args["kernel_size"][i], args["stride"][i], args["dilation"][i]
