@@ -78,8 +78,9 @@ class _BatchNormBase(Layer):
         else:
             _unchecked_channels(cls.__name__, x, args["num_features"], ctx)
         dims = x.shape.dims
-        values = shapes.prod((dims[0],) + dims[2:])
-        if values == 1:
+        per_channel = (dims[0],) + dims[2:]
+        # a symbolic size could be anything, so only all-integer shapes can hold a single value
+        if all(isinstance(d, int) for d in per_channel) and shapes.prod(per_channel) == 1:
             raise ShapeError(
                 "E207",
                 f"{cls.__name__} needs more than one value per channel when training, got input {x.shape}",
