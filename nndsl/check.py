@@ -49,6 +49,7 @@ class Checker(Context):
         self.bindings: dict[Sym, Dim] = {}
         self.used_names: set[str] = set()
         self.current: ast.Call | None = None
+        self.current_arg_spans: dict[str, Span] = {}  # where the current call wrote each argument
         # where the current input came from: (span, "input"/"output", its type); the label
         # text is only formatted when a diagnostic needs it
         self.producer: tuple[Span, str, TensorType] | None = None
@@ -108,8 +109,9 @@ class Checker(Context):
     def note(self, code, message, help=None):
         self._diag(Severity.NOTE, code, message, self.current.span, "", (), help)
 
-    def warn(self, code, message, help=None):
-        self._diag(Severity.WARNING, code, message, self.current.span, "", (), help)
+    def warn(self, code, message, help=None, param=None):
+        span = self.current_arg_spans.get(param, self.current.span) if param else self.current.span
+        self._diag(Severity.WARNING, code, message, span, "", (), help)
 
     def fresh(self, hint):
         name, i = hint, 1
@@ -534,6 +536,7 @@ class Checker(Context):
     def _apply(self, index: int, b: _Bound, x: TensorType) -> LayerNode | None:
         """Phase 2: resolve aliases, infer omitted arguments, run the shape rule."""
         self.current = b.call
+        self.current_arg_spans = b.arg_spans
         args = dict(b.args)
         try:
             layer = b.layer.resolve(args, x, self)

@@ -217,7 +217,8 @@ class Context:
     def note(self, code: str, message: str, help: str | None = None) -> None:
         raise NotImplementedError
 
-    def warn(self, code: str, message: str, help: str | None = None) -> None:
+    def warn(self, code: str, message: str, help: str | None = None, param: str | None = None) -> None:
+        """A warning at the current call, or at its ``param`` argument when the spec wrote one."""
         raise NotImplementedError
 
     def fresh(self, hint: str) -> Dim:

@@ -63,6 +63,8 @@ class _RNNBase(Layer):
             ctx.warn(
                 "W302",
                 f"dropout={args['dropout']} has no effect with num_layers=1 (dropout is applied between layers)",
+                "set num_layers above 1, or add a Dropout layer after this one",
+                param="dropout",
             )
         d = 2 if args["bidirectional"] else 1
         dims = x.shape.dims[:-1] + (d * cls._h_out(args),)
