@@ -133,7 +133,7 @@ class Checker(Context):
 
     def _bounded(self, value, span: Span):
         """Integers stay within 64 bits, as every size torch accepts does."""
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
+        if isinstance(value, int) and not isinstance(value, bool) and not -_MAX_INT - 1 <= value <= _MAX_INT:
             self.error("E110", "integer out of range (beyond 64 bits)", span, "too large")
             raise _Abort
         return value
@@ -241,7 +241,7 @@ class Checker(Context):
                 help="write a chain such as `Flatten -> Linear(784, 10)`, "
                 "or `model Name(x: [N, 784]) { Linear(784, 10) }`",
             )
-        if bare_input is not None and not bare_chains and module.items:
+        if bare_input is not None and not bare_chains and any(isinstance(i, ast.Model) for i in module.items):
             self._diag(
                 Severity.WARNING,
                 "W304",
@@ -277,7 +277,8 @@ class Checker(Context):
                 if model is not None:
                     models.append(model)
             elif item is bare_chains[0]:
-                model = self._bare_chain(item, bare_input)
+                declared = {i.name.text for i in module.items if isinstance(i, ast.Model)}
+                model = self._bare_chain(item, bare_input, declared)
                 if model is not None:
                     models.append(model)
         return Program(self.source, tuple(models))
@@ -349,7 +350,7 @@ class Checker(Context):
         self.producer = (decl.span, "input", x)
         return self._chain(item.name.text, decl.name.text, x, item.body, item.span)
 
-    def _bare_chain(self, chain: ast.Chain, bare_input: TensorType | None) -> ModelIR | None:
+    def _bare_chain(self, chain: ast.Chain, bare_input: TensorType | None, declared: set[str]) -> ModelIR | None:
         self._reset_model_state()
         if bare_input is None:
             x = TensorType(Shape((), rest=True))
@@ -358,7 +359,10 @@ class Checker(Context):
             for d in bare_input.shape.dims:
                 if isinstance(d, shapes.Poly):
                     self.used_names.update(a.name for a in d.atoms() if isinstance(a, Sym))
-        return self._chain(model_name_for(self.source.name), "x", x, chain, chain.span)
+        name = model_name_for(self.source.name)
+        while name in declared:  # net.nn with `model Net` and a bare chain: keep both names distinct
+            name += "Chain"
+        return self._chain(name, "x", x, chain, chain.span)
 
     # ------------------------------------------------------------ chains
 
@@ -556,7 +560,7 @@ class Checker(Context):
                     except ArgValueError as exc:
                         raise ShapeError(
                             "E205",
-                            f"{name} of {layer.dsl_name()} taken from the input {x} {exc.message}",
+                            f"cannot take {name} of {layer.dsl_name()} from the input {x}: {exc.message}",
                             f"{name} would be {inferred}",
                         ) from None
             if not b.validated:
@@ -571,7 +575,18 @@ class Checker(Context):
                     f"expected float32, got {x.dtype}",
                     "integer indices go through Embedding first",
                 )
+            fixed_before = len(self.bindings)
             out = layer.output(args, x, self)
+            if len(self.bindings) > fixed_before:
+                # The rule fixed a symbol part-way: run it again on the input with that size in
+                # place, so the rest of the rule (an output size of 0, a kernel too big) sees it.
+                # Its diagnostics were all given by the first run.
+                mark = len(self.sink.items)
+                x = TensorType(x.shape.substitute(self.bindings), x.dtype)
+                try:
+                    out = layer.output(args, x, self)
+                finally:
+                    del self.sink.items[mark:]
             if integer and layer.integer_input == "float":
                 out = TensorType(out.shape, "float32")
             if b.call.selector is not None:
@@ -584,16 +599,6 @@ class Checker(Context):
             return None
         if self.bindings:
             out = TensorType(out.shape.substitute(self.bindings), out.dtype)
-            if any(isinstance(d, int) and d < 0 for d in out.shape.dims):
-                # a size fixed by this very layer makes the rest of its rule come out negative
-                self.error(
-                    "E203",
-                    f"{layer.dsl_name()} does not fit its input once its sizes are fixed: output {out}",
-                    b.call.span,
-                    f"output {out}",
-                    self._producer_label(),
-                )
-                return None
         line = self.source.line_col(b.call.span.start)[0]
         text = " ".join(self.source.text[b.call.span.start : b.call.span.end].split())
         return LayerNode(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+from fractions import Fraction
 from typing import NamedTuple, Union
 
 
@@ -29,7 +31,17 @@ class FloorDiv(NamedTuple):
         return f"{inner}//{self.den}"
 
 
-Atom = Union[Sym, FloorDiv]
+class Scaled(NamedTuple):
+    """``floor(base * factor)`` for a factor with no short exact fraction (Upsample by 1.1)."""
+
+    base: Poly
+    factor: float
+
+    def __str__(self) -> str:
+        return f"floor({self.base}*{self.factor!r})"
+
+
+Atom = Union[Sym, FloorDiv, Scaled]
 Monomial = tuple  # sorted tuple of atoms; () is the constant term
 
 
@@ -187,11 +199,26 @@ def substitute(d: Dim, bindings: dict[Sym, Dim]) -> Dim:
         for atom in mono:
             if isinstance(atom, Sym):
                 value = bindings.get(atom, Poly((((atom,), 1),)))
+            elif isinstance(atom, Scaled):
+                value = scale(substitute(atom.base, bindings), atom.factor)
             else:
                 value = floordiv(substitute(atom.num, bindings), atom.den)
             term = mul(term, value)
         total = add(total, term)
     return total
+
+
+def scale(d: Dim, factor: float) -> Dim:
+    """``floor(d * factor)`` as torch computes it (in floating point) for an int; exact for a
+    symbolic size when the factor is a short fraction (1.5 -> (3*H)//2), an opaque atom else."""
+    if isinstance(d, int):
+        return math.floor(float(d) * factor)
+    frac = Fraction(factor)
+    if frac.denominator <= 16:
+        return floordiv(mul(d, frac.numerator), frac.denominator)
+    # A factor like 1.1 is a binary fraction over 2**51: exact, but the expression would
+    # double in length with every layer; keep it as one atom instead.
+    return Poly((((Scaled(d, factor),), 1),))
 
 
 def single_symbol(d: Dim) -> Sym | None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
-
 from nndsl import shapes
 from nndsl.layers.base import (
     BOOL,
@@ -126,7 +123,7 @@ class Upsample(Layer):
                 raise ShapeError(
                     "E202", f"Upsample scale_factor has {len(scales)} entries for {n} spatial dims of {x.shape}"
                 )
-            out = tuple(_scaled(s, f) for s, f in zip(spatial, scales))
+            out = tuple(shapes.scale(s, f) for s, f in zip(spatial, scales))
         # mode='area' is an adaptive average pool, which allows an empty output
         if mode != "area" and any(isinstance(o, int) and o < 1 for o in out):
             how = f"resized to {args['size']}" if args["size"] is not None else f"scaled by {args['scale_factor']}"
@@ -136,17 +133,6 @@ class Upsample(Layer):
                 "output size 0",
             )
         return TensorType(Shape(x.shape.dims[:2] + tuple(out)), x.dtype)
-
-
-def _scaled(size, factor: float):
-    if isinstance(size, int):
-        return math.floor(float(size) * factor)
-    frac = Fraction(factor)
-    if frac.denominator <= 16:  # 2, 0.5, 1.5, 0.25: exact and readable, e.g. (3*H)//2
-        return shapes.floordiv(shapes.mul(size, frac.numerator), frac.denominator)
-    # A factor such as 1.1 is a binary fraction with a 2**51 denominator: exact, but the
-    # expression would double in length with each layer. Name the size instead.
-    return shapes.sym(f"floor({size}*{factor!r})")
 
 
 def _pads(value):
