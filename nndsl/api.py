@@ -66,7 +66,7 @@ def check_source(text: str, name: str = "<string>", input: str | TensorType | No
 def _check_source(text: str, name: str, input: str | TensorType | None) -> Result:
     from nndsl.syntax import parse_recovering
 
-    source = Source(name, text)
+    source = Source(name, text.removeprefix("\ufeff"))  # a byte-order mark is not part of the spec
     sink = DiagnosticSink()
     bare_input = input
     if isinstance(input, str):

@@ -112,3 +112,4 @@ class Module(NamedTuple):
 
     items: tuple[Item, ...]
     span: Span
+    broken_lets: tuple[str, ...] = ()  # constants whose `let` had a syntax error

@@ -228,6 +228,7 @@ class Checker(Context):
     # ------------------------------------------------------------ top level
 
     def check_module(self, module: ast.Module, bare_input: TensorType | None) -> Program:
+        self.broken_constants.update(module.broken_lets)  # their syntax errors are reported
         models: list[ModelIR] = []
         seen: dict[str, Span] = {}
         bare_chains = [item for item in module.items if isinstance(item, ast.Chain)]

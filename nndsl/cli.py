@@ -230,13 +230,17 @@ def cmd_compile(args) -> int:
 
     code = emit_program(result.program)
     out = args.output or ("-" if args.file == "-" else os.path.splitext(args.file)[0] + ".py")
-    if out == "-":
-        sys.stdout.write(code)
-        return EXIT_OK
     try:
+        if out == "-":
+            sys.stdout.write(code)
+            sys.stdout.flush()
+            return EXIT_OK
         _write_atomically(out, code)
+    except BrokenPipeError:  # `nndsl compile x.nn -o - | head`: the reader stopped early
+        return EXIT_OK
     except OSError as exc:
-        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        where = "standard output" if out == "-" else out
+        print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK

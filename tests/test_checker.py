@@ -228,3 +228,38 @@ def test_non_integral_scale_on_a_symbolic_size_stays_short():
     result = nndsl.check_source(chain, "t", input="[N, 3, H, W]")
     assert result.ok
     assert len(str(result.program.models[0].output)) < 2000
+
+
+@pytest.mark.parametrize(
+    ("text", "help_text"),
+    [
+        ("model M(x: [N, 4]) { Linear(4, 2), ReLU }", "layers are chained with '->', not ','"),
+        ("model M(x: [N, 10]) { Linear(10, 5)) -> ReLU }", "remove this ')': it closes no '('"),
+        ("Linear(784, 10]", "close '(' with ')', not ']'"),
+        ("model M(x: [N, 4]) { torch.nn.Linear(4, 2) }", "write Linear without the 'torch.nn.' prefix"),
+        ("model M(x: [N, 4]) { nn.Conv2d(4, 2, 3) }", "write Conv2d without the 'nn.' prefix"),
+        ("model M(x: [N, 10]) { Linear(10 5) }", "separate the values with ',': ..., 5"),
+        ("model M(x: [N, 10]) { Flatten Linear(3, 4) }", "connect the layers with '->': ... -> Linear"),
+        ("model M(x: [N, 10]) { Linear(10, 5 -> ReLU }", "add the missing ')'"),
+        ("model M(x: [N, 10]) {", "add the missing '}'"),
+        ("A => B", "layers are chained with '->'"),
+    ],
+)
+def test_syntax_errors_suggest_the_fix(text, help_text):
+    result = nndsl.check_source(text, "t")
+    (diag,) = result.errors
+    assert diag.code == "E001" and diag.help == help_text
+
+
+def test_a_let_with_a_syntax_error_is_not_also_undefined():
+    result = nndsl.check_source("let a = 3 +* 2\nmodel M(x: [N, 4]) { Linear(4, a) }", "t")
+    assert [d.code for d in result.diagnostics] == ["E001"]
+
+
+def test_bare_chain_and_model_of_the_same_name_stay_apart():
+    result = nndsl.check_source("model Net(x: [N, 2]) { Linear(2, 5) }\nLinear(4, 2)", "net.nn", input="[N, 4]")
+    assert [m.name for m in result.program.models] == ["Net", "NetChain"]
+
+
+def test_byte_order_mark_in_text_is_ignored():
+    assert nndsl.check_source("\ufeffmodel M(x: [N, 3]) { Linear(3, 2) }", "t").ok

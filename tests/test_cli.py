@@ -277,3 +277,18 @@ def test_byte_order_mark_and_stdin_compile(tmp_path):
     )
     assert run.returncode == 0 and "class M(nn.Module):" in run.stdout
     assert not (tmp_path / "-.py").exists()
+
+
+def test_compile_to_a_full_device_is_an_io_error():
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        run = subprocess.run(
+            [sys.executable, "-m", "nndsl", "compile", "specs/simple_nn.nn", "-o", "-"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=ENV,
+        )
+    assert run.returncode == 2 and "cannot write standard output" in run.stderr

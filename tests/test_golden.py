@@ -87,3 +87,25 @@ def test_emission_of_every_layer_example_is_ruff_clean(tmp_path):
     for command in (["check"], ["format", "--check"]):
         run = subprocess.run([ruff, *command, *cfg, str(tmp_path)], capture_output=True, text=True)
         assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_long_names_are_laid_out_as_ruff_formats_them(tmp_path):
+    from nndsl import check_source
+
+    long_input = "t" * 75
+    specs = [
+        f"model M({long_input}: long[N, T]) {{ Embedding(10, 4) -> GRU(4, 8, batch_first=True).hidden }}",
+        f"model {'A' * 85}(x: [N, 3]) {{ Linear(3, 2) }}",
+        "model U(x: [N, 64]) { Unflatten(1, (" + ", ".join(["1"] * 37) + ", -1)) }",
+        "model S(x: [N, 4, 8, 8]) { Conv2d(4, 8, 3, padding='same', padding_mode='reflect', bias=False) }",
+    ]
+    for index, text in enumerate(specs):
+        result = check_source(text, f"long{index}.nn")
+        assert result.ok, [d.message for d in result.errors]
+        (tmp_path / f"long{index}.py").write_text(emit_program(result.program))
+    (tmp_path / "ruff.toml").write_text("")
+    cfg = ["--config", str(tmp_path / "ruff.toml")]
+    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name("ruff"))
+    for command in (["check"], ["format", "--check"]):
+        run = subprocess.run([ruff, *command, *cfg, str(tmp_path)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr

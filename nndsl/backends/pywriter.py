@@ -85,10 +85,18 @@ def comment(text: str) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
+def statement(line: str, indent: int) -> list[str]:
+    """A one-call statement (``x = self.fc(tokens)``), its argument wrapped as ruff would if too long."""
+    if len(line) <= LINE_LENGTH or not line.endswith(")") or "(" not in line:
+        return [line]
+    head, _, inner = line[:-1].partition("(")
+    return [f"{head}(", " " * (indent + 4) + inner, " " * indent + ")"]
+
+
 def with_trailing_comment(line: str, note: str, indent: int) -> list[str]:
     """``line  # note`` if it fits, else the comment on its own line above."""
     note = comment(note)
     joined = f"{line}  # {note}"
     if len(joined) <= LINE_LENGTH:
         return [joined]
-    return [" " * indent + f"# {note}", line]
+    return [" " * indent + f"# {note}", *statement(line, indent)]

@@ -6,7 +6,7 @@ import re
 import types
 
 from nndsl import __version__
-from nndsl.backends.pywriter import LINE_LENGTH, Names, call, comment, with_trailing_comment
+from nndsl.backends.pywriter import LINE_LENGTH, Names, call, comment, statement, with_trailing_comment
 from nndsl.ir import ModelIR, Program
 
 _SHORT = {"Linear": "fc", "Embedding": "embedding"}
@@ -73,17 +73,19 @@ def emit_model(model: ModelIR, class_name: str) -> list[str]:
         positional, keywords = node.layer.emitted_args(node.args, node.given, node.n_positional)
         lines.append(f"        # line {node.line}: {comment(node.text)}")
         lines += call(f"self.{attr} = ", f"nn.{node.layer.torch_name()}", positional, keywords, 8)
-    lines += [
-        "",
-        f"    def forward(self, {var}: torch.Tensor) -> torch.Tensor:",
-        f"        # {var}: {comment(str(model.input))}",
-    ]
+    signature = f"    def forward(self, {var}: torch.Tensor) -> torch.Tensor:"
+    if len(signature) > LINE_LENGTH:  # laid out as ruff format would: hugged, else one per line
+        params = f"        self, {var}: torch.Tensor"
+        if len(params) > LINE_LENGTH:
+            params = f"        self,\n        {var}: torch.Tensor,"
+        signature = f"    def forward(\n{params}\n    ) -> torch.Tensor:"
+    lines += ["", signature, f"        # {var}: {comment(str(model.input))}"]
     src = var
     for node, attr in zip(model.layers, attrs):
         body = node.layer.forward_lines(attr, src, out, node.args, node.selector)
         src = out
         for text in body[:-1]:
-            lines.append("        " + text)
+            lines += statement("        " + text, 8)
         lines += with_trailing_comment("        " + body[-1], str(node.output), 8)
     lines.append(f"        return {src}")
     return lines

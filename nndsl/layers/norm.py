@@ -164,6 +164,11 @@ class BatchNorm(_BatchNormBase):
         return target
 
 
+def _shape_arg(dims) -> str:
+    """normalized_shape as a call writes it: ``16`` or ``(5, 10)`` (a bare ``5, 10`` would be eps)."""
+    return str(dims[0]) if len(dims) == 1 else "(" + ", ".join(str(d) for d in dims) + ")"
+
+
 @register
 class LayerNorm(Layer):
     """Normalises over the trailing ``normalized_shape`` dims (default: the last dim)."""
@@ -210,16 +215,15 @@ class LayerNorm(Layer):
                 f"use GroupNorm(1, {ns[0]}) to normalise each sample over its channels"
             )
         else:
-            last = ", ".join(str(d) for d in tail)
-            help_text = f"normalized_shape must equal the last dimension(s): LayerNorm({last})"
+            help_text = f"normalized_shape must equal the last dimension(s): LayerNorm({_shape_arg(tail)})"
+        message = f"LayerNorm({_shape_arg(ns)}) expects an input of shape {want}, got {x.shape}"
+        label = f"expected {want}, got {x.shape}"
+        clash = next((pair for pair in zip(tail, ns) if shapes.known_equal(*pair) is False), None)
+        if clash is not None:  # one error for the layer, not one per mismatched dim
+            ctx.require_equal(*clash, message, label, help_text)
+            return x
         for have, need in zip(tail, ns):
-            ctx.require_equal(
-                have,
-                need,
-                f"LayerNorm({', '.join(map(str, ns))}) expects an input of shape {want}, got {x.shape}",
-                f"expected {want}, got {x.shape}",
-                help_text,
-            )
+            ctx.require_equal(have, need, message, label, help_text)
         return x
 
     @classmethod

@@ -230,6 +230,7 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     text = source.text
     bounds = sorted({0, len(text), *(m.start() for m in _ITEM_START.finditer(text))})
     items: list = []
+    broken: list[str] = []
     diagnostics: list[Diagnostic] = []
     for a, b in zip(bounds, bounds[1:]):
         if not text[a:b].strip():
@@ -239,7 +240,10 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
             items.extend(_parser().parse(blanked, start="start").items)
         except lark.exceptions.UnexpectedInput as exc:
             diagnostics.append(_syntax_diagnostic(source, exc, region=(a, b)))
-    return ast.Module(tuple(items), Span(0, len(text))), diagnostics or [first]
+            let = re.match(r"\s*let\s+([A-Za-z_]\w*)", text[a:b])
+            if let:
+                broken.append(let.group(1))
+    return ast.Module(tuple(items), Span(0, len(text)), tuple(broken)), diagnostics or [first]
 
 
 def parse_shape(source: Source) -> ast.InputDecl:
@@ -326,13 +330,59 @@ def _unclosed_bracket(text: str, upto: int, start: int = 0) -> tuple[int, str] |
     return stack[-1] if stack else None
 
 
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+
+
+def _opened_here(opened: tuple[int, str]) -> tuple[Label, ...]:
+    return (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
+
+
+def _syntax_help(text: str, tok: Token, expected: set[str], region_start: int) -> tuple[str | None, tuple]:
+    """The likely fix for an unexpected token, and a label on the bracket involved, if any."""
+    value = str(tok)
+    if tok.type == "$END":
+        opened = _unclosed_bracket(text, len(text), region_start)
+        if opened is not None:
+            return f"add the missing '{_CLOSING[opened[1]]}'", _opened_here(opened)
+        return None, ()
+    prefixed = re.search(r"(?:\btorch\.)?\bnn\.([A-Za-z_]\w*)", text[max(0, tok.start_pos - 40) : tok.end_pos + 40])
+    if prefixed:
+        return f"write {prefixed.group(1)} without the '{prefixed.group(0).rsplit('.', 1)[0]}.' prefix", ()
+    if value == "=" and text.startswith("=>", tok.start_pos):
+        return "layers are chained with '->'", ()
+    if value == "," and "'->'" in expected:
+        return "layers are chained with '->', not ','", ()
+    if value in (")", "]", "}"):
+        stack = _open_brackets(text, tok.start_pos, region_start)
+        if not stack:
+            return f"remove this '{value}': nothing is open", ()
+        innermost = stack[-1]
+        if _CLOSING[innermost[1]] == value:
+            return None, ()
+        if any(_CLOSING[kind] == value for _, kind in stack):
+            return f"add the missing '{_CLOSING[innermost[1]]}'", _opened_here(innermost)
+        region = text[region_start:]
+        if region.count(innermost[1]) > region.count(_CLOSING[innermost[1]]):
+            # the open bracket is never closed: this closer was meant for it
+            return f"close '{innermost[1]}' with '{_CLOSING[innermost[1]]}', not '{value}'", _opened_here(innermost)
+        opener = {v: k for k, v in _CLOSING.items()}[value]
+        return f"remove this '{value}': it closes no '{opener}'", ()
+    if tok.type == "NAME" and ({"'->'", "'}'"} & expected or "end of file" in expected):
+        return f"connect the layers with '->': ... -> {value}", ()
+    if tok.type in ("INT", "FLOAT", "STRING", "NAME") and "','" in expected:
+        return f"separate the values with ',': ..., {value}", ()
+    opened = _unclosed_bracket(text, tok.start_pos, region_start)
+    if opened is not None and f"'{_CLOSING[opened[1]]}'" in expected:
+        return f"add the missing '{_CLOSING[opened[1]]}'", _opened_here(opened)
+    return None, ()
+
+
 def _syntax_diagnostic(
     source: Source, exc: lark.exceptions.UnexpectedInput, region: tuple[int, int] | None = None
 ) -> Diagnostic:
     """The diagnostic for lark's exception; ``region`` is the slice of text that was parsed."""
     region_start, region_end = region or (0, len(source.text))
     text = source.text[:region_end]
-    secondary: tuple[Label, ...] = ()
     help_text = None
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         pos = exc.pos_in_stream
@@ -365,38 +415,7 @@ def _syntax_diagnostic(
             span = _tok_span(tok)
             found = _describe_token(tok)
         message = f"expected {_expected_list(expected)}, found {found}"
-        if tok.type == "$END":
-            opened = _unclosed_bracket(text, len(text), region_start)
-            if opened is not None:
-                secondary = (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
-                closing = {"(": ")", "[": "]", "{": "}"}[opened[1]]
-                help_text = f"add the missing '{closing}'"
-        elif str(tok) == "=" and text.startswith("=>", tok.start_pos):
-            help_text = "layers are chained with '->'"
-        elif str(tok) in (")", "]", "}"):
-            stack = _open_brackets(text, tok.start_pos, region_start)
-            closing = {"(": ")", "[": "]", "{": "}"}
-            opener = {v: k for k, v in closing.items()}[str(tok)]
-            if not any(kind == opener for _, kind in stack):
-                help_text = f"remove this '{tok}': it closes no '{opener}'"
-            elif stack and closing[stack[-1][1]] != str(tok):
-                opened = stack[-1]
-                secondary = (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
-                help_text = f"add the missing '{closing[opened[1]]}'"
-        elif re.search(r"\b(?:nn|torch\.nn)\.\w+$", text[: tok.start_pos].rstrip()):
-            help_text = "write layers without the 'nn.' prefix: Linear(784, 10), not nn.Linear(784, 10)"
-        elif tok.type == "NAME" and (
-            any(_describe_terminal(e) in ("'->'", "'}'") for e in expected) or "$END" in expected
-        ):
-            help_text = f"connect the layers with '->': ... -> {tok}"
-        elif tok.type in ("INT", "FLOAT", "STRING", "NAME") and "','" in {_describe_terminal(e) for e in expected}:
-            help_text = f"separate the values with ',': ..., {tok}"
-        else:
-            opened = _unclosed_bracket(text, tok.start_pos, region_start)
-            closing = {"(": ")", "[": "]", "{": "}"}
-            if opened is not None and f"'{closing[opened[1]]}'" in {_describe_terminal(e) for e in expected}:
-                secondary = (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
-                help_text = f"add the missing '{closing[opened[1]]}'"
+        help_text, secondary = _syntax_help(text, tok, {_describe_terminal(e) for e in expected}, region_start)
         label = "unexpected here"
         return Diagnostic(Severity.ERROR, "E001", message, source, span, label, secondary=secondary, help=help_text)
     pos = getattr(exc, "pos_in_stream", 0) or 0
