@@ -6,7 +6,7 @@ import gc
 import os
 
 from nndsl import check as _check
-from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, render_text
+from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, closest, render_text
 from nndsl.ir import Program
 from nndsl.shapes import TensorType
 from nndsl.source import Source
@@ -130,11 +130,8 @@ def build(spec: str | os.PathLike, model: str | None = None, input: str | None =
     if not names:
         raise ValueError("the spec defines no model")
     if model is not None and model not in names:
-        import difflib
-
-        lowered = {n.lower(): n for n in names}
-        close = difflib.get_close_matches(model.lower(), list(lowered), n=1)
-        hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
+        guess = closest(model, names)
+        hint = f"; did you mean {guess!r}?" if guess else ""
         raise ValueError(f"the spec defines no model {model!r} (it defines {', '.join(names)}){hint}")
     namespace = load_module(program)
     return namespace[class_names(program)[program.model(model).name]]()

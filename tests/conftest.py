@@ -20,6 +20,14 @@ def update_golden(request) -> bool:
     return request.config.getoption("--update-golden")
 
 
+def ruff_executable() -> str:
+    """The ruff of the running environment (on PATH, or beside the interpreter)."""
+    import shutil
+    import sys
+
+    return shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+
+
 def good_specs() -> list[Path]:
     return sorted(SPECS.glob("*.nn"))
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
-from conftest import GOLDEN, ROOT, bad_specs, good_specs
+from conftest import GOLDEN, ROOT, bad_specs, good_specs, ruff_executable
 
 from nndsl import check_file
 from nndsl.backends.torch_module import emit_program
@@ -43,20 +42,22 @@ def test_bad_spec_diagnostics_match_golden(spec, update_golden, monkeypatch):
     _compare(GOLDEN / "bad" / (spec.stem + ".txt"), rendered, update_golden)
 
 
+def assert_ruff_clean(directory) -> None:
+    """Every .py file in ``directory`` passes ``ruff check`` and ``ruff format --check`` under
+    ruff's defaults (an empty config there), not only this project's settings."""
+    (directory / "ruff.toml").write_text("")
+    cfg = ["--config", str(directory / "ruff.toml")]
+    for command in (["check"], ["format", "--check"]):
+        run = subprocess.run([ruff_executable(), *command, *cfg, str(directory)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_golden_sources_are_ruff_clean(tmp_path):
-    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name("ruff"))
     files = sorted(GOLDEN.glob("*.py"))
     assert files
-    # a neutral config: the generated code must pass ruff's defaults, not only this project's settings
-    (tmp_path / "ruff.toml").write_text("")
     for f in files:
         shutil.copy(f, tmp_path / f.name)
-    targets = [str(tmp_path / f.name) for f in files]
-    cfg = ["--config", str(tmp_path / "ruff.toml")]
-    lint = subprocess.run([ruff, "check", *cfg, *targets], capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run([ruff, "format", "--check", *cfg, *targets], capture_output=True, text=True)
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    assert_ruff_clean(tmp_path)
 
 
 def test_emission_is_deterministic():
@@ -81,12 +82,7 @@ def test_emission_of_every_layer_example_is_ruff_clean(tmp_path):
             (tmp_path / f"{name}_{index}.py").write_text(emit_program(result.program))
             sources += 1
     assert sources > 100
-    (tmp_path / "ruff.toml").write_text("")
-    cfg = ["--config", str(tmp_path / "ruff.toml")]
-    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name("ruff"))
-    for command in (["check"], ["format", "--check"]):
-        run = subprocess.run([ruff, *command, *cfg, str(tmp_path)], capture_output=True, text=True)
-        assert run.returncode == 0, run.stdout + run.stderr
+    assert_ruff_clean(tmp_path)
 
 
 def test_long_names_are_laid_out_as_ruff_formats_them(tmp_path):
@@ -103,9 +99,4 @@ def test_long_names_are_laid_out_as_ruff_formats_them(tmp_path):
         result = check_source(text, f"long{index}.nn")
         assert result.ok, [d.message for d in result.errors]
         (tmp_path / f"long{index}.py").write_text(emit_program(result.program))
-    (tmp_path / "ruff.toml").write_text("")
-    cfg = ["--config", str(tmp_path / "ruff.toml")]
-    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).with_name("ruff"))
-    for command in (["check"], ["format", "--check"]):
-        run = subprocess.run([ruff, *command, *cfg, str(tmp_path)], capture_output=True, text=True)
-        assert run.returncode == 0, run.stdout + run.stderr
+    assert_ruff_clean(tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nndsl.diagnostics import closest
+
 REGISTRY: dict = {}
 
 
@@ -20,10 +22,4 @@ def lookup(name: str):
 
 def suggest(name: str) -> str | None:
     """The closest registered name (did-you-mean), matching case-insensitively first."""
-    import difflib  # only when there is a mistake to explain
-
-    lowered = {n.lower(): n for n in REGISTRY}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[close[0]] if close else None
+    return closest(name, REGISTRY)
