@@ -47,12 +47,17 @@ def emit_program(program: Program) -> str:
 def emit_model(model: ModelIR, class_name: str) -> list[str]:
     counts: dict[str, int] = {}
     for node in model.layers:
+        if not node.layer.has_module:
+            continue
         prefix = attr_prefix(node.layer)
         counts[prefix] = counts.get(prefix, 0) + 1
     seen: dict[str, int] = {}
     names = Names({"forward", "training"})
     attrs = []
     for node in model.layers:
+        if not node.layer.has_module:
+            attrs.append(None)
+            continue
         prefix = attr_prefix(node.layer)
         seen[prefix] = seen.get(prefix, 0) + 1
         attrs.append(names.take(prefix if counts[prefix] == 1 else f"{prefix}{seen[prefix]}"))
@@ -70,6 +75,8 @@ def emit_model(model: ModelIR, class_name: str) -> list[str]:
         "        super().__init__()",
     ]
     for node, attr in zip(model.layers, attrs):
+        if attr is None:
+            continue
         positional, keywords = node.layer.emitted_args(node.args, node.given, node.n_positional)
         lines.append(f"        # line {node.line}: {comment(node.text)}")
         lines += call(f"self.{attr} = ", f"nn.{node.layer.torch_name()}", positional, keywords, 8)

@@ -241,6 +241,9 @@ class Layer:
     #: what an integer (index) tensor does here, as torch has it: None, rejected (most layers
     #: need floating point); "keep", accepted with an integer result; "float", promoted to float32
     integer_input: ClassVar[str | None] = None
+    #: False for tensor operations with no nn.Module (reshape, permute, mean): the torch
+    #: backend gives them no attribute and ``forward_lines`` gets ``attr=None``
+    has_module: ClassVar[bool] = True
 
     @classmethod
     def dsl_name(cls) -> str:
