@@ -57,7 +57,93 @@ class Neg(NamedTuple):
     span: Span
 
 
-Expr = Union[IntLit, FloatLit, StrLit, NameRef, TupleExpr, BinOp, Neg]
+class Call(NamedTuple):
+    """A call: ``Linear(784, 512)``, ``LSTM(10, 20).last``, ``cat(a, b, dim=1)``, ``BasicBlock(64)``."""
+
+    name: Name
+    args: tuple[Arg, ...]
+    selector: Name | None
+    span: Span
+
+
+class Flow(NamedTuple):
+    """``a -> b -> c``: a value sent through layers, or layers composed into a sub-network."""
+
+    steps: tuple[Expr, ...]
+    span: Span
+
+
+class Select(NamedTuple):
+    """``value.name`` where the value is not a plain call (calls keep their selector)."""
+
+    base: Expr
+    name: Name
+    span: Span
+
+
+class Index(NamedTuple):
+    """``widths[i]``."""
+
+    base: Expr
+    index: Expr
+    span: Span
+
+
+class Compare(NamedTuple):
+    op: str  # == != < <= > >=
+    left: Expr
+    right: Expr
+    span: Span
+
+
+class BoolOp(NamedTuple):
+    op: str  # "and" / "or"
+    left: Expr
+    right: Expr
+    span: Span
+
+
+class Not(NamedTuple):
+    operand: Expr
+    span: Span
+
+
+class Cond(NamedTuple):
+    """``then if test else otherwise``."""
+
+    then: Expr
+    test: Expr
+    otherwise: Expr
+    span: Span
+
+
+class ForLoop(NamedTuple):
+    """``for w, s in [(64, 1), (128, 2)] { Block(w, s) }``: the body once per item, in sequence."""
+
+    names: tuple[Name, ...]
+    iterable: Expr
+    body: Body
+    span: Span
+
+
+Expr = Union[
+    IntLit,
+    FloatLit,
+    StrLit,
+    NameRef,
+    TupleExpr,
+    BinOp,
+    Neg,
+    Call,
+    Flow,
+    Select,
+    Index,
+    Compare,
+    BoolOp,
+    Not,
+    Cond,
+    ForLoop,
+]
 
 
 class Arg(NamedTuple):
@@ -68,26 +154,41 @@ class Arg(NamedTuple):
     span: Span
 
 
-class Call(NamedTuple):
-    """A layer in a chain: ``Linear(784, 512)``, ``ReLU``, ``LSTM(10, 20).last``."""
+class Assign(NamedTuple):
+    """``name = expr`` or ``a, b = expr``; with no targets, an expression statement (a chain)."""
 
-    name: Name
-    args: tuple[Arg, ...]
-    selector: Name | None
+    targets: tuple[Name, ...]
+    value: Expr
     span: Span
 
 
-class Chain(NamedTuple):
-    calls: tuple[Call, ...]
+class Return(NamedTuple):
+    values: tuple[Expr, ...]
+    span: Span
+
+
+Statement = Union[Assign, Return]
+
+
+class Body(NamedTuple):
+    statements: tuple[Statement, ...]
     span: Span
 
 
 class InputDecl(NamedTuple):
-    """``x: [N, 1, 28, 28]`` or ``tokens: long[N, T]``."""
+    """``x: [N, 1, 28, 28]`` or ``tokens: long[N, T]``: a tensor input and its shape pattern."""
 
     name: Name
     dtype: Name | None
     dims: tuple[Expr, ...]
+    span: Span
+
+
+class Param(NamedTuple):
+    """A block parameter: ``planes`` or ``stride=1``."""
+
+    name: Name
+    default: Expr | None
     span: Span
 
 
@@ -99,16 +200,37 @@ class Let(NamedTuple):
 
 class Model(NamedTuple):
     name: Name
-    inputs: tuple[InputDecl, ...]
-    body: Chain
+    params: tuple[InputDecl | Param, ...]
+    body: Body
+    span: Span
+
+    @property
+    def inputs(self) -> tuple[InputDecl, ...]:
+        return tuple(p for p in self.params if isinstance(p, InputDecl))
+
+
+class Block(NamedTuple):
+    """``block Name(x: [N, C, H, W], planes, stride=1) { ... }``: a sub-network used like a layer."""
+
+    name: Name
+    params: tuple[InputDecl | Param, ...]
+    body: Body
     span: Span
 
 
-Item = Union[Let, Model, Chain]
+class Import(NamedTuple):
+    """``from "blocks.nn" import BasicBlock, Bottleneck``."""
+
+    path: StrLit
+    names: tuple[Name, ...]
+    span: Span
+
+
+Item = Union[Let, Import, Model, Block, Assign]
 
 
 class Module(NamedTuple):
-    """A whole spec file."""
+    """A whole spec file; a top-level Assign without targets is a bare chain."""
 
     items: tuple[Item, ...]
     span: Span

@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from nndsl import ast, shapes
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
-from nndsl.ir import LayerNode, ModelIR, Program
+from nndsl.ir import LayerNode, Program
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, ShapeError, WrongType, type_name
 from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
@@ -123,6 +123,10 @@ class Checker(Context):
 
     # ------------------------------------------------------------ expressions
 
+    def describe(self, value) -> str:
+        """How a value is named in messages."""
+        return type_name(value)
+
     def evaluate(self, expr: ast.Expr, symbols: bool = False):
         """Value of a constant expression; with ``symbols``, unknown names become symbolic dims."""
         try:
@@ -227,63 +231,6 @@ class Checker(Context):
 
     # ------------------------------------------------------------ top level
 
-    def check_module(self, module: ast.Module, bare_input: TensorType | None) -> Program:
-        self.broken_constants.update(module.broken_lets)  # their syntax errors are reported
-        models: list[ModelIR] = []
-        seen: dict[str, Span] = {}
-        bare_chains = [item for item in module.items if isinstance(item, ast.Chain)]
-        if not any(isinstance(item, (ast.Chain, ast.Model)) for item in module.items):
-            empty = not self.source.text.strip()
-            self.error(
-                "E113",
-                "the file is empty" if empty else "the file defines no model",
-                Span(0, 0),
-                "nothing to check",
-                help="write a chain such as `Flatten -> Linear(784, 10)`, "
-                "or `model Name(x: [N, 784]) { Linear(784, 10) }`",
-            )
-        if bare_input is not None and not bare_chains and any(isinstance(i, ast.Model) for i in module.items):
-            self._diag(
-                Severity.WARNING,
-                "W304",
-                "--input is ignored: it gives the input of a bare chain, and this file has none",
-                Span(0, 0),
-                "models here declare their own inputs",
-            )
-        for extra in bare_chains[1:]:
-            self.error(
-                "E109",
-                "a file holds at most one bare chain",
-                extra.span,
-                "second bare chain",
-                (Label(bare_chains[0].span, "first bare chain"),),
-                "wrap each chain in `model Name(x: [...]) { ... }`, or join them with '->'",
-            )
-        for item in module.items:
-            if isinstance(item, ast.Let):
-                self._let(item)
-            elif isinstance(item, ast.Model):
-                name = item.name.text
-                if name in seen:
-                    self.error(
-                        "E109",
-                        f"model '{name}' is defined twice",
-                        item.name.span,
-                        "redefined here",
-                        (Label(seen[name], "first defined here"),),
-                    )
-                    continue
-                seen[name] = item.name.span
-                model = self._model(item)
-                if model is not None:
-                    models.append(model)
-            elif item is bare_chains[0]:
-                declared = {i.name.text for i in module.items if isinstance(i, ast.Model)}
-                model = self._bare_chain(item, bare_input, declared)
-                if model is not None:
-                    models.append(model)
-        return Program(self.source, tuple(models))
-
     def _let(self, item: ast.Let) -> None:
         name = item.name.text
         if name in self.constants or name in _BUILTIN_VALUES:
@@ -330,69 +277,7 @@ class Checker(Context):
             dims.append(value)
         return TensorType(Shape(tuple(dims)), dtype)
 
-    def _model(self, item: ast.Model) -> ModelIR | None:
-        self._reset_model_state()
-        if len(item.inputs) != 1:
-            where = item.inputs[1].span if item.inputs else item.name.span
-            self.error(
-                "E112",
-                f"model '{item.name.text}' must declare exactly one input, got {len(item.inputs)}",
-                where,
-                "one input expected",
-                help=f"declare it as: model {item.name.text}(x: [N, 784]) {{ ... }}",
-            )
-            self._bind_calls(item.body)  # still report argument errors
-            return None
-        decl = item.inputs[0]
-        x = self.input_type(decl)
-        if x is None:
-            self._bind_calls(item.body)
-            return None
-        self.producer = (decl.span, "input", x)
-        return self._chain(item.name.text, decl.name.text, x, item.body, item.span)
-
-    def _bare_chain(self, chain: ast.Chain, bare_input: TensorType | None, declared: set[str]) -> ModelIR | None:
-        self._reset_model_state()
-        if bare_input is None:
-            x = TensorType(Shape((), rest=True))
-        else:
-            x = bare_input
-            for d in bare_input.shape.dims:
-                if isinstance(d, shapes.Poly):
-                    self.used_names.update(a.name for a in d.atoms() if isinstance(a, Sym))
-        name = model_name_for(self.source.name)
-        while name in declared:  # net.nn with `model Net` and a bare chain: keep both names distinct
-            name += "Chain"
-        return self._chain(name, "x", x, chain, chain.span)
-
-    # ------------------------------------------------------------ chains
-
-    def _bind_calls(self, chain: ast.Chain) -> list[_Bound]:
-        bound = [self._bind(call) for call in chain.calls]
-        for b in bound:
-            if b.args is not None and not any(v is _INFER for v in b.args.values()):
-                b.validated = self._validate(b)
-        return bound
-
-    def _chain(self, name, input_name, x: TensorType, chain: ast.Chain, span: Span) -> ModelIR | None:
-        bound = self._bind_calls(chain)
-        nodes: list[LayerNode] = []
-        ok = True
-        for index, b in enumerate(bound):
-            if b.args is None or (b.validated is False and not any(v is _INFER for v in b.args.values())):
-                ok = False
-                break
-            node = self._apply(index, b, x)
-            if node is None:
-                ok = False
-                break
-            nodes.append(node)
-            x = node.output
-            self.producer = (b.call.span, "output", x)
-        if self.bindings:
-            nodes = [_substituted(node, self.bindings) for node in nodes]
-        first_input = nodes[0].input if nodes else x
-        return ModelIR(name, input_name, first_input, tuple(nodes), span, complete=ok)
+    # ------------------------------------------------------------ layer calls
 
     def _bind(self, call: ast.Call) -> _Bound:
         """Phase 1: find the layer, match arguments to parameters, evaluate and convert them."""
@@ -480,9 +365,10 @@ class Checker(Context):
                 integral_float = isinstance(raw, float) and raw.is_integer() and "integer" in param.kind.describe
                 self.error(
                     "E106",
-                    f"{pname} of {layer.dsl_name()} must be {param.kind.describe}, got {type_name(raw)} ({raw!r})",
+                    f"{pname} of {layer.dsl_name()} must be {param.kind.describe}, got {self.describe(raw)}"
+                    + (f" ({raw!r})" if self.describe(raw) == type_name(raw) else ""),
                     arg.value.span,
-                    f"{type_name(raw)}",
+                    f"{self.describe(raw)}",
                     help="'/' always gives a float; divide integers with '//'" if integral_float else None,
                 )
                 failed = True
@@ -669,13 +555,6 @@ class _InferMarker:
 _INFER = _InferMarker()
 
 
-def _substituted(node: LayerNode, bindings) -> LayerNode:
-    return node._replace(
-        input=TensorType(node.input.shape.substitute(bindings), node.input.dtype),
-        output=TensorType(node.output.shape.substitute(bindings), node.output.dtype),
-    )
-
-
 def _concrete(value) -> bool:
     """An inferred argument must be a plain int, or a tuple of them (symbolic sizes are Poly tuples)."""
     if isinstance(value, shapes.Poly) or isinstance(value, bool):
@@ -717,4 +596,6 @@ def model_name_for(path: str) -> str:
 
 def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: TensorType | None = None) -> Program:
     """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
-    return Checker(source, sink).check_module(module, bare_input)
+    from nndsl.dataflow import FlowChecker  # statements and data flow build on this module's layer checks
+
+    return FlowChecker(source, sink).check_module(module, bare_input)

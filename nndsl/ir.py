@@ -1,12 +1,15 @@
-"""The checked program: models as lists of layers with their resolved arguments and shapes.
+"""The checked program: each model a graph of layers, tensor operations and block instances,
+with every argument's final value and every value's shape.
 
-This is the only input of the backends.
+This is the only input of the backends. Values are numbered per model; a node reads values and
+defines new ones. Graphs nest: a block instance, a residual, a repetition holds a sub-graph
+whose nodes read and define values of the same numbering.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, Union
 
 from nndsl.diagnostics import Span
 from nndsl.shapes import TensorType
@@ -29,23 +32,154 @@ class LayerNode(NamedTuple):
     text: str  # the call as written, whitespace collapsed
     given: frozenset = frozenset()  # parameters the spec wrote out
     n_positional: int = 0  # how many of them it wrote positionally
+    src: int = 0  # the value it reads
+    dst: int = 0  # the value it defines
+    #: inside a block: parameter -> Python source of its value in terms of the block's own
+    #: parameters (``planes * 4``), for the arguments the spec wrote
+    sources: Mapping[str, str] | None = None
+
+
+class OpNode(NamedTuple):
+    """A tensor operation with no parameters: ``add``, ``sub``, ``mul``, ``div``, ``cat``,
+    ``stack``, ``chunk``, ``split``; ``scalar`` holds the number of a tensor-number operation."""
+
+    op: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    types: tuple[TensorType, ...]  # of the outputs
+    args: Mapping[str, Any]
+    span: Span
+    line: int
+    text: str
+    scalar: Any = None
+    scalar_first: bool = False  # ``2 * x`` rather than ``x * 2``
+
+
+class Graph(NamedTuple):
+    """Nodes in execution order; ``inputs`` and ``outputs`` are value numbers."""
+
+    inputs: tuple[int, ...]
+    nodes: tuple[Node, ...]
+    outputs: tuple[int, ...]
+
+
+class BlockNode(NamedTuple):
+    """One use of a block: its arguments, the sizes its input pattern matched, its checked body."""
+
+    block: str
+    args: Mapping[str, Any]  # parameter -> value; a sub-network argument is a Graph (or None)
+    dims: Mapping[str, Any]  # input-pattern name -> the size it matched
+    inputs: tuple[int, ...]
+    output: int
+    types: tuple[TensorType, ...]  # input types..., output type
+    body: Graph
+    span: Span
+    line: int
+    text: str
+    definition: Any = None  # the ast.Block
+    defined_in: str = ""  # the file that defines it
+
+
+class ResidualNode(NamedTuple):
+    """``Residual(body, shortcut)``: ``body(x) + shortcut(x)``, the shortcut the identity when None.
+
+    ``shortcut_param`` names the block parameter the shortcut came from, if any.
+    """
+
+    input: int
+    output: int
+    type: TensorType
+    body: Graph
+    shortcut: Graph | None
+    span: Span
+    line: int
+    text: str
+    shortcut_param: str | None = None
+
+
+class SeqNode(NamedTuple):
+    """A repetition (``Block(64) * 2``), a ``for`` loop, or a block's sub-network parameter
+    applied (``param`` names it): a sub-graph from one value to one value."""
+
+    kind: str  # "repeat", "for", "param"
+    input: int
+    output: int
+    type: TensorType
+    body: Graph
+    span: Span
+    line: int
+    text: str
+    param: str | None = None
+
+
+Node = Union[LayerNode, OpNode, BlockNode, ResidualNode, SeqNode]
+
+
+def walk(graph: Graph, into_blocks: bool = True) -> Iterator[Node]:
+    """Every node of a graph and of the graphs nested in it, in execution order."""
+    for node in graph.nodes:
+        yield node
+        for sub in subgraphs(node, into_blocks):
+            yield from walk(sub, into_blocks)
+
+
+def subgraphs(node: Node, into_blocks: bool = True) -> tuple[Graph, ...]:
+    if isinstance(node, ResidualNode):
+        return (node.body,) if node.shortcut is None else (node.body, node.shortcut)
+    if isinstance(node, SeqNode):
+        return (node.body,)
+    if isinstance(node, BlockNode) and into_blocks:
+        return (node.body,)
+    return ()
+
+
+def layers_of(graph: Graph) -> tuple[LayerNode, ...]:
+    return tuple(n for n in walk(graph) if isinstance(n, LayerNode))
 
 
 class ModelIR(NamedTuple):
     name: str
-    input_name: str
-    input: TensorType
-    layers: tuple[LayerNode, ...]
+    input_names: tuple[str, ...]
+    input_types: tuple[TensorType, ...]
+    graph: Graph
+    types: Mapping[int, TensorType]  # every value's type
     span: Span
-    complete: bool = True  # False when checking stopped at an error; layers holds what was checked
+    complete: bool = True  # False when checking stopped at an error
+    output_names: tuple[str | None, ...] = ()
+
+    @property
+    def input_name(self) -> str:
+        return self.input_names[0]
+
+    @property
+    def input(self) -> TensorType:
+        return self.input_types[0]
+
+    @property
+    def outputs(self) -> tuple[TensorType, ...]:
+        return tuple(self.types[v] for v in self.graph.outputs)
 
     @property
     def output(self) -> TensorType:
-        return self.layers[-1].output if self.layers else self.input
+        return self.types[self.graph.outputs[0]] if self.graph.outputs else self.input
+
+    @property
+    def layers(self) -> tuple[LayerNode, ...]:
+        """Every layer, those inside blocks, residuals and repetitions included, in order."""
+        return layers_of(self.graph)
 
     @property
     def param_count(self) -> int:
         return sum(node.params for node in self.layers)
+
+    @property
+    def is_chain(self) -> bool:
+        """One input, one output, and only layers applied one after the other."""
+        return (
+            len(self.input_names) == 1
+            and len(self.graph.outputs) == 1
+            and all(isinstance(n, LayerNode) for n in self.graph.nodes)
+        )
 
 
 class Program(NamedTuple):

@@ -109,15 +109,36 @@ class _ToAst(Transformer):
         (value,) = _nodes(children)
         return ast.Let(_name(name), value, _span_of(children))
 
+    def import_stmt(self, children):
+        path = ast.StrLit(_unquote(str(children[1])), _tok_span(children[1]))
+        names = tuple(_name(t) for t in _tokens(children, "NAME"))
+        return ast.Import(path, names, _span_of(children))
+
     def model_def(self, children):
+        name, params, body = self._definition(children)
+        return ast.Model(name, params, body, _span_of(children))
+
+    def block_def(self, children):
+        name, params, body = self._definition(children)
+        return ast.Block(name, params, body, _span_of(children))
+
+    @staticmethod
+    def _definition(children):
         name = _tokens(children, "NAME")[0]
         nodes = _nodes(children)
-        return ast.Model(_name(name), tuple(nodes[:-1]), nodes[-1], _span_of(children))
+        return _name(name), tuple(nodes[:-1]), nodes[-1]
 
     def input_decl(self, children):
         name = children[0]
         dtype, dims, span = children[-1]
         return ast.InputDecl(_name(name), dtype, dims, Span(name.start_pos, span.end))
+
+    def param_default(self, children):
+        return ast.Param(_name(children[0]), children[-1], _span_of(children))
+
+    def param_plain(self, children):
+        (name,) = children
+        return ast.Param(_name(name), None, _tok_span(name))
 
     def tensor_type(self, children):
         dtype = children[0]
@@ -128,26 +149,70 @@ class _ToAst(Transformer):
         dtype, dims, span = children[0]
         return ast.InputDecl(ast.Name("x", Span(0, 0)), dtype, dims, span)
 
+    def body(self, children):
+        statements = _nodes(children)
+        return ast.Body(tuple(statements), _span_of(statements))
+
+    def assign(self, children):
+        targets = tuple(_name(t) for t in _tokens(children, "NAME"))
+        return ast.Assign(targets, children[-1], _span_of(children))
+
+    def return_stmt(self, children):
+        return ast.Return(tuple(_nodes(children)), _span_of(children))
+
     def chain(self, children):
-        calls = _nodes(children)
-        return ast.Chain(tuple(calls), _span_of(calls))
+        (value,) = children
+        return ast.Assign((), value, value.span)
+
+    def flow(self, children):
+        left, right = children[0], children[-1]
+        steps = left.steps if isinstance(left, ast.Flow) else (left,)
+        return ast.Flow((*steps, right), _span_of(children))
+
+    def cond(self, children):
+        then, test, otherwise = _nodes(children)
+        return ast.Cond(then, test, otherwise, _span_of(children))
+
+    def or_(self, children):
+        return ast.BoolOp("or", children[0], children[-1], _span_of(children))
+
+    def and_(self, children):
+        return ast.BoolOp("and", children[0], children[-1], _span_of(children))
+
+    def not_(self, children):
+        return ast.Not(children[-1], _span_of(children))
+
+    def compare(self, children):
+        left, op, right = children
+        return ast.Compare(str(op), left, right, _span_of(children))
 
     def call(self, children):
-        name, arguments, selector = children
-        return ast.Call(
-            _name(name),
-            arguments[0] if arguments is not None else (),
-            selector[0] if selector is not None else None,
-            _span_of([name, arguments[1] if arguments else None, selector[1] if selector else None]),
-        )
+        callee, (args, closing) = children
+        dotted = _dotted(callee)
+        name = ast.Name(dotted or "", callee.span)
+        return ast.Call(name, args, None, Span(callee.span.start, closing.end_pos))
 
     def arguments(self, children):
         # (args, closing-parenthesis token) so the call's span ends at ')'
         return tuple(_nodes(children)), children[-1]
 
-    def selector(self, children):
-        name = children[-1]
-        return _name(name), name
+    def select(self, children):
+        base, name = children[0], children[-1]
+        span = _span_of(children)
+        if isinstance(base, ast.Call) and base.selector is None:
+            return base._replace(selector=_name(name), span=span)
+        if isinstance(base, ast.NameRef):
+            return ast.Call(ast.Name(base.name, base.span), (), _name(name), span)
+        return ast.Select(base, _name(name), span)
+
+    def index(self, children):
+        base, index = _nodes(children)
+        return ast.Index(base, index, _span_of(children))
+
+    def for_loop(self, children):
+        names = tuple(_name(t) for t in _tokens(children, "NAME"))
+        iterable, body = _nodes(children)
+        return ast.ForLoop(names, iterable, body, _span_of(children))
 
     def kwarg(self, children):
         name, value = children[0], children[-1]
@@ -207,20 +272,32 @@ class _ToAst(Transformer):
         return ast.TupleExpr(tuple(_nodes(children)), _span_of(children), is_list=True)
 
 
+def _dotted(expr) -> str | None:
+    """``torch.nn.Linear`` as one dotted name; None for a callee that is not a name."""
+    if isinstance(expr, ast.NameRef):
+        return expr.name
+    if isinstance(expr, ast.Call) and not expr.args and expr.selector is not None:
+        return f"{expr.name.text}.{expr.selector.text}"
+    if isinstance(expr, ast.Select):
+        base = _dotted(expr.base)
+        return f"{base}.{expr.name.text}" if base else None
+    return None
+
+
 def parse(source: Source) -> ast.Module:
     """Parse a whole spec. Raises DiagnosticError (E001/E002) on the first syntax error."""
     return _parse(source, "start")
 
 
 # a `model` or `let` at the start of a line begins a new top-level item
-_ITEM_START = re.compile(r"^[ \t]*(?:model|let)\b", re.MULTILINE)
+_ITEM_START = re.compile(r"^[ \t]*(?:model|block|let|from)\b", re.MULTILINE)
 
 
 def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     """Parse a spec, reporting one syntax error per broken top-level item.
 
-    When the whole file does not parse, each item (from one line starting with ``model``
-    or ``let`` to the next) is parsed on its own, with the text before it blanked out so
+    When the whole file does not parse, each item (from one line starting with ``model``,
+    ``block``, ``let`` or ``from`` to the next) is parsed on its own, with the text before it blanked out so
     offsets stay true; the items that parse are returned for checking.
     """
     try:
@@ -350,8 +427,10 @@ def _syntax_help(text: str, tok: Token, expected: set[str], region_start: int) -
         return f"write {prefixed.group(1)} without the '{prefixed.group(0).rsplit('.', 1)[0]}.' prefix", ()
     if value == "=" and text.startswith("=>", tok.start_pos):
         return "layers are chained with '->'", ()
-    if value == "," and "'->'" in expected:
-        return "layers are chained with '->', not ','", ()
+    if value == ",":
+        opened = _unclosed_bracket(text, tok.start_pos, region_start)
+        if "'->'" in expected or (opened is not None and opened[1] == "{"):
+            return "layers are chained with '->', not ','", ()
     if value in (")", "]", "}"):
         stack = _open_brackets(text, tok.start_pos, region_start)
         if not stack:

@@ -1,0 +1,1684 @@
+"""Statements and data flow: models and blocks as graphs of values, checked shape by shape.
+
+A statement's expression evaluates to a value: a constant, a tensor (a node's output in the
+graph being built), or a sub-network, a layer or a composition not yet applied to anything.
+``x -> f`` applies a sub-network to a tensor; ``f -> g`` composes two sub-networks. Blocks
+are checked once per use, with their parameters bound, inside the graph of the model using
+them; layers, tensor operations and shape rules come from nndsl.check and nndsl.ops.
+"""
+
+from __future__ import annotations
+
+import os
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from nndsl import ast, ops, shapes
+from nndsl.check import (
+    _BUILTIN_VALUES,
+    _INFER,
+    Checker,
+    _Abort,
+    _Bound,
+    _close_matches,
+    _unknown_layer_help,
+    model_name_for,
+)
+from nndsl.diagnostics import Label, Severity, Span
+from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode
+from nndsl.layers import lookup, suggest
+from nndsl.layers.base import ShapeError, materialize, type_name
+from nndsl.shapes import Shape, Sym, TensorType
+from nndsl.source import Source
+
+# ---------------------------------------------------------------- values
+
+
+class Tensor(NamedTuple):
+    """A tensor in the graph: value number, type (None after an error upstream), where it came from."""
+
+    id: int
+    type: TensorType | None
+    span: Span
+    role: str  # "input" or "output", for labels
+    source: Source
+
+
+class LayerFn(NamedTuple):
+    bound: _Bound
+    scope: Scope
+    span: Span
+
+
+class BlockFn(NamedTuple):
+    block: BlockDef
+    args: dict  # parameter -> value (constants, sub-networks, tensors for extra inputs)
+    call: ast.Call
+    span: Span
+
+
+class ComposeFn(NamedTuple):
+    parts: tuple
+    span: Span
+
+
+class RepeatFn(NamedTuple):
+    fn: Any
+    times: int
+    span: Span
+
+
+class ForFn(NamedTuple):
+    loop: ast.ForLoop
+    items: tuple  # one tuple of loop-variable values per iteration
+    scope: Scope
+    span: Span
+
+
+class ResidualFn(NamedTuple):
+    body: Any
+    shortcut: Any  # a sub-network or None
+    span: Span
+    shortcut_param: str | None
+
+
+class ParamFn(NamedTuple):
+    """A block's sub-network parameter, as the block body sees it."""
+
+    name: str
+    fn: Any
+    span: Span
+
+
+class PoisonFn(NamedTuple):
+    """A layer whose call had an error (already reported): applying it gives an unknown tensor."""
+
+    span: Span
+
+
+_FNS = (LayerFn, BlockFn, ComposeFn, RepeatFn, ForFn, ResidualFn, ParamFn, PoisonFn)
+
+
+def _is_fn(value) -> bool:
+    return isinstance(value, _FNS)
+
+
+def kind_name(value) -> str:
+    """How a value is named in messages."""
+    if isinstance(value, Tensor):
+        return "a tensor"
+    if _is_fn(value):
+        return "a layer or sub-network"
+    if isinstance(value, shapes.Poly):
+        return "a symbolic size"
+    if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
+        return "several tensors"
+    return type_name(value)
+
+
+class BlockDef(NamedTuple):
+    node: ast.Block
+    checker: Checker  # the checker of the file that defines it (its constants and blocks)
+
+
+class Scope:
+    """Names defined in a model or block body (and in a loop iteration, as a child scope)."""
+
+    def __init__(self, parent: Scope | None = None, block: dict[str, str] | None = None):
+        self.parent = parent
+        self.values: dict[str, Any] = {}
+        self.spans: dict[str, Span] = {}
+        self.used: set[str] = set()
+        #: in a block: names of its parameters and input-pattern sizes -> their Python names
+        self.block = block if block is not None else (parent.block if parent else None)
+
+    def find(self, name: str) -> Scope | None:
+        scope = self
+        while scope is not None:
+            if name in scope.values:
+                return scope
+            scope = scope.parent
+        return None
+
+    def names(self) -> list[str]:
+        out, scope = [], self
+        while scope is not None:
+            out += list(scope.values)
+            scope = scope.parent
+        return out
+
+
+_TENSOR_FUNCTIONS = {"cat", "stack", "add", "sub", "mul", "div", "chunk", "split"}
+_CONSTANT_FUNCTIONS = {"range", "len", "min", "max"}
+_RESERVED = _TENSOR_FUNCTIONS | _CONSTANT_FUNCTIONS | {"Residual"} | set(_BUILTIN_VALUES)
+
+
+class FlowChecker(Checker):
+    """Checks a whole source: constants, imports, blocks, models and the bare chain."""
+
+    def __init__(self, source: Source, sink, importing: tuple[str, ...] = ()):
+        super().__init__(source, sink)
+        self.blocks: dict[str, BlockDef] = {}
+        self.block_spans: dict[str, Span] = {}
+        self.importing = importing  # files being imported, to refuse an import cycle
+        self.scope: Scope | None = None
+        self.state: _ModelState | None = None
+        self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
+        self.reported: set = set()  # (file, code, offset) of errors inside blocks, reported once
+
+    # ------------------------------------------------------------ diagnostics inside blocks
+
+    def _diag(self, severity, code, message, span, label="", secondary=(), help=None, notes=()):
+        if self.instantiating:
+            key = (self.source.name, code, span.start)
+            if key in self.reported:
+                return
+            self.reported.add(key)
+            name, use, where = self.instantiating[0]
+            if where is self.source:
+                secondary = (*secondary, Label(use, f"in this use of {name}"))
+            else:
+                line, col = where.line_col(use.start)
+                notes = (*notes, f"in the use of {name} at {where.name}:{line}:{col}")
+        super()._diag(severity, code, message, span, label, secondary, help, notes)
+
+    def describe(self, value) -> str:
+        return kind_name(value)
+
+    def kind_error(self, message, span, label="", help=None):
+        self.error("E114", message, span, label, help=help)
+        raise _Abort
+
+    # ------------------------------------------------------------ top level
+
+    def check_module(self, module: ast.Module, bare_input: TensorType | None) -> Program:
+        self.broken_constants.update(module.broken_lets)
+        bare_chains = [item for item in module.items if isinstance(item, ast.Assign)]
+        models = [item for item in module.items if isinstance(item, ast.Model)]
+        if not bare_chains and not models and not any(isinstance(i, ast.Block) for i in module.items):
+            empty = not self.source.text.strip()
+            self.error(
+                "E113",
+                "the file is empty" if empty else "the file defines no model",
+                Span(0, 0),
+                "nothing to check",
+                help="write a chain such as `Flatten -> Linear(784, 10)`, "
+                "or `model Name(x: [N, 784]) { Linear(784, 10) }`",
+            )
+        if bare_input is not None and not bare_chains and models:
+            self._diag(
+                Severity.WARNING,
+                "W304",
+                "--input is ignored: it gives the input of a bare chain, and this file has none",
+                Span(0, 0),
+                "models here declare their own inputs",
+            )
+        for extra in bare_chains[1:]:
+            self.error(
+                "E109",
+                "a file holds at most one bare chain",
+                extra.span,
+                "second bare chain",
+                (Label(bare_chains[0].span, "first bare chain"),),
+                "wrap each chain in `model Name(x: [...]) { ... }`, or join them with '->'",
+            )
+        # imports and blocks first: a model may use a block defined further down
+        for item in module.items:
+            if isinstance(item, ast.Import):
+                self._import(item)
+        for item in module.items:
+            if isinstance(item, ast.Block):
+                self._define_block(item)
+        out: list[ModelIR] = []
+        seen: dict[str, Span] = {}
+        for item in module.items:
+            if isinstance(item, ast.Let):
+                self._let(item)
+            elif isinstance(item, ast.Model):
+                name = item.name.text
+                if name in seen:
+                    self.error(
+                        "E109",
+                        f"model '{name}' is defined twice",
+                        item.name.span,
+                        "redefined here",
+                        (Label(seen[name], "first defined here"),),
+                    )
+                    continue
+                seen[name] = item.name.span
+                model = self._model(item)
+                if model is not None:
+                    out.append(model)
+            elif bare_chains and item is bare_chains[0]:
+                declared = {m.name.text for m in models}
+                model = self._bare_chain(item, bare_input, declared)
+                if model is not None:
+                    out.append(model)
+        return Program(self.source, tuple(out))
+
+    def _define_block(self, item: ast.Block) -> None:
+        name = item.name.text
+        if name in self.blocks:
+            first = self.block_spans.get(name)
+            self.error(
+                "E109",
+                f"block '{name}' is defined twice",
+                item.name.span,
+                "redefined here",
+                (Label(first, "first defined here"),) if first else (),
+            )
+            return
+        if lookup(name) is not None or name in _RESERVED:
+            self.error(
+                "E109",
+                f"block '{name}' has the name of a built-in layer or function",
+                item.name.span,
+                "name taken",
+                help=f"rename the block, e.g. My{name}",
+            )
+            return
+        if not self._block_params_ok(item):
+            return
+        self.blocks[name] = BlockDef(item, self)
+        self.block_spans[name] = item.name.span
+
+    def _block_params_ok(self, item: ast.Block) -> bool:
+        ok = True
+        seen: dict[str, Span] = {}
+        defaulted = None
+        for param in item.params:
+            pname = param.name.text
+            if pname in seen:
+                self.error(
+                    "E115",
+                    f"parameter '{pname}' of block {item.name.text} is declared twice",
+                    param.name.span,
+                    "declared again",
+                    (Label(seen[pname], "first declared here"),),
+                )
+                ok = False
+            seen[pname] = param.name.span
+            if isinstance(param, ast.Param):
+                if param.default is not None:
+                    defaulted = param
+                elif defaulted is not None:
+                    self.error(
+                        "E115",
+                        f"parameter '{pname}' without a default follows one with a default",
+                        param.span,
+                        "needs a default",
+                        (Label(defaulted.span, "has a default"),),
+                        help="put parameters without defaults first",
+                    )
+                    ok = False
+        return ok
+
+    def _import(self, item: ast.Import) -> None:
+        from nndsl.syntax import parse_recovering
+
+        base = os.path.dirname(self.source.name) if not self.source.name.startswith("<") else os.getcwd()
+        path = os.path.normpath(os.path.join(base, item.path.value))
+        if path in self.importing or os.path.abspath(path) == os.path.abspath(self.source.name):
+            self.error("E116", f"'{item.path.value}' imports itself, directly or through other files", item.path.span)
+            return
+        try:
+            with open(path, encoding="utf-8-sig") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.error("E116", f"cannot read '{item.path.value}': {reason}", item.path.span, "imported here")
+            return
+        source = Source(path, text)
+        module, syntax_errors = parse_recovering(source)
+        for diag in syntax_errors:
+            self.sink.add(diag)
+        other = FlowChecker(source, self.sink, (*self.importing, os.path.abspath(self.source.name)))
+        other.check_module(module._replace(items=tuple(i for i in module.items if not isinstance(i, ast.Assign))), None)
+        for name in item.names:
+            if name.text in other.blocks:
+                self._adopt(name, other.blocks[name.text])
+            elif name.text in other.constants:
+                self.constants[name.text] = other.constants[name.text]
+                self.constant_spans[name.text] = name.span
+            else:
+                known = list(other.blocks) + list(other.constants)
+                close = _close_matches(name.text, known, n=1)
+                self.error(
+                    "E116",
+                    f"'{item.path.value}' defines no block or constant '{name.text}'",
+                    name.span,
+                    "not found there",
+                    help=f"did you mean '{close[0]}'?"
+                    if close
+                    else (f"it defines {', '.join(known)}" if known else None),
+                )
+
+    def _adopt(self, name: ast.Name, block: BlockDef) -> None:
+        if name.text in self.blocks:
+            self.error("E109", f"block '{name.text}' is defined twice", name.span, "imported again")
+            return
+        self.blocks[name.text] = block
+        self.block_spans[name.text] = name.span
+
+    # ------------------------------------------------------------ models
+
+    def _begin_model(self) -> None:
+        self._reset_model_state()
+        self.state = _ModelState()
+        self.instantiating = []
+
+    def _model(self, item: ast.Model) -> ModelIR | None:
+        self._begin_model()
+        scope = Scope()
+        inputs: list[Tensor] = []
+        names: list[str] = []
+        ok = True
+        for param in item.params:
+            if isinstance(param, ast.Param):
+                self.error(
+                    "E112",
+                    f"model inputs are tensors: declare '{param.name.text}' with its shape",
+                    param.span,
+                    "no shape",
+                    help=f"write {param.name.text}: [N, ...], or use `let` for a constant",
+                )
+                ok = False
+                continue
+            x = self.input_type(param)
+            if x is None:
+                ok = False
+                continue
+            if param.name.text in scope.values:
+                self.error("E109", f"input '{param.name.text}' is declared twice", param.name.span, "declared again")
+                ok = False
+                continue
+            t = self.state.new(x, param.span, "input", self.source)
+            scope.values[param.name.text] = t
+            scope.spans[param.name.text] = param.name.span
+            inputs.append(t)
+            names.append(param.name.text)
+        if not item.params:
+            self.error(
+                "E112",
+                f"model '{item.name.text}' declares no input",
+                item.name.span,
+                "no input",
+                help=f"declare it as: model {item.name.text}(x: [N, 784]) {{ ... }}",
+            )
+            ok = False
+        current = inputs[0] if len(inputs) == 1 else None
+        return self._finish(item.name.text, names, inputs, scope, item.body, current, item.span, ok, warn_inputs=True)
+
+    def _bare_chain(self, item: ast.Assign, bare_input: TensorType | None, declared: set[str]) -> ModelIR | None:
+        self._begin_model()
+        if bare_input is None:
+            x = TensorType(Shape((), rest=True))
+        else:
+            x = bare_input
+            for d in bare_input.shape.dims:
+                if isinstance(d, shapes.Poly):
+                    self.used_names.update(a.name for a in d.atoms() if isinstance(a, Sym))
+        name = model_name_for(self.source.name)
+        while name in declared:  # net.nn with `model Net` and a bare chain: keep both names distinct
+            name += "Chain"
+        t = self.state.new(x, item.span, "input", self.source)
+        body = ast.Body((item,), item.span)
+        return self._finish(name, ["x"], [t], Scope(), body, t, item.span, True, warn_inputs=False)
+
+    def _finish(self, name, names, inputs, scope, body, current, span, ok, warn_inputs) -> ModelIR:
+        nodes: list = []
+        outputs: tuple = ()
+        self.state.stack.append(nodes)
+        try:
+            outputs = self._body(body, scope, current)
+        except _Abort:
+            ok = False
+        finally:
+            self.state.stack.pop()
+        if self.state.poisoned:
+            ok = False
+        if ok and warn_inputs:
+            for input_name, t in zip(names, inputs):
+                if t.id not in self.state.used and t.id not in {o.id for o in outputs}:
+                    self._diag(
+                        Severity.WARNING,
+                        "W305",
+                        f"input '{input_name}' is never used",
+                        scope.spans[input_name],
+                        "never used",
+                        help="remove it, or use it in the body",
+                    )
+        types = self.state.types
+        if self.bindings:
+            types = {k: TensorType(v.shape.substitute(self.bindings), v.dtype) for k, v in types.items()}
+            nodes = [_substituted(node, self.bindings) for node in nodes]
+        graph = Graph(tuple(t.id for t in inputs), tuple(nodes), tuple(o.id for o in outputs))
+        output_names = tuple(_value_name(scope, o) for o in outputs)
+        return ModelIR(
+            name,
+            tuple(names),
+            tuple(types[t.id] for t in inputs),
+            graph,
+            MappingProxyType(types),
+            span,
+            complete=ok and bool(outputs),
+            output_names=output_names,
+        )
+
+    # ------------------------------------------------------------ statements
+
+    def _body(self, body: ast.Body, scope: Scope, current: Tensor | None) -> tuple[Tensor, ...]:
+        """Run the statements; the outputs are the returned values, else the last statement's."""
+        outputs: tuple[Tensor, ...] | None = None
+        pending: list[tuple[Tensor, Span, str | None]] = []  # values that must be used
+        statements = body.statements
+        for before, stmt in zip(statements, statements[1:]):
+            if self.source.line_col(before.span.end)[0] == self.source.line_col(stmt.span.start)[0]:
+                word = self.source.text[stmt.span.start : stmt.span.end].split("(")[0].split()[0]
+                self.error(
+                    "E001",
+                    "expected '->' or a new line between statements",
+                    Span(stmt.span.start, stmt.span.start + len(word)),
+                    "unexpected here",
+                    help=f"connect the layers with '->': ... -> {word}",
+                )
+                raise _Abort
+        for index, stmt in enumerate(statements):
+            if isinstance(stmt, ast.Return):
+                if index != len(statements) - 1:
+                    after = statements[index + 1]
+                    self.error("E117", "statements after `return` are never run", after.span, "unreachable")
+                try:
+                    outputs = tuple(self._tensor(self.value(v, scope), v) for v in stmt.values)
+                except _Abort:
+                    outputs = (self._poisoned(stmt.span),)
+                break
+            try:
+                value = self._statement(stmt, scope, current)
+            except _Abort:
+                value = self._poisoned(stmt.span)
+                for target in stmt.targets:
+                    scope.values.setdefault(target.text, value)
+                    scope.spans.setdefault(target.text, target.span)
+            if isinstance(value, Tensor):
+                current = value
+                pending.append((value, stmt.span, stmt.targets[0].text if stmt.targets else None))
+            elif isinstance(value, tuple):
+                current = None
+        if outputs is None:
+            if current is None and self.state.poisoned:
+                raise _Abort
+            if current is None:
+                self.error(
+                    "E117",
+                    "this body computes no tensor to return",
+                    body.span if body.statements else Span(body.span.start, body.span.start),
+                    "no output",
+                    help="end it with a chain, or `return` the outputs",
+                )
+                raise _Abort
+            outputs = (current,)
+        self._warn_unused(pending, outputs, scope)
+        return outputs
+
+    def _warn_unused(self, pending, outputs, scope: Scope) -> None:
+        if self.state.poisoned:
+            return
+        out_ids = {o.id for o in outputs}
+        for t, span, name in pending:
+            if t.id in self.state.used or t.id in out_ids or t.type is None:
+                continue
+            if name is not None and name not in scope.values:
+                continue
+            what = f"'{name}' is never used" if name else "this value is never used"
+            self._diag(
+                Severity.WARNING,
+                "W305",
+                what,
+                span,
+                "never used",
+                help="use it, return it, or remove the statement",
+            )
+        for name, value in scope.values.items():  # sub-networks and constants defined but never used
+            if name not in scope.used and not isinstance(value, Tensor) and name in scope.spans and scope.spans[name]:
+                if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
+                    continue
+                self._diag(Severity.WARNING, "W305", f"'{name}' is never used", scope.spans[name], "never used")
+
+    def _statement(self, stmt: ast.Assign, scope: Scope, current: Tensor | None):
+        value = self.value(stmt.value, scope)
+        if not stmt.targets:
+            if _is_fn(value):
+                if current is None:
+                    self.error(
+                        "E114",
+                        "this chain has no input: there is no single value before it",
+                        stmt.value.span,
+                        "no input",
+                        help="start it with the value it applies to: `x -> ...`",
+                    )
+                    raise _Abort
+                value = self.apply(value, current, stmt.value.span)
+            if not isinstance(value, Tensor):
+                self.kind_error(
+                    f"a statement must compute a tensor, got {kind_name(value)}",
+                    stmt.value.span,
+                    "computes no tensor",
+                    help="name it (`name = ...`) to use it later" if _is_fn(value) else None,
+                )
+            return value
+        if len(stmt.targets) > 1:
+            items = value if isinstance(value, tuple) else None
+            if items is None or len(items) != len(stmt.targets):
+                got = f"{len(items)} values" if items is not None else kind_name(value)
+                self.error(
+                    "E117",
+                    f"{len(stmt.targets)} names, but the right-hand side gives {got}",
+                    stmt.span,
+                    "count differs",
+                )
+                raise _Abort
+            for target, item in zip(stmt.targets, items):
+                self._define(scope, target, item)
+            return items
+        self._define(scope, stmt.targets[0], value)
+        return value
+
+    def _define(self, scope: Scope, target: ast.Name, value) -> None:
+        name = target.text
+        if lookup(name) is not None or name in self.blocks or name in _RESERVED:
+            self.error(
+                "E109",
+                f"'{name}' is the name of a layer, block or built-in function",
+                target.span,
+                "name taken",
+                help="choose another name for the value",
+            )
+            raise _Abort
+        if name in self.constants:
+            self.error(
+                "E109",
+                f"'{name}' is already a constant",
+                target.span,
+                "redefined here",
+                (Label(self.constant_spans[name], "defined here"),) if self.source is not None else (),
+            )
+            raise _Abort
+        scope.values[name] = value
+        scope.spans[name] = target.span
+
+    # ------------------------------------------------------------ expressions
+
+    def value(self, expr: ast.Expr, scope: Scope):
+        """Evaluate any expression in ``scope``: constants, tensors, sub-networks."""
+        saved = self.scope
+        self.scope = scope
+        try:
+            return self._evaluate(expr, False)
+        except RecursionError:
+            self.error("E110", "expression nested too deeply", expr.span, "too deep")
+            raise _Abort from None
+        finally:
+            self.scope = saved
+
+    def _evaluate(self, expr, symbols: bool):
+        if isinstance(expr, ast.NameRef):
+            return self._name(expr, symbols)
+        if isinstance(expr, ast.Flow):
+            return self._flow(expr)
+        if isinstance(expr, ast.Call):
+            return self._call(expr)
+        if isinstance(expr, ast.BinOp):
+            left, right = self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols)
+            if isinstance(left, Tensor) or isinstance(right, Tensor) or _is_fn(left) or _is_fn(right):
+                return self._tensor_binop(expr, left, right)
+            try:
+                return self._bounded(self._binop(expr, left, right), expr.span)
+            except OverflowError:
+                self.error("E110", "number out of range", expr.span, "too large")
+                raise _Abort from None
+        if isinstance(expr, ast.Neg):
+            value = self._evaluate(expr.operand, symbols)
+            if isinstance(value, shapes.Poly):
+                return shapes.neg(value)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.error("E110", f"cannot negate {kind_name(value)}", expr.span, "not a number")
+                raise _Abort
+            return -value
+        if isinstance(expr, ast.TupleExpr):
+            return tuple(self._evaluate(item, symbols) for item in expr.items)
+        if isinstance(expr, ast.Compare):
+            return self._compare(expr)
+        if isinstance(expr, ast.BoolOp):
+            left = self._constant(expr.left)
+            if expr.op == "and":
+                return self._constant(expr.right) if left else left
+            return left if left else self._constant(expr.right)
+        if isinstance(expr, ast.Not):
+            return not self._constant(expr.operand)
+        if isinstance(expr, ast.Cond):
+            test = self._constant(expr.test)
+            return self._evaluate(expr.then if test else expr.otherwise, symbols)
+        if isinstance(expr, ast.Index):
+            return self._index(expr)
+        if isinstance(expr, ast.Select):
+            self.error(
+                "E111", f"'.{expr.name.text}' selects an output of a layer call only", expr.name.span, "not a call"
+            )
+            raise _Abort
+        if isinstance(expr, ast.ForLoop):
+            return self._for(expr)
+        return super()._evaluate(expr, symbols)
+
+    def _constant(self, expr):
+        value = self._evaluate(expr, False)
+        if isinstance(value, Tensor) or _is_fn(value) or isinstance(value, shapes.Poly):
+            what = "symbolic size" if isinstance(value, shapes.Poly) else kind_name(value)
+            self.kind_error(f"expected a constant here, got {what}", expr.span, "not a constant")
+        return value
+
+    def _compare(self, expr: ast.Compare):
+        left, right = self._evaluate(expr.left, False), self._evaluate(expr.right, False)
+        for side, v in ((expr.left, left), (expr.right, right)):
+            if isinstance(v, Tensor) or _is_fn(v):
+                self.kind_error(f"cannot compare {kind_name(v)}", side.span, "not a constant")
+        if isinstance(left, shapes.Poly) or isinstance(right, shapes.Poly):
+            same = shapes.known_equal(left, right)
+            if expr.op in ("==", "!=") and same is not None:
+                return same if expr.op == "==" else not same
+            self.error("E110", f"cannot decide {left} {expr.op} {right} statically", expr.span, "symbolic size")
+            raise _Abort
+        try:
+            return {
+                "==": lambda: left == right,
+                "!=": lambda: left != right,
+                "<": lambda: left < right,
+                "<=": lambda: left <= right,
+                ">": lambda: left > right,
+                ">=": lambda: left >= right,
+            }[expr.op]()
+        except TypeError:
+            self.error(
+                "E110",
+                f"cannot compare {type_name(left)} and {type_name(right)} with {expr.op}",
+                expr.span,
+                "incomparable",
+            )
+            raise _Abort from None
+
+    def _index(self, expr: ast.Index):
+        base = self._evaluate(expr.base, False)
+        index = self._constant(expr.index)
+        if not isinstance(base, tuple):
+            self.kind_error(f"cannot index {kind_name(base)}", expr.base.span, "not a list or tuple")
+        if isinstance(index, bool) or not isinstance(index, int):
+            self.error(
+                "E110", f"an index must be an integer, got {type_name(index)}", expr.index.span, "not an integer"
+            )
+            raise _Abort
+        if not -len(base) <= index < len(base):
+            self.error("E110", f"index {index} is out of range for {len(base)} items", expr.index.span, "out of range")
+            raise _Abort
+        return base[index]
+
+    def _lookup(self, name: str):
+        """(found, value) for a name defined in the current scope chain."""
+        scope = self.scope.find(name) if self.scope is not None else None
+        if scope is None:
+            return False, None
+        scope.used.add(name)
+        return True, scope.values[name]
+
+    def _name(self, expr: ast.NameRef, symbols: bool):
+        found, value = self._lookup(expr.name)
+        if found:
+            return value
+        if expr.name in _BUILTIN_VALUES:
+            return _BUILTIN_VALUES[expr.name]
+        if expr.name in self.constants:
+            return self.constants[expr.name]
+        if expr.name in self.broken_constants:
+            raise _Abort
+        if symbols:
+            self.used_names.add(expr.name)
+            return shapes.sym(expr.name)
+        if expr.name in self.blocks or lookup(expr.name) is not None or expr.name == "Residual":
+            return self._call(ast.Call(ast.Name(expr.name, expr.span), (), None, expr.span))
+        return self._undefined(expr.name, expr.span)
+
+    def _undefined(self, name: str, span: Span, called: bool = False):
+        values = self.scope.names() if self.scope is not None else []
+        close = _close_matches(name, values + list(self.constants) + list(_BUILTIN_VALUES), n=1)
+        if not called and (close or not (name[:1].isupper() or suggest(name))):
+            self.error(
+                "E108",
+                f"undefined name '{name}'",
+                span,
+                "not defined",
+                help=f"did you mean '{close[0]}'?" if close else f"define it first: let {name} = ... or {name} = ...",
+            )
+            raise _Abort
+        close_block = _close_matches(name, list(self.blocks), n=1)
+        self.error(
+            "E101",
+            f"unknown layer '{name}'",
+            span,
+            "not a known layer",
+            help=f"did you mean '{close_block[0]}'?" if close_block else _unknown_layer_help(name),
+        )
+        raise _Abort
+
+    # ------------------------------------------------------------ flows
+
+    def _step(self, expr):
+        """A step of a chain; after an error in it, a stand-in so the rest is still checked."""
+        try:
+            return self._evaluate(expr, False)
+        except _Abort:
+            self.state.poisoned = True
+            return PoisonFn(expr.span)
+
+    def _flow(self, expr: ast.Flow):
+        value = self._step(expr.steps[0])
+        if not (isinstance(value, Tensor) or _is_fn(value)):
+            self.kind_error(
+                f"a chain starts from a tensor or a layer, got {kind_name(value)}",
+                expr.steps[0].span,
+                "not a tensor or layer",
+            )
+        for step in expr.steps[1:]:
+            fn = self._step(step)
+            if not _is_fn(fn):
+                self.kind_error(
+                    f"'->' leads to a layer or sub-network, got {kind_name(fn)}",
+                    step.span,
+                    kind_name(fn),
+                    help="combine tensors with +, * or cat(...)" if isinstance(fn, Tensor) else None,
+                )
+            if isinstance(value, Tensor):
+                value = self.apply(fn, value, step.span)
+            else:
+                value = ComposeFn((value, fn), Span(expr.span.start, step.span.end))
+        return value
+
+    def _tensor(self, value, expr) -> Tensor:
+        if not isinstance(value, Tensor):
+            self.kind_error(
+                f"expected a tensor, got {kind_name(value)}",
+                expr.span,
+                "not a tensor",
+                help="apply it to a value first: `x -> ...`" if _is_fn(value) else None,
+            )
+        return value
+
+    def _tensor_binop(self, expr: ast.BinOp, left, right):
+        if expr.op == "*" and (_is_fn(left) or _is_fn(right)):
+            fn, times, times_expr = (left, right, expr.right) if _is_fn(left) else (right, left, expr.left)
+            if isinstance(times, bool) or not isinstance(times, int):
+                self.kind_error(
+                    f"a layer repeats an integer number of times, got {kind_name(times)}",
+                    times_expr.span,
+                    "not an integer",
+                )
+            if times < 1:
+                self.error("E107", f"a repetition count must be at least 1, got {times}", times_expr.span, "too small")
+                raise _Abort
+            return RepeatFn(fn, times, expr.span)
+        op = {"+": "add", "-": "sub", "*": "mul", "/": "div"}.get(expr.op)
+        for side, v in ((expr.left, left), (expr.right, right)):
+            if _is_fn(v):
+                self.kind_error(
+                    f"cannot use a layer or sub-network in '{expr.op}'",
+                    side.span,
+                    "a layer, not a tensor",
+                    help="apply it first: (x -> layer) " + expr.op + " y",
+                )
+        if op is None:
+            self.kind_error(f"'{expr.op}' does not apply to tensors", expr.span, "not element-wise")
+        scalar = None
+        if not isinstance(left, Tensor) or not isinstance(right, Tensor):
+            scalar = right if isinstance(left, Tensor) else left
+            if isinstance(scalar, bool) or not isinstance(scalar, (int, float)):
+                self.kind_error(
+                    f"a tensor combines with a tensor or a number, got {kind_name(scalar)}",
+                    (expr.right if isinstance(left, Tensor) else expr.left).span,
+                    "not a number",
+                )
+        tensors = [v for v in (left, right) if isinstance(v, Tensor)]
+        if any(t.type is None for t in tensors):
+            return self._poisoned(expr.span)
+        if scalar is None:
+            try:
+                out, unverified = ops.broadcast(op, left.type, right.type)
+            except ShapeError as exc:
+                self._op_error(exc, expr.span, tensors)
+            for text in unverified:
+                self._diag(
+                    Severity.WARNING,
+                    "W301",
+                    f"cannot verify statically that {text}",
+                    expr.span,
+                    f"needs {text}",
+                    self._producers(tensors),
+                )
+        else:
+            out = tensors[0].type
+            if isinstance(scalar, float) and out.dtype in shapes.INTEGER_DTYPES or op == "div":
+                out = TensorType(out.shape, out.dtype if out.dtype not in shapes.INTEGER_DTYPES else "float32")
+        return self._op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
+
+    def _producers(self, tensors) -> tuple[Label, ...]:
+        return tuple(
+            Label(t.span, f"{t.role} {t.type} {'declared' if t.role == 'input' else 'produced'} here")
+            for t in tensors
+            if t.source is self.source and t.type is not None
+        )
+
+    def _op_error(self, exc: ShapeError, span: Span, tensors) -> None:
+        self.error(exc.code, exc.message, span, exc.label, self._producers(tensors), exc.help)
+        raise _Abort
+
+    def _op(self, op, inputs, types, args, span, scalar=None, scalar_first=False) -> list[Tensor]:
+        outs = [self.state.new(t, span, "output", self.source) for t in types]
+        for t in inputs:
+            self.state.used.add(t.id)
+        self.state.nodes.append(
+            OpNode(
+                op,
+                tuple(t.id for t in inputs),
+                tuple(t.id for t in outs),
+                tuple(types),
+                MappingProxyType(args),
+                span,
+                self.source.line_col(span.start)[0],
+                self._text(span),
+                scalar,
+                scalar_first,
+            )
+        )
+        return outs
+
+    def _text(self, span: Span) -> str:
+        return " ".join(self.source.text[span.start : span.end].split())
+
+    def _poisoned(self, span: Span) -> Tensor:
+        self.state.poisoned = True
+        return Tensor(-1, None, span, "output", self.source)
+
+    # ------------------------------------------------------------ calls
+
+    def _call(self, call: ast.Call):
+        name = call.name.text
+        if not name.isidentifier():
+            return self._strange_call(call)
+        found, value = self._lookup(name)
+        if found:
+            if call.args or call.selector is not None:
+                self.kind_error(
+                    f"'{name}' is {kind_name(value)}, not a layer: it takes no arguments",
+                    call.span,
+                    "not callable",
+                )
+            return value
+        if name in self.blocks:
+            return self._block_call(call, self.blocks[name])
+        if name in _TENSOR_FUNCTIONS:
+            return self._tensor_function(call)
+        if name in _CONSTANT_FUNCTIONS:
+            return self._constant_function(call)
+        if name == "Residual":
+            return self._residual(call)
+        layer = lookup(name)
+        if layer is None and not (name in ("nn", "torch") and call.selector is not None):
+            return self._undefined(name, call.name.span, called=True)
+        bound = self._bind(call)
+        if bound.args is None:
+            raise _Abort
+        if not any(v is _INFER for v in bound.args.values()):
+            bound.validated = self._validate(bound)
+            if not bound.validated:
+                raise _Abort
+        return LayerFn(bound, self.scope, call.span)
+
+    def _strange_call(self, call: ast.Call):
+        """``nn.Linear(4, 2)``, ``x.last(3)``, ``(a)(b)``: only layers and blocks are called."""
+        prefix, _, last = call.name.text.rpartition(".")
+        if prefix.split(".")[0] in ("nn", "torch"):
+            self.error(
+                "E101",
+                f"layers are written without the '{prefix}.' prefix",
+                call.name.span,
+                "torch's module path",
+                help=f"write {last}" if lookup(last) else f"'{last}' is not a layer nndsl knows: run `nndsl layers`",
+            )
+        else:
+            self.error(
+                "E114",
+                "only layers, blocks and functions can be called",
+                call.name.span,
+                "not callable",
+                help="call a layer by its name, e.g. Linear(784, 10)",
+            )
+        raise _Abort
+
+    def _arguments(self, call: ast.Call, names: list[str], required: int, variadic: str | None = None):
+        """Match a built-in function's arguments: a dict of values by parameter name."""
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        rest: list = []
+        for arg in call.args:
+            if arg.keyword is None:
+                if variadic and not values:
+                    rest.append((arg, self._evaluate(arg.value, False)))
+                    continue
+                position = len(values)
+                if position >= len(names):
+                    self.error("E104", f"{call.name.text} takes at most {len(names)} positional arguments", arg.span)
+                    raise _Abort
+                pname = names[position]
+            else:
+                pname = arg.keyword.text
+                if pname not in names:
+                    close = _close_matches(pname, names, n=1)
+                    self.error(
+                        "E102",
+                        f"{call.name.text} has no argument '{pname}'",
+                        arg.keyword.span,
+                        "unknown argument",
+                        help=f"did you mean '{close[0]}'?" if close else f"it takes {', '.join(names)}",
+                    )
+                    raise _Abort
+            if pname in values:
+                self.error("E103", f"argument '{pname}' of {call.name.text} is given twice", arg.span)
+                raise _Abort
+            values[pname] = self._evaluate(arg.value, False)
+            spans[pname] = arg.span
+        missing = [n for n in names[:required] if n not in values]
+        if missing:
+            self.error(
+                "E105",
+                f"{call.name.text} is missing the required argument '{missing[0]}'",
+                call.span,
+                f"'{missing[0]}' missing",
+            )
+            raise _Abort
+        return values, spans, rest
+
+    def _int_arg(self, call, values, spans, name, default):
+        value = values.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(
+                "E106",
+                f"{name} of {call.name.text} must be an integer, got {kind_name(value)}",
+                spans.get(name, call.span),
+            )
+            raise _Abort
+        return value
+
+    def _tensor_function(self, call: ast.Call):
+        name = call.name.text
+        if name in ("cat", "stack"):
+            values, spans, rest = self._arguments(call, ["dim"], 0, variadic="tensors")
+            items = []
+            for arg, value in rest:
+                parts = value if isinstance(value, tuple) and len(rest) == 1 else (value,)
+                items += [self._tensor(v, arg.value) for v in parts]
+            if not items:
+                self.error(
+                    "E105", f"{name} needs the tensors to join", call.span, "no tensors", help=f"{name}(a, b, dim=1)"
+                )
+                raise _Abort
+            dim = self._int_arg(call, values, spans, "dim", 0)
+            if any(t.type is None for t in items):
+                return self._poisoned(call.span)
+            rule = ops.cat if name == "cat" else ops.stack
+            try:
+                out = rule([t.type for t in items], dim)
+            except ShapeError as exc:
+                self._op_error(exc, spans.get(exc.param, call.span) if exc.param else call.span, items)
+            return self._op(name, items, [out], {"dim": dim}, call.span)[0]
+        if name in ops.OPERATORS:
+            values, spans, _ = self._arguments(call, ["input", "other"], 2)
+            left, right = values["input"], values["other"]
+            expr = ast.BinOp(ops.OPERATORS[name], call.args[0].value, call.args[1].value, call.span)
+            return self._tensor_binop(expr, left, right)
+        names = ["input", "chunks" if name == "chunk" else "split_size_or_sections", "dim"]
+        values, spans, _ = self._arguments(call, names, 2)
+        x = self._tensor(values["input"], call.args[0].value)
+        dim = self._int_arg(call, values, spans, "dim", 0)
+        size = values[names[1]]
+        if name == "chunk":
+            size = self._int_arg(call, values, spans, "chunks", 0)
+        elif isinstance(size, tuple):
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size):
+                self.error("E106", "split sizes must be non-negative integers", spans[names[1]])
+                raise _Abort
+        else:
+            size = self._int_arg(call, values, spans, names[1], 0)
+        if x.type is None:
+            self.state.poisoned = True
+            raise _Abort
+        try:
+            types = (ops.chunk if name == "chunk" else ops.split)(x.type, size, dim)
+        except ShapeError as exc:
+            self._op_error(exc, call.span, [x])
+        return tuple(self._op(name, [x], types, {names[1]: size, "dim": dim}, call.span))
+
+    def _constant_function(self, call: ast.Call):
+        name = call.name.text
+        args = [self._constant(a.value) for a in call.args if a.keyword is None]
+        if any(a.keyword is not None for a in call.args):
+            self.error("E102", f"{name} takes no keyword arguments", call.span)
+            raise _Abort
+        try:
+            if name == "range":
+                if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+                    raise TypeError("range takes 1 to 3 integers")
+                return tuple(range(*args))
+            if name == "len":
+                if len(args) != 1 or not isinstance(args[0], tuple):
+                    raise TypeError("len takes one list or tuple")
+                return len(args[0])
+            items = args[0] if len(args) == 1 and isinstance(args[0], tuple) else tuple(args)
+            if not items:
+                raise TypeError(f"{name} needs at least one value")
+            return (min if name == "min" else max)(items)
+        except TypeError as exc:
+            self.error("E110", str(exc), call.span, "invalid arguments")
+            raise _Abort from None
+
+    def _residual(self, call: ast.Call):
+        values, spans, _ = self._arguments(call, ["body", "shortcut"], 1)
+        body, shortcut = values["body"], values.get("shortcut")
+        if not _is_fn(body):
+            self.kind_error(f"Residual's body must be a layer or sub-network, got {kind_name(body)}", spans["body"])
+        if shortcut is not None and not _is_fn(shortcut):
+            self.kind_error(
+                f"Residual's shortcut must be a layer, a sub-network or None, got {kind_name(shortcut)}",
+                spans["shortcut"],
+            )
+        param = None
+        positional = [a for a in call.args if a.keyword is None]
+        written = [a for a in call.args if a.keyword is not None and a.keyword.text == "shortcut"] + positional[1:2]
+        if written and isinstance(written[0].value, ast.NameRef) and self.scope is not None and self.scope.block:
+            if written[0].value.name in self.scope.block:
+                param = written[0].value.name
+        return ResidualFn(body, shortcut, call.span, param)
+
+    def _block_call(self, call: ast.Call, block: BlockDef):
+        node = block.node
+        params = [p for p in node.params if isinstance(p, ast.Param) or p is not _first_tensor(node)]
+        names = [p.name.text for p in params]
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        position = 0
+        failed = False
+        for arg in call.args:
+            if arg.keyword is None:
+                if position >= len(names):
+                    self.error(
+                        "E104",
+                        f"{node.name.text} takes at most {len(names)} argument{'s' if len(names) != 1 else ''}"
+                        f" besides its input, got {position + 1}",
+                        arg.span,
+                        "unexpected argument",
+                        help=f"signature: {block_signature(node)}",
+                    )
+                    failed = True
+                    position += 1
+                    continue
+                pname = names[position]
+                position += 1
+            else:
+                pname = arg.keyword.text
+                if pname not in names:
+                    close = _close_matches(pname, names, n=1)
+                    self.error(
+                        "E102",
+                        f"{node.name.text} has no argument '{pname}'",
+                        arg.keyword.span,
+                        "unknown argument",
+                        help=f"did you mean '{close[0]}'?" if close else f"signature: {block_signature(node)}",
+                    )
+                    failed = True
+                    continue
+            if pname in values:
+                self.error("E103", f"argument '{pname}' of {node.name.text} is given twice", arg.span)
+                failed = True
+                continue
+            try:
+                values[pname] = self._evaluate(arg.value, False)
+            except _Abort:
+                failed = True
+                continue
+            spans[pname] = arg.span
+        for p in params:
+            if p.name.text not in values and (isinstance(p, ast.InputDecl) or p.default is None):
+                self.error(
+                    "E105",
+                    f"{node.name.text} is missing the required argument '{p.name.text}'",
+                    call.span,
+                    f"'{p.name.text}' missing",
+                    help=f"signature: {block_signature(node)}",
+                )
+                failed = True
+        if call.selector is not None:
+            self.error("E111", f"block {node.name.text} has one output", call.selector.span, "no outputs to select")
+            failed = True
+        if failed:
+            raise _Abort
+        return BlockFn(block, values, call, call.span)
+
+    def _for(self, loop: ast.ForLoop) -> ForFn:
+        items = self._constant(loop.iterable)
+        if not isinstance(items, tuple) or not items:
+            self.kind_error(
+                f"a for loop runs over a non-empty list, got {kind_name(items) if items != () else 'an empty list'}",
+                loop.iterable.span,
+                "not a list",
+                help="e.g. for w in [64, 128] { ... } or for i in range(4) { ... }",
+            )
+        rows = []
+        for item in items:
+            if len(loop.names) == 1:
+                rows.append((item,))
+                continue
+            if not isinstance(item, tuple) or len(item) != len(loop.names):
+                self.error(
+                    "E117",
+                    f"{len(loop.names)} loop names, but an item of the list is {item!r}",
+                    loop.iterable.span,
+                    "item does not unpack",
+                )
+                raise _Abort
+            rows.append(item)
+        return ForFn(loop, tuple(rows), self.scope, loop.span)
+
+    # ------------------------------------------------------------ applying sub-networks
+
+    def apply(self, fn, x: Tensor, span: Span) -> Tensor:
+        """``x -> fn``: the nodes for it go into the graph being built."""
+        self.state.used.add(x.id)
+        if isinstance(fn, LayerFn):
+            return self._apply_layer(fn, x)
+        if isinstance(fn, ComposeFn):
+            for part in fn.parts:
+                x = self.apply(part, x, span)
+            return x
+        if isinstance(fn, ParamFn):
+            return self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+        if isinstance(fn, RepeatFn):
+
+            def repeat():
+                y = x
+                for _ in range(fn.times):
+                    y = self.apply(fn.fn, y, span)
+                return y
+
+            return self._nested(repeat, "repeat", x, fn.span)
+        if isinstance(fn, ForFn):
+            return self._nested(lambda: self._run_for(fn, x), "for", x, fn.span)
+        if isinstance(fn, ResidualFn):
+            return self._apply_residual(fn, x)
+        if isinstance(fn, BlockFn):
+            return self._instantiate(fn, x)
+        if isinstance(fn, PoisonFn):
+            return self._poisoned(fn.span)
+        raise AssertionError(fn)
+
+    def _nested(self, run, kind: str, x: Tensor, span: Span, param=None) -> Tensor:
+        nodes: list = []
+        self.state.stack.append(nodes)
+        try:
+            y = run()
+        finally:
+            self.state.stack.pop()
+        if y.type is None or x.type is None:
+            self.state.nodes.extend(nodes)
+            return y
+        self.state.nodes.append(
+            SeqNode(
+                kind,
+                x.id,
+                y.id,
+                y.type,
+                Graph((x.id,), tuple(nodes), (y.id,)),
+                span,
+                self._line(span),
+                self._text(span),
+                param,
+            )
+        )
+        return y
+
+    def _line(self, span: Span) -> int:
+        return self.source.line_col(span.start)[0]
+
+    def _run_for(self, fn: ForFn, x: Tensor) -> Tensor:
+        saved = self.scope
+        try:
+            for row in fn.items:
+                scope = Scope(fn.scope)
+                for name, value in zip(fn.loop.names, row):
+                    scope.values[name.text] = value
+                    scope.used.add(name.text)
+                self.scope = scope
+                (x,) = self._body_single(fn.loop.body, scope, x)
+        finally:
+            self.scope = saved
+        return x
+
+    def _body_single(self, body: ast.Body, scope: Scope, x: Tensor) -> tuple[Tensor]:
+        outputs = self._body(body, scope, x)
+        if len(outputs) != 1:
+            self.error("E117", "a loop body returns one tensor", body.span, f"{len(outputs)} outputs")
+            raise _Abort
+        return outputs
+
+    def _apply_layer(self, fn: LayerFn, x: Tensor) -> Tensor:
+        if x.type is None:
+            return self._poisoned(fn.span)
+        b = fn.bound
+        self.producer = (x.span, x.role, x.type) if x.source is self.source else None
+        node = self._apply(self.state.layer_index, b, x.type)
+        if node is None:
+            return self._poisoned(fn.span)
+        self.state.layer_index += 1
+        out = self.state.new(node.output, b.call.span, "output", self.source)
+        sources = None
+        if fn.scope is not None and fn.scope.block is not None:
+            sources = MappingProxyType(self._sources(b, fn.scope))
+        self.state.nodes.append(node._replace(src=x.id, dst=out.id, sources=sources))
+        return out
+
+    def _sources(self, b: _Bound, scope: Scope) -> dict[str, str]:
+        """Python source of each argument the spec wrote, in terms of the block's parameters."""
+        from nndsl.backends.pywriter import literal
+
+        out: dict[str, str] = {}
+        params = [p.name for p in b.layer.params]
+        position = 0
+        for arg in b.call.args:
+            if arg.keyword is None:
+                pname = params[position]
+                position += 1
+            else:
+                pname = arg.keyword.text
+            text = _python(arg.value, scope, self)
+            if text is not None:
+                out[pname] = text
+            else:
+                value = b.args.get(pname) if b.args else None
+                try:
+                    out[pname] = literal(value)
+                except TypeError:
+                    pass
+        return out
+
+    def _apply_residual(self, fn: ResidualFn, x: Tensor) -> Tensor:
+        body_nodes: list = []
+        self.state.stack.append(body_nodes)
+        try:
+            y = self.apply(fn.body, x, fn.span)
+        finally:
+            self.state.stack.pop()
+        shortcut_graph = None
+        s = x
+        if fn.shortcut is not None:
+            nodes: list = []
+            self.state.stack.append(nodes)
+            try:
+                s = self.apply(fn.shortcut, x, fn.span)
+            finally:
+                self.state.stack.pop()
+            shortcut_graph = Graph((x.id,), tuple(nodes), (s.id,))
+        if y.type is None or s.type is None:
+            return self._poisoned(fn.span)
+        if (
+            y.type.shape != s.type.shape
+            and any(shapes.known_equal(p, q) is not True for p, q in zip(y.type.shape.dims, s.type.shape.dims))
+            or y.type.shape.rank != s.type.shape.rank
+        ):
+            what = "shortcut" if fn.shortcut is not None else "input (the identity shortcut)"
+            self.error(
+                "E208",
+                f"Residual adds its body's output {y.type.shape} to its {what} {s.type.shape}: the shapes differ",
+                fn.span,
+                f"{y.type.shape} + {s.type.shape}",
+                (
+                    Label(y.span, f"body output {y.type} produced here"),
+                    *([Label(s.span, f"shortcut output {s.type} produced here")] if fn.shortcut is not None else []),
+                ),
+                help="give the residual a projection shortcut, e.g. shortcut=Conv2d(C, planes, 1, stride=stride)"
+                if fn.shortcut is None
+                else "make the shortcut produce the body's shape",
+            )
+            return self._poisoned(fn.span)
+        out = self.state.new(y.type, fn.span, "output", self.source)
+        self.state.nodes.append(
+            ResidualNode(
+                x.id,
+                out.id,
+                y.type,
+                Graph((x.id,), tuple(body_nodes), (y.id,)),
+                shortcut_graph,
+                fn.span,
+                self._line(fn.span),
+                self._text(fn.span),
+                fn.shortcut_param,
+            )
+        )
+        self.state.used.update((y.id, s.id))
+        return out
+
+    # ------------------------------------------------------------ blocks
+
+    def _instantiate(self, fn: BlockFn, x: Tensor) -> Tensor:
+        block = fn.block
+        node = block.node
+        name = node.name.text
+        if any(b is block.node for b, *_ in self.state.active):
+            self.error(
+                "E115",
+                f"block {name} uses itself: a network cannot contain itself",
+                fn.span,
+                "recursive use",
+            )
+            raise _Abort
+        if x.type is None:
+            return self._poisoned(fn.span)
+        checker = block.checker
+        if checker is not self:
+            checker._share(self)
+        if not self.instantiating:
+            self.instantiating = [(self._text(fn.call.span), fn.call.span, self.source)]
+            checker.instantiating = self.instantiating
+        try:
+            self.state.active.append((block.node, fn.span))
+            return checker._instantiate_body(fn, x, self.source)
+        finally:
+            self.state.active.pop()
+            if self.instantiating and self.instantiating[0][1] is fn.call.span:
+                self.instantiating = []
+                checker.instantiating = []
+
+    def _share(self, other: FlowChecker) -> None:
+        """Check a block of this file inside a model of ``other``: share its per-model state."""
+        self.state = other.state
+        self.bindings = other.bindings
+        self.used_names = other.used_names
+        self.reported = other.reported
+
+    def _instantiate_body(self, fn: BlockFn, x: Tensor, call_source: Source) -> Tensor:
+        node = fn.block.node
+        first = _first_tensor(node)
+        pynames: dict[str, str] = {}
+        scope = Scope(block=pynames)
+        saved = self.scope
+        self.scope = scope
+        try:
+            dims: dict[str, Any] = {}
+            if first is not None:
+                x = self._match(first, x, dims, fn, call_source)
+                scope.values[first.name.text] = x
+                scope.spans[first.name.text] = Span(0, 0)
+                scope.used.add(first.name.text)
+            for p in node.params:
+                if p is first:
+                    continue
+                pname = p.name.text
+                if pname in fn.args:
+                    value = fn.args[pname]
+                else:
+                    value = self._evaluate(p.default, False)
+                if isinstance(p, ast.InputDecl):
+                    value = self._tensor(value, fn.call)
+                    value = self._match(p, value, dims, fn, call_source)
+                elif _is_fn(value):
+                    value = ParamFn(pname, value, fn.span)
+                scope.values[pname] = value
+                scope.spans[pname] = Span(0, 0)
+                scope.used.add(pname)
+                pynames[pname] = pname
+            for dim_name, value in dims.items():
+                if dim_name not in scope.values:
+                    scope.values[dim_name] = value
+                    scope.spans[dim_name] = Span(0, 0)
+                    scope.used.add(dim_name)
+                    pynames[dim_name] = dim_name
+            nodes: list = []
+            self.state.stack.append(nodes)
+            try:
+                (y,) = self._body_single(node.body, scope, x)
+            finally:
+                self.state.stack.pop()
+        finally:
+            self.scope = saved
+        if y.type is None:
+            return self._poisoned(fn.span)
+        inputs = [scope.values[p.name.text] for p in node.params if isinstance(p, ast.InputDecl)] or [x]
+        for t in inputs:
+            self.state.used.add(t.id)
+        args = {}
+        for p in node.params:
+            if isinstance(p, ast.Param):
+                value = scope.values[p.name.text]
+                args[p.name.text] = value.name if isinstance(value, ParamFn) else value
+        caller = call_source
+        out = self.state.new(y.type, fn.call.span, "output", caller)
+        self.state.nodes.append(
+            BlockNode(
+                node.name.text,
+                MappingProxyType(args),
+                MappingProxyType({k: v for k, v in dims.items() if k in pynames}),
+                tuple(t.id for t in inputs),
+                out.id,
+                (*(t.type for t in inputs), y.type),
+                Graph(tuple(t.id for t in inputs), tuple(nodes), (y.id,)),
+                fn.call.span,
+                caller.line_col(fn.call.span.start)[0],
+                " ".join(caller.text[fn.call.span.start : fn.call.span.end].split()),
+                node,
+                self.source.name,
+            )
+        )
+        return out
+
+    def _match(self, decl: ast.InputDecl, x: Tensor, dims: dict, fn: BlockFn, call_source: Source) -> Tensor:
+        """Match the input against the block's pattern ``[N, C, H, W]``, binding its names."""
+        t = x.type
+        name = fn.block.node.name.text
+        pattern = "[" + ", ".join(self.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
+        if decl.dtype is not None:
+            want = shapes.DTYPES.get(decl.dtype.text)
+            if want is None:
+                self.error("E112", f"unknown dtype '{decl.dtype.text}'", decl.dtype.span, "not a dtype")
+                raise _Abort
+            if t.dtype != want:
+                self._use_error(
+                    "E204", f"{name} expects {want}{pattern} for {decl.name.text}, got {t}", fn, call_source, x, decl
+                )
+        if t.shape.rest:
+            known = materialize(t, len(decl.dims), tuple(_dim_hint(e) for e in decl.dims), self)
+            t = known
+            x = x._replace(type=t)
+        if t.shape.rank != len(decl.dims):
+            self._use_error(
+                "E202",
+                f"{name} expects a {len(decl.dims)}-D input {pattern}, got {t.shape.rank}-D input {t.shape}",
+                fn,
+                call_source,
+                x,
+                decl,
+            )
+        for expr, actual in zip(decl.dims, t.shape.dims):
+            if isinstance(expr, ast.NameRef) and expr.name not in dims and expr.name not in self.constants:
+                if expr.name not in _BUILTIN_VALUES:
+                    dims[expr.name] = actual
+                    continue
+            saved = self.scope
+            scope = Scope(saved)
+            scope.values.update(dims)
+            self.scope = scope
+            try:
+                want = self._evaluate(expr, True)
+            finally:
+                self.scope = saved
+            same = shapes.known_equal(actual, want) if isinstance(want, (int, shapes.Poly)) else False
+            if same is False:
+                self._use_error(
+                    "E201",
+                    f"{name} expects {self.source.text[expr.span.start : expr.span.end]} = {want} in its input"
+                    f" {pattern}, got {t.shape}",
+                    fn,
+                    call_source,
+                    x,
+                    decl,
+                )
+        return x
+
+    def _use_error(self, code, message, fn: BlockFn, call_source: Source, x: Tensor, decl: ast.InputDecl) -> None:
+        """An error at the use of a block (in the caller's file), pointing at its declared pattern."""
+        secondary = []
+        if x.source is call_source and x.type is not None:
+            secondary.append(Label(x.span, f"{x.role} {x.type} {'declared' if x.role == 'input' else 'produced'} here"))
+        notes = ()
+        if self.source is call_source:
+            secondary.append(Label(decl.span, "input pattern declared here"))
+        else:
+            line, col = self.source.line_col(decl.span.start)
+            notes = (f"{fn.block.node.name.text} declares its input at {self.source.name}:{line}:{col}",)
+        self.sink.add(_diagnostic(code, message, call_source, fn.call.span, "input does not match", secondary, notes))
+        raise _Abort
+
+
+def _diagnostic(code, message, source, span, label, secondary, notes):
+    from nndsl.diagnostics import Diagnostic
+
+    return Diagnostic(Severity.ERROR, code, message, source, span, label, tuple(secondary), None, tuple(notes))
+
+
+def _dim_hint(expr) -> str:
+    return expr.name if isinstance(expr, ast.NameRef) else "D"
+
+
+def _first_tensor(node: ast.Block) -> ast.InputDecl | None:
+    for p in node.params:
+        if isinstance(p, ast.InputDecl):
+            return p
+    return None
+
+
+def block_signature(node: ast.Block) -> str:
+    parts = []
+    for p in node.params:
+        if isinstance(p, ast.InputDecl):
+            continue
+        parts.append(p.name.text if p.default is None else f"{p.name.text}=...")
+    return f"{node.name.text}({', '.join(parts)})"
+
+
+def _value_name(scope: Scope, t: Tensor) -> str | None:
+    for name, value in scope.values.items():
+        if isinstance(value, Tensor) and value.id == t.id:
+            return name
+    return None
+
+
+class _ModelState:
+    """Per-model numbering of values, their types, and the graphs being built."""
+
+    def __init__(self):
+        self.types: dict[int, TensorType] = {}
+        self.stack: list[list] = []
+        self.used: set[int] = set()
+        self.poisoned = False
+        self.layer_index = 0
+        self.active: list = []  # blocks being instantiated, to refuse recursion
+
+    @property
+    def nodes(self) -> list:
+        return self.stack[-1]
+
+    def new(self, t: TensorType, span: Span, role: str, source: Source) -> Tensor:
+        number = len(self.types)
+        self.types[number] = t
+        return Tensor(number, t, span, role, source)
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+
+
+def _python(expr, scope: Scope, checker: FlowChecker) -> str | None:
+    """Python source for a constant expression inside a block, naming the block's parameters;
+    None where a name is not one of them (its value is then written as a literal)."""
+    from nndsl.backends.pywriter import literal
+
+    if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StrLit)):
+        return literal(expr.value)
+    if isinstance(expr, ast.NameRef):
+        if expr.name in _BUILTIN_VALUES:
+            return expr.name
+        found = scope.find(expr.name)
+        if found is not None and scope.block is not None and expr.name in scope.block and found.parent is None:
+            return scope.block[expr.name]
+        value = found.values[expr.name] if found is not None else checker.constants.get(expr.name, _MISSING)
+        if value is _MISSING:
+            return None
+        try:
+            return literal(value)
+        except TypeError:
+            return None
+    if isinstance(expr, ast.TupleExpr):
+        items = [_python(e, scope, checker) for e in expr.items]
+        if any(i is None for i in items):
+            return None
+        return "(" + ", ".join(items) + (",)" if len(items) == 1 else ")")
+    if isinstance(expr, ast.Neg):
+        inner = _python(expr.operand, scope, checker)
+        if inner is None:
+            return None
+        return f"-{inner}" if isinstance(expr.operand, (ast.IntLit, ast.FloatLit, ast.NameRef)) else f"-({inner})"
+    if isinstance(expr, ast.BinOp):
+        left, right = _python(expr.left, scope, checker), _python(expr.right, scope, checker)
+        if left is None or right is None:
+            return None
+        mine = _PRECEDENCE[expr.op]
+        if isinstance(expr.left, ast.BinOp) and _PRECEDENCE[expr.left.op] < mine:
+            left = f"({left})"
+        if isinstance(expr.right, ast.BinOp) and _PRECEDENCE[expr.right.op] <= mine:
+            right = f"({right})"
+        return f"{left} {expr.op} {right}"
+    return None
+
+
+_MISSING = object()
+
+
+def _substituted(node, bindings):
+    """A node with the symbols its model fixed replaced by their sizes."""
+
+    def fix(t: TensorType) -> TensorType:
+        return TensorType(t.shape.substitute(bindings), t.dtype)
+
+    if isinstance(node, LayerNode):
+        return node._replace(input=fix(node.input), output=fix(node.output))
+    if isinstance(node, OpNode):
+        return node._replace(types=tuple(fix(t) for t in node.types))
+    if isinstance(node, BlockNode):
+        return node._replace(types=tuple(fix(t) for t in node.types), body=_sub_graph(node.body, bindings))
+    if isinstance(node, ResidualNode):
+        shortcut = _sub_graph(node.shortcut, bindings) if node.shortcut is not None else None
+        return node._replace(type=fix(node.type), body=_sub_graph(node.body, bindings), shortcut=shortcut)
+    if isinstance(node, SeqNode):
+        return node._replace(type=fix(node.type), body=_sub_graph(node.body, bindings))
+    return node
+
+
+def _sub_graph(graph: Graph, bindings) -> Graph:
+    return graph._replace(nodes=tuple(_substituted(n, bindings) for n in graph.nodes))
+
+
+def check(module: ast.Module, source: Source, sink, bare_input: TensorType | None = None) -> Program:
+    """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
+    return FlowChecker(source, sink).check_module(module, bare_input)

@@ -1,0 +1,187 @@
+"""Shape rules of the tensor operations that join or split values: element-wise arithmetic with
+torch's broadcasting, cat, stack, chunk and split. They raise ShapeError as layer rules do."""
+
+from __future__ import annotations
+
+from nndsl import shapes
+from nndsl.layers.base import ShapeError
+from nndsl.shapes import Dim, Shape, TensorType
+
+#: the Python operator of each element-wise operation
+OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+
+_FLOATS = ("float64", "float32", "bfloat16", "float16")
+
+
+def _result_dtype(a: str, b: str) -> str:
+    """torch's type promotion between two tensors, for the dtypes specs can declare."""
+    if a == b:
+        return a
+    for dtype in _FLOATS:  # a float wins over an integer; the wider float wins
+        if dtype in (a, b) and (a in _FLOATS) != (b in _FLOATS):
+            return a if a in _FLOATS else b
+    if a in _FLOATS and b in _FLOATS:
+        return next(d for d in _FLOATS if d in (a, b))
+    return "int64" if "int64" in (a, b) else a
+
+
+def broadcast(op: str, a: TensorType, b: TensorType) -> tuple[TensorType, list[str]]:
+    """The result of ``a op b`` under torch's broadcasting, and the sizes it cannot verify."""
+    x, y = a.shape, b.shape
+    if x.rest or y.rest:
+        raise ShapeError(
+            "E208",
+            f"cannot {op} values of unknown rank {x} and {y}",
+            "unknown rank",
+            "give the input shape with --input",
+        )
+    rank = max(x.rank, y.rank)
+    left = (1,) * (rank - x.rank) + x.dims
+    right = (1,) * (rank - y.rank) + y.dims
+    dims: list[Dim] = []
+    unverified = []
+    for i, (p, q) in enumerate(zip(left, right)):
+        same = shapes.known_equal(p, q)
+        if same or q == 1:
+            dims.append(p)
+        elif p == 1:
+            dims.append(q)
+        elif same is False and isinstance(p, int) and isinstance(q, int):
+            raise _mismatch(op, a, b, i - rank)
+        elif same is False:
+            raise _mismatch(op, a, b, i - rank)
+        else:
+            unverified.append(f"{p} == {q}")
+            dims.append(p)
+    dtype = _result_dtype(a.dtype, b.dtype)
+    if op == "div" and dtype not in _FLOATS:
+        dtype = "float32"  # true division of integers gives floats
+    return TensorType(Shape(tuple(dims)), dtype), unverified
+
+
+def _mismatch(op: str, a: TensorType, b: TensorType, dim: int) -> ShapeError:
+    verb = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}[op]
+    return ShapeError(
+        "E208",
+        f"cannot {verb} {a.shape} and {b.shape}: sizes differ at dim {dim} and neither is 1",
+        f"{a.shape} {OPERATORS[op]} {b.shape}",
+        "element-wise operations need equal sizes, or a size of 1 to broadcast",
+    )
+
+
+def _dim(dim: int, rank: int, what: str) -> int:
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            "E207",
+            f"{what}: dim {dim} is out of range for {rank}-D tensors (expected -{rank}..{rank - 1})",
+            f"dim {dim} out of range",
+            param="dim",
+        )
+    return dim % rank
+
+
+def cat(types: list[TensorType], dim: int) -> TensorType:
+    """torch.cat: equal ranks, equal sizes except along ``dim``, which adds up."""
+    if not types:
+        raise ShapeError("E207", "cat needs at least one tensor", "no tensors")
+    first = types[0]
+    if any(t.shape.rest for t in types):
+        raise ShapeError(
+            "E208", "cannot cat values of unknown rank", "unknown rank", "give the input shape with --input"
+        )
+    rank = first.shape.rank
+    if rank == 0:
+        raise ShapeError("E202", "cat cannot join 0-D tensors", "0-D", "use stack")
+    for t in types[1:]:
+        if t.shape.rank != rank:
+            raise ShapeError(
+                "E208",
+                f"cat needs tensors of one rank, got {first.shape} and {t.shape}",
+                f"{first.shape.rank}-D and {t.shape.rank}-D",
+            )
+    axis = _dim(dim, rank, "cat")
+    total: Dim = 0
+    for t in types:
+        for i, (p, q) in enumerate(zip(first.shape.dims, t.shape.dims)):
+            if i != axis and shapes.known_equal(p, q) is False:
+                raise ShapeError(
+                    "E208",
+                    f"cat along dim {dim} needs equal sizes elsewhere: {first.shape} and {t.shape} differ at dim {i}",
+                    f"{first.shape} and {t.shape}",
+                    f"resize one of them, or cat along dim {i}"
+                    if shapes.known_equal(first.shape.dims[axis], t.shape.dims[axis])
+                    else None,
+                )
+        total = shapes.add(total, t.shape.dims[axis])
+    dims = list(first.shape.dims)
+    dims[axis] = total
+    dtype = first.dtype
+    for t in types[1:]:
+        dtype = _result_dtype(dtype, t.dtype)
+    return TensorType(Shape(tuple(dims)), dtype)
+
+
+def stack(types: list[TensorType], dim: int) -> TensorType:
+    """torch.stack: equal shapes, a new dim of size len(types) at ``dim``."""
+    if not types:
+        raise ShapeError("E207", "stack needs at least one tensor", "no tensors")
+    first = types[0]
+    for t in types[1:]:
+        if t.shape.rank != first.shape.rank or any(
+            shapes.known_equal(p, q) is False for p, q in zip(first.shape.dims, t.shape.dims)
+        ):
+            raise ShapeError(
+                "E208", f"stack needs equal shapes, got {first.shape} and {t.shape}", f"{first.shape} and {t.shape}"
+            )
+    rank = first.shape.rank + 1
+    axis = _dim(dim, rank, "stack")
+    dims = list(first.shape.dims)
+    dims.insert(axis, len(types))
+    return TensorType(Shape(tuple(dims)), first.dtype)
+
+
+def chunk(t: TensorType, chunks: int, dim: int) -> list[TensorType]:
+    """torch.chunk: pieces of ceil(size / chunks), the last smaller; fewer pieces when they run out."""
+    if chunks < 1:
+        raise ShapeError("E207", f"chunk expects a positive number of chunks, got {chunks}", "not positive")
+    axis = _dim(dim, t.shape.rank, "chunk")
+    size = t.shape.dims[axis]
+    if not isinstance(size, int):
+        if chunks == 1:
+            return [t]
+        raise ShapeError(
+            "E207",
+            f"chunk cannot split the symbolic size {size} statically",
+            f"size {size}",
+            "chunk a dimension of known size",
+        )
+    piece = -(-size // chunks) if size else 0
+    sizes = [piece] * (size // piece) + ([size % piece] if piece and size % piece else []) if piece else [0]
+    return [_with(t, axis, s) for s in sizes]
+
+
+def split(t: TensorType, sizes: int | tuple[int, ...], dim: int) -> list[TensorType]:
+    """torch.split: pieces of ``sizes`` (the last smaller), or exactly the listed sizes."""
+    axis = _dim(dim, t.shape.rank, "split")
+    size = t.shape.dims[axis]
+    if isinstance(sizes, tuple):
+        total = sum(sizes)
+        if shapes.known_equal(total, size) is False:
+            raise ShapeError(
+                "E208",
+                f"split sizes {list(sizes)} add up to {total}, but dim {dim} has size {size}",
+                f"sizes add up to {total}",
+            )
+        return [_with(t, axis, s) for s in sizes]
+    if sizes < 1:
+        raise ShapeError("E207", f"split size must be positive, got {sizes}", "not positive")
+    if not isinstance(size, int):
+        raise ShapeError("E207", f"split cannot divide the symbolic size {size} statically", f"size {size}")
+    pieces = [sizes] * (size // sizes) + ([size % sizes] if size % sizes else [])
+    return [_with(t, axis, s) for s in pieces or [0]]
+
+
+def _with(t: TensorType, axis: int, size: Dim) -> TensorType:
+    dims = list(t.shape.dims)
+    dims[axis] = size
+    return TensorType(Shape(tuple(dims)), t.dtype)
