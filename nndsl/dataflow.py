@@ -25,7 +25,7 @@ from nndsl.check import (
     model_name_for,
 )
 from nndsl.diagnostics import Label, Severity, Span
-from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode
+from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, SubNetwork
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, materialize, type_name
 from nndsl.shapes import Shape, Sym, TensorType
@@ -55,6 +55,7 @@ class BlockFn(NamedTuple):
     args: dict  # parameter -> value (constants, sub-networks, tensors for extra inputs)
     call: ast.Call
     span: Span
+    sources: dict | None = None  # inside a block: parameter -> Python source of the argument
 
 
 class ComposeFn(NamedTuple):
@@ -393,6 +394,7 @@ class FlowChecker(Checker):
                 ok = False
                 continue
             t = self.state.new(x, param.span, "input", self.source)
+            self.state.names[t.id] = param.name.text
             scope.values[param.name.text] = t
             scope.spans[param.name.text] = param.name.span
             inputs.append(t)
@@ -463,6 +465,7 @@ class FlowChecker(Checker):
             span,
             complete=ok and bool(outputs),
             output_names=output_names,
+            names=MappingProxyType(dict(self.state.names)),
         )
 
     # ------------------------------------------------------------ statements
@@ -606,6 +609,8 @@ class FlowChecker(Checker):
             raise _Abort
         scope.values[name] = value
         scope.spans[name] = target.span
+        if isinstance(value, Tensor):
+            self.state.names.setdefault(value.id, name)
 
     # ------------------------------------------------------------ expressions
 
@@ -1111,6 +1116,7 @@ class FlowChecker(Checker):
         names = [p.name.text for p in params]
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
+        written: dict[str, ast.Arg] = {}
         position = 0
         failed = False
         for arg in call.args:
@@ -1152,6 +1158,7 @@ class FlowChecker(Checker):
                 failed = True
                 continue
             spans[pname] = arg.span
+            written[pname] = arg
         for p in params:
             if p.name.text not in values and (isinstance(p, ast.InputDecl) or p.default is None):
                 self.error(
@@ -1167,7 +1174,14 @@ class FlowChecker(Checker):
             failed = True
         if failed:
             raise _Abort
-        return BlockFn(block, values, call, call.span)
+        sources = None
+        if self.scope is not None and self.scope.block is not None:
+            sources = {}
+            for pname, arg in written.items():
+                text = _python(arg.value, self.scope, self)
+                if text is not None:
+                    sources[pname] = text
+        return BlockFn(block, values, call, call.span, sources)
 
     def _for(self, loop: ast.ForLoop) -> ForFn:
         items = self._constant(loop.iterable)
@@ -1418,6 +1432,7 @@ class FlowChecker(Checker):
         self.scope = scope
         try:
             dims: dict[str, Any] = {}
+            defaults: dict[str, Any] = {}
             if first is not None:
                 x = self._match(first, x, dims, fn, call_source)
                 scope.values[first.name.text] = x
@@ -1427,10 +1442,9 @@ class FlowChecker(Checker):
                 if p is first:
                     continue
                 pname = p.name.text
-                if pname in fn.args:
-                    value = fn.args[pname]
-                else:
-                    value = self._evaluate(p.default, False)
+                if isinstance(p, ast.Param) and p.default is not None:
+                    defaults[pname] = self._evaluate(p.default, False)
+                value = fn.args[pname] if pname in fn.args else defaults[pname]
                 if isinstance(p, ast.InputDecl):
                     value = self._tensor(value, fn.call)
                     value = self._match(p, value, dims, fn, call_source)
@@ -1463,7 +1477,7 @@ class FlowChecker(Checker):
         for p in node.params:
             if isinstance(p, ast.Param):
                 value = scope.values[p.name.text]
-                args[p.name.text] = value.name if isinstance(value, ParamFn) else value
+                args[p.name.text] = SubNetwork(value.name) if isinstance(value, ParamFn) else value
         caller = call_source
         out = self.state.new(y.type, fn.call.span, "output", caller)
         self.state.nodes.append(
@@ -1478,8 +1492,11 @@ class FlowChecker(Checker):
                 fn.call.span,
                 caller.line_col(fn.call.span.start)[0],
                 " ".join(caller.text[fn.call.span.start : fn.call.span.end].split()),
-                node,
                 self.source.name,
+                self.source.line_col(node.span.start)[0],
+                tuple(p.name.text for p in node.params if isinstance(p, ast.InputDecl)) or ("x",),
+                MappingProxyType({k: (None if _is_fn(v) else v) for k, v in defaults.items()}),
+                MappingProxyType(fn.sources) if fn.sources is not None else None,
             )
         )
         return out
@@ -1594,6 +1611,7 @@ class _ModelState:
         self.used: set[int] = set()
         self.poisoned = False
         self.layer_index = 0
+        self.names: dict[int, str] = {}
         self.active: list = []  # blocks being instantiated, to refuse recursion
 
     @property

@@ -9,6 +9,7 @@ whose nodes read and define values of the same numbering.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple, Union
 
 from nndsl.diagnostics import Span
@@ -63,11 +64,17 @@ class Graph(NamedTuple):
     outputs: tuple[int, ...]
 
 
+class SubNetwork(NamedTuple):
+    """A block argument that is a sub-network: it is applied inside the body as ``SeqNode(param=...)``."""
+
+    param: str
+
+
 class BlockNode(NamedTuple):
     """One use of a block: its arguments, the sizes its input pattern matched, its checked body."""
 
     block: str
-    args: Mapping[str, Any]  # parameter -> value; a sub-network argument is a Graph (or None)
+    args: Mapping[str, Any]  # parameter -> value; a sub-network argument is a SubNetwork
     dims: Mapping[str, Any]  # input-pattern name -> the size it matched
     inputs: tuple[int, ...]
     output: int
@@ -76,8 +83,13 @@ class BlockNode(NamedTuple):
     span: Span
     line: int
     text: str
-    definition: Any = None  # the ast.Block
     defined_in: str = ""  # the file that defines it
+    defined_line: int = 0
+    input_names: tuple[str, ...] = ("x",)
+    defaults: Mapping[str, Any] = MappingProxyType({})  # parameter -> default value, for those with one
+    #: inside another block: parameter -> Python source of the argument as written, in terms of
+    #: the enclosing block's parameters
+    sources: Mapping[str, str] | None = None
 
 
 class ResidualNode(NamedTuple):
@@ -146,6 +158,7 @@ class ModelIR(NamedTuple):
     span: Span
     complete: bool = True  # False when checking stopped at an error
     output_names: tuple[str | None, ...] = ()
+    names: Mapping[int, str] = MappingProxyType({})  # values the spec named
 
     @property
     def input_name(self) -> str:

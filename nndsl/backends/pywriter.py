@@ -29,8 +29,29 @@ class Names:
         return name
 
 
+class Code(str):
+    """Source text the backend built itself (a parameter's name, ``planes * 4``): written as is."""
+
+
+class Construct:
+    """A constructor call written as an argument of another (``nn.Sequential(nn.Conv2d(...))``)."""
+
+    def __init__(self, func: str, positional: list, keywords: list[tuple[str, object]]):
+        self.func = func
+        self.positional = positional
+        self.keywords = keywords
+
+    def flat(self) -> str:
+        items = [(None, v) for v in self.positional] + list(self.keywords)
+        return f"{self.func}({', '.join(_arg(k, v) for k, v in items)})"
+
+
 def literal(value) -> str:
     """Source for a constant; only plain data types are allowed through."""
+    if isinstance(value, Code):
+        return str(value)
+    if isinstance(value, Construct):
+        return value.flat()
     if value is None or isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, str):
@@ -51,29 +72,36 @@ def literal(value) -> str:
     raise TypeError(f"not a literal type: {type(value).__name__}")
 
 
-def call(prefix: str, func: str, positional: list, keywords: list[tuple[str, object]], indent: int) -> list[str]:
-    """``prefix + func(args)`` laid out as ruff format would: one line, else hugged, else one per
-    line, and a tuple or list too long for its own line split one element per line."""
+def call(
+    prefix: str, func: str, positional: list, keywords: list[tuple[str, object]], indent: int, suffix: str = ""
+) -> list[str]:
+    """``prefix + func(args) + suffix`` laid out as ruff format would: one line, else hugged, else
+    one per line, where a tuple, list or nested call too long for its own line is split in turn."""
     items = [(None, v) for v in positional] + list(keywords)
     args = [_arg(k, v) for k, v in items]
     pad = " " * indent
-    flat = f"{pad}{prefix}{func}({', '.join(args)})"
+    flat = f"{pad}{prefix}{func}({', '.join(args)}){suffix}"
     if len(flat) <= LINE_LENGTH:
         return [flat]
     inner = " " * (indent + 4)
     joined = f"{inner}{', '.join(args)}"
     if len(joined) <= LINE_LENGTH:
-        return [f"{pad}{prefix}{func}(", joined, f"{pad})"]
+        return [f"{pad}{prefix}{func}(", joined, f"{pad}){suffix}"]
     lines = [f"{pad}{prefix}{func}("]
     for (key, value), text in zip(items, args):
-        if len(f"{inner}{text},") <= LINE_LENGTH or not isinstance(value, (tuple, list)) or not value:
+        head = "" if key is None else key + "="
+        if len(f"{inner}{text},") <= LINE_LENGTH:
             lines.append(f"{inner}{text},")
-            continue
-        opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
-        lines.append(f"{inner}{'' if key is None else key + '='}{opening}")
-        lines += [f"{inner}    {literal(v)}," for v in value]
-        lines.append(f"{inner}{closing},")
-    return lines + [f"{pad})"]
+        elif isinstance(value, Construct):
+            lines += call(head, value.func, value.positional, value.keywords, indent + 4, ",")
+        elif isinstance(value, (tuple, list)) and value:
+            opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
+            lines.append(f"{inner}{head}{opening}")
+            lines += [f"{inner}    {literal(v)}," for v in value]
+            lines.append(f"{inner}{closing},")
+        else:
+            lines.append(f"{inner}{text},")
+    return lines + [f"{pad}){suffix}"]
 
 
 def _arg(key: str | None, value) -> str:

@@ -1,15 +1,44 @@
-"""PyTorch backend: one readable nn.Module class per model, from the checked IR."""
+"""PyTorch backend: one readable nn.Module class per model and per block, from the checked IR.
+
+A model's forward is its graph written out statement by statement. Intermediate results reuse
+a variable once the value it held is dead (``x = self.conv(x)``), as hand-written code does;
+values the spec named keep their names. A block becomes a class whose constructor takes the
+block's parameters; each use of it is a constructor call with that use's arguments.
+"""
 
 from __future__ import annotations
 
 import re
 import types
+from collections.abc import Callable
 
 from nndsl import __version__
-from nndsl.backends.pywriter import LINE_LENGTH, Names, call, comment, statement, with_trailing_comment
-from nndsl.ir import ModelIR, Program
+from nndsl.backends.pywriter import (
+    LINE_LENGTH,
+    Code,
+    Construct,
+    Names,
+    call,
+    comment,
+    literal,
+    statement,
+    with_trailing_comment,
+)
+from nndsl.ir import (
+    BlockNode,
+    Graph,
+    LayerNode,
+    ModelIR,
+    OpNode,
+    Program,
+    ResidualNode,
+    SeqNode,
+    SubNetwork,
+    walk,
+)
+from nndsl.ops import OPERATORS
 
-_SHORT = {"Linear": "fc", "Embedding": "embedding"}
+_SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
 
 
 def attr_prefix(layer) -> str:
@@ -17,8 +46,11 @@ def attr_prefix(layer) -> str:
     name = layer.dsl_name()
     if name in _SHORT:
         return _SHORT[name]
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
-    return re.sub(r"_?[123]d$", "", snake)
+    return re.sub(r"_?[123]d$", "", _snake(name))
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def class_names(program: Program) -> dict[str, str]:
@@ -27,9 +59,534 @@ def class_names(program: Program) -> dict[str, str]:
     return {model.name: classes.take(model.name) for model in program.complete_models}
 
 
+# ---------------------------------------------------------------- blocks: one class per shape of use
+
+_NO_DEFAULT = object()
+
+
+class _BlockClass:
+    """The emitted class for a group of a block's uses that share one structure."""
+
+    def __init__(self, name: str, uses: list[BlockNode]):
+        self.name = name
+        self.uses = uses
+        #: constructor parameters in order: (name, annotation, default or _NO_DEFAULT, keyword-only)
+        self.params: list[tuple[str, str, object, bool]] = []
+        #: slot key -> the source every use shares
+        self.slots: dict[tuple, Code] = {}
+        #: keyword-only parameter -> its value in each use
+        self.extra_values: dict[str, list] = {}
+
+    def arg_value(self, use: BlockNode, name: str):
+        """The value of constructor parameter ``name`` in one use."""
+        if name in self.extra_values:
+            return self.extra_values[name][self.uses.index(use)]
+        return use.dims[name] if name in use.dims else use.args.get(name)
+
+
+def _pure(graph: Graph) -> bool:
+    """A graph that is one chain of modules, each reading the one before: an nn.Sequential."""
+    previous = graph.inputs[0] if len(graph.inputs) == 1 else None
+    for node in graph.nodes:
+        if isinstance(node, LayerNode):
+            if not node.layer.has_module or node.src != previous:
+                return False
+            previous = node.dst
+        elif isinstance(node, BlockNode):
+            if len(node.inputs) != 1 or node.inputs[0] != previous:
+                return False
+            previous = node.output
+        elif isinstance(node, SeqNode) and node.kind != "param":
+            if node.input != previous or not _pure(node.body):
+                return False
+            previous = node.output
+        else:
+            return False
+    return bool(graph.nodes) and graph.outputs == (previous,)
+
+
+def _sub_networks(node: BlockNode) -> dict[str, SeqNode]:
+    return {n.param: n for n in walk(node.body, into_blocks=False) if isinstance(n, SeqNode) and n.kind == "param"}
+
+
+def _is_shortcut(graph: Graph, param: str) -> bool:
+    return any(isinstance(n, ResidualNode) and n.shortcut_param == param for n in walk(graph, into_blocks=False))
+
+
+def _annotation(values: list) -> str:
+    kinds = {type(v) for v in values}
+    if kinds <= {int}:
+        return "int"
+    if kinds <= {int, float}:
+        return "float"
+    for kind, text in ((bool, "bool"), (str, "str"), (tuple, "tuple")):
+        if kinds == {kind}:
+            return text
+    if kinds <= {type(None), SubNetwork}:
+        return "nn.Module | None" if type(None) in kinds else "nn.Module"
+    return "object"
+
+
+def _depth(node: BlockNode) -> int:
+    return 1 + max((_depth(n) for n in walk(node.body, into_blocks=False) if isinstance(n, BlockNode)), default=0)
+
+
+class _Program:
+    """Emission state shared by every class of one generated file."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.classes = Names()
+        self.model_classes = {m.name: self.classes.take(m.name) for m in program.complete_models}
+        self.block_class: dict[int, _BlockClass] = {}  # id(BlockNode) -> its class
+        self.block_classes: list[_BlockClass] = []
+        self.value_names: dict[int, dict] = {}  # id(BlockNode) -> the names of its model's values
+        self._group_blocks()
+
+    # -- grouping uses into classes
+
+    def _group_blocks(self) -> None:
+        uses: dict[tuple[str, str], list[BlockNode]] = {}
+        for model in self.program.complete_models:
+            for node in walk(model.graph):
+                if isinstance(node, BlockNode):
+                    uses.setdefault((node.defined_in, node.block), []).append(node)
+                    self.value_names[id(node)] = model.names
+        # inner blocks first: an outer block's structure names its inner blocks' classes
+        taken: dict[str, int] = {}
+        for (_, block), nodes in sorted(uses.items(), key=lambda item: _depth(item[1][0])):
+            groups: dict[str, list[BlockNode]] = {}
+            for node in nodes:
+                groups.setdefault(self._structure(node.body), []).append(node)
+            for members in groups.values():
+                taken[block] = taken.get(block, 0) + 1
+                cls = _BlockClass(self.classes.take(block if taken[block] == 1 else f"{block}{taken[block]}"), members)
+                for member in members:
+                    self.block_class[id(member)] = cls
+                self._resolve(cls)
+                self.block_classes.append(cls)
+
+    def _structure(self, graph: Graph) -> str:
+        """What makes two uses of a block one class: nodes, data flow, layer classes, arguments written."""
+        base = min(graph.inputs, default=0)
+        parts = []
+
+        def rel(values) -> str:
+            return ",".join(str(v - base) for v in values)
+
+        for node in graph.nodes:
+            if isinstance(node, LayerNode):
+                positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
+                parts.append(
+                    f"L {node.layer.__name__}.{node.selector} {rel([node.src])}>{rel([node.dst])}"
+                    f" ({','.join(positional)};{','.join(keywords)})"
+                )
+            elif isinstance(node, OpNode):
+                parts.append(f"O {node.op} {rel(node.inputs)}>{rel(node.outputs)} {dict(node.args)} {node.scalar!r}")
+            elif isinstance(node, BlockNode):
+                inner = self.block_class[id(node)]
+                subs = {name: self._structure(sub.body) for name, sub in sorted(_sub_networks(node).items())}
+                parts.append(f"B {inner.name} {rel(node.inputs)}>{rel([node.output])} {subs}")
+            elif isinstance(node, ResidualNode):
+                if node.shortcut_param:
+                    shortcut = f"param {node.shortcut_param}"
+                else:
+                    shortcut = self._structure(node.shortcut) if node.shortcut else "identity"
+                parts.append(f"R [{self._structure(node.body)} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
+            elif isinstance(node, SeqNode):
+                inner = node.param if node.kind == "param" else self._structure(node.body)
+                parts.append(f"S {node.kind} [{inner}] {rel([node.input])}>{rel([node.output])}")
+        return "; ".join(parts)
+
+    def slots(self, graph: Graph, path: tuple = ()) -> list[tuple[tuple, str | None, object]]:
+        """Every constructor argument built inside a class body: (key, source as written, value)."""
+        out = []
+        for index, node in enumerate(graph.nodes):
+            here = (*path, index)
+            if isinstance(node, LayerNode) and node.layer.has_module:
+                positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
+                for arg in positional + keywords:
+                    written = (node.sources or {}).get(arg)
+                    out.append(((here, arg), written, node.layer.written_value(arg, node.args[arg])))
+            elif isinstance(node, BlockNode):
+                inner = self.block_class[id(node)]
+                subs = _sub_networks(node)
+                for name, *_ in inner.params:
+                    value = inner.arg_value(node, name)
+                    if isinstance(value, SubNetwork):
+                        if name in subs:
+                            out += self.slots(subs[name].body, (*here, "sub", name))
+                        continue
+                    out.append(((here, name), (node.sources or {}).get(name), value))
+            elif isinstance(node, ResidualNode):
+                out += self.slots(node.body, (*here, "body"))
+                if node.shortcut is not None and not node.shortcut_param:
+                    out += self.slots(node.shortcut, (*here, "shortcut"))
+            elif isinstance(node, SeqNode) and node.kind != "param":
+                out += self.slots(node.body, (*here, "body"))
+        return out
+
+    def _resolve(self, cls: _BlockClass) -> None:
+        """Constructor parameters, and the source of every argument built inside the class."""
+        first = cls.uses[0]
+        dims, params = list(first.dims), list(first.args)
+        seen: dict[tuple, list] = {}
+        for use in cls.uses:
+            for key, written, value in self.slots(use.body):
+                seen.setdefault(key, []).append((written, value, use))
+        referenced: set[str] = set()
+        extra: list[tuple[str, tuple]] = []
+        for key, rows in seen.items():
+            texts = {written for written, _, _ in rows}
+            if len(texts) == 1 and None not in texts:
+                text = next(iter(texts))
+                cls.slots[key] = Code(text)
+                referenced.update(re.findall(r"\b[A-Za-z_]\w*\b", re.sub(r"(['\"]).*?\1", "", text)))
+                continue
+            values = [value for _, value, _ in rows]
+            if all(v == values[0] and type(v) is type(values[0]) for v in values):
+                cls.slots[key] = Code(literal(values[0]))
+                continue
+            match = next(
+                (
+                    name
+                    for name in dims + params
+                    if all(_same(cls.arg_value(use, name), value) for _, value, use in rows)
+                ),
+                None,
+            )
+            if match is not None:
+                cls.slots[key] = Code(match)
+                referenced.add(match)
+                continue
+            name = f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
+            extra.append((name, key))
+        for name in dims:
+            if name in referenced:
+                cls.params.append((name, _annotation([u.dims[name] for u in cls.uses]), _NO_DEFAULT, False))
+        for name in params:
+            values = [u.args[name] for u in cls.uses]
+            default = first.defaults.get(name, _NO_DEFAULT)
+            annotation = _annotation(values)
+            if annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
+                annotation, default = "nn.Module | None", None
+            cls.params.append((name, annotation, default, False))
+        names = Names({p[0] for p in cls.params})
+        for wanted, key in extra:
+            name = names.take(wanted)
+            values = [value for _, value, _ in seen[key]]
+            cls.slots[key] = Code(name)
+            cls.params.append((name, _annotation(values), _NO_DEFAULT, True))
+            cls.extra_values[name] = values
+
+    # -- writing
+
+    def module_of(self, graph: Graph, writer: _ClassWriter, path: tuple) -> Construct:
+        """The constructor expression of a sub-network argument: one module, or an nn.Sequential."""
+        if len(graph.nodes) == 1:
+            return writer.construct(graph.nodes[0], (*path, 0))
+        return Construct("nn.Sequential", [writer.construct(n, (*path, i)) for i, n in enumerate(graph.nodes)], [])
+
+    def block_call(self, node: BlockNode, writer: _ClassWriter, path: tuple) -> Construct:
+        cls = self.block_class[id(node)]
+        subs = _sub_networks(node)
+        positional, keywords = [], []
+        for name, _, default, keyword_only in cls.params:
+            value = cls.arg_value(node, name)
+            if isinstance(value, SubNetwork):
+                value = self.module_of(subs[name].body, writer, (*path, "sub", name)) if name in subs else None
+            else:
+                value = writer.value((path, name), value)
+            if default is _NO_DEFAULT and not keyword_only:
+                positional.append(value)
+            elif keyword_only or name in (node.sources or {}) or not _same(value, default):
+                if not (default is None and value is None):
+                    keywords.append((name, value))
+        return Construct(cls.name, positional, keywords)
+
+    def emit_block(self, cls: _BlockClass) -> list[str]:
+        first = cls.uses[0]
+        writer = _ClassWriter(self, first.body, self.value_names.get(id(first), {}), cls.slots)
+        for name, annotation, _, _ in cls.params:
+            if annotation.startswith("nn.Module"):
+                writer.init.append(f"        self.{name} = {name}")
+                writer.attrs.taken.add(name)
+        writer.add_graph(first.body)
+        params = []
+        for name, annotation, default, keyword_only in cls.params:
+            if keyword_only and "*" not in params:
+                params.append("*")
+            params.append(f"{name}: {annotation}" + ("" if default is _NO_DEFAULT else f" = {literal(default)}"))
+        init = f"    def __init__(self{''.join(', ' + p for p in params)}) -> None:"
+        if len(init) > LINE_LENGTH:
+            inner = f"        self, {', '.join(params)}"
+            if len(inner) <= LINE_LENGTH:
+                init = f"    def __init__(\n{inner}\n    ) -> None:"
+            else:
+                init = (
+                    "    def __init__(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + "\n    ) -> None:"
+                )
+        where = f"block {first.block} (line {first.defined_line} of {first.defined_in})"
+        lines = [_header(cls.name), f'    """{comment(where)}."""', "", init, "        super().__init__()"]
+        lines += writer.init + [""]
+        names = Names({"self"})
+        input_vars = [names.take(n) for n in first.input_names]
+        signature = _signature(input_vars, ["torch.Tensor"] * len(input_vars), "torch.Tensor")
+        return lines + writer.forward(signature, first.body.inputs, input_vars, shape_comments=False)
+
+    def emit_model(self, model: ModelIR) -> list[str]:
+        writer = _ClassWriter(self, model.graph, model.names, None)
+        writer.add_graph(model.graph)
+        names = Names({"self"})
+        input_vars = [names.take(n) for n in model.input_names]
+        annotations = ["torch.Tensor"] * len(input_vars)
+        outputs = len(model.graph.outputs)
+        returns = "torch.Tensor" if outputs == 1 else f"tuple[{', '.join(['torch.Tensor'] * outputs)}]"
+        shapes = ", ".join(str(t) for t in model.input_types)
+        result = ", ".join(str(t) for t in model.outputs)
+        doc = comment(f"{shapes} -> {result}, {model.param_count:,} parameters.")
+        lines = [_header(self.model_classes[model.name]), f'    """{doc}"""', "", "    def __init__(self) -> None:"]
+        lines += ["        super().__init__()", *writer.init, ""]
+        signature = _signature(input_vars, annotations, returns)
+        body = writer.forward(signature, model.graph.inputs, input_vars, shape_comments=True)
+        inputs = [f"        # {comment(f'{n}: {t}')}" for n, t in zip(input_vars, model.input_types)]
+        return lines + [body[0], *inputs, *body[1:]]
+
+
+def _same(a, b) -> bool:
+    return a == b and type(a) is type(b)
+
+
+# ---------------------------------------------------------------- one class
+
+
+class _ClassWriter:
+    """The __init__ and forward of one class, from its graph."""
+
+    def __init__(self, emitter: _Program, graph: Graph, names, slots: dict | None):
+        self.emitter = emitter
+        self.graph = graph
+        self.names = names
+        self.slots = slots  # None: a model, whose arguments are written as their values
+        self.attrs = Names({"forward", "training"})
+        self.init: list[str] = []
+        self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
+        self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
+        self.prefix_counts: dict[str, int] = {}
+        self.prefix_seen: dict[str, int] = {}
+        self._count(graph)
+
+    def value(self, key: tuple, value):
+        return value if self.slots is None else self.slots[key]
+
+    # -- attributes
+
+    def _count(self, graph: Graph) -> None:
+        for node in graph.nodes:
+            prefix = self._prefix(node)
+            if prefix is not None:
+                self.prefix_counts[prefix] = self.prefix_counts.get(prefix, 0) + 1
+            if isinstance(node, ResidualNode):
+                self._count(node.body)
+                if node.shortcut is not None and not node.shortcut_param:
+                    self._count(node.shortcut)
+            elif isinstance(node, SeqNode) and node.kind != "param" and not _pure(node.body):
+                self._count(node.body)
+
+    def _prefix(self, node) -> str | None:
+        if isinstance(node, LayerNode):
+            return attr_prefix(node.layer) if node.layer.has_module else None
+        if isinstance(node, BlockNode):
+            return _snake(self.emitter.block_class[id(node)].name)
+        if isinstance(node, SeqNode) and node.kind != "param" and _pure(node.body):
+            return "stage" if node.kind == "for" else "blocks"
+        return None
+
+    def _attr(self, node) -> str:
+        prefix = self._prefix(node)
+        self.prefix_seen[prefix] = self.prefix_seen.get(prefix, 0) + 1
+        wanted = prefix if self.prefix_counts.get(prefix, 0) == 1 else f"{prefix}{self.prefix_seen[prefix]}"
+        return self.attrs.take(wanted)
+
+    def construct(self, node, path: tuple) -> Construct:
+        """The constructor call that builds one node's module."""
+        if isinstance(node, LayerNode):
+            positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
+
+            def arg(name):
+                return self.value((path, name), node.layer.written_value(name, node.args[name]))
+
+            return Construct(
+                f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], [(a, arg(a)) for a in keywords]
+            )
+        if isinstance(node, BlockNode):
+            return self.emitter.block_call(node, self, path)
+        return Construct(
+            "nn.Sequential", [self.construct(n, (*path, "body", i)) for i, n in enumerate(node.body.nodes)], []
+        )
+
+    def _module(self, node, path: tuple) -> str:
+        attr = self._attr(node)
+        self.init.append(f"        # line {node.line}: {comment(node.text)}")
+        built = self.construct(node, path)
+        self.init.extend(call(f"self.{attr} = ", built.func, built.positional, built.keywords, 8))
+        return attr
+
+    # -- forward steps: (values read, values written, lines given a variable namer, shape note)
+
+    def add_graph(self, graph: Graph, path: tuple = ()) -> None:
+        for index, node in enumerate(graph.nodes):
+            self.add_node(node, (*path, index))
+
+    def add_node(self, node, path: tuple) -> None:
+        if isinstance(node, LayerNode):
+            attr = self._module(node, path) if node.layer.has_module else None
+
+            def emit(var, node=node, attr=attr):
+                return node.layer.forward_lines(attr, var(node.src), var(node.dst), node.args, node.selector)
+
+            self.steps.append(((node.src,), (node.dst,), emit, str(node.output)))
+        elif isinstance(node, OpNode):
+            note = ", ".join(str(t) for t in node.types)
+            self.steps.append((node.inputs, node.outputs, lambda var, node=node: _op_lines(node, var), note))
+        elif isinstance(node, BlockNode):
+            attr = self._module(node, path)
+            self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
+        elif isinstance(node, SeqNode):
+            if node.kind == "param" or _pure(node.body):
+                attr = node.param if node.kind == "param" else self._module(node, path)
+                self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
+            else:
+                self.add_graph(node.body, (*path, "body"))
+        elif isinstance(node, ResidualNode):
+            self._residual(node, path)
+
+    def _residual(self, node: ResidualNode, path: tuple) -> None:
+        self.add_graph(node.body, (*path, "body"))
+        body_out = node.body.outputs[0]
+        if node.shortcut_param:
+            short = self.synthetic
+            self.synthetic -= 1
+            param = node.shortcut_param
+
+            def shortcut(var):
+                src = var(node.input)
+                return [f"{var(short)} = {src} if self.{param} is None else self.{param}({src})"]
+
+            self.steps.append(((node.input,), (short,), shortcut, None))
+        elif node.shortcut is not None:
+            self.add_graph(node.shortcut, (*path, "shortcut"))
+            short = node.shortcut.outputs[0]
+        else:
+            short = node.input
+
+        def add(var):
+            return [f"{var(node.output)} = {var(body_out)} + {var(short)}"]
+
+        self.steps.append(((body_out, short), (node.output,), add, str(node.type)))
+
+    # -- variables
+
+    def forward(self, signature: str, input_ids, input_vars: list[str], shape_comments: bool) -> list[str]:
+        """The forward method: each step's lines, variables reused once the value they hold is dead."""
+        last_use: dict[int, int] = {}
+        for index, (reads, _, _, _) in enumerate(self.steps):
+            for value in reads:
+                last_use[value] = index
+        for value in self.graph.outputs:
+            last_use[value] = len(self.steps)
+        holder: dict[str, int] = dict(zip(input_vars, input_ids))  # variable -> the value it holds
+        var_of: dict[int, str] = dict(zip(input_ids, input_vars))
+        local = Names({"self", "h_n", "c_n", "_", *input_vars})
+
+        def free(name: str, index: int) -> bool:
+            return last_use.get(holder[name], -1) <= index
+
+        lines: list[str] = []
+        for index, (reads, writes, emit, note) in enumerate(self.steps):
+            claimed: set[str] = set()
+            for value in writes:
+                wanted = self.names.get(value)
+                candidates = [wanted] if wanted else ["x", *(var_of[r] for r in reads if r in var_of), "out"]
+                choice = None
+                for name in candidates:
+                    if name in claimed:
+                        continue
+                    if name in holder and free(name, index):
+                        choice = name
+                        break
+                    if name not in holder and name not in local.taken:
+                        local.taken.add(name)
+                        choice = name
+                        break
+                if choice is None:
+                    choice = local.take(wanted or "x")
+                claimed.add(choice)
+                var_of[value] = choice
+                holder[choice] = value
+            body = emit(var_of.__getitem__)
+            for text in body[:-1]:
+                lines += statement("        " + text, 8)
+            if note is not None and shape_comments:
+                lines += with_trailing_comment("        " + body[-1], note, 8)
+            else:
+                lines += statement("        " + body[-1], 8)
+        lines.append(f"        return {', '.join(var_of[v] for v in self.graph.outputs)}")
+        return [signature, *lines]
+
+
+def _call_lines(func: str, node):
+    inputs = node.inputs if isinstance(node, BlockNode) else (node.input,)
+
+    def emit(var):
+        return [f"{var(node.output)} = {func}({', '.join(var(i) for i in inputs)})"]
+
+    return emit
+
+
+def _op_lines(node: OpNode, var) -> list[str]:
+    outs = ", ".join(var(o) for o in node.outputs)
+    ins = [var(i) for i in node.inputs]
+    dim = node.args.get("dim", 0)
+    dim_text = f", dim={dim}" if dim else ""
+    if node.op in OPERATORS:
+        if node.scalar is not None:
+            left, right = (literal(node.scalar), ins[0]) if node.scalar_first else (ins[0], literal(node.scalar))
+        else:
+            left, right = ins
+        return [f"{outs} = {left} {OPERATORS[node.op]} {right}"]
+    if node.op in ("cat", "stack"):
+        joined = ", ".join(ins) + ("," if len(ins) == 1 else "")
+        return [f"{outs} = torch.{node.op}(({joined}){dim_text})"]
+    size = node.args["chunks"] if node.op == "chunk" else node.args["split_size_or_sections"]
+    size_text = literal(list(size)) if isinstance(size, tuple) else literal(size)
+    targets = outs + ("," if len(node.outputs) == 1 else "")
+    return [f"{targets} = torch.{node.op}({ins[0]}, {size_text}{dim_text})"]
+
+
+# ---------------------------------------------------------------- the file
+
+
+def _signature(var_names: list[str], annotations: list[str], returns: str) -> str:
+    params = ", ".join(f"{n}: {a}" for n, a in zip(var_names, annotations))
+    line = f"    def forward(self, {params}) -> {returns}:"
+    if len(line) <= LINE_LENGTH:
+        return line
+    inner = f"        self, {params}"
+    if len(inner) <= LINE_LENGTH:
+        return f"    def forward(\n{inner}\n    ) -> {returns}:"
+    body = "\n".join(["        self,", *(f"        {n}: {a}," for n, a in zip(var_names, annotations))])
+    return f"    def forward(\n{body}\n    ) -> {returns}:"
+
+
+def _header(class_name: str) -> str:
+    header = f"class {class_name}(nn.Module):"
+    return header if len(header) <= LINE_LENGTH else f"class {class_name}(\n    nn.Module\n):"
+
+
 def emit_program(program: Program) -> str:
-    """The whole generated file."""
-    names = class_names(program)
+    """The whole generated file: block classes (inner ones first), then one class per model."""
+    emitter = _Program(program)
     # the spec's path goes in a comment, never in a string literal: it is not ours to quote
     out = [
         '"""PyTorch modules generated by nndsl. Edit the spec and recompile rather than this file."""',
@@ -39,63 +596,11 @@ def emit_program(program: Program) -> str:
         "import torch",
         "from torch import nn",
     ]
+    for cls in emitter.block_classes:
+        out += ["", "", *emitter.emit_block(cls)]
     for model in program.complete_models:
-        out += ["", ""] + emit_model(model, names[model.name])
+        out += ["", "", *emitter.emit_model(model)]
     return "\n".join(out) + "\n"
-
-
-def emit_model(model: ModelIR, class_name: str) -> list[str]:
-    counts: dict[str, int] = {}
-    for node in model.layers:
-        if not node.layer.has_module:
-            continue
-        prefix = attr_prefix(node.layer)
-        counts[prefix] = counts.get(prefix, 0) + 1
-    seen: dict[str, int] = {}
-    names = Names({"forward", "training"})
-    attrs = []
-    for node in model.layers:
-        if not node.layer.has_module:
-            attrs.append(None)
-            continue
-        prefix = attr_prefix(node.layer)
-        seen[prefix] = seen.get(prefix, 0) + 1
-        attrs.append(names.take(prefix if counts[prefix] == 1 else f"{prefix}{seen[prefix]}"))
-    locals_ = Names({"self", "h_n", "c_n", "_"})
-    var = locals_.take(model.input_name)
-    # intermediate results are `x`, as in hand-written modules, whatever the input is called
-    out = var if var == "x" else locals_.take("x")
-    params = f"{model.param_count:,}"
-    header = f"class {class_name}(nn.Module):"
-    lines = [
-        header if len(header) <= LINE_LENGTH else f"class {class_name}(\n    nn.Module\n):",
-        f'    """{comment(f"{model.input} -> {model.output}, {params} parameters.")}"""',
-        "",
-        "    def __init__(self) -> None:",
-        "        super().__init__()",
-    ]
-    for node, attr in zip(model.layers, attrs):
-        if attr is None:
-            continue
-        positional, keywords = node.layer.emitted_args(node.args, node.given, node.n_positional)
-        lines.append(f"        # line {node.line}: {comment(node.text)}")
-        lines += call(f"self.{attr} = ", f"nn.{node.layer.torch_name()}", positional, keywords, 8)
-    signature = f"    def forward(self, {var}: torch.Tensor) -> torch.Tensor:"
-    if len(signature) > LINE_LENGTH:  # laid out as ruff format would: hugged, else one per line
-        params = f"        self, {var}: torch.Tensor"
-        if len(params) > LINE_LENGTH:
-            params = f"        self,\n        {var}: torch.Tensor,"
-        signature = f"    def forward(\n{params}\n    ) -> torch.Tensor:"
-    lines += ["", signature, f"        # {var}: {comment(str(model.input))}"]
-    src = var
-    for node, attr in zip(model.layers, attrs):
-        body = node.layer.forward_lines(attr, src, out, node.args, node.selector)
-        src = out
-        for text in body[:-1]:
-            lines += statement("        " + text, 8)
-        lines += with_trailing_comment("        " + body[-1], str(node.output), 8)
-    lines.append(f"        return {src}")
-    return lines
 
 
 def load_module(program: Program) -> dict:

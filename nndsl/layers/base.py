@@ -298,10 +298,10 @@ class Layer:
         return [f"{dst} = self.{attr}({src})"]
 
     @classmethod
-    def emitted_args(
+    def emitted_params(
         cls, args: dict, given: frozenset[str] = frozenset(), n_positional: int = 0
-    ) -> tuple[list, list[tuple[str, Any]]]:
-        """(positional values, keyword pairs) of the constructor call in emitted code.
+    ) -> tuple[list[str], list[str]]:
+        """(positional, keyword) parameter names of the constructor call in emitted code.
 
         Written as the spec wrote it: required arguments (inferred ones included) and those
         the spec gave positionally stay positional while nothing before them was left out;
@@ -317,10 +317,26 @@ class Layer:
                 in_order = False
                 continue
             if in_order and not keywords and (p.required or index < n_positional):
-                positional.append(p.written(value))
+                positional.append(p.name)
             else:
-                keywords.append((p.name, p.written(value)))
+                keywords.append(p.name)
         return positional, keywords
+
+    @classmethod
+    def written_value(cls, name: str, value: Any) -> Any:
+        """An argument's value as emitted code spells it (``(3, 3)`` -> ``3``)."""
+        return cls.param(name).written(value)
+
+    @classmethod
+    def emitted_args(
+        cls, args: dict, given: frozenset[str] = frozenset(), n_positional: int = 0
+    ) -> tuple[list, list[tuple[str, Any]]]:
+        """(positional values, keyword pairs) of the constructor call in emitted code."""
+        positional, keywords = cls.emitted_params(args, given, n_positional)
+        return (
+            [cls.written_value(n, args[n]) for n in positional],
+            [(n, cls.written_value(n, args[n])) for n in keywords],
+        )
 
 
 # ---------------------------------------------------------------- shared rule helpers

@@ -193,11 +193,10 @@ class LayerNorm(Layer):
         return (x.shape.dims[-1],)
 
     @classmethod
-    def emitted_args(cls, args, given=frozenset(), n_positional=0):
-        positional, keywords = super().emitted_args(args, given, n_positional)
-        shape = positional[0]
-        positional[0] = shape[0] if len(shape) == 1 else list(shape)
-        return positional, keywords
+    def written_value(cls, name, value):
+        if name == "normalized_shape":  # as people write it: LayerNorm(256), LayerNorm([8, 8])
+            return value[0] if len(value) == 1 else list(value)
+        return super().written_value(name, value)
 
     @classmethod
     def output(cls, args, x, ctx):

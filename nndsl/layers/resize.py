@@ -167,9 +167,12 @@ class ZeroPad2d(Layer):
     )
 
     @classmethod
-    def emitted_args(cls, args, given=frozenset(), n_positional=0):
-        pad = args["padding"]
-        return ([pad[0]] if len(pad) == 4 and len(set(pad)) == 1 else [pad]), []
+    def emitted_params(cls, args, given=frozenset(), n_positional=0):
+        return ["padding"], []
+
+    @classmethod
+    def written_value(cls, name, value):
+        return value[0] if len(value) == 4 and len(set(value)) == 1 else value
 
     @classmethod
     def output(cls, args, x, ctx):
