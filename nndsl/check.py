@@ -451,8 +451,9 @@ class Checker(Context):
                             f"{name} would be {inferred}",
                         ) from None
             if not b.validated:
-                b.args = args
-                if not self._validate(b):
+                # validate this use's arguments, inferred ones included; the binding itself stays
+                # as written, for the next use of the same layer (a repetition) to infer anew
+                if not self._validate(_Bound(b.call, b.layer, args, b.arg_spans)):
                     return None
             integer = x.dtype in INTEGER_DTYPES
             if integer and layer.integer_input is None:

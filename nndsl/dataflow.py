@@ -25,7 +25,18 @@ from nndsl.check import (
     model_name_for,
 )
 from nndsl.diagnostics import Label, Severity, Span
-from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, SubNetwork
+from nndsl.ir import (
+    BlockNode,
+    Graph,
+    LayerNode,
+    ModelIR,
+    OpNode,
+    Program,
+    ResidualNode,
+    SeqNode,
+    SubNetwork,
+    python_name,
+)
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, materialize, type_name
 from nndsl.shapes import Shape, Sym, TensorType
@@ -81,6 +92,7 @@ class ResidualFn(NamedTuple):
     shortcut: Any  # a sub-network or None
     span: Span
     shortcut_param: str | None
+    shortcut_if: str | None = None
 
 
 class ParamFn(NamedTuple):
@@ -129,6 +141,9 @@ class Scope:
         self.parent = parent
         self.values: dict[str, Any] = {}
         self.spans: dict[str, Span] = {}
+        self.exprs: dict[str, ast.Expr] = {}  # how a constant defined in the body was written
+        #: a block's top scope: its body constants the emitted class computes, as Python source
+        self.locals: dict[str, str] | None = {} if block is not None else None
         self.used: set[str] = set()
         #: in a block: names of its parameters and input-pattern sizes -> their Python names
         self.block = block if block is not None else (parent.block if parent else None)
@@ -506,7 +521,7 @@ class FlowChecker(Checker):
             if isinstance(value, Tensor):
                 current = value
                 pending.append((value, stmt.span, stmt.targets[0].text if stmt.targets else None))
-            elif isinstance(value, tuple):
+            elif len(stmt.targets) > 1:  # several values: none of them is the one to continue from
                 current = None
         if outputs is None:
             if current is None and self.state.poisoned:
@@ -585,6 +600,8 @@ class FlowChecker(Checker):
                 self._define(scope, target, item)
             return items
         self._define(scope, stmt.targets[0], value)
+        if not isinstance(value, Tensor) and not _is_fn(value):
+            scope.exprs[stmt.targets[0].text] = stmt.value
         return value
 
     def _define(self, scope: Scope, target: ast.Name, value) -> None:
@@ -825,8 +842,8 @@ class FlowChecker(Checker):
                     times_expr.span,
                     "not an integer",
                 )
-            if times < 1:
-                self.error("E107", f"a repetition count must be at least 1, got {times}", times_expr.span, "too small")
+            if times < 0:
+                self.error("E107", f"a repetition count cannot be negative, got {times}", times_expr.span, "negative")
                 raise _Abort
             return RepeatFn(fn, times, expr.span)
         op = {"+": "add", "-": "sub", "*": "mul", "/": "div"}.get(expr.op)
@@ -1102,13 +1119,17 @@ class FlowChecker(Checker):
                 f"Residual's shortcut must be a layer, a sub-network or None, got {kind_name(shortcut)}",
                 spans["shortcut"],
             )
-        param = None
+        param = condition = None
         positional = [a for a in call.args if a.keyword is None]
         written = [a for a in call.args if a.keyword is not None and a.keyword.text == "shortcut"] + positional[1:2]
-        if written and isinstance(written[0].value, ast.NameRef) and self.scope is not None and self.scope.block:
-            if written[0].value.name in self.scope.block:
-                param = written[0].value.name
-        return ResidualFn(body, shortcut, call.span, param)
+        in_block = self.scope is not None and self.scope.block is not None
+        if written and in_block:
+            expr = written[0].value
+            if isinstance(expr, ast.NameRef) and expr.name in self.scope.block:
+                param = expr.name
+            elif isinstance(expr, ast.Cond):
+                condition = _shortcut_condition(expr, self.scope, self)
+        return ResidualFn(body, shortcut, call.span, param, condition)
 
     def _block_call(self, call: ast.Call, block: BlockDef):
         node = block.node
@@ -1247,7 +1268,7 @@ class FlowChecker(Checker):
             y = run()
         finally:
             self.state.stack.pop()
-        if y.type is None or x.type is None:
+        if y.type is None or x.type is None or not nodes:  # `* 0` adds nothing
             self.state.nodes.extend(nodes)
             return y
         self.state.nodes.append(
@@ -1380,6 +1401,7 @@ class FlowChecker(Checker):
                 self._line(fn.span),
                 self._text(fn.span),
                 fn.shortcut_param,
+                fn.shortcut_if,
             )
         )
         self.state.used.update((y.id, s.id))
@@ -1453,13 +1475,13 @@ class FlowChecker(Checker):
                 scope.values[pname] = value
                 scope.spans[pname] = Span(0, 0)
                 scope.used.add(pname)
-                pynames[pname] = pname
+                pynames[pname] = python_name(pname)
             for dim_name, value in dims.items():
                 if dim_name not in scope.values:
                     scope.values[dim_name] = value
                     scope.spans[dim_name] = Span(0, 0)
                     scope.used.add(dim_name)
-                    pynames[dim_name] = dim_name
+                    pynames[dim_name] = python_name(dim_name)
             nodes: list = []
             self.state.stack.append(nodes)
             try:
@@ -1497,6 +1519,8 @@ class FlowChecker(Checker):
                 tuple(p.name.text for p in node.params if isinstance(p, ast.InputDecl)) or ("x",),
                 MappingProxyType({k: (None if _is_fn(v) else v) for k, v in defaults.items()}),
                 MappingProxyType(fn.sources) if fn.sources is not None else None,
+                MappingProxyType(dict(scope.locals)),
+                MappingProxyType({python_name(k): scope.values[k] for k in scope.exprs}),
             )
         )
         return out
@@ -1640,6 +1664,12 @@ def _python(expr, scope: Scope, checker: FlowChecker) -> str | None:
         found = scope.find(expr.name)
         if found is not None and scope.block is not None and expr.name in scope.block and found.parent is None:
             return scope.block[expr.name]
+        if found is not None and found.parent is None and found.locals is not None and expr.name in found.exprs:
+            # a constant the block body computed: the class computes it too, under the same name
+            inner = _python(found.exprs[expr.name], found, checker)
+            if inner is not None:
+                found.locals.setdefault(python_name(expr.name), inner)
+                return python_name(expr.name)
         value = found.values[expr.name] if found is not None else checker.constants.get(expr.name, _MISSING)
         if value is _MISSING:
             return None
@@ -1671,6 +1701,45 @@ def _python(expr, scope: Scope, checker: FlowChecker) -> str | None:
 
 
 _MISSING = object()
+
+_BOOL_PRECEDENCE = {"or": 1, "and": 2}
+
+
+def _python_test(expr, scope: Scope, checker: FlowChecker) -> str | None:
+    """Python source of a condition (comparisons, and/or/not) inside a block."""
+    if isinstance(expr, ast.Compare):
+        left, right = _python(expr.left, scope, checker), _python(expr.right, scope, checker)
+        return None if left is None or right is None else f"{left} {expr.op} {right}"
+    if isinstance(expr, ast.BoolOp):
+        parts = []
+        for side in (expr.left, expr.right):
+            text = _python_test(side, scope, checker)
+            if text is None:
+                return None
+            if isinstance(side, ast.BoolOp) and _BOOL_PRECEDENCE[side.op] < _BOOL_PRECEDENCE[expr.op]:
+                text = f"({text})"
+            parts.append(text)
+        return f" {expr.op} ".join(parts)
+    if isinstance(expr, ast.Not):
+        inner = _python_test(expr.operand, scope, checker)
+        if inner is None:
+            return None
+        return f"not ({inner})" if isinstance(expr.operand, ast.BoolOp) else f"not {inner}"
+    return _python(expr, scope, checker)
+
+
+def _shortcut_condition(expr: ast.Cond, scope: Scope, checker: FlowChecker) -> str | None:
+    """For ``S if cond else None`` (or ``None if cond else S``): when the shortcut exists, in Python."""
+    none_then = isinstance(expr.then, ast.NameRef) and expr.then.name == "None"
+    none_otherwise = isinstance(expr.otherwise, ast.NameRef) and expr.otherwise.name == "None"
+    if none_then == none_otherwise:
+        return None
+    test = _python_test(expr.test, scope, checker)
+    if test is None:
+        return None
+    if none_then:
+        return f"not ({test})" if isinstance(expr.test, ast.BoolOp) else f"not {test}"
+    return test
 
 
 def _substituted(node, bindings):

@@ -8,6 +8,7 @@ whose nodes read and define values of the same numbering.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, Union
@@ -15,6 +16,13 @@ from typing import Any, NamedTuple, Union
 from nndsl.diagnostics import Span
 from nndsl.shapes import TensorType
 from nndsl.source import Source
+
+_NOT_PARAMETERS = set(keyword.kwlist) | set(keyword.softkwlist) | {"self", "nn", "torch", "super"}
+
+
+def python_name(name: str) -> str:
+    """The name a block parameter has in emitted Python (``class`` -> ``class_``)."""
+    return name + "_" if name in _NOT_PARAMETERS else name
 
 
 class LayerNode(NamedTuple):
@@ -90,6 +98,9 @@ class BlockNode(NamedTuple):
     #: inside another block: parameter -> Python source of the argument as written, in terms of
     #: the enclosing block's parameters
     sources: Mapping[str, str] | None = None
+    #: constants the body computes (``hidden = C * expand``) -> Python source, for the class to compute
+    locals: Mapping[str, str] = MappingProxyType({})
+    constants: Mapping[str, Any] = MappingProxyType({})  # their values in this use
 
 
 class ResidualNode(NamedTuple):
@@ -107,6 +118,9 @@ class ResidualNode(NamedTuple):
     line: int
     text: str
     shortcut_param: str | None = None
+    #: in a block, ``shortcut=S if cond else None``: the condition as Python source, in terms of
+    #: the block's parameters (uses of the block may differ in whether they have the shortcut)
+    shortcut_if: str | None = None
 
 
 class SeqNode(NamedTuple):

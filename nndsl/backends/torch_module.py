@@ -34,6 +34,7 @@ from nndsl.ir import (
     ResidualNode,
     SeqNode,
     SubNetwork,
+    python_name,
     walk,
 )
 from nndsl.ops import OPERATORS
@@ -76,12 +77,16 @@ class _BlockClass:
         self.slots: dict[tuple, Code] = {}
         #: keyword-only parameter -> its value in each use
         self.extra_values: dict[str, list] = {}
+        #: constants __init__ computes first: (name, Python source)
+        self.locals: list[tuple[str, str]] = []
 
     def arg_value(self, use: BlockNode, name: str):
-        """The value of constructor parameter ``name`` in one use."""
+        """The value of constructor parameter (or body constant) ``name`` in one use."""
         if name in self.extra_values:
             return self.extra_values[name][self.uses.index(use)]
-        return use.dims[name] if name in use.dims else use.args.get(name)
+        if name in use.dims:
+            return use.dims[name]
+        return use.args[name] if name in use.args else use.constants.get(name)
 
 
 def _pure(graph: Graph) -> bool:
@@ -157,7 +162,8 @@ class _Program:
         for (_, block), nodes in sorted(uses.items(), key=lambda item: _depth(item[1][0])):
             groups: dict[str, list[BlockNode]] = {}
             for node in nodes:
-                groups.setdefault(self._structure(node.body), []).append(node)
+                key = f"{self._structure(node.body)} {sorted(node.locals.items())}"
+                groups.setdefault(key, []).append(node)
             for members in groups.values():
                 taken[block] = taken.get(block, 0) + 1
                 cls = _BlockClass(self.classes.take(block if taken[block] == 1 else f"{block}{taken[block]}"), members)
@@ -167,13 +173,20 @@ class _Program:
                 self.block_classes.append(cls)
 
     def _structure(self, graph: Graph) -> str:
-        """What makes two uses of a block one class: nodes, data flow, layer classes, arguments written."""
-        base = min(graph.inputs, default=0)
-        parts = []
+        """What makes two uses of a block one class: nodes, data flow, layer classes, arguments written.
+
+        Values are numbered in order of appearance, so that uses numbered apart compare equal.
+        """
+        numbers: dict[int, int] = {}
 
         def rel(values) -> str:
-            return ",".join(str(v - base) for v in values)
+            return ",".join(str(numbers.setdefault(v, len(numbers))) for v in values)
 
+        rel(graph.inputs)
+        return self._structure_of(graph, rel)
+
+    def _structure_of(self, graph: Graph, rel) -> str:
+        parts = []
         for node in graph.nodes:
             if isinstance(node, LayerNode):
                 positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
@@ -188,13 +201,16 @@ class _Program:
                 subs = {name: self._structure(sub.body) for name, sub in sorted(_sub_networks(node).items())}
                 parts.append(f"B {inner.name} {rel(node.inputs)}>{rel([node.output])} {subs}")
             elif isinstance(node, ResidualNode):
-                if node.shortcut_param:
+                body = self._structure_of(node.body, rel)
+                if node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
+                    shortcut = f"if {node.shortcut_if}"
+                elif node.shortcut_param:
                     shortcut = f"param {node.shortcut_param}"
                 else:
-                    shortcut = self._structure(node.shortcut) if node.shortcut else "identity"
-                parts.append(f"R [{self._structure(node.body)} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
+                    shortcut = self._structure_of(node.shortcut, rel) if node.shortcut else "identity"
+                parts.append(f"R [{body} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
             elif isinstance(node, SeqNode):
-                inner = node.param if node.kind == "param" else self._structure(node.body)
+                inner = node.param if node.kind == "param" else self._structure_of(node.body, rel)
                 parts.append(f"S {node.kind} [{inner}] {rel([node.input])}>{rel([node.output])}")
         return "; ".join(parts)
 
@@ -250,19 +266,29 @@ class _Program:
             match = next(
                 (
                     name
-                    for name in dims + params
+                    for name in dims + params + list(first.locals)
                     if all(_same(cls.arg_value(use, name), value) for _, value, use in rows)
                 ),
                 None,
             )
             if match is not None:
-                cls.slots[key] = Code(match)
-                referenced.add(match)
+                cls.slots[key] = Code(python_name(match))
+                referenced.add(python_name(match))
                 continue
             name = f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
             extra.append((name, key))
+        # body constants the arguments use become locals of __init__, computed from parameters
+        pending = [n for n in first.locals if n in referenced]
+        while pending:
+            name = pending.pop()
+            for word in re.findall(r"\b[A-Za-z_]\w*\b", first.locals[name]):
+                if word not in referenced:
+                    referenced.add(word)
+                    if word in first.locals:
+                        pending.append(word)
+        cls.locals = [(n, first.locals[n]) for n in first.locals if n in referenced]
         for name in dims:
-            if name in referenced:
+            if python_name(name) in referenced:
                 cls.params.append((name, _annotation([u.dims[name] for u in cls.uses]), _NO_DEFAULT, False))
         for name in params:
             values = [u.args[name] for u in cls.uses]
@@ -292,31 +318,32 @@ class _Program:
         subs = _sub_networks(node)
         positional, keywords = [], []
         for name, _, default, keyword_only in cls.params:
-            value = cls.arg_value(node, name)
-            if isinstance(value, SubNetwork):
+            actual = cls.arg_value(node, name)
+            if isinstance(actual, SubNetwork):
                 value = self.module_of(subs[name].body, writer, (*path, "sub", name)) if name in subs else None
             else:
-                value = writer.value((path, name), value)
+                value = writer.value((path, name), actual)
             if default is _NO_DEFAULT and not keyword_only:
                 positional.append(value)
-            elif keyword_only or name in (node.sources or {}) or not _same(value, default):
-                if not (default is None and value is None):
-                    keywords.append((name, value))
+            elif keyword_only or name in (node.sources or {}) or not _same(actual, default):
+                if not (default is None and actual is None):
+                    keywords.append((python_name(name), value))
         return Construct(cls.name, positional, keywords)
 
     def emit_block(self, cls: _BlockClass) -> list[str]:
         first = cls.uses[0]
-        writer = _ClassWriter(self, first.body, self.value_names.get(id(first), {}), cls.slots)
+        writer = _ClassWriter(self, first.body, self.value_names.get(id(first), {}), cls.slots, cls)
         for name, annotation, _, _ in cls.params:
             if annotation.startswith("nn.Module"):
-                writer.init.append(f"        self.{name} = {name}")
+                writer.init.append(f"        self.{name} = {python_name(name)}")
                 writer.attrs.taken.add(name)
         writer.add_graph(first.body)
         params = []
         for name, annotation, default, keyword_only in cls.params:
             if keyword_only and "*" not in params:
                 params.append("*")
-            params.append(f"{name}: {annotation}" + ("" if default is _NO_DEFAULT else f" = {literal(default)}"))
+            text = f"{python_name(name)}: {annotation}"
+            params.append(text + ("" if default is _NO_DEFAULT else f" = {literal(default)}"))
         init = f"    def __init__(self{''.join(', ' + p for p in params)}) -> None:"
         if len(init) > LINE_LENGTH:
             inner = f"        self, {', '.join(params)}"
@@ -328,6 +355,7 @@ class _Program:
                 )
         where = f"block {first.block} (line {first.defined_line} of {first.defined_in})"
         lines = [_header(cls.name), f'    """{comment(where)}."""', "", init, "        super().__init__()"]
+        lines += [f"        {name} = {source}" for name, source in cls.locals]
         lines += writer.init + [""]
         names = Names({"self"})
         input_vars = [names.take(n) for n in first.input_names]
@@ -353,6 +381,16 @@ class _Program:
         return lines + [body[0], *inputs, *body[1:]]
 
 
+def _node_at(graph: Graph, path: tuple):
+    """The node a path from ``slots`` leads to: indices, with "body"/"shortcut" between them."""
+    node = graph.nodes[path[0]]
+    rest = path[1:]
+    while rest:
+        part, index, rest = rest[0], rest[1], rest[2:]
+        node = (node.shortcut if part == "shortcut" else node.body).nodes[index]
+    return node
+
+
 def _same(a, b) -> bool:
     return a == b and type(a) is type(b)
 
@@ -363,8 +401,9 @@ def _same(a, b) -> bool:
 class _ClassWriter:
     """The __init__ and forward of one class, from its graph."""
 
-    def __init__(self, emitter: _Program, graph: Graph, names, slots: dict | None):
+    def __init__(self, emitter: _Program, graph: Graph, names, slots: dict | None, cls: _BlockClass | None = None):
         self.emitter = emitter
+        self.cls = cls
         self.graph = graph
         self.names = names
         self.slots = slots  # None: a model, whose arguments are written as their values
@@ -375,6 +414,12 @@ class _ClassWriter:
         self.prefix_counts: dict[str, int] = {}
         self.prefix_seen: dict[str, int] = {}
         self._count(graph)
+
+    def _synthetic(self, name: str) -> int:
+        """A number for a value the graph does not have (a shortcut's result), and its name."""
+        self.synthetic -= 1
+        self.names = {**self.names, self.synthetic: name}
+        return self.synthetic
 
     def value(self, key: tuple, value):
         return value if self.slots is None else self.slots[key]
@@ -421,9 +466,12 @@ class _ClassWriter:
             )
         if isinstance(node, BlockNode):
             return self.emitter.block_call(node, self, path)
-        return Construct(
-            "nn.Sequential", [self.construct(n, (*path, "body", i)) for i, n in enumerate(node.body.nodes)], []
-        )
+        elements = []
+        for i, inner in enumerate(node.body.nodes):
+            built = self.construct(inner, (*path, "body", i))
+            # a repetition inside a sequence is part of it: one nn.Sequential, not one in another
+            elements += built.positional if isinstance(inner, SeqNode) else [built]
+        return Construct("nn.Sequential", elements, [])
 
     def _module(self, node, path: tuple) -> str:
         attr = self._attr(node)
@@ -461,12 +509,39 @@ class _ClassWriter:
         elif isinstance(node, ResidualNode):
             self._residual(node, path)
 
+    def _shortcut_uses(self, node: ResidualNode, path: tuple) -> list[ResidualNode]:
+        """The residual at ``path`` in every use of this class (just ``node`` in a model)."""
+        if self.cls is None:
+            return [node]
+        return [_node_at(use.body, path) for use in self.cls.uses]
+
     def _residual(self, node: ResidualNode, path: tuple) -> None:
         self.add_graph(node.body, (*path, "body"))
         body_out = node.body.outputs[0]
+        uses = self._shortcut_uses(node, path) if node.shortcut_if else [node]
+        having = [u for u in uses if u.shortcut is not None]
+        if node.shortcut_if and having and len(having) < len(uses):
+            # some uses have the projection and some do not: decide in the constructor, as people do
+            attr = self.attrs.take("shortcut")
+            built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"))
+            self.init.append(f"        # line {node.line}: the shortcut, where {comment(node.shortcut_if)}")
+            self.init.append(f"        self.{attr} = None")
+            self.init.append(f"        if {node.shortcut_if}:")
+            self.init.extend(call(f"self.{attr} = ", built.func, built.positional, built.keywords, 12))
+            short = self._synthetic("identity")
+
+            def conditional(var):
+                src = var(node.input)
+                return [f"{var(short)} = {src} if self.{attr} is None else self.{attr}({src})"]
+
+            self.steps.append(((node.input,), (short,), conditional, None))
+            node = node._replace(shortcut=None, shortcut_param=None)
+            self._add_sum(node, body_out, short)
+            return
+        if node.shortcut_if and having:
+            node = node._replace(shortcut=having[0].shortcut)
         if node.shortcut_param:
-            short = self.synthetic
-            self.synthetic -= 1
+            short = self._synthetic("identity")
             param = node.shortcut_param
 
             def shortcut(var):
@@ -479,7 +554,9 @@ class _ClassWriter:
             short = node.shortcut.outputs[0]
         else:
             short = node.input
+        self._add_sum(node, body_out, short)
 
+    def _add_sum(self, node: ResidualNode, body_out: int, short: int) -> None:
         def add(var):
             return [f"{var(node.output)} = {var(body_out)} + {var(short)}"]
 
