@@ -32,5 +32,10 @@ def good_specs() -> list[Path]:
     return sorted(SPECS.glob("*.nn"))
 
 
+def zoo_specs() -> list[Path]:
+    """The model zoo, and the block library its ResNets import."""
+    return sorted((SPECS / "zoo").glob("*.nn"))
+
+
 def bad_specs() -> list[Path]:
     return sorted((SPECS / "bad").glob("*.nn"))

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import GOLDEN, ROOT, bad_specs, good_specs, ruff_executable
+from conftest import GOLDEN, ROOT, SPECS, bad_specs, good_specs, ruff_executable, zoo_specs
 
 from nndsl import check_file
 from nndsl.backends.torch_module import emit_program
@@ -25,11 +25,13 @@ def _compare(path, actual: str, update: bool) -> None:
     assert actual == path.read_text(encoding="utf-8"), f"output differs from {path}; rerun with --update-golden"
 
 
-@pytest.mark.parametrize("spec", good_specs(), ids=lambda p: p.name)
-def test_emitted_source_matches_golden(spec, update_golden):
-    result = check_file(spec.relative_to(ROOT) if spec.is_relative_to(ROOT) else spec)
+@pytest.mark.parametrize("spec", good_specs() + zoo_specs(), ids=lambda p: str(p.relative_to(SPECS)))
+def test_emitted_source_matches_golden(spec, update_golden, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = check_file(spec.relative_to(ROOT))
     assert result.ok, [render_text(d) for d in result.errors]
-    _compare(GOLDEN / (spec.stem + ".py"), emit_program(result.program), update_golden)
+    golden = GOLDEN / spec.relative_to(SPECS).with_suffix(".py")
+    _compare(golden, emit_program(result.program), update_golden)
 
 
 @pytest.mark.parametrize("spec", bad_specs(), ids=lambda p: p.name)
@@ -53,10 +55,10 @@ def assert_ruff_clean(directory) -> None:
 
 
 def test_golden_sources_are_ruff_clean(tmp_path):
-    files = sorted(GOLDEN.glob("*.py"))
+    files = sorted(GOLDEN.rglob("*.py"))
     assert files
     for f in files:
-        shutil.copy(f, tmp_path / f.name)
+        shutil.copy(f, tmp_path / "_".join(f.relative_to(GOLDEN).parts))
     assert_ruff_clean(tmp_path)
 
 

@@ -166,7 +166,7 @@ def test_zoo_model_runs_with_the_checked_shapes_and_reference_count(stem):
     assert [tuple(o.shape) for o in outs] == [_concrete(t.shape, batch) for t in model_ir.outputs]
 
     assert [name for name, _ in seen] == [n.layer.torch_name() for n in layers]
-    for (name, got), node in zip(seen, layers):
+    for (_, got), node in zip(seen, layers):
         if node.selector in (None, "output"):
             assert got == _concrete(node.output.shape, batch), f"{node.text}: torch {got}, checker {node.output}"
 
