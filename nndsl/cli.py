@@ -111,33 +111,60 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _tensor_json(t) -> dict:
+    return {"shape": t.shape.to_json(), "dtype": t.dtype, "text": str(t.shape)}
+
+
 def _model_json(model, source) -> dict:
-    def tensor(t):
-        return {"shape": t.shape.to_json(), "dtype": t.dtype, "text": str(t.shape)}
+    from nndsl.ir import BlockNode, LayerNode, subgraphs
 
     layers = []
-    for node in model.layers:
-        layers.append(
-            {
-                "index": node.index,
-                "layer": node.written,
-                "torch_class": node.layer.torch_name(),
-                "call": node.text,
-                "selector": node.selector,
-                "span": span_json(source, node.span),
-                "input": tensor(node.input),
-                "output": tensor(node.output),
-                "params": node.params,
-            }
-        )
+
+    def visit(graph, block, file):
+        for node in graph.nodes:
+            if isinstance(node, LayerNode):
+                layers.append(
+                    {
+                        "index": node.index,
+                        "layer": node.written,
+                        "torch_class": node.layer.torch_name(),
+                        "call": node.text,
+                        "selector": node.selector,
+                        "file": file,
+                        "block": block,
+                        "line": node.line,
+                        "span": span_json(source, node.span) if file == source.name else None,
+                        "input": _tensor_json(node.input),
+                        "output": _tensor_json(node.output),
+                        "params": node.params,
+                    }
+                )
+            for sub in subgraphs(node):
+                if isinstance(node, BlockNode):
+                    visit(sub, node.block, node.defined_in)
+                else:
+                    visit(sub, block, file)
+
+    visit(model.graph, None, source.name)
     return {
         "name": model.name,
         "complete": model.complete,
-        "input": tensor(model.input),
-        "output": tensor(model.output),
+        "input": _tensor_json(model.input),
+        "output": _tensor_json(model.output),
+        "inputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.input_names, model.input_types)],
+        "outputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.output_names, model.outputs)],
         "params": model.param_count,
         "layers": layers,
     }
+
+
+def _signature_text(model) -> str:
+    """``[N, 1, 28, 28] -> [N, 10]``; with several inputs or outputs, named and comma-separated."""
+    if len(model.input_types) == 1 and len(model.outputs) == 1:
+        return f"{model.input} -> {model.output}"
+    ins = ", ".join(f"{n}: {t}" for n, t in zip(model.input_names, model.input_types))
+    outs = ", ".join(f"{n}: {t}" if n else str(t) for n, t in zip(model.output_names, model.outputs))
+    return f"({ins}) -> ({outs})"
 
 
 def cmd_check(args) -> int:
@@ -177,9 +204,7 @@ def cmd_check(args) -> int:
                 print()
         if args.format == "text" and not errors:
             for model in models:
-                print(
-                    f"{result.source.name}: {model.name}: {model.input} -> {model.output}, {model.param_count:,} parameters"
-                )
+                print(f"{result.source.name}: {model.name}: {_signature_text(model)}, {model.param_count:,} parameters")
                 if args.shapes:
                     print(_shape_table(model, result.source))
     if args.format == "json":
@@ -200,11 +225,34 @@ def cmd_check(args) -> int:
     return status
 
 
+def _shape_rows(graph, source, rows) -> None:
+    """One row per layer, tensor operation, block use and residual sum of a model's own graph."""
+    from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, layers_of
+
+    for node in graph.nodes:
+        if isinstance(node, (ResidualNode, SeqNode)) and not (isinstance(node, SeqNode) and node.kind == "param"):
+            _shape_rows(node.body, source, rows)
+            if isinstance(node, ResidualNode):
+                if node.shortcut is not None:
+                    _shape_rows(node.shortcut, source, rows)
+                rows.append(("", "+ (residual sum)", str(node.type), "0"))
+            continue
+        line, col = source.line_col(node.span.start)
+        text = node.text if len(node.text) <= 60 else node.text[:57] + "..."
+        if isinstance(node, LayerNode):
+            rows.append((f"{line}:{col}", text, str(node.output), f"{node.params:,}"))
+        elif isinstance(node, OpNode):
+            rows.append((f"{line}:{col}", text, ", ".join(map(str, node.types)), "0"))
+        elif isinstance(node, BlockNode):
+            params = sum(n.params for n in layers_of(node.body))
+            # the values this use got, which a loop or a parameter may hide in the text
+            args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not isinstance(v, SubNetwork))
+            rows.append((f"{line}:{col}", f"{node.block}({args})", str(node.types[-1]), f"{params:,}"))
+
+
 def _shape_table(model, source) -> str:
     rows = [("", "layer", "output", "params")]
-    for node in model.layers:
-        line, col = source.line_col(node.span.start)
-        rows.append((f"{line}:{col}", node.text, str(node.output), f"{node.params:,}"))
+    _shape_rows(model.graph, source, rows)
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     out = []
     for r in rows:
