@@ -142,6 +142,7 @@ class Scope:
         self.values: dict[str, Any] = {}
         self.spans: dict[str, Span] = {}
         self.exprs: dict[str, ast.Expr] = {}  # how a constant defined in the body was written
+        self.later: dict[str, Span] = {}  # names the body defines further down, for a use before them
         #: a block's top scope: its body constants the emitted class computes, as Python source
         self.locals: dict[str, str] | None = {} if block is not None else None
         self.used: set[str] = set()
@@ -501,7 +502,13 @@ class FlowChecker(Checker):
                     help=f"connect the layers with '->': ... -> {word}",
                 )
                 raise _Abort
+        for stmt in statements:
+            for target in getattr(stmt, "targets", ()):
+                scope.later.setdefault(target.text, target.span)
         for index, stmt in enumerate(statements):
+            for target in getattr(stmt, "targets", ()):
+                if scope.later.get(target.text) is target.span:
+                    del scope.later[target.text]
             if isinstance(stmt, ast.Return):
                 if index != len(statements) - 1:
                     after = statements[index + 1]
@@ -520,7 +527,8 @@ class FlowChecker(Checker):
                     scope.spans.setdefault(target.text, target.span)
             if isinstance(value, Tensor):
                 current = value
-                pending.append((value, stmt.span, stmt.targets[0].text if stmt.targets else None))
+                where = stmt.targets[0].span if stmt.targets else stmt.span
+                pending.append((value, where, stmt.targets[0].text if stmt.targets else None))
             elif len(stmt.targets) > 1:  # several values: none of them is the one to continue from
                 current = None
         if outputs is None:
@@ -769,6 +777,19 @@ class FlowChecker(Checker):
         return self._undefined(expr.name, expr.span)
 
     def _undefined(self, name: str, span: Span, called: bool = False):
+        scope = self.scope
+        while scope is not None:
+            if name in scope.later:
+                self.error(
+                    "E108",
+                    f"'{name}' is used before it is defined",
+                    span,
+                    "used here",
+                    (Label(scope.later[name], "defined here, later"),),
+                    help="define a value before using it: data flows forward, a network has no cycles",
+                )
+                raise _Abort
+            scope = scope.parent
         values = self.scope.names() if self.scope is not None else []
         close = _close_matches(name, values + list(self.constants) + list(_BUILTIN_VALUES), n=1)
         if not called and (close or not (name[:1].isupper() or suggest(name))):

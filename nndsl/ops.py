@@ -46,10 +46,8 @@ def broadcast(op: str, a: TensorType, b: TensorType) -> tuple[TensorType, list[s
             dims.append(p)
         elif p == 1:
             dims.append(q)
-        elif same is False and isinstance(p, int) and isinstance(q, int):
-            raise _mismatch(op, a, b, i - rank)
         elif same is False:
-            raise _mismatch(op, a, b, i - rank)
+            raise _mismatch(op, a, b, i, p, q)
         else:
             unverified.append(f"{p} == {q}")
             dims.append(p)
@@ -59,11 +57,11 @@ def broadcast(op: str, a: TensorType, b: TensorType) -> tuple[TensorType, list[s
     return TensorType(Shape(tuple(dims)), dtype), unverified
 
 
-def _mismatch(op: str, a: TensorType, b: TensorType, dim: int) -> ShapeError:
+def _mismatch(op: str, a: TensorType, b: TensorType, dim: int, p: Dim, q: Dim) -> ShapeError:
     verb = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}[op]
     return ShapeError(
         "E208",
-        f"cannot {verb} {a.shape} and {b.shape}: sizes differ at dim {dim} and neither is 1",
+        f"cannot {verb} {a.shape} and {b.shape}: sizes {p} and {q} differ at dim {dim}, and neither is 1",
         f"{a.shape} {OPERATORS[op]} {b.shape}",
         "element-wise operations need equal sizes, or a size of 1 to broadcast",
     )
