@@ -5,7 +5,9 @@ a call as a spec would write it and the shape of the tensor fed to it. Many draw
 configurations torch rejects (kernel larger than the input, groups that do not divide the
 channels, the wrong rank, a channel mismatch, p outside [0, 1], ...), so both verdicts get
 exercised. ``torch_outcome`` is the ground truth: it builds the module with ``torch.nn``
-directly (never through nndsl) and runs it on a small CPU tensor in train mode.
+directly (never through nndsl) and runs it on a small CPU tensor in train mode; layers that are
+tensor methods (Reshape, Permute, Mean, ...) call the method, and MultiheadAttention gets the
+tensor as query, key and value, as nndsl emits it.
 
 Deliberately not drawn, because nndsl differs from torch on purpose there:
 - omitted inferable arguments (``Conv2d(out_channels=8, ...)``): torch has no such thing;
@@ -359,6 +361,105 @@ def _zeropad(draw) -> Case:
     return _case(call("ZeroPad2d", padding), shape)
 
 
+@st.composite
+def _attention(draw, name: str) -> Case:
+    heads = draw(st.integers(1, 4))
+    embed = draw(_mostly(st.integers(1, 3).map(lambda k: k * heads), st.integers(1, 8)))
+    shared = {"dropout": _PROBS, "batch_first": st.booleans(), "bias": st.booleans()}
+    if name == "MultiheadAttention":
+        other = st.one_of(st.none(), st.just(embed), st.integers(1, 8))
+        kwargs = draw(
+            _options(**shared, add_bias_kv=st.booleans(), add_zero_attn=st.booleans(), kdim=other, vdim=other)
+        )
+    else:
+        kwargs = draw(
+            _options(
+                **shared,
+                dim_feedforward=st.integers(1, 8),
+                activation=_mostly(st.sampled_from(["relu", "gelu"]), st.just("tanh")),
+                layer_norm_eps=st.sampled_from([1e-5, 1e-3]),
+                norm_first=st.booleans(),
+            )
+        )
+    shape = draw(_shape((2, 3), hi=4, any_rank=(1, 4)))
+    _fix(draw, shape, -1, embed)
+    return _case(call(name, embed, heads, **kwargs), shape)
+
+
+@st.composite
+def _reshape(draw, name: str) -> Case:
+    shape = draw(_shape(range(0, 5), hi=4))
+    numel = 1
+    for d in shape:
+        numel *= d
+    sizes = draw(st.lists(st.integers(1, 4), max_size=3))
+    known = 1
+    for s in sizes:
+        known *= s
+    if numel % known == 0 and draw(_mostly(st.just(True), st.just(False))):
+        # complete the sizes to the input's element count, written out or as -1
+        sizes.insert(draw(st.integers(0, len(sizes))), draw(st.sampled_from([numel // known, -1])))
+    target = draw(_mostly(st.just(tuple(sizes)), st.sampled_from([(-1, -1), (0, -1), (-2, 4), (0,)]), 8))
+    if len(target) == 1 and draw(st.booleans()):
+        target = target[0]  # written as one int, as x.reshape(-1)
+    return _case(call(name, target), shape)
+
+
+def _dims(rank: int, n: int) -> st.SearchStrategy:
+    """n distinct dims for a rank-``rank`` input, either sign; sometimes one out of range or repeated."""
+    span = max(rank, 1)  # a 0-D input takes dims 0 and -1
+    good = st.lists(st.integers(0, span - 1), min_size=min(n, span), max_size=min(n, span), unique=True)
+    signed = good.flatmap(lambda ds: st.tuples(*[st.sampled_from([d, d - span]) for d in ds]).map(list))
+    wrong = st.lists(
+        _mostly(st.integers(-span, span - 1), st.sampled_from([-span - 1, span, span + 1]), 2), min_size=n, max_size=n
+    )
+    return _mostly(signed, wrong, 4)
+
+
+@st.composite
+def _permute(draw) -> Case:
+    shape = draw(_shape(range(0, 5), hi=4))
+    rank = len(shape)
+    order = list(draw(st.permutations(range(rank))))
+    order = [d - rank if draw(st.booleans()) else d for d in order]  # negative dims count from the end
+    bad = _dims(rank, draw(st.integers(0, 5)))
+    dims = draw(_mostly(st.just(order), bad, 3))
+    return _case(call("Permute", tuple(dims)), shape)
+
+
+@st.composite
+def _transpose(draw) -> Case:
+    shape = draw(_shape(range(0, 5), hi=4))
+    span = max(len(shape), 1)
+    dim = _mostly(st.integers(-span, span - 1), st.sampled_from([-span - 1, span]), 6)
+    return _case(call("Transpose", draw(dim), draw(dim)), shape)
+
+
+@st.composite
+def _reduction(draw, name: str) -> Case:
+    shape = draw(_shape(range(0, 5), hi=3))
+    dims = tuple(draw(_dims(len(shape), draw(st.integers(0, 3)))))
+    dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else dims
+    kwargs = draw(_options(keepdim=st.booleans()))
+    return _case(call(name, dim, **kwargs), shape)
+
+
+@st.composite
+def _squeeze(draw) -> Case:
+    shape = draw(_shape(range(0, 5), hi=2))  # many dims of size 1
+    dims = tuple(draw(_dims(len(shape), draw(st.integers(0, 3)))))
+    dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else dims
+    return _case(call("Squeeze", dim), shape)
+
+
+@st.composite
+def _unsqueeze(draw) -> Case:
+    shape = draw(_shape(range(0, 5), hi=3))
+    rank = len(shape)
+    dim = draw(_mostly(st.integers(-rank - 1, rank), st.sampled_from([-rank - 2, rank + 1]), 6))
+    return _case(call("Unsqueeze", dim), shape)
+
+
 STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     **{f"Conv{n}d": _conv(f"Conv{n}d", n, False) for n in (1, 2, 3)},
     **{f"ConvTranspose{n}d": _conv(f"ConvTranspose{n}d", n, True) for n in (1, 2)},
@@ -397,6 +498,16 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     **{name: _recurrent(name) for name in ("RNN", "GRU", "LSTM")},
     "Upsample": _upsample(),
     "ZeroPad2d": _zeropad(),
+    "MultiheadAttention": _attention("MultiheadAttention"),
+    "TransformerEncoderLayer": _attention("TransformerEncoderLayer"),
+    "Reshape": _reshape("Reshape"),
+    "View": _reshape("View"),
+    "Permute": _permute(),
+    "Transpose": _transpose(),
+    "Mean": _reduction("Mean"),
+    "Sum": _reduction("Sum"),
+    "Squeeze": _squeeze(),
+    "Unsqueeze": _unsqueeze(),
 }
 
 
@@ -429,6 +540,17 @@ def parse_call(text: str) -> tuple[str, list, dict, str | None]:
 
 
 _BATCHNORM_BY_RANK = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
+#: nndsl layers that are tensor methods, not modules: name -> the method, called with the call's arguments
+_TENSOR_METHODS = {
+    "Reshape": torch.Tensor.reshape,
+    "View": torch.Tensor.view,
+    "Permute": torch.Tensor.permute,
+    "Transpose": torch.Tensor.transpose,
+    "Mean": torch.Tensor.mean,
+    "Sum": torch.Tensor.sum,
+    "Squeeze": torch.Tensor.squeeze,
+    "Unsqueeze": torch.Tensor.unsqueeze,
+}
 _RECURRENT = ("RNN", "GRU", "LSTM")
 
 
@@ -467,6 +589,9 @@ def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a call torch only warns about is accepted
         try:
+            if name in _TENSOR_METHODS:
+                out = _TENSOR_METHODS[name](torch_input(shape, dtype), *args, **kwargs)
+                return Outcome(True, tuple(out.shape), 0, dtype=str(out.dtype).removeprefix("torch."))
             if name == "BatchNorm":  # nndsl's alias: the torch class follows the input's rank
                 if len(shape) not in _BATCHNORM_BY_RANK:
                     raise ValueError(f"no BatchNorm for a {len(shape)}-D input")
@@ -476,7 +601,9 @@ def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> 
             # A transposed convolution with an output size of 0 raises on torch's native CPU kernel
             # but not on its oneDNN fast path, taken only for a batch above 1: judge by the native one.
             with torch.backends.mkldnn.flags(enabled=not name.startswith("ConvTranspose")):
-                out = module(torch_input(shape, dtype))
+                x = torch_input(shape, dtype)
+                # nndsl's MultiheadAttention is self-attention: the input is query, key and value
+                out = module(x, x, x, need_weights=False)[0] if name == "MultiheadAttention" else module(x)
             out = _select(name, module, out, selector)
         except Exception as exc:  # every kind of torch error is a rejection
             return Outcome(False, error=f"{type(exc).__name__}: {exc}")

@@ -53,10 +53,14 @@ def test_required_layers_are_registered():
 
 
 def test_torch_classes_exist():
-    nn = pytest.importorskip("torch.nn")
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
     for name, layer in REGISTRY.items():
         if name == "BatchNorm":
             continue  # an alias: emitted as the BatchNorm1d/2d/3d it resolves to
+        if not layer.has_module:  # a tensor method, named Tensor.<method>
+            assert hasattr(torch.Tensor, layer.torch_name().removeprefix("Tensor.")), name
+            continue
         torch_class = getattr(nn, layer.torch_name(), None)
         assert torch_class is not None, f"torch.nn has no {layer.torch_name()}"
         import inspect
