@@ -829,6 +829,7 @@ class FlowChecker(Checker):
                 expr.steps[0].span,
                 "not a tensor or layer",
             )
+        composed: list = []  # a chain that starts with a layer composes; it is applied later
         for step in expr.steps[1:]:
             fn = self._step(step)
             if not _is_fn(fn):
@@ -841,7 +842,10 @@ class FlowChecker(Checker):
             if isinstance(value, Tensor):
                 value = self.apply(fn, value, step.span)
             else:
-                value = ComposeFn((value, fn), Span(expr.span.start, step.span.end))
+                composed.append(fn)
+        if composed:
+            parts = value.parts if isinstance(value, ComposeFn) else (value,)
+            value = ComposeFn((*parts, *composed), expr.span)
         return value
 
     def _tensor(self, value, expr) -> Tensor:

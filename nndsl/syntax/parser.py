@@ -165,9 +165,8 @@ class _ToAst(Transformer):
         return ast.Assign((), value, value.span)
 
     def flow(self, children):
-        left, right = children[0], children[-1]
-        steps = left.steps if isinstance(left, ast.Flow) else (left,)
-        return ast.Flow((*steps, right), _span_of(children))
+        steps = _nodes(children)
+        return ast.Flow(tuple(steps), _span_of(steps))
 
     def cond(self, children):
         then, test, otherwise = _nodes(children)
