@@ -522,9 +522,8 @@ _NOT_LAYERS = {
     "Dense": "Keras's Dense is Linear here: Linear(in_features, out_features)",
     "FullyConnected": "a fully connected layer is Linear(in_features, out_features)",
     "Sequential": "a chain is already sequential: join the layers with '->'",
-    "view": "reshape with Flatten or Unflatten",
-    "reshape": "reshape with Flatten or Unflatten",
-    "Reshape": "reshape with Flatten or Unflatten",
+    "view": "layers are capitalised: View((-1, 16))",
+    "reshape": "layers are capitalised: Reshape((-1, 16))",
 }
 
 

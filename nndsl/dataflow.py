@@ -35,10 +35,10 @@ from nndsl.ir import (
     ResidualNode,
     SeqNode,
     SubNetwork,
-    python_name,
 )
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, materialize, type_name
+from nndsl.pysource import literal, python_name
 from nndsl.shapes import Shape, Sym, TensorType
 from nndsl.source import Source
 
@@ -182,6 +182,7 @@ class FlowChecker(Checker):
         self.state: _ModelState | None = None
         self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
         self.reported: set = set()  # (file, code, offset) of errors inside blocks, reported once
+        self.used_blocks: set[str] = set()
 
     # ------------------------------------------------------------ diagnostics inside blocks
 
@@ -271,6 +272,17 @@ class FlowChecker(Checker):
                 model = self._bare_chain(item, bare_input, declared)
                 if model is not None:
                     out.append(model)
+        if models or bare_chains:  # a file of blocks alone is a library: its blocks are used elsewhere
+            for item in module.items:
+                if isinstance(item, ast.Block) and item.name.text not in self.used_blocks:
+                    self._diag(
+                        Severity.WARNING,
+                        "W305",
+                        f"block '{item.name.text}' is never used, so it is not checked",
+                        item.name.span,
+                        "never used",
+                        help="use it in a model, or move it to a file of blocks that models import",
+                    )
         return Program(self.source, tuple(out))
 
     def _define_block(self, item: ast.Block) -> None:
@@ -968,6 +980,7 @@ class FlowChecker(Checker):
                 )
             return value
         if name in self.blocks:
+            self.used_blocks.add(name)
             return self._block_call(call, self.blocks[name])
         if name in _TENSOR_FUNCTIONS:
             return self._tensor_function(call)
@@ -1353,7 +1366,6 @@ class FlowChecker(Checker):
 
     def _sources(self, b: _Bound, scope: Scope) -> dict[str, str]:
         """Python source of each argument the spec wrote, in terms of the block's parameters."""
-        from nndsl.backends.pywriter import literal
 
         out: dict[str, str] = {}
         params = [p.name for p in b.layer.params]
@@ -1679,7 +1691,6 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
 def _python(expr, scope: Scope, checker: FlowChecker) -> str | None:
     """Python source for a constant expression inside a block, naming the block's parameters;
     None where a name is not one of them (its value is then written as a literal)."""
-    from nndsl.backends.pywriter import literal
 
     if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StrLit)):
         return literal(expr.value)

@@ -38,6 +38,10 @@ CATALOGUE: dict[str, str] = {
     "E111": "invalid output selector",
     "E112": "invalid input declaration",
     "E113": "spec defines no model",
+    "E114": "value of the wrong kind (a tensor, a layer or a constant where another is needed)",
+    "E115": "invalid block definition or use of a block inside itself",
+    "E116": "import failed",
+    "E117": "invalid statement or return",
     "E201": "size mismatch between a layer and its input",
     "E202": "input of the wrong rank",
     "E203": "input too small for the layer",
@@ -45,10 +49,12 @@ CATALOGUE: dict[str, str] = {
     "E205": "argument cannot be inferred from the input",
     "E206": "invalid reshape",
     "E207": "layer configuration rejected for this input",
+    "E208": "shapes of combined values do not match (element-wise, cat, residual)",
     "W301": "size constraint that cannot be verified statically",
     "W302": "configuration torch accepts with a warning",
     "W303": "declared input dimension fixed by a layer",
     "W304": "--input given for a file without a bare chain",
+    "W305": "value, input or block never used",
     "N401": "layer resolved from the input's rank",
 }
 

@@ -8,7 +8,6 @@ whose nodes read and define values of the same numbering.
 
 from __future__ import annotations
 
-import keyword
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, Union
@@ -16,13 +15,6 @@ from typing import Any, NamedTuple, Union
 from nndsl.diagnostics import Span
 from nndsl.shapes import TensorType
 from nndsl.source import Source
-
-_NOT_PARAMETERS = set(keyword.kwlist) | set(keyword.softkwlist) | {"self", "nn", "torch", "super"}
-
-
-def python_name(name: str) -> str:
-    """The name a block parameter has in emitted Python (``class`` -> ``class_``)."""
-    return name + "_" if name in _NOT_PARAMETERS else name
 
 
 class LayerNode(NamedTuple):

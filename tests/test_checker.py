@@ -274,3 +274,16 @@ def test_bare_chain_and_model_of_the_same_name_stay_apart():
 
 def test_byte_order_mark_in_text_is_ignored():
     assert nndsl.check_source("\ufeffmodel M(x: [N, 3]) { Linear(3, 2) }", "t").ok
+
+
+def test_every_code_the_checker_can_emit_is_catalogued():
+    import re
+    from pathlib import Path
+
+    from nndsl.diagnostics import CATALOGUE
+
+    package = Path(nndsl.__file__).parent
+    used = set()
+    for source in package.rglob("*.py"):
+        used |= set(re.findall(r'"([EWN]\d{3})"', source.read_text()))
+    assert used and used <= set(CATALOGUE), sorted(used - set(CATALOGUE))

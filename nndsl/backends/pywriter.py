@@ -6,6 +6,8 @@ import builtins
 import keyword
 import re
 
+from nndsl.pysource import literal as _literal
+
 LINE_LENGTH = 88
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"torch", "nn", "self"}
 
@@ -47,29 +49,12 @@ class Construct:
 
 
 def literal(value) -> str:
-    """Source for a constant; only plain data types are allowed through."""
+    """Source for a constant, or for code the backend built (``Code``, ``Construct``)."""
     if isinstance(value, Code):
         return str(value)
     if isinstance(value, Construct):
         return value.flat()
-    if value is None or isinstance(value, (bool, int)):
-        return repr(value)
-    if isinstance(value, str):
-        text = repr(value)
-        if text.startswith("'") and '"' not in value:
-            text = '"' + text[1:-1] + '"'  # ruff format's quotes; the escapes inside stay valid
-        return text
-    if isinstance(value, float):
-        text = repr(value)
-        if text in ("inf", "-inf", "nan"):
-            return f"float({text!r})"
-        return text
-    if isinstance(value, tuple):
-        inner = ", ".join(literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    raise TypeError(f"not a literal type: {type(value).__name__}")
+    return _literal(value)
 
 
 def call(

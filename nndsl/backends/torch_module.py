@@ -34,10 +34,10 @@ from nndsl.ir import (
     ResidualNode,
     SeqNode,
     SubNetwork,
-    python_name,
     walk,
 )
 from nndsl.ops import OPERATORS
+from nndsl.pysource import python_name
 
 _SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
 
