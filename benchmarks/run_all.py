@@ -1,10 +1,11 @@
 """Run every benchmark and print one table of figures with PASS/FAIL against the targets.
 
-    python benchmarks/run_all.py            # about 2-3 minutes on two cores
+    python benchmarks/run_all.py            # about 2-4 minutes on two cores
     python benchmarks/run_all.py --quick    # fewer repetitions, for a smoke test
 
 Sections run in this order: cold start (subprocesses), in-process check of long chains,
-forward+backward of built versus hand-written modules (imports torch, one thread).
+forward+backward of built versus hand-written modules (imports torch, one thread), and the
+ResNet zoo: check time against torch building the network on the meta device, and against depth.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def main() -> int:
 
     import bench_cold_start
 
-    print("[1/3] cold start ...", flush=True)
+    print("[1/4] cold start ...", flush=True)
     cold = bench_cold_start.run(reps=7 if args.quick else 11, miss_reps=1 if args.quick else 3)
     figures += cold
     if args.profile or any(f.passed is False for f in cold):
@@ -58,19 +59,24 @@ def main() -> int:
 
     import bench_check_scaling
 
-    print("[2/3] in-process check of 1k / 10k layer chains ...", flush=True)
+    print("[2/4] in-process check of 1k / 10k layer chains ...", flush=True)
     check_figures, profiles = bench_check_scaling.run(reps=5, force_profile=args.profile)
     figures += check_figures
     for text in profiles:
         print(text, end="\n\n")
 
-    print("[3/3] forward+backward, built vs hand-written ...", flush=True)
+    print("[3/4] forward+backward, built vs hand-written ...", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's "Failed to initialize NumPy" when numpy is absent
         import bench_forward_backward
         import torch
 
     figures += bench_forward_backward.run(seconds=6.0 if args.quick else 20.0)
+
+    import bench_zoo
+
+    print("[4/4] ResNet zoo: check vs torch meta build, check vs depth ...", flush=True)
+    figures += bench_zoo.run(rounds=5 if args.quick else 15)
 
     print()
     print_table(
