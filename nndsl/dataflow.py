@@ -183,15 +183,17 @@ class FlowChecker(Checker):
         self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
         self.reported: set = set()  # (file, code, offset) of errors inside blocks, reported once
         self.used_blocks: set[str] = set()
+        self.broken_names: set[str] = set()  # imported names whose import failed (already reported)
 
     # ------------------------------------------------------------ diagnostics inside blocks
 
     def _diag(self, severity, code, message, span, label="", secondary=(), help=None, notes=()):
+        # a block used many times, or a loop body run many times, reports a mistake once
+        key = (self.source.name, code, span.start)
+        if key in self.reported:
+            return
+        self.reported.add(key)
         if self.instantiating:
-            key = (self.source.name, code, span.start)
-            if key in self.reported:
-                return
-            self.reported.add(key)
             name, use, where = self.instantiating[0]
             if where is self.source:
                 secondary = (*secondary, Label(use, f"in this use of {name}"))
@@ -356,6 +358,7 @@ class FlowChecker(Checker):
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.error("E116", f"cannot read '{item.path.value}': {reason}", item.path.span, "imported here")
+            self.broken_names.update(name.text for name in item.names)  # their uses are not errors again
             return
         source = Source(path, text)
         module, syntax_errors = parse_recovering(source)
@@ -370,6 +373,7 @@ class FlowChecker(Checker):
                 self.constants[name.text] = other.constants[name.text]
                 self.constant_spans[name.text] = name.span
             else:
+                self.broken_names.add(name.text)
                 known = list(other.blocks) + list(other.constants)
                 close = _close_matches(name.text, known, n=1)
                 self.error(
@@ -789,6 +793,8 @@ class FlowChecker(Checker):
         return self._undefined(expr.name, expr.span)
 
     def _undefined(self, name: str, span: Span, called: bool = False):
+        if name in self.broken_names or name in self.broken_constants:
+            raise _Abort
         scope = self.scope
         while scope is not None:
             if name in scope.later:
@@ -1626,7 +1632,12 @@ class FlowChecker(Checker):
         else:
             line, col = self.source.line_col(decl.span.start)
             notes = (f"{fn.block.node.name.text} declares its input at {self.source.name}:{line}:{col}",)
-        self.sink.add(_diagnostic(code, message, call_source, fn.call.span, "input does not match", secondary, notes))
+        key = (call_source.name, code, fn.call.span.start)
+        if key not in self.reported:
+            self.reported.add(key)
+            self.sink.add(
+                _diagnostic(code, message, call_source, fn.call.span, "input does not match", secondary, notes)
+            )
         raise _Abort
 
 

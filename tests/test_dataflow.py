@@ -357,3 +357,14 @@ def test_import_mistakes(tmp_path, files, fragment):
     found = [d for d in result.diagnostics if d.code == "E116"]
     assert found, [(d.code, d.message) for d in result.diagnostics]
     assert any(fragment in (d.message + " " + (d.help or "")) for d in found)
+
+
+def test_a_mistake_in_a_loop_body_is_reported_once():
+    result = check("model M(x: [N, 8]) { for w in [8, 16, 32] { Lineer(out_features=w) } }")
+    assert codes(result) == ["E101"]
+
+
+def test_a_failed_import_is_not_reported_again_at_each_use(tmp_path):
+    spec = tmp_path / "model.nn"
+    spec.write_text('from "missing.nn" import Block\nmodel M(x: [N, 4]) { Block -> Block(2) }\n')
+    assert codes(nndsl.check_file(spec)) == ["E116"]
