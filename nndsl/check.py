@@ -470,13 +470,16 @@ class Checker(Context):
                 # place, so the rest of the rule (an output size of 0, a kernel too big) sees it.
                 # Its diagnostics were all given by the first run.
                 mark = len(self.sink.items)
-                x = TensorType(x.shape.substitute(self.bindings), x.dtype)
+                x = x._replace(shape=x.shape.substitute(self.bindings))
                 try:
                     out = layer.output(args, x, self)
                 finally:
                     del self.sink.items[mark:]
             if integer and layer.integer_input == "float":
                 out = TensorType(out.shape, "float32")
+            if not x.contiguous and out.contiguous and out.shape == x.shape and layer.param_count(args) == 0:
+                # activations and dropout keep the input's memory layout, as torch's element-wise ops do
+                out = out._replace(contiguous=False)
             if b.call.selector is not None:
                 out = layer.select(args, x, out, b.call.selector.text)
             elif layer.default_selector is not None:
@@ -486,7 +489,7 @@ class Checker(Context):
             self.error(exc.code, exc.message, span, exc.label, self._producer_label(), exc.help)
             return None
         if self.bindings:
-            out = TensorType(out.shape.substitute(self.bindings), out.dtype)
+            out = out._replace(shape=out.shape.substitute(self.bindings))
         line = self.source.line_col(b.call.span.start)[0]
         text = " ".join(self.source.text[b.call.span.start : b.call.span.end].split())
         return LayerNode(

@@ -55,6 +55,7 @@ CATALOGUE: dict[str, str] = {
     "W303": "declared input dimension fixed by a layer",
     "W304": "--input given for a file without a bare chain",
     "W305": "value, input or block never used",
+    "W306": "view of memory that a Permute or Transpose reordered",
     "N401": "layer resolved from the input's rank",
 }
 

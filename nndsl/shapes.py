@@ -285,6 +285,8 @@ class Shape(NamedTuple):
 class TensorType(NamedTuple):
     shape: Shape
     dtype: str = "float32"
+    #: False after Permute/Transpose: memory no longer in row-major order, which ``view`` needs
+    contiguous: bool = True
 
     def __str__(self) -> str:
         return str(self.shape) if self.dtype == "float32" else f"{self.dtype}{self.shape}"

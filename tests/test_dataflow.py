@@ -368,3 +368,14 @@ def test_a_failed_import_is_not_reported_again_at_each_use(tmp_path):
     spec = tmp_path / "model.nn"
     spec.write_text('from "missing.nn" import Block\nmodel M(x: [N, 4]) { Block -> Block(2) }\n')
     assert codes(nndsl.check_file(spec)) == ["E116"]
+
+
+def test_view_after_a_transpose_is_warned_about_as_torch_raises():
+    text = "model M(x: [N, 4, 6]) { Transpose(1, 2) -> ReLU -> View((-1, 24)) }"
+    diag = only(check(text), "W306")
+    assert "Reshape" in diag.help
+    with pytest.raises(RuntimeError, match="view"):
+        nndsl.build(text)(torch.randn(2, 4, 6))
+    fixed = text.replace("View", "Reshape")
+    assert not check(fixed).diagnostics
+    assert tuple(nndsl.build(fixed)(torch.randn(2, 4, 6)).shape) == (2, 24)

@@ -226,8 +226,9 @@ def _reshape_error(cls, sizes, x: TensorType, why: str) -> ShapeError:
 class View(Reshape):
     """Reshape emitted as ``.view(...)``: the same shape rule (one size may be -1).
 
-    torch's view also needs strides compatible with the new shape, which the checker does not
-    track: after Permute or Transpose, ``view`` fails at run time where ``Reshape`` copies.
+    torch's view also needs strides compatible with the new shape: after Permute or Transpose
+    (followed only by layers that keep the memory layout), the checker warns (W306), since
+    ``view`` then fails at run time where ``Reshape`` copies.
     """
 
     torch_class = "Tensor.view"
@@ -237,6 +238,17 @@ class View(Reshape):
         ("View((4, 6))", "[2, 3, 4]", "[4, 6]"),
         ("View((5, 5))", "[2, 3, 4]", "E206"),
     )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        if not x.contiguous:
+            ctx.warn(
+                "W306",
+                "View needs its input's memory in order, and a Permute or Transpose before it has "
+                "reordered it: torch raises here unless the sizes happen to line up",
+                help="use Reshape, which copies when it must, or Permute after View",
+            )
+        return super().output(args, x, ctx)
 
 
 @register
@@ -272,7 +284,8 @@ class Permute(_TensorOp):
                 param="dims",
             )
         order = _indices("Permute", dims, x.shape.rank, "dims")
-        return TensorType(Shape(tuple(x.shape.dims[i] for i in order)), x.dtype)
+        moved = list(order) != sorted(order)
+        return TensorType(Shape(tuple(x.shape.dims[i] for i in order)), x.dtype, x.contiguous and not moved)
 
 
 @register
@@ -297,7 +310,7 @@ class Transpose(_TensorOp):
         dims = list(x.shape.dims)
         if dims:
             dims[i], dims[j] = dims[j], dims[i]
-        return TensorType(Shape(tuple(dims), x.shape.rest), x.dtype)
+        return TensorType(Shape(tuple(dims), x.shape.rest), x.dtype, x.contiguous and i == j)
 
 
 # ---------------------------------------------------------------- reductions
@@ -417,7 +430,7 @@ class Squeeze(_TensorOp):
             if size == 1 or not isinstance(size, int):
                 gone.add(i)
         kept = tuple(d for i, d in enumerate(x.shape.dims) if i not in gone)
-        return TensorType(Shape(kept, x.shape.rest), x.dtype)
+        return TensorType(Shape(kept, x.shape.rest), x.dtype, x.contiguous)
 
 
 @register
@@ -441,4 +454,4 @@ class Unsqueeze(_TensorOp):
         rank = x.shape.rank
         i = _wrap(args["dim"], rank, positions=rank + 1)
         dims = x.shape.dims
-        return TensorType(Shape(dims[:i] + (1,) + dims[i:], x.shape.rest), x.dtype)
+        return TensorType(Shape(dims[:i] + (1,) + dims[i:], x.shape.rest), x.dtype, x.contiguous)
