@@ -93,6 +93,9 @@ class ResidualFn(NamedTuple):
     span: Span
     shortcut_param: str | None
     shortcut_if: str | None = None
+    #: ``Residual(f) if cond else f`` in a block: the condition in Python, and whether it holds here
+    residual_if: str | None = None
+    active: bool = True
 
 
 class ParamFn(NamedTuple):
@@ -704,7 +707,8 @@ class FlowChecker(Checker):
             return not self._constant(expr.operand)
         if isinstance(expr, ast.Cond):
             test = self._constant(expr.test)
-            return self._evaluate(expr.then if test else expr.otherwise, symbols)
+            chosen = self._evaluate(expr.then if test else expr.otherwise, symbols)
+            return self._optional_residual(expr, test, chosen)
         if isinstance(expr, ast.Index):
             return self._index(expr)
         if isinstance(expr, ast.Select):
@@ -715,6 +719,31 @@ class FlowChecker(Checker):
         if isinstance(expr, ast.ForLoop):
             return self._for(expr)
         return super()._evaluate(expr, symbols)
+
+    def _optional_residual(self, expr: ast.Cond, test: bool, chosen):
+        """``Residual(f) if cond else f`` in a block becomes one residual that the uses where
+        ``cond`` is false skip, so that all uses share one class (as torchvision's blocks do)."""
+        if self.scope is None or self.scope.block is None:
+            return chosen
+        for residual, plain, holds in ((expr.then, expr.otherwise, test), (expr.otherwise, expr.then, not test)):
+            if (
+                isinstance(residual, ast.Call)
+                and residual.name.text == "Residual"
+                and len(residual.args) == 1
+                and residual.args[0].keyword is None
+                and isinstance(residual.args[0].value, ast.NameRef)
+                and isinstance(plain, ast.NameRef)
+                and plain.name == residual.args[0].value.name
+            ):
+                condition = _python_test(expr.test, self.scope, self)
+                if condition is None:
+                    return chosen
+                if residual is expr.otherwise:
+                    condition = f"not ({condition})" if isinstance(expr.test, ast.BoolOp) else f"not {condition}"
+                if holds:
+                    return chosen._replace(residual_if=condition)
+                return ResidualFn(chosen, None, residual.span, None, None, condition, active=False)
+        return chosen
 
     def _constant(self, expr):
         value = self._evaluate(expr, False)
@@ -1412,7 +1441,7 @@ class FlowChecker(Checker):
             shortcut_graph = Graph((x.id,), tuple(nodes), (s.id,))
         if y.type is None or s.type is None:
             return self._poisoned(fn.span)
-        if (
+        if fn.active and (
             y.type.shape != s.type.shape
             and any(shapes.known_equal(p, q) is not True for p, q in zip(y.type.shape.dims, s.type.shape.dims))
             or y.type.shape.rank != s.type.shape.rank
@@ -1445,6 +1474,8 @@ class FlowChecker(Checker):
                 self._text(fn.span),
                 fn.shortcut_param,
                 fn.shortcut_if,
+                fn.residual_if,
+                fn.active,
             )
         )
         self.state.used.update((y.id, s.id))

@@ -113,6 +113,10 @@ class ResidualNode(NamedTuple):
     #: in a block, ``shortcut=S if cond else None``: the condition as Python source, in terms of
     #: the block's parameters (uses of the block may differ in whether they have the shortcut)
     shortcut_if: str | None = None
+    #: in a block, ``Residual(f) if cond else f``: the condition as Python source; where it is
+    #: false in this use, ``active`` is False and the node is just ``f`` (no sum)
+    residual_if: str | None = None
+    active: bool = True
 
 
 class SeqNode(NamedTuple):

@@ -379,3 +379,22 @@ def test_view_after_a_transpose_is_warned_about_as_torch_raises():
     fixed = text.replace("View", "Reshape")
     assert not check(fixed).diagnostics
     assert tuple(nndsl.build(fixed)(torch.randn(2, 4, 6)).shape) == (2, 24)
+
+
+def test_an_optional_residual_keeps_one_class():
+    text = (
+        "block B(x: [N, D], out) {\n"
+        "    body = Linear(D, out) -> ReLU\n"
+        "    Residual(body) if D == out else body\n"
+        "}\n"
+        "model M(x: [N, 8]) { B(8) -> B(4) -> B(4) }"
+    )
+    result = check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    source = emit_program(result.program)
+    assert source.count("(nn.Module)") == 2 and "self.use_residual = D == out" in source
+    module = nndsl.build(text)
+    x = torch.randn(3, 8)
+    assert tuple(module(x).shape) == (3, 4)
+    first = module.b1
+    assert torch.allclose(first(x), first.fc(x).relu() + x)

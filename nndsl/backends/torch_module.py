@@ -208,7 +208,8 @@ class _Program:
                     shortcut = f"param {node.shortcut_param}"
                 else:
                     shortcut = self._structure_of(node.shortcut, rel) if node.shortcut else "identity"
-                parts.append(f"R [{body} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
+                optional = f" if {node.residual_if}" if node.residual_if else ""  # `active` may differ per use
+                parts.append(f"R{optional} [{body} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
             elif isinstance(node, SeqNode):
                 inner = node.param if node.kind == "param" else self._structure_of(node.body, rel)
                 parts.append(f"S {node.kind} [{inner}] {rel([node.input])}>{rel([node.output])}")
@@ -518,6 +519,22 @@ class _ClassWriter:
     def _residual(self, node: ResidualNode, path: tuple) -> None:
         self.add_graph(node.body, (*path, "body"))
         body_out = node.body.outputs[0]
+        if node.residual_if:
+            active = {u.active for u in self._shortcut_uses(node, path)}
+            if active == {False}:  # no use adds: the body alone
+                self.steps.append(((body_out,), (node.output,), None, "alias"))
+                return
+            if active == {True, False}:  # some uses add and some do not: decided in the constructor
+                attr = self.attrs.take("use_residual")
+                self.init.append(f"        # line {node.line}: a residual where {comment(node.residual_if)}")
+                self.init.append(f"        self.{attr} = {node.residual_if}")
+
+                def optional(var):
+                    body, src = var(body_out), var(node.input)
+                    return [f"{var(node.output)} = {body} + {src} if self.{attr} else {body}"]
+
+                self.steps.append(((body_out, node.input), (node.output,), optional, str(node.type)))
+                return
         uses = self._shortcut_uses(node, path) if node.shortcut_if else [node]
         having = [u for u in uses if u.shortcut is not None]
         if node.shortcut_if and having and len(having) < len(uses):
@@ -581,6 +598,10 @@ class _ClassWriter:
 
         lines: list[str] = []
         for index, (reads, writes, emit, note) in enumerate(self.steps):
+            if note == "alias":  # the same value under another number: no statement
+                var_of[writes[0]] = var_of[reads[0]]
+                holder[var_of[reads[0]]] = writes[0]
+                continue
             claimed: set[str] = set()
             for value in writes:
                 wanted = self.names.get(value)

@@ -49,36 +49,15 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Conv2d(hidden, out, 1, bias=False)
         # line 14: BatchNorm2d(out)
         self.batch_norm = nn.BatchNorm2d(out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.convbnrelu1(x)
-        x = self.convbnrelu2(x)
-        x = self.conv(x)
-        x = self.batch_norm(x)
-        return x
-
-
-class InvertedResidual2(nn.Module):
-    """block InvertedResidual (line 10 of specs/zoo/mobilenet_v2.nn)."""
-
-    def __init__(self, C: int, out: int, stride: int, expand: int = 6) -> None:
-        super().__init__()
-        hidden = C * expand
-        # line 12: ConvBNReLU(hidden, kernel=1)
-        self.convbnrelu1 = ConvBNReLU(C, hidden, kernel=1)
-        # line 13: ConvBNReLU(hidden, stride=stride, groups=hidden)
-        self.convbnrelu2 = ConvBNReLU(hidden, hidden, stride=stride, groups=hidden)
-        # line 14: Conv2d(hidden, out, 1, bias=False)
-        self.conv = nn.Conv2d(hidden, out, 1, bias=False)
-        # line 14: BatchNorm2d(out)
-        self.batch_norm = nn.BatchNorm2d(out)
+        # line 15: a residual where stride == 1 and C == out
+        self.use_residual = stride == 1 and C == out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.convbnrelu1(x)
         out = self.convbnrelu2(out)
         out = self.conv(out)
         out = self.batch_norm(out)
-        x = out + x
+        x = out + x if self.use_residual else out
         return x
 
 
@@ -98,20 +77,20 @@ class MobileNetV2(nn.Module):
         # line 21: for out, repeats, stride in [(24, 2, 2), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 3, 2), (320, 1, 1)] { InvertedResidual(out, stride) -> InvertedResidual(out, 1) * (repeats - 1) }
         self.stage = nn.Sequential(
             InvertedResidual(16, 24, 2),
-            InvertedResidual2(24, 24, 1),
+            InvertedResidual(24, 24, 1),
             InvertedResidual(24, 32, 2),
-            InvertedResidual2(32, 32, 1),
-            InvertedResidual2(32, 32, 1),
+            InvertedResidual(32, 32, 1),
+            InvertedResidual(32, 32, 1),
             InvertedResidual(32, 64, 2),
-            InvertedResidual2(64, 64, 1),
-            InvertedResidual2(64, 64, 1),
-            InvertedResidual2(64, 64, 1),
+            InvertedResidual(64, 64, 1),
+            InvertedResidual(64, 64, 1),
+            InvertedResidual(64, 64, 1),
             InvertedResidual(64, 96, 1),
-            InvertedResidual2(96, 96, 1),
-            InvertedResidual2(96, 96, 1),
+            InvertedResidual(96, 96, 1),
+            InvertedResidual(96, 96, 1),
             InvertedResidual(96, 160, 2),
-            InvertedResidual2(160, 160, 1),
-            InvertedResidual2(160, 160, 1),
+            InvertedResidual(160, 160, 1),
+            InvertedResidual(160, 160, 1),
             InvertedResidual(160, 320, 1),
         )
         # line 24: ConvBNReLU(1280, kernel=1)
