@@ -15,15 +15,15 @@ from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, ShapeErro
 from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
 
-_BUILTIN_VALUES = {"True": True, "False": False, "None": None}
+BUILTIN_VALUES = {"True": True, "False": False, "None": None}
 _MAX_INT = 2**63 - 1
 
 
-class _Abort(Exception):
+class Abort(Exception):
     """Stop checking the current item; its diagnostic is already recorded."""
 
 
-class _Bound:
+class Bound:
     """A call after phase 1: its layer class and converted arguments (None where unusable)."""
 
     __slots__ = ("call", "layer", "args", "arg_spans", "validated")
@@ -133,34 +133,34 @@ class Checker(Context):
             return self._evaluate(expr, symbols)
         except RecursionError:
             self.error("E110", "expression nested too deeply", expr.span, "too deep")
-            raise _Abort from None
+            raise Abort from None
 
     def _bounded(self, value, span: Span):
         """Integers stay within 64 bits, as every size torch accepts does."""
         if isinstance(value, int) and not isinstance(value, bool) and not -_MAX_INT - 1 <= value <= _MAX_INT:
             self.error("E110", "integer out of range (beyond 64 bits)", span, "too large")
-            raise _Abort
+            raise Abort
         return value
 
     def _evaluate(self, expr: ast.Expr, symbols: bool):
         if isinstance(expr, ast.IntLit):
             if expr.value is None:
                 self.error("E110", "integer literal too long", expr.span, "too large")
-                raise _Abort
+                raise Abort
             return self._bounded(expr.value, expr.span)
         if isinstance(expr, (ast.FloatLit, ast.StrLit)):
             return expr.value
         if isinstance(expr, ast.NameRef):
-            if expr.name in _BUILTIN_VALUES:
-                return _BUILTIN_VALUES[expr.name]
+            if expr.name in BUILTIN_VALUES:
+                return BUILTIN_VALUES[expr.name]
             if expr.name in self.constants:
                 return self.constants[expr.name]
             if expr.name in self.broken_constants:
-                raise _Abort  # its own error is already reported
+                raise Abort  # its own error is already reported
             if symbols:
                 self.used_names.add(expr.name)
                 return shapes.sym(expr.name)
-            close = _close_matches(expr.name, list(self.constants) + list(_BUILTIN_VALUES), n=1)
+            close = close_matches(expr.name, list(self.constants) + list(BUILTIN_VALUES), n=1)
             self.error(
                 "E108",
                 f"undefined name '{expr.name}'",
@@ -168,7 +168,7 @@ class Checker(Context):
                 "not defined",
                 help=f"did you mean '{close[0]}'?" if close else f"define it first: let {expr.name} = ...",
             )
-            raise _Abort
+            raise Abort
         if isinstance(expr, ast.TupleExpr):
             return tuple(self._evaluate(item, symbols) for item in expr.items)
         if isinstance(expr, ast.Neg):
@@ -177,7 +177,7 @@ class Checker(Context):
                 return shapes.neg(value)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self.error("E110", f"cannot negate {type_name(value)}", expr.span, "not a number")
-                raise _Abort
+                raise Abort
             return -value
         if isinstance(expr, ast.BinOp):
             left, right = self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols)
@@ -185,7 +185,7 @@ class Checker(Context):
                 return self._bounded(self._binop(expr, left, right), expr.span)
             except OverflowError:
                 self.error("E110", "number out of range", expr.span, "too large")
-                raise _Abort from None
+                raise Abort from None
         raise AssertionError(f"unknown expression {expr!r}")
 
     def _binop(self, expr: ast.BinOp, left, right):
@@ -201,7 +201,7 @@ class Checker(Context):
                 expr.span,
                 "arithmetic needs numbers",
             )
-            raise _Abort
+            raise Abort
         symbolic = isinstance(left, shapes.Poly) or isinstance(right, shapes.Poly)
         if symbolic:
             if op == "+":
@@ -213,10 +213,10 @@ class Checker(Context):
             if op == "//" and isinstance(right, int) and right > 0:
                 return shapes.floordiv(left, right)
             self.error("E110", f"'{op}' is not supported on symbolic sizes here", expr.span, "symbolic size")
-            raise _Abort
+            raise Abort
         if op in ("/", "//", "%") and right == 0:
             self.error("E110", "division by zero", expr.span, "divides by zero")
-            raise _Abort
+            raise Abort
         if op == "+":
             return left + right
         if op == "-":
@@ -233,14 +233,14 @@ class Checker(Context):
 
     def _let(self, item: ast.Let) -> None:
         name = item.name.text
-        if name in self.constants or name in _BUILTIN_VALUES:
+        if name in self.constants or name in BUILTIN_VALUES:
             secondary = (Label(self.constant_spans[name], "first defined here"),) if name in self.constants else ()
             self.error("E109", f"'{name}' is already defined", item.name.span, "redefined here", secondary)
             return
         try:
             self.constants[name] = self.evaluate(item.value)
             self.constant_spans[name] = item.name.span
-        except _Abort:
+        except Abort:
             self.broken_constants.add(name)
 
     def _reset_model_state(self) -> None:
@@ -253,7 +253,7 @@ class Checker(Context):
         if decl.dtype is not None:
             dtype = DTYPES.get(decl.dtype.text)
             if dtype is None:
-                close = _close_matches(decl.dtype.text, list(DTYPES), n=1)
+                close = close_matches(decl.dtype.text, list(DTYPES), n=1)
                 self.error(
                     "E112",
                     f"unknown dtype '{decl.dtype.text}'",
@@ -266,7 +266,7 @@ class Checker(Context):
         for expr in decl.dims:
             try:
                 value = self.evaluate(expr, symbols=True)
-            except _Abort:
+            except Abort:
                 return None
             if isinstance(value, bool) or not isinstance(value, (int, shapes.Poly)):
                 self.error("E112", f"a dimension must be an integer or a name, got {type_name(value)}", expr.span)
@@ -279,7 +279,7 @@ class Checker(Context):
 
     # ------------------------------------------------------------ layer calls
 
-    def _bind(self, call: ast.Call) -> _Bound:
+    def _bind(self, call: ast.Call) -> Bound:
         """Phase 1: find the layer, match arguments to parameters, evaluate and convert them."""
         layer = lookup(call.name.text)
         if layer is None and call.name.text in ("nn", "torch") and call.selector is not None:
@@ -291,16 +291,16 @@ class Checker(Context):
                 "torch's module path",
                 help=f"write {name}" if lookup(name) else f"'{name}' is not a layer nndsl knows: run `nndsl layers`",
             )
-            return _Bound(call, None, None)
+            return Bound(call, None, None)
         if layer is None:
             self.error(
                 "E101",
                 f"unknown layer '{call.name.text}'",
                 call.name.span,
                 "not a known layer",
-                help=_unknown_layer_help(call.name.text),
+                help=unknown_layer_help(call.name.text),
             )
-            return _Bound(call, None, None)
+            return Bound(call, None, None)
         params = layer.params
         values: dict[str, object] = {}
         spans: dict[str, Span] = {}
@@ -331,7 +331,7 @@ class Checker(Context):
                 pname = arg.keyword.text
                 names = [p.name for p in params]
                 if pname not in names:
-                    close = _close_matches(pname, names, n=1)
+                    close = close_matches(pname, names, n=1)
                     misspelt.update(close)
                     self.error(
                         "E102",
@@ -355,7 +355,7 @@ class Checker(Context):
             spans[pname] = arg.span
             try:
                 raw = self.evaluate(arg.value)
-            except _Abort:
+            except Abort:
                 failed = True
                 continue
             param = layer.param(pname)
@@ -387,7 +387,7 @@ class Checker(Context):
             if not param.required:
                 values[param.name] = _defaults(layer)[param.name]
             elif param.infer:
-                values[param.name] = _INFER
+                values[param.name] = INFER
             elif param.name in misspelt:
                 failed = True  # already reported as the misspelt keyword that meant it
             else:
@@ -413,9 +413,9 @@ class Checker(Context):
                 help=help_text,
             )
             failed = True
-        return _Bound(call, layer, None if failed else values, spans)
+        return Bound(call, layer, None if failed else values, spans)
 
-    def _validate(self, b: _Bound) -> bool:
+    def _validate(self, b: Bound) -> bool:
         try:
             b.layer.validate(b.args)
         except ArgValueError as exc:
@@ -424,7 +424,7 @@ class Checker(Context):
             return False
         return True
 
-    def _apply(self, index: int, b: _Bound, x: TensorType) -> LayerNode | None:
+    def _apply(self, index: int, b: Bound, x: TensorType) -> LayerNode | None:
         """Phase 2: resolve aliases, infer omitted arguments, run the shape rule."""
         self.current = b.call
         self.current_arg_spans = b.arg_spans
@@ -432,7 +432,7 @@ class Checker(Context):
         try:
             layer = b.layer.resolve(args, x, self)
             for name, value in args.items():
-                if value is _INFER:
+                if value is INFER:
                     inferred = layer.infer(name, args, x)
                     if not _concrete(inferred):
                         raise ShapeError(
@@ -453,7 +453,7 @@ class Checker(Context):
             if not b.validated:
                 # validate this use's arguments, inferred ones included; the binding itself stays
                 # as written, for the next use of the same layer (a repetition) to infer anew
-                if not self._validate(_Bound(b.call, b.layer, args, b.arg_spans)):
+                if not self._validate(Bound(b.call, b.layer, args, b.arg_spans)):
                     return None
             integer = x.dtype in INTEGER_DTYPES
             if integer and layer.integer_input is None:
@@ -530,7 +530,7 @@ _NOT_LAYERS = {
 }
 
 
-def _unknown_layer_help(name: str) -> str:
+def unknown_layer_help(name: str) -> str:
     """A did-you-mean for an unknown layer name."""
     if name in _NOT_LAYERS:
         return _NOT_LAYERS[name]
@@ -544,7 +544,7 @@ def _unknown_layer_help(name: str) -> str:
     return f"did you mean '{guess}'?" if guess else "run `nndsl layers` to list the known layers"
 
 
-def _close_matches(word, candidates, n=1):
+def close_matches(word, candidates, n=1):
     import difflib  # only when there is a mistake to explain
 
     return difflib.get_close_matches(word, candidates, n=n)
@@ -555,7 +555,7 @@ class _InferMarker:
         return "<infer>"
 
 
-_INFER = _InferMarker()
+INFER = _InferMarker()
 
 
 def _concrete(value) -> bool:

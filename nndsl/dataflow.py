@@ -9,22 +9,23 @@ them; layers, tensor operations and shape rules come from nndsl.check and nndsl.
 
 from __future__ import annotations
 
-import os
 from types import MappingProxyType
-from typing import Any, NamedTuple
 
 from nndsl import ast, ops, shapes
+from nndsl.blocks import BlockChecks
+from nndsl.blocksource import python_source, python_test, shortcut_condition
 from nndsl.check import (
-    _BUILTIN_VALUES,
-    _INFER,
+    BUILTIN_VALUES,
+    INFER,
+    Abort,
+    Bound,
     Checker,
-    _Abort,
-    _Bound,
-    _close_matches,
-    _unknown_layer_help,
+    close_matches,
     model_name_for,
+    unknown_layer_help,
 )
 from nndsl.diagnostics import Label, Severity, Span
+from nndsl.functions import FunctionChecks
 from nndsl.ir import (
     BlockNode,
     Graph,
@@ -34,146 +35,35 @@ from nndsl.ir import (
     Program,
     ResidualNode,
     SeqNode,
-    SubNetwork,
 )
 from nndsl.layers import lookup, suggest
-from nndsl.layers.base import ShapeError, materialize, type_name
-from nndsl.pysource import literal, python_name
+from nndsl.layers.base import ShapeError, type_name
+from nndsl.pysource import literal
 from nndsl.shapes import Shape, Sym, TensorType
 from nndsl.source import Source
-
-# ---------------------------------------------------------------- values
-
-
-class Tensor(NamedTuple):
-    """A tensor in the graph: value number, type (None after an error upstream), where it came from."""
-
-    id: int
-    type: TensorType | None
-    span: Span
-    role: str  # "input" or "output", for labels
-    source: Source
-
-
-class LayerFn(NamedTuple):
-    bound: _Bound
-    scope: Scope
-    span: Span
-
-
-class BlockFn(NamedTuple):
-    block: BlockDef
-    args: dict  # parameter -> value (constants, sub-networks, tensors for extra inputs)
-    call: ast.Call
-    span: Span
-    sources: dict | None = None  # inside a block: parameter -> Python source of the argument
+from nndsl.values import (
+    CONSTANT_FUNCTIONS,
+    RESERVED_NAMES,
+    TENSOR_FUNCTIONS,
+    BlockDef,
+    BlockFn,
+    ComposeFn,
+    ForFn,
+    LayerFn,
+    ModelState,
+    ParamFn,
+    PoisonFn,
+    RepeatFn,
+    ResidualFn,
+    Scope,
+    Tensor,
+    is_fn,
+    kind_name,
+    value_name,
+)
 
 
-class ComposeFn(NamedTuple):
-    parts: tuple
-    span: Span
-
-
-class RepeatFn(NamedTuple):
-    fn: Any
-    times: int
-    span: Span
-
-
-class ForFn(NamedTuple):
-    loop: ast.ForLoop
-    items: tuple  # one tuple of loop-variable values per iteration
-    scope: Scope
-    span: Span
-
-
-class ResidualFn(NamedTuple):
-    body: Any
-    shortcut: Any  # a sub-network or None
-    span: Span
-    shortcut_param: str | None
-    shortcut_if: str | None = None
-    #: ``Residual(f) if cond else f`` in a block: the condition in Python, and whether it holds here
-    residual_if: str | None = None
-    active: bool = True
-
-
-class ParamFn(NamedTuple):
-    """A block's sub-network parameter, as the block body sees it."""
-
-    name: str
-    fn: Any
-    span: Span
-
-
-class PoisonFn(NamedTuple):
-    """A layer whose call had an error (already reported): applying it gives an unknown tensor."""
-
-    span: Span
-
-
-_FNS = (LayerFn, BlockFn, ComposeFn, RepeatFn, ForFn, ResidualFn, ParamFn, PoisonFn)
-
-
-def _is_fn(value) -> bool:
-    return isinstance(value, _FNS)
-
-
-def kind_name(value) -> str:
-    """How a value is named in messages."""
-    if isinstance(value, Tensor):
-        return "a tensor"
-    if _is_fn(value):
-        return "a layer or sub-network"
-    if isinstance(value, shapes.Poly):
-        return "a symbolic size"
-    if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
-        return "several tensors"
-    return type_name(value)
-
-
-class BlockDef(NamedTuple):
-    node: ast.Block
-    checker: Checker  # the checker of the file that defines it (its constants and blocks)
-
-
-class Scope:
-    """Names defined in a model or block body (and in a loop iteration, as a child scope)."""
-
-    def __init__(self, parent: Scope | None = None, block: dict[str, str] | None = None):
-        self.parent = parent
-        self.values: dict[str, Any] = {}
-        self.spans: dict[str, Span] = {}
-        self.exprs: dict[str, ast.Expr] = {}  # how a constant defined in the body was written
-        self.later: dict[str, Span] = {}  # names the body defines further down, for a use before them
-        #: a block's top scope: its body constants the emitted class computes, as Python source
-        self.locals: dict[str, str] | None = {} if block is not None else None
-        self.used: set[str] = set()
-        #: in a block: names of its parameters and input-pattern sizes -> their Python names
-        self.block = block if block is not None else (parent.block if parent else None)
-
-    def find(self, name: str) -> Scope | None:
-        scope = self
-        while scope is not None:
-            if name in scope.values:
-                return scope
-            scope = scope.parent
-        return None
-
-    def names(self) -> list[str]:
-        out, scope = [], self
-        while scope is not None:
-            out += list(scope.values)
-            scope = scope.parent
-        return out
-
-
-_TENSOR_FUNCTIONS = {"cat", "stack", "add", "sub", "mul", "div", "chunk", "split"}
-_CONSTANT_FUNCTIONS = {"range", "len", "min", "max"}
-_RESERVED = _TENSOR_FUNCTIONS | _CONSTANT_FUNCTIONS | {"Residual"} | set(_BUILTIN_VALUES)
-
-
-class FlowChecker(Checker):
+class FlowChecker(BlockChecks, FunctionChecks, Checker):
     """Checks a whole source: constants, imports, blocks, models and the bare chain."""
 
     def __init__(self, source: Source, sink, importing: tuple[str, ...] = ()):
@@ -182,7 +72,7 @@ class FlowChecker(Checker):
         self.block_spans: dict[str, Span] = {}
         self.importing = importing  # files being imported, to refuse an import cycle
         self.scope: Scope | None = None
-        self.state: _ModelState | None = None
+        self.state: ModelState | None = None
         self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
         self.reported: set = set()  # (file, code, offset) of errors inside blocks, reported once
         self.used_blocks: set[str] = set()
@@ -210,7 +100,7 @@ class FlowChecker(Checker):
 
     def kind_error(self, message, span, label="", help=None):
         self.error("E114", message, span, label, help=help)
-        raise _Abort
+        raise Abort
 
     # ------------------------------------------------------------ top level
 
@@ -290,117 +180,11 @@ class FlowChecker(Checker):
                     )
         return Program(self.source, tuple(out))
 
-    def _define_block(self, item: ast.Block) -> None:
-        name = item.name.text
-        if name in self.blocks:
-            first = self.block_spans.get(name)
-            self.error(
-                "E109",
-                f"block '{name}' is defined twice",
-                item.name.span,
-                "redefined here",
-                (Label(first, "first defined here"),) if first else (),
-            )
-            return
-        if lookup(name) is not None or name in _RESERVED:
-            self.error(
-                "E109",
-                f"block '{name}' has the name of a built-in layer or function",
-                item.name.span,
-                "name taken",
-                help=f"rename the block, e.g. My{name}",
-            )
-            return
-        if not self._block_params_ok(item):
-            return
-        self.blocks[name] = BlockDef(item, self)
-        self.block_spans[name] = item.name.span
-
-    def _block_params_ok(self, item: ast.Block) -> bool:
-        ok = True
-        seen: dict[str, Span] = {}
-        defaulted = None
-        for param in item.params:
-            pname = param.name.text
-            if pname in seen:
-                self.error(
-                    "E115",
-                    f"parameter '{pname}' of block {item.name.text} is declared twice",
-                    param.name.span,
-                    "declared again",
-                    (Label(seen[pname], "first declared here"),),
-                )
-                ok = False
-            seen[pname] = param.name.span
-            if isinstance(param, ast.Param):
-                if param.default is not None:
-                    defaulted = param
-                elif defaulted is not None:
-                    self.error(
-                        "E115",
-                        f"parameter '{pname}' without a default follows one with a default",
-                        param.span,
-                        "needs a default",
-                        (Label(defaulted.span, "has a default"),),
-                        help="put parameters without defaults first",
-                    )
-                    ok = False
-        return ok
-
-    def _import(self, item: ast.Import) -> None:
-        from nndsl.syntax import parse_recovering
-
-        base = os.path.dirname(self.source.name) if not self.source.name.startswith("<") else os.getcwd()
-        path = os.path.normpath(os.path.join(base, item.path.value))
-        if path in self.importing or os.path.abspath(path) == os.path.abspath(self.source.name):
-            self.error("E116", f"'{item.path.value}' imports itself, directly or through other files", item.path.span)
-            return
-        try:
-            with open(path, encoding="utf-8-sig") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.error("E116", f"cannot read '{item.path.value}': {reason}", item.path.span, "imported here")
-            self.broken_names.update(name.text for name in item.names)  # their uses are not errors again
-            return
-        source = Source(path, text)
-        module, syntax_errors = parse_recovering(source)
-        for diag in syntax_errors:
-            self.sink.add(diag)
-        other = FlowChecker(source, self.sink, (*self.importing, os.path.abspath(self.source.name)))
-        other.check_module(module._replace(items=tuple(i for i in module.items if not isinstance(i, ast.Assign))), None)
-        for name in item.names:
-            if name.text in other.blocks:
-                self._adopt(name, other.blocks[name.text])
-            elif name.text in other.constants:
-                self.constants[name.text] = other.constants[name.text]
-                self.constant_spans[name.text] = name.span
-            else:
-                self.broken_names.add(name.text)
-                known = list(other.blocks) + list(other.constants)
-                close = _close_matches(name.text, known, n=1)
-                self.error(
-                    "E116",
-                    f"'{item.path.value}' defines no block or constant '{name.text}'",
-                    name.span,
-                    "not found there",
-                    help=f"did you mean '{close[0]}'?"
-                    if close
-                    else (f"it defines {', '.join(known)}" if known else None),
-                )
-
-    def _adopt(self, name: ast.Name, block: BlockDef) -> None:
-        if name.text in self.blocks:
-            self.error("E109", f"block '{name.text}' is defined twice", name.span, "imported again")
-            return
-        self.blocks[name.text] = block
-        self.block_spans[name.text] = name.span
-
     # ------------------------------------------------------------ models
 
     def _begin_model(self) -> None:
         self._reset_model_state()
-        self.state = _ModelState()
+        self.state = ModelState()
         self.instantiating = []
 
     def _model(self, item: ast.Model) -> ModelIR | None:
@@ -468,7 +252,7 @@ class FlowChecker(Checker):
         self.state.stack.append(nodes)
         try:
             outputs = self._body(body, scope, current)
-        except _Abort:
+        except Abort:
             ok = False
         finally:
             self.state.stack.pop()
@@ -490,7 +274,7 @@ class FlowChecker(Checker):
             types = {k: TensorType(v.shape.substitute(self.bindings), v.dtype) for k, v in types.items()}
             nodes = [_substituted(node, self.bindings) for node in nodes]
         graph = Graph(tuple(t.id for t in inputs), tuple(nodes), tuple(o.id for o in outputs))
-        output_names = tuple(_value_name(scope, o) for o in outputs)
+        output_names = tuple(value_name(scope, o) for o in outputs)
         return ModelIR(
             name,
             tuple(names),
@@ -520,7 +304,7 @@ class FlowChecker(Checker):
                     "unexpected here",
                     help=f"connect the layers with '->': ... -> {word}",
                 )
-                raise _Abort
+                raise Abort
         for stmt in statements:
             for target in getattr(stmt, "targets", ()):
                 scope.later.setdefault(target.text, target.span)
@@ -534,12 +318,12 @@ class FlowChecker(Checker):
                     self.error("E117", "statements after `return` are never run", after.span, "unreachable")
                 try:
                     outputs = tuple(self._tensor(self.value(v, scope), v) for v in stmt.values)
-                except _Abort:
+                except Abort:
                     outputs = (self._poisoned(stmt.span),)
                 break
             try:
                 value = self._statement(stmt, scope, current)
-            except _Abort:
+            except Abort:
                 value = self._poisoned(stmt.span)
                 for target in stmt.targets:
                     scope.values.setdefault(target.text, value)
@@ -552,7 +336,7 @@ class FlowChecker(Checker):
                 current = None
         if outputs is None:
             if current is None and self.state.poisoned:
-                raise _Abort
+                raise Abort
             if current is None:
                 self.error(
                     "E117",
@@ -561,7 +345,7 @@ class FlowChecker(Checker):
                     "no output",
                     help="end it with a chain, or `return` the outputs",
                 )
-                raise _Abort
+                raise Abort
             outputs = (current,)
         self._warn_unused(pending, outputs, scope)
         return outputs
@@ -593,7 +377,7 @@ class FlowChecker(Checker):
     def _statement(self, stmt: ast.Assign, scope: Scope, current: Tensor | None):
         value = self.value(stmt.value, scope)
         if not stmt.targets:
-            if _is_fn(value):
+            if is_fn(value):
                 if current is None:
                     self.error(
                         "E114",
@@ -602,14 +386,14 @@ class FlowChecker(Checker):
                         "no input",
                         help="start it with the value it applies to: `x -> ...`",
                     )
-                    raise _Abort
+                    raise Abort
                 value = self.apply(value, current, stmt.value.span)
             if not isinstance(value, Tensor):
                 self.kind_error(
                     f"a statement must compute a tensor, got {kind_name(value)}",
                     stmt.value.span,
                     "computes no tensor",
-                    help="name it (`name = ...`) to use it later" if _is_fn(value) else None,
+                    help="name it (`name = ...`) to use it later" if is_fn(value) else None,
                 )
             return value
         if len(stmt.targets) > 1:
@@ -622,18 +406,18 @@ class FlowChecker(Checker):
                     stmt.span,
                     "count differs",
                 )
-                raise _Abort
+                raise Abort
             for target, item in zip(stmt.targets, items):
                 self._define(scope, target, item)
             return items
         self._define(scope, stmt.targets[0], value)
-        if not isinstance(value, Tensor) and not _is_fn(value):
+        if not isinstance(value, Tensor) and not is_fn(value):
             scope.exprs[stmt.targets[0].text] = stmt.value
         return value
 
     def _define(self, scope: Scope, target: ast.Name, value) -> None:
         name = target.text
-        if lookup(name) is not None or name in self.blocks or name in _RESERVED:
+        if lookup(name) is not None or name in self.blocks or name in RESERVED_NAMES:
             self.error(
                 "E109",
                 f"'{name}' is the name of a layer, block or built-in function",
@@ -641,7 +425,7 @@ class FlowChecker(Checker):
                 "name taken",
                 help="choose another name for the value",
             )
-            raise _Abort
+            raise Abort
         if name in self.constants:
             self.error(
                 "E109",
@@ -650,7 +434,7 @@ class FlowChecker(Checker):
                 "redefined here",
                 (Label(self.constant_spans[name], "defined here"),) if self.source is not None else (),
             )
-            raise _Abort
+            raise Abort
         scope.values[name] = value
         scope.spans[name] = target.span
         if isinstance(value, Tensor):
@@ -666,7 +450,7 @@ class FlowChecker(Checker):
             return self._evaluate(expr, False)
         except RecursionError:
             self.error("E110", "expression nested too deeply", expr.span, "too deep")
-            raise _Abort from None
+            raise Abort from None
         finally:
             self.scope = saved
 
@@ -679,20 +463,20 @@ class FlowChecker(Checker):
             return self._call(expr)
         if isinstance(expr, ast.BinOp):
             left, right = self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols)
-            if isinstance(left, Tensor) or isinstance(right, Tensor) or _is_fn(left) or _is_fn(right):
+            if isinstance(left, Tensor) or isinstance(right, Tensor) or is_fn(left) or is_fn(right):
                 return self._tensor_binop(expr, left, right)
             try:
                 return self._bounded(self._binop(expr, left, right), expr.span)
             except OverflowError:
                 self.error("E110", "number out of range", expr.span, "too large")
-                raise _Abort from None
+                raise Abort from None
         if isinstance(expr, ast.Neg):
             value = self._evaluate(expr.operand, symbols)
             if isinstance(value, shapes.Poly):
                 return shapes.neg(value)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self.error("E110", f"cannot negate {kind_name(value)}", expr.span, "not a number")
-                raise _Abort
+                raise Abort
             return -value
         if isinstance(expr, ast.TupleExpr):
             return tuple(self._evaluate(item, symbols) for item in expr.items)
@@ -715,7 +499,7 @@ class FlowChecker(Checker):
             self.error(
                 "E111", f"'.{expr.name.text}' selects an output of a layer call only", expr.name.span, "not a call"
             )
-            raise _Abort
+            raise Abort
         if isinstance(expr, ast.ForLoop):
             return self._for(expr)
         return super()._evaluate(expr, symbols)
@@ -735,7 +519,7 @@ class FlowChecker(Checker):
                 and isinstance(plain, ast.NameRef)
                 and plain.name == residual.args[0].value.name
             ):
-                condition = _python_test(expr.test, self.scope, self)
+                condition = python_test(expr.test, self.scope, self)
                 if condition is None:
                     return chosen
                 if residual is expr.otherwise:
@@ -747,7 +531,7 @@ class FlowChecker(Checker):
 
     def _constant(self, expr):
         value = self._evaluate(expr, False)
-        if isinstance(value, Tensor) or _is_fn(value) or isinstance(value, shapes.Poly):
+        if isinstance(value, Tensor) or is_fn(value) or isinstance(value, shapes.Poly):
             what = "symbolic size" if isinstance(value, shapes.Poly) else kind_name(value)
             self.kind_error(f"expected a constant here, got {what}", expr.span, "not a constant")
         return value
@@ -755,14 +539,14 @@ class FlowChecker(Checker):
     def _compare(self, expr: ast.Compare):
         left, right = self._evaluate(expr.left, False), self._evaluate(expr.right, False)
         for side, v in ((expr.left, left), (expr.right, right)):
-            if isinstance(v, Tensor) or _is_fn(v):
+            if isinstance(v, Tensor) or is_fn(v):
                 self.kind_error(f"cannot compare {kind_name(v)}", side.span, "not a constant")
         if isinstance(left, shapes.Poly) or isinstance(right, shapes.Poly):
             same = shapes.known_equal(left, right)
             if expr.op in ("==", "!=") and same is not None:
                 return same if expr.op == "==" else not same
             self.error("E110", f"cannot decide {left} {expr.op} {right} statically", expr.span, "symbolic size")
-            raise _Abort
+            raise Abort
         try:
             return {
                 "==": lambda: left == right,
@@ -779,7 +563,7 @@ class FlowChecker(Checker):
                 expr.span,
                 "incomparable",
             )
-            raise _Abort from None
+            raise Abort from None
 
     def _index(self, expr: ast.Index):
         base = self._evaluate(expr.base, False)
@@ -790,10 +574,10 @@ class FlowChecker(Checker):
             self.error(
                 "E110", f"an index must be an integer, got {type_name(index)}", expr.index.span, "not an integer"
             )
-            raise _Abort
+            raise Abort
         if not -len(base) <= index < len(base):
             self.error("E110", f"index {index} is out of range for {len(base)} items", expr.index.span, "out of range")
-            raise _Abort
+            raise Abort
         return base[index]
 
     def _lookup(self, name: str):
@@ -808,12 +592,12 @@ class FlowChecker(Checker):
         found, value = self._lookup(expr.name)
         if found:
             return value
-        if expr.name in _BUILTIN_VALUES:
-            return _BUILTIN_VALUES[expr.name]
+        if expr.name in BUILTIN_VALUES:
+            return BUILTIN_VALUES[expr.name]
         if expr.name in self.constants:
             return self.constants[expr.name]
         if expr.name in self.broken_constants:
-            raise _Abort
+            raise Abort
         if symbols:
             self.used_names.add(expr.name)
             return shapes.sym(expr.name)
@@ -823,7 +607,7 @@ class FlowChecker(Checker):
 
     def _undefined(self, name: str, span: Span, called: bool = False):
         if name in self.broken_names or name in self.broken_constants:
-            raise _Abort
+            raise Abort
         scope = self.scope
         while scope is not None:
             if name in scope.later:
@@ -835,10 +619,10 @@ class FlowChecker(Checker):
                     (Label(scope.later[name], "defined here, later"),),
                     help="define a value before using it: data flows forward, a network has no cycles",
                 )
-                raise _Abort
+                raise Abort
             scope = scope.parent
         values = self.scope.names() if self.scope is not None else []
-        close = _close_matches(name, values + list(self.constants) + list(_BUILTIN_VALUES), n=1)
+        close = close_matches(name, values + list(self.constants) + list(BUILTIN_VALUES), n=1)
         if not called and (close or not (name[:1].isupper() or suggest(name))):
             self.error(
                 "E108",
@@ -847,16 +631,16 @@ class FlowChecker(Checker):
                 "not defined",
                 help=f"did you mean '{close[0]}'?" if close else f"define it first: let {name} = ... or {name} = ...",
             )
-            raise _Abort
-        close_block = _close_matches(name, list(self.blocks), n=1)
+            raise Abort
+        close_block = close_matches(name, list(self.blocks), n=1)
         self.error(
             "E101",
             f"unknown layer '{name}'",
             span,
             "not a known layer",
-            help=f"did you mean '{close_block[0]}'?" if close_block else _unknown_layer_help(name),
+            help=f"did you mean '{close_block[0]}'?" if close_block else unknown_layer_help(name),
         )
-        raise _Abort
+        raise Abort
 
     # ------------------------------------------------------------ flows
 
@@ -864,13 +648,13 @@ class FlowChecker(Checker):
         """A step of a chain; after an error in it, a stand-in so the rest is still checked."""
         try:
             return self._evaluate(expr, False)
-        except _Abort:
+        except Abort:
             self.state.poisoned = True
             return PoisonFn(expr.span)
 
     def _flow(self, expr: ast.Flow):
         value = self._step(expr.steps[0])
-        if not (isinstance(value, Tensor) or _is_fn(value)):
+        if not (isinstance(value, Tensor) or is_fn(value)):
             self.kind_error(
                 f"a chain starts from a tensor or a layer, got {kind_name(value)}",
                 expr.steps[0].span,
@@ -879,7 +663,7 @@ class FlowChecker(Checker):
         composed: list = []  # a chain that starts with a layer composes; it is applied later
         for step in expr.steps[1:]:
             fn = self._step(step)
-            if not _is_fn(fn):
+            if not is_fn(fn):
                 self.kind_error(
                     f"'->' leads to a layer or sub-network, got {kind_name(fn)}",
                     step.span,
@@ -901,13 +685,13 @@ class FlowChecker(Checker):
                 f"expected a tensor, got {kind_name(value)}",
                 expr.span,
                 "not a tensor",
-                help="apply it to a value first: `x -> ...`" if _is_fn(value) else None,
+                help="apply it to a value first: `x -> ...`" if is_fn(value) else None,
             )
         return value
 
     def _tensor_binop(self, expr: ast.BinOp, left, right):
-        if expr.op == "*" and (_is_fn(left) or _is_fn(right)):
-            fn, times, times_expr = (left, right, expr.right) if _is_fn(left) else (right, left, expr.left)
+        if expr.op == "*" and (is_fn(left) or is_fn(right)):
+            fn, times, times_expr = (left, right, expr.right) if is_fn(left) else (right, left, expr.left)
             if isinstance(times, bool) or not isinstance(times, int):
                 self.kind_error(
                     f"a layer repeats an integer number of times, got {kind_name(times)}",
@@ -916,11 +700,11 @@ class FlowChecker(Checker):
                 )
             if times < 0:
                 self.error("E107", f"a repetition count cannot be negative, got {times}", times_expr.span, "negative")
-                raise _Abort
+                raise Abort
             return RepeatFn(fn, times, expr.span)
         op = {"+": "add", "-": "sub", "*": "mul", "/": "div"}.get(expr.op)
         for side, v in ((expr.left, left), (expr.right, right)):
-            if _is_fn(v):
+            if is_fn(v):
                 self.kind_error(
                     f"cannot use a layer or sub-network in '{expr.op}'",
                     side.span,
@@ -970,7 +754,7 @@ class FlowChecker(Checker):
 
     def _op_error(self, exc: ShapeError, span: Span, tensors) -> None:
         self.error(exc.code, exc.message, span, exc.label, self._producers(tensors), exc.help)
-        raise _Abort
+        raise Abort
 
     def _op(self, op, inputs, types, args, span, scalar=None, scalar_first=False) -> list[Tensor]:
         outs = [self.state.new(t, span, "output", self.source) for t in types]
@@ -1017,9 +801,9 @@ class FlowChecker(Checker):
         if name in self.blocks:
             self.used_blocks.add(name)
             return self._block_call(call, self.blocks[name])
-        if name in _TENSOR_FUNCTIONS:
+        if name in TENSOR_FUNCTIONS:
             return self._tensor_function(call)
-        if name in _CONSTANT_FUNCTIONS:
+        if name in CONSTANT_FUNCTIONS:
             return self._constant_function(call)
         if name == "Residual":
             return self._residual(call)
@@ -1028,11 +812,11 @@ class FlowChecker(Checker):
             return self._undefined(name, call.name.span, called=True)
         bound = self._bind(call)
         if bound.args is None:
-            raise _Abort
-        if not any(v is _INFER for v in bound.args.values()):
+            raise Abort
+        if not any(v is INFER for v in bound.args.values()):
             bound.validated = self._validate(bound)
             if not bound.validated:
-                raise _Abort
+                raise Abort
         return LayerFn(bound, self.scope, call.span)
 
     def _strange_call(self, call: ast.Call):
@@ -1054,140 +838,14 @@ class FlowChecker(Checker):
                 "not callable",
                 help="call a layer by its name, e.g. Linear(784, 10)",
             )
-        raise _Abort
-
-    def _arguments(self, call: ast.Call, names: list[str], required: int, variadic: str | None = None):
-        """Match a built-in function's arguments: a dict of values by parameter name."""
-        values: dict[str, Any] = {}
-        spans: dict[str, Span] = {}
-        rest: list = []
-        for arg in call.args:
-            if arg.keyword is None:
-                if variadic and not values:
-                    rest.append((arg, self._evaluate(arg.value, False)))
-                    continue
-                position = len(values)
-                if position >= len(names):
-                    self.error("E104", f"{call.name.text} takes at most {len(names)} positional arguments", arg.span)
-                    raise _Abort
-                pname = names[position]
-            else:
-                pname = arg.keyword.text
-                if pname not in names:
-                    close = _close_matches(pname, names, n=1)
-                    self.error(
-                        "E102",
-                        f"{call.name.text} has no argument '{pname}'",
-                        arg.keyword.span,
-                        "unknown argument",
-                        help=f"did you mean '{close[0]}'?" if close else f"it takes {', '.join(names)}",
-                    )
-                    raise _Abort
-            if pname in values:
-                self.error("E103", f"argument '{pname}' of {call.name.text} is given twice", arg.span)
-                raise _Abort
-            values[pname] = self._evaluate(arg.value, False)
-            spans[pname] = arg.span
-        missing = [n for n in names[:required] if n not in values]
-        if missing:
-            self.error(
-                "E105",
-                f"{call.name.text} is missing the required argument '{missing[0]}'",
-                call.span,
-                f"'{missing[0]}' missing",
-            )
-            raise _Abort
-        return values, spans, rest
-
-    def _int_arg(self, call, values, spans, name, default):
-        value = values.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(
-                "E106",
-                f"{name} of {call.name.text} must be an integer, got {kind_name(value)}",
-                spans.get(name, call.span),
-            )
-            raise _Abort
-        return value
-
-    def _tensor_function(self, call: ast.Call):
-        name = call.name.text
-        if name in ("cat", "stack"):
-            values, spans, rest = self._arguments(call, ["dim"], 0, variadic="tensors")
-            items = []
-            for arg, value in rest:
-                parts = value if isinstance(value, tuple) and len(rest) == 1 else (value,)
-                items += [self._tensor(v, arg.value) for v in parts]
-            if not items:
-                self.error(
-                    "E105", f"{name} needs the tensors to join", call.span, "no tensors", help=f"{name}(a, b, dim=1)"
-                )
-                raise _Abort
-            dim = self._int_arg(call, values, spans, "dim", 0)
-            if any(t.type is None for t in items):
-                return self._poisoned(call.span)
-            rule = ops.cat if name == "cat" else ops.stack
-            try:
-                out = rule([t.type for t in items], dim)
-            except ShapeError as exc:
-                self._op_error(exc, spans.get(exc.param, call.span) if exc.param else call.span, items)
-            return self._op(name, items, [out], {"dim": dim}, call.span)[0]
-        if name in ops.OPERATORS:
-            values, spans, _ = self._arguments(call, ["input", "other"], 2)
-            left, right = values["input"], values["other"]
-            expr = ast.BinOp(ops.OPERATORS[name], call.args[0].value, call.args[1].value, call.span)
-            return self._tensor_binop(expr, left, right)
-        names = ["input", "chunks" if name == "chunk" else "split_size_or_sections", "dim"]
-        values, spans, _ = self._arguments(call, names, 2)
-        x = self._tensor(values["input"], call.args[0].value)
-        dim = self._int_arg(call, values, spans, "dim", 0)
-        size = values[names[1]]
-        if name == "chunk":
-            size = self._int_arg(call, values, spans, "chunks", 0)
-        elif isinstance(size, tuple):
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size):
-                self.error("E106", "split sizes must be non-negative integers", spans[names[1]])
-                raise _Abort
-        else:
-            size = self._int_arg(call, values, spans, names[1], 0)
-        if x.type is None:
-            self.state.poisoned = True
-            raise _Abort
-        try:
-            types = (ops.chunk if name == "chunk" else ops.split)(x.type, size, dim)
-        except ShapeError as exc:
-            self._op_error(exc, call.span, [x])
-        return tuple(self._op(name, [x], types, {names[1]: size, "dim": dim}, call.span))
-
-    def _constant_function(self, call: ast.Call):
-        name = call.name.text
-        args = [self._constant(a.value) for a in call.args if a.keyword is None]
-        if any(a.keyword is not None for a in call.args):
-            self.error("E102", f"{name} takes no keyword arguments", call.span)
-            raise _Abort
-        try:
-            if name == "range":
-                if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
-                    raise TypeError("range takes 1 to 3 integers")
-                return tuple(range(*args))
-            if name == "len":
-                if len(args) != 1 or not isinstance(args[0], tuple):
-                    raise TypeError("len takes one list or tuple")
-                return len(args[0])
-            items = args[0] if len(args) == 1 and isinstance(args[0], tuple) else tuple(args)
-            if not items:
-                raise TypeError(f"{name} needs at least one value")
-            return (min if name == "min" else max)(items)
-        except TypeError as exc:
-            self.error("E110", str(exc), call.span, "invalid arguments")
-            raise _Abort from None
+        raise Abort
 
     def _residual(self, call: ast.Call):
         values, spans, _ = self._arguments(call, ["body", "shortcut"], 1)
         body, shortcut = values["body"], values.get("shortcut")
-        if not _is_fn(body):
+        if not is_fn(body):
             self.kind_error(f"Residual's body must be a layer or sub-network, got {kind_name(body)}", spans["body"])
-        if shortcut is not None and not _is_fn(shortcut):
+        if shortcut is not None and not is_fn(shortcut):
             self.kind_error(
                 f"Residual's shortcut must be a layer, a sub-network or None, got {kind_name(shortcut)}",
                 spans["shortcut"],
@@ -1201,81 +859,8 @@ class FlowChecker(Checker):
             if isinstance(expr, ast.NameRef) and expr.name in self.scope.block:
                 param = expr.name
             elif isinstance(expr, ast.Cond):
-                condition = _shortcut_condition(expr, self.scope, self)
+                condition = shortcut_condition(expr, self.scope, self)
         return ResidualFn(body, shortcut, call.span, param, condition)
-
-    def _block_call(self, call: ast.Call, block: BlockDef):
-        node = block.node
-        params = [p for p in node.params if isinstance(p, ast.Param) or p is not _first_tensor(node)]
-        names = [p.name.text for p in params]
-        values: dict[str, Any] = {}
-        spans: dict[str, Span] = {}
-        written: dict[str, ast.Arg] = {}
-        position = 0
-        failed = False
-        for arg in call.args:
-            if arg.keyword is None:
-                if position >= len(names):
-                    self.error(
-                        "E104",
-                        f"{node.name.text} takes at most {len(names)} argument{'s' if len(names) != 1 else ''}"
-                        f" besides its input, got {position + 1}",
-                        arg.span,
-                        "unexpected argument",
-                        help=f"signature: {block_signature(node)}",
-                    )
-                    failed = True
-                    position += 1
-                    continue
-                pname = names[position]
-                position += 1
-            else:
-                pname = arg.keyword.text
-                if pname not in names:
-                    close = _close_matches(pname, names, n=1)
-                    self.error(
-                        "E102",
-                        f"{node.name.text} has no argument '{pname}'",
-                        arg.keyword.span,
-                        "unknown argument",
-                        help=f"did you mean '{close[0]}'?" if close else f"signature: {block_signature(node)}",
-                    )
-                    failed = True
-                    continue
-            if pname in values:
-                self.error("E103", f"argument '{pname}' of {node.name.text} is given twice", arg.span)
-                failed = True
-                continue
-            try:
-                values[pname] = self._evaluate(arg.value, False)
-            except _Abort:
-                failed = True
-                continue
-            spans[pname] = arg.span
-            written[pname] = arg
-        for p in params:
-            if p.name.text not in values and (isinstance(p, ast.InputDecl) or p.default is None):
-                self.error(
-                    "E105",
-                    f"{node.name.text} is missing the required argument '{p.name.text}'",
-                    call.span,
-                    f"'{p.name.text}' missing",
-                    help=f"signature: {block_signature(node)}",
-                )
-                failed = True
-        if call.selector is not None:
-            self.error("E111", f"block {node.name.text} has one output", call.selector.span, "no outputs to select")
-            failed = True
-        if failed:
-            raise _Abort
-        sources = None
-        if self.scope is not None and self.scope.block is not None:
-            sources = {}
-            for pname, arg in written.items():
-                text = _python(arg.value, self.scope, self)
-                if text is not None:
-                    sources[pname] = text
-        return BlockFn(block, values, call, call.span, sources)
 
     def _for(self, loop: ast.ForLoop) -> ForFn:
         items = self._constant(loop.iterable)
@@ -1298,7 +883,7 @@ class FlowChecker(Checker):
                     loop.iterable.span,
                     "item does not unpack",
                 )
-                raise _Abort
+                raise Abort
             rows.append(item)
         return ForFn(loop, tuple(rows), self.scope, loop.span)
 
@@ -1380,7 +965,7 @@ class FlowChecker(Checker):
         outputs = self._body(body, scope, x)
         if len(outputs) != 1:
             self.error("E117", "a loop body returns one tensor", body.span, f"{len(outputs)} outputs")
-            raise _Abort
+            raise Abort
         return outputs
 
     def _apply_layer(self, fn: LayerFn, x: Tensor) -> Tensor:
@@ -1399,7 +984,7 @@ class FlowChecker(Checker):
         self.state.nodes.append(node._replace(src=x.id, dst=out.id, sources=sources))
         return out
 
-    def _sources(self, b: _Bound, scope: Scope) -> dict[str, str]:
+    def _sources(self, b: Bound, scope: Scope) -> dict[str, str]:
         """Python source of each argument the spec wrote, in terms of the block's parameters."""
 
         out: dict[str, str] = {}
@@ -1411,7 +996,7 @@ class FlowChecker(Checker):
                 position += 1
             else:
                 pname = arg.keyword.text
-            text = _python(arg.value, scope, self)
+            text = python_source(arg.value, scope, self)
             if text is not None:
                 out[pname] = text
             else:
@@ -1482,342 +1067,6 @@ class FlowChecker(Checker):
         return out
 
     # ------------------------------------------------------------ blocks
-
-    def _instantiate(self, fn: BlockFn, x: Tensor) -> Tensor:
-        block = fn.block
-        node = block.node
-        name = node.name.text
-        if any(b is block.node for b, *_ in self.state.active):
-            self.error(
-                "E115",
-                f"block {name} uses itself: a network cannot contain itself",
-                fn.span,
-                "recursive use",
-            )
-            raise _Abort
-        if x.type is None:
-            return self._poisoned(fn.span)
-        checker = block.checker
-        if checker is not self:
-            checker._share(self)
-        if not self.instantiating:
-            self.instantiating = [(self._text(fn.call.span), fn.call.span, self.source)]
-            checker.instantiating = self.instantiating
-        try:
-            self.state.active.append((block.node, fn.span))
-            return checker._instantiate_body(fn, x, self.source)
-        finally:
-            self.state.active.pop()
-            if self.instantiating and self.instantiating[0][1] is fn.call.span:
-                self.instantiating = []
-                checker.instantiating = []
-
-    def _share(self, other: FlowChecker) -> None:
-        """Check a block of this file inside a model of ``other``: share its per-model state."""
-        self.state = other.state
-        self.bindings = other.bindings
-        self.used_names = other.used_names
-        self.reported = other.reported
-
-    def _instantiate_body(self, fn: BlockFn, x: Tensor, call_source: Source) -> Tensor:
-        node = fn.block.node
-        first = _first_tensor(node)
-        pynames: dict[str, str] = {}
-        scope = Scope(block=pynames)
-        saved = self.scope
-        self.scope = scope
-        try:
-            dims: dict[str, Any] = {}
-            defaults: dict[str, Any] = {}
-            if first is not None:
-                x = self._match(first, x, dims, fn, call_source)
-                scope.values[first.name.text] = x
-                scope.spans[first.name.text] = Span(0, 0)
-                scope.used.add(first.name.text)
-            for p in node.params:
-                if p is first:
-                    continue
-                pname = p.name.text
-                if isinstance(p, ast.Param) and p.default is not None:
-                    defaults[pname] = self._evaluate(p.default, False)
-                value = fn.args[pname] if pname in fn.args else defaults[pname]
-                if isinstance(p, ast.InputDecl):
-                    value = self._tensor(value, fn.call)
-                    value = self._match(p, value, dims, fn, call_source)
-                elif _is_fn(value):
-                    value = ParamFn(pname, value, fn.span)
-                scope.values[pname] = value
-                scope.spans[pname] = Span(0, 0)
-                scope.used.add(pname)
-                pynames[pname] = python_name(pname)
-            for dim_name, value in dims.items():
-                if dim_name not in scope.values:
-                    scope.values[dim_name] = value
-                    scope.spans[dim_name] = Span(0, 0)
-                    scope.used.add(dim_name)
-                    pynames[dim_name] = python_name(dim_name)
-            nodes: list = []
-            self.state.stack.append(nodes)
-            try:
-                (y,) = self._body_single(node.body, scope, x)
-            finally:
-                self.state.stack.pop()
-        finally:
-            self.scope = saved
-        if y.type is None:
-            return self._poisoned(fn.span)
-        inputs = [scope.values[p.name.text] for p in node.params if isinstance(p, ast.InputDecl)] or [x]
-        for t in inputs:
-            self.state.used.add(t.id)
-        args = {}
-        for p in node.params:
-            if isinstance(p, ast.Param):
-                value = scope.values[p.name.text]
-                args[p.name.text] = SubNetwork(value.name) if isinstance(value, ParamFn) else value
-        caller = call_source
-        out = self.state.new(y.type, fn.call.span, "output", caller)
-        self.state.nodes.append(
-            BlockNode(
-                node.name.text,
-                MappingProxyType(args),
-                MappingProxyType({k: v for k, v in dims.items() if k in pynames}),
-                tuple(t.id for t in inputs),
-                out.id,
-                (*(t.type for t in inputs), y.type),
-                Graph(tuple(t.id for t in inputs), tuple(nodes), (y.id,)),
-                fn.call.span,
-                caller.line_col(fn.call.span.start)[0],
-                " ".join(caller.text[fn.call.span.start : fn.call.span.end].split()),
-                self.source.name,
-                self.source.line_col(node.span.start)[0],
-                tuple(p.name.text for p in node.params if isinstance(p, ast.InputDecl)) or ("x",),
-                MappingProxyType({k: (None if _is_fn(v) else v) for k, v in defaults.items()}),
-                MappingProxyType(fn.sources) if fn.sources is not None else None,
-                MappingProxyType(dict(scope.locals)),
-                MappingProxyType({python_name(k): scope.values[k] for k in scope.exprs}),
-            )
-        )
-        return out
-
-    def _match(self, decl: ast.InputDecl, x: Tensor, dims: dict, fn: BlockFn, call_source: Source) -> Tensor:
-        """Match the input against the block's pattern ``[N, C, H, W]``, binding its names."""
-        t = x.type
-        name = fn.block.node.name.text
-        pattern = "[" + ", ".join(self.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
-        if decl.dtype is not None:
-            want = shapes.DTYPES.get(decl.dtype.text)
-            if want is None:
-                self.error("E112", f"unknown dtype '{decl.dtype.text}'", decl.dtype.span, "not a dtype")
-                raise _Abort
-            if t.dtype != want:
-                self._use_error(
-                    "E204", f"{name} expects {want}{pattern} for {decl.name.text}, got {t}", fn, call_source, x, decl
-                )
-        if t.shape.rest:
-            known = materialize(t, len(decl.dims), tuple(_dim_hint(e) for e in decl.dims), self)
-            t = known
-            x = x._replace(type=t)
-        if t.shape.rank != len(decl.dims):
-            self._use_error(
-                "E202",
-                f"{name} expects a {len(decl.dims)}-D input {pattern}, got {t.shape.rank}-D input {t.shape}",
-                fn,
-                call_source,
-                x,
-                decl,
-            )
-        for expr, actual in zip(decl.dims, t.shape.dims):
-            if isinstance(expr, ast.NameRef) and expr.name not in dims and expr.name not in self.constants:
-                if expr.name not in _BUILTIN_VALUES:
-                    dims[expr.name] = actual
-                    continue
-            saved = self.scope
-            scope = Scope(saved)
-            scope.values.update(dims)
-            self.scope = scope
-            try:
-                want = self._evaluate(expr, True)
-            finally:
-                self.scope = saved
-            same = shapes.known_equal(actual, want) if isinstance(want, (int, shapes.Poly)) else False
-            if same is False:
-                self._use_error(
-                    "E201",
-                    f"{name} expects {self.source.text[expr.span.start : expr.span.end]} = {want} in its input"
-                    f" {pattern}, got {t.shape}",
-                    fn,
-                    call_source,
-                    x,
-                    decl,
-                )
-        return x
-
-    def _use_error(self, code, message, fn: BlockFn, call_source: Source, x: Tensor, decl: ast.InputDecl) -> None:
-        """An error at the use of a block (in the caller's file), pointing at its declared pattern."""
-        secondary = []
-        if x.source is call_source and x.type is not None:
-            secondary.append(Label(x.span, f"{x.role} {x.type} {'declared' if x.role == 'input' else 'produced'} here"))
-        notes = ()
-        if self.source is call_source:
-            secondary.append(Label(decl.span, "input pattern declared here"))
-        else:
-            line, col = self.source.line_col(decl.span.start)
-            notes = (f"{fn.block.node.name.text} declares its input at {self.source.name}:{line}:{col}",)
-        key = (call_source.name, code, fn.call.span.start)
-        if key not in self.reported:
-            self.reported.add(key)
-            self.sink.add(
-                _diagnostic(code, message, call_source, fn.call.span, "input does not match", secondary, notes)
-            )
-        raise _Abort
-
-
-def _diagnostic(code, message, source, span, label, secondary, notes):
-    from nndsl.diagnostics import Diagnostic
-
-    return Diagnostic(Severity.ERROR, code, message, source, span, label, tuple(secondary), None, tuple(notes))
-
-
-def _dim_hint(expr) -> str:
-    return expr.name if isinstance(expr, ast.NameRef) else "D"
-
-
-def _first_tensor(node: ast.Block) -> ast.InputDecl | None:
-    for p in node.params:
-        if isinstance(p, ast.InputDecl):
-            return p
-    return None
-
-
-def block_signature(node: ast.Block) -> str:
-    parts = []
-    for p in node.params:
-        if isinstance(p, ast.InputDecl):
-            continue
-        parts.append(p.name.text if p.default is None else f"{p.name.text}=...")
-    return f"{node.name.text}({', '.join(parts)})"
-
-
-def _value_name(scope: Scope, t: Tensor) -> str | None:
-    for name, value in scope.values.items():
-        if isinstance(value, Tensor) and value.id == t.id:
-            return name
-    return None
-
-
-class _ModelState:
-    """Per-model numbering of values, their types, and the graphs being built."""
-
-    def __init__(self):
-        self.types: dict[int, TensorType] = {}
-        self.stack: list[list] = []
-        self.used: set[int] = set()
-        self.poisoned = False
-        self.layer_index = 0
-        self.names: dict[int, str] = {}
-        self.active: list = []  # blocks being instantiated, to refuse recursion
-
-    @property
-    def nodes(self) -> list:
-        return self.stack[-1]
-
-    def new(self, t: TensorType, span: Span, role: str, source: Source) -> Tensor:
-        number = len(self.types)
-        self.types[number] = t
-        return Tensor(number, t, span, role, source)
-
-
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
-
-
-def _python(expr, scope: Scope, checker: FlowChecker) -> str | None:
-    """Python source for a constant expression inside a block, naming the block's parameters;
-    None where a name is not one of them (its value is then written as a literal)."""
-
-    if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StrLit)):
-        return literal(expr.value)
-    if isinstance(expr, ast.NameRef):
-        if expr.name in _BUILTIN_VALUES:
-            return expr.name
-        found = scope.find(expr.name)
-        if found is not None and scope.block is not None and expr.name in scope.block and found.parent is None:
-            return scope.block[expr.name]
-        if found is not None and found.parent is None and found.locals is not None and expr.name in found.exprs:
-            # a constant the block body computed: the class computes it too, under the same name
-            inner = _python(found.exprs[expr.name], found, checker)
-            if inner is not None:
-                found.locals.setdefault(python_name(expr.name), inner)
-                return python_name(expr.name)
-        value = found.values[expr.name] if found is not None else checker.constants.get(expr.name, _MISSING)
-        if value is _MISSING:
-            return None
-        try:
-            return literal(value)
-        except TypeError:
-            return None
-    if isinstance(expr, ast.TupleExpr):
-        items = [_python(e, scope, checker) for e in expr.items]
-        if any(i is None for i in items):
-            return None
-        return "(" + ", ".join(items) + (",)" if len(items) == 1 else ")")
-    if isinstance(expr, ast.Neg):
-        inner = _python(expr.operand, scope, checker)
-        if inner is None:
-            return None
-        return f"-{inner}" if isinstance(expr.operand, (ast.IntLit, ast.FloatLit, ast.NameRef)) else f"-({inner})"
-    if isinstance(expr, ast.BinOp):
-        left, right = _python(expr.left, scope, checker), _python(expr.right, scope, checker)
-        if left is None or right is None:
-            return None
-        mine = _PRECEDENCE[expr.op]
-        if isinstance(expr.left, ast.BinOp) and _PRECEDENCE[expr.left.op] < mine:
-            left = f"({left})"
-        if isinstance(expr.right, ast.BinOp) and _PRECEDENCE[expr.right.op] <= mine:
-            right = f"({right})"
-        return f"{left} {expr.op} {right}"
-    return None
-
-
-_MISSING = object()
-
-_BOOL_PRECEDENCE = {"or": 1, "and": 2}
-
-
-def _python_test(expr, scope: Scope, checker: FlowChecker) -> str | None:
-    """Python source of a condition (comparisons, and/or/not) inside a block."""
-    if isinstance(expr, ast.Compare):
-        left, right = _python(expr.left, scope, checker), _python(expr.right, scope, checker)
-        return None if left is None or right is None else f"{left} {expr.op} {right}"
-    if isinstance(expr, ast.BoolOp):
-        parts = []
-        for side in (expr.left, expr.right):
-            text = _python_test(side, scope, checker)
-            if text is None:
-                return None
-            if isinstance(side, ast.BoolOp) and _BOOL_PRECEDENCE[side.op] < _BOOL_PRECEDENCE[expr.op]:
-                text = f"({text})"
-            parts.append(text)
-        return f" {expr.op} ".join(parts)
-    if isinstance(expr, ast.Not):
-        inner = _python_test(expr.operand, scope, checker)
-        if inner is None:
-            return None
-        return f"not ({inner})" if isinstance(expr.operand, ast.BoolOp) else f"not {inner}"
-    return _python(expr, scope, checker)
-
-
-def _shortcut_condition(expr: ast.Cond, scope: Scope, checker: FlowChecker) -> str | None:
-    """For ``S if cond else None`` (or ``None if cond else S``): when the shortcut exists, in Python."""
-    none_then = isinstance(expr.then, ast.NameRef) and expr.then.name == "None"
-    none_otherwise = isinstance(expr.otherwise, ast.NameRef) and expr.otherwise.name == "None"
-    if none_then == none_otherwise:
-        return None
-    test = _python_test(expr.test, scope, checker)
-    if test is None:
-        return None
-    if none_then:
-        return f"not ({test})" if isinstance(expr.test, ast.BoolOp) else f"not {test}"
-    return test
 
 
 def _substituted(node, bindings):

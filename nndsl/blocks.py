@@ -1,0 +1,419 @@
+"""Blocks: definitions, imports from other files, calls, and each use checked with its
+arguments bound and its input matched against the block's pattern ``[N, C, H, W]``."""
+
+from __future__ import annotations
+
+import os
+from types import MappingProxyType
+from typing import Any
+
+from nndsl import ast, shapes
+from nndsl.blocksource import python_source
+from nndsl.check import (
+    BUILTIN_VALUES,
+    Abort,
+    close_matches,
+)
+from nndsl.diagnostics import Diagnostic, Label, Severity, Span
+from nndsl.ir import BlockNode, Graph, SubNetwork
+from nndsl.layers import lookup
+from nndsl.layers.base import materialize
+from nndsl.pysource import python_name
+from nndsl.source import Source
+from nndsl.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn
+
+
+class BlockChecks:
+    """The block part of the data-flow checker (mixed into FlowChecker)."""
+
+    def _define_block(self, item: ast.Block) -> None:
+        name = item.name.text
+        if name in self.blocks:
+            first = self.block_spans.get(name)
+            self.error(
+                "E109",
+                f"block '{name}' is defined twice",
+                item.name.span,
+                "redefined here",
+                (Label(first, "first defined here"),) if first else (),
+            )
+            return
+        if lookup(name) is not None or name in RESERVED_NAMES:
+            self.error(
+                "E109",
+                f"block '{name}' has the name of a built-in layer or function",
+                item.name.span,
+                "name taken",
+                help=f"rename the block, e.g. My{name}",
+            )
+            return
+        if not self._block_params_ok(item):
+            return
+        self.blocks[name] = BlockDef(item, self)
+        self.block_spans[name] = item.name.span
+
+    def _block_params_ok(self, item: ast.Block) -> bool:
+        ok = True
+        seen: dict[str, Span] = {}
+        defaulted = None
+        for param in item.params:
+            pname = param.name.text
+            if pname in seen:
+                self.error(
+                    "E115",
+                    f"parameter '{pname}' of block {item.name.text} is declared twice",
+                    param.name.span,
+                    "declared again",
+                    (Label(seen[pname], "first declared here"),),
+                )
+                ok = False
+            seen[pname] = param.name.span
+            if isinstance(param, ast.Param):
+                if param.default is not None:
+                    defaulted = param
+                elif defaulted is not None:
+                    self.error(
+                        "E115",
+                        f"parameter '{pname}' without a default follows one with a default",
+                        param.span,
+                        "needs a default",
+                        (Label(defaulted.span, "has a default"),),
+                        help="put parameters without defaults first",
+                    )
+                    ok = False
+        return ok
+
+    def _import(self, item: ast.Import) -> None:
+        from nndsl.syntax import parse_recovering
+
+        base = os.path.dirname(self.source.name) if not self.source.name.startswith("<") else os.getcwd()
+        path = os.path.normpath(os.path.join(base, item.path.value))
+        if path in self.importing or os.path.abspath(path) == os.path.abspath(self.source.name):
+            self.error("E116", f"'{item.path.value}' imports itself, directly or through other files", item.path.span)
+            return
+        try:
+            with open(path, encoding="utf-8-sig") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.error("E116", f"cannot read '{item.path.value}': {reason}", item.path.span, "imported here")
+            self.broken_names.update(name.text for name in item.names)  # their uses are not errors again
+            return
+        source = Source(path, text)
+        module, syntax_errors = parse_recovering(source)
+        for diag in syntax_errors:
+            self.sink.add(diag)
+        other = type(self)(source, self.sink, (*self.importing, os.path.abspath(self.source.name)))
+        other.check_module(module._replace(items=tuple(i for i in module.items if not isinstance(i, ast.Assign))), None)
+        for name in item.names:
+            if name.text in other.blocks:
+                self._adopt(name, other.blocks[name.text])
+            elif name.text in other.constants:
+                self.constants[name.text] = other.constants[name.text]
+                self.constant_spans[name.text] = name.span
+            else:
+                self.broken_names.add(name.text)
+                known = list(other.blocks) + list(other.constants)
+                close = close_matches(name.text, known, n=1)
+                self.error(
+                    "E116",
+                    f"'{item.path.value}' defines no block or constant '{name.text}'",
+                    name.span,
+                    "not found there",
+                    help=f"did you mean '{close[0]}'?"
+                    if close
+                    else (f"it defines {', '.join(known)}" if known else None),
+                )
+
+    def _adopt(self, name: ast.Name, block: BlockDef) -> None:
+        if name.text in self.blocks:
+            self.error("E109", f"block '{name.text}' is defined twice", name.span, "imported again")
+            return
+        self.blocks[name.text] = block
+        self.block_spans[name.text] = name.span
+
+    def _block_call(self, call: ast.Call, block: BlockDef):
+        node = block.node
+        params = [p for p in node.params if isinstance(p, ast.Param) or p is not _first_tensor(node)]
+        names = [p.name.text for p in params]
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        written: dict[str, ast.Arg] = {}
+        position = 0
+        failed = False
+        for arg in call.args:
+            if arg.keyword is None:
+                if position >= len(names):
+                    self.error(
+                        "E104",
+                        f"{node.name.text} takes at most {len(names)} argument{'s' if len(names) != 1 else ''}"
+                        f" besides its input, got {position + 1}",
+                        arg.span,
+                        "unexpected argument",
+                        help=f"signature: {block_signature(node)}",
+                    )
+                    failed = True
+                    position += 1
+                    continue
+                pname = names[position]
+                position += 1
+            else:
+                pname = arg.keyword.text
+                if pname not in names:
+                    close = close_matches(pname, names, n=1)
+                    self.error(
+                        "E102",
+                        f"{node.name.text} has no argument '{pname}'",
+                        arg.keyword.span,
+                        "unknown argument",
+                        help=f"did you mean '{close[0]}'?" if close else f"signature: {block_signature(node)}",
+                    )
+                    failed = True
+                    continue
+            if pname in values:
+                self.error("E103", f"argument '{pname}' of {node.name.text} is given twice", arg.span)
+                failed = True
+                continue
+            try:
+                values[pname] = self._evaluate(arg.value, False)
+            except Abort:
+                failed = True
+                continue
+            spans[pname] = arg.span
+            written[pname] = arg
+        for p in params:
+            if p.name.text not in values and (isinstance(p, ast.InputDecl) or p.default is None):
+                self.error(
+                    "E105",
+                    f"{node.name.text} is missing the required argument '{p.name.text}'",
+                    call.span,
+                    f"'{p.name.text}' missing",
+                    help=f"signature: {block_signature(node)}",
+                )
+                failed = True
+        if call.selector is not None:
+            self.error("E111", f"block {node.name.text} has one output", call.selector.span, "no outputs to select")
+            failed = True
+        if failed:
+            raise Abort
+        sources = None
+        if self.scope is not None and self.scope.block is not None:
+            sources = {}
+            for pname, arg in written.items():
+                text = python_source(arg.value, self.scope, self)
+                if text is not None:
+                    sources[pname] = text
+        return BlockFn(block, values, call, call.span, sources)
+
+    def _instantiate(self, fn: BlockFn, x: Tensor) -> Tensor:
+        block = fn.block
+        node = block.node
+        name = node.name.text
+        if any(b is block.node for b, *_ in self.state.active):
+            self.error(
+                "E115",
+                f"block {name} uses itself: a network cannot contain itself",
+                fn.span,
+                "recursive use",
+            )
+            raise Abort
+        if x.type is None:
+            return self._poisoned(fn.span)
+        checker = block.checker
+        if checker is not self:
+            checker._share(self)
+        if not self.instantiating:
+            self.instantiating = [(self._text(fn.call.span), fn.call.span, self.source)]
+            checker.instantiating = self.instantiating
+        try:
+            self.state.active.append((block.node, fn.span))
+            return checker._instantiate_body(fn, x, self.source)
+        finally:
+            self.state.active.pop()
+            if self.instantiating and self.instantiating[0][1] is fn.call.span:
+                self.instantiating = []
+                checker.instantiating = []
+
+    def _share(self, other: BlockChecks) -> None:
+        """Check a block of this file inside a model of ``other``: share its per-model state."""
+        self.state = other.state
+        self.bindings = other.bindings
+        self.used_names = other.used_names
+        self.reported = other.reported
+
+    def _instantiate_body(self, fn: BlockFn, x: Tensor, call_source: Source) -> Tensor:
+        node = fn.block.node
+        first = _first_tensor(node)
+        pynames: dict[str, str] = {}
+        scope = Scope(block=pynames)
+        saved = self.scope
+        self.scope = scope
+        try:
+            dims: dict[str, Any] = {}
+            defaults: dict[str, Any] = {}
+            if first is not None:
+                x = self._match(first, x, dims, fn, call_source)
+                scope.values[first.name.text] = x
+                scope.spans[first.name.text] = Span(0, 0)
+                scope.used.add(first.name.text)
+            for p in node.params:
+                if p is first:
+                    continue
+                pname = p.name.text
+                if isinstance(p, ast.Param) and p.default is not None:
+                    defaults[pname] = self._evaluate(p.default, False)
+                value = fn.args[pname] if pname in fn.args else defaults[pname]
+                if isinstance(p, ast.InputDecl):
+                    value = self._tensor(value, fn.call)
+                    value = self._match(p, value, dims, fn, call_source)
+                elif is_fn(value):
+                    value = ParamFn(pname, value, fn.span)
+                scope.values[pname] = value
+                scope.spans[pname] = Span(0, 0)
+                scope.used.add(pname)
+                pynames[pname] = python_name(pname)
+            for dim_name, value in dims.items():
+                if dim_name not in scope.values:
+                    scope.values[dim_name] = value
+                    scope.spans[dim_name] = Span(0, 0)
+                    scope.used.add(dim_name)
+                    pynames[dim_name] = python_name(dim_name)
+            nodes: list = []
+            self.state.stack.append(nodes)
+            try:
+                (y,) = self._body_single(node.body, scope, x)
+            finally:
+                self.state.stack.pop()
+        finally:
+            self.scope = saved
+        if y.type is None:
+            return self._poisoned(fn.span)
+        inputs = [scope.values[p.name.text] for p in node.params if isinstance(p, ast.InputDecl)] or [x]
+        for t in inputs:
+            self.state.used.add(t.id)
+        args = {}
+        for p in node.params:
+            if isinstance(p, ast.Param):
+                value = scope.values[p.name.text]
+                args[p.name.text] = SubNetwork(value.name) if isinstance(value, ParamFn) else value
+        caller = call_source
+        out = self.state.new(y.type, fn.call.span, "output", caller)
+        self.state.nodes.append(
+            BlockNode(
+                node.name.text,
+                MappingProxyType(args),
+                MappingProxyType({k: v for k, v in dims.items() if k in pynames}),
+                tuple(t.id for t in inputs),
+                out.id,
+                (*(t.type for t in inputs), y.type),
+                Graph(tuple(t.id for t in inputs), tuple(nodes), (y.id,)),
+                fn.call.span,
+                caller.line_col(fn.call.span.start)[0],
+                " ".join(caller.text[fn.call.span.start : fn.call.span.end].split()),
+                self.source.name,
+                self.source.line_col(node.span.start)[0],
+                tuple(p.name.text for p in node.params if isinstance(p, ast.InputDecl)) or ("x",),
+                MappingProxyType({k: (None if is_fn(v) else v) for k, v in defaults.items()}),
+                MappingProxyType(fn.sources) if fn.sources is not None else None,
+                MappingProxyType(dict(scope.locals)),
+                MappingProxyType({python_name(k): scope.values[k] for k in scope.exprs}),
+            )
+        )
+        return out
+
+    def _match(self, decl: ast.InputDecl, x: Tensor, dims: dict, fn: BlockFn, call_source: Source) -> Tensor:
+        """Match the input against the block's pattern ``[N, C, H, W]``, binding its names."""
+        t = x.type
+        name = fn.block.node.name.text
+        pattern = "[" + ", ".join(self.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
+        if decl.dtype is not None:
+            want = shapes.DTYPES.get(decl.dtype.text)
+            if want is None:
+                self.error("E112", f"unknown dtype '{decl.dtype.text}'", decl.dtype.span, "not a dtype")
+                raise Abort
+            if t.dtype != want:
+                self._use_error(
+                    "E204", f"{name} expects {want}{pattern} for {decl.name.text}, got {t}", fn, call_source, x, decl
+                )
+        if t.shape.rest:
+            known = materialize(t, len(decl.dims), tuple(_dim_hint(e) for e in decl.dims), self)
+            t = known
+            x = x._replace(type=t)
+        if t.shape.rank != len(decl.dims):
+            self._use_error(
+                "E202",
+                f"{name} expects a {len(decl.dims)}-D input {pattern}, got {t.shape.rank}-D input {t.shape}",
+                fn,
+                call_source,
+                x,
+                decl,
+            )
+        for expr, actual in zip(decl.dims, t.shape.dims):
+            if isinstance(expr, ast.NameRef) and expr.name not in dims and expr.name not in self.constants:
+                if expr.name not in BUILTIN_VALUES:
+                    dims[expr.name] = actual
+                    continue
+            saved = self.scope
+            scope = Scope(saved)
+            scope.values.update(dims)
+            self.scope = scope
+            try:
+                want = self._evaluate(expr, True)
+            finally:
+                self.scope = saved
+            same = shapes.known_equal(actual, want) if isinstance(want, (int, shapes.Poly)) else False
+            if same is False:
+                self._use_error(
+                    "E201",
+                    f"{name} expects {self.source.text[expr.span.start : expr.span.end]} = {want} in its input"
+                    f" {pattern}, got {t.shape}",
+                    fn,
+                    call_source,
+                    x,
+                    decl,
+                )
+        return x
+
+    def _use_error(self, code, message, fn: BlockFn, call_source: Source, x: Tensor, decl: ast.InputDecl) -> None:
+        """An error at the use of a block (in the caller's file), pointing at its declared pattern."""
+        secondary = []
+        if x.source is call_source and x.type is not None:
+            secondary.append(Label(x.span, f"{x.role} {x.type} {'declared' if x.role == 'input' else 'produced'} here"))
+        notes = ()
+        if self.source is call_source:
+            secondary.append(Label(decl.span, "input pattern declared here"))
+        else:
+            line, col = self.source.line_col(decl.span.start)
+            notes = (f"{fn.block.node.name.text} declares its input at {self.source.name}:{line}:{col}",)
+        key = (call_source.name, code, fn.call.span.start)
+        if key not in self.reported:
+            self.reported.add(key)
+            self.sink.add(
+                _diagnostic(code, message, call_source, fn.call.span, "input does not match", secondary, notes)
+            )
+        raise Abort
+
+
+def _diagnostic(code, message, source, span, label, secondary, notes):
+
+    return Diagnostic(Severity.ERROR, code, message, source, span, label, tuple(secondary), None, tuple(notes))
+
+
+def _dim_hint(expr) -> str:
+    return expr.name if isinstance(expr, ast.NameRef) else "D"
+
+
+def _first_tensor(node: ast.Block) -> ast.InputDecl | None:
+    for p in node.params:
+        if isinstance(p, ast.InputDecl):
+            return p
+    return None
+
+
+def block_signature(node: ast.Block) -> str:
+    parts = []
+    for p in node.params:
+        if isinstance(p, ast.InputDecl):
+            continue
+        parts.append(p.name.text if p.default is None else f"{p.name.text}=...")
+    return f"{node.name.text}({', '.join(parts)})"

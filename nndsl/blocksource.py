@@ -1,0 +1,104 @@
+"""A block's arguments as Python source in terms of its parameters (``planes * 4``), so that
+the class emitted for a block computes what the spec computes."""
+
+from __future__ import annotations
+
+from nndsl import ast
+from nndsl.check import (
+    BUILTIN_VALUES,
+    Checker,
+)
+from nndsl.pysource import literal, python_name
+from nndsl.values import Scope
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+
+
+def python_source(expr, scope: Scope, checker: Checker) -> str | None:
+    """Python source for a constant expression inside a block, naming the block's parameters;
+    None where a name is not one of them (its value is then written as a literal)."""
+
+    if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StrLit)):
+        return literal(expr.value)
+    if isinstance(expr, ast.NameRef):
+        if expr.name in BUILTIN_VALUES:
+            return expr.name
+        found = scope.find(expr.name)
+        if found is not None and scope.block is not None and expr.name in scope.block and found.parent is None:
+            return scope.block[expr.name]
+        if found is not None and found.parent is None and found.locals is not None and expr.name in found.exprs:
+            # a constant the block body computed: the class computes it too, under the same name
+            inner = python_source(found.exprs[expr.name], found, checker)
+            if inner is not None:
+                found.locals.setdefault(python_name(expr.name), inner)
+                return python_name(expr.name)
+        value = found.values[expr.name] if found is not None else checker.constants.get(expr.name, _MISSING)
+        if value is _MISSING:
+            return None
+        try:
+            return literal(value)
+        except TypeError:
+            return None
+    if isinstance(expr, ast.TupleExpr):
+        items = [python_source(e, scope, checker) for e in expr.items]
+        if any(i is None for i in items):
+            return None
+        return "(" + ", ".join(items) + (",)" if len(items) == 1 else ")")
+    if isinstance(expr, ast.Neg):
+        inner = python_source(expr.operand, scope, checker)
+        if inner is None:
+            return None
+        return f"-{inner}" if isinstance(expr.operand, (ast.IntLit, ast.FloatLit, ast.NameRef)) else f"-({inner})"
+    if isinstance(expr, ast.BinOp):
+        left, right = python_source(expr.left, scope, checker), python_source(expr.right, scope, checker)
+        if left is None or right is None:
+            return None
+        mine = _PRECEDENCE[expr.op]
+        if isinstance(expr.left, ast.BinOp) and _PRECEDENCE[expr.left.op] < mine:
+            left = f"({left})"
+        if isinstance(expr.right, ast.BinOp) and _PRECEDENCE[expr.right.op] <= mine:
+            right = f"({right})"
+        return f"{left} {expr.op} {right}"
+    return None
+
+
+_MISSING = object()
+
+_BOOL_PRECEDENCE = {"or": 1, "and": 2}
+
+
+def python_test(expr, scope: Scope, checker: Checker) -> str | None:
+    """Python source of a condition (comparisons, and/or/not) inside a block."""
+    if isinstance(expr, ast.Compare):
+        left, right = python_source(expr.left, scope, checker), python_source(expr.right, scope, checker)
+        return None if left is None or right is None else f"{left} {expr.op} {right}"
+    if isinstance(expr, ast.BoolOp):
+        parts = []
+        for side in (expr.left, expr.right):
+            text = python_test(side, scope, checker)
+            if text is None:
+                return None
+            if isinstance(side, ast.BoolOp) and _BOOL_PRECEDENCE[side.op] < _BOOL_PRECEDENCE[expr.op]:
+                text = f"({text})"
+            parts.append(text)
+        return f" {expr.op} ".join(parts)
+    if isinstance(expr, ast.Not):
+        inner = python_test(expr.operand, scope, checker)
+        if inner is None:
+            return None
+        return f"not ({inner})" if isinstance(expr.operand, ast.BoolOp) else f"not {inner}"
+    return python_source(expr, scope, checker)
+
+
+def shortcut_condition(expr: ast.Cond, scope: Scope, checker: Checker) -> str | None:
+    """For ``S if cond else None`` (or ``None if cond else S``): when the shortcut exists, in Python."""
+    none_then = isinstance(expr.then, ast.NameRef) and expr.then.name == "None"
+    none_otherwise = isinstance(expr.otherwise, ast.NameRef) and expr.otherwise.name == "None"
+    if none_then == none_otherwise:
+        return None
+    test = python_test(expr.test, scope, checker)
+    if test is None:
+        return None
+    if none_then:
+        return f"not ({test})" if isinstance(expr.test, ast.BoolOp) else f"not {test}"
+    return test

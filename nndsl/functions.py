@@ -1,0 +1,145 @@
+"""The built-in functions of the language: tensor operations (cat, stack, chunk, split and
+the element-wise add, sub, mul, div) and constant helpers (range, len, min, max)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nndsl import ast, ops
+from nndsl.check import (
+    Abort,
+    close_matches,
+)
+from nndsl.diagnostics import Span
+from nndsl.layers.base import ShapeError
+from nndsl.values import kind_name
+
+
+class FunctionChecks:
+    """Calls of built-in functions (mixed into FlowChecker)."""
+
+    def _arguments(self, call: ast.Call, names: list[str], required: int, variadic: str | None = None):
+        """Match a built-in function's arguments: a dict of values by parameter name."""
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        rest: list = []
+        for arg in call.args:
+            if arg.keyword is None:
+                if variadic and not values:
+                    rest.append((arg, self._evaluate(arg.value, False)))
+                    continue
+                position = len(values)
+                if position >= len(names):
+                    self.error("E104", f"{call.name.text} takes at most {len(names)} positional arguments", arg.span)
+                    raise Abort
+                pname = names[position]
+            else:
+                pname = arg.keyword.text
+                if pname not in names:
+                    close = close_matches(pname, names, n=1)
+                    self.error(
+                        "E102",
+                        f"{call.name.text} has no argument '{pname}'",
+                        arg.keyword.span,
+                        "unknown argument",
+                        help=f"did you mean '{close[0]}'?" if close else f"it takes {', '.join(names)}",
+                    )
+                    raise Abort
+            if pname in values:
+                self.error("E103", f"argument '{pname}' of {call.name.text} is given twice", arg.span)
+                raise Abort
+            values[pname] = self._evaluate(arg.value, False)
+            spans[pname] = arg.span
+        missing = [n for n in names[:required] if n not in values]
+        if missing:
+            self.error(
+                "E105",
+                f"{call.name.text} is missing the required argument '{missing[0]}'",
+                call.span,
+                f"'{missing[0]}' missing",
+            )
+            raise Abort
+        return values, spans, rest
+
+    def _int_arg(self, call, values, spans, name, default):
+        value = values.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(
+                "E106",
+                f"{name} of {call.name.text} must be an integer, got {kind_name(value)}",
+                spans.get(name, call.span),
+            )
+            raise Abort
+        return value
+
+    def _tensor_function(self, call: ast.Call):
+        name = call.name.text
+        if name in ("cat", "stack"):
+            values, spans, rest = self._arguments(call, ["dim"], 0, variadic="tensors")
+            items = []
+            for arg, value in rest:
+                parts = value if isinstance(value, tuple) and len(rest) == 1 else (value,)
+                items += [self._tensor(v, arg.value) for v in parts]
+            if not items:
+                self.error(
+                    "E105", f"{name} needs the tensors to join", call.span, "no tensors", help=f"{name}(a, b, dim=1)"
+                )
+                raise Abort
+            dim = self._int_arg(call, values, spans, "dim", 0)
+            if any(t.type is None for t in items):
+                return self._poisoned(call.span)
+            rule = ops.cat if name == "cat" else ops.stack
+            try:
+                out = rule([t.type for t in items], dim)
+            except ShapeError as exc:
+                self._op_error(exc, spans.get(exc.param, call.span) if exc.param else call.span, items)
+            return self._op(name, items, [out], {"dim": dim}, call.span)[0]
+        if name in ops.OPERATORS:
+            values, spans, _ = self._arguments(call, ["input", "other"], 2)
+            left, right = values["input"], values["other"]
+            expr = ast.BinOp(ops.OPERATORS[name], call.args[0].value, call.args[1].value, call.span)
+            return self._tensor_binop(expr, left, right)
+        names = ["input", "chunks" if name == "chunk" else "split_size_or_sections", "dim"]
+        values, spans, _ = self._arguments(call, names, 2)
+        x = self._tensor(values["input"], call.args[0].value)
+        dim = self._int_arg(call, values, spans, "dim", 0)
+        size = values[names[1]]
+        if name == "chunk":
+            size = self._int_arg(call, values, spans, "chunks", 0)
+        elif isinstance(size, tuple):
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size):
+                self.error("E106", "split sizes must be non-negative integers", spans[names[1]])
+                raise Abort
+        else:
+            size = self._int_arg(call, values, spans, names[1], 0)
+        if x.type is None:
+            self.state.poisoned = True
+            raise Abort
+        try:
+            types = (ops.chunk if name == "chunk" else ops.split)(x.type, size, dim)
+        except ShapeError as exc:
+            self._op_error(exc, call.span, [x])
+        return tuple(self._op(name, [x], types, {names[1]: size, "dim": dim}, call.span))
+
+    def _constant_function(self, call: ast.Call):
+        name = call.name.text
+        args = [self._constant(a.value) for a in call.args if a.keyword is None]
+        if any(a.keyword is not None for a in call.args):
+            self.error("E102", f"{name} takes no keyword arguments", call.span)
+            raise Abort
+        try:
+            if name == "range":
+                if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+                    raise TypeError("range takes 1 to 3 integers")
+                return tuple(range(*args))
+            if name == "len":
+                if len(args) != 1 or not isinstance(args[0], tuple):
+                    raise TypeError("len takes one list or tuple")
+                return len(args[0])
+            items = args[0] if len(args) == 1 and isinstance(args[0], tuple) else tuple(args)
+            if not items:
+                raise TypeError(f"{name} needs at least one value")
+            return (min if name == "min" else max)(items)
+        except TypeError as exc:
+            self.error("E110", str(exc), call.span, "invalid arguments")
+            raise Abort from None

@@ -1,0 +1,175 @@
+"""What expressions evaluate to while a body is checked: tensors in the graph being built,
+sub-networks not yet applied (layers, blocks, compositions, repetitions, loops, residuals),
+and the scopes that name them."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from nndsl import ast, shapes
+from nndsl.check import (
+    BUILTIN_VALUES,
+    Bound,
+    Checker,
+)
+from nndsl.diagnostics import Span
+from nndsl.layers.base import type_name
+from nndsl.shapes import TensorType
+from nndsl.source import Source
+
+
+class Tensor(NamedTuple):
+    """A tensor in the graph: value number, type (None after an error upstream), where it came from."""
+
+    id: int
+    type: TensorType | None
+    span: Span
+    role: str  # "input" or "output", for labels
+    source: Source
+
+
+class LayerFn(NamedTuple):
+    bound: Bound
+    scope: Scope
+    span: Span
+
+
+class BlockFn(NamedTuple):
+    block: BlockDef
+    args: dict  # parameter -> value (constants, sub-networks, tensors for extra inputs)
+    call: ast.Call
+    span: Span
+    sources: dict | None = None  # inside a block: parameter -> Python source of the argument
+
+
+class ComposeFn(NamedTuple):
+    parts: tuple
+    span: Span
+
+
+class RepeatFn(NamedTuple):
+    fn: Any
+    times: int
+    span: Span
+
+
+class ForFn(NamedTuple):
+    loop: ast.ForLoop
+    items: tuple  # one tuple of loop-variable values per iteration
+    scope: Scope
+    span: Span
+
+
+class ResidualFn(NamedTuple):
+    body: Any
+    shortcut: Any  # a sub-network or None
+    span: Span
+    shortcut_param: str | None
+    shortcut_if: str | None = None
+    #: ``Residual(f) if cond else f`` in a block: the condition in Python, and whether it holds here
+    residual_if: str | None = None
+    active: bool = True
+
+
+class ParamFn(NamedTuple):
+    """A block's sub-network parameter, as the block body sees it."""
+
+    name: str
+    fn: Any
+    span: Span
+
+
+class PoisonFn(NamedTuple):
+    """A layer whose call had an error (already reported): applying it gives an unknown tensor."""
+
+    span: Span
+
+
+SUB_NETWORKS = (LayerFn, BlockFn, ComposeFn, RepeatFn, ForFn, ResidualFn, ParamFn, PoisonFn)
+
+
+def is_fn(value) -> bool:
+    return isinstance(value, SUB_NETWORKS)
+
+
+def kind_name(value) -> str:
+    """How a value is named in messages."""
+    if isinstance(value, Tensor):
+        return "a tensor"
+    if is_fn(value):
+        return "a layer or sub-network"
+    if isinstance(value, shapes.Poly):
+        return "a symbolic size"
+    if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
+        return "several tensors"
+    return type_name(value)
+
+
+class BlockDef(NamedTuple):
+    node: ast.Block
+    checker: Checker  # the checker of the file that defines it (its constants and blocks)
+
+
+class Scope:
+    """Names defined in a model or block body (and in a loop iteration, as a child scope)."""
+
+    def __init__(self, parent: Scope | None = None, block: dict[str, str] | None = None):
+        self.parent = parent
+        self.values: dict[str, Any] = {}
+        self.spans: dict[str, Span] = {}
+        self.exprs: dict[str, ast.Expr] = {}  # how a constant defined in the body was written
+        self.later: dict[str, Span] = {}  # names the body defines further down, for a use before them
+        #: a block's top scope: its body constants the emitted class computes, as Python source
+        self.locals: dict[str, str] | None = {} if block is not None else None
+        self.used: set[str] = set()
+        #: in a block: names of its parameters and input-pattern sizes -> their Python names
+        self.block = block if block is not None else (parent.block if parent else None)
+
+    def find(self, name: str) -> Scope | None:
+        scope = self
+        while scope is not None:
+            if name in scope.values:
+                return scope
+            scope = scope.parent
+        return None
+
+    def names(self) -> list[str]:
+        out, scope = [], self
+        while scope is not None:
+            out += list(scope.values)
+            scope = scope.parent
+        return out
+
+
+TENSOR_FUNCTIONS = {"cat", "stack", "add", "sub", "mul", "div", "chunk", "split"}
+CONSTANT_FUNCTIONS = {"range", "len", "min", "max"}
+RESERVED_NAMES = TENSOR_FUNCTIONS | CONSTANT_FUNCTIONS | {"Residual"} | set(BUILTIN_VALUES)
+
+
+def value_name(scope: Scope, t: Tensor) -> str | None:
+    for name, value in scope.values.items():
+        if isinstance(value, Tensor) and value.id == t.id:
+            return name
+    return None
+
+
+class ModelState:
+    """Per-model numbering of values, their types, and the graphs being built."""
+
+    def __init__(self):
+        self.types: dict[int, TensorType] = {}
+        self.stack: list[list] = []
+        self.used: set[int] = set()
+        self.poisoned = False
+        self.layer_index = 0
+        self.names: dict[int, str] = {}
+        self.active: list = []  # blocks being instantiated, to refuse recursion
+
+    @property
+    def nodes(self) -> list:
+        return self.stack[-1]
+
+    def new(self, t: TensorType, span: Span, role: str, source: Source) -> Tensor:
+        number = len(self.types)
+        self.types[number] = t
+        return Tensor(number, t, span, role, source)
