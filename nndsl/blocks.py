@@ -137,49 +137,17 @@ class BlockChecks:
         params = [p for p in node.params if isinstance(p, ast.Param) or p is not _first_tensor(node)]
         names = [p.name.text for p in params]
         values: dict[str, Any] = {}
-        spans: dict[str, Span] = {}
         written: dict[str, ast.Arg] = {}
-        position = 0
-        failed = False
-        for arg in call.args:
-            if arg.keyword is None:
-                if position >= len(names):
-                    self.error(
-                        "E104",
-                        f"{node.name.text} takes at most {len(names)} argument{'s' if len(names) != 1 else ''}"
-                        f" besides its input, got {position + 1}",
-                        arg.span,
-                        "unexpected argument",
-                        help=f"signature: {block_signature(node)}",
-                    )
-                    failed = True
-                    position += 1
-                    continue
-                pname = names[position]
-                position += 1
-            else:
-                pname = arg.keyword.text
-                if pname not in names:
-                    close = close_matches(pname, names, n=1)
-                    self.error(
-                        "E102",
-                        f"{node.name.text} has no argument '{pname}'",
-                        arg.keyword.span,
-                        "unknown argument",
-                        help=f"did you mean '{close[0]}'?" if close else f"signature: {block_signature(node)}",
-                    )
-                    failed = True
-                    continue
-            if pname in values:
-                self.error("E103", f"argument '{pname}' of {node.name.text} is given twice", arg.span)
-                failed = True
-                continue
+        matched, _, ok = self.match_arguments(
+            call, node.name.text, names, block_signature(node), besides=" besides its input"
+        )
+        failed = not ok
+        for pname, arg in matched:
             try:
                 values[pname] = self._evaluate(arg.value, False)
             except Abort:
                 failed = True
                 continue
-            spans[pname] = arg.span
             written[pname] = arg
         for p in params:
             if p.name.text not in values and (isinstance(p, ast.InputDecl) or p.default is None):

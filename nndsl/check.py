@@ -279,19 +279,76 @@ class Checker(Context):
 
     # ------------------------------------------------------------ layer calls
 
+    def match_arguments(
+        self,
+        call: ast.Call,
+        owner: str,
+        names: list[str],
+        signature: str,
+        positional: list[str] | None = None,
+        besides: str = "",
+    ) -> tuple[list[tuple[str, ast.Arg]], set[str], bool]:
+        """Pair a call's arguments with parameter names (``positional`` in order, any of ``names`` by
+        keyword), reporting E001, E102, E103 and E104 (``besides`` qualifies its count). Returns the
+        pairs in the order written, the parameters misspelt keywords were taken for, and whether all
+        went well."""
+        positional = names if positional is None else positional
+        matched: list[tuple[str, ast.Arg]] = []
+        spans: dict[str, Span] = {}
+        misspelt: set[str] = set()
+        ok, position, keyword_seen = True, 0, False
+        for arg in call.args:
+            if arg.keyword is None:
+                if keyword_seen:
+                    self.error("E001", "positional argument after a keyword argument", arg.span, "positional")
+                    ok = False
+                    continue
+                if position >= len(positional):
+                    self.error(
+                        "E104",
+                        f"{owner} takes at most {len(positional)} positional argument"
+                        f"{'s' if len(positional) != 1 else ''}{besides}, got {position + 1}",
+                        arg.span,
+                        "unexpected argument",
+                        help=f"signature: {signature}",
+                    )
+                    ok = False
+                    position += 1
+                    continue
+                pname = positional[position]
+                position += 1
+            else:
+                keyword_seen = True
+                pname = arg.keyword.text
+                if pname not in names:
+                    close = close_matches(pname, names, n=1)
+                    misspelt.update(close)
+                    self.error(
+                        "E102",
+                        f"{owner} has no argument '{pname}'",
+                        arg.keyword.span,
+                        "unknown argument",
+                        help=f"did you mean '{close[0]}'?" if close else f"signature: {signature}",
+                    )
+                    ok = False
+                    continue
+            if pname in spans:
+                self.error(
+                    "E103",
+                    f"argument '{pname}' of {owner} is given twice",
+                    arg.span,
+                    "given again here",
+                    (Label(spans[pname], "first given here"),),
+                )
+                ok = False
+                continue
+            spans[pname] = arg.span
+            matched.append((pname, arg))
+        return matched, misspelt, ok
+
     def _bind(self, call: ast.Call) -> Bound:
         """Phase 1: find the layer, match arguments to parameters, evaluate and convert them."""
         layer = lookup(call.name.text)
-        if layer is None and call.name.text in ("nn", "torch") and call.selector is not None:
-            name = call.selector.text
-            self.error(
-                "E101",
-                f"layers are written without the '{call.name.text}.' prefix",
-                call.span,
-                "torch's module path",
-                help=f"write {name}" if lookup(name) else f"'{name}' is not a layer nndsl knows: run `nndsl layers`",
-            )
-            return Bound(call, None, None)
         if layer is None:
             self.error(
                 "E101",
@@ -304,54 +361,9 @@ class Checker(Context):
         params = layer.params
         values: dict[str, object] = {}
         spans: dict[str, Span] = {}
-        failed = False
-        misspelt: set[str] = set()  # parameters an unknown keyword was taken to mean
-        position = 0
-        for index, arg in enumerate(call.args):
-            if arg.keyword is None:
-                if any(a.keyword is not None for a in call.args[:index]):
-                    self.error("E001", "positional argument after a keyword argument", arg.span, "positional")
-                    failed = True
-                    continue
-                if position >= len(params):
-                    self.error(
-                        "E104",
-                        f"{layer.dsl_name()} takes at most {len(params)} positional argument"
-                        f"{'s' if len(params) != 1 else ''}, got {position + 1}",
-                        arg.span,
-                        "unexpected argument",
-                        help=f"signature: {signature(layer)}",
-                    )
-                    failed = True
-                    position += 1
-                    continue
-                pname = params[position].name
-                position += 1
-            else:
-                pname = arg.keyword.text
-                names = [p.name for p in params]
-                if pname not in names:
-                    close = close_matches(pname, names, n=1)
-                    misspelt.update(close)
-                    self.error(
-                        "E102",
-                        f"{layer.dsl_name()} has no argument '{pname}'",
-                        arg.keyword.span,
-                        "unknown argument",
-                        help=f"did you mean '{close[0]}'?" if close else f"signature: {signature(layer)}",
-                    )
-                    failed = True
-                    continue
-            if pname in spans:
-                self.error(
-                    "E103",
-                    f"argument '{pname}' of {layer.dsl_name()} is given twice",
-                    arg.span,
-                    "given again here",
-                    (Label(spans[pname], "first given here"),),
-                )
-                failed = True
-                continue
+        matched, misspelt, ok = self.match_arguments(call, layer.dsl_name(), [p.name for p in params], signature(layer))
+        failed = not ok
+        for pname, arg in matched:
             spans[pname] = arg.span
             try:
                 raw = self.evaluate(arg.value)

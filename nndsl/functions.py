@@ -8,7 +8,6 @@ from typing import Any
 from nndsl import ast, ops
 from nndsl.check import (
     Abort,
-    close_matches,
 )
 from nndsl.diagnostics import Span
 from nndsl.layers.base import ShapeError
@@ -23,31 +22,19 @@ class FunctionChecks:
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         rest: list = []
-        for arg in call.args:
-            if arg.keyword is None:
-                if variadic and not values:
-                    rest.append((arg, self._evaluate(arg.value, False)))
-                    continue
-                position = len(values)
-                if position >= len(names):
-                    self.error("E104", f"{call.name.text} takes at most {len(names)} positional arguments", arg.span)
-                    raise Abort
-                pname = names[position]
-            else:
-                pname = arg.keyword.text
-                if pname not in names:
-                    close = close_matches(pname, names, n=1)
-                    self.error(
-                        "E102",
-                        f"{call.name.text} has no argument '{pname}'",
-                        arg.keyword.span,
-                        "unknown argument",
-                        help=f"did you mean '{close[0]}'?" if close else f"it takes {', '.join(names)}",
-                    )
-                    raise Abort
-            if pname in values:
-                self.error("E103", f"argument '{pname}' of {call.name.text} is given twice", arg.span)
-                raise Abort
+        if variadic:  # cat(a, b, dim=1): the leading positional arguments are the tensors
+            leading = 0
+            while leading < len(call.args) and call.args[leading].keyword is None:
+                leading += 1
+            rest = [(arg, self._evaluate(arg.value, False)) for arg in call.args[:leading]]
+            call = call._replace(args=call.args[leading:])
+        positional = [] if variadic else names
+        matched, _, ok = self.match_arguments(
+            call, call.name.text, names, f"{call.name.text}({', '.join(names)})", positional
+        )
+        if not ok:
+            raise Abort
+        for pname, arg in matched:
             values[pname] = self._evaluate(arg.value, False)
             spans[pname] = arg.span
         missing = [n for n in names[:required] if n not in values]
