@@ -88,7 +88,7 @@ class BlockChecks:
 
         base = os.path.dirname(self.source.name) if not self.source.name.startswith("<") else os.getcwd()
         path = os.path.normpath(os.path.join(base, item.path.value))
-        if path in self.importing or os.path.abspath(path) == os.path.abspath(self.source.name):
+        if os.path.abspath(path) in (*self.importing, os.path.abspath(self.source.name)):
             self.error("E116", f"'{item.path.value}' imports itself, directly or through other files", item.path.span)
             return
         try:
@@ -104,7 +104,9 @@ class BlockChecks:
         for diag in syntax_errors:
             self.sink.add(diag)
         other = type(self)(source, self.sink, (*self.importing, os.path.abspath(self.source.name)))
-        other.check_module(module._replace(items=tuple(i for i in module.items if not isinstance(i, ast.Assign))), None)
+        # what an import needs: the file's constants and blocks; its models are its own business
+        wanted = tuple(i for i in module.items if isinstance(i, (ast.Let, ast.Import, ast.Block)))
+        other.check_module(module._replace(items=wanted), None)
         for name in item.names:
             if name.text in other.blocks:
                 self._adopt(name, other.blocks[name.text])

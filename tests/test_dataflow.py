@@ -398,3 +398,21 @@ def test_an_optional_residual_keeps_one_class():
     assert tuple(module(x).shape) == (3, 4)
     first = module.b1
     assert torch.allclose(first(x), first.fc(x).relu() + x)
+
+
+def test_an_import_cycle_through_several_files_is_an_error(tmp_path):
+    (tmp_path / "a.nn").write_text('from "b.nn" import B\nblock A(x: [N, D]) { ReLU }\n')
+    (tmp_path / "b.nn").write_text('from "c.nn" import C\nblock B(x: [N, D]) { ReLU }\n')
+    (tmp_path / "c.nn").write_text('from "a.nn" import A\nblock C(x: [N, D]) { ReLU }\n')
+    spec = tmp_path / "model.nn"
+    spec.write_text('from "a.nn" import A\nmodel M(x: [N, 4]) { A }\n')
+    result = nndsl.check_file(spec)
+    assert any(d.code == "E116" and "imports itself" in d.message for d in result.diagnostics)
+
+
+def test_importing_from_a_file_with_models_checks_only_what_is_imported(tmp_path):
+    (tmp_path / "lib.nn").write_text("block Ok(x: [N, D]) { ReLU }\nmodel Broken(x: [N, 4]) { Linear(5, 2) }\n")
+    spec = tmp_path / "model.nn"
+    spec.write_text('from "lib.nn" import Ok\nmodel M(x: [N, 4]) { Ok }\n')
+    result = nndsl.check_file(spec)
+    assert result.ok and not result.diagnostics
