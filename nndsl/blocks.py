@@ -192,17 +192,14 @@ class BlockChecks:
         checker = block.checker
         if checker is not self:
             checker._share(self)
-        if not self.instantiating:
-            self.instantiating = [(self._text(fn.call.span), fn.call.span, self.source)]
-            checker.instantiating = self.instantiating
+        # diagnostics in the body name the use in the model: the outermost one being checked
+        self.instantiating.append((self._text(fn.call.span), fn.call.span, self.source))
+        self.state.active.append((block.node, fn.span))
         try:
-            self.state.active.append((block.node, fn.span))
             return checker._instantiate_body(fn, x, self.source)
         finally:
             self.state.active.pop()
-            if self.instantiating and self.instantiating[0][1] is fn.call.span:
-                self.instantiating = []
-                checker.instantiating = []
+            self.instantiating.pop()
 
     def _share(self, other: BlockChecks) -> None:
         """Check a block of this file inside a model of ``other``: share its per-model state."""
@@ -210,6 +207,7 @@ class BlockChecks:
         self.bindings = other.bindings
         self.used_names = other.used_names
         self.reported = other.reported
+        self.instantiating = other.instantiating
 
     def _instantiate_body(self, fn: BlockFn, x: Tensor, call_source: Source) -> Tensor:
         node = fn.block.node

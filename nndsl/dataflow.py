@@ -185,7 +185,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
     def _begin_model(self) -> None:
         self._reset_model_state()
         self.state = ModelState()
-        self.instantiating = []
+        self.instantiating.clear()
 
     def _model(self, item: ast.Model) -> ModelIR | None:
         self._begin_model()

@@ -416,3 +416,13 @@ def test_importing_from_a_file_with_models_checks_only_what_is_imported(tmp_path
     spec.write_text('from "lib.nn" import Ok\nmodel M(x: [N, 4]) { Ok }\n')
     result = nndsl.check_file(spec)
     assert result.ok and not result.diagnostics
+
+
+def test_an_error_in_a_nested_imported_block_names_the_use_in_the_model(tmp_path):
+    (tmp_path / "inner.nn").write_text("block Inner(x: [N, D]) { Linear(5, 2) }\n")
+    (tmp_path / "outer.nn").write_text('from "inner.nn" import Inner\nblock Outer(x: [N, D]) { Inner }\n')
+    spec = tmp_path / "model.nn"
+    spec.write_text('from "outer.nn" import Outer\nmodel M(x: [N, 4]) { Outer }\n')
+    diag = only(nndsl.check_file(spec), "E201")
+    assert diag.source.name.endswith("inner.nn")
+    assert diag.notes == (f"in the use of Outer at {spec}:2:22",)
