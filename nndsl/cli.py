@@ -203,6 +203,9 @@ def cmd_check(args) -> int:
             if args.format == "text":
                 print()
         if args.format == "text" and not errors:
+            if not models and result.program is not None and result.program.blocks:
+                listed = ", ".join(result.program.blocks)
+                print(f"{result.source.name}: blocks {listed} (each is checked where a model uses it)")
             for model in models:
                 print(f"{result.source.name}: {model.name}: {_signature_text(model)}, {model.param_count:,} parameters")
                 if args.shapes:

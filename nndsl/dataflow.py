@@ -178,7 +178,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                         "never used",
                         help="use it in a model, or move it to a file of blocks that models import",
                     )
-        return Program(self.source, tuple(out))
+        defined = tuple(item.name.text for item in module.items if isinstance(item, ast.Block))
+        return Program(self.source, tuple(out), defined)
 
     # ------------------------------------------------------------ models
 

@@ -208,6 +208,7 @@ class ModelIR(NamedTuple):
 class Program(NamedTuple):
     source: Source
     models: tuple[ModelIR, ...]
+    blocks: tuple[str, ...] = ()  # the blocks the file defines (checked where models use them)
 
     @property
     def complete_models(self) -> tuple[ModelIR, ...]:
