@@ -292,3 +292,32 @@ def test_compile_to_a_full_device_is_an_io_error():
             env=ENV,
         )
     assert run.returncode == 2 and "cannot write standard output" in run.stderr
+
+
+def test_check_the_zoo_from_another_directory(tmp_path):
+    run = nndsl("check", SPECS / "zoo" / "resnet50.nn", SPECS / "zoo" / "resnet_blocks.nn", "--shapes", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "ResNet50: [N, 3, 224, 224] -> [N, 1000], 25,557,032 parameters" in run.stdout
+    assert "Bottleneck(planes=128, stride=2)" in run.stdout  # a block use, with the values a loop gave it
+    assert "blocks BasicBlock, Bottleneck" in run.stdout
+
+
+def test_json_lists_every_input_and_output():
+    run = nndsl("check", "--format", "json", "specs/zoo/autoencoder.nn")
+    assert run.returncode == 0, run.stderr
+    (model,) = json.loads(run.stdout)["files"][0]["models"]
+    assert [o["name"] for o in model["outputs"]] == ["reconstruction", "code"]
+    assert [o["text"] for o in model["outputs"]] == ["[N, 1, 28, 28]", "[N, 64, 1, 1]"]
+    assert model["inputs"][0]["name"] == "images"
+
+
+def test_compiled_zoo_module_imports_and_runs(tmp_path):
+    torch = pytest.importorskip("torch")
+    out = tmp_path / "unet_model.py"
+    run = nndsl("compile", "specs/zoo/unet.nn", "-o", out)
+    assert run.returncode == 0, run.stderr
+    namespace: dict = {}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)
+    net = namespace["UNet"]().eval()
+    with torch.no_grad():
+        assert tuple(net(torch.randn(1, 1, 64, 64)).shape) == (1, 2, 64, 64)
