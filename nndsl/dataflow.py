@@ -436,6 +436,21 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 (Label(self.constant_spans[name], "defined here"),) if self.source is not None else (),
             )
             raise Abort
+        old = scope.find(name)
+        if old is not None and not (isinstance(old.values[name], Tensor) and isinstance(value, Tensor)):
+            # a tensor may be renamed (`x = x -> ReLU`); a parameter, constant or sub-network keeps
+            # one meaning, so that a block's emitted class can compute it the way the spec does
+            what = "a parameter of the block" if old.spans.get(name) == Span(0, 0) else "already defined"
+            first = old.spans.get(name)
+            self.error(
+                "E109",
+                f"'{name}' is {what}",
+                target.span,
+                "redefined here",
+                (Label(first, "defined here"),) if first and first != Span(0, 0) else (),
+                help="give the new value its own name",
+            )
+            raise Abort
         scope.values[name] = value
         scope.spans[name] = target.span
         if isinstance(value, Tensor):

@@ -426,3 +426,20 @@ def test_an_error_in_a_nested_imported_block_names_the_use_in_the_model(tmp_path
     diag = only(nndsl.check_file(spec), "E201")
     assert diag.source.name.endswith("inner.nn")
     assert diag.notes == (f"in the use of Outer at {spec}:2:22",)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "k = k * 2\n    Linear(D, k)",  # a parameter
+        "w = 2\n    w = 3\n    Linear(D, w)",  # a constant
+    ],
+)
+def test_parameters_and_constants_keep_one_meaning(body):
+    result = check(f"block B(x: [N, D], k) {{\n    {body}\n}}\nmodel M(x: [N, 4]) {{ B(2) }}")
+    assert "E109" in codes(result)
+
+
+def test_a_tensor_name_may_be_reused():
+    result = check("model M(x: [N, 4]) {\n    y = x -> ReLU\n    y = y -> Tanh\n    return y\n}")
+    assert result.ok and not result.diagnostics

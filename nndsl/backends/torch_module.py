@@ -75,15 +75,15 @@ class _BlockClass:
         self.params: list[tuple[str, str, object, bool]] = []
         #: slot key -> the source every use shares
         self.slots: dict[tuple, Code] = {}
-        #: keyword-only parameter -> its value in each use
-        self.extra_values: dict[str, list] = {}
+        #: keyword-only parameter -> its value in each use (by id of the use's node)
+        self.extra_values: dict[str, dict[int, object]] = {}
         #: constants __init__ computes first: (name, Python source)
         self.locals: list[tuple[str, str]] = []
 
     def arg_value(self, use: BlockNode, name: str):
         """The value of constructor parameter (or body constant) ``name`` in one use."""
         if name in self.extra_values:
-            return self.extra_values[name][self.uses.index(use)]
+            return self.extra_values[name].get(id(use))
         if name in use.dims:
             return use.dims[name]
         return use.args[name] if name in use.args else use.constants.get(name)
@@ -301,10 +301,10 @@ class _Program:
         names = Names({p[0] for p in cls.params})
         for wanted, key in extra:
             name = names.take(wanted)
-            values = [value for _, value, _ in seen[key]]
+            rows = seen[key]  # a conditional shortcut's arguments exist in some uses only
             cls.slots[key] = Code(name)
-            cls.params.append((name, _annotation(values), _NO_DEFAULT, True))
-            cls.extra_values[name] = values
+            cls.params.append((name, _annotation([value for _, value, _ in rows]), _NO_DEFAULT, True))
+            cls.extra_values[name] = {id(use): value for _, value, use in rows}
 
     # -- writing
 
