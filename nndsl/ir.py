@@ -195,15 +195,6 @@ class ModelIR(NamedTuple):
     def param_count(self) -> int:
         return sum(node.params for node in self.layers)
 
-    @property
-    def is_chain(self) -> bool:
-        """One input, one output, and only layers applied one after the other."""
-        return (
-            len(self.input_names) == 1
-            and len(self.graph.outputs) == 1
-            and all(isinstance(n, LayerNode) for n in self.graph.nodes)
-        )
-
 
 class Program(NamedTuple):
     source: Source
