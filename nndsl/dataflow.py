@@ -9,6 +9,7 @@ them; layers, tensor operations and shape rules come from nndsl.check and nndsl.
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 
 from nndsl import ast, ops, shapes
@@ -272,7 +273,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                     )
         types = self.state.types
         if self.bindings:
-            types = {k: TensorType(v.shape.substitute(self.bindings), v.dtype) for k, v in types.items()}
+            types = {k: v._replace(shape=v.shape.substitute(self.bindings)) for k, v in types.items()}
             nodes = [_substituted(node, self.bindings) for node in nodes]
         graph = Graph(tuple(t.id for t in inputs), tuple(nodes), tuple(o.id for o in outputs))
         output_names = tuple(value_name(scope, o) for o in outputs)
@@ -297,7 +298,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         statements = body.statements
         for before, stmt in zip(statements, statements[1:]):
             if self.source.line_col(before.span.end)[0] == self.source.line_col(stmt.span.start)[0]:
-                word = self.source.text[stmt.span.start : stmt.span.end].split("(")[0].split()[0]
+                word = re.match(r"\w+|\S", self.source.text[stmt.span.start : stmt.span.end]).group()
                 self.error(
                     "E001",
                     "expected '->' or a new line between statements",
@@ -310,9 +311,6 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             for target in getattr(stmt, "targets", ()):
                 scope.later.setdefault(target.text, target.span)
         for index, stmt in enumerate(statements):
-            for target in getattr(stmt, "targets", ()):
-                if scope.later.get(target.text) is target.span:
-                    del scope.later[target.text]
             if isinstance(stmt, ast.Return):
                 if index != len(statements) - 1:
                     after = statements[index + 1]
@@ -324,7 +322,9 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 break
             try:
                 value = self._statement(stmt, scope, current)
+                self._defined(scope, stmt)
             except Abort:
+                self._defined(scope, stmt)
                 value = self._poisoned(stmt.span)
                 for target in stmt.targets:
                     scope.values.setdefault(target.text, value)
@@ -350,6 +350,13 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             outputs = (current,)
         self._warn_unused(pending, outputs, scope)
         return outputs
+
+    @staticmethod
+    def _defined(scope: Scope, stmt: ast.Assign) -> None:
+        """After a statement: its names are defined, no longer ahead."""
+        for target in stmt.targets:
+            if scope.later.get(target.text) is target.span:
+                del scope.later[target.text]
 
     def _warn_unused(self, pending, outputs, scope: Scope) -> None:
         if self.state.poisoned:
@@ -690,12 +697,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 value = self.apply(fn, value, step.span)
             else:
                 composed.append(fn)
-        if composed:
+        if composed and not isinstance(value, PoisonFn):  # after an error, the rest is only checked
             parts = value.parts if isinstance(value, ComposeFn) else (value,)
             value = ComposeFn((*parts, *composed), expr.span)
         return value
 
     def _tensor(self, value, expr) -> Tensor:
+        if isinstance(value, PoisonFn):  # an error upstream, already reported: any kind will do
+            return self._poisoned(value.span)
         if not isinstance(value, Tensor):
             self.kind_error(
                 f"expected a tensor, got {kind_name(value)}",
@@ -706,6 +715,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         return value
 
     def _tensor_binop(self, expr: ast.BinOp, left, right):
+        if isinstance(left, PoisonFn) or isinstance(right, PoisonFn):
+            return self._poisoned(expr.span)
         if expr.op == "*" and (is_fn(left) or is_fn(right)):
             fn, times, times_expr = (left, right, expr.right) if is_fn(left) else (right, left, expr.left)
             if isinstance(times, bool) or not isinstance(times, int):

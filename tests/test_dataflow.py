@@ -443,3 +443,9 @@ def test_parameters_and_constants_keep_one_meaning(body):
 def test_a_tensor_name_may_be_reused():
     result = check("model M(x: [N, 4]) {\n    y = x -> ReLU\n    y = y -> Tanh\n    return y\n}")
     assert result.ok and not result.diagnostics
+
+
+def test_a_value_used_in_its_own_definition_is_one_error():
+    result = check("model M(x: [N, 4]) {\n    y = y -> ReLU\n    return y + x\n}")
+    assert codes(result) == ["E108"]
+    assert "before it is defined" in result.diagnostics[0].message
