@@ -449,3 +449,13 @@ def test_a_value_used_in_its_own_definition_is_one_error():
     result = check("model M(x: [N, 4]) {\n    y = y -> ReLU\n    return y + x\n}")
     assert codes(result) == ["E108"]
     assert "before it is defined" in result.diagnostics[0].message
+
+
+def test_an_unused_value_is_computed_but_binds_no_variable(tmp_path):
+    from test_golden import assert_ruff_clean
+
+    text = "model M(x: [N, 4]) {\n    spare = x -> Linear(4, 4)\n    x -> ReLU\n    return x -> Tanh\n}"
+    source = emit_program(check(text).program)
+    assert "        self.fc(x)  # [N, 4]" in source and "spare" not in source.split("def forward")[1]
+    (tmp_path / "m.py").write_text(source)
+    assert_ruff_clean(tmp_path)

@@ -603,7 +603,11 @@ class _ClassWriter:
                 holder[var_of[reads[0]]] = writes[0]
                 continue
             claimed: set[str] = set()
+            dead = len(writes) == 1 and writes[0] not in last_use  # computed, never read (warned W305)
             for value in writes:
+                if dead:
+                    var_of[value] = "_"
+                    continue
                 wanted = self.names.get(value)
                 candidates = [wanted] if wanted else ["x", *(var_of[r] for r in reads if r in var_of), "out"]
                 choice = None
@@ -623,6 +627,8 @@ class _ClassWriter:
                 var_of[value] = choice
                 holder[choice] = value
             body = emit(var_of.__getitem__)
+            if dead and body[-1].startswith("_ = "):  # still run, as the spec says, but bind nothing
+                body[-1] = body[-1][len("_ = ") :]
             for text in body[:-1]:
                 lines += statement("        " + text, 8)
             if note is not None and shape_comments:
