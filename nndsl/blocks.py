@@ -233,7 +233,22 @@ class BlockChecks:
                 value = fn.args[pname] if pname in fn.args else defaults[pname]
                 if isinstance(p, ast.InputDecl):
                     value = self._tensor(value, fn.call)
+                    if value.type is None:  # its error is reported where it was computed
+                        self.state.poisoned = True
+                        raise Abort
                     value = self._match(p, value, dims, fn, call_source)
+                elif isinstance(value, Tensor) or (
+                    isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value)
+                ):
+                    where = p.default.span if pname not in fn.args else fn.call.span
+                    self.error(
+                        "E114",
+                        f"parameter '{pname}' of {node.name.text} takes a constant or a sub-network, got a tensor",
+                        where,
+                        "a tensor",
+                        help=f"declare it as a tensor input of the block: {pname}: [N, ...]",
+                    )
+                    raise Abort
                 elif is_fn(value):
                     value = ParamFn(pname, value, fn.span)
                 scope.values[pname] = value

@@ -99,6 +99,17 @@ def shortcut_condition(expr: ast.Cond, scope: Scope, checker: Checker) -> str | 
     test = python_test(expr.test, scope, checker)
     if test is None:
         return None
-    if none_then:
-        return f"not ({test})" if isinstance(expr.test, ast.BoolOp) else f"not {test}"
-    return test
+    return negated(expr.test, test) if none_then else test
+
+
+_OPPOSITE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+
+def negated(test: ast.Expr, source: str) -> str:
+    """``not`` of a condition, as a person writes it: ``D != out`` rather than ``not D == out``."""
+    if isinstance(test, ast.Compare) and " " + test.op + " " in source:
+        left, _, right = source.partition(" " + test.op + " ")
+        return f"{left} {_OPPOSITE[test.op]} {right}"
+    if isinstance(test, ast.Not) and source.startswith("not "):
+        return source[4:].removeprefix("(").removesuffix(")") if source.startswith("not (") else source[4:]
+    return f"not ({source})" if isinstance(test, ast.BoolOp) else f"not {source}"

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from nndsl import ast, ops, shapes
 from nndsl.blocks import BlockChecks
-from nndsl.blocksource import python_source, python_test, shortcut_condition
+from nndsl.blocksource import negated, python_source, python_test, shortcut_condition
 from nndsl.check import (
     BUILTIN_VALUES,
     INFER,
@@ -299,12 +299,18 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         for before, stmt in zip(statements, statements[1:]):
             if self.source.line_col(before.span.end)[0] == self.source.line_col(stmt.span.start)[0]:
                 word = re.match(r"\w+|\S", self.source.text[stmt.span.start : stmt.span.end]).group()
+                callee = re.search(r"\w+$", self.source.text[before.span.start : before.span.end])
+                if word == "(" and callee and not self.source.text[before.span.end : stmt.span.start].strip():
+                    # `Linear (8, 8)`: a call's parenthesis touches the name
+                    help_text = f"write the arguments right after the name, without a space: {callee.group()}(...)"
+                else:
+                    help_text = f"connect the layers with '->': ... -> {word}"
                 self.error(
                     "E001",
                     "expected '->' or a new line between statements",
                     Span(stmt.span.start, stmt.span.start + len(word)),
                     "unexpected here",
-                    help=f"connect the layers with '->': ... -> {word}",
+                    help=help_text,
                 )
                 raise Abort
         for stmt in statements:
@@ -546,10 +552,12 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 if condition is None:
                     return chosen
                 if residual is expr.otherwise:
-                    condition = f"not ({condition})" if isinstance(expr.test, ast.BoolOp) else f"not {condition}"
-                if holds:
+                    condition = negated(expr.test, condition)
+                if holds and isinstance(chosen, ResidualFn):
                     return chosen._replace(residual_if=condition)
-                return ResidualFn(chosen, None, residual.span, None, None, condition, active=False)
+                if not holds and is_fn(chosen) and not isinstance(chosen, PoisonFn):
+                    return ResidualFn(chosen, None, residual.span, None, None, condition, active=False)
+                return chosen
         return chosen
 
     def _constant(self, expr):
@@ -773,11 +781,12 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         return self._op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
-        return tuple(
-            Label(t.span, f"{t.role} {t.type} {'declared' if t.role == 'input' else 'produced'} here")
-            for t in tensors
-            if t.source is self.source and t.type is not None
-        )
+        labels = {}  # one label per producer, however often its value is used (cat(x, x))
+        for t in tensors:
+            if t.source is self.source and t.type is not None:
+                verb = "declared" if t.role == "input" else "produced"
+                labels.setdefault(t.span, Label(t.span, f"{t.role} {t.type} {verb} here"))
+        return tuple(labels.values())
 
     def _op_error(self, exc: ShapeError, span: Span, tensors) -> None:
         self.error(exc.code, exc.message, span, exc.label, self._producers(tensors), exc.help)
@@ -926,6 +935,17 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 x = self.apply(part, x, span)
             return x
         if isinstance(fn, ParamFn):
+            if id(fn) in self.state.applied:
+                self.error(
+                    "E115",
+                    f"the sub-network argument '{fn.name}' is applied twice: it is one module, whose weights "
+                    "torch would share between the two places",
+                    span,
+                    "applied again",
+                    help="take two arguments, or write the layers in the block",
+                )
+                raise Abort
+            self.state.applied[id(fn)] = fn
             return self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
         if isinstance(fn, RepeatFn):
 

@@ -187,6 +187,15 @@ def render_text(diag: Diagnostic, color: bool = False) -> str:
 
 def _underlines(labels, gutter: str, paint, sev: str) -> list[str]:
     """Marker line plus hanging label lines, rightmost label inline (as rustc does)."""
+    merged: dict[int, tuple] = {}  # labels starting in one column share one hanging line
+    for c0, c1, message, primary in labels:
+        if c0 in merged:
+            _, d1, before, was_primary = merged[c0]
+            text = "; ".join(m for m in dict.fromkeys((before, message)) if m)
+            merged[c0] = (c0, max(c1, d1), text, was_primary or primary)
+        else:
+            merged[c0] = (c0, c1, message, primary)
+    labels = [merged[c] for c in sorted(merged)]
     marks: list[str] = []
     for c0, c1, _, primary in labels:
         while len(marks) < c1 - 1:

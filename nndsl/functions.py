@@ -11,7 +11,7 @@ from nndsl.check import (
 )
 from nndsl.diagnostics import Span
 from nndsl.layers.base import ShapeError
-from nndsl.values import kind_name
+from nndsl.values import Tensor, is_fn, kind_name
 
 
 class FunctionChecks:
@@ -65,7 +65,8 @@ class FunctionChecks:
             values, spans, rest = self._arguments(call, ["dim"], 0, variadic="tensors")
             items = []
             for arg, value in rest:
-                parts = value if isinstance(value, tuple) and len(rest) == 1 else (value,)
+                several = isinstance(value, tuple) and not isinstance(value, Tensor)  # cat(parts) or cat(x)
+                parts = value if several and len(rest) == 1 else (value,)
                 items += [self._tensor(v, arg.value) for v in parts]
             if not items:
                 self.error(
@@ -84,7 +85,10 @@ class FunctionChecks:
         if name in ops.OPERATORS:
             values, spans, _ = self._arguments(call, ["input", "other"], 2)
             left, right = values["input"], values["other"]
-            expr = ast.BinOp(ops.OPERATORS[name], call.args[0].value, call.args[1].value, call.span)
+            sides = (ast.NameRef("input", spans["input"]), ast.NameRef("other", spans["other"]))
+            expr = ast.BinOp(ops.OPERATORS[name], *sides, call.span)
+            if not any(isinstance(v, Tensor) or is_fn(v) for v in (left, right)):
+                return self._bounded(self._binop(expr, left, right), call.span)  # mul(2, 3) is 6
             return self._tensor_binop(expr, left, right)
         names = ["input", "chunks" if name == "chunk" else "split_size_or_sections", "dim"]
         values, spans, _ = self._arguments(call, names, 2)
@@ -102,11 +106,32 @@ class FunctionChecks:
         if x.type is None:
             self.state.poisoned = True
             raise Abort
+        if isinstance(size, tuple) and x.type.shape.dims and not x.type.shape.rest:
+            x = self._split_total(call, x, sum(size), dim)
         try:
             types = (ops.chunk if name == "chunk" else ops.split)(x.type, size, dim)
         except ShapeError as exc:
             self._op_error(exc, call.span, [x])
         return tuple(self._op(name, [x], types, {names[1]: size, "dim": dim}, call.span))
+
+    def _split_total(self, call: ast.Call, x: Tensor, total: int, dim: int) -> Tensor:
+        """Sizes that add up to a symbolic dim fix it, with a warning, as a layer's sizes do."""
+        rank = x.type.shape.rank
+        if not -rank <= dim < rank:
+            return x  # ops.split reports it
+        size = x.type.shape.dims[dim]
+        if isinstance(size, int):
+            return x
+        self.current, self.current_arg_spans = call, {}
+        self.producer = (x.span, x.role, x.type) if x.source is self.source else None
+        self.require_equal(
+            size,
+            total,
+            f"split sizes add up to {total}, but dim {dim} has size {size}",
+            f"sizes add up to {total}",
+            bind_help=f"if the size is meant to be {total}, write {total} in the input declaration",
+        )
+        return x._replace(type=x.type._replace(shape=x.type.shape.substitute(self.bindings)))
 
     def _constant_function(self, call: ast.Call):
         name = call.name.text

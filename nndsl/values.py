@@ -163,6 +163,8 @@ class ModelState:
         self.poisoned = False
         self.layer_index = 0
         self.names: dict[int, str] = {}
+        #: the sub-network arguments applied so far, by identity (kept, so that no id is reused)
+        self.applied: dict[int, object] = {}
         self.active: list = []  # blocks being instantiated, to refuse recursion
 
     @property

@@ -258,7 +258,7 @@ class _Program:
             if len(texts) == 1 and None not in texts:
                 text = next(iter(texts))
                 cls.slots[key] = Code(text)
-                referenced.update(re.findall(r"\b[A-Za-z_]\w*\b", re.sub(r"(['\"]).*?\1", "", text)))
+                referenced.update(_words(text))
                 continue
             values = [value for _, value, _ in rows]
             if all(v == values[0] and type(v) is type(values[0]) for v in values):
@@ -278,11 +278,16 @@ class _Program:
                 continue
             name = f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
             extra.append((name, key))
+        for node in walk(first.body, into_blocks=False):  # a condition decided in the constructor
+            if isinstance(node, ResidualNode):
+                for condition in (node.shortcut_if, node.residual_if):
+                    if condition:
+                        referenced.update(_words(condition))
         # body constants the arguments use become locals of __init__, computed from parameters
         pending = [n for n in first.locals if n in referenced]
         while pending:
             name = pending.pop()
-            for word in re.findall(r"\b[A-Za-z_]\w*\b", first.locals[name]):
+            for word in _words(first.locals[name]):
                 if word not in referenced:
                     referenced.add(word)
                     if word in first.locals:
@@ -370,7 +375,7 @@ class _Program:
         input_vars = [names.take(n) for n in model.input_names]
         annotations = ["torch.Tensor"] * len(input_vars)
         outputs = len(model.graph.outputs)
-        returns = "torch.Tensor" if outputs == 1 else f"tuple[{', '.join(['torch.Tensor'] * outputs)}]"
+        returns = "torch.Tensor" if outputs == 1 else "tuple[torch.Tensor, ...]"
         shapes = ", ".join(str(t) for t in model.input_types)
         result = ", ".join(str(t) for t in model.outputs)
         doc = comment(f"{shapes} -> {result}, {model.param_count:,} parameters.")
@@ -390,6 +395,11 @@ def _node_at(graph: Graph, path: tuple):
         part, index, rest = rest[0], rest[1], rest[2:]
         node = (node.shortcut if part == "shortcut" else node.body).nodes[index]
     return node
+
+
+def _words(source: str) -> set[str]:
+    """The names a piece of Python source uses (string literals skipped)."""
+    return set(re.findall(r"\b[A-Za-z_]\w*\b", re.sub(r"(['\"]).*?\1", "", source)))
 
 
 def _same(a, b) -> bool:
@@ -605,7 +615,7 @@ class _ClassWriter:
             claimed: set[str] = set()
             dead = len(writes) == 1 and writes[0] not in last_use  # computed, never read (warned W305)
             for value in writes:
-                if dead:
+                if value not in last_use:  # a dead value, or a piece of a split nothing reads
                     var_of[value] = "_"
                     continue
                 wanted = self.names.get(value)
@@ -631,11 +641,15 @@ class _ClassWriter:
                 body[-1] = body[-1][len("_ = ") :]
             for text in body[:-1]:
                 lines += statement("        " + text, 8)
-            if note is not None and shape_comments:
+            if note is not None and shape_comments and body[0] != "(":  # no comment in a split target list
                 lines += with_trailing_comment("        " + body[-1], note, 8)
             else:
                 lines += statement("        " + body[-1], 8)
-        lines.append(f"        return {', '.join(var_of[v] for v in self.graph.outputs)}")
+        outputs = [var_of[v] for v in self.graph.outputs]
+        if len(f"        return {', '.join(outputs)}") <= LINE_LENGTH:
+            lines.append(f"        return {', '.join(outputs)}")
+        else:  # as ruff lays out a long tuple: one value a line
+            lines += ["        return (", *(f"            {o}," for o in outputs), "        )"]
         return [signature, *lines]
 
 
@@ -664,8 +678,12 @@ def _op_lines(node: OpNode, var) -> list[str]:
         return [f"{outs} = torch.{node.op}(({joined}){dim_text})"]
     size = node.args["chunks"] if node.op == "chunk" else node.args["split_size_or_sections"]
     size_text = literal(list(size)) if isinstance(size, tuple) else literal(size)
-    targets = outs + ("," if len(node.outputs) == 1 else "")
-    return [f"{targets} = torch.{node.op}({ins[0]}, {size_text}{dim_text})"]
+    value = f"torch.{node.op}({ins[0]}, {size_text}{dim_text})"
+    if len(node.outputs) == 1:
+        return [f"({outs},) = {value}"]  # one piece, unpacked as ruff writes it
+    if len(f"        {outs} = {value}") > LINE_LENGTH:  # one target a line, as ruff lays it out
+        return ["(", *(f"    {var(o)}," for o in node.outputs), f") = {value}"]
+    return [f"{outs} = {value}"]
 
 
 # ---------------------------------------------------------------- the file

@@ -337,6 +337,7 @@ def _parse(source: Source, start: str):
 # ---------------------------------------------------------------- syntax errors
 
 _READABLE = {
+    "CALL_OPEN": "'('",
     "NAME": "a name",
     "INT": "an integer",
     "FLOAT": "a number",
