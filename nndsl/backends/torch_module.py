@@ -375,7 +375,9 @@ class _Program:
         input_vars = [names.take(n) for n in model.input_names]
         annotations = ["torch.Tensor"] * len(input_vars)
         outputs = len(model.graph.outputs)
-        returns = "torch.Tensor" if outputs == 1 else "tuple[torch.Tensor, ...]"
+        returns = "torch.Tensor" if outputs == 1 else f"tuple[{', '.join(['torch.Tensor'] * outputs)}]"
+        if outputs > 2:  # the exact form would not fit on a line
+            returns = "tuple[torch.Tensor, ...]"
         shapes = ", ".join(str(t) for t in model.input_types)
         result = ", ".join(str(t) for t in model.outputs)
         doc = comment(f"{shapes} -> {result}, {model.param_count:,} parameters.")
