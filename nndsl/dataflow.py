@@ -36,6 +36,8 @@ from nndsl.ir import (
     Program,
     ResidualNode,
     SeqNode,
+    layers_of,
+    subgraphs,
 )
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, type_name
@@ -44,6 +46,8 @@ from nndsl.shapes import Shape, Sym, TensorType
 from nndsl.source import Source
 from nndsl.values import (
     CONSTANT_FUNCTIONS,
+    MAX_LAYERS,
+    MAX_REPEAT,
     RESERVED_NAMES,
     TENSOR_FUNCTIONS,
     BlockDef,
@@ -736,6 +740,11 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             if times < 0:
                 self.error("E107", f"a repetition count cannot be negative, got {times}", times_expr.span, "negative")
                 raise Abort
+            if times > MAX_REPEAT:
+                self.error(
+                    "E107", f"a repetition count is at most {MAX_REPEAT:,}, got {times:,}", times_expr.span, "too large"
+                )
+                raise Abort
             return RepeatFn(fn, times, expr.span)
         op = {"+": "add", "-": "sub", "*": "mul", "/": "div"}.get(expr.op)
         for side, v in ((expr.left, left), (expr.right, right)):
@@ -900,9 +909,9 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _for(self, loop: ast.ForLoop) -> ForFn:
         items = self._constant(loop.iterable)
-        if not isinstance(items, tuple) or not items:
+        if not isinstance(items, tuple):  # an empty list runs the body no times, as `* 0` does
             self.kind_error(
-                f"a for loop runs over a non-empty list, got {kind_name(items) if items != () else 'an empty list'}",
+                f"a for loop runs over a list, got {kind_name(items)}",
                 loop.iterable.span,
                 "not a list",
                 help="e.g. for w in [64, 128] { ... } or for i in range(4) { ... }",
@@ -935,18 +944,22 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 x = self.apply(part, x, span)
             return x
         if isinstance(fn, ParamFn):
-            if id(fn) in self.state.applied:
+            again = id(fn) in self.state.applied
+            self.state.applied[id(fn)] = fn
+            mark = len(self.state.nodes)
+            y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+            if again and sum(n.params for node in self.state.nodes[mark:] for n in walk_layers(node)):
+                # one module in two places: torch would share its weights, the spec counts them twice
                 self.error(
                     "E115",
-                    f"the sub-network argument '{fn.name}' is applied twice: it is one module, whose weights "
-                    "torch would share between the two places",
+                    f"the sub-network argument '{fn.name}' has weights and is applied twice: it is one "
+                    "module, whose weights torch would share between the two places",
                     span,
                     "applied again",
                     help="take two arguments, or write the layers in the block",
                 )
                 raise Abort
-            self.state.applied[id(fn)] = fn
-            return self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+            return y
         if isinstance(fn, RepeatFn):
 
             def repeat():
@@ -1018,6 +1031,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
     def _apply_layer(self, fn: LayerFn, x: Tensor) -> Tensor:
         if x.type is None:
             return self._poisoned(fn.span)
+        if self.state.layer_index >= MAX_LAYERS:
+            self.error(
+                "E107",
+                f"the model has more than {MAX_LAYERS:,} layers: a repetition or loop count is likely too large",
+                fn.span,
+                "one layer too many",
+            )
+            raise Abort
         b = fn.bound
         self.producer = (x.span, x.role, x.type) if x.source is self.source else None
         node = self._apply(self.state.layer_index, b, x.type)
@@ -1114,6 +1135,13 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         return out
 
     # ------------------------------------------------------------ blocks
+
+
+def walk_layers(node):
+    """The layers of one node, those nested in it included."""
+    if isinstance(node, LayerNode):
+        return [node]
+    return [n for sub in subgraphs(node) for n in layers_of(sub)]
 
 
 def _substituted(node, bindings):

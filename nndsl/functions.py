@@ -11,7 +11,7 @@ from nndsl.check import (
 )
 from nndsl.diagnostics import Span
 from nndsl.layers.base import ShapeError
-from nndsl.values import Tensor, is_fn, kind_name
+from nndsl.values import MAX_REPEAT, Tensor, is_fn, kind_name
 
 
 class FunctionChecks:
@@ -143,6 +143,10 @@ class FunctionChecks:
             if name == "range":
                 if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
                     raise TypeError("range takes 1 to 3 integers")
+                if len(args) == 3 and args[2] == 0:
+                    raise TypeError("range's step cannot be 0")
+                if len(range(*args)) > MAX_REPEAT:  # measured without building it
+                    raise TypeError(f"range gives more than {MAX_REPEAT:,} values")
                 return tuple(range(*args))
             if name == "len":
                 if len(args) != 1 or not isinstance(args[0], tuple):

@@ -141,6 +141,11 @@ class Scope:
         return out
 
 
+#: the most a repetition or a loop runs, and the most layers one model may have: a spec beyond
+#: these is a mistake (a count of 10**10), and checking it would never end
+MAX_REPEAT = 10_000
+MAX_LAYERS = 100_000
+
 TENSOR_FUNCTIONS = {"cat", "stack", "add", "sub", "mul", "div", "chunk", "split"}
 CONSTANT_FUNCTIONS = {"range", "len", "min", "max"}
 RESERVED_NAMES = TENSOR_FUNCTIONS | CONSTANT_FUNCTIONS | {"Residual"} | set(BUILTIN_VALUES)

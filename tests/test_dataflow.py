@@ -204,6 +204,11 @@ def test_destructuring_needs_the_right_count():
 # ---------------------------------------------------------------- repetition and loops
 
 
+def test_an_empty_loop_runs_no_times():
+    result = check("model M(x: [N, 8]) { Linear(8, 4) -> for i in range(0) { Linear(4, 4) } }")
+    assert result.ok and str(result.program.models[0].output) == "[N, 4]"
+
+
 def test_repetition_and_for_loops():
     text = (
         "model M(x: [N, 8]) {\n"
@@ -229,7 +234,9 @@ def test_repetition_and_for_loops():
         ("model M(x: [N, 8]) { Linear(8, 8) * -1 }", "E107"),
         ("model M(x: [N, 8]) { Linear(8, 8) * 2.5 }", "E114"),
         ("model M(x: [N, 8]) { for a, b in [1, 2] { Linear(8, 8) } }", "E117"),
-        ("model M(x: [N, 8]) { for a in [] { Linear(8, 8) } }", "E114"),
+        ("model M(x: [N, 8]) { for a in 3 { Linear(8, 8) } }", "E114"),
+        ("model M(x: [N, 8]) { Linear(8, 8) * 20000 }", "E107"),
+        ("model M(x: [N, 8]) { for i in range(1, 5, 0) { Linear(8, 8) } }", "E110"),
     ],
 )
 def test_repetition_mistakes(text, code):
