@@ -20,7 +20,7 @@ from nndsl.layers import lookup
 from nndsl.layers.base import materialize
 from nndsl.pysource import python_name
 from nndsl.source import Source
-from nndsl.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn
+from nndsl.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
 
 
 class BlockChecks:
@@ -237,9 +237,7 @@ class BlockChecks:
                         self.state.poisoned = True
                         raise Abort
                     value = self._match(p, value, dims, fn, call_source)
-                elif isinstance(value, Tensor) or (
-                    isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value)
-                ):
+                elif isinstance(value, Tensor) or (is_sequence(value) and any(isinstance(v, Tensor) for v in value)):
                     where = p.default.span if pname not in fn.args else fn.call.span
                     self.error(
                         "E114",

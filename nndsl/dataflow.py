@@ -63,6 +63,7 @@ from nndsl.values import (
     Scope,
     Tensor,
     is_fn,
+    is_sequence,
     kind_name,
     value_name,
 )
@@ -388,7 +389,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             )
         for name, value in scope.values.items():  # sub-networks and constants defined but never used
             if name not in scope.used and not isinstance(value, Tensor) and name in scope.spans and scope.spans[name]:
-                if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
+                if is_sequence(value) and any(isinstance(v, Tensor) for v in value):
                     continue
                 self._diag(Severity.WARNING, "W305", f"'{name}' is never used", scope.spans[name], "never used")
 
@@ -415,7 +416,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 )
             return value
         if len(stmt.targets) > 1:
-            items = value if isinstance(value, tuple) else None
+            items = value if is_sequence(value) else None
             if items is None or len(items) != len(stmt.targets):
                 got = f"{len(items)} values" if items is not None else kind_name(value)
                 self.error(
@@ -603,7 +604,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
     def _index(self, expr: ast.Index):
         base = self._evaluate(expr.base, False)
         index = self._constant(expr.index)
-        if not isinstance(base, tuple):
+        if not is_sequence(base):
             self.kind_error(f"cannot index {kind_name(base)}", expr.base.span, "not a list or tuple")
         if isinstance(index, bool) or not isinstance(index, int):
             self.error(
@@ -909,7 +910,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _for(self, loop: ast.ForLoop) -> ForFn:
         items = self._constant(loop.iterable)
-        if not isinstance(items, tuple):  # an empty list runs the body no times, as `* 0` does
+        if not is_sequence(items):  # an empty list runs the body no times, as `* 0` does
             self.kind_error(
                 f"a for loop runs over a list, got {kind_name(items)}",
                 loop.iterable.span,
@@ -921,7 +922,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             if len(loop.names) == 1:
                 rows.append((item,))
                 continue
-            if not isinstance(item, tuple) or len(item) != len(loop.names):
+            if not is_sequence(item) or len(item) != len(loop.names):
                 self.error(
                     "E117",
                     f"{len(loop.names)} loop names, but an item of the list is {item!r}",

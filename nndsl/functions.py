@@ -11,7 +11,7 @@ from nndsl.check import (
 )
 from nndsl.diagnostics import Span
 from nndsl.layers.base import ShapeError
-from nndsl.values import MAX_REPEAT, Tensor, is_fn, kind_name
+from nndsl.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
 
 
 class FunctionChecks:
@@ -65,7 +65,7 @@ class FunctionChecks:
             values, spans, rest = self._arguments(call, ["dim"], 0, variadic="tensors")
             items = []
             for arg, value in rest:
-                several = isinstance(value, tuple) and not isinstance(value, Tensor)  # cat(parts) or cat(x)
+                several = is_sequence(value)  # cat(parts) or cat(x)
                 parts = value if several and len(rest) == 1 else (value,)
                 items += [self._tensor(v, arg.value) for v in parts]
             if not items:
@@ -97,7 +97,7 @@ class FunctionChecks:
         size = values[names[1]]
         if name == "chunk":
             size = self._int_arg(call, values, spans, "chunks", 0)
-        elif isinstance(size, tuple):
+        elif is_sequence(size):
             if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size):
                 self.error("E106", "split sizes must be non-negative integers", spans[names[1]])
                 raise Abort
@@ -106,7 +106,7 @@ class FunctionChecks:
         if x.type is None:
             self.state.poisoned = True
             raise Abort
-        if isinstance(size, tuple) and x.type.shape.dims and not x.type.shape.rest:
+        if is_sequence(size) and x.type.shape.dims and not x.type.shape.rest:
             x = self._split_total(call, x, sum(size), dim)
         try:
             types = (ops.chunk if name == "chunk" else ops.split)(x.type, size, dim)

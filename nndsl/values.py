@@ -92,6 +92,12 @@ def is_fn(value) -> bool:
     return isinstance(value, SUB_NETWORKS)
 
 
+def is_sequence(value) -> bool:
+    """A tuple or list the spec wrote (or chunk/split gave), not a tensor or sub-network, which
+    are named tuples too."""
+    return type(value) is tuple
+
+
 def kind_name(value) -> str:
     """How a value is named in messages."""
     if isinstance(value, Tensor):
@@ -100,7 +106,7 @@ def kind_name(value) -> str:
         return "a layer or sub-network"
     if isinstance(value, shapes.Poly):
         return "a symbolic size"
-    if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value):
+    if is_sequence(value) and any(isinstance(v, Tensor) for v in value):
         return "several tensors"
     return type_name(value)
 

@@ -466,3 +466,16 @@ def test_an_unused_value_is_computed_but_binds_no_variable(tmp_path):
     assert "        self.fc(x)  # [N, 4]" in source and "spare" not in source.split("def forward")[1]
     (tmp_path / "m.py").write_text(source)
     assert_ruff_clean(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "fragment"),
+    [
+        ("model M(x: [N, 4]) {\n    a, b = x\n    return a\n}", "E117", "gives a tensor"),
+        ("model M(x: [N, 4]) { return x[0] }", "E114", "cannot index a tensor"),
+        ("model M(x: [N, 4]) { return split(x, x) }", "E106", "got a tensor"),
+    ],
+)
+def test_a_tensor_is_not_taken_for_a_list(text, code, fragment):
+    diag = only(check(text), code)
+    assert fragment in diag.message
