@@ -151,24 +151,7 @@ class Checker(Context):
         if isinstance(expr, (ast.FloatLit, ast.StrLit)):
             return expr.value
         if isinstance(expr, ast.NameRef):
-            if expr.name in BUILTIN_VALUES:
-                return BUILTIN_VALUES[expr.name]
-            if expr.name in self.constants:
-                return self.constants[expr.name]
-            if expr.name in self.broken_constants:
-                raise Abort  # its own error is already reported
-            if symbols:
-                self.used_names.add(expr.name)
-                return shapes.sym(expr.name)
-            close = close_matches(expr.name, list(self.constants) + list(BUILTIN_VALUES), n=1)
-            self.error(
-                "E108",
-                f"undefined name '{expr.name}'",
-                expr.span,
-                "not defined",
-                help=f"did you mean '{close[0]}'?" if close else f"define it first: let {expr.name} = ...",
-            )
-            raise Abort
+            return self._name(expr, symbols)
         if isinstance(expr, ast.TupleExpr):
             return tuple(self._evaluate(item, symbols) for item in expr.items)
         if isinstance(expr, ast.Neg):
@@ -176,17 +159,45 @@ class Checker(Context):
             if isinstance(value, shapes.Poly):
                 return shapes.neg(value)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.error("E110", f"cannot negate {type_name(value)}", expr.span, "not a number")
+                self.error("E110", f"cannot negate {self.describe(value)}", expr.span, "not a number")
                 raise Abort
             return -value
         if isinstance(expr, ast.BinOp):
-            left, right = self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols)
-            try:
-                return self._bounded(self._binop(expr, left, right), expr.span)
-            except OverflowError:
-                self.error("E110", "number out of range", expr.span, "too large")
-                raise Abort from None
+            return self._arithmetic(expr, self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols))
         raise AssertionError(f"unknown expression {expr!r}")
+
+    def _name(self, expr: ast.NameRef, symbols: bool):
+        """A name's value: True/False/None, a constant, or with ``symbols`` a symbolic size."""
+        if expr.name in BUILTIN_VALUES:
+            return BUILTIN_VALUES[expr.name]
+        if expr.name in self.constants:
+            return self.constants[expr.name]
+        if expr.name in self.broken_constants:
+            raise Abort  # its own error is already reported
+        if symbols:
+            self.used_names.add(expr.name)
+            return shapes.sym(expr.name)
+        return self._unbound(expr)
+
+    def _unbound(self, expr: ast.NameRef):
+        """A name nothing defines: E108."""
+        close = close_matches(expr.name, list(self.constants) + list(BUILTIN_VALUES), n=1)
+        self.error(
+            "E108",
+            f"undefined name '{expr.name}'",
+            expr.span,
+            "not defined",
+            help=f"did you mean '{close[0]}'?" if close else f"define it first: let {expr.name} = ...",
+        )
+        raise Abort
+
+    def _arithmetic(self, expr: ast.BinOp, left, right):
+        """``left op right`` of two constants, kept within 64 bits."""
+        try:
+            return self._bounded(self._binop(expr, left, right), expr.span)
+        except OverflowError:
+            self.error("E110", "number out of range", expr.span, "too large")
+            raise Abort from None
 
     def _binop(self, expr: ast.BinOp, left, right):
         op = expr.op

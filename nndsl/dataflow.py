@@ -489,8 +489,6 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             self.scope = saved
 
     def _evaluate(self, expr, symbols: bool):
-        if isinstance(expr, ast.NameRef):
-            return self._name(expr, symbols)
         if isinstance(expr, ast.Flow):
             return self._flow(expr)
         if isinstance(expr, ast.Call):
@@ -499,21 +497,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             left, right = self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols)
             if isinstance(left, Tensor) or isinstance(right, Tensor) or is_fn(left) or is_fn(right):
                 return self._tensor_binop(expr, left, right)
-            try:
-                return self._bounded(self._binop(expr, left, right), expr.span)
-            except OverflowError:
-                self.error("E110", "number out of range", expr.span, "too large")
-                raise Abort from None
-        if isinstance(expr, ast.Neg):
-            value = self._evaluate(expr.operand, symbols)
-            if isinstance(value, shapes.Poly):
-                return shapes.neg(value)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.error("E110", f"cannot negate {kind_name(value)}", expr.span, "not a number")
-                raise Abort
-            return -value
-        if isinstance(expr, ast.TupleExpr):
-            return tuple(self._evaluate(item, symbols) for item in expr.items)
+            return self._arithmetic(expr, left, right)
         if isinstance(expr, ast.Compare):
             return self._compare(expr)
         if isinstance(expr, ast.BoolOp):
@@ -625,18 +609,11 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         return True, scope.values[name]
 
     def _name(self, expr: ast.NameRef, symbols: bool):
-        found, value = self._lookup(expr.name)
-        if found:
-            return value
-        if expr.name in BUILTIN_VALUES:
-            return BUILTIN_VALUES[expr.name]
-        if expr.name in self.constants:
-            return self.constants[expr.name]
-        if expr.name in self.broken_constants:
-            raise Abort
-        if symbols:
-            self.used_names.add(expr.name)
-            return shapes.sym(expr.name)
+        found, value = self._lookup(expr.name)  # the body's values come first
+        return value if found else super()._name(expr, symbols)
+
+    def _unbound(self, expr: ast.NameRef):
+        """A bare layer or block name is a call without arguments (``ReLU``); else undefined."""
         if expr.name in self.blocks or lookup(expr.name) is not None or expr.name == "Residual":
             return self._call(ast.Call(ast.Name(expr.name, expr.span), (), None, expr.span))
         return self._undefined(expr.name, expr.span)
