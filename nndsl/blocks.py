@@ -13,6 +13,7 @@ from nndsl.check import (
     BUILTIN_VALUES,
     Abort,
     close_matches,
+    producer_label,
 )
 from nndsl.diagnostics import Diagnostic, Label, Severity, Span
 from nndsl.ir import BlockNode, Graph, SubNetwork
@@ -359,7 +360,7 @@ class BlockChecks:
         """An error at the use of a block (in the caller's file), pointing at its declared pattern."""
         secondary = []
         if x.source is call_source and x.type is not None:
-            secondary.append(Label(x.span, f"{x.role} {x.type} {'declared' if x.role == 'input' else 'produced'} here"))
+            secondary.append(producer_label(x.span, x.role, x.type))
         notes = ()
         if self.source is call_source:
             secondary.append(Label(decl.span, "input pattern declared here"))

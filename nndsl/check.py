@@ -19,6 +19,11 @@ BUILTIN_VALUES = {"True": True, "False": False, "None": None}
 _MAX_INT = 2**63 - 1
 
 
+def producer_label(span: Span, role: str, x: TensorType) -> Label:
+    """The secondary label on where a value came from: ``output [N, 512] produced here``."""
+    return Label(span, f"{role} {x} {'declared' if role == 'input' else 'produced'} here")
+
+
 class Abort(Exception):
     """Stop checking the current item; its diagnostic is already recorded."""
 
@@ -65,11 +70,7 @@ class Checker(Context):
         self._diag(Severity.ERROR, code, message, span, label, secondary, help)
 
     def _producer_label(self) -> tuple[Label, ...]:
-        if self.producer is None:
-            return ()
-        span, role, x = self.producer
-        verb = "declared" if role == "input" else "produced"
-        return (Label(span, f"{role} {x} {verb} here"),)
+        return () if self.producer is None else (producer_label(*self.producer),)
 
     # Context API used by layer rules
     def require_equal(self, have, want, message, label, help=None, bind_help=None):

@@ -23,6 +23,7 @@ from nndsl.check import (
     Checker,
     close_matches,
     model_name_for,
+    producer_label,
     unknown_layer_help,
 )
 from nndsl.diagnostics import Label, Severity, Span
@@ -771,8 +772,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         labels = {}  # one label per producer, however often its value is used (cat(x, x))
         for t in tensors:
             if t.source is self.source and t.type is not None:
-                verb = "declared" if t.role == "input" else "produced"
-                labels.setdefault(t.span, Label(t.span, f"{t.role} {t.type} {verb} here"))
+                labels.setdefault(t.span, producer_label(t.span, t.role, t.type))
         return tuple(labels.values())
 
     def _op_error(self, exc: ShapeError, span: Span, tensors) -> None:
