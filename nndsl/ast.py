@@ -218,6 +218,23 @@ class Block(NamedTuple):
     span: Span
 
 
+class Setting(NamedTuple):
+    """One ``name = value`` line of a train section."""
+
+    name: Name
+    value: Expr
+    span: Span
+
+
+class Train(NamedTuple):
+    """``train Model { loss = CrossEntropyLoss() ... }``: how a model is trained."""
+
+    model: Name | None
+    settings: tuple[Setting, ...]
+    span: Span
+    keyword: Span  # the word ``train``, where a section without a model name is reported
+
+
 class Import(NamedTuple):
     """``from "blocks.nn" import BasicBlock, Bottleneck``."""
 
@@ -226,7 +243,7 @@ class Import(NamedTuple):
     span: Span
 
 
-Item = Union[Let, Import, Model, Block, Assign]
+Item = Union[Let, Import, Model, Block, Train, Assign]
 
 
 class Module(NamedTuple):

@@ -11,7 +11,7 @@ from nndsl import ast, shapes
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
 from nndsl.ir import LayerNode, Program
 from nndsl.layers import lookup, suggest
-from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, ShapeError, WrongType, type_name
+from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, Param, ShapeError, WrongType, type_name
 from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
 
@@ -370,59 +370,9 @@ class Checker(Context):
                 help=unknown_layer_help(call.name.text),
             )
             return Bound(call, None, None)
-        params = layer.params
-        values: dict[str, object] = {}
-        spans: dict[str, Span] = {}
-        matched, misspelt, ok = self.match_arguments(call, layer.dsl_name(), [p.name for p in params], signature(layer))
-        failed = not ok
-        for pname, arg in matched:
-            spans[pname] = arg.span
-            try:
-                raw = self.evaluate(arg.value)
-            except Abort:
-                failed = True
-                continue
-            param = layer.param(pname)
-            try:
-                values[pname] = param.kind.convert(raw)
-            except WrongType:
-                integral_float = isinstance(raw, float) and raw.is_integer() and "integer" in param.kind.describe
-                self.error(
-                    "E106",
-                    f"{pname} of {layer.dsl_name()} must be {param.kind.describe}, got {self.describe(raw)}"
-                    + (f" ({raw!r})" if self.describe(raw) == type_name(raw) else ""),
-                    arg.value.span,
-                    f"{self.describe(raw)}",
-                    help="'/' always gives a float; divide integers with '//'" if integral_float else None,
-                )
-                failed = True
-            except ArgValueError as exc:
-                self.error(
-                    "E107",
-                    f"{pname} of {layer.dsl_name()} {exc.message}",
-                    arg.value.span,
-                    "invalid value",
-                    help=exc.help,
-                )
-                failed = True
-        for param in params:
-            if param.name in values or param.name in spans:
-                continue
-            if not param.required:
-                values[param.name] = _defaults(layer)[param.name]
-            elif param.infer:
-                values[param.name] = INFER
-            elif param.name in misspelt:
-                failed = True  # already reported as the misspelt keyword that meant it
-            else:
-                self.error(
-                    "E105",
-                    f"{layer.dsl_name()} is missing the required argument '{param.name}'",
-                    call.span,
-                    f"'{param.name}' missing",
-                    help=f"signature: {signature(layer)}",
-                )
-                failed = True
+        values, spans, failed = self.convert_arguments(
+            call, layer.dsl_name(), layer.params, _defaults(layer), signature(layer)
+        )
         if call.selector is not None and call.selector.text not in layer.selectors:
             if layer.selectors:
                 listed = ", ".join(f".{s}" for s in layer.selectors)
@@ -438,6 +388,69 @@ class Checker(Context):
             )
             failed = True
         return Bound(call, layer, None if failed else values, spans)
+
+    def convert_arguments(
+        self,
+        call: ast.Call,
+        owner: str,
+        params: tuple[Param, ...],
+        defaults: dict,
+        signature_text: str,
+        positional: tuple[str, ...] | None = None,
+    ) -> tuple[dict, dict[str, Span], bool]:
+        """Match a call's arguments to ``params``, evaluate and convert each with its kind (E106,
+        E107), fill in ``defaults``; a parameter that may be inferred and is not given is INFER.
+        ``positional`` limits which parameters may be given by position (all, in order, by default).
+        Returns the values, each given argument's span, and whether anything failed."""
+        by_name = {p.name: p for p in params}
+        values: dict[str, object] = {}
+        spans: dict[str, Span] = {}
+        positional_names = None if positional is None else list(positional)
+        matched, misspelt, ok = self.match_arguments(call, owner, list(by_name), signature_text, positional_names)
+        failed = not ok
+        for pname, arg in matched:
+            spans[pname] = arg.span
+            try:
+                raw = self.evaluate(arg.value)
+            except Abort:
+                failed = True
+                continue
+            param = by_name[pname]
+            try:
+                values[pname] = param.kind.convert(raw)
+            except WrongType:
+                integral_float = isinstance(raw, float) and raw.is_integer() and "integer" in param.kind.describe
+                self.error(
+                    "E106",
+                    f"{pname} of {owner} must be {param.kind.describe}, got {self.describe(raw)}"
+                    + (f" ({raw!r})" if self.describe(raw) == type_name(raw) else ""),
+                    arg.value.span,
+                    f"{self.describe(raw)}",
+                    help="'/' always gives a float; divide integers with '//'" if integral_float else None,
+                )
+                failed = True
+            except ArgValueError as exc:
+                self.error("E107", f"{pname} of {owner} {exc.message}", arg.value.span, "invalid value", help=exc.help)
+                failed = True
+        for param in params:
+            if param.name in values or param.name in spans:
+                continue
+            if not param.required:
+                values[param.name] = defaults[param.name]
+            elif param.infer:
+                values[param.name] = INFER
+            elif param.name in misspelt:
+                failed = True  # already reported as the misspelt keyword that meant it
+            else:
+                self.error(
+                    "E105",
+                    f"{owner} is missing the required argument '{param.name}'",
+                    call.span,
+                    f"'{param.name}' missing",
+                    help=f"signature: {signature_text}",
+                )
+                failed = True
+        return values, spans, failed
 
     def _validate(self, b: Bound) -> bool:
         try:
@@ -569,9 +582,12 @@ def unknown_layer_help(name: str) -> str:
 
 
 def close_matches(word, candidates, n=1):
+    """The candidates nearest to a misspelt word; one that differs only in case comes first."""
     import difflib  # only when there is a mistake to explain
 
-    return difflib.get_close_matches(word, candidates, n=n)
+    candidates = list(candidates)
+    same = [c for c in candidates if c.lower() == word.lower() and c != word]
+    return (same + [c for c in difflib.get_close_matches(word, candidates, n=n) if c not in same])[:n]
 
 
 class _InferMarker:

@@ -49,8 +49,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output path (default: FILE with .py, or stdout when FILE is '-'; '-' for stdout)",
     )
+    comp.add_argument(
+        "--target",
+        choices=("module", "train"),
+        default="module",
+        help="module: the nn.Module classes (default); train: a standalone training script (needs a train section)",
+    )
     comp.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain")
     comp.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    train = sub.add_parser(
+        "train",
+        help="train the model of a spec's train section, in this process",
+        description="Train a spec's model as its train section says. Flags after FILE override the section's "
+        "settings; `nndsl train FILE --help` lists them (they are the generated script's flags).",
+        add_help=False,
+    )
+    train.add_argument("file", metavar="FILE", nargs="?")
+    train.add_argument("script_args", metavar="FLAG", nargs=argparse.REMAINDER)
 
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
@@ -277,10 +293,20 @@ def cmd_compile(args) -> int:
         errors, _ = _counts(result.diagnostics)
         print(f"{_plural(errors, 'error')}; nothing written", file=sys.stderr)
         return EXIT_ERRORS
-    from nndsl.backends.torch_module import emit_program
+    if args.target == "train":
+        config = _train_config(result.program, args.file)
+        if config is None:
+            return EXIT_USAGE
+        from nndsl.backends.train_script import emit_train_script
 
-    code = emit_program(result.program)
-    out = args.output or ("-" if args.file == "-" else os.path.splitext(args.file)[0] + ".py")
+        code = emit_train_script(result.program, config)
+        default_out = os.path.splitext(args.file)[0] + "_train.py"
+    else:
+        from nndsl.backends.torch_module import emit_program
+
+        code = emit_program(result.program)
+        default_out = os.path.splitext(args.file)[0] + ".py"
+    out = args.output or ("-" if args.file == "-" else default_out)
     try:
         if out == "-":
             sys.stdout.write(code)
@@ -295,6 +321,55 @@ def cmd_compile(args) -> int:
         return EXIT_USAGE
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _train_config(program, path: str):
+    """The spec's checked train section, or None with a message when it has none."""
+    if program.trainings:
+        return program.trainings[0]
+    example = "train Model {\n    data = digits()\n    loss = CrossEntropyLoss()\n    optimizer = Adam(lr=0.001)\n}"
+    print(f"error: {path} has no train section; add one, for example:\n\n{example}", file=sys.stderr)
+    return None
+
+
+_TRAIN_USAGE = """usage: nndsl train FILE [FLAG ...]
+
+Train the model of FILE's train section in this process (the same training as the script that
+`nndsl compile FILE --target train` writes). Flags after FILE override the section's settings:
+`nndsl train FILE --help` lists them. Needs torch: pip install 'nndsl[train]'.
+"""
+
+
+def cmd_train(args) -> int:
+    if args.file is None or args.file in ("-h", "--help"):
+        sys.stdout.write(_TRAIN_USAGE)
+        return EXIT_OK if args.file else EXIT_USAGE
+    result, problem = _load(args.file, None)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    color = _use_color("auto", sys.stderr)
+    if result.diagnostics:
+        print(_render(result.diagnostics, "text", color), file=sys.stderr)
+    if not result.ok:
+        errors, _ = _counts(result.diagnostics)
+        print(f"{_plural(errors, 'error')}; nothing trained", file=sys.stderr)
+        return EXIT_ERRORS
+    config = _train_config(result.program, args.file)
+    if config is None:
+        return EXIT_USAGE
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        print("error: training needs PyTorch: pip install 'nndsl[train]'", file=sys.stderr)
+        return EXIT_USAGE
+    from nndsl.backends.train_script import load_script
+
+    script = load_script(result.program, config)
+    try:
+        return script.main(args.script_args)
+    except SystemExit as exc:  # the script's argparse: --help, or a malformed flag
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -343,6 +418,9 @@ def _parse_args(argv: list[str] | None):
     if args.command == "check":
         args.files += [e for e in extra if not e.startswith("-") or e == "-"]
         extra = [e for e in extra if e.startswith("-") and e != "-"]
+    if args.command == "train" and extra:  # flags before FILE: only --help makes sense there
+        args.file = "--help" if {"-h", "--help"} & set(extra) else None
+        extra = []
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "check" and not args.files:
@@ -369,7 +447,8 @@ def _parse_input(args) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    handler = {"check": cmd_check, "compile": cmd_compile, "layers": cmd_layers, "codes": cmd_codes}[args.command]
+    handler = {"check": cmd_check, "compile": cmd_compile, "train": cmd_train, "layers": cmd_layers, "codes": cmd_codes}
+    handler = handler[args.command]
     try:
         if not _parse_input(args):
             return EXIT_USAGE  # --input is part of the command line: a usage error

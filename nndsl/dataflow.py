@@ -45,6 +45,7 @@ from nndsl.layers.base import ShapeError, type_name
 from nndsl.pysource import literal
 from nndsl.shapes import Shape, Sym, TensorType
 from nndsl.source import Source
+from nndsl.training import TrainingChecks
 from nndsl.values import (
     CONSTANT_FUNCTIONS,
     MAX_LAYERS,
@@ -70,7 +71,7 @@ from nndsl.values import (
 )
 
 
-class FlowChecker(BlockChecks, FunctionChecks, Checker):
+class FlowChecker(BlockChecks, FunctionChecks, TrainingChecks, Checker):
     """Checks a whole source: constants, imports, blocks, models and the bare chain."""
 
     def __init__(self, source: Source, sink, importing: tuple[str, ...] = ()):
@@ -186,7 +187,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                         help="use it in a model, or move it to a file of blocks that models import",
                     )
         defined = tuple(item.name.text for item in module.items if isinstance(item, ast.Block))
-        return Program(self.source, tuple(out), defined)
+        trainings = ()
+        sections = [item for item in module.items if isinstance(item, ast.Train)]
+        if sections:
+            declared = {m.name.text: m.name.span for m in models}
+            if bare_chains:
+                declared[model_name_for(self.source.name)] = bare_chains[0].span
+            trainings = self.check_trainings(sections, out, declared)
+        return Program(self.source, tuple(out), defined, trainings)
 
     # ------------------------------------------------------------ models
 

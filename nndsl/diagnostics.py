@@ -56,7 +56,14 @@ CATALOGUE: dict[str, str] = {
     "W304": "--input given for a file without a bare chain",
     "W305": "value, input or block never used",
     "W306": "view of memory that a Permute or Transpose reordered",
+    "E501": "invalid train section or setting",
+    "E502": "unknown loss, optimizer, schedule, data source or initialisation",
+    "E503": "train section without a model it can train",
+    "E504": "loss does not fit the model's output",
+    "E505": "data does not fit the model",
+    "W501": "loss and the model's last layer disagree (Softmax before CrossEntropyLoss, no Sigmoid before BCELoss)",
     "N401": "layer resolved from the input's rank",
+    "N502": "training data chosen by default",
 }
 
 

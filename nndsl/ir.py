@@ -196,10 +196,30 @@ class ModelIR(NamedTuple):
         return sum(node.params for node in self.layers)
 
 
+class TrainCall(NamedTuple):
+    """A loss, optimizer, schedule, data source or initialisation of a train section, checked."""
+
+    name: str  # torch's name (``Adam``, ``CrossEntropyLoss``) or the data source's (``digits``)
+    args: Mapping[str, Any]  # the arguments the spec gave, converted; the rest are torch's defaults
+    span: Span | None  # None for a default the spec did not write
+    arg_spans: Mapping[str, Span] = MappingProxyType({})
+
+
+class TrainConfig(NamedTuple):
+    """A checked ``train`` section: every setting with its final value."""
+
+    model: str
+    settings: Mapping[str, Any]  # setting -> value; call-valued settings are TrainCall (or None)
+    spans: Mapping[str, Span]  # where the spec gave each setting
+    span: Span
+    task: str  # "classification", "binary" or "regression", from the loss
+
+
 class Program(NamedTuple):
     source: Source
     models: tuple[ModelIR, ...]
     blocks: tuple[str, ...] = ()  # the blocks the file defines (checked where models use them)
+    trainings: tuple[TrainConfig, ...] = ()
 
     @property
     def complete_models(self) -> tuple[ModelIR, ...]:

@@ -71,6 +71,10 @@ HAND_WRITTEN = {
         _LastStep(nn.LSTM(10, 20, num_layers=2, batch_first=True)), nn.Linear(20, 2)
     ),
     ("sum_regressor", "SumRegressor"): lambda: _mlp(3, 4, 1),
+    ("xor", "XOR"): lambda: nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1), nn.Sigmoid()),
+    ("digits_mlp", "DigitsMLP"): lambda: nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 10)
+    ),
     ("inferred_cnn", "InferredCNN"): lambda: nn.Sequential(
         nn.Conv2d(3, 32, 3, stride=2, padding=1),
         nn.BatchNorm2d(32),

@@ -122,6 +122,18 @@ class _ToAst(Transformer):
         name, params, body = self._definition(children)
         return ast.Block(name, params, body, _span_of(children))
 
+    def train_def(self, children):
+        names = _tokens(children, "NAME")
+        settings = tuple(_nodes(children))
+        keyword = children[0]  # the parser keeps punctuation and keywords
+        keyword = Span(keyword.start_pos, keyword.end_pos)
+        return ast.Train(_name(names[0]) if names else None, settings, _span_of(children), keyword)
+
+    def train_setting(self, children):
+        (name,) = _tokens(children, "NAME")
+        (value,) = _nodes(children)
+        return ast.Setting(_name(name), value, _span_of(children))
+
     @staticmethod
     def _definition(children):
         name = _tokens(children, "NAME")[0]
@@ -289,7 +301,7 @@ def parse(source: Source) -> ast.Module:
 
 
 # a `model` or `let` at the start of a line begins a new top-level item
-_ITEM_START = re.compile(r"^[ \t]*(?:model|block|let|from)\b", re.MULTILINE)
+_ITEM_START = re.compile(r"^[ \t]*(?:model|block|train|let|from)\b", re.MULTILINE)
 
 
 def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:

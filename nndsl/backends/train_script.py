@@ -1,0 +1,301 @@
+"""The training-script backend: one standalone script from a checked spec and its train section.
+
+The script is the model classes (from the torch backend), the parts of the training runtime the
+spec needs (copied from ``train_runtime/``, with everything they refer to), and a short tail
+written here: the model's input and output sizes, the data loaders, and the command-line flags
+whose defaults are the spec's settings. ``nndsl train`` runs this same script in-process.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import types
+from functools import cache
+
+from nndsl import __version__
+from nndsl.backends.pywriter import comment, literal
+from nndsl.backends.torch_module import class_names, emit_classes
+from nndsl.ir import ModelIR, Program, TrainCall, TrainConfig
+
+_RUNTIME = os.path.join(os.path.dirname(__file__), "train_runtime")
+_FILES = ("data.py", "loop.py", "flags.py")
+#: what the tail calls; everything these refer to is copied too
+_ROOTS = ("prepare_data", "parse_call", "run")
+#: the runtime function behind each data source of the spec
+LOADERS = {
+    "digits": "load_digits",
+    "mnist": "load_mnist",
+    "fashion_mnist": "load_fashion_mnist",
+    "csv": "load_csv",
+    "npz": "load_npz",
+    "torchvision": "load_torchvision",
+    "xor": "make_xor",
+    "sum3": "make_sum3",
+}
+_STDLIB = set(sys.stdlib_module_names)
+
+
+class _Definition:
+    """A top-level statement of a runtime file: the names it defines and the names it uses."""
+
+    def __init__(self, node: ast.stmt, text: str, defines: set[str], uses: set[str]):
+        self.node = node
+        self.text = text
+        self.defines = defines
+        self.uses = uses
+
+
+@cache
+def _runtime() -> tuple[list[_Definition], dict[str, str]]:
+    """Every definition of the runtime files, in order, and each imported name's import line."""
+    definitions: list[_Definition] = []
+    imports: dict[str, str] = {}
+    for name in _FILES:
+        with open(os.path.join(_RUNTIME, name), encoding="utf-8") as handle:
+            text = handle.read()
+        lines = text.splitlines()
+        tree = ast.parse(text)
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    bound = alias.asname or alias.name.split(".")[0]
+                    imports[bound] = ast.unparse(
+                        ast.Import([alias]) if isinstance(node, ast.Import) else _one(node, alias)
+                    )
+                continue
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):  # a module docstring
+                continue
+            if isinstance(node, ast.ImportFrom) or _is_future(node):
+                continue
+            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+            while first > 1 and lines[first - 2].lstrip().startswith("#"):
+                first -= 1  # the comments just above a definition belong to it
+            source = "\n".join(lines[first - 1 : node.end_lineno])
+            definitions.append(_Definition(node, source, _defined(node), _used(node)))
+    return definitions, imports
+
+
+def _one(node: ast.ImportFrom, alias: ast.alias) -> ast.ImportFrom:
+    return ast.ImportFrom(node.module, [alias], node.level)
+
+
+def _is_future(node) -> bool:
+    return isinstance(node, ast.ImportFrom) and node.module == "__future__"
+
+
+def _defined(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return {n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _used(node: ast.stmt) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def runtime_source(roots: tuple[str, ...]) -> tuple[list[str], list[str], set[str]]:
+    """The import lines, definition texts and defined names that ``roots`` need, in file order."""
+    definitions, imports = _runtime()
+    by_name = {name: d for d in definitions for name in d.defines}
+    wanted: set[int] = set()
+    todo = [by_name[r] for r in roots]
+    while todo:
+        d = todo.pop()
+        if id(d) in wanted:
+            continue
+        wanted.add(id(d))
+        todo += [by_name[n] for n in d.uses if n in by_name]
+    chosen = [d for d in definitions if id(d) in wanted]
+    used = set().union(*(d.uses for d in chosen))
+    lines = [imports[n] for n in sorted(imports) if n in used]
+    names = set().union(*(d.defines for d in chosen))
+    return lines, [d.text for d in chosen], names
+
+
+def _sorted_imports(lines: list[str]) -> list[str]:
+    """Standard library, then third party, each as isort orders them (``import`` before ``from``)."""
+
+    def module(line: str) -> str:
+        return line.split()[1]
+
+    def section(first_party: bool) -> list[str]:
+        mine = sorted({ln for ln in lines if (module(ln).split(".")[0] in _STDLIB) != first_party})
+        plain = sorted((ln for ln in mine if ln.startswith("import ")), key=lambda ln: module(ln).lower())
+        froms = sorted((ln for ln in mine if ln.startswith("from ")), key=lambda ln: (module(ln).lower(), ln))
+        return plain + froms
+
+    std, other = section(False), section(True)
+    return std + ([""] if std and other else []) + other
+
+
+def call_text(call: TrainCall | None) -> str | None:
+    """A setting's call as the script's flag takes it: ``Adam(lr=0.001)``."""
+    if call is None:
+        return None
+    args = ", ".join(f"{k}={literal(_plain(v))}" for k, v in call.args.items())
+    return f"{call.name}({args})"
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) and all(not isinstance(v, tuple) for v in value) else value
+
+
+def _dims(model: ModelIR, shape) -> tuple:
+    return tuple(d if isinstance(d, int) else None for d in shape.dims[1:])
+
+
+# ---------------------------------------------------------------- the tail
+
+
+def _flags(config: TrainConfig) -> list[tuple[str, str, str]]:
+    """(flag, argparse keywords, help) for every setting, defaults from the spec."""
+    s = config.settings
+    split = ",".join(repr(f) for f in s["split"])
+    metrics = ",".join(s["metrics"])
+    flags = [
+        ("--data", f"default={literal(call_text(s['data']))}", "data source"),
+        ("--split", f"type=fractions, default={literal(split)}", "train,validation,test fractions"),
+        ("--loss", f"default={literal(call_text(s['loss']))}", "loss"),
+        ("--optimizer", f"default={literal(call_text(s['optimizer']))}", "optimizer"),
+        ("--lr", "type=float, default=None", "learning rate (replaces the optimizer's)"),
+        ("--schedule", f"type=optional_call, default={literal(call_text(s['schedule']))}", "learning-rate schedule"),
+        ("--epochs", f"type=int, default={literal(s['epochs'])}", "epochs"),
+        ("--batch-size", f"type=int, default={literal(s['batch_size'])}", "batch size (per process)"),
+        (
+            "--early-stopping",
+            f"type=optional_int, default={literal(s['early_stopping'])}",
+            "patience in epochs, or none",
+        ),
+        ("--min-delta", f"type=float, default={literal(s['min_delta'])}", "least improvement that counts"),
+        ("--clip-grad-norm", f"type=optional_float, default={literal(s['clip_grad_norm'])}", "max gradient norm"),
+        ("--clip-grad-value", f"type=optional_float, default={literal(s['clip_grad_value'])}", "max gradient value"),
+        ("--init", f"type=optional_call, default={literal(call_text(s['init']))}", "weight initialisation"),
+        ("--seed", f"type=int, default={literal(s['seed'])}", "random seed"),
+        (
+            "--deterministic",
+            f"action=argparse.BooleanOptionalAction, default={literal(s['deterministic'])}",
+            "deterministic algorithms only",
+        ),
+        ("--device", f"default={literal(s['device'])}", "auto, cpu, cuda, cuda:N or mps"),
+        ("--out-dir", f"default={literal(s['out_dir'])}", "output directory"),
+        ("--resume", 'action="store_true"', "continue from the checkpoint in --out-dir"),
+        (
+            "--metrics-format",
+            f'choices=("jsonl", "csv"), default={literal(s["metrics_format"])}',
+            "metrics file format",
+        ),
+        ("--metrics", f"type=names, default={literal(metrics)}", "metrics shown each epoch"),
+        (
+            "--progress",
+            "action=argparse.BooleanOptionalAction, default=sys.stderr.isatty()",
+            "show a progress bar",
+        ),
+    ]
+    return flags
+
+
+def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str) -> list[str]:
+    loader = config.settings["data"].name
+    dtype = "int64" if model.input.dtype in ("int64", "long", "int32", "int") else "float32"
+    out = [
+        "",
+        "",
+        "# ---------------------------------------------------------------- this spec's training",
+        "",
+        f"INPUT_SHAPE = {literal(_dims(model, model.input.shape))}  # {comment(str(model.input))}, batch first",
+        f"INPUT_DTYPE = {literal(dtype)}",
+        f"OUTPUT_SHAPE = {literal(_dims(model, model.output.shape))}  # {comment(str(model.output))}",
+        f"LOADERS = {{{literal(loader)}: {LOADERS[loader]}}}",
+        "",
+        "",
+        "def parse_args(argv=None):",
+        '    """The train section\'s settings as flags; the defaults are the spec\'s values."""',
+        f"    parser = argparse.ArgumentParser(description={literal(f'Train {class_name}, generated by nndsl.')})",
+    ]
+    for flag, keywords, help_text in _flags(config):
+        line = f"    parser.add_argument({literal(flag)}, {keywords}, help={literal(help_text + ' (default: %(default)s)')})"
+        if len(line) <= 88:
+            out.append(line)
+        else:
+            out += [
+                "    parser.add_argument(",
+                f"        {literal(flag)},",
+                *(f"        {part.strip()}," for part in _split_keywords(keywords)),
+                f"        help={literal(help_text + ' (default: %(default)s)')},",
+                "    )",
+            ]
+    out += [
+        "    return parser.parse_args(argv)",
+        "",
+        "",
+        "def load_data(args):",
+        '    """The data of --data, fitted to the model\'s input and split."""',
+        "    return prepare_data(args, LOADERS, INPUT_SHAPE, INPUT_DTYPE, OUTPUT_SHAPE)",
+        "",
+        "",
+        "def main(argv=None) -> int:",
+        "    args = parse_args(argv)",
+        f"    return run(args, {class_name}, load_data, parse_call)",
+        "",
+        "",
+        'if __name__ == "__main__":',
+        "    sys.exit(main())",
+    ]
+    return out
+
+
+def _split_keywords(keywords: str) -> list[str]:
+    """``type=int, default=3`` -> its keyword arguments (no commas inside our values but tuples)."""
+    parts, depth, current = [], 0, ""
+    for ch in keywords:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*parts, current]
+
+
+def emit_train_script(program: Program, config: TrainConfig) -> str:
+    """The whole script for ``config``'s model: ruff-clean, deterministic, runnable on its own."""
+    model = program.model(config.model)
+    loader = LOADERS[config.settings["data"].name]
+    imports, parts, names = runtime_source(
+        (*_ROOTS, "fractions", "optional_call", "optional_int", "optional_float", "names", loader)
+    )
+    reserved = frozenset(names | {"INPUT_SHAPE", "INPUT_DTYPE", "OUTPUT_SHAPE", "LOADERS", "parse_args", "main"})
+    reserved |= {"load_data", "argparse", "sys"}
+    class_name = class_names(program, reserved)[model.name]
+    single = program._replace(models=(model,))
+    out = [
+        f'"""Trains {class_name}: a training script generated by nndsl. Run it with --help for its flags.',
+        "",
+        "Edit the spec and regenerate rather than this file.",
+        '"""',
+        "",
+        f"# generated by nndsl {__version__} from {comment(program.source.name)}",
+        "",
+        *_sorted_imports([*imports, "import argparse", "import sys", "import torch", "from torch import nn"]),
+        *emit_classes(single, reserved),
+        "",
+        "",
+        "# ---------------------------------------------------------------- training runtime",
+    ]
+    for part in parts:
+        out += ["", "", part]
+    out += _tail(program, config, model, class_name)
+    return "\n".join(out) + "\n"
+
+
+def load_script(program: Program, config: TrainConfig) -> types.ModuleType:
+    """The training script executed as a fresh module (imports torch); ``main(argv)`` runs it."""
+    source = emit_train_script(program, config)
+    module = types.ModuleType(f"nndsl_train_{config.model}")
+    module.__file__ = f"<nndsl train {program.source.name}>"
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # our own generated code
+    return module

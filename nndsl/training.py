@@ -1,0 +1,796 @@
+"""The ``train`` section: its settings, the losses, optimizers, schedules, data sources and weight
+initialisations it may name (with torch's names, parameters and defaults), and the checks that pair
+a loss with the model's output and a data source with the model's input."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from nndsl import ast
+from nndsl.check import Abort, Checker, close_matches
+from nndsl.diagnostics import Label, Severity, Span
+from nndsl.ir import BlockNode, LayerNode, ModelIR, SeqNode, TrainCall, TrainConfig
+from nndsl.layers.base import (
+    BOOL,
+    FLOAT,
+    INT,
+    NONNEG_INT,
+    POS_INT,
+    PROB,
+    ArgValueError,
+    Kind,
+    Param,
+    WrongType,
+    as_float,
+    choice,
+    optional,
+)
+from nndsl.shapes import INTEGER_DTYPES
+
+# ---------------------------------------------------------------- value kinds
+
+
+def _number_at_least(minimum: float, strict: bool, what: str) -> Kind:
+    def convert(value):
+        value = as_float(value)
+        if value < minimum or (strict and value == minimum):
+            raise ArgValueError(f"must be {what.removeprefix('a ').removeprefix('an ')}, got {value}")
+        return value
+
+    return Kind(what, convert)
+
+
+POS_FLOAT = _number_at_least(0.0, True, "a positive number")
+NONNEG_FLOAT = _number_at_least(0.0, False, "a non-negative number")
+
+
+def _string(value):
+    if not isinstance(value, str):
+        raise WrongType
+    if not value:
+        raise ArgValueError("must not be empty")
+    return value
+
+
+STRING = Kind("a string", _string)
+
+
+def _list_of(item: Kind, what: str, length: int | None = None, minimum: int = 1) -> Kind:
+    def convert(value):
+        if not isinstance(value, tuple):
+            raise WrongType
+        if length is not None and len(value) != length:
+            raise ArgValueError(f"must have {length} values, got {len(value)}")
+        if len(value) < minimum:
+            raise ArgValueError("must not be empty")
+        return tuple(item.convert(v) for v in value)
+
+    return Kind(what, convert)
+
+
+WEIGHTS = _list_of(NONNEG_FLOAT, "a list of non-negative numbers")
+MILESTONES = _list_of(POS_INT, "a list of positive integers")
+NAMES = _list_of(STRING, "a list of strings")
+BETA = _number_at_least(0.0, False, "a number between 0 and 1")
+BETAS = _list_of(BETA, "a pair of numbers between 0 and 1, such as (0.9, 0.999)", length=2)
+REDUCTION = choice("mean", "sum")  # 'none' gives a loss per sample, which cannot be backpropagated
+
+
+def _split(value):
+    if not isinstance(value, tuple):
+        raise WrongType
+    if not 1 <= len(value) <= 3:
+        raise ArgValueError(f"must have 1 to 3 fractions (train, validation, test), got {len(value)}")
+    fractions = tuple(NONNEG_FLOAT.convert(v) for v in value)
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        raise ArgValueError(f"fractions must add up to 1, got {sum(fractions):g}")
+    if fractions[0] == 0:
+        raise ArgValueError("the training fraction must not be 0")
+    return fractions
+
+
+SPLIT = Kind("a list of 1 to 3 fractions adding up to 1, such as [0.6, 0.2, 0.2]", _split)
+
+
+# ---------------------------------------------------------------- what a section may name
+
+
+class Option(NamedTuple):
+    """One loss, optimizer, schedule, data source or initialisation: its parameters as in torch."""
+
+    name: str
+    params: tuple[Param, ...]
+    doc: str
+    #: positional parameters in torch's order (the rest are keyword-only here)
+    positional: tuple[str, ...] | None = None
+    task: str | None = None  # losses: "classification", "binary" or "regression"
+
+    def signature(self) -> str:
+        parts = [p.name if p.required else f"{p.name}={p.default!r}" for p in self.params]
+        return f"{self.name}({', '.join(parts)})"
+
+    @property
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params if not p.required}
+
+
+def _options(*options: Option) -> dict[str, Option]:
+    return {o.name: o for o in options}
+
+
+_WEIGHT = Param("weight", optional(WEIGHTS), None)
+LOSSES = _options(
+    Option(
+        "CrossEntropyLoss",
+        (
+            _WEIGHT,
+            Param("ignore_index", INT, -100),
+            Param("reduction", REDUCTION, "mean"),
+            Param("label_smoothing", PROB, 0.0),
+        ),
+        "classification from logits [N, C] and class indices",
+        ("weight",),
+        "classification",
+    ),
+    Option(
+        "NLLLoss",
+        (_WEIGHT, Param("ignore_index", INT, -100), Param("reduction", REDUCTION, "mean")),
+        "classification from log-probabilities (after LogSoftmax)",
+        ("weight",),
+        "classification",
+    ),
+    Option(
+        "BCEWithLogitsLoss",
+        (_WEIGHT, Param("reduction", REDUCTION, "mean"), Param("pos_weight", optional(WEIGHTS), None)),
+        "binary or multi-label classification from logits",
+        ("weight",),
+        "binary",
+    ),
+    Option(
+        "BCELoss",
+        (_WEIGHT, Param("reduction", REDUCTION, "mean")),
+        "binary classification from probabilities (after Sigmoid)",
+        ("weight",),
+        "binary",
+    ),
+    Option("MSELoss", (Param("reduction", REDUCTION, "mean"),), "regression: mean squared error", (), "regression"),
+    Option("L1Loss", (Param("reduction", REDUCTION, "mean"),), "regression: mean absolute error", (), "regression"),
+    Option(
+        "SmoothL1Loss",
+        (Param("reduction", REDUCTION, "mean"), Param("beta", NONNEG_FLOAT, 1.0)),
+        "regression: L1 with a quadratic zone",
+        (),
+        "regression",
+    ),
+    Option(
+        "HuberLoss",
+        (Param("reduction", REDUCTION, "mean"), Param("delta", POS_FLOAT, 1.0)),
+        "regression: Huber loss",
+        (),
+        "regression",
+    ),
+)
+
+_LR = Param("lr", NONNEG_FLOAT, 0.001)
+_DECAY = Param("weight_decay", NONNEG_FLOAT, 0.0)
+_EPS = Param("eps", NONNEG_FLOAT, 1e-08)
+_BETAS = Param("betas", BETAS, (0.9, 0.999))
+OPTIMIZERS = _options(
+    Option(
+        "SGD",
+        (
+            _LR,
+            Param("momentum", NONNEG_FLOAT, 0.0),
+            Param("dampening", NONNEG_FLOAT, 0.0),
+            _DECAY,
+            Param("nesterov", BOOL, False),
+        ),
+        "stochastic gradient descent, with momentum",
+    ),
+    Option("Adam", (_LR, _BETAS, _EPS, _DECAY, Param("amsgrad", BOOL, False)), "Adam"),
+    Option(
+        "AdamW",
+        (_LR, _BETAS, _EPS, Param("weight_decay", NONNEG_FLOAT, 0.01), Param("amsgrad", BOOL, False)),
+        "Adam with decoupled weight decay",
+    ),
+    Option(
+        "RMSprop",
+        (
+            Param("lr", NONNEG_FLOAT, 0.01),
+            Param("alpha", NONNEG_FLOAT, 0.99),
+            _EPS,
+            _DECAY,
+            Param("momentum", NONNEG_FLOAT, 0.0),
+            Param("centered", BOOL, False),
+        ),
+        "RMSprop",
+    ),
+    Option(
+        "Adagrad",
+        (
+            Param("lr", NONNEG_FLOAT, 0.01),
+            Param("lr_decay", NONNEG_FLOAT, 0.0),
+            _DECAY,
+            Param("initial_accumulator_value", NONNEG_FLOAT, 0.0),
+            Param("eps", NONNEG_FLOAT, 1e-10),
+        ),
+        "Adagrad",
+    ),
+)
+
+_GAMMA = Param("gamma", POS_FLOAT, 0.1)
+SCHEDULES = _options(
+    Option("StepLR", (Param("step_size", POS_INT), _GAMMA), "multiply the rate by gamma every step_size epochs"),
+    Option("MultiStepLR", (Param("milestones", MILESTONES), _GAMMA), "multiply the rate by gamma at each milestone"),
+    Option("ExponentialLR", (Param("gamma", POS_FLOAT),), "multiply the rate by gamma every epoch"),
+    Option(
+        "CosineAnnealingLR",
+        (Param("T_max", optional(POS_INT), None), Param("eta_min", NONNEG_FLOAT, 0.0)),
+        "cosine decay over T_max epochs (default: all of them)",
+    ),
+    Option(
+        "ReduceLROnPlateau",
+        (
+            Param("mode", choice("min"), "min"),
+            Param("factor", POS_FLOAT, 0.1),
+            Param("patience", NONNEG_INT, 10),
+            Param("threshold", NONNEG_FLOAT, 0.0001),
+            Param("min_lr", NONNEG_FLOAT, 0.0),
+        ),
+        "divide the rate when the validation loss stops improving",
+    ),
+    Option(
+        "OneCycleLR",
+        (
+            Param("max_lr", POS_FLOAT),
+            Param("pct_start", PROB, 0.3),
+            Param("anneal_strategy", choice("cos", "linear"), "cos"),
+            Param("div_factor", POS_FLOAT, 25.0),
+            Param("final_div_factor", POS_FLOAT, 10000.0),
+        ),
+        "the one-cycle policy, stepped every batch over the whole run",
+    ),
+    Option(
+        "LinearLR",
+        (
+            Param("start_factor", POS_FLOAT, 1 / 3),
+            Param("end_factor", NONNEG_FLOAT, 1.0),
+            Param("total_iters", POS_INT, 5),
+        ),
+        "a linear warm-up or decay of the rate",
+    ),
+)
+
+_NONLINEARITY = choice("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+_KAIMING = (
+    Param("a", NONNEG_FLOAT, 0.0),
+    Param("mode", choice("fan_in", "fan_out"), "fan_in"),
+    Param("nonlinearity", _NONLINEARITY, "leaky_relu"),
+)
+_GAIN = (Param("gain", POS_FLOAT, 1.0),)
+INITS = _options(
+    Option("kaiming_normal", _KAIMING, "He initialisation, normal"),
+    Option("kaiming_uniform", _KAIMING, "He initialisation, uniform"),
+    Option("xavier_normal", _GAIN, "Glorot initialisation, normal"),
+    Option("xavier_uniform", _GAIN, "Glorot initialisation, uniform"),
+    Option("orthogonal", _GAIN, "orthogonal matrices"),
+    Option("normal", (Param("mean", FLOAT, 0.0), Param("std", POS_FLOAT, 1.0)), "normal distribution"),
+    Option("uniform", (Param("a", FLOAT, 0.0), Param("b", FLOAT, 1.0)), "uniform distribution on [a, b)"),
+    Option("zeros", (), "all zeros"),
+)
+INIT_ALIASES = {"he_normal": "kaiming_normal", "he_uniform": "kaiming_uniform"}
+INIT_ALIASES |= {"glorot_normal": "xavier_normal", "glorot_uniform": "xavier_uniform"}
+
+
+class Source(NamedTuple):
+    """What nndsl knows about a data source before reading it."""
+
+    values: int | None  # values per sample, when fixed
+    shape: str  # how a sample is described in messages
+    classes: int | None  # for a labelled classification dataset
+    tasks: tuple[str, ...]  # the tasks its targets suit
+
+
+_ROOT = Param("root", STRING, "data")
+DATA = _options(
+    Option("digits", (), "scikit-learn's 8x8 digits (1,797 images, 10 classes), offline"),
+    Option(
+        "mnist",
+        (Param("root", STRING, "data/mnist"), Param("download", BOOL, False)),
+        "MNIST from its IDX files in root (60,000 + 10,000 images of 28x28, 10 classes)",
+    ),
+    Option(
+        "fashion_mnist",
+        (Param("root", STRING, "data/fashion_mnist"), Param("download", BOOL, False)),
+        "FashionMNIST from its IDX files in root (60,000 + 10,000 images of 28x28, 10 classes)",
+    ),
+    Option(
+        "csv",
+        (
+            Param("path", STRING),
+            Param("target", STRING),
+            Param("features", optional(NAMES), None),
+            Param("delimiter", STRING, ","),
+        ),
+        "a table with a header row: feature columns and a target column",
+    ),
+    Option(
+        "npz",
+        (Param("path", STRING), Param("x", STRING, "x"), Param("y", STRING, "y")),
+        "arrays x (samples first) and y in a NumPy .npz file",
+    ),
+    Option(
+        "torchvision",
+        (Param("name", STRING), _ROOT, Param("download", BOOL, False)),
+        "a torchvision dataset by name (needs torchvision)",
+    ),
+    Option("xor", (), "the four XOR points"),
+    Option(
+        "sum3",
+        (Param("n", POS_INT, 1000), Param("seed", INT, 0)),
+        "n random triples in [0, 1) and their sums (regression)",
+    ),
+)
+SOURCES = {
+    "digits": Source(64, "8x8 (64 values)", 10, ("classification",)),
+    "mnist": Source(784, "28x28 (784 values)", 10, ("classification",)),
+    "fashion_mnist": Source(784, "28x28 (784 values)", 10, ("classification",)),
+    "xor": Source(2, "2 values", 2, ("classification", "binary", "regression")),
+    "sum3": Source(3, "3 values", None, ("regression",)),
+}
+
+METRICS = {
+    "classification": ("accuracy", "precision", "recall", "f1"),
+    "binary": ("accuracy", "precision", "recall", "f1"),
+    "regression": ("mse", "mae"),
+}
+
+
+class Setting(NamedTuple):
+    """A plain (not call-valued) setting of the train section."""
+
+    kind: Kind
+    default: Any
+    doc: str
+
+
+SETTINGS = {
+    "split": Setting(SPLIT, (0.6, 0.2, 0.2), "train/validation/test fractions"),
+    "epochs": Setting(POS_INT, 10, "passes over the training data"),
+    "batch_size": Setting(POS_INT, 64, "samples per step (per process when distributed)"),
+    "early_stopping": Setting(optional(POS_INT), None, "patience: epochs without a better validation loss"),
+    "min_delta": Setting(NONNEG_FLOAT, 0.0, "the least decrease of the validation loss that counts"),
+    "clip_grad_norm": Setting(optional(POS_FLOAT), None, "clip the gradients' total norm to this"),
+    "clip_grad_value": Setting(optional(POS_FLOAT), None, "clip each gradient value to +-this"),
+    "seed": Setting(INT, 0, "seed of every random generator"),
+    "deterministic": Setting(BOOL, False, "use only deterministic algorithms"),
+    "device": Setting(STRING, "auto", "auto, cpu, cuda, cuda:N or mps"),
+    "out_dir": Setting(STRING, None, "where checkpoints, metrics and the best model go"),
+    "metrics_format": Setting(choice("jsonl", "csv"), "jsonl", "metrics file format"),
+    "metrics": Setting(NAMES, None, "metrics printed every epoch"),
+}
+#: call-valued settings: the table they name from, and their default
+CALLS = {"data": DATA, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS}
+ROLE = {
+    "data": "data source",
+    "loss": "loss",
+    "optimizer": "optimizer",
+    "schedule": "schedule",
+    "init": "initialisation",
+}
+ALL_SETTINGS = (*CALLS, *SETTINGS)
+
+
+# ---------------------------------------------------------------- checking a section
+
+
+class TrainingChecks:
+    """Checks ``train`` sections; mixed into the flow checker, after its models are checked."""
+
+    def check_trainings(self: Checker, sections: list[ast.Train], models: list[ModelIR], declared: dict) -> tuple:
+        """One TrainConfig per section that checked; ``declared`` maps model names to their spans
+        (models that failed to check are declared but absent from ``models``)."""
+        out = []
+        for extra in sections[1:]:
+            self.error(
+                "E501",
+                "a file holds at most one train section",
+                extra.keyword,
+                "second train section",
+                (Label(sections[0].keyword, "first train section"),),
+                help="put each trained model in its own file, importing shared blocks",
+            )
+        if sections:
+            config = _SectionChecker(self, sections[0], models, declared).run()
+            if config is not None:
+                out.append(config)
+        return tuple(out)
+
+
+class _SectionChecker:
+    def __init__(self, checker: Checker, section: ast.Train, models: list[ModelIR], declared: dict):
+        self.c = checker
+        self.section = section
+        self.models = {m.name: m for m in models}
+        self.declared = declared
+        self.values: dict[str, Any] = {}
+        self.spans: dict[str, Span] = {}
+        self.failed = False
+
+    def error(self, *args, **kwargs) -> None:
+        self.c.error(*args, **kwargs)
+        self.failed = True
+
+    def run(self) -> TrainConfig | None:
+        model = self._model()
+        for setting in self.section.settings:
+            self._setting(setting)
+        if model is None:
+            return None
+        self._defaults(model)
+        if "loss" in self.values and "data" in self.values:  # checked even when other settings failed
+            self._pairing(model)
+        if self.failed:
+            return None
+        task = LOSSES[self.values["loss"].name].task
+        return TrainConfig(
+            model.name,
+            MappingProxyType(dict(self.values)),
+            MappingProxyType(dict(self.spans)),
+            self.section.span,
+            task,
+        )
+
+    # ---------------------------------------------------------- which model
+
+    def _model(self) -> ModelIR | None:
+        name = self.section.model
+        if name is None:
+            if len(self.declared) == 1:
+                return self.models.get(next(iter(self.declared)))
+            listed = ", ".join(self.declared) or "none"
+            self.error(
+                "E503",
+                "this train section does not say which model it trains",
+                self.section.keyword,
+                "which model?",
+                help=f"name it: `train {next(iter(self.declared), 'Model')} {{ ... }}` (models here: {listed})",
+            )
+            return None
+        if name.text in self.declared:
+            return self.models.get(name.text)  # None: the model has errors of its own, already reported
+        close = close_matches(name.text, list(self.declared), n=1)
+        self.error(
+            "E503",
+            f"no model '{name.text}' to train",
+            name.span,
+            "not a model in this file",
+            help=f"did you mean '{close[0]}'?" if close else f"models here: {', '.join(self.declared) or 'none'}",
+        )
+        return None
+
+    # ---------------------------------------------------------- settings
+
+    def _setting(self, setting: ast.Setting) -> None:
+        key = setting.name.text
+        if key in self.spans:
+            self.error(
+                "E501",
+                f"setting '{key}' is given twice",
+                setting.name.span,
+                "given again here",
+                (Label(self.spans[key], "first given here"),),
+            )
+            return
+        self.spans[key] = setting.span
+        if key in CALLS:
+            value = self._call(key, setting.value)
+        elif key in SETTINGS:
+            value = self._plain(key, setting.value)
+        else:
+            close = close_matches(key, list(ALL_SETTINGS), n=1)
+            self.error(
+                "E501",
+                f"unknown training setting '{key}'",
+                setting.name.span,
+                "not a setting",
+                help=f"did you mean '{close[0]}'?" if close else "settings: " + ", ".join(ALL_SETTINGS),
+            )
+            return
+        if value is not _FAILED:
+            self.values[key] = value
+
+    def _plain(self, key: str, expr: ast.Expr):
+        setting = SETTINGS[key]
+        try:
+            raw = self.c.evaluate(expr)
+        except Abort:
+            self.failed = True
+            return _FAILED
+        try:
+            return setting.kind.convert(raw)
+        except WrongType:
+            self.error(
+                "E501",
+                f"{key} must be {setting.kind.describe}, got {self.c.describe(raw)}",
+                expr.span,
+                self.c.describe(raw),
+            )
+        except ArgValueError as exc:
+            self.error("E501", f"{key} {exc.message}", expr.span, "invalid value", help=exc.help)
+        return _FAILED
+
+    def _call(self, key: str, expr: ast.Expr):
+        """A loss, optimizer, ... written as a call or a bare name; ``None`` for no schedule or init."""
+        table = CALLS[key]
+        if isinstance(expr, ast.NameRef) and expr.name == "None" and key in ("schedule", "init"):
+            return None
+        if isinstance(expr, ast.NameRef):
+            call = ast.Call(ast.Name(expr.name, expr.span), (), None, expr.span)
+        elif isinstance(expr, ast.Call) and expr.selector is None:
+            call = expr
+        else:
+            example = {"data": "digits()", "loss": "CrossEntropyLoss()", "optimizer": "Adam(lr=0.001)"}
+            self.error(
+                "E501",
+                f"{key} must name a {ROLE[key]}, such as {example.get(key, next(iter(table)) + '()')}",
+                expr.span,
+                f"not a {ROLE[key]}",
+                help=f"{ROLE[key]}s: " + ", ".join(table),
+            )
+            return _FAILED
+        name = call.name.text
+        name = INIT_ALIASES.get(name, name) if key == "init" else name
+        option = table.get(name)
+        if option is None:
+            close = close_matches(name, list(table), n=1)
+            self.error(
+                "E502",
+                f"unknown {ROLE[key]} '{name}'",
+                call.name.span,
+                f"not a known {ROLE[key]}",
+                help=f"did you mean '{close[0]}'?" if close else f"{ROLE[key]}s: " + ", ".join(table),
+            )
+            return _FAILED
+        values, spans, failed = self.c.convert_arguments(
+            call, name, option.params, option.defaults, option.signature(), option.positional
+        )
+        if failed:
+            self.failed = True
+            return _FAILED
+        if name == "SGD" and values["nesterov"] and (values["momentum"] <= 0 or values["dampening"] != 0):
+            self.error(
+                "E501",
+                "SGD: Nesterov momentum requires a momentum and zero dampening",
+                call.span,
+                "invalid combination",
+                help="add momentum=0.9, or drop nesterov=True",
+            )
+            return _FAILED
+        given = {p: values[p] for p in values if p in spans}
+        return TrainCall(name, MappingProxyType(given), call.span, MappingProxyType(dict(spans)))
+
+    # ---------------------------------------------------------- defaults
+
+    def _defaults(self, model: ModelIR) -> None:
+        for key, setting in SETTINGS.items():
+            if key not in self.spans:
+                self.values.setdefault(key, setting.default)
+        if self.values["out_dir"] is None:
+            self.values["out_dir"] = f"runs/{model.name}"
+        if "optimizer" not in self.spans:
+            self.values["optimizer"] = TrainCall("Adam", MappingProxyType({"lr": 0.001}), None)
+        for key in ("schedule", "init"):
+            if key not in self.spans:
+                self.values[key] = None
+        missing = [] if "loss" in self.spans else ["a loss"]
+        if "data" not in self.spans:
+            if len(model.input_types) == 1 and _values(model.input.shape.dims[1:]) == 64:
+                self.values["data"] = TrainCall("digits", MappingProxyType({}), None)
+                self.c._diag(
+                    Severity.NOTE,
+                    "N502",
+                    "no data source given: training on scikit-learn's digits (8x8 images, 10 classes)",
+                    self.section.keyword,
+                    "data = digits()",
+                    help="set `data = ...` to train on other data",
+                )
+            else:
+                missing.append("a data source")
+        if missing:
+            helps = [] if "loss" in self.spans else ["`loss = CrossEntropyLoss()` (or MSELoss() for regression)"]
+            if "a data source" in missing:
+                helps.append(
+                    "`data = ...` (" + ", ".join(f"{n}()" if not o.params else n for n, o in DATA.items()) + ")"
+                )
+            self.error(
+                "E501",
+                f"the train section needs {' and '.join(missing)}",
+                self.section.keyword,
+                "incomplete",
+                help="add " + " and ".join(helps),
+            )
+
+    # ---------------------------------------------------------- loss and data against the model
+
+    def _pairing(self, model: ModelIR) -> None:
+        if len(model.input_types) != 1 or len(model.graph.outputs) != 1:
+            self.error(
+                "E503",
+                f"training needs a model with one input and one output; {model.name} has "
+                f"{len(model.input_types)} input(s) and {len(model.graph.outputs)} output(s)",
+                self.section.keyword,
+                "cannot train this model",
+            )
+            return
+        loss: TrainCall = self.values["loss"]
+        data: TrainCall = self.values["data"]
+        task = LOSSES[loss.name].task
+        out = model.output
+        last = _last_layer(model)
+        producer = (Label(last[1], f"the model's output {out} is produced here"),) if last[1] else ()
+        out_dims = out.shape.dims
+        width = out_dims[1] if len(out_dims) == 2 and isinstance(out_dims[1], int) else None
+        if task in ("classification", "binary") and len(out_dims) != 2:
+            self.error(
+                "E504",
+                f"{loss.name} needs the model's output as [N, C], got {out}",
+                loss.span,
+                f"{loss.name} here",
+                producer,
+                help="end the model with Flatten -> Linear(out_features=C)",
+            )
+            return
+        self._activation(loss, last[0], producer)
+        self._input_fit(model, data)
+        source = SOURCES.get(data.name)
+        if source is not None and task not in source.tasks:
+            suggestion = "CrossEntropyLoss()" if "classification" in source.tasks else "MSELoss()"
+            self.error(
+                "E505",
+                f"{data.name} has {'class labels' if source.classes else 'numeric targets'}, which {loss.name} "
+                "cannot train on",
+                loss.span,
+                f"a {task} loss",
+                (Label(data.span, "data from here"),) if data.span else (),
+                help=f"use {suggestion}",
+            )
+            return
+        classes = source.classes if source is not None else None
+        if width is not None:
+            if task == "classification" and classes is not None and width != classes:
+                self._width_error(data, loss, model, classes, f"{classes} classes", producer)
+            elif task == "binary" and source is not None and classes == 2 and width != 1:
+                self._width_error(data, loss, model, 1, "one 0/1 target per sample", producer)
+            elif task == "regression" and source is not None and source.classes is None and width != 1:
+                self._width_error(data, loss, model, 1, "one target per sample", producer)
+        if task == "regression" and source is not None and source.values is not None and len(out_dims) > 2:
+            self._width_error(data, loss, model, 1, "one target per sample", producer)
+        self._weights(loss, width, producer)
+        self._metrics(task)
+
+    def _width_error(self, data, loss, model, want: int, what: str, producer) -> None:
+        """The output's width disagrees with the data: reported at the layer that produces it."""
+        units = model.output.shape.dims[-1]
+        where = producer[0].span if producer else loss.span
+        self.error(
+            "E505",
+            f"{data.name} has {what}, but the model's output has {units} units",
+            where,
+            f"{units} units",
+            (Label(data.span, f"{what} in this data"),) if data.span else (),
+            help=f"make the model's last layer produce {want} value{'s' if want != 1 else ''} per sample",
+        )
+
+    def _activation(self, loss: TrainCall, last: str | None, producer) -> None:
+        """Warn where the model's last layer and the loss disagree on what the output means."""
+        message = help_text = None
+        if loss.name == "CrossEntropyLoss" and last in ("Softmax", "LogSoftmax"):
+            message = f"CrossEntropyLoss applies log-softmax itself; the model's final {last} flattens the gradients"
+            help_text = f"remove the final {last} (apply softmax at inference), or end with LogSoftmax and use NLLLoss"
+        elif loss.name == "NLLLoss" and last != "LogSoftmax":
+            message = f"NLLLoss expects log-probabilities, but the model ends with {last or 'no LogSoftmax'}"
+            help_text = "end the model with LogSoftmax(dim=1), or use CrossEntropyLoss on the logits"
+        elif loss.name == "BCELoss" and last != "Sigmoid":
+            message = f"BCELoss expects probabilities in [0, 1], but the model ends with {last or 'no Sigmoid'}"
+            help_text = "end the model with Sigmoid, or use BCEWithLogitsLoss on the logits (more stable)"
+        elif loss.name == "BCEWithLogitsLoss" and last == "Sigmoid":
+            message = "BCEWithLogitsLoss applies a sigmoid itself; the model's final Sigmoid applies a second one"
+            help_text = "remove the final Sigmoid, or use BCELoss"
+        if message:
+            self.c._diag(Severity.WARNING, "W501", message, loss.span, f"{loss.name} here", producer, help_text)
+
+    def _input_fit(self, model: ModelIR, data: TrainCall) -> None:
+        source = SOURCES.get(data.name)
+        if source is None:
+            return
+        x = model.input
+        if x.dtype in INTEGER_DTYPES:
+            self.error(
+                "E505",
+                f"{data.name} gives float features, but the model's input {model.input_name} is {x}",
+                data.span or self.section.keyword,
+                "float features",
+                help="declare the input without an integer dtype",
+            )
+            return
+        have = _values(x.shape.dims[1:])
+        if have is not None and source.values is not None and have != source.values:
+            self.error(
+                "E505",
+                f"{data.name} samples are {source.shape}, but the model's input is {x} ({have} values)",
+                data.span or self.section.keyword,
+                f"samples of {source.values} values",
+                help=f"declare the input with {source.values} values per sample, e.g. [N, {source.values}]",
+            )
+
+    def _weights(self, loss: TrainCall, width: int | None, producer) -> None:
+        for key in ("weight", "pos_weight"):
+            weights = loss.args.get(key)
+            if weights is not None and width is not None and len(weights) != width:
+                self.error(
+                    "E504",
+                    f"{loss.name}'s {key} has {len(weights)} values, but the model's output has {width} units",
+                    loss.arg_spans[key],
+                    f"{len(weights)} values",
+                    producer,
+                    help=f"give one {key} per output unit ({width})",
+                )
+
+    def _metrics(self, task: str) -> None:
+        wanted = self.values.get("metrics")
+        if wanted is None:
+            self.values["metrics"] = METRICS[task]
+            return
+        for name in wanted:
+            if name not in METRICS[task]:
+                self.error(
+                    "E501",
+                    f"metric '{name}' does not apply to {task}",
+                    self.spans["metrics"],
+                    "unknown metric",
+                    help=f"{task} metrics: " + ", ".join(METRICS[task]),
+                )
+
+
+_FAILED = object()
+
+
+def _values(dims) -> int | None:
+    """How many values a sample of these dims holds; None when a dim is symbolic."""
+    total = 1
+    for d in dims:
+        if not isinstance(d, int):
+            return None
+        total *= d
+    return total
+
+
+def _last_layer(model: ModelIR) -> tuple[str | None, Span | None]:
+    """The class name of the layer that produces the output, and where the model's text shows it."""
+    graph, value, span = model.graph, model.graph.outputs[0], None
+    while True:
+        node = next((n for n in reversed(graph.nodes) if _defines(n, value)), None)
+        if node is None:
+            return None, span
+        span = span or node.span
+        if isinstance(node, LayerNode):
+            return node.layer.dsl_name(), span
+        if isinstance(node, (BlockNode, SeqNode)) and node.body.outputs:
+            graph, value = node.body, node.body.outputs[0]
+            continue
+        return None, span
+
+
+def _defines(node, value: int) -> bool:
+    if isinstance(node, LayerNode):
+        return node.dst == value
+    outputs = getattr(node, "outputs", None)
+    return value in outputs if outputs is not None else getattr(node, "output", None) == value
+
+
+def describe_options() -> Mapping[str, dict[str, Option]]:
+    """Every loss, optimizer, schedule, data source and initialisation, by setting."""
+    return CALLS
