@@ -226,6 +226,8 @@ def cmd_check(args) -> int:
                 print(f"{result.source.name}: {model.name}: {_signature_text(model)}, {model.param_count:,} parameters")
                 if args.shapes:
                     print(_shape_table(model, result.source))
+            for config in result.program.trainings if result.program else ():
+                print(f"{result.source.name}: train {config.model}: {_train_text(config)}")
     if args.format == "json":
         payload = {
             "version": JSON_SCHEMA_VERSION,
@@ -242,6 +244,18 @@ def cmd_check(args) -> int:
             file=sys.stderr,
         )
     return status
+
+
+def _train_text(config) -> str:
+    """``CrossEntropyLoss, Adam(lr=0.001), 10 epochs of batches of 64 on digits()``."""
+    from nndsl.backends.train_script import call_text
+
+    s = config.settings
+    parts = [call_text(s["loss"]), call_text(s["optimizer"])]
+    if s["schedule"] is not None:
+        parts.append(call_text(s["schedule"]))
+    parts.append(f"{_plural(s['epochs'], 'epoch')} of batches of {s['batch_size']} on {call_text(s['data'])}")
+    return ", ".join(parts)
 
 
 def _shape_rows(graph, source, rows) -> None:

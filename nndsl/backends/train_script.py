@@ -248,16 +248,21 @@ def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str
 
 
 def _split_keywords(keywords: str) -> list[str]:
-    """``type=int, default=3`` -> its keyword arguments (no commas inside our values but tuples)."""
-    parts, depth, current = [], 0, ""
+    """``type=int, default=3`` -> its keyword arguments: commas inside brackets or quotes stay."""
+    parts, depth, quote, current = [], 0, None, ""
     for ch in keywords:
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
         else:
-            current += ch
+            depth += ch in "([{"
+            depth -= ch in ")]}"
+            if ch == "," and depth == 0:
+                parts.append(current)
+                current = ""
+                continue
+        current += ch
     return [*parts, current]
 
 

@@ -9,6 +9,7 @@ import csv
 import difflib
 import gzip
 import inspect
+import itertools
 import math
 import os
 import struct
@@ -68,7 +69,9 @@ def task_of(loss_name: str) -> str:
 
 def did_you_mean(name: str, choices) -> str:
     """' (did you mean 'x'?)' when a choice is close to name, else ''."""
-    close = difflib.get_close_matches(str(name), [str(choice) for choice in choices], n=1)
+    close = difflib.get_close_matches(
+        str(name), [str(choice) for choice in choices], n=1
+    )
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -87,36 +90,48 @@ def import_data_library(module: str, pip_name: str, purpose: str):
 def check_path(path, source: str) -> None:
     """A DataError unless path is a file or directory name (a number would be taken as an open file)."""
     if not isinstance(path, (str, os.PathLike)):
-        raise DataError(f"the {source} data source takes a path as a quoted string, not {path!r}.")
+        raise DataError(
+            f"the {source} data source takes a path as a quoted string, not {path!r}."
+        )
 
 
 # --- Call texts such as csv("t.csv", target="y") -------------------------------------------------
 
 
+class CallTextError(ValueError):
+    """A flag's call text that is not ``name(literal, key=literal)``."""
+
+
 def parse_call(text: str) -> tuple[str, list, dict]:
     """Split a call text like ``csv("t.csv", target="y")`` into its name, arguments and keywords (literals only)."""
     if not isinstance(text, str):
-        raise ValueError(f"{text!r} is not a call text like name(value, key=value)")
+        raise CallTextError(f"{text!r} is not a call text like name(value, key=value)")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
-        raise ValueError(f"{text!r} is not a call like name(value, key=value): {error.msg}") from None
+        raise CallTextError(
+            f"{text!r} is not a call like name(value, key=value): {error.msg}"
+        ) from None
     call = tree.body
     if isinstance(call, ast.Name):  # a bare name is a call without arguments
         return call.id, [], {}
     if not isinstance(call, ast.Call):
-        raise ValueError(f"{text!r} is not a call like name(value, key=value)")
+        raise CallTextError(f"{text!r} is not a call like name(value, key=value)")
     if not isinstance(call.func, ast.Name):
-        raise ValueError(
+        raise CallTextError(
             f"in {text!r}, {ast.unparse(call.func)!r} is not a plain name; write just the name, e.g. Adam(lr=0.001)"
         )
     args = [literal_argument(node, text) for node in call.args]
     kwargs = {}
     for keyword in call.keywords:
         if keyword.arg is None:
-            raise ValueError(f"in {text!r}, '**' arguments are not allowed; write each key=value")
+            raise CallTextError(
+                f"in {text!r}, '**' arguments are not allowed; write each key=value"
+            )
         if keyword.arg in kwargs:
-            raise ValueError(f"in {text!r}, the argument {keyword.arg!r} is given twice")
+            raise CallTextError(
+                f"in {text!r}, the argument {keyword.arg!r} is given twice"
+            )
         kwargs[keyword.arg] = literal_argument(keyword.value, text)
     return call.func.id, args, kwargs
 
@@ -124,11 +139,13 @@ def parse_call(text: str) -> tuple[str, list, dict]:
 def literal_argument(node: ast.expr, text: str):
     """The value of one argument node, which must be a literal."""
     if isinstance(node, ast.Starred):
-        raise ValueError(f"in {text!r}, '*' arguments are not allowed; write each value")
+        raise CallTextError(
+            f"in {text!r}, '*' arguments are not allowed; write each value"
+        )
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise ValueError(
+        raise CallTextError(
             f"in {text!r}, {ast.unparse(node)!r} is not a literal; arguments must be numbers, "
             "quoted strings, True, False, None, or lists and tuples of them"
         ) from None
@@ -146,12 +163,16 @@ def load_dataset(text: str, loaders: dict) -> Dataset:
             f"this script knows {', '.join(sorted(loaders))}."
         )
     loader = loaders[name]
-    signature = inspect.signature(loader).replace(return_annotation=inspect.Signature.empty)
+    signature = inspect.signature(loader).replace(
+        return_annotation=inspect.Signature.empty
+    )
     try:
         signature.bind(*args, **kwargs)
         return loader(*args, **kwargs)
     except TypeError as error:
-        raise DataError(f"bad arguments in the data source {text!r} ({error}); it takes {name}{signature}.") from None
+        raise DataError(
+            f"bad arguments in the data source {text!r} ({error}); it takes {name}{signature}."
+        ) from None
 
 
 # --- Small built-in data sets --------------------------------------------------------------------
@@ -159,7 +180,9 @@ def load_dataset(text: str, loaders: dict) -> Dataset:
 
 def load_digits() -> Dataset:
     """scikit-learn's 8x8 handwritten digits: x [1797, 64] in [0, 1], labels 0 to 9."""
-    datasets = import_data_library("sklearn.datasets", "scikit-learn", "the data source digits()")
+    datasets = import_data_library(
+        "sklearn.datasets", "scikit-learn", "the data source digits()"
+    )
     digits = datasets.load_digits()
     x = torch.tensor(digits.data, dtype=torch.float32) / 16.0  # pixel values are 0..16
     y = torch.tensor(digits.target, dtype=torch.float32)
@@ -195,7 +218,12 @@ IDX_TYPES = {
     0x0D: torch.float32,
     0x0E: torch.float64,
 }
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
@@ -204,11 +232,15 @@ def read_idx(path: str) -> torch.Tensor:
     """Read an IDX file (gzipped when its name ends in .gz) into a tensor of the shape its header gives."""
     data = read_file_bytes(path)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number); download it again.")
+        raise DataError(
+            f"{path} is not an IDX file (bad magic number); download it again."
+        )
     ndim = data[3]
     start = 4 + 4 * ndim
     if len(data) < start:
-        raise DataError(f"{path} is truncated: its header is incomplete; download it again.")
+        raise DataError(
+            f"{path} is truncated: its header is incomplete; download it again."
+        )
     dims = struct.unpack(f">{ndim}I", data[4:start])
     dtype = IDX_TYPES[data[2]]
     itemsize = torch.empty(0, dtype=dtype).element_size()
@@ -235,19 +267,30 @@ def read_file_bytes(path: str) -> bytes:
         with open(path, "rb") as file:
             return file.read()
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"cannot read {path} ({error}); check the file, or delete it and download it again.") from None
+        raise DataError(
+            f"cannot read {path} ({error}); check the file, or delete it and download it again."
+        ) from None
 
 
 def write_idx(path: str, array) -> None:
     """Write an array or tensor as an IDX file (gzipped when path ends in .gz); for tests and benchmarks."""
     numpy = import_data_library("numpy", "numpy", "write_idx")
     values = numpy.asarray(array)
-    codes = {numpy.dtype(str(dtype).removeprefix("torch.")): code for code, dtype in IDX_TYPES.items()}
+    codes = {
+        numpy.dtype(str(dtype).removeprefix("torch.")): code
+        for code, dtype in IDX_TYPES.items()
+    }
     if values.dtype not in codes:
-        raise DataError(f"write_idx cannot store {values.dtype} values; use one of {', '.join(str(d) for d in codes)}.")
-    header = bytes([0, 0, codes[values.dtype], values.ndim]) + struct.pack(f">{values.ndim}I", *values.shape)
+        raise DataError(
+            f"write_idx cannot store {values.dtype} values; use one of {', '.join(str(d) for d in codes)}."
+        )
+    header = bytes([0, 0, codes[values.dtype], values.ndim]) + struct.pack(
+        f">{values.ndim}I", *values.shape
+    )
     data = header + values.astype(values.dtype.newbyteorder(">")).tobytes()
-    with gzip.open(path, "wb") if str(path).endswith(".gz") else open(path, "wb") as file:
+    with (
+        gzip.open(path, "wb") if str(path).endswith(".gz") else open(path, "wb") as file
+    ):
         file.write(data)
 
 
@@ -263,7 +306,9 @@ def download_file(url: str, path: str) -> None:
     """Download url to path; a temporary file is renamed into place so a broken download leaves nothing."""
     with urllib.request.urlopen(url, timeout=60) as response:
         data = response.read()
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".part")
+    handle, temporary = tempfile.mkstemp(
+        dir=os.path.dirname(path) or ".", suffix=".part"
+    )
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
@@ -284,7 +329,8 @@ def load_idx_dataset(root: str, download: bool, base_url: str, source: str) -> D
             try:
                 os.makedirs(root, exist_ok=True)
                 download_file(base_url + name + ".gz", paths[name])
-            except Exception as error:  # no network (URLError), a refused write (OSError), a broken reply
+            # no network (URLError), a refused write (OSError), a broken reply
+            except Exception as error:  # noqa: BLE001
                 raise DataError(
                     f"cannot download {base_url}{name}.gz ({error}); without a network, put the files "
                     f"{', '.join(IDX_FILES)} (.gz or not) in {root}/ yourself."
@@ -294,8 +340,12 @@ def load_idx_dataset(root: str, download: bool, base_url: str, source: str) -> D
                 f"{source} data is not in {root}/: {name}(.gz) is missing; put the four files "
                 f"{', '.join(IDX_FILES)} there, or pass download=True."
             )
-    x, y = idx_images_and_labels(paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"])
-    x_test, y_test = idx_images_and_labels(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"])
+    x, y = idx_images_and_labels(
+        paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"]
+    )
+    x_test, y_test = idx_images_and_labels(
+        paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"]
+    )
     if x.shape[1:] != x_test.shape[1:]:
         raise DataError(
             f"the training images in {root}/ are {list(x.shape[1:])} but the test images are {list(x_test.shape[1:])}."
@@ -303,11 +353,15 @@ def load_idx_dataset(root: str, download: bool, base_url: str, source: str) -> D
     return Dataset(x, y, x_test, y_test)
 
 
-def idx_images_and_labels(images_path: str, labels_path: str) -> tuple[torch.Tensor, torch.Tensor]:
+def idx_images_and_labels(
+    images_path: str, labels_path: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One pair of IDX image and label files: images [n, h, w] in [0, 1], labels [n]."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dim() < 2:
-        raise DataError(f"{images_path} holds {images.dim()}-d data, not images; check the file names.")
+        raise DataError(
+            f"{images_path} holds {images.dim()}-d data, not images; check the file names."
+        )
     if labels.dim() != 1:
         raise DataError(
             f"{labels_path} holds data of shape {list(labels.shape)}, not one label per image; check the file names."
@@ -326,7 +380,9 @@ def load_mnist(root: str = "data/mnist", download: bool = False) -> Dataset:
     return load_idx_dataset(root, download, MNIST_URL, "MNIST")
 
 
-def load_fashion_mnist(root: str = "data/fashion_mnist", download: bool = False) -> Dataset:
+def load_fashion_mnist(
+    root: str = "data/fashion_mnist", download: bool = False
+) -> Dataset:
     """Fashion-MNIST clothing images from the IDX files in root: 60000 + 10000 images of 28x28."""
     return load_idx_dataset(root, download, FASHION_MNIST_URL, "Fashion-MNIST")
 
@@ -334,7 +390,9 @@ def load_fashion_mnist(root: str = "data/fashion_mnist", download: bool = False)
 # --- Tables and arrays ---------------------------------------------------------------------------
 
 
-def load_csv(path: str, target: str, features: list[str] | None = None, delimiter: str = ",") -> Dataset:
+def load_csv(
+    path: str, target: str, features: list[str] | None = None, delimiter: str = ","
+) -> Dataset:
     """A CSV table with a header row: the features columns (default: all but target) as x, target as y."""
     check_path(path, "csv")
     header, rows = read_csv_table(path, delimiter)
@@ -342,20 +400,29 @@ def load_csv(path: str, target: str, features: list[str] | None = None, delimite
         features = [features]
     if features is None:
         features = [name for name in header if name != target]
-    named = isinstance(features, (list, tuple)) and all(isinstance(name, str) for name in [target, *features])
+    named = isinstance(features, (list, tuple)) and all(
+        isinstance(name, str) for name in [target, *features]
+    )
     if not named:
-        raise DataError(f"csv(...) takes column names as quoted strings: target={target!r}, features={features!r}.")
+        raise DataError(
+            f"csv(...) takes column names as quoted strings: target={target!r}, features={features!r}."
+        )
     for name in [target, *features]:
         if name not in header:
             raise DataError(
                 f"{path} has no column {name!r}{did_you_mean(name, header)}; its columns are {', '.join(header)}."
             )
     if target in features:
-        raise DataError(f"the target column {target!r} of {path} is also among the features; leave it out of features.")
+        raise DataError(
+            f"the target column {target!r} of {path} is also among the features; leave it out of features."
+        )
     if not features:
         raise DataError(f"{path} has no feature columns besides {target!r}.")
     columns = {name: [row[index] for row in rows] for index, name in enumerate(header)}
-    x = torch.tensor([csv_numbers(path, name, columns[name]) for name in features], dtype=torch.float32).T
+    x = torch.tensor(
+        [csv_numbers(path, name, columns[name]) for name in features],
+        dtype=torch.float32,
+    ).T
     y = torch.tensor(csv_targets(path, target, columns[target]), dtype=torch.float32)
     return Dataset(x.contiguous(), y)
 
@@ -368,13 +435,19 @@ def read_csv_table(path: str, delimiter: str) -> tuple[list[str], list[list[str]
     except (OSError, UnicodeDecodeError, csv.Error, TypeError) as error:
         raise DataError(f"cannot read the CSV file {path}: {error}.") from None
     if len(table) < 2:
-        raise DataError(f"{path} has no data rows; it needs a header row and at least one row of values.")
+        raise DataError(
+            f"{path} has no data rows; it needs a header row and at least one row of values."
+        )
     header = [name.strip() for name in table[0]]
     if len(set(header)) != len(header):
-        raise DataError(f"{path} has the same column name twice in its header; rename one of them.")
+        raise DataError(
+            f"{path} has the same column name twice in its header; rename one of them."
+        )
     for line, row in enumerate(table[1:], start=2):
         if len(row) != len(header):
-            raise DataError(f"row {line} of {path} has {len(row)} values but the header has {len(header)} columns.")
+            raise DataError(
+                f"row {line} of {path} has {len(row)} values but the header has {len(header)} columns."
+            )
     return header, [[value.strip() for value in row] for row in table[1:]]
 
 
@@ -396,7 +469,9 @@ def csv_numbers(path: str, column: str, values: list[str]) -> list[float]:
 def csv_targets(path: str, column: str, values: list[str]) -> list[float]:
     """The target column as numbers; a column of names becomes class indices in sorted order."""
     if "" in values:
-        raise DataError(f"the target column {column!r} of {path} is empty in row {values.index('') + 2}.")
+        raise DataError(
+            f"the target column {column!r} of {path} is empty in row {values.index('') + 2}."
+        )
     try:
         return [float(value) for value in values]
     except ValueError:
@@ -417,13 +492,19 @@ def load_npz(path: str, x: str = "x", y: str = "y") -> Dataset:
     missing = [name for name in (x, y) if name not in arrays]
     if missing:
         names = ", ".join(arrays) or "none"
-        raise DataError(f"{path} has no array named {', '.join(map(repr, missing))}; its arrays are {names}.")
+        raise DataError(
+            f"{path} has no array named {', '.join(map(repr, missing))}; its arrays are {names}."
+        )
     has_test = x + "_test" in arrays and y + "_test" in arrays
     return Dataset(
         npz_tensor(path, x, arrays[x], inputs=True),
         npz_tensor(path, y, arrays[y], inputs=False),
-        npz_tensor(path, x + "_test", arrays[x + "_test"], inputs=True) if has_test else None,
-        npz_tensor(path, y + "_test", arrays[y + "_test"], inputs=False) if has_test else None,
+        npz_tensor(path, x + "_test", arrays[x + "_test"], inputs=True)
+        if has_test
+        else None,
+        npz_tensor(path, y + "_test", arrays[y + "_test"], inputs=False)
+        if has_test
+        else None,
     )
 
 
@@ -432,12 +513,15 @@ def read_npz_arrays(path: str, numpy) -> dict:
     try:
         archive = numpy.load(path, allow_pickle=False)
         if not hasattr(archive, "files"):
-            raise DataError(f"{path} is not an .npz archive; save the arrays with numpy.savez(path, x=..., y=...).")
+            raise DataError(
+                f"{path} is not an .npz archive; save the arrays with numpy.savez(path, x=..., y=...)."
+            )
         with archive:
             return {name: archive[name] for name in archive.files}
     except DataError:
         raise
-    except Exception as error:  # numpy raises OSError, ValueError, zipfile and zlib errors for bad files
+    # numpy raises OSError, ValueError, zipfile and zlib errors for bad files
+    except Exception as error:  # noqa: BLE001
         raise DataError(f"cannot read the .npz file {path}: {error}.") from None
 
 
@@ -446,7 +530,9 @@ def npz_tensor(path: str, name: str, array, inputs: bool) -> torch.Tensor:
     if array.dtype.kind in "US" and not inputs:  # string labels are class names
         return torch.tensor(class_indices(array.tolist()), dtype=torch.float32)
     if array.dtype.kind not in "biuf":
-        raise DataError(f"the array {name!r} in {path} holds {array.dtype} values; it must hold numbers.")
+        raise DataError(
+            f"the array {name!r} in {path} holds {array.dtype} values; it must hold numbers."
+        )
     dtype = torch.int64 if inputs and array.dtype.kind in "iu" else torch.float32
     return torch.as_tensor(array.copy(order="C")).to(dtype)
 
@@ -454,10 +540,14 @@ def npz_tensor(path: str, name: str, array, inputs: bool) -> torch.Tensor:
 def load_torchvision(name: str, root: str = "data", download: bool = False) -> Dataset:
     """A torchvision data set with train=True/False parts, e.g. torchvision("CIFAR10", root="data")."""
     check_path(root, "torchvision")
-    datasets = import_data_library("torchvision.datasets", "torchvision", f"the data source torchvision({name!r})")
+    datasets = import_data_library(
+        "torchvision.datasets", "torchvision", f"the data source torchvision({name!r})"
+    )
     dataset_class = getattr(datasets, str(name), None)
     if not isinstance(dataset_class, type):
-        raise DataError(f"torchvision has no data set {name!r}{did_you_mean(name, dir(datasets))}.")
+        raise DataError(
+            f"torchvision has no data set {name!r}{did_you_mean(name, dir(datasets))}."
+        )
     try:
         train = dataset_class(root, train=True, download=download)
         test = dataset_class(root, train=False, download=download)
@@ -465,9 +555,12 @@ def load_torchvision(name: str, root: str = "data", download: bool = False) -> D
         raise DataError(
             f"torchvision's {name} has no train=True/False parts; save it with numpy.savez and use npz(...)."
         ) from None
-    except Exception as error:  # torchvision raises RuntimeError, OSError and others for missing or broken files
+    # torchvision raises RuntimeError, OSError and others for missing or broken files
+    except Exception as error:  # noqa: BLE001
         hint = "" if download else " (pass download=True to fetch it)"
-        raise DataError(f"cannot load torchvision's {name} from {root}/{hint}: {error}") from None
+        raise DataError(
+            f"cannot load torchvision's {name} from {root}/{hint}: {error}"
+        ) from None
     x, y = torchvision_tensors(name, train)
     x_test, y_test = torchvision_tensors(name, test)
     return Dataset(x, y, x_test, y_test)
@@ -482,7 +575,9 @@ def torchvision_tensors(name: str, dataset) -> tuple[torch.Tensor, torch.Tensor]
     x = torch.as_tensor(dataset.data)
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
-    if x.dim() == 4 and x.shape[3] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):  # HWC images to CHW
+    if (
+        x.dim() == 4 and x.shape[3] in (1, 3, 4) and x.shape[1] not in (1, 3, 4)
+    ):  # HWC images to CHW
         x = x.permute(0, 3, 1, 2).contiguous()
     return x.float(), torch.as_tensor(dataset.targets).float()
 
@@ -493,7 +588,9 @@ def torchvision_tensors(name: str, dataset) -> tuple[torch.Tensor, torch.Tensor]
 def reshape_samples(t: torch.Tensor, shape: tuple) -> torch.Tensor | None:
     """t reshaped to (n, *shape), None dims taking any size; None when it cannot be."""
     own = tuple(t.shape[1:])
-    if len(own) == len(shape) and all(want is None or want == have for want, have in zip(shape, own)):
+    if len(own) == len(shape) and all(
+        want is None or want == have for want, have in zip(shape, own)
+    ):
         return t
     known = math.prod(dim for dim in shape if dim is not None)
     unknown = [i for i, dim in enumerate(shape) if dim is None]
@@ -519,10 +616,14 @@ def shape_text(shape: tuple) -> str:
 def check_finite(t: torch.Tensor, what: str) -> None:
     """A DataError when t holds NaN or infinity."""
     if t.is_floating_point() and not torch.isfinite(t).all():
-        raise DataError(f"the {what} contain NaN or infinite values; clean the data first.")
+        raise DataError(
+            f"the {what} contain NaN or infinite values; clean the data first."
+        )
 
 
-def fit_inputs(x: torch.Tensor, input_shape: tuple, input_dtype: str, what: str) -> torch.Tensor:
+def fit_inputs(
+    x: torch.Tensor, input_shape: tuple, input_dtype: str, what: str
+) -> torch.Tensor:
     """x reshaped to the model's input shape and converted to its dtype."""
     if x.dim() == 0 or len(x) == 0:
         raise DataError(f"the {what} holds no samples.")
@@ -536,15 +637,21 @@ def fit_inputs(x: torch.Tensor, input_shape: tuple, input_dtype: str, what: str)
         )
     if input_dtype == "int64":
         if fitted.is_floating_point() and not (fitted == fitted.round()).all():
-            raise DataError(f"the model takes whole numbers (token ids) but the {what}'s inputs have fractions.")
+            raise DataError(
+                f"the model takes whole numbers (token ids) but the {what}'s inputs have fractions."
+            )
         return fitted.long()
     return fitted.float()
 
 
-def fit_targets(y: torch.Tensor, n: int, task: str, output_shape: tuple, what: str) -> tuple[torch.Tensor, int | None]:
+def fit_targets(
+    y: torch.Tensor, n: int, task: str, output_shape: tuple, what: str
+) -> tuple[torch.Tensor, int | None]:
     """Targets in the form the loss takes, and the number of classes (None when it does not apply)."""
     if y.dim() == 0 or len(y) != n:
-        raise DataError(f"the {what} has {n} samples but {len(y) if y.dim() else 0} targets; each sample needs one.")
+        raise DataError(
+            f"the {what} has {n} samples but {len(y) if y.dim() else 0} targets; each sample needs one."
+        )
     check_finite(y, f"{what}'s targets")
     output_shape = tuple(output_shape)
     if task == "classification":
@@ -568,12 +675,18 @@ def fit_targets(y: torch.Tensor, n: int, task: str, output_shape: tuple, what: s
     return fitted, None
 
 
-def class_targets(y: torch.Tensor, output_shape: tuple, what: str) -> tuple[torch.Tensor, int | None]:
+def class_targets(
+    y: torch.Tensor, output_shape: tuple, what: str
+) -> tuple[torch.Tensor, int | None]:
     """Class indices (int64) for CrossEntropyLoss/NLLLoss, checked against the model's number of classes."""
     if y.dim() == 2 and y.shape[1] == 1 and len(output_shape) <= 1:
         y = y.squeeze(1)  # a single label column
-    extra = output_shape[1:]  # per-position labels, e.g. one per token, when the output has more dims
-    if y.dim() - 1 != len(extra) or any(want is not None and want != have for want, have in zip(extra, y.shape[1:])):
+    extra = output_shape[
+        1:
+    ]  # per-position labels, e.g. one per token, when the output has more dims
+    if y.dim() - 1 != len(extra) or any(
+        want is not None and want != have for want, have in zip(extra, y.shape[1:])
+    ):
         raise DataError(
             f"classification takes one class label per sample{' position' if extra else ''}, "
             f"but the {what}'s targets have shape {list(y.shape)}; for one-hot labels, use their argmax."
@@ -584,7 +697,11 @@ def class_targets(y: torch.Tensor, output_shape: tuple, what: str) -> tuple[torc
             "use a regression loss for real values."
         )
     y = y.long()
-    num_classes = output_shape[0] if output_shape and output_shape[0] is not None else int(y.max()) + 1
+    num_classes = (
+        output_shape[0]
+        if output_shape and output_shape[0] is not None
+        else int(y.max()) + 1
+    )
     found = int(y.max()) + 1
     if found > num_classes:
         raise DataError(
@@ -605,11 +722,20 @@ def split_fractions(split) -> list[float]:
     if not 1 <= len(fractions) <= 3 or not all(
         isinstance(f, (int, float)) and not isinstance(f, bool) for f in fractions
     ):
-        raise DataError(f"--split takes 1 to 3 fractions (train, val, test), e.g. 0.8 0.2; got {split!r}.")
-    if any(not math.isfinite(f) or f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise DataError(f"the --split fractions {fractions} must be >= 0 and sum to 1, e.g. 0.6 0.2 0.2.")
+        raise DataError(
+            f"--split takes 1 to 3 fractions (train, val, test), e.g. 0.8 0.2; got {split!r}."
+        )
+    if (
+        any(not math.isfinite(f) or f < 0 for f in fractions)
+        or abs(sum(fractions) - 1.0) > 1e-6
+    ):
+        raise DataError(
+            f"the --split fractions {fractions} must be >= 0 and sum to 1, e.g. 0.6 0.2 0.2."
+        )
     if fractions[0] == 0:
-        raise DataError(f"the --split fractions {fractions} leave nothing to train on; give train a fraction above 0.")
+        raise DataError(
+            f"the --split fractions {fractions} leave nothing to train on; give train a fraction above 0."
+        )
     return [float(f) for f in fractions]
 
 
@@ -620,10 +746,12 @@ def split_sizes(n: int, fractions: list[float]) -> list[int]:
         total += fraction
         bounds.append(min(n, round(n * total)))
     bounds.append(n)
-    return [end - start for start, end in zip(bounds, bounds[1:])]
+    return [end - start for start, end in itertools.pairwise(bounds)]
 
 
-def split_dataset(x: torch.Tensor, y: torch.Tensor, fractions: list[float], seed: int) -> list[tuple | None]:
+def split_dataset(
+    x: torch.Tensor, y: torch.Tensor, fractions: list[float], seed: int
+) -> list[tuple | None]:
     """Shuffle (x, y) with a seeded permutation and cut it into parts; an empty part is None."""
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     parts, start = [], 0
@@ -634,7 +762,9 @@ def split_dataset(x: torch.Tensor, y: torch.Tensor, fractions: list[float], seed
     return parts
 
 
-def prepare_data(args, loaders: dict, input_shape: tuple, input_dtype: str, output_shape: tuple) -> Splits:
+def prepare_data(
+    args, loaders: dict, input_shape: tuple, input_dtype: str, output_shape: tuple
+) -> Splits:
     """Load args.data, fit it to the model's input and output, and split it into train/val/test."""
     dataset = load_dataset(args.data, loaders)
     try:
@@ -646,16 +776,24 @@ def prepare_data(args, loaders: dict, input_shape: tuple, input_dtype: str, outp
     fractions = split_fractions(args.split)
     name = parse_call(args.data)[0]
     if dataset.x_test is None or dataset.y_test is None:
-        train, val, test = (split_dataset(x, y, fractions, args.seed) + [None, None])[:3]
+        train, val, test = (split_dataset(x, y, fractions, args.seed) + [None, None])[
+            :3
+        ]
         source = f"{name} ({len(x)} samples)"
     else:
         # The source's own test set is the test split; the training data gives train and val by their ratio.
         x_test = fit_inputs(dataset.x_test, input_shape, input_dtype, "test data")
-        y_test, test_classes = fit_targets(dataset.y_test, len(x_test), task, output_shape, "test data")
+        y_test, test_classes = fit_targets(
+            dataset.y_test, len(x_test), task, output_shape, "test data"
+        )
         kept = fractions[:2]
-        train, val = (split_dataset(x, y, [f / sum(kept) for f in kept], args.seed) + [None])[:2]
+        train, val = (
+            split_dataset(x, y, [f / sum(kept) for f in kept], args.seed) + [None]
+        )[:2]
         test = (x_test, y_test)
-        if task == "classification":  # without a fixed output size, the labels of both sets count
+        if (
+            task == "classification"
+        ):  # without a fixed output size, the labels of both sets count
             num_classes = max(num_classes, test_classes)
         source = f"{name} ({len(x)} training + {len(x_test)} test samples)"
     if train is None:

@@ -8,9 +8,17 @@ def fractions(text: str) -> list[float]:
     try:
         values = [float(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected fractions such as 0.6,0.2,0.2, got {text!r}") from None
-    if not 1 <= len(values) <= 3 or any(v < 0 for v in values) or abs(sum(values) - 1) > 1e-6:
-        raise argparse.ArgumentTypeError(f"expected 1 to 3 fractions adding up to 1, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected fractions such as 0.6,0.2,0.2, got {text!r}"
+        ) from None
+    if (
+        not 1 <= len(values) <= 3
+        or any(v < 0 for v in values)
+        or abs(sum(values) - 1) > 1e-6
+    ):
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to 3 fractions adding up to 1, got {text!r}"
+        )
     return values
 
 
@@ -23,7 +31,9 @@ def _or_none(convert, what: str):
         try:
             return convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what} or none, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {what} or none, got {text!r}"
+            ) from None
 
     parse.__name__ = what  # argparse names the type in its messages
     return parse
