@@ -381,7 +381,7 @@ def cmd_train(args) -> int:
 
     script = load_script(result.program, config)
     try:
-        return script.main(args.script_args)
+        return script.main(args.script_args, prog=f"nndsl train {args.file}")
     except SystemExit as exc:  # the script's argparse: --help, or a malformed flag
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,13 @@ def zoo_specs() -> list[Path]:
 
 def bad_specs() -> list[Path]:
     return sorted((SPECS / "bad").glob("*.nn"))
+
+
+def assert_ruff_clean(directory) -> None:
+    """Every .py file in ``directory`` passes ``ruff check`` and ``ruff format --check`` under
+    ruff's defaults (an empty config there), not only this project's settings."""
+    (directory / "ruff.toml").write_text("")
+    cfg = ["--config", str(directory / "ruff.toml")]
+    for command in (["check"], ["format", "--check"]):
+        run = subprocess.run([ruff_executable(), *command, *cfg, str(directory)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr

@@ -6,10 +6,9 @@ Refresh with ``pytest tests/test_golden.py --update-golden`` and review the diff
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
-from conftest import GOLDEN, ROOT, SPECS, bad_specs, good_specs, ruff_executable, zoo_specs
+from conftest import GOLDEN, ROOT, SPECS, assert_ruff_clean, bad_specs, good_specs, zoo_specs
 
 from nndsl import check_file
 from nndsl.backends.torch_module import emit_program
@@ -42,16 +41,6 @@ def test_bad_spec_diagnostics_match_golden(spec, update_golden, monkeypatch):
     assert all(d.severity is not Severity.ERROR or d.code.startswith("E") for d in result.diagnostics)
     rendered = "\n\n".join(render_text(d) for d in result.diagnostics) + "\n"
     _compare(GOLDEN / "bad" / (spec.stem + ".txt"), rendered, update_golden)
-
-
-def assert_ruff_clean(directory) -> None:
-    """Every .py file in ``directory`` passes ``ruff check`` and ``ruff format --check`` under
-    ruff's defaults (an empty config there), not only this project's settings."""
-    (directory / "ruff.toml").write_text("")
-    cfg = ["--config", str(directory / "ruff.toml")]
-    for command in (["check"], ["format", "--check"]):
-        run = subprocess.run([ruff_executable(), *command, *cfg, str(directory)], capture_output=True, text=True)
-        assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_golden_sources_are_ruff_clean(tmp_path):

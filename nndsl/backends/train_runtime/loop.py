@@ -70,6 +70,7 @@ TRAIN_SCHEDULERS = (
 )
 # stepped after every batch; the others once per epoch
 BATCH_SCHEDULERS = ("OneCycleLR", "CyclicLR")
+FUSED_OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad")
 INIT_SCHEMES = {
     "kaiming_normal": nn.init.kaiming_normal_,
     "kaiming_uniform": nn.init.kaiming_uniform_,
@@ -393,6 +394,14 @@ def build_optimizer(text: str, parameters: list, lr, parse_call) -> tuple:
     elif lr is not None:
         kwargs["lr"] = lr
     factory = getattr(torch.optim, name)
+    if name in FUSED_OPTIMIZERS and not {"fused", "foreach"} & set(kwargs):
+        # torch's fused kernel makes the same update in one pass over every parameter; on
+        # small batches the optimizer step is a large part of the time. Where it is not
+        # supported (a device or dtype), the usual implementation is used.
+        try:
+            return factory(parameters, *args, fused=True, **kwargs), name
+        except (RuntimeError, TypeError, ValueError):
+            pass
     return construct("--optimizer", factory, name, [parameters, *args], kwargs), name
 
 

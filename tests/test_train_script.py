@@ -1,0 +1,154 @@
+"""The generated training script: clean code for every train spec, its flags, and the results the
+tutorials promise (XOR, the sum of three numbers, the digits MLP), trained in-process."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, assert_ruff_clean
+
+from nndsl import check_file, check_source
+from nndsl.backends.train_script import emit_train_script, load_script
+from nndsl.cli import main as nndsl_main
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+TRAIN_SPECS = sorted(p for p in (ROOT / "specs").rglob("*.nn") if re.search(r"^train\b", p.read_text(), re.M))
+
+
+def _program(path: Path):
+    result = check_file(path)
+    assert result.ok, [d.message for d in result.errors]
+    return result.program
+
+
+def _train(spec: Path | str, tmp_path: Path, *flags: str) -> dict:
+    """Train in this process with the spec's settings and ``flags``; the run's results.json."""
+    program = _program(spec) if isinstance(spec, Path) else check_source(spec, "spec.nn").program
+    script = load_script(program, program.trainings[0])
+    out = tmp_path / "run"
+    assert script.main(["--out-dir", str(out), "--no-progress", *flags]) == 0
+    return json.loads((out / "results.json").read_text())
+
+
+def test_every_train_spec_is_found():
+    names = {p.name for p in TRAIN_SPECS}
+    assert {"xor.nn", "sum_regressor.nn", "digits_mlp.nn", "fashion_mlp.nn"} <= names
+
+
+def test_scripts_are_ruff_clean_and_deterministic(tmp_path):
+    for spec in TRAIN_SPECS:
+        program = _program(spec)
+        text = emit_train_script(program, program.trainings[0])
+        assert text == emit_train_script(_program(spec), _program(spec).trainings[0])
+        (tmp_path / f"train_{spec.stem}.py").write_text(text)
+    assert_ruff_clean(tmp_path)
+
+
+VARIANTS = {
+    "csv": 'data = csv("table.csv", target="label", features=["a", "b"])\n    loss = CrossEntropyLoss(weight=[1.0, 2.0])',
+    "npz": 'data = npz("arrays.npz")\n    loss = BCEWithLogitsLoss(pos_weight=[2.0])',
+    "mnist": 'data = mnist("data/mnist", download=True)\n    loss = NLLLoss()',
+    "torchvision": 'data = torchvision("MNIST")\n    loss = CrossEntropyLoss(label_smoothing=0.1)',
+    "schedules": "data = xor()\n    loss = MSELoss()\n    schedule = OneCycleLR(max_lr=0.1)\n"
+    "    init = xavier_uniform(gain=1.5)\n    clip_grad_norm = 1.0\n    early_stopping = 3",
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_each_data_source_and_setting_gives_clean_code(variant, tmp_path):
+    width = {"npz": 1, "schedules": 1, "mnist": 10}.get(variant, 2)
+    size = 784 if variant == "mnist" else 2
+    tail = " -> LogSoftmax(dim=1)" if variant == "mnist" else ""
+    spec = f"model Net(x: [N, {size}]) {{\n    Linear({size}, 8) -> ReLU -> Linear(8, {width}){tail}\n}}\n"
+    spec += f"train Net {{\n    {VARIANTS[variant]}\n}}\n"
+    result = check_source(spec, "net.nn")
+    assert result.ok, [d.message for d in result.errors]
+    text = emit_train_script(result.program, result.program.trainings[0])
+    (tmp_path / "script.py").write_text(text)
+    assert_ruff_clean(tmp_path)
+    compile(text, "script.py", "exec")
+
+
+def test_flags_show_the_specs_settings(capsys):
+    program = _program(ROOT / "specs" / "digits_mlp.nn")
+    script = load_script(program, program.trainings[0])
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for expected in (
+        "(default: digits())",
+        "(default: Adam(lr=0.002))",
+        "(default: CosineAnnealingLR())",
+        "(default: 40)",
+        "(default: 32)",
+        '(default: kaiming_normal(nonlinearity="relu"))',
+        "(default: runs/DigitsMLP)",
+    ):
+        assert expected in text
+
+
+def test_a_model_named_like_the_runtime_keeps_its_own_class(tmp_path):
+    spec = "model Trainer(x: [N, 2]) {\n    Linear(2, 1)\n}\ntrain {\n    data = xor()\n    loss = MSELoss()\n"
+    spec += "    epochs = 2\n}\n"
+    result = check_source(spec, "t.nn")
+    text = emit_train_script(result.program, result.program.trainings[0])
+    assert "class Trainer_(nn.Module):" in text and "run(args, Trainer_, load_data, parse_call)" in text
+    results = _train(spec, tmp_path)
+    assert results["epochs"] == 2
+
+
+# ---------------------------------------------------------------- what the tutorials promise
+
+
+def test_xor_trains_to_full_accuracy(tmp_path):
+    results = _train(ROOT / "specs" / "xor.nn", tmp_path)
+    assert results["metrics"]["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sum_of_three_reaches_low_error(seed, tmp_path):
+    results = _train(ROOT / "specs" / "sum_regressor.nn", tmp_path, "--seed", str(seed))
+    assert results["metrics"]["mse"] < 0.1
+
+
+def test_digits_mlp_reaches_95_percent_on_the_test_split(tmp_path):
+    results = _train(ROOT / "specs" / "digits_mlp.nn", tmp_path)
+    assert results["split"] == "test"
+    assert results["metrics"]["accuracy"] >= 0.95
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_nndsl_train_runs_the_same_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = nndsl_main(["train", str(ROOT / "specs" / "xor.nn"), "--epochs", "3", "--out-dir", str(out)])
+    assert code == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    assert "epoch 3/3" in capsys.readouterr().out
+
+
+def test_compile_target_train_writes_a_script(tmp_path, capsys):
+    target = tmp_path / "train_xor.py"
+    assert nndsl_main(["compile", str(ROOT / "specs" / "xor.nn"), "--target", "train", "-o", str(target)]) == 0
+    assert target.read_text().startswith('"""Trains XOR')
+
+
+def test_compile_target_train_without_a_section(tmp_path, capsys):
+    target = tmp_path / "x.py"
+    code = nndsl_main(["compile", str(ROOT / "specs" / "cnn.nn"), "--target", "train", "-o", str(target)])
+    assert code == 2 and not target.exists()
+    assert "has no train section" in capsys.readouterr().err
+
+
+def test_compile_target_train_with_errors_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "bad.nn"
+    spec.write_text("model M(x: [N, 64]) {\n    Linear(64, 10)\n}\ntrain M {\n    loss = MSELoss()\n}\n")
+    target = tmp_path / "x.py"
+    assert nndsl_main(["compile", str(spec), "--target", "train", "-o", str(target)]) == 1
+    assert not target.exists()
+    assert "E505" in capsys.readouterr().err
