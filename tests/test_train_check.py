@@ -1,6 +1,7 @@
 """The train section: settings, the losses/optimizers/schedules it names, and the pairing checks."""
 
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -220,3 +221,12 @@ def test_names_parameters_and_defaults_are_torchs(table, namespace, suffix):
                 assert default is inspect.Parameter.empty
             else:
                 assert param.default == default, f"{name}.{param.name}: {param.default!r} vs torch {default!r}"
+
+
+def test_the_reference_names_every_option():
+    from nndsl.training import CALLS, INIT_ALIASES, SETTINGS
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
+    names = [*SETTINGS, *CALLS, *INIT_ALIASES, *(n for table in CALLS.values() for n in table)]
+    missing = [n for n in names if f"`{n}" not in doc and f"{n}(" not in doc]
+    assert not missing, f"docs/training.md does not mention {missing}"
