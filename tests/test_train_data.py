@@ -353,6 +353,12 @@ def test_prepare_classification_labels_out_of_range():
         prepare(make_args("bad()"), input_shape=(4,), loaders=loaders)
 
 
+def test_prepare_classification_fewer_classes_than_outputs():
+    loaders = {"three": lambda: Dataset(torch.zeros(6, 2), torch.tensor([0.0, 1.0, 2.0, 0.0, 1.0, 2.0]))}
+    with pytest.raises(DataError, match="has 3 classes \\(labels 0 to 2\\) but the model's output has 10 units"):
+        prepare(make_args("three()"), input_shape=(2,), output_shape=(10,), loaders=loaders)
+
+
 def test_prepare_classification_label_column_squeezed():
     loaders = {"col": lambda: Dataset(torch.zeros(4, 2), torch.tensor([[0.0], [1.0], [2.0], [1.0]]))}
     splits = prepare(make_args("col()"), input_shape=(2,), output_shape=(3,), loaders=loaders)

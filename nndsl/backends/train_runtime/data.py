@@ -681,9 +681,8 @@ def class_targets(
     """Class indices (int64) for CrossEntropyLoss/NLLLoss, checked against the model's number of classes."""
     if y.dim() == 2 and y.shape[1] == 1 and len(output_shape) <= 1:
         y = y.squeeze(1)  # a single label column
-    extra = output_shape[
-        1:
-    ]  # per-position labels, e.g. one per token, when the output has more dims
+    # per-position labels, e.g. one per token, when the output has more dims
+    extra = output_shape[1:]
     if y.dim() - 1 != len(extra) or any(
         want is not None and want != have for want, have in zip(extra, y.shape[1:])
     ):
@@ -703,10 +702,16 @@ def class_targets(
         else int(y.max()) + 1
     )
     found = int(y.max()) + 1
-    if found > num_classes:
+    # the training data must use every output unit; a test set may lack some classes
+    if found > num_classes or (found < num_classes and what == "data"):
         raise DataError(
             f"the {what} has {found} classes (labels 0 to {found - 1}) but the model's output has {num_classes} units; "
-            f"give the model's last layer {found} units or keep only labels below {num_classes}."
+            f"give the model's last layer {found} units"
+            + (
+                f" or keep only labels below {num_classes}."
+                if found > num_classes
+                else "."
+            )
         )
     return y, num_classes
 
