@@ -295,18 +295,26 @@ def _shape_table(model, source) -> str:
     return "\n".join(out)
 
 
-def cmd_compile(args) -> int:
-    color = _use_color(args.color, sys.stderr)
-    result, problem = _load(args.file, args.input)
+def _load_checked(path: str, input_shape, color: str, consequence: str):
+    """(Result, None) for a spec without errors; otherwise (None, exit code), with the I/O problem
+    or the diagnostics shown on stderr (warnings are shown either way)."""
+    result, problem = _load(path, input_shape)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return None, EXIT_USAGE
     if result.diagnostics:
-        print(_render(result.diagnostics, "text", color), file=sys.stderr)
+        print(_render(result.diagnostics, "text", _use_color(color, sys.stderr)), file=sys.stderr)
     if not result.ok:
         errors, _ = _counts(result.diagnostics)
-        print(f"{_plural(errors, 'error')}; nothing written", file=sys.stderr)
-        return EXIT_ERRORS
+        print(f"{_plural(errors, 'error')}; {consequence}", file=sys.stderr)
+        return None, EXIT_ERRORS
+    return result, None
+
+
+def cmd_compile(args) -> int:
+    result, code = _load_checked(args.file, args.input, args.color, "nothing written")
+    if result is None:
+        return code
     if args.target == "train":
         config = _train_config(result.program, args.file)
         if config is None:
@@ -358,17 +366,9 @@ def cmd_train(args) -> int:
     if args.file is None or args.file in ("-h", "--help"):
         sys.stdout.write(_TRAIN_USAGE)
         return EXIT_OK if args.file else EXIT_USAGE
-    result, problem = _load(args.file, None)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    color = _use_color("auto", sys.stderr)
-    if result.diagnostics:
-        print(_render(result.diagnostics, "text", color), file=sys.stderr)
-    if not result.ok:
-        errors, _ = _counts(result.diagnostics)
-        print(f"{_plural(errors, 'error')}; nothing trained", file=sys.stderr)
-        return EXIT_ERRORS
+    result, code = _load_checked(args.file, None, "auto", "nothing trained")
+    if result is None:
+        return code
     config = _train_config(result.program, args.file)
     if config is None:
         return EXIT_USAGE
