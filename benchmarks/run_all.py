@@ -1,11 +1,13 @@
 """Run every benchmark and print one table of figures with PASS/FAIL against the targets.
 
-    python benchmarks/run_all.py            # about 2-4 minutes on two cores
-    python benchmarks/run_all.py --quick    # fewer repetitions, for a smoke test
+    python benchmarks/run_all.py            # about 6-8 minutes on two cores
+    python benchmarks/run_all.py --quick    # fewer repetitions, for a smoke test (about 4 minutes)
 
 Sections run in this order: cold start (subprocesses), in-process check of long chains,
 forward+backward of built versus hand-written modules (imports torch, one thread), and the
-ResNet zoo: check time against torch building the network on the meta device, and against depth.
+ResNet zoo: check time against torch building the network on the meta device, and against depth;
+then the generated training script's epoch time against the PyTorch tutorial's loop and the compute
+floor (about 4 minutes; 2.5 with --quick).
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions; figures are rougher")
     parser.add_argument(
-        "--profile", action="store_true", help="print the import and check profiles even when their targets are met"
+        "--profile",
+        action="store_true",
+        help="print the import, check and training profiles even when their targets are met",
     )
     args = parser.parse_args()
     started = time.perf_counter()
@@ -51,7 +55,7 @@ def main() -> int:
 
     import bench_cold_start
 
-    print("[1/4] cold start ...", flush=True)
+    print("[1/5] cold start ...", flush=True)
     cold = bench_cold_start.run(reps=7 if args.quick else 11, miss_reps=1 if args.quick else 3)
     figures += cold
     if args.profile or any(f.passed is False for f in cold):
@@ -59,13 +63,13 @@ def main() -> int:
 
     import bench_check_scaling
 
-    print("[2/4] in-process check of 1k / 10k layer chains ...", flush=True)
+    print("[2/5] in-process check of 1k / 10k layer chains ...", flush=True)
     check_figures, profiles = bench_check_scaling.run(reps=5, force_profile=args.profile)
     figures += check_figures
     for text in profiles:
         print(text, end="\n\n")
 
-    print("[3/4] forward+backward, built vs hand-written ...", flush=True)
+    print("[3/5] forward+backward, built vs hand-written ...", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's "Failed to initialize NumPy" when numpy is absent
         import bench_forward_backward
@@ -75,8 +79,16 @@ def main() -> int:
 
     import bench_zoo
 
-    print("[4/4] ResNet zoo: check vs torch meta build, check vs depth ...", flush=True)
+    print("[4/5] ResNet zoo: check vs torch meta build, check vs depth ...", flush=True)
     figures += bench_zoo.run(rounds=5 if args.quick else 15)
+
+    import bench_train
+
+    print("[5/5] training: generated script vs tutorial loop vs compute floor, epochs on 60k images ...", flush=True)
+    train_figures, train_profiles = bench_train.run(rounds=3 if args.quick else 5, force_profile=args.profile)
+    figures += train_figures
+    for text in train_profiles:
+        print(text, end="\n\n")
 
     print()
     print_table(
