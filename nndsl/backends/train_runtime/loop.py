@@ -918,20 +918,31 @@ class Trainer:
         if not batch:
             return
         value = losses[index].item() if index is not None else math.nan
-        if self.last_checkpoint is None:
-            kept = "No checkpoint was written before it"
-        else:
-            done_epochs, done_batches = self.last_checkpoint
-            point = f"epoch {done_epochs}"
-            if done_batches:
-                point = f"epoch {done_epochs + 1} at batch {done_batches}"
-            path = self.checkpoint_path
-            kept = f"The last good checkpoint ({point}) is kept at {path}"
         word = "inf" if math.isinf(value) else "nan"
         raise TrainingDiverged(
             f"training loss became {word} at epoch {epoch} (batch {batch}); stopping. "
-            f"{kept}; try a lower learning rate"
+            f"{self.kept_checkpoint()}; try a lower learning rate"
         )
+
+    def check_weights(self, epoch: int) -> None:
+        """Raise TrainingDiverged when the epoch's last steps made a weight nan or inf: the
+        losses, computed before each step, cannot show it, and it must not be checkpointed."""
+        if all(bool(torch.isfinite(p).all()) for p in self.parameters):
+            return
+        raise TrainingDiverged(
+            f"the weights became nan or inf at the end of epoch {epoch}; stopping. "
+            f"{self.kept_checkpoint()}; try a lower learning rate"
+        )
+
+    def kept_checkpoint(self) -> str:
+        """Which checkpoint a diverged run leaves, for its message."""
+        if self.last_checkpoint is None:
+            return "No checkpoint was written before it"
+        done_epochs, done_batches = self.last_checkpoint
+        point = f"epoch {done_epochs}"
+        if done_batches:
+            point = f"epoch {done_epochs + 1} at batch {done_batches}"
+        return f"The last good checkpoint ({point}) is kept at {self.checkpoint_path}"
 
     def epoch_totals(self, order: torch.Tensor, done: int) -> tuple:
         """(loss sum, metric sum, rows) of the epoch's batches up to `done`, over all ranks.
@@ -1036,6 +1047,7 @@ class Trainer:
             totals = self.epoch_totals(order, done)
             self.tally.seconds += time.perf_counter() - started
             self.check_divergence(epoch, self.tally.first_batch, self.tally.losses)
+            self.check_weights(epoch)
             if done < -(-len(order) // self.batch_size):
                 # a stop signal in the middle of the epoch: save where it got to
                 self.batch = done
