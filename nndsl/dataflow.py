@@ -45,7 +45,6 @@ from nndsl.layers.base import ShapeError, type_name
 from nndsl.pysource import literal
 from nndsl.shapes import Shape, Sym, TensorType
 from nndsl.source import Source
-from nndsl.training import TrainingChecks
 from nndsl.values import (
     CONSTANT_FUNCTIONS,
     MAX_LAYERS,
@@ -71,7 +70,7 @@ from nndsl.values import (
 )
 
 
-class FlowChecker(BlockChecks, FunctionChecks, TrainingChecks, Checker):
+class FlowChecker(BlockChecks, FunctionChecks, Checker):
     """Checks a whole source: constants, imports, blocks, models and the bare chain."""
 
     def __init__(self, source: Source, sink, importing: tuple[str, ...] = ()):
@@ -193,7 +192,9 @@ class FlowChecker(BlockChecks, FunctionChecks, TrainingChecks, Checker):
             declared = {m.name.text: m.name.span for m in models}
             if bare_chains:
                 declared[model_name_for(self.source.name)] = bare_chains[0].span
-            trainings = self.check_trainings(sections, out, declared)
+            from nndsl.training import check_trainings  # only files with a train section need it
+
+            trainings = check_trainings(self, sections, out, declared)
         return Program(self.source, tuple(out), defined, trainings)
 
     # ------------------------------------------------------------ models

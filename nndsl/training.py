@@ -4,7 +4,6 @@ a loss with the model's output and a data source with the model's input."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -293,7 +292,6 @@ class Source(NamedTuple):
     tasks: tuple[str, ...]  # the tasks its targets suit
 
 
-_ROOT = Param("root", STRING, "data")
 DATA = _options(
     Option("digits", (), "scikit-learn's 8x8 digits (1,797 images, 10 classes), offline"),
     Option(
@@ -323,7 +321,7 @@ DATA = _options(
     ),
     Option(
         "torchvision",
-        (Param("name", STRING), _ROOT, Param("download", BOOL, False)),
+        (Param("name", STRING), Param("root", STRING, "data"), Param("download", BOOL, False)),
         "a torchvision dataset by name (needs torchvision)",
     ),
     Option("xor", (), "the four XOR points"),
@@ -386,27 +384,25 @@ ALL_SETTINGS = (*CALLS, *SETTINGS)
 # ---------------------------------------------------------------- checking a section
 
 
-class TrainingChecks:
-    """Checks ``train`` sections; mixed into the flow checker, after its models are checked."""
-
-    def check_trainings(self: Checker, sections: list[ast.Train], models: list[ModelIR], declared: dict) -> tuple:
-        """One TrainConfig per section that checked; ``declared`` maps model names to their spans
-        (models that failed to check are declared but absent from ``models``)."""
-        out = []
-        for extra in sections[1:]:
-            self.error(
-                "E501",
-                "a file holds at most one train section",
-                extra.keyword,
-                "second train section",
-                (Label(sections[0].keyword, "first train section"),),
-                help="put each trained model in its own file, importing shared blocks",
-            )
-        if sections:
-            config = _SectionChecker(self, sections[0], models, declared).run()
-            if config is not None:
-                out.append(config)
-        return tuple(out)
+def check_trainings(checker: Checker, sections: list[ast.Train], models: list[ModelIR], declared: dict) -> tuple:
+    """Check a file's ``train`` sections after its models: one TrainConfig per section that
+    checked. ``declared`` maps model names to their spans (models that failed to check are
+    declared but absent from ``models``)."""
+    out = []
+    for extra in sections[1:]:
+        checker.error(
+            "E501",
+            "a file holds at most one train section",
+            extra.keyword,
+            "second train section",
+            (Label(sections[0].keyword, "first train section"),),
+            help="put each trained model in its own file, importing shared blocks",
+        )
+    if sections:
+        config = _SectionChecker(checker, sections[0], models, declared).run()
+        if config is not None:
+            out.append(config)
+    return tuple(out)
 
 
 class _SectionChecker:
@@ -789,8 +785,3 @@ def _defines(node, value: int) -> bool:
         return node.dst == value
     outputs = getattr(node, "outputs", None)
     return value in outputs if outputs is not None else getattr(node, "output", None) == value
-
-
-def describe_options() -> Mapping[str, dict[str, Option]]:
-    """Every loss, optimizer, schedule, data source and initialisation, by setting."""
-    return CALLS

@@ -230,3 +230,16 @@ def test_the_reference_names_every_option():
     names = [*SETTINGS, *CALLS, *INIT_ALIASES, *(n for table in CALLS.values() for n in table)]
     missing = [n for n in names if f"`{n}" not in doc and f"{n}(" not in doc]
     assert not missing, f"docs/training.md does not mention {missing}"
+
+
+def test_the_runtime_accepts_what_the_checker_accepts():
+    """The generated script stands alone, so the runtime keeps its own tables: they must cover the
+    checker's, with the same task for every loss."""
+    from nndsl.backends.train_runtime import data, loop
+    from nndsl.training import INIT_ALIASES
+
+    assert data.LOSS_TASKS == {name: option.task for name, option in LOSSES.items()}
+    assert set(LOSSES) <= set(loop.TRAIN_LOSSES)
+    assert set(OPTIMIZERS) <= set(loop.TRAIN_OPTIMIZERS)
+    assert set(SCHEDULES) <= set(loop.TRAIN_SCHEDULERS)
+    assert set(INITS) | set(INIT_ALIASES) <= set(loop.INIT_SCHEMES)

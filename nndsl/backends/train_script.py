@@ -41,8 +41,7 @@ _STDLIB = set(sys.stdlib_module_names)
 class _Definition:
     """A top-level statement of a runtime file: the names it defines and the names it uses."""
 
-    def __init__(self, node: ast.stmt, text: str, defines: set[str], uses: set[str], heading: str):
-        self.node = node
+    def __init__(self, text: str, defines: set[str], uses: set[str], heading: str):
         self.heading = heading  # the runtime file's part of the script
         self.text = text
         self.defines = defines
@@ -75,7 +74,7 @@ def _runtime() -> tuple[list[_Definition], dict[str, str]]:
             while first > 1 and lines[first - 2].lstrip().startswith("#"):
                 first -= 1  # the comments just above a definition belong to it
             source = "\n".join(lines[first - 1 : node.end_lineno])
-            definitions.append(_Definition(node, source, _defined(node), _used(node), _HEADINGS[name]))
+            definitions.append(_Definition(source, _defined(node), _used(node), _HEADINGS[name]))
     return definitions, imports
 
 
