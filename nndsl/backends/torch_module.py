@@ -146,6 +146,7 @@ class _Program:
         self.block_class: dict[int, _BlockClass] = {}  # id(BlockNode) -> its class
         self.block_classes: list[_BlockClass] = []
         self.value_names: dict[int, dict] = {}  # id(BlockNode) -> the names of its model's values
+        self.class_writers: dict[int, _ClassWriter] = {}  # id(_BlockClass) -> the writer of its body
         self._group_blocks()
 
     # -- grouping uses into classes
@@ -323,10 +324,13 @@ class _Program:
         cls = self.block_class[id(node)]
         subs = _sub_networks(node)
         positional, keywords = [], []
+        built_subs: dict[str, Construct] = {}
         for name, _, default, keyword_only in cls.params:
             actual = cls.arg_value(node, name)
             if isinstance(actual, SubNetwork):
                 value = self.module_of(subs[name].body, writer, (*path, "sub", name)) if name in subs else None
+                if value is not None:
+                    built_subs[name] = value
             else:
                 value = writer.value((path, name), actual)
             if default is _NO_DEFAULT and not keyword_only:
@@ -334,11 +338,14 @@ class _Program:
             elif keyword_only or name in (node.sources or {}) or not _same(actual, default):
                 if not (default is None and actual is None):
                     keywords.append((python_name(name), value))
-        return Construct(cls.name, positional, keywords)
+        built = Construct(cls.name, positional, keywords)
+        writer.subs_of[id(built)] = built_subs
+        return built
 
     def emit_block(self, cls: _BlockClass) -> list[str]:
         first = cls.uses[0]
         writer = _ClassWriter(self, first.body, self.value_names.get(id(first), {}), cls.slots, cls)
+        self.class_writers[id(cls)] = writer
         for name, annotation, _, _ in cls.params:
             if annotation.startswith("nn.Module"):
                 writer.init.append(f"        self.{name} = {python_name(name)}")
@@ -390,12 +397,20 @@ class _Program:
 
 
 def _node_at(graph: Graph, path: tuple):
-    """The node a path from ``slots`` leads to: indices, with "body"/"shortcut" between them."""
+    """The node a path from ``slots`` leads to: indices, with "body"/"shortcut" or "sub", name
+    between them; None where the path passes through a shortcut this use does not have."""
     node = graph.nodes[path[0]]
     rest = path[1:]
     while rest:
-        part, index, rest = rest[0], rest[1], rest[2:]
-        node = (node.shortcut if part == "shortcut" else node.body).nodes[index]
+        if rest[0] == "sub":  # a block's sub-network argument: the body of its SeqNode(param=...)
+            inner = _sub_networks(node)[rest[1]].body
+            rest = rest[2:]
+        else:
+            inner = node.shortcut if rest[0] == "shortcut" else node.body
+            rest = rest[1:]
+        if inner is None:
+            return None
+        node, rest = inner.nodes[rest[0]], rest[1:]
     return node
 
 
@@ -426,6 +441,11 @@ class _ClassWriter:
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
         self.prefix_counts: dict[str, int] = {}
         self.prefix_seen: dict[str, int] = {}
+        #: what the state_dict keys follow: every ``self.attr = <constructor>``, the graph path of
+        #: each layer or block constructor in them, and each block call's sub-network arguments
+        self.modules: list[tuple[str, Construct]] = []
+        self.path_of: dict[int, tuple] = {}
+        self.subs_of: dict[int, dict[str, Construct]] = {}
         self._count(graph)
 
     def _synthetic(self, name: str) -> int:
@@ -474,11 +494,15 @@ class _ClassWriter:
             def arg(name):
                 return self.value((path, name), node.layer.written_value(name, node.args[name]))
 
-            return Construct(
+            built = Construct(
                 f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], [(a, arg(a)) for a in keywords]
             )
+            self.path_of[id(built)] = path
+            return built
         if isinstance(node, BlockNode):
-            return self.emitter.block_call(node, self, path)
+            built = self.emitter.block_call(node, self, path)
+            self.path_of[id(built)] = path
+            return built
         elements = []
         for i, inner in enumerate(node.body.nodes):
             built = self.construct(inner, (*path, "body", i))
@@ -490,6 +514,7 @@ class _ClassWriter:
         attr = self._attr(node)
         self.init.append(f"        # line {node.line}: {comment(node.text)}")
         built = self.construct(node, path)
+        self.modules.append((attr, built))
         self.init.extend(call(f"self.{attr} = ", built.func, built.positional, built.keywords, 8))
         return attr
 
@@ -553,6 +578,7 @@ class _ClassWriter:
             # some uses have the projection and some do not: decide in the constructor, as people do
             attr = self.attrs.take("shortcut")
             built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"))
+            self.modules.append((attr, built))
             self.init.append(f"        # line {node.line}: the shortcut, where {comment(node.shortcut_if)}")
             self.init.append(f"        self.{attr} = None")
             self.init.append(f"        if {node.shortcut_if}:")
@@ -743,3 +769,46 @@ def load_module(program: Program) -> dict:
     code = compile(source, module.__file__, "exec")
     exec(code, module.__dict__)  # the source is our own generated code, built from checked literals
     return module.__dict__
+
+
+# ---------------------------------------------------------------- state_dict keys
+
+
+def state_prefixes(program: Program) -> dict[str, list[tuple[str, LayerNode]]]:
+    """Model name -> (state_dict key prefix, layer) for every layer with a module, as the emitted
+    classes name them (``layer1.0.conv1``): what ties a trained state_dict to the checked graph
+    without importing torch."""
+    emitter = _Program(program)
+    for cls in emitter.block_classes:
+        emitter.emit_block(cls)
+    out = {}
+    for model in program.complete_models:
+        writer = _ClassWriter(emitter, model.graph, model.names, None)
+        writer.add_graph(model.graph)
+        found: list[tuple[str, LayerNode]] = []
+        _collect_modules(emitter, writer, model.graph, "", found)
+        out[model.name] = found
+    return out
+
+
+def _collect_modules(emitter: _Program, writer: _ClassWriter, graph: Graph, prefix: str, found: list) -> None:
+    for attr, built in writer.modules:
+        _collect_construct(emitter, writer, graph, built, prefix + attr, found)
+
+
+def _collect_construct(emitter: _Program, writer: _ClassWriter, graph: Graph, built, key: str, found: list) -> None:
+    path = writer.path_of.get(id(built))
+    if path is None:  # an nn.Sequential: its elements are numbered
+        for index, element in enumerate(built.positional):
+            _collect_construct(emitter, writer, graph, element, f"{key}.{index}", found)
+        return
+    node = _node_at(graph, path)
+    if node is None:  # a conditional shortcut this use does not have
+        return
+    if isinstance(node, LayerNode):
+        found.append((key, node))
+        return
+    inner = emitter.class_writers[id(emitter.block_class[id(node)])]
+    _collect_modules(emitter, inner, node.body, key + ".", found)
+    for name, sub in writer.subs_of.get(id(built), {}).items():
+        _collect_construct(emitter, writer, graph, sub, f"{key}.{python_name(name)}", found)

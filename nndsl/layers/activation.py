@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from nndsl.layers.base import BOOL, FLOAT, INT, POS_INT, Layer, Param, ShapeError, choice, optional
 from nndsl.layers.registry import register
 
@@ -16,7 +18,14 @@ class _Elementwise(Layer):
         return x
 
 
-def _activation(name: str, doc: str, params: tuple = (_INPLACE,), integer_input: str | None = None):
+def _activation(name: str, doc: str, params: tuple = (_INPLACE,), integer_input: str | None = None, onnx=None):
+    """Register an element-wise activation; ``onnx(g, x, args, dtype)`` is its ONNX mapping."""
+
+    def to_onnx(cls, g, x, node, w):
+        if node.input.dtype != node.output.dtype:  # an integer input promoted to float, as torch does
+            x = g.op("Cast", [x], to=1)
+        return onnx(g, x, node.args, node.output.dtype)
+
     cls = type(
         name,
         (_Elementwise,),
@@ -26,26 +35,87 @@ def _activation(name: str, doc: str, params: tuple = (_INPLACE,), integer_input:
             "params": params,
             "integer_input": integer_input,
             "examples": ((name, "[N, 10]", "[N, 10]"), (name, "[N, 3, H, W]", "[N, 3, H, W]")),
+            "to_onnx": classmethod(to_onnx),
         },
     )
     return register(cls)
 
 
-ReLU = _activation("ReLU", "max(0, x), element-wise.", integer_input="keep")
-ReLU6 = _activation("ReLU6", "min(max(0, x), 6), element-wise.", integer_input="keep")
+def _unary(op_type: str, **attrs):
+    return lambda g, x, args, dtype: g.op(op_type, [x], **attrs)
+
+
+def _relu6(g, x, args, dtype):
+    np_type = "int64" if dtype != "float32" else "float32"
+    return g.op("Clip", [x, g.const(0, np_type, "zero"), g.const(6, np_type, "six")])
+
+
+def _gelu(g, x, args, dtype):
+    if g.opset >= 20:
+        return g.op("Gelu", [x], approximate=args["approximate"])
+    half = g.op("Mul", [x, g.scalar(0.5)])
+    if args["approximate"] == "tanh":  # 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+        cube = g.op("Mul", [g.op("Mul", [x, x]), x])
+        inner = g.op("Add", [x, g.op("Mul", [cube, g.scalar(0.044715)])])
+        curve = g.op("Tanh", [g.op("Mul", [inner, g.scalar(math.sqrt(2 / math.pi))])])
+    else:  # 0.5 x (1 + erf(x / sqrt(2)))
+        curve = g.op("Erf", [g.op("Mul", [x, g.scalar(1 / math.sqrt(2))])])
+    return g.op("Mul", [half, g.op("Add", [curve, g.scalar(1.0)])])
+
+
+def _silu(g, x, args, dtype):
+    return g.op("Mul", [x, g.op("Sigmoid", [x])])
+
+
+def _mish(g, x, args, dtype):
+    if g.opset >= 18:
+        return g.op("Mish", [x])
+    return g.op("Mul", [x, g.op("Tanh", [g.op("Softplus", [x])])])
+
+
+def _softplus(g, x, args, dtype):
+    # torch: x where beta * x > threshold, else log(1 + exp(beta * x)) / beta
+    beta, threshold = args["beta"], args["threshold"]
+    scaled = x if beta == 1 else g.op("Mul", [x, g.scalar(beta)])
+    soft = g.op("Softplus", [scaled])
+    if beta != 1:
+        soft = g.op("Div", [soft, g.scalar(beta)])
+    return g.op("Where", [g.op("Greater", [scaled, g.scalar(threshold)]), x, soft])
+
+
+ReLU = _activation("ReLU", "max(0, x), element-wise.", integer_input="keep", onnx=_unary("Relu"))
+ReLU6 = _activation("ReLU6", "min(max(0, x), 6), element-wise.", integer_input="keep", onnx=_relu6)
 LeakyReLU = _activation(
-    "LeakyReLU", "x if x > 0 else negative_slope * x.", (Param("negative_slope", FLOAT, 0.01), _INPLACE)
+    "LeakyReLU",
+    "x if x > 0 else negative_slope * x.",
+    (Param("negative_slope", FLOAT, 0.01), _INPLACE),
+    onnx=lambda g, x, args, dtype: g.op("LeakyRelu", [x], alpha=args["negative_slope"]),
 )
-ELU = _activation("ELU", "Exponential linear unit.", (Param("alpha", FLOAT, 1.0), _INPLACE))
-SELU = _activation("SELU", "Scaled exponential linear unit.")
-GELU = _activation("GELU", "Gaussian error linear unit.", (Param("approximate", choice("none", "tanh"), "none"),))
-SiLU = _activation("SiLU", "x * sigmoid(x) (swish).")
-Mish = _activation("Mish", "x * tanh(softplus(x)).")
-Hardswish = _activation("Hardswish", "Hard swish, as in MobileNetV3.")
-Sigmoid = _activation("Sigmoid", "1 / (1 + exp(-x)).", (), integer_input="float")
-Tanh = _activation("Tanh", "Hyperbolic tangent.", (), integer_input="float")
+ELU = _activation(
+    "ELU",
+    "Exponential linear unit.",
+    (Param("alpha", FLOAT, 1.0), _INPLACE),
+    onnx=lambda g, x, args, dtype: g.op("Elu", [x], alpha=args["alpha"]),
+)
+# torch's constants, which ONNX's defaults round differently
+SELU = _activation(
+    "SELU",
+    "Scaled exponential linear unit.",
+    onnx=_unary("Selu", alpha=1.6732632423543772, gamma=1.0507009873554805),
+)
+GELU = _activation(
+    "GELU", "Gaussian error linear unit.", (Param("approximate", choice("none", "tanh"), "none"),), onnx=_gelu
+)
+SiLU = _activation("SiLU", "x * sigmoid(x) (swish).", onnx=_silu)
+Mish = _activation("Mish", "x * tanh(softplus(x)).", onnx=_mish)
+Hardswish = _activation("Hardswish", "Hard swish, as in MobileNetV3.", onnx=_unary("HardSwish"))
+Sigmoid = _activation("Sigmoid", "1 / (1 + exp(-x)).", (), integer_input="float", onnx=_unary("Sigmoid"))
+Tanh = _activation("Tanh", "Hyperbolic tangent.", (), integer_input="float", onnx=_unary("Tanh"))
 Softplus = _activation(
-    "Softplus", "log(1 + exp(beta * x)) / beta.", (Param("beta", FLOAT, 1.0), Param("threshold", FLOAT, 20.0))
+    "Softplus",
+    "log(1 + exp(beta * x)) / beta.",
+    (Param("beta", FLOAT, 1.0), Param("threshold", FLOAT, 20.0)),
+    onnx=_softplus,
 )
 
 
@@ -86,6 +156,14 @@ class PReLU(_Elementwise):
     def param_count(cls, args):
         return args["num_parameters"]
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        slope = w("weight")
+        rank = node.input.shape.rank
+        if slope.size > 1 and rank > 2:  # one slope per channel (dim 1): [C, 1, 1] broadcasts over the rest
+            slope = slope.reshape((slope.size,) + (1,) * (rank - 2))
+        return g.op("PRelu", [x, g.weight(slope, w.key("weight"))])
+
 
 class _SoftmaxBase(_Elementwise):
     params = (Param("dim", optional(INT), None),)
@@ -123,6 +201,13 @@ class _SoftmaxBase(_Elementwise):
                 f"dim={dim} out of range for {x.shape}",
             )
         return x
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        op_type = "Softmax" if cls.__name__ == "Softmax" else "LogSoftmax"
+        if node.input.shape.rank == 0:  # torch treats a 0-D tensor as one element: softmax 1, log 0
+            return g.squeeze(g.op(op_type, [g.unsqueeze(x, [0])], axis=0), [0])
+        return g.op(op_type, [x], axis=node.args["dim"])
 
 
 @register

@@ -235,6 +235,9 @@ class Layer:
     params: ClassVar[tuple[Param, ...]] = ()
     torch_class: ClassVar[str | None] = None
     examples: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    #: more rows ``(call, input shape)`` that the ONNX parity test exports and runs, beside the
+    #: accepted ``examples``: configurations the ONNX mapping treats differently
+    onnx_examples: ClassVar[tuple[tuple[str, str], ...]] = ()
     #: selector name -> documentation, for layers whose torch forward returns a tuple
     selectors: ClassVar[dict[str, str]] = {}
     default_selector: ClassVar[str | None] = None
@@ -296,6 +299,26 @@ class Layer:
     def forward_lines(cls, attr: str, src: str, dst: str, args: dict, selector: str | None) -> list[str]:
         """Source lines of ``forward`` applying this layer to ``src`` and leaving the result in ``dst``."""
         return [f"{dst} = self.{attr}({src})"]
+
+    @classmethod
+    def to_onnx(cls, g, x: str, node, w) -> str:
+        """The ONNX mapping, beside the torch emission: nodes computing this layer in eval mode.
+
+        ``g`` is the graph builder (``nndsl.backends.onnx_graph.GraphBuilder``), ``x`` the name of
+        the input value, ``node`` the checked LayerNode (arguments, input and output types,
+        selector) and ``w`` the layer's weights by state_dict name (``w("weight")``,
+        ``w.get("bias")``). Returns the name of the output value.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def onnx_unsupported(cls, args: dict) -> str | None:
+        """Why this configuration has no ONNX equivalent, or None; asked before an export starts."""
+        return None
+
+    @classmethod
+    def exports_to_onnx(cls) -> bool:
+        return cls.to_onnx.__func__ is not Layer.to_onnx.__func__
 
     @classmethod
     def emitted_params(

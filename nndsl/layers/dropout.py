@@ -17,6 +17,10 @@ class Dropout(Layer):
     def output(cls, args, x, ctx):
         return x
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        return x  # eval mode: dropout is the identity
+
 
 @register
 class Dropout2d(Layer):
@@ -37,3 +41,7 @@ class Dropout2d(Layer):
                 "torch only warns and applies channel-wise dropout to what it takes as channels",
             )
         return x
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        return x  # eval mode: dropout is the identity

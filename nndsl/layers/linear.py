@@ -66,6 +66,18 @@ class Linear(Layer):
     def param_count(cls, args):
         return args["in_features"] * args["out_features"] + (args["out_features"] if args["bias"] else 0)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        weight, bias = w("weight"), w.get("bias")
+        if node.input.shape.rank == 2:
+            inputs = [x, g.weight(weight, w.key("weight"))]
+            if bias is not None:
+                inputs.append(g.weight(bias, w.key("bias")))
+            return g.op("Gemm", inputs, transB=1)
+        # any other rank: x @ W^T, the transpose done once here rather than at every run
+        y = g.op("MatMul", [x, g.weight(weight.T, w.key("weight"))])
+        return y if bias is None else g.op("Add", [y, g.weight(bias, w.key("bias"))])
+
 
 def _linear_help(shape: Shape, have, n_in: int) -> str:
     """The likely fix: a Flatten that was forgotten, else matching the sizes."""
@@ -84,6 +96,10 @@ class Identity(Layer):
 
     @classmethod
     def output(cls, args, x, ctx):
+        return x
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
         return x
 
 
@@ -140,6 +156,13 @@ class Flatten(Layer):
         dims = x.shape.dims
         merged = shapes.prod(dims[s : e + 1])
         return TensorType(Shape(dims[:s] + (merged,) + dims[e + 1 :]), x.dtype)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        rank = node.input.shape.rank
+        if rank >= 2 and node.args["start_dim"] % rank == 1 and node.args["end_dim"] % rank == rank - 1:
+            return g.op("Flatten", [x], axis=1)
+        return g.reshape(x, node.input.shape.dims, node.output.shape.dims)
 
 
 @register
@@ -198,6 +221,10 @@ class Unflatten(Layer):
         dims = x.shape.dims
         return TensorType(Shape(dims[:d] + tuple(out) + dims[d + 1 :]), x.dtype)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        return g.reshape(x, node.input.shape.dims, node.output.shape.dims)
+
 
 def _unflatten_error(sizes, d, have) -> ShapeError:
     listed = ", ".join(str(s) for s in sizes)
@@ -252,3 +279,13 @@ class Embedding(Layer):
     @classmethod
     def param_count(cls, args):
         return args["num_embeddings"] * args["embedding_dim"]
+
+    @classmethod
+    def onnx_unsupported(cls, args):
+        if args["max_norm"] is not None:
+            return "Embedding(max_norm=...) rescales its weight rows in place at every lookup; ONNX has no equivalent"
+        return None
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        return g.op("Gather", [g.weight(w("weight"), w.key("weight")), x], axis=0)

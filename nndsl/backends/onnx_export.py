@@ -1,0 +1,406 @@
+"""ONNX backend: an inference graph built from the checked IR with onnx.helper.
+
+Each layer class maps itself (``Layer.to_onnx``); this module walks a model's graph (blocks,
+residuals and repetitions inlined), names the inputs, outputs and symbolic dimensions after
+the spec, ties every weight to its state_dict key, folds BatchNorm into the convolution or
+linear layer before it and folds constant subgraphs, so the graph is ready for inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from nndsl import __version__
+from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info
+from nndsl.backends.torch_module import state_prefixes
+from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, walk
+
+DEFAULT_OPSET = 21
+MIN_OPSET = 17
+MAX_OPSET = 23
+#: BatchNorm folds into these when it reads their output alone
+_FOLD_INTO = {"Conv1d", "Conv2d", "Conv3d", "Linear"}
+_BATCH_NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}
+
+
+class ExportProblem(Exception):
+    """Something the export cannot do, tied to the layer (or block use) it concerns when known."""
+
+    def __init__(self, message: str, node=None, help: str | None = None, code: str = "E601"):
+        super().__init__(message)
+        self.message = message
+        self.node = node
+        self.help = help
+        self.code = code
+
+
+def check_opset(opset: int) -> None:
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExportProblem(
+            f"opset {opset} cannot be honoured: nndsl exports opsets {MIN_OPSET} to {MAX_OPSET}",
+            help=f"pass --opset between {MIN_OPSET} and {MAX_OPSET} (default {DEFAULT_OPSET})",
+            code="E602",
+        )
+    known = onnx.defs.onnx_opset_version()
+    if opset > known:
+        raise ExportProblem(
+            f"opset {opset} is newer than the installed onnx package knows (up to {known})",
+            help="upgrade onnx, or pass a lower --opset",
+            code="E602",
+        )
+
+
+def unexportable(model: ModelIR) -> list[tuple[LayerNode, str]]:
+    """Every layer of the model that has no ONNX mapping, with the reason: asked before any work."""
+    found = []
+    for node in model.layers:
+        if not node.layer.exports_to_onnx():
+            found.append((node, f"{node.layer.dsl_name()} has no ONNX mapping yet"))
+            continue
+        reason = node.layer.onnx_unsupported(dict(node.args))
+        if reason:
+            found.append((node, reason))
+    return found
+
+
+# ---------------------------------------------------------------- weights
+
+
+class LayerWeights:
+    """One layer's tensors by their state_dict names (``weight``, ``bias``, ``weight_ih_l0``)."""
+
+    def __init__(self, store: WeightStore, prefix: str, node: LayerNode):
+        self.store = store
+        self.prefix = prefix
+        self.node = node
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}"
+
+    def get(self, name: str) -> np.ndarray | None:
+        return self.store.take(self.key(name))
+
+    def __call__(self, name: str) -> np.ndarray:
+        value = self.get(name)
+        if value is None:
+            raise ExportProblem(f"the weights have no {self.key(name)!r} for this layer", self.node, code="E603")
+        return value
+
+
+class _FoldedWeights(LayerWeights):
+    """A convolution or linear layer's weights with the BatchNorm after it folded in."""
+
+    def __init__(self, store: WeightStore, prefix: str, node: LayerNode, norm: LayerWeights, eps: float):
+        super().__init__(store, prefix, node)
+        self.norm = norm
+        self.eps = eps
+        self._scale = None
+
+    def _fold(self):
+        if self._scale is None:
+            mean, var = self.norm("running_mean"), self.norm("running_var")
+            gamma = self.norm.get("weight")
+            beta = self.norm.get("bias")
+            gamma = np.ones_like(mean) if gamma is None else gamma
+            beta = np.zeros_like(mean) if beta is None else beta
+            self.norm.get("num_batches_tracked")
+            scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + self.eps)
+            self._scale = scale
+            self._shift = beta.astype(np.float64) - mean.astype(np.float64) * scale
+        return self._scale, self._shift
+
+    def get(self, name: str) -> np.ndarray | None:
+        value = super().get(name)
+        if name == "weight":
+            scale, _ = self._fold()
+            return (value.astype(np.float64) * scale.reshape((-1,) + (1,) * (value.ndim - 1))).astype(np.float32)
+        if name == "bias":
+            scale, shift = self._fold()
+            bias = 0.0 if value is None else value.astype(np.float64)
+            return (bias * scale + shift).astype(np.float32)
+        return value
+
+
+class WeightStore:
+    """The weights of one model by state_dict key, float32; records which keys were read."""
+
+    def __init__(self, tensors: Mapping[str, np.ndarray]):
+        self.tensors = dict(tensors)
+        self.read: set[str] = set()
+
+    def take(self, key: str) -> np.ndarray | None:
+        value = self.tensors.get(key)
+        if value is None:
+            return None
+        self.read.add(key)
+        return np.asarray(value)
+
+    def unread(self) -> list[str]:
+        return sorted(k for k in self.tensors if k not in self.read and not k.endswith("num_batches_tracked"))
+
+
+# ---------------------------------------------------------------- the exporter
+
+
+class Exported(NamedTuple):
+    proto: onnx.ModelProto
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    folded: int  # BatchNorm layers folded away
+
+
+def output_names(model: ModelIR) -> tuple[str, ...]:
+    """The graph outputs' names: as the spec named them, else ``output`` (``output1``, ... for several)."""
+    count = len(model.graph.outputs)
+    names: list[str] = []
+    for i in range(count):
+        given = model.output_names[i] if i < len(model.output_names) else None
+        name = given or ("output" if count == 1 else f"output{i + 1}")
+        while name in names or name in model.input_names:
+            name += "_out"
+        names.append(name)
+    return tuple(names)
+
+
+def export_model(
+    program: Program,
+    model: ModelIR,
+    weights: Mapping[str, np.ndarray],
+    opset: int = DEFAULT_OPSET,
+    fold_batchnorm: bool = True,
+) -> Exported:
+    """The model as an ONNX ModelProto, weights from ``weights`` (state_dict keys -> arrays)."""
+    check_opset(opset)
+    problems = unexportable(model)
+    if problems:
+        node, reason = problems[0]
+        raise ExportProblem(reason, node)
+    exporter = _Exporter(program, model, WeightStore(weights), opset, fold_batchnorm)
+    return exporter.build()
+
+
+class _Exporter:
+    def __init__(self, program: Program, model: ModelIR, store: WeightStore, opset: int, fold: bool):
+        self.model = model
+        self.store = store
+        self.g = GraphBuilder(opset)
+        self.prefix = {id(node): key for key, node in state_prefixes(program)[model.name]}
+        self.env: dict[int, str] = {}
+        self.fold_into: dict[int, LayerNode] = {}  # id(conv or linear) -> the BatchNorm after it
+        self.folded: set[int] = set()
+        if fold:
+            self._plan_folding()
+
+    def _plan_folding(self) -> None:
+        reads: dict[int, int] = {}
+        producer: dict[int, LayerNode] = {}
+
+        def count(graph: Graph) -> None:
+            for v in graph.outputs:
+                reads[v] = reads.get(v, 0) + 1
+            for node in graph.nodes:
+                for v in _reads(node):
+                    reads[v] = reads.get(v, 0) + 1
+                if isinstance(node, LayerNode):
+                    producer[node.dst] = node
+                for sub in _subgraphs(node):
+                    count(sub)
+
+        count(self.model.graph)
+        for node in walk(self.model.graph):
+            if not (isinstance(node, LayerNode) and node.layer.dsl_name() in _BATCH_NORMS):
+                continue
+            before = producer.get(node.src)
+            if before is None or reads.get(node.src) != 1 or before.layer.dsl_name() not in _FOLD_INTO:
+                continue
+            if not node.args["track_running_stats"] or id(before) in self.fold_into:
+                continue
+            if before.layer.dsl_name() == "Linear" and node.input.shape.rank != 2:
+                continue  # BatchNorm1d of [N, C, L] normalises C, not Linear's features
+            self.fold_into[id(before)] = node
+            self.folded.add(id(node))
+
+    def build(self) -> Exported:
+        model = self.model
+        inputs = []
+        for name, tensor, value in zip(model.input_names, model.input_types, model.graph.inputs):
+            self.g.reserve(name)
+            self.env[value] = name
+            inputs.append(value_info(name, tensor.dtype, tensor.shape.dims))
+        outputs = output_names(model)
+        for name in outputs:
+            self.g.reserve(name)
+        self.graph(model.graph)
+        results = []
+        renamed: dict[str, str] = {}
+        for name, value, tensor in zip(outputs, model.graph.outputs, model.outputs):
+            have = self.env[value]
+            if have in model.input_names or have in renamed or have in outputs:
+                self.g.nodes.append(helper.make_node("Identity", [have], [name], name=f"{name}/Identity"))
+            else:
+                renamed[have] = name
+            results.append(value_info(name, tensor.dtype, tensor.shape.dims))
+        for node in self.g.nodes:
+            node.output[:] = [renamed.get(o, o) for o in node.output]
+            node.input[:] = [renamed.get(i, i) for i in node.input]
+        unread = self.store.unread()
+        if unread:
+            listed = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+            raise ExportProblem(
+                f"the weights have tensors this model does not use: {listed}",
+                help="are these the weights of another spec, or of an older version of this one?",
+                code="E603",
+            )
+        graph = helper.make_graph(
+            self.g.nodes, model.name, inputs, results, initializer=list(self.g.initializers.values())
+        )
+        proto = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", self.g.opset)],
+            producer_name="nndsl",
+            producer_version=__version__,
+            doc_string=f"{model.name}: {', '.join(str(t) for t in model.input_types)} -> "
+            f"{', '.join(str(t) for t in model.outputs)}",
+        )
+        proto.ir_version = min(proto.ir_version, 10)  # what current runtimes read
+        fold_constants(proto)
+        return Exported(proto, tuple(model.input_names), outputs, len(self.folded))
+
+    # -- nodes
+
+    def graph(self, graph: Graph) -> None:
+        for node in graph.nodes:
+            self.node(node)
+
+    def node(self, node) -> None:
+        env = self.env
+        if isinstance(node, LayerNode):
+            env[node.dst] = self.layer(node)
+        elif isinstance(node, OpNode):
+            outs = self.op(node)
+            for value, name in zip(node.outputs, outs):
+                env[value] = name
+        elif isinstance(node, BlockNode):
+            for inner, outer in zip(node.body.inputs, node.inputs):
+                env[inner] = env[outer]
+            self.graph(node.body)
+            env[node.output] = env[node.body.outputs[0]]
+        elif isinstance(node, SeqNode):
+            env[node.body.inputs[0]] = env[node.input]
+            self.graph(node.body)
+            env[node.output] = env[node.body.outputs[0]]
+        elif isinstance(node, ResidualNode):
+            env[node.body.inputs[0]] = env[node.input]
+            self.graph(node.body)
+            body = env[node.body.outputs[0]]
+            if not node.active:
+                env[node.output] = body
+                return
+            if node.shortcut is not None:
+                env[node.shortcut.inputs[0]] = env[node.input]
+                self.graph(node.shortcut)
+                short = env[node.shortcut.outputs[0]]
+            else:
+                short = env[node.input]
+            self.g.scope = "residual"
+            env[node.output] = self.g.op("Add", [body, short])
+
+    def layer(self, node: LayerNode) -> str:
+        x = self.env[node.src]
+        if id(node) in self.folded:
+            return x  # folded into the layer before it
+        prefix = self.prefix.get(id(node), "")
+        self.g.scope = prefix or node.layer.dsl_name().lower()
+        weights = LayerWeights(self.store, prefix, node)
+        norm = self.fold_into.get(id(node))
+        if norm is not None:
+            norm_weights = LayerWeights(self.store, self.prefix[id(norm)], norm)
+            weights = _FoldedWeights(self.store, prefix, node, norm_weights, norm.args["eps"])
+        try:
+            return node.layer.to_onnx(self.g, x, node, weights)
+        except NotExportable as exc:
+            raise ExportProblem(exc.message, node, exc.help) from None
+
+    def op(self, node: OpNode) -> list[str]:
+        g = self.g
+        g.scope = node.op
+        ins = [self.env[v] for v in node.inputs]
+        dim = node.args.get("dim", 0)
+        if node.op in ("add", "sub", "mul", "div"):
+            kind = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}[node.op]
+            if node.scalar is not None:
+                dtype = np.float32 if node.types[0].dtype == "float32" or isinstance(node.scalar, float) else np.int64
+                scalar = g.const(np.asarray(node.scalar, dtype=dtype), dtype, "scalar")
+                ins = [scalar, ins[0]] if node.scalar_first else [ins[0], scalar]
+            return [g.op(kind, ins)]
+        rank = node.types[0].shape.rank
+        if node.op == "cat":
+            return [g.op("Concat", ins, axis=dim % rank)]
+        if node.op == "stack":
+            axis = dim % rank
+            return [g.op("Concat", [g.unsqueeze(i, [axis]) for i in ins], axis=axis)]
+        axis = dim % rank
+        sizes = [t.shape.dims[axis] for t in node.types]
+        if any(not isinstance(s, int) for s in sizes):
+            raise ExportProblem(f"{node.op} of a symbolic dimension cannot be exported", node)
+        return g.split(ins[0], sizes, axis)
+
+
+def _reads(node) -> tuple[int, ...]:
+    if isinstance(node, LayerNode):
+        return (node.src,)
+    if isinstance(node, (OpNode, BlockNode)):
+        return tuple(node.inputs)
+    return (node.input,)
+
+
+def _subgraphs(node) -> tuple[Graph, ...]:
+    if isinstance(node, ResidualNode):
+        return (node.body,) if node.shortcut is None else (node.body, node.shortcut)
+    if isinstance(node, (SeqNode, BlockNode)):
+        return (node.body,)
+    return ()
+
+
+# ---------------------------------------------------------------- constant folding
+
+
+def fold_constants(proto: onnx.ModelProto) -> int:
+    """Replace every node whose inputs are all initializers by its computed value; returns how many."""
+    from onnx.reference import ReferenceEvaluator
+
+    graph = proto.graph
+    known = {init.name: init for init in graph.initializer}
+    folded = 0
+    kept = []
+    opset = proto.opset_import
+    for node in list(graph.node):
+        if node.input and all(i in known for i in node.input if i) and node.op_type not in ("RandomNormal",):
+            sub = helper.make_graph(
+                [node],
+                "fold",
+                [],
+                [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output],
+                initializer=[known[i] for i in node.input if i],
+            )
+            evaluated = ReferenceEvaluator(helper.make_model(sub, opset_imports=opset)).run(None, {})
+            for name, value in zip(node.output, evaluated):
+                tensor = numpy_helper.from_array(np.asarray(value), name)
+                known[name] = tensor
+                graph.initializer.append(tensor)
+            folded += 1
+        else:
+            kept.append(node)
+    if folded:
+        del graph.node[:]
+        graph.node.extend(kept)
+        used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
+        inits = [t for t in graph.initializer if t.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(inits)
+    return folded
