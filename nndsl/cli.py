@@ -51,12 +51,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     comp.add_argument(
         "--target",
-        choices=("module", "train"),
+        choices=("module", "train", "onnx"),
         default="module",
-        help="module: the nn.Module classes (default); train: a standalone training script (needs a train section)",
+        help="module: the nn.Module classes (default); train: a standalone training script (needs a train "
+        "section); onnx: a verified ONNX model per model (needs nndsl[onnx])",
     )
     comp.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain")
     comp.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    _onnx_options(comp, weights_required=False)
+
+    export = sub.add_parser(
+        "export",
+        help="export a model with trained weights to ONNX, verified against torch",
+        description="Export a spec's model with trained weights (a state_dict or checkpoint .pt written by "
+        "nndsl's training, or .safetensors, which needs no torch) to a verified ONNX file.",
+    )
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("-o", "--output", metavar="OUT", help="output path (default: FILE with .onnx)")
+    export.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain")
+    export.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    _onnx_options(export, weights_required=True)
 
     train = sub.add_parser(
         "train",
@@ -71,6 +85,27 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
     return parser
+
+
+def _onnx_options(parser: argparse.ArgumentParser, weights_required: bool) -> None:
+    from nndsl.export import DEFAULT_OPSET
+
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        required=weights_required,
+        help="trained weights: a state_dict or checkpoint (.pt, needs torch) or .safetensors"
+        + ("" if weights_required else " (onnx target; default: torch's fresh initialisation)"),
+    )
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, metavar="N", help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
+    parser.add_argument("--model", metavar="NAME", help="export this model only (default: every model in FILE)")
+    parser.add_argument(
+        "--no-fold",
+        action="store_true",
+        help="keep BatchNorm as its own node instead of folding it into the layer before",
+    )
 
 
 def _use_color(choice: str, stream) -> bool:
@@ -315,6 +350,11 @@ def cmd_compile(args) -> int:
     result, code = _load_checked(args.file, args.input, args.color, "nothing written")
     if result is None:
         return code
+    if args.target == "onnx":
+        return _export_onnx(args, result)
+    if args.target != "module" and (args.weights or args.model or args.no_fold):
+        print("error: --weights, --model and --no-fold apply to --target onnx", file=sys.stderr)
+        return EXIT_USAGE
     if args.target == "train":
         config = _train_config(result.program, args.file)
         if config is None:
@@ -343,6 +383,63 @@ def cmd_compile(args) -> int:
         return EXIT_USAGE
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    result, code = _load_checked(args.file, args.input, args.color, "nothing written")
+    if result is None:
+        return code
+    return _export_onnx(args, result)
+
+
+def _export_onnx(args, result) -> int:
+    """Export each chosen model to its .onnx file; every problem is a message or a diagnostic."""
+    from nndsl import export as onnx_export
+
+    program = result.program
+    color = _use_color(args.color, sys.stderr)
+    try:
+        models = onnx_export.models_to_export(program, args.model)
+        if not models:
+            print(f"error: {args.file} defines no model to export", file=sys.stderr)
+            return EXIT_USAGE
+        if args.output and len(models) > 1:
+            names = ", ".join(m.name for m in models)
+            print(f"error: {args.file} has several models ({names}); choose one with --model for -o", file=sys.stderr)
+            return EXIT_USAGE
+        status = EXIT_OK
+        for model in models:
+            out = args.output or onnx_export.default_path(args.file, model, len(models) > 1)
+            try:
+                done = onnx_export.export(program, model, out, args.weights, args.opset, not args.no_fold)
+            except onnx_export.ExportDiagnostics as exc:
+                print(_render(exc.diagnostics, "text", color), file=sys.stderr)
+                print(f"{_plural(len(exc.diagnostics), 'error')}; {model.name}: nothing written", file=sys.stderr)
+                status = EXIT_ERRORS
+                continue
+            print(_export_summary(done), file=sys.stderr)
+        return status
+    except onnx_export.ExportFailure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _export_summary(done) -> str:
+    ins = ", ".join(f"{n}: {t}" for n, t in done.inputs)
+    outs = ", ".join(f"{n}: {t}" for n, t in done.outputs)
+    cases = " and ".join(
+        ", ".join(f"{k}={v}" for k, v in c.sizes.items()) or "the declared shape" for c in done.verified.cases
+    )
+    folded = f"; {_plural(done.folded, 'BatchNorm')} folded" if done.folded else ""
+    lines = [
+        f"wrote {done.path}: {done.model} ({ins}) -> ({outs}), opset {done.opset}, {done.size:,} bytes{folded}",
+        f"  weights: {done.weights}",
+        f"  verified: onnx.checker full check; onnxruntime vs {done.verified.reference} at {cases}: "
+        f"max |diff| {done.verified.max_diff:.2g} (limit 1e-05)",
+    ]
+    if done.verified.reference != "torch":
+        lines.append("  (torch is not installed: compared with ONNX's reference evaluator of the unfolded graph)")
+    return "\n".join(lines)
 
 
 def _train_config(program, path: str):
@@ -461,7 +558,14 @@ def _parse_input(args) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    handler = {"check": cmd_check, "compile": cmd_compile, "train": cmd_train, "layers": cmd_layers, "codes": cmd_codes}
+    handler = {
+        "check": cmd_check,
+        "compile": cmd_compile,
+        "export": cmd_export,
+        "train": cmd_train,
+        "layers": cmd_layers,
+        "codes": cmd_codes,
+    }
     handler = handler[args.command]
     try:
         if not _parse_input(args):

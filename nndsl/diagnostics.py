@@ -62,6 +62,10 @@ CATALOGUE: dict[str, str] = {
     "E504": "loss does not fit the model's output",
     "E505": "data does not fit the model",
     "W501": "loss and the model's last layer disagree (Softmax before CrossEntropyLoss, no Sigmoid before BCELoss)",
+    "E601": "layer or configuration with no ONNX equivalent",
+    "E602": "weights that do not fit the model",
+    "E603": "input shape needed for an ONNX export",
+    "E604": "ONNX export failed verification",
     "N401": "layer resolved from the input's rank",
     "N502": "training data chosen by default",
 }

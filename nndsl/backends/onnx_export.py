@@ -44,14 +44,12 @@ def check_opset(opset: int) -> None:
         raise ExportProblem(
             f"opset {opset} cannot be honoured: nndsl exports opsets {MIN_OPSET} to {MAX_OPSET}",
             help=f"pass --opset between {MIN_OPSET} and {MAX_OPSET} (default {DEFAULT_OPSET})",
-            code="E602",
         )
     known = onnx.defs.onnx_opset_version()
     if opset > known:
         raise ExportProblem(
             f"opset {opset} is newer than the installed onnx package knows (up to {known})",
             help="upgrade onnx, or pass a lower --opset",
-            code="E602",
         )
 
 
@@ -60,7 +58,7 @@ def unexportable(model: ModelIR) -> list[tuple[LayerNode, str]]:
     found = []
     for node in model.layers:
         if not node.layer.exports_to_onnx():
-            found.append((node, f"{node.layer.dsl_name()} has no ONNX mapping yet"))
+            found.append((node, "there is no ONNX mapping for it yet"))
             continue
         reason = node.layer.onnx_unsupported(dict(node.args))
         if reason:
@@ -88,7 +86,7 @@ class LayerWeights:
     def __call__(self, name: str) -> np.ndarray:
         value = self.get(name)
         if value is None:
-            raise ExportProblem(f"the weights have no {self.key(name)!r} for this layer", self.node, code="E603")
+            raise ExportProblem(f"the weights have no {self.key(name)!r} for this layer", self.node, code="E602")
         return value
 
 
@@ -254,7 +252,7 @@ class _Exporter:
             raise ExportProblem(
                 f"the weights have tensors this model does not use: {listed}",
                 help="are these the weights of another spec, or of an older version of this one?",
-                code="E603",
+                code="E602",
             )
         graph = helper.make_graph(
             self.g.nodes, model.name, inputs, results, initializer=list(self.g.initializers.values())

@@ -91,23 +91,25 @@ def verify(
     proto,
     weights: Mapping[str, np.ndarray],
     output_names: tuple[str, ...],
-    reference: str | None = None,
+    reference_proto=None,
 ) -> Verified:
-    """Full check, then two runs compared element by element; raises VerifyError on any failure."""
+    """Full check, then two runs of onnxruntime compared element by element with torch (or, given
+    ``reference_proto``, with ONNX's reference evaluator of that graph); raises VerifyError."""
     import onnx
     import onnxruntime as ort
 
     try:
         onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise VerifyError(f"onnx.checker rejected the graph: {str(exc).splitlines()[0]}") from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    if reference is None:
-        reference = "torch" if torch_available() else "onnx.reference"
-    run_reference = _torch_runner(program, model, weights) if reference == "torch" else _onnx_reference(proto)
+    if reference_proto is None:
+        reference, run_reference = "torch", _torch_runner(program, model, weights)
+    else:
+        reference, run_reference = "onnx.reference", _onnx_reference(reference_proto)
     cases = []
     for index, sizes in enumerate(_case_sizes(model, run_reference)):
         feeds = random_inputs(model, sizes, seed=index)

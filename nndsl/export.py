@@ -1,0 +1,317 @@
+"""ONNX export as a user runs it: weights read from a file (or torch's fresh initialisation), every
+layer checked for a mapping before work starts, the graph built, verified, then written atomically.
+
+Problems with the spec are diagnostics at its lines; problems with the environment or a weights
+file are ``ExportFailure`` messages. Nothing is written unless the export verified.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from nndsl.diagnostics import Diagnostic, Severity, Span
+from nndsl.ir import BlockNode, ModelIR, Program
+
+DEFAULT_OPSET = 21  # kept equal to nndsl.backends.onnx_export.DEFAULT_OPSET (a test checks it)
+
+
+class ExportFailure(Exception):
+    """An export that cannot run: a missing package, an unreadable weights file, a bad option."""
+
+
+class ExportDiagnostics(Exception):
+    """Problems located in the spec: ``diagnostics`` holds them all."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+class ExportResult(NamedTuple):
+    model: str
+    path: str
+    opset: int
+    inputs: tuple[tuple[str, str], ...]  # (name, type as the spec writes it)
+    outputs: tuple[tuple[str, str], ...]
+    folded: int
+    verified: object  # nndsl.backends.onnx_verify.Verified
+    weights: str  # where the weights came from
+    size: int  # bytes written
+
+
+def require(module: str, extra: str, purpose: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise ExportFailure(f"{purpose} needs the {module} package: pip install 'nndsl[{extra}]'")
+
+
+# ---------------------------------------------------------------- weights files
+
+
+def read_weights(path: str) -> dict:
+    """A state_dict as numpy arrays, from safetensors (no torch needed), or from a torch file:
+    a state_dict, or a training checkpoint holding one under ``model``."""
+    import numpy as np
+
+    if not os.path.exists(path):
+        raise ExportFailure(f"{path}: no such file")
+    if path.endswith(".safetensors"):
+        require("safetensors", "onnx", "reading safetensors weights")
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        try:
+            tensors = load_file(path)
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ExportFailure(f"{path}: not a readable safetensors file ({exc})") from None
+    else:
+        if importlib.util.find_spec("torch") is None:
+            raise ExportFailure(
+                f"{path}: reading a torch file needs torch: pip install 'nndsl[torch]', "
+                "or give the weights as .safetensors, which needs no torch"
+            )
+        import pickle
+
+        import torch
+
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportFailure(f"{path}: not a readable torch weights file ({first})") from None
+        if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict) and "optimizer" in loaded:
+            loaded = loaded["model"]  # a training checkpoint
+        if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+            raise ExportFailure(f"{path}: holds no state_dict (a dict of tensors) nor a checkpoint with one")
+        tensors = {k: v.detach().cpu().numpy() for k, v in loaded.items()}
+    tensors = _unwrapped(tensors)
+    return {k: np.asarray(v) for k, v in tensors.items()}
+
+
+def _unwrapped(tensors: Mapping) -> dict:
+    """Keys without the prefix DistributedDataParallel or torch.compile adds to every one."""
+    for prefix in ("module.", "_orig_mod."):
+        if tensors and all(k.startswith(prefix) for k in tensors):
+            tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
+    return dict(tensors)
+
+
+# ---------------------------------------------------------------- diagnostics
+
+
+def _anchors(program: Program, model: ModelIR) -> dict[int, tuple[Span, str | None]]:
+    """Where to report each node: its own span in this file, else the use of the block (from
+    another file) that contains it, with a note naming the line there."""
+    here = program.source.name
+    out: dict[int, tuple[Span, str | None]] = {}
+
+    def visit(graph, outer: BlockNode | None):
+        from nndsl.ir import subgraphs
+
+        for node in graph.nodes:
+            if outer is None:
+                out[id(node)] = (node.span, None)
+            else:
+                out[id(node)] = (outer.span, f"at line {node.line} of {outer.defined_in}: {node.text}")
+            inner = outer
+            if outer is None and isinstance(node, BlockNode) and node.defined_in and node.defined_in != here:
+                inner = node
+            for sub in subgraphs(node):
+                visit(sub, inner)
+
+    visit(model.graph, None)
+    return out
+
+
+def _diagnostic(program: Program, model: ModelIR, code: str, message: str, node=None, help=None) -> Diagnostic:
+    span, note = model.span, None
+    if node is not None:
+        span, note = _anchors(program, model).get(id(node), (node.span, None))
+    label = "cannot be exported" if code == "E601" else ""
+    return Diagnostic(
+        Severity.ERROR, code, message, program.source, span, label, help=help, notes=(note,) if note else ()
+    )
+
+
+# ---------------------------------------------------------------- the export
+
+
+def default_path(spec_path: str, model: ModelIR, several: bool) -> str:
+    stem = os.path.splitext(spec_path)[0] if spec_path not in ("-", "<stdin>") else model.name
+    return f"{stem}_{model.name}.onnx" if several else f"{stem}.onnx"
+
+
+def preflight(program: Program, model: ModelIR) -> None:
+    """Everything knowable before any work: the input's rank and each layer's mapping."""
+    from nndsl.backends import onnx_export
+
+    diags = []
+    for name, tensor in zip(model.input_names, model.input_types):
+        if tensor.shape.rest:
+            diags.append(
+                _diagnostic(
+                    program,
+                    model,
+                    "E603",
+                    f"input {name} has an unknown rank ({tensor.shape}); an ONNX graph needs every input's shape",
+                    help="give the bare chain's input shape, e.g. --input '[N, 1, 28, 28]'",
+                )
+            )
+    for node, reason in onnx_export.unexportable(model):
+        diags.append(
+            _diagnostic(program, model, "E601", f"{node.layer.dsl_name()} cannot be exported to ONNX: {reason}", node)
+        )
+    if diags:
+        raise ExportDiagnostics(diags)
+
+
+def export(
+    program: Program,
+    model: ModelIR,
+    out_path: str,
+    weights_path: str | None = None,
+    opset: int = DEFAULT_OPSET,
+    fold_batchnorm: bool = True,
+) -> ExportResult:
+    """Export one model: preflight, weights, graph, verification, then the file. Raises
+    ExportDiagnostics (spec problems) or ExportFailure (environment, weights file, writing)."""
+    require("onnx", "onnx", "ONNX export")
+    require("onnxruntime", "onnx", "verifying an ONNX export")
+    from nndsl.backends import onnx_export, onnx_verify
+
+    try:
+        onnx_export.check_opset(opset)
+    except onnx_export.ExportProblem as exc:
+        raise ExportFailure(f"{exc.message} ({exc.help})") from None
+    preflight(program, model)
+
+    has_torch = onnx_verify.torch_available()
+    if weights_path is None:
+        if not has_torch:
+            raise ExportFailure(
+                "a fresh export takes torch's own initialisation, and torch is not installed: "
+                "pip install 'nndsl[torch]', or export trained weights with --weights FILE.safetensors"
+            )
+        weights = onnx_verify.fresh_weights(program, model)
+        source = "fresh initialisation (torch, seed 0)"
+    else:
+        weights = read_weights(weights_path)
+        source = weights_path
+        if has_torch:
+            _check_weight_shapes(program, model, weights)
+    try:
+        exported = onnx_export.export_model(program, model, weights, opset, fold_batchnorm)
+        reference = None
+        if not has_torch:  # verify against ONNX's own reference evaluator of the unfolded graph
+            reference = onnx_export.export_model(program, model, weights, opset, fold_batchnorm=False).proto
+        verified = onnx_verify.verify(
+            program, model, exported.proto, weights, exported.output_names, reference_proto=reference
+        )
+    except onnx_export.ExportProblem as exc:
+        raise ExportDiagnostics([_diagnostic(program, model, exc.code, exc.message, exc.node, exc.help)]) from None
+    except onnx_verify.VerifyError as exc:
+        raise ExportDiagnostics(
+            [
+                _diagnostic(
+                    program,
+                    model,
+                    "E604",
+                    f"the ONNX export of {model.name} failed verification: {exc}",
+                    help="this is a bug in nndsl's ONNX mapping; please report it with the spec",
+                )
+            ]
+        ) from None
+    data = exported.proto.SerializeToString()
+    _write_bytes_atomically(out_path, data)
+    return ExportResult(
+        model.name,
+        out_path,
+        opset,
+        tuple((n, str(t)) for n, t in zip(model.input_names, model.input_types)),
+        tuple((n, str(t)) for n, t in zip(exported.output_names, model.outputs)),
+        exported.folded,
+        verified,
+        source,
+        len(data),
+    )
+
+
+def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> None:
+    """Each tensor against the emitted module's own (torch present): a positioned E603 per mismatch."""
+    from nndsl.backends.onnx_verify import build_torch_model
+    from nndsl.backends.torch_module import state_prefixes
+
+    expected = {k: tuple(v.shape) for k, v in build_torch_model(program, model).state_dict().items()}
+    owner = {}
+    for prefix, node in state_prefixes(program)[model.name]:
+        for key in expected:
+            if key.startswith(prefix + "."):
+                owner.setdefault(key, node)
+    diags = []
+    for key, shape in expected.items():
+        node = owner.get(key)
+        if key not in weights:
+            if not key.endswith("num_batches_tracked"):
+                diags.append(_diagnostic(program, model, "E602", f"the weights have no {key!r} for this layer", node))
+        elif tuple(weights[key].shape) != shape:
+            got = list(weights[key].shape)
+            diags.append(
+                _diagnostic(
+                    program,
+                    model,
+                    "E602",
+                    f"the weights' {key!r} is {got}, this layer's is {list(shape)}",
+                    node,
+                    help="were the weights trained from another version of this spec?",
+                )
+            )
+    unknown = sorted(set(weights) - set(expected))
+    if unknown:
+        listed = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        diags.append(
+            _diagnostic(
+                program,
+                model,
+                "E602",
+                f"the weights have tensors {model.name} does not: {listed}",
+                help="are these the weights of another spec?",
+            )
+        )
+    if diags:
+        raise ExportDiagnostics(diags)
+
+
+def _write_bytes_atomically(path: str, data: bytes) -> None:
+    import tempfile
+
+    if os.path.isdir(path):
+        raise ExportFailure(f"cannot write {path}: is a directory")
+    directory = os.path.dirname(path) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ExportFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise ExportFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def models_to_export(program: Program, name: str | None) -> list[ModelIR]:
+    models = list(program.complete_models)
+    if name is None:
+        return models
+    chosen = [m for m in models if m.name == name]
+    if not chosen:
+        listed = ", ".join(m.name for m in models)
+        raise ExportFailure(f"no model {name!r} in {program.source.name} (it has {listed})")
+    return chosen

@@ -1,0 +1,356 @@
+"""ONNX export of whole models: every spec and the zoo verified against torch, names and symbolic
+dimensions, opsets, weights files, BatchNorm and constant folding, and every way it can fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nndsl
+from nndsl import export as onnx_api
+from nndsl.backends import onnx_export
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+
+from conftest import ROOT, good_specs, zoo_specs  # noqa: E402
+from onnx_support import export_and_verify, varied  # noqa: E402
+
+from nndsl.backends.onnx_verify import fresh_weights  # noqa: E402
+
+MODELS = [
+    pytest.param(path, model.name, id=f"{path.name}:{model.name}")
+    for path in good_specs() + zoo_specs()
+    for model in (nndsl.check_file(path).program.complete_models if nndsl.check_file(path).ok else ())
+    if not model.input.shape.rest
+]
+
+
+def _session(proto):
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _program(path):
+    result = nndsl.check_file(path)
+    assert result.ok
+    return result.program
+
+
+@pytest.mark.parametrize(("path", "name"), MODELS)
+def test_every_model_exports_and_matches_torch(path, name):
+    """Each model of specs/ and the zoo: varied weights (BatchNorm statistics included), folded."""
+    program = _program(path)
+    model = program.model(name)
+    weights = varied(fresh_weights(program, model))
+    exported = onnx_export.export_model(program, model, weights)
+    from nndsl.backends.onnx_verify import verify
+
+    verified = verify(program, model, exported.proto, weights, exported.output_names)
+    assert verified.reference == "torch"
+    assert len(verified.cases) == (2 if any(not isinstance(d, int) for d in model.input.shape.dims) else 1)
+    assert verified.max_diff <= 1e-5
+    ops = {n.op_type for n in exported.proto.graph.node}
+    assert "Dropout" not in ops
+    if exported.folded:
+        batch_norms = sum(n.layer.dsl_name().startswith("BatchNorm") for n in model.layers)
+        assert (
+            sum(n.op_type == "BatchNormalization" for n in exported.proto.graph.node) == batch_norms - exported.folded
+        )
+
+
+def test_names_and_symbolic_dimensions_come_from_the_spec():
+    text = """
+model Pair(tokens: long[N, T], extra: [N, 4]) {
+    h = tokens -> Embedding(50, 8) -> GRU(8, 16, batch_first=True).last
+    logits = cat(h, extra, dim=1) -> Linear(20, 3)
+    return logits, h
+}
+"""
+    exported, verified = export_and_verify(text)
+    graph = exported.proto.graph
+    assert [i.name for i in graph.input] == ["tokens", "extra"]
+    assert [o.name for o in graph.output] == ["logits", "h"]
+
+    def dims(value):
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    assert dims(graph.input[0]) == ["N", "T"]
+    assert dims(graph.input[1]) == ["N", 4]
+    assert dims(graph.output[0]) == ["N", 3]
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert [c.sizes for c in verified.cases] == [{"N": 1, "T": 5}, {"N": 3, "T": 9}]
+
+
+def test_recurrent_export_keeps_batch_and_sequence_dynamic():
+    """An LSTM exported once runs at batch 1 and 7, sequences 2 and 11 (the exporter never saw them)."""
+    program = _program(ROOT / "specs" / "lstm_classifier.nn")
+    model = program.models[0]
+    weights = fresh_weights(program, model)
+    exported = onnx_export.export_model(program, model, weights)
+    session = _session(exported.proto)
+    from nndsl.backends.onnx_verify import build_torch_model
+
+    module = build_torch_model(program, model, weights)
+    for batch, steps in ((1, 2), (7, 11)):
+        x = np.random.default_rng(batch).standard_normal((batch, steps, 10)).astype(np.float32)
+        (got,) = session.run(None, {"x": x})
+        with torch.no_grad():
+            want = module(torch.from_numpy(x)).numpy()
+        assert got.shape == (batch, 2)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+CONV_BN = """
+model ConvBN(x: [N, 3, H, W]) {
+    Conv2d(3, 8, 3, padding=1, bias=False) -> BatchNorm2d(8) -> ReLU
+    -> Conv2d(8, 8, 3, stride=2) -> BatchNorm2d(8) -> ReLU
+    -> AdaptiveAvgPool2d(1) -> Flatten -> Linear(8, 4) -> BatchNorm1d(4) -> Dropout(0.5) -> Linear(4, 2)
+}
+"""
+
+
+def test_batchnorm_folds_into_the_layer_before_and_parity_holds():
+    folded, verified = export_and_verify(CONV_BN)
+    ops = [n.op_type for n in folded.proto.graph.node]
+    assert folded.folded == 3
+    assert "BatchNormalization" not in ops and "Dropout" not in ops
+    assert verified.max_diff <= 1e-5
+    unfolded, verified = export_and_verify(CONV_BN, fold=False)
+    assert [n.op_type for n in unfolded.proto.graph.node].count("BatchNormalization") == 3
+    assert len(folded.proto.graph.node) == len(unfolded.proto.graph.node) - 3
+
+
+def test_no_node_computes_only_constants():
+    exported, _ = export_and_verify(CONV_BN)
+    constants = {t.name for t in exported.proto.graph.initializer}
+    for node in exported.proto.graph.node:
+        assert not all(i in constants for i in node.input if i), node.op_type
+
+
+def test_batchnorm_with_two_readers_is_not_folded():
+    text = """
+model Two(x: [N, 4, 8, 8]) {
+    c = x -> Conv2d(4, 4, 3, padding=1)
+    b = c -> BatchNorm2d(4)
+    return b + c
+}
+"""
+    exported, verified = export_and_verify(text)
+    assert exported.folded == 0
+    assert [n.op_type for n in exported.proto.graph.node].count("BatchNormalization") == 1
+
+
+@pytest.mark.parametrize("opset", range(onnx_export.MIN_OPSET, onnx_export.MAX_OPSET + 1))
+def test_every_supported_opset(opset):
+    text = """
+model Mixed(x: [N, 3, 16, 16]) {
+    Conv2d(3, 4, 3) -> BatchNorm2d(4) -> GELU -> MaxPool2d(2) -> Flatten -> LayerNorm(196) -> Linear(196, 5)
+    -> Mish -> Softmax(dim=1)
+}
+"""
+    exported, verified = export_and_verify(text, opset=opset)
+    assert exported.proto.opset_import[0].version == opset
+    assert verified.max_diff <= 1e-5
+
+
+def test_default_opsets_agree():
+    assert onnx_api.DEFAULT_OPSET == onnx_export.DEFAULT_OPSET
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _nndsl(*args, cwd=None, env=None, python_prefix: str = ""):
+    code = f"{python_prefix}import sys; from nndsl.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_compile_target_onnx_writes_a_verified_file(tmp_path):
+    out = tmp_path / "fashion.onnx"
+    run = _nndsl("compile", ROOT / "specs" / "fashion_mlp.nn", "--target", "onnx", "-o", out)
+    assert run.returncode == 0, run.stderr
+    assert "verified: onnx.checker full check; onnxruntime vs torch at N=1 and N=3" in run.stderr
+    assert "Traceback" not in run.stderr
+    proto = onnx.load(out)
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.graph.input[0].name == "x"
+
+
+def test_compile_writes_one_file_per_model(tmp_path):
+    spec = tmp_path / "two.nn"
+    spec.write_text((ROOT / "specs" / "inferred_cnn.nn").read_text())
+    run = _nndsl("compile", spec, "--target", "onnx")
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["two_InferredCNN.onnx", "two_TextClassifier.onnx"]
+    run = _nndsl("compile", spec, "--target", "onnx", "-o", tmp_path / "x.onnx")
+    assert run.returncode == 2 and "--model" in run.stderr
+    run = _nndsl("compile", spec, "--target", "onnx", "--model", "TextClassifier", "-o", tmp_path / "t.onnx")
+    assert run.returncode == 0 and (tmp_path / "t.onnx").exists()
+
+
+def test_unsupported_opset_is_an_error_never_replaced(tmp_path):
+    out = tmp_path / "m.onnx"
+    for opset in (onnx_export.MIN_OPSET - 1, onnx_export.MAX_OPSET + 1):
+        run = _nndsl("compile", ROOT / "specs" / "xor.nn", "--target", "onnx", "--opset", opset, "-o", out)
+        assert run.returncode == 2
+        assert f"opset {opset} cannot be honoured" in run.stderr
+        assert not out.exists()
+
+
+def test_a_layer_without_onnx_equivalent_is_reported_at_its_line_before_any_work(tmp_path):
+    spec = tmp_path / "renorm.nn"
+    spec.write_text("model M(t: long[N, T]) {\n    Embedding(10, 4, max_norm=1.0) -> Mean(dim=1)\n}\n")
+    run = _nndsl("compile", spec, "--target", "onnx")
+    assert run.returncode == 1
+    assert "error[E601]: Embedding cannot be exported to ONNX" in run.stderr
+    assert f"{spec}:2:5" in run.stderr
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*tmp"))
+
+
+def test_unknown_input_rank_needs_input(tmp_path):
+    run = _nndsl("compile", ROOT / "specs" / "design_card.nn", "--target", "onnx", "-o", tmp_path / "d.onnx")
+    assert run.returncode == 1 and "E603" in run.stderr and "--input" in run.stderr
+    run = _nndsl(
+        "compile",
+        ROOT / "specs" / "design_card.nn",
+        "--target",
+        "onnx",
+        "--input",
+        "[B, 784]",
+        "-o",
+        tmp_path / "d.onnx",
+    )
+    assert run.returncode == 0, run.stderr
+    assert onnx.load(tmp_path / "d.onnx").graph.input[0].type.tensor_type.shape.dim[0].dim_param == "B"
+
+
+# ---------------------------------------------------------------- trained weights
+
+
+def _trained(tmp_path, spec="digits_mlp.nn"):
+    """A state_dict and a checkpoint as nndsl's training writes them, with weights unlike a fresh init."""
+    program = _program(ROOT / "specs" / spec)
+    model = program.models[0]
+    weights = varied(fresh_weights(program, model, seed=5), seed=5)
+    state = {k: torch.from_numpy(v) for k, v in weights.items()}
+    torch.save(state, tmp_path / "model.pt")
+    torch.save({"model": state, "optimizer": {}, "epoch": 3}, tmp_path / "checkpoint.pt")
+    from safetensors.numpy import save_file
+
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    return program, model, weights
+
+
+def _output_for(path, feeds):
+    return _session(onnx.load(path)).run(None, feeds)[0]
+
+
+@pytest.mark.parametrize("name", ["model.pt", "checkpoint.pt", "model.safetensors"])
+def test_export_with_trained_weights(tmp_path, name):
+    program, model, weights = _trained(tmp_path)
+    out = tmp_path / "digits.onnx"
+    run = _nndsl("export", ROOT / "specs" / "digits_mlp.nn", "--weights", tmp_path / name, "-o", out)
+    assert run.returncode == 0, run.stderr
+    assert f"weights: {tmp_path / name}" in run.stderr
+    from nndsl.backends.onnx_verify import build_torch_model
+
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        want = build_torch_model(program, model, weights)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(_output_for(out, {"x": x}), want, atol=1e-5, rtol=0)
+
+
+def test_safetensors_export_works_without_torch(tmp_path):
+    _trained(tmp_path)
+    out = tmp_path / "digits.onnx"
+    block = "import sys; sys.modules['torch'] = None; "
+    run = _nndsl(
+        "export", ROOT / "specs" / "digits_mlp.nn", "--weights", tmp_path / "model.safetensors", "-o", out,
+        python_prefix=block,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "onnxruntime vs onnx.reference" in run.stderr and "torch is not installed" in run.stderr
+    run = _nndsl("export", ROOT / "specs" / "digits_mlp.nn", "--weights", tmp_path / "model.pt", python_prefix=block)
+    assert run.returncode == 2 and "needs torch" in run.stderr and ".safetensors" in run.stderr
+    run = _nndsl("compile", ROOT / "specs" / "digits_mlp.nn", "--target", "onnx", python_prefix=block)
+    assert run.returncode == 2 and "pip install 'nndsl[torch]'" in run.stderr
+
+
+def test_missing_onnx_names_the_extra(tmp_path):
+    run = _nndsl(
+        "compile", ROOT / "specs" / "xor.nn", "--target", "onnx", "-o", tmp_path / "x.onnx",
+        python_prefix="import sys; sys.modules['onnxruntime'] = None; ",
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "pip install 'nndsl[onnx]'" in run.stderr and "onnxruntime" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_weights_of_another_shape_are_reported_at_the_layer(tmp_path):
+    _trained(tmp_path)
+    spec = tmp_path / "wider.nn"
+    text = (ROOT / "specs" / "digits_mlp.nn").read_text()
+    spec.write_text(text.replace("Linear(64, 128)", "Linear(64, 100)").replace("Linear(128,", "Linear(100,"))
+    run = _nndsl("export", spec, "--weights", tmp_path / "model.pt", "-o", tmp_path / "w.onnx")
+    assert run.returncode == 1, run.stderr
+    assert "error[E602]" in run.stderr and "[128, 64], this layer's is [100, 64]" in run.stderr
+    assert not (tmp_path / "w.onnx").exists()
+
+
+def test_weights_from_another_spec(tmp_path):
+    _trained(tmp_path)
+    run = _nndsl("export", ROOT / "specs" / "xor.nn", "--weights", tmp_path / "model.pt", "-o", tmp_path / "x.onnx")
+    assert run.returncode == 1 and "E602" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"not a torch file", b"\x80\x04garbage"])
+def test_unreadable_weights_file(tmp_path, content):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    run = _nndsl("export", ROOT / "specs" / "xor.nn", "--weights", bad, "-o", tmp_path / "x.onnx")
+    assert run.returncode == 2 and "not a readable torch weights file" in run.stderr
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(content)
+    run = _nndsl("export", ROOT / "specs" / "xor.nn", "--weights", bad, "-o", tmp_path / "x.onnx")
+    assert run.returncode == 2 and "not a readable safetensors file" in run.stderr
+    run = _nndsl("export", ROOT / "specs" / "xor.nn", "--weights", tmp_path / "missing.pt")
+    assert run.returncode == 2 and "no such file" in run.stderr
+
+
+def test_export_requires_weights():
+    run = _nndsl("export", ROOT / "specs" / "xor.nn")
+    assert run.returncode == 2 and "--weights" in run.stderr
+
+
+# ---------------------------------------------------------------- torch's own exporter as a reference
+
+
+def test_agrees_with_torch_onnx_export(tmp_path):
+    """torch.onnx.export (dynamo) of the emitted module and nndsl's graph give the same outputs."""
+    pytest.importorskip("onnxscript")
+    program = _program(ROOT / "specs" / "cnn.nn")
+    model = program.models[0]
+    weights = fresh_weights(program, model)
+    from nndsl.backends.onnx_verify import build_torch_model
+
+    module = build_torch_model(program, model, weights)
+    example = torch.randn(2, 3, 32, 32)
+    torch.onnx.export(module, (example,), tmp_path / "torch.onnx", dynamo=True, verbose=False)
+    ours = onnx_export.export_model(program, model, weights).proto
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    theirs = _session(onnx.load(tmp_path / "torch.onnx")).run(None, {"x": x})[0]
+    mine = _session(ours).run(None, {"x": x})[0]
+    np.testing.assert_allclose(mine, theirs, atol=1e-5, rtol=0)
