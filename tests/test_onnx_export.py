@@ -288,6 +288,32 @@ def test_safetensors_export_works_without_torch(tmp_path):
     assert run.returncode == 2 and "pip install 'nndsl[torch]'" in run.stderr
 
 
+def test_train_then_export_the_safetensors_without_torch(tmp_path):
+    """What nndsl's training writes is what export reads: model.safetensors equals model.pt."""
+    run = _nndsl("train", ROOT / "specs" / "digits_mlp.nn", "--epochs", "1", "--out-dir", tmp_path / "run")
+    assert run.returncode == 0, run.stderr
+    assert "model.pt, model.safetensors" in run.stdout
+    from safetensors.numpy import load_file
+
+    pt = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    st = load_file(str(tmp_path / "run" / "model.safetensors"))
+    assert pt.keys() == st.keys() and all(np.array_equal(pt[k].numpy(), st[k]) for k in pt)
+    out = tmp_path / "digits.onnx"
+    run = _nndsl(
+        "export", ROOT / "specs" / "digits_mlp.nn", "--weights", tmp_path / "run" / "model.safetensors", "-o", out,
+        python_prefix="import sys; sys.modules['torch'] = None; ",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    program = _program(ROOT / "specs" / "digits_mlp.nn")
+    from nndsl.backends.onnx_verify import build_torch_model
+
+    module = build_torch_model(program, program.models[0], {k: v.numpy() for k, v in pt.items()})
+    x = np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(_output_for(out, {"x": x}), want, atol=1e-5, rtol=0)
+
+
 def test_missing_onnx_names_the_extra(tmp_path):
     run = _nndsl(
         "compile", ROOT / "specs" / "xor.nn", "--target", "onnx", "-o", tmp_path / "x.onnx",

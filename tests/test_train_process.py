@@ -381,6 +381,7 @@ def test_torchrun_two_processes_share_the_epoch(tmp_path):
         "curves.png",
         "metrics.jsonl",
         "model.pt",
+        "model.safetensors",
         "results.json",
         "tensorboard",
     ]

@@ -587,6 +587,18 @@ def save_torch_file(obj, path: str) -> None:
     write_atomically(path, buffer.getvalue())
 
 
+def save_safetensors(state: dict, path: str) -> bool:
+    """The weights as safetensors too, when that library is installed: `nndsl export` reads
+    them without torch. Returns whether it wrote them."""
+    try:
+        from safetensors.torch import save
+    except ImportError:
+        return False
+    tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
+    write_atomically(path, save(tensors))
+    return True
+
+
 def metrics_file_text(history: list, file_format: str) -> str:
     """The whole metrics file: one JSON object per epoch, or CSV with a header."""
     if file_format == "jsonl":
@@ -1328,6 +1340,11 @@ class Trainer:
         if matrix is not None:
             results["confusion_matrix"] = matrix
         self.dist.on_main(lambda: self.save_weights("model.pt"))
+        state = self.raw_model.state_dict()
+        wrote = self.dist.on_main(
+            lambda: save_safetensors(state, self.out_path("model.safetensors"))
+        )
+        self.safetensors_written = bool(wrote)
         text = results_json_text(results).encode()
         self.dist.on_main(lambda: write_atomically(self.out_path("results.json"), text))
         if self.dist.is_main:
@@ -1349,7 +1366,10 @@ class Trainer:
             print("confusion matrix (rows: true class, columns: predicted):")
             print(matrix_text(matrix))
         best = f" (best: epoch {self.best_epoch})" if self.best_epoch else ""
-        files = f"model.pt, best.pt{best}, checkpoint.pt, results.json"
+        weights = (
+            "model.pt, model.safetensors" if self.safetensors_written else "model.pt"
+        )
+        files = f"{weights}, best.pt{best}, checkpoint.pt, results.json"
         print(f"saved to {self.out_dir}: {files}", flush=True)
 
     def check_ranks_agree(self) -> None:
