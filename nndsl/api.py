@@ -135,3 +135,38 @@ def build(spec: str | os.PathLike, model: str | None = None, input: str | None =
         raise ValueError(f"the spec defines no model {model!r} (it defines {', '.join(names)}){hint}")
     namespace = load_module(program)
     return namespace[class_names(program)[program.model(model).name]]()
+
+
+def export_onnx(
+    spec: str | os.PathLike,
+    out: str | os.PathLike,
+    model: str | None = None,
+    weights: str | os.PathLike | None = None,
+    opset: int | None = None,
+    input: str | None = None,
+    fold_batchnorm: bool = True,
+):
+    """Export one model of a spec to a verified ONNX file (needs nndsl[onnx]; torch too unless
+    ``weights`` is a .safetensors file) and return its ``nndsl.export.ExportResult``.
+
+    Raises SpecError for errors in the spec or positioned export errors (a layer with no ONNX
+    equivalent, weights that do not fit, a failed verification), ``nndsl.export.ExportFailure``
+    for the rest (a missing package, an unreadable weights file, an opset out of range).
+    """
+    from nndsl import export as onnx_export
+
+    program = _checked(spec, input).program
+    chosen = onnx_export.models_to_export(program, model)
+    if not chosen:
+        raise ValueError("the spec defines no model")
+    try:
+        return onnx_export.export(
+            program,
+            chosen[0],
+            os.fspath(out),
+            None if weights is None else os.fspath(weights),
+            onnx_export.DEFAULT_OPSET if opset is None else opset,
+            fold_batchnorm,
+        )
+    except onnx_export.ExportDiagnostics as exc:
+        raise SpecError(exc.diagnostics) from None

@@ -380,3 +380,13 @@ def test_agrees_with_torch_onnx_export(tmp_path):
     theirs = _session(onnx.load(tmp_path / "torch.onnx")).run(None, {"x": x})[0]
     mine = _session(ours).run(None, {"x": x})[0]
     np.testing.assert_allclose(mine, theirs, atol=1e-5, rtol=0)
+
+
+def test_python_api(tmp_path):
+    done = nndsl.export_onnx(ROOT / "specs" / "xor.nn", tmp_path / "xor.onnx")
+    assert done.model == "XOR" and done.verified.max_diff <= 1e-5 and (tmp_path / "xor.onnx").exists()
+    with pytest.raises(nndsl.SpecError, match="E601|max_norm"):
+        nndsl.export_onnx("model M(t: long[N]) {\n    Embedding(5, 2, max_norm=1.0)\n}\n", tmp_path / "m.onnx")
+    with pytest.raises(onnx_api.ExportFailure, match="opset 99"):
+        nndsl.export_onnx(ROOT / "specs" / "xor.nn", tmp_path / "x.onnx", opset=99)
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "x.onnx").exists()
