@@ -390,3 +390,32 @@ def test_python_api(tmp_path):
     with pytest.raises(onnx_api.ExportFailure, match="opset 99"):
         nndsl.export_onnx(ROOT / "specs" / "xor.nn", tmp_path / "x.onnx", opset=99)
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "x.onnx").exists()
+
+
+def test_tensor_operations():
+    text = """
+model Ops(a: [N, 6, 4], b: [N, 6, 4]) {
+    s = a + b
+    d = 2.0 - a
+    p = s * d / 3.0
+    q = b / s
+    c = cat(p, q, dim=1)
+    t = stack(p, q, dim=-1) -> Flatten(2)
+    x, y = chunk(c, 2, dim=1)
+    u, v, w = split(t, [4, 2, 2], dim=2)
+    return x * y + u, v - w
+}
+"""
+    exported, verified = export_and_verify(text)
+    assert verified.max_diff <= 1e-5
+    assert len(exported.proto.graph.output) == 2
+
+
+def test_an_unexportable_layer_in_an_imported_block_is_reported_at_the_use(tmp_path):
+    (tmp_path / "blocks.nn").write_text("block Lookup(t: [N, T]) {\n    Embedding(10, 4, max_norm=1.0)\n}\n")
+    spec = tmp_path / "main.nn"
+    spec.write_text('from "blocks.nn" import Lookup\n\nmodel M(t: long[N, T]) {\n    Lookup -> Mean(dim=1)\n}\n')
+    run = _nndsl("compile", spec, "--target", "onnx")
+    assert run.returncode == 1, run.stderr
+    assert "error[E601]" in run.stderr and f"{spec}:4:5" in run.stderr
+    assert "at line 2 of" in run.stderr and "blocks.nn" in run.stderr
