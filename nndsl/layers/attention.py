@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from nndsl.layers.base import (
     BOOL,
     FLOAT,
@@ -45,6 +47,96 @@ def _sequence(cls: type[Layer], args: dict, x, ctx, embed_dim: int):
     return x
 
 
+# ---------------------------------------------------------------- ONNX: self-attention from basic ops
+#
+# Built from MatMul/Softmax/Reshape/Transpose rather than the Attention op (opset 23 only), so the
+# same graph serves opsets 17..23. Heads are split as [..., E] -> [..., H, hd] and moved next to the
+# batch; the sequence and batch sizes stay symbolic (taken from the input's Shape where needed).
+
+#: per input layout (rank 2 ``LE``, ``LNE``, ``NLE``): the permutations of the [..., H, hd] heads
+#: view to q/v [(N,) H, L, hd] and k [(N,) H, hd, L], and of the attention [(N,) H, L, hd] back
+_HEAD_PERMS = {
+    "LE": ((1, 0, 2), (1, 2, 0), (1, 0, 2)),
+    "LNE": ((1, 2, 0, 3), (1, 2, 3, 0), (2, 0, 1, 3)),
+    "NLE": ((0, 2, 1, 3), (0, 2, 3, 1), (0, 2, 1, 3)),
+}
+
+
+def _layout(node, batch_first: bool) -> str:
+    if node.input.shape.rank == 2:
+        return "LE"
+    return "NLE" if batch_first else "LNE"
+
+
+def _per_batch(g, x, dims, layout: str, value, name: str | None):
+    """``value`` (a [1, H, a, b] array) repeated over the batch: [N, H, a, b] ([H, a, b] unbatched)."""
+    if layout == "LE":
+        value = value[0]
+        return g.weight(value, name) if name else g.const(value, value.dtype.type)
+    const = g.weight(value, name) if name else g.const(value, value.dtype.type)
+    batch = dims[1] if layout == "LNE" else dims[0]
+    return g.op("Expand", [const, g.shape_target(x, dims, (batch, 1, 1, 1))])
+
+
+def _self_attention_onnx(g, x, node, w, prefix: str, heads: int, batch_first: bool, bias_kv=False, zero_attn=False):
+    """``MultiheadAttention(x, x, x)[0]`` in eval mode; weights ``{prefix}in_proj_weight`` etc."""
+    import numpy as np
+
+    dims = tuple(node.input.shape.dims)
+    layout = _layout(node, batch_first)
+    embed = dims[-1]
+    head_dim = embed // heads
+    q_perm, k_perm, out_perm = _HEAD_PERMS[layout]
+
+    # the packed q, k, v projection: one MatMul, split on the features
+    packed = g.op("MatMul", [x, g.weight(w(prefix + "in_proj_weight").T, w.key(prefix + "in_proj_weight"))])
+    in_bias = w.get(prefix + "in_proj_bias")
+    if in_bias is not None:
+        packed = g.op("Add", [packed, g.weight(in_bias, w.key(prefix + "in_proj_bias"))])
+    q, k, v = g.split(packed, (embed, embed, embed), axis=-1)
+    split_dims = dims[:-1] + (heads, head_dim)
+    q = g.transpose(g.reshape(q, dims, split_dims), q_perm)
+    k = g.transpose(g.reshape(k, dims, split_dims), k_perm)  # [.., H, hd, S]: ready for q @ k^T
+    v = g.transpose(g.reshape(v, dims, split_dims), q_perm)
+
+    # torch appends bias_k / bias_v, then a zero key and value, at the end of the sequence
+    extra_k, extra_v = [], []
+    if bias_kv:
+        bias_k = w(prefix + "bias_k").reshape(heads, head_dim)
+        bias_v = w(prefix + "bias_v").reshape(heads, head_dim)
+        extra_k.append(_per_batch(g, x, dims, layout, bias_k[None, :, :, None], w.key(prefix + "bias_k")))
+        extra_v.append(_per_batch(g, x, dims, layout, bias_v[None, :, None, :], w.key(prefix + "bias_v")))
+    if zero_attn:
+        extra_k.append(_per_batch(g, x, dims, layout, np.zeros((1, heads, head_dim, 1), np.float32), None))
+        extra_v.append(_per_batch(g, x, dims, layout, np.zeros((1, heads, 1, head_dim), np.float32), None))
+    if extra_k:
+        k = g.op("Concat", [k, *extra_k], axis=-1)
+        v = g.op("Concat", [v, *extra_v], axis=-2)
+
+    q = g.op("Mul", [q, g.scalar(1 / math.sqrt(head_dim))])
+    weights = g.op("Softmax", [g.op("MatMul", [q, k])], axis=-1)
+    attended = g.transpose(g.op("MatMul", [weights, v]), out_perm)  # back to the input's layout, split
+    merged = g.reshape(attended, split_dims, dims)
+
+    out = g.op("MatMul", [merged, g.weight(w(prefix + "out_proj.weight").T, w.key(prefix + "out_proj.weight"))])
+    out_bias = w.get(prefix + "out_proj.bias")
+    return out if out_bias is None else g.op("Add", [out, g.weight(out_bias, w.key(prefix + "out_proj.bias"))])
+
+
+def _linear_onnx(g, x, w, prefix: str):
+    y = g.op("MatMul", [x, g.weight(w(prefix + ".weight").T, w.key(prefix + ".weight"))])
+    bias = w.get(prefix + ".bias")
+    return y if bias is None else g.op("Add", [y, g.weight(bias, w.key(prefix + ".bias"))])
+
+
+def _layer_norm_onnx(g, x, w, prefix: str, eps: float):
+    inputs = [x, g.weight(w(prefix + ".weight"), w.key(prefix + ".weight"))]
+    bias = w.get(prefix + ".bias")  # absent with bias=False
+    if bias is not None:
+        inputs.append(g.weight(bias, w.key(prefix + ".bias")))
+    return g.op("LayerNormalization", inputs, axis=-1, epsilon=float(eps))
+
+
 @register
 class MultiheadAttention(Layer):
     """Self-attention over a sequence (query = key = value = the input): ``[L, N, E] -> [L, N, E]``.
@@ -76,6 +168,23 @@ class MultiheadAttention(Layer):
         ("MultiheadAttention(16, 4, kdim=8)", "[L, N, 16]", "E107"),
         ("MultiheadAttention(16, 4)", "[L, N, 12]", "E201"),
         ("MultiheadAttention(16, 4)", "[N, 1, L, 16]", "E202"),
+    )
+    onnx_examples = (
+        ("MultiheadAttention(12, 3, batch_first=True)", "[N, L, 12]"),
+        ("MultiheadAttention(8, 2)", "[L, 8]"),
+        ("MultiheadAttention(6, 1)", "[L, N, 6]"),
+        ("MultiheadAttention(4, 4, batch_first=True)", "[N, L, 4]"),
+        ("MultiheadAttention(8, 2, bias=False)", "[L, N, 8]"),
+        ("MultiheadAttention(8, 2, bias=False, batch_first=True)", "[N, L, 8]"),
+        ("MultiheadAttention(8, 2, add_bias_kv=True)", "[L, N, 8]"),
+        ("MultiheadAttention(8, 2, add_bias_kv=True, batch_first=True)", "[N, L, 8]"),
+        ("MultiheadAttention(8, 2, add_zero_attn=True)", "[L, N, 8]"),
+        ("MultiheadAttention(8, 2, add_zero_attn=True, batch_first=True)", "[N, L, 8]"),
+        ("MultiheadAttention(8, 2, add_zero_attn=True)", "[5, 8]"),
+        ("MultiheadAttention(8, 4, bias=False, add_bias_kv=True, add_zero_attn=True)", "[L, N, 8]"),
+        ("MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True)", "[L, 8]"),
+        ("MultiheadAttention(8, 2, dropout=0.5, kdim=8, vdim=8)", "[L, N, 8]"),
+        ("MultiheadAttention(8, 2, batch_first=True)", "[2, 3, 8]"),
     )
 
     @classmethod
@@ -114,6 +223,23 @@ class MultiheadAttention(Layer):
         total = 4 * e * e + (4 * e if bias else 0)
         return total + (2 * e if args["add_bias_kv"] else 0)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # eval mode: the attention dropout is off; kdim/vdim equal embed_dim (validate), so the
+        # projection is always the packed in_proj_weight
+        args = node.args
+        return _self_attention_onnx(
+            g,
+            x,
+            node,
+            w,
+            "",
+            args["num_heads"],
+            args["batch_first"],
+            bias_kv=args["add_bias_kv"],
+            zero_attn=args["add_zero_attn"],
+        )
+
 
 @register
 class TransformerEncoderLayer(Layer):
@@ -140,6 +266,20 @@ class TransformerEncoderLayer(Layer):
         ("TransformerEncoderLayer(16, 4)", "[S, N, 12]", "E201"),
         ("TransformerEncoderLayer(16, 4)", "[16]", "E202"),
     )
+    onnx_examples = (
+        ("TransformerEncoderLayer(8, 2, 16)", "[S, N, 8]"),
+        ("TransformerEncoderLayer(8, 2, 16, batch_first=True)", "[N, S, 8]"),
+        ("TransformerEncoderLayer(8, 2, 16, norm_first=True)", "[S, N, 8]"),
+        ("TransformerEncoderLayer(8, 4, 16, norm_first=True, batch_first=True)", "[N, S, 8]"),
+        ("TransformerEncoderLayer(8, 2, 16, activation='gelu')", "[S, N, 8]"),
+        ("TransformerEncoderLayer(8, 2, 16, activation='gelu', batch_first=True)", "[N, S, 8]"),
+        ("TransformerEncoderLayer(8, 2, 16, bias=False)", "[S, N, 8]"),
+        ("TransformerEncoderLayer(8, 2, 16, bias=False, norm_first=True, batch_first=True)", "[N, S, 8]"),
+        ("TransformerEncoderLayer(8, 1, 16, layer_norm_eps=0.01, dropout=0.0)", "[S, N, 8]"),
+        ("TransformerEncoderLayer(8, 8, 16)", "[S, N, 8]"),
+        ("TransformerEncoderLayer(8, 2, 16)", "[S, 8]"),
+        ("TransformerEncoderLayer(8, 2, 16, norm_first=True, batch_first=True)", "[S, 8]"),
+    )
 
     @classmethod
     def infer(cls, name, args, x):
@@ -160,3 +300,25 @@ class TransformerEncoderLayer(Layer):
         feed_forward = 2 * e * ff + ((ff + e) if bias else 0)
         norms = 2 * (2 * e if bias else e)
         return attention + feed_forward + norms
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        from nndsl.layers.activation import _gelu
+
+        args = node.args
+        eps = args["layer_norm_eps"]
+
+        def attention(h):
+            return _self_attention_onnx(g, h, node, w, "self_attn.", args["nhead"], args["batch_first"])
+
+        def feed_forward(h):
+            h = _linear_onnx(g, h, w, "linear1")
+            # torch's string activations: F.relu, or F.gelu (the exact, erf form)
+            h = g.op("Relu", [h]) if args["activation"] == "relu" else _gelu(g, h, {"approximate": "none"}, None)
+            return _linear_onnx(g, h, w, "linear2")  # dropouts are off in eval mode
+
+        if args["norm_first"]:
+            x = g.op("Add", [x, attention(_layer_norm_onnx(g, x, w, "norm1", eps))])
+            return g.op("Add", [x, feed_forward(_layer_norm_onnx(g, x, w, "norm2", eps))])
+        x = _layer_norm_onnx(g, g.op("Add", [x, attention(x)]), w, "norm1", eps)
+        return _layer_norm_onnx(g, g.op("Add", [x, feed_forward(x)]), w, "norm2", eps)
