@@ -61,6 +61,43 @@ def _unchecked_channels(name, x, c, ctx, key="num_features", channel_dim=1):
         )
 
 
+def _channel_shape(rank: int, channel_dim: int = 1) -> tuple[int, ...]:
+    """The shape that broadcasts a per-channel vector against an input of ``rank`` dims: ``(-1, 1, 1)``."""
+    return (-1,) + (1,) * (rank - channel_dim - 1)
+
+
+def _standardize(g, x, axes, eps):
+    """``(x - mean) / sqrt(var + eps)`` over ``axes`` with the biased variance, as torch's
+    batch statistics have it; plain ops, so exact at every opset."""
+    mean = g.reduce("ReduceMean", x, axes, True)
+    centred = g.op("Sub", [x, mean])
+    var = g.reduce("ReduceMean", g.op("Mul", [centred, centred]), axes, True)
+    return g.op("Div", [centred, g.op("Sqrt", [g.op("Add", [var, g.scalar(eps)])])])
+
+
+def _affine(g, y, w, rank, channel_dim=1):
+    """``y * weight + bias`` per channel where the layer has them (affine=True)."""
+    weight, bias = w.get("weight"), w.get("bias")
+    shape = _channel_shape(rank, channel_dim)
+    if weight is not None:
+        y = g.op("Mul", [y, g.weight(weight.reshape(shape), w.key("weight"))])
+    if bias is not None:
+        y = g.op("Add", [y, g.weight(bias.reshape(shape), w.key("bias"))])
+    return y
+
+
+def _running_stats_norm(g, x, w, eps):
+    """BatchNormalization in inference mode with the running statistics; ones and zeros stand in
+    for a missing affine weight and bias. ``x`` is ``[N, C, *]``."""
+    mean, var = w("running_mean"), w("running_var")
+    weight, bias = w.get("weight"), w.get("bias")
+    size = len(mean)
+    scale = g.const([1.0] * size, "float32", "ones") if weight is None else g.weight(weight, w.key("weight"))
+    shift = g.const([0.0] * size, "float32", "zeros") if bias is None else g.weight(bias, w.key("bias"))
+    inputs = [x, scale, shift, g.weight(mean, w.key("running_mean")), g.weight(var, w.key("running_var"))]
+    return g.op("BatchNormalization", inputs, epsilon=float(eps))
+
+
 class _BatchNormBase(Layer):
     ranks: tuple[int, ...] = (4,)
 
@@ -93,6 +130,17 @@ class _BatchNormBase(Layer):
     def param_count(cls, args):
         return 2 * args["num_features"] if args["affine"] else 0
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        args = node.args
+        if args["track_running_stats"]:
+            return _running_stats_norm(g, x, w, args["eps"])
+        # without running statistics torch's eval mode normalises with the batch's own
+        # statistics: over every dim but the channels
+        rank = node.input.shape.rank
+        y = _standardize(g, x, [0] + list(range(2, rank)), args["eps"])
+        return _affine(g, y, w, rank)
+
 
 @register
 class BatchNorm1d(_BatchNormBase):
@@ -105,6 +153,14 @@ class BatchNorm1d(_BatchNormBase):
         ("BatchNorm1d()", "[N, 16, L]", "[N, 16, L]"),
         ("BatchNorm1d(10)", "[N, 7]", "E201"),
         ("BatchNorm1d(10)", "[1, 10]", "E207"),
+    )
+    onnx_examples = (
+        ("BatchNorm1d(4, affine=False)", "[N, 4]"),
+        ("BatchNorm1d(4, eps=0.1, momentum=None)", "[N, 4, L]"),
+        # batch statistics: at N=1 torch refuses [1, 4] (one value per channel)
+        ("BatchNorm1d(4, track_running_stats=False)", "[3, 4]"),
+        ("BatchNorm1d(4, track_running_stats=False)", "[N, 4, L]"),
+        ("BatchNorm1d(4, affine=False, track_running_stats=False)", "[N, 4, L]"),
     )
 
 
@@ -119,6 +175,11 @@ class BatchNorm2d(_BatchNormBase):
         ("BatchNorm2d()", "[N, 32, H, W]", "[N, 32, H, W]"),
         ("BatchNorm2d(16)", "[16, 8, 8]", "E202"),
     )
+    onnx_examples = (
+        ("BatchNorm2d(3, affine=False, eps=0.01)", "[N, 3, 5, 5]"),
+        ("BatchNorm2d(3, track_running_stats=False)", "[N, 3, 5, 5]"),
+        ("BatchNorm2d(3, affine=False, track_running_stats=False)", "[N, 3, H, W]"),
+    )
 
 
 @register
@@ -128,6 +189,10 @@ class BatchNorm3d(_BatchNormBase):
     ranks = (5,)
     params = _bn_params()
     examples = (("BatchNorm3d(4)", "[N, 4, 2, 8, 8]", "[N, 4, 2, 8, 8]"),)
+    onnx_examples = (
+        ("BatchNorm3d(2, affine=False)", "[N, 2, 2, 3, 3]"),
+        ("BatchNorm3d(2, track_running_stats=False)", "[N, 2, 2, 3, 3]"),
+    )
 
 
 @register
@@ -141,6 +206,10 @@ class BatchNorm(_BatchNormBase):
         ("BatchNorm(16)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"),
         ("BatchNorm", "[N, 4, 2, 3, 3]", "[N, 4, 2, 3, 3]"),
         ("BatchNorm", "[N]", "E202"),
+    )
+    onnx_examples = (
+        ("BatchNorm(3)", "[N, 3, L]"),
+        ("BatchNorm(track_running_stats=False)", "[N, 3, 4, 4]"),
     )
 
     @classmethod
@@ -184,6 +253,13 @@ class LayerNorm(Layer):
         ("LayerNorm((5, 10))", "[2, 5, 10]", "[2, 5, 10]"),
         ("LayerNorm()", "[N, 128]", "[N, 128]"),
         ("LayerNorm(10)", "[2, 10, 5]", "E201"),
+    )
+    onnx_examples = (
+        ("LayerNorm(8, elementwise_affine=False)", "[N, T, 8]"),
+        ("LayerNorm(8, bias=False)", "[N, 8]"),
+        ("LayerNorm((3, 4), eps=0.001)", "[N, 2, 3, 4]"),
+        ("LayerNorm((2, 3, 4))", "[2, 3, 4]"),
+        ("LayerNorm((3, 4), elementwise_affine=False, bias=False)", "[N, 3, 4]"),
     )
 
     @classmethod
@@ -234,6 +310,17 @@ class LayerNorm(Layer):
             size *= d
         return size * (2 if args["bias"] else 1)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        import numpy as np
+
+        ns = node.args["normalized_shape"]
+        weight, bias = w.get("weight"), w.get("bias")
+        # LayerNormalization needs a scale: ones without elementwise_affine
+        scale = g.weight(np.ones(ns, np.float32), "ones") if weight is None else g.weight(weight, w.key("weight"))
+        inputs = [x, scale] if bias is None else [x, scale, g.weight(bias, w.key("bias"))]
+        return g.op("LayerNormalization", inputs, axis=-len(ns), epsilon=float(node.args["eps"]))
+
 
 @register
 class GroupNorm(Layer):
@@ -250,6 +337,14 @@ class GroupNorm(Layer):
         ("GroupNorm(4)", "[N, 32, L]", "[N, 32, L]"),
         ("GroupNorm(3, 16)", "[N, 16, 8, 8]", "E107"),
         ("GroupNorm(4, 16)", "[N, 8, 8, 8]", "E201"),
+    )
+    onnx_examples = (
+        ("GroupNorm(2, 4, affine=False)", "[N, 4, 3, 3]"),
+        ("GroupNorm(1, 6)", "[N, 6, L]"),
+        ("GroupNorm(6, 6, eps=0.01)", "[N, 6, 4]"),
+        ("GroupNorm(2, 4)", "[N, 4]"),
+        ("GroupNorm(2, 4)", "[N, 4, 2, 3, 3]"),
+        ("GroupNorm(2, 4)", "[N, 4, H, W]"),
     )
 
     @classmethod
@@ -297,6 +392,16 @@ class GroupNorm(Layer):
     def param_count(cls, args):
         return 2 * args["num_channels"] if args["affine"] else 0
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # [N, C, *] -> [N, G, C/G * prod(*)] (0 keeps the input's batch size, symbolic or not),
+        # standardised per group, back to the input's own shape, then the per-channel affine;
+        # plain ops rather than GroupNormalization, whose opset-18 form scales per group
+        grouped = g.op("Reshape", [x, g.const([0, node.args["num_groups"], -1])])
+        y = _standardize(g, grouped, [2], node.args["eps"])
+        y = g.op("Reshape", [y, g.op("Shape", [x])])
+        return _affine(g, y, w, node.input.shape.rank)
+
 
 @register
 class InstanceNorm2d(Layer):
@@ -313,6 +418,15 @@ class InstanceNorm2d(Layer):
         ("InstanceNorm2d(3)", "[N, 3, 16, 16]", "[N, 3, 16, 16]"),
         ("InstanceNorm2d(3, affine=True)", "[N, 4, 16, 16]", "E201"),
         ("InstanceNorm2d(3)", "[3, 16, 16]", "[3, 16, 16]"),
+    )
+    onnx_examples = (
+        ("InstanceNorm2d(3, affine=True)", "[N, 3, 5, 5]"),
+        ("InstanceNorm2d(3, affine=True)", "[3, 5, 5]"),
+        ("InstanceNorm2d(3, eps=0.1)", "[N, 3, H, W]"),
+        # eval mode with running statistics: normalised with them, not the input's own
+        ("InstanceNorm2d(3, track_running_stats=True)", "[N, 3, 5, 5]"),
+        ("InstanceNorm2d(3, affine=True, track_running_stats=True)", "[N, 3, 5, 5]"),
+        ("InstanceNorm2d(3, affine=True, track_running_stats=True)", "[3, 4, 4]"),
     )
 
     @classmethod
@@ -343,3 +457,16 @@ class InstanceNorm2d(Layer):
     @classmethod
     def param_count(cls, args):
         return 2 * args["num_features"] if args["affine"] else 0
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        rank = node.input.shape.rank
+        if node.args["track_running_stats"]:
+            # torch's eval mode then normalises with the running statistics, as BatchNorm does;
+            # an unbatched [C, H, W] input gets a batch dim for BatchNormalization's layout
+            if rank == 3:
+                return g.squeeze(_running_stats_norm(g, g.unsqueeze(x, [0]), w, node.args["eps"]), [0])
+            return _running_stats_norm(g, x, w, node.args["eps"])
+        # each sample's channel over its own H, W (the last two dims, batched or not)
+        y = _standardize(g, x, [rank - 2, rank - 1], node.args["eps"])
+        return _affine(g, y, w, rank, channel_dim=rank - 3)

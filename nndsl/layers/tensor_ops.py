@@ -87,6 +87,11 @@ def _ranked(x: TensorType, dims: tuple[int, ...], ctx, extra: int = 0) -> Tensor
     return materialize(x, need, ("N",) + ("D",) * need, ctx)
 
 
+def _transpose(g, x, perm: list[int]) -> str:
+    """Transpose, or the input itself for the identity order (a 0-D input included)."""
+    return x if perm == sorted(perm) else g.transpose(x, perm)
+
+
 def _method_call(dst: str, src: str, method: str, positional: list, keywords: list) -> list[str]:
     """``dst = src.method(...)``, laid out by the shared writer when it is too long for one line."""
     from nndsl.backends.pywriter import call  # the backend's writer; only ever called from there
@@ -144,6 +149,13 @@ class Reshape(_TensorOp):
         ("Reshape((-1, -1))", "[2, 3, 4]", "E107"),
         ("Reshape((0, 4))", "[2, 3, 4]", "E107"),
     )
+    onnx_examples = (
+        ("Reshape((-1, 2, 3))", "[N, T, 6]"),
+        ("Reshape((3, -1, 2))", "[N, 6]"),
+        ("Reshape((2, 12))", "[2, 3, 4]"),
+        ("Reshape(-1)", "long[N, 3]"),
+        ("Reshape((-1, 4))", "int32[N, T, 4]"),
+    )
 
     @classmethod
     def validate(cls, args):
@@ -177,6 +189,12 @@ class Reshape(_TensorOp):
         if shapes.known_equal(shapes.mul(quotient, known), total) is not True:
             ctx.warn("W301", f"cannot verify statically that {total} is divisible by {known}")
         return TensorType(Shape(tuple(quotient if s == -1 else s for s in sizes)), x.dtype)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # the sizes as written: positive numbers and at most one -1 mean the same to ONNX's
+        # Reshape as to torch (no 0 to copy a dim), whatever the input's symbolic sizes
+        return g.op("Reshape", [x, g.const(list(_as_tuple(node.args["shape"])))])
 
 
 def _divide(total, k: int):
@@ -238,6 +256,7 @@ class View(Reshape):
         ("View((4, 6))", "[2, 3, 4]", "[4, 6]"),
         ("View((5, 5))", "[2, 3, 4]", "E206"),
     )
+    onnx_examples = (("View(-1)", "[N, 2, 3]"), ("View((-1, 3))", "[N, T, 6]"))
 
     @classmethod
     def output(cls, args, x, ctx):
@@ -267,6 +286,11 @@ class Permute(_TensorOp):
         ("Permute((0, 1, 3))", "[2, 3, 4]", "E202"),
         ("Permute((0, 1, -3))", "[2, 3, 4]", "E107"),
     )
+    onnx_examples = (
+        ("Permute((0, 3, 1, 2))", "[N, H, W, 3]"),
+        ("Permute((0, 1))", "[N, 4]"),
+        ("Permute((-1, 0, 1))", "long[N, T, 3]"),
+    )
 
     @classmethod
     def call_args(cls, args):
@@ -287,6 +311,11 @@ class Permute(_TensorOp):
         moved = list(order) != sorted(order)
         return TensorType(Shape(tuple(x.shape.dims[i] for i in order)), x.dtype, x.contiguous and not moved)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        rank = node.input.shape.rank
+        return _transpose(g, x, [d % rank for d in node.args["dims"]] if rank else [])
+
 
 @register
 class Transpose(_TensorOp):
@@ -301,6 +330,11 @@ class Transpose(_TensorOp):
         ("Transpose(0, 0)", "[]", "[]"),
         ("Transpose(0, 3)", "[2, 3, 4]", "E202"),
     )
+    onnx_examples = (
+        ("Transpose(-1, 0)", "[N, 3, 4]"),
+        ("Transpose(2, 2)", "[N, 3, 4]"),
+        ("Transpose(0, 1)", "int32[N, 3]"),
+    )
 
     @classmethod
     def output(cls, args, x, ctx):
@@ -311,6 +345,15 @@ class Transpose(_TensorOp):
         if dims:
             dims[i], dims[j] = dims[j], dims[i]
         return TensorType(Shape(tuple(dims), x.shape.rest), x.dtype, x.contiguous and i == j)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        rank = node.input.shape.rank
+        perm = list(range(rank))
+        if rank:
+            i, j = node.args["dim0"] % rank, node.args["dim1"] % rank
+            perm[i], perm[j] = perm[j], perm[i]
+        return _transpose(g, x, perm)
 
 
 # ---------------------------------------------------------------- reductions
@@ -333,6 +376,15 @@ class _Reduction(_TensorOp):
         kept = tuple(1 if i in gone else d for i, d in enumerate(x.shape.dims) if keep or i not in gone)
         return Shape(kept, x.shape.rest)
 
+    @classmethod
+    def reduce_onnx(cls, g, op_type, x, node):
+        rank = node.input.shape.rank
+        if rank == 0:  # a 0-D input's one element is its own sum and mean
+            return x
+        dims = _as_tuple(node.args["dim"])
+        axes = sorted(d % rank for d in dims) if dims else list(range(rank))  # () means every dim
+        return g.reduce(op_type, x, axes, node.args["keepdim"])
+
 
 @register
 class Mean(_Reduction):
@@ -347,6 +399,8 @@ class Mean(_Reduction):
         ("Mean(1)", "[*]", "[N]"),
         ("Mean(())", "[2, 3]", "[]"),
         ("Mean(0)", "[]", "[]"),
+        ("Mean((), keepdim=True)", "[N, 3]", "[1, 1]"),
+        ("Mean((-1, 1), keepdim=True)", "[N, 3, 4]", "[N, 1, 1]"),
         ("Mean(3)", "[N, 8, 8]", "E202"),
         ("Mean((0, -2))", "[2, 3]", "E107"),
         ("Mean(1)", "long[N, T]", "E204"),
@@ -364,6 +418,10 @@ class Mean(_Reduction):
             )
         return TensorType(cls.reduce(args, x, ctx), x.dtype)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        return cls.reduce_onnx(g, "ReduceMean", x, node)
+
 
 @register
 class Sum(_Reduction):
@@ -378,11 +436,26 @@ class Sum(_Reduction):
         ("Sum((), keepdim=True)", "[2, 3]", "[1, 1]"),
         ("Sum(2)", "[2, 3]", "E202"),
     )
+    onnx_examples = (
+        ("Sum(())", "[N, 3]"),
+        ("Sum((-1, 0))", "[N, 3, 4]"),
+        ("Sum(1, keepdim=True)", "long[N, 4]"),
+        ("Sum((), keepdim=True)", "int32[N, 3]"),
+        ("Sum(0)", "int32[]"),
+        ("Sum(0)", "[]"),
+    )
 
     @classmethod
     def output(cls, args, x, ctx):
         dtype = "int64" if x.dtype in ("bool", "int32") else x.dtype
         return TensorType(cls.reduce(args, x, ctx), dtype)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        if node.input.dtype in ("bool", "int32"):
+            # torch sums these as int64; casting first gives the same (exact) integer sums
+            x = g.op("Cast", [x], to=7)  # TensorProto.INT64
+        return cls.reduce_onnx(g, "ReduceSum", x, node)
 
 
 # ---------------------------------------------------------------- size-1 dims
@@ -408,6 +481,12 @@ class Squeeze(_TensorOp):
         ("Squeeze(3)", "[N, 1, 4]", "E202"),
         ("Squeeze((0, 0))", "[1, 1]", "E107"),
     )
+    onnx_examples = (
+        ("Squeeze(())", "[N, 1, 3]"),
+        ("Squeeze((0, 2))", "[1, 3, 1]"),
+        ("Squeeze(-1)", "long[N, 3, 1]"),
+        ("Squeeze((1, 2))", "[N, 1, 3]"),
+    )
 
     @classmethod
     def output(cls, args, x, ctx):
@@ -432,6 +511,17 @@ class Squeeze(_TensorOp):
         kept = tuple(d for i, d in enumerate(x.shape.dims) if i not in gone)
         return TensorType(Shape(kept, x.shape.rest), x.dtype, x.contiguous)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # the dims the checker removed: size 1, or symbolic (which the checker then fixed to 1,
+        # W303); ONNX's Squeeze fails at run time on such a dim of another size, where torch
+        # would keep it, so the exported graph never silently changes rank
+        dims = node.input.shape.dims
+        rank = len(dims)
+        axes = sorted({d % rank for d in _as_tuple(node.args["dim"])}) if rank else []
+        axes = [i for i in axes if not isinstance(dims[i], int) or dims[i] == 1]
+        return g.squeeze(x, axes) if axes else x
+
 
 @register
 class Unsqueeze(_TensorOp):
@@ -447,6 +537,11 @@ class Unsqueeze(_TensorOp):
         ("Unsqueeze(-1)", "[*]", "[*, 1]"),
         ("Unsqueeze(3)", "[N, 10]", "E202"),
     )
+    onnx_examples = (
+        ("Unsqueeze(0)", "[N, 3]"),
+        ("Unsqueeze(-2)", "long[N, 3]"),
+        ("Unsqueeze(2)", "[N, 3]"),
+    )
 
     @classmethod
     def output(cls, args, x, ctx):
@@ -455,3 +550,8 @@ class Unsqueeze(_TensorOp):
         i = _wrap(args["dim"], rank, positions=rank + 1)
         dims = x.shape.dims
         return TensorType(Shape(dims[:i] + (1,) + dims[i:], x.shape.rest), x.dtype, x.contiguous)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        rank = node.input.shape.rank
+        return g.unsqueeze(x, [node.args["dim"] % (rank + 1)])
