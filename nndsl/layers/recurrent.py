@@ -131,6 +131,102 @@ class _RNNBase(Layer):
             total += d * per_dir
         return total
 
+    # -- ONNX: one RNN/GRU/LSTM op per layer, run sequence-major ([L, N, F], ONNX's layout 0,
+    # the only one onnxruntime's CPU kernels run); the selectors are read off Y and Y_h/Y_c
+
+    onnx_op = "RNN"
+    #: torch's gate blocks in the order ONNX stacks them
+    onnx_gates = (0,)
+
+    @classmethod
+    def _onnx_attrs(cls, args, d):
+        return {}
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        import numpy as np
+
+        args = node.args
+        d = 2 if args["bidirectional"] else 1
+        hidden, h_out = args["hidden_size"], cls._h_out(args)
+        proj = args.get("proj_size", 0)
+        batched = node.input.shape.rank != 2
+        if not batched:
+            x = g.unsqueeze(x, [1])  # [L, F] -> [L, 1, F], as torch does (batch_first or not)
+        elif args["batch_first"]:
+            x = g.transpose(x, (1, 0, 2))
+
+        def gates(t):
+            return np.concatenate([t[i * hidden : (i + 1) * hidden] for i in cls.onnx_gates])
+
+        direction = "bidirectional" if d == 2 else "forward"
+        attrs = cls._onnx_attrs(args, d)
+        h_parts, c_parts = [], []
+        for layer in range(args["num_layers"]):
+            ws, rs, bs, ps = [], [], [], []
+            for suffix in ("", "_reverse")[:d]:
+                tail = f"_l{layer}{suffix}"
+                w_ih, w_hh = w(f"weight_ih{tail}"), w(f"weight_hh{tail}")
+                b_ih, b_hh = w.get(f"bias_ih{tail}"), w.get(f"bias_hh{tail}")
+                if proj:
+                    # ONNX LSTM has no projection, but it is linear: h_t = W_hr m_t with
+                    # m_t = o * tanh(c_t), so W_hh h_{t-1} = (W_hh W_hr) m_{t-1}. The op runs on
+                    # the unprojected m (hidden_size wide) and its Y and Y_h are projected after.
+                    w_hr = w(f"weight_hr{tail}")
+                    w_hh = (w_hh.astype(np.float64) @ w_hr.astype(np.float64)).astype(np.float32)
+                    ps.append(w_hr.T)
+                ws.append(gates(w_ih))
+                rs.append(gates(w_hh))
+                if b_ih is not None:
+                    bs.append(np.concatenate([gates(b_ih), gates(b_hh)]))  # ONNX B is [Wb, Rb]
+            inputs = [
+                x,
+                g.weight(np.stack(ws), w.key(f"weight_ih_l{layer}")),
+                g.weight(np.stack(rs), w.key(f"weight_hh_l{layer}")),
+            ]
+            if bs:
+                inputs.append(g.weight(np.stack(bs), w.key(f"bias_l{layer}")))
+            outs = g.op(
+                cls.onnx_op,
+                inputs,
+                outputs=3 if cls.onnx_op == "LSTM" else 2,
+                direction=direction,
+                hidden_size=hidden,
+                **attrs,
+            )
+            y, h = outs[0], outs[1]  # Y [L, D, N, hidden], Y_h [D, N, hidden]
+            if proj:
+                p = g.weight(np.stack(ps), w.key(f"weight_hr_l{layer}"))  # [D, hidden, P]
+                y = g.op("MatMul", [y, p])
+                h = g.op("MatMul", [h, p])
+            h_parts.append(h)
+            if cls.onnx_op == "LSTM":
+                c_parts.append(outs[2])
+            # torch's layer output [L, N, D*h_out]: the next layer's input
+            if d == 1:
+                x = g.squeeze(y, [1])
+            else:
+                x = g.op("Reshape", [g.transpose(y, (0, 2, 1, 3)), g.const([0, 0, d * h_out])])
+
+        selector = node.selector or "output"
+        if selector == "output":
+            if not batched:
+                return g.squeeze(x, [1])
+            return g.transpose(x, (1, 0, 2)) if args["batch_first"] else x
+        if selector == "last":
+            out = g.op("Gather", [x, g.const(-1)], axis=0)  # [N, D*h_out]
+            return out if batched else g.squeeze(out, [0])
+        if selector == "hidden":
+            top = h_parts[-1]  # [D, N, h_out]
+            if d == 1:
+                out = g.squeeze(top, [0])
+            else:
+                out = g.op("Reshape", [g.transpose(top, (1, 0, 2)), g.const([0, d * h_out])])
+            return out if batched else g.squeeze(out, [0])
+        parts = h_parts if selector == "h_n" else c_parts
+        out = parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0)  # [D*num_layers, N, size]
+        return out if batched else g.squeeze(out, [1])
+
 
 def _common(extra_after_layers=(), extra_tail=()):
     return (
@@ -156,11 +252,29 @@ class RNN(_RNNBase):
 
     gates = 1
     params = _common((Param("nonlinearity", choice("tanh", "relu"), "tanh"),))
+    onnx_op = "RNN"
+    onnx_gates = (0,)
     examples = (
         ("RNN(10, 20)", "[L, N, 10]", "[L, N, 20]"),
         ("RNN(10, 20, batch_first=True).last", "[N, L, 10]", "[N, 20]"),
         ("RNN(10, 20)", "[L, N, 12]", "E201"),
     )
+    onnx_examples = (
+        ("RNN(3, 4, num_layers=2, nonlinearity='relu')", "[L, N, 3]"),
+        ("RNN(3, 4, bidirectional=True, batch_first=True)", "[N, L, 3]"),
+        ("RNN(3, 4, num_layers=2, bidirectional=True, bias=False).hidden", "[L, N, 3]"),
+        ("RNN(3, 4, num_layers=2, bidirectional=True, nonlinearity='relu').h_n", "[L, N, 3]"),
+        ("RNN(3, 4, bidirectional=True).last", "[L, N, 3]"),
+        ("RNN(3, 4).hidden", "[L, N, 3]"),
+        ("RNN(3, 4, num_layers=2)", "[L, 3]"),
+        ("RNN(3, 4, batch_first=True, bidirectional=True)", "[L, 3]"),
+        ("RNN(3, 4, bidirectional=True).hidden", "[L, 3]"),
+        ("RNN(3, 4, num_layers=2).h_n", "[L, 3]"),
+    )
+
+    @classmethod
+    def _onnx_attrs(cls, args, d):
+        return {"activations": [args["nonlinearity"].capitalize()] * d}
 
 
 @register
@@ -169,11 +283,29 @@ class GRU(_RNNBase):
 
     gates = 3
     params = _common()
+    onnx_op = "GRU"
+    onnx_gates = (1, 0, 2)  # torch r, z, n; ONNX z, r, h
     examples = (
         ("GRU(10, 20, num_layers=3, bidirectional=True)", "[5, 3, 10]", "[5, 3, 40]"),
         ("GRU(10, 20, num_layers=3, bidirectional=True).h_n", "[5, 3, 10]", "[6, 3, 20]"),
         ("GRU(10, 20, batch_first=True).hidden", "[N, T, 10]", "[N, 20]"),
     )
+    onnx_examples = (
+        ("GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True).hidden", "[N, T, 3]"),
+        ("GRU(3, 4, num_layers=2, bidirectional=True).hidden", "[L, N, 3]"),
+        ("GRU(3, 4, num_layers=2, batch_first=True)", "[N, L, 3]"),
+        ("GRU(3, 4, bias=False, bidirectional=True)", "[L, N, 3]"),
+        ("GRU(3, 4, bidirectional=True, batch_first=True).last", "[N, L, 3]"),
+        ("GRU(3, 4, num_layers=2, dropout=0.5).h_n", "[L, N, 3]"),
+        ("GRU(3, 4, bidirectional=True)", "[L, 3]"),
+        ("GRU(3, 4, num_layers=2, bidirectional=True).h_n", "[L, 3]"),
+        ("GRU(3, 4).last", "[L, 3]"),
+    )
+
+    @classmethod
+    def _onnx_attrs(cls, args, d):
+        # torch applies the reset gate after the recurrent product: r * (W_hn h + b_hn)
+        return {"linear_before_reset": 1}
 
 
 @register
@@ -183,6 +315,8 @@ class LSTM(_RNNBase):
     gates = 4
     selectors = {**_SELECTORS, "c_n": "the final cell state: [D*num_layers, N, hidden_size]"}
     params = _common(extra_tail=(Param("proj_size", NONNEG_INT, 0),))
+    onnx_op = "LSTM"
+    onnx_gates = (0, 3, 1, 2)  # torch i, f, g, o; ONNX i, o, f, c
     examples = (
         ("LSTM(10, 20, num_layers=2, batch_first=True)", "[N, T, 10]", "[N, T, 20]"),
         ("LSTM(10, 20, num_layers=2, batch_first=True).last", "[N, T, 10]", "[N, 20]"),
@@ -196,6 +330,22 @@ class LSTM(_RNNBase):
         ("LSTM(10, 20)", "[N, 1, 10, 10]", "E202"),
         ("LSTM(10, 20, batch_first=True).last", "[5, 10]", "E202"),
         ("LSTM(10, 20).last", "[5, 10]", "[20]"),
+    )
+    onnx_examples = (
+        ("LSTM(3, 4, num_layers=2, bidirectional=True).hidden", "[L, N, 3]"),
+        ("LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True).hidden", "[N, L, 3]"),
+        ("LSTM(3, 4, num_layers=2, bidirectional=True)", "[L, N, 3]"),
+        ("LSTM(3, 4, bidirectional=True, batch_first=True)", "[N, L, 3]"),
+        ("LSTM(3, 4, bias=False, bidirectional=True).c_n", "[L, N, 3]"),
+        ("LSTM(3, 4, num_layers=2, dropout=0.5).h_n", "[L, N, 3]"),
+        ("LSTM(3, 4, bidirectional=True).last", "[L, N, 3]"),
+        ("LSTM(3, 4, proj_size=2, num_layers=2, bidirectional=True)", "[L, N, 3]"),
+        ("LSTM(3, 4, proj_size=2, num_layers=2, bidirectional=True).hidden", "[L, N, 3]"),
+        ("LSTM(3, 4, proj_size=2, batch_first=True, bias=False).last", "[N, L, 3]"),
+        ("LSTM(3, 4, proj_size=2, num_layers=2).c_n", "[L, 3]"),
+        ("LSTM(3, 4, num_layers=2, bidirectional=True).h_n", "[L, 3]"),
+        ("LSTM(3, 4, bidirectional=True, batch_first=True)", "[L, 3]"),
+        ("LSTM(3, 4, bidirectional=True).hidden", "[L, 3]"),
     )
 
     @classmethod
