@@ -403,3 +403,17 @@ def spatial_too_small(name: str, in_sizes, out_sizes, what: str = "kernel") -> S
         f"output size {outs}",
         "use a smaller kernel, more padding, or a larger input",
     )
+
+
+def onnx_batched(g, x: str, unbatched: bool, emit) -> str:
+    """``emit(x)`` on a batched input: an unbatched one ([C, *S]) gets a batch dim around it."""
+    if not unbatched:
+        return emit(x)
+    return g.squeeze(emit(g.unsqueeze(x, [0])), [0])
+
+
+def not_exportable(message: str, help: str | None = None) -> Exception:
+    """The exception a mapping raises for a configuration it finds it cannot export."""
+    from nndsl.backends.onnx_graph import NotExportable  # only ever called during an export
+
+    return NotExportable(message, help)

@@ -18,6 +18,8 @@ from nndsl.layers.base import (
     check_rank,
     choice,
     materialize,
+    not_exportable,
+    onnx_batched,
     size_kind,
     spatial_too_small,
 )
@@ -161,6 +163,49 @@ class _ConvNd(Layer):
         weights = args["out_channels"] * (args["in_channels"] // args["groups"]) * math.prod(args["kernel_size"])
         return weights + (args["out_channels"] if args["bias"] else 0)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        unbatched = node.input.shape.rank == cls.n + 1
+        return onnx_batched(g, x, unbatched, lambda x: cls._onnx_conv(g, x, node.args, w))
+
+    @classmethod
+    def _onnx_inputs(cls, g, x, w) -> list:
+        inputs = [x, g.weight(w("weight"), w.key("weight"))]
+        bias = w.get("bias")  # read even with bias=False: a folded BatchNorm gives one
+        if bias is not None:
+            inputs.append(g.weight(bias, w.key("bias")))
+        return inputs
+
+    @classmethod
+    def _onnx_conv(cls, g, x, args, w):
+        n, kernel, dilation = cls.n, args["kernel_size"], args["dilation"]
+        padding = args["padding"]
+        if padding == "same":  # the odd element of the total goes at the end, as torch pads
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            begin, end = [t // 2 for t in totals], [t - t // 2 for t in totals]
+        elif padding == "valid":
+            begin = end = [0] * n
+        else:
+            begin = end = list(padding)
+        mode = args["padding_mode"]
+        if mode != "zeros" and any(begin + end):
+            onnx_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+            if onnx_mode == "wrap" and g.opset < 19:
+                raise not_exportable(
+                    "padding_mode='circular' needs ONNX's wrap padding, from opset 19", "use --opset 19 or later"
+                )
+            x = g.op("Pad", [x, g.const([0, 0, *begin, 0, 0, *end])], mode=onnx_mode)
+            begin = end = [0] * n
+        return g.op(
+            "Conv",
+            cls._onnx_inputs(g, x, w),
+            kernel_shape=list(kernel),
+            strides=list(args["stride"]),
+            dilations=list(dilation),
+            group=args["groups"],
+            pads=begin + end,
+        )
+
 
 @register
 class Conv1d(_ConvNd):
@@ -172,6 +217,13 @@ class Conv1d(_ConvNd):
         ("Conv1d(4, 8, 3)", "[N, 4, 32]", "[N, 8, 30]"),
         ("Conv1d(4, 8, 3, padding='same')", "[N, 4, L]", "[N, 8, L]"),
         ("Conv1d(4, 8, 3)", "[N, 5, 32]", "E201"),
+    )
+    onnx_examples = (
+        ("Conv1d(4, 6, 4, padding='same', dilation=2, groups=2)", "[N, 4, L]"),
+        ("Conv1d(4, 8, 3, padding=2, padding_mode='reflect')", "[N, 4, 9]"),
+        ("Conv1d(4, 8, 3, padding=1, padding_mode='replicate', bias=False)", "[N, 4, 9]"),
+        ("Conv1d(4, 8, 3, padding=2, padding_mode='circular', stride=2)", "[N, 4, 9]"),
+        ("Conv1d(4, 8, 3, padding='valid')", "[4, 9]"),
     )
 
 
@@ -189,6 +241,12 @@ class Conv2d(_ConvNd):
         ("Conv2d(4, 6, 3, groups=3)", "[N, 4, 8, 8]", "E107"),
         ("Conv2d(3, 8, 3)", "[N, 784]", "E202"),
     )
+    onnx_examples = (
+        ("Conv2d(4, 8, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=4, bias=False)", "[N, 4, H, W]"),
+        ("Conv2d(3, 4, 3, padding=1, padding_mode='reflect')", "[N, 3, 7, 7]"),
+        ("Conv2d(3, 4, 3, padding=(2, 1), padding_mode='circular')", "[N, 3, 7, 7]"),
+        ("Conv2d(3, 4, 4, padding='same')", "[N, 3, 7, 6]"),
+    )
 
 
 @register
@@ -198,6 +256,9 @@ class Conv3d(_ConvNd):
     n = 3
     params = _ConvNd._make_params(3)
     examples = (("Conv3d(2, 4, 3)", "[N, 2, 8, 8, 8]", "[N, 4, 6, 6, 6]"),)
+    onnx_examples = (
+        ("Conv3d(2, 4, (1, 3, 2), stride=(1, 2, 1), padding=(0, 1, 1), dilation=(2, 1, 1))", "[N, 2, 5, 6, 6]"),
+    )
 
 
 def _tconv_padding(n: int) -> Kind:
@@ -258,6 +319,20 @@ class _ConvTransposeNd(_ConvNd):
         weights = args["in_channels"] * (args["out_channels"] // args["groups"]) * math.prod(args["kernel_size"])
         return weights + (args["out_channels"] if args["bias"] else 0)
 
+    @classmethod
+    def _onnx_conv(cls, g, x, args, w):
+        # ONNX's ConvTranspose has torch's weight layout [C_in, C_out / groups, *kernel] and output size
+        return g.op(
+            "ConvTranspose",
+            cls._onnx_inputs(g, x, w),
+            kernel_shape=list(args["kernel_size"]),
+            strides=list(args["stride"]),
+            dilations=list(args["dilation"]),
+            group=args["groups"],
+            pads=list(args["padding"]) * 2,
+            output_padding=list(args["output_padding"]),
+        )
+
 
 @register
 class ConvTranspose1d(_ConvTransposeNd):
@@ -266,6 +341,10 @@ class ConvTranspose1d(_ConvTransposeNd):
     n = 1
     params = _ConvTransposeNd._make_params(1)
     examples = (("ConvTranspose1d(4, 2, 3, stride=2)", "[N, 4, 10]", "[N, 2, 21]"),)
+    onnx_examples = (
+        ("ConvTranspose1d(4, 6, 3, stride=3, padding=1, output_padding=2, groups=2, dilation=2)", "[N, 4, L]"),
+        ("ConvTranspose1d(4, 2, 3, bias=False)", "[4, 5]"),
+    )
 
 
 @register
@@ -280,3 +359,4 @@ class ConvTranspose2d(_ConvTransposeNd):
         ("ConvTranspose2d(4, 2, 3, output_padding=1)", "[N, 4, 5, 5]", "E107"),
         ("ConvTranspose2d(4, 2, 3, padding=3)", "[N, 4, 1, 1]", "E203"),
     )
+    onnx_examples = (("ConvTranspose2d(2, 4, (2, 3), stride=(2, 1), padding=(0, 1), dilation=(1, 2))", "[N, 2, 5, 4]"),)

@@ -15,6 +15,8 @@ from nndsl.layers.base import (
     as_int,
     check_rank,
     materialize,
+    not_exportable,
+    onnx_batched,
     optional,
     rank_error,
     size_kind,
@@ -92,6 +94,33 @@ class _PoolNd(Layer):
             raise spatial_too_small(cls.__name__, spatial, out)
         return TensorType(Shape(x.shape.dims[:-n] + tuple(out)), x.dtype)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        unbatched = node.input.shape.rank == cls.n + 1
+        return onnx_batched(g, x, unbatched, lambda x: cls._onnx_pool(g, x, node))
+
+    @classmethod
+    def _onnx_attrs(cls, node, prepadded: bool = False) -> dict:
+        """Pooling attributes; ``prepadded``: the input was already padded by ``padding`` on both sides."""
+        args = node.args
+        kernel = args["kernel_size"]
+        stride = args["stride"] if args["stride"] is not None else kernel
+        dilation = args.get("dilation", (1,) * cls.n)
+        padding = list(args["padding"])
+        begin = [0] * cls.n if prepadded else list(padding)
+        end = list(begin)
+        ceil_mode = args["ceil_mode"]
+        spatial = node.input.shape.dims[-cls.n :]
+        if ceil_mode and all(isinstance(size, int) for size in spatial):
+            # torch drops a last window that would start in the right padding; ONNX's ceil_mode
+            # keeps it. Pad the end so that the floor rule gives torch's count instead.
+            for i, size in enumerate(spatial):
+                out = _pool_out(size, kernel[i], stride[i], padding[i], dilation[i], True)
+                held = size + (2 * padding[i] if prepadded else padding[i])  # what the windows start from
+                end[i] = max((out - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1 - held, 0)
+            ceil_mode = False
+        return {"kernel_shape": list(kernel), "strides": list(stride), "pads": begin + end, "ceil_mode": int(ceil_mode)}
+
 
 def _fmt(sizes) -> str:
     return " x ".join(str(d) for d in sizes)
@@ -121,17 +150,32 @@ def _avg_params(n):
     return params
 
 
+class _MaxPoolNd(_PoolNd):
+    @classmethod
+    def _onnx_pool(cls, g, x, node):
+        attrs = {**cls._onnx_attrs(node), "dilations": list(node.args["dilation"])}
+        if node.input.dtype == "float32":
+            return g.op("MaxPool", [x], **attrs)
+        # onnxruntime's MaxPool takes no int64: pool in float64, exact for every index up to 2**53
+        pooled = g.op("MaxPool", [g.op("Cast", [x], to=11)], **attrs)
+        return g.op("Cast", [pooled], to=7 if node.input.dtype == "int64" else 6)
+
+
 @register
-class MaxPool1d(_PoolNd):
+class MaxPool1d(_MaxPoolNd):
     """1-D max pooling over ``[N, C, L]``; stride defaults to kernel_size."""
 
     n = 1
     params = _max_params(1)
     examples = (("MaxPool1d(2)", "[N, 4, 9]", "[N, 4, 4]"),)
+    onnx_examples = (
+        ("MaxPool1d(3, 2, padding=1, dilation=2, ceil_mode=True)", "[N, 2, 10]"),
+        ("MaxPool1d(2)", "[3, L]"),
+    )
 
 
 @register
-class MaxPool2d(_PoolNd):
+class MaxPool2d(_MaxPoolNd):
     """2-D max pooling over ``[N, C, H, W]``; stride defaults to kernel_size."""
 
     integer_input = "keep"  # torch has integer kernels for it
@@ -146,10 +190,16 @@ class MaxPool2d(_PoolNd):
         ("MaxPool2d(3, padding=2)", "[N, 1, 8, 8]", "E207"),
         ("MaxPool2d(3)", "[N, 1, 2, 2]", "E203"),
     )
+    onnx_examples = (
+        ("MaxPool2d(3, 2, ceil_mode=True)", "[N, 2, 8, 9]"),
+        ("MaxPool2d((3, 2), stride=(1, 2), padding=(1, 0), dilation=(1, 2))", "[N, 2, 7, 9]"),
+        ("MaxPool2d(2)", "long[N, 2, 4, 4]"),
+        ("MaxPool2d(2)", "[2, 5, 5]"),
+    )
 
 
 @register
-class MaxPool3d(_PoolNd):
+class MaxPool3d(_MaxPoolNd):
     """3-D max pooling over ``[N, C, D, H, W]``."""
 
     integer_input = "keep"  # torch has integer kernels for it
@@ -157,10 +207,41 @@ class MaxPool3d(_PoolNd):
     n = 3
     params = _max_params(3)
     examples = (("MaxPool3d(2)", "[N, 1, 8, 8, 8]", "[N, 1, 4, 4, 4]"),)
+    onnx_examples = (("MaxPool3d((1, 2, 3), padding=(0, 1, 1), ceil_mode=True)", "[N, 1, 3, 5, 7]"),)
 
 
 class _AvgPoolNd(_PoolNd):
     """Average pools: no dilation parameter (its value is 1)."""
+
+    @classmethod
+    def onnx_unsupported(cls, args):
+        if args.get("divisor_override") is not None and args["ceil_mode"]:
+            return "divisor_override with ceil_mode=True: windows past the padding have no ONNX equivalent"
+        return None
+
+    @classmethod
+    def _onnx_pool(cls, g, x, node):
+        if node.input.dtype != "float32":
+            raise not_exportable("an average pool of integers (torch divides with truncation) has no ONNX equivalent")
+        args = node.args
+        divisor = args.get("divisor_override")
+        include_pad = args["count_include_pad"] or divisor is not None
+        if include_pad and any(args["padding"]):
+            # torch counts the padding it was given but not a ceil_mode window's overhang: pad
+            # with zeros here and let the pool count only what it holds
+            pads = list(args["padding"])
+            x = g.op("Pad", [x, g.const([0, 0, *pads, 0, 0, *pads])])
+            pooled = g.op("AveragePool", [x], count_include_pad=0, **cls._onnx_attrs(node, prepadded=True))
+        else:
+            # no padding to count: a ceil_mode window's overhang is not counted by torch either
+            pooled = g.op("AveragePool", [x], count_include_pad=0, **cls._onnx_attrs(node))
+        if divisor is None:
+            return pooled
+        # the window's sum (every window is whole without ceil_mode) over the given divisor
+        size = 1
+        for k in args["kernel_size"]:
+            size *= k
+        return g.op("Mul", [pooled, g.scalar(size / divisor[0])])
 
 
 @register
@@ -172,6 +253,11 @@ class AvgPool1d(_AvgPoolNd):
     n = 1
     params = _avg_params(1)
     examples = (("AvgPool1d(3, 2)", "[N, 4, 9]", "[N, 4, 4]"),)
+    onnx_examples = (
+        ("AvgPool1d(3, 2, padding=1, count_include_pad=False)", "[N, 2, 10]"),
+        ("AvgPool1d(3, 2, padding=1, ceil_mode=True)", "[N, 2, 10]"),
+        ("AvgPool1d(4, 3, padding=2, ceil_mode=True, count_include_pad=False)", "[N, 2, 11]"),
+    )
 
 
 @register
@@ -183,6 +269,13 @@ class AvgPool2d(_AvgPoolNd):
     n = 2
     params = _avg_params(2)
     examples = (("AvgPool2d(2)", "[N, 3, 8, 8]", "[N, 3, 4, 4]"),)
+    onnx_examples = (
+        ("AvgPool2d(3, 2, padding=1)", "[N, 2, H, W]"),
+        ("AvgPool2d(3, 2, padding=1, count_include_pad=False, ceil_mode=True)", "[N, 2, 8, 9]"),
+        ("AvgPool2d(2, ceil_mode=True)", "[N, 2, 5, 7]"),
+        ("AvgPool2d(3, padding=1, divisor_override=4)", "[N, 2, 6, 6]"),
+        ("AvgPool2d(2)", "[2, 6, 6]"),
+    )
 
 
 @register
@@ -195,6 +288,7 @@ class AvgPool3d(_AvgPoolNd):
     input_covers_kernel = True
     params = _avg_params(3)
     examples = (("AvgPool3d(2)", "[N, 1, 4, 4, 4]", "[N, 1, 2, 2, 2]"),)
+    onnx_examples = (("AvgPool3d((2, 3, 3), stride=2, padding=(1, 1, 0), count_include_pad=False)", "[N, 1, 4, 6, 6]"),)
 
 
 def _output_size(n: int) -> Kind:
@@ -253,6 +347,51 @@ class _AdaptiveNd(Layer):
                 raise ShapeError("E203", f"{cls.__name__} needs a non-empty input, got {x.shape}")
         return TensorType(Shape(x.shape.dims[:-n] + out), x.dtype)
 
+    #: "ReduceMean" or "ReduceMax": what one window computes
+    onnx_reduce = "ReduceMean"
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        """Each pooled dim separately (a window is a box, so mean and max separate): the whole dim
+        when the output is 1, even windows as one pooling node, else one slice per window."""
+        dims_in, dims_out = node.input.shape.dims, node.output.shape.dims
+        rank = len(dims_in)
+        for axis in range(rank - cls.n, rank):
+            have, want = dims_in[axis], dims_out[axis]
+            if shapes.known_equal(have, want) is True:
+                continue
+            if want == 1:
+                x = g.reduce(cls.onnx_reduce, x, [axis], True)
+            elif isinstance(have, int) and have % want == 0:
+                x = cls._onnx_even(g, x, axis, rank, have // want)
+            elif isinstance(have, int):
+                pieces = [
+                    g.reduce(
+                        cls.onnx_reduce,
+                        g.slice(x, [i * have // want], [-(-(i + 1) * have // want)], [axis]),
+                        [axis],
+                        True,
+                    )
+                    for i in range(want)
+                ]
+                x = g.op("Concat", pieces, axis=axis)
+            else:
+                raise not_exportable(
+                    f"adaptive pooling of the symbolic size {have} to {want}: the windows depend on the size",
+                    "give the input a fixed size, or pool to 1",
+                )
+        return x
+
+    @classmethod
+    def _onnx_even(cls, g, x, axis, rank, k):
+        """Windows of k along one axis: a reshape to [..., want, k, ...] and a reduction of k."""
+        shape = g.op("Shape", [x])
+        front = g.slice(shape, [0], [axis], [0])
+        back = g.slice(shape, [axis + 1], [rank], [0])
+        split = g.op("Concat", [front, g.const([-1, k]), back], axis=0)
+        pooled = g.reduce(cls.onnx_reduce, g.op("Reshape", [x, split]), [axis + 1], False)
+        return pooled
+
 
 @register
 class AdaptiveAvgPool1d(_AdaptiveNd):
@@ -261,6 +400,11 @@ class AdaptiveAvgPool1d(_AdaptiveNd):
     n = 1
     params = (Param("output_size", _output_size(1)),)
     examples = (("AdaptiveAvgPool1d(1)", "[N, 8, 17]", "[N, 8, 1]"),)
+    onnx_examples = (
+        ("AdaptiveAvgPool1d(5)", "[N, 2, 17]"),
+        ("AdaptiveAvgPool1d(4)", "[N, 2, 12]"),
+        ("AdaptiveAvgPool1d(1)", "[2, L]"),
+    )
 
 
 @register
@@ -276,6 +420,12 @@ class AdaptiveAvgPool2d(_AdaptiveNd):
         ("AdaptiveAvgPool2d(1)", "[2, 3, 4, 5, 6]", "[2, 3, 4, 1, 1]"),
         ("AdaptiveAvgPool2d(2)", "[2, 3, 4, 5, 6]", "E202"),
         ("AdaptiveAvgPool2d((1, 1))", "[5, 6]", "E202"),
+    )
+    onnx_examples = (
+        ("AdaptiveAvgPool2d((2, 3))", "[N, 2, 8, 9]"),
+        ("AdaptiveAvgPool2d((3, 1))", "[N, 2, 7, W]"),
+        ("AdaptiveAvgPool2d(1)", "[N, 2, H, W]"),
+        ("AdaptiveAvgPool2d(3)", "[2, 5, 7]"),
     )
 
     @classmethod
@@ -294,3 +444,9 @@ class AdaptiveMaxPool2d(_AdaptiveNd):
     n = 2
     params = (Param("output_size", _output_size(2)), Param("return_indices", BOOL, False))
     examples = (("AdaptiveMaxPool2d(2)", "[N, 3, 9, 9]", "[N, 3, 2, 2]"),)
+    onnx_examples = (
+        ("AdaptiveMaxPool2d((3, 1))", "[N, 2, 6, 5]"),
+        ("AdaptiveMaxPool2d((4, None))", "[N, 2, 7, W]"),
+        ("AdaptiveMaxPool2d(1)", "[N, 2, H, W]"),
+    )
+    onnx_reduce = "ReduceMax"

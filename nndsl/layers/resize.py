@@ -15,6 +15,7 @@ from nndsl.layers.base import (
     check_rank,
     choice,
     materialize,
+    not_exportable,
     optional,
     rank_error,
 )
@@ -78,6 +79,21 @@ class Upsample(Layer):
         ("Upsample()", "[N, 3, 8, 8]", "E107"),
         ("Upsample(scale_factor=2, mode='linear')", "[N, 3, 8, 8]", "E202"),
     )
+    onnx_examples = (
+        ("Upsample(scale_factor=(2, 3))", "[N, 2, H, W]"),
+        ("Upsample(size=(7, 5))", "[N, 2, 4, 3]"),
+        ("Upsample(scale_factor=1.7, mode='nearest-exact')", "[N, 2, 5, 6]"),
+        ("Upsample(size=(9, 4), mode='nearest-exact')", "[N, 2, 5, 6]"),
+        ("Upsample(scale_factor=2, mode='bilinear')", "[N, 2, H, W]"),
+        ("Upsample(scale_factor=2, mode='bilinear', align_corners=True)", "[N, 2, 5, 6]"),
+        ("Upsample(size=(9, 4), mode='bilinear', align_corners=False)", "[N, 2, 5, 6]"),
+        ("Upsample(scale_factor=1.5, mode='bicubic')", "[N, 2, 6, 6]"),
+        ("Upsample(size=(3, 8), mode='bicubic', align_corners=True)", "[N, 2, 6, 6]"),
+        ("Upsample(scale_factor=2.5, mode='linear')", "[N, 2, L]"),
+        ("Upsample(scale_factor=2, mode='trilinear')", "[N, 1, 3, 4, 5]"),
+        ("Upsample(scale_factor=2, recompute_scale_factor=True, mode='bilinear')", "[N, 2, 5, 5]"),
+        ("Upsample(scale_factor=3)", "[N, 2, 4]"),
+    )
 
     @classmethod
     def validate(cls, args):
@@ -134,6 +150,47 @@ class Upsample(Layer):
             )
         return TensorType(Shape(x.shape.dims[:2] + tuple(out)), x.dtype)
 
+    @classmethod
+    def onnx_unsupported(cls, args):
+        if args["mode"] == "area":
+            return "mode='area' (an adaptive average pool) is not mapped; use AdaptiveAvgPool2d to the size instead"
+        return None
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        args = node.args
+        mode = args["mode"]
+        if node.input.dtype != "float32":
+            raise not_exportable("Upsample of an integer tensor has no ONNX Resize equivalent")
+        attrs = {}
+        if mode == "nearest":  # torch: source index floor(dst * in / out)
+            attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+        elif mode == "nearest-exact":  # torch: floor((dst + 0.5) * in / out)
+            attrs = {
+                "mode": "nearest",
+                "coordinate_transformation_mode": "half_pixel",
+                "nearest_mode": "round_prefer_ceil",
+            }
+        else:
+            corners = "align_corners" if args["align_corners"] else "pytorch_half_pixel"
+            attrs = {"mode": "cubic" if mode == "bicubic" else "linear", "coordinate_transformation_mode": corners}
+            if mode == "bicubic":
+                attrs["cubic_coeff_a"] = -0.75  # torch's bicubic kernel
+        rank = node.input.shape.rank
+        scale = args["scale_factor"]
+        if scale is not None and not args["recompute_scale_factor"] and not args["align_corners"]:
+            # torch maps coordinates with the given factor, not with out / in: so does ONNX given scales
+            scales = scale if isinstance(scale, tuple) else (scale,) * (rank - 2)
+            return g.op("Resize", [x, "", g.const([1.0, 1.0, *scales], "float32")], **attrs)
+        spatial = node.output.shape.dims[2:]
+        if all(isinstance(d, int) for d in spatial):
+            sizes = g.op("Concat", [g.op("Shape", [x], start=0, end=2), g.const(list(spatial))], axis=0)
+            return g.op("Resize", [x, "", "", sizes], **attrs)
+        raise not_exportable(
+            f"Upsample to the symbolic size {node.output.shape} with recompute_scale_factor or align_corners",
+            "give the input a fixed spatial size",
+        )
+
 
 def _pads(value):
     """An int (all four sides) or (left, right[, top, bottom[, ...]]): torch's F.pad pairs, last dim first."""
@@ -165,6 +222,7 @@ class ZeroPad2d(Layer):
         ("ZeroPad2d(1)", "[8]", "E202"),
         ("ZeroPad2d((0, 0, 1, -3))", "[1, 2, 3]", "E203"),
     )
+    onnx_examples = (("ZeroPad2d((2, -1, 0, 3))", "[N, 2, 4, 5]"), ("ZeroPad2d(1)", "long[N, 2, 3, 3]"))
 
     @classmethod
     def emitted_params(cls, args, given=frozenset(), n_positional=0):
@@ -195,3 +253,11 @@ class ZeroPad2d(Layer):
                 )
             dims[d] = shapes.add(dims[d], before + after)
         return TensorType(Shape(tuple(dims)), x.dtype)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        pad, rank = node.args["padding"], node.input.shape.rank
+        begin, end = [0] * rank, [0] * rank
+        for i in range(len(pad) // 2):  # pairs from the last dim backwards; negative values crop
+            begin[rank - 1 - i], end[rank - 1 - i] = pad[2 * i], pad[2 * i + 1]
+        return g.op("Pad", [x, g.const(begin + end)])
