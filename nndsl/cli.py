@@ -56,8 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         help="module: the nn.Module classes (default); train: a standalone training script (needs a train "
         "section); onnx: a verified ONNX model per model (needs nndsl[onnx])",
     )
-    comp.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain")
-    comp.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    _input_and_color(comp)
     _onnx_options(comp, weights_required=False)
 
     export = sub.add_parser(
@@ -68,8 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("file", metavar="FILE")
     export.add_argument("-o", "--output", metavar="OUT", help="output path (default: FILE with .onnx)")
-    export.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain")
-    export.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    _input_and_color(export)
     _onnx_options(export, weights_required=True)
 
     train = sub.add_parser(
@@ -85,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
     return parser
+
+
+def _input_and_color(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
 
 def _onnx_options(parser: argparse.ArgumentParser, weights_required: bool) -> None:
