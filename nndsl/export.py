@@ -143,7 +143,7 @@ def default_path(spec_path: str, model: ModelIR, several: bool) -> str:
     return f"{stem}_{model.name}.onnx" if several else f"{stem}.onnx"
 
 
-def preflight(program: Program, model: ModelIR) -> None:
+def preflight(program: Program, model: ModelIR, opset: int) -> None:
     """Everything knowable before any work: the input's rank and each layer's mapping."""
     from nndsl.backends import onnx_export
 
@@ -159,10 +159,9 @@ def preflight(program: Program, model: ModelIR) -> None:
                     help="give the bare chain's input shape, e.g. --input '[N, 1, 28, 28]'",
                 )
             )
-    for node, reason in onnx_export.unexportable(model):
-        diags.append(
-            _diagnostic(program, model, "E601", f"{node.layer.dsl_name()} cannot be exported to ONNX: {reason}", node)
-        )
+    for node, reason in onnx_export.unexportable(model, opset):
+        message = f"{node.layer.dsl_name()} cannot be exported to ONNX: {reason}"
+        diags.append(_diagnostic(program, model, "E601", message, node))
     if diags:
         raise ExportDiagnostics(diags)
 
@@ -185,7 +184,7 @@ def export(
         onnx_export.check_opset(opset)
     except onnx_export.ExportProblem as exc:
         raise ExportFailure(f"{exc.message} ({exc.help})") from None
-    preflight(program, model)
+    preflight(program, model, opset)
 
     has_torch = onnx_verify.torch_available()
     if weights_path is None:

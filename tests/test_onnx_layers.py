@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import nndsl
 from nndsl.layers import REGISTRY
 
 pytest.importorskip("onnxruntime")
@@ -31,3 +32,29 @@ def test_layer_matches_torch(call, given):
 def test_every_layer_has_an_onnx_mapping():
     missing = [name for name, layer in REGISTRY.items() if not layer.exports_to_onnx()]
     assert not missing, f"layers without an ONNX mapping: {missing}"
+
+
+UNSUPPORTED = [
+    ("Embedding(10, 4, max_norm=1.0)", "long[N, T]", 21, "rescales its weight rows"),
+    ("AvgPool2d(3, ceil_mode=True, divisor_override=2)", "[N, 1, 8, 8]", 21, "divisor_override"),
+    ("AvgPool2d(2)", "long[N, 1, 4, 4]", 21, "average pool of integers"),
+    ("AdaptiveAvgPool2d(3)", "[N, 2, H, W]", 21, "symbolic size H to 3"),
+    ("AdaptiveMaxPool2d((2, None))", "[N, 2, H, 5]", 21, "symbolic size H to 2"),
+    ("Upsample(size=(4, 4), mode='area')", "[N, 2, 8, 8]", 21, "mode='area'"),
+    ("Upsample(scale_factor=2, mode='bilinear', align_corners=True)", "[N, 2, H, W]", 21, "symbolic size"),
+    ("Conv2d(2, 2, 3, padding=1, padding_mode='circular')", "[N, 2, 5, 5]", 18, "from opset 19"),
+]
+
+
+@pytest.mark.parametrize(("call", "given", "opset", "reason"), UNSUPPORTED)
+def test_configurations_without_onnx_equivalent_are_reported_before_export(call, given, opset, reason):
+    from nndsl import export
+
+    result = nndsl.check_source(one_layer_spec(call, given), "<onnx test>")
+    assert result.ok, [d.message for d in result.diagnostics]
+    model = result.program.models[0]
+    with pytest.raises(export.ExportDiagnostics) as caught:
+        export.preflight(result.program, model, opset)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "E601" and reason in diagnostic.message
+    assert diagnostic.line_col == (2, 5)  # the layer's own line in the spec

@@ -53,14 +53,15 @@ def check_opset(opset: int) -> None:
         )
 
 
-def unexportable(model: ModelIR) -> list[tuple[LayerNode, str]]:
-    """Every layer of the model that has no ONNX mapping, with the reason: asked before any work."""
+def unexportable(model: ModelIR, opset: int) -> list[tuple[LayerNode, str]]:
+    """Every layer of the model that cannot be exported, with the reason: asked before any work.
+    (Tensor operations all can: the checker already refuses a split of a symbolic size.)"""
     found = []
     for node in model.layers:
         if not node.layer.exports_to_onnx():
             found.append((node, "there is no ONNX mapping for it yet"))
             continue
-        reason = node.layer.onnx_unsupported(dict(node.args))
+        reason = node.layer.onnx_unsupported(node, opset)
         if reason:
             found.append((node, reason))
     return found
@@ -174,7 +175,7 @@ def export_model(
 ) -> Exported:
     """The model as an ONNX ModelProto, weights from ``weights`` (state_dict keys -> arrays)."""
     check_opset(opset)
-    problems = unexportable(model)
+    problems = unexportable(model, opset)
     if problems:
         node, reason = problems[0]
         raise ExportProblem(reason, node)
@@ -343,10 +344,7 @@ class _Exporter:
             axis = dim % rank
             return [g.op("Concat", [g.unsqueeze(i, [axis]) for i in ins], axis=axis)]
         axis = dim % rank
-        sizes = [t.shape.dims[axis] for t in node.types]
-        if any(not isinstance(s, int) for s in sizes):
-            raise ExportProblem(f"{node.op} of a symbolic dimension cannot be exported", node)
-        return g.split(ins[0], sizes, axis)
+        return g.split(ins[0], [t.shape.dims[axis] for t in node.types], axis)
 
 
 def _reads(node) -> tuple[int, ...]:

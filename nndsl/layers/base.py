@@ -312,8 +312,9 @@ class Layer:
         raise NotImplementedError
 
     @classmethod
-    def onnx_unsupported(cls, args: dict) -> str | None:
-        """Why this configuration has no ONNX equivalent, or None; asked before an export starts."""
+    def onnx_unsupported(cls, node, opset: int) -> str | None:
+        """Why this use (its arguments, input and output types) has no ONNX equivalent at
+        ``opset``, or None; asked of every layer before an export starts."""
         return None
 
     @classmethod
@@ -410,10 +411,3 @@ def onnx_batched(g, x: str, unbatched: bool, emit) -> str:
     if not unbatched:
         return emit(x)
     return g.squeeze(emit(g.unsqueeze(x, [0])), [0])
-
-
-def not_exportable(message: str, help: str | None = None) -> Exception:
-    """The exception a mapping raises for a configuration it finds it cannot export."""
-    from nndsl.backends.onnx_graph import NotExportable  # only ever called during an export
-
-    return NotExportable(message, help)

@@ -18,7 +18,6 @@ from nndsl.layers.base import (
     check_rank,
     choice,
     materialize,
-    not_exportable,
     onnx_batched,
     size_kind,
     spatial_too_small,
@@ -169,6 +168,12 @@ class _ConvNd(Layer):
         return onnx_batched(g, x, unbatched, lambda x: cls._onnx_conv(g, x, node.args, w))
 
     @classmethod
+    def onnx_unsupported(cls, node, opset):
+        if node.args.get("padding_mode") == "circular" and opset < 19:
+            return "padding_mode='circular' needs ONNX's wrap padding, from opset 19 (pass --opset 19 or later)"
+        return None
+
+    @classmethod
     def _onnx_inputs(cls, g, x, w) -> list:
         inputs = [x, g.weight(w("weight"), w.key("weight"))]
         bias = w.get("bias")  # read even with bias=False: a folded BatchNorm gives one
@@ -190,10 +195,6 @@ class _ConvNd(Layer):
         mode = args["padding_mode"]
         if mode != "zeros" and any(begin + end):
             onnx_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
-            if onnx_mode == "wrap" and g.opset < 19:
-                raise not_exportable(
-                    "padding_mode='circular' needs ONNX's wrap padding, from opset 19", "use --opset 19 or later"
-                )
             x = g.op("Pad", [x, g.const([0, 0, *begin, 0, 0, *end])], mode=onnx_mode)
             begin = end = [0] * n
         return g.op(

@@ -281,8 +281,8 @@ class Embedding(Layer):
         return args["num_embeddings"] * args["embedding_dim"]
 
     @classmethod
-    def onnx_unsupported(cls, args):
-        if args["max_norm"] is not None:
+    def onnx_unsupported(cls, node, opset):
+        if node.args["max_norm"] is not None:
             return "Embedding(max_norm=...) rescales its weight rows in place at every lookup; ONNX has no equivalent"
         return None
 

@@ -15,7 +15,6 @@ from nndsl.layers.base import (
     as_int,
     check_rank,
     materialize,
-    not_exportable,
     onnx_batched,
     optional,
     rank_error,
@@ -214,15 +213,15 @@ class _AvgPoolNd(_PoolNd):
     """Average pools: no dilation parameter (its value is 1)."""
 
     @classmethod
-    def onnx_unsupported(cls, args):
-        if args.get("divisor_override") is not None and args["ceil_mode"]:
+    def onnx_unsupported(cls, node, opset):
+        if node.args.get("divisor_override") is not None and node.args["ceil_mode"]:
             return "divisor_override with ceil_mode=True: windows past the padding have no ONNX equivalent"
+        if node.input.dtype != "float32":
+            return "an average pool of integers (torch divides with truncation) has no ONNX equivalent"
         return None
 
     @classmethod
     def _onnx_pool(cls, g, x, node):
-        if node.input.dtype != "float32":
-            raise not_exportable("an average pool of integers (torch divides with truncation) has no ONNX equivalent")
         args = node.args
         divisor = args.get("divisor_override")
         include_pad = args["count_include_pad"] or divisor is not None
@@ -351,6 +350,14 @@ class _AdaptiveNd(Layer):
     onnx_reduce = "ReduceMean"
 
     @classmethod
+    def onnx_unsupported(cls, node, opset):
+        dims_in, dims_out = node.input.shape.dims, node.output.shape.dims
+        for have, want in zip(dims_in[-cls.n :], dims_out[-cls.n :]):
+            if not isinstance(have, int) and want != 1 and shapes.known_equal(have, want) is not True:
+                return f"adaptive pooling of the symbolic size {have} to {want}: the windows depend on the size"
+        return None
+
+    @classmethod
     def to_onnx(cls, g, x, node, w):
         """Each pooled dim separately (a window is a box, so mean and max separate): the whole dim
         when the output is 1, even windows as one pooling node, else one slice per window."""
@@ -364,7 +371,7 @@ class _AdaptiveNd(Layer):
                 x = g.reduce(cls.onnx_reduce, x, [axis], True)
             elif isinstance(have, int) and have % want == 0:
                 x = cls._onnx_even(g, x, axis, rank, have // want)
-            elif isinstance(have, int):
+            else:  # a fixed size (onnx_unsupported turned symbolic ones away)
                 pieces = [
                     g.reduce(
                         cls.onnx_reduce,
@@ -375,11 +382,6 @@ class _AdaptiveNd(Layer):
                     for i in range(want)
                 ]
                 x = g.op("Concat", pieces, axis=axis)
-            else:
-                raise not_exportable(
-                    f"adaptive pooling of the symbolic size {have} to {want}: the windows depend on the size",
-                    "give the input a fixed size, or pool to 1",
-                )
         return x
 
     @classmethod

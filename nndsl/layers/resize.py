@@ -15,7 +15,6 @@ from nndsl.layers.base import (
     check_rank,
     choice,
     materialize,
-    not_exportable,
     optional,
     rank_error,
 )
@@ -151,18 +150,28 @@ class Upsample(Layer):
         return TensorType(Shape(x.shape.dims[:2] + tuple(out)), x.dtype)
 
     @classmethod
-    def onnx_unsupported(cls, args):
+    def onnx_unsupported(cls, node, opset):
+        args = node.args
         if args["mode"] == "area":
             return "mode='area' (an adaptive average pool) is not mapped; use AdaptiveAvgPool2d to the size instead"
+        if node.input.dtype != "float32":
+            return "Upsample of an integer tensor has no ONNX Resize equivalent"
+        if not cls._onnx_scales(args) and not all(isinstance(d, int) for d in node.output.shape.dims[2:]):
+            return (
+                f"resizing to the symbolic size {node.output.shape} with recompute_scale_factor or align_corners: "
+                "ONNX would need the size, which depends on the input"
+            )
         return None
+
+    @classmethod
+    def _onnx_scales(cls, args) -> bool:
+        """Whether ONNX gets torch's scale factors (torch maps coordinates with them, not out / in)."""
+        return args["scale_factor"] is not None and not args["recompute_scale_factor"] and not args["align_corners"]
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
         args = node.args
         mode = args["mode"]
-        if node.input.dtype != "float32":
-            raise not_exportable("Upsample of an integer tensor has no ONNX Resize equivalent")
-        attrs = {}
         if mode == "nearest":  # torch: source index floor(dst * in / out)
             attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
         elif mode == "nearest-exact":  # torch: floor((dst + 0.5) * in / out)
@@ -178,18 +187,12 @@ class Upsample(Layer):
                 attrs["cubic_coeff_a"] = -0.75  # torch's bicubic kernel
         rank = node.input.shape.rank
         scale = args["scale_factor"]
-        if scale is not None and not args["recompute_scale_factor"] and not args["align_corners"]:
-            # torch maps coordinates with the given factor, not with out / in: so does ONNX given scales
+        if cls._onnx_scales(args):
             scales = scale if isinstance(scale, tuple) else (scale,) * (rank - 2)
             return g.op("Resize", [x, "", g.const([1.0, 1.0, *scales], "float32")], **attrs)
-        spatial = node.output.shape.dims[2:]
-        if all(isinstance(d, int) for d in spatial):
-            sizes = g.op("Concat", [g.op("Shape", [x], start=0, end=2), g.const(list(spatial))], axis=0)
-            return g.op("Resize", [x, "", "", sizes], **attrs)
-        raise not_exportable(
-            f"Upsample to the symbolic size {node.output.shape} with recompute_scale_factor or align_corners",
-            "give the input a fixed spatial size",
-        )
+        spatial = node.output.shape.dims[2:]  # fixed sizes (onnx_unsupported turned symbolic ones away)
+        sizes = g.op("Concat", [g.op("Shape", [x], start=0, end=2), g.const(list(spatial))], axis=0)
+        return g.op("Resize", [x, "", "", sizes], **attrs)
 
 
 def _pads(value):
