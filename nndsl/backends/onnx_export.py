@@ -18,7 +18,7 @@ from onnx import helper, numpy_helper
 from nndsl import __version__
 from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info
 from nndsl.backends.torch_module import state_prefixes
-from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, walk
+from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, subgraphs, walk
 
 DEFAULT_OPSET = 21
 MIN_OPSET = 17
@@ -207,7 +207,7 @@ class _Exporter:
                     reads[v] = reads.get(v, 0) + 1
                 if isinstance(node, LayerNode):
                     producer[node.dst] = node
-                for sub in _subgraphs(node):
+                for sub in subgraphs(node):
                     count(sub)
 
         count(self.model.graph)
@@ -353,14 +353,6 @@ def _reads(node) -> tuple[int, ...]:
     if isinstance(node, (OpNode, BlockNode)):
         return tuple(node.inputs)
     return (node.input,)
-
-
-def _subgraphs(node) -> tuple[Graph, ...]:
-    if isinstance(node, ResidualNode):
-        return (node.body,) if node.shortcut is None else (node.body, node.shortcut)
-    if isinstance(node, (SeqNode, BlockNode)):
-        return (node.body,)
-    return ()
 
 
 # ---------------------------------------------------------------- constant folding
