@@ -115,9 +115,9 @@ class _FoldedWeights(LayerWeights):
 
     def get(self, name: str) -> np.ndarray | None:
         value = super().get(name)
-        if name == "weight":
+        if name == "weight":  # the scale in float64, the product in float32 (within an ulp of it)
             scale, _ = self._fold()
-            return (value.astype(np.float64) * scale.reshape((-1,) + (1,) * (value.ndim - 1))).astype(np.float32)
+            return value * scale.astype(np.float32).reshape((-1,) + (1,) * (value.ndim - 1))
         if name == "bias":
             scale, shift = self._fold()
             bias = 0.0 if value is None else value.astype(np.float64)
@@ -255,18 +255,17 @@ class _Exporter:
                 help="are these the weights of another spec, or of an older version of this one?",
                 code="E602",
             )
-        graph = helper.make_graph(
-            self.g.nodes, model.name, inputs, results, initializer=list(self.g.initializers.values())
-        )
-        proto = helper.make_model(
-            graph,
-            opset_imports=[helper.make_opsetid("", self.g.opset)],
-            producer_name="nndsl",
-            producer_version=__version__,
-            doc_string=f"{model.name}: {', '.join(str(t) for t in model.input_types)} -> "
-            f"{', '.join(str(t) for t in model.outputs)}",
-        )
-        proto.ir_version = min(proto.ir_version, 10)  # what current runtimes read
+        proto = self.g.model  # it holds the initializers already
+        graph = proto.graph
+        graph.name = model.name
+        graph.node.extend(self.g.nodes)
+        graph.input.extend(inputs)
+        graph.output.extend(results)
+        proto.opset_import.append(helper.make_opsetid("", self.g.opset))
+        proto.ir_version = min(onnx.IR_VERSION, 10)  # what current runtimes read
+        proto.producer_name = "nndsl"
+        proto.producer_version = __version__
+        proto.doc_string = f"{model.name}: {', '.join(str(t) for t in model.input_types)} -> {', '.join(str(t) for t in model.outputs)}"
         fold_constants(proto)
         return Exported(proto, tuple(model.input_names), outputs, len(self.folded))
 
