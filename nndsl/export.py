@@ -205,25 +205,32 @@ def export(
         reference = None
         if not has_torch:  # verify against ONNX's own reference evaluator of the unfolded graph
             reference = onnx_export.export_model(program, model, weights, opset, fold_batchnorm=False).proto
-        verified = onnx_verify.verify(
-            program, model, exported.proto, weights, exported.output_names, reference_proto=reference
-        )
     except onnx_export.ExportProblem as exc:
         raise ExportDiagnostics([_diagnostic(program, model, exc.code, exc.message, exc.node, exc.help)]) from None
-    except onnx_verify.VerifyError as exc:
-        raise ExportDiagnostics(
-            [
-                _diagnostic(
-                    program,
-                    model,
-                    "E604",
-                    f"the ONNX export of {model.name} failed verification: {exc}",
-                    help="this is a bug in nndsl's ONNX mapping; please report it with the spec",
-                )
-            ]
-        ) from None
-    data = exported.proto.SerializeToString()
-    _write_bytes_atomically(out_path, data)
+
+    def write_and_verify(temporary: str):
+        """The file is written beside its destination, verified from there, then renamed over it."""
+        with open(temporary, "wb") as handle:
+            size = exported.write(handle)
+        try:
+            checked = onnx_verify.verify(
+                program, model, temporary, weights, exported.output_names, reference_proto=reference
+            )
+        except onnx_verify.VerifyError as exc:
+            raise ExportDiagnostics(
+                [
+                    _diagnostic(
+                        program,
+                        model,
+                        "E604",
+                        f"the ONNX export of {model.name} failed verification: {exc}",
+                        help="this is a bug in nndsl's ONNX mapping; please report it with the spec",
+                    )
+                ]
+            ) from None
+        return size, checked
+
+    size, verified = _write_atomically(out_path, write_and_verify)
     return ExportResult(
         model.name,
         out_path,
@@ -233,7 +240,7 @@ def export(
         exported.folded,
         verified,
         source,
-        len(data),
+        size,
     )
 
 
@@ -282,7 +289,9 @@ def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> 
         raise ExportDiagnostics(diags)
 
 
-def _write_bytes_atomically(path: str, data: bytes) -> None:
+def _write_atomically(path: str, write):
+    """``write(temporary path)`` beside ``path``, then the file renamed over ``path``; nothing is
+    left behind when writing (or what ``write`` checks) fails. Returns what ``write`` returns."""
     import tempfile
 
     if os.path.isdir(path):
@@ -290,19 +299,21 @@ def _write_bytes_atomically(path: str, data: bytes) -> None:
     directory = os.path.dirname(path) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        os.close(fd)
     except OSError as exc:
         raise ExportFailure(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        result = write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as exc:
+        raise ExportFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise ExportFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+    return result
 
 
 def models_to_export(program: Program, name: str | None) -> list[ModelIR]:

@@ -8,15 +8,16 @@ linear layer before it and folds constant subgraphs, so the graph is ready for i
 
 from __future__ import annotations
 
+import functools
+import io
 from collections.abc import Mapping
-from typing import NamedTuple
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from nndsl import __version__
-from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info
+from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info, write_model
 from nndsl.backends.torch_module import state_prefixes
 from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, subgraphs, walk
 
@@ -146,11 +147,31 @@ class WeightStore:
 # ---------------------------------------------------------------- the exporter
 
 
-class Exported(NamedTuple):
-    proto: onnx.ModelProto
-    input_names: tuple[str, ...]
-    output_names: tuple[str, ...]
-    folded: int  # BatchNorm layers folded away
+class Exported:
+    """An exported model: the graph with its small constants (``skeleton``) and the weights,
+    kept as arrays until ``write`` streams them into the file."""
+
+    def __init__(self, skeleton: onnx.ModelProto, weights: dict, output_names: tuple[str, ...], folded: int):
+        self.skeleton = skeleton
+        self.weights = weights
+        self.output_names = output_names
+        self.folded = folded  # BatchNorm layers folded away
+
+    def write(self, handle) -> int:
+        """The .onnx file's bytes into a binary file object; returns how many."""
+        return write_model(self.skeleton, self.weights, handle)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        self.write(buffer)
+        return buffer.getvalue()
+
+    @functools.cached_property
+    def proto(self) -> onnx.ModelProto:
+        """The whole model as one ModelProto, weights included (what onnx.load of the file gives)."""
+        proto = onnx.ModelProto()
+        proto.ParseFromString(self.to_bytes())
+        return proto
 
 
 def output_names(model: ModelIR) -> tuple[str, ...]:
@@ -255,7 +276,7 @@ class _Exporter:
                 help="are these the weights of another spec, or of an older version of this one?",
                 code="E602",
             )
-        proto = self.g.model  # it holds the initializers already
+        proto = self.g.model  # it holds the small constants already; the weights are written apart
         graph = proto.graph
         graph.name = model.name
         graph.node.extend(self.g.nodes)
@@ -267,7 +288,7 @@ class _Exporter:
         proto.producer_version = __version__
         proto.doc_string = f"{model.name}: {', '.join(str(t) for t in model.input_types)} -> {', '.join(str(t) for t in model.outputs)}"
         fold_constants(proto)
-        return Exported(proto, tuple(model.input_names), outputs, len(self.folded))
+        return Exported(proto, self.g.weights, outputs, len(self.folded))
 
     # -- nodes
 

@@ -3,6 +3,8 @@ layers' ONNX mappings call (``nndsl.layers`` never imports onnx; it is handed a 
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -29,10 +31,11 @@ class GraphBuilder:
     def __init__(self, opset: int):
         self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
-        # initializers go straight into the model that will be written: a weight's bytes are
-        # copied once, not again by make_graph and make_model (a third of a ResNet's export time)
+        # small constants live in the model proto; weights stay numpy arrays until the file is
+        # written (write_model streams their bytes: no copy into protobuf and out again)
         self.model = onnx.ModelProto()
         self.initializers = self.model.graph.initializer
+        self.weights: dict[str, np.ndarray] = {}
         self._taken: set[str] = set()
         self._constants: dict[tuple, str] = {}
         self._node_count: dict[str, int] = {}
@@ -76,7 +79,7 @@ class GraphBuilder:
     def weight(self, array: np.ndarray, name: str) -> str:
         """A float32 initializer named after its state_dict key (``fc1.weight``)."""
         name = self.fresh(name)
-        self._add_initializer(name, np.ascontiguousarray(array, dtype=np.float32))
+        self.weights[name] = np.ascontiguousarray(array, dtype=np.float32)
         return name
 
     def _add_initializer(self, name: str, array: np.ndarray) -> None:
@@ -159,6 +162,52 @@ class GraphBuilder:
 
     def reshape(self, x: str, in_dims: tuple, out_dims: tuple) -> str:
         return self.op("Reshape", [x, self.shape_target(x, in_dims, out_dims)])
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _field(number: int, length: int) -> bytes:
+    """The key and length of a length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
+#: field numbers in onnx.proto: ModelProto.graph, GraphProto.initializer, TensorProto.raw_data
+_MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
+
+
+def write_model(model: onnx.ModelProto, weights: dict[str, np.ndarray], handle) -> int:
+    """Write ``model`` with ``weights`` as further initializers, streaming each array's bytes.
+
+    Protobuf merges repeated occurrences of a message field, so the file is the model's own
+    serialisation followed by one ``graph { initializer { ... } }`` record per weight: exactly
+    what onnx.save would write for the model holding them, without copying 45 MB into protobuf
+    and out again. Returns the number of bytes written.
+    """
+    total = handle.write(model.SerializeToString())
+    for name, array in weights.items():
+        head = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=array.shape)
+        head_bytes = head.SerializeToString()
+        data = memoryview(array if sys.byteorder == "little" else array.byteswap()).cast("B")
+        raw = _field(_TENSOR_RAW_DATA, data.nbytes)
+        tensor_len = len(head_bytes) + len(raw) + data.nbytes
+        initializer = _field(_GRAPH_INITIALIZER, tensor_len)
+        graph = _field(_MODEL_GRAPH, len(initializer) + tensor_len)
+        for piece in (graph, initializer, head_bytes, raw, data):
+            total += handle.write(piece)
+    return total
 
 
 def dim_proto(dim) -> int | str:

@@ -94,7 +94,10 @@ def verify(
     reference_proto=None,
 ) -> Verified:
     """Full check, then two runs of onnxruntime compared element by element with torch (or, given
-    ``reference_proto``, with ONNX's reference evaluator of that graph); raises VerifyError."""
+    ``reference_proto``, with ONNX's reference evaluator of that graph); raises VerifyError.
+
+    ``proto`` is a ModelProto or the path of a written .onnx file (checked and run from the file).
+    """
     import onnx
     import onnxruntime as ort
 
@@ -105,7 +108,8 @@ def verify(
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    graph = proto if isinstance(proto, str) else proto.SerializeToString()
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     if reference_proto is None:
         reference, run_reference = "torch", _torch_runner(program, model, weights)
     else:
