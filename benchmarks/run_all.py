@@ -7,7 +7,9 @@ Sections run in this order: cold start (subprocesses), in-process check of long 
 forward+backward of built versus hand-written modules (imports torch, one thread), and the
 ResNet zoo: check time against torch building the network on the meta device, and against depth;
 then the generated training script's epoch time against the PyTorch tutorial's loop and the compute
-floor (about 4 minutes; 2.5 with --quick).
+floor (about 4 minutes; 2.5 with --quick); each train spec's script in a fresh process; and the ONNX
+backend: export time against torch.onnx.export, onnxruntime against torch eager, BatchNorm folding
+(about 3 minutes).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def main() -> int:
 
     import bench_cold_start
 
-    print("[1/6] cold start ...", flush=True)
+    print("[1/7] cold start ...", flush=True)
     cold = bench_cold_start.run(reps=7 if args.quick else 11, miss_reps=1 if args.quick else 3)
     figures += cold
     if args.profile or any(f.passed is False for f in cold):
@@ -63,13 +65,13 @@ def main() -> int:
 
     import bench_check_scaling
 
-    print("[2/6] in-process check of 1k / 10k layer chains ...", flush=True)
+    print("[2/7] in-process check of 1k / 10k layer chains ...", flush=True)
     check_figures, profiles = bench_check_scaling.run(reps=5, force_profile=args.profile)
     figures += check_figures
     for text in profiles:
         print(text, end="\n\n")
 
-    print("[3/6] forward+backward, built vs hand-written ...", flush=True)
+    print("[3/7] forward+backward, built vs hand-written ...", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's "Failed to initialize NumPy" when numpy is absent
         import bench_forward_backward
@@ -79,12 +81,12 @@ def main() -> int:
 
     import bench_zoo
 
-    print("[4/6] ResNet zoo: check vs torch meta build, check vs depth ...", flush=True)
+    print("[4/7] ResNet zoo: check vs torch meta build, check vs depth ...", flush=True)
     figures += bench_zoo.run(rounds=5 if args.quick else 15)
 
     import bench_train
 
-    print("[5/6] training: generated script vs tutorial loop vs compute floor, epochs on 60k images ...", flush=True)
+    print("[5/7] training: generated script vs tutorial loop vs compute floor, epochs on 60k images ...", flush=True)
     train_figures, train_profiles = bench_train.run(rounds=3 if args.quick else 5, force_profile=args.profile)
     figures += train_figures
     for text in train_profiles:
@@ -92,8 +94,16 @@ def main() -> int:
 
     import bench_train_results
 
-    print("[6/6] training results: each train spec's script in a fresh process ...", flush=True)
+    print("[6/7] training results: each train spec's script in a fresh process ...", flush=True)
     figures += bench_train_results.run(rounds=1 if args.quick else 3)
+
+    print("[7/7] ONNX: export time vs torch.onnx, onnxruntime vs torch eager, BatchNorm folding ...", flush=True)
+    try:
+        import bench_onnx
+    except ImportError as exc:  # the onnx extra (onnx, onnxruntime) is not installed
+        figures.append(Figure("onnx: skipped", f"{exc.name or exc} is not installed"))
+    else:
+        figures += bench_onnx.run(rounds=3 if args.quick else 5, slow_rounds=2 if args.quick else 3)
 
     print()
     print_table(
