@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,15 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env.update(extra)
     return env
+
+
+def timed(fn, runs: int = 1) -> float:
+    """Mean seconds of ``runs`` back-to-back calls, after an untimed ``gc.collect()``."""
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(runs):
+        fn()
+    return (time.perf_counter() - start) / runs
 
 
 def median(values) -> float:

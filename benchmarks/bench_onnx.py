@@ -50,7 +50,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table
+from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table, timed
 
 ensure_importable()
 
@@ -141,15 +141,6 @@ def load(spec: str) -> Subject:
 def describe_problem(exc: ExportProblem) -> str:
     where = exc.node.layer.dsl_name() if getattr(exc, "node", None) is not None else ""
     return f"{where}: {exc.message}" if where else exc.message
-
-
-def timed(fn, runs: int = 1) -> float:
-    """Mean seconds of ``runs`` back-to-back calls, after an untimed ``gc.collect()``."""
-    gc.collect()
-    start = time.perf_counter()
-    for _ in range(runs):
-        fn()
-    return (time.perf_counter() - start) / runs
 
 
 def runs_for(seconds: float) -> int:

@@ -23,11 +23,9 @@ Two parts, both in process, torch on one thread, a warm-up before timing, ``gc.c
 from __future__ import annotations
 
 import argparse
-import gc
-import time
 import warnings
 
-from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table
+from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table, timed
 
 ensure_importable()
 
@@ -117,15 +115,6 @@ class ResNet50(nn.Module):
 
 
 # ---------------------------------------------------------------- timed calls
-
-
-def timed(fn, runs: int = 1) -> float:
-    """Mean seconds of ``runs`` back-to-back calls, after an untimed ``gc.collect()``."""
-    gc.collect()
-    start = time.perf_counter()
-    for _ in range(runs):
-        fn()
-    return (time.perf_counter() - start) / runs
 
 
 def checked(result: nndsl.Result) -> nndsl.Result:
