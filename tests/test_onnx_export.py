@@ -312,6 +312,11 @@ def test_train_then_export_the_safetensors_without_torch(tmp_path):
     with torch.no_grad():
         want = module(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(_output_for(out, {"x": x}), want, atol=1e-5, rtol=0)
+    # the training's own checkpoint (optimizer and random states beside the model) reads too
+    checkpoint = _nndsl(
+        "export", ROOT / "specs" / "digits_mlp.nn", "--weights", tmp_path / "run" / "checkpoint.pt", "-o", out
+    )
+    assert checkpoint.returncode == 0, checkpoint.stderr
 
 
 def test_missing_onnx_names_the_extra(tmp_path):
