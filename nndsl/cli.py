@@ -377,7 +377,9 @@ def cmd_compile(args) -> int:
             sys.stdout.write(code)
             sys.stdout.flush()
             return EXIT_OK
-        _write_atomically(out, code)
+        from nndsl.files import write_atomically
+
+        write_atomically(out, lambda temporary: _write_text(temporary, code))
     except BrokenPipeError:  # `nndsl compile x.nn -o - | head`: the reader stopped early
         return EXIT_OK
     except OSError as exc:
@@ -486,26 +488,9 @@ def cmd_train(args) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
-def _write_atomically(path: str, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it over, so no partial file remains."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(21, "is a directory")
-    import tempfile
-
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def cmd_layers(args) -> int:

@@ -230,7 +230,12 @@ def export(
             ) from None
         return size, checked
 
-    size, verified = _write_atomically(out_path, write_and_verify)
+    from nndsl.files import write_atomically
+
+    try:
+        size, verified = write_atomically(out_path, write_and_verify)
+    except OSError as exc:
+        raise ExportFailure(f"cannot write {out_path}: {exc.strerror or exc}") from None
     return ExportResult(
         model.name,
         out_path,
@@ -287,33 +292,6 @@ def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> 
         )
     if diags:
         raise ExportDiagnostics(diags)
-
-
-def _write_atomically(path: str, write):
-    """``write(temporary path)`` beside ``path``, then the file renamed over ``path``; nothing is
-    left behind when writing (or what ``write`` checks) fails. Returns what ``write`` returns."""
-    import tempfile
-
-    if os.path.isdir(path):
-        raise ExportFailure(f"cannot write {path}: is a directory")
-    directory = os.path.dirname(path) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-    except OSError as exc:
-        raise ExportFailure(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        result = write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ExportFailure(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return result
 
 
 def models_to_export(program: Program, name: str | None) -> list[ModelIR]:

@@ -11,9 +11,8 @@ from onnx import TensorProto, helper
 
 from nndsl import shapes
 
-#: the dtypes a spec declares, as ONNX element types and numpy dtypes
+#: the dtypes a spec declares, as ONNX element types
 ELEMENT_TYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32}
-NUMPY_TYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32}
 
 
 class NotExportable(Exception):
@@ -120,9 +119,11 @@ class GraphBuilder:
     def transpose(self, x: str, perm) -> str:
         return self.op("Transpose", [x], perm=list(perm))
 
-    def matmul_weight(self, x: str, weight: str) -> str:
-        """``x @ weight^T`` for a [out, in] weight of any-rank ``x`` (Linear's rule)."""
-        return self.op("MatMul", [x, self.transpose(weight, (1, 0))])
+    def project(self, x: str, weight: np.ndarray, weight_key: str, bias=None, bias_key: str = "") -> str:
+        """``x @ weight^T + bias`` for a [out, in] weight and any rank of ``x`` (torch's Linear rule),
+        the transpose done once here rather than at every run."""
+        y = self.op("MatMul", [x, self.weight(weight.T, weight_key)])
+        return y if bias is None else self.op("Add", [y, self.weight(bias, bias_key)])
 
     def shape_target(self, x: str, in_dims: tuple, out_dims: tuple) -> str:
         """A 1-D int64 tensor of ``out_dims`` for Reshape: numbers as constants, a symbolic size

@@ -156,25 +156,21 @@ def _case_sizes(model: ModelIR, run) -> list[dict[str, int]]:
         return [{}]
     if not others:
         return cases
-    for candidate in _SPATIAL_CANDIDATES:
-        trial = [{**case, **dict.fromkeys(others, candidate)} for case in cases]
-        try:
-            run(random_inputs(model, trial[0], seed=99))
-        except Exception:  # noqa: BLE001 - a size the model rejects: try the next candidate
-            continue
-        if len(others) and all(_role(n) == "other" for n in names):
-            # nothing else varies: the two runs take two accepted sizes
-            second = next((c for c in _SPATIAL_CANDIDATES if c != candidate and _accepts(model, run, others, c)), None)
-            if second is not None:
-                trial[1] = {**trial[1], **dict.fromkeys(others, second)}
-        return trial
-    raise VerifyError(f"found no size for {', '.join(others)} that the model accepts among {list(_SPATIAL_CANDIDATES)}")
+    accepted = (c for c in _SPATIAL_CANDIDATES if _accepts(model, run, {**cases[0], **dict.fromkeys(others, c)}))
+    first = next(accepted, None)
+    if first is None:
+        listed = list(_SPATIAL_CANDIDATES)
+        raise VerifyError(f"found no size for {', '.join(others)} that the model accepts among {listed}")
+    # where nothing else varies between the runs, they take two accepted sizes (if there are two)
+    second = next(accepted, first) if len(others) == len(names) else first
+    return [{**cases[0], **dict.fromkeys(others, first)}, {**cases[1], **dict.fromkeys(others, second)}]
 
 
-def _accepts(model: ModelIR, run, others: list[str], size: int) -> bool:
+def _accepts(model: ModelIR, run, sizes: dict[str, int]) -> bool:
+    """Whether the reference runs the model at these sizes (a rejected size raises there)."""
     try:
-        run(random_inputs(model, dict.fromkeys(others, size), seed=98))
-    except Exception:  # noqa: BLE001 - rejected
+        run(random_inputs(model, sizes, seed=99))
+    except Exception:  # noqa: BLE001 - a size the model rejects: the caller tries the next
         return False
     return True
 
@@ -226,7 +222,3 @@ def _onnx_reference(proto):
         return [np.asarray(r) for r in evaluator.run(None, feeds)]
 
     return run
-
-
-def describe_sizes(sizes: Mapping[str, int]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sizes.items()) or "fixed shape"

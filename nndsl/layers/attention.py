@@ -17,6 +17,7 @@ from nndsl.layers.base import (
     materialize,
     optional,
 )
+from nndsl.layers.norm import layer_norm_onnx
 from nndsl.layers.registry import register
 
 
@@ -89,10 +90,7 @@ def _self_attention_onnx(g, x, node, w, prefix: str, heads: int, batch_first: bo
     q_perm, k_perm, out_perm = _HEAD_PERMS[layout]
 
     # the packed q, k, v projection: one MatMul, split on the features
-    packed = g.op("MatMul", [x, g.weight(w(prefix + "in_proj_weight").T, w.key(prefix + "in_proj_weight"))])
-    in_bias = w.get(prefix + "in_proj_bias")
-    if in_bias is not None:
-        packed = g.op("Add", [packed, g.weight(in_bias, w.key(prefix + "in_proj_bias"))])
+    packed = _linear_onnx(g, x, w, prefix + "in_proj_weight", prefix + "in_proj_bias")
     q, k, v = g.split(packed, (embed, embed, embed), axis=-1)
     split_dims = dims[:-1] + (heads, head_dim)
     q = g.transpose(g.reshape(q, dims, split_dims), q_perm)
@@ -118,23 +116,12 @@ def _self_attention_onnx(g, x, node, w, prefix: str, heads: int, batch_first: bo
     attended = g.transpose(g.op("MatMul", [weights, v]), out_perm)  # back to the input's layout, split
     merged = g.reshape(attended, split_dims, dims)
 
-    out = g.op("MatMul", [merged, g.weight(w(prefix + "out_proj.weight").T, w.key(prefix + "out_proj.weight"))])
-    out_bias = w.get(prefix + "out_proj.bias")
-    return out if out_bias is None else g.op("Add", [out, g.weight(out_bias, w.key(prefix + "out_proj.bias"))])
+    return _linear_onnx(g, merged, w, prefix + "out_proj.weight", prefix + "out_proj.bias")
 
 
-def _linear_onnx(g, x, w, prefix: str):
-    y = g.op("MatMul", [x, g.weight(w(prefix + ".weight").T, w.key(prefix + ".weight"))])
-    bias = w.get(prefix + ".bias")
-    return y if bias is None else g.op("Add", [y, g.weight(bias, w.key(prefix + ".bias"))])
-
-
-def _layer_norm_onnx(g, x, w, prefix: str, eps: float):
-    inputs = [x, g.weight(w(prefix + ".weight"), w.key(prefix + ".weight"))]
-    bias = w.get(prefix + ".bias")  # absent with bias=False
-    if bias is not None:
-        inputs.append(g.weight(bias, w.key(prefix + ".bias")))
-    return g.op("LayerNormalization", inputs, axis=-1, epsilon=float(eps))
+def _linear_onnx(g, x, w, weight: str, bias: str):
+    """A projection of the layer's, by the state_dict names of its weight and (optional) bias."""
+    return g.project(x, w(weight), w.key(weight), w.get(bias), w.key(bias))
 
 
 @register
@@ -312,13 +299,16 @@ class TransformerEncoderLayer(Layer):
             return _self_attention_onnx(g, h, node, w, "self_attn.", args["nhead"], args["batch_first"])
 
         def feed_forward(h):
-            h = _linear_onnx(g, h, w, "linear1")
+            h = _linear_onnx(g, h, w, "linear1.weight", "linear1.bias")
             # torch's string activations: F.relu, or F.gelu (the exact, erf form)
             h = g.op("Relu", [h]) if args["activation"] == "relu" else _gelu(g, h, {"approximate": "none"}, None)
-            return _linear_onnx(g, h, w, "linear2")  # dropouts are off in eval mode
+            return _linear_onnx(g, h, w, "linear2.weight", "linear2.bias")  # dropouts are off in eval mode
+
+        def norm(h, name):
+            return layer_norm_onnx(g, h, w, (args["d_model"],), eps, prefix=name + ".")
 
         if args["norm_first"]:
-            x = g.op("Add", [x, attention(_layer_norm_onnx(g, x, w, "norm1", eps))])
-            return g.op("Add", [x, feed_forward(_layer_norm_onnx(g, x, w, "norm2", eps))])
-        x = _layer_norm_onnx(g, g.op("Add", [x, attention(x)]), w, "norm1", eps)
-        return _layer_norm_onnx(g, g.op("Add", [x, feed_forward(x)]), w, "norm2", eps)
+            x = g.op("Add", [x, attention(norm(x, "norm1"))])
+            return g.op("Add", [x, feed_forward(norm(x, "norm2"))])
+        x = norm(g.op("Add", [x, attention(x)]), "norm1")
+        return norm(g.op("Add", [x, feed_forward(x)]), "norm2")

@@ -74,9 +74,7 @@ class Linear(Layer):
             if bias is not None:
                 inputs.append(g.weight(bias, w.key("bias")))
             return g.op("Gemm", inputs, transB=1)
-        # any other rank: x @ W^T, the transpose done once here rather than at every run
-        y = g.op("MatMul", [x, g.weight(weight.T, w.key("weight"))])
-        return y if bias is None else g.op("Add", [y, g.weight(bias, w.key("bias"))])
+        return g.project(x, weight, w.key("weight"), bias, w.key("bias"))
 
 
 def _linear_help(shape: Shape, have, n_in: int) -> str:

@@ -13,6 +13,7 @@ from nndsl.layers.base import (
     ShapeError,
     int_tuple,
     materialize,
+    onnx_batched,
     optional,
     rank_error,
 )
@@ -73,6 +74,18 @@ def _standardize(g, x, axes, eps):
     centred = g.op("Sub", [x, mean])
     var = g.reduce("ReduceMean", g.op("Mul", [centred, centred]), axes, True)
     return g.op("Div", [centred, g.op("Sqrt", [g.op("Add", [var, g.scalar(eps)])])])
+
+
+def layer_norm_onnx(g, x, w, normalized_shape: tuple, eps: float, prefix: str = "") -> str:
+    """LayerNormalization over the last ``len(normalized_shape)`` dims, with the weight and bias
+    named ``{prefix}weight`` and ``{prefix}bias`` (ones stand in for a missing weight)."""
+    import numpy as np
+
+    weight, bias = w.get(prefix + "weight"), w.get(prefix + "bias")
+    ones = np.ones(normalized_shape, np.float32)
+    scale = g.weight(ones, "ones") if weight is None else g.weight(weight, w.key(prefix + "weight"))
+    inputs = [x, scale] if bias is None else [x, scale, g.weight(bias, w.key(prefix + "bias"))]
+    return g.op("LayerNormalization", inputs, axis=-len(normalized_shape), epsilon=float(eps))
 
 
 def _affine(g, y, w, rank, channel_dim=1):
@@ -312,14 +325,7 @@ class LayerNorm(Layer):
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
-        import numpy as np
-
-        ns = node.args["normalized_shape"]
-        weight, bias = w.get("weight"), w.get("bias")
-        # LayerNormalization needs a scale: ones without elementwise_affine
-        scale = g.weight(np.ones(ns, np.float32), "ones") if weight is None else g.weight(weight, w.key("weight"))
-        inputs = [x, scale] if bias is None else [x, scale, g.weight(bias, w.key("bias"))]
-        return g.op("LayerNormalization", inputs, axis=-len(ns), epsilon=float(node.args["eps"]))
+        return layer_norm_onnx(g, x, w, node.args["normalized_shape"], node.args["eps"])
 
 
 @register
@@ -464,9 +470,7 @@ class InstanceNorm2d(Layer):
         if node.args["track_running_stats"]:
             # torch's eval mode then normalises with the running statistics, as BatchNorm does;
             # an unbatched [C, H, W] input gets a batch dim for BatchNormalization's layout
-            if rank == 3:
-                return g.squeeze(_running_stats_norm(g, g.unsqueeze(x, [0]), w, node.args["eps"]), [0])
-            return _running_stats_norm(g, x, w, node.args["eps"])
+            return onnx_batched(g, x, rank == 3, lambda x: _running_stats_norm(g, x, w, node.args["eps"]))
         # each sample's channel over its own H, W (the last two dims, batched or not)
         y = _standardize(g, x, [rank - 2, rank - 1], node.args["eps"])
         return _affine(g, y, w, rank, channel_dim=rank - 3)
