@@ -365,7 +365,7 @@ SETTINGS = {
     "seed": Setting(INT, 0, "seed of every random generator"),
     "deterministic": Setting(BOOL, False, "use only deterministic algorithms"),
     "device": Setting(STRING, "auto", "auto, cpu, cuda, cuda:N or mps"),
-    "out_dir": Setting(STRING, None, "where checkpoints, metrics and the best model go"),
+    "out_dir": Setting(optional(STRING), None, "where checkpoints, metrics and the best model go (None: runs/MODEL)"),
     "metrics_format": Setting(choice("jsonl", "csv"), "jsonl", "metrics file format"),
     "metrics": Setting(NAMES, None, "metrics printed every epoch"),
 }
@@ -399,6 +399,10 @@ def check_trainings(checker: Checker, sections: list[ast.Train], models: list[Mo
             help="put each trained model in its own file, importing shared blocks",
         )
     if sections:
+        # the section's values are evaluated outside every model: no model's tensors or names
+        begin = getattr(checker, "_begin_model", None)
+        if begin is not None:
+            begin()
         config = _SectionChecker(checker, sections[0], models, declared).run()
         if config is not None:
             out.append(config)
@@ -445,7 +449,7 @@ class _SectionChecker:
         name = self.section.model
         if name is None:
             if len(self.declared) == 1:
-                return self.models.get(next(iter(self.declared)))
+                return self._checked(next(iter(self.declared)))
             listed = ", ".join(self.declared) or "none"
             self.error(
                 "E503",
@@ -456,7 +460,7 @@ class _SectionChecker:
             )
             return None
         if name.text in self.declared:
-            return self.models.get(name.text)  # None: the model has errors of its own, already reported
+            return self._checked(name.text)
         close = close_matches(name.text, list(self.declared), n=1)
         self.error(
             "E503",
@@ -466,6 +470,15 @@ class _SectionChecker:
             help=f"did you mean '{close[0]}'?" if close else f"models here: {', '.join(self.declared) or 'none'}",
         )
         return None
+
+    def _checked(self, name: str) -> ModelIR | None:
+        """The model to pair with the loss and data; None when its checking stopped at an error
+        (already reported): its output is unknown, so only the settings are checked."""
+        model = self.models.get(name)
+        if model is None or not model.complete or not model.graph.outputs:
+            self.failed = True
+            return None
+        return model
 
     # ---------------------------------------------------------- settings
 
@@ -571,16 +584,15 @@ class _SectionChecker:
     # ---------------------------------------------------------- defaults
 
     def _defaults(self, model: ModelIR) -> None:
+        # a setting that failed to check (already reported) takes its default too, so that the
+        # checks below see every setting
         for key, setting in SETTINGS.items():
-            if key not in self.spans:
-                self.values.setdefault(key, setting.default)
+            self.values.setdefault(key, setting.default)
         if self.values["out_dir"] is None:
             self.values["out_dir"] = f"runs/{model.name}"
-        if "optimizer" not in self.spans:
-            self.values["optimizer"] = TrainCall("Adam", MappingProxyType({"lr": 0.001}), None)
+        self.values.setdefault("optimizer", TrainCall("Adam", MappingProxyType({"lr": 0.001}), None))
         for key in ("schedule", "init"):
-            if key not in self.spans:
-                self.values[key] = None
+            self.values.setdefault(key, None)
         missing = [] if "loss" in self.spans else ["a loss"]
         if "data" not in self.spans:
             if len(model.input_types) == 1 and _values(model.input.shape.dims[1:]) == 64:

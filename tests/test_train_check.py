@@ -243,3 +243,59 @@ def test_the_runtime_accepts_what_the_checker_accepts():
     assert set(OPTIMIZERS) <= set(loop.TRAIN_OPTIMIZERS)
     assert set(SCHEDULES) <= set(loop.TRAIN_SCHEDULERS)
     assert set(INITS) | set(INIT_ALIASES) <= set(loop.INIT_SCHEMES)
+
+
+# ---------------------------------------------------------------- mistakes in a model that is trained
+
+MISTAKES = {
+    "unknown layer": ("Lienar(64, 10)", "E101"),
+    "misspelled argument": ("Linear(64, 10, bais=False)", "E102"),
+    "size mismatch": ("Linear(65, 10)", "E201"),
+    "undefined name": ("Linear(64, k)", "E108"),
+    "missing argument": ("Linear()", "E105"),
+    "wrong type": ("Linear(64, 'ten')", "E106"),
+    "wrong rank": ("Conv2d(1, 4, 3)", "E202"),
+    "invalid value": ("Linear(64, -10)", "E107"),
+    "too many arguments": ("Linear(64, 10, True, 3, 4)", "E104"),
+    "unknown block": ("Blok(3)", "E101"),
+    "not a layer after ->": ("Linear(64, 10) -> 3", "E114"),
+    "cannot infer": ("Linear(out_features=10)", "E205"),
+}
+
+
+@pytest.mark.parametrize("body, code", MISTAKES.values(), ids=MISTAKES.keys())
+def test_a_mistake_in_a_trained_model_is_reported_as_itself(body, code, tmp_path, capsys):
+    """A model whose checking stopped at an error has no known output: the train section's
+    settings are still checked, the pairing with the loss is not, and nothing crashes."""
+    import nndsl
+    from nndsl.api import SpecError
+    from nndsl.cli import main
+
+    size = "D" if code == "E205" else "64"
+    spec = f"model M(x: [N, {size}]) {{\n    {body}\n}}\ntrain M {{\n    data = digits()\n    loss = CrossEntropyLoss()\n}}\n"
+    r = check_source(spec, "spec.nn")
+    assert code in [d.code for d in r.errors], codes(r)
+    assert {d.code for d in r.errors} <= {code, "E104"}
+    with pytest.raises(SpecError):
+        nndsl.build(spec)
+    path = tmp_path / "spec.nn"
+    path.write_text(spec)
+    for command in (["check"], ["compile", "--target", "train"], ["train"]):
+        assert main([command[0], str(path), *command[1:]]) == 1, command
+        out = capsys.readouterr()
+        assert f"error[{code}]" in out.out + out.err, command
+    assert not (tmp_path / "spec_train.py").exists()
+
+
+def test_settings_are_checked_outside_every_model():
+    """A train section's values are not evaluated in a model's scope, with or without a model."""
+    r = check("train {\n    optimizer = SGD(lr -> 0.5)\n}\n", "")
+    assert "E108" in codes(r), codes(r)
+    r = check("train M {\n    data = digits()\n    loss = CrossEntropyLoss()\n    epochs = x\n}\n")
+    assert "E108" in codes(r), codes(r)
+
+
+def test_out_dir_none_is_the_default():
+    r = check("train M {\n    data = digits()\n    loss = CrossEntropyLoss()\n    out_dir = None\n}\n")
+    assert r.ok, codes(r)
+    assert r.program.trainings[0].settings["out_dir"] == "runs/M"
