@@ -4,6 +4,7 @@ a loss with the model's output and a data source with the model's input."""
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -13,7 +14,6 @@ from nndsl.diagnostics import Label, Severity, Span
 from nndsl.ir import BlockNode, LayerNode, ModelIR, SeqNode, TrainCall, TrainConfig
 from nndsl.layers.base import (
     BOOL,
-    FLOAT,
     INT,
     NONNEG_INT,
     POS_INT,
@@ -31,18 +31,31 @@ from nndsl.shapes import INTEGER_DTYPES
 # ---------------------------------------------------------------- value kinds
 
 
-def _number_at_least(minimum: float, strict: bool, what: str) -> Kind:
+def _number(what: str, low: float | None = None, high: float | None = None, open_low=False, open_high=False) -> Kind:
+    """A finite number in [low, high] (an end left open when asked): torch refuses the rest, at
+    run time, or trains on nan."""
+
     def convert(value):
         value = as_float(value)
-        if value < minimum or (strict and value == minimum):
-            raise ArgValueError(f"must be {what.removeprefix('a ').removeprefix('an ')}, got {value}")
+        if not math.isfinite(value):
+            raise ArgValueError(f"must be a finite number, got {value}")
+        below = low is not None and (value < low or (open_low and value == low))
+        above = high is not None and (value > high or (open_high and value == high))
+        if below or above:
+            raise ArgValueError(f"must be {what.removeprefix('a ').removeprefix('an ')}, got {value:g}")
         return value
 
     return Kind(what, convert)
 
 
-POS_FLOAT = _number_at_least(0.0, True, "a positive number")
-NONNEG_FLOAT = _number_at_least(0.0, False, "a non-negative number")
+POS_FLOAT = _number("a positive number", 0.0, open_low=True)
+NONNEG_FLOAT = _number("a non-negative number", 0.0)
+FINITE = _number("a number")
+#: torch: Adam's betas in [0, 1), ReduceLROnPlateau's factor below 1, LinearLR's factors in [0, 1]
+BETA = _number("a number from 0 up to (not including) 1", 0.0, 1.0, open_high=True)
+FACTOR = _number("a number between 0 and 1 (both excluded)", 0.0, 1.0, open_low=True, open_high=True)
+START_FACTOR = _number("a number above 0 and at most 1", 0.0, 1.0, open_low=True)
+END_FACTOR = _number("a number between 0 and 1", 0.0, 1.0)
 
 
 def _string(value):
@@ -72,7 +85,6 @@ def _list_of(item: Kind, what: str, length: int | None = None, minimum: int = 1)
 WEIGHTS = _list_of(NONNEG_FLOAT, "a list of non-negative numbers")
 MILESTONES = _list_of(POS_INT, "a list of positive integers")
 NAMES = _list_of(STRING, "a list of strings")
-BETA = _number_at_least(0.0, False, "a number between 0 and 1")
 BETAS = _list_of(BETA, "a pair of numbers between 0 and 1, such as (0.9, 0.999)", length=2)
 REDUCTION = choice("mean", "sum")  # 'none' gives a loss per sample, which cannot be backpropagated
 
@@ -233,7 +245,7 @@ SCHEDULES = _options(
         "ReduceLROnPlateau",
         (
             Param("mode", choice("min"), "min"),
-            Param("factor", POS_FLOAT, 0.1),
+            Param("factor", FACTOR, 0.1),
             Param("patience", NONNEG_INT, 10),
             Param("threshold", NONNEG_FLOAT, 0.0001),
             Param("min_lr", NONNEG_FLOAT, 0.0),
@@ -254,8 +266,8 @@ SCHEDULES = _options(
     Option(
         "LinearLR",
         (
-            Param("start_factor", POS_FLOAT, 1 / 3),
-            Param("end_factor", NONNEG_FLOAT, 1.0),
+            Param("start_factor", START_FACTOR, 1 / 3),
+            Param("end_factor", END_FACTOR, 1.0),
             Param("total_iters", POS_INT, 5),
         ),
         "a linear warm-up or decay of the rate",
@@ -275,8 +287,8 @@ INITS = _options(
     Option("xavier_normal", _GAIN, "Glorot initialisation, normal"),
     Option("xavier_uniform", _GAIN, "Glorot initialisation, uniform"),
     Option("orthogonal", _GAIN, "orthogonal matrices"),
-    Option("normal", (Param("mean", FLOAT, 0.0), Param("std", POS_FLOAT, 1.0)), "normal distribution"),
-    Option("uniform", (Param("a", FLOAT, 0.0), Param("b", FLOAT, 1.0)), "uniform distribution on [a, b)"),
+    Option("normal", (Param("mean", FINITE, 0.0), Param("std", POS_FLOAT, 1.0)), "normal distribution"),
+    Option("uniform", (Param("a", FINITE, 0.0), Param("b", FINITE, 1.0)), "uniform distribution on [a, b)"),
     Option("zeros", (), "all zeros"),
 )
 INIT_ALIASES = {"he_normal": "kaiming_normal", "he_uniform": "kaiming_uniform"}
@@ -576,6 +588,15 @@ class _SectionChecker:
                 call.span,
                 "invalid combination",
                 help="add momentum=0.9, or drop nesterov=True",
+            )
+            return _FAILED
+        if name == "uniform" and values["a"] > values["b"]:
+            self.error(
+                "E501",
+                f"uniform: a must not be above b, got a={values['a']:g} and b={values['b']:g}",
+                call.span,
+                "an empty range",
+                help="swap a and b",
             )
             return _FAILED
         given = {p: values[p] for p in values if p in spans}

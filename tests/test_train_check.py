@@ -70,6 +70,15 @@ def test_bare_names_and_aliases():
         ("metrics = [mse]", "E108", "undefined name"),
         ("metrics = ['mse']", "E501", "does not apply to classification"),
         ("loss = CrossEntropyLoss(reduction='none')", "E107", "'mean'"),
+        ("min_delta = 1e400", "E501", "finite"),
+        ("clip_grad_norm = 1e400", "E501", "finite"),
+        ("optimizer = Adam(betas=(1.0, 0.5))", "E107", "not including"),
+        ("optimizer = Adam(lr=1e400)", "E107", "finite"),
+        ("schedule = ReduceLROnPlateau(factor=2.0)", "E107", "between 0 and 1"),
+        ("schedule = LinearLR(start_factor=0.0)", "E107", "above 0"),
+        ("schedule = LinearLR(end_factor=1.5)", "E107", "between 0 and 1"),
+        ("init = uniform(a=1, b=0)", "E501", "swap"),
+        ("init = normal(mean=-1e400)", "E107", "finite"),
     ],
 )
 def test_setting_errors(setting, code, words):

@@ -373,6 +373,7 @@ def test_init_flag_changes_the_trained_model(tmp_path):
         ("schedule", "StepLR()", "--schedule: StepLR missing 1 required positional argument: 'step_size'"),
         ("schedule", "Cosine()", "--schedule: unknown schedule 'Cosine'"),
         ("init", "lecun_normal()", "--init: unknown initialisation 'lecun_normal'"),
+        ("init", "uniform(a=1.0, b=0.0)", "--init: uniform_ expects to return a [from, to) range"),
         ("loss", 'MSELoss(reduction="none")', "--loss: reduction must be 'mean' or 'sum'"),
         ("metrics", ["accuracy", "mse"], "--metrics: 'mse' is not a classification metric"),
         ("device", "tpu", "--device: 'tpu' is not a device"),

@@ -352,7 +352,7 @@ def construct(flag: str, factory, name: str, args: list, kwargs: dict):
     """Call a torch class or function with the user's arguments; bad ones are a TrainingError."""
     try:
         return factory(*args, **kwargs)
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         # "Adam.__init__() got an unexpected keyword ..." -> "Adam got an unexpected keyword ..."
         message = str(exc)
         for prefix in (f"{factory.__name__}.__init__()", f"{factory.__name__}()"):
