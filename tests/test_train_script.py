@@ -152,3 +152,44 @@ def test_compile_target_train_with_errors_writes_nothing(tmp_path, capsys):
     assert nndsl_main(["compile", str(spec), "--target", "train", "-o", str(target)]) == 1
     assert not target.exists()
     assert "E505" in capsys.readouterr().err
+
+
+HOSTILE = [
+    "Smith's data, 2024.csv",
+    'say "hi", then.csv',
+    "a'b\"c.csv",
+    "'''; import os; '''.csv",
+    '"""; import os; """.csv',
+    "'); import os; ('.csv",
+    '"); import os; (".csv',
+    "back\\slash\\.csv",
+    "trailing\\",
+    "new\nline.csv",
+    "tab\tand\x00nul\x7f.csv",
+    "\u2028separator\u00e9.csv",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE)
+def test_hostile_strings_stay_data(path, tmp_path):
+    """Every string of the spec reaches the script through the literal writer: the script is
+    clean Python whose flags hold exactly the spec's strings, and nothing else runs."""
+    from nndsl.backends.train_runtime.data import parse_call
+    from nndsl.pysource import literal
+
+    spec = "model Net(x: [N, 2]) {\n    Linear(2, 2)\n}\n"
+    spec += f"train Net {{\n    data = csv({literal(path)}, target={literal(path)})\n    loss = CrossEntropyLoss()\n"
+    spec += f"    out_dir = {literal(path)}\n    device = 'cpu'\n}}\n"
+    result = check_source(spec, "net.nn")
+    assert result.ok, [d.message for d in result.errors]
+    text = emit_train_script(result.program, result.program.trainings[0])
+    (tmp_path / "script.py").write_text(text)
+    assert_ruff_clean(tmp_path)
+    names = {"__name__": "hostile"}
+    exec(compile(text, "script.py", "exec"), names)
+    args = names["parse_args"]([])
+    settings = result.program.trainings[0].settings
+    checked = settings["out_dir"]  # the spec's string, its escapes read as the language reads them
+    assert "'" not in path or "'" in checked
+    assert parse_call(args.data) == ("csv", [], {"path": checked, "target": checked})
+    assert args.out_dir == checked

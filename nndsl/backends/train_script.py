@@ -15,7 +15,7 @@ import types
 from functools import cache
 
 from nndsl import __version__
-from nndsl.backends.pywriter import comment, literal
+from nndsl.backends.pywriter import Code, call, comment, literal, string_literal
 from nndsl.backends.torch_module import class_names, emit_classes
 from nndsl.ir import ModelIR, Program, TrainCall, TrainConfig
 
@@ -158,51 +158,50 @@ def _dims(model: ModelIR, shape) -> tuple:
 # ---------------------------------------------------------------- the tail
 
 
-def _flags(config: TrainConfig) -> list[tuple[str, str, str]]:
-    """(flag, argparse keywords, help) for every setting, defaults from the spec."""
+def _flags(config: TrainConfig) -> list[tuple[str, list[tuple[str, object]], str]]:
+    """(flag, argparse keywords, help) for every setting, defaults from the spec. A keyword's value
+    is a constant (written by the literal writer) or ``Code`` the backend built itself."""
     s = config.settings
-    split = ",".join(repr(f) for f in s["split"])
-    metrics = ",".join(s["metrics"])
-    flags = [
-        ("--data", f"default={literal(call_text(s['data']))}", "data source"),
-        ("--split", f"type=fractions, default={literal(split)}", "train,validation,test fractions"),
-        ("--loss", f"default={literal(call_text(s['loss']))}", "loss"),
-        ("--optimizer", f"default={literal(call_text(s['optimizer']))}", "optimizer"),
-        ("--lr", "type=float, default=None", "learning rate (replaces the optimizer's)"),
-        ("--schedule", f"type=optional_call, default={literal(call_text(s['schedule']))}", "learning-rate schedule"),
-        ("--epochs", f"type=int, default={literal(s['epochs'])}", "epochs"),
-        ("--batch-size", f"type=int, default={literal(s['batch_size'])}", "batch size (per process)"),
-        (
-            "--early-stopping",
-            f"type=optional_int, default={literal(s['early_stopping'])}",
-            "patience in epochs, or none",
-        ),
-        ("--min-delta", f"type=float, default={literal(s['min_delta'])}", "least improvement that counts"),
-        ("--clip-grad-norm", f"type=optional_float, default={literal(s['clip_grad_norm'])}", "max gradient norm"),
-        ("--clip-grad-value", f"type=optional_float, default={literal(s['clip_grad_value'])}", "max gradient value"),
-        ("--init", f"type=optional_call, default={literal(call_text(s['init']))}", "weight initialisation"),
-        ("--seed", f"type=int, default={literal(s['seed'])}", "random seed"),
+    bool_flag = Code("argparse.BooleanOptionalAction")
+
+    def typed(kind: str, default) -> list[tuple[str, object]]:
+        return [("type", Code(kind)), ("default", default)]
+
+    return [
+        ("--data", [("default", call_text(s["data"]))], "data source"),
+        ("--split", typed("fractions", ",".join(repr(f) for f in s["split"])), "train,validation,test fractions"),
+        ("--loss", [("default", call_text(s["loss"]))], "loss"),
+        ("--optimizer", [("default", call_text(s["optimizer"]))], "optimizer"),
+        ("--lr", typed("float", None), "learning rate (replaces the optimizer's)"),
+        ("--schedule", typed("optional_call", call_text(s["schedule"])), "learning-rate schedule"),
+        ("--epochs", typed("int", s["epochs"]), "epochs"),
+        ("--batch-size", typed("int", s["batch_size"]), "batch size (per process)"),
+        ("--early-stopping", typed("optional_int", s["early_stopping"]), "patience in epochs, or none"),
+        ("--min-delta", typed("float", s["min_delta"]), "least improvement that counts"),
+        ("--clip-grad-norm", typed("optional_float", s["clip_grad_norm"]), "max gradient norm"),
+        ("--clip-grad-value", typed("optional_float", s["clip_grad_value"]), "max gradient value"),
+        ("--init", typed("optional_call", call_text(s["init"])), "weight initialisation"),
+        ("--seed", typed("int", s["seed"]), "random seed"),
         (
             "--deterministic",
-            f"action=argparse.BooleanOptionalAction, default={literal(s['deterministic'])}",
+            [("action", bool_flag), ("default", s["deterministic"])],
             "deterministic algorithms only",
         ),
-        ("--device", f"default={literal(s['device'])}", "auto, cpu, cuda, cuda:N or mps"),
-        ("--out-dir", f"default={literal(s['out_dir'])}", "output directory"),
-        ("--resume", 'action="store_true"', "continue from the checkpoint in --out-dir"),
+        ("--device", [("default", s["device"])], "auto, cpu, cuda, cuda:N or mps"),
+        ("--out-dir", [("default", s["out_dir"])], "output directory"),
+        ("--resume", [("action", "store_true")], "continue from the checkpoint in --out-dir"),
         (
             "--metrics-format",
-            f'choices=("jsonl", "csv"), default={literal(s["metrics_format"])}',
+            [("choices", ("jsonl", "csv")), ("default", s["metrics_format"])],
             "metrics file format",
         ),
-        ("--metrics", f"type=names, default={literal(metrics)}", "metrics shown each epoch"),
+        ("--metrics", typed("names", ",".join(s["metrics"])), "metrics shown each epoch"),
         (
             "--progress",
-            "action=argparse.BooleanOptionalAction, default=sys.stderr.isatty()",
+            [("action", bool_flag), ("default", Code("sys.stderr.isatty()"))],
             "show a progress bar",
         ),
     ]
-    return flags
 
 
 def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str) -> list[str]:
@@ -222,29 +221,12 @@ def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str
         "def parse_args(argv=None, prog=None):",
         '    """The train section\'s settings as flags; the defaults are the spec\'s values."""',
     ]
-    description = literal(f"Train {class_name}, generated by nndsl.")
-    line = f"    parser = argparse.ArgumentParser(prog=prog, description={description})"
-    if len(line) <= 88:
-        out.append(line)
-    else:
-        out += [
-            "    parser = argparse.ArgumentParser(",
-            "        prog=prog,",
-            f"        description={description},",
-            "    )",
-        ]
+    description = f"Train {class_name}, generated by nndsl."
+    keywords = [("prog", Code("prog")), ("description", _constant(description))]
+    out += call("parser = ", "argparse.ArgumentParser", [], keywords, 4)
     for flag, keywords, help_text in _flags(config):
-        line = f"    parser.add_argument({literal(flag)}, {keywords}, help={literal(help_text + ' (default: %(default)s)')})"
-        if len(line) <= 88:
-            out.append(line)
-        else:
-            out += [
-                "    parser.add_argument(",
-                f"        {literal(flag)},",
-                *(f"        {part.strip()}," for part in _split_keywords(keywords)),
-                f"        help={literal(help_text + ' (default: %(default)s)')},",
-                "    )",
-            ]
+        keywords = [*keywords, ("help", help_text + " (default: %(default)s)")]
+        out += call("", "parser.add_argument", [flag], [(k, _constant(v)) for k, v in keywords], 4)
     out += [
         "    return parser.parse_args(argv)",
         "",
@@ -266,23 +248,14 @@ def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str
     return out
 
 
-def _split_keywords(keywords: str) -> list[str]:
-    """``type=int, default=3`` -> its keyword arguments: commas inside brackets or quotes stay."""
-    parts, depth, quote, current = [], 0, None, ""
-    for ch in keywords:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        else:
-            depth += ch in "([{"
-            depth -= ch in ")]}"
-            if ch == "," and depth == 0:
-                parts.append(current)
-                current = ""
-                continue
-        current += ch
-    return [*parts, current]
+def _constant(value):
+    """A flag's value for the writer: strings as ruff format quotes them (the spec's own strings
+    may hold any quote, backslash or control character)."""
+    if isinstance(value, str) and not isinstance(value, Code):
+        return Code(string_literal(value))
+    if isinstance(value, tuple):
+        return tuple(_constant(v) for v in value)
+    return value
 
 
 def emit_train_script(program: Program, config: TrainConfig) -> str:
