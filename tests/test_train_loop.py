@@ -128,6 +128,8 @@ def make_args(out_dir, **changes) -> SimpleNamespace:
         device="cpu",
         out_dir=str(out_dir),
         resume=False,
+        extend=False,
+        given=None,
         metrics_format="jsonl",
         metrics=None,
         progress=False,
@@ -536,10 +538,10 @@ def test_resume_without_a_checkpoint_exits_2(tmp_path, capsys):
 
 def test_resume_refuses_another_model_or_optimizer(tmp_path, capsys):
     assert train(tmp_path, epochs=1) == 0
-    assert train(tmp_path, model=lambda: TinyNet(outputs=4), resume=True) == 2
+    assert train(tmp_path, model=lambda: TinyNet(outputs=4), epochs=1, resume=True) == 2
     assert "holds the weights of a different model" in capsys.readouterr().err
-    assert train(tmp_path, optimizer="SGD(lr=0.1)", resume=True) == 2
-    assert "was written with --optimizer Adam, not SGD" in capsys.readouterr().err
+    assert train(tmp_path, optimizer="SGD(lr=0.1)", epochs=1, resume=True) == 2
+    assert "--optimizer Adam(lr=0.02) -> SGD(lr=0.1)" in capsys.readouterr().err
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert train(tmp_path, resume=True) == 2
     assert "--resume: cannot read" in capsys.readouterr().err
@@ -548,8 +550,88 @@ def test_resume_refuses_another_model_or_optimizer(tmp_path, capsys):
 def test_resume_continues_to_more_epochs(tmp_path):
     assert train(tmp_path / "straight", epochs=4) == 0
     assert train(tmp_path / "twice", epochs=2) == 0
-    assert train(tmp_path / "twice", epochs=4, resume=True) == 0
+    assert train(tmp_path / "twice", epochs=4, resume=True, extend=True) == 0
     assert_same_weights(tmp_path / "straight" / "model.pt", tmp_path / "twice" / "model.pt")
+
+
+def test_resume_refuses_a_different_experiment(tmp_path, capsys):
+    schedule = "CosineAnnealingLR()"
+    assert train(tmp_path, epochs=3, schedule=schedule) == 0
+    capsys.readouterr()
+    changed = {"epochs": 6, "split": [0.8, 0.1, 0.1], "seed": 7, "schedule": schedule}
+    assert train(tmp_path, resume=True, **changed) == 2
+    err = capsys.readouterr().err
+    assert "settings: --split 0.6,0.2,0.2 -> 0.8,0.1,0.1; --seed 0 -> 7; --epochs 3 -> 6." in err, err
+    assert "add --extend" in err and "Traceback" not in err
+    # --extend makes only the number of epochs an intended change
+    assert train(tmp_path, resume=True, extend=True, **changed) == 2
+    assert "--epochs" not in capsys.readouterr().err.split("settings:")[1].split(".")[0]
+    assert train(tmp_path, resume=True, extend=True, epochs=2, schedule=schedule) == 2
+    assert "--extend: give --epochs above the run's 3" in capsys.readouterr().err
+    assert train(tmp_path / "new", extend=True) == 2
+    assert "use it with --resume" in capsys.readouterr().err
+
+
+def test_a_bare_resume_takes_the_runs_settings(tmp_path):
+    """Flags left at their defaults (the spec's settings) give way to the checkpoint's."""
+    assert train(tmp_path, epochs=2, seed=3, batch_size=32) == 0
+    bare = {"resume": True, "given": {"resume", "out_dir"}}
+    assert train(tmp_path, epochs=5, seed=0, batch_size=16, **bare) == 0
+    assert [r["epoch"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2]
+    # an interrupted run resumed bare goes on with its own number of epochs and schedule
+
+    def interrupt(calls, outputs):
+        if calls == steps_per_epoch() + 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return outputs
+
+    cosine = "CosineAnnealingLR()"
+    assert train(tmp_path / "b", epochs=3, schedule=cosine, model=lambda: TinyNet(hook=interrupt)) == 130
+    assert train(tmp_path / "b", epochs=40, **bare) == 0
+    history = read_jsonl(tmp_path / "b" / "metrics.jsonl")
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert [r["lr"] for r in history] == pytest.approx([0.01 * (1 + math.cos(math.pi * k / 3)) for k in (0, 1, 2)])
+
+
+@pytest.mark.parametrize("schedule", ["CosineAnnealingLR()", "OneCycleLR(max_lr=0.05)"])
+def test_extend_plans_the_schedule_over_the_new_epochs(tmp_path, schedule):
+    """The rate goes on along the curve over the new number of epochs: no wrap to lr 0 (cosine),
+    no step past the end (one-cycle)."""
+    assert train(tmp_path, epochs=3, schedule=schedule) == 0
+    assert train(tmp_path, epochs=6, schedule=schedule, resume=True, extend=True) == 0
+    rates = [r["lr"] for r in read_jsonl(tmp_path / "metrics.jsonl")]
+    assert len(rates) == 6
+    if schedule.startswith("Cosine"):
+        planned = [0.01 * (1 + math.cos(math.pi * k / 6)) for k in (3, 4, 5)]
+        assert rates[3:] == pytest.approx(planned)
+        assert rates[:3] == pytest.approx([0.01 * (1 + math.cos(math.pi * k / 3)) for k in (0, 1, 2)])
+
+
+CRAFTED = {
+    "no settings": lambda s: s.pop("settings"),
+    "epoch a string": lambda s: s.update(epoch="3"),
+    "negative batch": lambda s: s.update(batch=-1),
+    "weights not tensors": lambda s: s.update(model={"net.0.weight": 1.0}),
+    "short shuffle state": lambda s: s.update(shuffle_state=torch.zeros(3, dtype=torch.uint8)),
+    "empty random states": lambda s: s.update(rng_states=[{}]),
+    "bad random state": lambda s: s.update(rng_states=[{"torch": torch.zeros(2), "python": None}]),
+    "history not epochs": lambda s: s.update(history=[1, 2]),
+    "running totals": lambda s: s.update(running={}),
+    "optimizer state": lambda s: s.update(optimizer={"state": {}, "param_groups": [1]}),
+    "fewer epochs than done": lambda s: s["settings"].update(epochs=0),
+}
+
+
+@pytest.mark.parametrize("change", CRAFTED.values(), ids=CRAFTED.keys())
+def test_a_checkpoint_with_bad_contents_is_refused_with_a_message(tmp_path, capsys, change):
+    assert train(tmp_path, epochs=1) == 0
+    state = load(tmp_path / "checkpoint.pt")
+    change(state)
+    torch.save(state, tmp_path / "checkpoint.pt")
+    capsys.readouterr()
+    assert train(tmp_path, epochs=1, resume=True) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --resume:") and "run without --resume" in err, err
 
 
 # --- Progress, determinism, and the shared namespace with data.py -------------------------------------

@@ -193,3 +193,21 @@ def test_hostile_strings_stay_data(path, tmp_path):
     assert "'" not in path or "'" in checked
     assert parse_call(args.data) == ("csv", [], {"path": checked, "target": checked})
     assert args.out_dir == checked
+
+
+def test_a_bare_resume_continues_the_run_as_it_was(tmp_path, capsys):
+    """Flags not written take the checkpoint's values (not the spec's); a written one that
+    differs is refused, unless --extend makes more epochs the intended change."""
+    out = tmp_path / "run"
+    xor = str(ROOT / "specs" / "xor.nn")
+    common = ["train", xor, "--out-dir", str(out), "--no-progress"]
+    assert nndsl_main([*common, "--epochs", "3", "--optimizer", "SGD(lr=0.1)"]) == 0
+    assert nndsl_main([*common, "--resume"]) == 0  # the spec says 300 epochs and lr=0.5
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    capsys.readouterr()
+    assert nndsl_main([*common, "--resume", "--epochs", "5", "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--seed 0 -> 1; --epochs 3 -> 5" in err and "add --extend" in err
+    assert nndsl_main([*common, "--resume", "--extend", "--epochs", "5"]) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5] and {r["lr"] for r in records} == {0.1}

@@ -23,7 +23,7 @@ _RUNTIME = os.path.join(os.path.dirname(__file__), "train_runtime")
 _FILES = ("data.py", "loop.py", "flags.py")
 _HEADINGS = {"data.py": "data", "loop.py": "the training loop", "flags.py": "command-line flags"}
 #: what the tail calls; everything these refer to is copied too
-_ROOTS = ("prepare_data", "parse_call", "run")
+_ROOTS = ("prepare_data", "parse_call", "run", "given_flags")
 #: the runtime function behind each data source of the spec
 LOADERS = {
     "digits": "load_digits",
@@ -189,7 +189,12 @@ def _flags(config: TrainConfig) -> list[tuple[str, list[tuple[str, object]], str
         ),
         ("--device", [("default", s["device"])], "auto, cpu, cuda, cuda:N or mps"),
         ("--out-dir", [("default", s["out_dir"])], "output directory"),
-        ("--resume", [("action", "store_true")], "continue from the checkpoint in --out-dir"),
+        (
+            "--resume",
+            [("action", "store_true")],
+            "continue the run whose checkpoint is in --out-dir, with its settings",
+        ),
+        ("--extend", [("action", "store_true")], "with --resume: train the run on to a larger --epochs"),
         (
             "--metrics-format",
             [("choices", ("jsonl", "csv")), ("default", s["metrics_format"])],
@@ -228,7 +233,9 @@ def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str
         keywords = [*keywords, ("help", help_text + " (default: %(default)s)")]
         out += call("", "parser.add_argument", [flag], [(k, _constant(v)) for k, v in keywords], 4)
     out += [
-        "    return parser.parse_args(argv)",
+        "    args = parser.parse_args(argv)",
+        "    args.given = given_flags(parser, argv, args)",
+        "    return args",
         "",
         "",
         "def load_data(args):",

@@ -47,3 +47,13 @@ optional_call = _or_none(str, "a call such as StepLR(step_size=5)")
 def names(text: str) -> list[str]:
     """``accuracy,f1`` -> ["accuracy", "f1"]."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def given_flags(parser, argv, args) -> set:
+    """The flags written in argv (their destinations), as opposed to those left at their
+    defaults: a resumed run takes the others from its checkpoint."""
+    # argparse fills in a default only where the namespace lacks the attribute
+    unset = object()
+    probe = argparse.Namespace(**dict.fromkeys(vars(args), unset))
+    parser.parse_args(argv, probe)
+    return {key for key, value in vars(probe).items() if value is not unset}

@@ -21,6 +21,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 
 import torch
 from torch import nn
@@ -91,7 +92,48 @@ TASK_METRICS = {
     "binary": ("accuracy", "precision", "recall", "f1"),
     "regression": ("mse", "mae"),
 }
-CHECKPOINT_FORMAT = "nndsl-train-checkpoint-1"
+CHECKPOINT_FORMAT = "nndsl-train-checkpoint-2"
+# the flags that shape a run's trajectory, kept in its checkpoint: a resumed run takes them
+# from there, and refuses a different value given on the command line (see resume_settings)
+TRAJECTORY_FLAGS = {
+    "data": "--data",
+    "split": "--split",
+    "seed": "--seed",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "loss": "--loss",
+    "optimizer": "--optimizer",
+    "lr": "--lr",
+    "schedule": "--schedule",
+    "clip_grad_norm": "--clip-grad-norm",
+    "clip_grad_value": "--clip-grad-value",
+    "early_stopping": "--early-stopping",
+    "min_delta": "--min-delta",
+    "deterministic": "--deterministic",
+}
+# what a checkpoint holds besides the weights and the optimizer's and schedule's states: each
+# key's type, checked before anything is restored
+CHECKPOINT_FIELDS = {
+    "model": dict,
+    "optimizer": dict,
+    "optimizer_name": str,
+    "scheduler": (dict, type(None)),
+    "scheduler_name": (str, type(None)),
+    "epoch": int,
+    "batch": int,
+    "batch_size": int,
+    "world_size": int,
+    "shuffle_state": torch.Tensor,
+    "rng_states": list,
+    "running": dict,
+    "best_loss": float,
+    "best_epoch": int,
+    "bad_epochs": int,
+    "history": list,
+    "settings": dict,
+    "model_fingerprint": str,
+    "samples": list,
+}
 # batches between checks of the losses for nan/inf; each check waits for the device
 DIVERGENCE_CHECK_EVERY = 100
 # batches between the ranks' agreement on a stop signal under torchrun
@@ -406,23 +448,43 @@ def build_optimizer(text: str, parameters: list, lr, parse_call) -> tuple:
 
 
 def build_scheduler(text, optimizer, epochs: int, steps_per_epoch: int, parse_call):
-    """The schedule for --schedule and its name (None, None without one).
+    """The schedule for --schedule, its name, and the keys of its state planned from the
+    epochs (None, None, () without a schedule).
 
     CosineAnnealingLR's T_max defaults to the epochs, OneCycleLR's total_steps to all the
     batches of the run.
     """
     if not text:
-        return None, None
+        return None, None, ()
     name, args, kwargs = parse_flag(parse_call, "--schedule", text)
     if name not in TRAIN_SCHEDULERS:
         raise unknown_name("--schedule", "schedule", name, TRAIN_SCHEDULERS)
-    if name == "CosineAnnealingLR" and not args:
-        kwargs.setdefault("T_max", max(epochs, 1))
+    planned = ()  # the schedule's state that follows from --epochs
+    if name == "CosineAnnealingLR" and not args and "T_max" not in kwargs:
+        kwargs["T_max"] = max(epochs, 1)
+        planned = ("T_max",)
     no_length = "total_steps" not in kwargs and "epochs" not in kwargs
     if name == "OneCycleLR" and len(args) < 2 and no_length:
         kwargs["total_steps"] = max(epochs * steps_per_epoch, 1)
+        planned = ("total_steps", "_schedule_phases")
     factory = getattr(torch.optim.lr_scheduler, name)
-    return construct("--schedule", factory, name, [optimizer, *args], kwargs), name
+    scheduler = construct("--schedule", factory, name, [optimizer, *args], kwargs)
+    return scheduler, name, planned
+
+
+def replan_schedule(scheduler, saved: dict, planned: tuple) -> None:
+    """Load a schedule's saved state, but with the length this run planned (--extend): the
+    rate continues from the same step on the curve over the new number of epochs."""
+    fresh = scheduler.state_dict()
+    scheduler.load_state_dict({**saved, **{key: fresh[key] for key in planned}})
+    # the rate at the current step of the new curve (cosine's own step is relative to the
+    # current rate, so it must start on the curve)
+    closed_form = getattr(scheduler, "_get_closed_form_lr", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # get_lr() outside step() warns
+        rates = closed_form() if closed_form is not None else scheduler.get_lr()
+    for group, rate in zip(scheduler.optimizer.param_groups, rates):
+        group["lr"] = rate
 
 
 def apply_init(model: nn.Module, text, parse_call) -> None:
@@ -755,8 +817,12 @@ class Trainer:
     """One training run: the model, the data on the device, the optimizer and the schedule,
     and how far the run has got."""
 
-    def __init__(self, args, model_class, splits, parse_call, device, dist, stop):
+    def __init__(
+        self, args, model_class, splits, parse_call, device, dist, stop, resumed=None
+    ):
         self.args, self.splits, self.stop = args, splits, stop
+        # the checkpoint to continue from (--resume), read and checked by read_checkpoint
+        self.resumed = resumed
         self.device, self.dist = device, dist
         self.task = splits.task
         self.epochs, self.batch_size = check_counts(args)
@@ -787,7 +853,7 @@ class Trainer:
         )
         shard = -(-len(self.train_x) // dist.world)  # this rank's samples per epoch
         self.steps_per_epoch = -(-shard // self.batch_size)
-        self.scheduler, self.scheduler_name = build_scheduler(
+        self.scheduler, self.scheduler_name, self.planned = build_scheduler(
             args.schedule, self.optimizer, self.epochs, self.steps_per_epoch, parse_call
         )
         per_batch = self.scheduler_name in BATCH_SCHEDULERS
@@ -1173,74 +1239,59 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "history": self.history,
+            "settings": trajectory_settings(self.args),
+            "model_fingerprint": model_fingerprint(self.raw_model),
+            "samples": self.sample_counts(),
         }
         self.dist.on_main(lambda: save_torch_file(state, self.checkpoint_path))
         self.last_checkpoint = (self.epoch, self.batch)
 
-    def load_checkpoint(self) -> None:
-        """Continue from checkpoint.pt (--resume): weights, optimizer, schedule, position in
-        the epoch, random states and history."""
-        path = self.checkpoint_path
-        if not os.path.exists(path):
-            raise TrainingError(
-                f"--resume: there is no checkpoint at {path}; "
-                "run without --resume to start training"
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except OSError as exc:
-            message = f"--resume: cannot read {path}: {exc.strerror}"
-            raise TrainingError(message) from None
-        except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-            raise TrainingError(
-                f"--resume: cannot read {path}: it is damaged or not a checkpoint of this "
-                f"training script ({type(exc).__name__}); run without --resume"
-            ) from None
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise TrainingError(
-                f"--resume: {path} is not a checkpoint of this training script"
-            )
-        self.check_compatible(state, path)
-        self.restore_state(state, path)
+    def sample_counts(self) -> list:
+        """Samples in the train, validation and test splits (None for a split left out)."""
+        splits = ((self.train_x,), self.val, self.test)
+        return [None if data is None else len(data[0]) for data in splits]
 
-    def check_compatible(self, state: dict, path: str) -> None:
-        """Refuse a checkpoint of another optimizer or schedule, or (mid-epoch) batching."""
-        for what, saved, now in (
-            ("optimizer", state["optimizer_name"], self.optimizer_name),
-            ("schedule", state["scheduler_name"], self.scheduler_name),
-        ):
-            if saved != now:
-                raise TrainingError(
-                    f"--resume: {path} was written with --{what} {saved or 'none'}, "
-                    f"not {now or 'none'}; use the same --{what} or run without --resume"
-                )
+    def load_checkpoint(self, state: dict) -> None:
+        """Continue from checkpoint.pt (--resume): weights, optimizer, schedule, position in
+        the epoch, random states and history; the settings were reconciled by resume_settings."""
+        path = self.checkpoint_path
+        if state["model_fingerprint"] != model_fingerprint(self.raw_model):
+            raise TrainingError(
+                f"--resume: {path} holds the weights of a different model; "
+                "run without --resume, or with another --out-dir"
+            )
+        counts = self.sample_counts()
+        if state["samples"] != counts:
+            then = "/".join(str(n or 0) for n in state["samples"])
+            now = "/".join(str(n or 0) for n in counts)
+            raise TrainingError(
+                f"--resume: the data has changed: the run had {then} train/val/test "
+                f"samples, the data now gives {now}; run without --resume"
+            )
         batching = (state["batch_size"], state["world_size"])
         if state["batch"] and batching != (self.batch_size, self.dist.world):
             raise TrainingError(
                 f"--resume: {path} stopped mid-epoch with batch size {batching[0]} on "
-                f"{batching[1]} process(es); resume with the same --batch-size and "
-                "number of processes"
+                f"{batching[1]} process(es); resume with the same number of processes"
             )
+        try:
+            self.restore_state(state)
+        except (RuntimeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            raise TrainingError(
+                f"--resume: {path} is damaged ({type(exc).__name__}: {exc}); "
+                "run without --resume"
+            ) from None
 
-    def restore_state(self, state: dict, path: str) -> None:
-        """Load a compatible checkpoint's contents into this run."""
-        try:
-            self.raw_model.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            reason = str(exc).strip().splitlines()[-1].strip()
-            raise TrainingError(
-                f"--resume: {path} holds the weights of a different model ({reason}); "
-                "run without --resume"
-            ) from None
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.scheduler is not None:
+    def restore_state(self, state: dict) -> None:
+        """Load a checked checkpoint's contents into this run."""
+        self.raw_model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            extended = state["settings"]["epochs"] != self.epochs
+            if extended and self.planned:
+                replan_schedule(self.scheduler, state["scheduler"], self.planned)
+            else:
                 self.scheduler.load_state_dict(state["scheduler"])
-        except (ValueError, KeyError, RuntimeError, TypeError) as exc:
-            raise TrainingError(
-                f"--resume: {path} does not fit this optimizer: {exc}; "
-                "run without --resume"
-            ) from None
         self.epoch, self.batch = state["epoch"], state["batch"]
         self.best_loss = state["best_loss"]
         self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
@@ -1261,8 +1312,8 @@ class Trainer:
     def train(self) -> int:
         """Resume or start, train, then evaluate and write the results; returns the exit code."""
         self.dist.on_main(lambda: make_out_dir(self.out_dir))
-        if self.args.resume:
-            self.load_checkpoint()
+        if self.resumed is not None:
+            self.load_checkpoint(self.resumed)
         self.wrap_distributed()
         if self.dist.is_main:
             log_dir = self.out_path("tensorboard")
@@ -1393,6 +1444,145 @@ class Trainer:
             print(f"ranks agree: {self.dist.world} processes have identical weights")
 
 
+def trajectory_settings(args) -> dict:
+    """The flags that shape the run (TRAJECTORY_FLAGS), as a checkpoint keeps them."""
+    return {key: plain_setting(getattr(args, key, None)) for key in TRAJECTORY_FLAGS}
+
+
+def plain_setting(value):
+    """A flag's value in a comparable form: lists for tuples."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def setting_text(value) -> str:
+    """A flag's value as it would be written on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """A digest of the model's layers with their settings, and its parameters' names and shapes."""
+    import hashlib
+
+    parts = [repr(model)]
+    for key, value in model.state_dict().items():
+        parts.append(f"{key} {tuple(value.shape)} {value.dtype}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def read_checkpoint(path: str) -> dict:
+    """checkpoint.pt for --resume, its structure checked; anything else is a TrainingError."""
+    if not os.path.exists(path):
+        raise TrainingError(
+            f"--resume: there is no checkpoint at {path}; "
+            "run without --resume to start training"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        message = f"--resume: cannot read {path}: {exc.strerror}"
+        raise TrainingError(message) from None
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise TrainingError(
+            f"--resume: cannot read {path}: it is damaged or not a checkpoint of this "
+            f"training script ({type(exc).__name__}); run without --resume"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        older = isinstance(state, dict) and str(state.get("format")).startswith(
+            "nndsl-train-checkpoint-"
+        )
+        why = (
+            "another version of nndsl's training scripts" if older else "something else"
+        )
+        raise TrainingError(
+            f"--resume: {path} is not a checkpoint of this training script (it was "
+            f"written by {why}); run without --resume"
+        )
+    problem = checkpoint_problem(state)
+    if problem:
+        raise TrainingError(
+            f"--resume: {path} is damaged ({problem}); run without --resume"
+        )
+    return state
+
+
+def checkpoint_problem(state: dict):
+    """What is wrong with a checkpoint's contents, or None: missing keys, wrong types,
+    impossible counts."""
+    for key, kind in CHECKPOINT_FIELDS.items():
+        if key not in state:
+            return f"it has no {key!r}"
+        value = state[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            return f"its {key!r} is a {type(value).__name__}"
+    for key in ("epoch", "batch", "best_epoch", "bad_epochs"):
+        if state[key] < 0:
+            return f"its {key!r} is negative"
+    if state["batch_size"] < 1 or state["world_size"] < 1:
+        return "its batch size or number of processes is below 1"
+    if not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
+        return "its weights are not all tensors"
+    running = state["running"]
+    numbers = ("loss", "metric", "rows", "seconds")
+    if not all(isinstance(running.get(key), (int, float)) for key in numbers):
+        return "its running totals are incomplete"
+    rngs = state["rng_states"]
+    if not all(
+        isinstance(r, dict) and isinstance(r.get("torch"), torch.Tensor) for r in rngs
+    ):
+        return "its random states are incomplete"
+    if not all(isinstance(record, dict) for record in state["history"]):
+        return "its history is not a list of epochs"
+    missing = [key for key in TRAJECTORY_FLAGS if key not in state["settings"]]
+    if missing:
+        return f"its settings lack {', '.join(missing)}"
+    epochs = state["settings"]["epochs"]
+    if (
+        not isinstance(epochs, int)
+        or isinstance(epochs, bool)
+        or epochs < state["epoch"]
+    ):
+        return "its number of epochs is not a count of at least the epochs done"
+    if len(state["samples"]) != 3:
+        return "its sample counts are incomplete"
+    return None
+
+
+def resume_settings(args, state: dict, path: str) -> None:
+    """Make args continue the checkpoint's run.
+
+    The flags that shape the run (TRAJECTORY_FLAGS) and are not written on the command line
+    take the checkpoint's values; one written with another value is refused, every such flag
+    listed at once. With --extend, a larger --epochs is the intended change: the run goes on
+    to the new number of epochs, with a schedule planned over them (see replan_schedule).
+    """
+    saved = state["settings"]
+    given = getattr(args, "given", None)  # None: every flag counts as written
+    extend = getattr(args, "extend", False)
+    changes = []
+    for key, flag in TRAJECTORY_FLAGS.items():
+        old, new = saved[key], plain_setting(getattr(args, key, None))
+        if given is not None and key not in given:
+            setattr(args, key, old)
+        elif old != new and not (key == "epochs" and extend):
+            changes.append(f"{flag} {setting_text(old)} -> {setting_text(new)}")
+    if changes:
+        more = any(c.startswith("--epochs") for c in changes)
+        hint = "; to train it on to more epochs, add --extend" if more else ""
+        raise TrainingError(
+            f"--resume: {path} is a run with other settings: {'; '.join(changes)}. "
+            f"To continue it as it was, drop these flags{hint}; to start a new run, "
+            "leave out --resume or give another --out-dir"
+        )
+    if extend and args.epochs <= saved["epochs"]:
+        raise TrainingError(
+            f"--extend: give --epochs above the run's {saved['epochs']} to train it on"
+        )
+
+
 def check_metrics(names, task: str) -> tuple:
     """The metrics the epoch lines show (--metrics); accuracy, or MSE, when not given."""
     if not names:
@@ -1450,12 +1640,23 @@ def run(args, model_class, load_data, parse_call) -> int:
     dist = None
     try:
         dist, device = start_distributed(args.device)
+        resumed = None
+        if args.resume:
+            # before the data is loaded: a bare --resume takes the run's data, split and seed
+            resumed = read_checkpoint(os.path.join(args.out_dir, "checkpoint.pt"))
+            resume_settings(args, resumed, os.path.join(args.out_dir, "checkpoint.pt"))
+        elif getattr(args, "extend", False):
+            raise TrainingError(
+                "--extend trains a run on to more epochs: use it with --resume"
+            )
         seed_everything(args.seed, args.deterministic)
         splits = load_splits(load_data, args, dist)
         if dist.rank:
             # other dropout masks on the other ranks (DDP gives them rank 0's weights)
             torch.manual_seed(args.seed + dist.rank)
-        trainer = Trainer(args, model_class, splits, parse_call, device, dist, stop)
+        trainer = Trainer(
+            args, model_class, splits, parse_call, device, dist, stop, resumed
+        )
         return trainer.train()
     except TrainingDiverged as exc:
         if dist is None or dist.is_main:
