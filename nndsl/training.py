@@ -229,6 +229,29 @@ OPTIMIZERS = _options(
         ),
         "Adagrad",
     ),
+    Option(
+        "Adadelta",
+        (Param("lr", NONNEG_FLOAT, 1.0), Param("rho", PROB, 0.9), Param("eps", NONNEG_FLOAT, 1e-06), _DECAY),
+        "Adadelta",
+    ),
+    Option("Adamax", (Param("lr", NONNEG_FLOAT, 0.002), _BETAS, _EPS, _DECAY), "Adamax (Adam with the infinity norm)"),
+    Option(
+        "NAdam",
+        (
+            Param("lr", NONNEG_FLOAT, 0.002),
+            _BETAS,
+            _EPS,
+            _DECAY,
+            Param("momentum_decay", NONNEG_FLOAT, 0.004),
+            Param("decoupled_weight_decay", BOOL, False),
+        ),
+        "Adam with Nesterov momentum",
+    ),
+    Option(
+        "RAdam",
+        (_LR, _BETAS, _EPS, _DECAY, Param("decoupled_weight_decay", BOOL, False)),
+        "rectified Adam",
+    ),
 )
 
 _GAMMA = Param("gamma", POS_FLOAT, 0.1)
@@ -271,6 +294,37 @@ SCHEDULES = _options(
             Param("total_iters", POS_INT, 5),
         ),
         "a linear warm-up or decay of the rate",
+    ),
+    Option(
+        "ConstantLR",
+        (Param("factor", END_FACTOR, 1 / 3), Param("total_iters", NONNEG_INT, 5)),
+        "the rate times factor for the first total_iters epochs",
+    ),
+    Option(
+        "PolynomialLR",
+        (Param("total_iters", NONNEG_INT, 5), Param("power", NONNEG_FLOAT, 1.0)),
+        "a polynomial decay of the rate to 0 over total_iters epochs",
+    ),
+    Option(
+        "CosineAnnealingWarmRestarts",
+        (Param("T_0", POS_INT), Param("T_mult", POS_INT, 1), Param("eta_min", NONNEG_FLOAT, 0.0)),
+        "cosine decay restarted every T_0 epochs (each period T_mult times the last)",
+    ),
+    Option(
+        "CyclicLR",
+        (
+            Param("base_lr", NONNEG_FLOAT),
+            Param("max_lr", NONNEG_FLOAT),
+            Param("step_size_up", POS_INT, 2000),
+            Param("step_size_down", optional(POS_INT), None),
+            Param("mode", choice("triangular", "triangular2", "exp_range"), "triangular"),
+            Param("gamma", POS_FLOAT, 1.0),
+            Param("scale_mode", choice("cycle", "iterations"), "cycle"),
+            Param("cycle_momentum", BOOL, True),
+            Param("base_momentum", NONNEG_FLOAT, 0.8),
+            Param("max_momentum", NONNEG_FLOAT, 0.9),
+        ),
+        "the rate cycling between base_lr and max_lr, stepped every batch",
     ),
 )
 

@@ -248,10 +248,18 @@ def test_the_runtime_accepts_what_the_checker_accepts():
     from nndsl.training import INIT_ALIASES
 
     assert data.LOSS_TASKS == {name: option.task for name, option in LOSSES.items()}
-    assert set(LOSSES) <= set(loop.TRAIN_LOSSES)
-    assert set(OPTIMIZERS) <= set(loop.TRAIN_OPTIMIZERS)
-    assert set(SCHEDULES) <= set(loop.TRAIN_SCHEDULERS)
-    assert set(INITS) | set(INIT_ALIASES) <= set(loop.INIT_SCHEMES)
+    # one catalogue: what a flag accepts is what the spec accepts, no more
+    assert set(LOSSES) == set(loop.TRAIN_LOSSES)
+    assert set(OPTIMIZERS) == set(loop.TRAIN_OPTIMIZERS)
+    assert set(SCHEDULES) == set(loop.TRAIN_SCHEDULERS)
+    assert set(INITS) | set(INIT_ALIASES) == set(loop.INIT_SCHEMES)
+    assert set(loop.BATCH_SCHEDULERS) <= set(SCHEDULES)
+
+
+@pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam"])
+def test_every_optimizer_of_the_flags_is_accepted_in_the_spec(name):
+    r = check(f"train M {{\n    data = digits()\n    loss = CrossEntropyLoss()\n    optimizer = {name}(lr=0.01)\n}}\n")
+    assert r.ok, codes(r)
 
 
 # ---------------------------------------------------------------- mistakes in a model that is trained

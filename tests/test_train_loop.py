@@ -283,6 +283,9 @@ def test_early_stopping_stops_when_validation_stops_improving(tmp_path, capsys):
         ("CosineAnnealingLR()", 0.0),  # T_max defaults to the epochs
         ("LinearLR(start_factor=0.5, total_iters=2)", 0.1),
         ("CosineAnnealingWarmRestarts(T_0=3)", 0.1),
+        ("ConstantLR(factor=0.5, total_iters=4)", 0.05),
+        ("PolynomialLR(total_iters=6, power=1.0)", 0.05),
+        ("CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=100)", 0.01 + 0.09 * 3 * 9 / 100),
         # a threshold no loss can beat: every epoch counts as a plateau
         ("ReduceLROnPlateau(patience=0, factor=0.5, threshold=10.0)", 0.1 * 0.5**3),
         ("OneCycleLR(max_lr=0.5)", None),
