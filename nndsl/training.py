@@ -717,13 +717,23 @@ class _SectionChecker:
         out_dims = out.shape.dims
         width = out_dims[1] if len(out_dims) == 2 and isinstance(out_dims[1], int) else None
         if task in ("classification", "binary") and len(out_dims) != 2:
+            labels, help_text = producer, "end the model with Flatten -> Linear(out_features=C)"
+            recurrent = _sequence_layer(model)
+            if recurrent is not None:
+                # flattening a sequence ties the classifier to its length: take one vector of it
+                name = recurrent.layer.dsl_name()
+                labels += (Label(recurrent.span, f"{name} gives one output per time step, {recurrent.output}"),)
+                help_text = (
+                    f"take one vector per sequence: `{name}(...).last` (the last time step) or "
+                    f"`{name}(...).hidden` (the final hidden state), then Linear(out_features=C)"
+                )
             self.error(
                 "E504",
                 f"{loss.name} needs the model's output as [N, C], got {out}",
                 loss.span,
                 f"{loss.name} here",
-                producer,
-                help="end the model with Flatten -> Linear(out_features=C)",
+                labels,
+                help=help_text,
             )
             return
         self._activation(loss, last[0], producer)
@@ -849,6 +859,18 @@ def _values(dims) -> int | None:
             return None
         total *= d
     return total
+
+
+_RECURRENT = ("RNN", "LSTM", "GRU")
+
+
+def _sequence_layer(model: ModelIR) -> LayerNode | None:
+    """The last recurrent layer whose whole output sequence flows on (no ``.last``/``.hidden``)."""
+    found = None
+    for node in model.layers:
+        if node.layer.dsl_name() in _RECURRENT:
+            found = node if node.selector is None else None
+    return found
 
 
 def _last_layer(model: ModelIR) -> tuple[str | None, Span | None]:

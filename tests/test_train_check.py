@@ -316,3 +316,20 @@ def test_out_dir_none_is_the_default():
     r = check("train M {\n    data = digits()\n    loss = CrossEntropyLoss()\n    out_dir = None\n}\n")
     assert r.ok, codes(r)
     assert r.program.trainings[0].settings["out_dir"] == "runs/M"
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU", "RNN"])
+def test_a_sequence_before_a_classification_loss_is_told_to_take_one_step(layer):
+    spec = f"model S(x: [N, 20, 8]) {{\n    {layer}(8, 16, batch_first=True) -> Linear(16, 10)\n}}\n"
+    train = "train S {\n    data = csv('t.csv', target='y')\n    loss = CrossEntropyLoss()\n}\n"
+    r = check(train, spec)
+    (error,) = r.errors
+    assert error.code == "E504" and ".last" in error.help and ".hidden" in error.help, error.help
+    assert "Flatten" not in error.help
+    assert any(layer in label.message for label in error.secondary)
+    for selector in ("last", "hidden"):  # the advice checks
+        fixed = spec.replace("batch_first=True)", f"batch_first=True).{selector}")
+        assert check(train, fixed).ok
+    flat = "model F(x: [N, 4, 8]) {\n    Linear(8, 10)\n}\n"
+    r = check(train.replace("train S", "train F"), flat)
+    assert "Flatten" in r.errors[0].help
