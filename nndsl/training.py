@@ -5,6 +5,7 @@ a loss with the model's output and a data source with the model's input."""
 from __future__ import annotations
 
 import math
+import re
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -67,6 +68,25 @@ def _string(value):
 
 
 STRING = Kind("a string", _string)
+
+#: torch's device strings that training supports (checked here without importing torch)
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:(0|[1-9][0-9]{0,3}))?")
+
+
+def _device(value):
+    value = _string(value)
+    if not _DEVICE.fullmatch(value):
+        lower = value.lower()
+        hint = "cuda" if lower in ("gpu", "nvidia") or lower.startswith("cuda") else None
+        hint = lower if lower != value and _DEVICE.fullmatch(lower) else hint
+        raise ArgValueError(
+            f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}",
+            help=f'did you mean "{hint}"?' if hint else "cuda:N names the N-th GPU, counting from 0",
+        )
+    return value
+
+
+DEVICE = Kind("a device such as auto, cpu, cuda, cuda:1 or mps", _device)
 
 
 def _list_of(item: Kind, what: str, length: int | None = None, minimum: int = 1) -> Kind:
@@ -430,7 +450,7 @@ SETTINGS = {
     "clip_grad_value": Setting(optional(POS_FLOAT), None, "clip each gradient value to +-this"),
     "seed": Setting(INT, 0, "seed of every random generator"),
     "deterministic": Setting(BOOL, False, "use only deterministic algorithms"),
-    "device": Setting(STRING, "auto", "auto, cpu, cuda, cuda:N or mps"),
+    "device": Setting(DEVICE, "auto", "auto, cpu, cuda, cuda:N or mps"),
     "out_dir": Setting(optional(STRING), None, "where checkpoints, metrics and the best model go (None: runs/MODEL)"),
     "metrics_format": Setting(choice("jsonl", "csv"), "jsonl", "metrics file format"),
     "metrics": Setting(NAMES, None, "metrics printed every epoch"),

@@ -71,6 +71,11 @@ def test_bare_names_and_aliases():
         ("metrics = ['mse']", "E501", "does not apply to classification"),
         ("loss = CrossEntropyLoss(reduction='none')", "E107", "'mean'"),
         ("min_delta = 1e400", "E501", "finite"),
+        ("device = 'cuda:x'", "E501", "got 'cuda:x'"),
+        ("device = 'gpu'", "E501", 'did you mean "cuda"'),
+        ("device = 'CPU'", "E501", 'did you mean "cpu"'),
+        ("device = 'cuda:-1'", "E501", "cuda:N"),
+        ("device = 'tpu'", "E501", "auto, cpu, cuda, cuda:N or mps"),
         ("clip_grad_norm = 1e400", "E501", "finite"),
         ("optimizer = Adam(betas=(1.0, 0.5))", "E107", "not including"),
         ("optimizer = Adam(lr=1e400)", "E107", "finite"),
@@ -310,6 +315,15 @@ def test_settings_are_checked_outside_every_model():
     assert "E108" in codes(r), codes(r)
     r = check("train M {\n    data = digits()\n    loss = CrossEntropyLoss()\n    epochs = x\n}\n")
     assert "E108" in codes(r), codes(r)
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
+def test_devices_torch_knows(device):
+    r = check(f"train M {{\n    data = digits()\n    loss = CrossEntropyLoss()\n    device = '{device}'\n}}\n")
+    assert r.ok, codes(r)
+    torch = pytest.importorskip("torch")
+    if device != "auto":
+        torch.device(device)
 
 
 def test_out_dir_none_is_the_default():
