@@ -11,6 +11,7 @@ import errno
 import json
 import math
 import os
+import re
 import signal
 from pathlib import Path
 from types import SimpleNamespace
@@ -674,3 +675,20 @@ def test_runs_with_data_py_in_one_namespace(tmp_path):
 
     assert namespace["run"](args, model, load_data, namespace["parse_call"]) == 0
     assert json.loads((tmp_path / "results.json").read_text())["split"] == "val"
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(0.92314, "0.9231"), (1.0, "1.000"), (3.7214e-06, "3.721e-06"), (0.0, "0"), (12345.6, "1.235e+04"), (None, "-")],
+)
+def test_metrics_print_significant_digits(value, text):
+    assert LOOP["metric_text"]("mse", value) == f"mse {text}"
+
+
+def test_a_regression_with_a_tiny_error_shows_its_digits(tmp_path, capsys):
+    splits = blobs(task="regression")
+    small = Splits(*((x, y * 1e-4) for x, y in splits[:3]), "regression", None, "tiny")
+    zero = {"init": "zeros()", "optimizer": "SGD(lr=0.0)", "loss": "MSELoss()", "epochs": 1}  # predicts 0
+    assert train(tmp_path, splits=small, model=lambda: TinyNet(outputs=1), **zero) == 0
+    out = capsys.readouterr().out
+    assert "mse 0.0000" not in out and re.search(r"mse \d\.\d{3}e-\d\d", out), out
