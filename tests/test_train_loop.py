@@ -692,3 +692,20 @@ def test_a_regression_with_a_tiny_error_shows_its_digits(tmp_path, capsys):
     assert train(tmp_path, splits=small, model=lambda: TinyNet(outputs=1), **zero) == 0
     out = capsys.readouterr().out
     assert "mse 0.0000" not in out and re.search(r"mse \d\.\d{3}e-\d\d", out), out
+
+
+def test_a_killed_runs_temporary_files_are_removed(tmp_path):
+    """A SIGKILL between writing a temporary file and renaming it leaves .NAME.PID.tmp: the
+    next run in that directory removes those of processes that no longer run."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".metrics.jsonl.{int(dead.stdout)}.tmp"
+    live = tmp_path / f".checkpoint.pt.{os.getppid()}.tmp"  # a running process's: kept
+    other = tmp_path / ".notes.tmp"
+    for path in (stale, live, other):
+        path.write_text("partial")
+    assert train(tmp_path, epochs=1) == 0
+    assert not stale.exists() and live.exists() and other.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp") and p not in (live, other)]

@@ -641,6 +641,33 @@ def write_atomically(path: str, data: bytes) -> None:
         raise
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+def remove_stale_temporaries(directory: str) -> None:
+    """Delete the temporary files of write_atomically that a killed run left behind
+    (.NAME.PID.tmp, for a PID no longer running); a running process's are left alone."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        parts = name.rsplit(".", 2)
+        if not (name.startswith(".") and len(parts) == 3 and parts[2] == "tmp"):
+            continue
+        if parts[1].isdigit() and not process_alive(int(parts[1])):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, name))
+
+
 def save_torch_file(obj, path: str) -> None:
     """torch.save through write_atomically (serialised in memory first, so that a disk error
     is an OSError of our own write)."""
@@ -1315,6 +1342,8 @@ class Trainer:
     def train(self) -> int:
         """Resume or start, train, then evaluate and write the results; returns the exit code."""
         self.dist.on_main(lambda: make_out_dir(self.out_dir))
+        if self.dist.is_main:
+            remove_stale_temporaries(self.out_dir)
         if self.resumed is not None:
             self.load_checkpoint(self.resumed)
         self.wrap_distributed()
