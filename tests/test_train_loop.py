@@ -127,6 +127,7 @@ def make_args(out_dir, **changes) -> SimpleNamespace:
         seed=0,
         deterministic=False,
         device="cpu",
+        threads=None,
         out_dir=str(out_dir),
         resume=False,
         extend=False,
@@ -709,3 +710,20 @@ def test_a_killed_runs_temporary_files_are_removed(tmp_path):
     assert train(tmp_path, epochs=1) == 0
     assert not stale.exists() and live.exists() and other.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp") and p not in (live, other)]
+
+
+def test_threads_default_to_the_idle_cores_and_are_put_back(tmp_path, capsys, monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 1.0, 1.0), raising=False)
+    assert LOOP["choose_threads"](None) == 1  # two cores, one of them busy
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
+    assert LOOP["choose_threads"](None) == LOOP["MAX_DEFAULT_THREADS"]
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert LOOP["choose_threads"](None) == 4  # shared among torchrun's local processes
+    assert train(tmp_path, epochs=1, threads=3) == 0
+    assert "3 CPU threads" in capsys.readouterr().out
+    assert torch.get_num_threads() == before
+    assert train(tmp_path / "b", epochs=1, threads=0) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err

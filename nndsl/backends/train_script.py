@@ -188,6 +188,7 @@ def _flags(config: TrainConfig) -> list[tuple[str, list[tuple[str, object]], str
             "deterministic algorithms only",
         ),
         ("--device", [("default", s["device"])], "auto, cpu, cuda, cuda:N or mps"),
+        ("--threads", typed("optional_int", None), "CPU threads; none: the idle cores, at most 8"),
         ("--out-dir", [("default", s["out_dir"])], "output directory"),
         (
             "--resume",
