@@ -453,7 +453,8 @@ SETTINGS = {
     "device": Setting(DEVICE, "auto", "auto, cpu, cuda, cuda:N or mps"),
     "out_dir": Setting(optional(STRING), None, "where checkpoints, metrics and the best model go (None: runs/MODEL)"),
     "metrics_format": Setting(choice("jsonl", "csv"), "jsonl", "metrics file format"),
-    "metrics": Setting(NAMES, None, "metrics printed every epoch"),
+    "metrics": Setting(optional(NAMES), None, "metrics printed every epoch"),
+    "plot": Setting(BOOL, False, "draw the loss and metric curves into curves.png (needs matplotlib)"),
 }
 #: call-valued settings: the table they name from, and their default
 CALLS = {"data": DATA, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "init": INITS}

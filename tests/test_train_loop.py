@@ -135,6 +135,7 @@ def make_args(out_dir, **changes) -> SimpleNamespace:
         metrics_format="jsonl",
         metrics=None,
         progress=False,
+        plot=False,
     )
     for key, value in changes.items():
         assert hasattr(args, key), key
@@ -163,7 +164,9 @@ def steps_per_epoch(splits=None, batch_size=16) -> int:
 
 
 def test_trains_and_writes_every_output(tmp_path, capsys, optional_outputs):
-    assert train(tmp_path, epochs=6) == 0
+    assert train(tmp_path / "no-plot", epochs=1) == 0
+    assert not (tmp_path / "no-plot" / "curves.png").exists()  # curves.png only with --plot
+    assert train(tmp_path, epochs=6, plot=True) == 0
     history = read_jsonl(tmp_path / "metrics.jsonl")
     assert [record["epoch"] for record in history] == [1, 2, 3, 4, 5, 6]
     assert history[-1]["train_loss"] < history[0]["train_loss"]

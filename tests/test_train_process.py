@@ -378,7 +378,6 @@ def test_torchrun_two_processes_share_the_epoch(tmp_path):
     assert files == [
         "best.pt",
         "checkpoint.pt",
-        "curves.png",
         "metrics.jsonl",
         "model.pt",
         "model.safetensors",

@@ -211,3 +211,13 @@ def test_a_bare_resume_continues_the_run_as_it_was(tmp_path, capsys):
     assert nndsl_main([*common, "--resume", "--extend", "--epochs", "5"]) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5] and {r["lr"] for r in records} == {0.1}
+
+
+def test_plot_is_a_setting_and_a_flag():
+    spec = "model X(x: [N, 2]) {\n    Linear(2, 2)\n}\ntrain X {\n    data = xor()\n    loss = CrossEntropyLoss()\n"
+    for setting, default in (("", False), ("    plot = True\n", True)):
+        result = check_source(spec + setting + "}\n", "x.nn")
+        assert result.ok, [d.message for d in result.errors]
+        script = load_script(result.program, result.program.trainings[0])
+        assert script.parse_args([]).plot is default
+        assert script.parse_args(["--plot"]).plot is True and script.parse_args(["--no-plot"]).plot is False

@@ -203,6 +203,11 @@ def _flags(config: TrainConfig) -> list[tuple[str, list[tuple[str, object]], str
         ),
         ("--metrics", typed("names", ",".join(s["metrics"])), "metrics shown each epoch"),
         (
+            "--plot",
+            [("action", bool_flag), ("default", s["plot"])],
+            "draw the curves into curves.png (needs matplotlib)",
+        ),
+        (
             "--progress",
             [("action", bool_flag), ("default", Code("sys.stderr.isatty()"))],
             "show a progress bar",

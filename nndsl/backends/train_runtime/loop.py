@@ -645,9 +645,9 @@ def matrix_text(matrix: list) -> str:
 # --- Files --------------------------------------------------------------------------
 
 
-def write_atomically(path: str, data: bytes) -> None:
+def write_atomically(path: str, data: bytes, durable: bool = True) -> None:
     """Write a file through a temporary file beside it, so that a crash or a full disk leaves
-    the previous version whole."""
+    the previous version whole; durable: on the disk itself before the rename (fsync)."""
     # named by the process id, unique among running processes; open() applies the umask
     temp = os.path.join(
         os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp"
@@ -655,8 +655,9 @@ def write_atomically(path: str, data: bytes) -> None:
     try:
         with open(temp, "wb") as file:
             file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(temp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -1254,7 +1255,9 @@ class Trainer:
         """Rewrite the metrics file from the history: a resumed run's matches its checkpoint."""
         file_format = "csv" if self.args.metrics_format == "csv" else "jsonl"
         text = metrics_file_text(self.history, file_format)
-        write_atomically(self.out_path(f"metrics.{file_format}"), text.encode())
+        # no fsync: the checkpoint holds the history, and a resumed run rewrites this file
+        path = self.out_path(f"metrics.{file_format}")
+        write_atomically(path, text.encode(), durable=False)
 
     def save_weights(self, name: str) -> None:
         """The model's state_dict into out_dir/name."""
@@ -1379,7 +1382,8 @@ class Trainer:
         try:
             self.dist.on_main(self.write_metrics)
             reason = self.fit()
-            if self.history:
+            if self.history and getattr(self.args, "plot", False):
+                # off by default: matplotlib alone costs more than a small run
                 curves = self.out_path("curves.png")
                 self.dist.on_main(lambda: plot_curves(self.history, curves, self.task))
             if reason == "interrupted":
