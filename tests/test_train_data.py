@@ -47,7 +47,7 @@ def write_idx_set(root, n_train=50, n_test=20, gz=True, size=28):
 
 
 def test_digits_shape_range_and_labels():
-    x, y, x_test, y_test = data.load_digits()
+    x, y, x_test, y_test = data.load_digits()[:4]
     assert x.shape == (1797, 64) and x.dtype == torch.float32
     assert x.min() == 0 and x.max() == 1
     assert y.shape == (1797,) and set(y.tolist()) == set(range(10))
@@ -55,9 +55,9 @@ def test_digits_shape_range_and_labels():
 
 
 def test_xor_and_sum3():
-    x, y, _, _ = data.make_xor()
+    x, y, _, _ = data.make_xor()[:4]
     assert x.shape == (4, 2) and y.tolist() == [0, 1, 1, 0]
-    x, y, _, _ = data.make_sum3(n=100, seed=3)
+    x, y, _, _ = data.make_sum3(n=100, seed=3)[:4]
     assert x.shape == (100, 3) and x.dtype == torch.float32 and 0 <= x.min() and x.max() < 1
     assert torch.allclose(y, x.sum(1))
     assert torch.equal(data.make_sum3(n=100, seed=3).x, x)
@@ -124,7 +124,7 @@ def test_idx_count_mismatch(tmp_path):
 @pytest.mark.parametrize("loader", [data.load_mnist, data.load_fashion_mnist])
 def test_mnist_loaders_from_small_files(tmp_path, loader, gz):
     write_idx_set(tmp_path, gz=gz)
-    x, y, x_test, y_test = loader(str(tmp_path))
+    x, y, x_test, y_test = loader(str(tmp_path))[:4]
     assert x.shape == (50, 28, 28) and x_test.shape == (20, 28, 28) and x.dtype == torch.float32
     assert y.shape == (50,) and y_test.shape == (20,) and y.dtype == torch.float32
     assert torch.allclose(x[:, 0, 0], y * 25 / 255)  # scaled to [0, 1], images kept with their labels
@@ -162,7 +162,7 @@ def test_download_serves_files(tmp_path, monkeypatch):
         return io.BytesIO((source / url.rsplit("/", 1)[1]).read_bytes())
 
     monkeypatch.setattr(urllib.request, "urlopen", serve)
-    x, y, x_test, _ = data.load_mnist(str(tmp_path / "mnist"), download=True)
+    x, y, x_test, _ = data.load_mnist(str(tmp_path / "mnist"), download=True)[:4]
     assert requested == [data.MNIST_URL + name + ".gz" for name in IDX_NAMES]
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(name + ".gz" for name in IDX_NAMES)
     assert x.shape == (50, 28, 28) and x_test.shape == (20, 28, 28)
@@ -180,13 +180,13 @@ def write_text(path, text):
 
 def test_csv_numeric(tmp_path):
     path = write_text(tmp_path / "t.csv", "a,b,y\n1,2,0.5\n3,4,1.5\n")
-    x, y, x_test, _ = data.load_csv(path, target="y")
+    x, y, x_test, _ = data.load_csv(path, target="y")[:4]
     assert x.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0.5, 1.5] and x_test is None
 
 
 def test_csv_class_names_and_feature_subset(tmp_path):
     path = write_text(tmp_path / "t.csv", "a;b;kind;c\n1;2;dog;7\n3;4;cat;8\n5;6;emu;9\n7;8;cat;0\n")
-    x, y, _, _ = data.load_csv(path, target="kind", features=["c", "a"], delimiter=";")
+    x, y, _, _ = data.load_csv(path, target="kind", features=["c", "a"], delimiter=";")[:4]
     assert x.tolist() == [[7, 1], [8, 3], [9, 5], [0, 7]]
     assert y.tolist() == [1, 0, 2, 0]  # cat, dog, emu in sorted order
 
@@ -233,7 +233,7 @@ def test_csv_argument_types(tmp_path):
 def test_npz(tmp_path):
     path = str(tmp_path / "a.npz")
     np.savez(path, x=np.ones((5, 3)), y=np.arange(5), tokens=np.arange(10).reshape(5, 2))
-    x, y, x_test, _ = data.load_npz(path)
+    x, y, x_test, _ = data.load_npz(path)[:4]
     assert x.shape == (5, 3) and x.dtype == torch.float32 and y.tolist() == [0, 1, 2, 3, 4] and x_test is None
     assert data.load_npz(path, x="tokens").x.dtype == torch.int64
 
@@ -427,3 +427,10 @@ def test_prepare_split_is_seeded():
     first = prepare(make_args(split=(0.8, 0.2), seed=1)).val[1]
     assert torch.equal(prepare(make_args(split=(0.8, 0.2), seed=1)).val[1], first)
     assert not torch.equal(prepare(make_args(split=(0.8, 0.2), seed=2)).val[1], first)
+
+
+def test_csv_keeps_its_class_names_and_columns(tmp_path):
+    path = write_text(tmp_path / "t.csv", "a;b;kind;c\n1;2;dog;7\n3;4;cat;8\n5;6;emu;9\n7;8;cat;0\n")
+    info = data.load_csv(path, target="kind", features=["c", "a"], delimiter=";").info
+    assert info == {"features": ["c", "a"], "target": "kind", "class_names": ["cat", "dog", "emu"]}
+    assert "class_names" not in data.load_csv(write_text(tmp_path / "n.csv", "a,y\n1,0\n2,1\n"), target="y").info

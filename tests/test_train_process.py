@@ -379,6 +379,7 @@ def test_torchrun_two_processes_share_the_epoch(tmp_path):
         "best.pt",
         "checkpoint.pt",
         "metrics.jsonl",
+        "model.json",
         "model.pt",
         "model.safetensors",
         "results.json",

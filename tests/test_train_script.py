@@ -221,3 +221,28 @@ def test_plot_is_a_setting_and_a_flag():
         script = load_script(result.program, result.program.trainings[0])
         assert script.parse_args([]).plot is default
         assert script.parse_args(["--plot"]).plot is True and script.parse_args(["--no-plot"]).plot is False
+
+
+def test_class_names_and_inputs_are_saved_beside_the_weights(tmp_path):
+    """model.json: the class names (in the order of the output units), the feature columns in
+    order, the target, the input's shape, dtype and scaling, so the model can be used later."""
+    table = tmp_path / "flowers.csv"
+    rows = ["width,kind,length"] + [f"{i % 5},{('rose', 'iris', 'lily')[i % 3]},{i % 7}" for i in range(30)]
+    table.write_text("\n".join(rows) + "\n")
+    spec = "model F(x: [N, 2]) {\n    Linear(2, 3)\n}\n"
+    spec += f"train F {{\n    data = csv({str(table)!r}, target='kind', features=['length', 'width'])\n"
+    spec += "    loss = CrossEntropyLoss()\n    epochs = 1\n}\n"
+    _train(spec, tmp_path)
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert info["class_names"] == ["iris", "lily", "rose"]
+    assert info["features"] == ["length", "width"] and info["target"] == "kind"
+    assert info["input_shape"] == [None, 2] and info["input_dtype"] == "float32"
+    assert info["task"] == "classification" and info["weights"] == "model.pt"
+    _train(ROOT / "specs" / "xor.nn", tmp_path / "xor", "--epochs", "1")
+    assert "class_names" not in json.loads((tmp_path / "xor" / "run" / "model.json").read_text())
+
+
+def test_digits_record_their_scaling(tmp_path):
+    _train(ROOT / "specs" / "digits_mlp.nn", tmp_path, "--epochs", "1")
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert info["input_scale"] == 1 / 16 and info["class_names"] == [str(d) for d in range(10)]

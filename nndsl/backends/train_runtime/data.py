@@ -33,6 +33,9 @@ class Dataset(NamedTuple):
     y: torch.Tensor
     x_test: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
+    # what the model needs to be used after training: class_names, features, target,
+    # input_scale (the factor raw inputs were multiplied by); saved beside the weights
+    info: dict | None = None
 
 
 class Splits(NamedTuple):
@@ -44,6 +47,8 @@ class Splits(NamedTuple):
     task: str
     num_classes: int | None
     source: str
+    # the data's info (see Dataset), with the data source and the model's input
+    info: dict | None = None
 
 
 LOSS_TASKS = {
@@ -186,7 +191,8 @@ def load_digits() -> Dataset:
     digits = datasets.load_digits()
     x = torch.tensor(digits.data, dtype=torch.float32) / 16.0  # pixel values are 0..16
     y = torch.tensor(digits.target, dtype=torch.float32)
-    return Dataset(x, y)
+    info = {"input_scale": 1 / 16, "class_names": [str(d) for d in range(10)]}
+    return Dataset(x, y, info=info)
 
 
 def make_xor() -> Dataset:
@@ -225,6 +231,19 @@ IDX_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+MNIST_CLASSES = [str(digit) for digit in range(10)]
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
 
@@ -340,23 +359,24 @@ def load_idx_dataset(root: str, download: bool, base_url: str, source: str) -> D
                 f"{source} data is not in {root}/: {name}(.gz) is missing; put the four files "
                 f"{', '.join(IDX_FILES)} there, or pass download=True."
             )
-    x, y = idx_images_and_labels(
+    x, y, scale = idx_images_and_labels(
         paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"]
     )
-    x_test, y_test = idx_images_and_labels(
+    x_test, y_test, _ = idx_images_and_labels(
         paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"]
     )
     if x.shape[1:] != x_test.shape[1:]:
         raise DataError(
             f"the training images in {root}/ are {list(x.shape[1:])} but the test images are {list(x_test.shape[1:])}."
         )
-    return Dataset(x, y, x_test, y_test)
+    return Dataset(x, y, x_test, y_test, {"input_scale": scale})
 
 
 def idx_images_and_labels(
     images_path: str, labels_path: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pair of IDX image and label files: images [n, h, w] in [0, 1], labels [n]."""
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One pair of IDX image and label files: images [n, h, w] (bytes scaled to [0, 1]),
+    labels [n], and the factor the images were multiplied by."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dim() < 2:
         raise DataError(
@@ -371,20 +391,22 @@ def idx_images_and_labels(
             f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels; download them again."
         )
     if images.dtype == torch.uint8:
-        images = images.float() / 255.0
-    return images.float(), labels.float()
+        return images.float() / 255.0, labels.float(), 1 / 255
+    return images.float(), labels.float(), 1.0
 
 
 def load_mnist(root: str = "data/mnist", download: bool = False) -> Dataset:
     """MNIST handwritten digits from the IDX files in root: 60000 + 10000 images of 28x28."""
-    return load_idx_dataset(root, download, MNIST_URL, "MNIST")
+    dataset = load_idx_dataset(root, download, MNIST_URL, "MNIST")
+    return dataset._replace(info={**dataset.info, "class_names": MNIST_CLASSES})
 
 
 def load_fashion_mnist(
     root: str = "data/fashion_mnist", download: bool = False
 ) -> Dataset:
     """Fashion-MNIST clothing images from the IDX files in root: 60000 + 10000 images of 28x28."""
-    return load_idx_dataset(root, download, FASHION_MNIST_URL, "Fashion-MNIST")
+    dataset = load_idx_dataset(root, download, FASHION_MNIST_URL, "Fashion-MNIST")
+    return dataset._replace(info={**dataset.info, "class_names": FASHION_MNIST_CLASSES})
 
 
 # --- Tables and arrays ---------------------------------------------------------------------------
@@ -423,8 +445,13 @@ def load_csv(
         [csv_numbers(path, name, columns[name]) for name in features],
         dtype=torch.float32,
     ).T
-    y = torch.tensor(csv_targets(path, target, columns[target]), dtype=torch.float32)
-    return Dataset(x.contiguous(), y)
+    numbers, names = csv_targets(path, target, columns[target])
+    info = {"features": list(features), "target": target}
+    if names is not None:
+        info["class_names"] = names
+    return Dataset(
+        x.contiguous(), torch.tensor(numbers, dtype=torch.float32), info=info
+    )
 
 
 def read_csv_table(path: str, delimiter: str) -> tuple[list[str], list[list[str]]]:
@@ -466,16 +493,19 @@ def csv_numbers(path: str, column: str, values: list[str]) -> list[float]:
     return numbers
 
 
-def csv_targets(path: str, column: str, values: list[str]) -> list[float]:
-    """The target column as numbers; a column of names becomes class indices in sorted order."""
+def csv_targets(
+    path: str, column: str, values: list[str]
+) -> tuple[list[float], list[str] | None]:
+    """The target column as numbers; a column of names becomes class indices in sorted order
+    (and the names, in that order, are returned too)."""
     if "" in values:
         raise DataError(
             f"the target column {column!r} of {path} is empty in row {values.index('') + 2}."
         )
     try:
-        return [float(value) for value in values]
+        return [float(value) for value in values], None
     except ValueError:
-        return class_indices(values)
+        return class_indices(values), sorted(set(values))
 
 
 def class_indices(names: list) -> list[float]:
@@ -563,7 +593,15 @@ def load_torchvision(name: str, root: str = "data", download: bool = False) -> D
         ) from None
     x, y = torchvision_tensors(name, train)
     x_test, y_test = torchvision_tensors(name, test)
-    return Dataset(x, y, x_test, y_test)
+    info = (
+        {"input_scale": 1 / 255}
+        if torch.as_tensor(train.data).dtype == torch.uint8
+        else {}
+    )
+    classes = getattr(train, "classes", None)
+    if isinstance(classes, (list, tuple)) and all(isinstance(c, str) for c in classes):
+        info["class_names"] = list(classes)
+    return Dataset(x, y, x_test, y_test, info)
 
 
 def torchvision_tensors(name: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -805,4 +843,11 @@ def prepare_data(
         raise DataError(
             f"the split {fractions} leaves no training samples out of {len(x)}; give train a larger fraction."
         )
-    return Splits(train, val, test, task, num_classes, source)
+    info = {
+        "data": args.data,
+        "task": task,
+        "input_shape": [None, *input_shape],
+        "input_dtype": input_dtype,
+        **(dataset.info or {}),
+    }
+    return Splits(train, val, test, task, num_classes, source, info)

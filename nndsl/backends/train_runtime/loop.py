@@ -1461,10 +1461,24 @@ class Trainer:
             lambda: save_safetensors(state, self.out_path("model.safetensors"))
         )
         self.safetensors_written = bool(wrote)
+        usage = json.dumps(self.model_info(), indent=2) + "\n"
+        self.dist.on_main(
+            lambda: write_atomically(self.out_path("model.json"), usage.encode())
+        )
         text = results_json_text(results).encode()
         self.dist.on_main(lambda: write_atomically(self.out_path("results.json"), text))
         if self.dist.is_main:
             self.print_summary(results, matrix)
+
+    def model_info(self) -> dict:
+        """model.json, beside the weights: what using the trained model needs. The input's
+        shape and dtype, the factor raw inputs were scaled by, the CSV's feature columns in
+        order and its target, and the class names in the order of the output units."""
+        info = {"weights": "model.pt", "task": self.task}
+        info.update(getattr(self.splits, "info", None) or {})
+        if self.num_classes is not None and self.task == "classification":
+            info["num_classes"] = self.num_classes
+        return info
 
     def print_summary(self, results: dict, matrix) -> None:
         """The final metrics and, for up to MAX_PRINTED_CLASSES classes, the confusion matrix."""
@@ -1485,7 +1499,7 @@ class Trainer:
         weights = (
             "model.pt, model.safetensors" if self.safetensors_written else "model.pt"
         )
-        files = f"{weights}, best.pt{best}, checkpoint.pt, results.json"
+        files = f"{weights}, model.json, best.pt{best}, checkpoint.pt, results.json"
         print(f"saved to {self.out_dir}: {files}", flush=True)
 
     def check_ranks_agree(self) -> None:
