@@ -434,3 +434,18 @@ def test_csv_keeps_its_class_names_and_columns(tmp_path):
     info = data.load_csv(path, target="kind", features=["c", "a"], delimiter=";").info
     assert info == {"features": ["c", "a"], "target": "kind", "class_names": ["cat", "dog", "emu"]}
     assert "class_names" not in data.load_csv(write_text(tmp_path / "n.csv", "a,y\n1,0\n2,1\n"), target="y").info
+
+
+def test_npz_text_labels_are_numbered_alike_in_train_and_test(tmp_path):
+    """A test set without one of the classes keeps the training set's numbering."""
+    path = str(tmp_path / "a.npz")
+    np.savez(
+        path,
+        x=np.ones((3, 2)),
+        y=np.array(["ant", "bee", "cow"]),
+        x_test=np.ones((2, 2)),
+        y_test=np.array(["ant", "cow"]),
+    )
+    dataset = data.load_npz(path)
+    assert dataset.y.tolist() == [0, 1, 2] and dataset.y_test.tolist() == [0, 2]
+    assert dataset.info == {"class_names": ["ant", "bee", "cow"]}

@@ -526,15 +526,21 @@ def load_npz(path: str, x: str = "x", y: str = "y") -> Dataset:
             f"{path} has no array named {', '.join(map(repr, missing))}; its arrays are {names}."
         )
     has_test = x + "_test" in arrays and y + "_test" in arrays
+    targets = [arrays[y], *([arrays[y + "_test"]] if has_test else [])]
+    names = None
+    if all(array.dtype.kind in "US" for array in targets):
+        # text labels: one numbering for the training and the test targets
+        names = sorted({str(v) for array in targets for v in array.tolist()})
     return Dataset(
         npz_tensor(path, x, arrays[x], inputs=True),
-        npz_tensor(path, y, arrays[y], inputs=False),
+        npz_tensor(path, y, arrays[y], inputs=False, names=names),
         npz_tensor(path, x + "_test", arrays[x + "_test"], inputs=True)
         if has_test
         else None,
-        npz_tensor(path, y + "_test", arrays[y + "_test"], inputs=False)
+        npz_tensor(path, y + "_test", arrays[y + "_test"], inputs=False, names=names)
         if has_test
         else None,
+        {"class_names": names} if names else {},
     )
 
 
@@ -555,10 +561,15 @@ def read_npz_arrays(path: str, numpy) -> dict:
         raise DataError(f"cannot read the .npz file {path}: {error}.") from None
 
 
-def npz_tensor(path: str, name: str, array, inputs: bool) -> torch.Tensor:
-    """An array as a tensor: integer inputs stay int64 (token ids), other values become float32."""
-    if array.dtype.kind in "US" and not inputs:  # string labels are class names
-        return torch.tensor(class_indices(array.tolist()), dtype=torch.float32)
+def npz_tensor(path: str, name: str, array, inputs: bool, names=None) -> torch.Tensor:
+    """An array as a tensor: integer inputs stay int64 (token ids), other values become float32;
+    text labels become their index among names (all the labels, sorted)."""
+    if array.dtype.kind in "US" and not inputs:
+        names = names or sorted({str(v) for v in array.tolist()})
+        index = {label: float(number) for number, label in enumerate(names)}
+        return torch.tensor(
+            [index[str(v)] for v in array.tolist()], dtype=torch.float32
+        )
     if array.dtype.kind not in "biuf":
         raise DataError(
             f"the array {name!r} in {path} holds {array.dtype} values; it must hold numbers."
