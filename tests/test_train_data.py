@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import urllib.error
 import urllib.request
@@ -162,6 +163,8 @@ def test_download_serves_files(tmp_path, monkeypatch):
         return io.BytesIO((source / url.rsplit("/", 1)[1]).read_bytes())
 
     monkeypatch.setattr(urllib.request, "urlopen", serve)
+    fake = {name: hashlib.md5((source / f"{name}.gz").read_bytes()).hexdigest() for name in IDX_NAMES}
+    monkeypatch.setattr(data, "MNIST_MD5", fake)  # the generated files stand in for the real ones
     x, y, x_test, _ = data.load_mnist(str(tmp_path / "mnist"), download=True)[:4]
     assert requested == [data.MNIST_URL + name + ".gz" for name in IDX_NAMES]
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(name + ".gz" for name in IDX_NAMES)
@@ -449,3 +452,31 @@ def test_npz_text_labels_are_numbered_alike_in_train_and_test(tmp_path):
     dataset = data.load_npz(path)
     assert dataset.y.tolist() == [0, 1, 2] and dataset.y_test.tolist() == [0, 2]
     assert dataset.info == {"class_names": ["ant", "bee", "cow"]}
+
+
+@pytest.mark.parametrize("loader", ["mnist", "fashion_mnist"])
+def test_a_download_with_another_checksum_is_refused(tmp_path, monkeypatch, loader):
+    """Files that are not the published ones (here: generated stand-ins) are refused, and
+    nothing is saved; every URL is https."""
+    source = tmp_path / "source"
+    source.mkdir()
+    write_idx_set(source)
+    requested = []
+
+    def serve(url, timeout=None):
+        requested.append(url)
+        return io.BytesIO((source / url.rsplit("/", 1)[1]).read_bytes())
+
+    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    root = tmp_path / "data"
+    with pytest.raises(DataError, match="is not the published file .*MD5 .*nothing was saved"):
+        LOADERS[loader](str(root), download=True)
+    assert requested and all(url.startswith("https://") for url in requested)
+    assert list(root.iterdir()) == []
+
+
+def test_the_checksums_are_the_published_ones():
+    for table in (data.MNIST_MD5, data.FASHION_MNIST_MD5):
+        assert sorted(table) == sorted(IDX_NAMES) and all(len(md5) == 32 for md5 in table.values())
+    assert data.MNIST_MD5["train-images-idx3-ubyte"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    assert data.FASHION_MNIST_MD5["t10k-labels-idx1-ubyte"] == "bb300cfdad3c16e7a12a480ee83cd310"

@@ -8,6 +8,7 @@ import ast
 import csv
 import difflib
 import gzip
+import hashlib
 import inspect
 import itertools
 import math
@@ -231,6 +232,22 @@ IDX_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+# Zalando's repository holds the files; their S3 website mirror serves plain http only
+FASHION_MNIST_URL = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
+# the MD5 of each published .gz file (as torchvision checks them): a download that differs
+# is refused and not saved
+MNIST_MD5 = {
+    "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+FASHION_MNIST_MD5 = {
+    "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+}
 MNIST_CLASSES = [str(digit) for digit in range(10)]
 FASHION_MNIST_CLASSES = [
     "T-shirt/top",
@@ -244,7 +261,6 @@ FASHION_MNIST_CLASSES = [
     "Bag",
     "Ankle boot",
 ]
-FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
 
 def read_idx(path: str) -> torch.Tensor:
@@ -321,10 +337,18 @@ def find_idx_file(root: str, name: str) -> str | None:
     return None
 
 
-def download_file(url: str, path: str) -> None:
-    """Download url to path; a temporary file is renamed into place so a broken download leaves nothing."""
+def download_file(url: str, path: str, md5: str | None = None) -> None:
+    """Download url to path; a temporary file is renamed into place so a broken download leaves
+    nothing, and one whose MD5 is not md5 is refused (a DataError) and not saved."""
     with urllib.request.urlopen(url, timeout=60) as response:
         data = response.read()
+    if md5 is not None:
+        got = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if got != md5:
+            raise DataError(
+                f"the download of {url} is not the published file (MD5 {got}, expected {md5}); "
+                "nothing was saved. Try again later, or put the files in place yourself."
+            )
     handle, temporary = tempfile.mkstemp(
         dir=os.path.dirname(path) or ".", suffix=".part"
     )
@@ -337,7 +361,9 @@ def download_file(url: str, path: str) -> None:
         raise
 
 
-def load_idx_dataset(root: str, download: bool, base_url: str, source: str) -> Dataset:
+def load_idx_dataset(
+    root: str, download: bool, base_url: str, source: str, checksums: dict
+) -> Dataset:
     """The four MNIST-style IDX files in root as a Dataset; images scaled to [0, 1]."""
     check_path(root, source)
     paths = {}
@@ -347,7 +373,9 @@ def load_idx_dataset(root: str, download: bool, base_url: str, source: str) -> D
             paths[name] = os.path.join(root, name + ".gz")
             try:
                 os.makedirs(root, exist_ok=True)
-                download_file(base_url + name + ".gz", paths[name])
+                download_file(base_url + name + ".gz", paths[name], checksums[name])
+            except DataError:
+                raise
             # no network (URLError), a refused write (OSError), a broken reply
             except Exception as error:  # noqa: BLE001
                 raise DataError(
@@ -397,7 +425,7 @@ def idx_images_and_labels(
 
 def load_mnist(root: str = "data/mnist", download: bool = False) -> Dataset:
     """MNIST handwritten digits from the IDX files in root: 60000 + 10000 images of 28x28."""
-    dataset = load_idx_dataset(root, download, MNIST_URL, "MNIST")
+    dataset = load_idx_dataset(root, download, MNIST_URL, "MNIST", MNIST_MD5)
     return dataset._replace(info={**dataset.info, "class_names": MNIST_CLASSES})
 
 
@@ -405,7 +433,9 @@ def load_fashion_mnist(
     root: str = "data/fashion_mnist", download: bool = False
 ) -> Dataset:
     """Fashion-MNIST clothing images from the IDX files in root: 60000 + 10000 images of 28x28."""
-    dataset = load_idx_dataset(root, download, FASHION_MNIST_URL, "Fashion-MNIST")
+    dataset = load_idx_dataset(
+        root, download, FASHION_MNIST_URL, "Fashion-MNIST", FASHION_MNIST_MD5
+    )
     return dataset._replace(info={**dataset.info, "class_names": FASHION_MNIST_CLASSES})
 
 
