@@ -388,6 +388,11 @@ def test_init_flag_changes_the_trained_model(tmp_path):
         ("metrics", ["accuracy", "mse"], "--metrics: 'mse' is not a classification metric"),
         ("device", "tpu", "--device: 'tpu' is not a device"),
         ("batch_size", 0, "--batch-size must be at least 1"),
+        ("seed", 2**70, "--seed must be from -2**63 to 2**64 - 1"),
+        ("threads", 10**9, "--threads must be from 1 to"),
+        ("schedule", "StepLR(step_size=0)", "--schedule: StepLR: integer modulo by zero"),
+        ("schedule", "OneCycleLR(max_lr=0.1, total_steps=1)", "--schedule: OneCycleLR: Tried to step 2 times"),
+        ("loss", "CrossEntropyLoss(weight=[1.0])", "--loss: CrossEntropyLoss cannot take the model's output [1, 3]"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(tmp_path, capsys, flag, text, message):

@@ -326,8 +326,10 @@ def choose_threads(requested) -> int:
     processes, at most MAX_DEFAULT_THREADS. torch's own default takes every core, which on a
     busy machine makes the threads wait for each other (3.5x slower on a loaded 2-core box)."""
     if requested is not None:
-        if requested < 1:
-            raise TrainingError(f"--threads must be at least 1, not {requested}")
+        # far more threads than cores only wastes memory (10**9 of them abort the process)
+        most = max(4 * (os.cpu_count() or 1), 64)
+        if not 1 <= requested <= most:
+            raise TrainingError(f"--threads must be from 1 to {most}, not {requested}")
         return requested
     try:
         cores = len(os.sched_getaffinity(0))
@@ -495,6 +497,16 @@ def build_scheduler(text, optimizer, epochs: int, steps_per_epoch: int, parse_ca
     factory = getattr(torch.optim.lr_scheduler, name)
     scheduler = construct("--schedule", factory, name, [optimizer, *args], kwargs)
     return scheduler, name, planned
+
+
+def step_schedule(scheduler, *args) -> None:
+    """Step a schedule. Some arguments torch checks only when stepping (StepLR(step_size=0), a
+    OneCycleLR with fewer total_steps than the run): they are a TrainingError, not a traceback."""
+    try:
+        scheduler.step(*args)
+    except (ValueError, ZeroDivisionError, TypeError, OverflowError) as exc:
+        name = type(scheduler).__name__
+        raise TrainingError(f"--schedule: {name}: {exc}") from None
 
 
 def replan_schedule(scheduler, saved: dict, planned: tuple) -> None:
@@ -904,6 +916,7 @@ class Trainer:
         self.loss_is_sum = self.loss_fn.reduction == "sum"
         self.shown_metrics = check_metrics(getattr(args, "metrics", None), self.task)
         self.num_classes = self.count_classes()
+        self.check_loss_fits()
         self.optimizer, self.optimizer_name = build_optimizer(
             args.optimizer, self.parameters, args.lr, parse_call
         )
@@ -942,6 +955,22 @@ class Trainer:
         with torch.no_grad():
             width = self.raw_model(self.train_x[:1]).shape[1]
         return max(int(width), int(self.splits.num_classes or 0))
+
+    def check_loss_fits(self) -> None:
+        """The loss of one sample, before training: a --loss that does not fit the model's
+        output or the targets (class weights of another number) is a message, not a traceback
+        in the first batch. Like count_classes, this draws no random numbers."""
+        self.raw_model.eval()
+        with torch.no_grad():
+            outputs = self.raw_model(self.train_x[:1])
+            try:
+                self.loss_fn(outputs, self.train_y[:1])
+            except (RuntimeError, ValueError, IndexError) as exc:
+                reason = str(exc).strip().splitlines()[0]
+                raise TrainingError(
+                    f"--loss: {self.loss_name} cannot take the model's output "
+                    f"{list(outputs.shape)} and these targets: {reason}"
+                ) from None
 
     def prediction_buffer(self, rows: int) -> torch.Tensor:
         """The buffer that record_predictions fills during an epoch: one row per sample."""
@@ -1012,7 +1041,7 @@ class Trainer:
                 nn.utils.clip_grad_value_(parameters, clip_value)
             optimizer.step()
             if batch_scheduler is not None:
-                batch_scheduler.step()
+                step_schedule(batch_scheduler)
             losses.append(loss.detach())
             into = predictions[begin : begin + size]
             record_predictions(task, outputs.detach(), into, threshold)
@@ -1217,9 +1246,9 @@ class Trainer:
         else:
             self.bad_epochs += 1
         if self.scheduler_name == "ReduceLROnPlateau":
-            self.scheduler.step(monitored)
+            step_schedule(self.scheduler, monitored)
         elif self.scheduler is not None and self.batch_scheduler is None:
-            self.scheduler.step()
+            step_schedule(self.scheduler)
         self.epoch, self.batch, self.tally = epoch, 0, EpochTally()
         self.save_checkpoint(self.shuffle.get_state())
 
@@ -1686,6 +1715,8 @@ def check_counts(args) -> tuple:
         raise TrainingError(f"--epochs must be 0 or more, not {args.epochs}")
     if args.batch_size < 1:
         raise TrainingError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if not -(2**63) <= args.seed < 2**64:
+        raise TrainingError(f"--seed must be from -2**63 to 2**64 - 1, not {args.seed}")
     if args.early_stopping is not None and args.early_stopping < 1:
         raise TrainingError(
             f"--early-stopping must be at least 1 epoch, not {args.early_stopping}"
@@ -1730,6 +1761,7 @@ def run(args, model_class, load_data, parse_call) -> int:
             raise TrainingError(
                 "--extend trains a run on to more epochs: use it with --resume"
             )
+        check_counts(args)
         seed_everything(args.seed, args.deterministic)
         splits = load_splits(load_data, args, dist)
         if dist.rank:
