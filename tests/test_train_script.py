@@ -246,3 +246,9 @@ def test_digits_record_their_scaling(tmp_path):
     _train(ROOT / "specs" / "digits_mlp.nn", tmp_path, "--epochs", "1")
     info = json.loads((tmp_path / "run" / "model.json").read_text())
     assert info["input_scale"] == 1 / 16 and info["class_names"] == [str(d) for d in range(10)]
+
+
+def test_the_script_names_its_spec_by_file_name_only(tmp_path):
+    program = _program(ROOT / "specs" / "xor.nn")
+    text = emit_train_script(program, program.trainings[0])
+    assert "from xor.nn" in text and str(ROOT) not in text
