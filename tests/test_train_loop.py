@@ -734,4 +734,4 @@ def test_threads_default_to_the_idle_cores_and_are_put_back(tmp_path, capsys, mo
     assert "3 CPU threads" in capsys.readouterr().out
     assert torch.get_num_threads() == before
     assert train(tmp_path / "b", epochs=1, threads=0) == 2
-    assert "--threads must be at least 1" in capsys.readouterr().err
+    assert "--threads must be from 1 to" in capsys.readouterr().err
