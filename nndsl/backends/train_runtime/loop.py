@@ -12,6 +12,7 @@ epoch's loss and accuracy are computed from those once, at the epoch's end.
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
@@ -1573,8 +1574,6 @@ def setting_text(value) -> str:
 
 def model_fingerprint(model: nn.Module) -> str:
     """A digest of the model's layers with their settings, and its parameters' names and shapes."""
-    import hashlib
-
     parts = [repr(model)]
     for key, value in model.state_dict().items():
         parts.append(f"{key} {tuple(value.shape)} {value.dtype}")
