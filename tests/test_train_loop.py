@@ -635,6 +635,14 @@ CRAFTED = {
 }
 
 
+def test_a_checkpoint_of_an_older_format_is_refused(tmp_path, capsys):
+    assert train(tmp_path, epochs=1) == 0
+    state = load(tmp_path / "checkpoint.pt")
+    torch.save({**state, "format": "nndsl-train-checkpoint-1"}, tmp_path / "checkpoint.pt")
+    assert train(tmp_path, epochs=1, resume=True) == 2
+    assert "written by another version of nndsl's training scripts" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("change", CRAFTED.values(), ids=CRAFTED.keys())
 def test_a_checkpoint_with_bad_contents_is_refused_with_a_message(tmp_path, capsys, change):
     assert train(tmp_path, epochs=1) == 0
