@@ -58,3 +58,14 @@ def test_configurations_without_onnx_equivalent_are_reported_before_export(call,
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.code == "E601" and reason in diagnostic.message
     assert diagnostic.line_col == (2, 5)  # the layer's own line in the spec
+
+
+INPLACE = sorted(name for name, layer in REGISTRY.items() if any(p.name == "inplace" for p in layer.params))
+
+
+@pytest.mark.parametrize("name", INPLACE)
+def test_an_inplace_first_layer_leaves_the_verification_inputs_alone(name):
+    """torch runs first on the very inputs onnxruntime reads next: an in-place layer must not change them."""
+    spec = f"model M(x: [N, 2, 3, 8]) {{\n    {name}(inplace=True) -> Linear(8, 3)\n}}\n"
+    _, verified = export_and_verify(spec)
+    assert verified.max_diff <= 1e-5

@@ -181,8 +181,9 @@ def _torch_runner(program: Program, model: ModelIR, weights: Mapping[str, np.nda
     module = build_torch_model(program, model, weights)
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        # copies: a first layer with inplace=True would otherwise overwrite the feeds themselves
         with torch.no_grad():
-            result = module(*(torch.from_numpy(feeds[n]) for n in model.input_names))
+            result = module(*(torch.tensor(feeds[n]) for n in model.input_names))
         results = result if isinstance(result, tuple) else (result,)
         return [r.numpy() for r in results]
 
