@@ -377,9 +377,9 @@ def cmd_compile(args) -> int:
             sys.stdout.write(code)
             sys.stdout.flush()
             return EXIT_OK
-        from nndsl.files import write_atomically
+        from nndsl.files import spec_files, write_atomically
 
-        write_atomically(out, lambda temporary: _write_text(temporary, code))
+        write_atomically(out, lambda temporary: _write_text(temporary, code), spec_files(result.program))
     except BrokenPipeError:  # `nndsl compile x.nn -o - | head`: the reader stopped early
         return EXIT_OK
     except OSError as exc:

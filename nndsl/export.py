@@ -185,6 +185,13 @@ def export(
     except onnx_export.ExportProblem as exc:
         raise ExportFailure(f"{exc.message} ({exc.help})") from None
     preflight(program, model, opset)
+    from nndsl.files import check_output, spec_files, write_atomically
+
+    inputs = [*spec_files(program), *([weights_path] if weights_path else [])]
+    try:
+        check_output(out_path, inputs)  # before any work; checked again when written
+    except OSError as exc:
+        raise ExportFailure(f"cannot write {out_path}: {exc.strerror or exc}") from None
 
     has_torch = onnx_verify.torch_available()
     if weights_path is None:
@@ -230,10 +237,8 @@ def export(
             ) from None
         return size, checked
 
-    from nndsl.files import write_atomically
-
     try:
-        size, verified = write_atomically(out_path, write_and_verify)
+        size, verified = write_atomically(out_path, write_and_verify, inputs)
     except OSError as exc:
         raise ExportFailure(f"cannot write {out_path}: {exc.strerror or exc}") from None
     return ExportResult(
