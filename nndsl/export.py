@@ -51,51 +51,15 @@ def require(module: str, extra: str, purpose: str) -> None:
 
 
 def read_weights(path: str) -> dict:
-    """A state_dict as numpy arrays, from safetensors (no torch needed), or from a torch file:
-    a state_dict, or a training checkpoint holding one under ``model``."""
-    import numpy as np
+    """A state_dict as numpy arrays (nndsl.weights_file): from safetensors (no torch needed), or
+    from a torch file: a state_dict, or a training checkpoint holding one under ``model``."""
+    from nndsl.weights_file import WeightsError
+    from nndsl.weights_file import read_weights as read
 
-    if not os.path.exists(path):
-        raise ExportFailure(f"{path}: no such file")
-    if path.endswith(".safetensors"):
-        require("safetensors", "onnx", "reading safetensors weights")
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        try:
-            tensors = load_file(path)
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ExportFailure(f"{path}: not a readable safetensors file ({exc})") from None
-    else:
-        if importlib.util.find_spec("torch") is None:
-            raise ExportFailure(
-                f"{path}: reading a torch file needs torch: pip install 'nndsl[torch]', "
-                "or give the weights as .safetensors, which needs no torch"
-            )
-        import pickle
-
-        import torch
-
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ExportFailure(f"{path}: not a readable torch weights file ({first})") from None
-        if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict) and "optimizer" in loaded:
-            loaded = loaded["model"]  # a training checkpoint
-        if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-            raise ExportFailure(f"{path}: holds no state_dict (a dict of tensors) nor a checkpoint with one")
-        tensors = {k: v.detach().cpu().numpy() for k, v in loaded.items()}
-    tensors = _unwrapped(tensors)
-    return {k: np.asarray(v) for k, v in tensors.items()}
-
-
-def _unwrapped(tensors: Mapping) -> dict:
-    """Keys without the prefix DistributedDataParallel or torch.compile adds to every one."""
-    for prefix in ("module.", "_orig_mod."):
-        if tensors and all(k.startswith(prefix) for k in tensors):
-            tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
-    return dict(tensors)
+    try:
+        return read(path)
+    except WeightsError as exc:
+        raise ExportFailure(str(exc)) from None
 
 
 # ---------------------------------------------------------------- diagnostics
