@@ -37,7 +37,7 @@ class ExportResult(NamedTuple):
     inputs: tuple[tuple[str, str], ...]  # (name, type as the spec writes it)
     outputs: tuple[tuple[str, str], ...]
     folded: int
-    verified: object  # nndsl.backends.onnx_verify.Verified
+    verified: object  # nndsl.backends.onnx_verify.Verified, None when verification was skipped
     weights: str  # where the weights came from
     size: int  # bytes written
 
@@ -137,11 +137,14 @@ def export(
     weights_path: str | None = None,
     opset: int = DEFAULT_OPSET,
     fold_batchnorm: bool = True,
+    verify: bool = True,
 ) -> ExportResult:
-    """Export one model: preflight, weights, graph, verification, then the file. Raises
-    ExportDiagnostics (spec problems) or ExportFailure (environment, weights file, writing)."""
+    """Export one model: preflight, weights, graph, verification (unless ``verify`` is False),
+    then the file. Raises ExportDiagnostics (spec problems) or ExportFailure (environment, weights
+    file, writing)."""
     require("onnx", "onnx", "ONNX export")
-    require("onnxruntime", "onnx", "verifying an ONNX export")
+    if verify:
+        require("onnxruntime", "onnx", "verifying an ONNX export (or pass --no-verify)")
     from nndsl.backends import onnx_export, onnx_verify
 
     try:
@@ -158,13 +161,15 @@ def export(
         raise ExportFailure(f"cannot write {out_path}: {exc.strerror or exc}") from None
 
     has_torch = onnx_verify.torch_available()
+    module = None  # the torch module holding the weights, when made here
     if weights_path is None:
         if not has_torch:
             raise ExportFailure(
                 "a fresh export takes torch's own initialisation, and torch is not installed: "
                 "pip install 'nndsl[torch]', or export trained weights with --weights FILE.safetensors"
             )
-        weights = onnx_verify.fresh_weights(program, model)
+        module = onnx_verify.fresh_module(program, model)
+        weights = onnx_verify.module_weights(module)
         source = "fresh initialisation (torch, seed 0)"
     else:
         weights = read_weights(weights_path)
@@ -174,7 +179,7 @@ def export(
     try:
         exported = onnx_export.export_model(program, model, weights, opset, fold_batchnorm)
         reference = None
-        if not has_torch:  # verify against ONNX's own reference evaluator of the unfolded graph
+        if verify and not has_torch:  # verify against ONNX's own reference evaluator of the unfolded graph
             reference = onnx_export.export_model(program, model, weights, opset, fold_batchnorm=False).proto
     except onnx_export.ExportProblem as exc:
         raise ExportDiagnostics([_diagnostic(program, model, exc.code, exc.message, exc.node, exc.help)]) from None
@@ -183,22 +188,28 @@ def export(
         """The file is written beside its destination, verified from there, then renamed over it."""
         with open(temporary, "wb") as handle:
             size = exported.write(handle)
+        if not verify:
+            return size, None
         try:
             checked = onnx_verify.verify(
-                program, model, temporary, weights, exported.output_names, reference_proto=reference
+                program,
+                model,
+                temporary,
+                weights,
+                exported.output_names,
+                reference_proto=reference,
+                structure=exported.structure(),
+                module=module,
             )
+        except onnx_verify.NoSizes as exc:
+            names = ", ".join(onnx_verify.symbols(model))
+            message = f"cannot verify the ONNX export of {model.name}: {exc}"
+            help = f"give {names} a size in the input declaration, or export with --no-verify (the file is then not checked)"
+            raise ExportDiagnostics([_diagnostic(program, model, "E605", message, help=help)]) from None
         except onnx_verify.VerifyError as exc:
-            raise ExportDiagnostics(
-                [
-                    _diagnostic(
-                        program,
-                        model,
-                        "E604",
-                        f"the ONNX export of {model.name} failed verification: {exc}",
-                        help="this is a bug in nndsl's ONNX mapping; please report it with the spec",
-                    )
-                ]
-            ) from None
+            message = f"the ONNX export of {model.name} failed verification: {exc}"
+            help = "this is a bug in nndsl's ONNX mapping; please report it with the spec"
+            raise ExportDiagnostics([_diagnostic(program, model, "E604", message, help=help)]) from None
         return size, checked
 
     try:
@@ -220,10 +231,13 @@ def export(
 
 def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> None:
     """Each tensor against the emitted module's own (torch present): a positioned E603 per mismatch."""
+    import torch
+
     from nndsl.backends.onnx_verify import build_torch_model
     from nndsl.backends.torch_module import state_prefixes
 
-    expected = {k: tuple(v.shape) for k, v in build_torch_model(program, model).state_dict().items()}
+    with torch.device("meta"):  # shapes only: no initialisation to pay for
+        expected = {k: tuple(v.shape) for k, v in build_torch_model(program, model).state_dict().items()}
     owner = {}
     for prefix, node in state_prefixes(program)[model.name]:
         for key in expected:

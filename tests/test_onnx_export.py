@@ -83,7 +83,7 @@ model Pair(tokens: long[N, T], extra: [N, 4]) {
     assert dims(graph.input[1]) == ["N", 4]
     assert dims(graph.output[0]) == ["N", 3]
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
-    assert [c.sizes for c in verified.cases] == [{"N": 1, "T": 5}, {"N": 3, "T": 9}]
+    assert [c.sizes for c in verified.cases] == [{"N": 1, "T": 5}, {"N": 2, "T": 9}]
 
 
 def test_recurrent_export_keeps_batch_and_sequence_dynamic():
@@ -181,7 +181,7 @@ def test_compile_target_onnx_writes_a_verified_file(tmp_path):
     out = tmp_path / "fashion.onnx"
     run = _nndsl("compile", ROOT / "specs" / "fashion_mlp.nn", "--target", "onnx", "-o", out)
     assert run.returncode == 0, run.stderr
-    assert "verified: onnx.checker full check; onnxruntime vs torch at N=1 and N=3" in run.stderr
+    assert "verified: onnx.checker full check; onnxruntime vs torch at N=1 and N=2" in run.stderr
     assert "Traceback" not in run.stderr
     proto = onnx.load(out)
     onnx.checker.check_model(proto, full_check=True)
@@ -424,3 +424,61 @@ def test_an_unexportable_layer_in_an_imported_block_is_reported_at_the_use(tmp_p
     assert run.returncode == 1, run.stderr
     assert "error[E601]" in run.stderr and f"{spec}:4:5" in run.stderr
     assert "at line 2 of" in run.stderr and "blocks.nn" in run.stderr
+
+
+# ---------------------------------------------------------------- the verification's sizes, and skipping it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model M(x: [1, N, 4, L]) { MaxPool3d(3) }",  # N is a depth here, not a batch: 1 is too small
+        "model M(x: [C, 3, 1, L]) { Reshape((4, 3, 1, 1)) }",  # C * L must be 4
+        "model M(x: [N, C, L]) { MaxPool1d(3) -> Reshape((2, 5)) }",  # N * C * (L // 3) must be 10
+    ],
+)
+def test_verification_finds_sizes_every_constraint_accepts(text):
+    exported, verified = export_and_verify(text)
+    assert len(verified.cases) == 2 and verified.cases[0].sizes != verified.cases[1].sizes
+
+
+def test_no_sizes_to_verify_with_is_explained_at_the_model(tmp_path):
+    spec = tmp_path / "m.nn"
+    spec.write_text("model M(x: [N, 3, H, W]) {\n    Reshape((7, 5))\n}\n")  # 3 * N * H * W is never 35
+    run = _nndsl("compile", spec, "--target", "onnx")
+    assert run.returncode == 1, run.stderr
+    assert "error[E605]: cannot verify the ONNX export of M: found no sizes for N, H, W" in run.stderr
+    assert "torch says: shape '[7, 5]' is invalid" in run.stderr and "--no-verify" in run.stderr
+    assert "bug in nndsl" not in run.stderr and not list(tmp_path.glob("*.onnx"))
+
+
+def test_no_verify_writes_an_unverified_file_and_says_so(tmp_path):
+    out = tmp_path / "xor.onnx"
+    run = _nndsl(
+        "compile", ROOT / "specs" / "xor.nn", "--target", "onnx", "--no-verify", "-o", out,
+        python_prefix="import sys; sys.modules['onnxruntime'] = None; ",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "NOT verified (--no-verify)" in run.stderr and "verified: onnx.checker" not in run.stderr
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+    done = nndsl.export_onnx(ROOT / "specs" / "xor.nn", tmp_path / "api.onnx", verify=False)
+    assert done.verified is None and (tmp_path / "api.onnx").read_bytes() == out.read_bytes()
+    run = _nndsl("compile", ROOT / "specs" / "xor.nn", "--target", "train", "--no-verify", "-o", tmp_path / "x.py")
+    assert run.returncode == 2 and "--no-verify apply to --target onnx" in run.stderr
+
+
+def test_verification_checks_the_graph_without_reading_the_weights_again(tmp_path, monkeypatch):
+    """onnx.checker gets the graph with its weights declared, not the written file; onnxruntime
+    runs the file; a fresh export builds the torch module once."""
+    from nndsl.backends import onnx_verify
+
+    checked, built = [], []
+    real_check, real_build = onnx.checker.check_model, onnx_verify.build_torch_model
+    monkeypatch.setattr(
+        onnx.checker, "check_model", lambda proto, **kw: checked.append(proto) or real_check(proto, **kw)
+    )
+    monkeypatch.setattr(onnx_verify, "build_torch_model", lambda *a, **kw: built.append(a) or real_build(*a, **kw))
+    done = nndsl.export_onnx(ROOT / "specs" / "cnn.nn", tmp_path / "cnn.onnx")
+    (proto,) = checked
+    assert isinstance(proto, onnx.ModelProto) and proto.ByteSize() * 10 < (tmp_path / "cnn.onnx").stat().st_size
+    assert len(built) == 1 and done.verified.max_diff <= done.verified.limit

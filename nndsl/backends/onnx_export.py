@@ -161,6 +161,15 @@ class Exported:
         """The .onnx file's bytes into a binary file object; returns how many."""
         return write_model(self.skeleton, self.weights, handle)
 
+    def structure(self) -> onnx.ModelProto:
+        """The graph with each weight declared as an input of its type and shape instead of
+        holding its values: all that onnx.checker needs, without copying the weights."""
+        proto = onnx.ModelProto()
+        proto.CopyFrom(self.skeleton)
+        for name, array in self.weights.items():
+            proto.graph.input.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, array.shape))
+        return proto
+
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         self.write(buffer)
