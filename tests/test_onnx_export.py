@@ -482,3 +482,44 @@ def test_verification_checks_the_graph_without_reading_the_weights_again(tmp_pat
     (proto,) = checked
     assert isinstance(proto, onnx.ModelProto) and proto.ByteSize() * 10 < (tmp_path / "cnn.onnx").stat().st_size
     assert len(built) == 1 and done.verified.max_diff <= done.verified.limit
+
+
+# ---------------------------------------------------------------- problems of the spec are never "a bug in nndsl"
+
+
+def _compile_onnx(tmp_path, text: str):
+    spec = tmp_path / "m.nn"
+    spec.write_text(text)
+    run = _nndsl("compile", spec, "--target", "onnx")
+    assert "bug in nndsl" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert not list(tmp_path.glob("*.onnx"))
+    return spec, run
+
+
+@pytest.mark.parametrize("shape", ["[N, 3, 4]", "[N, 3, L]"])
+def test_view_of_reordered_memory_is_refused_at_the_view(tmp_path, shape):
+    """torch's view raises after Permute unless the sizes line up; ONNX's Reshape never would."""
+    spec, run = _compile_onnx(tmp_path, f"model V(x: {shape}) {{\n    Permute((0, 2, 1)) -> View((-1, 3))\n}}\n")
+    assert run.returncode == 1 and "error[E601]: View cannot be exported to ONNX" in run.stderr
+    assert f"{spec}:2:27" in run.stderr and "use Reshape" in run.stderr
+
+
+def test_sizes_beyond_64_bits_are_refused_where_they_arise(tmp_path):
+    spec, run = _compile_onnx(tmp_path, "model M(x: [N, 3037000500, 3037000500]) {\n    Flatten -> ReLU\n}\n")
+    assert run.returncode == 1 and "error[E606]" in run.stderr and f"{spec}:2:5" in run.stderr
+
+
+def test_too_large_to_build_or_verify_is_a_message(tmp_path):
+    _, run = _compile_onnx(tmp_path, "model M(x: [N, 4]) {\n    Linear(4, 100000000000)\n}\n")
+    assert run.returncode == 2 and "not enough memory for M's 500,000,000,000 parameters" in run.stderr
+    _, run = _compile_onnx(tmp_path, "model M(x: [N, 100000000000]) {\n    ReLU\n}\n")
+    assert run.returncode == 1 and "error[E605]" in run.stderr and "--no-verify" in run.stderr
+
+
+def test_batchnorm_verifies_in_eval_mode_at_batch_1():
+    """BatchNorm at a batch of one raises in training mode; the verification runs eval mode."""
+    _, verified = export_and_verify("model M(x: [N, 8]) {\n    Linear(8, 4) -> BatchNorm1d(4)\n}\n")
+    assert verified.cases[0].sizes == {"N": 1}
+    result = nndsl.check_source("model M(x: [1, 8]) {\n    Linear(8, 4) -> BatchNorm1d(4)\n}\n")
+    if result.ok:  # a batch-1 declaration: only inference is asked, which torch runs
+        export_and_verify("model M(x: [1, 8]) {\n    Linear(8, 4) -> BatchNorm1d(4)\n}\n")

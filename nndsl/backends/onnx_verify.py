@@ -35,6 +35,8 @@ _CANDIDATES = {
 }
 _SECOND = {"batch": 2, "sequence": 9}
 _SEARCH_TRIES = 3000
+#: the most values the verification's inputs may hold together (1 GiB of float32)
+MAX_INPUT_VALUES = 2**28
 _SEARCH_SECONDS = 5.0
 
 
@@ -102,7 +104,7 @@ def random_inputs(model: ModelIR, sizes: Mapping[str, int], seed: int) -> dict[s
         if tensor.dtype in ("int64", "int32"):
             out[name] = rng.integers(0, high, size=dims).astype(tensor.dtype)
         else:
-            out[name] = rng.standard_normal(dims).astype(np.float32)
+            out[name] = rng.standard_normal(dims, dtype=np.float32)
     return out
 
 
@@ -225,10 +227,24 @@ def _runs(model: ModelIR, run, accepts) -> Iterator[tuple[dict[str, int], list[n
         yield second
 
 
+def _input_values(model: ModelIR, sizes: Mapping[str, int]) -> int:
+    bindings = {Sym(k): v for k, v in sizes.items()}
+    total = 0
+    for tensor in model.input_types:
+        count = 1
+        for d in tensor.shape.dims:
+            count *= int(shapes.substitute(d, bindings))
+        total += count
+    return total
+
+
 def _run_at(model, run, accepts, names, lists, exclude, seed):
-    """The reference run at the preferred sizes, else at the first sizes ``accepts`` in the search."""
+    """The reference run at the preferred sizes, else at the first sizes ``accepts`` in the search;
+    never at sizes whose inputs hold more than MAX_INPUT_VALUES."""
     preferred = dict(zip(names, (c[0] for c in lists)))
-    if preferred != exclude:
+    judge = accepts
+    accepts = lambda sizes: _input_values(model, sizes) <= MAX_INPUT_VALUES and judge(sizes)  # noqa: E731
+    if preferred != exclude and _input_values(model, preferred) <= MAX_INPUT_VALUES:
         feeds = random_inputs(model, preferred, seed)
         try:
             return preferred, run(feeds), feeds
@@ -279,6 +295,13 @@ def _ranks(total: int, bounds: list[int]) -> Iterator[tuple[int, ...]]:
 
 def _no_sizes_message(model, run, names, lists) -> str:
     preferred = dict(zip(names, (c[0] for c in lists)))
+    values = _input_values(model, preferred)
+    if values > MAX_INPUT_VALUES:
+        where = f" at {_listed(preferred)}" if names else ""
+        return (
+            f"its inputs hold {values:,} values{where}, more than the verification allocates "
+            f"({MAX_INPUT_VALUES:,}); export with --no-verify"
+        )
     try:
         run(random_inputs(model, preferred, seed=0))
         why = "it runs there, but the search was cut short"
