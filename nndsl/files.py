@@ -9,13 +9,16 @@ Rules for an existing destination (docs/onnx.md, "Output files"):
 - a file the user may not write (``os.access``), or one with no write bit at all, is refused;
   the second rule holds for root too, who bypasses permissions: a file marked read-only is kept;
 - otherwise it is replaced keeping its mode (and, for root, its owner and group); a symbolic
-  link is written through, as ``>`` does, so the link stays and its target gets the new content.
+  link is written through, as ``>`` does, so the link stays and its target gets the new content;
+  a destination that is not a regular file (``/dev/null``, a FIFO) is written into once the
+  content is complete, never renamed over.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterable
@@ -61,12 +64,16 @@ def write_atomically(path: str, write, inputs: Iterable[str] = ()):
     check_output(path, inputs)
     target = os.path.realpath(path)
     existing = os.stat(target) if os.path.exists(target) else None
-    directory = os.path.dirname(target) or "."
+    special = existing is not None and not stat.S_ISREG(existing.st_mode)  # /dev/null, a FIFO
+    directory = None if special else (os.path.dirname(target) or ".")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         result = write(tmp)
-        if existing is not None:
+        if special:  # never renamed over: written into, as the shell's > does
+            with open(tmp, "rb") as source, open(target, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+        elif existing is not None:
             os.chmod(tmp, stat.S_IMODE(existing.st_mode))
             if os.geteuid() == 0 and (existing.st_uid, existing.st_gid) != (0, 0):
                 os.chown(tmp, existing.st_uid, existing.st_gid)
@@ -74,7 +81,8 @@ def write_atomically(path: str, write, inputs: Iterable[str] = ()):
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
+        if not special:
+            os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

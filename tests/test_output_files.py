@@ -113,3 +113,18 @@ def test_onnx_target_and_export_never_write_over_their_inputs(capsys, spec):
     out.write_text("keep me\n")
     out.chmod(0o444)
     _refused(capsys, ["export", spec, "--weights", weights, "-o", out], out)
+
+
+def test_a_destination_that_is_not_a_regular_file_is_written_into_never_replaced(capsys, spec):
+    """``-o /dev/null`` or a FIFO: renaming a file over it (as root, over /dev/null) would replace it."""
+    import threading
+
+    fifo = spec.parent / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert main(["compile", str(spec), "-o", str(fifo)]) == 0
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and b"class XOR" in received[0]
+    assert not [p for p in spec.parent.iterdir() if p.name.endswith(".tmp")]
