@@ -123,6 +123,14 @@ def preflight(program: Program, model: ModelIR, opset: int) -> None:
                     help="give the bare chain's input shape, e.g. --input '[N, 1, 28, 28]'",
                 )
             )
+    for name, tensor in zip(model.input_names, model.input_types):
+        if tensor.dtype not in onnx_export.EXPORTED_DTYPES:
+            message = (
+                f"input {name} is {tensor.dtype}: nndsl's ONNX export holds float32 weights and activations "
+                "(and int64/int32 indices), and writing this model as float32 would be another model"
+            )
+            help = f"declare {name} as float32 (a consumer of the ONNX file casts its data to it)"
+            diags.append(_diagnostic(program, model, "E601", message, help=help))
     for node, reason in onnx_export.unexportable(model, opset):
         message = f"{node.layer.dsl_name()} cannot be exported to ONNX: {reason}"
         diags.append(_diagnostic(program, model, "E601", message, node))

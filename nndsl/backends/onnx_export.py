@@ -27,6 +27,8 @@ MAX_OPSET = 23
 #: BatchNorm folds into these when it reads their output alone
 _FOLD_INTO = {"Conv1d", "Conv2d", "Conv3d", "Linear"}
 _BATCH_NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}
+#: the input dtypes an export writes as they are (others would silently become float32)
+EXPORTED_DTYPES = ("float32", "int64", "int32")
 
 
 class ExportProblem(Exception):
