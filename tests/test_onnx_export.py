@@ -530,3 +530,18 @@ def test_an_input_dtype_the_export_would_turn_into_float32_is_refused(tmp_path, 
     _, run = _compile_onnx(tmp_path, f"model M(x: {dtype}[N, 4]) {{\n    ReLU\n}}\n")
     assert run.returncode == 1 and f"error[E601]: input x is {dtype}" in run.stderr
     assert "declare x as float32" in run.stderr
+
+
+def test_the_size_search_runs_for_real_where_the_meta_device_cannot_build(monkeypatch):
+    from nndsl.backends import onnx_verify
+
+    real = onnx_verify.build_torch_model
+
+    def no_meta(*args, **kwargs):
+        if torch.empty(0).device.type == "meta":
+            raise NotImplementedError("no meta kernel")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(onnx_verify, "build_torch_model", no_meta)
+    _, verified = export_and_verify("model M(x: [1, N, 4, L]) { MaxPool3d(3) }")
+    assert verified.cases[0].sizes["N"] >= 3

@@ -151,7 +151,7 @@ def verify(
     if reference_proto is None:
         reference = "torch"
         run_reference = _torch_runner(program, model, weights, module)
-        accepts = _meta_judge(program, model)
+        accepts = _meta_judge(program, model, run_reference)
     else:
         reference, run_reference = "onnx.reference", _onnx_reference(reference_proto)
         accepts = _judge(model, run_reference)
@@ -324,17 +324,23 @@ def _judge(model: ModelIR, run) -> Callable[[dict[str, int]], bool]:
     return accepts
 
 
-def _meta_judge(program: Program, model: ModelIR) -> Callable[[dict[str, int]], bool]:
+def _meta_judge(program: Program, model: ModelIR, run) -> Callable[[dict[str, int]], bool]:
     """Whether torch accepts the model at these sizes, judged on the meta device: every shape check
-    runs, no arithmetic does, so trying many sizes of a large model costs little. Built lazily."""
+    runs, no arithmetic does, so trying many sizes of a large model costs little. Built lazily; a
+    module that cannot be built there is judged by running ``run`` for real instead."""
     state: dict = {}
 
     def accepts(sizes: dict[str, int]) -> bool:
         import torch
 
         if "module" not in state:
-            with torch.device("meta"):
-                state["module"] = build_torch_model(program, model)
+            try:
+                with torch.device("meta"):
+                    state["module"] = build_torch_model(program, model)
+            except Exception:  # noqa: BLE001 - a layer that needs real memory to be built
+                state["module"] = None
+        if state["module"] is None:
+            return _judge(model, run)(sizes)
         args = []
         for tensor in model.input_types:
             dims = [shapes.substitute(d, {Sym(k): v for k, v in sizes.items()}) for d in tensor.shape.dims]
