@@ -361,7 +361,7 @@ def cmd_compile(args) -> int:
         return code
     if args.target == "onnx":
         return _export_onnx(args, result)
-    if args.target != "module" and (args.weights or args.model or args.no_fold or args.no_verify):
+    if args.weights or args.model or args.no_fold or args.no_verify:  # not silently ignored
         print("error: --weights, --model, --no-fold and --no-verify apply to --target onnx", file=sys.stderr)
         return EXIT_USAGE
     if args.target == "train":

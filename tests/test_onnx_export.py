@@ -463,8 +463,10 @@ def test_no_verify_writes_an_unverified_file_and_says_so(tmp_path):
     onnx.checker.check_model(onnx.load(out), full_check=True)
     done = nndsl.export_onnx(ROOT / "specs" / "xor.nn", tmp_path / "api.onnx", verify=False)
     assert done.verified is None and (tmp_path / "api.onnx").read_bytes() == out.read_bytes()
-    run = _nndsl("compile", ROOT / "specs" / "xor.nn", "--target", "train", "--no-verify", "-o", tmp_path / "x.py")
-    assert run.returncode == 2 and "--no-verify apply to --target onnx" in run.stderr
+    for target in ("train", "module"):
+        run = _nndsl("compile", ROOT / "specs" / "xor.nn", "--target", target, "--no-verify", "-o", tmp_path / "x.py")
+        assert run.returncode == 2 and "--no-verify apply to --target onnx" in run.stderr
+        assert not (tmp_path / "x.py").exists()
 
 
 def test_verification_checks_the_graph_without_reading_the_weights_again(tmp_path, monkeypatch):
