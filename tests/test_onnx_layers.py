@@ -83,6 +83,9 @@ def _upsample_grid():
                 rows.append((f"Upsample(scale_factor=1.7, mode='{mode}'{extra})", "[N, 2, H, W]"))
         rows.append((f"Upsample(scale_factor=2.5, mode='{mode}')", "[N, 2, H, W]"))
         rows.append((f"Upsample(size=(40, 3), mode='{mode}')", "[N, 2, 13, 5]"))
+    rows.append(("Upsample(scale_factor=0.5, mode='bilinear')", "[N, 2, 2, 3]"))  # an output of length 1
+    rows.append(("Upsample(scale_factor=0.5, mode='bicubic')", "[N, 2, 3, 2]"))
+    rows.append(("Upsample(scale_factor=0.5)", "[N, 2, 3, 2]"))
     rows.append(("Upsample(scale_factor=1.5, mode='linear')", "[N, 2, 35]"))
     rows.append(("Upsample(scale_factor=0.9, mode='trilinear', align_corners=True)", "[N, 1, D, 6, W]"))
     return rows

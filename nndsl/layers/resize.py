@@ -183,10 +183,13 @@ _F32, _I64, _F64 = 1, 7, 11  # ONNX element types for Cast
 
 def _resize_is_exact(args, factors) -> bool:
     """Resize's coordinates and sizes equal torch's exactly when each factor is a power of two (and
-    torch uses it: no align_corners, no recompute_scale_factor)."""
+    torch uses it: no align_corners, no recompute_scale_factor), except that the interpolating
+    modes need factors of at least 1: Resize reads position 0 for an output of length 1, torch
+    interpolates (2 -> 1 at 0.5 takes the mean of both)."""
     if factors is None or args["align_corners"] or args["recompute_scale_factor"]:
         return False
-    return all(f > 0 and math.frexp(f)[0] == 0.5 for f in factors)
+    smallest = 0 if args["mode"] in ("nearest", "nearest-exact") else 1
+    return all(f >= smallest and f > 0 and math.frexp(f)[0] == 0.5 for f in factors)
 
 
 def _resize_attrs(args) -> dict:
