@@ -249,7 +249,9 @@ def export(
         except onnx_verify.NoSizes as exc:
             names = ", ".join(onnx_verify.symbols(model))
             message = f"cannot verify the ONNX export of {model.name}: {exc}"
-            help = f"give {names} a size in the input declaration, or export with --no-verify (the file is then not checked)"
+            help = "export with --no-verify (the file is then not checked)"
+            if names:
+                help = f"give {names} a size in the input declaration, or {help}"
             raise ExportDiagnostics([_diagnostic(program, model, "E605", message, help=help)]) from None
         except onnx_verify.VerifyError as exc:
             message = f"the ONNX export of {model.name} failed verification: {exc}"

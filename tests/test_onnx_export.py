@@ -516,6 +516,8 @@ def test_too_large_to_build_or_verify_is_a_message(tmp_path):
     assert run.returncode == 2 and "not enough memory for M's 500,000,000,000 parameters" in run.stderr
     _, run = _compile_onnx(tmp_path, "model M(x: [N, 100000000000]) {\n    ReLU\n}\n")
     assert run.returncode == 1 and "error[E605]" in run.stderr and "--no-verify" in run.stderr
+    _, run = _compile_onnx(tmp_path, "model M(x: [1, 300000000]) {\n    ReLU\n}\n")
+    assert run.returncode == 1 and "error[E605]" in run.stderr and "help: export with --no-verify" in run.stderr
 
 
 def test_batchnorm_verifies_in_eval_mode_at_batch_1():
