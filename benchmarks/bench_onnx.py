@@ -10,19 +10,23 @@ for the spec, holding torch's own seeded initialisation (``fresh_weights``); the
 very same weights.
 
 * **Export time** for ``specs/fashion_mlp.nn``, ``cnn.nn``, ``lstm_classifier.nn``,
-  ``zoo/lenet5.nn`` and ``zoo/resnet18.nn``. nndsl: ``export_model`` (the graph built from the
-  checked IR and the weights, BatchNorm and constants folded), then the model serialised and
-  written to a file; the verification (``verify``: onnx.checker's full check, then onnxruntime
-  against torch at two batch sizes) is timed apart. torch: ``torch.onnx.export(module, (example,),
+  ``zoo/lenet5.nn`` and ``zoo/resnet18.nn``. nndsl, two ways: ``export_model`` (the graph built
+  from the checked IR and the weights, BatchNorm and constants folded), then the model serialised
+  and written to a file; and ``nndsl.export.export`` as ``nndsl export FILE --weights W.safetensors``
+  runs it (weights read, preflight, graph, file written atomically), once verified (onnx.checker's
+  full check, then onnxruntime against torch at two batch sizes; the verification's own time is
+  taken apart by wrapping ``onnx_verify.verify``) and once with ``verify=False`` (``--no-verify``).
+  torch: ``torch.onnx.export(module, (example,),
   path, dynamo=True, dynamic_shapes=..., external_data=False)``, the default (dynamo) exporter with
   its default opset and optimisation, writing one file as nndsl does; its progress prints and
   warnings are silenced. The example has 2 rows (a size of 1 would be specialised) and a sequence
   of 7 steps; every symbolic size of the spec (N, T) is given as ``torch.export.Dim.AUTO``, so both
   sides give a dynamic-batch (and dynamic-length) model, which the table checks in each file. (A
   named ``Dim("T")`` is not enough: torch 2.13 silently specialises the LSTM's T to 7 from the
-  second export in a process on.) Figures: medians over rounds, and the median of the per-round
-  ratios torch / nndsl, target >= 20 for every model. A model with a layer that has no ONNX
-  mapping yet is reported as skipped.
+  second export in a process on.) The four are timed in the same rounds, in a rotating order.
+  Figures: medians over rounds, and the medians of the per-round ratios torch / nndsl (for
+  ``export_model`` + save, target >= 20 for every model; for the verified and unverified user
+  export, reported). A model with a layer that has no ONNX mapping yet is reported as skipped.
 * **Inference latency** of the FashionMNIST MLP and ResNet-18 (3x224x224) at batch 1 and 64:
   onnxruntime (default graph optimisations, ``ORT_ENABLE_ALL``) on nndsl's export against torch
   eager (``eval()``, ``no_grad``). Each round times a block of back-to-back calls of each (about
@@ -60,8 +64,11 @@ with warnings.catch_warnings():
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
 
 import nndsl  # noqa: E402
+from nndsl import export as nndsl_export_api  # noqa: E402
+from nndsl.backends import onnx_verify as onnx_verify_module  # noqa: E402
 from nndsl.backends.onnx_export import ExportProblem, export_model  # noqa: E402
 from nndsl.backends.onnx_verify import _role, build_torch_model, fresh_weights, symbols, verify  # noqa: E402
 
@@ -221,6 +228,29 @@ def torch_export(s: Subject, path: Path) -> None:
         )
 
 
+def user_export(s: Subject, path: Path, weights: Path, verify: bool) -> tuple[float, float, object]:
+    """What ``nndsl export FILE --weights W [--no-verify]`` does, timed: (total seconds, of which
+    verification, the ExportResult)."""
+    spent = []
+
+    def timed_verify(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return real_verify(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    real_verify = onnx_verify_module.verify
+    onnx_verify_module.verify = timed_verify
+    try:
+        start = time.perf_counter()
+        done = nndsl_export_api.export(s.program, s.model, str(path), str(weights), verify=verify)
+        total = time.perf_counter() - start
+    finally:
+        onnx_verify_module.verify = real_verify
+    return total, sum(spent), done
+
+
 def run_export(subjects: list[Subject], rounds: int, work: Path) -> list[Figure]:
     live = []
     for s in subjects:  # warm-up; a missing ONNX mapping skips the model
@@ -230,37 +260,45 @@ def run_export(subjects: list[Subject], rounds: int, work: Path) -> list[Figure]
             s.skipped = describe_problem(exc)
             print(f"  {s.spec}: skipped ({s.skipped})", flush=True)
             continue
+        save_file(s.weights, str(work / f"{s.name}.safetensors"))
+        user_export(s, work / f"{s.name}.user.onnx", work / f"{s.name}.safetensors", verify=True)
         gc.collect()
         start = time.perf_counter()
         torch_export(s, work / f"{s.name}.torch.onnx")
         print(f"  {s.spec}: warm-up, torch.onnx.export {time.perf_counter() - start:.2f} s", flush=True)
         live.append(s)
-    times = {id(s): {"build": [], "save": [], "verify": [], "torch": [], "diff": []} for s in live}
+    keys = ("build", "save", "verified", "verify", "unverified", "torch", "diff")
+    times = {id(s): {k: [] for k in keys} for s in live}
     for r in range(rounds):
         for i in range(len(live)):
             s = live[(i + r) % len(live)]
             t = times[id(s)]
-            sides = ("nndsl", "torch") if (r + i) % 2 == 0 else ("torch", "nndsl")
+            sides = ["parts", "verified", "unverified", "torch"]
+            sides = sides[(r + i) % 4 :] + sides[: (r + i) % 4]  # a rotating order
             for side in sides:
                 gc.collect()
                 if side == "torch":
                     start = time.perf_counter()
                     torch_export(s, work / f"{s.name}.torch.onnx")
                     t["torch"].append(time.perf_counter() - start)
-                    continue
-                # the MLP's export takes milliseconds: a few back to back, so that one run is not one sample
-                runs = max(1, min(10, round(0.2 / max(median(t["build"]) if t["build"] else 0.2, 1e-6))))
-                build = save = 0.0
-                for _ in range(runs):
-                    b, w, exported = nndsl_export(s, work / f"{s.name}.nndsl.onnx")
-                    build, save = build + b / runs, save + w / runs
-                t["build"].append(build)
-                t["save"].append(save)
-                gc.collect()
-                start = time.perf_counter()
-                verified = verify(s.program, s.model, exported.proto, s.weights, exported.output_names)
-                t["verify"].append(time.perf_counter() - start)
-                t["diff"].append(verified.max_diff)
+                elif side == "parts":
+                    # the MLP's export takes milliseconds: a few back to back, so that one run is not one sample
+                    runs = max(1, min(10, round(0.2 / max(median(t["build"]) if t["build"] else 0.2, 1e-6))))
+                    build = save = 0.0
+                    for _ in range(runs):
+                        b, w, _ = nndsl_export(s, work / f"{s.name}.nndsl.onnx")
+                        build, save = build + b / runs, save + w / runs
+                    t["build"].append(build)
+                    t["save"].append(save)
+                else:
+                    verify = side == "verified"
+                    total, checking, done = user_export(
+                        s, work / f"{s.name}.user.onnx", work / f"{s.name}.safetensors", verify
+                    )
+                    t[side].append(total)
+                    if verify:
+                        t["verify"].append(checking)
+                        t["diff"].append(done.verified.max_diff)
         print(f"  export round {r + 1}/{rounds} done", flush=True)
 
     rows, figures = [], []
@@ -270,7 +308,10 @@ def run_export(subjects: list[Subject], rounds: int, work: Path) -> list[Figure]
         theirs = onnx.load(str(work / f"{s.name}.torch.onnx"), load_external_data=False)
         full = median([a / (b + c) for a, b, c in zip(t["torch"], t["build"], t["save"])])
         bare = median([a / b for a, b in zip(t["torch"], t["build"])])
-        s.results["export"] = {"ratio": full, "bare": bare}
+        verified = median([a / b for a, b in zip(t["torch"], t["verified"])])
+        unverified = median([a / b for a, b in zip(t["torch"], t["unverified"])])
+        share = median([v / b for v, b in zip(t["verify"], t["verified"])])
+        s.results["export"] = {"ratio": full, "bare": bare, "verified": verified, "unverified": unverified}
         rows.append(
             (
                 s.name,
@@ -278,10 +319,12 @@ def run_export(subjects: list[Subject], rounds: int, work: Path) -> list[Figure]
                 f"{s.params:,}",
                 ms(median(t["build"])),
                 ms(median(t["save"])),
+                f"{ms(median(t['verified']))} ({share:.0%})",
+                ms(median(t["unverified"])),
                 f"{ms(median(t['verify']))} ({max(t['diff']):.1e})",
                 f"{median(t['torch']):.2f} s",
+                f"{verified:.1f}x / {unverified:.1f}x",
                 f"{full:.0f}x",
-                f"{bare:.0f}x",
                 f"{len(mine.graph.node)} / {len(theirs.graph.node)}",
                 f"{mine.opset_import[0].version} / {theirs.opset_import[0].version}",
                 f"{symbolic_axes(mine)} / {symbolic_axes(theirs)}",
@@ -293,9 +336,17 @@ def run_export(subjects: list[Subject], rounds: int, work: Path) -> list[Figure]
                 f"{fmt_s(median(t['build']) + median(t['save']))} / {fmt_s(median(t['verify']))}",
             ),
             Figure(
+                f"onnx export {s.name}: `nndsl export` verified / --no-verify (median of {rounds})",
+                f"{fmt_s(median(t['verified']))} (verification {share:.0%}) / {fmt_s(median(t['unverified']))}",
+            ),
+            Figure(
                 f"onnx export {s.name}: torch.onnx.export, dynamo (median of {rounds})",
                 f"{fmt_s(median(t['torch']))}  (symbolic input axes: nndsl {symbolic_axes(mine)}, "
                 f"torch {symbolic_axes(theirs)})",
+            ),
+            Figure(
+                f"onnx export {s.name}: torch / `nndsl export` verified, --no-verify",
+                f"{verified:.1f}, {unverified:.1f}",
             ),
             Figure(
                 f"onnx export {s.name}: torch / nndsl",
@@ -310,15 +361,19 @@ def run_export(subjects: list[Subject], rounds: int, work: Path) -> list[Figure]
         "params",
         "nndsl ms",
         "+save ms",
+        "export ms (verify %)",
+        "--no-verify ms",
         "verify ms (diff)",
         "torch",
-        "torch/nndsl",
-        "(/export)",
+        "torch/export v / nv",
+        "torch/(nndsl+save)",
         "nodes n/t",
         "opset n/t",
         "dynamic axes n/t",
     )
-    print("\nONNX export: nndsl export_model (+ serialise and write) vs torch.onnx.export(dynamo=True) to a file")
+    print("\nONNX export: nndsl export_model (+ serialise and write), and `nndsl export` as a user runs it")
+    print("(weights read from .safetensors, preflight, graph, file; verified or --no-verify), vs")
+    print("torch.onnx.export(dynamo=True) to a file, all in the same rounds")
     print(f"medians of {rounds} rounds; ratios are medians of the per-round ratios; n/t = nndsl / torch")
     print(table(headers, rows))
     for s in subjects:

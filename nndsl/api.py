@@ -145,9 +145,11 @@ def export_onnx(
     opset: int | None = None,
     input: str | None = None,
     fold_batchnorm: bool = True,
+    verify: bool = True,
 ):
     """Export one model of a spec to a verified ONNX file (needs nndsl[onnx]; torch too unless
     ``weights`` is a .safetensors file) and return its ``nndsl.export.ExportResult``.
+    ``verify=False`` skips the verification (the result's ``verified`` is then None).
 
     Raises SpecError for errors in the spec or positioned export errors (a layer with no ONNX
     equivalent, weights that do not fit, a failed verification), ``nndsl.export.ExportFailure``
@@ -167,6 +169,7 @@ def export_onnx(
             None if weights is None else os.fspath(weights),
             onnx_export.DEFAULT_OPSET if opset is None else opset,
             fold_batchnorm,
+            verify=verify,
         )
     except onnx_export.ExportDiagnostics as exc:
         raise SpecError(exc.diagnostics) from None

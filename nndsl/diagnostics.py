@@ -66,6 +66,8 @@ CATALOGUE: dict[str, str] = {
     "E602": "weights that do not fit the model",
     "E603": "input shape needed for an ONNX export",
     "E604": "ONNX export failed verification",
+    "E605": "no input sizes the model accepts to verify an ONNX export with",
+    "E606": "a size beyond 64 bits in an ONNX export",
     "N401": "layer resolved from the input's rank",
     "N502": "training data chosen by default",
 }

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from nndsl.diagnostics import Diagnostic, Severity, Span
-from nndsl.ir import BlockNode, ModelIR, Program
+from nndsl.ir import BlockNode, LayerNode, ModelIR, OpNode, Program, walk
 
 DEFAULT_OPSET = 21  # kept equal to nndsl.backends.onnx_export.DEFAULT_OPSET (a test checks it)
 
@@ -37,7 +37,7 @@ class ExportResult(NamedTuple):
     inputs: tuple[tuple[str, str], ...]  # (name, type as the spec writes it)
     outputs: tuple[tuple[str, str], ...]
     folded: int
-    verified: object  # nndsl.backends.onnx_verify.Verified
+    verified: object  # nndsl.backends.onnx_verify.Verified, None when verification was skipped
     weights: str  # where the weights came from
     size: int  # bytes written
 
@@ -51,51 +51,15 @@ def require(module: str, extra: str, purpose: str) -> None:
 
 
 def read_weights(path: str) -> dict:
-    """A state_dict as numpy arrays, from safetensors (no torch needed), or from a torch file:
-    a state_dict, or a training checkpoint holding one under ``model``."""
-    import numpy as np
+    """A state_dict as numpy arrays (nndsl.weights_file): from safetensors (no torch needed), or
+    from a torch file: a state_dict, or a training checkpoint holding one under ``model``."""
+    from nndsl.weights_file import WeightsError
+    from nndsl.weights_file import read_weights as read
 
-    if not os.path.exists(path):
-        raise ExportFailure(f"{path}: no such file")
-    if path.endswith(".safetensors"):
-        require("safetensors", "onnx", "reading safetensors weights")
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        try:
-            tensors = load_file(path)
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ExportFailure(f"{path}: not a readable safetensors file ({exc})") from None
-    else:
-        if importlib.util.find_spec("torch") is None:
-            raise ExportFailure(
-                f"{path}: reading a torch file needs torch: pip install 'nndsl[torch]', "
-                "or give the weights as .safetensors, which needs no torch"
-            )
-        import pickle
-
-        import torch
-
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ExportFailure(f"{path}: not a readable torch weights file ({first})") from None
-        if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict) and "optimizer" in loaded:
-            loaded = loaded["model"]  # a training checkpoint
-        if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-            raise ExportFailure(f"{path}: holds no state_dict (a dict of tensors) nor a checkpoint with one")
-        tensors = {k: v.detach().cpu().numpy() for k, v in loaded.items()}
-    tensors = _unwrapped(tensors)
-    return {k: np.asarray(v) for k, v in tensors.items()}
-
-
-def _unwrapped(tensors: Mapping) -> dict:
-    """Keys without the prefix DistributedDataParallel or torch.compile adds to every one."""
-    for prefix in ("module.", "_orig_mod."):
-        if tensors and all(k.startswith(prefix) for k in tensors):
-            tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
-    return dict(tensors)
+    try:
+        return read(path)
+    except WeightsError as exc:
+        raise ExportFailure(str(exc)) from None
 
 
 # ---------------------------------------------------------------- diagnostics
@@ -159,11 +123,48 @@ def preflight(program: Program, model: ModelIR, opset: int) -> None:
                     help="give the bare chain's input shape, e.g. --input '[N, 1, 28, 28]'",
                 )
             )
+    for name, tensor in zip(model.input_names, model.input_types):
+        if tensor.dtype not in onnx_export.EXPORTED_DTYPES:
+            message = (
+                f"input {name} is {tensor.dtype}: nndsl's ONNX export holds float32 weights and activations "
+                "(and int64/int32 indices), and writing this model as float32 would be another model"
+            )
+            help = f"declare {name} as float32 (a consumer of the ONNX file casts its data to it)"
+            diags.append(_diagnostic(program, model, "E601", message, help=help))
     for node, reason in onnx_export.unexportable(model, opset):
         message = f"{node.layer.dsl_name()} cannot be exported to ONNX: {reason}"
         diags.append(_diagnostic(program, model, "E601", message, node))
+    for node, tensor in _oversized(model):
+        what = f"{node.layer.dsl_name()}'s output" if isinstance(node, LayerNode) else "this input"
+        message = (
+            f"{what} {tensor.shape} has sizes beyond 64 bits: ONNX (and torch) hold sizes and element counts as int64"
+        )
+        diags.append(_diagnostic(program, model, "E606", message, node))
     if diags:
         raise ExportDiagnostics(diags)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _oversized(model: ModelIR):
+    """(node or None for an input, its type) for each value with a fixed size, or a product of fixed
+    sizes, beyond int64."""
+
+    def too_big(tensor) -> bool:
+        count = 1
+        for d in tensor.shape.dims:
+            if isinstance(d, int):
+                count *= max(d, 1)
+        return count > INT64_MAX
+
+    found = [(None, t) for t in model.input_types if too_big(t)]
+    for node in walk(model.graph):
+        if isinstance(node, LayerNode) and too_big(node.output):
+            found.append((node, node.output))
+        elif isinstance(node, OpNode):
+            found.extend((node, t) for t in node.types if too_big(t))
+    return found
 
 
 def export(
@@ -173,11 +174,14 @@ def export(
     weights_path: str | None = None,
     opset: int = DEFAULT_OPSET,
     fold_batchnorm: bool = True,
+    verify: bool = True,
 ) -> ExportResult:
-    """Export one model: preflight, weights, graph, verification, then the file. Raises
-    ExportDiagnostics (spec problems) or ExportFailure (environment, weights file, writing)."""
+    """Export one model: preflight, weights, graph, verification (unless ``verify`` is False),
+    then the file. Raises ExportDiagnostics (spec problems) or ExportFailure (environment, weights
+    file, writing)."""
     require("onnx", "onnx", "ONNX export")
-    require("onnxruntime", "onnx", "verifying an ONNX export")
+    if verify:
+        require("onnxruntime", "onnx", "verifying an ONNX export (or pass --no-verify)")
     from nndsl.backends import onnx_export, onnx_verify
 
     try:
@@ -185,15 +189,32 @@ def export(
     except onnx_export.ExportProblem as exc:
         raise ExportFailure(f"{exc.message} ({exc.help})") from None
     preflight(program, model, opset)
+    from nndsl.files import check_output, spec_files, write_atomically
+
+    inputs = [*spec_files(program), *([weights_path] if weights_path else [])]
+    try:
+        check_output(out_path, inputs)  # before any work; checked again when written
+    except OSError as exc:
+        raise ExportFailure(f"cannot write {out_path}: {exc.strerror or exc}") from None
 
     has_torch = onnx_verify.torch_available()
+    module = None  # the torch module holding the weights, when made here
     if weights_path is None:
         if not has_torch:
             raise ExportFailure(
                 "a fresh export takes torch's own initialisation, and torch is not installed: "
                 "pip install 'nndsl[torch]', or export trained weights with --weights FILE.safetensors"
             )
-        weights = onnx_verify.fresh_weights(program, model)
+        try:
+            module = onnx_verify.fresh_module(program, model)
+            weights = onnx_verify.module_weights(module)
+        except (MemoryError, RuntimeError) as exc:  # torch's allocator says RuntimeError
+            if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+                raise
+            raise ExportFailure(
+                f"not enough memory for {model.name}'s {model.param_count:,} parameters "
+                f"({model.param_count * 4:,} bytes as float32)"
+            ) from None
         source = "fresh initialisation (torch, seed 0)"
     else:
         weights = read_weights(weights_path)
@@ -203,7 +224,7 @@ def export(
     try:
         exported = onnx_export.export_model(program, model, weights, opset, fold_batchnorm)
         reference = None
-        if not has_torch:  # verify against ONNX's own reference evaluator of the unfolded graph
+        if verify and not has_torch:  # verify against ONNX's own reference evaluator of the unfolded graph
             reference = onnx_export.export_model(program, model, weights, opset, fold_batchnorm=False).proto
     except onnx_export.ExportProblem as exc:
         raise ExportDiagnostics([_diagnostic(program, model, exc.code, exc.message, exc.node, exc.help)]) from None
@@ -212,28 +233,34 @@ def export(
         """The file is written beside its destination, verified from there, then renamed over it."""
         with open(temporary, "wb") as handle:
             size = exported.write(handle)
+        if not verify:
+            return size, None
         try:
             checked = onnx_verify.verify(
-                program, model, temporary, weights, exported.output_names, reference_proto=reference
+                program,
+                model,
+                temporary,
+                weights,
+                exported.output_names,
+                reference_proto=reference,
+                structure=exported.structure(),
+                module=module,
             )
+        except onnx_verify.NoSizes as exc:
+            names = ", ".join(onnx_verify.symbols(model))
+            message = f"cannot verify the ONNX export of {model.name}: {exc}"
+            help = "export with --no-verify (the file is then not checked)"
+            if names:
+                help = f"give {names} a size in the input declaration, or {help}"
+            raise ExportDiagnostics([_diagnostic(program, model, "E605", message, help=help)]) from None
         except onnx_verify.VerifyError as exc:
-            raise ExportDiagnostics(
-                [
-                    _diagnostic(
-                        program,
-                        model,
-                        "E604",
-                        f"the ONNX export of {model.name} failed verification: {exc}",
-                        help="this is a bug in nndsl's ONNX mapping; please report it with the spec",
-                    )
-                ]
-            ) from None
+            message = f"the ONNX export of {model.name} failed verification: {exc}"
+            help = "this is a bug in nndsl's ONNX mapping; please report it with the spec"
+            raise ExportDiagnostics([_diagnostic(program, model, "E604", message, help=help)]) from None
         return size, checked
 
-    from nndsl.files import write_atomically
-
     try:
-        size, verified = write_atomically(out_path, write_and_verify)
+        size, verified = write_atomically(out_path, write_and_verify, inputs)
     except OSError as exc:
         raise ExportFailure(f"cannot write {out_path}: {exc.strerror or exc}") from None
     return ExportResult(
@@ -251,10 +278,13 @@ def export(
 
 def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> None:
     """Each tensor against the emitted module's own (torch present): a positioned E603 per mismatch."""
+    import torch
+
     from nndsl.backends.onnx_verify import build_torch_model
     from nndsl.backends.torch_module import state_prefixes
 
-    expected = {k: tuple(v.shape) for k, v in build_torch_model(program, model).state_dict().items()}
+    with torch.device("meta"):  # shapes only: no initialisation to pay for
+        expected = {k: tuple(v.shape) for k, v in build_torch_model(program, model).state_dict().items()}
     owner = {}
     for prefix, node in state_prefixes(program)[model.name]:
         for key in expected:

@@ -41,7 +41,6 @@ UNSUPPORTED = [
     ("AdaptiveAvgPool2d(3)", "[N, 2, H, W]", 21, "symbolic size H to 3"),
     ("AdaptiveMaxPool2d((2, None))", "[N, 2, H, 5]", 21, "symbolic size H to 2"),
     ("Upsample(size=(4, 4), mode='area')", "[N, 2, 8, 8]", 21, "mode='area'"),
-    ("Upsample(scale_factor=2, mode='bilinear', align_corners=True)", "[N, 2, H, W]", 21, "symbolic size"),
     ("Conv2d(2, 2, 3, padding=1, padding_mode='circular')", "[N, 2, 5, 5]", 18, "from opset 19"),
 ]
 
@@ -58,3 +57,43 @@ def test_configurations_without_onnx_equivalent_are_reported_before_export(call,
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.code == "E601" and reason in diagnostic.message
     assert diagnostic.line_col == (2, 5)  # the layer's own line in the spec
+
+
+INPLACE = sorted(name for name, layer in REGISTRY.items() if any(p.name == "inplace" for p in layer.params))
+
+
+@pytest.mark.parametrize("name", INPLACE)
+def test_an_inplace_first_layer_leaves_the_verification_inputs_alone(name):
+    """torch runs first on the very inputs onnxruntime reads next: an in-place layer must not change them."""
+    spec = f"model M(x: [N, 2, 3, 8]) {{\n    {name}(inplace=True) -> Linear(8, 3)\n}}\n"
+    _, verified = export_and_verify(spec)
+    assert verified.max_diff <= 1e-5
+
+
+def _upsample_grid():
+    """Scale factors whose float32 form is not exact (0.9, 1.1, 2.7), or whose output is not
+    in * factor (1.5, 2.5 on odd sizes), on fixed sizes from 5 to 37 and on symbolic ones."""
+    rows = []
+    for mode in ("nearest", "nearest-exact", "bilinear", "bicubic"):
+        for factor in (0.9, 1.1, 1.5, 2.5, 2.7, 3.0):
+            for size in ("5, 7", "34, 37"):
+                rows.append((f"Upsample(scale_factor={factor}, mode='{mode}')", f"[N, 2, {size}]"))
+        for extra in (", recompute_scale_factor=True", ", align_corners=True"):
+            if not (extra.startswith(", align") and mode.startswith("nearest")):
+                rows.append((f"Upsample(scale_factor=1.7, mode='{mode}'{extra})", "[N, 2, H, W]"))
+        rows.append((f"Upsample(scale_factor=2.5, mode='{mode}')", "[N, 2, H, W]"))
+        rows.append((f"Upsample(size=(40, 3), mode='{mode}')", "[N, 2, 13, 5]"))
+    rows.append(("Upsample(scale_factor=0.5, mode='bilinear')", "[N, 2, 2, 3]"))  # an output of length 1
+    rows.append(("Upsample(scale_factor=0.5, mode='bicubic')", "[N, 2, 3, 2]"))
+    rows.append(("Upsample(scale_factor=0.5)", "[N, 2, 3, 2]"))
+    rows.append(("Upsample(scale_factor=1.5, mode='linear')", "[N, 2, 35]"))
+    rows.append(("Upsample(scale_factor=0.9, mode='trilinear', align_corners=True)", "[N, 1, D, 6, W]"))
+    return rows
+
+
+@pytest.mark.parametrize(("call", "given"), _upsample_grid())
+def test_upsample_reproduces_torch_sizes_and_coordinates(call, given):
+    """torch maps output to input coordinates with 1/scale_factor (not in/out) in float32, and sizes
+    with floor(in * scale_factor) in float64: the export must agree to the last index."""
+    _, verified = export_and_verify(one_layer_spec(call, given))
+    assert verified.max_diff <= verified.limit

@@ -27,6 +27,8 @@ MAX_OPSET = 23
 #: BatchNorm folds into these when it reads their output alone
 _FOLD_INTO = {"Conv1d", "Conv2d", "Conv3d", "Linear"}
 _BATCH_NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}
+#: the input dtypes an export writes as they are (others would silently become float32)
+EXPORTED_DTYPES = ("float32", "int64", "int32")
 
 
 class ExportProblem(Exception):
@@ -160,6 +162,15 @@ class Exported:
     def write(self, handle) -> int:
         """The .onnx file's bytes into a binary file object; returns how many."""
         return write_model(self.skeleton, self.weights, handle)
+
+    def structure(self) -> onnx.ModelProto:
+        """The graph with each weight declared as an input of its type and shape instead of
+        holding its values: all that onnx.checker needs, without copying the weights."""
+        proto = onnx.ModelProto()
+        proto.CopyFrom(self.skeleton)
+        for name, array in self.weights.items():
+            proto.graph.input.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, array.shape))
+        return proto
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

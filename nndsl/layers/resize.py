@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from nndsl import shapes
 from nndsl.layers.base import (
     BOOL,
@@ -156,43 +158,151 @@ class Upsample(Layer):
             return "mode='area' (an adaptive average pool) is not mapped; use AdaptiveAvgPool2d to the size instead"
         if node.input.dtype != "float32":
             return "Upsample of an integer tensor has no ONNX Resize equivalent"
-        if not cls._onnx_scales(args) and not all(isinstance(d, int) for d in node.output.shape.dims[2:]):
-            return (
-                f"resizing to the symbolic size {node.output.shape} with recompute_scale_factor or align_corners: "
-                "ONNX would need the size, which depends on the input"
-            )
         return None
 
     @classmethod
-    def _onnx_scales(cls, args) -> bool:
-        """Whether ONNX gets torch's scale factors (torch maps coordinates with them, not out / in)."""
-        return args["scale_factor"] is not None and not args["recompute_scale_factor"] and not args["align_corners"]
-
-    @classmethod
     def to_onnx(cls, g, x, node, w):
+        """ONNX's Resize where it computes what torch does bit for bit (scale factors that are powers
+        of two); otherwise torch's own index and weight computation (ATen's UpSample.h, in float32
+        as there) feeding Gather, Mul and Add per spatial axis: folded to constants when the sizes
+        are fixed, computed from the input's shape when they are symbolic."""
         args = node.args
-        mode = args["mode"]
-        if mode == "nearest":  # torch: source index floor(dst * in / out)
-            attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
-        elif mode == "nearest-exact":  # torch: floor((dst + 0.5) * in / out)
-            attrs = {
-                "mode": "nearest",
-                "coordinate_transformation_mode": "half_pixel",
-                "nearest_mode": "round_prefer_ceil",
-            }
-        else:
-            corners = "align_corners" if args["align_corners"] else "pytorch_half_pixel"
-            attrs = {"mode": "cubic" if mode == "bicubic" else "linear", "coordinate_transformation_mode": corners}
-            if mode == "bicubic":
-                attrs["cubic_coeff_a"] = -0.75  # torch's bicubic kernel
         rank = node.input.shape.rank
-        scale = args["scale_factor"]
-        if cls._onnx_scales(args):
-            scales = scale if isinstance(scale, tuple) else (scale,) * (rank - 2)
-            return g.op("Resize", [x, "", g.const([1.0, 1.0, *scales], "float32")], **attrs)
-        spatial = node.output.shape.dims[2:]  # fixed sizes (onnx_unsupported turned symbolic ones away)
-        sizes = g.op("Concat", [g.op("Shape", [x], start=0, end=2), g.const(list(spatial))], axis=0)
-        return g.op("Resize", [x, "", "", sizes], **attrs)
+        factors = args["scale_factor"]
+        if factors is not None and not isinstance(factors, tuple):
+            factors = (factors,) * (rank - 2)
+        if _resize_is_exact(args, factors):
+            return g.op("Resize", [x, "", g.const([1.0, 1.0, *factors], "float32")], **_resize_attrs(args))
+        for axis in reversed(range(2, rank)):  # the last axis first, as torch nests its sums
+            x = _resize_axis(g, x, node, axis, None if factors is None else factors[axis - 2])
+        return x
+
+
+_F32, _I64, _F64 = 1, 7, 11  # ONNX element types for Cast
+
+
+def _resize_is_exact(args, factors) -> bool:
+    """Resize's coordinates and sizes equal torch's exactly when each factor is a power of two (and
+    torch uses it: no align_corners, no recompute_scale_factor), except that the interpolating
+    modes need factors of at least 1: Resize reads position 0 for an output of length 1, torch
+    interpolates (2 -> 1 at 0.5 takes the mean of both)."""
+    if factors is None or args["align_corners"] or args["recompute_scale_factor"]:
+        return False
+    smallest = 0 if args["mode"] in ("nearest", "nearest-exact") else 1
+    return all(f >= smallest and f > 0 and math.frexp(f)[0] == 0.5 for f in factors)
+
+
+def _resize_attrs(args) -> dict:
+    mode = args["mode"]
+    if mode == "nearest":  # torch: source index floor(dst / scale)
+        return {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    if mode == "nearest-exact":  # torch: floor((dst + 0.5) / scale)
+        return {"mode": "nearest", "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_ceil"}
+    attrs = {"mode": "cubic" if mode == "bicubic" else "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}
+    if mode == "bicubic":
+        attrs["cubic_coeff_a"] = -0.75  # torch's bicubic kernel
+    return attrs
+
+
+def _resize_axis(g, x: str, node, axis: int, factor: float | None) -> str:
+    """One spatial axis resized as torch's CPU kernels do it: the source indices and weights of
+    each output position (UpSample.h: area_pixel_compute_scale, nearest_idx, nearest_exact_idx,
+    compute_source_index_and_lambda, get_cubic_upsample_coefficients), then a weighted sum of
+    Gathers, the taps added in torch's order."""
+    import numpy as np
+
+    args, mode = node.args, node.args["mode"]
+    rank = node.input.shape.rank
+    in_dim, out_dim = node.input.shape.dims[axis], node.output.shape.dims[axis]
+
+    def f32(v):
+        return g.const(np.float32(v), np.float32, "scalar")
+
+    def cast(v, to):
+        return g.op("Cast", [v], to=to)
+
+    size_in = g.const([in_dim]) if isinstance(in_dim, int) else g.op("Shape", [x], start=axis, end=axis + 1)
+    if isinstance(out_dim, int):
+        size_out = g.const([out_dim])
+    else:  # a factor of a symbolic size: floor(double(in) * factor), as torch computes it
+        scaled = g.op("Mul", [cast(size_in, _F64), g.const([factor], np.float64)])
+        size_out = cast(g.op("Floor", [scaled]), _I64)
+    in_f, out_f = cast(size_in, _F32), cast(size_out, _F32)
+    # the float32 ratio of input to output coordinates (area_pixel_compute_scale)
+    corners = bool(args["align_corners"]) and mode not in ("nearest", "nearest-exact")
+    if corners:
+        one = f32(1.0)
+        ratio = g.op(
+            "Where",
+            [
+                g.op("Greater", [size_out, g.const([1])]),
+                g.op("Div", [g.op("Sub", [in_f, one]), g.op("Sub", [out_f, one])]),
+                f32(0.0),
+            ],
+        )
+    elif factor is not None and not args["recompute_scale_factor"]:
+        ratio = f32(np.float32(1.0 / factor))
+    else:
+        ratio = g.op("Div", [in_f, out_f])
+    dst = g.op("Range", [g.const(0), g.squeeze(size_out, [0]), g.const(1)])
+    dst_f = cast(dst, _F32)
+    last = g.op("Sub", [size_in, g.const([1])])
+    same = g.op("Equal", [size_out, size_in])
+
+    def floor_index(real):
+        return g.op("Min", [cast(g.op("Floor", [real]), _I64), last])
+
+    if mode == "nearest":
+        general = floor_index(g.op("Mul", [dst_f, ratio]))
+        doubled = g.op("Equal", [size_out, g.op("Mul", [size_in, g.const([2])])])
+        half = g.op("Div", [dst, g.const(2)])
+        taps = [(g.op("Where", [same, dst, g.op("Where", [doubled, half, general])]), None)]
+    elif mode == "nearest-exact":  # floorf((dst + 0.5) * scale): the product in double, floored as float
+        product = g.op("Mul", [g.op("Add", [cast(dst, _F64), g.const(0.5, np.float64)]), cast(ratio, _F64)])
+        taps = [(floor_index(cast(product, _F32)), None)]
+    else:
+        cubic = mode == "bicubic"
+        if corners:
+            real = g.op("Mul", [ratio, dst_f])
+        else:
+            real = g.op("Sub", [g.op("Mul", [ratio, g.op("Add", [dst_f, f32(0.5)])]), f32(0.5)])
+            if not cubic:
+                real = g.op("Max", [real, f32(0.0)])
+        index = floor_index(real)
+        lam = g.op("Min", [g.op("Max", [g.op("Sub", [real, cast(index, _F32)]), f32(0.0)]), f32(1.0)])
+        if cubic:
+            taps = []
+            for j, weight in enumerate(_cubic_coefficients(g, lam, f32)):
+                shifted = g.op("Add", [index, g.const(j - 1)])
+                taps.append((g.op("Max", [g.op("Min", [shifted, last]), g.const(0)]), weight))
+        else:  # compute_source_index_and_lambda: an output as long as the input is a copy
+            index = g.op("Where", [same, dst, index])
+            lam = g.op("Where", [same, f32(0.0), lam])
+            step = cast(g.op("Less", [index, last]), _I64)
+            taps = [(index, g.op("Sub", [f32(1.0), lam])), (g.op("Add", [index, step]), lam)]
+    shape = g.const([-1] + [1] * (rank - 1 - axis))
+    total = None
+    for index, weight in taps:
+        term = g.op("Gather", [x, index], axis=axis)
+        if weight is not None:
+            term = g.op("Mul", [term, g.op("Reshape", [weight, shape])])
+        total = term if total is None else g.op("Add", [total, term])
+    return total
+
+
+def _cubic_coefficients(g, t: str, f32) -> list[str]:
+    """torch's get_cubic_upsample_coefficients with A = -0.75, operation by operation in float32."""
+
+    def conv1(v):  # ((A + 2) * x - (A + 3)) * x * x + 1
+        inner = g.op("Sub", [g.op("Mul", [f32(1.25), v]), f32(2.25)])
+        return g.op("Add", [g.op("Mul", [g.op("Mul", [inner, v]), v]), f32(1.0)])
+
+    def conv2(v):  # ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+        inner = g.op("Sub", [g.op("Mul", [f32(-0.75), v]), f32(-3.75)])
+        return g.op("Sub", [g.op("Mul", [g.op("Add", [g.op("Mul", [inner, v]), f32(-6.0)]), v]), f32(-3.0)])
+
+    opposite = g.op("Sub", [f32(1.0), t])
+    return [conv2(g.op("Add", [t, f32(1.0)])), conv1(t), conv1(opposite), conv2(g.op("Add", [opposite, f32(1.0)]))]
 
 
 def _pads(value):

@@ -269,6 +269,16 @@ class View(Reshape):
             )
         return super().output(args, x, ctx)
 
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        if not node.input.contiguous:  # torch raises for most sizes; ONNX's Reshape never would
+            return (
+                "its input's memory was reordered by a Permute or Transpose, and torch's view raises "
+                "there unless the sizes happen to line up: an export would accept what torch refuses; "
+                "use Reshape, which gives the same result wherever View works"
+            )
+        return None
+
 
 @register
 class Permute(_TensorOp):
