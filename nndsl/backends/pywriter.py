@@ -1,9 +1,15 @@
-"""Writes Python source: safe names, literals through repr() of whitelisted types, ruff-style layout."""
+"""Writes Python source: safe names, literals through repr() of whitelisted types, ruff-style layout.
+
+The only routes from spec or path text into emitted source are here: ``literal`` (``repr()`` of a
+checked type), ``comment`` and ``docstring`` (one printable line, quotes and backslashes escaped)
+and ``Names`` (identifiers). Everything else the backend writes is text it built itself.
+"""
 
 from __future__ import annotations
 
 import builtins
 import keyword
+import os
 import re
 
 from nndsl.pysource import literal as _literal
@@ -96,6 +102,19 @@ def _arg(key: str | None, value) -> str:
 def comment(text: str) -> str:
     """A comment body from untrusted text: one line, no control characters."""
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def docstring(text: str, indent: int = 4) -> str:
+    """A one-line docstring from untrusted text: ``comment``'s line, every backslash and double quote
+    escaped, so that no text can close the string early (``\"\"\"`` in a file name stays text)."""
+    body = comment(text).replace("\\", "\\\\").replace('"', '\\"')
+    return " " * indent + f'"""{body}"""'
+
+
+def file_name(path: str) -> str:
+    """How emitted code names a spec file: its name alone, so that no directory leaks into the
+    output and outputs do not differ between checkouts (``<stdin>`` stays as it is)."""
+    return path if path.startswith("<") else os.path.basename(path)
 
 
 def statement(line: str, indent: int) -> list[str]:
