@@ -81,6 +81,12 @@ class _BlockClass:
         self.extra_values: dict[str, dict[int, object]] = {}
         #: constants __init__ computes first: (name, Python source)
         self.locals: list[tuple[str, str]] = []
+        #: sub-network parameter -> the attribute that holds it (``self.shortcut``)
+        self.sub_attrs: dict[str, str] = {}
+
+    def pyname(self, name: str) -> str:
+        """A constructor parameter's name in Python (the keyword-only ones are named so already)."""
+        return name if name in self.extra_values else python_name(name)
 
     def arg_value(self, use: BlockNode, name: str):
         """The value of constructor parameter (or body constant) ``name`` in one use."""
@@ -306,7 +312,7 @@ class _Program:
             if annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
                 annotation, default = "nn.Module | None", None
             cls.params.append((name, annotation, default, False))
-        names = Names({p[0] for p in cls.params})
+        names = Names({cls.pyname(p[0]) for p in cls.params} | {name for name, _ in cls.locals})
         for wanted, key in extra:
             name = names.take(wanted)
             rows = seen[key]  # a conditional shortcut's arguments exist in some uses only
@@ -339,7 +345,7 @@ class _Program:
                 positional.append(value)
             elif keyword_only or name in (node.sources or {}) or not _same(actual, default):
                 if not (default is None and actual is None):
-                    keywords.append((python_name(name), value))
+                    keywords.append((cls.pyname(name), value))
         built = Construct(cls.name, positional, keywords)
         writer.subs_of[id(built)] = built_subs
         return built
@@ -350,14 +356,14 @@ class _Program:
         self.class_writers[id(cls)] = writer
         for name, annotation, _, _ in cls.params:
             if annotation.startswith("nn.Module"):
-                writer.init.append(f"        self.{name} = {python_name(name)}")
-                writer.attrs.taken.add(name)
+                cls.sub_attrs[name] = writer.attrs.take(name)
+                writer.init.append(f"        self.{cls.sub_attrs[name]} = {cls.pyname(name)}")
         writer.add_graph(first.body)
         params = []
         for name, annotation, default, keyword_only in cls.params:
             if keyword_only and "*" not in params:
                 params.append("*")
-            text = f"{python_name(name)}: {annotation}"
+            text = f"{cls.pyname(name)}: {annotation}"
             params.append(text + ("" if default is _NO_DEFAULT else f" = {literal(default)}"))
         init = f"    def __init__(self{''.join(', ' + p for p in params)}) -> None:"
         if len(init) > LINE_LENGTH:
@@ -437,7 +443,7 @@ class _ClassWriter:
         self.graph = graph
         self.names = names
         self.slots = slots  # None: a model, whose arguments are written as their values
-        self.attrs = Names({"forward", "training"})
+        self.attrs = Names(attributes=True)
         self.init: list[str] = []
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
@@ -542,7 +548,7 @@ class _ClassWriter:
             self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
         elif isinstance(node, SeqNode):
             if node.kind == "param" or _pure(node.body):
-                attr = node.param if node.kind == "param" else self._module(node, path)
+                attr = self.cls.sub_attrs[node.param] if node.kind == "param" else self._module(node, path)
                 self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
             else:
                 self.add_graph(node.body, (*path, "body"))
@@ -599,7 +605,7 @@ class _ClassWriter:
             node = node._replace(shortcut=having[0].shortcut)
         if node.shortcut_param:
             short = self._synthetic("identity")
-            param = node.shortcut_param
+            param = self.cls.sub_attrs[node.shortcut_param]
 
             def shortcut(var):
                 src = var(node.input)
@@ -813,4 +819,4 @@ def _collect_construct(emitter: _Program, writer: _ClassWriter, graph: Graph, bu
     inner = emitter.class_writers[id(emitter.block_class[id(node)])]
     _collect_modules(emitter, inner, node.body, key + ".", found)
     for name, sub in writer.subs_of.get(id(built), {}).items():
-        _collect_construct(emitter, writer, graph, sub, f"{key}.{python_name(name)}", found)
+        _collect_construct(emitter, writer, graph, sub, f"{key}.{inner.cls.sub_attrs[name]}", found)
