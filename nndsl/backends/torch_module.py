@@ -83,6 +83,9 @@ class _BlockClass:
         self.locals: list[tuple[str, str]] = []
         #: sub-network parameter -> the attribute that holds it (``self.shortcut``)
         self.sub_attrs: dict[str, str] = {}
+        #: slot key of a tensor method's argument that differs between uses -> the source that
+        #: __init__ computes it from (``(-1, T, heads, E // heads)``): forward reads it as an attribute
+        self.forward_sources: dict[tuple, str] = {}
 
     def pyname(self, name: str) -> str:
         """A constructor parameter's name in Python (the keyword-only ones are named so already)."""
@@ -147,8 +150,9 @@ def _depth(node: BlockNode) -> int:
 class _Program:
     """Emission state shared by every class of one generated file."""
 
-    def __init__(self, program: Program, reserved: frozenset = frozenset()):
+    def __init__(self, program: Program, reserved: frozenset = frozenset(), share: bool = True):
         self.program = program
+        self.share = share  # False: a class for each use of a block (a reference to test sharing against)
         self.classes = Names(set(reserved))
         self.model_classes = {m.name: self.classes.take(m.name) for m in program.complete_models}
         self.block_class: dict[int, _BlockClass] = {}  # id(BlockNode) -> its class
@@ -169,9 +173,9 @@ class _Program:
         # inner blocks first: an outer block's structure names its inner blocks' classes
         taken: dict[str, int] = {}
         for (_, block), nodes in sorted(uses.items(), key=lambda item: _depth(item[1][0])):
-            groups: dict[str, list[BlockNode]] = {}
+            groups: dict[object, list[BlockNode]] = {}
             for node in nodes:
-                key = f"{self._structure(node.body)} {sorted(node.locals.items())}"
+                key = f"{self._structure(node.body)} {sorted(node.locals.items())}" if self.share else id(node)
                 groups.setdefault(key, []).append(node)
             for members in groups.values():
                 taken[block] = taken.get(block, 0) + 1
@@ -199,9 +203,14 @@ class _Program:
         for node in graph.nodes:
             if isinstance(node, LayerNode):
                 positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
+                # a module's forward may depend on its arguments (an LSTM's batch_first); a tensor
+                # method's arguments are slots, written as values or attributes
+                written = (
+                    node.layer.forward_lines("m", "a", "b", node.args, node.selector) if node.layer.has_module else ""
+                )
                 parts.append(
                     f"L {node.layer.__name__}.{node.selector} {rel([node.src])}>{rel([node.dst])}"
-                    f" ({','.join(positional)};{','.join(keywords)})"
+                    f" ({','.join(positional)};{','.join(keywords)}) {written}"
                 )
             elif isinstance(node, OpNode):
                 parts.append(f"O {node.op} {rel(node.inputs)}>{rel(node.outputs)} {dict(node.args)} {node.scalar!r}")
@@ -234,6 +243,9 @@ class _Program:
                 for arg in positional + keywords:
                     written = (node.sources or {}).get(arg)
                     out.append(((here, arg), written, node.layer.written_value(arg, node.args[arg])))
+            elif isinstance(node, LayerNode):  # a tensor method: its arguments are written in forward
+                for arg in (p.name for p in node.layer.params):
+                    out.append(((here, arg), (node.sources or {}).get(arg), node.args[arg]))
             elif isinstance(node, BlockNode):
                 inner = self.block_class[id(node)]
                 subs = _sub_networks(node)
@@ -263,14 +275,21 @@ class _Program:
         referenced: set[str] = set()
         extra: list[tuple[str, tuple]] = []
         for key, rows in seen.items():
+            in_forward = _in_forward(rows[0][2], key)
             texts = {written for written, _, _ in rows}
+            values = [value for _, value, _ in rows]
+            same = all(v == values[0] and type(v) is type(values[0]) for v in values)
+            if in_forward and same:  # the same in every use: forward writes the value itself
+                continue
             if len(texts) == 1 and None not in texts:
                 text = next(iter(texts))
-                cls.slots[key] = Code(text)
+                if in_forward:
+                    cls.forward_sources[key] = text
+                else:
+                    cls.slots[key] = Code(text)
                 referenced.update(_words(text))
                 continue
-            values = [value for _, value, _ in rows]
-            if all(v == values[0] and type(v) is type(values[0]) for v in values):
+            if same:
                 cls.slots[key] = Code(literal(values[0]))
                 continue
             match = next(
@@ -282,7 +301,10 @@ class _Program:
                 None,
             )
             if match is not None:
-                cls.slots[key] = Code(python_name(match))
+                if in_forward:
+                    cls.forward_sources[key] = python_name(match)
+                else:
+                    cls.slots[key] = Code(python_name(match))
                 referenced.add(python_name(match))
                 continue
             name = f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
@@ -316,7 +338,10 @@ class _Program:
         for wanted, key in extra:
             name = names.take(wanted)
             rows = seen[key]  # a conditional shortcut's arguments exist in some uses only
-            cls.slots[key] = Code(name)
+            if _in_forward(rows[0][2], key):
+                cls.forward_sources[key] = name
+            else:
+                cls.slots[key] = Code(name)
             cls.params.append((name, _annotation([value for _, value, _ in rows]), _NO_DEFAULT, True))
             cls.extra_values[name] = {id(use): value for _, value, use in rows}
 
@@ -422,6 +447,12 @@ def _node_at(graph: Graph, path: tuple):
     return node
 
 
+def _in_forward(use: BlockNode, key: tuple) -> bool:
+    """Whether a slot is an argument of a tensor method (written in forward, not in __init__)."""
+    node = _node_at(use.body, key[0])
+    return isinstance(node, LayerNode) and not node.layer.has_module
+
+
 def _words(source: str) -> set[str]:
     """The names a piece of Python source uses (string literals skipped)."""
     return set(re.findall(r"\b[A-Za-z_]\w*\b", re.sub(r"(['\"]).*?\1", "", source)))
@@ -444,6 +475,7 @@ class _ClassWriter:
         self.names = names
         self.slots = slots  # None: a model, whose arguments are written as their values
         self.attrs = Names(attributes=True)
+        self.forward_attrs: dict[str, str] = {}  # source computed in __init__ -> its attribute
         self.init: list[str] = []
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
@@ -535,9 +567,10 @@ class _ClassWriter:
     def add_node(self, node, path: tuple) -> None:
         if isinstance(node, LayerNode):
             attr = self._module(node, path) if node.layer.has_module else None
+            args = node.args if node.layer.has_module else self._forward_args(node, path)
 
-            def emit(var, node=node, attr=attr):
-                return node.layer.forward_lines(attr, var(node.src), var(node.dst), node.args, node.selector)
+            def emit(var, node=node, attr=attr, args=args):
+                return node.layer.forward_lines(attr, var(node.src), var(node.dst), args, node.selector)
 
             self.steps.append(((node.src,), (node.dst,), emit, str(node.output)))
         elif isinstance(node, OpNode):
@@ -554,6 +587,25 @@ class _ClassWriter:
                 self.add_graph(node.body, (*path, "body"))
         elif isinstance(node, ResidualNode):
             self._residual(node, path)
+
+    def _forward_args(self, node: LayerNode, path: tuple):
+        """A tensor method's arguments: its values, except those that differ between the uses of
+        this class, which __init__ computes into attributes (``self.shape = (-1, T, heads, E // heads)``)."""
+        keys = [(path, p.name) for p in node.layer.params]
+        if self.cls is None or not any(key in self.cls.forward_sources for key in keys):
+            return node.args
+        args, lines = dict(node.args), []
+        for key in keys:
+            source = self.cls.forward_sources.get(key)
+            if source is None:
+                continue
+            if source not in self.forward_attrs:  # one attribute per value, however many read it
+                self.forward_attrs[source] = self.attrs.take(source if source.isidentifier() else key[1])
+                lines += statement(f"        self.{self.forward_attrs[source]} = {source}", 8)
+            args[key[1]] = Code(f"self.{self.forward_attrs[source]}")
+        if lines:
+            self.init += [f"        # line {node.line}: {comment(node.text)}", *lines]
+        return args
 
     def _shortcut_uses(self, node: ResidualNode, path: tuple) -> list[ResidualNode]:
         """The residual at ``path`` in every use of this class (just ``node`` in a model)."""
@@ -742,8 +794,11 @@ def _header(class_name: str) -> str:
     return header if len(header) <= LINE_LENGTH else f"class {class_name}(\n    nn.Module\n):"
 
 
-def emit_program(program: Program) -> str:
-    """The whole generated file: block classes (inner ones first), then one class per model."""
+def emit_program(program: Program, share: bool = True) -> str:
+    """The whole generated file: block classes (inner ones first), then one class per model.
+
+    Uses of a block that differ only in values share one class; ``share=False`` gives each use
+    a class of its own (the same model, written longhand)."""
     # the spec's file name alone (no directory: nothing leaks, outputs agree between checkouts)
     out = [
         '"""PyTorch modules generated by nndsl. Edit the spec and recompile rather than this file."""',
@@ -752,15 +807,15 @@ def emit_program(program: Program) -> str:
     ]
     if program.complete_models:  # a file of blocks alone has nothing to build until a model uses them
         out += ["", "import torch", "from torch import nn"]
-    out += emit_classes(program)
+    out += emit_classes(program, share=share)
     return "\n".join(out) + "\n"
 
 
-def emit_classes(program: Program, reserved: frozenset = frozenset()) -> list[str]:
+def emit_classes(program: Program, reserved: frozenset = frozenset(), share: bool = True) -> list[str]:
     """The lines of every class, each after two blank lines: block classes (inner ones first),
     then one class per model. Their imports are ``torch`` and ``from torch import nn``; no class
     takes a name in ``reserved``."""
-    emitter = _Program(program, reserved)
+    emitter = _Program(program, reserved, share)
     out: list[str] = []
     for cls in emitter.block_classes:
         out += ["", "", *emitter.emit_block(cls)]

@@ -1,0 +1,106 @@
+"""A block used with different arguments is the model the checker checked: tensor methods whose
+arguments come from the block's parameters or input sizes follow each use, and the shared class
+computes what a class per use computes."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import assert_ruff_clean
+
+import nndsl
+from nndsl.backends.torch_module import class_names, emit_program
+from nndsl.shapes import Sym, substitute
+
+torch = pytest.importorskip("torch")
+
+USES = """\
+block Heads(x: [N, T, E], heads) { Reshape((-1, T, heads, E // heads)) -> Transpose(1, 2) }
+block Merge(x: [N, H, T, D]) { Transpose(1, 2) -> Reshape((-1, T, H * D)) -> View((-1, H * D)) }
+block Swap(x: [N, A, B, C], d) { Transpose(1, d) }
+block Order(x: [N, A, B, C], order) { Permute(order) }
+block Reduce(x: [N, T, E], d, keep=False) { Mean(d, keepdim=keep) }
+block Total(x: [N, T, E], d) { Sum((1, d), keepdim=True) }
+block Grow(x: [N, A, B, C], d) { Unsqueeze(d) -> Squeeze(d) -> Unsqueeze(d) }
+block Rnn(x: [N, T, E], first) { LSTM(E, 4, batch_first=first).last }
+block Pieces(x: [N, T, E], k) {
+    a, b = split(x, [k, E - k], dim=2)
+    return a
+}
+block Attend(x: [N, T, E], heads) { Heads(heads) -> Merge }
+model Uses(a: [N, 5, 8], b: [N, 5, 12], c: [N, 2, 3, 4]) {
+    p = a -> Heads(2)
+    q = b -> Heads(3)
+    r = c -> Swap(2)
+    s = c -> Swap(3)
+    t = c -> Order((0, 2, 1, 3))
+    u = c -> Order((3, 1, 0, 2))
+    v = a -> Reduce(1)
+    w = a -> Reduce(2, keep=True)
+    y = b -> Total(2)
+    z = a -> Total(0)
+    g = c -> Grow(0)
+    h = c -> Grow(3)
+    i = a -> Rnn(True)
+    j = a -> Rnn(False)
+    k = a -> Attend(2)
+    l = b -> Attend(4)
+    m = a -> Pieces(2)
+    n = b -> Pieces(3)
+    return p, q, r, s, t, u, v, w, y, z, g, h, i, j, k, l, m, n
+}
+"""
+
+SPLIT_HEADS = """\
+block Heads(x: [N, T, E], heads) { Reshape((-1, T, heads, E // heads)) -> Transpose(1, 2) }
+model SplitHeads(a: [N, 5, 8], b: [N, 5, 12]) {
+    p = a -> Heads(2)
+    q = b -> Heads(3)
+    return p, q
+}
+"""
+
+
+def _module(source: str, program, model):
+    namespace: dict = {}
+    exec(compile(source, "<emitted>", "exec"), namespace)
+    return namespace[class_names(program)[model.name]]()
+
+
+@pytest.mark.parametrize("text", [SPLIT_HEADS, USES], ids=["split_heads", "every_method"])
+def test_each_use_gets_its_own_arguments(text, tmp_path):
+    program = nndsl.check_source(text, "uses.nn").program
+    model = program.models[0]
+    shared, longhand = emit_program(program), emit_program(program, share=False)
+    assert shared.count("class ") < longhand.count("class ")  # uses do share classes
+    module, reference = _module(shared, program, model), _module(longhand, program, model)
+    state = reference.state_dict()  # the same weights, matched in order (the attribute names differ)
+    assert [v.shape for v in module.state_dict().values()] == [v.shape for v in state.values()]
+    module.load_state_dict(dict(zip(module.state_dict(), state.values())))
+    module.eval()
+    reference.eval()
+    for n in (2, 3):
+        torch.manual_seed(n)
+        inputs = [torch.randn(*(substitute(d, {Sym("N"): n}) for d in t.shape.dims)) for t in model.input_types]
+        with torch.no_grad():
+            got, want = module(*inputs), reference(*inputs)
+        got = got if isinstance(got, tuple) else (got,)
+        want = want if isinstance(want, tuple) else (want,)
+        shapes = [tuple(substitute(d, {Sym("N"): n}) for d in t.shape.dims) for t in model.outputs]
+        assert [tuple(g.shape) for g in got] == shapes
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=0, atol=0)
+    (tmp_path / "shared.py").write_text(shared)
+    (tmp_path / "longhand.py").write_text(longhand)
+    assert_ruff_clean(tmp_path)
+
+
+def test_arguments_that_differ_are_attributes_the_constructor_computes():
+    source = emit_program(nndsl.check_source(SPLIT_HEADS, "heads.nn").program)
+    assert "self.shape = (-1, T, heads, E // heads)" in source
+    assert "x = x.reshape(self.shape)" in source
+    assert source.count("class Heads") == 1
+    # the same in every use: written as values, as before
+    single = emit_program(
+        nndsl.check_source(SPLIT_HEADS.replace("Heads(3)", "Heads(2)").replace("12]", "8]"), "h.nn").program
+    )
+    assert "x = x.reshape(-1, 5, 2, 4)" in single
