@@ -100,6 +100,25 @@ class _BlockClass:
         return use.args[name] if name in use.args else use.constants.get(name)
 
 
+class _DType(Code):
+    """A torch dtype as emitted code writes it (``torch.float64``)."""
+
+
+_FLOATS = ("float32", "float64", "float16", "bfloat16")
+
+
+def _state_dtype(node: LayerNode) -> _DType | None:
+    """The dtype of a layer's parameters and buffers: the floating dtype it computes in (its
+    output's; an Embedding's output, float32, for integer input), as the checker typed it.
+    None for a layer that holds neither."""
+    if not node.layer.has_module or not (node.params or node.args.get("track_running_stats")):
+        return None
+    return _DType(f"torch.{node.output.dtype if node.output.dtype in _FLOATS else 'float32'}")
+
+
+_DEFAULT_DTYPE = _DType("torch.float32")
+
+
 def _pure(graph: Graph) -> bool:
     """A graph that is one chain of modules, each reading the one before: an nn.Sequential."""
     previous = graph.inputs[0] if len(graph.inputs) == 1 else None
@@ -135,7 +154,7 @@ def _annotation(values: list) -> str:
         return "int"
     if kinds <= {int, float}:
         return "float"
-    for kind, text in ((bool, "bool"), (str, "str"), (tuple, "tuple")):
+    for kind, text in ((bool, "bool"), (str, "str"), (tuple, "tuple"), (_DType, "torch.dtype")):
         if kinds == {kind}:
             return text
     if kinds <= {type(None), SubNetwork}:
@@ -243,6 +262,8 @@ class _Program:
                 for arg in positional + keywords:
                     written = (node.sources or {}).get(arg)
                     out.append(((here, arg), written, node.layer.written_value(arg, node.args[arg])))
+                if _state_dtype(node) is not None:  # uses may differ in the dtype they compute in
+                    out.append(((here, "dtype"), None, _state_dtype(node)))
             elif isinstance(node, LayerNode):  # a tensor method: its arguments are written in forward
                 for arg in (p.name for p in node.layer.params):
                     out.append(((here, arg), (node.sources or {}).get(arg), node.args[arg]))
@@ -307,7 +328,7 @@ class _Program:
                     cls.slots[key] = Code(python_name(match))
                 referenced.add(python_name(match))
                 continue
-            name = f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
+            name = "dtype" if key[1] == "dtype" else f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
             extra.append((name, key))
         for node in walk(first.body, into_blocks=False):  # a condition decided in the constructor
             if isinstance(node, ResidualNode):
@@ -336,14 +357,18 @@ class _Program:
             cls.params.append((name, annotation, default, False))
         names = Names({cls.pyname(p[0]) for p in cls.params} | {name for name, _ in cls.locals})
         for wanted, key in extra:
-            name = names.take(wanted)
             rows = seen[key]  # a conditional shortcut's arguments exist in some uses only
+            values = {id(use): value for _, value, use in rows}
+            # one parameter for the slots whose values agree in every use (a dtype, mostly)
+            name = next((n for n, v in cls.extra_values.items() if _same_values(v, values)), None)
+            if name is None:
+                name = names.take(wanted)
+                cls.params.append((name, _annotation([value for _, value, _ in rows]), _NO_DEFAULT, True))
+                cls.extra_values[name] = values
             if _in_forward(rows[0][2], key):
                 cls.forward_sources[key] = name
             else:
                 cls.slots[key] = Code(name)
-            cls.params.append((name, _annotation([value for _, value, _ in rows]), _NO_DEFAULT, True))
-            cls.extra_values[name] = {id(use): value for _, value, use in rows}
 
     # -- writing
 
@@ -462,6 +487,10 @@ def _same(a, b) -> bool:
     return a == b and type(a) is type(b)
 
 
+def _same_values(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+
+
 # ---------------------------------------------------------------- one class
 
 
@@ -534,9 +563,13 @@ class _ClassWriter:
             def arg(name):
                 return self.value((path, name), node.layer.written_value(name, node.args[name]))
 
-            built = Construct(
-                f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], [(a, arg(a)) for a in keywords]
-            )
+            keywords = [(a, arg(a)) for a in keywords]
+            dtype = _state_dtype(node)
+            if dtype is not None:  # weights in the dtype the checker says the layer computes in
+                dtype = self.value((path, "dtype"), dtype)
+                if dtype != _DEFAULT_DTYPE:
+                    keywords.append(("dtype", dtype))
+            built = Construct(f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], keywords)
             self.path_of[id(built)] = path
             return built
         if isinstance(node, BlockNode):
