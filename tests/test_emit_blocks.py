@@ -104,3 +104,22 @@ def test_arguments_that_differ_are_attributes_the_constructor_computes():
         nndsl.check_source(SPLIT_HEADS.replace("Heads(3)", "Heads(2)").replace("12]", "8]"), "h.nn").program
     )
     assert "x = x.reshape(-1, 5, 2, 4)" in single
+
+
+@pytest.mark.parametrize("name", ["inception", "mobilenet_v2", "text_transformer", "unet"])
+def test_zoo_models_compute_the_same_with_shared_classes(name):
+    from conftest import SPECS
+
+    program = nndsl.check_file(SPECS / "zoo" / f"{name}.nn").program
+    model = program.complete_models[0]
+    shared = _module(emit_program(program), program, model).eval()
+    longhand = _module(emit_program(program, share=False), program, model).eval()
+    state = longhand.state_dict()
+    shared.load_state_dict(dict(zip(shared.state_dict(), state.values())))
+    torch.manual_seed(0)
+    inputs = []
+    for t in model.input_types:
+        dims = tuple(substitute(d, {Sym("N"): 1, Sym("T"): 7}) for d in t.shape.dims)
+        inputs.append(torch.randint(0, 10, dims) if t.dtype == "int64" else torch.randn(dims))
+    with torch.no_grad():
+        torch.testing.assert_close(shared(*inputs), longhand(*inputs), rtol=0, atol=0)
