@@ -13,6 +13,9 @@ RESERVED = (
     frozenset(keyword.kwlist)
     | frozenset(keyword.softkwlist)
     | {
+        "match",  # soft keywords of some Python versions only: the same output on every version
+        "case",
+        "type",
         "self",
         "nn",
         "torch",
