@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_ruff_clean
 
 import nndsl
-from nndsl.backends.torch_module import class_names, emit_program
+from nndsl.backends.torch_module import class_names, emit_program, state_prefixes
 from nndsl.shapes import Sym, substitute
 
 torch = pytest.importorskip("torch")
@@ -60,13 +60,23 @@ model SplitHeads(a: [N, 5, 8], b: [N, 5, 12]) {
 """
 
 
+SUB_NETWORKS = """\
+block Wrap(x: [N, C], f) { f -> ReLU }
+block Opt(x: [N, C], s=1) { Residual(Linear(C, C), shortcut=(Reshape((-1, C)) -> Linear(C, C)) if s != 1 else None) }
+block Outer(x: [N, C], k) { Wrap(Linear(C, C) -> Reshape((-1, k, C // k)) -> Flatten) }
+model SubNetworks(x: [N, 8]) {
+    Wrap(Linear(8, 8) -> Reshape((-1, 2, 4)) -> Flatten) -> Opt(1) -> Opt(2) -> Outer(2) -> Outer(4)
+}
+"""
+
+
 def _module(source: str, program, model):
     namespace: dict = {}
     exec(compile(source, "<emitted>", "exec"), namespace)
     return namespace[class_names(program)[model.name]]()
 
 
-@pytest.mark.parametrize("text", [SPLIT_HEADS, USES], ids=["split_heads", "every_method"])
+@pytest.mark.parametrize("text", [SPLIT_HEADS, USES, SUB_NETWORKS], ids=["split_heads", "every_method", "sub_networks"])
 def test_each_use_gets_its_own_arguments(text, tmp_path):
     program = nndsl.check_source(text, "uses.nn").program
     model = program.models[0]
@@ -76,6 +86,9 @@ def test_each_use_gets_its_own_arguments(text, tmp_path):
     state = reference.state_dict()  # the same weights, matched in order (the attribute names differ)
     assert [v.shape for v in module.state_dict().values()] == [v.shape for v in state.values()]
     module.load_state_dict(dict(zip(module.state_dict(), state.values())))
+    # the state_dict keys are those the checked graph predicts (what exports and training rely on)
+    keys = {k.rsplit(".", 1)[0] for k in module.state_dict()}
+    assert keys == {p for p, node in state_prefixes(program)[model.name] if node.params}
     module.eval()
     reference.eval()
     for n in (2, 3):

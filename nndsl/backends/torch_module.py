@@ -178,6 +178,7 @@ class _Program:
         self.block_classes: list[_BlockClass] = []
         self.value_names: dict[int, dict] = {}  # id(BlockNode) -> the names of its model's values
         self.class_writers: dict[int, _ClassWriter] = {}  # id(_BlockClass) -> the writer of its body
+        self.pending: list[list[str]] = []  # classes for sub-networks, written before their user
         self._group_blocks()
 
     # -- grouping uses into classes
@@ -372,11 +373,57 @@ class _Program:
 
     # -- writing
 
-    def module_of(self, graph: Graph, writer: _ClassWriter, path: tuple) -> Construct:
-        """The constructor expression of a sub-network argument: one module, or an nn.Sequential."""
+    def module_of(self, graph: Graph, writer: _ClassWriter, path: tuple, hint: str, line: int) -> Construct:
+        """The constructor expression of a sub-network argument: one module, an nn.Sequential, or
+        (where a step has no module: a tensor method, an operation) a class of its own."""
+        if not _pure(graph):
+            return self._sub_network_class(graph, writer, path, hint, line)
         if len(graph.nodes) == 1:
             return writer.construct(graph.nodes[0], (*path, 0))
         return Construct("nn.Sequential", [writer.construct(n, (*path, i)) for i, n in enumerate(graph.nodes)], [])
+
+    def _sub_network_class(self, graph: Graph, writer: _ClassWriter, path: tuple, hint: str, line: int) -> Construct:
+        """A class whose forward is the sub-network; its constructor takes the names of the
+        enclosing class that its arguments are computed from (none in a model)."""
+        name = self.classes.take(hint)
+        inner = _ClassWriter(self, graph, {}, writer.slots, writer.cls)
+        inner.add_graph(graph, path)  # paths as the enclosing class numbers them, for its slots
+        params = []
+        if writer.cls is not None:
+            cls = writer.cls
+            used = set().union(*(_words(text) for text in inner.init)) if inner.init else set()
+            for param, annotation, _, _ in cls.params:
+                if cls.pyname(param) in used:
+                    params.append((cls.pyname(param), annotation))
+            for local, _ in cls.locals:
+                if local in used:
+                    params.append((local, _annotation([use.constants.get(local) for use in cls.uses])))
+        signature = ", ".join(f"{p}: {a}" for p, a in params)
+        init = f"    def __init__(self{', ' + signature if params else ''}) -> None:"
+        if len(init) > LINE_LENGTH:
+            init = "    def __init__(\n" + "\n".join(
+                f"        {p}," for p in ["self", *(f"{p}: {a}" for p, a in params)]
+            )
+            init += "\n    ) -> None:"
+        lines = [
+            _header(name),
+            docstring(f"A sub-network written at line {line}."),
+            "",
+            init,
+            "        super().__init__()",
+        ]
+        lines += [*inner.init, ""]
+        lines += inner.forward(_signature(["x"], ["torch.Tensor"], "torch.Tensor"), graph.inputs, ["x"], False)
+        self.pending.append(lines)
+        built = Construct(name, [Code(p) for p, _ in params], [])
+        writer.helpers[id(built)] = inner
+        return built
+
+    def written_pending(self) -> list[str]:
+        """The sub-network classes made while writing a class, to go before it."""
+        out = [line for lines in self.pending for line in ["", "", *lines]]
+        self.pending = []
+        return out
 
     def block_call(self, node: BlockNode, writer: _ClassWriter, path: tuple) -> Construct:
         cls = self.block_class[id(node)]
@@ -386,7 +433,12 @@ class _Program:
         for name, _, default, keyword_only in cls.params:
             actual = cls.arg_value(node, name)
             if isinstance(actual, SubNetwork):
-                value = self.module_of(subs[name].body, writer, (*path, "sub", name)) if name in subs else None
+                hint = f"{cls.name}{name[:1].upper()}{name[1:]}"
+                value = (
+                    self.module_of(subs[name].body, writer, (*path, "sub", name), hint, node.line)
+                    if name in subs
+                    else None
+                )
                 if value is not None:
                     built_subs[name] = value
             else:
@@ -515,6 +567,7 @@ class _ClassWriter:
         self.modules: list[tuple[str, Construct]] = []
         self.path_of: dict[int, tuple] = {}
         self.subs_of: dict[int, dict[str, Construct]] = {}
+        self.helpers: dict[int, _ClassWriter] = {}  # id(Construct) of a sub-network's class -> its writer
         self._count(graph)
 
     def _synthetic(self, name: str) -> int:
@@ -670,7 +723,8 @@ class _ClassWriter:
         if node.shortcut_if and having and len(having) < len(uses):
             # some uses have the projection and some do not: decide in the constructor, as people do
             attr = self.attrs.take("shortcut")
-            built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"))
+            hint = f"{self.cls.name if self.cls else 'Model'}Shortcut"
+            built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"), hint, node.line)
             self.modules.append((attr, built))
             self.init.append(f"        # line {node.line}: the shortcut, where {comment(node.shortcut_if)}")
             self.init.append(f"        self.{attr} = None")
@@ -851,9 +905,11 @@ def emit_classes(program: Program, reserved: frozenset = frozenset(), share: boo
     emitter = _Program(program, reserved, share)
     out: list[str] = []
     for cls in emitter.block_classes:
-        out += ["", "", *emitter.emit_block(cls)]
+        lines = emitter.emit_block(cls)
+        out += [*emitter.written_pending(), "", "", *lines]
     for model in program.complete_models:
-        out += ["", "", *emitter.emit_model(model)]
+        lines = emitter.emit_model(model)
+        out += [*emitter.written_pending(), "", "", *lines]
     return out
 
 
@@ -893,6 +949,9 @@ def _collect_modules(emitter: _Program, writer: _ClassWriter, graph: Graph, pref
 
 
 def _collect_construct(emitter: _Program, writer: _ClassWriter, graph: Graph, built, key: str, found: list) -> None:
+    if id(built) in writer.helpers:  # a sub-network's own class: its modules, numbered as the enclosing graph
+        _collect_modules(emitter, writer.helpers[id(built)], graph, key + ".", found)
+        return
     path = writer.path_of.get(id(built))
     if path is None:  # an nn.Sequential: its elements are numbered
         for index, element in enumerate(built.positional):
