@@ -64,8 +64,11 @@ SUB_NETWORKS = """\
 block Wrap(x: [N, C], f) { f -> ReLU }
 block Opt(x: [N, C], s=1) { Residual(Linear(C, C), shortcut=(Reshape((-1, C)) -> Linear(C, C)) if s != 1 else None) }
 block Outer(x: [N, C], k) { Wrap(Linear(C, C) -> Reshape((-1, k, C // k)) -> Flatten) }
+block Through(x: [N, C], g) { Wrap(g -> Reshape((-1, C))) }
+block Pass(x: [N, C], g) { Wrap(g) -> Linear(C, C) }
 model SubNetworks(x: [N, 8]) {
     Wrap(Linear(8, 8) -> Reshape((-1, 2, 4)) -> Flatten) -> Opt(1) -> Opt(2) -> Outer(2) -> Outer(4)
+    -> Wrap(Residual(Linear(8, 8)) -> Tanh) -> Through(Linear(8, 8) -> Tanh) -> Pass(Linear(8, 8))
 }
 """
 
@@ -78,8 +81,9 @@ def _module(source: str, program, model):
 
 @pytest.mark.parametrize("text", [SPLIT_HEADS, USES, SUB_NETWORKS], ids=["split_heads", "every_method", "sub_networks"])
 def test_each_use_gets_its_own_arguments(text, tmp_path):
-    program = nndsl.check_source(text, "uses.nn").program
-    model = program.models[0]
+    result = nndsl.check_source(text, "uses.nn")
+    assert result.ok, [d.message for d in result.errors]
+    program, model = result.program, result.program.models[0]
     shared, longhand = emit_program(program), emit_program(program, share=False)
     assert shared.count("class ") < longhand.count("class ")  # uses do share classes
     module, reference = _module(shared, program, model), _module(longhand, program, model)
@@ -136,3 +140,13 @@ def test_zoo_models_compute_the_same_with_shared_classes(name):
         inputs.append(torch.randint(0, 10, dims) if t.dtype == "int64" else torch.randn(dims))
     with torch.no_grad():
         torch.testing.assert_close(shared(*inputs), longhand(*inputs), rtol=0, atol=0)
+
+
+def test_a_residual_inside_a_sub_network_argument_keeps_its_skip():
+    text = "block Wrap(x: [N, C], f) { f -> ReLU }\nmodel M(x: [N, 8]) { Wrap(Residual(Linear(8, 8)) -> Tanh) }\n"
+    program = nndsl.check_source(text).program
+    module = _module(emit_program(program), program, program.models[0])
+    (linear,) = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), torch.relu(torch.tanh(linear(x) + x)))

@@ -36,6 +36,7 @@ from nndsl.ir import (
     ResidualNode,
     SeqNode,
     SubNetwork,
+    subgraphs,
     walk,
 )
 from nndsl.ops import OPERATORS
@@ -141,7 +142,22 @@ def _pure(graph: Graph) -> bool:
 
 
 def _sub_networks(node: BlockNode) -> dict[str, SeqNode]:
-    return {n.param: n for n in walk(node.body, into_blocks=False) if isinstance(n, SeqNode) and n.kind == "param"}
+    """Where a use's body applies each sub-network parameter (the body holds the argument)."""
+    return {n.param: n for n in _in_scope(node.body) if isinstance(n, SeqNode) and n.kind == "param"}
+
+
+def _in_scope(graph: Graph):
+    """The nodes a block's body writes: nested graphs, and the sub-network arguments it gives
+    inner blocks, but not the bodies of inner blocks or of its own sub-network parameters
+    (the caller wrote those)."""
+    for node in graph.nodes:
+        yield node
+        if isinstance(node, BlockNode):
+            for sub in _sub_networks(node).values():
+                yield from _in_scope(sub.body)
+        elif not (isinstance(node, SeqNode) and node.kind == "param"):
+            for inner in subgraphs(node, into_blocks=False):
+                yield from _in_scope(inner)
 
 
 def _is_shortcut(graph: Graph, param: str) -> bool:
@@ -376,6 +392,12 @@ class _Program:
     def module_of(self, graph: Graph, writer: _ClassWriter, path: tuple, hint: str, line: int) -> Construct:
         """The constructor expression of a sub-network argument: one module, an nn.Sequential, or
         (where a step has no module: a tensor method, an operation) a class of its own."""
+        if len(graph.nodes) == 1 and isinstance(graph.nodes[0], SeqNode) and graph.nodes[0].param is not None:
+            param = graph.nodes[0].param  # a sub-network parameter handed on as it is: the module itself
+            writer.passed.add(param)
+            held = Code(writer.cls.pyname(param))
+            writer.handed_on[id(held)] = param
+            return held
         if not _pure(graph):
             return self._sub_network_class(graph, writer, path, hint, line)
         if len(graph.nodes) == 1:
@@ -387,7 +409,9 @@ class _Program:
         enclosing class that its arguments are computed from (none in a model)."""
         name = self.classes.take(hint)
         inner = _ClassWriter(self, graph, {}, writer.slots, writer.cls)
+        inner.sub_attrs, inner.is_sub_network = {}, True
         inner.add_graph(graph, path)  # paths as the enclosing class numbers them, for its slots
+        writer.passed |= inner.applied | inner.passed
         params = []
         if writer.cls is not None:
             cls = writer.cls
@@ -461,6 +485,8 @@ class _Program:
                 cls.sub_attrs[name] = writer.attrs.take(name)
                 writer.init.append(f"        self.{cls.sub_attrs[name]} = {cls.pyname(name)}")
         writer.add_graph(first.body)
+        for name in writer.passed - writer.applied:  # held by the sub-network's class that applies it
+            writer.init.remove(f"        self.{cls.sub_attrs.pop(name)} = {cls.pyname(name)}")
         params = []
         for name, annotation, default, keyword_only in cls.params:
             if keyword_only and "*" not in params:
@@ -568,6 +594,13 @@ class _ClassWriter:
         self.path_of: dict[int, tuple] = {}
         self.subs_of: dict[int, dict[str, Construct]] = {}
         self.helpers: dict[int, _ClassWriter] = {}  # id(Construct) of a sub-network's class -> its writer
+        #: sub-network parameter of the block -> the attribute holding it; ``applied``: those this
+        #: class applies itself, ``passed``: those it hands to a sub-network's class
+        self.sub_attrs: dict[str, str] = cls.sub_attrs if cls is not None else {}
+        self.applied: set[str] = set()
+        self.passed: set[str] = set()
+        self.is_sub_network = False
+        self.handed_on: dict[int, str] = {}  # id(Code) of a sub-network parameter given to a block -> it
         self._count(graph)
 
     def _synthetic(self, name: str) -> int:
@@ -667,12 +700,21 @@ class _ClassWriter:
             self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
         elif isinstance(node, SeqNode):
             if node.kind == "param" or _pure(node.body):
-                attr = self.cls.sub_attrs[node.param] if node.kind == "param" else self._module(node, path)
+                attr = self._sub_attr(node.param) if node.kind == "param" else self._module(node, path)
                 self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
             else:
                 self.add_graph(node.body, (*path, "body"))
         elif isinstance(node, ResidualNode):
             self._residual(node, path)
+
+    def _sub_attr(self, param: str) -> str:
+        """The attribute holding a sub-network parameter of the block; a sub-network's class
+        takes the module from the enclosing constructor and holds it itself."""
+        self.applied.add(param)
+        if param not in self.sub_attrs and self.is_sub_network:
+            self.sub_attrs[param] = self.attrs.take(param)
+            self.init.insert(0, f"        self.{self.sub_attrs[param]} = {self.cls.pyname(param)}")
+        return self.sub_attrs[param]
 
     def _forward_args(self, node: LayerNode, path: tuple):
         """A tensor method's arguments: its values, except those that differ between the uses of
@@ -744,7 +786,7 @@ class _ClassWriter:
             node = node._replace(shortcut=having[0].shortcut)
         if node.shortcut_param:
             short = self._synthetic("identity")
-            param = self.cls.sub_attrs[node.shortcut_param]
+            param = self._sub_attr(node.shortcut_param)
 
             def shortcut(var):
                 src = var(node.input)
@@ -943,19 +985,27 @@ def state_prefixes(program: Program) -> dict[str, list[tuple[str, LayerNode]]]:
     return out
 
 
-def _collect_modules(emitter: _Program, writer: _ClassWriter, graph: Graph, prefix: str, found: list) -> None:
+def _collect_modules(
+    emitter: _Program, writer: _ClassWriter, graph: Graph, prefix: str, found: list, held: dict | None = None
+) -> None:
+    """``held``: where each sub-network parameter handed to a sub-network's class ends up."""
     for attr, built in writer.modules:
-        _collect_construct(emitter, writer, graph, built, prefix + attr, found)
+        _collect_construct(emitter, writer, graph, built, prefix + attr, found, held)
 
 
-def _collect_construct(emitter: _Program, writer: _ClassWriter, graph: Graph, built, key: str, found: list) -> None:
+def _collect_construct(
+    emitter: _Program, writer: _ClassWriter, graph: Graph, built, key: str, found: list, held: dict | None = None
+) -> None:
     if id(built) in writer.helpers:  # a sub-network's own class: its modules, numbered as the enclosing graph
-        _collect_modules(emitter, writer.helpers[id(built)], graph, key + ".", found)
+        helper = writer.helpers[id(built)]
+        _collect_modules(emitter, helper, graph, key + ".", found, held)
+        if held is not None:
+            held.update({name: f"{key}.{attr}" for name, attr in helper.sub_attrs.items()})
         return
     path = writer.path_of.get(id(built))
     if path is None:  # an nn.Sequential: its elements are numbered
         for index, element in enumerate(built.positional):
-            _collect_construct(emitter, writer, graph, element, f"{key}.{index}", found)
+            _collect_construct(emitter, writer, graph, element, f"{key}.{index}", found, held)
         return
     node = _node_at(graph, path)
     if node is None:  # a conditional shortcut this use does not have
@@ -964,6 +1014,12 @@ def _collect_construct(emitter: _Program, writer: _ClassWriter, graph: Graph, bu
         found.append((key, node))
         return
     inner = emitter.class_writers[id(emitter.block_class[id(node)])]
-    _collect_modules(emitter, inner, node.body, key + ".", found)
+    inner_held: dict[str, str] = {}
+    _collect_modules(emitter, inner, node.body, key + ".", found, inner_held)
     for name, sub in writer.subs_of.get(id(built), {}).items():
-        _collect_construct(emitter, writer, graph, sub, f"{key}.{inner.cls.sub_attrs[name]}", found)
+        where = inner_held.get(name) or (f"{key}.{inner.cls.sub_attrs[name]}" if name in inner.cls.sub_attrs else None)
+        if id(sub) in writer.handed_on:  # the enclosing block's own parameter, held in there
+            if held is not None and where is not None:
+                held[writer.handed_on[id(sub)]] = where
+        elif where is not None:  # else the block never applies it
+            _collect_construct(emitter, writer, graph, sub, where, found, held)
