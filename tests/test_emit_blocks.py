@@ -150,3 +150,22 @@ def test_a_residual_inside_a_sub_network_argument_keeps_its_skip():
     x = torch.randn(3, 8)
     with torch.no_grad():
         torch.testing.assert_close(module(x), torch.relu(torch.tanh(linear(x) + x)))
+
+
+def test_long_computed_arguments_are_laid_out_as_ruff_formats_them(tmp_path):
+    from conftest import assert_ruff_clean
+
+    names = ["long_name_number1", "long_name_number2", "long_name_number3"]
+    text = (
+        f"block Long(x: [N, C], {', '.join(names)}) {{ Reshape((-1, {', '.join(names)}, C // ({' * '.join(names)}))) }}\n"
+        "model M(x: [N, 8]) {\n    a = x -> Long(2, 2, 2)\n    b = x -> Long(1, 2, 4)\n    return a, b\n}\n"
+    )
+    result = nndsl.check_source(text)
+    assert result.ok and not result.diagnostics, [d.message for d in result.diagnostics]
+    program = result.program
+    source = emit_program(program)
+    assert "x = x.reshape(self.shape)" in source
+    module = _module(source, program, program.models[0])
+    assert [tuple(y.shape) for y in module(torch.randn(3, 8))] == [(3, 2, 2, 2, 1), (3, 1, 2, 4, 1)]
+    (tmp_path / "long.py").write_text(source)
+    assert_ruff_clean(tmp_path)

@@ -7,6 +7,7 @@ and ``Names`` (identifiers). Everything else the backend writes is text it built
 
 from __future__ import annotations
 
+import ast
 import builtins
 import keyword
 import os
@@ -159,6 +160,23 @@ def statement(line: str, indent: int) -> list[str]:
         return [line]
     head, _, inner = line[:-1].partition("(")
     return [f"{head}(", " " * (indent + 4) + inner, " " * indent + ")"]
+
+
+def assignment(target: str, source: str, indent: int) -> list[str]:
+    """``target = source`` for an expression the backend built, laid out as ruff formats it: on
+    one line, else its value in parentheses on a line of its own, else (a tuple) one item a line."""
+    pad, inner = " " * indent, " " * (indent + 4)
+    line = f"{pad}{target} = {source}"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    tree = ast.parse(source, mode="eval").body
+    is_tuple = isinstance(tree, ast.Tuple) and source.startswith("(") and source.endswith(")")
+    body = source[1:-1] if is_tuple else source
+    if len(inner + body) <= LINE_LENGTH:
+        return [f"{pad}{target} = (", inner + body, f"{pad})"]
+    if is_tuple:
+        return [f"{pad}{target} = (", *(f"{inner}{ast.get_source_segment(source, e)}," for e in tree.elts), f"{pad})"]
+    return [line]
 
 
 def with_trailing_comment(line: str, note: str, indent: int) -> list[str]:

@@ -18,6 +18,7 @@ from nndsl.backends.pywriter import (
     Code,
     Construct,
     Names,
+    assignment,
     call,
     comment,
     docstring,
@@ -422,13 +423,7 @@ class _Program:
             for local, _ in cls.locals:
                 if local in used:
                     params.append((local, _annotation([use.constants.get(local) for use in cls.uses])))
-        signature = ", ".join(f"{p}: {a}" for p, a in params)
-        init = f"    def __init__(self{', ' + signature if params else ''}) -> None:"
-        if len(init) > LINE_LENGTH:
-            init = "    def __init__(\n" + "\n".join(
-                f"        {p}," for p in ["self", *(f"{p}: {a}" for p, a in params)]
-            )
-            init += "\n    ) -> None:"
+        init = _init_signature([f"{p}: {a}" for p, a in params])
         lines = [
             _header(name),
             docstring(f"A sub-network written at line {line}."),
@@ -493,18 +488,10 @@ class _Program:
                 params.append("*")
             text = f"{cls.pyname(name)}: {annotation}"
             params.append(text + ("" if default is _NO_DEFAULT else f" = {literal(default)}"))
-        init = f"    def __init__(self{''.join(', ' + p for p in params)}) -> None:"
-        if len(init) > LINE_LENGTH:
-            inner = f"        self, {', '.join(params)}"
-            if len(inner) <= LINE_LENGTH:
-                init = f"    def __init__(\n{inner}\n    ) -> None:"
-            else:
-                init = (
-                    "    def __init__(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + "\n    ) -> None:"
-                )
+        init = _init_signature(params)
         where = f"block {first.block} (line {first.defined_line} of {file_name(first.defined_in)})."
         lines = [_header(cls.name), docstring(where), "", init, "        super().__init__()"]
-        lines += [f"        {name} = {source}" for name, source in cls.locals]
+        lines += [line for name, source in cls.locals for line in assignment(name, source, 8)]
         lines += writer.init + [""]
         names = Names({"self"})
         input_vars = [names.take(n) for n in first.input_names]
@@ -729,7 +716,7 @@ class _ClassWriter:
                 continue
             if source not in self.forward_attrs:  # one attribute per value, however many read it
                 self.forward_attrs[source] = self.attrs.take(source if source.isidentifier() else key[1])
-                lines += statement(f"        self.{self.forward_attrs[source]} = {source}", 8)
+                lines += assignment(f"self.{self.forward_attrs[source]}", source, 8)
             args[key[1]] = Code(f"self.{self.forward_attrs[source]}")
         if lines:
             self.init += [f"        # line {node.line}: {comment(node.text)}", *lines]
@@ -752,7 +739,7 @@ class _ClassWriter:
             if active == {True, False}:  # some uses add and some do not: decided in the constructor
                 attr = self.attrs.take("use_residual")
                 self.init.append(f"        # line {node.line}: a residual where {comment(node.residual_if)}")
-                self.init.append(f"        self.{attr} = {node.residual_if}")
+                self.init.extend(assignment(f"self.{attr}", node.residual_if, 8))
 
                 def optional(var):
                     body, src = var(body_out), var(node.input)
@@ -916,6 +903,17 @@ def _signature(var_names: list[str], annotations: list[str], returns: str) -> st
         return f"    def forward(\n{inner}\n    ) -> {returns}:"
     body = "\n".join(["        self,", *(f"        {n}: {a}," for n, a in zip(var_names, annotations))])
     return f"    def forward(\n{body}\n    ) -> {returns}:"
+
+
+def _init_signature(params: list[str]) -> str:
+    """``def __init__(self, ...) -> None:`` laid out as ruff formats it."""
+    init = f"    def __init__(self{''.join(', ' + p for p in params)}) -> None:"
+    if len(init) <= LINE_LENGTH:
+        return init
+    inner = f"        self, {', '.join(params)}"
+    if len(inner) <= LINE_LENGTH:
+        return f"    def __init__(\n{inner}\n    ) -> None:"
+    return "    def __init__(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + "\n    ) -> None:"
 
 
 def _header(class_name: str) -> str:
