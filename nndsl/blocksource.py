@@ -21,9 +21,9 @@ def python_source(expr, scope: Scope, checker: Checker) -> str | None:
     if isinstance(expr, (ast.IntLit, ast.FloatLit, ast.StrLit)):
         return literal(expr.value)
     if isinstance(expr, ast.NameRef):
-        if expr.name in BUILTIN_VALUES:
-            return expr.name
         found = scope.find(expr.name)
+        if found is None and expr.name in BUILTIN_VALUES:  # a parameter named ``True`` comes first
+            return expr.name
         if found is not None and scope.block is not None and expr.name in scope.block and found.parent is None:
             return scope.block[expr.name]
         if found is not None and found.parent is None and found.locals is not None and expr.name in found.exprs:

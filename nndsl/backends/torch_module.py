@@ -18,8 +18,11 @@ from nndsl.backends.pywriter import (
     Code,
     Construct,
     Names,
+    assignment,
     call,
     comment,
+    docstring,
+    file_name,
     literal,
     statement,
     with_trailing_comment,
@@ -34,6 +37,7 @@ from nndsl.ir import (
     ResidualNode,
     SeqNode,
     SubNetwork,
+    subgraphs,
     walk,
 )
 from nndsl.ops import OPERATORS
@@ -79,6 +83,15 @@ class _BlockClass:
         self.extra_values: dict[str, dict[int, object]] = {}
         #: constants __init__ computes first: (name, Python source)
         self.locals: list[tuple[str, str]] = []
+        #: sub-network parameter -> the attribute that holds it (``self.shortcut``)
+        self.sub_attrs: dict[str, str] = {}
+        #: slot key of a tensor method's argument that differs between uses -> the source that
+        #: __init__ computes it from (``(-1, T, heads, E // heads)``): forward reads it as an attribute
+        self.forward_sources: dict[tuple, str] = {}
+
+    def pyname(self, name: str) -> str:
+        """A constructor parameter's name in Python (the keyword-only ones are named so already)."""
+        return name if name in self.extra_values else python_name(name)
 
     def arg_value(self, use: BlockNode, name: str):
         """The value of constructor parameter (or body constant) ``name`` in one use."""
@@ -87,6 +100,25 @@ class _BlockClass:
         if name in use.dims:
             return use.dims[name]
         return use.args[name] if name in use.args else use.constants.get(name)
+
+
+class _DType(Code):
+    """A torch dtype as emitted code writes it (``torch.float64``)."""
+
+
+_FLOATS = ("float32", "float64", "float16", "bfloat16")
+
+
+def _state_dtype(node: LayerNode) -> _DType | None:
+    """The dtype of a layer's parameters and buffers: the floating dtype it computes in (its
+    output's; an Embedding's output, float32, for integer input), as the checker typed it.
+    None for a layer that holds neither."""
+    if not node.layer.has_module or not (node.params or node.args.get("track_running_stats")):
+        return None
+    return _DType(f"torch.{node.output.dtype if node.output.dtype in _FLOATS else 'float32'}")
+
+
+_DEFAULT_DTYPE = _DType("torch.float32")
 
 
 def _pure(graph: Graph) -> bool:
@@ -111,7 +143,22 @@ def _pure(graph: Graph) -> bool:
 
 
 def _sub_networks(node: BlockNode) -> dict[str, SeqNode]:
-    return {n.param: n for n in walk(node.body, into_blocks=False) if isinstance(n, SeqNode) and n.kind == "param"}
+    """Where a use's body applies each sub-network parameter (the body holds the argument)."""
+    return {n.param: n for n in _in_scope(node.body) if isinstance(n, SeqNode) and n.kind == "param"}
+
+
+def _in_scope(graph: Graph):
+    """The nodes a block's body writes: nested graphs, and the sub-network arguments it gives
+    inner blocks, but not the bodies of inner blocks or of its own sub-network parameters
+    (the caller wrote those)."""
+    for node in graph.nodes:
+        yield node
+        if isinstance(node, BlockNode):
+            for sub in _sub_networks(node).values():
+                yield from _in_scope(sub.body)
+        elif not (isinstance(node, SeqNode) and node.kind == "param"):
+            for inner in subgraphs(node, into_blocks=False):
+                yield from _in_scope(inner)
 
 
 def _is_shortcut(graph: Graph, param: str) -> bool:
@@ -124,7 +171,7 @@ def _annotation(values: list) -> str:
         return "int"
     if kinds <= {int, float}:
         return "float"
-    for kind, text in ((bool, "bool"), (str, "str"), (tuple, "tuple")):
+    for kind, text in ((bool, "bool"), (str, "str"), (tuple, "tuple"), (_DType, "torch.dtype")):
         if kinds == {kind}:
             return text
     if kinds <= {type(None), SubNetwork}:
@@ -139,14 +186,16 @@ def _depth(node: BlockNode) -> int:
 class _Program:
     """Emission state shared by every class of one generated file."""
 
-    def __init__(self, program: Program, reserved: frozenset = frozenset()):
+    def __init__(self, program: Program, reserved: frozenset = frozenset(), share: bool = True):
         self.program = program
+        self.share = share  # False: a class for each use of a block (a reference to test sharing against)
         self.classes = Names(set(reserved))
         self.model_classes = {m.name: self.classes.take(m.name) for m in program.complete_models}
         self.block_class: dict[int, _BlockClass] = {}  # id(BlockNode) -> its class
         self.block_classes: list[_BlockClass] = []
         self.value_names: dict[int, dict] = {}  # id(BlockNode) -> the names of its model's values
         self.class_writers: dict[int, _ClassWriter] = {}  # id(_BlockClass) -> the writer of its body
+        self.pending: list[list[str]] = []  # classes for sub-networks, written before their user
         self._group_blocks()
 
     # -- grouping uses into classes
@@ -161,9 +210,9 @@ class _Program:
         # inner blocks first: an outer block's structure names its inner blocks' classes
         taken: dict[str, int] = {}
         for (_, block), nodes in sorted(uses.items(), key=lambda item: _depth(item[1][0])):
-            groups: dict[str, list[BlockNode]] = {}
+            groups: dict[object, list[BlockNode]] = {}
             for node in nodes:
-                key = f"{self._structure(node.body)} {sorted(node.locals.items())}"
+                key = f"{self._structure(node.body)} {sorted(node.locals.items())}" if self.share else id(node)
                 groups.setdefault(key, []).append(node)
             for members in groups.values():
                 taken[block] = taken.get(block, 0) + 1
@@ -191,9 +240,14 @@ class _Program:
         for node in graph.nodes:
             if isinstance(node, LayerNode):
                 positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
+                # a module's forward may depend on its arguments (an LSTM's batch_first); a tensor
+                # method's arguments are slots, written as values or attributes
+                written = (
+                    node.layer.forward_lines("m", "a", "b", node.args, node.selector) if node.layer.has_module else ""
+                )
                 parts.append(
                     f"L {node.layer.__name__}.{node.selector} {rel([node.src])}>{rel([node.dst])}"
-                    f" ({','.join(positional)};{','.join(keywords)})"
+                    f" ({','.join(positional)};{','.join(keywords)}) {written}"
                 )
             elif isinstance(node, OpNode):
                 parts.append(f"O {node.op} {rel(node.inputs)}>{rel(node.outputs)} {dict(node.args)} {node.scalar!r}")
@@ -226,6 +280,11 @@ class _Program:
                 for arg in positional + keywords:
                     written = (node.sources or {}).get(arg)
                     out.append(((here, arg), written, node.layer.written_value(arg, node.args[arg])))
+                if _state_dtype(node) is not None:  # uses may differ in the dtype they compute in
+                    out.append(((here, "dtype"), None, _state_dtype(node)))
+            elif isinstance(node, LayerNode):  # a tensor method: its arguments are written in forward
+                for arg in (p.name for p in node.layer.params):
+                    out.append(((here, arg), (node.sources or {}).get(arg), node.args[arg]))
             elif isinstance(node, BlockNode):
                 inner = self.block_class[id(node)]
                 subs = _sub_networks(node)
@@ -255,14 +314,21 @@ class _Program:
         referenced: set[str] = set()
         extra: list[tuple[str, tuple]] = []
         for key, rows in seen.items():
+            in_forward = _in_forward(rows[0][2], key)
             texts = {written for written, _, _ in rows}
+            values = [value for _, value, _ in rows]
+            same = all(v == values[0] and type(v) is type(values[0]) for v in values)
+            if in_forward and same:  # the same in every use: forward writes the value itself
+                continue
             if len(texts) == 1 and None not in texts:
                 text = next(iter(texts))
-                cls.slots[key] = Code(text)
+                if in_forward:
+                    cls.forward_sources[key] = text
+                else:
+                    cls.slots[key] = Code(text)
                 referenced.update(_words(text))
                 continue
-            values = [value for _, value, _ in rows]
-            if all(v == values[0] and type(v) is type(values[0]) for v in values):
+            if same:
                 cls.slots[key] = Code(literal(values[0]))
                 continue
             match = next(
@@ -274,10 +340,13 @@ class _Program:
                 None,
             )
             if match is not None:
-                cls.slots[key] = Code(python_name(match))
+                if in_forward:
+                    cls.forward_sources[key] = python_name(match)
+                else:
+                    cls.slots[key] = Code(python_name(match))
                 referenced.add(python_name(match))
                 continue
-            name = f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
+            name = "dtype" if key[1] == "dtype" else f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
             extra.append((name, key))
         for node in walk(first.body, into_blocks=False):  # a condition decided in the constructor
             if isinstance(node, ResidualNode):
@@ -304,21 +373,76 @@ class _Program:
             if annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
                 annotation, default = "nn.Module | None", None
             cls.params.append((name, annotation, default, False))
-        names = Names({p[0] for p in cls.params})
+        names = Names({cls.pyname(p[0]) for p in cls.params} | {name for name, _ in cls.locals})
         for wanted, key in extra:
-            name = names.take(wanted)
             rows = seen[key]  # a conditional shortcut's arguments exist in some uses only
-            cls.slots[key] = Code(name)
-            cls.params.append((name, _annotation([value for _, value, _ in rows]), _NO_DEFAULT, True))
-            cls.extra_values[name] = {id(use): value for _, value, use in rows}
+            values = {id(use): value for _, value, use in rows}
+            # one parameter for the slots whose values agree in every use (a dtype, mostly)
+            name = next((n for n, v in cls.extra_values.items() if _same_values(v, values)), None)
+            if name is None:
+                name = names.take(wanted)
+                cls.params.append((name, _annotation([value for _, value, _ in rows]), _NO_DEFAULT, True))
+                cls.extra_values[name] = values
+            if _in_forward(rows[0][2], key):
+                cls.forward_sources[key] = name
+            else:
+                cls.slots[key] = Code(name)
 
     # -- writing
 
-    def module_of(self, graph: Graph, writer: _ClassWriter, path: tuple) -> Construct:
-        """The constructor expression of a sub-network argument: one module, or an nn.Sequential."""
+    def module_of(self, graph: Graph, writer: _ClassWriter, path: tuple, hint: str, line: int) -> Construct:
+        """The constructor expression of a sub-network argument: one module, an nn.Sequential, or
+        (where a step has no module: a tensor method, an operation) a class of its own."""
+        if len(graph.nodes) == 1 and isinstance(graph.nodes[0], SeqNode) and graph.nodes[0].param is not None:
+            param = graph.nodes[0].param  # a sub-network parameter handed on as it is: the module itself
+            writer.passed.add(param)
+            held = Code(writer.cls.pyname(param))
+            writer.handed_on[id(held)] = param
+            return held
+        if not _pure(graph):
+            return self._sub_network_class(graph, writer, path, hint, line)
         if len(graph.nodes) == 1:
             return writer.construct(graph.nodes[0], (*path, 0))
         return Construct("nn.Sequential", [writer.construct(n, (*path, i)) for i, n in enumerate(graph.nodes)], [])
+
+    def _sub_network_class(self, graph: Graph, writer: _ClassWriter, path: tuple, hint: str, line: int) -> Construct:
+        """A class whose forward is the sub-network; its constructor takes the names of the
+        enclosing class that its arguments are computed from (none in a model)."""
+        name = self.classes.take(hint)
+        inner = _ClassWriter(self, graph, {}, writer.slots, writer.cls)
+        inner.sub_attrs, inner.is_sub_network = {}, True
+        inner.add_graph(graph, path)  # paths as the enclosing class numbers them, for its slots
+        writer.passed |= inner.applied | inner.passed
+        params = []
+        if writer.cls is not None:
+            cls = writer.cls
+            used = set().union(*(_words(text) for text in inner.init)) if inner.init else set()
+            for param, annotation, _, _ in cls.params:
+                if cls.pyname(param) in used:
+                    params.append((cls.pyname(param), annotation))
+            for local, _ in cls.locals:
+                if local in used:
+                    params.append((local, _annotation([use.constants.get(local) for use in cls.uses])))
+        init = _init_signature([f"{p}: {a}" for p, a in params])
+        lines = [
+            _header(name),
+            docstring(f"A sub-network written at line {line}."),
+            "",
+            init,
+            "        super().__init__()",
+        ]
+        lines += [*inner.init, ""]
+        lines += inner.forward(_signature(["x"], ["torch.Tensor"], "torch.Tensor"), graph.inputs, ["x"], False)
+        self.pending.append(lines)
+        built = Construct(name, [Code(p) for p, _ in params], [])
+        writer.helpers[id(built)] = inner
+        return built
+
+    def written_pending(self) -> list[str]:
+        """The sub-network classes made while writing a class, to go before it."""
+        out = [line for lines in self.pending for line in ["", "", *lines]]
+        self.pending = []
+        return out
 
     def block_call(self, node: BlockNode, writer: _ClassWriter, path: tuple) -> Construct:
         cls = self.block_class[id(node)]
@@ -328,7 +452,12 @@ class _Program:
         for name, _, default, keyword_only in cls.params:
             actual = cls.arg_value(node, name)
             if isinstance(actual, SubNetwork):
-                value = self.module_of(subs[name].body, writer, (*path, "sub", name)) if name in subs else None
+                hint = f"{cls.name}{name[:1].upper()}{name[1:]}"
+                value = (
+                    self.module_of(subs[name].body, writer, (*path, "sub", name), hint, node.line)
+                    if name in subs
+                    else None
+                )
                 if value is not None:
                     built_subs[name] = value
             else:
@@ -337,7 +466,7 @@ class _Program:
                 positional.append(value)
             elif keyword_only or name in (node.sources or {}) or not _same(actual, default):
                 if not (default is None and actual is None):
-                    keywords.append((python_name(name), value))
+                    keywords.append((cls.pyname(name), value))
         built = Construct(cls.name, positional, keywords)
         writer.subs_of[id(built)] = built_subs
         return built
@@ -348,27 +477,21 @@ class _Program:
         self.class_writers[id(cls)] = writer
         for name, annotation, _, _ in cls.params:
             if annotation.startswith("nn.Module"):
-                writer.init.append(f"        self.{name} = {python_name(name)}")
-                writer.attrs.taken.add(name)
+                cls.sub_attrs[name] = writer.attrs.take(name)
+                writer.init.append(f"        self.{cls.sub_attrs[name]} = {cls.pyname(name)}")
         writer.add_graph(first.body)
+        for name in writer.passed - writer.applied:  # held by the sub-network's class that applies it
+            writer.init.remove(f"        self.{cls.sub_attrs.pop(name)} = {cls.pyname(name)}")
         params = []
         for name, annotation, default, keyword_only in cls.params:
             if keyword_only and "*" not in params:
                 params.append("*")
-            text = f"{python_name(name)}: {annotation}"
+            text = f"{cls.pyname(name)}: {annotation}"
             params.append(text + ("" if default is _NO_DEFAULT else f" = {literal(default)}"))
-        init = f"    def __init__(self{''.join(', ' + p for p in params)}) -> None:"
-        if len(init) > LINE_LENGTH:
-            inner = f"        self, {', '.join(params)}"
-            if len(inner) <= LINE_LENGTH:
-                init = f"    def __init__(\n{inner}\n    ) -> None:"
-            else:
-                init = (
-                    "    def __init__(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + "\n    ) -> None:"
-                )
-        where = f"block {first.block} (line {first.defined_line} of {first.defined_in})"
-        lines = [_header(cls.name), f'    """{comment(where)}."""', "", init, "        super().__init__()"]
-        lines += [f"        {name} = {source}" for name, source in cls.locals]
+        init = _init_signature(params)
+        where = f"block {first.block} (line {first.defined_line} of {file_name(first.defined_in)})."
+        lines = [_header(cls.name), docstring(where), "", init, "        super().__init__()"]
+        lines += [line for name, source in cls.locals for line in assignment(name, source, 8)]
         lines += writer.init + [""]
         names = Names({"self"})
         input_vars = [names.take(n) for n in first.input_names]
@@ -387,8 +510,8 @@ class _Program:
             returns = "tuple[torch.Tensor, ...]"
         shapes = ", ".join(str(t) for t in model.input_types)
         result = ", ".join(str(t) for t in model.outputs)
-        doc = comment(f"{shapes} -> {result}, {model.param_count:,} parameters.")
-        lines = [_header(self.model_classes[model.name]), f'    """{doc}"""', "", "    def __init__(self) -> None:"]
+        doc = docstring(f"{shapes} -> {result}, {model.param_count:,} parameters.")
+        lines = [_header(self.model_classes[model.name]), doc, "", "    def __init__(self) -> None:"]
         lines += ["        super().__init__()", *writer.init, ""]
         signature = _signature(input_vars, annotations, returns)
         body = writer.forward(signature, model.graph.inputs, input_vars, shape_comments=True)
@@ -414,6 +537,12 @@ def _node_at(graph: Graph, path: tuple):
     return node
 
 
+def _in_forward(use: BlockNode, key: tuple) -> bool:
+    """Whether a slot is an argument of a tensor method (written in forward, not in __init__)."""
+    node = _node_at(use.body, key[0])
+    return isinstance(node, LayerNode) and not node.layer.has_module
+
+
 def _words(source: str) -> set[str]:
     """The names a piece of Python source uses (string literals skipped)."""
     return set(re.findall(r"\b[A-Za-z_]\w*\b", re.sub(r"(['\"]).*?\1", "", source)))
@@ -421,6 +550,10 @@ def _words(source: str) -> set[str]:
 
 def _same(a, b) -> bool:
     return a == b and type(a) is type(b)
+
+
+def _same_values(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
 
 
 # ---------------------------------------------------------------- one class
@@ -435,7 +568,8 @@ class _ClassWriter:
         self.graph = graph
         self.names = names
         self.slots = slots  # None: a model, whose arguments are written as their values
-        self.attrs = Names({"forward", "training"})
+        self.attrs = Names(attributes=True)
+        self.forward_attrs: dict[str, str] = {}  # source computed in __init__ -> its attribute
         self.init: list[str] = []
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
@@ -446,6 +580,14 @@ class _ClassWriter:
         self.modules: list[tuple[str, Construct]] = []
         self.path_of: dict[int, tuple] = {}
         self.subs_of: dict[int, dict[str, Construct]] = {}
+        self.helpers: dict[int, _ClassWriter] = {}  # id(Construct) of a sub-network's class -> its writer
+        #: sub-network parameter of the block -> the attribute holding it; ``applied``: those this
+        #: class applies itself, ``passed``: those it hands to a sub-network's class
+        self.sub_attrs: dict[str, str] = cls.sub_attrs if cls is not None else {}
+        self.applied: set[str] = set()
+        self.passed: set[str] = set()
+        self.is_sub_network = False
+        self.handed_on: dict[int, str] = {}  # id(Code) of a sub-network parameter given to a block -> it
         self._count(graph)
 
     def _synthetic(self, name: str) -> int:
@@ -494,9 +636,13 @@ class _ClassWriter:
             def arg(name):
                 return self.value((path, name), node.layer.written_value(name, node.args[name]))
 
-            built = Construct(
-                f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], [(a, arg(a)) for a in keywords]
-            )
+            keywords = [(a, arg(a)) for a in keywords]
+            dtype = _state_dtype(node)
+            if dtype is not None:  # weights in the dtype the checker says the layer computes in
+                dtype = self.value((path, "dtype"), dtype)
+                if dtype != _DEFAULT_DTYPE:
+                    keywords.append(("dtype", dtype))
+            built = Construct(f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], keywords)
             self.path_of[id(built)] = path
             return built
         if isinstance(node, BlockNode):
@@ -527,9 +673,10 @@ class _ClassWriter:
     def add_node(self, node, path: tuple) -> None:
         if isinstance(node, LayerNode):
             attr = self._module(node, path) if node.layer.has_module else None
+            args = node.args if node.layer.has_module else self._forward_args(node, path)
 
-            def emit(var, node=node, attr=attr):
-                return node.layer.forward_lines(attr, var(node.src), var(node.dst), node.args, node.selector)
+            def emit(var, node=node, attr=attr, args=args):
+                return node.layer.forward_lines(attr, var(node.src), var(node.dst), args, node.selector)
 
             self.steps.append(((node.src,), (node.dst,), emit, str(node.output)))
         elif isinstance(node, OpNode):
@@ -540,12 +687,40 @@ class _ClassWriter:
             self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
         elif isinstance(node, SeqNode):
             if node.kind == "param" or _pure(node.body):
-                attr = node.param if node.kind == "param" else self._module(node, path)
+                attr = self._sub_attr(node.param) if node.kind == "param" else self._module(node, path)
                 self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
             else:
                 self.add_graph(node.body, (*path, "body"))
         elif isinstance(node, ResidualNode):
             self._residual(node, path)
+
+    def _sub_attr(self, param: str) -> str:
+        """The attribute holding a sub-network parameter of the block; a sub-network's class
+        takes the module from the enclosing constructor and holds it itself."""
+        self.applied.add(param)
+        if param not in self.sub_attrs and self.is_sub_network:
+            self.sub_attrs[param] = self.attrs.take(param)
+            self.init.insert(0, f"        self.{self.sub_attrs[param]} = {self.cls.pyname(param)}")
+        return self.sub_attrs[param]
+
+    def _forward_args(self, node: LayerNode, path: tuple):
+        """A tensor method's arguments: its values, except those that differ between the uses of
+        this class, which __init__ computes into attributes (``self.shape = (-1, T, heads, E // heads)``)."""
+        keys = [(path, p.name) for p in node.layer.params]
+        if self.cls is None or not any(key in self.cls.forward_sources for key in keys):
+            return node.args
+        args, lines = dict(node.args), []
+        for key in keys:
+            source = self.cls.forward_sources.get(key)
+            if source is None:
+                continue
+            if source not in self.forward_attrs:  # one attribute per value, however many read it
+                self.forward_attrs[source] = self.attrs.take(source if source.isidentifier() else key[1])
+                lines += assignment(f"self.{self.forward_attrs[source]}", source, 8)
+            args[key[1]] = Code(f"self.{self.forward_attrs[source]}")
+        if lines:
+            self.init += [f"        # line {node.line}: {comment(node.text)}", *lines]
+        return args
 
     def _shortcut_uses(self, node: ResidualNode, path: tuple) -> list[ResidualNode]:
         """The residual at ``path`` in every use of this class (just ``node`` in a model)."""
@@ -564,7 +739,7 @@ class _ClassWriter:
             if active == {True, False}:  # some uses add and some do not: decided in the constructor
                 attr = self.attrs.take("use_residual")
                 self.init.append(f"        # line {node.line}: a residual where {comment(node.residual_if)}")
-                self.init.append(f"        self.{attr} = {node.residual_if}")
+                self.init.extend(assignment(f"self.{attr}", node.residual_if, 8))
 
                 def optional(var):
                     body, src = var(body_out), var(node.input)
@@ -577,7 +752,8 @@ class _ClassWriter:
         if node.shortcut_if and having and len(having) < len(uses):
             # some uses have the projection and some do not: decide in the constructor, as people do
             attr = self.attrs.take("shortcut")
-            built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"))
+            hint = f"{self.cls.name if self.cls else 'Model'}Shortcut"
+            built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"), hint, node.line)
             self.modules.append((attr, built))
             self.init.append(f"        # line {node.line}: the shortcut, where {comment(node.shortcut_if)}")
             self.init.append(f"        self.{attr} = None")
@@ -597,7 +773,7 @@ class _ClassWriter:
             node = node._replace(shortcut=having[0].shortcut)
         if node.shortcut_param:
             short = self._synthetic("identity")
-            param = node.shortcut_param
+            param = self._sub_attr(node.shortcut_param)
 
             def shortcut(var):
                 src = var(node.input)
@@ -694,7 +870,7 @@ def _op_lines(node: OpNode, var) -> list[str]:
     outs = ", ".join(var(o) for o in node.outputs)
     ins = [var(i) for i in node.inputs]
     dim = node.args.get("dim", 0)
-    dim_text = f", dim={dim}" if dim else ""
+    dim_text = f", dim={literal(dim)}" if dim else ""
     if node.op in OPERATORS:
         if node.scalar is not None:
             left, right = (literal(node.scalar), ins[0]) if node.scalar_first else (ins[0], literal(node.scalar))
@@ -729,35 +905,51 @@ def _signature(var_names: list[str], annotations: list[str], returns: str) -> st
     return f"    def forward(\n{body}\n    ) -> {returns}:"
 
 
+def _init_signature(params: list[str]) -> str:
+    """``def __init__(self, ...) -> None:`` laid out as ruff formats it."""
+    init = f"    def __init__(self{''.join(', ' + p for p in params)}) -> None:"
+    if len(init) <= LINE_LENGTH:
+        return init
+    inner = f"        self, {', '.join(params)}"
+    if len(inner) <= LINE_LENGTH:
+        return f"    def __init__(\n{inner}\n    ) -> None:"
+    return "    def __init__(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + "\n    ) -> None:"
+
+
 def _header(class_name: str) -> str:
     header = f"class {class_name}(nn.Module):"
     return header if len(header) <= LINE_LENGTH else f"class {class_name}(\n    nn.Module\n):"
 
 
-def emit_program(program: Program) -> str:
-    """The whole generated file: block classes (inner ones first), then one class per model."""
-    # the spec's path goes in a comment, never in a string literal: it is not ours to quote
+def emit_program(program: Program, share: bool = True) -> str:
+    """The whole generated file: block classes (inner ones first), then one class per model.
+
+    Uses of a block that differ only in values share one class; ``share=False`` gives each use
+    a class of its own (the same model, written longhand)."""
+    # the spec's file name alone (no directory: nothing leaks, outputs agree between checkouts)
     out = [
         '"""PyTorch modules generated by nndsl. Edit the spec and recompile rather than this file."""',
         "",
-        f"# generated by nndsl {__version__} from {comment(program.source.name)}",
+        f"# generated by nndsl {__version__} from {comment(file_name(program.source.name))}",
     ]
     if program.complete_models:  # a file of blocks alone has nothing to build until a model uses them
         out += ["", "import torch", "from torch import nn"]
-    out += emit_classes(program)
+    out += emit_classes(program, share=share)
     return "\n".join(out) + "\n"
 
 
-def emit_classes(program: Program, reserved: frozenset = frozenset()) -> list[str]:
+def emit_classes(program: Program, reserved: frozenset = frozenset(), share: bool = True) -> list[str]:
     """The lines of every class, each after two blank lines: block classes (inner ones first),
     then one class per model. Their imports are ``torch`` and ``from torch import nn``; no class
     takes a name in ``reserved``."""
-    emitter = _Program(program, reserved)
+    emitter = _Program(program, reserved, share)
     out: list[str] = []
     for cls in emitter.block_classes:
-        out += ["", "", *emitter.emit_block(cls)]
+        lines = emitter.emit_block(cls)
+        out += [*emitter.written_pending(), "", "", *lines]
     for model in program.complete_models:
-        out += ["", "", *emitter.emit_model(model)]
+        lines = emitter.emit_model(model)
+        out += [*emitter.written_pending(), "", "", *lines]
     return out
 
 
@@ -791,16 +983,27 @@ def state_prefixes(program: Program) -> dict[str, list[tuple[str, LayerNode]]]:
     return out
 
 
-def _collect_modules(emitter: _Program, writer: _ClassWriter, graph: Graph, prefix: str, found: list) -> None:
+def _collect_modules(
+    emitter: _Program, writer: _ClassWriter, graph: Graph, prefix: str, found: list, held: dict | None = None
+) -> None:
+    """``held``: where each sub-network parameter handed to a sub-network's class ends up."""
     for attr, built in writer.modules:
-        _collect_construct(emitter, writer, graph, built, prefix + attr, found)
+        _collect_construct(emitter, writer, graph, built, prefix + attr, found, held)
 
 
-def _collect_construct(emitter: _Program, writer: _ClassWriter, graph: Graph, built, key: str, found: list) -> None:
+def _collect_construct(
+    emitter: _Program, writer: _ClassWriter, graph: Graph, built, key: str, found: list, held: dict | None = None
+) -> None:
+    if id(built) in writer.helpers:  # a sub-network's own class: its modules, numbered as the enclosing graph
+        helper = writer.helpers[id(built)]
+        _collect_modules(emitter, helper, graph, key + ".", found, held)
+        if held is not None:
+            held.update({name: f"{key}.{attr}" for name, attr in helper.sub_attrs.items()})
+        return
     path = writer.path_of.get(id(built))
     if path is None:  # an nn.Sequential: its elements are numbered
         for index, element in enumerate(built.positional):
-            _collect_construct(emitter, writer, graph, element, f"{key}.{index}", found)
+            _collect_construct(emitter, writer, graph, element, f"{key}.{index}", found, held)
         return
     node = _node_at(graph, path)
     if node is None:  # a conditional shortcut this use does not have
@@ -809,6 +1012,12 @@ def _collect_construct(emitter: _Program, writer: _ClassWriter, graph: Graph, bu
         found.append((key, node))
         return
     inner = emitter.class_writers[id(emitter.block_class[id(node)])]
-    _collect_modules(emitter, inner, node.body, key + ".", found)
+    inner_held: dict[str, str] = {}
+    _collect_modules(emitter, inner, node.body, key + ".", found, inner_held)
     for name, sub in writer.subs_of.get(id(built), {}).items():
-        _collect_construct(emitter, writer, graph, sub, f"{key}.{python_name(name)}", found)
+        where = inner_held.get(name) or (f"{key}.{inner.cls.sub_attrs[name]}" if name in inner.cls.sub_attrs else None)
+        if id(sub) in writer.handed_on:  # the enclosing block's own parameter, held in there
+            if held is not None and where is not None:
+                held[writer.handed_on[id(sub)]] = where
+        elif where is not None:  # else the block never applies it
+            _collect_construct(emitter, writer, graph, sub, where, found, held)

@@ -304,7 +304,8 @@ class Permute(_TensorOp):
 
     @classmethod
     def call_args(cls, args):
-        return list(args["dims"]) if args["dims"] else [()], []
+        dims = args["dims"]  # a tuple, or (in a block's class) an attribute holding one
+        return list(dims) if isinstance(dims, tuple) and dims else [dims], []
 
     @classmethod
     def output(cls, args, x, ctx):
@@ -374,7 +375,8 @@ class _Reduction(_TensorOp):
 
     @classmethod
     def call_args(cls, args):
-        return [], [("dim", args["dim"])] + ([("keepdim", True)] if args["keepdim"] else [])
+        keep = args["keepdim"]  # a bool, or (in a block's class) an attribute holding one
+        return [], [("dim", args["dim"])] + ([("keepdim", keep)] if keep is not False else [])
 
     @classmethod
     def reduce(cls, args, x, ctx) -> Shape:
