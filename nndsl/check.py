@@ -7,7 +7,7 @@ import os
 import re
 from types import MappingProxyType
 
-from nndsl import ast, shapes
+from nndsl import ast, layout, shapes
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
 from nndsl.ir import LayerNode, Program
 from nndsl.layers import lookup, suggest
@@ -514,19 +514,18 @@ class Checker(Context):
                     del self.sink.items[mark:]
             if integer and layer.integer_input == "float":
                 out = TensorType(out.shape, "float32")
-            if not x.contiguous and out.contiguous and out.shape == x.shape and layer.param_count(args) == 0:
-                # activations and dropout keep the input's memory layout, as torch's element-wise ops do
-                out = out._replace(contiguous=False)
-            if b.call.selector is not None:
-                out = layer.select(args, x, out, b.call.selector.text)
-            elif layer.default_selector is not None:
-                out = layer.select(args, x, out, layer.default_selector)
+            selector = b.call.selector.text if b.call.selector is not None else layer.default_selector
+            if selector is not None:
+                out = layer.select(args, x, out, selector)
+            out = out._replace(strides=layer.out_strides(args, x, out, selector))
         except ShapeError as exc:
             span = b.arg_spans.get(exc.param, b.call.span) if exc.param else b.call.span
             self.error(exc.code, exc.message, span, exc.label, self._producer_label(), exc.help)
             return None
         if self.bindings:
-            out = out._replace(shape=out.shape.substitute(self.bindings))
+            out = out._replace(
+                shape=out.shape.substitute(self.bindings), strides=layout.substitute(out.strides, self.bindings)
+            )
         line = self.source.line_col(b.call.span.start)[0]
         text = " ".join(self.source.text[b.call.span.start : b.call.span.end].split())
         return LayerNode(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from types import MappingProxyType
 
-from nndsl import ast, ops, shapes
+from nndsl import ast, layout, ops, shapes
 from nndsl.blocks import BlockChecks
 from nndsl.blocksource import negated, python_source, python_test, shortcut_condition
 from nndsl.check import (
@@ -772,9 +772,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                     self._producers(tensors),
                 )
         else:
-            out = tensors[0].type
-            if isinstance(scalar, float) and out.dtype in shapes.INTEGER_DTYPES or op == "div":
-                out = TensorType(out.shape, out.dtype if out.dtype not in shapes.INTEGER_DTYPES else "float32")
+            out = tensors[0].type  # an element-wise op of one tensor keeps its memory layout, as torch's do
+            if op == "sub" and out.dtype == "bool":
+                self._op_error(
+                    ShapeError("E204", "torch does not subtract with a bool tensor", "bool operand of '-'"),
+                    expr.span,
+                    tensors,
+                )
+            out = out._replace(dtype=ops.scalar_result_dtype(op, out.dtype, scalar))
         return self._op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
@@ -1101,7 +1106,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 else "make the shortcut produce the body's shape",
             )
             return self._poisoned(fn.span)
-        out = self.state.new(y.type, fn.span, "output", self.source)
+        rtype = y.type if y.type.strides is None and s.type.strides is None else y.type._replace(strides="unknown")
+        out = self.state.new(rtype, fn.span, "output", self.source)
         self.state.nodes.append(
             ResidualNode(
                 x.id,
@@ -1135,7 +1141,7 @@ def _substituted(node, bindings):
     """A node with the symbols its model fixed replaced by their sizes."""
 
     def fix(t: TensorType) -> TensorType:
-        return TensorType(t.shape.substitute(bindings), t.dtype)
+        return t._replace(shape=t.shape.substitute(bindings), strides=layout.substitute(t.strides, bindings))
 
     if isinstance(node, LayerNode):
         return node._replace(input=fix(node.input), output=fix(node.output))

@@ -13,6 +13,8 @@ _INPLACE = Param("inplace", BOOL, False)
 class _Elementwise(Layer):
     """Output shape equals input shape."""
 
+    layout = "elementwise"
+
     @classmethod
     def output(cls, args, x, ctx):
         return x
@@ -166,6 +168,8 @@ class PReLU(_Elementwise):
 
 
 class _SoftmaxBase(_Elementwise):
+    layout = "contiguous"  # torch's softmax writes a new row-major tensor
+
     params = (Param("dim", optional(INT), None),)
 
     @classmethod

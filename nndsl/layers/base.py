@@ -295,6 +295,24 @@ class Layer:
     def param_count(cls, args: dict) -> int:
         return 0
 
+    #: how the output's memory is laid out (see ``out_strides``): "contiguous" (a new row-major
+    #: tensor whatever the input), "elementwise" (the input's layout, as torch's element-wise ops
+    #: keep it), "own" (the shape rule sets ``strides`` itself: views), or "follows" (row-major
+    #: from a row-major input; another input's layout is not followed: convolutions, pools and
+    #: batch norms keep channels-last memory, for one)
+    layout: ClassVar[str] = "follows"
+
+    @classmethod
+    def out_strides(cls, args: dict, x: TensorType, out: TensorType, selector: str | None):
+        """The output's layout (nndsl.layout) for the input ``x``, after ``selector``."""
+        if cls.layout == "own":
+            return out.strides
+        if cls.layout == "contiguous" or x.strides is None:
+            return None
+        if cls.layout == "elementwise" and out.shape == x.shape:
+            return x.strides
+        return "unknown"
+
     @classmethod
     def forward_lines(cls, attr: str, src: str, dst: str, args: dict, selector: str | None) -> list[str]:
         """Source lines of ``forward`` applying this layer to ``src`` and leaving the result in ``dst``."""
@@ -389,10 +407,11 @@ def materialize(x: TensorType, rank: int, names: tuple[str, ...], ctx: Context) 
     if not x.shape.rest:
         return x
     known = x.shape.dims
+    strides = None if x.strides is None else "unknown"  # the layout of the unknown dims is not followed
     if len(known) > rank:
-        return TensorType(Shape(known), x.dtype)
+        return TensorType(Shape(known), x.dtype, strides)
     front = tuple(ctx.fresh(names[i]) for i in range(rank - len(known)))
-    return TensorType(Shape(front + known), x.dtype)
+    return TensorType(Shape(front + known), x.dtype, strides)
 
 
 def spatial_too_small(name: str, in_sizes, out_sizes, what: str = "kernel") -> ShapeError:

@@ -255,6 +255,8 @@ def _shape_arg(dims) -> str:
 class LayerNorm(Layer):
     """Normalises over the trailing ``normalized_shape`` dims (default: the last dim)."""
 
+    layout = "contiguous"
+
     params = (
         Param("normalized_shape", int_tuple(1), infer=True),
         Param("eps", FLOAT, 1e-5),
@@ -412,6 +414,8 @@ class GroupNorm(Layer):
 @register
 class InstanceNorm2d(Layer):
     """Instance normalisation over ``[N, C, H, W]`` (or unbatched ``[C, H, W]``)."""
+
+    layout = "contiguous"
 
     params = (
         Param("num_features", POS_INT, infer=True),

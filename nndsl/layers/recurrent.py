@@ -8,6 +8,7 @@ and, for LSTM, ``.c_n``.
 
 from __future__ import annotations
 
+from nndsl import layout, shapes
 from nndsl.layers.base import (
     BOOL,
     NONNEG_INT,
@@ -69,6 +70,14 @@ class _RNNBase(Layer):
         d = 2 if args["bidirectional"] else 1
         dims = x.shape.dims[:-1] + (d * cls._h_out(args),)
         return TensorType(Shape(dims), x.dtype)
+
+    @classmethod
+    def out_strides(cls, args, x, out, selector):
+        """batch_first: torch computes the sequence as [L, N, H] and hands back its transpose."""
+        if selector != "output" or not args["batch_first"] or out.shape.rank != 3:
+            return None
+        n, _, h = out.shape.dims
+        return layout.normal(out.shape.dims, (h, shapes.mul(n, h), 1))
 
     @classmethod
     def select(cls, args, x, out, selector):
