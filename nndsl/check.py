@@ -371,7 +371,12 @@ class Checker(Context):
             )
             return Bound(call, None, None)
         values, spans, failed = self.convert_arguments(
-            call, layer.dsl_name(), layer.params, _defaults(layer), signature(layer)
+            call,
+            layer.dsl_name(),
+            layer.params,
+            _defaults(layer),
+            signature(layer),
+            tuple(p.name for p in layer.params if not p.keyword_only),
         )
         if call.selector is not None and call.selector.text not in layer.selectors:
             if layer.selectors:
@@ -617,6 +622,8 @@ def signature(layer: type[Layer]) -> str:
     """``Linear(in_features, out_features, bias=True)``, as in torch's docs."""
     parts = []
     for p in layer.params:
+        if p.keyword_only and "*" not in parts:
+            parts.append("*")
         if p.default is REQUIRED:
             parts.append(p.name)
         else:

@@ -58,6 +58,7 @@ CATALOGUE: dict[str, str] = {
     "W305": "value, input or block never used",
     "W306": "view of reordered memory that torch may refuse, depending on symbolic sizes",
     "W308": "Squeeze of a symbolic size: kept, as torch keeps every size but 1",
+    "W309": "configuration torch refuses in training mode only (a train section refuses it)",
     "E501": "invalid train section or setting",
     "E502": "unknown loss, optimizer, schedule, data source or initialisation",
     "E503": "train section without a model it can train",

@@ -32,3 +32,74 @@ def test_squeeze_removes_a_size_known_to_be_1():
     assert result.ok and not result.diagnostics
     assert str(result.program.models[0].output.shape) == "[N, 4]"
     assert torch.randn(3, 1, 4).squeeze(1).shape == (3, 4)
+
+
+def test_norms_take_torchs_keyword_only_bias():
+    for call, module in [
+        ("BatchNorm2d(3, bias=False)", torch.nn.BatchNorm2d(3, bias=False)),
+        ("GroupNorm(1, 3, bias=False)", torch.nn.GroupNorm(1, 3, bias=False)),
+        ("InstanceNorm2d(3, affine=True, bias=False)", torch.nn.InstanceNorm2d(3, affine=True, bias=False)),
+        ("BatchNorm2d(3, affine=False, bias=False)", torch.nn.BatchNorm2d(3, affine=False, bias=False)),
+    ]:
+        built = nndsl.build(f"model M(x: [N, 3, 4, 4]) {{ {call} }}")
+        assert [k.split(".", 1)[1] for k in built.state_dict()] == list(module.state_dict()), call
+        result = nndsl.check_source(f"model M(x: [N, 3, 4, 4]) {{ {call} }}", "<agree>")
+        assert result.program.models[0].param_count == sum(p.numel() for p in module.parameters())
+    # torch's bias comes after device and dtype: by name only, as the checker has it
+    assert "E104" in codes("model M(x: [N, 3, 4, 4]) { BatchNorm2d(3, 1e-5, 0.1, True, True, False) }")
+
+
+def _raises(fn) -> bool:
+    try:
+        fn()
+    except (RuntimeError, ValueError):
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("call", "shape", "module"),
+    [
+        ("BatchNorm1d(3)", [1, 3], lambda: torch.nn.BatchNorm1d(3)),
+        ("BatchNorm1d(3, eps=0.0)", [4, 3], lambda: torch.nn.BatchNorm1d(3, eps=0.0)),
+        ("BatchNorm2d(3, eps=-1.0)", [2, 3, 2, 2], lambda: torch.nn.BatchNorm2d(3, eps=-1.0)),
+        (
+            "BatchNorm1d(3, track_running_stats=False)",
+            [1, 3],
+            lambda: torch.nn.BatchNorm1d(3, track_running_stats=False),
+        ),
+        (
+            "BatchNorm1d(3, eps=0.0, track_running_stats=False)",
+            [4, 3],
+            lambda: torch.nn.BatchNorm1d(3, eps=0.0, track_running_stats=False),
+        ),
+        ("BatchNorm1d(3)", [4, 3], lambda: torch.nn.BatchNorm1d(3)),
+    ],
+)
+def test_batch_norm_problems_of_training_only_are_warnings(call, shape, module):
+    """W309 where torch raises in training mode and runs in eval mode; E207 where it raises in both."""
+    x = torch.randn(*shape)
+    in_training = _raises(lambda: module().train()(x))
+    in_eval = _raises(lambda: module().eval()(x))
+    found = codes(f"model M(x: [{', '.join(map(str, shape))}]) {{ {call} }}")
+    if in_eval:
+        assert "E207" in found or "E107" in found
+    elif in_training:
+        assert found == ["W309"]
+    else:
+        assert found == []
+
+
+def test_a_train_section_refuses_what_torch_cannot_train(tmp_path):
+    model = "model M(x: [1, 4]) { Linear(4, 3) -> BatchNorm1d(3) }\n"
+    train = 'train M {\n    data = csv("d.csv", target="y")\n    loss = CrossEntropyLoss()\n}\n'
+    assert codes(model) == ["W309"]
+    found = codes(model + train)
+    assert "E207" in found and "W309" in found
+    # an ONNX export (eval mode) of the batch-1 declaration goes ahead
+    spec = tmp_path / "m.nn"
+    spec.write_text(model)
+    out = tmp_path / "m.onnx"
+    pytest.importorskip("onnxruntime")
+    nndsl.export_onnx(spec, out)
+    assert out.exists()

@@ -182,6 +182,7 @@ class Param(NamedTuple):
     kind: Kind
     default: Any = REQUIRED
     infer: bool = False  # may be left out: taken from the incoming shape
+    keyword_only: bool = False  # after torch's ``*``: given by name only
 
     @property
     def required(self) -> bool:
@@ -303,6 +304,12 @@ class Layer:
     layout: ClassVar[str] = "follows"
 
     @classmethod
+    def training_problem(cls, args: dict, x: TensorType) -> str | None:
+        """Why torch's forward raises on ``x`` in training mode only (eval mode runs), or None;
+        the shape rule warns (W309), a train section refuses the model (E207)."""
+        return None
+
+    @classmethod
     def out_strides(cls, args: dict, x: TensorType, out: TensorType, selector: str | None):
         """The output's layout (nndsl.layout) for the input ``x``, after ``selector``."""
         if cls.layout == "own":
@@ -358,7 +365,7 @@ class Layer:
             if not (p.required or p.name in given or differs):
                 in_order = False
                 continue
-            if in_order and not keywords and (p.required or index < n_positional):
+            if in_order and not keywords and not p.keyword_only and (p.required or index < n_positional):
                 positional.append(p.name)
             else:
                 keywords.append(p.name)
