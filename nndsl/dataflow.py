@@ -483,6 +483,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         scope.spans[name] = target.span
         if isinstance(value, Tensor):
             self.state.names.setdefault(value.id, name)
+        elif is_fn(value) and not isinstance(value, (ParamFn, PoisonFn)):
+            self.state.named.setdefault(id(value), (value, name))
 
     # ------------------------------------------------------------ expressions
 
@@ -928,6 +930,42 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def apply(self, fn, x: Tensor, span: Span) -> Tensor:
         """``x -> fn``: the nodes for it go into the graph being built."""
+        named = self.state.named.get(id(fn))
+        if named is None:
+            return self._apply_fn(fn, x, span)
+        mark = len(self.state.nodes)
+        y = self._apply_fn(fn, x, span)
+        if not sum(n.params for node in self.state.nodes[mark:] for n in walk_layers(node)):
+            return y  # a sub-network without weights is the same computation wherever it is used
+        if id(fn) in self.state.named_applied:
+            self.error(
+                "E115",
+                f"the sub-network '{named[1]}' has weights and is applied a second time: that would need "
+                "weights shared between the two places, which nndsl does not support yet",
+                span,
+                "applied again",
+                (Label(self.state.named_applied[id(fn)], "first applied here"),),
+                help=f"write the layers out again for a second, separate '{named[1]}', or make it a block "
+                "and use the block twice",
+            )
+            raise Abort
+        self.state.named_applied[id(fn)] = span
+        return y
+
+    def _copies(self, run_once, times: int, x: Tensor) -> Tensor:
+        """``run_once`` applied ``times`` times in sequence, each a separate copy of its layers: a named
+        sub-network applied in the body is applied once per copy."""
+        before = dict(self.state.named_applied)
+        after_first = None
+        for index in range(times):
+            self.state.named_applied = dict(before)
+            x = run_once(index, x)
+            if after_first is None:
+                after_first = self.state.named_applied
+        self.state.named_applied = before if after_first is None else after_first
+        return x
+
+    def _apply_fn(self, fn, x: Tensor, span: Span) -> Tensor:
         self.state.used.add(x.id)
         if isinstance(fn, LayerFn):
             return self._apply_layer(fn, x)
@@ -955,10 +993,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         if isinstance(fn, RepeatFn):
 
             def repeat():
-                y = x
-                for _ in range(fn.times):
-                    y = self.apply(fn.fn, y, span)
-                return y
+                return self._copies(lambda _, y: self.apply(fn.fn, y, span), fn.times, x)
 
             return self._nested(repeat, "repeat", x, fn.span)
         if isinstance(fn, ForFn):
@@ -1001,17 +1036,20 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _run_for(self, fn: ForFn, x: Tensor) -> Tensor:
         saved = self.scope
+
+        def run_row(index: int, x: Tensor) -> Tensor:
+            scope = Scope(fn.scope)
+            for name, value in zip(fn.loop.names, fn.items[index]):
+                scope.values[name.text] = value
+                scope.used.add(name.text)
+            self.scope = scope
+            (x,) = self._body_single(fn.loop.body, scope, x)
+            return x
+
         try:
-            for row in fn.items:
-                scope = Scope(fn.scope)
-                for name, value in zip(fn.loop.names, row):
-                    scope.values[name.text] = value
-                    scope.used.add(name.text)
-                self.scope = scope
-                (x,) = self._body_single(fn.loop.body, scope, x)
+            return self._copies(run_row, len(fn.items), x)
         finally:
             self.scope = saved
-        return x
 
     def _body_single(self, body: ast.Body, scope: Scope, x: Tensor) -> tuple[Tensor]:
         outputs = self._body(body, scope, x)

@@ -479,3 +479,25 @@ def test_an_unused_value_is_computed_but_binds_no_variable(tmp_path):
 def test_a_tensor_is_not_taken_for_a_list(text, code, fragment):
     diag = only(check(text), code)
     assert fragment in diag.message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # one module in two places would share its weights: refused, as for a block's argument
+        ("tower = Linear(8, 8) -> ReLU\n p = a -> tower\n q = a -> tower\n return p, q", ["E115"]),
+        ("tower = Linear(8, 8)\n a -> tower -> tower", ["E115"]),
+        ("tower = Linear(8, 8)\n a -> tower * 2\n for i in range(2) { tower }", ["E115"]),
+        # a repetition or loop makes copies: once per copy is fine
+        ("tower = Linear(8, 8) -> ReLU\n a -> tower * 3", []),
+        ("tower = Linear(8, 8)\n for i in range(3) { tower }", []),
+        # without weights there is nothing to share
+        ("act = ReLU -> Dropout(0.1)\n p = a -> act\n q = a -> act\n return p, q", []),
+    ],
+)
+def test_a_named_sub_network_with_weights_is_applied_once(body, expected):
+    result = check(f"model M(a: [N, 8]) {{\n {body}\n}}")
+    assert codes(result) == expected, [(d.code, d.message) for d in result.diagnostics]
+    if expected:
+        assert "shared" in result.diagnostics[0].message
+        assert "block" in result.diagnostics[0].help
