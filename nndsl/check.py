@@ -12,6 +12,7 @@ from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
 from nndsl.ir import LayerNode, Program
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, Param, ShapeError, WrongType, type_name
+from nndsl.layers.registry import TORCH_LAYERS
 from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
 
@@ -333,14 +334,25 @@ class Checker(Context):
                 keyword_seen = True
                 pname = arg.keyword.text
                 if pname not in names:
-                    close = close_matches(pname, names, n=1)
+                    advice = foreign_argument(pname, names)
+                    if advice:
+                        close = [advice[0]] if advice[0] else []
+                    else:
+                        close = close_matches(pname, names, n=1)
                     misspelt.update(close)
+                    if advice and advice[0]:
+                        value = " ".join(self.source.text[arg.value.span.start : arg.value.span.end].split())
+                        help_text = f"{advice[1]}: {advice[0]}={value}"
+                    elif advice:
+                        help_text = advice[1]
+                    else:
+                        help_text = f"did you mean '{close[0]}'?" if close else f"signature: {signature}"
                     self.error(
                         "E102",
                         f"{owner} has no argument '{pname}'",
                         arg.keyword.span,
                         "unknown argument",
-                        help=f"did you mean '{close[0]}'?" if close else f"signature: {signature}",
+                        help=help_text,
                     )
                     ok = False
                     continue
@@ -568,7 +580,53 @@ _NOT_LAYERS = {
     "Sequential": "a chain is already sequential: join the layers with '->'",
     "view": "layers are capitalised: View((-1, 16))",
     "reshape": "layers are capitalised: Reshape((-1, 16))",
+    "MaxPooling2D": "Keras's MaxPooling2D is MaxPool2d here: MaxPool2d(kernel_size)",
+    "MaxPooling1D": "Keras's MaxPooling1D is MaxPool1d here: MaxPool1d(kernel_size)",
+    "AveragePooling2D": "Keras's AveragePooling2D is AvgPool2d here: AvgPool2d(kernel_size)",
+    "GlobalAveragePooling2D": "global average pooling is AdaptiveAvgPool2d(1) -> Flatten here",
+    "GlobalMaxPooling2D": "global max pooling is AdaptiveMaxPool2d(1) -> Flatten here",
+    "BatchNormalization": "Keras's BatchNormalization is BatchNorm here (BatchNorm1d/2d/3d by rank)",
+    "LayerNormalization": "Keras's LayerNormalization is LayerNorm(normalized_shape) here",
+    "Activation": "write the activation itself as a layer: ... -> ReLU",
+    "Concatenate": "join tensors with cat(a, b, dim=1)",
+    "Add": "add tensors with a + b, or wrap a sub-network in Residual(...)",
+    "Swish": "Swish is SiLU in torch",
 }
+
+
+#: argument names from Keras (and habits from it) -> torch's name for the same thing
+_FOREIGN_ARGUMENTS = {
+    "rate": "p",
+    "units": ("out_features", "hidden_size"),
+    "filters": "out_channels",
+    "kernel": "kernel_size",
+    "pool_size": "kernel_size",
+    "strides": "stride",
+    "dilation_rate": "dilation",
+    "use_bias": "bias",
+    "epsilon": "eps",
+    "axis": "dim",
+    "input_dim": ("in_features", "num_embeddings", "input_size"),
+    "output_dim": ("embedding_dim", "out_features"),
+}
+#: arguments with no counterpart on a torch layer, and what to write instead
+_NOT_ARGUMENTS = {
+    "activation": "an activation is a layer of its own here: ... -> ReLU after this one",
+    "input_shape": "the input's shape is declared once, on the model: model M(x: [N, 3, 32, 32]) { ... }",
+    "kernel_initializer": "initialisation is a train setting: init = he_normal in the train section",
+    "return_sequences": "the full sequence is the default; .last selects the last step: LSTM(8, 16).last",
+}
+
+
+def foreign_argument(pname: str, names) -> tuple[str | None, str] | None:
+    """(torch's parameter, help) for an argument name from another framework, or None."""
+    if pname in _NOT_ARGUMENTS:
+        return None, _NOT_ARGUMENTS[pname]
+    wanted = _FOREIGN_ARGUMENTS.get(pname, ())
+    for torch_name in (wanted,) if isinstance(wanted, str) else wanted:
+        if torch_name in names:
+            return torch_name, f"'{pname}' is Keras's name for torch's '{torch_name}'"
+    return None
 
 
 def unknown_layer_help(name: str) -> str:
@@ -577,6 +635,8 @@ def unknown_layer_help(name: str) -> str:
         return _NOT_LAYERS[name]
     if name.endswith("Loss"):
         return "losses are not part of the network: a spec describes the model only"
+    if name in TORCH_LAYERS and suggest(name) is None:
+        return f"torch's {name} is not supported by nndsl yet: run `nndsl layers` to list the layers it has"
     variants = [f"{name}{n}d" for n in (1, 2, 3) if lookup(f"{name}{n}d")]
     if variants:
         listed = ", ".join(variants[:-1]) + " or " + variants[-1] if len(variants) > 1 else variants[0]

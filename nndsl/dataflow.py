@@ -867,7 +867,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 f"layers are written without the '{prefix}.' prefix",
                 call.name.span,
                 "torch's module path",
-                help=f"write {last}" if lookup(last) else f"'{last}' is not a layer nndsl knows: run `nndsl layers`",
+                help=f"write {last}" if lookup(last) else unknown_layer_help(last),
             )
         else:
             self.error(

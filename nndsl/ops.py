@@ -130,16 +130,17 @@ def cat(types: list[TensorType], dim: int) -> TensorType:
     axis = _dim(dim, rank, "cat")
     total: Dim = 0
     for t in types:
-        for i, (p, q) in enumerate(zip(first.shape.dims, t.shape.dims)):
-            if i != axis and shapes.known_equal(p, q) is False:
-                raise ShapeError(
-                    "E208",
-                    f"cat along dim {dim} needs equal sizes elsewhere: {first.shape} and {t.shape} differ at dim {i}",
-                    f"{first.shape} and {t.shape}",
-                    f"resize one of them, or cat along dim {i}"
-                    if shapes.known_equal(first.shape.dims[axis], t.shape.dims[axis])
-                    else None,
-                )
+        differ = [i for i, (p, q) in enumerate(zip(first.shape.dims, t.shape.dims)) if not shapes.known_equal(p, q)]
+        wrong = [i for i in differ if i != axis and shapes.known_equal(first.shape.dims[i], t.shape.dims[i]) is False]
+        if wrong:
+            where = f"dim {wrong[0]}" if len(wrong) == 1 else "dims " + ", ".join(str(i) for i in wrong)
+            raise ShapeError(
+                "E208",
+                f"cat along dim {dim} needs equal sizes elsewhere: {first.shape} and {t.shape} differ at {where}",
+                f"{first.shape} and {t.shape}",
+                # another dim works only when it is the one place where the shapes differ
+                f"resize one of them, or cat along dim {wrong[0]}" if differ == wrong and len(wrong) == 1 else None,
+            )
         total = shapes.add(total, t.shape.dims[axis])
     dims = list(first.shape.dims)
     dims[axis] = total
