@@ -56,7 +56,7 @@ def test_a_torch_layer_nndsl_lacks_is_not_supported_yet(name):
     assert "not supported" in text and "did you mean" not in text
 
 
-@pytest.mark.parametrize("name", ["Hardsigmoid2", "HardSigmoidal", "Nn", "Dense3", "Convolution"])
+@pytest.mark.parametrize("name", ["Hardsigmoid2", "HardSigmoidal", "Dense3", "Convolution"])
 def test_a_name_far_from_every_layer_gets_no_guess(name):
     assert "did you mean" not in layer_help(name)
 
@@ -111,3 +111,10 @@ def test_cat_suggests_another_dim_only_where_torch_would_cat(a, b):
         except RuntimeError:
             pass
     assert suggested == (workable[0] if workable else None)
+
+
+def test_a_short_name_gaining_a_letter_is_no_typo():
+    from nndsl.layers import suggest
+
+    assert suggest("nn") is None  # not RNN: torch's module prefix
+    assert suggest("Gru") == "GRU"
