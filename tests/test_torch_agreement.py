@@ -103,3 +103,50 @@ def test_a_train_section_refuses_what_torch_cannot_train(tmp_path):
     pytest.importorskip("onnxruntime")
     nndsl.export_onnx(spec, out)
     assert out.exists()
+
+
+# (layer, input shape): where the checker is stricter than torch on purpose or torch fails inside
+ZERO_SIZE_EXCEPTIONS = {
+    "BatchNorm",  # 0 channels against num_features=C: a spec mistake, though torch's empty batch norm runs
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "TransformerEncoderLayer",  # 0 features against d_model: likewise
+}
+
+
+def _registry_rows():
+    import re
+
+    from nndsl.layers import REGISTRY
+
+    for name, layer in sorted(REGISTRY.items()):
+        for call, given, expected in layer.examples:
+            match = re.fullmatch(r"\[([\w, ]*)\]", given)
+            if expected.startswith(("E", "W")) or not match or name in ZERO_SIZE_EXCEPTIONS:
+                continue
+            sizes = [s.strip() for s in match.group(1).split(",") if s.strip()]
+            dims = [int(s) if s.isdigit() else (2 if s == "N" else 6) for s in sizes]
+            yield pytest.param(call, dims, id=f"{call} on {given}")
+
+
+@pytest.mark.parametrize(("call", "dims"), list(_registry_rows()))
+def test_zero_sizes_are_accepted_exactly_where_torch_runs(call, dims):
+    """Each dim of each layer's accepted rows set to 0 in turn: the checker accepts the input
+    exactly where torch's module runs on it (eval mode)."""
+    declared = ", ".join(map(str, dims))
+    if not nndsl.check_source(f"model M(x: [{declared}]) {{ {call} }}", "<agree>").ok:
+        return  # the row needs its symbolic sizes
+    module = nndsl.build(f"model M(x: [{declared}]) {{ {call} }}").eval()
+    for i in range(len(dims)):
+        zeroed = dims[:i] + [0] + dims[i + 1 :]
+        result = nndsl.check_source(f"model M(x: [{', '.join(map(str, zeroed))}]) {{ {call} }}", "<agree>")
+        try:
+            with torch.no_grad():
+                module(torch.randn(*zeroed))
+            runs = True
+        except (RuntimeError, ValueError, IndexError, AssertionError):
+            runs = False
+        if call.startswith("InstanceNorm2d") and "affine=True" in call and i == 0:
+            continue  # torch's affine instance norm fails inside on an empty batch (select(): index 0)
+        assert result.ok == runs, (zeroed, [(d.code, d.message) for d in result.diagnostics])

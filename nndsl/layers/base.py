@@ -421,6 +421,18 @@ def materialize(x: TensorType, rank: int, names: tuple[str, ...], ctx: Context) 
     return TensorType(Shape(front + known), x.dtype, strides)
 
 
+def require_nonempty(name: str, x: TensorType, dims: tuple, what: str = "every dim but the batch") -> None:
+    """torch refuses a known size 0 among ``dims`` (pools, upsampling, transposed convolutions:
+    "Expected input to have non-zero size for non-batch dimensions"); a batch of 0 passes."""
+    if any(isinstance(d, int) and d == 0 for d in dims):
+        raise ShapeError(
+            "E203",
+            f"{name} needs a non-zero size in {what}, got {x.shape}: torch raises on this empty input",
+            "empty input",
+            "give the input a non-zero size there",
+        )
+
+
 def spatial_too_small(name: str, in_sizes, out_sizes, what: str = "kernel") -> ShapeError:
     ins = " x ".join(str(d) for d in in_sizes)
     outs = " x ".join(str(d) for d in out_sizes)

@@ -18,6 +18,7 @@ from nndsl.layers.base import (
     onnx_batched,
     optional,
     rank_error,
+    require_nonempty,
     size_kind,
     spatial_too_small,
 )
@@ -57,6 +58,7 @@ class _PoolNd(Layer):
         n = cls.n
         x = materialize(x, n + 2, SPATIAL_NAMES[n], ctx)
         check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
+        require_nonempty(cls.__name__, x, x.shape.dims[-n - 1 :])
         kernel = args["kernel_size"]
         stride = args["stride"] if args["stride"] is not None else kernel
         padding = args["padding"]
@@ -187,6 +189,8 @@ class MaxPool2d(_MaxPoolNd):
         ("MaxPool2d(2, 2, padding=1, ceil_mode=True)", "[1, 1, 4, 4]", "[1, 1, 3, 3]"),
         ("MaxPool2d(2)", "[N, C, H, W]", "[N, C, H//2, W//2]"),
         ("MaxPool2d(3, padding=2)", "[N, 1, 8, 8]", "E207"),
+        ("MaxPool2d(2)", "[2, 0, 4, 4]", "E203"),
+        ("MaxPool2d(2)", "[0, 3, 4, 4]", "[0, 3, 2, 2]"),
         ("MaxPool2d(3)", "[N, 1, 2, 2]", "E203"),
     )
     onnx_examples = (
@@ -322,6 +326,9 @@ def _output_size(n: int) -> Kind:
 
 class _AdaptiveNd(Layer):
     n = 2
+    #: an average to size 1 is torch's mean, which takes an empty input (to NaN); other adaptive
+    #: pools refuse one
+    averages = False
 
     @classmethod
     def validate(cls, args):
@@ -341,9 +348,10 @@ class _AdaptiveNd(Layer):
         out = None if spatial is None else tuple(s if o is None else o for s, o in zip(spatial, sizes))
         if not cls._accepts_rank(x.shape.rank, out, isinstance(size, tuple)):
             raise rank_error(cls.__name__, f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)", x)
-        for d in spatial:
-            if isinstance(d, int) and d < 1:
-                raise ShapeError("E203", f"{cls.__name__} needs a non-empty input, got {x.shape}")
+        if not cls.averages:
+            require_nonempty(cls.__name__, x, x.shape.dims[-n - 1 :])
+        elif not all(o == 1 for o in out):
+            require_nonempty(cls.__name__, x, spatial, "its spatial dims")
         return TensorType(Shape(x.shape.dims[:-n] + out), x.dtype)
 
     #: "ReduceMean" or "ReduceMax": what one window computes
@@ -399,6 +407,8 @@ class _AdaptiveNd(Layer):
 class AdaptiveAvgPool1d(_AdaptiveNd):
     """Averages ``[N, C, L]`` down (or up) to ``[N, C, output_size]``."""
 
+    averages = True
+
     n = 1
     params = (Param("output_size", _output_size(1)),)
     examples = (("AdaptiveAvgPool1d(1)", "[N, 8, 17]", "[N, 8, 1]"),)
@@ -414,6 +424,7 @@ class AdaptiveAvgPool2d(_AdaptiveNd):
     """Averages ``[N, C, H, W]`` to ``[N, C, *output_size]``; None keeps that dimension."""
 
     n = 2
+    averages = True
     params = (Param("output_size", _output_size(2)),)
     examples = (
         ("AdaptiveAvgPool2d((1, 1))", "[N, 512, H, W]", "[N, 512, 1, 1]"),

@@ -21,6 +21,7 @@ from nndsl.layers.base import (
     choice,
     materialize,
     rank_error,
+    require_nonempty,
 )
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
@@ -51,6 +52,10 @@ class _RNNBase(Layer):
         x = materialize(x, 3, ("L", "N", "F") if not args["batch_first"] else ("N", "L", "F"), ctx)
         if x.shape.rank not in (2, 3):
             raise rank_error(cls.__name__, "a 2-D (unbatched) or 3-D (batched)", x)
+        length = x.shape.dims[1 if args["batch_first"] and x.shape.rank == 3 else 0]
+        require_nonempty(
+            cls.__name__, x, (length,), "the sequence length (torch: 'Expected sequence length to be larger than 0')"
+        )
         have = x.shape.dims[-1]
         n_in = args["input_size"]
         ctx.require_equal(
@@ -267,6 +272,7 @@ class RNN(_RNNBase):
         ("RNN(10, 20)", "[L, N, 10]", "[L, N, 20]"),
         ("RNN(10, 20, batch_first=True).last", "[N, L, 10]", "[N, 20]"),
         ("RNN(10, 20)", "[L, N, 12]", "E201"),
+        ("RNN(10, 20)", "[0, N, 10]", "E203"),
     )
     onnx_examples = (
         ("RNN(3, 4, num_layers=2, nonlinearity='relu')", "[L, N, 3]"),

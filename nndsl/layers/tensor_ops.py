@@ -155,6 +155,7 @@ class Reshape(_TensorOp):
         ("Reshape((2, 8))", "[N, 4]", "W303"),
         ("Reshape((4, -1))", "[N, 6]", "W301"),
         ("Reshape((5, 5))", "[2, 3, 4]", "E206"),
+        ("Reshape((-1, 4))", "[2, 0]", "[0, 4]"),
         ("Reshape((5, -1))", "[2, 3, 4]", "E206"),
         ("Reshape((-1, -1))", "[2, 3, 4]", "E107"),
         ("Reshape((0, 4))", "[2, 3, 4]", "E107"),
@@ -198,7 +199,9 @@ class Reshape(_TensorOp):
             _require_total(cls, sizes, x, total, known, ctx)
             return TensorType(Shape(sizes), x.dtype)
         if total == 0:
-            raise _reshape_error(cls, sizes, x, "with 0 elements the -1 could be any size")
+            if known == 0:
+                raise _reshape_error(cls, sizes, x, "with 0 elements the -1 could be any size")
+            return TensorType(Shape(tuple(0 if s == -1 else s for s in sizes)), x.dtype)  # as torch infers it
         if isinstance(total, int) and total % known:
             raise _reshape_error(cls, sizes, x, f"{total} elements are not divisible by {known}")
         quotient = _divide(total, known)
