@@ -517,6 +517,20 @@ class Checker(Context):
                     f"expected float32, got {x.dtype}",
                     "integer indices go through Embedding first",
                 )
+            if x.dtype == "bool" and layer.bool_input is None:
+                raise ShapeError(
+                    "E204",
+                    f"{layer.dsl_name()} does not take a bool input, got {x}: torch raises",
+                    f"expected float32, got {x.dtype}",
+                    "a mask multiplies a float tensor (x * mask), or becomes numbers first",
+                )
+            if x.dtype in layer.unsupported_dtypes:
+                raise ShapeError(
+                    "E204",
+                    f"torch has no {x.dtype} kernel for {layer.dsl_name()} on CPU, got {x}",
+                    f"{x.dtype} input",
+                    "use float32 (the default), or int64 where the layer takes integers",
+                )
             fixed_before = len(self.bindings)
             out = layer.output(args, x, self)
             if len(self.bindings) > fixed_before:
@@ -529,8 +543,8 @@ class Checker(Context):
                     out = layer.output(args, x, self)
                 finally:
                     del self.sink.items[mark:]
-            if integer and layer.integer_input == "float":
-                out = TensorType(out.shape, "float32")
+            if integer and layer.integer_input == "float" or x.dtype == "bool" and layer.bool_input == "float":
+                out = out._replace(dtype="float32")
             selector = b.call.selector.text if b.call.selector is not None else layer.default_selector
             if selector is not None:
                 out = layer.select(args, x, out, selector)

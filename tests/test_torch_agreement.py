@@ -115,7 +115,7 @@ ZERO_SIZE_EXCEPTIONS = {
 }
 
 
-def _registry_rows():
+def _registry_rows(exclude=frozenset()):
     import re
 
     from nndsl.layers import REGISTRY
@@ -123,14 +123,14 @@ def _registry_rows():
     for name, layer in sorted(REGISTRY.items()):
         for call, given, expected in layer.examples:
             match = re.fullmatch(r"\[([\w, ]*)\]", given)
-            if expected.startswith(("E", "W")) or not match or name in ZERO_SIZE_EXCEPTIONS:
+            if expected.startswith(("E", "W")) or not match or name in exclude:
                 continue
             sizes = [s.strip() for s in match.group(1).split(",") if s.strip()]
             dims = [int(s) if s.isdigit() else (2 if s == "N" else 6) for s in sizes]
             yield pytest.param(call, dims, id=f"{call} on {given}")
 
 
-@pytest.mark.parametrize(("call", "dims"), list(_registry_rows()))
+@pytest.mark.parametrize(("call", "dims"), list(_registry_rows(ZERO_SIZE_EXCEPTIONS)))
 def test_zero_sizes_are_accepted_exactly_where_torch_runs(call, dims):
     """Each dim of each layer's accepted rows set to 0 in turn: the checker accepts the input
     exactly where torch's module runs on it (eval mode)."""
@@ -150,3 +150,42 @@ def test_zero_sizes_are_accepted_exactly_where_torch_runs(call, dims):
         if call.startswith("InstanceNorm2d") and "affine=True" in call and i == 0:
             continue  # torch's affine instance norm fails inside on an empty batch (select(): index 0)
         assert result.ok == runs, (zeroed, [(d.code, d.message) for d in result.diagnostics])
+
+
+DTYPES = ["bool", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
+
+
+def _outcome(module, x) -> str:
+    """torch's result dtype for ``x`` in training and in eval mode, or "raises" if either fails."""
+    dtypes = set()
+    for training in (True, False):
+        module.train(training)
+        try:
+            with torch.no_grad():
+                y = module(x)
+        except (RuntimeError, ValueError, AssertionError, IndexError, NotImplementedError):
+            return "raises"
+        dtypes.add(str(y.dtype).removeprefix("torch."))
+    return dtypes.pop() if len(dtypes) == 1 else "raises"
+
+
+@pytest.mark.parametrize(("call", "dims"), list(_registry_rows()))
+def test_each_dtype_is_accepted_exactly_where_torch_runs(call, dims):
+    """Each layer's rows on every dtype a spec can declare: the checker accepts the input where
+    torch's module (its parameters in that dtype, for a floating-point input) runs in training
+    and in eval mode, with torch's result dtype."""
+    import copy
+
+    declared = ", ".join(map(str, dims))
+    if not nndsl.check_source(f"model M(x: [{declared}]) {{ {call} }}", "<agree>").ok:
+        return  # the row needs its symbolic sizes
+    module = nndsl.build(f"model M(x: [{declared}]) {{ {call} }}")
+    for dtype in DTYPES:
+        torch_dtype = getattr(torch, dtype)
+        result = nndsl.check_source(f"model M(x: {dtype}[{declared}]) {{ {call} }}", "<agree>")
+        floating = torch_dtype.is_floating_point
+        torch_module = copy.deepcopy(module).to(torch_dtype) if floating else module
+        x = (torch.rand(dims) * 4).to(torch_dtype)  # indices 0..3 for an Embedding
+        want = _outcome(torch_module, x)
+        got = result.program.models[0].output.dtype if result.ok else "raises"
+        assert got == want, (dtype, [(d.code, d.message) for d in result.diagnostics])

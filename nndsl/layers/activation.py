@@ -36,6 +36,7 @@ def _activation(name: str, doc: str, params: tuple = (_INPLACE,), integer_input:
             "__module__": __name__,
             "params": params,
             "integer_input": integer_input,
+            "bool_input": "float" if integer_input == "float" else None,
             "examples": ((name, "[N, 10]", "[N, 10]"), (name, "[N, 3, H, W]", "[N, 3, H, W]")),
             "to_onnx": classmethod(to_onnx),
         },

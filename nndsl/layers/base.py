@@ -245,6 +245,11 @@ class Layer:
     #: what an integer (index) tensor does here, as torch has it: None, rejected (most layers
     #: need floating point); "keep", accepted with an integer result; "float", promoted to float32
     integer_input: ClassVar[str | None] = None
+    #: the same for a bool tensor (a mask), which torch's kernels treat apart from integers:
+    #: None, rejected (ReLU, pools, Linear); "keep" (views, padding); "float" (Sigmoid, Tanh)
+    bool_input: ClassVar[str | None] = None
+    #: input dtypes torch 2.13 has no CPU kernel for here (avg_pool2d for int32, say)
+    unsupported_dtypes: ClassVar[frozenset[str]] = frozenset()
     #: False for tensor operations with no nn.Module (reshape, permute, mean): the torch
     #: backend gives them no attribute and ``forward_lines`` gets ``attr=None``
     has_module: ClassVar[bool] = True

@@ -93,6 +93,7 @@ class Identity(Layer):
     layout = "elementwise"
 
     integer_input = "keep"
+    bool_input = "keep"
 
     examples = (("Identity", "[N, 3]", "[N, 3]"),)
 
@@ -127,6 +128,7 @@ class Flatten(Layer):
         return layout.of_reshape(x, out)  # a view where torch can make one, else a row-major copy
 
     integer_input = "keep"
+    bool_input = "keep"
 
     params = (Param("start_dim", INT, 1), Param("end_dim", INT, -1))
     examples = (
@@ -180,6 +182,7 @@ class Unflatten(Layer):
         return layout.of_reshape(x, out)  # a view: splitting one dim always keeps the memory
 
     integer_input = "keep"
+    bool_input = "keep"
 
     # torch wants a tuple (or list) even for one size
     params = (Param("dim", INT), Param("unflattened_size", int_tuple(minimum=-1, allow_int=False)))

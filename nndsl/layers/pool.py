@@ -216,6 +216,8 @@ class MaxPool3d(_MaxPoolNd):
 class _AvgPoolNd(_PoolNd):
     """Average pools: no dilation parameter (its value is 1)."""
 
+    unsupported_dtypes = frozenset({"int32"})  # torch's CPU kernels average int64, not int32
+
     @classmethod
     def onnx_unsupported(cls, node, opset):
         if node.args.get("divisor_override") is not None and node.args["ceil_mode"]:
@@ -271,7 +273,7 @@ class AvgPool2d(_AvgPoolNd):
 
     n = 2
     params = _avg_params(2)
-    examples = (("AvgPool2d(2)", "[N, 3, 8, 8]", "[N, 3, 4, 4]"),)
+    examples = (("AvgPool2d(2)", "[N, 3, 8, 8]", "[N, 3, 4, 4]"), ("AvgPool2d(2)", "int32[N, 3, 8, 8]", "E204"))
     onnx_examples = (
         ("AvgPool2d(3, 2, padding=1)", "[N, 2, H, W]"),
         ("AvgPool2d(3, 2, padding=1, count_include_pad=False, ceil_mode=True)", "[N, 2, 8, 9]"),
@@ -286,11 +288,15 @@ class AvgPool3d(_AvgPoolNd):
     """3-D average pooling over ``[N, C, D, H, W]``."""
 
     integer_input = "keep"  # torch has integer kernels for it
+    unsupported_dtypes = frozenset({"int32", "float16", "bfloat16"})  # avg_pool3d_out_frame on CPU
 
     n = 3
     input_covers_kernel = True
     params = _avg_params(3)
-    examples = (("AvgPool3d(2)", "[N, 1, 4, 4, 4]", "[N, 1, 2, 2, 2]"),)
+    examples = (
+        ("AvgPool3d(2)", "[N, 1, 4, 4, 4]", "[N, 1, 2, 2, 2]"),
+        ("AvgPool3d(2)", "float16[N, 1, 4, 4, 4]", "E204"),
+    )
     onnx_examples = (("AvgPool3d((2, 3, 3), stride=2, padding=(1, 1, 0), count_include_pad=False)", "[N, 1, 4, 6, 6]"),)
 
 

@@ -219,6 +219,7 @@ class ZeroPad2d(Layer):
     """
 
     integer_input = "keep"  # torch has integer kernels for it
+    bool_input = "keep"
     params = (Param("padding", Kind("an integer or a tuple (left, right, top, bottom)", _pads)),)
     examples = (
         ("ZeroPad2d(2)", "[N, 3, 8, 8]", "[N, 3, 12, 12]"),

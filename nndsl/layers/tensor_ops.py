@@ -115,6 +115,7 @@ class _TensorOp(Layer):
 
     has_module = False
     integer_input = "keep"
+    bool_input = "keep"
     method = ""
 
     @classmethod
