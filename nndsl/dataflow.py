@@ -1144,13 +1144,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 else "make the shortcut produce the body's shape",
             )
             return self._poisoned(fn.span)
-        rtype = y.type if y.type.strides is None and s.type.strides is None else y.type._replace(strides="unknown")
+        # body + shortcut: torch's promotion of the two dtypes, and a new tensor's layout
+        rtype = ops.combined(y.type, s.type)
         out = self.state.new(rtype, fn.span, "output", self.source)
         self.state.nodes.append(
             ResidualNode(
                 x.id,
                 out.id,
-                y.type,
+                rtype,
                 Graph((x.id,), tuple(body_nodes), (y.id,)),
                 shortcut_graph,
                 fn.span,

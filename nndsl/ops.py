@@ -87,6 +87,11 @@ def broadcast(op: str, a: TensorType, b: TensorType) -> tuple[TensorType, list[s
     return _layout((a, b), TensorType(Shape(tuple(dims)), dtype)), unverified
 
 
+def combined(a: TensorType, b: TensorType) -> TensorType:
+    """The type of ``a + b`` for two tensors of one shape (a residual's sum)."""
+    return _layout((a, b), a._replace(dtype=result_dtype(a.dtype, b.dtype), strides=None))
+
+
 def _mismatch(op: str, a: TensorType, b: TensorType, dim: int, p: Dim, q: Dim) -> ShapeError:
     verb = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}[op]
     return ShapeError(

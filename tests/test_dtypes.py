@@ -44,3 +44,11 @@ def test_tensor_and_number_results_follow_torch(dtype, scalar, op):
     except RuntimeError:
         want = ["E204"]  # torch refuses: bool - number
     assert got == want
+
+
+@pytest.mark.parametrize(("a", "body"), [("int64", "Sigmoid"), ("float32", "Identity"), ("bool", "Sigmoid")])
+def test_a_residual_sum_follows_torch_promotion(a, body):
+    got = output_dtypes(f"model M(x: {a}[2, 3]) {{ Residual({body}) }}")
+    x = sample(a)
+    y = torch.sigmoid(x) if body == "Sigmoid" else x
+    assert got == [str((x + y).dtype).removeprefix("torch.")]
