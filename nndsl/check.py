@@ -7,11 +7,12 @@ import os
 import re
 from types import MappingProxyType
 
-from nndsl import ast, shapes
+from nndsl import ast, layout, shapes
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
 from nndsl.ir import LayerNode, Program
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, Param, ShapeError, WrongType, type_name
+from nndsl.layers.registry import TORCH_LAYERS
 from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
 
@@ -333,14 +334,25 @@ class Checker(Context):
                 keyword_seen = True
                 pname = arg.keyword.text
                 if pname not in names:
-                    close = close_matches(pname, names, n=1)
+                    advice = foreign_argument(pname, names)
+                    if advice:
+                        close = [advice[0]] if advice[0] else []
+                    else:
+                        close = close_matches(pname, names, n=1)
                     misspelt.update(close)
+                    if advice and advice[0]:
+                        value = " ".join(self.source.text[arg.value.span.start : arg.value.span.end].split())
+                        help_text = f"{advice[1]}: {advice[0]}={value}"
+                    elif advice:
+                        help_text = advice[1]
+                    else:
+                        help_text = f"did you mean '{close[0]}'?" if close else f"signature: {signature}"
                     self.error(
                         "E102",
                         f"{owner} has no argument '{pname}'",
                         arg.keyword.span,
                         "unknown argument",
-                        help=f"did you mean '{close[0]}'?" if close else f"signature: {signature}",
+                        help=help_text,
                     )
                     ok = False
                     continue
@@ -371,7 +383,12 @@ class Checker(Context):
             )
             return Bound(call, None, None)
         values, spans, failed = self.convert_arguments(
-            call, layer.dsl_name(), layer.params, _defaults(layer), signature(layer)
+            call,
+            layer.dsl_name(),
+            layer.params,
+            _defaults(layer),
+            signature(layer),
+            tuple(p.name for p in layer.params if not p.keyword_only),
         )
         if call.selector is not None and call.selector.text not in layer.selectors:
             if layer.selectors:
@@ -500,6 +517,20 @@ class Checker(Context):
                     f"expected float32, got {x.dtype}",
                     "integer indices go through Embedding first",
                 )
+            if x.dtype == "bool" and layer.bool_input is None:
+                raise ShapeError(
+                    "E204",
+                    f"{layer.dsl_name()} does not take a bool input, got {x}: torch raises",
+                    f"expected float32, got {x.dtype}",
+                    "a mask multiplies a float tensor (x * mask), or becomes numbers first",
+                )
+            if x.dtype in layer.unsupported_dtypes:
+                raise ShapeError(
+                    "E204",
+                    f"torch has no {x.dtype} kernel for {layer.dsl_name()} on CPU, got {x}",
+                    f"{x.dtype} input",
+                    "use float32 (the default), or int64 where the layer takes integers",
+                )
             fixed_before = len(self.bindings)
             out = layer.output(args, x, self)
             if len(self.bindings) > fixed_before:
@@ -512,21 +543,20 @@ class Checker(Context):
                     out = layer.output(args, x, self)
                 finally:
                     del self.sink.items[mark:]
-            if integer and layer.integer_input == "float":
-                out = TensorType(out.shape, "float32")
-            if not x.contiguous and out.contiguous and out.shape == x.shape and layer.param_count(args) == 0:
-                # activations and dropout keep the input's memory layout, as torch's element-wise ops do
-                out = out._replace(contiguous=False)
-            if b.call.selector is not None:
-                out = layer.select(args, x, out, b.call.selector.text)
-            elif layer.default_selector is not None:
-                out = layer.select(args, x, out, layer.default_selector)
+            if integer and layer.integer_input == "float" or x.dtype == "bool" and layer.bool_input == "float":
+                out = out._replace(dtype="float32")
+            selector = b.call.selector.text if b.call.selector is not None else layer.default_selector
+            if selector is not None:
+                out = layer.select(args, x, out, selector)
+            out = out._replace(strides=layer.out_strides(args, x, out, selector))
         except ShapeError as exc:
             span = b.arg_spans.get(exc.param, b.call.span) if exc.param else b.call.span
             self.error(exc.code, exc.message, span, exc.label, self._producer_label(), exc.help)
             return None
         if self.bindings:
-            out = out._replace(shape=out.shape.substitute(self.bindings))
+            out = out._replace(
+                shape=out.shape.substitute(self.bindings), strides=layout.substitute(out.strides, self.bindings)
+            )
         line = self.source.line_col(b.call.span.start)[0]
         text = " ".join(self.source.text[b.call.span.start : b.call.span.end].split())
         return LayerNode(
@@ -564,7 +594,53 @@ _NOT_LAYERS = {
     "Sequential": "a chain is already sequential: join the layers with '->'",
     "view": "layers are capitalised: View((-1, 16))",
     "reshape": "layers are capitalised: Reshape((-1, 16))",
+    "MaxPooling2D": "Keras's MaxPooling2D is MaxPool2d here: MaxPool2d(kernel_size)",
+    "MaxPooling1D": "Keras's MaxPooling1D is MaxPool1d here: MaxPool1d(kernel_size)",
+    "AveragePooling2D": "Keras's AveragePooling2D is AvgPool2d here: AvgPool2d(kernel_size)",
+    "GlobalAveragePooling2D": "global average pooling is AdaptiveAvgPool2d(1) -> Flatten here",
+    "GlobalMaxPooling2D": "global max pooling is AdaptiveMaxPool2d(1) -> Flatten here",
+    "BatchNormalization": "Keras's BatchNormalization is BatchNorm here (BatchNorm1d/2d/3d by rank)",
+    "LayerNormalization": "Keras's LayerNormalization is LayerNorm(normalized_shape) here",
+    "Activation": "write the activation itself as a layer: ... -> ReLU",
+    "Concatenate": "join tensors with cat(a, b, dim=1)",
+    "Add": "add tensors with a + b, or wrap a sub-network in Residual(...)",
+    "Swish": "Swish is SiLU in torch",
 }
+
+
+#: argument names from Keras (and habits from it) -> torch's name for the same thing
+_FOREIGN_ARGUMENTS = {
+    "rate": "p",
+    "units": ("out_features", "hidden_size"),
+    "filters": "out_channels",
+    "kernel": "kernel_size",
+    "pool_size": "kernel_size",
+    "strides": "stride",
+    "dilation_rate": "dilation",
+    "use_bias": "bias",
+    "epsilon": "eps",
+    "axis": "dim",
+    "input_dim": ("in_features", "num_embeddings", "input_size"),
+    "output_dim": ("embedding_dim", "out_features"),
+}
+#: arguments with no counterpart on a torch layer, and what to write instead
+_NOT_ARGUMENTS = {
+    "activation": "an activation is a layer of its own here: ... -> ReLU after this one",
+    "input_shape": "the input's shape is declared once, on the model: model M(x: [N, 3, 32, 32]) { ... }",
+    "kernel_initializer": "initialisation is a train setting: init = he_normal in the train section",
+    "return_sequences": "the full sequence is the default; .last selects the last step: LSTM(8, 16).last",
+}
+
+
+def foreign_argument(pname: str, names) -> tuple[str | None, str] | None:
+    """(torch's parameter, help) for an argument name from another framework, or None."""
+    if pname in _NOT_ARGUMENTS:
+        return None, _NOT_ARGUMENTS[pname]
+    wanted = _FOREIGN_ARGUMENTS.get(pname, ())
+    for torch_name in (wanted,) if isinstance(wanted, str) else wanted:
+        if torch_name in names:
+            return torch_name, f"'{pname}' is Keras's name for torch's '{torch_name}'"
+    return None
 
 
 def unknown_layer_help(name: str) -> str:
@@ -573,6 +649,8 @@ def unknown_layer_help(name: str) -> str:
         return _NOT_LAYERS[name]
     if name.endswith("Loss"):
         return "losses are not part of the network: a spec describes the model only"
+    if name in TORCH_LAYERS and suggest(name) is None:
+        return f"torch's {name} is not supported by nndsl yet: run `nndsl layers` to list the layers it has"
     variants = [f"{name}{n}d" for n in (1, 2, 3) if lookup(f"{name}{n}d")]
     if variants:
         listed = ", ".join(variants[:-1]) + " or " + variants[-1] if len(variants) > 1 else variants[0]
@@ -618,6 +696,8 @@ def signature(layer: type[Layer]) -> str:
     """``Linear(in_features, out_features, bias=True)``, as in torch's docs."""
     parts = []
     for p in layer.params:
+        if p.keyword_only and "*" not in parts:
+            parts.append("*")
         if p.default is REQUIRED:
             parts.append(p.name)
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from types import MappingProxyType
 
-from nndsl import ast, ops, shapes
+from nndsl import ast, layout, ops, shapes
 from nndsl.blocks import BlockChecks
 from nndsl.blocksource import negated, python_source, python_test, shortcut_condition
 from nndsl.check import (
@@ -483,6 +483,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         scope.spans[name] = target.span
         if isinstance(value, Tensor):
             self.state.names.setdefault(value.id, name)
+        elif is_fn(value) and not isinstance(value, (ParamFn, PoisonFn)):
+            self.state.named.setdefault(id(value), (value, name))
 
     # ------------------------------------------------------------ expressions
 
@@ -772,9 +774,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                     self._producers(tensors),
                 )
         else:
-            out = tensors[0].type
-            if isinstance(scalar, float) and out.dtype in shapes.INTEGER_DTYPES or op == "div":
-                out = TensorType(out.shape, out.dtype if out.dtype not in shapes.INTEGER_DTYPES else "float32")
+            out = tensors[0].type  # an element-wise op of one tensor keeps its memory layout, as torch's do
+            if op == "sub" and out.dtype == "bool":
+                self._op_error(
+                    ShapeError("E204", "torch does not subtract with a bool tensor", "bool operand of '-'"),
+                    expr.span,
+                    tensors,
+                )
+            out = out._replace(dtype=ops.scalar_result_dtype(op, out.dtype, scalar))
         return self._op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
@@ -860,7 +867,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 f"layers are written without the '{prefix}.' prefix",
                 call.name.span,
                 "torch's module path",
-                help=f"write {last}" if lookup(last) else f"'{last}' is not a layer nndsl knows: run `nndsl layers`",
+                help=f"write {last}" if lookup(last) else unknown_layer_help(last),
             )
         else:
             self.error(
@@ -923,6 +930,42 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def apply(self, fn, x: Tensor, span: Span) -> Tensor:
         """``x -> fn``: the nodes for it go into the graph being built."""
+        named = self.state.named.get(id(fn))
+        if named is None:
+            return self._apply_fn(fn, x, span)
+        mark = len(self.state.nodes)
+        y = self._apply_fn(fn, x, span)
+        if not sum(n.params for node in self.state.nodes[mark:] for n in walk_layers(node)):
+            return y  # a sub-network without weights is the same computation wherever it is used
+        if id(fn) in self.state.named_applied:
+            self.error(
+                "E115",
+                f"the sub-network '{named[1]}' has weights and is applied a second time: that would need "
+                "weights shared between the two places, which nndsl does not support yet",
+                span,
+                "applied again",
+                (Label(self.state.named_applied[id(fn)], "first applied here"),),
+                help=f"write the layers out again for a second, separate '{named[1]}', or make it a block "
+                "and use the block twice",
+            )
+            raise Abort
+        self.state.named_applied[id(fn)] = span
+        return y
+
+    def _copies(self, run_once, times: int, x: Tensor) -> Tensor:
+        """``run_once`` applied ``times`` times in sequence, each a separate copy of its layers: a named
+        sub-network applied in the body is applied once per copy."""
+        before = dict(self.state.named_applied)
+        after_first = None
+        for index in range(times):
+            self.state.named_applied = dict(before)
+            x = run_once(index, x)
+            if after_first is None:
+                after_first = self.state.named_applied
+        self.state.named_applied = before if after_first is None else after_first
+        return x
+
+    def _apply_fn(self, fn, x: Tensor, span: Span) -> Tensor:
         self.state.used.add(x.id)
         if isinstance(fn, LayerFn):
             return self._apply_layer(fn, x)
@@ -950,10 +993,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         if isinstance(fn, RepeatFn):
 
             def repeat():
-                y = x
-                for _ in range(fn.times):
-                    y = self.apply(fn.fn, y, span)
-                return y
+                return self._copies(lambda _, y: self.apply(fn.fn, y, span), fn.times, x)
 
             return self._nested(repeat, "repeat", x, fn.span)
         if isinstance(fn, ForFn):
@@ -996,17 +1036,20 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _run_for(self, fn: ForFn, x: Tensor) -> Tensor:
         saved = self.scope
+
+        def run_row(index: int, x: Tensor) -> Tensor:
+            scope = Scope(fn.scope)
+            for name, value in zip(fn.loop.names, fn.items[index]):
+                scope.values[name.text] = value
+                scope.used.add(name.text)
+            self.scope = scope
+            (x,) = self._body_single(fn.loop.body, scope, x)
+            return x
+
         try:
-            for row in fn.items:
-                scope = Scope(fn.scope)
-                for name, value in zip(fn.loop.names, row):
-                    scope.values[name.text] = value
-                    scope.used.add(name.text)
-                self.scope = scope
-                (x,) = self._body_single(fn.loop.body, scope, x)
+            return self._copies(run_row, len(fn.items), x)
         finally:
             self.scope = saved
-        return x
 
     def _body_single(self, body: ast.Body, scope: Scope, x: Tensor) -> tuple[Tensor]:
         outputs = self._body(body, scope, x)
@@ -1101,12 +1144,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 else "make the shortcut produce the body's shape",
             )
             return self._poisoned(fn.span)
-        out = self.state.new(y.type, fn.span, "output", self.source)
+        # body + shortcut: torch's promotion of the two dtypes, and a new tensor's layout
+        rtype = ops.combined(y.type, s.type)
+        out = self.state.new(rtype, fn.span, "output", self.source)
         self.state.nodes.append(
             ResidualNode(
                 x.id,
                 out.id,
-                y.type,
+                rtype,
                 Graph((x.id,), tuple(body_nodes), (y.id,)),
                 shortcut_graph,
                 fn.span,
@@ -1135,7 +1180,7 @@ def _substituted(node, bindings):
     """A node with the symbols its model fixed replaced by their sizes."""
 
     def fix(t: TensorType) -> TensorType:
-        return TensorType(t.shape.substitute(bindings), t.dtype)
+        return t._replace(shape=t.shape.substitute(bindings), strides=layout.substitute(t.strides, bindings))
 
     if isinstance(node, LayerNode):
         return node._replace(input=fix(node.input), output=fix(node.output))

@@ -3,7 +3,7 @@ torch's broadcasting, cat, stack, chunk and split. They raise ShapeError as laye
 
 from __future__ import annotations
 
-from nndsl import shapes
+from nndsl import layout, shapes
 from nndsl.layers.base import ShapeError
 from nndsl.shapes import Dim, Shape, TensorType
 
@@ -13,16 +13,45 @@ OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _FLOATS = ("float64", "float32", "bfloat16", "float16")
 
 
-def _result_dtype(a: str, b: str) -> str:
-    """torch's type promotion between two tensors, for the dtypes specs can declare."""
+#: torch's promotion lattice for the dtypes specs can declare: a higher category wins (bool <
+#: integer < floating point), and within one the wider type; float16 and bfloat16 meet at float32
+_CATEGORY = {"bool": 0, "int32": 1, "int64": 1, "float16": 2, "bfloat16": 2, "float32": 2, "float64": 2}
+_WIDTH = {"bool": 1, "int32": 4, "int64": 8, "float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+def result_dtype(a: str, b: str) -> str:
+    """``torch.result_type`` of two tensors of these dtypes."""
     if a == b:
         return a
-    for dtype in _FLOATS:  # a float wins over an integer; the wider float wins
-        if dtype in (a, b) and (a in _FLOATS) != (b in _FLOATS):
-            return a if a in _FLOATS else b
-    if a in _FLOATS and b in _FLOATS:
-        return next(d for d in _FLOATS if d in (a, b))
-    return "int64" if "int64" in (a, b) else a
+    if {a, b} == {"float16", "bfloat16"}:
+        return "float32"
+    if _CATEGORY[a] != _CATEGORY[b]:
+        return a if _CATEGORY[a] > _CATEGORY[b] else b
+    return a if _WIDTH[a] > _WIDTH[b] else b
+
+
+def scalar_result_dtype(op: str, dtype: str, scalar: int | float) -> str:
+    """The dtype of ``tensor op number``: a number never widens a tensor's own category, but an
+    integer lifts bool to int64 and a float lifts bool and integers to float32; ``/`` gives floats."""
+    if isinstance(scalar, float) or op == "div":
+        return dtype if _CATEGORY[dtype] == 2 else "float32"
+    return "int64" if dtype == "bool" else dtype
+
+
+def _no_bool_subtraction(op: str, dtypes) -> None:
+    if op == "sub" and "bool" in dtypes:
+        raise ShapeError(
+            "E204",
+            "torch does not subtract bool tensors",
+            "bool operand of '-'",
+            "use logical operations on masks, or convert the mask to an integer or float first",
+        )
+
+
+def _layout(types, out: TensorType) -> TensorType:
+    """A new tensor from ``types``: row-major from row-major inputs; the layout torch gives a
+    result of reordered inputs is not followed."""
+    return out if all(t.strides is None for t in types) else out._replace(strides="unknown")
 
 
 def broadcast(op: str, a: TensorType, b: TensorType) -> tuple[TensorType, list[str]]:
@@ -51,10 +80,16 @@ def broadcast(op: str, a: TensorType, b: TensorType) -> tuple[TensorType, list[s
         else:
             unverified.append(f"{p} == {q}")
             dims.append(p)
-    dtype = _result_dtype(a.dtype, b.dtype)
+    _no_bool_subtraction(op, (a.dtype, b.dtype))
+    dtype = result_dtype(a.dtype, b.dtype)
     if op == "div" and dtype not in _FLOATS:
         dtype = "float32"  # true division of integers gives floats
-    return TensorType(Shape(tuple(dims)), dtype), unverified
+    return _layout((a, b), TensorType(Shape(tuple(dims)), dtype)), unverified
+
+
+def combined(a: TensorType, b: TensorType) -> TensorType:
+    """The type of ``a + b`` for two tensors of one shape (a residual's sum)."""
+    return _layout((a, b), a._replace(dtype=result_dtype(a.dtype, b.dtype), strides=None))
 
 
 def _mismatch(op: str, a: TensorType, b: TensorType, dim: int, p: Dim, q: Dim) -> ShapeError:
@@ -100,23 +135,28 @@ def cat(types: list[TensorType], dim: int) -> TensorType:
     axis = _dim(dim, rank, "cat")
     total: Dim = 0
     for t in types:
-        for i, (p, q) in enumerate(zip(first.shape.dims, t.shape.dims)):
-            if i != axis and shapes.known_equal(p, q) is False:
-                raise ShapeError(
-                    "E208",
-                    f"cat along dim {dim} needs equal sizes elsewhere: {first.shape} and {t.shape} differ at dim {i}",
-                    f"{first.shape} and {t.shape}",
-                    f"resize one of them, or cat along dim {i}"
-                    if shapes.known_equal(first.shape.dims[axis], t.shape.dims[axis])
-                    else None,
-                )
+        differ = [i for i, (p, q) in enumerate(zip(first.shape.dims, t.shape.dims)) if not shapes.known_equal(p, q)]
+        wrong = [i for i in differ if i != axis and shapes.known_equal(first.shape.dims[i], t.shape.dims[i]) is False]
+        if wrong:
+            where = f"dim {wrong[0]}" if len(wrong) == 1 else "dims " + ", ".join(str(i) for i in wrong)
+            raise ShapeError(
+                "E208",
+                f"cat along dim {dim} needs equal sizes elsewhere: {first.shape} and {t.shape} differ at {where}",
+                f"{first.shape} and {t.shape}",
+                # another dim works only when it is the one place where the shapes differ
+                f"resize one of them, or cat along dim {wrong[0]}" if differ == wrong and len(wrong) == 1 else None,
+            )
         total = shapes.add(total, t.shape.dims[axis])
     dims = list(first.shape.dims)
     dims[axis] = total
-    dtype = first.dtype
+    return _layout(types, TensorType(Shape(tuple(dims)), _promoted(types)))
+
+
+def _promoted(types: list[TensorType]) -> str:
+    dtype = types[0].dtype
     for t in types[1:]:
-        dtype = _result_dtype(dtype, t.dtype)
-    return TensorType(Shape(tuple(dims)), dtype)
+        dtype = result_dtype(dtype, t.dtype)
+    return dtype
 
 
 def stack(types: list[TensorType], dim: int) -> TensorType:
@@ -135,7 +175,7 @@ def stack(types: list[TensorType], dim: int) -> TensorType:
     axis = _dim(dim, rank, "stack")
     dims = list(first.shape.dims)
     dims.insert(axis, len(types))
-    return TensorType(Shape(tuple(dims)), first.dtype)
+    return _layout(types, TensorType(Shape(tuple(dims)), _promoted(types)))
 
 
 def chunk(t: TensorType, chunks: int, dim: int) -> list[TensorType]:
@@ -180,6 +220,10 @@ def split(t: TensorType, sizes: int | tuple[int, ...], dim: int) -> list[TensorT
 
 
 def _with(t: TensorType, axis: int, size: Dim) -> TensorType:
+    """A piece of ``t`` along ``axis``: a view with the parent's strides."""
     dims = list(t.shape.dims)
     dims[axis] = size
-    return TensorType(Shape(tuple(dims)), t.dtype)
+    strides = t.strides
+    if strides != layout.UNKNOWN:
+        strides = layout.normal(tuple(dims), layout.strides_of(t.shape.dims, t.strides))
+    return TensorType(Shape(tuple(dims)), t.dtype, strides)

@@ -285,8 +285,13 @@ class Shape(NamedTuple):
 class TensorType(NamedTuple):
     shape: Shape
     dtype: str = "float32"
-    #: False after Permute/Transpose: memory no longer in row-major order, which ``view`` needs
-    contiguous: bool = True
+    #: the memory layout (nndsl.layout): None for row-major memory, which ``view`` needs; the
+    #: strides after a Permute or Transpose; ``"unknown"`` where the checker does not follow it
+    strides: tuple | str | None = None
+
+    @property
+    def contiguous(self) -> bool:
+        return self.strides is None
 
     def __str__(self) -> str:
         return str(self.shape) if self.dtype == "float32" else f"{self.dtype}{self.shape}"

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from nndsl import ast
 from nndsl.check import Abort, Checker, close_matches
 from nndsl.diagnostics import Label, Severity, Span
-from nndsl.ir import BlockNode, LayerNode, ModelIR, SeqNode, TrainCall, TrainConfig
+from nndsl.ir import BlockNode, LayerNode, ModelIR, SeqNode, TrainCall, TrainConfig, layers_of
 from nndsl.layers.base import (
     BOOL,
     INT,
@@ -517,6 +517,7 @@ class _SectionChecker:
         if model is None:
             return None
         self._defaults(model)
+        self._trainable(model)
         if "loss" in self.values and "data" in self.values:  # checked even when other settings failed
             self._pairing(model)
         if self.failed:
@@ -529,6 +530,20 @@ class _SectionChecker:
             self.section.span,
             task,
         )
+
+    def _trainable(self, model: ModelIR) -> None:
+        """Layers whose torch forward raises in training mode only (warned about as W309 where
+        the model is checked) make the model untrainable."""
+        for node in layers_of(model.graph):
+            problem = node.layer.training_problem(node.args, node.input)
+            if problem is not None:
+                self.error(
+                    "E207",
+                    f"{node.written} on line {node.line} cannot be trained: {problem}",
+                    self.section.model.span if self.section.model is not None else self.section.keyword,
+                    "trains this model",
+                    help="use a batch size above 1 in the input declaration, and a positive eps",
+                )
 
     # ---------------------------------------------------------- which model
 

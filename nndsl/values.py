@@ -176,6 +176,11 @@ class ModelState:
         self.names: dict[int, str] = {}
         #: the sub-network arguments applied so far, by identity (kept, so that no id is reused)
         self.applied: dict[int, object] = {}
+        #: sub-networks the spec named (``tower = Linear(8, 8) -> ReLU``), by identity: (value, name)
+        self.named: dict[int, tuple[object, str]] = {}
+        #: the named sub-networks with weights applied so far, by identity; each copy a
+        #: repetition or loop makes starts again from what came before it
+        self.named_applied: dict[int, Span] = {}
         self.active: list = []  # blocks being instantiated, to refuse recursion
 
     @property

@@ -377,12 +377,12 @@ def test_a_failed_import_is_not_reported_again_at_each_use(tmp_path):
     assert codes(nndsl.check_file(spec)) == ["E116"]
 
 
-def test_view_after_a_transpose_is_warned_about_as_torch_raises():
+def test_view_after_a_transpose_is_an_error_as_torch_raises():
     text = "model M(x: [N, 4, 6]) { Transpose(1, 2) -> ReLU -> View((-1, 24)) }"
-    diag = only(check(text), "W306")
+    diag = only(check(text), "E209")
     assert "Reshape" in diag.help
-    with pytest.raises(RuntimeError, match="view"):
-        nndsl.build(text)(torch.randn(2, 4, 6))
+    with pytest.raises(RuntimeError, match="view"):  # what the emitted forward would do
+        torch.randn(2, 4, 6).transpose(1, 2).relu().view(-1, 24)
     fixed = text.replace("View", "Reshape")
     assert not check(fixed).diagnostics
     assert tuple(nndsl.build(fixed)(torch.randn(2, 4, 6)).shape) == (2, 24)
@@ -479,3 +479,25 @@ def test_an_unused_value_is_computed_but_binds_no_variable(tmp_path):
 def test_a_tensor_is_not_taken_for_a_list(text, code, fragment):
     diag = only(check(text), code)
     assert fragment in diag.message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # one module in two places would share its weights: refused, as for a block's argument
+        ("tower = Linear(8, 8) -> ReLU\n p = a -> tower\n q = a -> tower\n return p, q", ["E115"]),
+        ("tower = Linear(8, 8)\n a -> tower -> tower", ["E115"]),
+        ("tower = Linear(8, 8)\n a -> tower * 2\n for i in range(2) { tower }", ["E115"]),
+        # a repetition or loop makes copies: once per copy is fine
+        ("tower = Linear(8, 8) -> ReLU\n a -> tower * 3", []),
+        ("tower = Linear(8, 8)\n for i in range(3) { tower }", []),
+        # without weights there is nothing to share
+        ("act = ReLU -> Dropout(0.1)\n p = a -> act\n q = a -> act\n return p, q", []),
+    ],
+)
+def test_a_named_sub_network_with_weights_is_applied_once(body, expected):
+    result = check(f"model M(a: [N, 8]) {{\n {body}\n}}")
+    assert codes(result) == expected, [(d.code, d.message) for d in result.diagnostics]
+    if expected:
+        assert "shared" in result.diagnostics[0].message
+        assert "block" in result.diagnostics[0].help

@@ -941,7 +941,8 @@ class ModelGen(Statements):
             f = self.fresh("f")
             self.lines.append(f"{f} = {self.preserving(s)}")
             target = g.pick([n for n in self.tensors() if self.values[n] == s])
-            self.expression(f"{target} -> {f}" + (f" -> {f}" if g.int(0, 1) else ""), s, self.fresh("v"))
+            # applied once, or repeated (copies): a second application would share its weights (E115)
+            self.expression(f"{target} -> {f}" + (" * 2" if g.int(0, 1) else ""), s, self.fresh("v"))
 
     def generate(self) -> tuple[str, list[Shape]]:
         g = self.g

@@ -65,8 +65,12 @@ def test_torch_classes_exist():
         assert torch_class is not None, f"torch.nn has no {layer.torch_name()}"
         import inspect
 
-        torch_params = list(inspect.signature(torch_class.__init__).parameters)[1:]
-        ours = [p.name for p in layer.params]
-        # positional order and names follow torch's signature
+        signature = inspect.signature(torch_class.__init__).parameters.values()
+        torch_params = [p.name for p in signature if p.kind is not p.KEYWORD_ONLY][1:]
+        torch_keywords = [p.name for p in signature if p.kind is p.KEYWORD_ONLY]
+        ours = [p.name for p in layer.params if not p.keyword_only]
+        # positional order and names follow torch's signature, keyword-only ones are torch's
         if not any(p in ("args", "kwargs") for p in torch_params):
             assert ours == torch_params[: len(ours)], (name, ours, torch_params)
+        for p in layer.params:
+            assert not p.keyword_only or p.name in torch_keywords, (name, p.name)

@@ -13,6 +13,8 @@ _INPLACE = Param("inplace", BOOL, False)
 class _Elementwise(Layer):
     """Output shape equals input shape."""
 
+    layout = "elementwise"
+
     @classmethod
     def output(cls, args, x, ctx):
         return x
@@ -34,6 +36,7 @@ def _activation(name: str, doc: str, params: tuple = (_INPLACE,), integer_input:
             "__module__": __name__,
             "params": params,
             "integer_input": integer_input,
+            "bool_input": "float" if integer_input == "float" else None,
             "examples": ((name, "[N, 10]", "[N, 10]"), (name, "[N, 3, H, W]", "[N, 3, H, W]")),
             "to_onnx": classmethod(to_onnx),
         },
@@ -166,6 +169,8 @@ class PReLU(_Elementwise):
 
 
 class _SoftmaxBase(_Elementwise):
+    layout = "contiguous"  # torch's softmax writes a new row-major tensor
+
     params = (Param("dim", optional(INT), None),)
 
     @classmethod

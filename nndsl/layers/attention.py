@@ -134,6 +134,12 @@ class MultiheadAttention(Layer):
     (torch would fail on the key/value projection's shape).
     """
 
+    @classmethod
+    def out_strides(cls, args, x, out, selector):
+        # batch_first: the output is the transpose of an [L, N, E] result while training, row-major
+        # on torch's inference fast path
+        return "unknown" if args["batch_first"] or x.strides is not None else None
+
     params = (
         Param("embed_dim", POS_INT, infer=True),
         Param("num_heads", POS_INT),

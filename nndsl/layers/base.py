@@ -182,6 +182,7 @@ class Param(NamedTuple):
     kind: Kind
     default: Any = REQUIRED
     infer: bool = False  # may be left out: taken from the incoming shape
+    keyword_only: bool = False  # after torch's ``*``: given by name only
 
     @property
     def required(self) -> bool:
@@ -244,6 +245,11 @@ class Layer:
     #: what an integer (index) tensor does here, as torch has it: None, rejected (most layers
     #: need floating point); "keep", accepted with an integer result; "float", promoted to float32
     integer_input: ClassVar[str | None] = None
+    #: the same for a bool tensor (a mask), which torch's kernels treat apart from integers:
+    #: None, rejected (ReLU, pools, Linear); "keep" (views, padding); "float" (Sigmoid, Tanh)
+    bool_input: ClassVar[str | None] = None
+    #: input dtypes torch 2.13 has no CPU kernel for here (avg_pool2d for int32, say)
+    unsupported_dtypes: ClassVar[frozenset[str]] = frozenset()
     #: False for tensor operations with no nn.Module (reshape, permute, mean): the torch
     #: backend gives them no attribute and ``forward_lines`` gets ``attr=None``
     has_module: ClassVar[bool] = True
@@ -295,6 +301,30 @@ class Layer:
     def param_count(cls, args: dict) -> int:
         return 0
 
+    #: how the output's memory is laid out (see ``out_strides``): "contiguous" (a new row-major
+    #: tensor whatever the input), "elementwise" (the input's layout, as torch's element-wise ops
+    #: keep it), "own" (the shape rule sets ``strides`` itself: views), or "follows" (row-major
+    #: from a row-major input; another input's layout is not followed: convolutions, pools and
+    #: batch norms keep channels-last memory, for one)
+    layout: ClassVar[str] = "follows"
+
+    @classmethod
+    def training_problem(cls, args: dict, x: TensorType) -> str | None:
+        """Why torch's forward raises on ``x`` in training mode only (eval mode runs), or None;
+        the shape rule warns (W309), a train section refuses the model (E207)."""
+        return None
+
+    @classmethod
+    def out_strides(cls, args: dict, x: TensorType, out: TensorType, selector: str | None):
+        """The output's layout (nndsl.layout) for the input ``x``, after ``selector``."""
+        if cls.layout == "own":
+            return out.strides
+        if cls.layout == "contiguous" or x.strides is None:
+            return None
+        if cls.layout == "elementwise" and out.shape == x.shape:
+            return x.strides
+        return "unknown"
+
     @classmethod
     def forward_lines(cls, attr: str, src: str, dst: str, args: dict, selector: str | None) -> list[str]:
         """Source lines of ``forward`` applying this layer to ``src`` and leaving the result in ``dst``."""
@@ -340,7 +370,7 @@ class Layer:
             if not (p.required or p.name in given or differs):
                 in_order = False
                 continue
-            if in_order and not keywords and (p.required or index < n_positional):
+            if in_order and not keywords and not p.keyword_only and (p.required or index < n_positional):
                 positional.append(p.name)
             else:
                 keywords.append(p.name)
@@ -389,10 +419,23 @@ def materialize(x: TensorType, rank: int, names: tuple[str, ...], ctx: Context) 
     if not x.shape.rest:
         return x
     known = x.shape.dims
+    strides = None if x.strides is None else "unknown"  # the layout of the unknown dims is not followed
     if len(known) > rank:
-        return TensorType(Shape(known), x.dtype)
+        return TensorType(Shape(known), x.dtype, strides)
     front = tuple(ctx.fresh(names[i]) for i in range(rank - len(known)))
-    return TensorType(Shape(front + known), x.dtype)
+    return TensorType(Shape(front + known), x.dtype, strides)
+
+
+def require_nonempty(name: str, x: TensorType, dims: tuple, what: str = "every dim but the batch") -> None:
+    """torch refuses a known size 0 among ``dims`` (pools, upsampling, transposed convolutions:
+    "Expected input to have non-zero size for non-batch dimensions"); a batch of 0 passes."""
+    if any(isinstance(d, int) and d == 0 for d in dims):
+        raise ShapeError(
+            "E203",
+            f"{name} needs a non-zero size in {what}, got {x.shape}: torch raises on this empty input",
+            "empty input",
+            "give the input a non-zero size there",
+        )
 
 
 def spatial_too_small(name: str, in_sizes, out_sizes, what: str = "kernel") -> ShapeError:

@@ -19,6 +19,7 @@ from nndsl.layers.base import (
     choice,
     materialize,
     onnx_batched,
+    require_nonempty,
     size_kind,
     spatial_too_small,
 )
@@ -305,6 +306,8 @@ class _ConvTransposeNd(_ConvNd):
         n = cls.n
         _channels_check(cls.__name__, x, n, args, ctx)
         spatial = x.shape.dims[-n:]
+        # torch: "Only zero batch or zero channel inputs are supported"
+        require_nonempty(cls.__name__, x, spatial, "its spatial dims")
         out = []
         for i, size in enumerate(spatial):
             k, s, d = args["kernel_size"][i], args["stride"][i], args["dilation"][i]

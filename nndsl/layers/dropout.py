@@ -10,6 +10,8 @@ from nndsl.layers.registry import register
 class Dropout(Layer):
     """Zeroes elements with probability p while training."""
 
+    layout = "elementwise"
+
     params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
     examples = (("Dropout(0.2)", "[N, 512]", "[N, 512]"), ("Dropout(1.5)", "[N, 512]", "E107"))
 
@@ -25,6 +27,8 @@ class Dropout(Layer):
 @register
 class Dropout2d(Layer):
     """Zeroes whole channels of ``[N, C, H, W]`` with probability p while training."""
+
+    layout = "elementwise"
 
     params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
     examples = (("Dropout2d(0.1)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"), ("Dropout2d(-0.1)", "[N, 16, 8, 8]", "E107"))

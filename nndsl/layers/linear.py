@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nndsl import shapes
+from nndsl import layout, shapes
 from nndsl.layers.base import (
     BOOL,
     FLOAT,
@@ -23,6 +23,8 @@ from nndsl.shapes import INTEGER_DTYPES, Shape, TensorType
 @register
 class Linear(Layer):
     """Applies ``y = x W^T + b`` to the last dimension: ``[*, in_features] -> [*, out_features]``."""
+
+    layout = "contiguous"
 
     params = (
         Param("in_features", POS_INT, infer=True),
@@ -88,7 +90,10 @@ def _linear_help(shape: Shape, have, n_in: int) -> str:
 class Identity(Layer):
     """Returns its input unchanged."""
 
+    layout = "elementwise"
+
     integer_input = "keep"
+    bool_input = "keep"
 
     examples = (("Identity", "[N, 3]", "[N, 3]"),)
 
@@ -118,7 +123,12 @@ def _normalize_dim(dim: int, rank: int, what: str, wrap_scalar: bool = False) ->
 class Flatten(Layer):
     """Merges dimensions ``start_dim..end_dim`` (inclusive) into one: ``[N, C, H, W] -> [N, C*H*W]``."""
 
+    @classmethod
+    def out_strides(cls, args, x, out, selector):
+        return layout.of_reshape(x, out)  # a view where torch can make one, else a row-major copy
+
     integer_input = "keep"
+    bool_input = "keep"
 
     params = (Param("start_dim", INT, 1), Param("end_dim", INT, -1))
     examples = (
@@ -167,7 +177,12 @@ class Flatten(Layer):
 class Unflatten(Layer):
     """Splits dimension ``dim`` into ``unflattened_size`` (one entry may be -1)."""
 
+    @classmethod
+    def out_strides(cls, args, x, out, selector):
+        return layout.of_reshape(x, out)  # a view: splitting one dim always keeps the memory
+
     integer_input = "keep"
+    bool_input = "keep"
 
     # torch wants a tuple (or list) even for one size
     params = (Param("dim", INT), Param("unflattened_size", int_tuple(minimum=-1, allow_int=False)))
@@ -236,6 +251,8 @@ def _unflatten_error(sizes, d, have) -> ShapeError:
 @register
 class Embedding(Layer):
     """Looks up integer indices: ``long[*] -> [*, embedding_dim]``."""
+
+    layout = "contiguous"
 
     integer_input = "keep"
 

@@ -27,7 +27,18 @@ def _bn_params():
         Param("momentum", optional(FLOAT), 0.1),
         Param("affine", BOOL, True),
         Param("track_running_stats", BOOL, True),
+        _BIAS,
     )
+
+
+#: torch's keyword-only ``bias`` of the batch, group and instance norms: False leaves the affine
+#: transform without its shift (only ``weight``); it has no effect without ``affine``
+_BIAS = Param("bias", BOOL, True, keyword_only=True)
+
+
+def _affine_count(args, channels: int) -> int:
+    """Parameters of the affine transform: a weight, and a bias unless ``bias=False``."""
+    return channels * (1 + args["bias"]) if args["affine"] else 0
 
 
 def _channel_check(name, x, c, ctx, key="num_features"):
@@ -127,21 +138,36 @@ class _BatchNormBase(Layer):
             _channel_check(cls.__name__, x, args["num_features"], ctx)
         else:
             _unchecked_channels(cls.__name__, x, args["num_features"], ctx)
+        problem = cls.training_problem(args, x)
+        if problem is not None:
+            if not args["track_running_stats"]:
+                # without running statistics eval mode normalises with the batch's own, as training does
+                raise ShapeError("E207", f"{cls.__name__}: {problem}", "torch raises here", _BN_FIX)
+            ctx.warn("W309", f"{cls.__name__}: {problem}; eval mode runs", help=_BN_FIX)
+        return x
+
+    @classmethod
+    def validate(cls, args):
+        if args["eps"] < 0:  # torch's forward raises in both modes
+            raise ArgValueError(f"eps must be non-negative, got {args['eps']}", "eps")
+
+    @classmethod
+    def training_problem(cls, args, x):
+        if args["eps"] == 0:
+            return "torch raises in training mode: batch_norm eps must be positive during training, but got 0.0"
         dims = x.shape.dims
         per_channel = (dims[0],) + dims[2:]
         # a symbolic size could be anything, so only all-integer shapes can hold a single value
         if all(isinstance(d, int) for d in per_channel) and shapes.prod(per_channel) == 1:
-            raise ShapeError(
-                "E207",
-                f"{cls.__name__} needs more than one value per channel when training, got input {x.shape}",
-                "one value per channel",
-                "use a batch size above 1",
+            return (
+                "torch raises in training mode: Expected more than 1 value per channel when training, "
+                f"got input {x.shape}"
             )
-        return x
+        return None
 
     @classmethod
     def param_count(cls, args):
-        return 2 * args["num_features"] if args["affine"] else 0
+        return _affine_count(args, args["num_features"])
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
@@ -165,7 +191,12 @@ class BatchNorm1d(_BatchNormBase):
         ("BatchNorm1d(64)", "[N, 64]", "[N, 64]"),
         ("BatchNorm1d()", "[N, 16, L]", "[N, 16, L]"),
         ("BatchNorm1d(10)", "[N, 7]", "E201"),
-        ("BatchNorm1d(10)", "[1, 10]", "E207"),
+        ("BatchNorm1d(10)", "[1, 10]", "W309"),
+        ("BatchNorm1d(10, track_running_stats=False)", "[1, 10]", "E207"),
+        ("BatchNorm1d(10, eps=0.0)", "[N, 10]", "W309"),
+        ("BatchNorm1d(10, eps=0.0, track_running_stats=False)", "[N, 10]", "E207"),
+        ("BatchNorm1d(10, eps=-1e-6)", "[N, 10]", "E107"),
+        ("BatchNorm1d(10, bias=False)", "[N, 10]", "[N, 10]"),
     )
     onnx_examples = (
         ("BatchNorm1d(4, affine=False)", "[N, 4]"),
@@ -246,6 +277,9 @@ class BatchNorm(_BatchNormBase):
         return target
 
 
+_BN_FIX = "train with a batch size above 1 and a positive eps; for inference only, this is fine"
+
+
 def _shape_arg(dims) -> str:
     """normalized_shape as a call writes it: ``16`` or ``(5, 10)`` (a bare ``5, 10`` would be eps)."""
     return str(dims[0]) if len(dims) == 1 else "(" + ", ".join(str(d) for d in dims) + ")"
@@ -254,6 +288,8 @@ def _shape_arg(dims) -> str:
 @register
 class LayerNorm(Layer):
     """Normalises over the trailing ``normalized_shape`` dims (default: the last dim)."""
+
+    layout = "contiguous"
 
     params = (
         Param("normalized_shape", int_tuple(1), infer=True),
@@ -337,12 +373,14 @@ class GroupNorm(Layer):
         Param("num_channels", POS_INT, infer=True),
         Param("eps", FLOAT, 1e-5),
         Param("affine", BOOL, True),
+        _BIAS,
     )
     examples = (
         ("GroupNorm(4, 16)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"),
         ("GroupNorm(4)", "[N, 32, L]", "[N, 32, L]"),
         ("GroupNorm(3, 16)", "[N, 16, 8, 8]", "E107"),
         ("GroupNorm(4, 16)", "[N, 8, 8, 8]", "E201"),
+        ("GroupNorm(4, 16, bias=False)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"),
     )
     onnx_examples = (
         ("GroupNorm(2, 4, affine=False)", "[N, 4, 3, 3]"),
@@ -396,7 +434,7 @@ class GroupNorm(Layer):
 
     @classmethod
     def param_count(cls, args):
-        return 2 * args["num_channels"] if args["affine"] else 0
+        return _affine_count(args, args["num_channels"])
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
@@ -413,17 +451,21 @@ class GroupNorm(Layer):
 class InstanceNorm2d(Layer):
     """Instance normalisation over ``[N, C, H, W]`` (or unbatched ``[C, H, W]``)."""
 
+    layout = "contiguous"
+
     params = (
         Param("num_features", POS_INT, infer=True),
         Param("eps", FLOAT, 1e-5),
         Param("momentum", optional(FLOAT), 0.1),
         Param("affine", BOOL, False),
         Param("track_running_stats", BOOL, False),
+        _BIAS,
     )
     examples = (
         ("InstanceNorm2d(3)", "[N, 3, 16, 16]", "[N, 3, 16, 16]"),
         ("InstanceNorm2d(3, affine=True)", "[N, 4, 16, 16]", "E201"),
         ("InstanceNorm2d(3)", "[3, 16, 16]", "[3, 16, 16]"),
+        ("InstanceNorm2d(3, affine=True, bias=False)", "[N, 3, 4, 4]", "[N, 3, 4, 4]"),
     )
     onnx_examples = (
         ("InstanceNorm2d(3, affine=True)", "[N, 3, 5, 5]"),
@@ -462,7 +504,7 @@ class InstanceNorm2d(Layer):
 
     @classmethod
     def param_count(cls, args):
-        return 2 * args["num_features"] if args["affine"] else 0
+        return _affine_count(args, args["num_features"])
 
     @classmethod
     def to_onnx(cls, g, x, node, w):

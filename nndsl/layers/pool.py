@@ -18,6 +18,7 @@ from nndsl.layers.base import (
     onnx_batched,
     optional,
     rank_error,
+    require_nonempty,
     size_kind,
     spatial_too_small,
 )
@@ -57,6 +58,7 @@ class _PoolNd(Layer):
         n = cls.n
         x = materialize(x, n + 2, SPATIAL_NAMES[n], ctx)
         check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
+        require_nonempty(cls.__name__, x, x.shape.dims[-n - 1 :])
         kernel = args["kernel_size"]
         stride = args["stride"] if args["stride"] is not None else kernel
         padding = args["padding"]
@@ -187,6 +189,8 @@ class MaxPool2d(_MaxPoolNd):
         ("MaxPool2d(2, 2, padding=1, ceil_mode=True)", "[1, 1, 4, 4]", "[1, 1, 3, 3]"),
         ("MaxPool2d(2)", "[N, C, H, W]", "[N, C, H//2, W//2]"),
         ("MaxPool2d(3, padding=2)", "[N, 1, 8, 8]", "E207"),
+        ("MaxPool2d(2)", "[2, 0, 4, 4]", "E203"),
+        ("MaxPool2d(2)", "[0, 3, 4, 4]", "[0, 3, 2, 2]"),
         ("MaxPool2d(3)", "[N, 1, 2, 2]", "E203"),
     )
     onnx_examples = (
@@ -211,6 +215,8 @@ class MaxPool3d(_MaxPoolNd):
 
 class _AvgPoolNd(_PoolNd):
     """Average pools: no dilation parameter (its value is 1)."""
+
+    unsupported_dtypes = frozenset({"int32"})  # torch's CPU kernels average int64, not int32
 
     @classmethod
     def onnx_unsupported(cls, node, opset):
@@ -267,7 +273,7 @@ class AvgPool2d(_AvgPoolNd):
 
     n = 2
     params = _avg_params(2)
-    examples = (("AvgPool2d(2)", "[N, 3, 8, 8]", "[N, 3, 4, 4]"),)
+    examples = (("AvgPool2d(2)", "[N, 3, 8, 8]", "[N, 3, 4, 4]"), ("AvgPool2d(2)", "int32[N, 3, 8, 8]", "E204"))
     onnx_examples = (
         ("AvgPool2d(3, 2, padding=1)", "[N, 2, H, W]"),
         ("AvgPool2d(3, 2, padding=1, count_include_pad=False, ceil_mode=True)", "[N, 2, 8, 9]"),
@@ -282,11 +288,15 @@ class AvgPool3d(_AvgPoolNd):
     """3-D average pooling over ``[N, C, D, H, W]``."""
 
     integer_input = "keep"  # torch has integer kernels for it
+    unsupported_dtypes = frozenset({"int32", "float16", "bfloat16"})  # avg_pool3d_out_frame on CPU
 
     n = 3
     input_covers_kernel = True
     params = _avg_params(3)
-    examples = (("AvgPool3d(2)", "[N, 1, 4, 4, 4]", "[N, 1, 2, 2, 2]"),)
+    examples = (
+        ("AvgPool3d(2)", "[N, 1, 4, 4, 4]", "[N, 1, 2, 2, 2]"),
+        ("AvgPool3d(2)", "float16[N, 1, 4, 4, 4]", "E204"),
+    )
     onnx_examples = (("AvgPool3d((2, 3, 3), stride=2, padding=(1, 1, 0), count_include_pad=False)", "[N, 1, 4, 6, 6]"),)
 
 
@@ -322,6 +332,9 @@ def _output_size(n: int) -> Kind:
 
 class _AdaptiveNd(Layer):
     n = 2
+    #: an average to size 1 is torch's mean, which takes an empty input (to NaN); other adaptive
+    #: pools refuse one
+    averages = False
 
     @classmethod
     def validate(cls, args):
@@ -341,9 +354,10 @@ class _AdaptiveNd(Layer):
         out = None if spatial is None else tuple(s if o is None else o for s, o in zip(spatial, sizes))
         if not cls._accepts_rank(x.shape.rank, out, isinstance(size, tuple)):
             raise rank_error(cls.__name__, f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)", x)
-        for d in spatial:
-            if isinstance(d, int) and d < 1:
-                raise ShapeError("E203", f"{cls.__name__} needs a non-empty input, got {x.shape}")
+        if not cls.averages:
+            require_nonempty(cls.__name__, x, x.shape.dims[-n - 1 :])
+        elif not all(o == 1 for o in out):
+            require_nonempty(cls.__name__, x, spatial, "its spatial dims")
         return TensorType(Shape(x.shape.dims[:-n] + out), x.dtype)
 
     #: "ReduceMean" or "ReduceMax": what one window computes
@@ -399,6 +413,8 @@ class _AdaptiveNd(Layer):
 class AdaptiveAvgPool1d(_AdaptiveNd):
     """Averages ``[N, C, L]`` down (or up) to ``[N, C, output_size]``."""
 
+    averages = True
+
     n = 1
     params = (Param("output_size", _output_size(1)),)
     examples = (("AdaptiveAvgPool1d(1)", "[N, 8, 17]", "[N, 8, 1]"),)
@@ -414,6 +430,7 @@ class AdaptiveAvgPool2d(_AdaptiveNd):
     """Averages ``[N, C, H, W]`` to ``[N, C, *output_size]``; None keeps that dimension."""
 
     n = 2
+    averages = True
     params = (Param("output_size", _output_size(2)),)
     examples = (
         ("AdaptiveAvgPool2d((1, 1))", "[N, 512, H, W]", "[N, 512, 1, 1]"),

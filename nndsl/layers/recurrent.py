@@ -8,6 +8,7 @@ and, for LSTM, ``.c_n``.
 
 from __future__ import annotations
 
+from nndsl import layout, shapes
 from nndsl.layers.base import (
     BOOL,
     NONNEG_INT,
@@ -20,6 +21,7 @@ from nndsl.layers.base import (
     choice,
     materialize,
     rank_error,
+    require_nonempty,
 )
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
@@ -50,6 +52,10 @@ class _RNNBase(Layer):
         x = materialize(x, 3, ("L", "N", "F") if not args["batch_first"] else ("N", "L", "F"), ctx)
         if x.shape.rank not in (2, 3):
             raise rank_error(cls.__name__, "a 2-D (unbatched) or 3-D (batched)", x)
+        length = x.shape.dims[1 if args["batch_first"] and x.shape.rank == 3 else 0]
+        require_nonempty(
+            cls.__name__, x, (length,), "the sequence length (torch: 'Expected sequence length to be larger than 0')"
+        )
         have = x.shape.dims[-1]
         n_in = args["input_size"]
         ctx.require_equal(
@@ -69,6 +75,14 @@ class _RNNBase(Layer):
         d = 2 if args["bidirectional"] else 1
         dims = x.shape.dims[:-1] + (d * cls._h_out(args),)
         return TensorType(Shape(dims), x.dtype)
+
+    @classmethod
+    def out_strides(cls, args, x, out, selector):
+        """batch_first: torch computes the sequence as [L, N, H] and hands back its transpose."""
+        if selector != "output" or not args["batch_first"] or out.shape.rank != 3:
+            return None
+        n, _, h = out.shape.dims
+        return layout.normal(out.shape.dims, (h, shapes.mul(n, h), 1))
 
     @classmethod
     def select(cls, args, x, out, selector):
@@ -258,6 +272,7 @@ class RNN(_RNNBase):
         ("RNN(10, 20)", "[L, N, 10]", "[L, N, 20]"),
         ("RNN(10, 20, batch_first=True).last", "[N, L, 10]", "[N, 20]"),
         ("RNN(10, 20)", "[L, N, 12]", "E201"),
+        ("RNN(10, 20)", "[0, N, 10]", "E203"),
     )
     onnx_examples = (
         ("RNN(3, 4, num_layers=2, nonlinearity='relu')", "[L, N, 3]"),

@@ -19,6 +19,7 @@ from nndsl.layers.base import (
     materialize,
     optional,
     rank_error,
+    require_nonempty,
 )
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
@@ -74,6 +75,7 @@ class Upsample(Layer):
     )
     examples = (
         ("Upsample(scale_factor=2)", "[N, 3, 8, 8]", "[N, 3, 16, 16]"),
+        ("Upsample(scale_factor=2)", "[2, 0, 4, 4]", "E203"),
         ("Upsample(scale_factor=1.5)", "[N, 3, 5, 7]", "[N, 3, 7, 10]"),
         ("Upsample(size=(10, 21), mode='bilinear')", "[N, 3, 5, 7]", "[N, 3, 10, 21]"),
         ("Upsample(scale_factor=2)", "[N, C, H, W]", "[N, C, 2*H, 2*W]"),
@@ -126,6 +128,7 @@ class Upsample(Layer):
                 f"{rank}-D input",
             )
         check_rank("Upsample", x, (3, 4, 5), "a 3-D, 4-D or 5-D")
+        require_nonempty("Upsample", x, x.shape.dims[1:])
         n = rank - 2
         spatial = x.shape.dims[2:]
         if args["size"] is not None:
@@ -326,6 +329,7 @@ class ZeroPad2d(Layer):
     """
 
     integer_input = "keep"  # torch has integer kernels for it
+    bool_input = "keep"
     params = (Param("padding", Kind("an integer or a tuple (left, right, top, bottom)", _pads)),)
     examples = (
         ("ZeroPad2d(2)", "[N, 3, 8, 8]", "[N, 3, 12, 12]"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from nndsl import shapes
+from nndsl import layout, shapes
 from nndsl.layers.base import (
     BOOL,
     INT,
@@ -87,6 +87,14 @@ def _ranked(x: TensorType, dims: tuple[int, ...], ctx, extra: int = 0) -> Tensor
     return materialize(x, need, ("N",) + ("D",) * need, ctx)
 
 
+def _rearranged(x: TensorType, dims: tuple, pick) -> tuple | str | None:
+    """The layout of a view that rearranges the input's dims: ``pick`` maps the input's strides
+    (a list) to the output's, whose sizes are ``dims``."""
+    if x.strides is not None and (x.strides == layout.UNKNOWN or x.shape.rest):
+        return layout.UNKNOWN
+    return layout.normal(dims, tuple(pick(list(layout.strides_of(x.shape.dims, x.strides)))))
+
+
 def _transpose(g, x, perm: list[int]) -> str:
     """Transpose, or the input itself for the identity order (a 0-D input included)."""
     return x if perm == sorted(perm) else g.transpose(x, perm)
@@ -103,8 +111,11 @@ def _method_call(dst: str, src: str, method: str, positional: list, keywords: li
 class _TensorOp(Layer):
     """A tensor method applied in ``forward``: no module, no parameters, integer tensors kept."""
 
+    layout = "own"
+
     has_module = False
     integer_input = "keep"
+    bool_input = "keep"
     method = ""
 
     @classmethod
@@ -145,6 +156,7 @@ class Reshape(_TensorOp):
         ("Reshape((2, 8))", "[N, 4]", "W303"),
         ("Reshape((4, -1))", "[N, 6]", "W301"),
         ("Reshape((5, 5))", "[2, 3, 4]", "E206"),
+        ("Reshape((-1, 4))", "[2, 0]", "[0, 4]"),
         ("Reshape((5, -1))", "[2, 3, 4]", "E206"),
         ("Reshape((-1, -1))", "[2, 3, 4]", "E107"),
         ("Reshape((0, 4))", "[2, 3, 4]", "E107"),
@@ -169,6 +181,12 @@ class Reshape(_TensorOp):
 
     @classmethod
     def output(cls, args, x, ctx):
+        out = cls.reshaped(args, x, ctx)
+        return out._replace(strides=layout.of_reshape(x, out))
+
+    @classmethod
+    def reshaped(cls, args, x, ctx) -> TensorType:
+        """The output's shape and dtype (as row-major memory)."""
         sizes = _as_tuple(args["shape"])
         known = shapes.prod(s for s in sizes if s != -1)
         if x.shape.rest:
@@ -182,7 +200,9 @@ class Reshape(_TensorOp):
             _require_total(cls, sizes, x, total, known, ctx)
             return TensorType(Shape(sizes), x.dtype)
         if total == 0:
-            raise _reshape_error(cls, sizes, x, "with 0 elements the -1 could be any size")
+            if known == 0:
+                raise _reshape_error(cls, sizes, x, "with 0 elements the -1 could be any size")
+            return TensorType(Shape(tuple(0 if s == -1 else s for s in sizes)), x.dtype)  # as torch infers it
         if isinstance(total, int) and total % known:
             raise _reshape_error(cls, sizes, x, f"{total} elements are not divisible by {known}")
         quotient = _divide(total, known)
@@ -244,9 +264,12 @@ def _reshape_error(cls, sizes, x: TensorType, why: str) -> ShapeError:
 class View(Reshape):
     """Reshape emitted as ``.view(...)``: the same shape rule (one size may be -1).
 
-    torch's view also needs strides compatible with the new shape: after Permute or Transpose
-    (followed only by layers that keep the memory layout), the checker warns (W306), since
-    ``view`` then fails at run time where ``Reshape`` copies.
+    torch's view also needs strides compatible with the new shape (its ``computeStride`` rule,
+    nndsl.layout). The checker follows the memory layout through Permute, Transpose, views,
+    element-wise layers and batch_first recurrent layers: where the sizes decide that torch
+    raises, View is an error (E209); where symbolic sizes leave it open, or the layout is not
+    followed (a convolution of reordered memory), a warning (W306). ``Reshape`` copies when it
+    must.
     """
 
     torch_class = "Tensor.view"
@@ -260,14 +283,34 @@ class View(Reshape):
 
     @classmethod
     def output(cls, args, x, ctx):
-        if not x.contiguous:
+        out = cls.reshaped(args, x, ctx)
+        if x.strides is None:
+            return out
+        if x.shape.rest:
+            verdict = layout.DEPENDS
+        else:
+            verdict = layout.view_strides(x.shape.dims, x.strides, out.shape.dims)
+        fix = "use Reshape, which copies when it must, or reorder the dims after View"
+        if verdict is False:
+            raise ShapeError(
+                "E209",
+                f"View cannot give {x.shape} the shape {out.shape} without copying: the input's memory is "
+                "not in row-major order (a Permute, Transpose, split or batch_first recurrent layer "
+                "reordered it), and torch raises 'view size is not compatible with input tensor's size "
+                "and stride'",
+                "torch raises here",
+                fix,
+            )
+        if verdict == layout.DEPENDS:
             ctx.warn(
                 "W306",
-                "View needs its input's memory in order, and a Permute or Transpose before it has "
-                "reordered it: torch raises here unless the sizes happen to line up",
-                help="use Reshape, which copies when it must, or Permute after View",
+                "View needs its input's memory in row-major order, and it has been reordered (by a "
+                "Permute, Transpose, split or batch_first recurrent layer before it): whether torch "
+                "raises here depends on the sizes",
+                help=fix,
             )
-        return super().output(args, x, ctx)
+            return out._replace(strides=layout.UNKNOWN)
+        return out._replace(strides=verdict)
 
     @classmethod
     def onnx_unsupported(cls, node, opset):
@@ -319,8 +362,8 @@ class Permute(_TensorOp):
                 param="dims",
             )
         order = _indices("Permute", dims, x.shape.rank, "dims")
-        moved = list(order) != sorted(order)
-        return TensorType(Shape(tuple(x.shape.dims[i] for i in order)), x.dtype, x.contiguous and not moved)
+        out = tuple(x.shape.dims[i] for i in order)
+        return TensorType(Shape(out), x.dtype, _rearranged(x, out, lambda s: [s[i] for i in order]))
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
@@ -353,9 +396,14 @@ class Transpose(_TensorOp):
         rank = x.shape.rank
         i, j = _wrap(args["dim0"], rank, "dim0"), _wrap(args["dim1"], rank, "dim1")
         dims = list(x.shape.dims)
-        if dims:
-            dims[i], dims[j] = dims[j], dims[i]
-        return TensorType(Shape(tuple(dims), x.shape.rest), x.dtype, x.contiguous and i == j)
+
+        def swap(items: list) -> list:
+            if items:
+                items[i], items[j] = items[j], items[i]
+            return items
+
+        out = tuple(swap(dims))
+        return TensorType(Shape(out, x.shape.rest), x.dtype, _rearranged(x, out, swap))
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
@@ -371,6 +419,7 @@ class Transpose(_TensorOp):
 
 
 class _Reduction(_TensorOp):
+    layout = "contiguous"  # torch's reductions write a new row-major tensor
     params = (Param("dim", DIM_OR_DIMS), Param("keepdim", BOOL, False))
 
     @classmethod
@@ -477,8 +526,9 @@ class Sum(_Reduction):
 class Squeeze(_TensorOp):
     """Removes ``dim`` (an int or a tuple) where its size is 1; a dim of another size stays, as in torch.
 
-    A symbolic size there (``N``) is taken to be 1: the dim is removed and the symbol fixed to 1,
-    with a W303 warning when the input declared it (W301 when it is an expression).
+    A symbolic size there (``N``) is kept, as torch keeps every size but 1, with a W308 warning:
+    where it is 1 at run time, torch removes it and the output has one dimension less than
+    the checker's. Declare the size as 1 for a dim that is always 1.
     """
 
     torch_class = "Tensor.squeeze"
@@ -489,7 +539,8 @@ class Squeeze(_TensorOp):
         ("Squeeze(0)", "[2, 3]", "[2, 3]"),
         ("Squeeze((1, -1))", "[N, 1, 4, 1]", "[N, 4]"),
         ("Squeeze(0)", "[]", "[]"),
-        ("Squeeze(1)", "[N, T, 4]", "W303"),
+        ("Squeeze(1)", "[N, T, 4]", "W308"),
+        ("Squeeze((0, 2))", "[2, W, C, 11]", "[2, W, C, 11]"),
         ("Squeeze(3)", "[N, 1, 4]", "E202"),
         ("Squeeze((0, 0))", "[1, 1]", "E107"),
     )
@@ -509,29 +560,29 @@ class Squeeze(_TensorOp):
             if i >= x.shape.rank:  # a 0-D input: nothing to remove
                 continue
             size = x.shape.dims[i]
-            if not isinstance(size, int):
-                ctx.require_equal(
-                    size,
-                    1,
-                    "",
-                    "",
-                    bind_help=f"Squeeze({args['dim']!r}) removes that dim only when it is 1; "
-                    f"if {size} can be larger, drop the Squeeze",
-                )
-            if size == 1 or not isinstance(size, int):
+            verdict = shapes.known_equal(size, 1)
+            if verdict:
                 gone.add(i)
+            elif verdict is None:
+                ctx.warn(
+                    "W308",
+                    f"Squeeze removes dim {i} only when its size is 1, and {size} may or may not be 1: "
+                    f"the checker keeps it, so the shapes after this layer hold for {size} != 1 only "
+                    f"(with {size} = 1 torch gives one dimension less)",
+                    help=f"declare the size as 1 if it is always 1, or drop the Squeeze if {size} is never 1",
+                    param="dim",
+                )
         kept = tuple(d for i, d in enumerate(x.shape.dims) if i not in gone)
-        return TensorType(Shape(kept, x.shape.rest), x.dtype, x.contiguous)
+        strides = _rearranged(x, kept, lambda s: [st for i, st in enumerate(s) if i not in gone])
+        return TensorType(Shape(kept, x.shape.rest), x.dtype, strides)
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
-        # the dims the checker removed: size 1, or symbolic (which the checker then fixed to 1,
-        # W303); ONNX's Squeeze fails at run time on such a dim of another size, where torch
-        # would keep it, so the exported graph never silently changes rank
+        # the dims the checker removed: those of size 1 (a symbolic size is kept, W308)
         dims = node.input.shape.dims
         rank = len(dims)
         axes = sorted({d % rank for d in _as_tuple(node.args["dim"])}) if rank else []
-        axes = [i for i in axes if not isinstance(dims[i], int) or dims[i] == 1]
+        axes = [i for i in axes if dims[i] == 1]
         return g.squeeze(x, axes) if axes else x
 
 
@@ -561,7 +612,13 @@ class Unsqueeze(_TensorOp):
         rank = x.shape.rank
         i = _wrap(args["dim"], rank, positions=rank + 1)
         dims = x.shape.dims
-        return TensorType(Shape(dims[:i] + (1,) + dims[i:], x.shape.rest), x.dtype, x.contiguous)
+
+        def insert(s: list) -> list:
+            # torch gives the new dim the stride size * stride of the dim it precedes, 1 at the end
+            return s[:i] + [shapes.mul(dims[i], s[i]) if i < rank else 1] + s[i:]
+
+        out = dims[:i] + (1,) + dims[i:]
+        return TensorType(Shape(out, x.shape.rest), x.dtype, _rearranged(x, out, insert))
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
