@@ -9,11 +9,12 @@ them; layers, tensor operations and shape rules come from nndsl.check and nndsl.
 
 from __future__ import annotations
 
+import os
 import re
 from types import MappingProxyType
 
 from nndsl import ast, ops, shapes
-from nndsl.blocks import BlockChecks
+from nndsl.blocks import BlockChecks, Imports
 from nndsl.blocksource import negated, python_source, python_test, shortcut_condition
 from nndsl.check import (
     BUILTIN_VALUES,
@@ -73,11 +74,18 @@ from nndsl.values import (
 class FlowChecker(BlockChecks, FunctionChecks, Checker):
     """Checks a whole source: constants, imports, blocks, models and the bare chain."""
 
-    def __init__(self, source: Source, sink, importing: tuple[str, ...] = ()):
+    def __init__(self, source: Source, sink, imports: Imports | None = None, path: str | None = None):
         super().__init__(source, sink)
+        if imports is None:  # the file being checked: imports resolve beside it
+            imports = Imports()
+            if path is None and not source.name.startswith("<"):
+                path = os.path.realpath(source.name)
+            if path is not None:
+                imports.active.add(path)
         self.blocks: dict[str, BlockDef] = {}
         self.block_spans: dict[str, Span] = {}
-        self.importing = importing  # files being imported, to refuse an import cycle
+        self.imports = imports  # the files read through imports in this run
+        self.path = path  # the real path of this file (None for text that is no file)
         self.scope: Scope | None = None
         self.state: ModelState | None = None
         self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
@@ -111,11 +119,12 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     # ------------------------------------------------------------ top level
 
-    def check_module(self, module: ast.Module, bare_input: TensorType | None) -> Program:
+    def check_module(self, module: ast.Module, bare_input: TensorType | None, library: bool = False) -> Program:
+        """Check every item; a ``library`` (a file read by an import) needs no model."""
         self.broken_constants.update(module.broken_lets)
         bare_chains = [item for item in module.items if isinstance(item, ast.Assign)]
         models = [item for item in module.items if isinstance(item, ast.Model)]
-        if not bare_chains and not models and not any(isinstance(i, ast.Block) for i in module.items):
+        if not library and not bare_chains and not models and not any(isinstance(i, ast.Block) for i in module.items):
             empty = not self.source.text.strip()
             self.error(
                 "E113",

@@ -25,6 +25,9 @@ class Severity(str, Enum):
 CATALOGUE: dict[str, str] = {
     "E001": "syntax error",
     "E002": "invalid character or unterminated literal",
+    "E003": "spec text that is not UTF-8",
+    "E004": "spec larger than the most nndsl reads (4 MiB)",
+    "E005": "expression, loop or block use nested deeper than the checker allows",
     "E101": "unknown layer",
     "E102": "unknown argument",
     "E103": "argument given twice",

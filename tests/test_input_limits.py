@@ -1,0 +1,167 @@
+"""Reading specs safely and within bounds: imports of files that are not specs, sizes, encodings,
+nesting, syntax-error recovery and the checker's work limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import nndsl
+from nndsl import reading
+from nndsl.diagnostics import render_text
+
+MODEL = "model M(x: [N, 4]) { ReLU }\n"
+
+
+def codes(result) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+def run_cli(*args, stdin: bytes | None = None, cwd=None, timeout: float = 60):
+    return subprocess.run(
+        [sys.executable, "-m", "nndsl", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+# ---------------------------------------------------------------- imports
+
+
+@pytest.mark.parametrize("path", ["/proc/self/environ", "/etc/passwd", "/dev/zero", "../../etc/hostname"])
+def test_an_import_of_a_file_that_is_not_a_spec_is_refused_without_reading_it(tmp_path, path, monkeypatch):
+    monkeypatch.setenv("NNDSL_SECRET_TOKEN", "s3cr3t-value")
+    spec = tmp_path / "model.nn"
+    spec.write_text(f'from "{path}" import X\n{MODEL}')
+    run = run_cli("check", spec, timeout=30)
+    out = run.stdout.decode() + run.stderr.decode()
+    assert run.returncode == 1, out
+    assert "E116" in out and "imports read .nn spec files only" in out
+    assert "s3cr3t-value" not in out and "root:" not in out
+
+
+def test_an_import_of_a_fifo_or_a_device_named_nn_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "fifo.nn")
+    os.symlink("/dev/zero", tmp_path / "zero.nn")
+    os.symlink("/proc/self/environ", tmp_path / "environ.nn")
+    spec = tmp_path / "model.nn"
+    spec.write_text(f'from "fifo.nn" import A\nfrom "zero.nn" import B\nfrom "environ.nn" import C\n{MODEL}')
+    result = nndsl.check_file(spec)  # returns: nothing blocks or reads without end
+    messages = [d.message for d in result.diagnostics]
+    assert codes(result) == ["E116"] * 3, messages
+    assert "not a regular file" in messages[0]
+    assert all("spec files only" in m for m in messages[1:])
+
+
+@pytest.mark.parametrize("path", ["a\\0b.nn", "\\x01\\x02\\x1b[2J.nn", "\\x01\\x02"])
+def test_an_import_path_with_control_characters_is_a_diagnostic_printed_safely(path):
+    result = nndsl.check_source(f'from "{path}" import X\n{MODEL}')
+    (diag,) = result.diagnostics
+    assert diag.code == "E116"
+    assert diag.message.isprintable(), diag.message
+
+
+def test_an_imported_file_that_is_not_utf8_is_reported_without_its_content(tmp_path):
+    (tmp_path / "lib.nn").write_bytes(b"block B(x: [N, D]) { ReLU }\nsecret \xff\xfe line\n")
+    spec = tmp_path / "model.nn"
+    spec.write_text(f'from "lib.nn" import B\n{MODEL}')
+    (diag,) = nndsl.check_file(spec).diagnostics
+    assert diag.code == "E116" and diag.source.name == str(spec)
+    assert "byte 0xff at byte offset 35 (line 2)" in diag.message
+    assert "secret" not in render_text(diag)
+
+
+def test_a_spec_may_import_only_constants(tmp_path):
+    (tmp_path / "consts.nn").write_text("let width = 4\n")
+    spec = tmp_path / "model.nn"
+    spec.write_text('from "consts.nn" import width\nmodel M(x: [N, 4]) { Linear(width, 2) }\n')
+    result = nndsl.check_file(spec)
+    assert result.ok and not result.diagnostics, [d.message for d in result.diagnostics]
+    assert run_cli("compile", spec, "-o", tmp_path / "out.py").returncode == 0
+
+
+def test_each_imported_file_is_read_and_checked_once(tmp_path, monkeypatch):
+    files = 12  # each file imports the next twice: 2**12 loads if imports were not shared
+    for i in range(files):
+        last = i == files - 1
+        text = "" if last else f'from "f{i + 1}.nn" import B{i + 1}\nfrom "f{i + 1}.nn" import C{i + 1}\n'
+        inner = "ReLU" if last else f"B{i + 1} -> C{i + 1}"
+        text += f"block B{i}(x: [N, D]) {{ {inner} }}\nblock C{i}(x: [N, D]) {{ {inner} }}\n"
+        (tmp_path / f"f{i}.nn").write_text(text)
+    reads: list[str] = []
+    real_read = reading.read_file
+
+    def counting(path):
+        reads.append(os.path.realpath(path))
+        return real_read(path)
+
+    monkeypatch.setattr("nndsl.blocks.read_file", counting)
+    spec = tmp_path / "model.nn"
+    spec.write_text('from "f0.nn" import B0\nfrom "f1.nn" import B1\nmodel M(x: [N, 4]) { B1 }\n')
+    result = nndsl.check_file(spec)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert sorted(reads) == sorted({os.path.realpath(tmp_path / f"f{i}.nn") for i in range(files)})
+
+
+def test_a_syntax_error_in_a_file_imported_twice_is_reported_once(tmp_path):
+    (tmp_path / "base.nn").write_text("block Base(x: [N, D]) { ReLU ) }\nlet k = 2\n")
+    (tmp_path / "a.nn").write_text('from "base.nn" import k\nlet a = k\n')
+    (tmp_path / "b.nn").write_text('from "./base.nn" import k\nlet b = k\n')
+    spec = tmp_path / "model.nn"
+    spec.write_text('from "a.nn" import a\nfrom "b.nn" import b\nmodel M(x: [N, 4]) { Linear(4, a + b) }\n')
+    result = nndsl.check_file(spec)
+    assert codes(result) == ["E001"], [d.message for d in result.diagnostics]
+
+
+def test_an_import_cycle_is_reported(tmp_path):
+    (tmp_path / "a.nn").write_text('from "b.nn" import B\nblock A(x: [N, D]) { ReLU }\n')
+    (tmp_path / "b.nn").write_text('from "a.nn" import A\nblock B(x: [N, D]) { ReLU }\n')
+    spec = tmp_path / "model.nn"
+    spec.write_text('from "a.nn" import A\nfrom "b.nn" import B\nmodel M(x: [N, 4]) { A -> B }\n')
+    result = nndsl.check_file(spec)
+    assert "E116" in codes(result) and any("imports itself" in d.message for d in result.diagnostics)
+
+
+# ---------------------------------------------------------------- sizes and encodings
+
+
+def test_non_utf8_standard_input_is_an_error_with_its_position():
+    run = run_cli("check", "-", stdin=b"model M(x: [N, 4]) { ReLU }\n# caf\xe9\n")
+    assert run.returncode == 2, run.stderr
+    assert b"not UTF-8 text: byte 0xe9 at byte offset 33 (line 2)" in run.stderr
+
+
+def test_a_non_utf8_file_through_the_api_is_a_diagnostic(tmp_path):
+    spec = tmp_path / "model.nn"
+    spec.write_bytes(b"\xef\xbb\xbfmodel M(x: [N, 4]) {\n  ReLU \x80 }\n")
+    (diag,) = nndsl.check_file(spec).diagnostics
+    assert diag.code == "E003" and diag.line_col == (2, 8)
+    assert "byte offset 31 (line 2)" in diag.message
+    with pytest.raises(nndsl.SpecError):
+        nndsl.build(spec)
+
+
+def test_a_spec_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "MAX_SPEC_SIZE", 1000)
+    text = "let a = 1\n" * 101
+    (diag,) = nndsl.check_source(text).diagnostics
+    assert diag.code == "E004"
+    spec = tmp_path / "big.nn"
+    spec.write_text(text)
+    assert codes(nndsl.check_file(spec)) == ["E004"]
+    (tmp_path / "lib.nn").write_text(text)
+    spec.write_text(f'from "lib.nn" import a\n{MODEL}')
+    result = nndsl.check_file(spec)
+    assert codes(result) == ["E116"], [d.message for d in result.diagnostics]
+    assert "1,000 bytes" in result.diagnostics[0].message
+
+
+def test_the_cli_refuses_a_spec_over_the_size_limit():
+    data = b"let a = 1\n" + b" " * reading.MAX_SPEC_SIZE
+    run = run_cli("check", "-", stdin=data)
+    assert run.returncode == 2 and b"larger than" in run.stderr
