@@ -165,3 +165,44 @@ def test_the_cli_refuses_a_spec_over_the_size_limit():
     data = b"let a = 1\n" + b" " * reading.MAX_SPEC_SIZE
     run = run_cli("check", "-", stdin=data)
     assert run.returncode == 2 and b"larger than" in run.stderr
+
+
+# ---------------------------------------------------------------- the grammar cache
+
+_PLANT = """
+import os, pickle, sys
+from nndsl.syntax.parser import cache_path, grammar_path
+
+class Payload:
+    def __reduce__(self):
+        return (open, (sys.argv[1], "w"))
+
+path = cache_path(open(grammar_path(), encoding="utf-8").read())
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path, "wb") as handle:
+    handle.write(b"0\\n" + pickle.dumps(Payload()))
+os.chmod(path, int(sys.argv[2], 8))
+os.chmod(os.path.dirname(path), int(sys.argv[3], 8))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="file owners are a POSIX notion")
+@pytest.mark.parametrize(
+    ("file_mode", "dir_mode", "runs"),
+    [("600", "770", False), ("620", "700", False), ("600", "700", True)],  # the last: the payload works
+)
+def test_the_grammar_cache_is_read_only_from_a_private_directory(tmp_path, file_mode, dir_mode, runs):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    marker = tmp_path / "PWNED"
+    subprocess.run([sys.executable, "-c", _PLANT, marker, file_mode, dir_mode], env=env, check=True, timeout=60)
+    check = "import nndsl; assert nndsl.check_source('model M(x: [N, 4]) { ReLU }').ok"
+    subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, timeout=60)
+    assert marker.exists() is runs
+
+
+def test_a_new_grammar_cache_file_is_private_whatever_the_umask(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = "import os; os.umask(0o002); import nndsl; assert nndsl.check_source('model M(x: [N, 4]) { ReLU }').ok"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    (cache,) = (tmp_path / "cache" / "nndsl").iterdir()
+    assert cache.stat().st_mode & 0o777 == 0o600

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from functools import lru_cache
 
@@ -27,27 +28,53 @@ def grammar_path() -> str:
     return os.path.join(os.path.dirname(package), "grammars", _GRAMMAR_NAME)
 
 
-def _cache_file(grammar_text: str) -> str | None:
-    """Where lark keeps its compiled parse table, so a cold run skips building LALR tables."""
+def cache_path(grammar_text: str) -> str:
+    """Where lark keeps the compiled parse table of this grammar, so a cold run skips building
+    LALR tables: ``$XDG_CACHE_HOME/nndsl/grammar-<digest>.lark-cache``."""
+    import hashlib
+
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "nndsl")
+    digest = hashlib.sha256((grammar_text + lark.__version__ + sys.version).encode()).hexdigest()[:16]
+    return os.path.join(base, "nndsl", f"grammar-{digest}.lark-cache")
+
+
+def _private(path: str, kind) -> bool:
+    """``path`` is a ``kind`` (not a link) owned by this user that no one else may write."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return kind(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _cache_file(grammar_text: str) -> str | None:
+    """The cache file to use, or None to build the tables (a few ms) without one.
+
+    lark reads its cache with pickle, which runs code: a cache is used only in a directory of
+    this user's that no one else may write to, and only a file of this user's that no one else
+    may write to, so that nobody else can plant one (a shared or group-writable cache directory).
+    """
+    if not hasattr(os, "getuid"):
+        return None  # no owners to check (Windows): no cache
+    path = cache_path(grammar_text)
+    directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError:
-        return None  # no private cache directory: build the tables (a few ms), never a shared tempdir
-    if not os.access(directory, os.W_OK):
         return None
-    import hashlib
-
-    digest = hashlib.sha256((grammar_text + lark.__version__ + sys.version).encode()).hexdigest()[:16]
-    return os.path.join(directory, f"grammar-{digest}.lark-cache")
+    if not _private(directory, stat.S_ISDIR) or not os.access(directory, os.W_OK):
+        return None
+    if os.path.lexists(path) and not _private(path, stat.S_ISREG):
+        return None
+    return path
 
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     with open(grammar_path(), encoding="utf-8") as handle:
         text = handle.read()
-    return Lark(
+    cache = _cache_file(text)
+    parser = Lark(
         text,
         parser="lalr",
         lexer="basic",
@@ -55,8 +82,16 @@ def _parser() -> Lark:
         maybe_placeholders=True,
         transformer=_ToAst(),
         start=["start", "shape_spec"],
-        cache=_cache_file(text) or False,
+        cache=cache or False,
     )
+    if cache is not None:  # a file lark just wrote: private whatever the umask
+        try:
+            st = os.lstat(cache)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077:
+                os.chmod(cache, 0o600)
+        except OSError:
+            pass
+    return parser
 
 
 def _tok_span(tok: Token) -> Span:
