@@ -179,7 +179,7 @@ class BlockChecks:
         module, syntax_errors = parse_recovering(source)
         for diag in syntax_errors:
             self.sink.add(diag)
-        other = type(self)(source, self.sink, imports, real)
+        other = type(self)(source, self.sink, imports, path)
         # what an import needs: the file's constants and blocks; its models are its own business
         wanted = tuple(i for i in module.items if isinstance(i, (ast.Let, ast.Import, ast.Block)))
         imports.active.add(real)

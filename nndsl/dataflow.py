@@ -48,6 +48,8 @@ from nndsl.shapes import Shape, Sym, TensorType
 from nndsl.source import Source
 from nndsl.values import (
     CONSTANT_FUNCTIONS,
+    MAX_APPLIED,
+    MAX_APPLY_DEPTH,
     MAX_LAYERS,
     MAX_REPEAT,
     RESERVED_NAMES,
@@ -79,13 +81,13 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         if imports is None:  # the file being checked: imports resolve beside it
             imports = Imports()
             if path is None and not source.name.startswith("<"):
-                path = os.path.realpath(source.name)
+                path = source.name
             if path is not None:
-                imports.active.add(path)
+                imports.active.add(os.path.realpath(path))
         self.blocks: dict[str, BlockDef] = {}
         self.block_spans: dict[str, Span] = {}
         self.imports = imports  # the files read through imports in this run
-        self.path = path  # the real path of this file (None for text that is no file)
+        self.path = path  # the path of this file, as named (None for text that is no file)
         self.scope: Scope | None = None
         self.state: ModelState | None = None
         self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
@@ -231,8 +233,12 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 ok = False
                 continue
             x = self.input_type(param)
-            if x is None:
+            if x is None:  # reported; the body is still checked, without errors that follow from it
                 ok = False
+                if param.name.text not in scope.values:
+                    scope.values[param.name.text] = self._poisoned(param.span)
+                    scope.spans[param.name.text] = param.name.span
+                    scope.used.add(param.name.text)
                 continue
             if param.name.text in scope.values:
                 self.error("E109", f"input '{param.name.text}' is declared twice", param.name.span, "declared again")
@@ -253,7 +259,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 help=f"declare it as: model {item.name.text}(x: [N, 784]) {{ ... }}",
             )
             ok = False
-        current = inputs[0] if len(inputs) == 1 else None
+        declared = [v for v in scope.values.values() if isinstance(v, Tensor)]
+        current = declared[0] if len(declared) == 1 else None
         return self._finish(item.name.text, names, inputs, scope, item.body, current, item.span, ok, warn_inputs=True)
 
     def _bare_chain(self, item: ast.Assign, bare_input: TensorType | None, declared: set[str]) -> ModelIR | None:
@@ -798,6 +805,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         raise Abort
 
     def _op(self, op, inputs, types, args, span, scalar=None, scalar_first=False) -> list[Tensor]:
+        if not all([self.fits(t, span) for t in types]):
+            raise Abort
         outs = [self.state.new(t, span, "output", self.source) for t in types]
         for t in inputs:
             self.state.used.add(t.id)
@@ -932,6 +941,59 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def apply(self, fn, x: Tensor, span: Span) -> Tensor:
         """``x -> fn``: the nodes for it go into the graph being built."""
+        state = self.state
+        if state.exhausted:  # a work limit was reached: nothing more is checked in this model
+            return self._poisoned(span)
+        state.steps += 1
+        if state.steps > MAX_APPLIED:
+            self._exhausted(
+                f"checking this model applies more than {MAX_APPLIED:,} layers and sub-networks",
+                span,
+                "the limit is reached here",
+            )
+        if state.depth >= MAX_APPLY_DEPTH:
+            self.error(
+                "E005",
+                f"sub-networks are applied inside one another more than {MAX_APPLY_DEPTH} levels deep",
+                span,
+                "too deep",
+                help="blocks using blocks, loops in loops and repetitions of repetitions count one level each",
+            )
+            raise Abort
+        state.depth += 1
+        try:
+            return self._apply_fn(fn, x, span)
+        finally:
+            state.depth -= 1
+
+    def _exhausted(self, message: str, span: Span, label: str) -> None:
+        """E118: a limit on the checker's work is reached; the rest of the model is not checked."""
+        self.state.exhausted = True
+        self.error("E118", message, span, label, help="a repetition, loop or num_layers count is likely too large")
+        raise Abort
+
+    def _repeated(self, count: int, span: Span, run) -> Tensor:
+        """Run a repetition or loop body ``count`` times, if the repetitions around it allow."""
+        state = self.state
+        total = state.repeats * max(count, 1)
+        if total > MAX_LAYERS:
+            within = f" inside repetitions that run {state.repeats:,} times" if state.repeats > 1 else ""
+            self.error(
+                "E118",
+                f"this runs its body {count:,} times{within}: {total:,} times in all, "
+                f"more than the {MAX_LAYERS:,} a model may have",
+                span,
+                "too many repetitions",
+                help="nested repetitions and loops multiply",
+            )
+            raise Abort
+        saved, state.repeats = state.repeats, total
+        try:
+            return run()
+        finally:
+            state.repeats = saved
+
+    def _apply_fn(self, fn, x: Tensor, span: Span) -> Tensor:
         self.state.used.add(x.id)
         if isinstance(fn, LayerFn):
             return self._apply_layer(fn, x)
@@ -962,11 +1024,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 y = x
                 for _ in range(fn.times):
                     y = self.apply(fn.fn, y, span)
+                    if y.type is None:  # the body's first error is reported; its repetitions add none
+                        break
                 return y
 
-            return self._nested(repeat, "repeat", x, fn.span)
+            return self._repeated(fn.times, fn.span, lambda: self._nested(repeat, "repeat", x, fn.span))
         if isinstance(fn, ForFn):
-            return self._nested(lambda: self._run_for(fn, x), "for", x, fn.span)
+            run = lambda: self._nested(lambda: self._run_for(fn, x), "for", x, fn.span)  # noqa: E731
+            return self._repeated(len(fn.items), fn.span, run)
         if isinstance(fn, ResidualFn):
             return self._apply_residual(fn, x)
         if isinstance(fn, BlockFn):
@@ -1013,6 +1078,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                     scope.used.add(name.text)
                 self.scope = scope
                 (x,) = self._body_single(fn.loop.body, scope, x)
+                if x.type is None:  # the body's first error is reported; later runs add none
+                    break
         finally:
             self.scope = saved
         return x
@@ -1027,18 +1094,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
     def _apply_layer(self, fn: LayerFn, x: Tensor) -> Tensor:
         if x.type is None:
             return self._poisoned(fn.span)
-        if self.state.layer_index >= MAX_LAYERS:
-            self.error(
-                "E107",
-                f"the model has more than {MAX_LAYERS:,} layers: a repetition or loop count is likely too large",
-                fn.span,
-                "one layer too many",
-            )
-            raise Abort
         b = fn.bound
+        layers = b.args.get("num_layers", 1) if b.args else 1  # an RNN's layers are checked one by one
+        self.state.layers += layers if isinstance(layers, int) and layers > 0 else 1
+        if self.state.layers > MAX_LAYERS:
+            self._exhausted(f"the model has more than {MAX_LAYERS:,} layers", fn.span, "the limit is reached here")
         self.producer = (x.span, x.role, x.type) if x.source is self.source else None
         node = self._apply(self.state.layer_index, b, x.type)
-        if node is None:
+        if node is None or not self.fits(node.output, b.call.span):
             return self._poisoned(fn.span)
         self.state.layer_index += 1
         out = self.state.new(node.output, b.call.span, "output", self.source)

@@ -45,6 +45,8 @@ CATALOGUE: dict[str, str] = {
     "E115": "invalid block definition or use of a block inside itself",
     "E116": "import failed",
     "E117": "invalid statement or return",
+    "E118": "more work than the checker allows (nested repetitions, loops and num_layers multiply)",
+    "E119": "tensor size beyond 64 bits, which no backend can hold",
     "E201": "size mismatch between a layer and its input",
     "E202": "input of the wrong rank",
     "E203": "input too small for the layer",

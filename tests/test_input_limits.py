@@ -12,6 +12,8 @@ import pytest
 import nndsl
 from nndsl import reading
 from nndsl.diagnostics import render_text
+from nndsl.syntax.parser import MAX_NESTING
+from nndsl.values import MAX_APPLY_DEPTH
 
 MODEL = "model M(x: [N, 4]) { ReLU }\n"
 
@@ -206,3 +208,176 @@ def test_a_new_grammar_cache_file_is_private_whatever_the_umask(tmp_path):
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     (cache,) = (tmp_path / "cache" / "nndsl").iterdir()
     assert cache.stat().st_mode & 0o777 == 0o600
+
+
+# ---------------------------------------------------------------- nesting
+
+NEST = MAX_NESTING
+
+
+def _nested_forms(n: int) -> dict[str, str]:
+    """Specs with one expression nested ``n`` levels deep, in each place an expression goes."""
+    neg = "-" * n + "1"
+    calls = "min(" * (n // 2) + "4" + ")" * (n // 2)
+    lists = "[" * n + "4" + "]" * n
+    fors = "for i in [1] { " * (n // 4) + "ReLU" + " }" * (n // 4)
+    return {
+        "let": f"let a = ({neg}) * 0 + 4\nmodel M(x: [N, 4]) {{ Linear(4, a) }}",
+        "block default": f"block B(x: [N, D], k={neg}) {{ ReLU }}\nmodel M(x: [N, 4]) {{ B }}",
+        "list default": f"block B(x: [N, D], k={lists}) {{ ReLU }}\nmodel M(x: [N, 4]) {{ B }}",
+        "input size": f"model M(x: [N, {calls}]) {{ ReLU }}",
+        "argument": f"model M(x: [N, 4]) {{ Linear(4, {'+'.join(['1'] * n)}) }}",
+        "condition": f"model M(x: [N, 4]) {{ Linear(4, 2 if {'not ' * n}True else 3) }}",
+        "loops": f"model M(x: [N, 4]) {{ {fors} }}",
+        "loops in a block": f"block B(x: [N, D]) {{ {fors} }}\nmodel M(x: [N, 4]) {{ B -> B }}",
+    }
+
+
+@pytest.mark.parametrize("form", list(_nested_forms(2)))
+def test_nesting_up_to_the_limit_checks_compiles_and_builds(form):
+    text = _nested_forms(NEST - 12)[form]
+    result = nndsl.check_source(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    nndsl.build(text)
+
+
+@pytest.mark.parametrize("form", list(_nested_forms(2)))
+def test_nesting_beyond_the_limit_is_a_diagnostic_at_the_spot(form):
+    text = _nested_forms(50 * NEST)[form]
+    result = nndsl.check_source(text)
+    assert codes(result) == ["E005"], [d.message for d in result.diagnostics]
+    (diag,) = result.diagnostics
+    assert text[diag.span.start] in "-[m+nf1" and diag.line_col[0] == 1  # inside the nested part
+    with pytest.raises(nndsl.SpecError):
+        nndsl.build(text)
+
+
+@pytest.mark.parametrize("inner", ["-" * 50_000 + "1", "[" * 20_000 + "1" + "]" * 20_000, "x" + ".a" * 20_000])
+def test_deep_nesting_anywhere_is_a_diagnostic_not_a_crash(inner):
+    result = nndsl.check_source(f"let a = {inner}\nmodel M(x: [N, 4]) {{ ReLU }}")
+    assert codes(result) == ["E005"]
+
+
+def test_parentheses_add_no_level():
+    parens = "(" * 5000 + "4" + ")" * 5000
+    assert nndsl.check_source(f"model M(x: [N, 4]) {{ Linear(4, {parens}) }}").ok
+
+
+def test_blocks_used_inside_blocks_beyond_the_limit_are_a_diagnostic():
+    depth = MAX_APPLY_DEPTH + 20
+    text = "block B0(x: [N, D]) { ReLU }\n"
+    text += "".join(f"block B{i}(x: [N, D]) {{ B{i - 1} }}\n" for i in range(1, depth))
+    text += f"model M(x: [N, 4]) {{ B{depth - 1} }}\n"
+    assert "E005" in codes(nndsl.check_source(text))
+    shallow = text.replace(f"B{depth - 1} }}\n", f"B{MAX_APPLY_DEPTH - 20} }}\n")
+    shallow = "\n".join(line for line in shallow.splitlines() if not line.startswith(f"block B{depth - 1}("))
+    assert nndsl.check_source(shallow).ok or "W305" in codes(nndsl.check_source(shallow))
+
+
+# ---------------------------------------------------------------- syntax errors
+
+
+def test_syntax_error_recovery_reads_each_item_once(monkeypatch):
+    from nndsl.syntax import parser
+
+    items = [f"model M{i}(x: [N, 4]) {{ Linear(4, 2) }}\n" for i in range(200)]
+    items[100] = "model Broken(x: [N, 4]) { Linear(4, 2)) }\n"
+    text = "".join(items)
+    lexed: list[int] = []
+    real = parser._parse_slice
+
+    def counting(whole, start, end):
+        lexed.append(end - start)
+        return real(whole, start, end)
+
+    monkeypatch.setattr(parser, "_parse_slice", counting)
+    result = nndsl.check_source(text)
+    assert codes(result) == ["E001"] and result.diagnostics[0].line_col[0] == 101
+    assert sum(lexed) <= len(text)  # each item once, not the text before it again
+    assert len(result.program.models) == 199
+
+
+def test_a_broken_block_is_not_reported_again_where_it_is_used():
+    text = "block B(x: [N, D]) { ReLU ) }\nmodel M(x: [N, 4]) { B -> B }\n"
+    assert codes(nndsl.check_source(text)) == ["E001"]
+
+
+@pytest.mark.parametrize("expr", ["x[:, 0]", "x[1:3]", "x[0, 1]", "x[:]"])
+def test_slicing_is_said_to_be_unsupported(expr):
+    result = nndsl.check_source(f"model M(x: [N, 4]) {{ y = {expr}\n y }}")
+    (diag,) = result.diagnostics
+    assert diag.code == "E001" and "slicing" in diag.message and "chunk" in diag.help
+
+
+def test_a_comma_in_a_shape_is_not_taken_for_a_slice():
+    (diag,) = nndsl.check_source("model M(x: long[N T, 4]) { ReLU }").diagnostics
+    assert "slicing" not in diag.message
+
+
+# ---------------------------------------------------------------- work limits
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("for i in range(10000) { for j in range(10000) { ReLU } }", "E118"),
+        ("Linear(4, 4) * 10000 * 10000", "E118"),
+        ("(Linear(4, 4) * 1000 -> ReLU) * 1000", "E118"),
+        ("for i in range(1000) { Linear(4, 4) * 1000 }", "E118"),
+        ("LSTM(4, 8, num_layers=2147483647)", "E118"),
+        ("for i in range(100) { LSTM(4, 4, num_layers=1001) }", "E118"),
+    ],
+)
+def test_work_limits_apply_to_the_total_before_the_work_is_done(body, code):
+    result = nndsl.check_source(f"model M(x: [N, 4, 4]) {{ {body} }}")
+    assert codes(result) == [code], [d.message for d in result.diagnostics]
+
+
+def test_a_repeated_body_with_an_error_is_checked_once(monkeypatch):
+    from nndsl.dataflow import FlowChecker
+
+    calls: list[int] = []
+    real = FlowChecker._apply
+
+    def counting(self, *args):
+        calls.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(FlowChecker, "_apply", counting)
+    result = nndsl.check_source("model M(x: [N, 6, 32, 32]) { Conv2d(6, 16, 5) * 300 * 300 }")
+    assert "E201" in codes(result)
+    assert len(calls) < 10
+
+
+def test_a_use_of_blocks_that_doubles_at_each_level_stops_at_the_limit(monkeypatch):
+    monkeypatch.setattr("nndsl.dataflow.MAX_APPLIED", 5000)  # the same path as 250,000, sooner
+    lines = ["block I(x: [N, D]) { x }", "model M(x: [N, 4]) {", " c1 = I -> I"]
+    lines += [f" c{i} = c{i - 1} -> c{i - 1}" for i in range(2, 40)]
+    lines += [" c39", "}"]
+    assert codes(nndsl.check_source("\n".join(lines))) == ["E118"]  # 2**39 uses: stops at MAX_APPLIED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model M(x: [99999999999, 99999999999, 99999999999]) { ReLU }",
+        "model M(x: [2147483648, 1073741824]) { ReLU }",
+        "model M(x: [N, 4]) { Linear(4, 4611686018427387904) -> ReLU }",
+        "model M(x: [N, 65536, 65536]) { Unsqueeze(1) -> Upsample(scale_factor=65536) }",
+    ],
+)
+def test_sizes_beyond_what_torch_can_hold_are_a_diagnostic(text):
+    assert codes(nndsl.check_source(text)) == ["E119"]
+
+
+def test_the_size_limit_agrees_with_torch():
+    torch = pytest.importorskip("torch")
+    for shape, dtype, fits in [((2**31, 2**30), "float32", False), ((2**31, 2**29), "float32", True)]:
+        result = nndsl.check_source(f"model M(x: {dtype}[{shape[0]}, {shape[1]}]) {{ ReLU }}")
+        assert result.ok is fits
+        try:
+            torch.empty(shape, dtype=getattr(torch, dtype), device="meta")
+            allowed = True
+        except RuntimeError:
+            allowed = False
+        assert allowed is fits
