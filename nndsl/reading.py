@@ -15,10 +15,11 @@ from nndsl.diagnostics import Diagnostic, Severity, Span
 from nndsl.source import Source
 
 #: the largest spec file (bytes) or spec text (characters) nndsl reads: a generous bound on a
-#: hand-written spec, and what keeps a run's memory within a few hundred MB
-MAX_SPEC_SIZE = 4 * 1024 * 1024
-#: the most spec text one run reads through imports, all files together
-MAX_IMPORTED_SIZE = 4 * MAX_SPEC_SIZE
+#: hand-written spec (checking 1 MB of models takes about 130 MB of memory), which keeps a run
+#: within a few hundred MB
+MAX_SPEC_SIZE = 2 * 1024 * 1024
+#: the most spec text one run reads through imports, all imported files together
+MAX_IMPORTED_SIZE = MAX_SPEC_SIZE
 
 _BOM = b"\xef\xbb\xbf"
 
