@@ -12,7 +12,7 @@ import pytest
 import nndsl
 from nndsl import reading
 from nndsl.diagnostics import render_text
-from nndsl.syntax.parser import MAX_NESTING
+from nndsl.syntax.parser import MAX_BRACKETS, MAX_NESTING
 from nndsl.values import MAX_APPLY_DEPTH
 
 MODEL = "model M(x: [N, 4]) { ReLU }\n"
@@ -247,7 +247,7 @@ def test_nesting_beyond_the_limit_is_a_diagnostic_at_the_spot(form):
     result = nndsl.check_source(text)
     assert codes(result) == ["E005"], [d.message for d in result.diagnostics]
     (diag,) = result.diagnostics
-    assert text[diag.span.start] in "-[m+nf1" and diag.line_col[0] == 1  # inside the nested part
+    assert text[diag.span.start] in "-[m+nf1(" and diag.line_col[0] == 1  # inside the nested part
     with pytest.raises(nndsl.SpecError):
         nndsl.build(text)
 
@@ -258,9 +258,15 @@ def test_deep_nesting_anywhere_is_a_diagnostic_not_a_crash(inner):
     assert codes(result) == ["E005"]
 
 
-def test_parentheses_add_no_level():
-    parens = "(" * 5000 + "4" + ")" * 5000
+def test_parentheses_add_no_level_and_brackets_are_bounded_before_parsing(monkeypatch):
+    parens = "(" * 900 + "4" + ")" * 900
     assert nndsl.check_source(f"model M(x: [N, 4]) {{ Linear(4, {parens}) }}").ok
+    text = "model M(x: [N, 4]) { ReLU }\nlet a = " + "(" * 1_000_000
+    monkeypatch.setattr("nndsl.syntax.parser._parser", None)  # refused without parsing
+    (diag,) = nndsl.check_source(text).diagnostics
+    assert diag.code == "E005" and diag.line_col == (2, 9 + MAX_BRACKETS)
+    monkeypatch.undo()
+    assert nndsl.check_source('let a = "((((" # ' + "(" * 2000 + "\n" + MODEL).ok  # strings, comments skipped
 
 
 def test_blocks_used_inside_blocks_beyond_the_limit_are_a_diagnostic():

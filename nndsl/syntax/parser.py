@@ -343,6 +343,26 @@ MAX_NESTING = 100
 
 _LEAVES = (Span, ast.Name, ast.IntLit, ast.FloatLit, ast.StrLit, ast.NameRef)
 
+#: how deeply brackets of any kind may nest, checked before parsing so that a file of brackets
+#: costs no parse (parentheses alone add no syntax-tree level, so this is the looser limit)
+MAX_BRACKETS = 1000
+_BRACKET_OR_SKIPPED = re.compile(r"""[][(){}]|#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""")
+
+
+def _deep_bracket(text: str) -> int | None:
+    """The offset of the first bracket nested more than MAX_BRACKETS deep (strings and comments
+    skipped), if any."""
+    depth = 0
+    for match in _BRACKET_OR_SKIPPED.finditer(text):
+        ch = match.group()
+        if ch in ("(", "[", "{"):
+            depth += 1
+            if depth > MAX_BRACKETS:
+                return match.start()
+        elif ch in (")", "]", "}") and depth:
+            depth -= 1
+    return None
+
 
 def _too_deep(item) -> ast.Expr | None:
     """The first node of ``item`` nested more than MAX_NESTING levels deep, if any (an explicit
@@ -432,6 +452,12 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     length of the text.
     """
     text = source.text
+    deep = _deep_bracket(text)
+    if deep is not None:
+        diag = _nesting_diagnostic(source, ast.NameRef("", Span(deep, deep + 1)))
+        return ast.Module((), Span(0, len(text))), [
+            diag._replace(message=f"brackets nested more than {MAX_BRACKETS} deep, the most nndsl reads")
+        ]
     try:
         module = _parser().parse(text, start="start")
     except lark.exceptions.UnexpectedInput as exc:
