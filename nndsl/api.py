@@ -110,7 +110,7 @@ def _is_path(spec) -> bool:
     """A PathLike, or a one-line string naming an existing ``.nn`` file (spec text never ends so)."""
     if isinstance(spec, os.PathLike):
         return True
-    return spec.endswith(".nn") and "\n" not in spec and os.path.isfile(spec)
+    return spec.endswith(".nn") and "\n" not in spec and os.path.exists(spec)
 
 
 def _checked(spec, input) -> Result:

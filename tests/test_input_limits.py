@@ -58,6 +58,10 @@ def test_an_import_of_a_fifo_or_a_device_named_nn_is_refused(tmp_path):
     assert codes(result) == ["E116"] * 3, messages
     assert "not a regular file" in messages[0]
     assert all("spec files only" in m for m in messages[1:])
+    with pytest.raises(OSError, match="not a regular file"):
+        nndsl.build(str(tmp_path / "fifo.nn"))  # a path, not spec text, even if it is no regular file
+    run = run_cli("check", tmp_path / "fifo.nn", timeout=30)
+    assert run.returncode == 2 and b"not a regular file" in run.stderr
 
 
 @pytest.mark.parametrize("path", ["a\\0b.nn", "\\x01\\x02\\x1b[2J.nn", "\\x01\\x02"])
