@@ -1098,7 +1098,12 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         layers = b.args.get("num_layers", 1) if b.args else 1  # an RNN's layers are checked one by one
         self.state.layers += layers if isinstance(layers, int) and layers > 0 else 1
         if self.state.layers > MAX_LAYERS:
-            self._exhausted(f"the model has more than {MAX_LAYERS:,} layers", fn.span, "the limit is reached here")
+            what = f"with num_layers={layers:,} " if isinstance(layers, int) and layers > 1 else ""
+            self._exhausted(
+                f"{b.call.name.text} {what}takes the model beyond {MAX_LAYERS:,} layers, the most a model may have",
+                fn.span,
+                "the limit is reached here",
+            )
         self.producer = (x.span, x.role, x.type) if x.source is self.source else None
         node = self._apply(self.state.layer_index, b, x.type)
         if node is None or not self.fits(node.output, b.call.span):
