@@ -213,8 +213,9 @@ def _model_json(model, source) -> dict:
     return {
         "name": model.name,
         "complete": model.complete,
-        "input": _tensor_json(model.input),
-        "output": _tensor_json(model.output),
+        # null only for a model whose every input declaration has an error
+        "input": _tensor_json(model.input) if model.input_types else None,
+        "output": _tensor_json(model.output) if model.input_types or model.graph.outputs else None,
         "inputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.input_names, model.input_types)],
         "outputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.output_names, model.outputs)],
         "params": model.param_count,

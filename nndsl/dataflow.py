@@ -306,6 +306,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         if self.bindings:
             types = {k: v._replace(shape=v.shape.substitute(self.bindings)) for k, v in types.items()}
             nodes = [_substituted(node, self.bindings) for node in nodes]
+        outputs = tuple(o for o in outputs if o.type is not None)  # an output lost to an error has no type
         graph = Graph(tuple(t.id for t in inputs), tuple(nodes), tuple(o.id for o in outputs))
         output_names = tuple(value_name(scope, o) for o in outputs)
         return ModelIR(

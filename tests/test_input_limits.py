@@ -391,3 +391,21 @@ def test_the_size_limit_agrees_with_torch():
         except RuntimeError:
             allowed = False
         assert allowed is fits
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model M(x: [N, 4]) { Lienar(4, 2) }",
+        "model M(x: [N, -4]) { ReLU }",
+        "model M(x: [N, 4]) { for i in range(1000) { Linear(4, 4) * 1000 } }",
+        "model M(x: [99999999999, 99999999999, 99999999999]) { ReLU }",
+    ],
+)
+def test_json_output_of_a_model_with_errors(text):
+    import json
+
+    run = run_cli("check", "--format", "json", "-", stdin=text.encode())
+    assert run.returncode == 1, run.stderr
+    (model,) = json.loads(run.stdout)["files"][0]["models"]
+    assert model["complete"] is False
