@@ -40,7 +40,8 @@ def read_file(path: str) -> bytes:
     seen to be larger without reading it all). Raises SpecReadError (an OSError)."""
     if "\0" in path:
         raise SpecReadError(errno.EINVAL, "the path contains a NUL character", printable(path))
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)  # POSIX only
     try:
         fd = os.open(path, flags)  # non-blocking: opening a FIFO must not wait for a writer
     except OSError as exc:
