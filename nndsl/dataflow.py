@@ -87,6 +87,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         self.blocks: dict[str, BlockDef] = {}
         self.block_spans: dict[str, Span] = {}
         self.imports = imports  # the files read through imports in this run
+        self.limited = False  # a work or depth limit stopped checking a model
         self.path = path  # the path of this file, as named (None for text that is no file)
         self.scope: Scope | None = None
         self.state: ModelState | None = None
@@ -185,7 +186,9 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 model = self._bare_chain(item, bare_input, declared)
                 if model is not None:
                     out.append(model)
-        if models or bare_chains:  # a file of blocks alone is a library: its blocks are used elsewhere
+        # a file of blocks alone is a library: its blocks are used elsewhere; after a work or
+        # depth limit stopped a model, the blocks it did not reach are not "never used"
+        if (models or bare_chains) and not self.limited:
             for item in module.items:
                 if isinstance(item, ast.Block) and item.name.text not in self.used_blocks:
                     self._diag(
@@ -953,6 +956,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 "the limit is reached here",
             )
         if state.depth >= MAX_APPLY_DEPTH:
+            self.limited = True
             self.error(
                 "E005",
                 f"sub-networks are applied inside one another more than {MAX_APPLY_DEPTH} levels deep",
@@ -969,7 +973,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _exhausted(self, message: str, span: Span, label: str) -> None:
         """E118: a limit on the checker's work is reached; the rest of the model is not checked."""
-        self.state.exhausted = True
+        self.state.exhausted = self.limited = True
         self.error("E118", message, span, label, help="a repetition, loop or num_layers count is likely too large")
         raise Abort
 
