@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
-from nndsl.source import Source
+from nndsl.source import Source, printable
 
 
 class Span(NamedTuple):
@@ -162,7 +162,7 @@ class _Paint:
 def render_short(diag: Diagnostic) -> str:
     """``file:line:col: severity: message [CODE]``, one line, for CI logs and editors."""
     line, col = diag.line_col
-    return f"{diag.source.name}:{line}:{col}: {diag.severity.value}: {diag.message} [{diag.code}]"
+    return f"{printable(diag.source.name)}:{line}:{col}: {diag.severity.value}: {diag.message} [{diag.code}]"
 
 
 def render_text(diag: Diagnostic, color: bool = False) -> str:
@@ -183,7 +183,7 @@ def render_text(diag: Diagnostic, color: bool = False) -> str:
     width = len(str(max(by_line)))
     gutter = paint("gutter", " " * width + " |")
     out = [f"{paint(sev, f'{sev}[{diag.code}]')}{paint('bold', ': ' + diag.message)}"]
-    out.append(f"{' ' * width}{paint('gutter', '-->')} {src.name}:{line}:{col}")
+    out.append(f"{' ' * width}{paint('gutter', '-->')} {printable(src.name)}:{line}:{col}")
     out.append(gutter)
     previous = None
     for lineno in sorted(by_line):

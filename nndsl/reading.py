@@ -12,7 +12,7 @@ import os
 import stat
 
 from nndsl.diagnostics import Diagnostic, Severity, Span
-from nndsl.source import Source
+from nndsl.source import Source, printable
 
 #: the largest spec file (bytes) or spec text (characters) nndsl reads: a generous bound on a
 #: hand-written spec (checking 1 MB of models takes about 130 MB of memory), which keeps a run
@@ -26,13 +26,6 @@ _BOM = b"\xef\xbb\xbf"
 
 class SpecReadError(OSError):
     """A path that cannot be read as a spec: missing, not a regular file, a NUL in its name."""
-
-
-def printable(text: str) -> str:
-    """``text`` with control and other unprintable characters escaped, for a message."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def read_file(path: str) -> bytes:

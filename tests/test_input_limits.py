@@ -413,3 +413,12 @@ def test_json_output_of_a_model_with_errors(text):
     assert run.returncode == 1, run.stderr
     (model,) = json.loads(run.stdout)["files"][0]["models"]
     assert model["complete"] is False
+
+
+def test_a_file_name_with_control_characters_is_printed_escaped(tmp_path):
+    spec = tmp_path / "evil\x1b]0;title\x07.nn"
+    spec.write_text("model M(x: [N, 4]) { Lienar(4, 2) }\n")
+    for fmt in ("text", "short"):
+        run = run_cli("check", "--format", fmt, spec)
+        assert run.returncode == 1
+        assert b"\x1b" not in run.stdout + run.stderr and b"\\x1b]0;title\\x07.nn" in run.stdout + run.stderr
