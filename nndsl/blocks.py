@@ -141,7 +141,7 @@ class BlockChecks:
 
         if "\0" in written:
             return refuse("the path contains a NUL character")
-        if not written.endswith(".nn") or len(written) > 4096:
+        if not written.endswith(".nn"):
             return refuse("imports read .nn spec files only", help='name a spec file, e.g. from "blocks.nn" import B')
         base = os.path.dirname(self.path) if self.path is not None else os.getcwd()
         path = os.path.normpath(os.path.join(base, written))
@@ -166,9 +166,9 @@ class BlockChecks:
         imports.size += len(data)
         if len(data) > reading.MAX_SPEC_SIZE or imports.size > reading.MAX_IMPORTED_SIZE:
             one = len(data) > reading.MAX_SPEC_SIZE
-            what = "the file" if one else "the files imported in all"
+            what = "the file exceeds" if one else "the files imported in all exceed"
             limit = reading.MAX_SPEC_SIZE if one else reading.MAX_IMPORTED_SIZE
-            imports.failed[real] = f"{what} exceed {limit:,} bytes, the most nndsl reads"
+            imports.failed[real] = f"{what} {limit:,} bytes, the most nndsl reads"
             return refuse(imports.failed[real], verb="read")
         try:
             text = decode(data)
