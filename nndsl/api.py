@@ -63,9 +63,23 @@ def check_source(text: str, name: str = "<string>", input: str | TensorType | No
             gc.enable()
 
 
+def check_bytes(data: bytes, name: str, input: str | TensorType | None = None) -> Result:
+    """Check a spec read as bytes (a file, standard input): UTF-8 text, else E003 at the first bad byte."""
+    from nndsl.reading import source_from_bytes
+
+    source, problem = source_from_bytes(data, name)
+    if problem is not None:
+        return Result(source, None, [problem])
+    return check_source(source.text, name, input)
+
+
 def _check_source(text: str, name: str, input: str | TensorType | None) -> Result:
+    from nndsl.reading import MAX_SPEC_SIZE, too_large
     from nndsl.syntax import parse_recovering
 
+    if len(text) > MAX_SPEC_SIZE:  # before any work on it: a line table alone would be large
+        diag = too_large(name, "characters")
+        return Result(diag.source, None, [diag])
     source = Source(name, text.removeprefix("\ufeff"))  # a byte-order mark is not part of the spec
     sink = DiagnosticSink()
     bare_input = input
@@ -84,18 +98,19 @@ def _check_source(text: str, name: str, input: str | TensorType | None) -> Resul
 
 
 def check_file(path: str | os.PathLike, input: str | TensorType | None = None) -> Result:
-    """Read (UTF-8) and check a spec file. I/O errors propagate as OSError/UnicodeDecodeError."""
+    """Read and check a spec file (a regular file, UTF-8). A file that cannot be read raises
+    OSError; one that is not UTF-8 or is too large gives a Result with its diagnostic."""
+    from nndsl.reading import read_file
+
     path = os.fspath(path)
-    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of the spec
-        text = handle.read()
-    return check_source(text, path, input)
+    return check_bytes(read_file(path), path, input)
 
 
 def _is_path(spec) -> bool:
     """A PathLike, or a one-line string naming an existing ``.nn`` file (spec text never ends so)."""
     if isinstance(spec, os.PathLike):
         return True
-    return spec.endswith(".nn") and "\n" not in spec and os.path.isfile(spec)
+    return spec.endswith(".nn") and "\n" not in spec and os.path.exists(spec)
 
 
 def _checked(spec, input) -> Result:

@@ -251,4 +251,4 @@ class Module(NamedTuple):
 
     items: tuple[Item, ...]
     span: Span
-    broken_lets: tuple[str, ...] = ()  # constants whose `let` had a syntax error
+    broken_lets: tuple[str, ...] = ()  # constants and blocks left out for an error in their text

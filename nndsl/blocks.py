@@ -7,7 +7,7 @@ import os
 from types import MappingProxyType
 from typing import Any
 
-from nndsl import ast, shapes
+from nndsl import ast, reading, shapes
 from nndsl.blocksource import python_source
 from nndsl.check import (
     BUILTIN_VALUES,
@@ -20,8 +20,23 @@ from nndsl.ir import BlockNode, Graph, SubNetwork
 from nndsl.layers import lookup
 from nndsl.layers.base import materialize
 from nndsl.pysource import python_name
+from nndsl.reading import UndecodableError, decode, printable, read_file
 from nndsl.source import Source
 from nndsl.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
+
+#: how many files deep imports may nest (a.nn imports b.nn, which imports c.nn, ...)
+MAX_IMPORT_DEPTH = 64
+
+
+class Imports:
+    """The files one check reads through imports, by real path: each is read, parsed and
+    checked once however often it is imported."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, Any] = {}  # real path -> the checker of that file
+        self.failed: dict[str, str] = {}  # real path -> why it cannot be imported
+        self.active: set[str] = set()  # files being imported now, to refuse a cycle
+        self.size = 0  # bytes read so far
 
 
 class BlockChecks:
@@ -85,29 +100,11 @@ class BlockChecks:
         return ok
 
     def _import(self, item: ast.Import) -> None:
-        from nndsl.syntax import parse_recovering
-
-        base = os.path.dirname(self.source.name) if not self.source.name.startswith("<") else os.getcwd()
-        path = os.path.normpath(os.path.join(base, item.path.value))
-        if os.path.abspath(path) in (*self.importing, os.path.abspath(self.source.name)):
-            self.error("E116", f"'{item.path.value}' imports itself, directly or through other files", item.path.span)
-            return
-        try:
-            with open(path, encoding="utf-8-sig") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.error("E116", f"cannot read '{item.path.value}': {reason}", item.path.span, "imported here")
+        other = self._imported(item)
+        if other is None:
             self.broken_names.update(name.text for name in item.names)  # their uses are not errors again
             return
-        source = Source(path, text)
-        module, syntax_errors = parse_recovering(source)
-        for diag in syntax_errors:
-            self.sink.add(diag)
-        other = type(self)(source, self.sink, (*self.importing, os.path.abspath(self.source.name)))
-        # what an import needs: the file's constants and blocks; its models are its own business
-        wanted = tuple(i for i in module.items if isinstance(i, (ast.Let, ast.Import, ast.Block)))
-        other.check_module(module._replace(items=wanted), None)
+        shown = printable(item.path.value)
         for name in item.names:
             if name.text in other.blocks:
                 self._adopt(name, other.blocks[name.text])
@@ -116,17 +113,82 @@ class BlockChecks:
                 self.constant_spans[name.text] = name.span
             else:
                 self.broken_names.add(name.text)
+                if name.text in other.broken_constants:
+                    continue  # defined there with an error, reported there
                 known = list(other.blocks) + list(other.constants)
                 close = close_matches(name.text, known, n=1)
                 self.error(
                     "E116",
-                    f"'{item.path.value}' defines no block or constant '{name.text}'",
+                    f"'{shown}' defines no block or constant '{name.text}'",
                     name.span,
                     "not found there",
                     help=f"did you mean '{close[0]}'?"
                     if close
                     else (f"it defines {', '.join(known)}" if known else None),
                 )
+
+    def _imported(self, item: ast.Import):
+        """The checker of an imported file: read, parsed and checked once per run (by its real
+        path), its syntax errors reported once; None (after an error) if it cannot be imported."""
+        from nndsl.syntax import parse_recovering
+
+        written = item.path.value
+        shown = printable(written)
+        span = item.path.span
+
+        def refuse(reason: str, help: str | None = None, verb: str = "import") -> None:
+            self.error("E116", f"cannot {verb} '{shown}': {reason}", span, "imported here", help=help)
+
+        if "\0" in written:
+            return refuse("the path contains a NUL character")
+        if not written.endswith(".nn"):
+            return refuse("imports read .nn spec files only", help='name a spec file, e.g. from "blocks.nn" import B')
+        base = os.path.dirname(self.path) if self.path is not None else os.getcwd()
+        path = os.path.normpath(os.path.join(base, written))
+        real = os.path.realpath(path)
+        if not real.endswith(".nn"):  # a link to a file that is not a spec
+            return refuse("imports read .nn spec files only")
+        imports = self.imports
+        if real in imports.active:
+            self.error("E116", f"'{shown}' imports itself, directly or through other files", span)
+            return None
+        if real in imports.failed:
+            return refuse(imports.failed[real], verb="read")
+        if real in imports.loaded:
+            return imports.loaded[real]
+        if len(imports.active) >= MAX_IMPORT_DEPTH:
+            return refuse(f"imports are nested more than {MAX_IMPORT_DEPTH} files deep")
+        try:
+            data = read_file(path)
+        except OSError as exc:
+            imports.failed[real] = exc.strerror or "cannot read it"
+            return refuse(imports.failed[real], verb="read")
+        imports.size += len(data)
+        if len(data) > reading.MAX_SPEC_SIZE or imports.size > reading.MAX_IMPORTED_SIZE:
+            one = len(data) > reading.MAX_SPEC_SIZE
+            what = "the file exceeds" if one else "the files imported in all exceed"
+            limit = reading.MAX_SPEC_SIZE if one else reading.MAX_IMPORTED_SIZE
+            imports.failed[real] = f"{what} {limit:,} bytes, the most nndsl reads"
+            return refuse(imports.failed[real], verb="read")
+        try:
+            text = decode(data)
+        except UndecodableError as exc:
+            imports.failed[real] = str(exc)  # where, never what: the bytes are not shown
+            return refuse(imports.failed[real], verb="read")
+        source = Source(printable(path), text)
+        module, syntax_errors = parse_recovering(source)
+        for diag in syntax_errors:
+            self.sink.add(diag)
+        other = type(self)(source, self.sink, imports, path)
+        # what an import needs: the file's constants and blocks; its models are its own business
+        wanted = tuple(i for i in module.items if isinstance(i, (ast.Let, ast.Import, ast.Block)))
+        imports.active.add(real)
+        try:
+            other.check_module(module._replace(items=wanted), None, library=True)
+        finally:
+            imports.active.discard(real)
+        imports.loaded[real] = other
+        return other
 
     def _adopt(self, name: ast.Name, block: BlockDef) -> None:
         if name.text in self.blocks:

@@ -18,6 +18,7 @@ from nndsl.source import Source
 
 BUILTIN_VALUES = {"True": True, "False": False, "None": None}
 _MAX_INT = 2**63 - 1
+_ITEMSIZE = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "bool": 1}
 
 
 def producer_label(span: Span, role: str, x: TensorType) -> Label:
@@ -143,6 +144,23 @@ class Checker(Context):
             self.error("E110", "integer out of range (beyond 64 bits)", span, "too large")
             raise Abort
         return value
+
+    def fits(self, t: TensorType, span: Span) -> bool:
+        """A tensor whose known sizes need more than 2**63 - 1 bytes (torch's storage limit, which
+        no backend goes beyond) is E119; symbolic sizes count as 1."""
+        total = _ITEMSIZE.get(t.dtype, 4)
+        for d in t.shape.dims:
+            if isinstance(d, int) and d > 0:
+                total *= d
+        if total <= _MAX_INT:
+            return True
+        self.error(
+            "E119",
+            f"a tensor of shape {t.shape} ({t.dtype}) needs more than 2**63 bytes: no backend can hold it",
+            span,
+            "too large",
+        )
+        return False
 
     def _evaluate(self, expr: ast.Expr, symbols: bool):
         if isinstance(expr, ast.IntLit):
@@ -288,7 +306,8 @@ class Checker(Context):
                 self.error("E112", f"a dimension cannot be negative, got {value}", expr.span, "negative")
                 return None
             dims.append(value)
-        return TensorType(Shape(tuple(dims)), dtype)
+        t = TensorType(Shape(tuple(dims)), dtype)
+        return t if self.fits(t, decl.span) else None
 
     # ------------------------------------------------------------ layer calls
 

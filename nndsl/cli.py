@@ -127,32 +127,42 @@ def _use_color(choice: str, stream) -> bool:
 
 def _read_problem(path: str) -> str | None:
     """A readable message when a path cannot be read as a spec, else None."""
+    from nndsl.reading import printable
+
+    shown = printable(path)
     if not os.path.exists(path):
-        return f"{path}: no such file"
+        return f"{shown}: no such file"
     if os.path.isdir(path):
-        return f"{path}: is a directory, not a spec file"
+        return f"{shown}: is a directory, not a spec file"
     if not os.access(path, os.R_OK):
-        return f"{path}: permission denied"
+        return f"{shown}: permission denied"
     return None
 
 
 def _load(path: str, input_shape):
     """(Result, None) or (None, I/O message)."""
     from nndsl.api import check_source
+    from nndsl.reading import MAX_SPEC_SIZE, UndecodableError, decode, printable, read_file, read_limited
 
     if path == "-":
-        return check_source(sys.stdin.read(), "<stdin>", input_shape), None
-    problem = _read_problem(path)
-    if problem:
-        return None, problem
+        stdin = getattr(sys.stdin, "buffer", None)  # bytes: a text stream would fail on a non-UTF-8 byte
+        read = stdin.read if stdin is not None else lambda n: sys.stdin.read(n).encode("utf-8", "surrogateescape")
+        data, name = read_limited(read), "<stdin>"
+    else:
+        problem = _read_problem(path)
+        if problem:
+            return None, problem
+        try:
+            data, name = read_file(path), path
+        except OSError as exc:
+            return None, f"{printable(path)}: cannot read: {exc.strerror or exc}"
+    if len(data) > MAX_SPEC_SIZE:
+        return None, f"{printable(name)}: larger than {MAX_SPEC_SIZE:,} bytes, the most nndsl reads"
     try:
-        with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of the spec
-            text = handle.read()
-    except UnicodeDecodeError as exc:
-        return None, f"{path}: not UTF-8 text (byte {exc.start})"
-    except OSError as exc:
-        return None, f"{path}: cannot read: {exc.strerror or exc}"
-    return check_source(text, path, input_shape), None
+        text = decode(data)
+    except UndecodableError as exc:
+        return None, f"{printable(name)}: {exc}"
+    return check_source(text, name, input_shape), None
 
 
 def _render(diags: list[Diagnostic], fmt: str, color: bool) -> str:
@@ -209,8 +219,9 @@ def _model_json(model, source) -> dict:
     return {
         "name": model.name,
         "complete": model.complete,
-        "input": _tensor_json(model.input),
-        "output": _tensor_json(model.output),
+        # null only for a model whose every input declaration has an error
+        "input": _tensor_json(model.input) if model.input_types else None,
+        "output": _tensor_json(model.output) if model.input_types or model.graph.outputs else None,
         "inputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.input_names, model.input_types)],
         "outputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.output_names, model.outputs)],
         "params": model.param_count,

@@ -9,11 +9,12 @@ them; layers, tensor operations and shape rules come from nndsl.check and nndsl.
 
 from __future__ import annotations
 
+import os
 import re
 from types import MappingProxyType
 
 from nndsl import ast, layout, ops, shapes
-from nndsl.blocks import BlockChecks
+from nndsl.blocks import BlockChecks, Imports
 from nndsl.blocksource import negated, python_source, python_test, shortcut_condition
 from nndsl.check import (
     BUILTIN_VALUES,
@@ -47,6 +48,8 @@ from nndsl.shapes import Shape, Sym, TensorType
 from nndsl.source import Source
 from nndsl.values import (
     CONSTANT_FUNCTIONS,
+    MAX_APPLIED,
+    MAX_APPLY_DEPTH,
     MAX_LAYERS,
     MAX_REPEAT,
     RESERVED_NAMES,
@@ -73,11 +76,19 @@ from nndsl.values import (
 class FlowChecker(BlockChecks, FunctionChecks, Checker):
     """Checks a whole source: constants, imports, blocks, models and the bare chain."""
 
-    def __init__(self, source: Source, sink, importing: tuple[str, ...] = ()):
+    def __init__(self, source: Source, sink, imports: Imports | None = None, path: str | None = None):
         super().__init__(source, sink)
+        if imports is None:  # the file being checked: imports resolve beside it
+            imports = Imports()
+            if path is None and not source.name.startswith("<"):
+                path = source.name
+            if path is not None:
+                imports.active.add(os.path.realpath(path))
         self.blocks: dict[str, BlockDef] = {}
         self.block_spans: dict[str, Span] = {}
-        self.importing = importing  # files being imported, to refuse an import cycle
+        self.imports = imports  # the files read through imports in this run
+        self.limited = False  # a work or depth limit stopped checking a model
+        self.path = path  # the path of this file, as named (None for text that is no file)
         self.scope: Scope | None = None
         self.state: ModelState | None = None
         self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
@@ -111,11 +122,12 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     # ------------------------------------------------------------ top level
 
-    def check_module(self, module: ast.Module, bare_input: TensorType | None) -> Program:
+    def check_module(self, module: ast.Module, bare_input: TensorType | None, library: bool = False) -> Program:
+        """Check every item; a ``library`` (a file read by an import) needs no model."""
         self.broken_constants.update(module.broken_lets)
         bare_chains = [item for item in module.items if isinstance(item, ast.Assign)]
         models = [item for item in module.items if isinstance(item, ast.Model)]
-        if not bare_chains and not models and not any(isinstance(i, ast.Block) for i in module.items):
+        if not library and not bare_chains and not models and not any(isinstance(i, ast.Block) for i in module.items):
             empty = not self.source.text.strip()
             self.error(
                 "E113",
@@ -174,7 +186,9 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 model = self._bare_chain(item, bare_input, declared)
                 if model is not None:
                     out.append(model)
-        if models or bare_chains:  # a file of blocks alone is a library: its blocks are used elsewhere
+        # a file of blocks alone is a library: its blocks are used elsewhere; after a work or
+        # depth limit stopped a model, the blocks it did not reach are not "never used"
+        if (models or bare_chains) and not self.limited:
             for item in module.items:
                 if isinstance(item, ast.Block) and item.name.text not in self.used_blocks:
                     self._diag(
@@ -222,8 +236,12 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 ok = False
                 continue
             x = self.input_type(param)
-            if x is None:
+            if x is None:  # reported; the body is still checked, without errors that follow from it
                 ok = False
+                if param.name.text not in scope.values:
+                    scope.values[param.name.text] = self._poisoned(param.span)
+                    scope.spans[param.name.text] = param.name.span
+                    scope.used.add(param.name.text)
                 continue
             if param.name.text in scope.values:
                 self.error("E109", f"input '{param.name.text}' is declared twice", param.name.span, "declared again")
@@ -244,7 +262,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 help=f"declare it as: model {item.name.text}(x: [N, 784]) {{ ... }}",
             )
             ok = False
-        current = inputs[0] if len(inputs) == 1 else None
+        declared = [v for v in scope.values.values() if isinstance(v, Tensor)]
+        current = declared[0] if len(declared) == 1 else None
         return self._finish(item.name.text, names, inputs, scope, item.body, current, item.span, ok, warn_inputs=True)
 
     def _bare_chain(self, item: ast.Assign, bare_input: TensorType | None, declared: set[str]) -> ModelIR | None:
@@ -290,6 +309,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         if self.bindings:
             types = {k: v._replace(shape=v.shape.substitute(self.bindings)) for k, v in types.items()}
             nodes = [_substituted(node, self.bindings) for node in nodes]
+        outputs = tuple(o for o in outputs if o.type is not None)  # an output lost to an error has no type
         graph = Graph(tuple(t.id for t in inputs), tuple(nodes), tuple(o.id for o in outputs))
         output_names = tuple(value_name(scope, o) for o in outputs)
         return ModelIR(
@@ -796,6 +816,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         raise Abort
 
     def _op(self, op, inputs, types, args, span, scalar=None, scalar_first=False) -> list[Tensor]:
+        if not all([self.fits(t, span) for t in types]):
+            raise Abort
         outs = [self.state.new(t, span, "output", self.source) for t in types]
         for t in inputs:
             self.state.used.add(t.id)
@@ -930,6 +952,61 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def apply(self, fn, x: Tensor, span: Span) -> Tensor:
         """``x -> fn``: the nodes for it go into the graph being built."""
+        state = self.state
+        if state.exhausted:  # a work limit was reached: nothing more is checked in this model
+            return self._poisoned(span)
+        state.steps += 1
+        if state.steps > MAX_APPLIED:
+            self._exhausted(
+                f"checking this model applies more than {MAX_APPLIED:,} layers and sub-networks",
+                span,
+                "the limit is reached here",
+            )
+        if state.depth >= MAX_APPLY_DEPTH:
+            self.limited = True
+            self.error(
+                "E005",
+                f"sub-networks are applied inside one another more than {MAX_APPLY_DEPTH} levels deep",
+                span,
+                "too deep",
+                help="blocks using blocks, loops in loops and repetitions of repetitions count one level each",
+            )
+            raise Abort
+        state.depth += 1
+        try:
+            return self._apply_named(fn, x, span)
+        finally:
+            state.depth -= 1
+
+    def _exhausted(self, message: str, span: Span, label: str) -> None:
+        """E118: a limit on the checker's work is reached; the rest of the model is not checked."""
+        self.state.exhausted = self.limited = True
+        self.error("E118", message, span, label, help="a repetition, loop or num_layers count is likely too large")
+        raise Abort
+
+    def _repeated(self, count: int, span: Span, run) -> Tensor:
+        """Run a repetition or loop body ``count`` times, if the repetitions around it allow."""
+        state = self.state
+        total = state.repeats * max(count, 1)
+        if total > MAX_LAYERS:
+            within = f" inside repetitions that run {state.repeats:,} times" if state.repeats > 1 else ""
+            self.error(
+                "E118",
+                f"this runs its body {count:,} times{within}: {total:,} times in all, "
+                f"more than the {MAX_LAYERS:,} a model may have",
+                span,
+                "too many repetitions",
+                help="nested repetitions and loops multiply",
+            )
+            raise Abort
+        saved, state.repeats = state.repeats, total
+        try:
+            return run()
+        finally:
+            state.repeats = saved
+
+    def _apply_named(self, fn, x: Tensor, span: Span) -> Tensor:
+        """Apply ``fn``; a named sub-network with weights may be applied once only."""
         named = self.state.named.get(id(fn))
         if named is None:
             return self._apply_fn(fn, x, span)
@@ -960,6 +1037,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         for index in range(times):
             self.state.named_applied = dict(before)
             x = run_once(index, x)
+            if x.type is None:  # the body's first error is reported; its repetitions add none
+                break
             if after_first is None:
                 after_first = self.state.named_applied
         self.state.named_applied = before if after_first is None else after_first
@@ -995,9 +1074,10 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             def repeat():
                 return self._copies(lambda _, y: self.apply(fn.fn, y, span), fn.times, x)
 
-            return self._nested(repeat, "repeat", x, fn.span)
+            return self._repeated(fn.times, fn.span, lambda: self._nested(repeat, "repeat", x, fn.span))
         if isinstance(fn, ForFn):
-            return self._nested(lambda: self._run_for(fn, x), "for", x, fn.span)
+            run = lambda: self._nested(lambda: self._run_for(fn, x), "for", x, fn.span)  # noqa: E731
+            return self._repeated(len(fn.items), fn.span, run)
         if isinstance(fn, ResidualFn):
             return self._apply_residual(fn, x)
         if isinstance(fn, BlockFn):
@@ -1061,18 +1141,19 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
     def _apply_layer(self, fn: LayerFn, x: Tensor) -> Tensor:
         if x.type is None:
             return self._poisoned(fn.span)
-        if self.state.layer_index >= MAX_LAYERS:
-            self.error(
-                "E107",
-                f"the model has more than {MAX_LAYERS:,} layers: a repetition or loop count is likely too large",
-                fn.span,
-                "one layer too many",
-            )
-            raise Abort
         b = fn.bound
+        layers = b.args.get("num_layers", 1) if b.args else 1  # an RNN's layers are checked one by one
+        self.state.layers += layers if isinstance(layers, int) and layers > 0 else 1
+        if self.state.layers > MAX_LAYERS:
+            what = f"with num_layers={layers:,} " if isinstance(layers, int) and layers > 1 else ""
+            self._exhausted(
+                f"{b.call.name.text} {what}takes the model beyond {MAX_LAYERS:,} layers, the most a model may have",
+                fn.span,
+                "the limit is reached here",
+            )
         self.producer = (x.span, x.role, x.type) if x.source is self.source else None
         node = self._apply(self.state.layer_index, b, x.type)
-        if node is None:
+        if node is None or not self.fits(node.output, b.call.span):
             return self._poisoned(fn.span)
         self.state.layer_index += 1
         out = self.state.new(node.output, b.call.span, "output", self.source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
-from nndsl.source import Source
+from nndsl.source import Source, printable
 
 
 class Span(NamedTuple):
@@ -25,6 +25,9 @@ class Severity(str, Enum):
 CATALOGUE: dict[str, str] = {
     "E001": "syntax error",
     "E002": "invalid character or unterminated literal",
+    "E003": "spec text that is not UTF-8",
+    "E004": "spec larger than the most nndsl reads (2 MiB)",
+    "E005": "expression, loop or block use nested deeper than the checker allows",
     "E101": "unknown layer",
     "E102": "unknown argument",
     "E103": "argument given twice",
@@ -42,6 +45,8 @@ CATALOGUE: dict[str, str] = {
     "E115": "invalid block definition or use of a block inside itself",
     "E116": "import failed",
     "E117": "invalid statement or return",
+    "E118": "more work than the checker allows (nested repetitions, loops and num_layers multiply)",
+    "E119": "tensor size beyond 64 bits, which no backend can hold",
     "E201": "size mismatch between a layer and its input",
     "E202": "input of the wrong rank",
     "E203": "input too small for the layer",
@@ -162,7 +167,7 @@ class _Paint:
 def render_short(diag: Diagnostic) -> str:
     """``file:line:col: severity: message [CODE]``, one line, for CI logs and editors."""
     line, col = diag.line_col
-    return f"{diag.source.name}:{line}:{col}: {diag.severity.value}: {diag.message} [{diag.code}]"
+    return f"{printable(diag.source.name)}:{line}:{col}: {diag.severity.value}: {diag.message} [{diag.code}]"
 
 
 def render_text(diag: Diagnostic, color: bool = False) -> str:
@@ -183,7 +188,7 @@ def render_text(diag: Diagnostic, color: bool = False) -> str:
     width = len(str(max(by_line)))
     gutter = paint("gutter", " " * width + " |")
     out = [f"{paint(sev, f'{sev}[{diag.code}]')}{paint('bold', ': ' + diag.message)}"]
-    out.append(f"{' ' * width}{paint('gutter', '-->')} {src.name}:{line}:{col}")
+    out.append(f"{' ' * width}{paint('gutter', '-->')} {printable(src.name)}:{line}:{col}")
     out.append(gutter)
     previous = None
     for lineno in sorted(by_line):

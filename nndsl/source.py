@@ -5,6 +5,14 @@ from __future__ import annotations
 import bisect
 
 
+def printable(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped, for a message: a file
+    name may hold terminal escape sequences."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 class Source:
     """A spec's text and the name it is reported under (a path, or ``<string>``)."""
 

@@ -147,10 +147,18 @@ class Scope:
         return out
 
 
-#: the most a repetition or a loop runs, and the most layers one model may have: a spec beyond
-#: these is a mistake (a count of 10**10), and checking it would never end
+#: the most a repetition or a loop runs, and the most layers one model may have (an RNN's
+#: num_layers counted): a spec beyond these is a mistake (a count of 10**10), and checking it
+#: would never end. Nested repetitions multiply: their product is bounded by MAX_LAYERS too,
+#: checked before any of the work is done.
 MAX_REPEAT = 10_000
 MAX_LAYERS = 100_000
+#: the most sub-networks applied while checking one model (layers, blocks, compositions, each
+#: use counted), which bounds the work of uses that multiply without a repetition count
+MAX_APPLIED = 250_000
+#: how deeply sub-networks may be applied inside one another (a block using a block, a loop
+#: in a loop, a repetition of a repetition): well within Python's stack
+MAX_APPLY_DEPTH = 100
 
 TENSOR_FUNCTIONS = {"cat", "stack", "add", "sub", "mul", "div", "chunk", "split"}
 CONSTANT_FUNCTIONS = {"range", "len", "min", "max"}
@@ -182,6 +190,11 @@ class ModelState:
         #: repetition or loop makes starts again from what came before it
         self.named_applied: dict[int, Span] = {}
         self.active: list = []  # blocks being instantiated, to refuse recursion
+        self.repeats = 1  # how often the enclosing repetitions and loops run the current body
+        self.layers = 0  # layers checked so far (an RNN counts its num_layers)
+        self.steps = 0  # sub-networks applied so far
+        self.depth = 0  # sub-networks being applied, one inside the other
+        self.exhausted = False  # a work limit was reached: the rest of the model is not checked
 
     @property
     def nodes(self) -> list:

@@ -188,7 +188,7 @@ def test_softmax_without_dim_picks_the_class_dimension(given, dim):
     ("text", "message"),
     [
         ("model M(x: [N, 4]) { Linear(" + "9" * 5000 + ", 2) }", "integer literal too long"),
-        ("model M(x: [N, 4]) { Linear(" + "+".join(["1"] * 1500) + ", 2) }", "expression nested too deeply"),
+        ("model M(x: [N, 4]) { Linear(" + "+".join(["1"] * 1500) + ", 2) }", "levels deep"),
         ("let a = 4294967296 * 4294967296\nmodel M(x: [N, 4]) { Linear(4, a) }", "integer out of range"),
         (
             "let a = 1e308 * 1e308 * 1.0 * 9999999999999999\nmodel M(x: [N, 4]) { Dropout(a) }",

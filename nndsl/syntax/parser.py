@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from functools import lru_cache
 
@@ -27,27 +28,53 @@ def grammar_path() -> str:
     return os.path.join(os.path.dirname(package), "grammars", _GRAMMAR_NAME)
 
 
-def _cache_file(grammar_text: str) -> str | None:
-    """Where lark keeps its compiled parse table, so a cold run skips building LALR tables."""
+def cache_path(grammar_text: str) -> str:
+    """Where lark keeps the compiled parse table of this grammar, so a cold run skips building
+    LALR tables: ``$XDG_CACHE_HOME/nndsl/grammar-<digest>.lark-cache``."""
+    import hashlib
+
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "nndsl")
+    digest = hashlib.sha256((grammar_text + lark.__version__ + sys.version).encode()).hexdigest()[:16]
+    return os.path.join(base, "nndsl", f"grammar-{digest}.lark-cache")
+
+
+def _private(path: str, kind) -> bool:
+    """``path`` is a ``kind`` (not a link) owned by this user that no one else may write."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return kind(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _cache_file(grammar_text: str) -> str | None:
+    """The cache file to use, or None to build the tables (a few ms) without one.
+
+    lark reads its cache with pickle, which runs code: a cache is used only in a directory of
+    this user's that no one else may write to, and only a file of this user's that no one else
+    may write to, so that nobody else can plant one (a shared or group-writable cache directory).
+    """
+    if not hasattr(os, "getuid"):
+        return None  # no owners to check (Windows): no cache
+    path = cache_path(grammar_text)
+    directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError:
-        return None  # no private cache directory: build the tables (a few ms), never a shared tempdir
-    if not os.access(directory, os.W_OK):
         return None
-    import hashlib
-
-    digest = hashlib.sha256((grammar_text + lark.__version__ + sys.version).encode()).hexdigest()[:16]
-    return os.path.join(directory, f"grammar-{digest}.lark-cache")
+    if not _private(directory, stat.S_ISDIR) or not os.access(directory, os.W_OK):
+        return None
+    if os.path.lexists(path) and not _private(path, stat.S_ISREG):
+        return None
+    return path
 
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     with open(grammar_path(), encoding="utf-8") as handle:
         text = handle.read()
-    return Lark(
+    cache = _cache_file(text)
+    parser = Lark(
         text,
         parser="lalr",
         lexer="basic",
@@ -55,8 +82,16 @@ def _parser() -> Lark:
         maybe_placeholders=True,
         transformer=_ToAst(),
         start=["start", "shape_spec"],
-        cache=_cache_file(text) or False,
+        cache=cache or False,
     )
+    if cache is not None:  # a file lark just wrote: private whatever the umask
+        try:
+            st = os.lstat(cache)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077:
+                os.chmod(cache, 0o600)
+        except OSError:
+            pass
+    return parser
 
 
 def _tok_span(tok: Token) -> Span:
@@ -285,37 +320,153 @@ class _ToAst(Transformer):
 
 def _dotted(expr) -> str | None:
     """``torch.nn.Linear`` as one dotted name; None for a callee that is not a name."""
-    if isinstance(expr, ast.NameRef):
-        return expr.name
-    if isinstance(expr, ast.Call) and not expr.args and expr.selector is not None:
-        return f"{expr.name.text}.{expr.selector.text}"
-    if isinstance(expr, ast.Select):
-        base = _dotted(expr.base)
-        return f"{base}.{expr.name.text}" if base else None
+    parts: list[str] = []
+    while True:  # a loop, not recursion: a chain of selectors may be as long as the file
+        if isinstance(expr, ast.NameRef):
+            parts.append(expr.name)
+            return ".".join(reversed(parts))
+        if isinstance(expr, ast.Call) and not expr.args and expr.selector is not None:
+            parts += [expr.selector.text, expr.name.text]
+            return ".".join(reversed(parts))
+        if not isinstance(expr, ast.Select):
+            return None
+        parts.append(expr.name.text)
+        expr = expr.base
+
+
+# ---------------------------------------------------------------- nesting
+
+#: how deeply expressions, loops and statements may nest (counted in syntax-tree levels: a
+#: call and its argument are two): far beyond what people write, and well within what the
+#: checker and the code generators handle without running out of Python's stack
+MAX_NESTING = 100
+
+_LEAVES = (Span, ast.Name, ast.IntLit, ast.FloatLit, ast.StrLit, ast.NameRef)
+
+#: how deeply brackets of any kind may nest, checked before parsing so that a file of brackets
+#: costs no parse (parentheses alone add no syntax-tree level, so this is the looser limit)
+MAX_BRACKETS = 1000
+_BRACKET_OR_SKIPPED = re.compile(r"""[][(){}]|#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""")
+
+
+def _deep_bracket(text: str) -> int | None:
+    """The offset of the first bracket nested more than MAX_BRACKETS deep (strings and comments
+    skipped), if any."""
+    depth = 0
+    for match in _BRACKET_OR_SKIPPED.finditer(text):
+        ch = match.group()
+        if ch in ("(", "[", "{"):
+            depth += 1
+            if depth > MAX_BRACKETS:
+                return match.start()
+        elif ch in (")", "]", "}") and depth:
+            depth -= 1
     return None
 
 
+def _too_deep(item) -> ast.Expr | None:
+    """The first node of ``item`` nested more than MAX_NESTING levels deep, if any (an explicit
+    stack: the check itself must not recurse)."""
+    stack = [(item, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > MAX_NESTING:
+            return node
+        for value in node:
+            if isinstance(value, tuple) and not isinstance(value, _LEAVES):
+                if hasattr(value, "_fields"):
+                    push((value, depth + 1))
+                else:  # a tuple of nodes: arguments, items, statements
+                    for child in value:
+                        if isinstance(child, tuple) and not isinstance(child, _LEAVES):
+                            push((child, depth + 1))
+    return None
+
+
+def _nesting_diagnostic(source: Source, node) -> Diagnostic:
+    start = node.span.start
+    return Diagnostic(
+        Severity.ERROR,
+        "E005",
+        f"nested more than {MAX_NESTING} levels deep, the most nndsl checks",
+        source,
+        Span(start, start + 1),
+        "too deep",
+        help="name the inner parts with `let` or `=` and use the names",
+    )
+
+
+def _shallow(source: Source, items) -> tuple[list, list[Diagnostic], list[str]]:
+    """The items nested within MAX_NESTING, the E005 for each other one, and the names of the
+    constants and blocks among those (so that their uses are not reported again)."""
+    kept, diagnostics, broken = [], [], []
+    for item in items:
+        deep = _too_deep(item)
+        if deep is None:
+            kept.append(item)
+            continue
+        diagnostics.append(_nesting_diagnostic(source, deep))
+        if isinstance(item, (ast.Let, ast.Block)):
+            broken.append(item.name.text)
+    return kept, diagnostics, broken
+
+
 def parse(source: Source) -> ast.Module:
-    """Parse a whole spec. Raises DiagnosticError (E001/E002) on the first syntax error."""
-    return _parse(source, "start")
+    """Parse a whole spec. Raises DiagnosticError (E001/E002/E005) on the first error."""
+    module = _parse(source, "start")
+    kept, diagnostics, _ = _shallow(source, module.items)
+    if diagnostics:
+        raise DiagnosticError(diagnostics[0])
+    return module
 
 
 # a `model` or `let` at the start of a line begins a new top-level item
 _ITEM_START = re.compile(r"^[ \t]*(?:model|block|train|let|from)\b", re.MULTILINE)
 
 
+def _parse_slice(text: str, start: int, end: int):
+    """Parse ``text[start:end]`` as a whole spec, with offsets into ``text``, in time that
+    depends on the slice only (no copy, no scan of what comes before it)."""
+    parser = _parser()
+    try:
+        from lark.lexer import LexerState, LexerThread, LineCounter
+
+        frontend = parser.parser
+        counter = LineCounter("\n")
+        counter.char_pos = counter.line_start_pos = start  # lines are counted by Source, not lark
+        thread = LexerThread(frontend.lexer, LexerState(lark.TextSlice(text, start, end), counter))
+        run = frontend.parser.parse
+    except (ImportError, AttributeError):  # an older lark: the text before, blanked
+        return parser.parse(re.sub(r"[^\n]", " ", text[:start]) + text[start:end], start="start")
+    return run(thread, "start")
+
+
 def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     """Parse a spec, reporting one syntax error per broken top-level item.
 
     When the whole file does not parse, each item (from one line starting with ``model``,
-    ``block``, ``let`` or ``from`` to the next) is parsed on its own, with the text before it blanked out so
-    offsets stay true; the items that parse are returned for checking.
+    ``block``, ``let`` or ``from`` to the next) is parsed on its own, at its place in the text
+    so that offsets stay true; the items that parse are returned for checking. Items nested
+    too deeply for the checker are reported (E005) and left out too. Time is linear in the
+    length of the text.
     """
+    text = source.text
+    deep = _deep_bracket(text)
+    if deep is not None:
+        diag = _nesting_diagnostic(source, ast.NameRef("", Span(deep, deep + 1)))
+        return ast.Module((), Span(0, len(text))), [
+            diag._replace(message=f"brackets nested more than {MAX_BRACKETS} deep, the most nndsl reads")
+        ]
     try:
-        return _parser().parse(source.text, start="start"), []
+        module = _parser().parse(text, start="start")
     except lark.exceptions.UnexpectedInput as exc:
         first = _syntax_diagnostic(source, exc)
-    text = source.text
+    else:
+        kept, diagnostics, broken = _shallow(source, module.items)
+        if not diagnostics:
+            return module, []
+        return ast.Module(tuple(kept), module.span, tuple(broken)), diagnostics
     bounds = sorted({0, len(text), *(m.start() for m in _ITEM_START.finditer(text))})
     items: list = []
     broken: list[str] = []
@@ -323,20 +474,28 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     for a, b in zip(bounds, bounds[1:]):
         if not text[a:b].strip():
             continue
-        blanked = re.sub(r"[^\n]", " ", text[:a]) + text[a:b]
         try:
-            items.extend(_parser().parse(blanked, start="start").items)
+            parsed = _parse_slice(text, a, b).items
         except lark.exceptions.UnexpectedInput as exc:
             diagnostics.append(_syntax_diagnostic(source, exc, region=(a, b)))
-            let = re.match(r"\s*let\s+([A-Za-z_]\w*)", text[a:b])
-            if let:
-                broken.append(let.group(1))
+            named = re.match(r"\s*(?:let|block)\s+([A-Za-z_]\w*)", text[a : min(b, a + 200)])
+            if named:
+                broken.append(named.group(1))
+            continue
+        kept, deep, deep_lets = _shallow(source, parsed)
+        items.extend(kept)
+        diagnostics.extend(deep)
+        broken.extend(deep_lets)
     return ast.Module(tuple(items), Span(0, len(text)), tuple(broken)), diagnostics or [first]
 
 
 def parse_shape(source: Source) -> ast.InputDecl:
     """Parse the ``--input`` notation, ``[N, 1, 28, 28]`` or ``long[N, T]``."""
-    return _parse(source, "shape_spec")
+    decl = _parse(source, "shape_spec")
+    deep = _too_deep(decl)
+    if deep is not None:
+        raise DiagnosticError(_nesting_diagnostic(source, deep))
+    return decl
 
 
 def _parse(source: Source, start: str):
@@ -426,11 +585,14 @@ def _opened_here(opened: tuple[int, str]) -> tuple[Label, ...]:
     return (Label(Span(opened[0], opened[0] + 1), f"'{opened[1]}' opened here"),)
 
 
-def _syntax_help(text: str, tok: Token, expected: set[str], region_start: int) -> tuple[str | None, tuple]:
-    """The likely fix for an unexpected token, and a label on the bracket involved, if any."""
+def _syntax_help(
+    text: str, tok: Token, expected: set[str], region_start: int, region_end: int
+) -> tuple[str | None, tuple]:
+    """The likely fix for an unexpected token, and a label on the bracket involved, if any
+    (``text[region_start:region_end]`` is the part that was parsed)."""
     value = str(tok)
     if tok.type == "$END":
-        opened = _unclosed_bracket(text, len(text), region_start)
+        opened = _unclosed_bracket(text, region_end, region_start)
         if opened is not None:
             return f"add the missing '{_CLOSING[opened[1]]}'", _opened_here(opened)
         return None, ()
@@ -452,8 +614,8 @@ def _syntax_help(text: str, tok: Token, expected: set[str], region_start: int) -
             return None, ()
         if any(_CLOSING[kind] == value for _, kind in stack):
             return f"add the missing '{_CLOSING[innermost[1]]}'", _opened_here(innermost)
-        region = text[region_start:]
-        if region.count(innermost[1]) > region.count(_CLOSING[innermost[1]]):
+        opens = text.count(innermost[1], region_start, region_end)
+        if opens > text.count(_CLOSING[innermost[1]], region_start, region_end):
             # the open bracket is never closed: this closer was meant for it
             return f"close '{innermost[1]}' with '{_CLOSING[innermost[1]]}', not '{value}'", _opened_here(innermost)
         opener = {v: k for k, v in _CLOSING.items()}[value]
@@ -468,19 +630,31 @@ def _syntax_help(text: str, tok: Token, expected: set[str], region_start: int) -
     return None, ()
 
 
+def _in_subscript(text: str, tok: Token, region_start: int) -> bool:
+    """A ':' or ',' that is not allowed inside ``value[...]``: a slice such as ``x[:, 0]``."""
+    if tok.type == "$END" or str(tok) not in (":", ","):
+        return False
+    opened = _unclosed_bracket(text, tok.start_pos, region_start)
+    if opened is None or opened[1] != "[":
+        return False
+    before = text[max(region_start, opened[0] - 200) : opened[0]].rstrip()
+    return bool(before) and (before[-1].isalnum() or before[-1] in "_)]")
+
+
 def _syntax_diagnostic(
     source: Source, exc: lark.exceptions.UnexpectedInput, region: tuple[int, int] | None = None
 ) -> Diagnostic:
     """The diagnostic for lark's exception; ``region`` is the slice of text that was parsed."""
     region_start, region_end = region or (0, len(source.text))
-    text = source.text[:region_end]
+    text = source.text  # only text[:region_end] was parsed
     help_text = None
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         pos = exc.pos_in_stream
         ch = text[pos]
         if ch in "\"'":
             message = "unterminated string"
-            span = Span(pos, text.find("\n", pos) if "\n" in text[pos:] else len(text))
+            newline = text.find("\n", pos, region_end)
+            span = Span(pos, newline if newline != -1 else region_end)
             help_text = f"close the string with {ch} on the same line"
         else:
             message = f"unexpected character {ch!r}"
@@ -499,14 +673,24 @@ def _syntax_diagnostic(
             span = Span(pos, pos + len(word))
             found = f"'{word}'"
         elif tok.type == "$END":
-            pos = len(text.rstrip())
+            pos = region_end
+            while pos > 0 and text[pos - 1].isspace():
+                pos -= 1
             span = Span(pos, pos)
             found = "end of file"
         else:
             span = _tok_span(tok)
             found = _describe_token(tok)
         message = f"expected {_expected_list(expected)}, found {found}"
-        help_text, secondary = _syntax_help(text, tok, {_describe_terminal(e) for e in expected}, region_start)
+        help_text, secondary = _syntax_help(
+            text, tok, {_describe_terminal(e) for e in expected}, region_start, region_end
+        )
+        if _in_subscript(text, tok, region_start):
+            message = "slicing and indexing with several values are not supported yet"
+            help_text = (
+                "take parts of a tensor with chunk(x, n, dim=d) or split(x, [sizes], dim=d); "
+                "x[i] picks one item of a list or tuple, or one of the tensors split or chunk gives"
+            )
         label = "unexpected here"
         return Diagnostic(Severity.ERROR, "E001", message, source, span, label, secondary=secondary, help=help_text)
     pos = getattr(exc, "pos_in_stream", 0) or 0
