@@ -60,6 +60,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 CANARY = "NNDSL_FUZZ_CANARY_8c1f3e"  # set in every worker's environment; no output may contain it
+STARTUP_TIMEOUT = 300  # seconds for a worker to import nndsl and torch on a loaded machine
 MEMORY_LIMIT = 3 << 30  # address space per worker: a runaway read fails with MemoryError, not the machine
 
 
@@ -76,7 +77,7 @@ class Case:
     input: str | None = None
     origin: str = ""
     index: int = 0
-    flags: dict[str, bool] = field(default_factory=dict)  # build / cli_subprocess / ruff for this case
+    flags: dict[str, float] = field(default_factory=dict)  # build, cli_subprocess, ruff (, sleep: a test)
 
 
 def library() -> dict[str, str]:
@@ -572,14 +573,16 @@ def _text_failures(oracle: str, text: str) -> list[dict]:
     return failures
 
 
-def run_case(case: Case, workdir: Path) -> dict:
-    """Every oracle on one case; returns failures, whether it checked, time, and source for ruff."""
+def run_case(case: Case, workdir: Path, stage=lambda name: None) -> dict:
+    """Every oracle on one case; returns failures, whether it checked, time, and source for ruff.
+    ``stage(name)`` is called as each stage starts (the pool times stages)."""
     import nndsl
     from nndsl.api import SpecError
     from nndsl.backends.torch_module import emit_program
     from nndsl.diagnostics import render_short, render_text
 
-    started = time.perf_counter()
+    time.sleep(case.flags.get("sleep", 0))  # a planted hang: how the harness's own test checks the timeout
+    stages: dict[str, float] = {}  # seconds of each nndsl command; none may pass the timeout
     failures: list[dict] = []
     emitted: str | None = None
     ok = False
@@ -589,14 +592,18 @@ def run_case(case: Case, workdir: Path) -> dict:
     try:
         # 1. the API
         result = None
+        stage("api check")
         try:
+            started = time.perf_counter()
             result = nndsl.check_file(path, input=case.input)
+            stages["api check"] = time.perf_counter() - started
             shown = "\n".join(render_text(d) + render_short(d) + str(d.to_json()) for d in result.diagnostics)
             failures += _text_failures("api check", shown)
         except Exception as exc:  # noqa: BLE001 - the oracle: nothing escapes
             failures.append(_exception("api check", exc))
         if result is not None and result.ok and result.program is not None:
             ok = True
+            stage("api emit")
             try:
                 if result.program.models:
                     emitted = emit_program(result.program)
@@ -618,10 +625,13 @@ def run_case(case: Case, workdir: Path) -> dict:
                                  "detail": f"{exc}\n{(emitted or '')[:3000]}"})  # fmt: skip
             except Exception as exc:  # noqa: BLE001
                 failures.append(_exception("api emit", exc))
-        if ok and case.flags.get("build"):
+        # building measures torch more than nndsl for large models: only small ones are built
+        if ok and case.flags.get("build") and stages.get("api check", 1.0) < 0.1:
+            stage("api build")
             try:
                 import torch
 
+                torch.set_num_threads(1)
                 with torch.device("meta"):
                     nndsl.build(path, input=case.input)
             except (SpecError, ValueError):
@@ -637,11 +647,17 @@ def run_case(case: Case, workdir: Path) -> dict:
         if case.input is not None:
             commands = [[*c, "--input", case.input] for c in commands if "train" not in c]
         for argv in commands:
+            stage("cli " + " ".join(a for a in argv if a.startswith("-") or a in ("check", "compile")))
+            started = time.perf_counter()
             try:
                 code, shown = _run_cli(argv)
             except Exception as exc:  # noqa: BLE001
                 failures.append(_exception(f"cli {argv[0]} (exit 3)", exc))
                 continue
+            finally:
+                stages[f"cli {' '.join(a for a in argv if a.startswith('-') or a in ('check', 'compile'))}"] = (
+                    time.perf_counter() - started
+                )
             failures += _text_failures(f"cli {argv[0]}", shown)
             if code == 3:
                 failures.append({"oracle": f"cli {argv[0]}", "kind": "exit 3", "detail": shown[-2000:]})
@@ -649,6 +665,7 @@ def run_case(case: Case, workdir: Path) -> dict:
             failures.append({"oracle": "cli", "kind": "spec text ran as code", "detail": case.name})
         # the real thing, for a sample
         if case.flags.get("cli_subprocess"):
+            stage("cli subprocess")
             env = dict(os.environ, PYTHONPATH=str(REPO))
             env.pop("NNDSL_DEBUG", None)
             for argv in commands:
@@ -668,7 +685,8 @@ def run_case(case: Case, workdir: Path) -> dict:
         "index": case.index,
         "failures": failures,
         "ok": ok,
-        "seconds": time.perf_counter() - started,
+        "seconds": max(stages.values(), default=0.0),
+        "stages": stages,
         "emitted": emitted if case.flags.get("ruff") else None,
     }
 
@@ -681,26 +699,21 @@ def _worker(conn, workdir: str) -> None:
     os.environ["NNDSL_DEBUG"] = "1"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
     import nndsl  # noqa: F401 - loaded before the first case, so it is not timed
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or hard > MEMORY_LIMIT:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
     base = Path(workdir)
+    conn.send("ready")  # the pool times cases from here: starting a worker is not part of any case
     while True:
         case = conn.recv()
         if case is None:
             return
         try:
-            conn.send(run_case(case, base))
+            conn.send(run_case(case, base, lambda name: conn.send(("stage", name))))
         except MemoryError:
-            conn.send({"index": case.index, "ok": False, "seconds": 0.0, "emitted": None,
+            conn.send({"index": case.index, "ok": False, "seconds": 0.0, "emitted": None, "stages": {},
                        "failures": [{"oracle": "worker", "kind": "MemoryError", "detail": ""}]})  # fmt: skip
 
 
@@ -715,19 +728,29 @@ class Pool:
         self.timeout = timeout
         self.ctx = multiprocessing.get_context("spawn")
         self.root = Path(tempfile.mkdtemp(prefix="nndsl-fuzz-"))
-        self.workers: list[list] = []  # [process, conn, case or None, started]
+        self.workers: list[list] = []
         for i in range(self.size):
             self.workers.append(self._spawn(i))
+        for w in self.workers:
+            self._await_ready(w)
 
     def _spawn(self, i: int) -> list:
         parent, child = self.ctx.Pipe()
         proc = self.ctx.Process(target=_worker, args=(child, str(self.root / f"w{i}")), daemon=True)
         proc.start()
         child.close()
-        return [proc, parent, None, 0.0]
+        return [proc, parent, None, 0.0, ""]  # process, pipe, case, stage start, stage
+
+    @staticmethod
+    def _await_ready(w: list) -> None:
+        if not w[1].poll(STARTUP_TIMEOUT) or w[1].recv() != "ready":
+            raise RuntimeError(f"a fuzz worker did not start within {STARTUP_TIMEOUT} s")
 
     def run(self, cases):
-        """Yield (case, result) as they finish; results of hangs and crashed workers are made here."""
+        """Yield (case, result) as they finish; results of hangs and crashed workers are made here.
+
+        A worker announces each stage of a case (``("stage", name)``); a stage that runs past its
+        limit is a hang, and the worker is replaced."""
         pending = iter(cases)
         busy = 0
         exhausted = False
@@ -739,12 +762,12 @@ class Pool:
                         exhausted = True
                         break
                     w[1].send(case)
-                    w[2], w[3] = case, time.perf_counter()
+                    w[2], w[3], w[4] = case, time.perf_counter(), "prepare"
                     busy += 1
             if busy == 0:
                 return
             now = time.perf_counter()
-            limits = [w[3] + self._limit(w[2]) - now for w in self.workers if w[2] is not None]
+            limits = [w[3] + self._limit(w[4]) - now for w in self.workers if w[2] is not None]
             ready = wait([w[1] for w in self.workers if w[2] is not None], timeout=max(0.0, min(limits)))
             now = time.perf_counter()
             for i, w in enumerate(self.workers):
@@ -755,33 +778,49 @@ class Pool:
                     try:
                         result = w[1].recv()
                     except (EOFError, OSError):
-                        result = self._dead(case, now - w[3], "worker died")
+                        result = self._dead(case, now - w[3], "worker died", w[4])
                         self._replace(i)
                     else:
+                        if isinstance(result, tuple):  # ("stage", name): the next stage starts now
+                            w[3], w[4] = now, result[1]
+                            continue
                         w[2] = None
+                        slow = [name for name, seconds in result["stages"].items() if seconds > self.timeout]
+                        if slow:
+                            result["failures"].append({"oracle": "timeout", "kind": f"{slow[0]} over the timeout",
+                                                       "detail": str(result["stages"])})  # fmt: skip
                     busy -= 1
                     yield case, result
-                elif now - w[3] > self._limit(case):
+                elif now - w[3] > self._limit(w[4]):
+                    stage = w[4]
                     self._replace(i)
                     busy -= 1
-                    yield case, self._dead(case, now - w[3], "hang")
+                    yield case, self._dead(case, now - w[3], "hang", stage)
 
-    def _limit(self, case: Case) -> float:
-        return self.timeout * 3 + 60 if case.flags.get("cli_subprocess") else self.timeout
+    def _limit(self, stage: str) -> float:
+        """How long one stage may run: nndsl's commands the timeout (and a little for the harness);
+        building on torch's meta device and real CLI subprocesses (a cold start each) longer."""
+        if stage == "cli subprocess":
+            return 120.0
+        if stage == "api build":
+            return max(30.0, self.timeout)
+        return self.timeout + 1.0
 
     @staticmethod
-    def _dead(case: Case, seconds: float, kind: str) -> dict:
-        return {"index": case.index, "ok": False, "seconds": seconds, "emitted": None,
-                "failures": [{"oracle": "timeout" if kind == "hang" else "worker", "kind": kind, "detail": ""}]}  # fmt: skip
+    def _dead(case: Case, seconds: float, kind: str, stage: str) -> dict:
+        oracle = "timeout" if kind == "hang" else "worker"
+        return {"index": case.index, "ok": False, "seconds": seconds, "emitted": None, "stages": {stage: seconds},
+                "failures": [{"oracle": oracle, "kind": f"{kind} in {stage}", "detail": ""}]}  # fmt: skip
 
     def _replace(self, i: int) -> None:
         proc = self.workers[i][0]
         proc.kill()
         proc.join(5)
         self.workers[i] = self._spawn(i)
+        self._await_ready(self.workers[i])
 
     def close(self) -> None:
-        for _proc, conn, _, _ in self.workers:
+        for _proc, conn, *_ in self.workers:
             with contextlib.suppress(OSError, BrokenPipeError):
                 conn.send(None)
         for proc, *_ in self.workers:
@@ -900,8 +939,9 @@ class Summary:
 
 def run(cases: int, seed: int, timeout: float = 5.0, workers: int = 2, out: Path | None = None,
         cli_every: int = 500, build_every: int = 5, ruff_every: int = 50, reduce_budget: int = 150,
-        keep: int = 3, start: int = 0, progress: bool = False) -> Summary:  # fmt: skip
-    """Run cases ``start`` .. ``start + cases - 1`` of ``seed``; returns the summary."""
+        keep: int = 3, start: int = 0, progress: bool = False, pool: Pool | None = None) -> Summary:  # fmt: skip
+    """Run cases ``start`` .. ``start + cases - 1`` of ``seed``; returns the summary. A ``pool``
+    given is used and left open (its ``timeout`` applies); otherwise one is made and closed."""
     lib = library()
     lib_lines = [line for text in lib.values() for line in text.splitlines() if line.strip()]
 
@@ -914,7 +954,9 @@ def run(cases: int, seed: int, timeout: float = 5.0, workers: int = 2, out: Path
 
     summary = Summary()
     sources: list[str] = []
-    pool = Pool(workers, timeout)
+    own = pool is None
+    pool = pool or Pool(workers, timeout)
+    timeout = pool.timeout
     began = time.perf_counter()
     try:
         for case, result in pool.run(generate()):
@@ -925,7 +967,7 @@ def run(cases: int, seed: int, timeout: float = 5.0, workers: int = 2, out: Path
                 sig = signature(failure)
                 summary.by_signature.setdefault(sig, []).append((case, failure))
                 summary.exit3 += "exit 3" in sig
-                summary.hangs += failure["kind"] == "hang"
+                summary.hangs += failure["oracle"] == "timeout"
             if result["emitted"] and len(sources) < 400:
                 sources.append(result["emitted"])
             if progress and summary.cases % 1000 == 0:
@@ -942,7 +984,8 @@ def run(cases: int, seed: int, timeout: float = 5.0, workers: int = 2, out: Path
                 for rank, (case, failure) in enumerate(items[:keep], start=1):
                     write_reproducer(out, sig, case, failure, rank)
     finally:
-        pool.close()
+        if own:
+            pool.close()
     return summary
 
 
