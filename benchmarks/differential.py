@@ -55,11 +55,11 @@ def group_of(layer: str) -> str:
     return next(g for g, pattern in GROUPS if re.search(pattern, layer))
 
 
-def jobs(cases: int, names: list[str], inferring: list[str]) -> list[tuple[str, str, int]]:
-    """(family, layer or '', number of cases), the budget split by WEIGHTS and then over layers."""
-    total = sum(WEIGHTS.values())
+def jobs(cases: int, names: list[str], inferring: list[str], weights: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(family, layer or '', number of cases), the budget split by ``weights`` and then over layers."""
+    total = sum(weights.values())
     out = []
-    for family, weight in WEIGHTS.items():
+    for family, weight in weights.items():
         budget = cases * weight // total
         layers = inferring if family == "inferred" else names if family not in ("chain", "graph") else [""]
         for i, layer in enumerate(layers):
@@ -151,46 +151,31 @@ def _worker(jobs_in, results, seed: int, emitted_every: int, examples: int) -> N
         results.put(run_job(job, seed, emitted_every, examples))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (at most 2)")
-    parser.add_argument("--emitted-every", type=int, default=4, help="build and run the emitted module every n-th case")
-    parser.add_argument("--examples", type=int, default=2, help="examples shown per kind of disagreement")
-    parser.add_argument("--families", default=",".join(WEIGHTS), help="comma-separated subset of the families")
-    args = parser.parse_args()
+def run(cases: int, seed: int, workers: int = 2, emitted_every: int = 4, examples: int = 2,
+        families: list[str] | None = None, progress: bool = False) -> tuple[Counter, dict, float]:  # fmt: skip
+    """Judge about ``cases`` cases of ``families`` (all by default) in at most 2 worker processes:
+    (counts by (family, layer, dtype, verdict), examples by kind of disagreement, seconds)."""
     sys.path.insert(0, str(REPO))
-    for family in args.families.split(","):
-        if family not in WEIGHTS:
-            parser.error(f"unknown family {family!r}; the families are {', '.join(WEIGHTS)}")
-    chosen = {f: WEIGHTS[f] for f in args.families.split(",")}
-    WEIGHTS.clear()
-    WEIGHTS.update(chosen)
     from nndsl.layers import REGISTRY
 
+    weights = {f: WEIGHTS[f] for f in families or WEIGHTS}
     names = sorted(REGISTRY)
     inferring = sorted(n for n, layer in REGISTRY.items() if any(p.infer for p in layer.params))
-    work = jobs(args.cases, names, inferring)
-    work.sort(key=lambda j: -j[2])
+    work = sorted(jobs(cases, names, inferring, weights), key=lambda j: -j[2])
     ctx = multiprocessing.get_context("spawn")
     jobs_in, results = ctx.Queue(), ctx.Queue()
-    size = max(1, min(args.workers, 2))
+    size = max(1, min(workers, 2))
     for job in work:
         jobs_in.put(job)
     for _ in range(size):
         jobs_in.put(None)
     started = time.perf_counter()
-    procs = [
-        ctx.Process(target=_worker, args=(jobs_in, results, args.seed, args.emitted_every, args.examples))
-        for _ in range(size)
-    ]
+    procs = [ctx.Process(target=_worker, args=(jobs_in, results, seed, emitted_every, examples)) for _ in range(size)]
     for p in procs:
         p.start()
     counts: Counter = Counter()
     found: dict[tuple, list] = {}
-    done = 0
-    finished = 0
+    done = finished = 0
     while finished < size:
         result = results.get()
         if result is None:
@@ -200,11 +185,29 @@ def main() -> int:
         counts.update(result["counts"])
         for key, items in result["found"].items():
             found.setdefault(key, []).extend(items)
-        if done % 50 == 0:
+        if progress and done % 50 == 0:
             print(f"  {done}/{len(work)} jobs, {sum(counts.values())} cases", flush=True)
     for p in procs:
         p.join()
-    seconds = time.perf_counter() - started
+    return counts, found, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (at most 2)")
+    parser.add_argument("--emitted-every", type=int, default=4, help="build and run the emitted module every n-th case")
+    parser.add_argument("--examples", type=int, default=2, help="examples shown per kind of disagreement")
+    parser.add_argument("--families", default=",".join(WEIGHTS), help="comma-separated subset of the families")
+    args = parser.parse_args()
+    families = args.families.split(",")
+    for family in families:
+        if family not in WEIGHTS:
+            parser.error(f"unknown family {family!r}; the families are {', '.join(WEIGHTS)}")
+    counts, found, seconds = run(
+        args.cases, args.seed, args.workers, args.emitted_every, args.examples, families, progress=True
+    )
     print(report(counts, found, seconds, args.examples))
     return 1 if any(k[3] == "disagree" for k in counts) else 0
 
