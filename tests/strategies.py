@@ -174,15 +174,20 @@ def _adaptive(draw, name: str, n: int) -> Case:
     return _case(call(name, size), shape)
 
 
+#: eps values of the norms: torch's batch norm refuses 0 in training, the others take it
+_EPS = _mostly(st.sampled_from([1e-5, 1e-3, 0.1]), st.sampled_from([0.0, 0, 1.0]), 4)
+
+
 @st.composite
 def _batchnorm(draw, name: str, ranks: tuple[int, ...]) -> Case:
     c = draw(st.integers(1, 4))
     kwargs = draw(
         _options(
-            eps=st.sampled_from([1e-5, 0.1]),
+            eps=_EPS,
             momentum=st.sampled_from([None, 0.1, 0.5]),
             affine=st.booleans(),
             track_running_stats=st.booleans(),
+            bias=st.booleans(),
         )
     )
     shape = draw(_shape(ranks, hi=3, any_rank=range(0, 6)))
@@ -194,7 +199,7 @@ def _batchnorm(draw, name: str, ranks: tuple[int, ...]) -> Case:
 def _layernorm(draw) -> Case:
     dims = st.integers(1, 4)
     normalized = draw(_mostly(st.one_of(dims, st.lists(dims, min_size=1, max_size=3).map(tuple)), st.just(0), 8))
-    kwargs = draw(_options(eps=st.just(1e-3), elementwise_affine=st.booleans(), bias=st.booleans()))
+    kwargs = draw(_options(eps=_EPS, elementwise_affine=st.booleans(), bias=st.booleans()))
     ns = normalized if isinstance(normalized, tuple) else (normalized,)
     shape = draw(_shape(range(len(ns), len(ns) + 3), any_rank=range(0, 5)))
     if len(shape) >= len(ns) and min(ns) >= 1 and draw(_mostly(st.just(True), st.just(False))):
@@ -206,7 +211,7 @@ def _layernorm(draw) -> Case:
 def _groupnorm(draw) -> Case:
     groups = draw(st.integers(1, 4))
     channels = draw(_mostly(st.integers(1, 4).map(lambda k: k * groups), st.integers(1, 8)))
-    kwargs = draw(_options(eps=st.just(1e-3), affine=st.booleans()))
+    kwargs = draw(_options(eps=_EPS, affine=st.booleans(), bias=st.booleans()))
     shape = draw(_shape((2, 3, 4), hi=3, any_rank=(0, 1, 5)))
     _fix(draw, shape, 1, channels)
     return _case(call("GroupNorm", groups, channels, **kwargs), shape)
@@ -217,10 +222,11 @@ def _instancenorm(draw) -> Case:
     c = draw(st.integers(1, 4))
     kwargs = draw(
         _options(
-            eps=st.just(1e-3),
+            eps=_EPS,
             momentum=st.sampled_from([None, 0.1]),
             affine=st.booleans(),
             track_running_stats=st.booleans(),
+            bias=st.booleans(),
         )
     )
     shape = draw(_shape((3, 4), hi=3, any_rank=(1, 2, 5)))
