@@ -487,11 +487,13 @@ def make_case(seed: int, index: int, lib: dict[str, str], lib_lines: list[str]) 
         name = rng.choice(sorted(lib))
         text, origin = lib[name], name
     case = Case(text, origin=origin, index=index)
-    if roll >= 0.2:  # 10% of the generated programs stay as they are, the rest are mutated
+    if rng.random() < 0.08:  # an attack on a spec that is otherwise as written (so that it checks)
+        case.origin += f" | {mutate_hostile(rng, case)}"
+    elif roll >= 0.2:  # 10% of the generated programs stay as they are, the rest are mutated
         for _ in range(rng.choice([1, 1, 1, 2, 3])):
             case.text, what = mutate_tokens(rng, case.text, lib_lines)
             case.origin += f" | {what}"
-        if rng.random() < 0.06:
+        if rng.random() < 0.03:
             case.origin += f" | {mutate_hostile(rng, case)}"
     if 'from "resnet_blocks.nn"' in case.text:
         case.files.setdefault("resnet_blocks.nn", lib["resnet_blocks.nn"])
@@ -566,9 +568,10 @@ def _run_cli(argv: list[str]) -> tuple[int, str]:
 
 def _text_failures(oracle: str, text: str) -> list[dict]:
     failures = []
-    if CANARY in text:
-        failures.append({"oracle": oracle, "kind": "echoes the environment", "detail": text[-2000:]})
-    if "Traceback (most recent call last)" in text or "bug in nndsl" in text:
+    if CANARY in text:  # the output itself is not kept: it holds the environment
+        detail = f"the output ({len(text)} characters) contains the workers' {CANARY} variable"
+        failures.append({"oracle": oracle, "kind": "echoes the environment", "detail": detail})
+    elif "Traceback (most recent call last)" in text or "bug in nndsl" in text:
         failures.append({"oracle": oracle, "kind": "traceback or internal error printed", "detail": text[-2000:]})
     return failures
 
@@ -727,6 +730,8 @@ class Pool:
         self.size = max(1, min(size, 2))
         self.timeout = timeout
         self.ctx = multiprocessing.get_context("spawn")
+        # in the workers' environment from their start, so that /proc/self/environ holds it too
+        os.environ[CANARY] = CANARY
         self.root = Path(tempfile.mkdtemp(prefix="nndsl-fuzz-"))
         self.workers: list[list] = []
         for i in range(self.size):
