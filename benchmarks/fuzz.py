@@ -848,13 +848,18 @@ def _fails_with(pool: Pool, case: Case, sig: str) -> bool:
     return False
 
 
-def reduce_case(pool: Pool, case: Case, sig: str, budget: int) -> Case:
-    """Delta-reduce ``case.text`` (chunks of lines, then single tokens) while ``sig`` still fails."""
+def reduce_case(pool: Pool, case: Case, sig: str, budget: int, seconds: float = 60.0) -> Case:
+    """Delta-reduce ``case.text`` (chunks of lines, then single tokens) while ``sig`` still fails,
+    for at most ``budget`` tries and about ``seconds`` seconds."""
     tries = 0
+    deadline = time.perf_counter() + seconds
 
     def attempt(text: str) -> bool:
         nonlocal tries
         tries += 1
+        if time.perf_counter() > deadline:
+            tries = budget
+            return False
         trial = Case(text, case.name, case.files, case.input, case.origin, case.index, dict(case.flags))
         return _fails_with(pool, trial, sig)
 
@@ -983,7 +988,7 @@ def run(cases: int, seed: int, timeout: float = 5.0, workers: int = 2, out: Path
         if out is not None:
             for sig, items in summary.by_signature.items():
                 first = min(items, key=lambda cf: len(cf[0].text))
-                budget = 12 if "hang" in sig else reduce_budget
+                budget = 4 if "timeout" in sig else reduce_budget
                 reduced = reduce_case(pool, first[0], sig, budget) if budget else first[0]
                 write_reproducer(out, sig, reduced, first[1], 0)
                 for rank, (case, failure) in enumerate(items[:keep], start=1):
