@@ -949,7 +949,8 @@ class Summary:
 
 def run(cases: int, seed: int, timeout: float = 5.0, workers: int = 2, out: Path | None = None,
         cli_every: int = 500, build_every: int = 5, ruff_every: int = 50, reduce_budget: int = 150,
-        keep: int = 3, start: int = 0, progress: bool = False, pool: Pool | None = None) -> Summary:  # fmt: skip
+        keep: int = 3, start: int = 0, progress: bool = False, pool: Pool | None = None,
+        reduce_seconds: float = 20.0) -> Summary:  # fmt: skip
     """Run cases ``start`` .. ``start + cases - 1`` of ``seed``; returns the summary. A ``pool``
     given is used and left open (its ``timeout`` applies); otherwise one is made and closed."""
     lib = library()
@@ -985,11 +986,13 @@ def run(cases: int, seed: int, timeout: float = 5.0, workers: int = 2, out: Path
                 print(f"  {summary.cases} cases, {rate:.1f}/s, {len(summary.by_signature)} signatures", flush=True)
         summary.seconds = time.perf_counter() - began
         summary.ruff = ruff_sample(sources)
+        if progress:
+            print(summary.text(), flush=True)
         if out is not None:
             for sig, items in summary.by_signature.items():
                 first = min(items, key=lambda cf: len(cf[0].text))
                 budget = 4 if "timeout" in sig else reduce_budget
-                reduced = reduce_case(pool, first[0], sig, budget) if budget else first[0]
+                reduced = reduce_case(pool, first[0], sig, budget, reduce_seconds) if budget else first[0]
                 write_reproducer(out, sig, reduced, first[1], 0)
                 for rank, (case, failure) in enumerate(items[:keep], start=1):
                     write_reproducer(out, sig, case, failure, rank)
@@ -1024,7 +1027,6 @@ def main() -> int:
         return 0
     summary = run(args.cases, args.seed, args.timeout, args.workers, args.out, args.cli_every, args.build_every,
                   reduce_budget=args.reduce_budget, start=args.start, progress=True)  # fmt: skip
-    print(summary.text())
     failed = summary.by_signature or summary.ruff
     if failed and args.out:
         print(f"reproducers in {args.out}")
