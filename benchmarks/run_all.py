@@ -2,6 +2,7 @@
 
     python benchmarks/run_all.py            # about 6-8 minutes on two cores
     python benchmarks/run_all.py --quick    # fewer repetitions, for a smoke test (about 4 minutes)
+    python benchmarks/run_all.py --fuzz 2000  # also fuzz 2,000 cases and judge 2,000 against torch
 
 Sections run in this order: cold start (subprocesses), in-process check of long chains,
 forward+backward of built versus hand-written modules (imports torch, one thread), and the
@@ -43,6 +44,27 @@ def tree_state() -> str:
     )
 
 
+def fuzz_figures(cases: int) -> list[Figure]:
+    """The fuzz harness and the differential test against torch, ``cases`` cases each (seed 0)."""
+    import differential
+    import fuzz
+
+    print(f"[+] fuzz: {cases} mutated specs and random programs ...", flush=True)
+    summary = fuzz.run(cases, seed=0)
+    failing = len({c.index for items in summary.by_signature.values() for c, _ in items})
+    print(summary.text(), end="\n\n")
+    print(f"[+] differential: {cases} cases against torch ...", flush=True)
+    counts, found, seconds = differential.run(cases, seed=0)
+    print(differential.report(counts, found, seconds, 2), end="\n\n")
+    disagree = sum(v for k, v in counts.items() if k[3] == "disagree")
+    return [
+        Figure("fuzz: cases/s (2 workers)", f"{summary.cases / max(summary.seconds, 1e-9):.1f}"),
+        Figure("fuzz: failing cases (exceptions, exit 3, hangs)", str(failing), "0", failing == 0),
+        Figure("differential: cases/s (2 workers)", f"{sum(counts.values()) / max(seconds, 1e-9):.1f}"),
+        Figure("differential: disagreements with torch", str(disagree), "0", disagree == 0),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions; figures are rougher")
@@ -50,6 +72,13 @@ def main() -> int:
         "--profile",
         action="store_true",
         help="print the import, check and training profiles even when their targets are met",
+    )
+    parser.add_argument(
+        "--fuzz",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N fuzz cases (benchmarks/fuzz.py) and N differential cases (benchmarks/differential.py)",
     )
     args = parser.parse_args()
     started = time.perf_counter()
@@ -104,6 +133,9 @@ def main() -> int:
         figures.append(Figure("onnx: skipped", f"{exc.name or exc} is not installed"))
     else:
         figures += bench_onnx.run(rounds=3 if args.quick else 5, slow_rounds=2 if args.quick else 3)
+
+    if args.fuzz:
+        figures += fuzz_figures(args.fuzz)
 
     print()
     print_table(

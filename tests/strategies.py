@@ -10,16 +10,40 @@ tensor methods (Reshape, Permute, Mean, ...) call the method, and MultiheadAtten
 tensor as query, key and value, as nndsl emits it.
 
 Deliberately not drawn, because nndsl differs from torch on purpose there:
-- omitted inferable arguments (``Conv2d(out_channels=8, ...)``): torch has no such thing;
 - ``return_indices=True`` on pools: torch returns a tuple, which a chain cannot continue with;
 - arguments to ``Identity``: torch ignores them, nndsl reports them as unknown;
-- zero-sized layer arguments (``Linear(0, 5)``): nndsl requires positive sizes;
-- zero-sized input dims and non-float inputs for layers other than Embedding.
+- zero-sized layer arguments (``Linear(0, 5)``): nndsl requires positive sizes.
+
+The second half widens every case to what a single float32 call leaves out; ``judge`` compares
+the checker with torch for one of them (``None`` when they agree, else what differs):
+
+- ``dtype``: the same call on float64 / float16 / bfloat16 / bool inputs; a floating input casts
+  the torch module's parameters to its dtype (the declared dtype is the model's dtype);
+- ``symbolic``: some input dims declared as symbols; where torch accepts the concrete shape the
+  checker must accept the symbolic one and, its symbols given the concrete values, give torch's
+  shape (where torch rejects, a symbolic answer may still be right for other values);
+- ``zero``: one input dim of size 0. Judged one way and on shapes: where torch raises the checker
+  must refuse, and where both accept the shapes agree. A checker that refuses what torch computes
+  on an empty tensor (here and in a chain on an empty input) (``LayerNorm(0)``, a ``-1`` that 0 elements leave undetermined, a channel
+  count of 0) is stricter on purpose (nndsl requires positive layer sizes): ``judge`` returns
+  ``STRICTER`` for it, which the tests accept and the benchmark counts apart;
+- ``inferred``: an inferable argument left out (``Linear(out_features=...)``, ``Conv2d(out_channels=
+  ...)``, ``BatchNorm2d()``, ``LayerNorm()``, ``GroupNorm(g)``, ...), against torch given the
+  size at that argument's place in the input;
+- ``chain``: two to four layers in a row (inferred arguments, ``Residual``), run layer by layer
+  (a ``Residual`` whose body changes the shape is not drawn: torch would broadcast ``x + body(x)``,
+  nndsl refuses it on purpose, E208);
+- ``graph``: models over one to three inputs of mixed dtypes with ``+ - * /`` (broadcasting,
+  tensors and numbers), ``cat``, ``stack``, ``split``, ``chunk`` and several outputs.
+
+torch's "not implemented for 'Half'" on CPU is a missing kernel, not a shape rule: such cases
+are skipped (``Skip``), not judged.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -152,15 +176,20 @@ def _adaptive(draw, name: str, n: int) -> Case:
     return _case(call(name, size), shape)
 
 
+#: eps values of the norms: torch's batch norm refuses 0 in training, the others take it
+_EPS = _mostly(st.sampled_from([1e-5, 1e-3, 0.1]), st.sampled_from([0.0, 0, 1.0]), 4)
+
+
 @st.composite
 def _batchnorm(draw, name: str, ranks: tuple[int, ...]) -> Case:
     c = draw(st.integers(1, 4))
     kwargs = draw(
         _options(
-            eps=st.sampled_from([1e-5, 0.1]),
+            eps=_EPS,
             momentum=st.sampled_from([None, 0.1, 0.5]),
             affine=st.booleans(),
             track_running_stats=st.booleans(),
+            bias=st.booleans(),
         )
     )
     shape = draw(_shape(ranks, hi=3, any_rank=range(0, 6)))
@@ -172,7 +201,7 @@ def _batchnorm(draw, name: str, ranks: tuple[int, ...]) -> Case:
 def _layernorm(draw) -> Case:
     dims = st.integers(1, 4)
     normalized = draw(_mostly(st.one_of(dims, st.lists(dims, min_size=1, max_size=3).map(tuple)), st.just(0), 8))
-    kwargs = draw(_options(eps=st.just(1e-3), elementwise_affine=st.booleans(), bias=st.booleans()))
+    kwargs = draw(_options(eps=_EPS, elementwise_affine=st.booleans(), bias=st.booleans()))
     ns = normalized if isinstance(normalized, tuple) else (normalized,)
     shape = draw(_shape(range(len(ns), len(ns) + 3), any_rank=range(0, 5)))
     if len(shape) >= len(ns) and min(ns) >= 1 and draw(_mostly(st.just(True), st.just(False))):
@@ -184,7 +213,7 @@ def _layernorm(draw) -> Case:
 def _groupnorm(draw) -> Case:
     groups = draw(st.integers(1, 4))
     channels = draw(_mostly(st.integers(1, 4).map(lambda k: k * groups), st.integers(1, 8)))
-    kwargs = draw(_options(eps=st.just(1e-3), affine=st.booleans()))
+    kwargs = draw(_options(eps=_EPS, affine=st.booleans(), bias=st.booleans()))
     shape = draw(_shape((2, 3, 4), hi=3, any_rank=(0, 1, 5)))
     _fix(draw, shape, 1, channels)
     return _case(call("GroupNorm", groups, channels, **kwargs), shape)
@@ -195,10 +224,11 @@ def _instancenorm(draw) -> Case:
     c = draw(st.integers(1, 4))
     kwargs = draw(
         _options(
-            eps=st.just(1e-3),
+            eps=_EPS,
             momentum=st.sampled_from([None, 0.1]),
             affine=st.booleans(),
             track_running_stats=st.booleans(),
+            bias=st.booleans(),
         )
     )
     shape = draw(_shape((3, 4), hi=3, any_rank=(1, 2, 5)))
@@ -580,7 +610,10 @@ def torch_input(shape: tuple[int, ...], dtype: str) -> torch.Tensor:
     if dtype in ("int64", "int32"):
         # index 0 is valid for every Embedding; larger indices are value errors, not shape errors
         return torch.zeros(shape, dtype=getattr(torch, dtype))
-    return torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    values = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    if dtype == "bool":
+        return values > 0.5
+    return values.to(getattr(torch, dtype))
 
 
 def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> Outcome:
@@ -598,6 +631,8 @@ def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> 
                 name = _BATCHNORM_BY_RANK[len(shape)]
             module = getattr(torch.nn, name)(*args, **kwargs)
             module.train()
+            if getattr(torch, dtype).is_floating_point:
+                module.to(getattr(torch, dtype))  # the declared dtype is the model's
             # A transposed convolution with an output size of 0 raises on torch's native CPU kernel
             # but not on its oneDNN fast path, taken only for a batch above 1: judge by the native one.
             with torch.backends.mkldnn.flags(enabled=not name.startswith("ConvTranspose")):
@@ -609,3 +644,392 @@ def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> 
             return Outcome(False, error=f"{type(exc).__name__}: {exc}")
     params = sum(p.numel() for p in module.parameters())
     return Outcome(True, tuple(out.shape), params, dtype=str(out.dtype).removeprefix("torch."))
+
+
+# ---------------------------------------------------------------- wider cases, and the judge
+
+#: dtypes the wider cases draw (float32 and int64 have tests of their own)
+WIDE_DTYPES = ("float64", "float16", "bfloat16", "bool")
+#: torch's parameter names that nndsl may infer from the input, and where the input holds them
+_INFERABLE = {
+    "in_features": lambda name, s: s[-1] if s else None,
+    "in_channels": lambda name, s: (
+        s[-(int(name[-2]) + 1)] if len(s) in (int(name[-2]) + 1, int(name[-2]) + 2) else None
+    ),
+    "num_features": lambda name, s: (
+        (s[-3] if len(s) in (3, 4) else None) if name.startswith("InstanceNorm") else (s[1] if len(s) >= 2 else None)
+    ),
+    "normalized_shape": lambda name, s: (s[-1],) if s else None,
+    "num_channels": lambda name, s: s[1] if len(s) >= 2 else None,
+    "input_size": lambda name, s: s[-1] if len(s) in (2, 3) else None,
+    "embed_dim": lambda name, s: s[-1] if len(s) in (2, 3) else None,
+    "d_model": lambda name, s: s[-1] if len(s) in (2, 3) else None,
+}
+
+
+@dataclass(frozen=True)
+class Wide:
+    """A case of one family: ``text`` is what nndsl checks, ``truth_text`` what torch builds."""
+
+    family: str
+    text: str
+    shape: tuple[int, ...]
+    dtype: str
+    truth_text: str
+    symbols: tuple[str | None, ...] = ()  # per input dim: the symbol declared there, or None
+
+
+@dataclass(frozen=True)
+class GraphCase:
+    """A model over several inputs: nndsl's text and the same computation as Python over torch."""
+
+    family: str
+    text: str
+    inputs: tuple[tuple[str, tuple[int, ...], str], ...]  # name, shape, dtype
+    program: str  # Python statements over the inputs (``torch`` in scope), ending in ``outputs = ...``
+
+
+class Skip(Exception):
+    """torch cannot judge this case on CPU (a missing kernel for a dtype)."""
+
+
+def _torch_name(name: str, shape) -> str:
+    if name == "BatchNorm" and len(shape) in _BATCHNORM_BY_RANK:
+        return _BATCHNORM_BY_RANK[len(shape)]
+    return name
+
+
+def _keywords(name: str, args: list, kwargs: dict) -> dict:
+    """The call's arguments all by torch's parameter names."""
+    params = [] if name in _TENSOR_METHODS else list(inspect_params(name))
+    if len(args) > len(params):
+        raise ValueError("more positional arguments than parameters")
+    return {**dict(zip(params, args)), **kwargs}
+
+
+_RECURRENT_PARAMS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional")
+
+
+def inspect_params(name: str) -> tuple[str, ...]:
+    """torch's parameter names of layer ``name``, in order (nndsl's BatchNorm: BatchNorm1d's)."""
+    import inspect
+
+    if name == "RNN":
+        return (*_RECURRENT_PARAMS[:3], "nonlinearity", *_RECURRENT_PARAMS[3:])
+    if name in ("GRU", "LSTM"):
+        return _RECURRENT_PARAMS + (("proj_size",) if name == "LSTM" else ())
+    cls = getattr(torch.nn, "BatchNorm1d" if name == "BatchNorm" else name)
+    return tuple(p for p in inspect.signature(cls).parameters if p not in ("device", "dtype"))
+
+
+def infer_variant(text: str, shape) -> tuple[str, str] | None:
+    """(text with the inferable argument left out, torch's text with the input's size there)."""
+    name, args, kwargs, selector = parse_call(text)
+    try:
+        full = _keywords(name, args, kwargs)
+    except (ValueError, AttributeError):
+        return None
+    names = [k for k in full if k in _INFERABLE]
+    if not names:
+        return None
+    key = names[0]
+    rest = {k: v for k, v in full.items() if k != key}
+    value = _INFERABLE[key](_torch_name(name, shape), tuple(shape))
+    if value is not None and 0 in (value if isinstance(value, tuple) else (value,)):
+        return None  # a layer size of 0: nndsl refuses it on purpose
+    filled = dict(full, **({key: value} if value is not None else {}))
+    return call(name, selector=selector, **rest), call(name, selector=selector, **filled)
+
+
+@st.composite
+def wide_case(draw, name: str, family: str) -> Wide:
+    """A case of ``family`` (dtype, symbolic, zero, inferred) for the layer ``name``."""
+    text, shape, dtype = draw(STRATEGIES[name])
+    if family == "dtype":
+        dtype = draw(st.sampled_from(WIDE_DTYPES))
+        return Wide(family, text, shape, dtype, text)
+    if family == "zero":
+        if shape:
+            dims = list(shape)
+            dims[draw(st.integers(0, len(dims) - 1))] = 0
+            shape = tuple(dims)
+        return Wide(family, text, shape, dtype, text)
+    if family == "symbolic":
+        mask = [draw(st.booleans()) for _ in shape]
+        symbols = tuple(f"S{i}" if m else None for i, m in enumerate(mask))
+        return Wide(family, text, shape, dtype, text, symbols)
+    assert family == "inferred"
+    variant = infer_variant(text, shape)
+    if variant is None:
+        return Wide(family, text, shape, dtype, text)
+    return Wide(family, variant[0], shape, dtype, variant[1])
+
+
+#: layers a chain draws: (nndsl call, needs) with inferred arguments wherever nndsl has them
+_CHAIN_LAYERS = [
+    "Linear(out_features=3)", "Linear(out_features=1, bias=False)", "ReLU", "Tanh", "Sigmoid", "GELU",
+    "LayerNorm()", "LayerNorm(eps=0.1)", "BatchNorm", "BatchNorm(eps=0.0)", "BatchNorm(bias=False)",
+    "GroupNorm(1)", "GroupNorm(2, eps=1e-3)", "GroupNorm(1, bias=False)", "LayerNorm(bias=False)", "Flatten",
+    "Flatten(0)", "Unsqueeze(1)", "Unsqueeze(-1)", "Transpose(0, -1)", "Softmax(dim=-1)", "Sum(-1)",
+    "Mean(1)", "Squeeze(1)", "Conv1d(out_channels=2, kernel_size=1)", "Conv2d(out_channels=2, kernel_size=2)",
+    "MaxPool2d(2)", "AvgPool1d(2)", "Dropout(0.5)", "Reshape((-1, 2))", "Residual(Dropout(0.1) -> Tanh)",
+    "Residual(ReLU)", "Residual(LayerNorm() -> Tanh)", "InstanceNorm2d(affine=True)",
+    "LSTM(hidden_size=2).hidden", "Embedding(4, 2)", "Permute((1, 0))", "View((2, -1))",
+]  # fmt: skip
+
+
+@st.composite
+def chain_case(draw) -> Wide:
+    """Two to four layers in a row on one input; ``D`` stands for the incoming last dim."""
+    shape = tuple(draw(_shape(range(1, 5), lo=1, hi=4)))
+    if draw(_mostly(st.just(False), st.just(True), 8)) and shape:
+        dims = list(shape)
+        dims[draw(st.integers(0, len(dims) - 1))] = 0
+        shape = tuple(dims)
+    dtype = draw(_mostly(st.just("float32"), st.sampled_from([*WIDE_DTYPES, "int64"]), 3))
+    layers = draw(st.lists(st.sampled_from(_CHAIN_LAYERS), min_size=2, max_size=4))
+    text = " -> ".join(layers)
+    return Wide("chain", text, shape, dtype, text)
+
+
+def _render_shape(shape) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+@st.composite
+def graph_case(draw) -> GraphCase:
+    """A model of one to three inputs (mixed dtypes, broadcastable or not) and joins between them."""
+    n = draw(st.integers(1, 3))
+    names = ["a", "b", "c"][:n]
+    dtypes = st.sampled_from(["float32", "float32", "float64", "float16", "bfloat16", "int64", "int32", "bool"])
+    base = draw(st.lists(st.integers(1, 3), min_size=0, max_size=3))
+    inputs = []
+    for name in names:
+        shape = list(base)
+        for i in range(len(shape)):  # broadcasting partners: a size of 1, another size, or the same
+            shape[i] = draw(_mostly(st.just(shape[i]), st.sampled_from([1, 2, 0]), 3))
+        if draw(_mostly(st.just(False), st.just(True), 4)):
+            shape = shape[draw(st.integers(0, len(shape))) :]  # fewer leading dims
+        inputs.append((name, tuple(shape), draw(dtypes)))
+    rank = max(len(s) for _, s, _ in inputs)
+    dim = st.integers(-max(rank, 1), max(rank, 1) - 1) if rank else st.integers(-1, 0)
+
+    def expr(depth: int) -> tuple[str, str]:
+        kind = draw(st.integers(0, 5 if depth < 2 else 0))
+        if kind == 0:
+            name = draw(st.sampled_from(names))
+            return name, name
+        if kind in (1, 2):
+            op = draw(st.sampled_from(["+", "-", "*", "/"]))
+            left = expr(depth + 1)
+            if draw(st.integers(0, 3)) == 0:
+                number = draw(st.sampled_from(["2", "0.5", "1"]))
+                if draw(st.booleans()):
+                    return f"({number} {op} {left[0]})", f"({number} {op} {left[1]})"
+                return f"({left[0]} {op} {number})", f"({left[1]} {op} {number})"
+            right = expr(depth + 1)
+            return f"({left[0]} {op} {right[0]})", f"({left[1]} {op} {right[1]})"
+        if kind in (3, 4):
+            fn = draw(st.sampled_from(["cat", "stack"]))
+            parts = [expr(depth + 1) for _ in range(draw(st.integers(1, 3)))]
+            d = draw(dim)
+            return (
+                f"{fn}({', '.join(p[0] for p in parts)}, dim={d})",
+                f"torch.{fn}(({', '.join(p[1] for p in parts)},), dim={d})",
+            )
+        layer = draw(st.sampled_from([("ReLU", "torch.relu"), ("Sigmoid", "torch.sigmoid"), ("Tanh", "torch.tanh")]))
+        inner = expr(depth + 1)
+        return f"({inner[0]} -> {layer[0]})", f"{layer[1]}({inner[1]})"
+
+    spec_expr, py_expr = expr(0)
+    tail = draw(st.integers(0, 3))
+    if tail == 0:
+        body, program = f"    return {spec_expr}", f"outputs = ({py_expr},)"
+    else:
+        # at least two names: ``p0 = split(...)`` means one tensor, not a one-piece split
+        k = draw(st.integers(2, 3))
+        d = draw(dim)
+        if tail == 1:
+            sizes = draw(st.lists(st.integers(0, 3), min_size=2, max_size=3))
+            k = len(sizes)
+            call_spec, call_py = f"split({spec_expr}, {sizes}, dim={d})", f"torch.split({py_expr}, {sizes}, dim={d})"
+        elif tail == 2:
+            size = draw(st.integers(1, 3))
+            call_spec, call_py = f"split({spec_expr}, {size}, dim={d})", f"torch.split({py_expr}, {size}, dim={d})"
+        else:
+            chunks = draw(st.integers(1, 3))
+            call_spec, call_py = f"chunk({spec_expr}, {chunks}, dim={d})", f"torch.chunk({py_expr}, {chunks}, dim={d})"
+        targets = ", ".join(f"p{i}" for i in range(k))
+        body = f"    {targets} = {call_spec}\n    return {targets}"
+        program = f"{targets} = {call_py}\noutputs = ({targets},)"
+    params = ", ".join(f"{name}: {dt}{_render_shape(s)}" for name, s, dt in inputs)
+    text = f"model G({params}) {{\n{body}\n}}"
+    return GraphCase("graph", text, tuple(inputs), program)
+
+
+def _dtype_name(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+_NO_KERNEL = re.compile(r"not implemented for '(Half|BFloat16|Bool|Long|Int|Double)'|no kernel|Could not run")
+
+
+def _torch_run(fn) -> tuple[bool, list, str | None, int | None]:
+    """Run ``fn`` (returning tensors); (accepted, [(shape, dtype)], error, None)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            outs = fn()
+        except Exception as exc:  # every torch error is a rejection
+            message = f"{type(exc).__name__}: {exc}"
+            if _NO_KERNEL.search(message):
+                raise Skip(message.splitlines()[0][:200]) from None
+            return False, [], message.splitlines()[0][:300], None
+    return True, [(tuple(o.shape), _dtype_name(o)) for o in outs], None, None
+
+
+def _run_call(text: str, x: torch.Tensor, dtype: str):
+    """One nndsl call on ``x`` in torch (inferred arguments filled from ``x``; ``Residual`` as x + body)."""
+    if text.startswith("Residual("):
+        body = text[len("Residual(") : -1]
+        y = x
+        for part in body.split(" -> "):
+            y = _run_call(part, y, dtype)
+        return x + y
+    name, args, kwargs, selector = parse_call(text)
+    if name in _TENSOR_METHODS:
+        return _TENSOR_METHODS[name](x, *args, **kwargs)
+    full = _keywords(name, args, kwargs)
+    torch_name = _torch_name(name, tuple(x.shape))
+    if name == "BatchNorm" and torch_name == "BatchNorm":
+        raise ValueError(f"no BatchNorm for a {x.dim()}-D input")
+    for key, rule in _INFERABLE.items():
+        if key in inspect_params(torch_name) and key not in full:
+            value = rule(torch_name, tuple(x.shape))
+            if value is None:
+                raise ValueError(f"{name}: no {key} in a {x.dim()}-D input")
+            if 0 in (value if isinstance(value, tuple) else (value,)):
+                raise Skip(f"{name}: a layer size of 0 taken from the input (nndsl refuses it on purpose)")
+            full[key] = value
+    module = getattr(torch.nn, torch_name)(**full)
+    module.train()
+    if x.dtype.is_floating_point:
+        module.to(x.dtype)
+    out = module(x)
+    return _select(torch_name, module, out, selector)
+
+
+def torch_truth(case) -> tuple[bool, list, str | None, int | None]:
+    """torch's verdict on a wide case or a graph case: accepted, [(shape, dtype)], error, parameters
+    (for a single layer)."""
+    if isinstance(case, GraphCase):
+
+        def run():
+            scope = {"torch": torch, **{n: torch_input(s, dt) for n, s, dt in case.inputs}}
+            exec(case.program, scope)
+            return scope["outputs"]
+
+        return _torch_run(run)
+    if case.family == "chain":
+
+        def run():
+            y = torch_input(case.shape, case.dtype)
+            for part in _split_chain(case.truth_text):
+                y = _run_call(part, y, case.dtype)
+            return (y,)
+
+        return _torch_run(run)
+    outcome = torch_outcome(case.truth_text, case.shape, case.dtype)
+    if not outcome.accepted:
+        if _NO_KERNEL.search(outcome.error or ""):
+            raise Skip(outcome.error[:200])
+        return False, [], outcome.error, None
+    return True, [(outcome.shape, outcome.dtype)], None, outcome.params
+
+
+def _split_chain(text: str) -> list[str]:
+    """The calls of a chain, at top-level arrows only (``Residual(a -> b)`` is one call)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and text.startswith(" -> ", i):
+            parts.append(text[start:i])
+            start = i + 4
+    parts.append(text[start:])
+    return parts
+
+
+def checker_input(case: Wide) -> str:
+    dims = [s if s is not None else str(d) for d, s in zip(case.shape, case.symbols or [None] * len(case.shape))]
+    return f"{case.dtype}[{', '.join(map(str, dims))}]"
+
+
+#: ``judge``'s answer for a zero-size case that the checker refuses and torch computes on an empty tensor
+STRICTER = "stricter on an empty tensor"
+
+
+def judge(case, run_emitted: bool = False) -> str | None:
+    """None when the checker agrees with torch on ``case``; else what differs. Raises Skip."""
+    import nndsl
+    from nndsl.shapes import Sym, substitute
+
+    accepted, outs, error, truth_params = torch_truth(case)
+    if isinstance(case, GraphCase):
+        result = nndsl.check_source(case.text, "<differential>")
+    else:
+        result = nndsl.check_source(case.text, "<differential>", input=checker_input(case))
+    errors = "; ".join(f"{d.code} {d.message}" for d in result.errors)
+    symbolic = getattr(case, "symbols", ()) and any(case.symbols)
+    if not result.ok:
+        if not accepted:
+            return None
+        if 0 in getattr(case, "shape", (1,)):
+            return STRICTER
+        if getattr(case, "family", "") == "dtype" and case.dtype in errors:
+            return None  # a refused declaration (the dtype named) is a documented choice, not a wrong shape
+        return f"checker rejects ({errors}); torch gives {outs}"
+    model = result.program.models[0]
+    checked = [(t.shape.dims, t.dtype) for t in model.outputs]
+    if symbolic:
+        bindings = {Sym(s): d for s, d in zip(case.symbols, case.shape) if s is not None}
+        checked = [(tuple(substitute(d, bindings) for d in dims), dt) for dims, dt in checked]
+    if not accepted:
+        if symbolic:
+            return None  # right for other values of the symbols, perhaps
+        return f"checker accepts with {checked}; torch raises {error}"
+    if checked != outs:
+        return f"checker gives {checked}; torch gives {outs}"
+    if truth_params is not None and len(model.layers) == 1 and model.layers[0].params != truth_params:
+        return f"checker counts {model.layers[0].params} parameters; torch has {truth_params}"
+    if run_emitted:
+        return _emitted_disagrees(case, result, checked)
+    return None
+
+
+def _emitted_disagrees(case, result, checked) -> str | None:
+    """The module nndsl emits runs on the declared inputs and gives the checked shapes and dtypes."""
+    import nndsl
+
+    if isinstance(case, GraphCase):
+        text, given, tensors = case.text, None, [torch_input(s, dt) for _, s, dt in case.inputs]
+    elif any(case.symbols or ()):
+        return None
+    else:
+        text, given, tensors = case.text, checker_input(case), [torch_input(case.shape, case.dtype)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = nndsl.build(text, input=given)
+            module.train()
+            out = module(*tensors)
+    except Exception as exc:  # noqa: BLE001 - any failure of the emitted module is the finding
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if _NO_KERNEL.search(message):
+            return None
+        return f"the emitted module raises {message}"
+    outs = out if isinstance(out, tuple) else (out,)
+    got = [(tuple(o.shape), _dtype_name(o)) for o in outs]
+    if got != checked:
+        return f"the emitted module gives {got}; the checker said {checked}"
+    return None

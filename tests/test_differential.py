@@ -4,6 +4,11 @@ For each layer, the strategy in ``strategies.py`` draws calls and input shapes, 
 configurations torch rejects. The checker must accept exactly what torch accepts, and then give
 torch's output shape and parameter count. A layer registered without a strategy fails here.
 Runs are derandomized, so CI sees the same examples every time.
+
+The second half widens the cases (``strategies.judge``): other dtypes (float64, float16,
+bfloat16, bool; the emitted module must run on them too), symbolic input sizes, zero sizes,
+inferred arguments, chains of layers and graphs over inputs of mixed dtypes (broadcasting,
+cat, stack, split, chunk). ``benchmarks/differential.py`` runs the same families at scale.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import re
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from strategies import STRATEGIES, torch_input, torch_outcome
+from strategies import STRATEGIES, STRICTER, Skip, chain_case, graph_case, judge, torch_input, torch_outcome, wide_case
 
 import nndsl
 from nndsl.layers import REGISTRY
@@ -82,7 +87,7 @@ def test_integer_input_agrees_with_torch(name):
         text, shape, _ = case
         # Configurations that leave torch nothing to compute (an empty adaptive-pool output,
         # dropout with p=0 or 1) skip its dtype check; nndsl judges the layer, not the no-op.
-        assume(not re.match(r"Adaptive\w+\(\(?0|Dropout2?d?\((p=)?[01](\.0*)?[,)]", text))
+        assume(not re.match(r"Adaptive\w+\([^)]*\b0\b|Dropout2?d?\((p=)?[01](\.0*)?[,)]", text))
         truth = torch_outcome(text, shape, "int64")
         result = _check(text, shape, "int64")
         assert result.ok == truth.accepted, (
@@ -94,3 +99,54 @@ def test_integer_input_agrees_with_torch(name):
             assert (out.shape.dims, out.dtype) == (truth.shape, truth.dtype), text
 
     agrees()
+
+
+def _judged(case, run_emitted: bool = False) -> None:
+    try:
+        verdict = judge(case, run_emitted)
+    except Skip:  # torch has no CPU kernel for this dtype: nothing to compare with
+        return
+    assert verdict in (None, STRICTER), (
+        f"{case.text!r} on {getattr(case, 'dtype', '')}{list(getattr(case, 'shape', []))}: {verdict}"
+    )
+
+
+#: layers with an argument nndsl may leave to the input (Linear's in_features, Conv2d's in_channels, ...)
+INFERRING = sorted(name for name, layer in REGISTRY.items() if any(p.infer for p in layer.params))
+
+
+@pytest.mark.parametrize("family", ["dtype", "symbolic", "zero"])
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_wider_cases_agree_with_torch(name, family):
+    """Other dtypes (and the emitted module on them), symbolic sizes, a zero-size dim."""
+
+    @settings(max_examples=6, suppress_health_check=list(HealthCheck), **_SETTINGS)
+    @given(wide_case(name, family))
+    def agrees(case):
+        _judged(case, run_emitted=family == "dtype")
+
+    agrees()
+
+
+@pytest.mark.parametrize("name", INFERRING)
+def test_inferred_arguments_agree_with_torch(name):
+    """``Linear(out_features=3)`` is ``Linear(<the input's last size>, 3)``, and so on."""
+
+    @settings(max_examples=15, suppress_health_check=list(HealthCheck), **_SETTINGS)
+    @given(wide_case(name, "inferred"))
+    def agrees(case):
+        _judged(case)
+
+    agrees()
+
+
+@settings(max_examples=120, suppress_health_check=list(HealthCheck), **_SETTINGS)
+@given(chain_case())
+def test_chains_agree_with_torch(case):
+    _judged(case, run_emitted=True)
+
+
+@settings(max_examples=120, suppress_health_check=list(HealthCheck), **_SETTINGS)
+@given(graph_case())
+def test_graphs_agree_with_torch(case):
+    _judged(case, run_emitted=True)
