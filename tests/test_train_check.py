@@ -270,7 +270,7 @@ def test_every_optimizer_of_the_flags_is_accepted_in_the_spec(name):
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam"])
 def test_cyclic_schedule_and_optimizer_agree_with_torch(name):
-    """The checker refuses CyclicLR with an optimizer exactly where torch does."""
+    """The checker refuses CyclicLR and OneCycleLR with an optimizer exactly where torch does."""
     torch = pytest.importorskip("torch")
     optimizer = getattr(torch.optim, name)([torch.nn.Parameter(torch.zeros(2))], lr=0.01)
     try:
@@ -278,9 +278,15 @@ def test_cyclic_schedule_and_optimizer_agree_with_torch(name):
         torch_ok = True
     except ValueError:
         torch_ok = False
+    try:
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.1, total_steps=10)
+        assert torch_ok
+    except ValueError:
+        assert not torch_ok
     train = f"train M {{\n    data = digits()\n    loss = CrossEntropyLoss()\n    optimizer = {name}(lr=0.01)\n"
-    assert check(train + "    schedule = CyclicLR(0.001, 0.01)\n}\n").ok == torch_ok
-    assert check(train + "    schedule = CyclicLR(0.001, 0.01, cycle_momentum=False)\n}\n").ok
+    for schedule in ("CyclicLR(0.001, 0.01", "OneCycleLR(max_lr=0.1"):
+        assert check(train + f"    schedule = {schedule})\n}}\n").ok == torch_ok
+        assert check(train + f"    schedule = {schedule}, cycle_momentum=False)\n}}\n").ok
 
 
 # ---------------------------------------------------------------- mistakes in a model that is trained
