@@ -303,6 +303,7 @@ SCHEDULES = _options(
             Param("anneal_strategy", choice("cos", "linear"), "cos"),
             Param("div_factor", POS_FLOAT, 25.0),
             Param("final_div_factor", POS_FLOAT, 10000.0),
+            Param("cycle_momentum", BOOL, True),
         ),
         "the one-cycle policy, stepped every batch over the whole run",
     ),
@@ -518,6 +519,7 @@ class _SectionChecker:
             return None
         self._defaults(model)
         self._trainable(model)
+        self._schedule_fits_optimizer()
         if "loss" in self.values and "data" in self.values:  # checked even when other settings failed
             self._pairing(model)
         if self.failed:
@@ -730,6 +732,24 @@ class _SectionChecker:
                 self.section.keyword,
                 "incomplete",
                 help="add " + " and ".join(helps),
+            )
+
+    def _schedule_fits_optimizer(self) -> None:
+        """CyclicLR and OneCycleLR cycle the momentum too, unless told not to: torch refuses an
+        optimizer without one (Adagrad, Adadelta)."""
+        schedule, optimizer = self.values.get("schedule"), self.values.get("optimizer")
+        if schedule is None or optimizer is None or schedule.name not in ("CyclicLR", "OneCycleLR"):
+            return
+        option = OPTIMIZERS[optimizer.name]
+        with_momentum = {p.name for p in option.params} & {"momentum", "betas"}
+        if schedule.args.get("cycle_momentum", True) and not with_momentum:
+            self.error(
+                "E501",
+                f"{schedule.name} cycles the momentum, which {optimizer.name} does not have",
+                schedule.span or self.section.keyword,
+                "cycles the momentum",
+                (Label(optimizer.span, f"{optimizer.name} here"),) if optimizer.span else (),
+                help="add cycle_momentum=False, or use an optimizer with momentum (SGD, Adam, ...)",
             )
 
     # ---------------------------------------------------------- loss and data against the model

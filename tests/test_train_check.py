@@ -83,6 +83,7 @@ def test_bare_names_and_aliases():
         ("schedule = LinearLR(start_factor=0.0)", "E107", "above 0"),
         ("schedule = LinearLR(end_factor=1.5)", "E107", "between 0 and 1"),
         ("init = uniform(a=1, b=0)", "E501", "swap"),
+        ("optimizer = Adagrad()\n    schedule = CyclicLR(0.001, 0.01)", "E501", "cycle_momentum=False"),
         ("init = normal(mean=-1e400)", "E107", "finite"),
     ],
 )
@@ -265,6 +266,27 @@ def test_the_runtime_accepts_what_the_checker_accepts():
 def test_every_optimizer_of_the_flags_is_accepted_in_the_spec(name):
     r = check(f"train M {{\n    data = digits()\n    loss = CrossEntropyLoss()\n    optimizer = {name}(lr=0.01)\n}}\n")
     assert r.ok, codes(r)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam"])
+def test_cyclic_schedule_and_optimizer_agree_with_torch(name):
+    """The checker refuses CyclicLR and OneCycleLR with an optimizer exactly where torch does."""
+    torch = pytest.importorskip("torch")
+    optimizer = getattr(torch.optim, name)([torch.nn.Parameter(torch.zeros(2))], lr=0.01)
+    try:
+        torch.optim.lr_scheduler.CyclicLR(optimizer, 0.001, 0.01)
+        torch_ok = True
+    except ValueError:
+        torch_ok = False
+    try:
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.1, total_steps=10)
+        assert torch_ok
+    except ValueError:
+        assert not torch_ok
+    train = f"train M {{\n    data = digits()\n    loss = CrossEntropyLoss()\n    optimizer = {name}(lr=0.01)\n"
+    for schedule in ("CyclicLR(0.001, 0.01", "OneCycleLR(max_lr=0.1"):
+        assert check(train + f"    schedule = {schedule})\n}}\n").ok == torch_ok
+        assert check(train + f"    schedule = {schedule}, cycle_momentum=False)\n}}\n").ok
 
 
 # ---------------------------------------------------------------- mistakes in a model that is trained
