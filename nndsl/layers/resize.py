@@ -210,8 +210,9 @@ def _resize_attrs(args) -> dict:
 def _resize_axis(g, x: str, node, axis: int, factor: float | None) -> str:
     """One spatial axis resized as torch's CPU kernels do it: the source indices and weights of
     each output position (UpSample.h: area_pixel_compute_scale, nearest_idx, nearest_exact_idx,
-    compute_source_index_and_lambda, get_cubic_upsample_coefficients), then a weighted sum of
-    Gathers, the taps added in torch's order."""
+    compute_source_index_and_lambda, get_cubic_upsample_coefficients; a multiply-add rounded once,
+    as the kernels are compiled with FMA: the linear weights then agree bit for bit), then a
+    weighted sum of Gathers, the taps added in torch's order."""
     import numpy as np
 
     args, mode = node.args, node.args["mode"]
@@ -252,6 +253,10 @@ def _resize_axis(g, x: str, node, axis: int, factor: float | None) -> str:
     last = g.op("Sub", [size_in, g.const([1])])
     same = g.op("Equal", [size_out, size_in])
 
+    def fma(a, b, c):  # a * b + c rounded once, as torch's kernels compiled with FMA compute it
+        product = g.op("Mul", [cast(a, _F64), cast(b, _F64)])
+        return cast(g.op("Add", [product, cast(c, _F64)]), _F32)
+
     def floor_index(real):
         return g.op("Min", [cast(g.op("Floor", [real]), _I64), last])
 
@@ -268,14 +273,14 @@ def _resize_axis(g, x: str, node, axis: int, factor: float | None) -> str:
         if corners:
             real = g.op("Mul", [ratio, dst_f])
         else:
-            real = g.op("Sub", [g.op("Mul", [ratio, g.op("Add", [dst_f, f32(0.5)])]), f32(0.5)])
+            real = fma(ratio, g.op("Add", [dst_f, f32(0.5)]), f32(-0.5))
             if not cubic:
                 real = g.op("Max", [real, f32(0.0)])
         index = floor_index(real)
         lam = g.op("Min", [g.op("Max", [g.op("Sub", [real, cast(index, _F32)]), f32(0.0)]), f32(1.0)])
         if cubic:
             taps = []
-            for j, weight in enumerate(_cubic_coefficients(g, lam, f32)):
+            for j, weight in enumerate(_cubic_coefficients(g, lam, f32, fma)):
                 shifted = g.op("Add", [index, g.const(j - 1)])
                 taps.append((g.op("Max", [g.op("Min", [shifted, last]), g.const(0)]), weight))
         else:  # compute_source_index_and_lambda: an output as long as the input is a copy
@@ -293,16 +298,15 @@ def _resize_axis(g, x: str, node, axis: int, factor: float | None) -> str:
     return total
 
 
-def _cubic_coefficients(g, t: str, f32) -> list[str]:
-    """torch's get_cubic_upsample_coefficients with A = -0.75, operation by operation in float32."""
+def _cubic_coefficients(g, t: str, f32, fma) -> list[str]:
+    """torch's get_cubic_upsample_coefficients with A = -0.75, in float32 with the multiply-adds
+    fused as its compiled kernels fuse them."""
 
     def conv1(v):  # ((A + 2) * x - (A + 3)) * x * x + 1
-        inner = g.op("Sub", [g.op("Mul", [f32(1.25), v]), f32(2.25)])
-        return g.op("Add", [g.op("Mul", [g.op("Mul", [inner, v]), v]), f32(1.0)])
+        return fma(g.op("Mul", [fma(f32(1.25), v, f32(-2.25)), v]), v, f32(1.0))
 
     def conv2(v):  # ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
-        inner = g.op("Sub", [g.op("Mul", [f32(-0.75), v]), f32(-3.75)])
-        return g.op("Sub", [g.op("Mul", [g.op("Add", [g.op("Mul", [inner, v]), f32(-6.0)]), v]), f32(-3.0)])
+        return fma(fma(fma(f32(-0.75), v, f32(3.75)), v, f32(-6.0)), v, f32(3.0))
 
     opposite = g.op("Sub", [f32(1.0), t])
     return [conv2(g.op("Add", [t, f32(1.0)])), conv1(t), conv1(opposite), conv2(g.op("Add", [opposite, f32(1.0)]))]
