@@ -501,3 +501,10 @@ def test_a_named_sub_network_with_weights_is_applied_once(body, expected):
     if expected:
         assert "shared" in result.diagnostics[0].message
         assert "block" in result.diagnostics[0].help
+
+
+def test_a_named_sub_network_inside_a_block_is_new_at_each_use():
+    text = "block B(x: [N, D]) {\n    tower = Linear(D, D) -> ReLU\n    x -> tower\n}\nmodel M(a: [N, 8]) { B -> B }"
+    result = check(text)
+    assert result.ok and not result.diagnostics, [(d.code, d.message) for d in result.diagnostics]
+    assert result.program.models[0].param_count == 2 * (8 * 8 + 8)

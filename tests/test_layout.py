@@ -174,3 +174,21 @@ def test_symbolic_view_verdicts_hold_for_every_size():
                     assert outcomes == {"works"}, text
                 else:
                     assert codes == ["W306"], (text, codes)
+
+
+def test_an_onnx_export_of_an_impossible_view_is_a_spec_error(tmp_path):
+    """Where torch's view raises for every input, compile --target onnx reports it at the spec
+    line (exit 1), rather than failing in the verifier's torch run."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "m.nn"
+    spec.write_text("model M(x: [N, 4, 6]) { Transpose(1, 2) -> View((-1, 24)) }\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "nndsl", "compile", "--target", "onnx", str(spec), "-o", str(tmp_path / "m.onnx")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "E209" in run.stderr and "m.nn:1:44" in run.stderr
+    assert not (tmp_path / "m.onnx").exists()
