@@ -75,7 +75,6 @@ CATALOGUE: dict[str, str] = {
     "E603": "input shape needed for an ONNX export",
     "E604": "ONNX export failed verification",
     "E605": "no input sizes the model accepts to verify an ONNX export with",
-    "E606": "a size beyond 64 bits in an ONNX export",
     "N401": "layer resolved from the input's rank",
     "N502": "training data chosen by default",
 }

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from nndsl.diagnostics import Diagnostic, Severity, Span
-from nndsl.ir import BlockNode, LayerNode, ModelIR, OpNode, Program, walk
+from nndsl.ir import BlockNode, ModelIR, Program
 
 DEFAULT_OPSET = 21  # kept equal to nndsl.backends.onnx_export.DEFAULT_OPSET (a test checks it)
 
@@ -134,37 +134,8 @@ def preflight(program: Program, model: ModelIR, opset: int) -> None:
     for node, reason in onnx_export.unexportable(model, opset):
         message = f"{node.layer.dsl_name()} cannot be exported to ONNX: {reason}"
         diags.append(_diagnostic(program, model, "E601", message, node))
-    for node, tensor in _oversized(model):
-        what = f"{node.layer.dsl_name()}'s output" if isinstance(node, LayerNode) else "this input"
-        message = (
-            f"{what} {tensor.shape} has sizes beyond 64 bits: ONNX (and torch) hold sizes and element counts as int64"
-        )
-        diags.append(_diagnostic(program, model, "E606", message, node))
     if diags:
         raise ExportDiagnostics(diags)
-
-
-INT64_MAX = 2**63 - 1
-
-
-def _oversized(model: ModelIR):
-    """(node or None for an input, its type) for each value with a fixed size, or a product of fixed
-    sizes, beyond int64."""
-
-    def too_big(tensor) -> bool:
-        count = 1
-        for d in tensor.shape.dims:
-            if isinstance(d, int):
-                count *= max(d, 1)
-        return count > INT64_MAX
-
-    found = [(None, t) for t in model.input_types if too_big(t)]
-    for node in walk(model.graph):
-        if isinstance(node, LayerNode) and too_big(node.output):
-            found.append((node, node.output))
-        elif isinstance(node, OpNode):
-            found.extend((node, t) for t in node.types if too_big(t))
-    return found
 
 
 def export(
