@@ -16,6 +16,7 @@ from nndsl.layers.base import (
     onnx_batched,
     optional,
     rank_error,
+    require_nonempty,
 )
 from nndsl.layers.registry import register
 
@@ -500,6 +501,10 @@ class InstanceNorm2d(Layer):
         spatial = shapes.prod(x.shape.dims[-2:])
         if spatial == 1:
             raise ShapeError("E207", "InstanceNorm2d needs more than one spatial element per channel")
+        if args["affine"]:
+            # torch repeats the weight per sample and channel, and indexes it: an empty batch or
+            # channel dim raises there ("select(): index 0 out of range")
+            require_nonempty("InstanceNorm2d with affine=True", x, x.shape.dims[:-2], "its batch and channel dims")
         return x
 
     @classmethod
