@@ -546,6 +546,10 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         if isinstance(expr, ast.Index):
             return self._index(expr)
         if isinstance(expr, ast.Select):
+            base = expr.base
+            if isinstance(base, ast.Call) and base.name.text in ("nn", "torch") and base.selector and not base.args:
+                path = f"{base.name.text}.{base.selector.text}.{expr.name.text}"  # torch.nn.ReLU
+                self._module_path(path, Span(base.span.start, expr.name.span.end))
             self.error(
                 "E111", f"'.{expr.name.text}' selects an output of a layer call only", expr.name.span, "not a call"
             )
@@ -868,8 +872,10 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             return self._constant_function(call)
         if name == "Residual":
             return self._residual(call)
+        if name in ("nn", "torch") and call.selector is not None:  # ``nn.ReLU``, no parentheses
+            self._module_path(f"{name}.{call.selector.text}", Span(call.name.span.start, call.selector.span.end))
         layer = lookup(name)
-        if layer is None and not (name in ("nn", "torch") and call.selector is not None):
+        if layer is None:
             return self._undefined(name, call.name.span, called=True)
         bound = self._bind(call)
         if bound.args is None:
@@ -880,17 +886,22 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 raise Abort
         return LayerFn(bound, self.scope, call.span)
 
+    def _module_path(self, path: str, span: Span):
+        """``nn.Linear``: torch's module path written before a layer's name."""
+        prefix, _, last = path.rpartition(".")
+        self.error(
+            "E101",
+            f"layers are written without the '{prefix}.' prefix",
+            span,
+            "torch's module path",
+            help=f"write {last}" if lookup(last) else unknown_layer_help(last),
+        )
+        raise Abort
+
     def _strange_call(self, call: ast.Call):
         """``nn.Linear(4, 2)``, ``x.last(3)``, ``(a)(b)``: only layers and blocks are called."""
-        prefix, _, last = call.name.text.rpartition(".")
-        if prefix.split(".")[0] in ("nn", "torch"):
-            self.error(
-                "E101",
-                f"layers are written without the '{prefix}.' prefix",
-                call.name.span,
-                "torch's module path",
-                help=f"write {last}" if lookup(last) else unknown_layer_help(last),
-            )
+        if call.name.text.split(".")[0] in ("nn", "torch"):
+            self._module_path(call.name.text, call.name.span)
         else:
             self.error(
                 "E114",

@@ -118,3 +118,18 @@ def test_a_short_name_gaining_a_letter_is_no_typo():
 
     assert suggest("nn") is None  # not RNN: torch's module prefix
     assert suggest("Gru") == "GRU"
+
+
+@pytest.mark.parametrize(
+    ("written", "want"),
+    [
+        ("nn.ReLU", "write ReLU"),
+        ("nn.Linear(4, 2)", "write Linear"),
+        ("torch.nn.Tanh", "write Tanh"),
+        ("nn.Hardsigmoid", "not supported"),
+        ("nn.Hardsigmoid()", "not supported"),
+    ],
+)
+def test_torchs_module_path_is_named_with_or_without_parentheses(written, want):
+    found = diagnostic(f"model M(x: [N, 4]) {{ {written} }}", "E101")
+    assert "without the '" in found.message and want in found.help
