@@ -252,3 +252,5 @@ class Module(NamedTuple):
     items: tuple[Item, ...]
     span: Span
     broken_lets: tuple[str, ...] = ()  # constants and blocks left out for an error in their text
+    broken_models: tuple[str, ...] = ()  # models left out for an error in their text
+    partial: bool = False  # some item was left out for an error in its text

@@ -127,7 +127,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         self.broken_constants.update(module.broken_lets)
         bare_chains = [item for item in module.items if isinstance(item, ast.Assign)]
         models = [item for item in module.items if isinstance(item, ast.Model)]
-        if not library and not bare_chains and not models and not any(isinstance(i, ast.Block) for i in module.items):
+        defines = bare_chains or models or any(isinstance(i, ast.Block) for i in module.items)
+        if not library and not defines and not module.partial:  # after a syntax error, a knock-on
             empty = not self.source.text.strip()
             self.error(
                 "E113",
@@ -204,6 +205,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         sections = [item for item in module.items if isinstance(item, ast.Train)]
         if sections:
             declared = {m.name.text: m.name.span for m in models}
+            # a model left out for a syntax error is declared (a train section names it), not checked
+            declared.update((name, module.span) for name in module.broken_models if name not in declared)
             if bare_chains:
                 declared[model_name_for(self.source.name)] = bare_chains[0].span
             from nndsl.training import check_trainings  # only files with a train section need it

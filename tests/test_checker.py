@@ -287,3 +287,23 @@ def test_every_code_the_checker_can_emit_is_catalogued():
     for source in package.rglob("*.py"):
         used |= set(re.findall(r'"([EWN]\d{3})"', source.read_text()))
     assert used and used <= set(CATALOGUE), sorted(used - set(CATALOGUE))
+
+
+TRAIN = "train M {\n    loss = CrossEntropyLoss()\n    optimizer = Adam(lr=0.01)\n    data = digits()\n}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model M(x: [N, 64]) {\n    Linear(64, 10\n}\n\n" + TRAIN,  # the only model is broken
+        "model M(x: [N, 64]) {\n    Linear(64, 10) ->\n}\n\n" + TRAIN,
+        "let w = 4\nmodel M(x: [N, 64]) {\n    Linear(64, w)) \n}\n",
+    ],
+)
+def test_a_model_left_out_for_a_syntax_error_causes_no_knock_on_errors(text):
+    """No 'defines no model' (E113), no 'no model M to train' (E503): the syntax error is the news."""
+    assert codes(text) == ["E001"]
+
+
+def test_a_file_without_a_model_still_says_so_when_it_parses():
+    assert "E113" in codes("let w = 4\n")

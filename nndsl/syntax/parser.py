@@ -397,10 +397,11 @@ def _nesting_diagnostic(source: Source, node) -> Diagnostic:
     )
 
 
-def _shallow(source: Source, items) -> tuple[list, list[Diagnostic], list[str]]:
+def _shallow(source: Source, items) -> tuple[list, list[Diagnostic], list[str], list[str]]:
     """The items nested within MAX_NESTING, the E005 for each other one, and the names of the
-    constants and blocks among those (so that their uses are not reported again)."""
-    kept, diagnostics, broken = [], [], []
+    constants and blocks, and of the models, among those (so that their uses are not reported
+    again)."""
+    kept, diagnostics, broken, models = [], [], [], []
     for item in items:
         deep = _too_deep(item)
         if deep is None:
@@ -409,7 +410,9 @@ def _shallow(source: Source, items) -> tuple[list, list[Diagnostic], list[str]]:
         diagnostics.append(_nesting_diagnostic(source, deep))
         if isinstance(item, (ast.Let, ast.Block)):
             broken.append(item.name.text)
-    return kept, diagnostics, broken
+        elif isinstance(item, ast.Model):
+            models.append(item.name.text)
+    return kept, diagnostics, broken, models
 
 
 def parse(source: Source) -> ast.Module:
@@ -463,13 +466,14 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     except lark.exceptions.UnexpectedInput as exc:
         first = _syntax_diagnostic(source, exc)
     else:
-        kept, diagnostics, broken = _shallow(source, module.items)
+        kept, diagnostics, broken, models = _shallow(source, module.items)
         if not diagnostics:
             return module, []
-        return ast.Module(tuple(kept), module.span, tuple(broken)), diagnostics
+        return ast.Module(tuple(kept), module.span, tuple(broken), tuple(models), True), diagnostics
     bounds = sorted({0, len(text), *(m.start() for m in _ITEM_START.finditer(text))})
     items: list = []
     broken: list[str] = []
+    broken_models: list[str] = []
     diagnostics: list[Diagnostic] = []
     for a, b in zip(bounds, bounds[1:]):
         if not text[a:b].strip():
@@ -478,15 +482,17 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
             parsed = _parse_slice(text, a, b).items
         except lark.exceptions.UnexpectedInput as exc:
             diagnostics.append(_syntax_diagnostic(source, exc, region=(a, b)))
-            named = re.match(r"\s*(?:let|block)\s+([A-Za-z_]\w*)", text[a : min(b, a + 200)])
+            named = re.match(r"\s*(let|block|model)\s+([A-Za-z_]\w*)", text[a : min(b, a + 200)])
             if named:
-                broken.append(named.group(1))
+                (broken_models if named.group(1) == "model" else broken).append(named.group(2))
             continue
-        kept, deep, deep_lets = _shallow(source, parsed)
+        kept, deep, deep_lets, deep_models = _shallow(source, parsed)
         items.extend(kept)
         diagnostics.extend(deep)
         broken.extend(deep_lets)
-    return ast.Module(tuple(items), Span(0, len(text)), tuple(broken)), diagnostics or [first]
+        broken_models.extend(deep_models)
+    module = ast.Module(tuple(items), Span(0, len(text)), tuple(broken), tuple(broken_models), True)
+    return module, diagnostics or [first]
 
 
 def parse_shape(source: Source) -> ast.InputDecl:
