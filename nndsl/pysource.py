@@ -47,10 +47,7 @@ def literal(value) -> str:
     if value is None or isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, str):
-        text = repr(value)
-        if text.startswith("'") and '"' not in value:
-            text = '"' + text[1:-1] + '"'  # ruff format's quotes; the escapes inside stay valid
-        return text
+        return string_literal(value)
     if isinstance(value, float):
         text = repr(value)
         if text in ("inf", "-inf", "nan"):
@@ -62,3 +59,13 @@ def literal(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(literal(v) for v in value) + "]"
     raise TypeError(f"not a literal type: {type(value).__name__}")
+
+
+def string_literal(text: str) -> str:
+    """A str constant as ``ruff format`` writes it: in double quotes, unless the text holds more
+    double quotes than single ones; every character escaped as ``repr()`` escapes it."""
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    body = "".join(
+        "\\\\" if ch == "\\" else "\\" + ch if ch == quote else ch if ch in "'\"" else repr(ch)[1:-1] for ch in text
+    )
+    return quote + body + quote

@@ -186,13 +186,3 @@ def with_trailing_comment(line: str, note: str, indent: int) -> list[str]:
     if len(joined) <= LINE_LENGTH:
         return [joined]
     return [" " * indent + f"# {note}", *statement(line, indent)]
-
-
-def string_literal(text: str) -> str:
-    """A str constant as ``ruff format`` writes it: in double quotes, unless the text holds more
-    double quotes than single ones; every character escaped as ``repr()`` escapes it."""
-    quote = "'" if text.count('"') > text.count("'") else '"'
-    body = "".join(
-        "\\\\" if ch == "\\" else "\\" + ch if ch == quote else ch if ch in "'\"" else repr(ch)[1:-1] for ch in text
-    )
-    return quote + body + quote
