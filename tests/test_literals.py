@@ -3,10 +3,10 @@ that evaluates to exactly that text and that ruff format leaves as written."""
 
 from __future__ import annotations
 
+from conftest import assert_ruff_clean
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_ruff_clean
 from nndsl.pysource import literal
 
 HOSTILE = ["a'b\"c", "it's", 'say "hi"', "a\\b", '"""', "'''", "\n", "\x00", "\u2028", "'); import os; ('", "\\'"]
@@ -17,7 +17,7 @@ HOSTILE = ["a'b\"c", "it's", 'say "hi"', "a\\b", '"""', "'''", "\n", "\x00", "\u
 def test_a_str_literal_round_trips_and_is_ruff_formatted(tmp_path, texts):
     texts = [*HOSTILE, *texts]
     lines = [f"x{i} = {literal(t)}\n" for i, t in enumerate(texts)]
-    for i, t in enumerate(texts):
+    for t in texts:
         assert eval(literal(t)) == t  # noqa: S307 - the literal is the thing under test
     directory = tmp_path / "lit"
     directory.mkdir(exist_ok=True)

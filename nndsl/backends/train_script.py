@@ -15,9 +15,10 @@ import types
 from functools import cache
 
 from nndsl import __version__
-from nndsl.backends.pywriter import Code, call, comment, literal, string_literal
+from nndsl.backends.pywriter import Code, call, comment, literal
 from nndsl.backends.torch_module import class_names, emit_classes
 from nndsl.ir import ModelIR, Program, TrainCall, TrainConfig
+from nndsl.pysource import string_literal
 
 _RUNTIME = os.path.join(os.path.dirname(__file__), "train_runtime")
 _FILES = ("data.py", "loop.py", "flags.py")
