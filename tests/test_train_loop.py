@@ -743,3 +743,17 @@ def test_threads_default_to_the_idle_cores_and_are_put_back(tmp_path, capsys, mo
     assert torch.get_num_threads() == before
     assert train(tmp_path / "b", epochs=1, threads=0) == 2
     assert "--threads must be from 1 to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+@pytest.mark.parametrize(
+    ("task", "outputs", "loss"),
+    [("classification", 3, "CrossEntropyLoss(weight=[1.0, 2.0, 1.0])"), ("regression", 1, "HuberLoss()")],
+)
+def test_a_model_in_another_float_dtype_trains_on_targets_of_its_dtype(tmp_path, dtype, task, outputs, loss):
+    """A spec declared float64 (or bfloat16) gives a module in that dtype: inputs come in it
+    (fit_inputs), float targets and the loss's class weights follow the output's dtype."""
+    splits = blobs(task=task)
+    splits = splits._replace(**{part: (x.to(dtype), y) for part, (x, y) in zip(("train", "val", "test"), splits[:3])})
+    assert train(tmp_path, splits, lambda: TinyNet(outputs).to(dtype), loss=loss, epochs=2) == 0
+    assert load(tmp_path / "model.pt")["net.0.weight"].dtype == dtype

@@ -252,3 +252,14 @@ def test_the_script_names_its_spec_by_file_name_only(tmp_path):
     program = _program(ROOT / "specs" / "xor.nn")
     text = emit_train_script(program, program.trainings[0])
     assert "from xor.nn" in text and str(ROOT) not in text
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
+def test_a_model_declared_in_another_float_dtype_trains_in_it(tmp_path, dtype):
+    """The emitted module holds its weights in the declared dtype; the script feeds it that dtype."""
+    spec = (
+        f"model M(x: {dtype}[N, 64]) {{\n    Linear(64, 10)\n}}\n\n"
+        "train M {\n    loss = CrossEntropyLoss()\n    optimizer = Adam(lr=0.01)\n    data = digits()\n    epochs = 1\n}\n"
+    )
+    results = _train(spec, tmp_path)
+    assert results["metrics"]["accuracy"] > 0.5

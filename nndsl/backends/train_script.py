@@ -218,7 +218,8 @@ def _flags(config: TrainConfig) -> list[tuple[str, list[tuple[str, object]], str
 
 def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str) -> list[str]:
     loader = config.settings["data"].name
-    dtype = "int64" if model.input.dtype in ("int64", "long", "int32", "int") else "float32"
+    # token ids load as int64; a float model takes its declared dtype (float64, float16, ...)
+    dtype = "int64" if model.input.dtype in ("int64", "long", "int32", "int") else model.input.dtype
     out = [
         "",
         "",

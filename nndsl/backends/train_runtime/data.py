@@ -720,7 +720,14 @@ def fit_inputs(
                 f"the model takes whole numbers (token ids) but the {what}'s inputs have fractions."
             )
         return fitted.long()
-    return fitted.float()
+    if input_dtype == "bool":
+        if not ((fitted == 0) | (fitted == 1)).all():
+            raise DataError(
+                f"the model takes a bool mask but the {what}'s inputs are not all 0 or 1."
+            )
+        return fitted != 0
+    # the declared dtype: float64, float16 and bfloat16 models compute in it
+    return fitted.to(getattr(torch, input_dtype, torch.float32))
 
 
 def fit_targets(

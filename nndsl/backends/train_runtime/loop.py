@@ -915,6 +915,7 @@ class Trainer:
         self.threshold = 0.5 if self.loss_name == "BCELoss" else 0.0
         # a batch's loss is the mean over its samples, or with reduction="sum" their sum
         self.loss_is_sum = self.loss_fn.reduction == "sum"
+        self.match_output_dtype()
         self.shown_metrics = check_metrics(getattr(args, "metrics", None), self.task)
         self.num_classes = self.count_classes()
         self.check_loss_fits()
@@ -956,6 +957,25 @@ class Trainer:
         with torch.no_grad():
             width = self.raw_model(self.train_x[:1]).shape[1]
         return max(int(width), int(self.splits.num_classes or 0))
+
+    def match_output_dtype(self) -> None:
+        """A model declared in float64, float16 or bfloat16 computes in that dtype: its float
+        targets and the loss's class weights follow it (torch's losses want one dtype)."""
+        self.raw_model.eval()
+        with torch.no_grad():
+            dtype = self.raw_model(self.train_x[:1]).dtype
+        if not dtype.is_floating_point or dtype == torch.float32:
+            return
+
+        def follow(pair):
+            if pair is None:
+                return None
+            x, y = pair
+            return x, y.to(dtype) if y.is_floating_point() else y
+
+        self.train_x, self.train_y = follow((self.train_x, self.train_y))
+        self.val, self.test = follow(self.val), follow(self.test)
+        self.loss_fn.to(dtype)
 
     def check_loss_fits(self) -> None:
         """The loss of one sample, before training: a --loss that does not fit the model's
