@@ -64,6 +64,8 @@ class BlockChecks:
             )
             return
         if not self._block_params_ok(item):
+            self.broken_names.add(name)  # reported: its uses are not errors again
+            self.used_blocks.add(name)
             return
         self.blocks[name] = BlockDef(item, self)
         self.block_spans[name] = item.name.span
@@ -84,6 +86,26 @@ class BlockChecks:
                 )
                 ok = False
             seen[pname] = param.name.span
+            if pname in BUILTIN_VALUES:
+                self.error(
+                    "E115",
+                    f"parameter '{pname}' of block {item.name.text} has the name of a built-in constant",
+                    param.name.span,
+                    "name taken",
+                    help=f"rename the parameter; '{pname}' always means the constant {pname}",
+                )
+                ok = False
+            if isinstance(param, ast.InputDecl):
+                for dim in param.dims:
+                    if isinstance(dim, ast.NameRef) and dim.name in BUILTIN_VALUES:
+                        self.error(
+                            "E112",
+                            f"a dimension of an input pattern must be a number or a name, got {dim.name}",
+                            dim.span,
+                            "not a size",
+                            help="name the size, e.g. C",
+                        )
+                        ok = False
             if isinstance(param, ast.Param):
                 if param.default is not None:
                     defaulted = param

@@ -11,7 +11,18 @@ from nndsl import ast, layout, shapes
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
 from nndsl.ir import LayerNode, Program
 from nndsl.layers import lookup, suggest
-from nndsl.layers.base import REQUIRED, ArgValueError, Context, Layer, Param, ShapeError, WrongType, type_name
+from nndsl.layers.base import (
+    REQUIRED,
+    ArgValueError,
+    Context,
+    Layer,
+    Param,
+    ShapeError,
+    WrongType,
+    holds_symbol,
+    type_name,
+    value_text,
+)
 from nndsl.layers.registry import TORCH_LAYERS
 from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
@@ -456,13 +467,19 @@ class Checker(Context):
                 values[pname] = param.kind.convert(raw)
             except WrongType:
                 integral_float = isinstance(raw, float) and raw.is_integer() and "integer" in param.kind.describe
+                help = "'/' always gives a float; divide integers with '//'" if integral_float else None
+                if holds_symbol(raw):
+                    help = (
+                        "a symbolic size is known only when the model runs, and this argument needs a number: "
+                        "declare that size as a number, or (for a reshape) write -1 for the one size it can infer"
+                    )
                 self.error(
                     "E106",
                     f"{pname} of {owner} must be {param.kind.describe}, got {self.describe(raw)}"
-                    + (f" ({raw!r})" if self.describe(raw) == type_name(raw) else ""),
+                    + (f" ({value_text(raw)})" if self.describe(raw) == type_name(raw) else ""),
                     arg.value.span,
                     f"{self.describe(raw)}",
-                    help="'/' always gives a float; divide integers with '//'" if integral_float else None,
+                    help=help,
                 )
                 failed = True
             except ArgValueError as exc:

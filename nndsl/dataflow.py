@@ -239,6 +239,15 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 ok = False
                 continue
             x = self.input_type(param)
+            if x is not None and param.name.text in BUILTIN_VALUES:
+                self.error(
+                    "E109",
+                    f"input '{param.name.text}' has the name of a built-in constant",
+                    param.name.span,
+                    "name taken",
+                    help="name the input, e.g. x",
+                )
+                x = None
             if x is None:  # reported; the body is still checked, without errors that follow from it
                 ok = False
                 if param.name.text not in scope.values:

@@ -307,3 +307,27 @@ def test_a_model_left_out_for_a_syntax_error_causes_no_knock_on_errors(text):
 
 def test_a_file_without_a_model_still_says_so_when_it_parses():
     assert "E113" in codes("let w = 4\n")
+
+
+def test_a_symbolic_size_where_a_number_is_needed_is_written_as_the_spec_writes_it():
+    text = (
+        "block Heads(x: [N, T, E], heads) {\n    Reshape((-1, T, heads, E // heads))\n}\n"
+        "model M(a: [N, T, 8]) {\n    Heads(2)\n}\n"
+    )
+    (found,) = [d for d in diags(text)[0].diagnostics if d.code == "E106"]
+    assert "(-1, T, 2, 4)" in found.message and "Poly" not in found.message and "Sym" not in found.message
+    assert "write -1" in found.help
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("block B(x: [N, C], True) {\n    Linear(C, True)\n}\nmodel M(a: [N, 8]) {\n    B(3)\n}\n", "E115"),
+        ("block B(x: [N, None]) {\n    ReLU\n}\nmodel M(x: [N, 4]) {\n    B\n}\n", "E112"),
+        ("model M(True: [N, 4]) {\n    ReLU\n}\n", "E109"),
+        ("model M(x: [N, False]) {\n    ReLU\n}\n", "E112"),
+    ],
+)
+def test_the_built_in_constants_are_no_names_for_parameters_inputs_or_sizes(text, code):
+    """True, False and None always mean the constants: one error, no knock-on errors."""
+    assert codes(text) == [code]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
-from nndsl.shapes import Dim, Shape, TensorType
+from nndsl.shapes import Dim, Poly, Shape, TensorType
 
 REQUIRED = object()
 
@@ -43,6 +43,26 @@ class Kind(NamedTuple):
     convert: Callable[[Any], Any]
     #: normalised values are n-tuples that may be written back as one int when all equal
     collapse: bool = False
+
+
+def value_text(value) -> str:
+    """A constant as the spec would write it: symbolic sizes in shape notation (``T``, ``E // 2``),
+    never as the checker's internal objects."""
+    if isinstance(value, Poly):
+        return str(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(value_text(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
+    return repr(value)
+
+
+def holds_symbol(value) -> bool:
+    """Whether a constant is, or holds, a symbolic size."""
+    if isinstance(value, Poly):
+        return True
+    return isinstance(value, (tuple, list)) and any(holds_symbol(v) for v in value)
 
 
 def type_name(value) -> str:
