@@ -422,3 +422,14 @@ def test_a_file_name_with_control_characters_is_printed_escaped(tmp_path):
         run = run_cli("check", "--format", fmt, spec)
         assert run.returncode == 1
         assert b"\x1b" not in run.stdout + run.stderr and b"\\x1b]0;title\\x07.nn" in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("run", ["-" * 1_000_000, "- " * 500_000, "not " * 250_000, "+-" * 500_000])
+def test_a_run_of_prefix_operators_is_refused_before_parsing(monkeypatch, run):
+    """A megabyte of ``-`` would cost seconds of parsing before the nesting check refused it."""
+    monkeypatch.setattr("nndsl.syntax.parser._parser", None)  # refused without parsing
+    (diag,) = nndsl.check_source(f"let a = {run}1\nmodel M(x: [N, 4]) {{ ReLU }}").diagnostics
+    assert diag.code == "E005" and diag.line_col == (1, 9) and "prefix operators" in diag.message
+    monkeypatch.undo()
+    signs = "- " * 50
+    assert nndsl.check_source(f"# {'-' * 500}\nlet a = {signs}1\nlet s = '{'+' * 500}'\n" + MODEL).ok

@@ -346,19 +346,26 @@ _LEAVES = (Span, ast.Name, ast.IntLit, ast.FloatLit, ast.StrLit, ast.NameRef)
 #: how deeply brackets of any kind may nest, checked before parsing so that a file of brackets
 #: costs no parse (parentheses alone add no syntax-tree level, so this is the looser limit)
 MAX_BRACKETS = 1000
-_BRACKET_OR_SKIPPED = re.compile(r"""[][(){}]|#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""")
+_BRACKET_OR_SKIPPED = re.compile(
+    r"""[][(){}]|#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'"""
+    # a run of prefix operators (``- - -x``, ``not not x``) longer than the nesting limit
+    + rf"|(?:(?:[-+]|\bnot\b)[ \t]*){{{MAX_NESTING + 1},}}"
+)
 
 
-def _deep_bracket(text: str) -> int | None:
-    """The offset of the first bracket nested more than MAX_BRACKETS deep (strings and comments
-    skipped), if any."""
+def _deep_bracket(text: str) -> tuple[int, str] | None:
+    """The offset of the first bracket nested more than MAX_BRACKETS deep, or of a run of more
+    than MAX_NESTING prefix operators (strings and comments skipped), and what it is; None if
+    there is none. Either would cost a parse before the nesting check refused it."""
     depth = 0
     for match in _BRACKET_OR_SKIPPED.finditer(text):
         ch = match.group()
+        if ch[0] in "-+n":
+            return match.start(), f"more than {MAX_NESTING} prefix operators in a row, the most nndsl reads"
         if ch in ("(", "[", "{"):
             depth += 1
             if depth > MAX_BRACKETS:
-                return match.start()
+                return match.start(), f"brackets nested more than {MAX_BRACKETS} deep, the most nndsl reads"
         elif ch in (")", "]", "}") and depth:
             depth -= 1
     return None
@@ -457,10 +464,9 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     text = source.text
     deep = _deep_bracket(text)
     if deep is not None:
-        diag = _nesting_diagnostic(source, ast.NameRef("", Span(deep, deep + 1)))
-        return ast.Module((), Span(0, len(text))), [
-            diag._replace(message=f"brackets nested more than {MAX_BRACKETS} deep, the most nndsl reads")
-        ]
+        offset, what = deep
+        diag = _nesting_diagnostic(source, ast.NameRef("", Span(offset, offset + 1)))
+        return ast.Module((), Span(0, len(text))), [diag._replace(message=what)]
     try:
         module = _parser().parse(text, start="start")
     except lark.exceptions.UnexpectedInput as exc:
