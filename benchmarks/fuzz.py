@@ -238,11 +238,21 @@ def mutate_hostile(rng: random.Random, case: Case) -> str:
     if op == 1:
         case.name = rng.choice(HOSTILE_NAMES)
         return f"file name {case.name!r}"
-    if op == 2 and sig:
+    if op == 2 and sig and rng.random() < 0.4:
         k = rng.choice([i for i in sig if toks[i][0].isalnum()] or sig)
         toks[k] = _deep(rng, toks[k])
         case.text = "".join(toks)
         return f"nest {toks[k][:12]!r}..."
+    if op == 2:  # where a value is evaluated: a constant, a block default, an input size
+        nested = _deep(rng, rng.choice(["2", "4", "N"]))
+        form = rng.randrange(3)
+        if form == 0:
+            case.text += f"\nlet deep = {nested}\nmodel Deep(x: [N, 4]) {{ Linear(4, deep) }}\n"
+        elif form == 1:
+            case.text += f"\nblock Deep(x: [N, C], k={nested}) {{ ReLU }}\nmodel UsesDeep(x: [N, 4]) {{ Deep() }}\n"
+        else:
+            case.text += f"\nmodel Deep(x: [N, {nested}]) {{ ReLU }}\n"
+        return f"nest {nested[:12]!r}... in {['a let', 'a block default', 'an input size'][form]}"
     if op == 3:
         bomb = rng.choice(
             [
