@@ -45,7 +45,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from hypothesis import strategies as st
@@ -553,6 +553,8 @@ class Outcome:
     params: int | None = None
     error: str | None = None
     dtype: str | None = None
+    #: torch raises in training mode and runs in eval mode (BatchNorm on one value per channel)
+    training_only: bool = False
 
 
 def parse_call(text: str) -> tuple[str, list, dict, str | None]:
@@ -617,7 +619,16 @@ def torch_input(shape: tuple[int, ...], dtype: str) -> torch.Tensor:
 
 
 def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> Outcome:
-    """Build the call's module with ``torch.nn`` and run it in train mode; any exception is a rejection."""
+    """Build the call's module with ``torch.nn`` and run it in train mode; any exception is a
+    rejection, unless eval mode runs it (then the outcome is eval mode's, marked training_only)."""
+    outcome = _torch_outcome(text, shape, dtype, training=True)
+    if outcome.accepted:
+        return outcome
+    evaluated = _torch_outcome(text, shape, dtype, training=False)
+    return replace(evaluated, training_only=True) if evaluated.accepted else outcome
+
+
+def _torch_outcome(text: str, shape: tuple[int, ...], dtype: str, training: bool) -> Outcome:
     name, args, kwargs, selector = parse_call(text)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a call torch only warns about is accepted
@@ -630,7 +641,7 @@ def torch_outcome(text: str, shape: tuple[int, ...], dtype: str = "float32") -> 
                     raise ValueError(f"no BatchNorm for a {len(shape)}-D input")
                 name = _BATCHNORM_BY_RANK[len(shape)]
             module = getattr(torch.nn, name)(*args, **kwargs)
-            module.train()
+            module.train(training)
             if getattr(torch, dtype).is_floating_point:
                 module.to(getattr(torch, dtype))  # the declared dtype is the model's
             # A transposed convolution with an output size of 0 raises on torch's native CPU kernel
@@ -874,27 +885,32 @@ def _dtype_name(t: torch.Tensor) -> str:
 _NO_KERNEL = re.compile(r"not implemented for '(Half|BFloat16|Bool|Long|Int|Double)'|no kernel|Could not run")
 
 
-def _torch_run(fn) -> tuple[bool, list, str | None, int | None]:
-    """Run ``fn`` (returning tensors); (accepted, [(shape, dtype)], error, None)."""
+def _torch_run(fn) -> tuple[bool, list, str | None, int | None, bool]:
+    """Run ``fn(training)`` (returning tensors) in train mode, and in eval mode if that raises;
+    (accepted, [(shape, dtype)], error, None, training_only)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            outs = fn()
+            outs = fn(True)
         except Exception as exc:  # every torch error is a rejection
             message = f"{type(exc).__name__}: {exc}"
             if _NO_KERNEL.search(message):
                 raise Skip(message.splitlines()[0][:200]) from None
-            return False, [], message.splitlines()[0][:300], None
-    return True, [(tuple(o.shape), _dtype_name(o)) for o in outs], None, None
+            try:
+                outs = fn(False)
+            except Exception:  # noqa: BLE001 - raises in eval mode too: the training error stands
+                return False, [], message.splitlines()[0][:300], None, False
+            return True, [(tuple(o.shape), _dtype_name(o)) for o in outs], None, None, True
+    return True, [(tuple(o.shape), _dtype_name(o)) for o in outs], None, None, False
 
 
-def _run_call(text: str, x: torch.Tensor, dtype: str):
+def _run_call(text: str, x: torch.Tensor, dtype: str, training: bool = True):
     """One nndsl call on ``x`` in torch (inferred arguments filled from ``x``; ``Residual`` as x + body)."""
     if text.startswith("Residual("):
         body = text[len("Residual(") : -1]
         y = x
         for part in body.split(" -> "):
-            y = _run_call(part, y, dtype)
+            y = _run_call(part, y, dtype, training)
         return x + y
     name, args, kwargs, selector = parse_call(text)
     if name in _TENSOR_METHODS:
@@ -912,19 +928,19 @@ def _run_call(text: str, x: torch.Tensor, dtype: str):
                 raise Skip(f"{name}: a layer size of 0 taken from the input (nndsl refuses it on purpose)")
             full[key] = value
     module = getattr(torch.nn, torch_name)(**full)
-    module.train()
+    module.train(training)
     if x.dtype.is_floating_point:
         module.to(x.dtype)
     out = module(x)
     return _select(torch_name, module, out, selector)
 
 
-def torch_truth(case) -> tuple[bool, list, str | None, int | None]:
+def torch_truth(case) -> tuple[bool, list, str | None, int | None, bool]:
     """torch's verdict on a wide case or a graph case: accepted, [(shape, dtype)], error, parameters
-    (for a single layer)."""
+    (for a single layer), and whether only eval mode runs it."""
     if isinstance(case, GraphCase):
 
-        def run():
+        def run(training):
             scope = {"torch": torch, **{n: torch_input(s, dt) for n, s, dt in case.inputs}}
             exec(case.program, scope)
             return scope["outputs"]
@@ -932,10 +948,10 @@ def torch_truth(case) -> tuple[bool, list, str | None, int | None]:
         return _torch_run(run)
     if case.family == "chain":
 
-        def run():
+        def run(training):
             y = torch_input(case.shape, case.dtype)
             for part in _split_chain(case.truth_text):
-                y = _run_call(part, y, case.dtype)
+                y = _run_call(part, y, case.dtype, training)
             return (y,)
 
         return _torch_run(run)
@@ -943,8 +959,8 @@ def torch_truth(case) -> tuple[bool, list, str | None, int | None]:
     if not outcome.accepted:
         if _NO_KERNEL.search(outcome.error or ""):
             raise Skip(outcome.error[:200])
-        return False, [], outcome.error, None
-    return True, [(outcome.shape, outcome.dtype)], None, outcome.params
+        return False, [], outcome.error, None, False
+    return True, [(outcome.shape, outcome.dtype)], None, outcome.params, outcome.training_only
 
 
 def _split_chain(text: str) -> list[str]:
@@ -974,7 +990,7 @@ def judge(case, run_emitted: bool = False) -> str | None:
     import nndsl
     from nndsl.shapes import Sym, substitute
 
-    accepted, outs, error, truth_params = torch_truth(case)
+    accepted, outs, error, truth_params, training_only = torch_truth(case)
     if isinstance(case, GraphCase):
         result = nndsl.check_source(case.text, "<differential>")
     else:
@@ -982,7 +998,7 @@ def judge(case, run_emitted: bool = False) -> str | None:
     errors = "; ".join(f"{d.code} {d.message}" for d in result.errors)
     symbolic = getattr(case, "symbols", ()) and any(case.symbols)
     if not result.ok:
-        if not accepted:
+        if not accepted or training_only:  # refusing what only eval mode runs is the checker's choice
             return None
         if 0 in getattr(case, "shape", (1,)):
             return STRICTER
@@ -990,6 +1006,9 @@ def judge(case, run_emitted: bool = False) -> str | None:
             return None  # a refused declaration (the dtype named) is a documented choice, not a wrong shape
         return f"checker rejects ({errors}); torch gives {outs}"
     model = result.program.models[0]
+    warned = any(d.code == "W309" for d in result.diagnostics)  # torch raises in training mode only
+    if accepted and not symbolic and warned != training_only:
+        return f"checker {'warns' if warned else 'does not warn'} W309; torch raises in training: {training_only}"
     checked = [(t.shape.dims, t.dtype) for t in model.outputs]
     if symbolic:
         bindings = {Sym(s): d for s, d in zip(case.symbols, case.shape) if s is not None}
@@ -1021,7 +1040,7 @@ def _emitted_disagrees(case, result, checked) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             module = nndsl.build(text, input=given)
-            module.train()
+            module.train(not any(d.code == "W309" for d in result.diagnostics))  # W309: eval mode only
             out = module(*tensors)
     except Exception as exc:  # noqa: BLE001 - any failure of the emitted module is the finding
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]

@@ -50,10 +50,14 @@ def test_checker_agrees_with_torch(name):
         if not truth.accepted:
             assert not result.ok, f"nndsl accepts {text} on {dtype}{list(shape)}, torch raises {truth.error}"
             return
+        if truth.training_only and not result.ok:
+            return  # torch raises in training mode; refusing what only eval mode runs is the checker's choice
         errors = [f"{d.code} {d.message}" for d in result.errors]
         assert result.ok, f"nndsl rejects {text} on {dtype}{list(shape)} ({errors}), torch gives {truth.shape}"
         node = result.program.models[0].layers[0]
         assert node.output.shape.dims == truth.shape, f"{text} on {list(shape)}"
+        warned = any(d.code == "W309" for d in result.diagnostics)
+        assert warned == truth.training_only, f"{text} on {list(shape)}: W309 {warned}, torch: {truth.error}"
         assert node.params == truth.params, f"{text}: nndsl counts {node.params} parameters, torch has {truth.params}"
 
     agrees()
@@ -71,6 +75,7 @@ def test_emitted_module_gives_the_checked_shape(name):
         result = _check(text, shape, dtype)
         assume(result.ok)
         module = nndsl.build(text, input=_input_text(shape, dtype))
+        module.train(not any(d.code == "W309" for d in result.diagnostics))  # W309: torch runs eval mode only
         out = module(torch_input(shape, dtype))
         assert tuple(out.shape) == result.program.models[0].output.shape.dims, text
 
@@ -90,6 +95,10 @@ def test_integer_input_agrees_with_torch(name):
         assume(not re.match(r"Adaptive\w+\([^)]*\b0\b|Dropout2?d?\((p=)?[01](\.0*)?[,)]", text))
         truth = torch_outcome(text, shape, "int64")
         result = _check(text, shape, "int64")
+        if truth.training_only and not result.ok:
+            return  # torch raises in training mode; refusing what only eval mode runs is the checker's choice
+        if truth.accepted and 0 in truth.shape and {d.code for d in result.errors} == {"E204"}:
+            return  # an empty output leaves torch nothing to compute, so it skips its dtype check
         assert result.ok == truth.accepted, (
             f"{text} on int64{list(shape)}: nndsl {'accepts' if result.ok else 'rejects'}, "
             f"torch {'accepts' if truth.accepted else 'raises ' + str(truth.error)}"
