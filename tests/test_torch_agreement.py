@@ -187,3 +187,25 @@ def test_each_dtype_is_accepted_exactly_where_torch_runs(call, dims):
         want = _outcome(torch_module, x)
         got = result.program.models[0].output.dtype if result.ok else "raises"
         assert got == want, (dtype, [(d.code, d.message) for d in result.diagnostics])
+
+
+@pytest.mark.parametrize("pool", ["MaxPool1d", "AvgPool1d"])
+@pytest.mark.parametrize(
+    "args",
+    ["2, padding=1", "3, 2, padding=1", "2", "3, 2", "4, 3, padding=2", "5, 4, padding=1", "3, 1, padding=1"],
+)
+def test_ceil_mode_on_a_symbolic_size_is_torchs_count_for_every_size(pool, args):
+    """The output size with ceil_mode is one expression in D that gives torch's size for each D
+    (torch drops a last window that would start in the right padding), with no warning."""
+    from nndsl.shapes import Sym, substitute
+
+    result = nndsl.check_source(f"model M(x: [N, C, D]) {{ {pool}({args}, ceil_mode=True) }}", "<agree>")
+    assert result.ok and not result.diagnostics, [(d.code, d.message) for d in result.diagnostics]
+    size = result.program.models[0].output.shape.dims[-1]
+    module = eval(f"torch.nn.{pool}({args}, ceil_mode=True)", {"torch": torch})  # noqa: S307 - fixed texts
+    for d in range(4, 30):
+        try:
+            want = module(torch.zeros(1, 1, d)).shape[-1]
+        except RuntimeError:
+            continue
+        assert substitute(size, {Sym("D"): d}) == want, (d, str(size))

@@ -27,16 +27,17 @@ from nndsl.shapes import Shape, TensorType
 
 
 def _pool_out(size, k, s, p, d, ceil_mode):
-    """torch's pooling_output_shape, for an int or symbolic input size."""
+    """torch's pooling_output_shape, for an int or symbolic input size.
+
+    With ceil_mode, torch counts the windows that start at or before ``num`` rounded up (a window
+    may hang over the end), less a last one that would start in the right padding: window ``i``
+    starts at ``i*s`` and must start before ``size + p``. Both bounds at once are
+    ``i*s <= num + min(s, k_eff - p) - 1``, one floor division, exact for symbolic sizes too."""
     num = shapes.add(size, 2 * p - d * (k - 1) - 1)
     if not ceil_mode:
         return shapes.add(shapes.floordiv(num, s), 1)
-    out = shapes.add(shapes.ceildiv(num, s), 1)
-    if isinstance(out, int) and isinstance(size, int):
-        # the last window must start inside the input or the left padding
-        if (out - 1) * s >= size + p:
-            out -= 1
-    return out
+    k_eff = d * (k - 1) + 1
+    return shapes.add(shapes.floordiv(shapes.add(num, min(s, k_eff - p) - 1), s), 1)
 
 
 class _PoolNd(Layer):
@@ -80,12 +81,6 @@ class _PoolNd(Layer):
                 " (torch ignores the padding here)",
                 f"input size {_fmt(spatial)}",
                 "use a smaller kernel or a larger input",
-            )
-        if args["ceil_mode"] and not all(isinstance(size, int) for size in spatial):
-            ctx.warn(
-                "W301",
-                "with ceil_mode=True and a symbolic input size, the output size assumes the last "
-                "window starts inside the input",
             )
         out = [
             _pool_out(size, kernel[i], stride[i], padding[i], dilation[i], args["ceil_mode"])
