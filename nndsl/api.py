@@ -135,8 +135,9 @@ def build(spec: str | os.PathLike, model: str | None = None, input: str | None =
     """Check a spec and instantiate one of its models as a ``torch.nn.Module`` (imports torch).
 
     ``spec`` is spec text or a file, as for :func:`compile_spec`; ``model`` names the model to
-    build, by default the file's first. Raises SpecError for a spec with errors and ValueError
-    for a model name the spec does not define.
+    build, by default the file's first. Raises SpecError for a spec with errors, ValueError
+    for a model name the spec does not define, and MemoryError for weights beyond this machine's
+    memory.
     """
     from nndsl.backends.torch_module import class_names, load_module
 
@@ -149,7 +150,16 @@ def build(spec: str | os.PathLike, model: str | None = None, input: str | None =
         hint = f"; did you mean {guess!r}?" if guess else ""
         raise ValueError(f"the spec defines no model {model!r} (it defines {', '.join(names)}){hint}")
     namespace = load_module(program)
-    return namespace[class_names(program)[program.model(model).name]]()
+    chosen = program.model(model)
+    try:
+        return namespace[class_names(program)[chosen.name]]()
+    except RuntimeError as exc:  # torch's allocator says RuntimeError
+        if "allocate" not in str(exc):
+            raise
+        raise MemoryError(
+            f"not enough memory for {chosen.name}'s {chosen.param_count:,} parameters "
+            f"({chosen.param_count * 4:,} bytes as float32)"
+        ) from None
 
 
 def export_onnx(

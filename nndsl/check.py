@@ -28,8 +28,8 @@ from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
 
 BUILTIN_VALUES = {"True": True, "False": False, "None": None}
-_MAX_INT = 2**63 - 1
-_ITEMSIZE = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "bool": 1}
+INT64_MAX = 2**63 - 1
+ITEMSIZE = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "bool": 1}
 
 
 def producer_label(span: Span, role: str, x: TensorType) -> Label:
@@ -151,7 +151,7 @@ class Checker(Context):
 
     def _bounded(self, value, span: Span):
         """Integers stay within 64 bits, as every size torch accepts does."""
-        if isinstance(value, int) and not isinstance(value, bool) and not -_MAX_INT - 1 <= value <= _MAX_INT:
+        if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
             self.error("E110", "integer out of range (beyond 64 bits)", span, "too large")
             raise Abort
         return value
@@ -159,11 +159,11 @@ class Checker(Context):
     def fits(self, t: TensorType, span: Span) -> bool:
         """A tensor whose known sizes need more than 2**63 - 1 bytes (torch's storage limit, which
         no backend goes beyond) is E119; symbolic sizes count as 1."""
-        total = _ITEMSIZE.get(t.dtype, 4)
+        total = ITEMSIZE.get(t.dtype, 4)
         for d in t.shape.dims:
             if isinstance(d, int) and d > 0:
                 total *= d
-        if total <= _MAX_INT:
+        if total <= INT64_MAX:
             return True
         self.error(
             "E119",

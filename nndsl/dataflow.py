@@ -19,6 +19,8 @@ from nndsl.blocksource import negated, python_source, python_test, shortcut_cond
 from nndsl.check import (
     BUILTIN_VALUES,
     INFER,
+    INT64_MAX,
+    ITEMSIZE,
     Abort,
     Bound,
     Checker,
@@ -1176,7 +1178,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             )
         self.producer = (x.span, x.role, x.type) if x.source is self.source else None
         node = self._apply(self.state.layer_index, b, x.type)
-        if node is None or not self.fits(node.output, b.call.span):
+        if node is None or not self.fits(node.output, b.call.span) or not self._weights_fit(node, b.call.span):
             return self._poisoned(fn.span)
         self.state.layer_index += 1
         out = self.state.new(node.output, b.call.span, "output", self.source)
@@ -1185,6 +1187,20 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             sources = MappingProxyType(self._sources(b, fn.scope))
         self.state.nodes.append(node._replace(src=x.id, dst=out.id, sources=sources))
         return out
+
+    def _weights_fit(self, node, span: Span) -> bool:
+        """A layer whose parameters need more than 2**63 bytes is E119, as such an input is: no
+        backend can allocate them (torch's storage size overflows)."""
+        dtype = node.output.dtype if node.output.dtype in ("float64", "float16", "bfloat16") else "float32"
+        if node.params * ITEMSIZE[dtype] <= INT64_MAX:
+            return True
+        self.error(
+            "E119",
+            f"{node.layer.dsl_name()} has {node.params:,} parameters, more than 2**63 bytes: no backend can hold them",
+            span,
+            "too large",
+        )
+        return False
 
     def _sources(self, b: Bound, scope: Scope) -> dict[str, str]:
         """Python source of each argument the spec wrote, in terms of the block's parameters."""

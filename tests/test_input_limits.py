@@ -378,6 +378,9 @@ def test_a_use_of_blocks_that_doubles_at_each_level_stops_at_the_limit(monkeypat
         "model M(x: [2147483648, 1073741824]) { ReLU }",
         "model M(x: [N, 4]) { Linear(4, 4611686018427387904) -> ReLU }",
         "model M(x: [N, 65536, 65536]) { Unsqueeze(1) -> Upsample(scale_factor=65536) }",
+        # the weights, not the activations: [N, 2**31, 1, 1] fits, 2**62 * 9 parameters do not
+        "model M(x: [N, 2147483648, 3, 3]) { Conv2d(2147483648, 2147483648, 3) }",
+        "model M(x: [N, 8, 8, 8]) { Flatten -> Linear(512, 99999999999999999) }",
     ],
 )
 def test_sizes_beyond_what_torch_can_hold_are_a_diagnostic(text):
@@ -433,3 +436,9 @@ def test_a_run_of_prefix_operators_is_refused_before_parsing(monkeypatch, run):
     monkeypatch.undo()
     signs = "- " * 50
     assert nndsl.check_source(f"# {'-' * 500}\nlet a = {signs}1\nlet s = '{'+' * 500}'\n" + MODEL).ok
+
+
+def test_building_weights_beyond_memory_is_a_memory_error_that_says_so():
+    pytest.importorskip("torch")
+    with pytest.raises(MemoryError, match="not enough memory for M's 500,000,000,000 parameters"):
+        nndsl.build("model M(x: [N, 4]) { Linear(4, 100000000000) }")
