@@ -592,6 +592,7 @@ def run_case(case: Case, workdir: Path, stage=lambda name: None) -> dict:
     import nndsl
     from nndsl.api import SpecError
     from nndsl.backends.torch_module import emit_program
+    from nndsl.check import model_name_for
     from nndsl.diagnostics import render_short, render_text
 
     time.sleep(case.flags.get("sleep", 0))  # a planted hang: how the harness's own test checks the timeout
@@ -623,7 +624,9 @@ def run_case(case: Case, workdir: Path, stage=lambda name: None) -> dict:
                     compile(emitted, "<emitted>", "exec")
                     failures += _text_failures("emitted module", emitted)
                     if case.name != "spec.nn":
-                        plain = nndsl.check_source(case.text, str(path.parent / "spec.nn"), case.input)
+                        # a bare chain's class is named after its file: the plain name keeps that name
+                        plain_name = model_name_for(case.name) + ".nn"
+                        plain = nndsl.check_source(case.text, str(path.parent / plain_name), case.input)
                         if plain.ok and _structure(emit_program(plain.program)) != _structure(emitted):
                             failures.append({"oracle": "emitted module", "kind": "file name changes the code",
                                              "detail": emitted[:3000]})  # fmt: skip

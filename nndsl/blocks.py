@@ -188,7 +188,7 @@ class BlockChecks:
         imports.size += len(data)
         if len(data) > reading.MAX_SPEC_SIZE or imports.size > reading.MAX_IMPORTED_SIZE:
             one = len(data) > reading.MAX_SPEC_SIZE
-            what = "the file exceeds" if one else "the files imported in all exceed"
+            what = "the file exceeds" if one else "the spec and the files it imports exceed"
             limit = reading.MAX_SPEC_SIZE if one else reading.MAX_IMPORTED_SIZE
             imports.failed[real] = f"{what} {limit:,} bytes, the most nndsl reads"
             return refuse(imports.failed[real], verb="read")

@@ -26,7 +26,7 @@ CATALOGUE: dict[str, str] = {
     "E001": "syntax error",
     "E002": "invalid character or unterminated literal",
     "E003": "spec text that is not UTF-8",
-    "E004": "spec larger than the most nndsl reads (2 MiB)",
+    "E004": "spec larger than the most nndsl reads (1 MiB)",
     "E005": "expression, loop or block use nested deeper than the checker allows",
     "E101": "unknown layer",
     "E102": "unknown argument",

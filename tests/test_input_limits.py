@@ -167,6 +167,21 @@ def test_a_spec_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path, mon
     assert "1,000 bytes" in result.diagnostics[0].message
 
 
+def test_the_spec_and_its_imports_share_one_size_limit(tmp_path, monkeypatch):
+    """Each file is under the limit; together they are over it (the spec's own text counts)."""
+    monkeypatch.setattr(reading, "MAX_IMPORTED_SIZE", 1000)
+    (tmp_path / "lib.nn").write_text("".join(f"let a{i} = {i}\n" for i in range(50)))
+    spec = tmp_path / "spec.nn"
+    spec.write_text(f'from "lib.nn" import a1\n{MODEL}' + "# padding\n" * 50)
+    result = nndsl.check_file(spec)
+    assert (
+        codes(result) == ["E116"]
+        and "the spec and the files it imports exceed 1,000 bytes" in result.diagnostics[0].message
+    )
+    spec.write_text(f'from "lib.nn" import a1\n{MODEL}')
+    assert nndsl.check_file(spec).ok
+
+
 def test_the_cli_refuses_a_spec_over_the_size_limit():
     data = b"let a = 1\n" + b" " * reading.MAX_SPEC_SIZE
     run = run_cli("check", "-", stdin=data)
