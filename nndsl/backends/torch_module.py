@@ -894,26 +894,23 @@ def _op_lines(node: OpNode, var) -> list[str]:
 
 
 def _signature(var_names: list[str], annotations: list[str], returns: str) -> str:
-    params = ", ".join(f"{n}: {a}" for n, a in zip(var_names, annotations))
-    line = f"    def forward(self, {params}) -> {returns}:"
-    if len(line) <= LINE_LENGTH:
-        return line
-    inner = f"        self, {params}"
-    if len(inner) <= LINE_LENGTH:
-        return f"    def forward(\n{inner}\n    ) -> {returns}:"
-    body = "\n".join(["        self,", *(f"        {n}: {a}," for n, a in zip(var_names, annotations))])
-    return f"    def forward(\n{body}\n    ) -> {returns}:"
+    return _def_line("forward", [f"{n}: {a}" for n, a in zip(var_names, annotations)], returns)
 
 
 def _init_signature(params: list[str]) -> str:
-    """``def __init__(self, ...) -> None:`` laid out as ruff formats it."""
-    init = f"    def __init__(self{''.join(', ' + p for p in params)}) -> None:"
-    if len(init) <= LINE_LENGTH:
-        return init
+    return _def_line("__init__", params, "None")
+
+
+def _def_line(name: str, params: list[str], returns: str) -> str:
+    """``def name(self, ...) -> returns:`` laid out as ruff formats it: one line, the parameters on
+    a line of their own, or one parameter a line."""
+    line = f"    def {name}(self{''.join(', ' + p for p in params)}) -> {returns}:"
+    if len(line) <= LINE_LENGTH:
+        return line
     inner = f"        self, {', '.join(params)}"
     if len(inner) <= LINE_LENGTH:
-        return f"    def __init__(\n{inner}\n    ) -> None:"
-    return "    def __init__(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + "\n    ) -> None:"
+        return f"    def {name}(\n{inner}\n    ) -> {returns}:"
+    return f"    def {name}(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + f"\n    ) -> {returns}:"
 
 
 def _header(class_name: str) -> str:
