@@ -215,7 +215,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             from nndsl.training import check_trainings  # only files with a train section need it
 
             trainings = check_trainings(self, sections, out, declared)
-        return Program(self.source, tuple(out), defined, trainings)
+        return Program(self.source, tuple(out), defined, trainings, tuple(self.imports.loaded))
 
     # ------------------------------------------------------------ models
 

@@ -90,18 +90,7 @@ def write_atomically(path: str, write, inputs: Iterable[str] = ()):
 
 
 def spec_files(program) -> list[str]:
-    """The spec files a checked program was read from: its own and those its blocks come from."""
-    from nndsl.ir import BlockNode, subgraphs
-
-    found = [] if program.source.name.startswith("<") else [program.source.name]
-
-    def visit(graph) -> None:
-        for node in graph.nodes:
-            if isinstance(node, BlockNode) and node.defined_in and node.defined_in not in found:
-                found.append(node.defined_in)
-            for sub in subgraphs(node):
-                visit(sub)
-
-    for model in program.models:
-        visit(model.graph)
-    return found
+    """The spec files a checked program was read from: its own and every file it imports (for
+    blocks or for constants alone)."""
+    own = [] if program.source.name.startswith("<") else [program.source.name]
+    return own + [path for path in program.imported if path not in own]

@@ -220,6 +220,7 @@ class Program(NamedTuple):
     models: tuple[ModelIR, ...]
     blocks: tuple[str, ...] = ()  # the blocks the file defines (checked where models use them)
     trainings: tuple[TrainConfig, ...] = ()
+    imported: tuple[str, ...] = ()  # the real paths of the files read through imports
 
     @property
     def complete_models(self) -> tuple[ModelIR, ...]:

@@ -66,6 +66,14 @@ def test_an_imported_spec_is_an_input_too(capsys, tmp_path, monkeypatch):
     _refused(capsys, ["compile", main_spec, "-o", tmp_path / "blocks.nn"], main_spec, tmp_path / "blocks.nn")
 
 
+def test_a_spec_imported_for_its_constants_alone_is_an_input_too(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "consts.nn").write_text("let width = 4\n")
+    main_spec = tmp_path / "main.nn"
+    main_spec.write_text('from "consts.nn" import width\nmodel M(x: [N, 2]) { Linear(2, width) }\n')
+    _refused(capsys, ["compile", main_spec, "-o", tmp_path / "consts.nn"], main_spec, tmp_path / "consts.nn")
+
+
 def test_a_read_only_output_is_kept(capsys, spec):
     out = spec.parent / "xor.py"
     out.write_text("keep me\n")
