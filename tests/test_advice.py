@@ -133,3 +133,15 @@ def test_a_short_name_gaining_a_letter_is_no_typo():
 def test_torchs_module_path_is_named_with_or_without_parentheses(written, want):
     found = diagnostic(f"model M(x: [N, 4]) {{ {written} }}", "E101")
     assert "without the '" in found.message and want in found.help
+
+
+def test_only_names_of_a_near_length_are_scored(monkeypatch):
+    """A misspelt name is compared with the layers whose length is within the edits allowed: a
+    name of 10,000 letters costs no edit-distance table at all (it took seconds)."""
+    from nndsl.layers import registry, suggest
+
+    scored = []
+    real = registry._edits
+    monkeypatch.setattr(registry, "_edits", lambda a, b: scored.append(b) or real(a, b))
+    assert suggest("X" * 10_000) is None and scored == []
+    assert suggest("Lienar") == "Linear" and all(abs(len(c) - 6) <= 2 for c in scored)

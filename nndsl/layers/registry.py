@@ -57,7 +57,9 @@ def suggest(name: str) -> str | None:
         return None
     allowed = 1 if len(name) <= 5 else 2
     # a name of three letters or fewer is too short to tell a dropped letter from another word
-    scored = sorted((_edits(name.lower(), c), c) for c in lowered if len(name) > 3 or len(c) == len(name))
+    # a name whose length differs by more than `allowed` is further than `allowed` edits: not scored
+    near = [c for c in lowered if abs(len(c) - len(name)) <= allowed and (len(name) > 3 or len(c) == len(name))]
+    scored = sorted((_edits(name.lower(), c), c) for c in near)
     best = [c for d, c in scored if d == scored[0][0]] if scored else []
     if len(best) > 1:  # equally near: a name that only lacks its end (BatchNorm2 -> BatchNorm2d)
         best = [c for c in best if c.startswith(name.lower())]
