@@ -12,7 +12,8 @@ the same parameter count for one layer). Families:
 * ``dtype``: float64, float16, bfloat16 and bool inputs (torch's module cast to a floating dtype);
 * ``symbolic``: some input dims declared as symbols, compared after substituting the values;
 * ``zero``: one input dim of 0 (``stricter``: the checker refuses what torch computes on an
-  empty tensor, on purpose; counted apart, not as a disagreement);
+  empty tensor, on purpose; counted apart, not as a disagreement); ``warned``: a symbol is 1
+  where the checker warned (W308) that its shapes hold only for other sizes;
 * ``inferred``: an inferable argument left out, against torch given the input's size there;
 * ``chain``: two to four layers in a row; ``graph``: joins of inputs of mixed dtypes.
 
@@ -85,7 +86,18 @@ def run_job(job: tuple[str, str, int], seed: int, emitted_every: int, examples: 
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
-    from strategies import STRATEGIES, STRICTER, Skip, Wide, chain_case, checker_input, graph_case, judge, wide_case
+    from strategies import (
+        STRATEGIES,
+        STRICTER,
+        WARNED,
+        Skip,
+        Wide,
+        chain_case,
+        checker_input,
+        graph_case,
+        judge,
+        wide_case,
+    )
 
     family, layer, n = job
     if family in ("float32", "int64"):
@@ -123,6 +135,8 @@ def run_job(job: tuple[str, str, int], seed: int, emitted_every: int, examples: 
             counts[family, layer, dtype, "agree"] += 1
         elif verdict == STRICTER:
             counts[family, layer, dtype, "stricter"] += 1
+        elif verdict == WARNED:
+            counts[family, layer, dtype, "warned"] += 1
         else:
             counts[family, layer, dtype, "disagree"] += 1
             key = (family, layer or "-", _kind(verdict))
@@ -226,15 +240,16 @@ def _table(title: str, counts: Counter, key) -> list[str]:
         rows.setdefault(key(k), Counter())[k[3]] += v
     lines = [
         title,
-        f"  {'':22s} {'cases':>7s} {'agree':>7s} {'disagree':>9s} {'stricter':>9s} {'skipped':>8s}  agreement",
+        f"  {'':22s} {'cases':>7s} {'agree':>7s} {'disagree':>9s} {'stricter':>9s} {'warned':>7s} {'skipped':>8s}"
+        "  agreement",
     ]
     for name in sorted(rows):
         c = rows[name]
-        judged = c["agree"] + c["disagree"] + c["stricter"]
-        share = 100.0 * (c["agree"] + c["stricter"]) / judged if judged else 100.0
+        judged = c["agree"] + c["disagree"] + c["stricter"] + c["warned"]
+        share = 100.0 * (c["agree"] + c["stricter"] + c["warned"]) / judged if judged else 100.0
         lines.append(
             f"  {name:22s} {sum(c.values()):7d} {c['agree']:7d} {c['disagree']:9d} {c['stricter']:9d}"
-            f" {c['skipped']:8d}  {share:6.2f}%"
+            f" {c['warned']:7d} {c['skipped']:8d}  {share:6.2f}%"
         )
     return lines
 

@@ -128,6 +128,9 @@ class _ConvNd(Layer):
         n = cls.n
         _channels_check(cls.__name__, x, n, args, ctx)
         spatial = x.shape.dims[-n:]
+        if not (x.shape.rank == n + 2 and x.shape.dims[0] == 0):
+            # "Only zero batch or zero channel inputs are supported": padding does not help
+            require_nonempty(cls.__name__, x, spatial, "its spatial dims")
         padding = args["padding"]
         if padding == "same" and any(k % 2 == 0 and d % 2 == 1 for k, d in zip(args["kernel_size"], args["dilation"])):
             ctx.warn(
