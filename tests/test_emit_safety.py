@@ -55,10 +55,10 @@ def test_a_hostile_file_name_is_text_in_the_emitted_module(name, tmp_path, monke
     (tmp_path / "importer.nn").write_text(
         f'from "{escaped}" import Tower\nmodel M(x: [N, 4]) {{ Tower(3) }}\n', encoding="utf-8"
     )
-    for index, spec in enumerate([tmp_path / name, tmp_path / "importer.nn"]):
+    # a DSL string has no escape for a form feed: such a name is tested as the spec itself only
+    specs = [tmp_path / name] + ([tmp_path / "importer.nn"] if "\x0c" not in name else [])
+    for index, spec in enumerate(specs):
         result = nndsl.check_file(spec)
-        if not result.ok and spec.name == "importer.nn":
-            pytest.skip(f"the DSL cannot spell this import path: {result.errors[0].message}")
         assert result.ok, [d.message for d in result.errors]
         source = emit_program(result.program)
         assert str(tmp_path) not in source  # no directory leaks into the output
