@@ -152,10 +152,11 @@ class Scope:
 #: would never end. Nested repetitions multiply: their product is bounded by MAX_LAYERS too,
 #: checked before any of the work is done.
 MAX_REPEAT = 10_000
-MAX_LAYERS = 100_000
+#: (the checker handles some 15,000 layers a second here: the largest model checks in seconds)
+MAX_LAYERS = 50_000
 #: the most sub-networks applied while checking one model (layers, blocks, compositions, each
 #: use counted), which bounds the work of uses that multiply without a repetition count
-MAX_APPLIED = 250_000
+MAX_APPLIED = 125_000
 #: how deeply sub-networks may be applied inside one another (a block using a block, a loop
 #: in a loop, a repetition of a repetition): well within Python's stack
 MAX_APPLY_DEPTH = 100

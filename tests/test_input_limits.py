@@ -373,7 +373,7 @@ def test_a_repeated_body_with_an_error_is_checked_once(monkeypatch):
         return real(self, *args)
 
     monkeypatch.setattr(FlowChecker, "_apply", counting)
-    result = nndsl.check_source("model M(x: [N, 6, 32, 32]) { Conv2d(6, 16, 5) * 300 * 300 }")
+    result = nndsl.check_source("model M(x: [N, 6, 32, 32]) { Conv2d(6, 16, 5) * 200 * 200 }")
     assert "E201" in codes(result)
     assert len(calls) < 10
 
