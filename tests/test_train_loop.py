@@ -736,8 +736,10 @@ def test_threads_default_to_the_idle_cores_and_are_put_back(tmp_path, capsys, mo
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0), raising=False)
     assert LOOP["choose_threads"](None) == LOOP["MAX_DEFAULT_THREADS"]
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
-    assert LOOP["choose_threads"](None) == 4  # shared among torchrun's local processes
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert LOOP["choose_threads"](None) is None  # torchrun sets each process's threads itself
+    assert LOOP["choose_threads"](3) == 3
+    monkeypatch.delenv("WORLD_SIZE")
     assert train(tmp_path, epochs=1, threads=3) == 0
     assert "3 CPU threads" in capsys.readouterr().out
     assert torch.get_num_threads() == before

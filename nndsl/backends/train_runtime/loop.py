@@ -321,17 +321,20 @@ def stop_distributed(dist) -> None:
         torch.distributed.destroy_process_group()
 
 
-def choose_threads(requested) -> int:
+def choose_threads(requested) -> int | None:
     """The CPU threads for torch (--threads): as asked, or by default the cores this process
-    may use that are not already busy (the load average), shared among torchrun's local
-    processes, at most MAX_DEFAULT_THREADS. torch's own default takes every core, which on a
-    busy machine makes the threads wait for each other (3.5x slower on a loaded 2-core box)."""
+    may use that are not already busy (the load average), at most MAX_DEFAULT_THREADS. torch's
+    own default takes every core, which on a busy machine makes the threads wait for each other
+    (3.5x slower on a loaded 2-core box). None under torchrun unless asked: torchrun sets each
+    process's threads itself (OMP_NUM_THREADS)."""
     if requested is not None:
         # far more threads than cores only wastes memory (10**9 of them abort the process)
         most = max(4 * (os.cpu_count() or 1), 64)
         if not 1 <= requested <= most:
             raise TrainingError(f"--threads must be from 1 to {most}, not {requested}")
         return requested
+    if int(os.environ.get("WORLD_SIZE") or 1) > 1:
+        return None
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -340,9 +343,8 @@ def choose_threads(requested) -> int:
         busy = os.getloadavg()[0]  # processes wanting a core, over the last minute
     except (AttributeError, OSError):
         busy = 0.0
-    local = max(int(os.environ.get("LOCAL_WORLD_SIZE") or 1), 1)
     idle = max(round(cores - busy), 1)
-    return max(min(MAX_DEFAULT_THREADS, idle // local, cores // local), 1)
+    return max(min(MAX_DEFAULT_THREADS, idle, cores), 1)
 
 
 def deterministic_flags() -> tuple:
@@ -1767,9 +1769,12 @@ def run(args, model_class, load_data, parse_call) -> int:
     previous_handlers = install_stop_handlers(stop)
     saved_flags = deterministic_flags()
     saved_threads = torch.get_num_threads()
+    threads = None
     dist = None
     try:
-        torch.set_num_threads(choose_threads(getattr(args, "threads", None)))
+        threads = choose_threads(getattr(args, "threads", None))
+        if threads is not None:
+            torch.set_num_threads(threads)
         dist, device = start_distributed(args.device)
         resumed = None
         if args.resume:
@@ -1807,5 +1812,6 @@ def run(args, model_class, load_data, parse_call) -> int:
     finally:
         restore_signal_handlers(previous_handlers)
         restore_deterministic_flags(saved_flags)
-        torch.set_num_threads(saved_threads)
+        if threads is not None:
+            torch.set_num_threads(saved_threads)
         stop_distributed(dist)
