@@ -152,7 +152,8 @@ def test_download_without_network(tmp_path, monkeypatch):
     assert list((tmp_path / "f").iterdir()) == []  # nothing half-written
 
 
-def test_download_serves_files(tmp_path, monkeypatch):
+def serve_idx_set(tmp_path, monkeypatch):
+    """Generated IDX files served in place of the network: (their folder, the URLs asked for)."""
     source = tmp_path / "source"
     source.mkdir()
     write_idx_set(source)
@@ -163,6 +164,11 @@ def test_download_serves_files(tmp_path, monkeypatch):
         return io.BytesIO((source / url.rsplit("/", 1)[1]).read_bytes())
 
     monkeypatch.setattr(urllib.request, "urlopen", serve)
+    return source, requested
+
+
+def test_download_serves_files(tmp_path, monkeypatch):
+    source, requested = serve_idx_set(tmp_path, monkeypatch)
     fake = {name: hashlib.md5((source / f"{name}.gz").read_bytes()).hexdigest() for name in IDX_NAMES}
     monkeypatch.setattr(data, "MNIST_MD5", fake)  # the generated files stand in for the real ones
     x, y, x_test, _ = data.load_mnist(str(tmp_path / "mnist"), download=True)[:4]
@@ -458,16 +464,7 @@ def test_npz_text_labels_are_numbered_alike_in_train_and_test(tmp_path):
 def test_a_download_with_another_checksum_is_refused(tmp_path, monkeypatch, loader):
     """Files that are not the published ones (here: generated stand-ins) are refused, and
     nothing is saved; every URL is https."""
-    source = tmp_path / "source"
-    source.mkdir()
-    write_idx_set(source)
-    requested = []
-
-    def serve(url, timeout=None):
-        requested.append(url)
-        return io.BytesIO((source / url.rsplit("/", 1)[1]).read_bytes())
-
-    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    source, requested = serve_idx_set(tmp_path, monkeypatch)
     root = tmp_path / "data"
     with pytest.raises(DataError, match="is not the published file .*MD5 .*nothing was saved"):
         LOADERS[loader](str(root), download=True)
