@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from nndsl import ast, reading, shapes
-from nndsl.blocksource import python_source
+from nndsl.blocksource import lower
 from nndsl.check import (
     BUILTIN_VALUES,
     Abort,
@@ -19,7 +19,6 @@ from nndsl.diagnostics import Diagnostic, Label, Severity, Span
 from nndsl.ir import BlockNode, Graph, SubNetwork
 from nndsl.layers import lookup
 from nndsl.layers.base import materialize
-from nndsl.pysource import python_name
 from nndsl.reading import UndecodableError, decode, printable, read_file
 from nndsl.source import Source
 from nndsl.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
@@ -255,9 +254,9 @@ class BlockChecks:
         if self.scope is not None and self.scope.block is not None:
             sources = {}
             for pname, arg in written.items():
-                text = python_source(arg.value, self.scope, self)
-                if text is not None:
-                    sources[pname] = text
+                expr = lower(arg.value, self.scope, self)
+                if expr is not None:
+                    sources[pname] = expr
         return BlockFn(block, values, call, call.span, sources)
 
     def _instantiate(self, fn: BlockFn, x: Tensor) -> Tensor:
@@ -297,8 +296,8 @@ class BlockChecks:
     def _instantiate_body(self, fn: BlockFn, x: Tensor, call_source: Source) -> Tensor:
         node = fn.block.node
         first = _first_tensor(node)
-        pynames: dict[str, str] = {}
-        scope = Scope(block=pynames)
+        names: set[str] = set()  # the block's parameters and input-pattern sizes
+        scope = Scope(block=names)
         saved = self.scope
         self.scope = scope
         try:
@@ -337,13 +336,13 @@ class BlockChecks:
                 scope.values[pname] = value
                 scope.spans[pname] = Span(0, 0)
                 scope.used.add(pname)
-                pynames[pname] = python_name(pname)
+                names.add(pname)
             for dim_name, value in dims.items():
                 if dim_name not in scope.values:
                     scope.values[dim_name] = value
                     scope.spans[dim_name] = Span(0, 0)
                     scope.used.add(dim_name)
-                    pynames[dim_name] = python_name(dim_name)
+                    names.add(dim_name)
             nodes: list = []
             self.state.stack.append(nodes)
             try:
@@ -368,7 +367,7 @@ class BlockChecks:
             BlockNode(
                 node.name.text,
                 MappingProxyType(args),
-                MappingProxyType({k: v for k, v in dims.items() if k in pynames}),
+                MappingProxyType({k: v for k, v in dims.items() if k in names}),
                 tuple(t.id for t in inputs),
                 out.id,
                 (*(t.type for t in inputs), y.type),
@@ -382,7 +381,8 @@ class BlockChecks:
                 MappingProxyType({k: (None if is_fn(v) else v) for k, v in defaults.items()}),
                 MappingProxyType(fn.sources) if fn.sources is not None else None,
                 MappingProxyType(dict(scope.locals)),
-                MappingProxyType({python_name(k): scope.values[k] for k in scope.exprs}),
+                MappingProxyType({k: scope.values[k] for k in scope.exprs}),
+                id=self.state.node_id(),
             )
         )
         return out

@@ -9,13 +9,14 @@ them; layers, tensor operations and shape rules come from nndsl.check and nndsl.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from types import MappingProxyType
 
 from nndsl import ast, layout, ops, shapes
 from nndsl.blocks import BlockChecks, Imports
-from nndsl.blocksource import negated, python_source, python_test, shortcut_condition
+from nndsl.blocksource import lower, shortcut_condition
 from nndsl.check import (
     BUILTIN_VALUES,
     INFER,
@@ -30,6 +31,7 @@ from nndsl.check import (
     unknown_layer_help,
 )
 from nndsl.diagnostics import Label, Severity, Span
+from nndsl.expr import Const, Expr, is_plain, negate
 from nndsl.functions import FunctionChecks
 from nndsl.ir import (
     BlockNode,
@@ -45,7 +47,6 @@ from nndsl.ir import (
 )
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, type_name
-from nndsl.pysource import literal
 from nndsl.shapes import Shape, Sym, TensorType
 from nndsl.source import Source
 from nndsl.values import (
@@ -98,6 +99,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         self.reported: set = set()  # (file, code, offset) of errors inside blocks, reported once
         self.used_blocks: set[str] = set()
         self.broken_names: set[str] = set()  # imported names whose import failed (already reported)
+        self.node_ids = itertools.count()  # the ids of the program's nodes
 
     # ------------------------------------------------------------ diagnostics inside blocks
 
@@ -221,7 +223,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _begin_model(self) -> None:
         self._reset_model_state()
-        self.state = ModelState()
+        self.state = ModelState(self.node_ids)
         self.instantiating.clear()
 
     def _model(self, item: ast.Model) -> ModelIR | None:
@@ -588,11 +590,11 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 and isinstance(plain, ast.NameRef)
                 and plain.name == residual.args[0].value.name
             ):
-                condition = python_test(expr.test, self.scope, self)
+                condition = lower(expr.test, self.scope, self)
                 if condition is None:
                     return chosen
                 if residual is expr.otherwise:
-                    condition = negated(expr.test, condition)
+                    condition = negate(condition)
                 if holds and isinstance(chosen, ResidualFn):
                     return chosen._replace(residual_if=condition)
                 if not holds and is_fn(chosen) and not isinstance(chosen, PoisonFn):
@@ -852,6 +854,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 self._text(span),
                 scalar,
                 scalar_first,
+                id=self.state.node_id(),
             )
         )
         return outs
@@ -1133,6 +1136,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 self._line(span),
                 self._text(span),
                 param,
+                id=self.state.node_id(),
             )
         )
         return y
@@ -1186,7 +1190,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         sources = None
         if fn.scope is not None and fn.scope.block is not None:
             sources = MappingProxyType(self._sources(b, fn.scope))
-        self.state.nodes.append(node._replace(src=x.id, dst=out.id, sources=sources))
+        self.state.nodes.append(node._replace(src=x.id, dst=out.id, sources=sources, id=self.state.node_id()))
         return out
 
     def _weights_fit(self, node, span: Span) -> bool:
@@ -1203,10 +1207,10 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         )
         return False
 
-    def _sources(self, b: Bound, scope: Scope) -> dict[str, str]:
-        """Python source of each argument the spec wrote, in terms of the block's parameters."""
+    def _sources(self, b: Bound, scope: Scope) -> dict[str, Expr]:
+        """Each argument the spec wrote as an expression in terms of the block's parameters."""
 
-        out: dict[str, str] = {}
+        out: dict[str, Expr] = {}
         params = [p.name for p in b.layer.params]
         position = 0
         for arg in b.call.args:
@@ -1215,15 +1219,12 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 position += 1
             else:
                 pname = arg.keyword.text
-            text = python_source(arg.value, scope, self)
-            if text is not None:
-                out[pname] = text
-            else:
+            expr = lower(arg.value, scope, self)
+            if expr is None:
                 value = b.args.get(pname) if b.args else None
-                try:
-                    out[pname] = literal(value)
-                except TypeError:
-                    pass
+                expr = Const(value) if is_plain(value) else None
+            if expr is not None:
+                out[pname] = expr
         return out
 
     def _apply_residual(self, fn: ResidualFn, x: Tensor) -> Tensor:
@@ -1282,6 +1283,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 fn.shortcut_if,
                 fn.residual_if,
                 fn.active,
+                id=self.state.node_id(),
             )
         )
         self.state.used.update((y.id, s.id))

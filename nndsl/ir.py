@@ -4,6 +4,11 @@ with every argument's final value and every value's shape.
 This is the only input of the backends. Values are numbered per model; a node reads values and
 defines new ones. Graphs nest: a block instance, a residual, a repetition holds a sub-graph
 whose nodes read and define values of the same numbering.
+
+Every node has one interface: ``tag`` (its class's name for it), ``id`` (unique in the
+program, stable from run to run: side tables are keyed by it), ``reads`` and ``writes`` (value
+numbers), ``graphs`` (its sub-graphs) and ``own_params`` (the weights it holds itself).
+``Visitor`` dispatches on ``tag``: a pass states what it does per kind of node in one place.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, Union
 
 from nndsl.diagnostics import Span
+from nndsl.expr import Expr
 from nndsl.shapes import TensorType
 from nndsl.source import Source
 
@@ -35,9 +41,28 @@ class LayerNode(NamedTuple):
     n_positional: int = 0  # how many of them it wrote positionally
     src: int = 0  # the value it reads
     dst: int = 0  # the value it defines
-    #: inside a block: parameter -> Python source of its value in terms of the block's own
-    #: parameters (``planes * 4``), for the arguments the spec wrote
-    sources: Mapping[str, str] | None = None
+    #: inside a block: parameter -> its value as an expression of the block's own parameters
+    #: (``planes * 4``), for the arguments the spec wrote
+    sources: Mapping[str, Expr] | None = None
+    id: int = 0
+
+    tag = "layer"
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.src,)
+
+    @property
+    def writes(self) -> tuple[int, ...]:
+        return (self.dst,)
+
+    @property
+    def graphs(self) -> tuple[Graph, ...]:
+        return ()
+
+    @property
+    def own_params(self) -> int:
+        return self.params
 
 
 class OpNode(NamedTuple):
@@ -54,6 +79,19 @@ class OpNode(NamedTuple):
     text: str
     scalar: Any = None
     scalar_first: bool = False  # ``2 * x`` rather than ``x * 2``
+    id: int = 0
+
+    tag = "op"
+    own_params = 0
+    graphs = ()
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return self.inputs
+
+    @property
+    def writes(self) -> tuple[int, ...]:
+        return self.outputs
 
 
 class Graph(NamedTuple):
@@ -87,12 +125,28 @@ class BlockNode(NamedTuple):
     defined_line: int = 0
     input_names: tuple[str, ...] = ("x",)
     defaults: Mapping[str, Any] = MappingProxyType({})  # parameter -> default value, for those with one
-    #: inside another block: parameter -> Python source of the argument as written, in terms of
-    #: the enclosing block's parameters
-    sources: Mapping[str, str] | None = None
-    #: constants the body computes (``hidden = C * expand``) -> Python source, for the class to compute
-    locals: Mapping[str, str] = MappingProxyType({})
-    constants: Mapping[str, Any] = MappingProxyType({})  # their values in this use
+    #: inside another block: parameter -> the argument as written, an expression of the
+    #: enclosing block's parameters
+    sources: Mapping[str, Expr] | None = None
+    #: constants the body computes (``hidden = C * expand``) -> their expressions, for a class to compute
+    locals: Mapping[str, Expr] = MappingProxyType({})
+    constants: Mapping[str, Any] = MappingProxyType({})  # every body constant's value in this use
+    id: int = 0
+
+    tag = "block"
+    own_params = 0
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return self.inputs
+
+    @property
+    def writes(self) -> tuple[int, ...]:
+        return (self.output,)
+
+    @property
+    def graphs(self) -> tuple[Graph, ...]:
+        return (self.body,)
 
 
 class ResidualNode(NamedTuple):
@@ -110,13 +164,29 @@ class ResidualNode(NamedTuple):
     line: int
     text: str
     shortcut_param: str | None = None
-    #: in a block, ``shortcut=S if cond else None``: the condition as Python source, in terms of
-    #: the block's parameters (uses of the block may differ in whether they have the shortcut)
-    shortcut_if: str | None = None
-    #: in a block, ``Residual(f) if cond else f``: the condition as Python source; where it is
+    #: in a block, ``shortcut=S if cond else None``: the condition, an expression of the block's
+    #: parameters (uses of the block may differ in whether they have the shortcut)
+    shortcut_if: Expr | None = None
+    #: in a block, ``Residual(f) if cond else f``: the condition; where it is
     #: false in this use, ``active`` is False and the node is just ``f`` (no sum)
-    residual_if: str | None = None
+    residual_if: Expr | None = None
     active: bool = True
+    id: int = 0
+
+    tag = "residual"
+    own_params = 0
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.input,)
+
+    @property
+    def writes(self) -> tuple[int, ...]:
+        return (self.output,)
+
+    @property
+    def graphs(self) -> tuple[Graph, ...]:
+        return (self.body,) if self.shortcut is None else (self.body, self.shortcut)
 
 
 class SeqNode(NamedTuple):
@@ -132,9 +202,58 @@ class SeqNode(NamedTuple):
     line: int
     text: str
     param: str | None = None
+    id: int = 0
+
+    tag = "seq"
+    own_params = 0
+
+    @property
+    def reads(self) -> tuple[int, ...]:
+        return (self.input,)
+
+    @property
+    def writes(self) -> tuple[int, ...]:
+        return (self.output,)
+
+    @property
+    def graphs(self) -> tuple[Graph, ...]:
+        return (self.body,)
 
 
 Node = Union[LayerNode, OpNode, BlockNode, ResidualNode, SeqNode]
+
+
+class Visitor:
+    """A pass over graphs: ``visit`` calls the method named by the node's ``tag`` (``layer``,
+    ``op``, ``block``, ``residual``, ``seq``); each falls back to ``generic``, which visits the
+    node's sub-graphs. A subclass overrides only what it does differently (torch.fx's
+    Interpreter works this way)."""
+
+    def run(self, graph: Graph) -> None:
+        for node in graph.nodes:
+            self.visit(node)
+
+    def visit(self, node: Node):
+        return getattr(self, node.tag)(node)
+
+    def generic(self, node: Node):
+        for graph in node.graphs:
+            self.run(graph)
+
+    def layer(self, node: LayerNode):
+        return self.generic(node)
+
+    def op(self, node: OpNode):
+        return self.generic(node)
+
+    def block(self, node: BlockNode):
+        return self.generic(node)
+
+    def residual(self, node: ResidualNode):
+        return self.generic(node)
+
+    def seq(self, node: SeqNode):
+        return self.generic(node)
 
 
 def walk(graph: Graph, into_blocks: bool = True) -> Iterator[Node]:
@@ -146,17 +265,12 @@ def walk(graph: Graph, into_blocks: bool = True) -> Iterator[Node]:
 
 
 def subgraphs(node: Node, into_blocks: bool = True) -> tuple[Graph, ...]:
-    if isinstance(node, ResidualNode):
-        return (node.body,) if node.shortcut is None else (node.body, node.shortcut)
-    if isinstance(node, SeqNode):
-        return (node.body,)
-    if isinstance(node, BlockNode) and into_blocks:
-        return (node.body,)
-    return ()
+    """A node's sub-graphs; with ``into_blocks=False``, none for a block's use."""
+    return node.graphs if into_blocks or node.tag != "block" else ()
 
 
 def layers_of(graph: Graph) -> tuple[LayerNode, ...]:
-    return tuple(n for n in walk(graph) if isinstance(n, LayerNode))
+    return tuple(n for n in walk(graph) if n.tag == "layer")
 
 
 class ModelIR(NamedTuple):
@@ -193,7 +307,8 @@ class ModelIR(NamedTuple):
 
     @property
     def param_count(self) -> int:
-        return sum(node.params for node in self.layers)
+        """The weights of every node, nested ones included."""
+        return sum(node.own_params for node in walk(self.graph))
 
 
 class TrainCall(NamedTuple):

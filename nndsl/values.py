@@ -4,6 +4,8 @@ and the scopes that name them."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from nndsl import ast, shapes
@@ -13,6 +15,7 @@ from nndsl.check import (
     Checker,
 )
 from nndsl.diagnostics import Span
+from nndsl.expr import Expr
 from nndsl.layers.base import type_name
 from nndsl.shapes import TensorType
 from nndsl.source import Source
@@ -39,7 +42,7 @@ class BlockFn(NamedTuple):
     args: dict  # parameter -> value (constants, sub-networks, tensors for extra inputs)
     call: ast.Call
     span: Span
-    sources: dict | None = None  # inside a block: parameter -> Python source of the argument
+    sources: dict | None = None  # inside a block: parameter -> the argument as an IR expression
 
 
 class ComposeFn(NamedTuple):
@@ -65,9 +68,9 @@ class ResidualFn(NamedTuple):
     shortcut: Any  # a sub-network or None
     span: Span
     shortcut_param: str | None
-    shortcut_if: str | None = None
-    #: ``Residual(f) if cond else f`` in a block: the condition in Python, and whether it holds here
-    residual_if: str | None = None
+    shortcut_if: Expr | None = None
+    #: ``Residual(f) if cond else f`` in a block: the condition, and whether it holds here
+    residual_if: Expr | None = None
     active: bool = True
 
 
@@ -119,16 +122,16 @@ class BlockDef(NamedTuple):
 class Scope:
     """Names defined in a model or block body (and in a loop iteration, as a child scope)."""
 
-    def __init__(self, parent: Scope | None = None, block: dict[str, str] | None = None):
+    def __init__(self, parent: Scope | None = None, block: set[str] | None = None):
         self.parent = parent
         self.values: dict[str, Any] = {}
         self.spans: dict[str, Span] = {}
         self.exprs: dict[str, ast.Expr] = {}  # how a constant defined in the body was written
         self.later: dict[str, Span] = {}  # names the body defines further down, for a use before them
-        #: a block's top scope: its body constants the emitted class computes, as Python source
-        self.locals: dict[str, str] | None = {} if block is not None else None
+        #: a block's top scope: its body constants a block's class computes, as IR expressions
+        self.locals: dict[str, Expr] | None = {} if block is not None else None
         self.used: set[str] = set()
-        #: in a block: names of its parameters and input-pattern sizes -> their Python names
+        #: in a block: the names of its parameters and input-pattern sizes
         self.block = block if block is not None else (parent.block if parent else None)
 
     def find(self, name: str) -> Scope | None:
@@ -176,7 +179,8 @@ def value_name(scope: Scope, t: Tensor) -> str | None:
 class ModelState:
     """Per-model numbering of values, their types, and the graphs being built."""
 
-    def __init__(self):
+    def __init__(self, ids: Iterator[int] | None = None):
+        self.ids = ids if ids is not None else itertools.count()  # node ids, unique in the program
         self.types: dict[int, TensorType] = {}
         self.stack: list[list] = []
         self.used: set[int] = set()
@@ -200,6 +204,9 @@ class ModelState:
     @property
     def nodes(self) -> list:
         return self.stack[-1]
+
+    def node_id(self) -> int:
+        return next(self.ids)
 
     def new(self, t: TensorType, span: Span, role: str, source: Source) -> Tensor:
         number = len(self.types)

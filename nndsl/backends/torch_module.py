@@ -13,6 +13,7 @@ import types
 from collections.abc import Callable
 
 from nndsl import __version__
+from nndsl.backends.pyexpr import python, python_names
 from nndsl.backends.pywriter import (
     LINE_LENGTH,
     Code,
@@ -27,6 +28,7 @@ from nndsl.backends.pywriter import (
     statement,
     with_trailing_comment,
 )
+from nndsl.expr import free_names
 from nndsl.ir import (
     BlockNode,
     Graph,
@@ -81,13 +83,15 @@ class _BlockClass:
         self.slots: dict[tuple, Code] = {}
         #: keyword-only parameter -> its value in each use (by id of the use's node)
         self.extra_values: dict[str, dict[int, object]] = {}
-        #: constants __init__ computes first: (name, Python source)
-        self.locals: list[tuple[str, str]] = []
+        #: body constants __init__ computes first: (the spec's name, its expression)
+        self.locals: list[tuple[str, object]] = []
         #: sub-network parameter -> the attribute that holds it (``self.shortcut``)
         self.sub_attrs: dict[str, str] = {}
         #: slot key of a tensor method's argument that differs between uses -> the source that
         #: __init__ computes it from (``(-1, T, heads, E // heads)``): forward reads it as an attribute
         self.forward_sources: dict[tuple, str] = {}
+        #: slot key -> the Python names its source (in ``slots`` or ``forward_sources``) reads
+        self.reads: dict[tuple, set[str]] = {}
 
     def pyname(self, name: str) -> str:
         """A constructor parameter's name in Python (the keyword-only ones are named so already)."""
@@ -161,10 +165,6 @@ def _in_scope(graph: Graph):
                 yield from _in_scope(inner)
 
 
-def _is_shortcut(graph: Graph, param: str) -> bool:
-    return any(isinstance(n, ResidualNode) and n.shortcut_param == param for n in walk(graph, into_blocks=False))
-
-
 def _annotation(values: list) -> str:
     kinds = {type(v) for v in values}
     if kinds <= {int}:
@@ -212,7 +212,11 @@ class _Program:
         for (_, block), nodes in sorted(uses.items(), key=lambda item: _depth(item[1][0])):
             groups: dict[object, list[BlockNode]] = {}
             for node in nodes:
-                key = f"{self._structure(node.body)} {sorted(node.locals.items())}" if self.share else id(node)
+                key = (
+                    f"{self._structure(node.body)} {sorted((k, python(v)) for k, v in node.locals.items())}"
+                    if self.share
+                    else id(node)
+                )
                 groups.setdefault(key, []).append(node)
             for members in groups.values():
                 taken[block] = taken.get(block, 0) + 1
@@ -258,12 +262,12 @@ class _Program:
             elif isinstance(node, ResidualNode):
                 body = self._structure_of(node.body, rel)
                 if node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
-                    shortcut = f"if {node.shortcut_if}"
+                    shortcut = f"if {python(node.shortcut_if)}"
                 elif node.shortcut_param:
                     shortcut = f"param {node.shortcut_param}"
                 else:
                     shortcut = self._structure_of(node.shortcut, rel) if node.shortcut else "identity"
-                optional = f" if {node.residual_if}" if node.residual_if else ""  # `active` may differ per use
+                optional = f" if {python(node.residual_if)}" if node.residual_if else ""  # `active` may differ per use
                 parts.append(f"R{optional} [{body} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
             elif isinstance(node, SeqNode):
                 inner = node.param if node.kind == "param" else self._structure_of(node.body, rel)
@@ -315,7 +319,7 @@ class _Program:
         extra: list[tuple[str, tuple]] = []
         for key, rows in seen.items():
             in_forward = _in_forward(rows[0][2], key)
-            texts = {written for written, _, _ in rows}
+            texts = {None if written is None else python(written) for written, _, _ in rows}
             values = [value for _, value, _ in rows]
             same = all(v == values[0] and type(v) is type(values[0]) for v in values)
             if in_forward and same:  # the same in every use: forward writes the value itself
@@ -326,7 +330,8 @@ class _Program:
                     cls.forward_sources[key] = text
                 else:
                     cls.slots[key] = Code(text)
-                referenced.update(_words(text))
+                referenced.update(free_names(rows[0][0]))
+                cls.reads[key] = python_names(rows[0][0])
                 continue
             if same:
                 cls.slots[key] = Code(literal(values[0]))
@@ -344,7 +349,8 @@ class _Program:
                     cls.forward_sources[key] = python_name(match)
                 else:
                     cls.slots[key] = Code(python_name(match))
-                referenced.add(python_name(match))
+                referenced.add(match)
+                cls.reads[key] = {python_name(match)}
                 continue
             name = "dtype" if key[1] == "dtype" else f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
             extra.append((name, key))
@@ -352,19 +358,19 @@ class _Program:
             if isinstance(node, ResidualNode):
                 for condition in (node.shortcut_if, node.residual_if):
                     if condition:
-                        referenced.update(_words(condition))
+                        referenced.update(free_names(condition))
         # body constants the arguments use become locals of __init__, computed from parameters
         pending = [n for n in first.locals if n in referenced]
         while pending:
             name = pending.pop()
-            for word in _words(first.locals[name]):
+            for word in free_names(first.locals[name]):
                 if word not in referenced:
                     referenced.add(word)
                     if word in first.locals:
                         pending.append(word)
         cls.locals = [(n, first.locals[n]) for n in first.locals if n in referenced]
         for name in dims:
-            if python_name(name) in referenced:
+            if name in referenced:
                 cls.params.append((name, _annotation([u.dims[name] for u in cls.uses]), _NO_DEFAULT, False))
         for name in params:
             values = [u.args[name] for u in cls.uses]
@@ -373,7 +379,7 @@ class _Program:
             if annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
                 annotation, default = "nn.Module | None", None
             cls.params.append((name, annotation, default, False))
-        names = Names({cls.pyname(p[0]) for p in cls.params} | {name for name, _ in cls.locals})
+        names = Names({cls.pyname(p[0]) for p in cls.params} | {python_name(name) for name, _ in cls.locals})
         for wanted, key in extra:
             rows = seen[key]  # a conditional shortcut's arguments exist in some uses only
             values = {id(use): value for _, value, use in rows}
@@ -387,6 +393,7 @@ class _Program:
                 cls.forward_sources[key] = name
             else:
                 cls.slots[key] = Code(name)
+            cls.reads[key] = {name}
 
     # -- writing
 
@@ -398,6 +405,7 @@ class _Program:
             writer.passed.add(param)
             held = Code(writer.cls.pyname(param))
             writer.handed_on[id(held)] = param
+            writer.reads.add(held)
             return held
         if not _pure(graph):
             return self._sub_network_class(graph, writer, path, hint, line)
@@ -416,13 +424,13 @@ class _Program:
         params = []
         if writer.cls is not None:
             cls = writer.cls
-            used = set().union(*(_words(text) for text in inner.init)) if inner.init else set()
             for param, annotation, _, _ in cls.params:
-                if cls.pyname(param) in used:
+                if cls.pyname(param) in inner.reads:
                     params.append((cls.pyname(param), annotation))
             for local, _ in cls.locals:
-                if local in used:
-                    params.append((local, _annotation([use.constants.get(local) for use in cls.uses])))
+                if python_name(local) in inner.reads:
+                    values = [use.constants.get(local) for use in cls.uses]
+                    params.append((python_name(local), _annotation(values)))
         init = _init_signature([f"{p}: {a}" for p, a in params])
         lines = [
             _header(name),
@@ -435,6 +443,7 @@ class _Program:
         lines += inner.forward(_signature(["x"], ["torch.Tensor"], "torch.Tensor"), graph.inputs, ["x"], False)
         self.pending.append(lines)
         built = Construct(name, [Code(p) for p, _ in params], [])
+        writer.reads.update(p for p, _ in params)
         writer.helpers[id(built)] = inner
         return built
 
@@ -491,7 +500,7 @@ class _Program:
         init = _init_signature(params)
         where = f"block {first.block} (line {first.defined_line} of {file_name(first.defined_in)})."
         lines = [_header(cls.name), docstring(where), "", init, "        super().__init__()"]
-        lines += [line for name, source in cls.locals for line in assignment(name, source, 8)]
+        lines += [line for name, expr in cls.locals for line in assignment(python_name(name), python(expr), 8)]
         lines += writer.init + [""]
         names = Names({"self"})
         input_vars = [names.take(n) for n in first.input_names]
@@ -543,11 +552,6 @@ def _in_forward(use: BlockNode, key: tuple) -> bool:
     return isinstance(node, LayerNode) and not node.layer.has_module
 
 
-def _words(source: str) -> set[str]:
-    """The names a piece of Python source uses (string literals skipped)."""
-    return set(re.findall(r"\b[A-Za-z_]\w*\b", re.sub(r"(['\"]).*?\1", "", source)))
-
-
 def _same(a, b) -> bool:
     return a == b and type(a) is type(b)
 
@@ -571,6 +575,7 @@ class _ClassWriter:
         self.attrs = Names(attributes=True)
         self.forward_attrs: dict[str, str] = {}  # source computed in __init__ -> its attribute
         self.init: list[str] = []
+        self.reads: set[str] = set()  # the names of the enclosing constructor that ``init`` reads
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
         self.prefix_counts: dict[str, int] = {}
@@ -597,7 +602,11 @@ class _ClassWriter:
         return self.synthetic
 
     def value(self, key: tuple, value):
-        return value if self.slots is None else self.slots[key]
+        if self.slots is None:
+            return value
+        if self.cls is not None:
+            self.reads.update(self.cls.reads.get(key, ()))
+        return self.slots[key]
 
     # -- attributes
 
@@ -701,6 +710,7 @@ class _ClassWriter:
         if param not in self.sub_attrs and self.is_sub_network:
             self.sub_attrs[param] = self.attrs.take(param)
             self.init.insert(0, f"        self.{self.sub_attrs[param]} = {self.cls.pyname(param)}")
+            self.reads.add(self.cls.pyname(param))
         return self.sub_attrs[param]
 
     def _forward_args(self, node: LayerNode, path: tuple):
@@ -714,6 +724,7 @@ class _ClassWriter:
             source = self.cls.forward_sources.get(key)
             if source is None:
                 continue
+            self.reads.update(self.cls.reads.get(key, ()))
             if source not in self.forward_attrs:  # one attribute per value, however many read it
                 self.forward_attrs[source] = self.attrs.take(source if source.isidentifier() else key[1])
                 lines += assignment(f"self.{self.forward_attrs[source]}", source, 8)
@@ -738,8 +749,10 @@ class _ClassWriter:
                 return
             if active == {True, False}:  # some uses add and some do not: decided in the constructor
                 attr = self.attrs.take("use_residual")
-                self.init.append(f"        # line {node.line}: a residual where {comment(node.residual_if)}")
-                self.init.extend(assignment(f"self.{attr}", node.residual_if, 8))
+                condition = python(node.residual_if)
+                self.init.append(f"        # line {node.line}: a residual where {comment(condition)}")
+                self.init.extend(assignment(f"self.{attr}", condition, 8))
+                self.reads.update(python_names(node.residual_if))
 
                 def optional(var):
                     body, src = var(body_out), var(node.input)
@@ -755,9 +768,11 @@ class _ClassWriter:
             hint = f"{self.cls.name if self.cls else 'Model'}Shortcut"
             built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"), hint, node.line)
             self.modules.append((attr, built))
-            self.init.append(f"        # line {node.line}: the shortcut, where {comment(node.shortcut_if)}")
+            condition = python(node.shortcut_if)
+            self.init.append(f"        # line {node.line}: the shortcut, where {comment(condition)}")
             self.init.append(f"        self.{attr} = None")
-            self.init.append(f"        if {node.shortcut_if}:")
+            self.init.append(f"        if {condition}:")
+            self.reads.update(python_names(node.shortcut_if))
             self.init.extend(call(f"self.{attr} = ", built.func, built.positional, built.keywords, 12))
             short = self._synthetic("identity")
 

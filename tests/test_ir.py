@@ -1,0 +1,84 @@
+"""The IR's node interface: every node has an id unique in its program, the values it reads and
+writes, its sub-graphs and its own weights; a Visitor dispatches on the node's tag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import nndsl
+from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, Visitor, walk
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted(p for p in (ROOT / "specs").rglob("*.nn") if "bad" not in p.parts)
+
+
+def programs():
+    for path in SPECS:
+        result = nndsl.check_file(path)
+        if result.program is not None and result.program.complete_models:
+            yield path, result.program
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_node_has_an_id_unique_in_its_program(path):
+    program = nndsl.check_file(path).program
+    if program is None:
+        pytest.skip("no program")
+    ids = [node.id for model in program.models for node in walk(model.graph)]
+    assert len(ids) == len(set(ids))
+
+
+def test_ids_are_stable_from_run_to_run():
+    path = ROOT / "specs" / "zoo" / "resnet50.nn"
+    first, second = (nndsl.check_file(path).program for _ in range(2))
+    assert [(n.tag, n.id) for n in walk(first.models[0].graph)] == [(n.tag, n.id) for n in walk(second.models[0].graph)]
+
+
+def test_reads_and_writes_follow_the_data():
+    """Within a graph, every node reads values defined before it: the graph's inputs or what an
+    earlier node wrote (a node's sub-graphs read from the same numbering)."""
+    for _, program in programs():
+        for model in program.complete_models:
+            defined = set(model.graph.inputs)
+
+            def check(graph, defined):
+                defined = set(defined) | set(graph.inputs)
+                for node in graph.nodes:
+                    assert set(node.reads) <= defined, node.text
+                    for sub in node.graphs:
+                        check(sub, defined)
+                    defined |= set(node.writes)
+                assert set(graph.outputs) <= defined
+
+            check(model.graph, defined)
+
+
+def test_param_count_sums_every_nodes_own_weights():
+    for _, program in programs():
+        for model in program.complete_models:
+            layers = sum(n.params for n in walk(model.graph) if isinstance(n, LayerNode))
+            assert model.param_count == layers  # only layers hold weights today
+            assert all(n.own_params == 0 for n in walk(model.graph) if not isinstance(n, LayerNode))
+
+
+class Counter(Visitor):
+    def __init__(self):
+        self.seen: dict[str, int] = {}
+
+    def generic(self, node):
+        self.seen[node.tag] = self.seen.get(node.tag, 0) + 1
+        super().generic(node)
+
+
+def test_the_visitor_reaches_every_node_by_its_tag():
+    kinds = {LayerNode: "layer", OpNode: "op", BlockNode: "block", ResidualNode: "residual", SeqNode: "seq"}
+    for _, program in programs():
+        for model in program.complete_models:
+            counter = Counter()
+            counter.run(model.graph)
+            expected: dict[str, int] = {}
+            for node in walk(model.graph):
+                expected[kinds[type(node)]] = expected.get(kinds[type(node)], 0) + 1
+            assert counter.seen == expected
