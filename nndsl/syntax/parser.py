@@ -14,6 +14,7 @@ from lark import Lark, Token, Transformer
 from nndsl import ast
 from nndsl.diagnostics import Diagnostic, DiagnosticError, Label, Severity, Span
 from nndsl.source import Source
+from nndsl.syntax.driver import Driver
 
 _GRAMMAR_NAME = "nndsl.lark"
 
@@ -92,6 +93,24 @@ def _parser() -> Lark:
         except OSError:
             pass
     return parser
+
+
+@lru_cache(maxsize=1)
+def _driver() -> Driver | None:
+    return Driver.build(_parser())
+
+
+def _run(text: str, start: int, end: int, symbol: str):
+    """``text[start:end]`` parsed from ``symbol``: by the fast loop when it accepts the text,
+    else by lark, which raises UnexpectedInput (so every error is lark's own)."""
+    driver = _driver()
+    if driver is not None:
+        result = driver.parse(text, start, end, symbol)
+        if result is not None:
+            return result
+    if start == 0 and end == len(text):
+        return _parser().parse(text, start=symbol)
+    return _lark_slice(text, start, end)
 
 
 def _tok_span(tok: Token) -> Span:
@@ -436,8 +455,13 @@ _ITEM_START = re.compile(r"^[ \t]*(?:model|block|train|let|from)\b", re.MULTILIN
 
 
 def _parse_slice(text: str, start: int, end: int):
-    """Parse ``text[start:end]`` as a whole spec, with offsets into ``text``, in time that
-    depends on the slice only (no copy, no scan of what comes before it)."""
+    """Parse ``text[start:end]`` as a whole spec, with offsets into ``text``."""
+    return _run(text, start, end, "start")
+
+
+def _lark_slice(text: str, start: int, end: int):
+    """Parse ``text[start:end]`` as a whole spec with lark, with offsets into ``text``, in time
+    that depends on the slice only (no copy, no scan of what comes before it)."""
     parser = _parser()
     try:
         from lark.lexer import LexerState, LexerThread, LineCounter
@@ -468,7 +492,7 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
         diag = _nesting_diagnostic(source, ast.NameRef("", Span(offset, offset + 1)))
         return ast.Module((), Span(0, len(text))), [diag._replace(message=what)]
     try:
-        module = _parser().parse(text, start="start")
+        module = _run(text, 0, len(text), "start")
     except lark.exceptions.UnexpectedInput as exc:
         first = _syntax_diagnostic(source, exc)
     else:
@@ -512,7 +536,7 @@ def parse_shape(source: Source) -> ast.InputDecl:
 
 def _parse(source: Source, start: str):
     try:
-        return _parser().parse(source.text, start=start)
+        return _run(source.text, 0, len(source.text), start)
     except lark.exceptions.UnexpectedInput as exc:
         raise DiagnosticError(_syntax_diagnostic(source, exc)) from None
 
