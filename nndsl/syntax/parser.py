@@ -390,15 +390,18 @@ def _deep_bracket(text: str) -> tuple[int, str] | None:
     return None
 
 
-def _too_deep(item) -> ast.Expr | None:
-    """The first node of ``item`` nested more than MAX_NESTING levels deep, if any (an explicit
-    stack: the check itself must not recurse)."""
+def _scan(item) -> tuple[ast.Expr | None, list[ast.Body]]:
+    """The first node of ``item`` nested more than MAX_NESTING levels deep, if any, and the
+    bodies of more than one statement in it (an explicit stack: the walk must not recurse)."""
     stack = [(item, 0)]
     pop, push = stack.pop, stack.append
+    bodies = []
     while stack:
         node, depth = pop()
         if depth > MAX_NESTING:
-            return node
+            return node, bodies
+        if type(node) is ast.Body and len(node.statements) > 1:
+            bodies.append(node)
         for value in node:
             if isinstance(value, tuple) and not isinstance(value, _LEAVES):
                 if hasattr(value, "_fields"):
@@ -407,7 +410,57 @@ def _too_deep(item) -> ast.Expr | None:
                     for child in value:
                         if isinstance(child, tuple) and not isinstance(child, _LEAVES):
                             push((child, depth + 1))
-    return None
+    return None, bodies
+
+
+def _too_deep(item) -> ast.Expr | None:
+    """The first node of ``item`` nested more than MAX_NESTING levels deep, if any."""
+    return _scan(item)[0]
+
+
+# ---------------------------------------------------------------- one statement per line
+
+_FIRST_WORD = re.compile(r"\w+|\S")
+_LAST_WORD = re.compile(r"\w+$")
+
+
+def _crowded(source: Source, bodies: list[ast.Body]) -> list[Diagnostic]:
+    """E001 where two statements of a body share a line (the grammar ignores new lines, so
+    ``Flatten Linear(10, 4)`` parses as two statements): the first such place in each body,
+    none inside a body already reported."""
+    text = source.text
+    found: list[Diagnostic] = []
+    reported_end = -1
+    for body in sorted(bodies, key=lambda b: b.span.start):
+        if body.span.start < reported_end:
+            continue  # inside a body already reported
+        statements = body.statements
+        for before, stmt in zip(statements, statements[1:]):
+            if "\n" not in text[before.span.end : stmt.span.start]:
+                found.append(_crowded_diagnostic(source, before, stmt))
+                reported_end = body.span.end
+                break
+    return found
+
+
+def _crowded_diagnostic(source: Source, before, stmt) -> Diagnostic:
+    text = source.text
+    word = _FIRST_WORD.match(text, stmt.span.start, stmt.span.end).group()
+    callee = _LAST_WORD.search(text[before.span.start : before.span.end])
+    if word == "(" and callee and not text[before.span.end : stmt.span.start].strip():
+        # `Linear (8, 8)`: a call's parenthesis touches the name
+        help_text = f"write the arguments right after the name, without a space: {callee.group()}(...)"
+    else:
+        help_text = f"connect the layers with '->': ... -> {word}"
+    return Diagnostic(
+        Severity.ERROR,
+        "E001",
+        "expected '->' or a new line between statements",
+        source,
+        Span(stmt.span.start, stmt.span.start + len(word)),
+        "unexpected here",
+        help=help_text,
+    )
 
 
 def _nesting_diagnostic(source: Source, node) -> Diagnostic:
@@ -424,16 +477,20 @@ def _nesting_diagnostic(source: Source, node) -> Diagnostic:
 
 
 def _shallow(source: Source, items) -> tuple[list, list[Diagnostic], list[str], list[str]]:
-    """The items nested within MAX_NESTING, the E005 for each other one, and the names of the
-    constants and blocks, and of the models, among those (so that their uses are not reported
-    again)."""
+    """The items nested within MAX_NESTING and with one statement per line, the E005 or E001
+    for each other one, and the names of the constants and blocks, and of the models, among
+    those (so that their uses are not reported again)."""
     kept, diagnostics, broken, models = [], [], [], []
     for item in items:
-        deep = _too_deep(item)
-        if deep is None:
-            kept.append(item)
-            continue
-        diagnostics.append(_nesting_diagnostic(source, deep))
+        deep, bodies = _scan(item)
+        if deep is not None:
+            diagnostics.append(_nesting_diagnostic(source, deep))
+        else:
+            crowded = _crowded(source, bodies)
+            if not crowded:
+                kept.append(item)
+                continue
+            diagnostics.extend(crowded)
         if isinstance(item, (ast.Let, ast.Block)):
             broken.append(item.name.text)
         elif isinstance(item, ast.Model):
@@ -444,7 +501,7 @@ def _shallow(source: Source, items) -> tuple[list, list[Diagnostic], list[str], 
 def parse(source: Source) -> ast.Module:
     """Parse a whole spec. Raises DiagnosticError (E001/E002/E005) on the first error."""
     module = _parse(source, "start")
-    kept, diagnostics, _ = _shallow(source, module.items)
+    _, diagnostics, _, _ = _shallow(source, module.items)
     if diagnostics:
         raise DiagnosticError(diagnostics[0])
     return module
