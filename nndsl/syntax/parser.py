@@ -334,7 +334,7 @@ class _ToAst(Transformer):
         return ast.TupleExpr(tuple(_nodes(children)), _span_of(children))
 
     def list(self, children):
-        return ast.TupleExpr(tuple(_nodes(children)), _span_of(children), is_list=True)
+        return ast.TupleExpr(tuple(_nodes(children)), _span_of(children))
 
 
 def _dotted(expr) -> str | None:
