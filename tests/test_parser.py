@@ -122,3 +122,23 @@ def test_each_crowded_body_is_reported_once_and_not_the_bodies_inside_it():
 def test_a_carriage_return_alone_does_not_end_a_line():
     _, found = _crowded("model M(x: [N, 8]) { Linear(8, 8)\r ReLU }")
     assert [word for _, word, _ in found] == ["ReLU"]
+
+
+# ---------------------------------------------------------------- nesting
+
+
+_BITS = ["(", ")", "[", "]", "{", "}", "-", "+", "not ", " ", "\t", "#c\n", "'s'", '"', "x", "\n", "->"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bits=st.lists(st.sampled_from(_BITS), max_size=60),
+    run=st.sampled_from(["", "- " * 100, "-" * 101, "not " * 101, "+-" * 51, "(" * 1000, "[" * 1001]),
+    at=st.floats(0, 1),
+)
+def test_the_quick_nesting_test_never_passes_what_the_exact_one_refuses(bits, run, at):
+    text = "".join(bits)
+    i = int(at * len(text))
+    text = text[:i] + run + text[i:]
+    if parser._surely_shallow(text):
+        assert parser._first_too_deep(text) is None

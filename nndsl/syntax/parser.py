@@ -372,10 +372,42 @@ _BRACKET_OR_SKIPPED = re.compile(
 )
 
 
+_SKIPPED = re.compile(r"""#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""")
+_PREFIX_RUN = re.compile(rf"(?:(?:[-+]|\bnot\b)[ \t]*){{{MAX_NESTING + 1},}}")
+_SIGN_THEN_OP = re.compile(r"[-+][ \t]*(?:[-+]|not\b)")
+_NOT_THEN_OP = re.compile(r"not\b[ \t]*(?:[-+]|not\b)")
+_ONE_KIND = str.maketrans({"[": "(", "{": "(", "]": ")", "}": ")"})
+_BRACKETS_ONLY = re.compile(r"[^()]+")
+
+
+def _surely_shallow(text: str) -> bool:
+    """True when ``text`` has neither brackets nested more than MAX_BRACKETS deep nor a long
+    run of prefix operators (strings and comments skipped), found without a loop in Python;
+    False when it may have either."""
+    code = _SKIPPED.sub("~", text)
+    # a run has two operators in a row: two cheap searches (they start with a character)
+    # before the slow one, which tries every position
+    if (_SIGN_THEN_OP.search(code) or _NOT_THEN_OP.search(code)) and _PREFIX_RUN.search(code):
+        return False
+    brackets = _BRACKETS_ONLY.sub("", code.translate(_ONE_KIND))
+    # A pass takes out the innermost pairs, so lowers the depth by at most one: the depth is
+    # at most the passes plus the openers left
+    passes = 0
+    while passes < 16 and "()" in brackets:
+        brackets = brackets.replace("()", "")
+        passes += 1
+    return passes + brackets.count("(") <= MAX_BRACKETS
+
+
 def _deep_bracket(text: str) -> tuple[int, str] | None:
     """The offset of the first bracket nested more than MAX_BRACKETS deep, or of a run of more
     than MAX_NESTING prefix operators (strings and comments skipped), and what it is; None if
     there is none. Either would cost a parse before the nesting check refused it."""
+    return None if _surely_shallow(text) else _first_too_deep(text)
+
+
+def _first_too_deep(text: str) -> tuple[int, str] | None:
+    """What _deep_bracket finds, found a bracket at a time."""
     depth = 0
     for match in _BRACKET_OR_SKIPPED.finditer(text):
         ch = match.group()
