@@ -109,8 +109,8 @@ def profile(kind: str, n: int, top: int = 15) -> str:
 
 
 PHASES = (
-    ("lark parse (lexer, LALR, tree or AST callbacks)", "lark.py", "parse"),
-    ("lark Transformer, parse tree -> AST", "visitors.py", "transform"),
+    ("syntax stage (lexing, LALR parse building the AST, nesting and line checks)", "parser.py", "parse_recovering"),
+    ("of which the LALR loop", "driver.py", "parse"),
     ("nndsl shape check", "check.py", "check"),
 )
 

@@ -4,8 +4,9 @@
     python benchmarks/run_all.py --quick    # fewer repetitions, for a smoke test (about 4 minutes)
     python benchmarks/run_all.py --fuzz 2000  # also fuzz 2,000 cases and judge 2,000 against torch
 
-Sections run in this order: cold start (subprocesses), in-process check of long chains,
-forward+backward of built versus hand-written modules (imports torch, one thread), and the
+Sections run in this order: cold start (subprocesses), in-process check of long chains (with
+the split of a 10k chain's check between syntax stage and checking, and the peak memory of the
+longest chains), forward+backward of built versus hand-written modules (imports torch, one thread), and the
 ResNet zoo: check time against torch building the network on the meta device, and against depth;
 then the generated training script's epoch time against the PyTorch tutorial's loop and the compute
 floor (about 4 minutes; 2.5 with --quick); each train spec's script in a fresh process; and the ONNX
@@ -99,6 +100,11 @@ def main() -> int:
     figures += check_figures
     for text in profiles:
         print(text, end="\n\n")
+
+    import bench_parse_split
+
+    print("[2/7] ... a 10k chain's syntax stage vs its checking; longest chains' peak memory ...", flush=True)
+    figures += bench_parse_split.run(rounds=5 if args.quick else 9)
 
     print("[3/7] forward+backward, built vs hand-written ...", flush=True)
     with warnings.catch_warnings():

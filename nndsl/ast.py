@@ -40,9 +40,10 @@ class NameRef(NamedTuple):
 
 
 class TupleExpr(NamedTuple):
+    """``(a, b)`` or ``[a, b]``: the two mean the same."""
+
     items: tuple[Expr, ...]
     span: Span
-    is_list: bool = False
 
 
 class BinOp(NamedTuple):

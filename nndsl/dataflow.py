@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from types import MappingProxyType
 
 from nndsl import ast, layout, ops, shapes
@@ -348,23 +347,6 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         outputs: tuple[Tensor, ...] | None = None
         pending: list[tuple[Tensor, Span, str | None]] = []  # values that must be used
         statements = body.statements
-        for before, stmt in zip(statements, statements[1:]):
-            if self.source.line_col(before.span.end)[0] == self.source.line_col(stmt.span.start)[0]:
-                word = re.match(r"\w+|\S", self.source.text[stmt.span.start : stmt.span.end]).group()
-                callee = re.search(r"\w+$", self.source.text[before.span.start : before.span.end])
-                if word == "(" and callee and not self.source.text[before.span.end : stmt.span.start].strip():
-                    # `Linear (8, 8)`: a call's parenthesis touches the name
-                    help_text = f"write the arguments right after the name, without a space: {callee.group()}(...)"
-                else:
-                    help_text = f"connect the layers with '->': ... -> {word}"
-                self.error(
-                    "E001",
-                    "expected '->' or a new line between statements",
-                    Span(stmt.span.start, stmt.span.start + len(word)),
-                    "unexpected here",
-                    help=help_text,
-                )
-                raise Abort
         for stmt in statements:
             for target in getattr(stmt, "targets", ()):
                 scope.later.setdefault(target.text, target.span)

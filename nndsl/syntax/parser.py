@@ -14,6 +14,7 @@ from lark import Lark, Token, Transformer
 from nndsl import ast
 from nndsl.diagnostics import Diagnostic, DiagnosticError, Label, Severity, Span
 from nndsl.source import Source
+from nndsl.syntax.driver import Driver
 
 _GRAMMAR_NAME = "nndsl.lark"
 
@@ -92,6 +93,24 @@ def _parser() -> Lark:
         except OSError:
             pass
     return parser
+
+
+@lru_cache(maxsize=1)
+def _driver() -> Driver | None:
+    return Driver.build(_parser())
+
+
+def _run(text: str, start: int, end: int, symbol: str):
+    """``text[start:end]`` parsed from ``symbol``: by the fast loop when it accepts the text,
+    else by lark, which raises UnexpectedInput (so every error is lark's own)."""
+    driver = _driver()
+    if driver is not None:
+        result = driver.parse(text, start, end, symbol)
+        if result is not None:
+            return result
+    if start == 0 and end == len(text):
+        return _parser().parse(text, start=symbol)
+    return _lark_slice(text, start, end)
 
 
 def _tok_span(tok: Token) -> Span:
@@ -315,7 +334,7 @@ class _ToAst(Transformer):
         return ast.TupleExpr(tuple(_nodes(children)), _span_of(children))
 
     def list(self, children):
-        return ast.TupleExpr(tuple(_nodes(children)), _span_of(children), is_list=True)
+        return ast.TupleExpr(tuple(_nodes(children)), _span_of(children))
 
 
 def _dotted(expr) -> str | None:
@@ -353,10 +372,42 @@ _BRACKET_OR_SKIPPED = re.compile(
 )
 
 
+_SKIPPED = re.compile(r"""#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""")
+_PREFIX_RUN = re.compile(rf"(?:(?:[-+]|\bnot\b)[ \t]*){{{MAX_NESTING + 1},}}")
+_SIGN_THEN_OP = re.compile(r"[-+][ \t]*(?:[-+]|not\b)")
+_NOT_THEN_OP = re.compile(r"not\b[ \t]*(?:[-+]|not\b)")
+_ONE_KIND = str.maketrans({"[": "(", "{": "(", "]": ")", "}": ")"})
+_BRACKETS_ONLY = re.compile(r"[^()]+")
+
+
+def _surely_shallow(text: str) -> bool:
+    """True when ``text`` has neither brackets nested more than MAX_BRACKETS deep nor a long
+    run of prefix operators (strings and comments skipped), found without a loop in Python;
+    False when it may have either."""
+    code = _SKIPPED.sub("~", text)
+    # a run has two operators in a row: two cheap searches (they start with a character)
+    # before the slow one, which tries every position
+    if (_SIGN_THEN_OP.search(code) or _NOT_THEN_OP.search(code)) and _PREFIX_RUN.search(code):
+        return False
+    brackets = _BRACKETS_ONLY.sub("", code.translate(_ONE_KIND))
+    # A pass takes out the innermost pairs, so lowers the depth by at most one: the depth is
+    # at most the passes plus the openers left
+    passes = 0
+    while passes < 16 and "()" in brackets:
+        brackets = brackets.replace("()", "")
+        passes += 1
+    return passes + brackets.count("(") <= MAX_BRACKETS
+
+
 def _deep_bracket(text: str) -> tuple[int, str] | None:
     """The offset of the first bracket nested more than MAX_BRACKETS deep, or of a run of more
     than MAX_NESTING prefix operators (strings and comments skipped), and what it is; None if
     there is none. Either would cost a parse before the nesting check refused it."""
+    return None if _surely_shallow(text) else _first_too_deep(text)
+
+
+def _first_too_deep(text: str) -> tuple[int, str] | None:
+    """What _deep_bracket finds, found a bracket at a time."""
     depth = 0
     for match in _BRACKET_OR_SKIPPED.finditer(text):
         ch = match.group()
@@ -371,15 +422,18 @@ def _deep_bracket(text: str) -> tuple[int, str] | None:
     return None
 
 
-def _too_deep(item) -> ast.Expr | None:
-    """The first node of ``item`` nested more than MAX_NESTING levels deep, if any (an explicit
-    stack: the check itself must not recurse)."""
+def _scan(item) -> tuple[ast.Expr | None, list[ast.Body]]:
+    """The first node of ``item`` nested more than MAX_NESTING levels deep, if any, and the
+    bodies of more than one statement in it (an explicit stack: the walk must not recurse)."""
     stack = [(item, 0)]
     pop, push = stack.pop, stack.append
+    bodies = []
     while stack:
         node, depth = pop()
         if depth > MAX_NESTING:
-            return node
+            return node, bodies
+        if type(node) is ast.Body and len(node.statements) > 1:
+            bodies.append(node)
         for value in node:
             if isinstance(value, tuple) and not isinstance(value, _LEAVES):
                 if hasattr(value, "_fields"):
@@ -388,7 +442,57 @@ def _too_deep(item) -> ast.Expr | None:
                     for child in value:
                         if isinstance(child, tuple) and not isinstance(child, _LEAVES):
                             push((child, depth + 1))
-    return None
+    return None, bodies
+
+
+def _too_deep(item) -> ast.Expr | None:
+    """The first node of ``item`` nested more than MAX_NESTING levels deep, if any."""
+    return _scan(item)[0]
+
+
+# ---------------------------------------------------------------- one statement per line
+
+_FIRST_WORD = re.compile(r"\w+|\S")
+_LAST_WORD = re.compile(r"\w+$")
+
+
+def _crowded(source: Source, bodies: list[ast.Body]) -> list[Diagnostic]:
+    """E001 where two statements of a body share a line (the grammar ignores new lines, so
+    ``Flatten Linear(10, 4)`` parses as two statements): the first such place in each body,
+    none inside a body already reported."""
+    text = source.text
+    found: list[Diagnostic] = []
+    reported_end = -1
+    for body in sorted(bodies, key=lambda b: b.span.start):
+        if body.span.start < reported_end:
+            continue  # inside a body already reported
+        statements = body.statements
+        for before, stmt in zip(statements, statements[1:]):
+            if "\n" not in text[before.span.end : stmt.span.start]:
+                found.append(_crowded_diagnostic(source, before, stmt))
+                reported_end = body.span.end
+                break
+    return found
+
+
+def _crowded_diagnostic(source: Source, before, stmt) -> Diagnostic:
+    text = source.text
+    word = _FIRST_WORD.match(text, stmt.span.start, stmt.span.end).group()
+    callee = _LAST_WORD.search(text[before.span.start : before.span.end])
+    if word == "(" and callee and not text[before.span.end : stmt.span.start].strip():
+        # `Linear (8, 8)`: a call's parenthesis touches the name
+        help_text = f"write the arguments right after the name, without a space: {callee.group()}(...)"
+    else:
+        help_text = f"connect the layers with '->': ... -> {word}"
+    return Diagnostic(
+        Severity.ERROR,
+        "E001",
+        "expected '->' or a new line between statements",
+        source,
+        Span(stmt.span.start, stmt.span.start + len(word)),
+        "unexpected here",
+        help=help_text,
+    )
 
 
 def _nesting_diagnostic(source: Source, node) -> Diagnostic:
@@ -405,16 +509,20 @@ def _nesting_diagnostic(source: Source, node) -> Diagnostic:
 
 
 def _shallow(source: Source, items) -> tuple[list, list[Diagnostic], list[str], list[str]]:
-    """The items nested within MAX_NESTING, the E005 for each other one, and the names of the
-    constants and blocks, and of the models, among those (so that their uses are not reported
-    again)."""
+    """The items nested within MAX_NESTING and with one statement per line, the E005 or E001
+    for each other one, and the names of the constants and blocks, and of the models, among
+    those (so that their uses are not reported again)."""
     kept, diagnostics, broken, models = [], [], [], []
     for item in items:
-        deep = _too_deep(item)
-        if deep is None:
-            kept.append(item)
-            continue
-        diagnostics.append(_nesting_diagnostic(source, deep))
+        deep, bodies = _scan(item)
+        if deep is not None:
+            diagnostics.append(_nesting_diagnostic(source, deep))
+        else:
+            crowded = _crowded(source, bodies)
+            if not crowded:
+                kept.append(item)
+                continue
+            diagnostics.extend(crowded)
         if isinstance(item, (ast.Let, ast.Block)):
             broken.append(item.name.text)
         elif isinstance(item, ast.Model):
@@ -425,7 +533,7 @@ def _shallow(source: Source, items) -> tuple[list, list[Diagnostic], list[str], 
 def parse(source: Source) -> ast.Module:
     """Parse a whole spec. Raises DiagnosticError (E001/E002/E005) on the first error."""
     module = _parse(source, "start")
-    kept, diagnostics, _ = _shallow(source, module.items)
+    _, diagnostics, _, _ = _shallow(source, module.items)
     if diagnostics:
         raise DiagnosticError(diagnostics[0])
     return module
@@ -436,8 +544,13 @@ _ITEM_START = re.compile(r"^[ \t]*(?:model|block|train|let|from)\b", re.MULTILIN
 
 
 def _parse_slice(text: str, start: int, end: int):
-    """Parse ``text[start:end]`` as a whole spec, with offsets into ``text``, in time that
-    depends on the slice only (no copy, no scan of what comes before it)."""
+    """Parse ``text[start:end]`` as a whole spec, with offsets into ``text``."""
+    return _run(text, start, end, "start")
+
+
+def _lark_slice(text: str, start: int, end: int):
+    """Parse ``text[start:end]`` as a whole spec with lark, with offsets into ``text``, in time
+    that depends on the slice only (no copy, no scan of what comes before it)."""
     parser = _parser()
     try:
         from lark.lexer import LexerState, LexerThread, LineCounter
@@ -468,7 +581,7 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
         diag = _nesting_diagnostic(source, ast.NameRef("", Span(offset, offset + 1)))
         return ast.Module((), Span(0, len(text))), [diag._replace(message=what)]
     try:
-        module = _parser().parse(text, start="start")
+        module = _run(text, 0, len(text), "start")
     except lark.exceptions.UnexpectedInput as exc:
         first = _syntax_diagnostic(source, exc)
     else:
@@ -512,7 +625,7 @@ def parse_shape(source: Source) -> ast.InputDecl:
 
 def _parse(source: Source, start: str):
     try:
-        return _parser().parse(source.text, start=start)
+        return _run(source.text, 0, len(source.text), start)
     except lark.exceptions.UnexpectedInput as exc:
         raise DiagnosticError(_syntax_diagnostic(source, exc)) from None
 
