@@ -6,6 +6,7 @@ import gc
 import os
 
 from nndsl import check as _check
+from nndsl.backends.onnx_opsets import DEFAULT_OPSET
 from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, closest, render_text
 from nndsl.ir import Program
 from nndsl.shapes import TensorType
@@ -192,7 +193,7 @@ def export_onnx(
             chosen[0],
             os.fspath(out),
             None if weights is None else os.fspath(weights),
-            onnx_export.DEFAULT_OPSET if opset is None else opset,
+            DEFAULT_OPSET if opset is None else opset,
             fold_batchnorm,
             verify=verify,
         )

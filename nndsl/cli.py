@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
-from nndsl import __version__
 from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, render_short, render_text, span_json
+from nndsl.version import __version__
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 JSON_SCHEMA_VERSION = 1
@@ -437,15 +438,34 @@ def _export_onnx(args, result) -> int:
                     program, model, out, args.weights, args.opset, not args.no_fold, verify=not args.no_verify
                 )
             except onnx_export.ExportDiagnostics as exc:
-                print(_render(exc.diagnostics, "text", color), file=sys.stderr)
+                print(_render([_with_flags(d) for d in exc.diagnostics], "text", color), file=sys.stderr)
                 print(f"{_plural(len(exc.diagnostics), 'error')}; {model.name}: nothing written", file=sys.stderr)
                 status = EXIT_ERRORS
                 continue
             print(_export_summary(done), file=sys.stderr)
         return status
     except onnx_export.ExportFailure as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_flags(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+
+
+#: how the library's messages name an API parameter, and the command-line flag that sets it
+_PARAMETER_FLAGS = {
+    "opset=N": "--opset N",
+    "verify=False": "--no-verify",
+    "weights=": "--weights ",
+    "input=": "--input ",
+}
+_PARAMETER = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _PARAMETER_FLAGS)) + ")")
+
+
+def _flags(text: str) -> str:
+    """A library message as the command line says it: ``pass verify=False`` becomes ``pass --no-verify``."""
+    return _PARAMETER.sub(lambda m: _PARAMETER_FLAGS[m.group(1)], text)
+
+
+def _with_flags(diag: Diagnostic) -> Diagnostic:
+    return diag._replace(message=_flags(diag.message), help=diag.help and _flags(diag.help))
 
 
 def _export_summary(done) -> str:

@@ -14,11 +14,11 @@ import sys
 import types
 from functools import cache
 
-from nndsl import __version__
 from nndsl.backends.pywriter import Code, call, comment, literal
 from nndsl.backends.torch_module import class_names, emit_classes
 from nndsl.ir import ModelIR, Program, TrainCall, TrainConfig
 from nndsl.pysource import string_literal
+from nndsl.version import __version__
 
 _RUNTIME = os.path.join(os.path.dirname(__file__), "train_runtime")
 _FILES = ("data.py", "loop.py", "flags.py")
