@@ -124,12 +124,24 @@ def _checked(spec, input) -> Result:
     return result
 
 
-def compile_spec(spec: str | os.PathLike, input: str | None = None) -> str:
-    """Python source of the PyTorch modules for a spec: its text, or its file (a Path, or a
-    string naming an existing ``.nn`` file)."""
-    from nndsl.backends.torch_module import emit_program
+def compile_spec(spec: str | os.PathLike, input: str | None = None, target: str = "module") -> str:
+    """Python source for a spec: its text, or its file (a Path, or a string naming an existing
+    ``.nn`` file). ``target`` names the source target (nndsl.targets): ``module``, the PyTorch
+    modules (default), or ``train``, the training script of the spec's train section. Raises
+    SpecError for a spec with errors and ValueError for a target that is not source text or
+    that the spec lacks what it needs for."""
+    from nndsl.targets import target as find_target
 
-    return emit_program(_checked(spec, input).program)
+    chosen = find_target(target)
+    if chosen.kind != "source":
+        raise ValueError(f"target {target!r} writes no source text; compile_spec takes {_source_targets()}")
+    return chosen.load()(_checked(spec, input).program)
+
+
+def _source_targets() -> str:
+    from nndsl.targets import TARGETS
+
+    return ", ".join(repr(t.name) for t in TARGETS.values() if t.kind == "source")
 
 
 def build(spec: str | os.PathLike, model: str | None = None, input: str | None = None):
@@ -182,13 +194,14 @@ def export_onnx(
     for the rest (a missing package, an unreadable weights file, an opset out of range).
     """
     from nndsl import export as onnx_export
+    from nndsl.targets import target
 
     program = _checked(spec, input).program
     chosen = onnx_export.models_to_export(program, model)
     if not chosen:
         raise ValueError("the spec defines no model")
     try:
-        return onnx_export.export(
+        return target("onnx").load()(
             program,
             chosen[0],
             os.fspath(out),

@@ -14,9 +14,9 @@ import sys
 import types
 from functools import cache
 
-from nndsl.backends.pywriter import Code, call, comment, literal
+from nndsl.backends.pywriter import Code, call, call_text, comment, literal
 from nndsl.backends.torch_module import class_names, emit_classes
-from nndsl.ir import ModelIR, Program, TrainCall, TrainConfig
+from nndsl.ir import ModelIR, Program, TrainConfig
 from nndsl.pysource import string_literal
 from nndsl.version import __version__
 
@@ -138,18 +138,6 @@ def _sorted_imports(lines: list[str]) -> list[str]:
 
     std, other = section(False), section(True)
     return std + ([""] if std and other else []) + other
-
-
-def call_text(call: TrainCall | None) -> str | None:
-    """A setting's call as the script's flag takes it: ``Adam(lr=0.001)``."""
-    if call is None:
-        return None
-    args = ", ".join(f"{k}={literal(_plain(v))}" for k, v in call.args.items())
-    return f"{call.name}({args})"
-
-
-def _plain(value):
-    return list(value) if isinstance(value, tuple) and all(not isinstance(v, tuple) for v in value) else value
 
 
 def _dims(model: ModelIR, shape) -> tuple:
@@ -308,6 +296,13 @@ def emit_train_script(program: Program, config: TrainConfig) -> str:
         out += ["", "", part]
     out += _tail(program, config, model, class_name)
     return "\n".join(out) + "\n"
+
+
+def emit_spec_script(program: Program) -> str:
+    """The script for the spec's (first) train section; ValueError when it has none."""
+    if not program.trainings:
+        raise ValueError("the spec has no train section")
+    return emit_train_script(program, program.trainings[0])
 
 
 def load_script(program: Program, config: TrainConfig) -> types.ModuleType:
