@@ -7,10 +7,11 @@ import os
 
 from nndsl import check as _check
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET
-from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, closest, render_text
+from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, render_text
 from nndsl.ir import Program
 from nndsl.shapes import TensorType
 from nndsl.source import Source
+from nndsl.suggest import close_matches
 
 
 class Result:
@@ -159,8 +160,8 @@ def build(spec: str | os.PathLike, model: str | None = None, input: str | None =
     if not names:
         raise ValueError("the spec defines no model")
     if model is not None and model not in names:
-        guess = closest(model, names)
-        hint = f"; did you mean {guess!r}?" if guess else ""
+        guess = close_matches(model, names, ignore_case=True)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
         raise ValueError(f"the spec defines no model {model!r} (it defines {', '.join(names)}){hint}")
     namespace = load_module(program)
     chosen = program.model(model)

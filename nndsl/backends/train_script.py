@@ -21,7 +21,14 @@ from nndsl.pysource import string_literal
 from nndsl.version import __version__
 
 _RUNTIME = os.path.join(os.path.dirname(__file__), "train_runtime")
-_FILES = ("data.py", "loop.py", "flags.py")
+_PACKAGE = os.path.dirname(os.path.dirname(__file__))
+#: nndsl's own standard-library-only modules the runtime imports from: the script holds a copy
+#: of the definitions it uses, never the import (it runs without nndsl)
+_SHARED = {"nndsl.suggest": "suggest.py"}
+_FILES = (
+    *(os.path.join(_PACKAGE, name) for name in _SHARED.values()),
+    *(os.path.join(_RUNTIME, name) for name in ("data.py", "loop.py", "flags.py")),
+)
 _HEADINGS = {"data.py": "data", "loop.py": "the training loop", "flags.py": "command-line flags"}
 #: what the tail calls; everything these refer to is copied too
 _ROOTS = ("prepare_data", "parse_call", "run", "given_flags")
@@ -54,12 +61,14 @@ def _runtime() -> tuple[list[_Definition], dict[str, str]]:
     """Every definition of the runtime files, in order, and each imported name's import line."""
     definitions: list[_Definition] = []
     imports: dict[str, str] = {}
-    for name in _FILES:
-        with open(os.path.join(_RUNTIME, name), encoding="utf-8") as handle:
+    for path in _FILES:
+        with open(path, encoding="utf-8") as handle:
             text = handle.read()
         lines = text.splitlines()
         tree = ast.parse(text)
         for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module in _SHARED:
+                continue  # the definitions themselves are copied
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for alias in node.names:
                     bound = alias.asname or alias.name.split(".")[0]
@@ -75,7 +84,8 @@ def _runtime() -> tuple[list[_Definition], dict[str, str]]:
             while first > 1 and lines[first - 2].lstrip().startswith("#"):
                 first -= 1  # the comments just above a definition belong to it
             source = "\n".join(lines[first - 1 : node.end_lineno])
-            definitions.append(_Definition(source, _defined(node), _used(node), _HEADINGS[name]))
+            heading = _HEADINGS.get(os.path.basename(path), "helpers")
+            definitions.append(_Definition(source, _defined(node), _used(node), heading))
     return definitions, imports
 
 

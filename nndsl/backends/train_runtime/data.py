@@ -6,7 +6,6 @@ output and splits it. Any problem the user can fix is a ``DataError`` whose mess
 
 import ast
 import csv
-import difflib
 import gzip
 import hashlib
 import inspect
@@ -21,6 +20,8 @@ import zlib
 from typing import NamedTuple
 
 import torch
+
+from nndsl.suggest import did_you_mean
 
 
 class DataError(Exception):
@@ -71,14 +72,6 @@ def task_of(loss_name: str) -> str:
             f"unknown loss {loss_name!r}{did_you_mean(loss_name, LOSS_TASKS)}; use one of {', '.join(LOSS_TASKS)}."
         )
     return LOSS_TASKS[loss_name]
-
-
-def did_you_mean(name: str, choices) -> str:
-    """' (did you mean 'x'?)' when a choice is close to name, else ''."""
-    close = difflib.get_close_matches(
-        str(name), [str(choice) for choice in choices], n=1
-    )
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def import_data_library(module: str, pip_name: str, purpose: str):

@@ -27,6 +27,8 @@ import warnings
 import torch
 from torch import nn
 
+from nndsl.suggest import did_you_mean
+
 
 class TrainingError(Exception):
     """A problem with the options or the output files that the user can fix; the message says what."""
@@ -410,13 +412,9 @@ def parse_flag(parse_call, flag: str, text: str) -> tuple:
 
 def unknown_name(flag: str, what: str, name: str, choices) -> TrainingError:
     """The error for a name that is not among the choices, with the closest one if any."""
-    import difflib
-
-    same_letters = [choice for choice in choices if choice.lower() == name.lower()]
-    close = same_letters or difflib.get_close_matches(name, list(choices), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
     return TrainingError(
-        f"{flag}: unknown {what} {name!r}{hint}; use one of {', '.join(choices)}"
+        f"{flag}: unknown {what} {name!r}{did_you_mean(name, choices)}; "
+        f"use one of {', '.join(choices)}"
     )
 
 
