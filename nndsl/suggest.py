@@ -41,10 +41,13 @@ def nearest_name(name, candidates, not_typos=()):
     allowed = 1 if len(name) <= 5 else 2
     # a name of three letters or fewer is too short to tell a dropped letter from another word;
     # a name whose length differs by more than `allowed` is further than `allowed` edits
-    near = [c for c in lowered if abs(len(c) - len(name)) <= allowed and (len(name) > 3 or len(c) == len(name))]
-    scored = sorted((_edits(name.lower(), c), c) for c in near)
+    lengths = (len(name),)
+    if len(name) > 3:
+        lengths = range(len(name) - allowed, len(name) + allowed + 1)
+    scored = sorted((_edits(name.lower(), c), c) for c in lowered if len(c) in lengths)
     best = [c for d, c in scored if d == scored[0][0]] if scored else []
-    if len(best) > 1:  # equally near: a name that only lacks its end (BatchNorm2 -> BatchNorm2d)
+    # equally near: a name that only lacks its end (BatchNorm2 -> BatchNorm2d)
+    if len(best) > 1:
         best = [c for c in best if c.startswith(name.lower())]
     if len(best) != 1 or scored[0][0] > allowed:
         return None  # nothing near, or two names equally near: no guess

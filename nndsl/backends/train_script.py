@@ -18,13 +18,14 @@ from nndsl.backends.pywriter import Code, call, call_text, comment, literal
 from nndsl.backends.torch_module import class_names, emit_classes
 from nndsl.ir import ModelIR, Program, TrainConfig
 from nndsl.pysource import string_literal
+from nndsl.train_catalogue import DATA_LOADERS
 from nndsl.version import __version__
 
 _RUNTIME = os.path.join(os.path.dirname(__file__), "train_runtime")
 _PACKAGE = os.path.dirname(os.path.dirname(__file__))
 #: nndsl's own standard-library-only modules the runtime imports from: the script holds a copy
 #: of the definitions it uses, never the import (it runs without nndsl)
-_SHARED = {"nndsl.suggest": "suggest.py"}
+_SHARED = {"nndsl.suggest": "suggest.py", "nndsl.train_catalogue": "train_catalogue.py"}
 _FILES = (
     *(os.path.join(_PACKAGE, name) for name in _SHARED.values()),
     *(os.path.join(_RUNTIME, name) for name in ("data.py", "loop.py", "flags.py")),
@@ -32,17 +33,6 @@ _FILES = (
 _HEADINGS = {"data.py": "data", "loop.py": "the training loop", "flags.py": "command-line flags"}
 #: what the tail calls; everything these refer to is copied too
 _ROOTS = ("prepare_data", "parse_call", "run", "given_flags")
-#: the runtime function behind each data source of the spec
-LOADERS = {
-    "digits": "load_digits",
-    "mnist": "load_mnist",
-    "fashion_mnist": "load_fashion_mnist",
-    "csv": "load_csv",
-    "npz": "load_npz",
-    "torchvision": "load_torchvision",
-    "xor": "make_xor",
-    "sum3": "make_sum3",
-}
 _STDLIB = set(sys.stdlib_module_names)
 
 
@@ -226,7 +216,7 @@ def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str
         f"INPUT_SHAPE = {literal(_dims(model, model.input.shape))}  # {comment(str(model.input))}, batch first",
         f"INPUT_DTYPE = {literal(dtype)}",
         f"OUTPUT_SHAPE = {literal(_dims(model, model.output.shape))}  # {comment(str(model.output))}",
-        f"LOADERS = {{{literal(loader)}: {LOADERS[loader]}}}",
+        f"LOADERS = {{{literal(loader)}: {DATA_LOADERS[loader]}}}",
         "",
         "",
         "def parse_args(argv=None, prog=None):",
@@ -280,7 +270,7 @@ def _file_name(path: str) -> str:
 def emit_train_script(program: Program, config: TrainConfig) -> str:
     """The whole script for ``config``'s model: ruff-clean, deterministic, runnable on its own."""
     model = program.model(config.model)
-    loader = LOADERS[config.settings["data"].name]
+    loader = DATA_LOADERS[config.settings["data"].name]
     imports, parts, names = runtime_source(
         (*_ROOTS, "fractions", "optional_call", "optional_int", "optional_float", "names", loader)
     )

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import torch
 
 from nndsl.suggest import did_you_mean
+from nndsl.train_catalogue import LOSS_TASKS
 
 
 class DataError(Exception):
@@ -51,18 +52,6 @@ class Splits(NamedTuple):
     source: str
     # the data's info (see Dataset), with the data source and the model's input
     info: dict | None = None
-
-
-LOSS_TASKS = {
-    "CrossEntropyLoss": "classification",
-    "NLLLoss": "classification",
-    "BCEWithLogitsLoss": "binary",
-    "BCELoss": "binary",
-    "MSELoss": "regression",
-    "L1Loss": "regression",
-    "SmoothL1Loss": "regression",
-    "HuberLoss": "regression",
-}
 
 
 def task_of(loss_name: str) -> str:

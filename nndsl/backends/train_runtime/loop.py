@@ -28,6 +28,15 @@ import torch
 from torch import nn
 
 from nndsl.suggest import did_you_mean
+from nndsl.train_catalogue import (
+    BATCH_SCHEDULERS,
+    INIT_ALIASES,
+    INIT_NAMES,
+    LOSS_TASKS,
+    TASK_METRICS,
+    TRAIN_OPTIMIZERS,
+    TRAIN_SCHEDULERS,
+)
 
 
 class TrainingError(Exception):
@@ -38,62 +47,10 @@ class TrainingDiverged(Exception):
     """The training loss became nan or inf; the message says where, and what was kept."""
 
 
-TRAIN_LOSSES = (
-    "CrossEntropyLoss",
-    "NLLLoss",
-    "BCEWithLogitsLoss",
-    "BCELoss",
-    "MSELoss",
-    "L1Loss",
-    "SmoothL1Loss",
-    "HuberLoss",
-)
-TRAIN_OPTIMIZERS = (
-    "SGD",
-    "Adam",
-    "AdamW",
-    "RMSprop",
-    "Adagrad",
-    "Adadelta",
-    "Adamax",
-    "NAdam",
-    "RAdam",
-)
-TRAIN_SCHEDULERS = (
-    "StepLR",
-    "MultiStepLR",
-    "ExponentialLR",
-    "CosineAnnealingLR",
-    "ReduceLROnPlateau",
-    "OneCycleLR",
-    "CyclicLR",
-    "LinearLR",
-    "ConstantLR",
-    "PolynomialLR",
-    "CosineAnnealingWarmRestarts",
-)
-# stepped after every batch; the others once per epoch
-BATCH_SCHEDULERS = ("OneCycleLR", "CyclicLR")
 FUSED_OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad")
 INIT_SCHEMES = {
-    "kaiming_normal": nn.init.kaiming_normal_,
-    "kaiming_uniform": nn.init.kaiming_uniform_,
-    "xavier_normal": nn.init.xavier_normal_,
-    "xavier_uniform": nn.init.xavier_uniform_,
-    "orthogonal": nn.init.orthogonal_,
-    "normal": nn.init.normal_,
-    "uniform": nn.init.uniform_,
-    "zeros": nn.init.zeros_,
-    "he_normal": nn.init.kaiming_normal_,
-    "he_uniform": nn.init.kaiming_uniform_,
-    "glorot_normal": nn.init.xavier_normal_,
-    "glorot_uniform": nn.init.xavier_uniform_,
-}
-# what evaluate() measures for each task, besides the loss
-TASK_METRICS = {
-    "classification": ("accuracy", "precision", "recall", "f1"),
-    "binary": ("accuracy", "precision", "recall", "f1"),
-    "regression": ("mse", "mae"),
+    name: getattr(nn.init, INIT_ALIASES.get(name, name) + "_")
+    for name in (*INIT_NAMES, *INIT_ALIASES)
 }
 CHECKPOINT_FORMAT = "nndsl-train-checkpoint-2"
 # the flags that shape a run's trajectory, kept in its checkpoint: a resumed run takes them
@@ -435,8 +392,8 @@ def construct(flag: str, factory, name: str, args: list, kwargs: dict):
 def build_loss(text: str, parse_call, device: torch.device) -> tuple:
     """The loss module for --loss and its name; weight/pos_weight lists become tensors."""
     name, args, kwargs = parse_flag(parse_call, "--loss", text)
-    if name not in TRAIN_LOSSES:
-        raise unknown_name("--loss", "loss", name, TRAIN_LOSSES)
+    if name not in LOSS_TASKS:
+        raise unknown_name("--loss", "loss", name, LOSS_TASKS)
     reduction = kwargs.get("reduction", "mean")
     if reduction not in ("mean", "sum"):
         raise TrainingError(
