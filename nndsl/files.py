@@ -23,6 +23,8 @@ import stat
 import tempfile
 from collections.abc import Iterable
 
+from nndsl.atomic import replace_atomically
+
 
 class OutputRefused(OSError):
     """The destination may not be written; ``strerror`` says why (callers print it as for any OSError)."""
@@ -64,28 +66,28 @@ def write_atomically(path: str, write, inputs: Iterable[str] = ()):
     check_output(path, inputs)
     target = os.path.realpath(path)
     existing = os.stat(target) if os.path.exists(target) else None
-    special = existing is not None and not stat.S_ISREG(existing.st_mode)  # /dev/null, a FIFO
-    directory = None if special else (os.path.dirname(target) or ".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        result = write(tmp)
-        if special:  # never renamed over: written into, as the shell's > does
-            with open(tmp, "rb") as source, open(target, "wb") as sink:
-                shutil.copyfileobj(source, sink)
-        elif existing is not None:
-            os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+    if existing is not None and not stat.S_ISREG(existing.st_mode):  # /dev/null, a FIFO
+        return _write_into(target, write)
+
+    def write_keeping_mode(temporary: str):
+        result = write(temporary)  # a new file gets the mode a plain open() gives it
+        if existing is not None:
+            os.chmod(temporary, stat.S_IMODE(existing.st_mode))
             if os.geteuid() == 0 and (existing.st_uid, existing.st_gid) != (0, 0):
-                os.chown(tmp, existing.st_uid, existing.st_gid)
-        else:  # mkstemp makes the file private (0600); give it the mode a plain open() would
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        if not special:
-            os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+                os.chown(temporary, existing.st_uid, existing.st_gid)
+        return result
+
+    return replace_atomically(target, write_keeping_mode)
+
+
+def _write_into(target: str, write):
+    """A destination that is not a regular file is never renamed over: the content is made in a
+    temporary directory, then written into it, as the shell's > does."""
+    with tempfile.TemporaryDirectory() as directory:
+        temporary = os.path.join(directory, "output")
+        result = write(temporary)
+        with open(temporary, "rb") as source, open(target, "wb") as sink:
+            shutil.copyfileobj(source, sink)
     return result
 
 

@@ -266,12 +266,15 @@ def test_a_model_declared_in_another_float_dtype_trains_in_it(tmp_path, dtype):
 
 
 def test_the_script_copies_shared_helpers_from_their_one_definition():
-    """The runtime imports did-you-mean from nndsl.suggest; the script holds that source, not the import."""
+    """The runtime imports did-you-mean (nndsl.suggest) and atomic writing (nndsl.atomic); the
+    script holds their source, not the import."""
     import inspect
 
+    import nndsl.atomic
     import nndsl.suggest
 
     script = compile_spec(ROOT / "specs" / "digits_mlp.nn", target="train")
     assert inspect.getsource(nndsl.suggest.did_you_mean) in script
     assert inspect.getsource(nndsl.suggest.close_matches) in script
+    assert inspect.getsource(nndsl.atomic.replace_atomically) in script
     assert "import nndsl" not in script and "from nndsl" not in script

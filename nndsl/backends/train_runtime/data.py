@@ -14,13 +14,13 @@ import math
 import os
 import struct
 import sys
-import tempfile
 import urllib.request
 import zlib
 from typing import NamedTuple
 
 import torch
 
+from nndsl.atomic import replace_atomically
 from nndsl.suggest import did_you_mean
 from nndsl.train_catalogue import LOSS_TASKS
 
@@ -331,16 +331,12 @@ def download_file(url: str, path: str, md5: str | None = None) -> None:
                 f"the download of {url} is not the published file (MD5 {got}, expected {md5}); "
                 "nothing was saved. Try again later, or put the files in place yourself."
             )
-    handle, temporary = tempfile.mkstemp(
-        dir=os.path.dirname(path) or ".", suffix=".part"
-    )
-    try:
-        with os.fdopen(handle, "wb") as file:
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as file:
             file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+
+    replace_atomically(path, write)
 
 
 def load_idx_dataset(

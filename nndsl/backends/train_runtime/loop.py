@@ -27,6 +27,7 @@ import warnings
 import torch
 from torch import nn
 
+from nndsl.atomic import replace_atomically
 from nndsl.suggest import did_you_mean
 from nndsl.train_catalogue import (
     BATCH_SCHEDULERS,
@@ -618,23 +619,15 @@ def matrix_text(matrix: list) -> str:
 def write_atomically(path: str, data: bytes, durable: bool = True) -> None:
     """Write a file through a temporary file beside it, so that a crash or a full disk leaves
     the previous version whole; durable: on the disk itself before the rename (fsync)."""
-    # named by the process id, unique among running processes; open() applies the umask
-    temp = os.path.join(
-        os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp"
-    )
-    try:
-        with open(temp, "wb") as file:
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as file:
             file.write(data)
-            if durable:
-                file.flush()
-                os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.remove(temp)
-        if isinstance(exc, OSError):
-            raise TrainingError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
+
+    try:
+        replace_atomically(path, write, durable)
+    except OSError as exc:
+        raise TrainingError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def process_alive(pid: int) -> bool:
