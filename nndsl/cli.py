@@ -265,7 +265,7 @@ def cmd_compile(args) -> int:
         return EXIT_OK
     except OSError as exc:
         where = "standard output" if out == "-" else out
-        print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot write {where}: {_flags(str(exc.strerror or exc))}", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
@@ -314,12 +314,13 @@ def _export_onnx(args, result) -> int:
         return EXIT_USAGE
 
 
-#: how the library's messages name an API parameter, and the command-line flag that sets it
+#: how the library's messages name an API parameter or an output, and the command line's way to set it
 _PARAMETER_FLAGS = {
     "opset=N": "--opset N",
     "verify=False": "--no-verify",
     "weights=": "--weights ",
     "input=": "--input ",
+    "choose another output path": "choose another output path with -o",
 }
 _PARAMETER = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _PARAMETER_FLAGS)) + ")")
 

@@ -51,7 +51,7 @@ def check_output(path: str, inputs: Iterable[str] = ()) -> None:
                 if os.path.abspath(name) == os.path.abspath(path)
                 else f"it is the same file as {name}, an input"
             )
-            raise OutputRefused(f"{shown} of this command; choose another output path with -o")
+            raise OutputRefused(f"{shown} of this command; choose another output path")
     if not os.access(target, os.W_OK) or not os.stat(target).st_mode & 0o222:
         raise OutputRefused(
             "it exists and is read-only (the shell's > would refuse it too); remove it or choose another path"
