@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from nndsl.backends.pywriter import call_text
 from nndsl.diagnostics import Severity, span_json
 from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, layers_of, subgraphs
 
@@ -50,6 +49,8 @@ def signature_text(model) -> str:
 
 def train_text(config) -> str:
     """``CrossEntropyLoss, Adam(lr=0.001), 10 epochs of batches of 64 on digits()``."""
+    from nndsl.backends.pywriter import call_text  # only for a spec with a train section
+
     s = config.settings
     parts = [call_text(s["loss"]), call_text(s["optimizer"])]
     if s["schedule"] is not None:
