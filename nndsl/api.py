@@ -39,11 +39,12 @@ class SpecError(Exception):
         super().__init__("\n\n".join(render_text(d) for d in diagnostics if d.severity is Severity.ERROR))
 
 
-def parse_input_shape(text: str, sink: DiagnosticSink) -> TensorType | None:
-    """Parse the ``--input`` notation (``[N, 1, 28, 28]``, ``long[N, T]``); errors go to ``sink``."""
+def parse_input_shape(text: str, sink: DiagnosticSink, name: str = "input=") -> TensorType | None:
+    """Parse a bare chain's input shape (``[N, 1, 28, 28]``, ``long[N, T]``); errors go to
+    ``sink``, located in a source called ``name`` (the parameter or flag that gave it)."""
     from nndsl.syntax import parse_shape
 
-    source = Source("--input", text)
+    source = Source(name, text)
     try:
         decl = parse_shape(source)
     except DiagnosticError as exc:

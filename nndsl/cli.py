@@ -446,7 +446,7 @@ def _parse_input(args) -> bool:
     from nndsl.diagnostics import DiagnosticSink
 
     sink = DiagnosticSink()
-    args.input = parse_input_shape(text, sink)
+    args.input = parse_input_shape(text, sink, "--input")
     if args.input is not None and not sink.has_errors:
         return True
     print("\n\n".join(render_text(d) for d in sink.items), file=sys.stderr)
