@@ -20,7 +20,6 @@ class Target(NamedTuple):
     entry: str  # "module:function", imported on first use
     suffix: str = ""  # the default output: the spec's path without .nn, plus this
     extra: str | None = None  # the pip extra it needs (nndsl[extra]), None when it needs none
-
     training: bool = False  # whether it needs the spec's train section
 
     def load(self) -> Any:
