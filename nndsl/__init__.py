@@ -1,7 +1,6 @@
 """nndsl: a compiler for neural-network architecture specs (check shapes, emit PyTorch and ONNX)."""
 
-__version__ = "0.1.0"
-
-from nndsl.api import Result, SpecError, build, check_file, check_source, compile_spec, export_onnx  # noqa: E402
+from nndsl.api import Result, SpecError, build, check_file, check_source, compile_spec, export_onnx
+from nndsl.version import __version__
 
 __all__ = ["Result", "SpecError", "__version__", "build", "check_file", "check_source", "compile_spec", "export_onnx"]

@@ -6,10 +6,12 @@ import gc
 import os
 
 from nndsl import check as _check
-from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, closest, render_text
+from nndsl.backends.onnx_opsets import DEFAULT_OPSET
+from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, render_text
 from nndsl.ir import Program
 from nndsl.shapes import TensorType
 from nndsl.source import Source
+from nndsl.suggest import close_matches
 
 
 class Result:
@@ -37,11 +39,12 @@ class SpecError(Exception):
         super().__init__("\n\n".join(render_text(d) for d in diagnostics if d.severity is Severity.ERROR))
 
 
-def parse_input_shape(text: str, sink: DiagnosticSink) -> TensorType | None:
-    """Parse the ``--input`` notation (``[N, 1, 28, 28]``, ``long[N, T]``); errors go to ``sink``."""
+def parse_input_shape(text: str, sink: DiagnosticSink, name: str = "input=") -> TensorType | None:
+    """Parse a bare chain's input shape (``[N, 1, 28, 28]``, ``long[N, T]``); errors go to
+    ``sink``, located in a source called ``name`` (the parameter or flag that gave it)."""
     from nndsl.syntax import parse_shape
 
-    source = Source("--input", text)
+    source = Source(name, text)
     try:
         decl = parse_shape(source)
     except DiagnosticError as exc:
@@ -123,12 +126,24 @@ def _checked(spec, input) -> Result:
     return result
 
 
-def compile_spec(spec: str | os.PathLike, input: str | None = None) -> str:
-    """Python source of the PyTorch modules for a spec: its text, or its file (a Path, or a
-    string naming an existing ``.nn`` file)."""
-    from nndsl.backends.torch_module import emit_program
+def compile_spec(spec: str | os.PathLike, input: str | None = None, target: str = "module") -> str:
+    """Python source for a spec: its text, or its file (a Path, or a string naming an existing
+    ``.nn`` file). ``target`` names the source target (nndsl.targets): ``module``, the PyTorch
+    modules (default), or ``train``, the training script of the spec's train section. Raises
+    SpecError for a spec with errors and ValueError for a target that is not source text or
+    that the spec lacks what it needs for."""
+    from nndsl.targets import target as find_target
 
-    return emit_program(_checked(spec, input).program)
+    chosen = find_target(target)
+    if chosen.kind != "source":
+        raise ValueError(f"target {target!r} writes no source text; compile_spec takes {_source_targets()}")
+    return chosen.load()(_checked(spec, input).program)
+
+
+def _source_targets() -> str:
+    from nndsl.targets import TARGETS
+
+    return ", ".join(repr(t.name) for t in TARGETS.values() if t.kind == "source")
 
 
 def build(spec: str | os.PathLike, model: str | None = None, input: str | None = None):
@@ -146,8 +161,8 @@ def build(spec: str | os.PathLike, model: str | None = None, input: str | None =
     if not names:
         raise ValueError("the spec defines no model")
     if model is not None and model not in names:
-        guess = closest(model, names)
-        hint = f"; did you mean {guess!r}?" if guess else ""
+        guess = close_matches(model, names, ignore_case=True)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
         raise ValueError(f"the spec defines no model {model!r} (it defines {', '.join(names)}){hint}")
     namespace = load_module(program)
     chosen = program.model(model)
@@ -181,18 +196,19 @@ def export_onnx(
     for the rest (a missing package, an unreadable weights file, an opset out of range).
     """
     from nndsl import export as onnx_export
+    from nndsl.targets import target
 
     program = _checked(spec, input).program
     chosen = onnx_export.models_to_export(program, model)
     if not chosen:
         raise ValueError("the spec defines no model")
     try:
-        return onnx_export.export(
+        return target("onnx").load()(
             program,
             chosen[0],
             os.fspath(out),
             None if weights is None else os.fspath(weights),
-            onnx_export.DEFAULT_OPSET if opset is None else opset,
+            DEFAULT_OPSET if opset is None else opset,
             fold_batchnorm,
             verify=verify,
         )

@@ -26,6 +26,7 @@ from nndsl.layers.base import (
 from nndsl.layers.registry import TORCH_LAYERS
 from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
 from nndsl.source import Source
+from nndsl.suggest import close_matches
 
 BUILTIN_VALUES = {"True": True, "False": False, "None": None}
 INT64_MAX = 2**63 - 1
@@ -693,15 +694,6 @@ def unknown_layer_help(name: str) -> str:
         return f"did you mean {listed}? (the dimension is part of the name)"
     guess = suggest(name)
     return f"did you mean '{guess}'?" if guess else "run `nndsl layers` to list the known layers"
-
-
-def close_matches(word, candidates, n=1):
-    """The candidates nearest to a misspelt word; one that differs only in case comes first."""
-    import difflib  # only when there is a mistake to explain
-
-    candidates = list(candidates)
-    same = [c for c in candidates if c.lower() == word.lower() and c != word]
-    return (same + [c for c in difflib.get_close_matches(word, candidates, n=n) if c not in same])[:n]
 
 
 class _InferMarker:

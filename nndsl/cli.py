@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
-from nndsl import __version__
-from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, render_short, render_text, span_json
+from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, render_short, render_text
+from nndsl.targets import compile_targets, target
+from nndsl.version import __version__
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-JSON_SCHEMA_VERSION = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,10 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     comp.add_argument(
         "--target",
-        choices=("module", "train", "onnx"),
+        choices=[t.name for t in compile_targets()],
         default="module",
-        help="module: the nn.Module classes (default); train: a standalone training script (needs a train "
-        "section); onnx: a verified ONNX model per model (needs nndsl[onnx])",
+        help="; ".join(t.help_text() for t in compile_targets()),
     )
     _input_and_color(comp)
     _onnx_options(comp, weights_required=False)
@@ -91,7 +91,7 @@ def _input_and_color(parser: argparse.ArgumentParser) -> None:
 
 
 def _onnx_options(parser: argparse.ArgumentParser, weights_required: bool) -> None:
-    from nndsl.export import DEFAULT_OPSET
+    from nndsl.backends.onnx_opsets import DEFAULT_OPSET
 
     parser.add_argument(
         "--weights",
@@ -181,64 +181,8 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _tensor_json(t) -> dict:
-    return {"shape": t.shape.to_json(), "dtype": t.dtype, "text": str(t.shape)}
-
-
-def _model_json(model, source) -> dict:
-    from nndsl.ir import BlockNode, LayerNode, subgraphs
-
-    layers = []
-
-    def visit(graph, block, file):
-        for node in graph.nodes:
-            if isinstance(node, LayerNode):
-                layers.append(
-                    {
-                        "index": node.index,
-                        "layer": node.written,
-                        "torch_class": node.layer.torch_name(),
-                        "call": node.text,
-                        "selector": node.selector,
-                        "file": file,
-                        "block": block,
-                        "line": node.line,
-                        "span": span_json(source, node.span) if file == source.name else None,
-                        "input": _tensor_json(node.input),
-                        "output": _tensor_json(node.output),
-                        "params": node.params,
-                    }
-                )
-            for sub in subgraphs(node):
-                if isinstance(node, BlockNode):
-                    visit(sub, node.block, node.defined_in)
-                else:
-                    visit(sub, block, file)
-
-    visit(model.graph, None, source.name)
-    return {
-        "name": model.name,
-        "complete": model.complete,
-        # null only for a model whose every input declaration has an error
-        "input": _tensor_json(model.input) if model.input_types else None,
-        "output": _tensor_json(model.output) if model.input_types or model.graph.outputs else None,
-        "inputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.input_names, model.input_types)],
-        "outputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.output_names, model.outputs)],
-        "params": model.param_count,
-        "layers": layers,
-    }
-
-
-def _signature_text(model) -> str:
-    """``[N, 1, 28, 28] -> [N, 10]``; with several inputs or outputs, named and comma-separated."""
-    if len(model.input_types) == 1 and len(model.outputs) == 1:
-        return f"{model.input} -> {model.output}"
-    ins = ", ".join(f"{n}: {t}" for n, t in zip(model.input_names, model.input_types))
-    outs = ", ".join(f"{n}: {t}" if n else str(t) for n, t in zip(model.output_names, model.outputs))
-    return f"({ins}) -> ({outs})"
-
-
 def cmd_check(args) -> int:
+    summary = target("summary").load()
     color = _use_color(args.color, sys.stdout)
     status = EXIT_OK
     files_json = []
@@ -248,7 +192,7 @@ def cmd_check(args) -> int:
         if problem:
             status = EXIT_USAGE
             if args.format == "json":
-                files_json.append({"file": path, "ok": False, "io_error": problem, "models": [], "diagnostics": []})
+                files_json.append(summary.io_error_json(path, problem))
             else:
                 print(f"error: {problem}", file=sys.stderr)
             continue
@@ -257,41 +201,18 @@ def cmd_check(args) -> int:
         total_warnings += warnings
         if errors and status == EXIT_OK:
             status = EXIT_ERRORS
-        models = result.program.models if result.program else ()
         if args.format == "json":
-            files_json.append(
-                {
-                    "file": path,
-                    "ok": errors == 0,
-                    "io_error": None,
-                    "models": [_model_json(m, result.source) for m in models],
-                    "diagnostics": [d.to_json() for d in result.diagnostics],
-                }
-            )
+            files_json.append(summary.file_json(path, result))
             continue
         if result.diagnostics:
             print(_render(result.diagnostics, args.format, color))
             if args.format == "text":
                 print()
         if args.format == "text" and not errors:
-            if not models and result.program is not None and result.program.blocks:
-                listed = ", ".join(result.program.blocks)
-                print(f"{result.source.name}: blocks {listed} (each is checked where a model uses it)")
-            for model in models:
-                print(f"{result.source.name}: {model.name}: {_signature_text(model)}, {model.param_count:,} parameters")
-                if args.shapes:
-                    print(_shape_table(model, result.source))
-            for config in result.program.trainings if result.program else ():
-                print(f"{result.source.name}: train {config.model}: {_train_text(config)}")
+            for line in summary.summary_lines(result, args.shapes):
+                print(line)
     if args.format == "json":
-        payload = {
-            "version": JSON_SCHEMA_VERSION,
-            "files": files_json,
-            "summary": {"files": len(args.files), "errors": total_errors, "warnings": total_warnings},
-        }
-        import json
-
-        print(json.dumps(payload, indent=2))
+        print(summary.report_json(files_json, total_errors, total_warnings))
     elif args.format == "text" and (total_errors or total_warnings):
         print(
             f"{_plural(total_errors, 'error')}, {_plural(total_warnings, 'warning')} "
@@ -299,55 +220,6 @@ def cmd_check(args) -> int:
             file=sys.stderr,
         )
     return status
-
-
-def _train_text(config) -> str:
-    """``CrossEntropyLoss, Adam(lr=0.001), 10 epochs of batches of 64 on digits()``."""
-    from nndsl.backends.train_script import call_text
-
-    s = config.settings
-    parts = [call_text(s["loss"]), call_text(s["optimizer"])]
-    if s["schedule"] is not None:
-        parts.append(call_text(s["schedule"]))
-    parts.append(f"{_plural(s['epochs'], 'epoch')} of batches of {s['batch_size']} on {call_text(s['data'])}")
-    return ", ".join(parts)
-
-
-def _shape_rows(graph, source, rows) -> None:
-    """One row per layer, tensor operation, block use and residual sum of a model's own graph."""
-    from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, layers_of
-
-    for node in graph.nodes:
-        if isinstance(node, (ResidualNode, SeqNode)) and not (isinstance(node, SeqNode) and node.kind == "param"):
-            _shape_rows(node.body, source, rows)
-            if isinstance(node, ResidualNode):
-                if node.shortcut is not None:
-                    _shape_rows(node.shortcut, source, rows)
-                rows.append(("", "+ (residual sum)", str(node.type), "0"))
-            continue
-        line, col = source.line_col(node.span.start)
-        text = node.text if len(node.text) <= 60 else node.text[:57] + "..."
-        if isinstance(node, LayerNode):
-            rows.append((f"{line}:{col}", text, str(node.output), f"{node.params:,}"))
-        elif isinstance(node, OpNode):
-            rows.append((f"{line}:{col}", text, ", ".join(map(str, node.types)), "0"))
-        elif isinstance(node, BlockNode):
-            params = sum(n.params for n in layers_of(node.body))
-            # the values this use got, which a loop or a parameter may hide in the text
-            args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not isinstance(v, SubNetwork))
-            rows.append((f"{line}:{col}", f"{node.block}({args})", str(node.types[-1]), f"{params:,}"))
-
-
-def _shape_table(model, source) -> str:
-    rows = [("", "layer", "output", "params")]
-    _shape_rows(model.graph, source, rows)
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    out = []
-    for r in rows:
-        out.append(
-            f"  {r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2].ljust(widths[2])}  {r[3].rjust(widths[3])}"
-        )
-    return "\n".join(out)
 
 
 def _load_checked(path: str, input_shape, color: str, consequence: str):
@@ -370,24 +242,16 @@ def cmd_compile(args) -> int:
     result, code = _load_checked(args.file, args.input, args.color, "nothing written")
     if result is None:
         return code
-    if args.target == "onnx":
+    chosen = target(args.target)
+    if chosen.kind == "export":
         return _export_onnx(args, result)
     if args.weights or args.model or args.no_fold or args.no_verify:  # not silently ignored
         print("error: --weights, --model, --no-fold and --no-verify apply to --target onnx", file=sys.stderr)
         return EXIT_USAGE
-    if args.target == "train":
-        config = _train_config(result.program, args.file)
-        if config is None:
-            return EXIT_USAGE
-        from nndsl.backends.train_script import emit_train_script
-
-        code = emit_train_script(result.program, config)
-        default_out = os.path.splitext(args.file)[0] + "_train.py"
-    else:
-        from nndsl.backends.torch_module import emit_program
-
-        code = emit_program(result.program)
-        default_out = os.path.splitext(args.file)[0] + ".py"
+    if chosen.training and _train_config(result.program, args.file) is None:
+        return EXIT_USAGE
+    code = chosen.load()(result.program)
+    default_out = chosen.default_output(args.file)
     out = args.output or ("-" if args.file == "-" else default_out)
     try:
         if out == "-":
@@ -401,7 +265,7 @@ def cmd_compile(args) -> int:
         return EXIT_OK
     except OSError as exc:
         where = "standard output" if out == "-" else out
-        print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot write {where}: {_flags(str(exc.strerror or exc))}", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
@@ -418,6 +282,8 @@ def _export_onnx(args, result) -> int:
     """Export each chosen model to its .onnx file; every problem is a message or a diagnostic."""
     from nndsl import export as onnx_export
 
+    export = target("onnx").load()
+
     program = result.program
     color = _use_color(args.color, sys.stderr)
     try:
@@ -433,19 +299,39 @@ def _export_onnx(args, result) -> int:
         for model in models:
             out = args.output or onnx_export.default_path(args.file, model, len(models) > 1)
             try:
-                done = onnx_export.export(
+                done = export(
                     program, model, out, args.weights, args.opset, not args.no_fold, verify=not args.no_verify
                 )
             except onnx_export.ExportDiagnostics as exc:
-                print(_render(exc.diagnostics, "text", color), file=sys.stderr)
+                print(_render([_with_flags(d) for d in exc.diagnostics], "text", color), file=sys.stderr)
                 print(f"{_plural(len(exc.diagnostics), 'error')}; {model.name}: nothing written", file=sys.stderr)
                 status = EXIT_ERRORS
                 continue
             print(_export_summary(done), file=sys.stderr)
         return status
     except onnx_export.ExportFailure as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_flags(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+
+
+#: how the library's messages name an API parameter or an output, and the command line's way to set it
+_PARAMETER_FLAGS = {
+    "opset=N": "--opset N",
+    "verify=False": "--no-verify",
+    "weights=": "--weights ",
+    "input=": "--input ",
+    "choose another output path": "choose another output path with -o",
+}
+_PARAMETER = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _PARAMETER_FLAGS)) + ")")
+
+
+def _flags(text: str) -> str:
+    """A library message as the command line says it: ``pass verify=False`` becomes ``pass --no-verify``."""
+    return _PARAMETER.sub(lambda m: _PARAMETER_FLAGS[m.group(1)], text)
+
+
+def _with_flags(diag: Diagnostic) -> Diagnostic:
+    return diag._replace(message=_flags(diag.message), help=diag.help and _flags(diag.help))
 
 
 def _export_summary(done) -> str:
@@ -560,7 +446,7 @@ def _parse_input(args) -> bool:
     from nndsl.diagnostics import DiagnosticSink
 
     sink = DiagnosticSink()
-    args.input = parse_input_shape(text, sink)
+    args.input = parse_input_shape(text, sink, "--input")
     if args.input is not None and not sink.has_errors:
         return True
     print("\n\n".join(render_text(d) for d in sink.items), file=sys.stderr)

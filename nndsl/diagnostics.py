@@ -256,17 +256,6 @@ def _underlines(labels, gutter: str, paint, sev: str) -> list[str]:
     return lines
 
 
-def closest(word: str, candidates) -> str | None:
-    """The did-you-mean for ``word`` among ``candidates``: a case-insensitive match, else the nearest."""
-    import difflib  # only when there is a mistake to explain
-
-    lowered = {c.lower(): c for c in candidates}
-    if word.lower() in lowered:
-        return lowered[word.lower()]
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[close[0]] if close else None
-
-
 class DiagnosticSink:
     """Collects every diagnostic of a run, in the order they were found."""
 

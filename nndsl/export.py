@@ -12,10 +12,9 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from nndsl.backends.onnx_opsets import DEFAULT_OPSET
 from nndsl.diagnostics import Diagnostic, Severity, Span
 from nndsl.ir import BlockNode, ModelIR, Program
-
-DEFAULT_OPSET = 21  # kept equal to nndsl.backends.onnx_export.DEFAULT_OPSET (a test checks it)
 
 
 class ExportFailure(Exception):
@@ -120,7 +119,7 @@ def preflight(program: Program, model: ModelIR, opset: int) -> None:
                     model,
                     "E603",
                     f"input {name} has an unknown rank ({tensor.shape}); an ONNX graph needs every input's shape",
-                    help="give the bare chain's input shape, e.g. --input '[N, 1, 28, 28]'",
+                    help="give the bare chain's input shape, e.g. input='[N, 1, 28, 28]'",
                 )
             )
     for name, tensor in zip(model.input_names, model.input_types):
@@ -152,7 +151,7 @@ def export(
     file, writing)."""
     require("onnx", "onnx", "ONNX export")
     if verify:
-        require("onnxruntime", "onnx", "verifying an ONNX export (or pass --no-verify)")
+        require("onnxruntime", "onnx", "verifying an ONNX export (or pass verify=False)")
     from nndsl.backends import onnx_export, onnx_verify
 
     try:
@@ -174,7 +173,7 @@ def export(
         if not has_torch:
             raise ExportFailure(
                 "a fresh export takes torch's own initialisation, and torch is not installed: "
-                "pip install 'nndsl[torch]', or export trained weights with --weights FILE.safetensors"
+                "pip install 'nndsl[torch]', or export trained weights with weights=FILE.safetensors"
             )
         try:
             module = onnx_verify.fresh_module(program, model)
@@ -220,7 +219,7 @@ def export(
         except onnx_verify.NoSizes as exc:
             names = ", ".join(onnx_verify.symbols(model))
             message = f"cannot verify the ONNX export of {model.name}: {exc}"
-            help = "export with --no-verify (the file is then not checked)"
+            help = "export with verify=False (the file is then not checked)"
             if names:
                 help = f"give {names} a size in the input declaration, or {help}"
             raise ExportDiagnostics([_diagnostic(program, model, "E605", message, help=help)]) from None

@@ -23,6 +23,8 @@ import stat
 import tempfile
 from collections.abc import Iterable
 
+from nndsl.atomic import replace_atomically
+
 
 class OutputRefused(OSError):
     """The destination may not be written; ``strerror`` says why (callers print it as for any OSError)."""
@@ -49,7 +51,7 @@ def check_output(path: str, inputs: Iterable[str] = ()) -> None:
                 if os.path.abspath(name) == os.path.abspath(path)
                 else f"it is the same file as {name}, an input"
             )
-            raise OutputRefused(f"{shown} of this command; choose another output path with -o")
+            raise OutputRefused(f"{shown} of this command; choose another output path")
     if not os.access(target, os.W_OK) or not os.stat(target).st_mode & 0o222:
         raise OutputRefused(
             "it exists and is read-only (the shell's > would refuse it too); remove it or choose another path"
@@ -64,28 +66,28 @@ def write_atomically(path: str, write, inputs: Iterable[str] = ()):
     check_output(path, inputs)
     target = os.path.realpath(path)
     existing = os.stat(target) if os.path.exists(target) else None
-    special = existing is not None and not stat.S_ISREG(existing.st_mode)  # /dev/null, a FIFO
-    directory = None if special else (os.path.dirname(target) or ".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        result = write(tmp)
-        if special:  # never renamed over: written into, as the shell's > does
-            with open(tmp, "rb") as source, open(target, "wb") as sink:
-                shutil.copyfileobj(source, sink)
-        elif existing is not None:
-            os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+    if existing is not None and not stat.S_ISREG(existing.st_mode):  # /dev/null, a FIFO
+        return _write_into(target, write)
+
+    def write_keeping_mode(temporary: str):
+        result = write(temporary)  # a new file gets the mode a plain open() gives it
+        if existing is not None:
+            os.chmod(temporary, stat.S_IMODE(existing.st_mode))
             if os.geteuid() == 0 and (existing.st_uid, existing.st_gid) != (0, 0):
-                os.chown(tmp, existing.st_uid, existing.st_gid)
-        else:  # mkstemp makes the file private (0600); give it the mode a plain open() would
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        if not special:
-            os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+                os.chown(temporary, existing.st_uid, existing.st_gid)
+        return result
+
+    return replace_atomically(target, write_keeping_mode)
+
+
+def _write_into(target: str, write):
+    """A destination that is not a regular file is never renamed over: the content is made in a
+    temporary directory, then written into it, as the shell's > does."""
+    with tempfile.TemporaryDirectory() as directory:
+        temporary = os.path.join(directory, "output")
+        result = write(temporary)
+        with open(temporary, "rb") as source, open(target, "wb") as sink:
+            shutil.copyfileobj(source, sink)
     return result
 
 

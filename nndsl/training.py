@@ -28,6 +28,15 @@ from nndsl.layers.base import (
     optional,
 )
 from nndsl.shapes import INTEGER_DTYPES
+from nndsl.train_catalogue import (
+    DATA_LOADERS,
+    INIT_ALIASES,
+    INIT_NAMES,
+    LOSS_TASKS,
+    TASK_METRICS,
+    TRAIN_OPTIMIZERS,
+    TRAIN_SCHEDULERS,
+)
 
 # ---------------------------------------------------------------- value kinds
 
@@ -147,12 +156,19 @@ class Option(NamedTuple):
         return {p.name: p.default for p in self.params if not p.required}
 
 
-def _options(*options: Option) -> dict[str, Option]:
-    return {o.name: o for o in options}
+def _options(names, *options: Option) -> dict[str, Option]:
+    """The catalogue's options (``nndsl.train_catalogue``), in its order, each with its parameters
+    here and, for a loss, the catalogue's task; an option the catalogue lacks, or one it names
+    without parameters here, is a mistake in nndsl itself."""
+    table = {o.name: o for o in options}
+    if set(table) != set(names):
+        raise AssertionError(f"the training catalogue and the checker differ: {set(table) ^ set(names)}")
+    return {name: table[name]._replace(task=LOSS_TASKS.get(name)) for name in names}
 
 
 _WEIGHT = Param("weight", optional(WEIGHTS), None)
 LOSSES = _options(
+    LOSS_TASKS,
     Option(
         "CrossEntropyLoss",
         (
@@ -163,44 +179,38 @@ LOSSES = _options(
         ),
         "classification from logits [N, C] and class indices",
         ("weight",),
-        "classification",
     ),
     Option(
         "NLLLoss",
         (_WEIGHT, Param("ignore_index", INT, -100), Param("reduction", REDUCTION, "mean")),
         "classification from log-probabilities (after LogSoftmax)",
         ("weight",),
-        "classification",
     ),
     Option(
         "BCEWithLogitsLoss",
         (_WEIGHT, Param("reduction", REDUCTION, "mean"), Param("pos_weight", optional(WEIGHTS), None)),
         "binary or multi-label classification from logits",
         ("weight",),
-        "binary",
     ),
     Option(
         "BCELoss",
         (_WEIGHT, Param("reduction", REDUCTION, "mean")),
         "binary classification from probabilities (after Sigmoid)",
         ("weight",),
-        "binary",
     ),
-    Option("MSELoss", (Param("reduction", REDUCTION, "mean"),), "regression: mean squared error", (), "regression"),
-    Option("L1Loss", (Param("reduction", REDUCTION, "mean"),), "regression: mean absolute error", (), "regression"),
+    Option("MSELoss", (Param("reduction", REDUCTION, "mean"),), "regression: mean squared error", ()),
+    Option("L1Loss", (Param("reduction", REDUCTION, "mean"),), "regression: mean absolute error", ()),
     Option(
         "SmoothL1Loss",
         (Param("reduction", REDUCTION, "mean"), Param("beta", NONNEG_FLOAT, 1.0)),
         "regression: L1 with a quadratic zone",
         (),
-        "regression",
     ),
     Option(
         "HuberLoss",
         (Param("reduction", REDUCTION, "mean"), Param("delta", POS_FLOAT, 1.0)),
         "regression: Huber loss",
         (),
-        "regression",
     ),
 )
 
@@ -209,6 +219,7 @@ _DECAY = Param("weight_decay", NONNEG_FLOAT, 0.0)
 _EPS = Param("eps", NONNEG_FLOAT, 1e-08)
 _BETAS = Param("betas", BETAS, (0.9, 0.999))
 OPTIMIZERS = _options(
+    TRAIN_OPTIMIZERS,
     Option(
         "SGD",
         (
@@ -276,6 +287,7 @@ OPTIMIZERS = _options(
 
 _GAMMA = Param("gamma", POS_FLOAT, 0.1)
 SCHEDULES = _options(
+    TRAIN_SCHEDULERS,
     Option("StepLR", (Param("step_size", POS_INT), _GAMMA), "multiply the rate by gamma every step_size epochs"),
     Option("MultiStepLR", (Param("milestones", MILESTONES), _GAMMA), "multiply the rate by gamma at each milestone"),
     Option("ExponentialLR", (Param("gamma", POS_FLOAT),), "multiply the rate by gamma every epoch"),
@@ -357,6 +369,7 @@ _KAIMING = (
 )
 _GAIN = (Param("gain", POS_FLOAT, 1.0),)
 INITS = _options(
+    INIT_NAMES,
     Option("kaiming_normal", _KAIMING, "He initialisation, normal"),
     Option("kaiming_uniform", _KAIMING, "He initialisation, uniform"),
     Option("xavier_normal", _GAIN, "Glorot initialisation, normal"),
@@ -366,8 +379,6 @@ INITS = _options(
     Option("uniform", (Param("a", FINITE, 0.0), Param("b", FINITE, 1.0)), "uniform distribution on [a, b)"),
     Option("zeros", (), "all zeros"),
 )
-INIT_ALIASES = {"he_normal": "kaiming_normal", "he_uniform": "kaiming_uniform"}
-INIT_ALIASES |= {"glorot_normal": "xavier_normal", "glorot_uniform": "xavier_uniform"}
 
 
 class Source(NamedTuple):
@@ -380,6 +391,7 @@ class Source(NamedTuple):
 
 
 DATA = _options(
+    DATA_LOADERS,
     Option("digits", (), "scikit-learn's 8x8 digits (1,797 images, 10 classes), offline"),
     Option(
         "mnist",
@@ -426,11 +438,7 @@ SOURCES = {
     "sum3": Source(3, "3 values", None, ("regression",)),
 }
 
-METRICS = {
-    "classification": ("accuracy", "precision", "recall", "f1"),
-    "binary": ("accuracy", "precision", "recall", "f1"),
-    "regression": ("mse", "mae"),
-}
+METRICS = TASK_METRICS
 
 
 class Setting(NamedTuple):

@@ -138,10 +138,11 @@ def test_torchs_module_path_is_named_with_or_without_parentheses(written, want):
 def test_only_names_of_a_near_length_are_scored(monkeypatch):
     """A misspelt name is compared with the layers whose length is within the edits allowed: a
     name of 10,000 letters costs no edit-distance table at all (it took seconds)."""
-    from nndsl.layers import registry, suggest
+    from nndsl import suggest as did_you_mean
+    from nndsl.layers import suggest
 
     scored = []
-    real = registry._edits
-    monkeypatch.setattr(registry, "_edits", lambda a, b: scored.append(b) or real(a, b))
+    real = did_you_mean._edits
+    monkeypatch.setattr(did_you_mean, "_edits", lambda a, b: scored.append(b) or real(a, b))
     assert suggest("X" * 10_000) is None and scored == []
     assert suggest("Lienar") == "Linear" and all(abs(len(c) - 6) <= 2 for c in scored)

@@ -132,6 +132,13 @@ def test_bad_input_flag_is_a_usage_error_with_a_diagnostic():
     assert "--> --input:1:" in run.stderr
 
 
+def test_a_bad_input_shape_is_located_in_the_api_parameter_for_api_users():
+    from nndsl.api import check_source
+
+    (diag,) = check_source("Linear(3, 4)", input="[N, 3").diagnostics
+    assert diag.code == "E001" and diag.source.name == "input="
+
+
 def test_file_names_may_follow_options():
     run = nndsl("check", "specs/cnn.nn", "--shapes", "specs/simple_nn.nn")
     assert run.returncode == 0

@@ -158,8 +158,9 @@ model Mixed(x: [N, 3, 16, 16]) {
     assert verified.max_diff <= 1e-5
 
 
-def test_default_opsets_agree():
-    assert onnx_api.DEFAULT_OPSET == onnx_export.DEFAULT_OPSET
+def test_the_command_line_default_opset_is_the_library_default():
+    run = _nndsl("export", "--help")
+    assert f"ONNX opset (default {onnx_export.DEFAULT_OPSET})" in " ".join(run.stdout.split())
 
 
 # ---------------------------------------------------------------- the command
@@ -205,7 +206,7 @@ def test_unsupported_opset_is_an_error_never_replaced(tmp_path):
     for opset in (onnx_export.MIN_OPSET - 1, onnx_export.MAX_OPSET + 1):
         run = _nndsl("compile", ROOT / "specs" / "xor.nn", "--target", "onnx", "--opset", opset, "-o", out)
         assert run.returncode == 2
-        assert f"opset {opset} cannot be honoured" in run.stderr
+        assert f"opset {opset} cannot be honoured" in run.stderr and "pass --opset N with N from" in run.stderr
         assert not out.exists()
 
 
@@ -392,8 +393,9 @@ def test_python_api(tmp_path):
     assert done.model == "XOR" and done.verified.max_diff <= 1e-5 and (tmp_path / "xor.onnx").exists()
     with pytest.raises(nndsl.SpecError, match="E601|max_norm"):
         nndsl.export_onnx("model M(t: long[N]) {\n    Embedding(5, 2, max_norm=1.0)\n}\n", tmp_path / "m.onnx")
-    with pytest.raises(onnx_api.ExportFailure, match="opset 99"):
+    with pytest.raises(onnx_api.ExportFailure, match="opset 99") as failure:
         nndsl.export_onnx(ROOT / "specs" / "xor.nn", tmp_path / "x.onnx", opset=99)
+    assert "pass opset=N with N from" in str(failure.value) and "--" not in str(failure.value)
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "x.onnx").exists()
 
 
@@ -519,6 +521,17 @@ def test_too_large_to_build_or_verify_is_a_message(tmp_path):
     assert run.returncode == 1 and "error[E605]" in run.stderr and "--no-verify" in run.stderr
     _, run = _compile_onnx(tmp_path, "model M(x: [1, 300000000]) {\n    ReLU\n}\n")
     assert run.returncode == 1 and "error[E605]" in run.stderr and "help: export with --no-verify" in run.stderr
+
+
+def test_the_library_names_its_parameters_where_the_command_names_its_flags(tmp_path):
+    with pytest.raises(nndsl.SpecError) as failure:
+        nndsl.export_onnx("model M(x: [1, 300000000]) {\n    ReLU\n}\n", tmp_path / "m.onnx")
+    (diag,) = failure.value.diagnostics
+    assert diag.help == "export with verify=False (the file is then not checked)"
+    assert diag.message.endswith("export with verify=False")
+    _, run = _compile_onnx(tmp_path, "model M(x: [1, 300000000]) {\n    ReLU\n}\n")
+    assert "help: export with --no-verify (the file is then not checked)" in run.stderr
+    assert "verify=False" not in run.stderr
 
 
 def test_batchnorm_verifies_in_eval_mode_at_batch_1():

@@ -28,6 +28,7 @@ def _refused(capsys, argv, *unchanged):
     assert main([str(a) for a in argv]) == 2
     err = capsys.readouterr().err
     assert "error: cannot write" in err and "Traceback" not in err
+    assert "choose another output path with -o" in err or "read-only" in err or "directory" in err
     assert [(p.read_bytes(), stat.S_IMODE(p.stat().st_mode)) for p in unchanged] == before
     assert not [p for p in unchanged[0].parent.iterdir() if p.name.endswith(".tmp")]
     return err
@@ -136,3 +137,12 @@ def test_a_destination_that_is_not_a_regular_file_is_written_into_never_replaced
     reader.join(timeout=30)
     assert stat.S_ISFIFO(fifo.stat().st_mode) and b"class XOR" in received[0]
     assert not [p for p in spec.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_library_refuses_without_naming_the_command_lines_flag(spec):
+    import nndsl
+    from nndsl.export import ExportFailure
+
+    with pytest.raises(ExportFailure) as failure:
+        nndsl.export_onnx(spec, spec)
+    assert str(failure.value).endswith("it is the input of this command; choose another output path")

@@ -4,8 +4,9 @@ import inspect
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-from nndsl.api import check_source
+from nndsl.api import check_source, compile_spec
 from nndsl.training import INITS, LOSSES, OPTIMIZERS, SCHEDULES
 
 MLP = "model M(x: [N, 64]) {\n    Linear(64, 32) -> ReLU -> Linear(32, 10)\n}\n"
@@ -247,19 +248,22 @@ def test_the_reference_names_every_option():
     assert not missing, f"docs/training.md does not mention {missing}"
 
 
-def test_the_runtime_accepts_what_the_checker_accepts():
-    """The generated script stands alone, so the runtime keeps its own tables: they must cover the
-    checker's, with the same task for every loss."""
+def test_the_runtime_and_the_checker_read_one_catalogue():
+    """The generated script stands alone, yet what its flags accept is what the spec accepts: both
+    read nndsl.train_catalogue, and the script holds a copy of the catalogue's tables it uses."""
+    from nndsl import train_catalogue
     from nndsl.backends.train_runtime import data, loop
     from nndsl.training import INIT_ALIASES
 
-    assert data.LOSS_TASKS == {name: option.task for name, option in LOSSES.items()}
-    # one catalogue: what a flag accepts is what the spec accepts, no more
-    assert set(LOSSES) == set(loop.TRAIN_LOSSES)
-    assert set(OPTIMIZERS) == set(loop.TRAIN_OPTIMIZERS)
-    assert set(SCHEDULES) == set(loop.TRAIN_SCHEDULERS)
-    assert set(INITS) | set(INIT_ALIASES) == set(loop.INIT_SCHEMES)
+    assert data.LOSS_TASKS is train_catalogue.LOSS_TASKS
+    assert {name: option.task for name, option in LOSSES.items()} == train_catalogue.LOSS_TASKS
+    assert list(LOSSES) == list(loop.LOSS_TASKS)
+    assert list(OPTIMIZERS) == list(loop.TRAIN_OPTIMIZERS)
+    assert list(SCHEDULES) == list(loop.TRAIN_SCHEDULERS)
+    assert [*INITS, *INIT_ALIASES] == list(loop.INIT_SCHEMES)
     assert set(loop.BATCH_SCHEDULERS) <= set(SCHEDULES)
+    script = compile_spec(ROOT / "specs" / "digits_mlp.nn", target="train")
+    assert "TRAIN_OPTIMIZERS = (" in script and "from nndsl" not in script
 
 
 @pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam"])

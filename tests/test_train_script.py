@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_ruff_clean
 
-from nndsl import check_file, check_source
+from nndsl import check_file, check_source, compile_spec
 from nndsl.backends.train_script import emit_train_script, load_script
 from nndsl.cli import main as nndsl_main
 
@@ -263,3 +263,18 @@ def test_a_model_declared_in_another_float_dtype_trains_in_it(tmp_path, dtype):
     )
     results = _train(spec, tmp_path)
     assert results["metrics"]["accuracy"] > 0.5
+
+
+def test_the_script_copies_shared_helpers_from_their_one_definition():
+    """The runtime imports did-you-mean (nndsl.suggest) and atomic writing (nndsl.atomic); the
+    script holds their source, not the import."""
+    import inspect
+
+    import nndsl.atomic
+    import nndsl.suggest
+
+    script = compile_spec(ROOT / "specs" / "digits_mlp.nn", target="train")
+    assert inspect.getsource(nndsl.suggest.did_you_mean) in script
+    assert inspect.getsource(nndsl.suggest.close_matches) in script
+    assert inspect.getsource(nndsl.atomic.replace_atomically) in script
+    assert "import nndsl" not in script and "from nndsl" not in script

@@ -16,14 +16,12 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from nndsl import __version__
 from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info, write_model
+from nndsl.backends.onnx_opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from nndsl.backends.torch_module import state_prefixes
 from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, subgraphs, walk
+from nndsl.version import __version__
 
-DEFAULT_OPSET = 21
-MIN_OPSET = 17
-MAX_OPSET = 23
 #: BatchNorm folds into these when it reads their output alone
 _FOLD_INTO = {"Conv1d", "Conv2d", "Conv3d", "Linear"}
 _BATCH_NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}
@@ -46,13 +44,13 @@ def check_opset(opset: int) -> None:
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ExportProblem(
             f"opset {opset} cannot be honoured: nndsl exports opsets {MIN_OPSET} to {MAX_OPSET}",
-            help=f"pass --opset between {MIN_OPSET} and {MAX_OPSET} (default {DEFAULT_OPSET})",
+            help=f"pass opset=N with N from {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET})",
         )
     known = onnx.defs.onnx_opset_version()
     if opset > known:
         raise ExportProblem(
             f"opset {opset} is newer than the installed onnx package knows (up to {known})",
-            help="upgrade onnx, or pass a lower --opset",
+            help="upgrade onnx, or pass a lower opset=N",
         )
 
 

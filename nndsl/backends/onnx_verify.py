@@ -300,7 +300,7 @@ def _no_sizes_message(model, run, names, lists) -> str:
         where = f" at {_listed(preferred)}" if names else ""
         return (
             f"its inputs hold {values:,} values{where}, more than the verification allocates "
-            f"({MAX_INPUT_VALUES:,}); export with --no-verify"
+            f"({MAX_INPUT_VALUES:,}); export with verify=False"
         )
     try:
         run(random_inputs(model, preferred, seed=0))

@@ -186,3 +186,15 @@ def with_trailing_comment(line: str, note: str, indent: int) -> list[str]:
     if len(joined) <= LINE_LENGTH:
         return [joined]
     return [" " * indent + f"# {note}", *statement(line, indent)]
+
+
+def call_text(call) -> str | None:
+    """A train section's call (``nndsl.ir.TrainCall``) as a script's flag takes it: ``Adam(lr=0.001)``."""
+    if call is None:
+        return None
+    args = ", ".join(f"{k}={literal(_plain(v))}" for k, v in call.args.items())
+    return f"{call.name}({args})"
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) and all(not isinstance(v, tuple) for v in value) else value

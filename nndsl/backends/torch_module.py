@@ -12,7 +12,6 @@ import re
 import types
 from collections.abc import Callable
 
-from nndsl import __version__
 from nndsl.backends.pyexpr import python, python_names
 from nndsl.backends.pywriter import (
     LINE_LENGTH,
@@ -44,6 +43,7 @@ from nndsl.ir import (
 )
 from nndsl.ops import OPERATORS
 from nndsl.pysource import python_name
+from nndsl.version import __version__
 
 _SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
 

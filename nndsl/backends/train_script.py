@@ -14,28 +14,36 @@ import sys
 import types
 from functools import cache
 
-from nndsl import __version__
-from nndsl.backends.pywriter import Code, call, comment, literal
+from nndsl.backends.pywriter import Code, call, call_text, comment, literal
 from nndsl.backends.torch_module import class_names, emit_classes
-from nndsl.ir import ModelIR, Program, TrainCall, TrainConfig
+from nndsl.ir import ModelIR, Program, TrainConfig
 from nndsl.pysource import string_literal
+from nndsl.train_catalogue import DATA_LOADERS
+from nndsl.version import __version__
 
 _RUNTIME = os.path.join(os.path.dirname(__file__), "train_runtime")
-_FILES = ("data.py", "loop.py", "flags.py")
-_HEADINGS = {"data.py": "data", "loop.py": "the training loop", "flags.py": "command-line flags"}
+_PACKAGE = os.path.dirname(os.path.dirname(__file__))
+#: nndsl's own standard-library-only modules the runtime imports from: the script holds a copy
+#: of the definitions it uses, never the import (it runs without nndsl)
+_SHARED = {
+    "nndsl.atomic": "atomic.py",
+    "nndsl.suggest": "suggest.py",
+    "nndsl.train_catalogue": "train_catalogue.py",
+}
+_FILES = (
+    *(os.path.join(_PACKAGE, name) for name in _SHARED.values()),
+    *(os.path.join(_RUNTIME, name) for name in ("data.py", "loop.py", "flags.py")),
+)
+_HEADINGS = {
+    "atomic.py": "writing files",
+    "suggest.py": "did-you-mean",
+    "train_catalogue.py": "the training catalogue",
+    "data.py": "data",
+    "loop.py": "the training loop",
+    "flags.py": "command-line flags",
+}
 #: what the tail calls; everything these refer to is copied too
 _ROOTS = ("prepare_data", "parse_call", "run", "given_flags")
-#: the runtime function behind each data source of the spec
-LOADERS = {
-    "digits": "load_digits",
-    "mnist": "load_mnist",
-    "fashion_mnist": "load_fashion_mnist",
-    "csv": "load_csv",
-    "npz": "load_npz",
-    "torchvision": "load_torchvision",
-    "xor": "make_xor",
-    "sum3": "make_sum3",
-}
 _STDLIB = set(sys.stdlib_module_names)
 
 
@@ -54,12 +62,14 @@ def _runtime() -> tuple[list[_Definition], dict[str, str]]:
     """Every definition of the runtime files, in order, and each imported name's import line."""
     definitions: list[_Definition] = []
     imports: dict[str, str] = {}
-    for name in _FILES:
-        with open(os.path.join(_RUNTIME, name), encoding="utf-8") as handle:
+    for path in _FILES:
+        with open(path, encoding="utf-8") as handle:
             text = handle.read()
         lines = text.splitlines()
         tree = ast.parse(text)
         for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module in _SHARED:
+                continue  # the definitions themselves are copied
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for alias in node.names:
                     bound = alias.asname or alias.name.split(".")[0]
@@ -75,7 +85,8 @@ def _runtime() -> tuple[list[_Definition], dict[str, str]]:
             while first > 1 and lines[first - 2].lstrip().startswith("#"):
                 first -= 1  # the comments just above a definition belong to it
             source = "\n".join(lines[first - 1 : node.end_lineno])
-            definitions.append(_Definition(source, _defined(node), _used(node), _HEADINGS[name]))
+            heading = _HEADINGS[os.path.basename(path)]
+            definitions.append(_Definition(source, _defined(node), _used(node), heading))
     return definitions, imports
 
 
@@ -138,18 +149,6 @@ def _sorted_imports(lines: list[str]) -> list[str]:
 
     std, other = section(False), section(True)
     return std + ([""] if std and other else []) + other
-
-
-def call_text(call: TrainCall | None) -> str | None:
-    """A setting's call as the script's flag takes it: ``Adam(lr=0.001)``."""
-    if call is None:
-        return None
-    args = ", ".join(f"{k}={literal(_plain(v))}" for k, v in call.args.items())
-    return f"{call.name}({args})"
-
-
-def _plain(value):
-    return list(value) if isinstance(value, tuple) and all(not isinstance(v, tuple) for v in value) else value
 
 
 def _dims(model: ModelIR, shape) -> tuple:
@@ -228,7 +227,7 @@ def _tail(program: Program, config: TrainConfig, model: ModelIR, class_name: str
         f"INPUT_SHAPE = {literal(_dims(model, model.input.shape))}  # {comment(str(model.input))}, batch first",
         f"INPUT_DTYPE = {literal(dtype)}",
         f"OUTPUT_SHAPE = {literal(_dims(model, model.output.shape))}  # {comment(str(model.output))}",
-        f"LOADERS = {{{literal(loader)}: {LOADERS[loader]}}}",
+        f"LOADERS = {{{literal(loader)}: {DATA_LOADERS[loader]}}}",
         "",
         "",
         "def parse_args(argv=None, prog=None):",
@@ -282,7 +281,7 @@ def _file_name(path: str) -> str:
 def emit_train_script(program: Program, config: TrainConfig) -> str:
     """The whole script for ``config``'s model: ruff-clean, deterministic, runnable on its own."""
     model = program.model(config.model)
-    loader = LOADERS[config.settings["data"].name]
+    loader = DATA_LOADERS[config.settings["data"].name]
     imports, parts, names = runtime_source(
         (*_ROOTS, "fractions", "optional_call", "optional_int", "optional_float", "names", loader)
     )
@@ -293,9 +292,11 @@ def emit_train_script(program: Program, config: TrainConfig) -> str:
     out = [
         f'"""Trains {class_name}: a training script generated by nndsl. Run it with --help for its flags.',
         "",
-        "Its parts, in order: the model; data (loading, fitting to the model, splitting); the",
-        "training loop (metrics, checkpoints, distributed training); command-line flags; and this",
-        "spec's training: the model's sizes, the flags with the spec's settings as defaults, main().",
+        "Its parts, in order: the model; writing files, did-you-mean and the training catalogue",
+        "(the losses, optimizers, schedules and initialisations the flags accept); data (loading,",
+        "fitting to the model, splitting); the training loop (metrics, checkpoints, distributed",
+        "training); command-line flags; and this spec's training: the model's sizes, the flags",
+        "with the spec's settings as defaults, main().",
         "Edit the spec and regenerate rather than this file.",
         '"""',
         "",
@@ -308,6 +309,13 @@ def emit_train_script(program: Program, config: TrainConfig) -> str:
         out += ["", "", part]
     out += _tail(program, config, model, class_name)
     return "\n".join(out) + "\n"
+
+
+def emit_spec_script(program: Program) -> str:
+    """The script for the spec's (first) train section; ValueError when it has none."""
+    if not program.trainings:
+        raise ValueError("the spec has no train section")
+    return emit_train_script(program, program.trainings[0])
 
 
 def load_script(program: Program, config: TrainConfig) -> types.ModuleType:

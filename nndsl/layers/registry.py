@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nndsl.suggest import nearest_name
+
 REGISTRY: dict = {}
 
 #: the layer classes of torch 2.13's torch.nn (losses aside): a name here that nndsl lacks is
@@ -42,41 +44,7 @@ def lookup(name: str):
 
 
 def suggest(name: str) -> str | None:
-    """The registered name ``name`` is a plausible typo of (did-you-mean), or None.
-
-    A case-insensitive match first; else the one nearest name within one edit (two for names
-    longer than five letters), where a swap of neighbours counts as one edit. Closeness alone
-    is not enough: ``Hardsigmoid`` is not a misspelt ``Sigmoid`` but another function, four
-    letters longer; nor is a real torch layer that nndsl lacks (``RReLU``, one letter from
-    ``ReLU``) a typo: callers say that it is not supported yet (``TORCH_LAYERS``).
-    """
-    lowered = {c.lower(): c for c in REGISTRY}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    if name in TORCH_LAYERS:
-        return None
-    allowed = 1 if len(name) <= 5 else 2
-    # a name of three letters or fewer is too short to tell a dropped letter from another word
-    # a name whose length differs by more than `allowed` is further than `allowed` edits: not scored
-    near = [c for c in lowered if abs(len(c) - len(name)) <= allowed and (len(name) > 3 or len(c) == len(name))]
-    scored = sorted((_edits(name.lower(), c), c) for c in near)
-    best = [c for d, c in scored if d == scored[0][0]] if scored else []
-    if len(best) > 1:  # equally near: a name that only lacks its end (BatchNorm2 -> BatchNorm2d)
-        best = [c for c in best if c.startswith(name.lower())]
-    if len(best) != 1 or scored[0][0] > allowed:
-        return None  # nothing near, or two names equally near: no guess
-    return lowered[best[0]]
-
-
-def _edits(a: str, b: str) -> int:
-    """Edit distance counting insertions, deletions, substitutions and swaps of neighbours."""
-    rows = [list(range(len(b) + 1))]
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], rows[-2][j - 2] + 1)
-        rows.append(row)
-    return rows[-1][-1]
+    """The registered layer ``name`` is a plausible typo of (did-you-mean), or None; a real
+    torch layer that nndsl lacks (``RReLU``, one letter from ``ReLU``) is no typo: callers say
+    that it is not supported yet (``TORCH_LAYERS``). See ``nndsl.suggest.nearest_name``."""
+    return nearest_name(name, REGISTRY, TORCH_LAYERS)

@@ -6,7 +6,9 @@ classes and constants a spec needs (with everything they refer to), and writes t
 standalone script after the model classes. ``nndsl train`` executes that same script in-process.
 
 Rules for code in this package, so that it can be copied:
-- top-level imports only of the standard library, ``torch`` and ``from torch import nn``;
+- top-level imports only of the standard library, ``torch``, ``from torch import nn`` and nndsl's
+  standard-library-only modules named in train_script's ``_SHARED`` (``nndsl.suggest``): the
+  script gets a copy of the definitions used from those, so each is written once, there;
   every optional library (numpy, sklearn, rich, tensorboard, matplotlib, torchvision) is imported
   inside the function that needs it, and its absence is a clear message, never a traceback;
 - no imports between the modules of this package and no relative imports: a function that needs

@@ -6,7 +6,6 @@ output and splits it. Any problem the user can fix is a ``DataError`` whose mess
 
 import ast
 import csv
-import difflib
 import gzip
 import hashlib
 import inspect
@@ -15,12 +14,15 @@ import math
 import os
 import struct
 import sys
-import tempfile
 import urllib.request
 import zlib
 from typing import NamedTuple
 
 import torch
+
+from nndsl.atomic import replace_atomically
+from nndsl.suggest import did_you_mean
+from nndsl.train_catalogue import LOSS_TASKS
 
 
 class DataError(Exception):
@@ -52,18 +54,6 @@ class Splits(NamedTuple):
     info: dict | None = None
 
 
-LOSS_TASKS = {
-    "CrossEntropyLoss": "classification",
-    "NLLLoss": "classification",
-    "BCEWithLogitsLoss": "binary",
-    "BCELoss": "binary",
-    "MSELoss": "regression",
-    "L1Loss": "regression",
-    "SmoothL1Loss": "regression",
-    "HuberLoss": "regression",
-}
-
-
 def task_of(loss_name: str) -> str:
     """The kind of targets a loss takes: "classification", "binary" or "regression"."""
     if loss_name not in LOSS_TASKS:
@@ -71,14 +61,6 @@ def task_of(loss_name: str) -> str:
             f"unknown loss {loss_name!r}{did_you_mean(loss_name, LOSS_TASKS)}; use one of {', '.join(LOSS_TASKS)}."
         )
     return LOSS_TASKS[loss_name]
-
-
-def did_you_mean(name: str, choices) -> str:
-    """' (did you mean 'x'?)' when a choice is close to name, else ''."""
-    close = difflib.get_close_matches(
-        str(name), [str(choice) for choice in choices], n=1
-    )
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def import_data_library(module: str, pip_name: str, purpose: str):
@@ -349,16 +331,12 @@ def download_file(url: str, path: str, md5: str | None = None) -> None:
                 f"the download of {url} is not the published file (MD5 {got}, expected {md5}); "
                 "nothing was saved. Try again later, or put the files in place yourself."
             )
-    handle, temporary = tempfile.mkstemp(
-        dir=os.path.dirname(path) or ".", suffix=".part"
-    )
-    try:
-        with os.fdopen(handle, "wb") as file:
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as file:
             file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+
+    replace_atomically(path, write)
 
 
 def load_idx_dataset(

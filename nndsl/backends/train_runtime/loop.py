@@ -27,6 +27,18 @@ import warnings
 import torch
 from torch import nn
 
+from nndsl.atomic import replace_atomically
+from nndsl.suggest import did_you_mean
+from nndsl.train_catalogue import (
+    BATCH_SCHEDULERS,
+    INIT_ALIASES,
+    INIT_NAMES,
+    LOSS_TASKS,
+    TASK_METRICS,
+    TRAIN_OPTIMIZERS,
+    TRAIN_SCHEDULERS,
+)
+
 
 class TrainingError(Exception):
     """A problem with the options or the output files that the user can fix; the message says what."""
@@ -36,62 +48,10 @@ class TrainingDiverged(Exception):
     """The training loss became nan or inf; the message says where, and what was kept."""
 
 
-TRAIN_LOSSES = (
-    "CrossEntropyLoss",
-    "NLLLoss",
-    "BCEWithLogitsLoss",
-    "BCELoss",
-    "MSELoss",
-    "L1Loss",
-    "SmoothL1Loss",
-    "HuberLoss",
-)
-TRAIN_OPTIMIZERS = (
-    "SGD",
-    "Adam",
-    "AdamW",
-    "RMSprop",
-    "Adagrad",
-    "Adadelta",
-    "Adamax",
-    "NAdam",
-    "RAdam",
-)
-TRAIN_SCHEDULERS = (
-    "StepLR",
-    "MultiStepLR",
-    "ExponentialLR",
-    "CosineAnnealingLR",
-    "ReduceLROnPlateau",
-    "OneCycleLR",
-    "CyclicLR",
-    "LinearLR",
-    "ConstantLR",
-    "PolynomialLR",
-    "CosineAnnealingWarmRestarts",
-)
-# stepped after every batch; the others once per epoch
-BATCH_SCHEDULERS = ("OneCycleLR", "CyclicLR")
 FUSED_OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad")
 INIT_SCHEMES = {
-    "kaiming_normal": nn.init.kaiming_normal_,
-    "kaiming_uniform": nn.init.kaiming_uniform_,
-    "xavier_normal": nn.init.xavier_normal_,
-    "xavier_uniform": nn.init.xavier_uniform_,
-    "orthogonal": nn.init.orthogonal_,
-    "normal": nn.init.normal_,
-    "uniform": nn.init.uniform_,
-    "zeros": nn.init.zeros_,
-    "he_normal": nn.init.kaiming_normal_,
-    "he_uniform": nn.init.kaiming_uniform_,
-    "glorot_normal": nn.init.xavier_normal_,
-    "glorot_uniform": nn.init.xavier_uniform_,
-}
-# what evaluate() measures for each task, besides the loss
-TASK_METRICS = {
-    "classification": ("accuracy", "precision", "recall", "f1"),
-    "binary": ("accuracy", "precision", "recall", "f1"),
-    "regression": ("mse", "mae"),
+    name: getattr(nn.init, INIT_ALIASES.get(name, name) + "_")
+    for name in (*INIT_NAMES, *INIT_ALIASES)
 }
 CHECKPOINT_FORMAT = "nndsl-train-checkpoint-2"
 # the flags that shape a run's trajectory, kept in its checkpoint: a resumed run takes them
@@ -410,13 +370,9 @@ def parse_flag(parse_call, flag: str, text: str) -> tuple:
 
 def unknown_name(flag: str, what: str, name: str, choices) -> TrainingError:
     """The error for a name that is not among the choices, with the closest one if any."""
-    import difflib
-
-    same_letters = [choice for choice in choices if choice.lower() == name.lower()]
-    close = same_letters or difflib.get_close_matches(name, list(choices), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
     return TrainingError(
-        f"{flag}: unknown {what} {name!r}{hint}; use one of {', '.join(choices)}"
+        f"{flag}: unknown {what} {name!r}{did_you_mean(name, choices)}; "
+        f"use one of {', '.join(choices)}"
     )
 
 
@@ -437,8 +393,8 @@ def construct(flag: str, factory, name: str, args: list, kwargs: dict):
 def build_loss(text: str, parse_call, device: torch.device) -> tuple:
     """The loss module for --loss and its name; weight/pos_weight lists become tensors."""
     name, args, kwargs = parse_flag(parse_call, "--loss", text)
-    if name not in TRAIN_LOSSES:
-        raise unknown_name("--loss", "loss", name, TRAIN_LOSSES)
+    if name not in LOSS_TASKS:
+        raise unknown_name("--loss", "loss", name, LOSS_TASKS)
     reduction = kwargs.get("reduction", "mean")
     if reduction not in ("mean", "sum"):
         raise TrainingError(
@@ -663,23 +619,15 @@ def matrix_text(matrix: list) -> str:
 def write_atomically(path: str, data: bytes, durable: bool = True) -> None:
     """Write a file through a temporary file beside it, so that a crash or a full disk leaves
     the previous version whole; durable: on the disk itself before the rename (fsync)."""
-    # named by the process id, unique among running processes; open() applies the umask
-    temp = os.path.join(
-        os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp"
-    )
-    try:
-        with open(temp, "wb") as file:
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as file:
             file.write(data)
-            if durable:
-                file.flush()
-                os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.remove(temp)
-        if isinstance(exc, OSError):
-            raise TrainingError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
+
+    try:
+        replace_atomically(path, write, durable)
+    except OSError as exc:
+        raise TrainingError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def process_alive(pid: int) -> bool:

@@ -1,0 +1,172 @@
+"""The summary backend: what ``nndsl check`` reports about checked specs, as text or as JSON.
+
+The text is each model's signature and parameter count, its shape table (``--shapes``) and its
+train section in a line; the JSON is the schema of docs/json-schema.md.
+"""
+
+from __future__ import annotations
+
+import json
+
+from nndsl.diagnostics import Severity, span_json
+from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, layers_of, subgraphs
+
+JSON_SCHEMA_VERSION = 1
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# ---------------------------------------------------------------- text
+
+
+def summary_lines(result, shapes: bool = False) -> list[str]:
+    """The lines ``nndsl check`` prints for a file without errors: its blocks when it defines no
+    model, each model's signature (and shape table), each train section."""
+    program, name = result.program, result.source.name
+    models = program.models if program else ()
+    lines = []
+    if not models and program is not None and program.blocks:
+        lines.append(f"{name}: blocks {', '.join(program.blocks)} (each is checked where a model uses it)")
+    for model in models:
+        lines.append(f"{name}: {model.name}: {signature_text(model)}, {model.param_count:,} parameters")
+        if shapes:
+            lines.append(shape_table(model, result.source))
+    for config in program.trainings if program else ():
+        lines.append(f"{name}: train {config.model}: {train_text(config)}")
+    return lines
+
+
+def signature_text(model) -> str:
+    """``[N, 1, 28, 28] -> [N, 10]``; with several inputs or outputs, named and comma-separated."""
+    if len(model.input_types) == 1 and len(model.outputs) == 1:
+        return f"{model.input} -> {model.output}"
+    ins = ", ".join(f"{n}: {t}" for n, t in zip(model.input_names, model.input_types))
+    outs = ", ".join(f"{n}: {t}" if n else str(t) for n, t in zip(model.output_names, model.outputs))
+    return f"({ins}) -> ({outs})"
+
+
+def train_text(config) -> str:
+    """``CrossEntropyLoss, Adam(lr=0.001), 10 epochs of batches of 64 on digits()``."""
+    from nndsl.backends.pywriter import call_text  # only for a spec with a train section
+
+    s = config.settings
+    parts = [call_text(s["loss"]), call_text(s["optimizer"])]
+    if s["schedule"] is not None:
+        parts.append(call_text(s["schedule"]))
+    parts.append(f"{plural(s['epochs'], 'epoch')} of batches of {s['batch_size']} on {call_text(s['data'])}")
+    return ", ".join(parts)
+
+
+def _shape_rows(graph, source, rows) -> None:
+    """One row per layer, tensor operation, block use and residual sum of a model's own graph."""
+    for node in graph.nodes:
+        if isinstance(node, (ResidualNode, SeqNode)) and not (isinstance(node, SeqNode) and node.kind == "param"):
+            _shape_rows(node.body, source, rows)
+            if isinstance(node, ResidualNode):
+                if node.shortcut is not None:
+                    _shape_rows(node.shortcut, source, rows)
+                rows.append(("", "+ (residual sum)", str(node.type), "0"))
+            continue
+        line, col = source.line_col(node.span.start)
+        text = node.text if len(node.text) <= 60 else node.text[:57] + "..."
+        if isinstance(node, LayerNode):
+            rows.append((f"{line}:{col}", text, str(node.output), f"{node.params:,}"))
+        elif isinstance(node, OpNode):
+            rows.append((f"{line}:{col}", text, ", ".join(map(str, node.types)), "0"))
+        elif isinstance(node, BlockNode):
+            params = sum(n.params for n in layers_of(node.body))
+            # the values this use got, which a loop or a parameter may hide in the text
+            args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not isinstance(v, SubNetwork))
+            rows.append((f"{line}:{col}", f"{node.block}({args})", str(node.types[-1]), f"{params:,}"))
+
+
+def shape_table(model, source) -> str:
+    """The ``--shapes`` table: where, layer, output shape and parameters, one row per node."""
+    rows = [("", "layer", "output", "params")]
+    _shape_rows(model.graph, source, rows)
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    out = []
+    for r in rows:
+        out.append(
+            f"  {r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2].ljust(widths[2])}  {r[3].rjust(widths[3])}"
+        )
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def _tensor_json(t) -> dict:
+    return {"shape": t.shape.to_json(), "dtype": t.dtype, "text": str(t.shape)}
+
+
+def model_json(model, source) -> dict:
+    """One model: its signature, parameters and every layer (with the block and file it is in)."""
+    layers = []
+
+    def visit(graph, block, file):
+        for node in graph.nodes:
+            if isinstance(node, LayerNode):
+                layers.append(
+                    {
+                        "index": node.index,
+                        "layer": node.written,
+                        "torch_class": node.layer.torch_name(),
+                        "call": node.text,
+                        "selector": node.selector,
+                        "file": file,
+                        "block": block,
+                        "line": node.line,
+                        "span": span_json(source, node.span) if file == source.name else None,
+                        "input": _tensor_json(node.input),
+                        "output": _tensor_json(node.output),
+                        "params": node.params,
+                    }
+                )
+            for sub in subgraphs(node):
+                if isinstance(node, BlockNode):
+                    visit(sub, node.block, node.defined_in)
+                else:
+                    visit(sub, block, file)
+
+    visit(model.graph, None, source.name)
+    return {
+        "name": model.name,
+        "complete": model.complete,
+        # null only for a model whose every input declaration has an error
+        "input": _tensor_json(model.input) if model.input_types else None,
+        "output": _tensor_json(model.output) if model.input_types or model.graph.outputs else None,
+        "inputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.input_names, model.input_types)],
+        "outputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.output_names, model.outputs)],
+        "params": model.param_count,
+        "layers": layers,
+    }
+
+
+def file_json(path: str, result) -> dict:
+    """One checked file: whether it is free of errors, its models and its diagnostics."""
+    models = result.program.models if result.program else ()
+    return {
+        "file": path,
+        "ok": not any(d.severity is Severity.ERROR for d in result.diagnostics),
+        "io_error": None,
+        "models": [model_json(m, result.source) for m in models],
+        "diagnostics": [d.to_json() for d in result.diagnostics],
+    }
+
+
+def io_error_json(path: str, problem: str) -> dict:
+    """A file that could not be read: the message says why."""
+    return {"file": path, "ok": False, "io_error": problem, "models": [], "diagnostics": []}
+
+
+def report_json(files: list[dict], errors: int, warnings: int) -> str:
+    """The whole report of one ``nndsl check --format json``."""
+    payload = {
+        "version": JSON_SCHEMA_VERSION,
+        "files": files,
+        "summary": {"files": len(files), "errors": errors, "warnings": warnings},
+    }
+    return json.dumps(payload, indent=2)
