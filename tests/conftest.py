@@ -1,4 +1,5 @@
-"""Shared test options: ``--update-golden`` rewrites the expected files instead of comparing."""
+"""Shared test options: ``--update-golden`` rewrites the expected files instead of comparing;
+hypothesis runs without a per-example deadline."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# the machines are shared: a property test's time per example says nothing, so no deadline
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

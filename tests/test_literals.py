@@ -12,7 +12,7 @@ from nndsl.pysource import literal
 HOSTILE = ["a'b\"c", "it's", 'say "hi"', "a\\b", '"""', "'''", "\n", "\x00", "\u2028", "'); import os; ('", "\\'"]
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.text(alphabet=st.sampled_from("ab'\"\\\n\t\x00é\u2028 "), max_size=12), min_size=1, max_size=20))
 def test_a_str_literal_round_trips_and_is_ruff_formatted(tmp_path, texts):
     texts = [*HOSTILE, *texts]
