@@ -359,7 +359,8 @@ class _Exporter:
 
     def op(self, node: OpNode) -> list[str]:
         self.g.scope = node.op
-        return lookup_operator(node.op).to_onnx(self.g, node, [self.env[v] for v in node.inputs])
+        types = [self.model.types[v] for v in node.inputs]
+        return lookup_operator(node.op).to_onnx(self.g, node, [self.env[v] for v in node.inputs], types)
 
 
 def _reads(node) -> tuple[int, ...]:

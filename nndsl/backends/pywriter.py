@@ -251,4 +251,12 @@ def _laid_out(stmt: Assign, flat: str, indent: int) -> list[str]:
         return [f"{pad}(", *(f"{pad}    {t}," for t in stmt.targets), f"{pad}) = {literal(value)}"]
     if not stmt.targets:
         return [flat]
-    return assignment(prefix[: -len(" = ")], literal(value), indent)
+    target, inner = prefix[: -len(" = ")], " " * (indent + 4)
+    if isinstance(value, BinOp) and len(f"{inner}{literal(value)}") > LINE_LENGTH:  # split before the operator
+        return [
+            f"{pad}{target} = (",
+            inner + literal(value.left),
+            f"{inner}{value.op} {literal(value.right)}",
+            f"{pad})",
+        ]
+    return assignment(target, literal(value), indent)

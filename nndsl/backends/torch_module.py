@@ -849,7 +849,7 @@ class _ClassWriter:
                 body[-1] = discarded(body[-1])
             lines += statements(body, 8, note if shape_comments else None)
         outputs = [var_of[v] for v in self.graph.outputs]
-        if len(f"        return {', '.join(outputs)}") <= LINE_LENGTH:
+        if len(outputs) == 1 or len(f"        return {', '.join(outputs)}") <= LINE_LENGTH:
             lines.append(f"        return {', '.join(outputs)}")
         else:  # as ruff lays out a long tuple: one value a line
             lines += ["        return (", *(f"            {o}," for o in outputs), "        )"]

@@ -65,10 +65,21 @@ class Operator:
         raise NotImplementedError
 
     @classmethod
-    def to_onnx(cls, g, node, inputs: list[str]) -> list[str]:
-        """The ONNX mapping: nodes computing ``node`` from the values ``inputs``, built with the
-        graph builder ``g`` (``nndsl.backends.onnx_graph.GraphBuilder``); the output values."""
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
+        """The ONNX mapping: nodes computing ``node`` from the values ``inputs`` of these types,
+        built with the graph builder ``g`` (``nndsl.backends.onnx_graph.GraphBuilder``); the
+        output values."""
         raise NotImplementedError
+
+
+#: ONNX's element type (``TensorProto``) of each dtype an exported tensor may have, for Cast
+_ELEMENT_TYPES = {"float32": 1, "int32": 6, "int64": 7, "bool": 9, "float16": 10, "float64": 11, "bfloat16": 16}
+
+
+def onnx_promoted(g, inputs: list[str], types: list[TensorType], dtype: str) -> list[str]:
+    """The inputs cast to ``dtype`` where theirs differs: ONNX's arithmetic and Concat take one
+    element type, where torch promotes (an int64 and a float32 tensor, a float number)."""
+    return [x if t.dtype == dtype else g.op("Cast", [x], to=_ELEMENT_TYPES[dtype]) for x, t in zip(inputs, types)]
 
 
 def dim_of(dim: int, rank: int, what: str) -> int:

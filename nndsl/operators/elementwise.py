@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from nndsl import ops
 from nndsl.layers.base import Param, ShapeError
-from nndsl.operators.base import TENSOR, Operator
+from nndsl.operators.base import TENSOR, Operator, onnx_promoted
 from nndsl.operators.registry import register
 from nndsl.shapes import TensorType
 from nndsl.statements import Assign, BinOp, Code, assign
@@ -37,13 +37,16 @@ class _ElementWise(Operator):
         return [assign(outputs[0], BinOp(sides[0], cls.symbol, sides[1]))]
 
     @classmethod
-    def to_onnx(cls, g, node, inputs: list[str]) -> list[str]:
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
         import numpy as np
 
+        dtype = node.types[0].dtype  # torch's promoted type, which ONNX needs every operand in
+        inputs = onnx_promoted(g, inputs, types, dtype)
         if node.scalar is not None:
-            floating = node.types[0].dtype == "float32" or isinstance(node.scalar, float)
-            dtype = np.float32 if floating else np.int64
-            scalar = g.const(np.asarray(node.scalar, dtype=dtype), dtype, "scalar")
+            kind = {"int32": np.int32, "int64": np.int64, "float64": np.float64, "float16": np.float16}.get(
+                dtype, np.float32
+            )
+            scalar = g.const(np.asarray(node.scalar, dtype=kind), kind, "scalar")
             inputs = [scalar, inputs[0]] if node.scalar_first else [inputs[0], scalar]
         return [g.op(cls.onnx_op, inputs)]
 
@@ -57,7 +60,7 @@ class Add(_ElementWise):
         ("add(a, b)", "a: [2, 3], b: [3]", "[2, 3]"),
         ("a + b", "a: [4, 1, 5], b: [3, 1]", "[4, 3, 5]"),
         ("add(a, b)", "a: [2, 3], b: [2, 4]", "E208"),
-        ("a + 2", "a: long[2, 3]", "long[2, 3]"),
+        ("a + 2", "a: long[2, 3]", "int64[2, 3]"),
     )
 
 
@@ -81,7 +84,8 @@ class Mul(_ElementWise):
     examples = (
         ("mul(a, b)", "a: [5, 1], b: [1, 6]", "[5, 6]"),
         ("a * 0.5", "a: long[2]", "[2]"),
-        ("a * b", "a: int32[2, 2], b: long[2]", "long[2, 2]"),
+        ("a * b", "a: int32[2, 2], b: long[2]", "int64[2, 2]"),
+        ("mul(a, b)", "a: [2, 3], b: [3, 2]", "E208"),
     )
 
 
@@ -91,7 +95,7 @@ class Div(_ElementWise):
 
     name, symbol, onnx_op = "div", "/", "Div"
     examples = (
-        ("div(a, b)", "a: long[2, 3], b: long[3]", "[2, 3]"),
+        ("div(a, b)", "a: long[2, 3], b: [3]", "[2, 3]"),
         ("2 / a", "a: [3, 4]", "[3, 4]"),
         ("a / b", "a: [2, 3], b: [4, 3]", "E208"),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nndsl import ops, shapes
 from nndsl.layers.base import INT, Param, ShapeError
-from nndsl.operators.base import Operator, dim_of
+from nndsl.operators.base import Operator, dim_of, onnx_promoted
 from nndsl.operators.registry import register
 from nndsl.shapes import Dim, Shape, TensorType
 from nndsl.statements import Assign, Call, Code, assign
@@ -76,7 +76,8 @@ class Cat(_Join):
         return [ops.joined(inputs, TensorType(Shape(tuple(dims)), ops.promoted(inputs)))]
 
     @classmethod
-    def to_onnx(cls, g, node, inputs: list[str]) -> list[str]:
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
+        inputs = onnx_promoted(g, inputs, types, node.types[0].dtype)
         return [g.op("Concat", inputs, axis=node.args["dim"] % node.types[0].shape.rank)]
 
 
@@ -110,6 +111,7 @@ class Stack(_Join):
         return [ops.joined(inputs, TensorType(Shape(tuple(dims)), ops.promoted(inputs)))]
 
     @classmethod
-    def to_onnx(cls, g, node, inputs: list[str]) -> list[str]:
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
+        inputs = onnx_promoted(g, inputs, types, node.types[0].dtype)
         axis = node.args["dim"] % node.types[0].shape.rank
         return [g.op("Concat", [g.unsqueeze(i, [axis]) for i in inputs], axis=axis)]

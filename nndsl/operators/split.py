@@ -27,7 +27,7 @@ class _Split(Operator):
         return [Assign(tuple(outputs), value, unpack=len(outputs) == 1)]  # one piece: ``(x,) = ...``
 
     @classmethod
-    def to_onnx(cls, g, node, inputs: list[str]) -> list[str]:
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
         axis = node.args["dim"] % node.types[0].shape.rank
         return g.split(inputs[0], [t.shape.dims[axis] for t in node.types], axis)
 
