@@ -79,9 +79,9 @@ class FunctionChecks:
                 self.state.poisoned = True
                 raise Abort
             return self._poisoned(call.span)
-        sizes = args.get("split_size_or_sections")
-        if is_sequence(sizes) and items[0].type.shape.dims and not items[0].type.shape.rest:
-            items[0] = self._split_total(call, items[0], sum(sizes), args["dim"])
+        total = op.fixed_size(args)
+        if total is not None and items[0].type.shape.dims and not items[0].type.shape.rest:
+            items[0] = self._split_total(call, items[0], total, args["dim"])
         try:
             types = op.output([t.type for t in items], args)
         except ShapeError as exc:
@@ -106,7 +106,7 @@ class FunctionChecks:
         """Sizes that add up to a symbolic dim fix it, with a warning, as a layer's sizes do."""
         rank = x.type.shape.rank
         if not -rank <= dim < rank:
-            return x  # ops.split reports it
+            return x  # the split rule reports it
         size = x.type.shape.dims[dim]
         if isinstance(size, int):
             return x

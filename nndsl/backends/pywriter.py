@@ -1,4 +1,5 @@
-"""Writes Python source: safe names, literals through repr() of whitelisted types, ruff-style layout.
+"""Writes Python source: safe names, literals through repr() of whitelisted types, and the layout
+of every statement (those layers and operators return as data, nndsl.statements) as ruff formats it.
 
 The only routes from spec or path text into emitted source are here: ``literal`` (``repr()`` of a
 checked type), ``comment`` and ``docstring`` (one printable line, quotes and backslashes escaped)
@@ -15,8 +16,6 @@ import re
 
 from nndsl.pysource import literal as _literal
 from nndsl.statements import Assign, BinOp, Call, Code
-
-__all__ = ["Code"]  # written by layers and operators too, so defined below the backends
 
 LINE_LENGTH = 88
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"torch", "nn", "self"}
@@ -190,15 +189,6 @@ def assignment(target: str, source: str, indent: int) -> list[str]:
     if is_tuple:
         return [f"{pad}{target} = (", *(f"{inner}{ast.get_source_segment(source, e)}," for e in tree.elts), f"{pad})"]
     return [line]
-
-
-def with_trailing_comment(line: str, note: str, indent: int) -> list[str]:
-    """``line  # note`` if it fits, else the comment on its own line above."""
-    note = comment(note)
-    joined = f"{line}  # {note}"
-    if len(joined) <= LINE_LENGTH:
-        return [joined]
-    return [" " * indent + f"# {note}", *statement(line, indent)]
 
 
 def source(stmt: Assign | str) -> str:

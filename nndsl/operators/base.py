@@ -32,6 +32,10 @@ class Operator:
     ``params`` follow them. ``examples`` are test rows ``(call, inputs, outputs or error code)``:
     ``("cat(a, b, dim=1)", "a: [2, 3], b: [2, 4]", "[2, 7]")``, checked against torch by the
     operator tests. The class registers under ``name``.
+
+    Adding an operator: a subclass with ``@register`` in the module of its family here (a new
+    module is imported by ``nndsl/operators/__init__.py``), and its torch function in the table
+    of ``tests/test_operator_table.py``; the contract test says what else it lacks.
     """
 
     name: ClassVar[str] = ""
@@ -57,6 +61,12 @@ class Operator:
         """The shape rule: the types of the results for these inputs and (converted) arguments,
         or ShapeError (with ``param`` naming the argument at fault, where one is)."""
         raise NotImplementedError
+
+    @classmethod
+    def fixed_size(cls, args: dict) -> int | None:
+        """The size the arguments fix for the input's ``dim`` (split's list of sizes adds up to
+        it), which binds a symbolic size there as a layer's argument does; None if they fix none."""
+        return None
 
     @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:

@@ -81,6 +81,11 @@ class Split(_Split):
     )
 
     @classmethod
+    def fixed_size(cls, args: dict) -> int | None:
+        sizes = args["split_size_or_sections"]
+        return sum(sizes) if isinstance(sizes, tuple) else None
+
+    @classmethod
     def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
         (t,), sizes, dim = inputs, args["split_size_or_sections"], args["dim"]
         axis = dim_of(dim, t.shape.rank, "split")
