@@ -3,16 +3,14 @@ and tensor operators emit, and what the Python writer (``nndsl.backends.pywriter
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Code(str):
     """Source text the backend built itself (a variable, ``self.fc``, ``planes * 4``): written as is."""
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """``func(*args, **kwargs)``: each argument a constant (written through ``repr()``) or ``Code``."""
 
     func: str
@@ -20,8 +18,7 @@ class Call:
     kwargs: tuple[tuple[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
-class BinOp:
+class BinOp(NamedTuple):
     """``left op right`` (``x + y``, ``2 * x``): each side a constant or ``Code``."""
 
     left: Any
@@ -29,8 +26,7 @@ class BinOp:
     right: Any
 
 
-@dataclass(frozen=True)
-class Assign:
+class Assign(NamedTuple):
     """``targets = value``; no targets: the value alone, computed for nothing; ``unpack`` with one
     target: ``(x,) = value``, the one element of a sequence."""
 

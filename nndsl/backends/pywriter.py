@@ -100,7 +100,7 @@ def literal(value) -> str:
         return f"{value.func}({', '.join(_arg(k, v) for k, v in _items(value))})"
     if isinstance(value, BinOp):
         return f"{literal(value.left)} {value.op} {literal(value.right)}"
-    if isinstance(value, (tuple, list)) and any(isinstance(v, (Code, Call, BinOp, tuple, list)) for v in value):
+    if type(value) in (tuple, list) and any(isinstance(v, (Code, Call, BinOp, tuple, list)) for v in value):
         inner = ", ".join(literal(v) for v in value)
         if isinstance(value, list):
             return f"[{inner}]"
@@ -134,7 +134,7 @@ def call(
             lines.append(f"{inner}{text},")
         elif isinstance(value, Construct):
             lines += call(head, value.func, value.positional, value.keywords, indent + 4, ",")
-        elif isinstance(value, (tuple, list)) and value:
+        elif type(value) in (tuple, list) and value:  # a tuple or list constant, not a Call
             opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
             lines.append(f"{inner}{head}{opening}")
             lines += [f"{inner}    {literal(v)}," for v in value]
