@@ -82,14 +82,20 @@ class Operator:
         raise NotImplementedError
 
 
-#: ONNX's element type (``TensorProto``) of each dtype an exported tensor may have, for Cast
-_ELEMENT_TYPES = {"float32": 1, "int32": 6, "int64": 7, "bool": 9, "float16": 10, "float64": 11, "bfloat16": 16}
+#: ONNX's element type (``TensorProto``) of each dtype an export keeps; others are exported as float32
+_ELEMENT_TYPES = {"float32": 1, "int32": 6, "int64": 7}
+
+
+def onnx_dtype(dtype: str) -> str:
+    """The dtype a tensor of ``dtype`` has in an exported graph."""
+    return dtype if dtype in _ELEMENT_TYPES else "float32"
 
 
 def onnx_promoted(g, inputs: list[str], types: list[TensorType], dtype: str) -> list[str]:
     """The inputs cast to ``dtype`` where theirs differs: ONNX's arithmetic and Concat take one
     element type, where torch promotes (an int64 and a float32 tensor, a float number)."""
-    return [x if t.dtype == dtype else g.op("Cast", [x], to=_ELEMENT_TYPES[dtype]) for x, t in zip(inputs, types)]
+    to = onnx_dtype(dtype)
+    return [x if onnx_dtype(t.dtype) == to else g.op("Cast", [x], to=_ELEMENT_TYPES[to]) for x, t in zip(inputs, types)]
 
 
 def dim_of(dim: int, rank: int, what: str) -> int:
