@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from nndsl import ast, ops
+from nndsl import ast, operators
 from nndsl.check import (
     Abort,
 )
 from nndsl.diagnostics import Span
-from nndsl.layers.base import ShapeError
+from nndsl.layers.base import ArgValueError, Param, ShapeError, WrongType
+from nndsl.operators.base import TENSOR
 from nndsl.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
 
 
@@ -48,77 +49,64 @@ class FunctionChecks:
             raise Abort
         return values, spans, rest
 
-    def _int_arg(self, call, values, spans, name, default):
-        value = values.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(
-                "E106",
-                f"{name} of {call.name.text} must be an integer, got {kind_name(value)}",
-                spans.get(name, call.span),
-            )
-            raise Abort
-        return value
-
     def _tensor_function(self, call: ast.Call):
+        """A tensor operator's call: its signature and shape rule come from its registered class."""
         name = call.name.text
-        if name in ("cat", "stack"):
-            values, spans, rest = self._arguments(call, ["dim"], 0, variadic="tensors")
-            items = []
-            for arg, value in rest:
-                several = is_sequence(value)  # cat(parts) or cat(x)
-                parts = value if several and len(rest) == 1 else (value,)
-                items += [self._tensor(v, arg.value) for v in parts]
-            if not items:
-                self.error(
-                    "E105", f"{name} needs the tensors to join", call.span, "no tensors", help=f"{name}(a, b, dim=1)"
-                )
-                raise Abort
-            dim = self._int_arg(call, values, spans, "dim", 0)
-            if any(t.type is None for t in items):
-                return self._poisoned(call.span)
-            rule = ops.cat if name == "cat" else ops.stack
-            try:
-                out = rule([t.type for t in items], dim)
-            except ShapeError as exc:
-                self._op_error(exc, spans.get(exc.param, call.span) if exc.param else call.span, items)
-            return self._op(name, items, [out], {"dim": dim}, call.span)[0]
-        if name in ops.OPERATORS:
-            values, spans, _ = self._arguments(call, ["input", "other"], 2)
+        op = operators.lookup(name)
+        values, spans, rest = self._arguments(call, op.param_names(), op.required(), "tensors" if op.variadic else None)
+        if op.symbol:  # add(x, y) is x + y, numbers included
             left, right = values["input"], values["other"]
             sides = (ast.NameRef("input", spans["input"]), ast.NameRef("other", spans["other"]))
-            expr = ast.BinOp(ops.OPERATORS[name], *sides, call.span)
+            expr = ast.BinOp(op.symbol, *sides, call.span)
             if not any(isinstance(v, Tensor) or is_fn(v) for v in (left, right)):
                 return self._bounded(self._binop(expr, left, right), call.span)  # mul(2, 3) is 6
             return self._tensor_binop(expr, left, right)
-        names = ["input", "chunks" if name == "chunk" else "split_size_or_sections", "dim"]
-        values, spans, _ = self._arguments(call, names, 2)
-        x = self._tensor(values["input"], call.args[0].value)
-        dim = self._int_arg(call, values, spans, "dim", 0)
-        size = values[names[1]]
-        if name == "chunk":
-            size = self._int_arg(call, values, spans, "chunks", 0)
-        elif is_sequence(size):
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size):
-                self.error("E106", "split sizes must be non-negative integers", spans[names[1]])
-                raise Abort
-        else:
-            size = self._int_arg(call, values, spans, names[1], 0)
-        if x.type is None:
-            self.state.poisoned = True
+        items = []
+        for arg, value in rest:
+            several = is_sequence(value)  # cat(parts) or cat(x)
+            parts = value if several and len(rest) == 1 else (value,)
+            items += [self._tensor(v, arg.value) for v in parts]
+        tensors = [p.name for p in op.params if p.kind is TENSOR]
+        items += [self._tensor(values[p], call.args[0].value) for p in tensors]
+        if not items:
+            self.error(
+                "E105", f"{name} needs the tensors to join", call.span, "no tensors", help=f"{name}(a, b, dim=1)"
+            )
             raise Abort
-        if is_sequence(size) and x.type.shape.dims and not x.type.shape.rest:
-            x = self._split_total(call, x, sum(size), dim)
+        args = {p.name: self._converted(call, values, spans, p) for p in op.params if p.kind is not TENSOR}
+        if any(t.type is None for t in items):
+            if op.pieces:
+                self.state.poisoned = True
+                raise Abort
+            return self._poisoned(call.span)
+        total = op.fixed_size(args)
+        if total is not None and items[0].type.shape.dims and not items[0].type.shape.rest:
+            items[0] = self._split_total(call, items[0], total, args["dim"])
         try:
-            types = (ops.chunk if name == "chunk" else ops.split)(x.type, size, dim)
+            types = op.output([t.type for t in items], args)
         except ShapeError as exc:
-            self._op_error(exc, call.span, [x])
-        return tuple(self._op(name, [x], types, {names[1]: size, "dim": dim}, call.span))
+            self._op_error(exc, spans.get(exc.param, call.span) if exc.param else call.span, items)
+        outs = self._op(name, items, types, args, call.span)
+        return tuple(outs) if op.pieces else outs[0]
+
+    def _converted(self, call: ast.Call, values: dict, spans: dict, param: Param):
+        """An operator's argument as its kind converts it (its default when not given)."""
+        value = values.get(param.name, param.default)
+        try:
+            return param.kind.convert(value)
+        except WrongType:
+            message = f"{param.name} of {call.name.text} must be {param.kind.describe}, got {kind_name(value)}"
+        except ArgValueError as exc:
+            self.error(exc.code, exc.message, spans.get(param.name, call.span))
+            raise Abort from None
+        self.error("E106", message, spans.get(param.name, call.span))
+        raise Abort
 
     def _split_total(self, call: ast.Call, x: Tensor, total: int, dim: int) -> Tensor:
         """Sizes that add up to a symbolic dim fix it, with a warning, as a layer's sizes do."""
         rank = x.type.shape.rank
         if not -rank <= dim < rank:
-            return x  # ops.split reports it
+            return x  # the split rule reports it
         size = x.type.shape.dims[dim]
         if isinstance(size, int):
             return x

@@ -17,6 +17,7 @@ from nndsl.check import (
 from nndsl.diagnostics import Span
 from nndsl.expr import Expr
 from nndsl.layers.base import type_name
+from nndsl.operators import REGISTRY as OPERATORS
 from nndsl.shapes import TensorType
 from nndsl.source import Source
 
@@ -164,7 +165,7 @@ MAX_APPLIED = 125_000
 #: in a loop, a repetition of a repetition): well within Python's stack
 MAX_APPLY_DEPTH = 100
 
-TENSOR_FUNCTIONS = {"cat", "stack", "add", "sub", "mul", "div", "chunk", "split"}
+TENSOR_FUNCTIONS = set(OPERATORS)
 CONSTANT_FUNCTIONS = {"range", "len", "min", "max"}
 RESERVED_NAMES = TENSOR_FUNCTIONS | CONSTANT_FUNCTIONS | {"Residual"} | set(BUILTIN_VALUES)
 

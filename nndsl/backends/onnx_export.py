@@ -20,6 +20,7 @@ from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info, w
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from nndsl.backends.torch_module import state_prefixes
 from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, subgraphs, walk
+from nndsl.operators import lookup as lookup_operator
 from nndsl.version import __version__
 
 #: BatchNorm folds into these when it reads their output alone
@@ -355,25 +356,9 @@ class _Exporter:
             raise ExportProblem(exc.message, node, exc.help) from None
 
     def op(self, node: OpNode) -> list[str]:
-        g = self.g
-        g.scope = node.op
-        ins = [self.env[v] for v in node.inputs]
-        dim = node.args.get("dim", 0)
-        if node.op in ("add", "sub", "mul", "div"):
-            kind = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}[node.op]
-            if node.scalar is not None:
-                dtype = np.float32 if node.types[0].dtype == "float32" or isinstance(node.scalar, float) else np.int64
-                scalar = g.const(np.asarray(node.scalar, dtype=dtype), dtype, "scalar")
-                ins = [scalar, ins[0]] if node.scalar_first else [ins[0], scalar]
-            return [g.op(kind, ins)]
-        rank = node.types[0].shape.rank
-        if node.op == "cat":
-            return [g.op("Concat", ins, axis=dim % rank)]
-        if node.op == "stack":
-            axis = dim % rank
-            return [g.op("Concat", [g.unsqueeze(i, [axis]) for i in ins], axis=axis)]
-        axis = dim % rank
-        return g.split(ins[0], [t.shape.dims[axis] for t in node.types], axis)
+        self.g.scope = node.op
+        types = [self.model.types[v] for v in node.inputs]
+        return lookup_operator(node.op).to_onnx(self.g, node, [self.env[v] for v in node.inputs], types)
 
 
 def _reads(node) -> tuple[int, ...]:

@@ -1,4 +1,5 @@
-"""Writes Python source: safe names, literals through repr() of whitelisted types, ruff-style layout.
+"""Writes Python source: safe names, literals through repr() of whitelisted types, and the layout
+of every statement (those layers and operators return as data, nndsl.statements) as ruff formats it.
 
 The only routes from spec or path text into emitted source are here: ``literal`` (``repr()`` of a
 checked type), ``comment`` and ``docstring`` (one printable line, quotes and backslashes escaped)
@@ -14,6 +15,7 @@ import os
 import re
 
 from nndsl.pysource import literal as _literal
+from nndsl.statements import Assign, BinOp, Call, Code
 
 LINE_LENGTH = 88
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"torch", "nn", "self"}
@@ -74,10 +76,6 @@ class Names:
         return name
 
 
-class Code(str):
-    """Source text the backend built itself (a parameter's name, ``planes * 4``): written as is."""
-
-
 class Construct:
     """A constructor call written as an argument of another (``nn.Sequential(nn.Conv2d(...))``)."""
 
@@ -92,12 +90,26 @@ class Construct:
 
 
 def literal(value) -> str:
-    """Source for a constant, or for code the backend built (``Code``, ``Construct``)."""
+    """Source for a constant, or for code the backend built (``Code``, ``Construct``, ``Call``,
+    ``BinOp``, or a tuple or list holding some)."""
     if isinstance(value, Code):
         return str(value)
     if isinstance(value, Construct):
         return value.flat()
+    if isinstance(value, Call):
+        return f"{value.func}({', '.join(_arg(k, v) for k, v in _items(value))})"
+    if isinstance(value, BinOp):
+        return f"{literal(value.left)} {value.op} {literal(value.right)}"
+    if type(value) in (tuple, list) and any(isinstance(v, (Code, Call, BinOp, tuple, list)) for v in value):
+        inner = ", ".join(literal(v) for v in value)
+        if isinstance(value, list):
+            return f"[{inner}]"
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
     return _literal(value)
+
+
+def _items(value: Call) -> list[tuple[str | None, object]]:
+    return [(None, v) for v in value.args] + list(value.kwargs)
 
 
 def call(
@@ -122,7 +134,7 @@ def call(
             lines.append(f"{inner}{text},")
         elif isinstance(value, Construct):
             lines += call(head, value.func, value.positional, value.keywords, indent + 4, ",")
-        elif isinstance(value, (tuple, list)) and value:
+        elif type(value) in (tuple, list) and value:  # a tuple or list constant, not a Call
             opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
             lines.append(f"{inner}{head}{opening}")
             lines += [f"{inner}    {literal(v)}," for v in value]
@@ -179,13 +191,65 @@ def assignment(target: str, source: str, indent: int) -> list[str]:
     return [line]
 
 
-def with_trailing_comment(line: str, note: str, indent: int) -> list[str]:
-    """``line  # note`` if it fits, else the comment on its own line above."""
-    note = comment(note)
-    joined = f"{line}  # {note}"
-    if len(joined) <= LINE_LENGTH:
-        return [joined]
-    return [" " * indent + f"# {note}", *statement(line, indent)]
+def source(stmt: Assign | str) -> str:
+    """A statement on one line, as written before any layout (a backend's own text as it is)."""
+    if isinstance(stmt, str):
+        return stmt
+    value = literal(stmt.value)
+    if not stmt.targets:
+        return value
+    targets = f"({stmt.targets[0]},)" if stmt.unpack else ", ".join(stmt.targets)
+    return f"{targets} = {value}"
+
+
+def discarded(stmt: Assign | str) -> Assign | str:
+    """A statement whose result nothing reads: ``_ = value`` becomes ``value``, still computed."""
+    if isinstance(stmt, str):
+        return stmt[len("_ = ") :] if stmt.startswith("_ = ") else stmt
+    return Assign((), stmt.value) if stmt.targets == ("_",) else stmt
+
+
+def statements(body: list, indent: int, note: str | None = None) -> list[str]:
+    """Statements (``Assign``, or a backend's own line of text) laid out at ``indent`` as ruff
+    formats them, with ``note`` as a comment beside the last, or above it when it does not fit."""
+    pad = " " * indent
+    lines: list[str] = []
+    for index, stmt in enumerate(body):
+        text = pad + source(stmt)
+        last = index == len(body) - 1
+        if last and note is not None:
+            joined = f"{text}  # {comment(note)}"
+            if len(joined) <= LINE_LENGTH:
+                lines.append(joined)
+                break
+            lines.append(f"{pad}# {comment(note)}")
+        lines += statement(text, indent) if isinstance(stmt, str) else _laid_out(stmt, text, indent)
+    return lines
+
+
+def _laid_out(stmt: Assign, flat: str, indent: int) -> list[str]:
+    """One statement too long for a line: its call's arguments split as ``call`` does; a call
+    whose opening does not fit, several targets one a line; anything else in parentheses."""
+    if len(flat) <= LINE_LENGTH:
+        return [flat]
+    pad = " " * indent
+    value = stmt.value
+    prefix = flat[indent : len(flat) - len(literal(value))]
+    if isinstance(value, Call) and len(f"{pad}{prefix}{value.func}(") <= LINE_LENGTH:
+        return call(prefix, value.func, list(value.args), list(value.kwargs), indent)
+    if len(stmt.targets) > 1:
+        return [f"{pad}(", *(f"{pad}    {t}," for t in stmt.targets), f"{pad}) = {literal(value)}"]
+    if not stmt.targets:
+        return [flat]
+    target, inner = prefix[: -len(" = ")], " " * (indent + 4)
+    if isinstance(value, BinOp) and len(f"{inner}{literal(value)}") > LINE_LENGTH:  # split before the operator
+        return [
+            f"{pad}{target} = (",
+            inner + literal(value.left),
+            f"{inner}{value.op} {literal(value.right)}",
+            f"{pad})",
+        ]
+    return assignment(target, literal(value), indent)
 
 
 def call_text(call) -> str | None:

@@ -21,11 +21,12 @@ from nndsl.backends.pywriter import (
     assignment,
     call,
     comment,
+    discarded,
     docstring,
     file_name,
     literal,
-    statement,
-    with_trailing_comment,
+    source,
+    statements,
 )
 from nndsl.expr import free_names
 from nndsl.ir import (
@@ -41,8 +42,9 @@ from nndsl.ir import (
     subgraphs,
     walk,
 )
-from nndsl.ops import OPERATORS
+from nndsl.operators import lookup as lookup_operator
 from nndsl.pysource import python_name
+from nndsl.statements import Assign
 from nndsl.version import __version__
 
 _SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
@@ -247,7 +249,9 @@ class _Program:
                 # a module's forward may depend on its arguments (an LSTM's batch_first); a tensor
                 # method's arguments are slots, written as values or attributes
                 written = (
-                    node.layer.forward_lines("m", "a", "b", node.args, node.selector) if node.layer.has_module else ""
+                    "; ".join(map(source, node.layer.forward_statements("m", "a", "b", node.args, node.selector)))
+                    if node.layer.has_module
+                    else ""
                 )
                 parts.append(
                     f"L {node.layer.__name__}.{node.selector} {rel([node.src])}>{rel([node.dst])}"
@@ -685,7 +689,7 @@ class _ClassWriter:
             args = node.args if node.layer.has_module else self._forward_args(node, path)
 
             def emit(var, node=node, attr=attr, args=args):
-                return node.layer.forward_lines(attr, var(node.src), var(node.dst), args, node.selector)
+                return node.layer.forward_statements(attr, var(node.src), var(node.dst), args, node.selector)
 
             self.steps.append(((node.src,), (node.dst,), emit, str(node.output)))
         elif isinstance(node, OpNode):
@@ -856,16 +860,11 @@ class _ClassWriter:
                 var_of[value] = choice
                 holder[choice] = value
             body = emit(var_of.__getitem__)
-            if dead and body[-1].startswith("_ = "):  # still run, as the spec says, but bind nothing
-                body[-1] = body[-1][len("_ = ") :]
-            for text in body[:-1]:
-                lines += statement("        " + text, 8)
-            if note is not None and shape_comments and body[0] != "(":  # no comment in a split target list
-                lines += with_trailing_comment("        " + body[-1], note, 8)
-            else:
-                lines += statement("        " + body[-1], 8)
+            if dead:  # still run, as the spec says, but bind nothing
+                body[-1] = discarded(body[-1])
+            lines += statements(body, 8, note if shape_comments else None)
         outputs = [var_of[v] for v in self.graph.outputs]
-        if len(f"        return {', '.join(outputs)}") <= LINE_LENGTH:
+        if len(outputs) == 1 or len(f"        return {', '.join(outputs)}") <= LINE_LENGTH:
             lines.append(f"        return {', '.join(outputs)}")
         else:  # as ruff lays out a long tuple: one value a line
             lines += ["        return (", *(f"            {o}," for o in outputs), "        )"]
@@ -881,28 +880,10 @@ def _call_lines(func: str, node):
     return emit
 
 
-def _op_lines(node: OpNode, var) -> list[str]:
-    outs = ", ".join(var(o) for o in node.outputs)
-    ins = [var(i) for i in node.inputs]
-    dim = node.args.get("dim", 0)
-    dim_text = f", dim={literal(dim)}" if dim else ""
-    if node.op in OPERATORS:
-        if node.scalar is not None:
-            left, right = (literal(node.scalar), ins[0]) if node.scalar_first else (ins[0], literal(node.scalar))
-        else:
-            left, right = ins
-        return [f"{outs} = {left} {OPERATORS[node.op]} {right}"]
-    if node.op in ("cat", "stack"):
-        joined = ", ".join(ins) + ("," if len(ins) == 1 else "")
-        return [f"{outs} = torch.{node.op}(({joined}){dim_text})"]
-    size = node.args["chunks"] if node.op == "chunk" else node.args["split_size_or_sections"]
-    size_text = literal(list(size)) if isinstance(size, tuple) else literal(size)
-    value = f"torch.{node.op}({ins[0]}, {size_text}{dim_text})"
-    if len(node.outputs) == 1:
-        return [f"({outs},) = {value}"]  # one piece, unpacked as ruff writes it
-    if len(f"        {outs} = {value}") > LINE_LENGTH:  # one target a line, as ruff lays it out
-        return ["(", *(f"    {var(o)}," for o in node.outputs), f") = {value}"]
-    return [f"{outs} = {value}"]
+def _op_lines(node: OpNode, var) -> list[Assign]:
+    return lookup_operator(node.op).forward_statements(
+        node, [var(i) for i in node.inputs], [var(o) for o in node.outputs]
+    )
 
 
 # ---------------------------------------------------------------- the file

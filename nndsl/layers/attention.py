@@ -19,6 +19,7 @@ from nndsl.layers.base import (
 )
 from nndsl.layers.norm import layer_norm_onnx
 from nndsl.layers.registry import register
+from nndsl.statements import Assign, Call, Code
 
 
 def _check_heads(args: dict, dim_param: str, heads_param: str) -> None:
@@ -201,13 +202,10 @@ class MultiheadAttention(Layer):
         return _sequence(cls, args, x, ctx, args["embed_dim"])
 
     @classmethod
-    def forward_lines(cls, attr, src, dst, args, selector):
-        from nndsl.backends.pywriter import LINE_LENGTH  # only ever called from the backend
-
-        head, items = f"{dst}, _ = self.{attr}(", [src, src, src, "need_weights=False"]
-        if len(", ".join(items)) + 12 <= LINE_LENGTH:  # the backend hugs it when it is too long for one line
-            return [f"{head}{', '.join(items)})"]
-        return [head, *(f"    {item}," for item in items), ")"]  # one per line, as ruff formats it
+    def forward_statements(cls, attr, src, dst, args, selector):
+        # query, key and value are the one input; the weights are not returned
+        attended = Call(f"self.{attr}", (Code(src),) * 3, (("need_weights", False),))
+        return [Assign((dst, "_"), attended)]
 
     @classmethod
     def param_count(cls, args):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from nndsl.shapes import Dim, Poly, Shape, TensorType
+from nndsl.statements import Assign, Call, Code, assign
 
 REQUIRED = object()
 
@@ -271,7 +272,7 @@ class Layer:
     #: input dtypes torch 2.13 has no CPU kernel for here (avg_pool2d for int32, say)
     unsupported_dtypes: ClassVar[frozenset[str]] = frozenset()
     #: False for tensor operations with no nn.Module (reshape, permute, mean): the torch
-    #: backend gives them no attribute and ``forward_lines`` gets ``attr=None``
+    #: backend gives them no attribute and ``forward_statements`` gets ``attr=None``
     has_module: ClassVar[bool] = True
 
     @classmethod
@@ -346,9 +347,10 @@ class Layer:
         return "unknown"
 
     @classmethod
-    def forward_lines(cls, attr: str, src: str, dst: str, args: dict, selector: str | None) -> list[str]:
-        """Source lines of ``forward`` applying this layer to ``src`` and leaving the result in ``dst``."""
-        return [f"{dst} = self.{attr}({src})"]
+    def forward_statements(cls, attr: str, src: str, dst: str, args: dict, selector: str | None) -> list[Assign]:
+        """Statements of ``forward`` applying this layer to the variable ``src`` and leaving the
+        result in ``dst``; the backend's writer lays them out."""
+        return [assign(dst, Call(f"self.{attr}", (Code(src),)))]
 
     @classmethod
     def to_onnx(cls, g, x: str, node, w) -> str:

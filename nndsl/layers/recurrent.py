@@ -25,6 +25,7 @@ from nndsl.layers.base import (
 )
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
+from nndsl.statements import Assign, Call, Code, assign
 
 _SELECTORS = {
     "output": "the output sequence (default)",
@@ -109,24 +110,24 @@ class _RNNBase(Layer):
         return TensorType(Shape((d * args["num_layers"],) + ((batch,) if batched else ()) + (size,)), out.dtype)
 
     @classmethod
-    def forward_lines(cls, attr, src, dst, args, selector):
+    def forward_statements(cls, attr, src, dst, args, selector):
         selector = selector or "output"
         state = "(h_n, _)" if cls.__name__ == "LSTM" else "h_n"  # LSTM's state is (h_n, c_n)
+        applied = Call(f"self.{attr}", (Code(src),))
         if selector == "output":
-            return [f"{dst}, _ = self.{attr}({src})"]
+            return [Assign((dst, "_"), applied)]
         if selector == "last":
             index = "[:, -1]" if args["batch_first"] else "[-1]"
-            return [f"{dst}, _ = self.{attr}({src})", f"{dst} = {dst}{index}"]
+            return [Assign((dst, "_"), applied), assign(dst, Code(f"{dst}{index}"))]
         if selector == "hidden":
-            lines = [f"_, {state} = self.{attr}({src})"]
             if args["bidirectional"]:
-                lines.append(f"{dst} = torch.cat((h_n[-2], h_n[-1]), dim=-1)")
+                last = Call("torch.cat", ((Code("h_n[-2]"), Code("h_n[-1]")),), (("dim", -1),))
             else:
-                lines.append(f"{dst} = h_n[-1]")
-            return lines
+                last = Code("h_n[-1]")
+            return [Assign(("_", state), applied), assign(dst, last)]
         if selector == "h_n":
-            return [f"_, {state} = self.{attr}({src})", f"{dst} = h_n"]
-        return [f"_, (_, c_n) = self.{attr}({src})", f"{dst} = c_n"]
+            return [Assign(("_", state), applied), assign(dst, Code("h_n"))]
+        return [Assign(("_", "(_, c_n)"), applied), assign(dst, Code("c_n"))]
 
     @classmethod
     def param_count(cls, args):

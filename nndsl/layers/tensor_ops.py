@@ -19,6 +19,7 @@ from nndsl.layers.base import (
 )
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
+from nndsl.statements import Call, assign
 
 
 def _ints(allow_int: bool, minimum: int | None = None) -> Kind:
@@ -100,14 +101,6 @@ def _transpose(g, x, perm: list[int]) -> str:
     return x if perm == sorted(perm) else g.transpose(x, perm)
 
 
-def _method_call(dst: str, src: str, method: str, positional: list, keywords: list) -> list[str]:
-    """``dst = src.method(...)``, laid out by the shared writer when it is too long for one line."""
-    from nndsl.backends.pywriter import call  # the backend's writer; only ever called from there
-
-    indent = 8  # forward's body, where the backend puts these lines
-    return [line[indent:] for line in call(f"{dst} = ", f"{src}.{method}", positional, keywords, indent)]
-
-
 class _TensorOp(Layer):
     """A tensor method applied in ``forward``: no module, no parameters, integer tensors kept."""
 
@@ -124,8 +117,9 @@ class _TensorOp(Layer):
         return [args[p.name] for p in cls.params], []
 
     @classmethod
-    def forward_lines(cls, attr, src, dst, args, selector):
-        return _method_call(dst, src, cls.method, *cls.call_args(args))
+    def forward_statements(cls, attr, src, dst, args, selector):
+        positional, keywords = cls.call_args(args)
+        return [assign(dst, Call(f"{src}.{cls.method}", tuple(positional), tuple(keywords)))]
 
 
 # ---------------------------------------------------------------- reshaping

@@ -1,0 +1,102 @@
+"""Element-wise arithmetic (add, sub, mul, div; ``+ - * /`` in specs) under torch's broadcasting."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from nndsl import ops
+from nndsl.layers.base import Param, ShapeError
+from nndsl.operators.base import TENSOR, Operator, onnx_promoted
+from nndsl.operators.registry import register
+from nndsl.shapes import TensorType
+from nndsl.statements import Assign, BinOp, Code, assign
+
+
+class _ElementWise(Operator):
+    """``input op other``: two tensors broadcast together, or a tensor and a number (``scalar``)."""
+
+    params = (Param("input", TENSOR), Param("other", TENSOR))
+    onnx_op: ClassVar[str] = ""
+
+    @classmethod
+    def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
+        """Two tensors: the broadcast shape and promoted dtype (sizes it cannot verify are taken as
+        equal); one tensor and ``args["scalar"]``: the tensor's shape and layout."""
+        if len(inputs) == 2:
+            return [ops.broadcast(cls.name, *inputs)[0]]
+        (x,) = inputs
+        if cls.name == "sub" and x.dtype == "bool":
+            raise ShapeError("E204", "torch does not subtract with a bool tensor", "bool operand of '-'")
+        return [x._replace(dtype=ops.scalar_result_dtype(cls.name, x.dtype, args["scalar"]))]
+
+    @classmethod
+    def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
+        sides = [Code(v) for v in inputs]
+        if node.scalar is not None:
+            sides.insert(0 if node.scalar_first else 1, node.scalar)
+        return [assign(outputs[0], BinOp(sides[0], cls.symbol, sides[1]))]
+
+    @classmethod
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
+        import numpy as np
+
+        dtype = node.types[0].dtype  # torch's promoted type, which ONNX needs every operand in
+        inputs = onnx_promoted(g, inputs, types, dtype)
+        if node.scalar is not None:
+            kind = {"int32": np.int32, "int64": np.int64, "float64": np.float64, "float16": np.float16}.get(
+                dtype, np.float32
+            )
+            scalar = g.const(np.asarray(node.scalar, dtype=kind), kind, "scalar")
+            inputs = [scalar, inputs[0]] if node.scalar_first else [inputs[0], scalar]
+        return [g.op(cls.onnx_op, inputs)]
+
+
+@register
+class Add(_ElementWise):
+    """``input + other``, broadcast as torch broadcasts: sizes align from the right, a 1 stretches."""
+
+    name, symbol, onnx_op = "add", "+", "Add"
+    examples = (
+        ("add(a, b)", "a: [2, 3], b: [3]", "[2, 3]"),
+        ("a + b", "a: [4, 1, 5], b: [3, 1]", "[4, 3, 5]"),
+        ("add(a, b)", "a: [2, 3], b: [2, 4]", "E208"),
+        ("a + 2", "a: long[2, 3]", "int64[2, 3]"),
+    )
+
+
+@register
+class Sub(_ElementWise):
+    """``input - other``; torch refuses bool operands (E204)."""
+
+    name, symbol, onnx_op = "sub", "-", "Sub"
+    examples = (
+        ("sub(a, b)", "a: [2, 1], b: [1, 3]", "[2, 3]"),
+        ("a - b", "a: [3], b: [4]", "E208"),
+        ("a - b", "a: bool[3], b: bool[3]", "E204"),
+    )
+
+
+@register
+class Mul(_ElementWise):
+    """``input * other``, broadcast; integers stay integers, a float number gives floats."""
+
+    name, symbol, onnx_op = "mul", "*", "Mul"
+    examples = (
+        ("mul(a, b)", "a: [5, 1], b: [1, 6]", "[5, 6]"),
+        ("a * 0.5", "a: long[2]", "[2]"),
+        ("a * b", "a: int32[2, 2], b: long[2]", "int64[2, 2]"),
+        ("a * 3", "a: int32[2, 3]", "int32[2, 3]"),
+        ("mul(a, b)", "a: [2, 3], b: [3, 2]", "E208"),
+    )
+
+
+@register
+class Div(_ElementWise):
+    """``input / other``: true division, so integer operands give float32."""
+
+    name, symbol, onnx_op = "div", "/", "Div"
+    examples = (
+        ("div(a, b)", "a: long[2, 3], b: [3]", "[2, 3]"),
+        ("2 / a", "a: [3, 4]", "[3, 4]"),
+        ("a / b", "a: [2, 3], b: [4, 3]", "E208"),
+    )
