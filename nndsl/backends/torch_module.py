@@ -207,14 +207,26 @@ class _Program:
                 if isinstance(node, BlockNode):
                     uses.setdefault((node.defined_in, node.block), []).append(node)
                     self.value_names[id(node)] = model.names
-        # inner blocks first: an outer block's structure names its inner blocks' classes
+        # inner blocks first: an outer block's structure names its inner blocks' classes (the deepest
+        # use counts: an inner block may be used only where a use has a conditional shortcut)
         taken: dict[str, int] = {}
-        for (_, block), nodes in sorted(uses.items(), key=lambda item: _depth(item[1][0])):
-            groups: dict[object, list[BlockNode]] = {}
+        for (_, block), nodes in sorted(uses.items(), key=lambda item: max(map(_depth, item[1]))):
+            # uses of one structure, and (None where a use lacks it) the structure of each conditional
+            # shortcut: a use joins the first group whose shortcuts agree with its own where both have them
+            groups: dict[object, list[tuple[list, list[BlockNode]]]] = {}
             for node in nodes:
-                key = f"{self._structure(node.body)} {sorted(node.locals.items())}" if self.share else id(node)
-                groups.setdefault(key, []).append(node)
-            for members in groups.values():
+                shortcuts: list[str | None] = []
+                key = (
+                    f"{self._structure(node.body, shortcuts)} {sorted(node.locals.items())}" if self.share else id(node)
+                )
+                for known, members in groups.setdefault(key, []):
+                    if all(a is None or b is None or a == b for a, b in zip(known, shortcuts)):
+                        known[:] = [b if a is None else a for a, b in zip(known, shortcuts)]
+                        members.append(node)
+                        break
+                else:
+                    groups[key].append((shortcuts, [node]))
+            for members in (members for group in groups.values() for _, members in group):
                 taken[block] = taken.get(block, 0) + 1
                 cls = _BlockClass(self.classes.take(block if taken[block] == 1 else f"{block}{taken[block]}"), members)
                 for member in members:
@@ -222,10 +234,13 @@ class _Program:
                 self._resolve(cls)
                 self.block_classes.append(cls)
 
-    def _structure(self, graph: Graph) -> str:
+    def _structure(self, graph: Graph, shortcuts: list | None = None) -> str:
         """What makes two uses of a block one class: nodes, data flow, layer classes, arguments written.
 
         Values are numbered in order of appearance, so that uses numbered apart compare equal.
+        A conditional shortcut's structure goes to ``shortcuts`` (None where this use lacks it), for
+        uses that lack it to share a class with those that have it; without ``shortcuts`` it is part
+        of the string.
         """
         numbers: dict[int, int] = {}
 
@@ -233,9 +248,12 @@ class _Program:
             return ",".join(str(numbers.setdefault(v, len(numbers))) for v in values)
 
         rel(graph.inputs)
-        return self._structure_of(graph, rel)
+        if shortcuts is not None:
+            return self._structure_of(graph, rel, shortcuts)
+        found: list[str | None] = []
+        return f"{self._structure_of(graph, rel, found)} {found}"
 
-    def _structure_of(self, graph: Graph, rel) -> str:
+    def _structure_of(self, graph: Graph, rel, shortcuts: list) -> str:
         parts = []
         for node in graph.nodes:
             if isinstance(node, LayerNode):
@@ -253,20 +271,21 @@ class _Program:
                 parts.append(f"O {node.op} {rel(node.inputs)}>{rel(node.outputs)} {dict(node.args)} {node.scalar!r}")
             elif isinstance(node, BlockNode):
                 inner = self.block_class[id(node)]
-                subs = {name: self._structure(sub.body) for name, sub in sorted(_sub_networks(node).items())}
+                subs = {name: self._structure(sub.body, shortcuts) for name, sub in sorted(_sub_networks(node).items())}
                 parts.append(f"B {inner.name} {rel(node.inputs)}>{rel([node.output])} {subs}")
             elif isinstance(node, ResidualNode):
-                body = self._structure_of(node.body, rel)
+                body = self._structure_of(node.body, rel, shortcuts)
                 if node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
                     shortcut = f"if {node.shortcut_if}"
+                    shortcuts.append(None if node.shortcut is None else self._structure(node.shortcut))
                 elif node.shortcut_param:
                     shortcut = f"param {node.shortcut_param}"
                 else:
-                    shortcut = self._structure_of(node.shortcut, rel) if node.shortcut else "identity"
+                    shortcut = self._structure_of(node.shortcut, rel, shortcuts) if node.shortcut else "identity"
                 optional = f" if {node.residual_if}" if node.residual_if else ""  # `active` may differ per use
                 parts.append(f"R{optional} [{body} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
             elif isinstance(node, SeqNode):
-                inner = node.param if node.kind == "param" else self._structure_of(node.body, rel)
+                inner = node.param if node.kind == "param" else self._structure_of(node.body, rel, shortcuts)
                 parts.append(f"S {node.kind} [{inner}] {rel([node.input])}>{rel([node.output])}")
         return "; ".join(parts)
 
@@ -726,7 +745,8 @@ class _ClassWriter:
         """The residual at ``path`` in every use of this class (just ``node`` in a model)."""
         if self.cls is None:
             return [node]
-        return [_node_at(use.body, path) for use in self.cls.uses]
+        # not those where the path passes through a conditional shortcut the use lacks
+        return [n for n in (_node_at(use.body, path) for use in self.cls.uses) if n is not None]
 
     def _residual(self, node: ResidualNode, path: tuple) -> None:
         self.add_graph(node.body, (*path, "body"))
