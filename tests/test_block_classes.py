@@ -237,6 +237,26 @@ def _sub(draw, dims):
     return f"Sub({draw(st.integers(0, 2))})", dims
 
 
+def _pick(draw, dims):
+    t = draw(st.sampled_from([None, None, 1, 2]))
+    step = t or 1
+    return f"Pick({t})", (dims[0], (dims[1] - 1) // step + 1, (dims[2] - 1) // step + 1)
+
+
+def _pool(draw, dims):
+    call, dims = _pick(draw, dims)
+    return call.replace("Pick(None)", "Pool()").replace("Pick(", "Pool(s="), dims
+
+
+def _give(draw, dims):
+    return f"Give({draw(st.integers(0, 3))})", dims
+
+
+def _given(draw, dims):
+    c, k = dims[2], draw(st.integers(0, 3))
+    return f"Given(Linear({c}, {c}) -> ReLU, {k})", dims
+
+
 BLOCKS = {
     b.name: b
     for b in [
@@ -329,6 +349,14 @@ BLOCKS = {
             _sub,
             ("Wrap",),
         ),
+        Block("Pool", "block Pool(x: [N, A, B, C], s=None) { MaxPool2d(1, stride=s) }", _pool),
+        Block("Pick", "block Pick(x: [N, A, B, C], t) { Pool(s=t) }", _pick, ("Pool",)),
+        Block(
+            "Given",
+            "block Given(x: [N, A, B, C], f, k) { Residual(Linear(C, C), shortcut=f if k > 1 else None) }",
+            _given,
+        ),
+        Block("Give", "block Give(x: [N, A, B, C], k) { Given(Linear(C, C) -> Tanh, k) }", _give, ("Given",)),
         Block(
             "Wrap",
             "block Wrap(x: [N, A, B, C], f) { f -> Transpose(1, 3) -> Transpose(1, 3) }",
@@ -381,11 +409,37 @@ model M(x: [N, 4]) {
 """
 
 
-@pytest.mark.parametrize(
-    "text",
-    [SHORTCUT_LENGTHS, INNER_IN_LATER_SHORTCUT, NESTED_SHORTCUTS, IN_SUB_NETWORKS],
-    ids=["shortcut_lengths", "inner_in_later_shortcut", "nested_shortcuts", "in_sub_networks"],
-)
+#: an inner block's keyword argument whose default is None was left out where the first use gave None
+NONE_DEFAULTS = """\
+block Pool(x: [N, C, H, W], s=None) { MaxPool2d(2, stride=s) }
+block Pick(x: [N, C, H, W], t) { Pool(s=t) }
+model M(x: [N, 2, 8, 8]) {
+    p = x -> Pick(None)
+    q = x -> Pick(1)
+    return p, q
+}
+"""
+
+#: a conditional shortcut that is a sub-network parameter, which some uses have and some lack
+GIVEN_SHORTCUTS = """\
+block Given(x: [N, C], f, k) { Residual(Linear(C, C), shortcut=f if k > 1 else None) }
+block Give(x: [N, C], k) { Given(Linear(C, C) -> Tanh, k) }
+model M(x: [N, 4]) {
+    x -> Give(1) -> Give(2) -> Given(Linear(4, 4), 1) -> Given(Linear(4, 4) -> ReLU, 2)
+}
+"""
+
+FIXED = {
+    "shortcut_lengths": SHORTCUT_LENGTHS,
+    "inner_in_later_shortcut": INNER_IN_LATER_SHORTCUT,
+    "nested_shortcuts": NESTED_SHORTCUTS,
+    "in_sub_networks": IN_SUB_NETWORKS,
+    "none_defaults": NONE_DEFAULTS,
+    "given_shortcuts": GIVEN_SHORTCUTS,
+}
+
+
+@pytest.mark.parametrize("text", FIXED.values(), ids=FIXED.keys())
 def test_uses_compute_what_was_checked(text):
     assert_uses_compute_what_was_checked(text)
 

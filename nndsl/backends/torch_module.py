@@ -147,6 +147,16 @@ def _sub_networks(node: BlockNode) -> dict[str, SeqNode]:
     return {n.param: n for n in _in_scope(node.body) if isinstance(n, SeqNode) and n.kind == "param"}
 
 
+def _is_param(graph: Graph | None) -> bool:
+    """A graph that applies one sub-network parameter of the block, as it is."""
+    return (
+        graph is not None
+        and len(graph.nodes) == 1
+        and isinstance(graph.nodes[0], SeqNode)
+        and graph.nodes[0].param is not None
+    )
+
+
 def _in_scope(graph: Graph):
     """The nodes a block's body writes: nested graphs, and the sub-network arguments it gives
     inner blocks, but not the bodies of inner blocks or of its own sub-network parameters
@@ -275,7 +285,10 @@ class _Program:
                 parts.append(f"B {inner.name} {rel(node.inputs)}>{rel([node.output])} {subs}")
             elif isinstance(node, ResidualNode):
                 body = self._structure_of(node.body, rel, shortcuts)
-                if node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
+                if node.shortcut_if and _is_param(node.shortcut):  # the module a use was given: a class each
+                    shortcut = f"if {node.shortcut_if} param {node.shortcut.nodes[0].param}"
+                    shortcuts.append(None)
+                elif node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
                     shortcut = f"if {node.shortcut_if}"
                     shortcuts.append(None if node.shortcut is None else self._structure(node.shortcut))
                 elif node.shortcut_param:
@@ -470,6 +483,7 @@ class _Program:
         built_subs: dict[str, Construct] = {}
         for name, _, default, keyword_only in cls.params:
             actual = cls.arg_value(node, name)
+            varies = False  # in a class: whether the uses of the enclosing class give other values
             if isinstance(actual, SubNetwork):
                 hint = f"{cls.name}{name[:1].upper()}{name[1:]}"
                 value = (
@@ -481,10 +495,11 @@ class _Program:
                     built_subs[name] = value
             else:
                 value = writer.value((path, name), actual)
+                varies = writer.slots is not None and value != literal(actual)
             if default is _NO_DEFAULT and not keyword_only:
                 positional.append(value)
-            elif keyword_only or name in (node.sources or {}) or not _same(actual, default):
-                if not (default is None and actual is None):
+            elif keyword_only or name in (node.sources or {}) or not _same(actual, default) or varies:
+                if varies or not (default is None and actual is None):
                     keywords.append((cls.pyname(name), value))
         built = Construct(cls.name, positional, keywords)
         writer.subs_of[id(built)] = built_subs
