@@ -123,6 +123,7 @@ class Block:
     text: str
     use: Callable[[Draw, Dims], tuple[str, Dims]]
     needs: tuple[str, ...] = ()
+    batch: bool = False  # its body uses the batch size N, which must then be a number
 
 
 def _divisor(draw: Draw, n: int) -> int:
@@ -243,6 +244,22 @@ def _pick(draw, dims):
     return f"Pick({t})", (dims[0], (dims[1] - 1) // step + 1, (dims[2] - 1) // step + 1)
 
 
+def _widen(draw, dims):
+    k = draw(st.integers(0, 2 if dims[2] <= 4 else 0))
+    return f"Widen({k})", (dims[0], dims[1], dims[2] * (k + 1))
+
+
+def _zip(draw, dims):
+    w = draw(st.sampled_from([1, 2, 3]))
+    for a, b in ((w, 2), (1, w)):
+        dims = _swapped(dims, a, b)
+    return f"Zip({w})", dims
+
+
+def _batch(draw, dims):
+    return f"Batch({_divisor(draw, prod(dims))})", dims
+
+
 def _pool(draw, dims):
     call, dims = _pick(draw, dims)
     return call.replace("Pick(None)", "Pool()").replace("Pick(", "Pool(s="), dims
@@ -348,6 +365,19 @@ BLOCKS = {
             "    Wrap(Residual(Linear(C, C), shortcut=(Transpose(1, 2) -> Transpose(1, 2)) * k if k > 0 else None))\n}",
             _sub,
             ("Wrap",),
+        ),
+        Block(
+            "Widen",
+            "block Widen(x: [N, A, B, C], k) { for i in range(k) { Linear(C * (i + 1), C * (i + 2)) -> Tanh } }",
+            _widen,
+        ),
+        Block("Zip", "block Zip(x: [N, A, B, C], w) { for a, b in [(w, 2), (1, w)] { Transpose(a, b) } }", _zip),
+        Block(
+            "Batch",
+            "block Batch(x: [N, A, B, C], h) { Reshape((N, -1)) -> View((N, h, A * B * C // h)) -> Transpose(1, 2)"
+            " -> Reshape((N, A, B, C)) }",
+            _batch,
+            batch=True,
         ),
         Block("Pool", "block Pool(x: [N, A, B, C], s=None) { MaxPool2d(1, stride=s) }", _pool),
         Block("Pick", "block Pick(x: [N, A, B, C], t) { Pool(s=t) }", _pick, ("Pool",)),
@@ -464,9 +494,11 @@ def specs(draw) -> str:
             if needed not in defined:
                 defined.append(needed)
     inputs, lines = [], []
+    numbered = any(BLOCKS[name].batch for name in chosen)
     for index in range(draw(st.integers(1, 2))):
         dims = tuple(draw(st.integers(1, 6)) for _ in range(3))
-        inputs.append(f"x{index}: [N, {', '.join(map(str, dims))}]")
+        batch = draw(st.sampled_from([2, 3] if numbered else ["N", "N", 2, 3]))
+        inputs.append(f"x{index}: [{batch}, {', '.join(map(str, dims))}]")
         calls = []
         for _ in range(draw(st.integers(2, 6))):
             call, dims = BLOCKS[draw(st.sampled_from(chosen))].use(draw, dims)

@@ -300,7 +300,7 @@ class _Program:
             elif isinstance(node, SeqNode):
                 inner = node.param if node.kind == "param" else self._structure_of(node.body, rel, shortcuts)
                 parts.append(f"S {node.kind} [{inner}] {rel([node.input])}>{rel([node.output])}")
-        return "; ".join(parts)
+        return f"{'; '.join(parts)} => {rel(graph.outputs)}"
 
     def slots(self, graph: Graph, path: tuple = ()) -> list[tuple[tuple, str | None, object]]:
         """Every constructor argument built inside a class body: (key, source as written, value)."""
