@@ -260,6 +260,16 @@ def _batch(draw, dims):
     return f"Batch({_divisor(draw, prod(dims))})", dims
 
 
+def _hand(draw, dims):
+    d, e = draw(st.sampled_from([1, 2, 3])), draw(st.sampled_from([1, 2, 3]))
+    dims = _swapped(_swapped(_reduced(_swapped(dims, 1, e), e), 1, d), 1, d)
+    return f"Hand(Transpose(1, {e}) -> Mean({e}, keepdim=True), {d})", dims
+
+
+def _cond(draw, dims):
+    return f"Cond({draw(st.integers(0, 6))})", dims
+
+
 def _pool(draw, dims):
     call, dims = _pick(draw, dims)
     return call.replace("Pick(None)", "Pool()").replace("Pick(", "Pool(s="), dims
@@ -379,6 +389,18 @@ BLOCKS = {
             _batch,
             batch=True,
         ),
+        Block(
+            "Hand",
+            "block Hand(x: [N, A, B, C], f, d) { Wrap(f -> Transpose(1, d)) -> Transpose(1, d) }",
+            _hand,
+            ("Wrap",),
+        ),
+        Block(
+            "Cond",
+            "block Cond(x: [N, A, B, C], k) { Wrap(Residual(Linear(C, C), shortcut=Linear(C, C) if A > k else None)) }",
+            _cond,
+            ("Wrap",),
+        ),
         Block("Pool", "block Pool(x: [N, A, B, C], s=None) { MaxPool2d(1, stride=s) }", _pool),
         Block("Pick", "block Pick(x: [N, A, B, C], t) { Pool(s=t) }", _pick, ("Pool",)),
         Block(
@@ -459,6 +481,15 @@ model M(x: [N, 4]) {
 }
 """
 
+#: a condition in a sub-network argument that names a size nothing else in the block names
+SIZE_IN_SUB_NETWORK_CONDITION = """\
+block Wrap(x: [N, C, L], f) { f -> ReLU }
+block Outer(x: [N, C, L], k) { Wrap(Residual(Linear(L, L), shortcut=Linear(L, L) if C > k else None)) }
+model M(x: [N, 3, 4]) {
+    x -> Outer(1) -> Outer(5)
+}
+"""
+
 FIXED = {
     "shortcut_lengths": SHORTCUT_LENGTHS,
     "inner_in_later_shortcut": INNER_IN_LATER_SHORTCUT,
@@ -466,6 +497,7 @@ FIXED = {
     "in_sub_networks": IN_SUB_NETWORKS,
     "none_defaults": NONE_DEFAULTS,
     "given_shortcuts": GIVEN_SHORTCUTS,
+    "size_in_sub_network_condition": SIZE_IN_SUB_NETWORK_CONDITION,
 }
 
 
@@ -509,7 +541,7 @@ def specs(draw) -> str:
     return "\n".join([*(BLOCKS[name].text for name in defined), model]) + "\n"
 
 
-@settings(max_examples=int(os.environ.get("NNDSL_FUZZ_EXAMPLES", "0")) or 60, **_SETTINGS)
+@settings(max_examples=int(os.environ.get("NNDSL_FUZZ_EXAMPLES", "0")) or 150, **_SETTINGS)
 @given(specs())
 def test_generated_uses_compute_what_was_checked(text):
     assert_uses_compute_what_was_checked(text)

@@ -380,7 +380,8 @@ class _Program:
                 continue
             name = "dtype" if key[1] == "dtype" else f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
             extra.append((name, key))
-        for node in walk(first.body, into_blocks=False):  # a condition decided in the constructor
+        # a condition decided in the constructor (or a sub-network's), in any use: some lack a shortcut
+        for node in (node for use in cls.uses for node in _in_scope(use.body)):
             if isinstance(node, ResidualNode):
                 for condition in (node.shortcut_if, node.residual_if):
                     if condition:
