@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from math import prod
 
 import pytest
+from conftest import assert_ruff_clean
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -77,7 +78,8 @@ def _run_recording(module, block_classes: set[str], inputs: list) -> tuple[tuple
     return (out if isinstance(out, tuple) else (out,)), shapes
 
 
-def assert_uses_compute_what_was_checked(text: str) -> None:
+def assert_uses_compute_what_was_checked(text: str) -> tuple[str, str]:
+    """Checks, builds and runs ``text``; returns the emitted sources (shared classes, a class per use)."""
     result = nndsl.check_source(text, "uses.nn")
     assert result.ok, [d.message for d in result.errors]
     program = result.program
@@ -96,14 +98,16 @@ def assert_uses_compute_what_was_checked(text: str) -> None:
         module.load_state_dict(dict(zip(module.state_dict(), state.values())))
         for n in (2, 3):
             torch.manual_seed(n)
-            inputs = [torch.randn(*_sizes(t, n)) for t in model.input_types]
+            inputs = [torch.randn(*_sizes(t, n), dtype=getattr(torch, t.dtype)) for t in model.input_types]
             want = [_sizes(use.types[-1], n) for use in uses]
             got, got_uses = _run_recording(module, _block_names(module), inputs)
-            expected, _ = _run_recording(reference, set(), inputs)
+            expected, reference_uses = _run_recording(reference, _block_names(reference), inputs)
             assert [tuple(g.shape) for g in got] == [_sizes(t, n) for t in model.outputs], text
             assert got_uses == want, f"{text}\nuses give {got_uses}, the checker {want}"
+            assert reference_uses == want, f"{text}\na class per use gives {reference_uses}, the checker {want}"
             for g, e in zip(got, expected):
                 torch.testing.assert_close(g, e, rtol=0, atol=0, msg=text)
+    return shared, longhand
 
 
 def _block_names(module) -> set[str]:
@@ -502,8 +506,10 @@ FIXED = {
 
 
 @pytest.mark.parametrize("text", FIXED.values(), ids=FIXED.keys())
-def test_uses_compute_what_was_checked(text):
-    assert_uses_compute_what_was_checked(text)
+def test_uses_compute_what_was_checked(text, tmp_path):
+    for name, source in zip(("shared.py", "longhand.py"), assert_uses_compute_what_was_checked(text)):
+        (tmp_path / name).write_text(source)
+    assert_ruff_clean(tmp_path)
 
 
 def test_uses_without_a_conditional_shortcut_still_share_a_class():
@@ -530,7 +536,8 @@ def specs(draw) -> str:
     for index in range(draw(st.integers(1, 2))):
         dims = tuple(draw(st.integers(1, 6)) for _ in range(3))
         batch = draw(st.sampled_from([2, 3] if numbered else ["N", "N", 2, 3]))
-        inputs.append(f"x{index}: [{batch}, {', '.join(map(str, dims))}]")
+        dtype = draw(st.sampled_from(["", "", "float64"]))  # the weights of a use follow its input's dtype
+        inputs.append(f"x{index}: {dtype}[{batch}, {', '.join(map(str, dims))}]")
         calls = []
         for _ in range(draw(st.integers(2, 6))):
             call, dims = BLOCKS[draw(st.sampled_from(chosen))].use(draw, dims)
@@ -541,7 +548,15 @@ def specs(draw) -> str:
     return "\n".join([*(BLOCKS[name].text for name in defined), model]) + "\n"
 
 
-@settings(max_examples=int(os.environ.get("NNDSL_FUZZ_EXAMPLES", "0")) or 150, **_SETTINGS)
-@given(specs())
-def test_generated_uses_compute_what_was_checked(text):
-    assert_uses_compute_what_was_checked(text)
+def test_generated_uses_compute_what_was_checked(tmp_path):
+    sources: list[str] = []
+
+    @settings(max_examples=int(os.environ.get("NNDSL_FUZZ_EXAMPLES", "0")) or 150, **_SETTINGS)
+    @given(specs())
+    def prop(text):
+        sources.extend(assert_uses_compute_what_was_checked(text))
+
+    prop()
+    for index, source in enumerate(sources):  # the emitted files stay ruff-clean (one ruff run)
+        (tmp_path / f"generated_{index}.py").write_text(source)
+    assert_ruff_clean(tmp_path)

@@ -405,6 +405,8 @@ class _Program:
             annotation = _annotation(values)
             if annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
                 annotation, default = "nn.Module | None", None
+            elif default is None and annotation != "object":  # no use gives None, the default does
+                annotation += " | None"
             cls.params.append((name, annotation, default, False))
         names = Names({cls.pyname(p[0]) for p in cls.params} | {name for name, _ in cls.locals})
         for wanted, key in extra:
