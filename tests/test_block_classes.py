@@ -560,3 +560,15 @@ def test_generated_uses_compute_what_was_checked(tmp_path):
     for index, source in enumerate(sources):  # the emitted files stay ruff-clean (one ruff run)
         (tmp_path / f"generated_{index}.py").write_text(source)
     assert_ruff_clean(tmp_path)
+
+
+def test_parameters_left_none_are_annotated_as_what_the_uses_give():
+    blocks = """\
+block Pool(x: [N, C, H, W], s=None) { MaxPool2d(2, stride=s) }
+block Skip(x: [N, C, H, W], f=None) { Residual(Conv2d(C, C, 1), shortcut=f) }
+"""
+    left = emit_program(nndsl.check_source(blocks + "model M(x: [N, 2, 8, 8]) { x -> Pool() -> Skip() }\n").program)
+    assert "def __init__(self, s: None = None)" in left  # a stride no use gives: not a module
+    assert "f: nn.Module | None = None" in left  # a shortcut no use gives is still a module
+    given = emit_program(nndsl.check_source(blocks + "model M(x: [N, 2, 8, 8]) { x -> Pool(s=1) }\n").program)
+    assert "def __init__(self, s: int | None = None)" in given  # a stride every use gives

@@ -399,11 +399,19 @@ class _Program:
         for name in dims:
             if python_name(name) in referenced:
                 cls.params.append((name, _annotation([u.dims[name] for u in cls.uses]), _NO_DEFAULT, False))
+        applied = {  # the sub-network parameters: those the body applies (where a use gives one)
+            n.param if isinstance(n, SeqNode) else n.shortcut_param
+            for use in cls.uses
+            for n in _in_scope(use.body)
+            if (isinstance(n, SeqNode) and n.kind == "param") or isinstance(n, ResidualNode)
+        }
         for name in params:
             values = [u.args[name] for u in cls.uses]
             default = first.defaults.get(name, _NO_DEFAULT)
             annotation = _annotation(values)
-            if annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
+            if name not in applied and all(v is None for v in values):  # None in every use: not a module
+                annotation = "None"
+            elif annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
                 annotation, default = "nn.Module | None", None
             elif default is None and annotation != "object":  # no use gives None, the default does
                 annotation += " | None"
