@@ -153,6 +153,16 @@ def _sub_networks(node: BlockNode) -> dict[str, SeqNode]:
     return {n.param: n for n in _in_scope(node.body) if isinstance(n, SeqNode) and n.kind == "param"}
 
 
+def _is_param(graph: Graph | None) -> bool:
+    """A graph that applies one sub-network parameter of the block, as it is."""
+    return (
+        graph is not None
+        and len(graph.nodes) == 1
+        and isinstance(graph.nodes[0], SeqNode)
+        and graph.nodes[0].param is not None
+    )
+
+
 def _in_scope(graph: Graph):
     """The nodes a block's body writes: nested graphs, and the sub-network arguments it gives
     inner blocks, but not the bodies of inner blocks or of its own sub-network parameters
@@ -209,18 +219,28 @@ class _Program:
                 if isinstance(node, BlockNode):
                     uses.setdefault((node.defined_in, node.block), []).append(node)
                     self.value_names[id(node)] = model.names
-        # inner blocks first: an outer block's structure names its inner blocks' classes
+        # inner blocks first: an outer block's structure names its inner blocks' classes (the deepest
+        # use counts: an inner block may be used only where a use has a conditional shortcut)
         taken: dict[str, int] = {}
-        for (_, block), nodes in sorted(uses.items(), key=lambda item: _depth(item[1][0])):
-            groups: dict[object, list[BlockNode]] = {}
+        for (_, block), nodes in sorted(uses.items(), key=lambda item: max(map(_depth, item[1]))):
+            # uses of one structure, and (None where a use lacks it) the structure of each conditional
+            # shortcut: a use joins the first group whose shortcuts agree with its own where both have them
+            groups: dict[object, list[tuple[list, list[BlockNode]]]] = {}
             for node in nodes:
+                shortcuts: list[str | None] = []
                 key = (
-                    f"{self._structure(node.body)} {sorted((k, python(v)) for k, v in node.locals.items())}"
+                    f"{self._structure(node.body, shortcuts)} {sorted((k, python(v)) for k, v in node.locals.items())}"
                     if self.share
                     else id(node)
                 )
-                groups.setdefault(key, []).append(node)
-            for members in groups.values():
+                for known, members in groups.setdefault(key, []):
+                    if all(a is None or b is None or a == b for a, b in zip(known, shortcuts)):
+                        known[:] = [b if a is None else a for a, b in zip(known, shortcuts)]
+                        members.append(node)
+                        break
+                else:
+                    groups[key].append((shortcuts, [node]))
+            for members in (members for group in groups.values() for _, members in group):
                 taken[block] = taken.get(block, 0) + 1
                 cls = _BlockClass(self.classes.take(block if taken[block] == 1 else f"{block}{taken[block]}"), members)
                 for member in members:
@@ -228,10 +248,13 @@ class _Program:
                 self._resolve(cls)
                 self.block_classes.append(cls)
 
-    def _structure(self, graph: Graph) -> str:
+    def _structure(self, graph: Graph, shortcuts: list | None = None) -> str:
         """What makes two uses of a block one class: nodes, data flow, layer classes, arguments written.
 
         Values are numbered in order of appearance, so that uses numbered apart compare equal.
+        A conditional shortcut's structure goes to ``shortcuts`` (None where this use lacks it), for
+        uses that lack it to share a class with those that have it; without ``shortcuts`` it is part
+        of the string.
         """
         numbers: dict[int, int] = {}
 
@@ -239,9 +262,12 @@ class _Program:
             return ",".join(str(numbers.setdefault(v, len(numbers))) for v in values)
 
         rel(graph.inputs)
-        return self._structure_of(graph, rel)
+        if shortcuts is not None:
+            return self._structure_of(graph, rel, shortcuts)
+        found: list[str | None] = []
+        return f"{self._structure_of(graph, rel, found)} {found}"
 
-    def _structure_of(self, graph: Graph, rel) -> str:
+    def _structure_of(self, graph: Graph, rel, shortcuts: list) -> str:
         parts = []
         for node in graph.nodes:
             if isinstance(node, LayerNode):
@@ -261,22 +287,26 @@ class _Program:
                 parts.append(f"O {node.op} {rel(node.inputs)}>{rel(node.outputs)} {dict(node.args)} {node.scalar!r}")
             elif isinstance(node, BlockNode):
                 inner = self.block_class[id(node)]
-                subs = {name: self._structure(sub.body) for name, sub in sorted(_sub_networks(node).items())}
+                subs = {name: self._structure(sub.body, shortcuts) for name, sub in sorted(_sub_networks(node).items())}
                 parts.append(f"B {inner.name} {rel(node.inputs)}>{rel([node.output])} {subs}")
             elif isinstance(node, ResidualNode):
-                body = self._structure_of(node.body, rel)
-                if node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
+                body = self._structure_of(node.body, rel, shortcuts)
+                if node.shortcut_if and _is_param(node.shortcut):  # the module a use was given: a class each
+                    shortcut = f"if {python(node.shortcut_if)} param {node.shortcut.nodes[0].param}"
+                    shortcuts.append(None)
+                elif node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
                     shortcut = f"if {python(node.shortcut_if)}"
+                    shortcuts.append(None if node.shortcut is None else self._structure(node.shortcut))
                 elif node.shortcut_param:
                     shortcut = f"param {node.shortcut_param}"
                 else:
-                    shortcut = self._structure_of(node.shortcut, rel) if node.shortcut else "identity"
+                    shortcut = self._structure_of(node.shortcut, rel, shortcuts) if node.shortcut else "identity"
                 optional = f" if {python(node.residual_if)}" if node.residual_if else ""  # `active` may differ per use
                 parts.append(f"R{optional} [{body} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
             elif isinstance(node, SeqNode):
-                inner = node.param if node.kind == "param" else self._structure_of(node.body, rel)
+                inner = node.param if node.kind == "param" else self._structure_of(node.body, rel, shortcuts)
                 parts.append(f"S {node.kind} [{inner}] {rel([node.input])}>{rel([node.output])}")
-        return "; ".join(parts)
+        return f"{'; '.join(parts)} => {rel(graph.outputs)}"
 
     def slots(self, graph: Graph, path: tuple = ()) -> list[tuple[tuple, str | None, object]]:
         """Every constructor argument built inside a class body: (key, source as written, value)."""
@@ -358,7 +388,8 @@ class _Program:
                 continue
             name = "dtype" if key[1] == "dtype" else f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
             extra.append((name, key))
-        for node in walk(first.body, into_blocks=False):  # a condition decided in the constructor
+        # a condition decided in the constructor (or a sub-network's), in any use: some lack a shortcut
+        for node in (node for use in cls.uses for node in _in_scope(use.body)):
             if isinstance(node, ResidualNode):
                 for condition in (node.shortcut_if, node.residual_if):
                     if condition:
@@ -376,12 +407,22 @@ class _Program:
         for name in dims:
             if name in referenced:
                 cls.params.append((name, _annotation([u.dims[name] for u in cls.uses]), _NO_DEFAULT, False))
+        applied = {  # the sub-network parameters: those the body applies (where a use gives one)
+            n.param if isinstance(n, SeqNode) else n.shortcut_param
+            for use in cls.uses
+            for n in _in_scope(use.body)
+            if (isinstance(n, SeqNode) and n.kind == "param") or isinstance(n, ResidualNode)
+        }
         for name in params:
             values = [u.args[name] for u in cls.uses]
             default = first.defaults.get(name, _NO_DEFAULT)
             annotation = _annotation(values)
-            if annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
+            if name not in applied and all(v is None for v in values):  # None in every use: not a module
+                annotation = "None"
+            elif annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
                 annotation, default = "nn.Module | None", None
+            elif default is None and annotation != "object":  # no use gives None, the default does
+                annotation += " | None"
             cls.params.append((name, annotation, default, False))
         names = Names({cls.pyname(p[0]) for p in cls.params} | {python_name(name) for name, _ in cls.locals})
         for wanted, key in extra:
@@ -464,6 +505,7 @@ class _Program:
         built_subs: dict[str, Construct] = {}
         for name, _, default, keyword_only in cls.params:
             actual = cls.arg_value(node, name)
+            varies = False  # in a class: whether the uses of the enclosing class give other values
             if isinstance(actual, SubNetwork):
                 hint = f"{cls.name}{name[:1].upper()}{name[1:]}"
                 value = (
@@ -475,10 +517,11 @@ class _Program:
                     built_subs[name] = value
             else:
                 value = writer.value((path, name), actual)
+                varies = writer.slots is not None and value != literal(actual)
             if default is _NO_DEFAULT and not keyword_only:
                 positional.append(value)
-            elif keyword_only or name in (node.sources or {}) or not _same(actual, default):
-                if not (default is None and actual is None):
+            elif keyword_only or name in (node.sources or {}) or not _same(actual, default) or varies:
+                if varies or not (default is None and actual is None):
                     keywords.append((cls.pyname(name), value))
         built = Construct(cls.name, positional, keywords)
         writer.subs_of[id(built)] = built_subs
@@ -741,7 +784,8 @@ class _ClassWriter:
         """The residual at ``path`` in every use of this class (just ``node`` in a model)."""
         if self.cls is None:
             return [node]
-        return [_node_at(use.body, path) for use in self.cls.uses]
+        # not those where the path passes through a conditional shortcut the use lacks
+        return [n for n in (_node_at(use.body, path) for use in self.cls.uses) if n is not None]
 
     def _residual(self, node: ResidualNode, path: tuple) -> None:
         self.add_graph(node.body, (*path, "body"))
