@@ -8,7 +8,6 @@ block's parameters; each use of it is a constructor call with that use's argumen
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Callable
 
@@ -18,7 +17,6 @@ from nndsl.backends.pywriter import (
     LINE_LENGTH,
     Code,
     Construct,
-    Names,
     assignment,
     call,
     comment,
@@ -39,25 +37,12 @@ from nndsl.ir import (
     ResidualNode,
     SeqNode,
     SubNetwork,
-    subgraphs,
     walk,
 )
+from nndsl.lowering import Attributes, BlockClass, Grouping, Names, node_at, pure, value_attr
+from nndsl.lowering import sub_networks as _sub_networks
 from nndsl.ops import OPERATORS
 from nndsl.pysource import python_name
-
-_SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
-
-
-def attr_prefix(layer) -> str:
-    """``MaxPool2d`` -> ``max_pool``; ``LeakyReLU`` -> ``leaky_relu``; ``Linear`` -> ``fc``."""
-    name = layer.dsl_name()
-    if name in _SHORT:
-        return _SHORT[name]
-    return re.sub(r"_?[123]d$", "", _snake(name))
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def class_names(program: Program, reserved: frozenset = frozenset()) -> dict[str, str]:
@@ -123,46 +108,6 @@ def _state_dtype(node: LayerNode) -> _DType | None:
 
 
 _DEFAULT_DTYPE = _DType("torch.float32")
-
-
-def _pure(graph: Graph) -> bool:
-    """A graph that is one chain of modules, each reading the one before: an nn.Sequential."""
-    previous = graph.inputs[0] if len(graph.inputs) == 1 else None
-    for node in graph.nodes:
-        if isinstance(node, LayerNode):
-            if not node.layer.has_module or node.src != previous:
-                return False
-            previous = node.dst
-        elif isinstance(node, BlockNode):
-            if len(node.inputs) != 1 or node.inputs[0] != previous:
-                return False
-            previous = node.output
-        elif isinstance(node, SeqNode) and node.kind != "param":
-            if node.input != previous or not _pure(node.body):
-                return False
-            previous = node.output
-        else:
-            return False
-    return bool(graph.nodes) and graph.outputs == (previous,)
-
-
-def _sub_networks(node: BlockNode) -> dict[str, SeqNode]:
-    """Where a use's body applies each sub-network parameter (the body holds the argument)."""
-    return {n.param: n for n in _in_scope(node.body) if isinstance(n, SeqNode) and n.kind == "param"}
-
-
-def _in_scope(graph: Graph):
-    """The nodes a block's body writes: nested graphs, and the sub-network arguments it gives
-    inner blocks, but not the bodies of inner blocks or of its own sub-network parameters
-    (the caller wrote those)."""
-    for node in graph.nodes:
-        yield node
-        if isinstance(node, BlockNode):
-            for sub in _sub_networks(node).values():
-                yield from _in_scope(sub.body)
-        elif not (isinstance(node, SeqNode) and node.kind == "param"):
-            for inner in subgraphs(node, into_blocks=False):
-                yield from _in_scope(inner)
 
 
 def _annotation(values: list) -> str:
@@ -407,7 +352,7 @@ class _Program:
             writer.handed_on[id(held)] = param
             writer.reads.add(held)
             return held
-        if not _pure(graph):
+        if not pure(graph):
             return self._sub_network_class(graph, writer, path, hint, line)
         if len(graph.nodes) == 1:
             return writer.construct(graph.nodes[0], (*path, 0))
@@ -528,27 +473,9 @@ class _Program:
         return lines + [body[0], *inputs, *body[1:]]
 
 
-def _node_at(graph: Graph, path: tuple):
-    """The node a path from ``slots`` leads to: indices, with "body"/"shortcut" or "sub", name
-    between them; None where the path passes through a shortcut this use does not have."""
-    node = graph.nodes[path[0]]
-    rest = path[1:]
-    while rest:
-        if rest[0] == "sub":  # a block's sub-network argument: the body of its SeqNode(param=...)
-            inner = _sub_networks(node)[rest[1]].body
-            rest = rest[2:]
-        else:
-            inner = node.shortcut if rest[0] == "shortcut" else node.body
-            rest = rest[1:]
-        if inner is None:
-            return None
-        node, rest = inner.nodes[rest[0]], rest[1:]
-    return node
-
-
 def _in_forward(use: BlockNode, key: tuple) -> bool:
     """Whether a slot is an argument of a tensor method (written in forward, not in __init__)."""
-    node = _node_at(use.body, key[0])
+    node = node_at(use.body, key[0])
     return isinstance(node, LayerNode) and not node.layer.has_module
 
 
@@ -572,14 +499,12 @@ class _ClassWriter:
         self.graph = graph
         self.names = names
         self.slots = slots  # None: a model, whose arguments are written as their values
-        self.attrs = Names(attributes=True)
+        self.attrs = Attributes(graph, lambda node: emitter.block_class[id(node)].name)
         self.forward_attrs: dict[str, str] = {}  # source computed in __init__ -> its attribute
         self.init: list[str] = []
         self.reads: set[str] = set()  # the names of the enclosing constructor that ``init`` reads
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
-        self.prefix_counts: dict[str, int] = {}
-        self.prefix_seen: dict[str, int] = {}
         #: what the state_dict keys follow: every ``self.attr = <constructor>``, the graph path of
         #: each layer or block constructor in them, and each block call's sub-network arguments
         self.modules: list[tuple[str, Construct]] = []
@@ -593,7 +518,6 @@ class _ClassWriter:
         self.passed: set[str] = set()
         self.is_sub_network = False
         self.handed_on: dict[int, str] = {}  # id(Code) of a sub-network parameter given to a block -> it
-        self._count(graph)
 
     def _synthetic(self, name: str) -> int:
         """A number for a value the graph does not have (a shortcut's result), and its name."""
@@ -609,33 +533,6 @@ class _ClassWriter:
         return self.slots[key]
 
     # -- attributes
-
-    def _count(self, graph: Graph) -> None:
-        for node in graph.nodes:
-            prefix = self._prefix(node)
-            if prefix is not None:
-                self.prefix_counts[prefix] = self.prefix_counts.get(prefix, 0) + 1
-            if isinstance(node, ResidualNode):
-                self._count(node.body)
-                if node.shortcut is not None and not node.shortcut_param:
-                    self._count(node.shortcut)
-            elif isinstance(node, SeqNode) and node.kind != "param" and not _pure(node.body):
-                self._count(node.body)
-
-    def _prefix(self, node) -> str | None:
-        if isinstance(node, LayerNode):
-            return attr_prefix(node.layer) if node.layer.has_module else None
-        if isinstance(node, BlockNode):
-            return _snake(self.emitter.block_class[id(node)].name)
-        if isinstance(node, SeqNode) and node.kind != "param" and _pure(node.body):
-            return "stage" if node.kind == "for" else "blocks"
-        return None
-
-    def _attr(self, node) -> str:
-        prefix = self._prefix(node)
-        self.prefix_seen[prefix] = self.prefix_seen.get(prefix, 0) + 1
-        wanted = prefix if self.prefix_counts.get(prefix, 0) == 1 else f"{prefix}{self.prefix_seen[prefix]}"
-        return self.attrs.take(wanted)
 
     def construct(self, node, path: tuple) -> Construct:
         """The constructor call that builds one node's module."""
@@ -666,7 +563,7 @@ class _ClassWriter:
         return Construct("nn.Sequential", elements, [])
 
     def _module(self, node, path: tuple) -> str:
-        attr = self._attr(node)
+        attr = self.attrs.module(node)
         self.init.append(f"        # line {node.line}: {comment(node.text)}")
         built = self.construct(node, path)
         self.modules.append((attr, built))
@@ -695,7 +592,7 @@ class _ClassWriter:
             attr = self._module(node, path)
             self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
         elif isinstance(node, SeqNode):
-            if node.kind == "param" or _pure(node.body):
+            if node.kind == "param" or pure(node.body):
                 attr = self._sub_attr(node.param) if node.kind == "param" else self._module(node, path)
                 self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
             else:
@@ -726,7 +623,7 @@ class _ClassWriter:
                 continue
             self.reads.update(self.cls.reads.get(key, ()))
             if source not in self.forward_attrs:  # one attribute per value, however many read it
-                self.forward_attrs[source] = self.attrs.take(source if source.isidentifier() else key[1])
+                self.forward_attrs[source] = self.attrs.take(value_attr(source, key[1]))
                 lines += assignment(f"self.{self.forward_attrs[source]}", source, 8)
             args[key[1]] = Code(f"self.{self.forward_attrs[source]}")
         if lines:
@@ -737,7 +634,7 @@ class _ClassWriter:
         """The residual at ``path`` in every use of this class (just ``node`` in a model)."""
         if self.cls is None:
             return [node]
-        return [_node_at(use.body, path) for use in self.cls.uses]
+        return [node_at(use.body, path) for use in self.cls.uses]
 
     def _residual(self, node: ResidualNode, path: tuple) -> None:
         self.add_graph(node.body, (*path, "body"))
@@ -975,6 +872,20 @@ def load_module(program: Program) -> dict:
     return module.__dict__
 
 
+# ---------------------------------------------------------------- the grouping, for the module tree
+
+
+def block_classes(program: Program) -> Grouping:
+    """Block use id -> the class it is built by, as ``nndsl.lowering`` reads it."""
+    emitter = _Program(program)
+    out = {}
+    for cls in emitter.block_classes:
+        modules = tuple(name for name, annotation, _, _ in cls.params if annotation.startswith("nn.Module"))
+        info = BlockClass(cls.name, tuple(cls.uses), modules, dict(cls.forward_sources))
+        out.update({use.id: info for use in cls.uses})
+    return out
+
+
 # ---------------------------------------------------------------- state_dict keys
 
 
@@ -1017,7 +928,7 @@ def _collect_construct(
         for index, element in enumerate(built.positional):
             _collect_construct(emitter, writer, graph, element, f"{key}.{index}", found, held)
         return
-    node = _node_at(graph, path)
+    node = node_at(graph, path)
     if node is None:  # a conditional shortcut this use does not have
         return
     if isinstance(node, LayerNode):
