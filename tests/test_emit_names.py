@@ -16,8 +16,8 @@ import pytest
 from conftest import assert_ruff_clean
 
 import nndsl
-from nndsl.lowering import MODULE_MEMBERS, Names
 from nndsl.backends.torch_module import class_names, emit_program, load_module, state_prefixes
+from nndsl.lowering import MODULE_MEMBERS, Names
 from nndsl.pysource import python_name
 from nndsl.shapes import Sym, substitute
 
