@@ -349,7 +349,6 @@ class _Program:
             param = graph.nodes[0].param  # a sub-network parameter handed on as it is: the module itself
             writer.passed.add(param)
             held = Code(writer.cls.pyname(param))
-            writer.handed_on[id(held)] = param
             writer.reads.add(held)
             return held
         if not pure(graph):
@@ -387,10 +386,8 @@ class _Program:
         lines += [*inner.init, ""]
         lines += inner.forward(_signature(["x"], ["torch.Tensor"], "torch.Tensor"), graph.inputs, ["x"], False)
         self.pending.append(lines)
-        built = Construct(name, [Code(p) for p, _ in params], [])
         writer.reads.update(p for p, _ in params)
-        writer.helpers[id(built)] = inner
-        return built
+        return Construct(name, [Code(p) for p, _ in params], [])
 
     def written_pending(self) -> list[str]:
         """The sub-network classes made while writing a class, to go before it."""
@@ -402,7 +399,6 @@ class _Program:
         cls = self.block_class[id(node)]
         subs = _sub_networks(node)
         positional, keywords = [], []
-        built_subs: dict[str, Construct] = {}
         for name, _, default, keyword_only in cls.params:
             actual = cls.arg_value(node, name)
             if isinstance(actual, SubNetwork):
@@ -412,8 +408,6 @@ class _Program:
                     if name in subs
                     else None
                 )
-                if value is not None:
-                    built_subs[name] = value
             else:
                 value = writer.value((path, name), actual)
             if default is _NO_DEFAULT and not keyword_only:
@@ -421,9 +415,7 @@ class _Program:
             elif keyword_only or name in (node.sources or {}) or not _same(actual, default):
                 if not (default is None and actual is None):
                     keywords.append((cls.pyname(name), value))
-        built = Construct(cls.name, positional, keywords)
-        writer.subs_of[id(built)] = built_subs
-        return built
+        return Construct(cls.name, positional, keywords)
 
     def emit_block(self, cls: _BlockClass) -> list[str]:
         first = cls.uses[0]
@@ -505,19 +497,12 @@ class _ClassWriter:
         self.reads: set[str] = set()  # the names of the enclosing constructor that ``init`` reads
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
-        #: what the state_dict keys follow: every ``self.attr = <constructor>``, the graph path of
-        #: each layer or block constructor in them, and each block call's sub-network arguments
-        self.modules: list[tuple[str, Construct]] = []
-        self.path_of: dict[int, tuple] = {}
-        self.subs_of: dict[int, dict[str, Construct]] = {}
-        self.helpers: dict[int, _ClassWriter] = {}  # id(Construct) of a sub-network's class -> its writer
         #: sub-network parameter of the block -> the attribute holding it; ``applied``: those this
         #: class applies itself, ``passed``: those it hands to a sub-network's class
         self.sub_attrs: dict[str, str] = cls.sub_attrs if cls is not None else {}
         self.applied: set[str] = set()
         self.passed: set[str] = set()
         self.is_sub_network = False
-        self.handed_on: dict[int, str] = {}  # id(Code) of a sub-network parameter given to a block -> it
 
     def _synthetic(self, name: str) -> int:
         """A number for a value the graph does not have (a shortcut's result), and its name."""
@@ -548,13 +533,9 @@ class _ClassWriter:
                 dtype = self.value((path, "dtype"), dtype)
                 if dtype != _DEFAULT_DTYPE:
                     keywords.append(("dtype", dtype))
-            built = Construct(f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], keywords)
-            self.path_of[id(built)] = path
-            return built
+            return Construct(f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], keywords)
         if isinstance(node, BlockNode):
-            built = self.emitter.block_call(node, self, path)
-            self.path_of[id(built)] = path
-            return built
+            return self.emitter.block_call(node, self, path)
         elements = []
         for i, inner in enumerate(node.body.nodes):
             built = self.construct(inner, (*path, "body", i))
@@ -566,7 +547,6 @@ class _ClassWriter:
         attr = self.attrs.module(node)
         self.init.append(f"        # line {node.line}: {comment(node.text)}")
         built = self.construct(node, path)
-        self.modules.append((attr, built))
         self.init.extend(call(f"self.{attr} = ", built.func, built.positional, built.keywords, 8))
         return attr
 
@@ -664,7 +644,6 @@ class _ClassWriter:
             attr = self.attrs.take("shortcut")
             hint = f"{self.cls.name if self.cls else 'Model'}Shortcut"
             built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"), hint, node.line)
-            self.modules.append((attr, built))
             condition = python(node.shortcut_if)
             self.init.append(f"        # line {node.line}: the shortcut, where {comment(condition)}")
             self.init.append(f"        self.{attr} = None")
@@ -884,63 +863,3 @@ def block_classes(program: Program) -> Grouping:
         info = BlockClass(cls.name, tuple(cls.uses), modules, dict(cls.forward_sources))
         out.update({use.id: info for use in cls.uses})
     return out
-
-
-# ---------------------------------------------------------------- state_dict keys
-
-
-def state_prefixes(program: Program) -> dict[str, list[tuple[str, LayerNode]]]:
-    """Model name -> (state_dict key prefix, layer) for every layer with a module, as the emitted
-    classes name them (``layer1.0.conv1``): what ties a trained state_dict to the checked graph
-    without importing torch."""
-    emitter = _Program(program)
-    for cls in emitter.block_classes:
-        emitter.emit_block(cls)
-    out = {}
-    for model in program.complete_models:
-        writer = _ClassWriter(emitter, model.graph, model.names, None)
-        writer.add_graph(model.graph)
-        found: list[tuple[str, LayerNode]] = []
-        _collect_modules(emitter, writer, model.graph, "", found)
-        out[model.name] = found
-    return out
-
-
-def _collect_modules(
-    emitter: _Program, writer: _ClassWriter, graph: Graph, prefix: str, found: list, held: dict | None = None
-) -> None:
-    """``held``: where each sub-network parameter handed to a sub-network's class ends up."""
-    for attr, built in writer.modules:
-        _collect_construct(emitter, writer, graph, built, prefix + attr, found, held)
-
-
-def _collect_construct(
-    emitter: _Program, writer: _ClassWriter, graph: Graph, built, key: str, found: list, held: dict | None = None
-) -> None:
-    if id(built) in writer.helpers:  # a sub-network's own class: its modules, numbered as the enclosing graph
-        helper = writer.helpers[id(built)]
-        _collect_modules(emitter, helper, graph, key + ".", found, held)
-        if held is not None:
-            held.update({name: f"{key}.{attr}" for name, attr in helper.sub_attrs.items()})
-        return
-    path = writer.path_of.get(id(built))
-    if path is None:  # an nn.Sequential: its elements are numbered
-        for index, element in enumerate(built.positional):
-            _collect_construct(emitter, writer, graph, element, f"{key}.{index}", found, held)
-        return
-    node = node_at(graph, path)
-    if node is None:  # a conditional shortcut this use does not have
-        return
-    if isinstance(node, LayerNode):
-        found.append((key, node))
-        return
-    inner = emitter.class_writers[id(emitter.block_class[id(node)])]
-    inner_held: dict[str, str] = {}
-    _collect_modules(emitter, inner, node.body, key + ".", found, inner_held)
-    for name, sub in writer.subs_of.get(id(built), {}).items():
-        where = inner_held.get(name) or (f"{key}.{inner.cls.sub_attrs[name]}" if name in inner.cls.sub_attrs else None)
-        if id(sub) in writer.handed_on:  # the enclosing block's own parameter, held in there
-            if held is not None and where is not None:
-                held[writer.handed_on[id(sub)]] = where
-        elif where is not None:  # else the block never applies it
-            _collect_construct(emitter, writer, graph, sub, where, found, held)
