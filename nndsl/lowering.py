@@ -271,7 +271,7 @@ class _Sequential(NamedTuple):
 
 class _SubClass(NamedTuple):
     owner: tuple
-    layout: _Layout
+    layout: Layout
 
 
 class _HandedOn(NamedTuple):
@@ -281,20 +281,34 @@ class _HandedOn(NamedTuple):
 _Built = Union[_Layer, _Block, _Sequential, _SubClass, _HandedOn]
 
 
-class _Layout:
-    """The modules one emitted class assigns, in order, from its graph (the first use's body, for
-    a block's class): what the torch writer's class writer decides, without the text."""
+class Layout:
+    """The attributes of one emitted class, from its graph (the first use's body, for a block's
+    class): the modules it assigns in order, and every attribute's name, by what it holds:
 
-    def __init__(self, classes: Grouping, graph: Graph, cls: BlockClass | None, sub_network: bool = False):
-        self.classes = classes
-        self.cls = cls
-        self.attrs = Attributes(graph, lambda node: classes[node.id].name)
+    - ``("module", path)``: the module built from the node at ``path``;
+    - ``("hold", param)``: a sub-network parameter the class holds;
+    - ``("value", source)``: a tensor method's argument ``__init__`` computes from ``source``;
+    - ``("use_residual", path)``, ``("shortcut", path)``: a residual whose sum, or whose
+      shortcut, the constructor decides per use.
+
+    ``classes`` holds the class of each sub-network argument written as a class of its own, by
+    the path of the graph it applies."""
+
+    def __init__(self, grouping: Grouping, graph: Graph, cls: BlockClass | None, sub_network: bool = False):
+        self.grouping = grouping
+        self.cls = cls  # the block's class (also for a sub-network's class written inside it)
+        self.attrs = Attributes(graph, lambda node: grouping[node.id].name)
+        self.names: dict[tuple, str] = {}
+        self.classes: dict[tuple, Layout] = {}
         self.modules: list[tuple[str, _Built]] = []
         self.holds: dict[str, str] = {}  # sub-network parameter -> the attribute holding it
         self.applied: set[str] = set()
         self.passed: set[str] = set()
         self.sub_network = sub_network
-        self.values: set[str] = set()  # sources of tensor-method arguments __init__ computes
+
+    def _take(self, key: tuple, wanted: str) -> str:
+        self.names[key] = self.attrs.take(wanted)
+        return self.names[key]
 
     def add_graph(self, graph: Graph, path: tuple = ()) -> None:
         for index, node in enumerate(graph.nodes):
@@ -308,9 +322,8 @@ class _Layout:
                 for param in node.layer.params:
                     key = (path, param.name)
                     source = self.cls.forward_sources.get(key)
-                    if source is not None and source not in self.values:
-                        self.values.add(source)
-                        self.attrs.take(value_attr(source, key[1]))
+                    if source is not None and ("value", source) not in self.names:
+                        self._take(("value", source), value_attr(source, key[1]))
         elif node.tag == "block":
             self._module(node, path)
         elif node.tag == "seq":
@@ -324,13 +337,13 @@ class _Layout:
             self._residual(node, path)
 
     def _module(self, node, path: tuple) -> None:
-        attr = self.attrs.module(node)
+        attr = self.names[("module", path)] = self.attrs.module(node)
         self.modules.append((attr, self.construct(node, path)))
 
     def _sub_attr(self, param: str) -> None:
         self.applied.add(param)
         if param not in self.holds and self.sub_network:
-            self.holds[param] = self.attrs.take(param)
+            self.holds[param] = self._take(("hold", param), param)
 
     def _uses(self, node, path: tuple) -> list:
         """The residual at ``path`` in every use of this class (just ``node`` in a model)."""
@@ -343,12 +356,12 @@ class _Layout:
             if active == {False}:
                 return
             if active == {True, False}:  # decided in the constructor
-                self.attrs.take("use_residual")
+                self._take(("use_residual", path), "use_residual")
                 return
         uses = self._uses(node, path) if node.shortcut_if else [node]
         having = [u for u in uses if u.shortcut is not None]
         if node.shortcut_if and having and len(having) < len(uses):  # held where the condition holds
-            attr = self.attrs.take("shortcut")
+            attr = self._take(("shortcut", path), "shortcut")
             self.modules.append((attr, self.module_of(having[0].shortcut, (*path, "shortcut"))))
             return
         if node.shortcut_if and having:
@@ -365,7 +378,7 @@ class _Layout:
             self.passed.add(graph.nodes[0].param)
             return _HandedOn(graph.nodes[0].param)
         if not pure(graph):
-            inner = _Layout(self.classes, graph, self.cls, sub_network=True)
+            inner = self.classes[path] = Layout(self.grouping, graph, self.cls, sub_network=True)
             inner.add_graph(graph, path)  # paths as the enclosing class numbers them
             self.passed |= inner.applied | inner.passed
             return _SubClass(path, inner)
@@ -377,7 +390,7 @@ class _Layout:
         if node.tag == "layer":
             return _Layer(path)
         if node.tag == "block":
-            cls = self.classes[node.id]
+            cls = self.grouping[node.id]
             subs = sub_networks(node)
             given = {}
             for name in cls.module_params:
@@ -392,11 +405,12 @@ class _Layout:
         return _Sequential(path, tuple(elements))
 
 
-def _class_layout(classes: Grouping, cls: BlockClass) -> _Layout:
+def class_layout(classes: Grouping, cls: BlockClass) -> Layout:
+    """The attributes of a block's class, ``classes`` grouping the program's block uses."""
     first = cls.uses[0]
-    layout = _Layout(classes, first.body, cls)
+    layout = Layout(classes, first.body, cls)
     for name in cls.module_params:
-        layout.holds[name] = layout.attrs.take(name)
+        layout.holds[name] = layout._take(("hold", name), name)
     layout.add_graph(first.body)
     for name in layout.passed - layout.applied:  # held by the sub-network's class that applies it
         del layout.holds[name]
@@ -408,16 +422,16 @@ class _Tree:
 
     def __init__(self, classes: Grouping):
         self.classes = classes
-        self.layouts: dict[str, _Layout] = {}
+        self.layouts: dict[str, Layout] = {}
         self.entries: list[tuple[str, str, int | None]] = []  # (path, kind, node id)
         self.prefixes: dict[int, str] = {}
 
-    def layout(self, cls: BlockClass) -> _Layout:
+    def layout(self, cls: BlockClass) -> Layout:
         if cls.name not in self.layouts:
-            self.layouts[cls.name] = _class_layout(self.classes, cls)
+            self.layouts[cls.name] = class_layout(self.classes, cls)
         return self.layouts[cls.name]
 
-    def modules(self, layout: _Layout, graph: Graph, prefix: str, held: dict | None) -> None:
+    def modules(self, layout: Layout, graph: Graph, prefix: str, held: dict | None) -> None:
         """``held``: where each sub-network parameter handed on from this class ends up."""
         for attr, built in layout.modules:
             self.construct(built, graph, prefix + attr, held)
@@ -461,10 +475,15 @@ class _Tree:
 
     def model(self, graph: Graph) -> Module:
         self.entries = []
-        layout = _Layout(self.classes, graph, None)
-        layout.add_graph(graph)
-        self.modules(layout, graph, "", None)
+        self.modules(model_layout(self.classes, graph), graph, "", None)
         return _assemble(self.entries)
+
+
+def model_layout(classes: Grouping, graph: Graph) -> Layout:
+    """The attributes of a model's class, ``classes`` grouping the program's block uses."""
+    layout = Layout(classes, graph, None)
+    layout.add_graph(graph)
+    return layout
 
 
 def _assemble(entries: list[tuple[str, str, int | None]]) -> Module:
@@ -486,16 +505,16 @@ def _assemble(entries: list[tuple[str, str, int | None]]) -> Module:
     return build("", "model", None)
 
 
-_CACHE: list[tuple[Program, Lowered]] = []  # the programs lowered last, by identity
+_CACHE: list[tuple[Program, Callable, Lowered]] = []  # the programs lowered last, by identity
 
 
 def lower(program: Program, group: Callable[[Program], Grouping]) -> Lowered:
     """The module tree of every complete model of ``program``, its block uses grouped into
     classes by ``group``; computed once per program object."""
-    for seen, lowered in _CACHE:
-        if seen is program:
+    for seen, grouped, lowered in _CACHE:
+        if seen is program and grouped is group:
             return lowered
     tree = _Tree(group(program))
     lowered = Lowered({model.name: tree.model(model.graph) for model in program.complete_models}, tree.prefixes)
-    _CACHE[:] = [(program, lowered), *_CACHE[:7]]
+    _CACHE[:] = [(program, group, lowered), *_CACHE[:7]]
     return lowered

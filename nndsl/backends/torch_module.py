@@ -8,6 +8,7 @@ block's parameters; each use of it is a constructor call with that use's argumen
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable
 
@@ -39,7 +40,7 @@ from nndsl.ir import (
     SubNetwork,
     walk,
 )
-from nndsl.lowering import Attributes, BlockClass, Grouping, Names, node_at, pure, value_attr
+from nndsl.lowering import BlockClass, Grouping, Layout, Names, class_layout, model_layout, node_at, pure
 from nndsl.lowering import sub_networks as _sub_networks
 from nndsl.ops import OPERATORS
 from nndsl.pysource import python_name
@@ -361,7 +362,7 @@ class _Program:
         """A class whose forward is the sub-network; its constructor takes the names of the
         enclosing class that its arguments are computed from (none in a model)."""
         name = self.classes.take(hint)
-        inner = _ClassWriter(self, graph, {}, writer.slots, writer.cls)
+        inner = _ClassWriter(self, writer.layout.classes[path], graph, {}, writer.slots, writer.cls)
         inner.sub_attrs, inner.is_sub_network = {}, True
         inner.add_graph(graph, path)  # paths as the enclosing class numbers them, for its slots
         writer.passed |= inner.applied | inner.passed
@@ -388,6 +389,16 @@ class _Program:
         self.pending.append(lines)
         writer.reads.update(p for p, _ in params)
         return Construct(name, [Code(p) for p, _ in params], [])
+
+    @functools.cached_property
+    def grouping(self) -> Grouping:
+        """Block use id -> its class, as the lowering reads it (which names every attribute)."""
+        out = {}
+        for cls in self.block_classes:
+            modules = tuple(name for name, annotation, _, _ in cls.params if annotation.startswith("nn.Module"))
+            info = BlockClass(cls.name, tuple(cls.uses), modules, dict(cls.forward_sources))
+            out.update({use.id: info for use in cls.uses})
+        return out
 
     def written_pending(self) -> list[str]:
         """The sub-network classes made while writing a class, to go before it."""
@@ -419,11 +430,12 @@ class _Program:
 
     def emit_block(self, cls: _BlockClass) -> list[str]:
         first = cls.uses[0]
-        writer = _ClassWriter(self, first.body, self.value_names.get(id(first), {}), cls.slots, cls)
+        layout = class_layout(self.grouping, self.grouping[first.id])
+        writer = _ClassWriter(self, layout, first.body, self.value_names.get(id(first), {}), cls.slots, cls)
         self.class_writers[id(cls)] = writer
         for name, annotation, _, _ in cls.params:
             if annotation.startswith("nn.Module"):
-                cls.sub_attrs[name] = writer.attrs.take(name)
+                cls.sub_attrs[name] = layout.names[("hold", name)]
                 writer.init.append(f"        self.{cls.sub_attrs[name]} = {cls.pyname(name)}")
         writer.add_graph(first.body)
         for name in writer.passed - writer.applied:  # held by the sub-network's class that applies it
@@ -445,7 +457,7 @@ class _Program:
         return lines + writer.forward(signature, first.body.inputs, input_vars, shape_comments=False)
 
     def emit_model(self, model: ModelIR) -> list[str]:
-        writer = _ClassWriter(self, model.graph, model.names, None)
+        writer = _ClassWriter(self, model_layout(self.grouping, model.graph), model.graph, model.names, None)
         writer.add_graph(model.graph)
         names = Names({"self"})
         input_vars = [names.take(n) for n in model.input_names]
@@ -485,13 +497,15 @@ def _same_values(a: dict, b: dict) -> bool:
 class _ClassWriter:
     """The __init__ and forward of one class, from its graph."""
 
-    def __init__(self, emitter: _Program, graph: Graph, names, slots: dict | None, cls: _BlockClass | None = None):
+    def __init__(
+        self, emitter: _Program, layout: Layout, graph: Graph, names, slots: dict | None, cls: _BlockClass | None = None
+    ):
         self.emitter = emitter
         self.cls = cls
         self.graph = graph
         self.names = names
         self.slots = slots  # None: a model, whose arguments are written as their values
-        self.attrs = Attributes(graph, lambda node: emitter.block_class[id(node)].name)
+        self.layout = layout  # every attribute's name
         self.forward_attrs: dict[str, str] = {}  # source computed in __init__ -> its attribute
         self.init: list[str] = []
         self.reads: set[str] = set()  # the names of the enclosing constructor that ``init`` reads
@@ -544,7 +558,7 @@ class _ClassWriter:
         return Construct("nn.Sequential", elements, [])
 
     def _module(self, node, path: tuple) -> str:
-        attr = self.attrs.module(node)
+        attr = self.layout.names[("module", path)]
         self.init.append(f"        # line {node.line}: {comment(node.text)}")
         built = self.construct(node, path)
         self.init.extend(call(f"self.{attr} = ", built.func, built.positional, built.keywords, 8))
@@ -585,7 +599,7 @@ class _ClassWriter:
         takes the module from the enclosing constructor and holds it itself."""
         self.applied.add(param)
         if param not in self.sub_attrs and self.is_sub_network:
-            self.sub_attrs[param] = self.attrs.take(param)
+            self.sub_attrs[param] = self.layout.names[("hold", param)]
             self.init.insert(0, f"        self.{self.sub_attrs[param]} = {self.cls.pyname(param)}")
             self.reads.add(self.cls.pyname(param))
         return self.sub_attrs[param]
@@ -603,7 +617,7 @@ class _ClassWriter:
                 continue
             self.reads.update(self.cls.reads.get(key, ()))
             if source not in self.forward_attrs:  # one attribute per value, however many read it
-                self.forward_attrs[source] = self.attrs.take(value_attr(source, key[1]))
+                self.forward_attrs[source] = self.layout.names[("value", source)]
                 lines += assignment(f"self.{self.forward_attrs[source]}", source, 8)
             args[key[1]] = Code(f"self.{self.forward_attrs[source]}")
         if lines:
@@ -625,7 +639,7 @@ class _ClassWriter:
                 self.steps.append(((body_out,), (node.output,), None, "alias"))
                 return
             if active == {True, False}:  # some uses add and some do not: decided in the constructor
-                attr = self.attrs.take("use_residual")
+                attr = self.layout.names[("use_residual", path)]
                 condition = python(node.residual_if)
                 self.init.append(f"        # line {node.line}: a residual where {comment(condition)}")
                 self.init.extend(assignment(f"self.{attr}", condition, 8))
@@ -641,7 +655,7 @@ class _ClassWriter:
         having = [u for u in uses if u.shortcut is not None]
         if node.shortcut_if and having and len(having) < len(uses):
             # some uses have the projection and some do not: decide in the constructor, as people do
-            attr = self.attrs.take("shortcut")
+            attr = self.layout.names[("shortcut", path)]
             hint = f"{self.cls.name if self.cls else 'Model'}Shortcut"
             built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"), hint, node.line)
             condition = python(node.shortcut_if)
@@ -856,10 +870,4 @@ def load_module(program: Program) -> dict:
 
 def block_classes(program: Program) -> Grouping:
     """Block use id -> the class it is built by, as ``nndsl.lowering`` reads it."""
-    emitter = _Program(program)
-    out = {}
-    for cls in emitter.block_classes:
-        modules = tuple(name for name, annotation, _, _ in cls.params if annotation.startswith("nn.Module"))
-        info = BlockClass(cls.name, tuple(cls.uses), modules, dict(cls.forward_sources))
-        out.update({use.id: info for use in cls.uses})
-    return out
+    return _Program(program).grouping
