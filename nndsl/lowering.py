@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -54,7 +55,7 @@ class Names:
         self.attributes = attributes
 
     def take(self, wanted: str) -> str:
-        base = re.sub(r"\W", "_", wanted) or "_"
+        base = wanted if wanted.isascii() and wanted.isidentifier() else re.sub(r"\W", "_", wanted) or "_"
         if base[0].isdigit():
             base = "_" + base
         if self.attributes and base.startswith("_"):
@@ -73,6 +74,7 @@ class Names:
 _SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
 
 
+@functools.cache
 def attr_prefix(layer) -> str:
     """``MaxPool2d`` -> ``max_pool``; ``LeakyReLU`` -> ``leaky_relu``; ``Linear`` -> ``fc``."""
     name = layer.dsl_name()
@@ -81,6 +83,7 @@ def attr_prefix(layer) -> str:
     return re.sub(r"_?[123]d$", "", snake(name))
 
 
+@functools.cache
 def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
