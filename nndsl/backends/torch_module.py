@@ -348,7 +348,6 @@ class _Program:
         (where a step has no module: a tensor method, an operation) a class of its own."""
         if len(graph.nodes) == 1 and isinstance(graph.nodes[0], SeqNode) and graph.nodes[0].param is not None:
             param = graph.nodes[0].param  # a sub-network parameter handed on as it is: the module itself
-            writer.passed.add(param)
             held = Code(writer.cls.pyname(param))
             writer.reads.add(held)
             return held
@@ -365,7 +364,6 @@ class _Program:
         inner = _ClassWriter(self, writer.layout.classes[path], graph, {}, writer.slots, writer.cls)
         inner.sub_attrs, inner.is_sub_network = {}, True
         inner.add_graph(graph, path)  # paths as the enclosing class numbers them, for its slots
-        writer.passed |= inner.applied | inner.passed
         params = []
         if writer.cls is not None:
             cls = writer.cls
@@ -438,7 +436,7 @@ class _Program:
                 cls.sub_attrs[name] = layout.names[("hold", name)]
                 writer.init.append(f"        self.{cls.sub_attrs[name]} = {cls.pyname(name)}")
         writer.add_graph(first.body)
-        for name in writer.passed - writer.applied:  # held by the sub-network's class that applies it
+        for name in set(cls.sub_attrs) - set(layout.holds):  # held by the sub-network's class that applies it
             writer.init.remove(f"        self.{cls.sub_attrs.pop(name)} = {cls.pyname(name)}")
         params = []
         for name, annotation, default, keyword_only in cls.params:
@@ -511,11 +509,8 @@ class _ClassWriter:
         self.reads: set[str] = set()  # the names of the enclosing constructor that ``init`` reads
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
-        #: sub-network parameter of the block -> the attribute holding it; ``applied``: those this
-        #: class applies itself, ``passed``: those it hands to a sub-network's class
+        #: sub-network parameter of the block -> the attribute holding it
         self.sub_attrs: dict[str, str] = cls.sub_attrs if cls is not None else {}
-        self.applied: set[str] = set()
-        self.passed: set[str] = set()
         self.is_sub_network = False
 
     def _synthetic(self, name: str) -> int:
@@ -597,7 +592,6 @@ class _ClassWriter:
     def _sub_attr(self, param: str) -> str:
         """The attribute holding a sub-network parameter of the block; a sub-network's class
         takes the module from the enclosing constructor and holds it itself."""
-        self.applied.add(param)
         if param not in self.sub_attrs and self.is_sub_network:
             self.sub_attrs[param] = self.layout.names[("hold", param)]
             self.init.insert(0, f"        self.{self.sub_attrs[param]} = {self.cls.pyname(param)}")
