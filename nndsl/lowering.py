@@ -408,10 +408,10 @@ class Layout:
         return _Sequential(path, tuple(elements))
 
 
-def class_layout(classes: Grouping, cls: BlockClass) -> Layout:
-    """The attributes of a block's class, ``classes`` grouping the program's block uses."""
+def class_layout(grouping: Grouping, cls: BlockClass) -> Layout:
+    """The attributes of a block's class, ``grouping`` the classes of the program's block uses."""
     first = cls.uses[0]
-    layout = Layout(classes, first.body, cls)
+    layout = Layout(grouping, first.body, cls)
     for name in cls.module_params:
         layout.holds[name] = layout._take(("hold", name), name)
     layout.add_graph(first.body)
@@ -423,15 +423,15 @@ def class_layout(classes: Grouping, cls: BlockClass) -> Layout:
 class _Tree:
     """Lays each class's modules out at their state_dict paths, model by model."""
 
-    def __init__(self, classes: Grouping):
-        self.classes = classes
+    def __init__(self, grouping: Grouping):
+        self.grouping = grouping
         self.layouts: dict[str, Layout] = {}
         self.entries: list[tuple[str, str, int | None]] = []  # (path, kind, node id)
         self.prefixes: dict[int, str] = {}
 
     def layout(self, cls: BlockClass) -> Layout:
         if cls.name not in self.layouts:
-            self.layouts[cls.name] = class_layout(self.classes, cls)
+            self.layouts[cls.name] = class_layout(self.grouping, cls)
         return self.layouts[cls.name]
 
     def modules(self, layout: Layout, graph: Graph, prefix: str, held: dict | None) -> None:
@@ -465,7 +465,7 @@ class _Tree:
             self.prefixes[node.id] = key
             return
         self._entry(key, "block", node)
-        inner = self.layout(self.classes[node.id])
+        inner = self.layout(self.grouping[node.id])
         inner_held: dict[str, str] = {}
         self.modules(inner, node.body, key + ".", inner_held)
         for name, sub in built.subs.items():
@@ -478,13 +478,13 @@ class _Tree:
 
     def model(self, graph: Graph) -> Module:
         self.entries = []
-        self.modules(model_layout(self.classes, graph), graph, "", None)
+        self.modules(model_layout(self.grouping, graph), graph, "", None)
         return _assemble(self.entries)
 
 
-def model_layout(classes: Grouping, graph: Graph) -> Layout:
-    """The attributes of a model's class, ``classes`` grouping the program's block uses."""
-    layout = Layout(classes, graph, None)
+def model_layout(grouping: Grouping, graph: Graph) -> Layout:
+    """The attributes of a model's class, ``grouping`` the classes of the program's block uses."""
+    layout = Layout(grouping, graph, None)
     layout.add_graph(graph)
     return layout
 

@@ -526,7 +526,7 @@ class _ClassWriter:
             self.reads.update(self.cls.reads.get(key, ()))
         return self.slots[key]
 
-    # -- attributes
+    # -- modules
 
     def construct(self, node, path: tuple) -> Construct:
         """The constructor call that builds one node's module."""
