@@ -251,14 +251,17 @@ def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> 
     import torch
 
     from nndsl.backends.onnx_verify import build_torch_model
-    from nndsl.backends.torch_module import state_prefixes
+    from nndsl.backends.torch_module import block_classes
+    from nndsl.lowering import lower
 
     with torch.device("meta"):  # shapes only: no initialisation to pay for
         expected = {k: tuple(v.shape) for k, v in build_torch_model(program, model).state_dict().items()}
+    prefixes = lower(program, block_classes).prefixes
     owner = {}
-    for prefix, node in state_prefixes(program)[model.name]:
+    for node in model.layers:
+        prefix = prefixes.get(node.id)
         for key in expected:
-            if key.startswith(prefix + "."):
+            if prefix is not None and key.startswith(prefix + "."):
                 owner.setdefault(key, node)
     diags = []
     for key, shape in expected.items():

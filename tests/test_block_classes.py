@@ -25,8 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nndsl
-from nndsl.backends.torch_module import class_names, emit_program, state_prefixes
+from nndsl.backends.torch_module import block_classes, class_names, emit_program
 from nndsl.ir import BlockNode, walk
+from nndsl.lowering import lower
 from nndsl.shapes import Sym, substitute
 
 torch = pytest.importorskip("torch")
@@ -84,7 +85,7 @@ def assert_uses_compute_what_was_checked(text: str) -> tuple[str, str]:
     assert result.ok, [d.message for d in result.errors]
     program = result.program
     shared, longhand = emit_program(program), emit_program(program, share=False)
-    prefixes = state_prefixes(program)
+    prefixes = lower(program, block_classes).prefixes
     for model in program.complete_models:
         uses = [node for node in walk(model.graph) if isinstance(node, BlockNode)]
         module, reference = _build(shared, program, model), _build(longhand, program, model)
@@ -92,7 +93,7 @@ def assert_uses_compute_what_was_checked(text: str) -> tuple[str, str]:
             assert sum(p.numel() for p in built.parameters()) == model.param_count, text
         # the state_dict keys are those the checked graph predicts (what exports and training rely on)
         keys = {k.rsplit(".", 1)[0] for k in module.state_dict()}
-        assert keys == {p for p, node in prefixes[model.name] if node.params}, text
+        assert keys == {prefixes[node.id] for node in walk(model.graph) if node.tag == "layer" and node.params}, text
         state = reference.state_dict()  # the same weights, matched in order (the attribute names differ)
         assert [v.shape for v in module.state_dict().values()] == [v.shape for v in state.values()], text
         module.load_state_dict(dict(zip(module.state_dict(), state.values())))

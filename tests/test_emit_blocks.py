@@ -8,7 +8,8 @@ import pytest
 from conftest import assert_ruff_clean
 
 import nndsl
-from nndsl.backends.torch_module import class_names, emit_program, state_prefixes
+from nndsl.backends.torch_module import block_classes, class_names, emit_program
+from nndsl.lowering import lower
 from nndsl.shapes import Sym, substitute
 
 torch = pytest.importorskip("torch")
@@ -92,7 +93,8 @@ def test_each_use_gets_its_own_arguments(text, tmp_path):
     module.load_state_dict(dict(zip(module.state_dict(), state.values())))
     # the state_dict keys are those the checked graph predicts (what exports and training rely on)
     keys = {k.rsplit(".", 1)[0] for k in module.state_dict()}
-    assert keys == {p for p, node in state_prefixes(program)[model.name] if node.params}
+    prefixes = lower(program, block_classes).prefixes
+    assert keys == {prefixes[node.id] for node in model.layers if node.params}
     module.eval()
     reference.eval()
     for n in (2, 3):

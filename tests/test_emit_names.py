@@ -16,8 +16,8 @@ import pytest
 from conftest import assert_ruff_clean
 
 import nndsl
-from nndsl.backends.pywriter import MODULE_MEMBERS, Names
-from nndsl.backends.torch_module import class_names, emit_program, load_module, state_prefixes
+from nndsl.backends.torch_module import block_classes, class_names, emit_program, load_module
+from nndsl.lowering import MODULE_MEMBERS, Names, lower
 from nndsl.pysource import python_name
 from nndsl.shapes import Sym, substitute
 
@@ -96,7 +96,7 @@ def _run(text: str, name: str) -> None:
     program = nndsl.check_source(text, name).program
     namespace = load_module(program)
     classes = class_names(program)
-    prefixes = state_prefixes(program)
+    prefixes = lower(program, block_classes).prefixes
     for model in program.complete_models:
         module = namespace[classes[model.name]]()
         inputs = [torch.randn(2, 4) for _ in model.input_types]
@@ -110,7 +110,7 @@ def _run(text: str, name: str) -> None:
         want = [tuple(substitute(d, {Sym("N"): 2}) for d in t.shape.dims) for t in model.outputs]
         assert [tuple(o.shape) for o in outs] == want
         keys = {k.rsplit(".", 1)[0] for k in module.state_dict()}
-        assert keys == {p for p, node in prefixes[model.name] if node.params}
+        assert keys == {prefixes[node.id] for node in model.layers if node.params}
 
 
 @pytest.mark.parametrize("role", list(ROLES))

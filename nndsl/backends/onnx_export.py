@@ -18,8 +18,9 @@ from onnx import helper, numpy_helper
 
 from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info, write_model
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-from nndsl.backends.torch_module import state_prefixes
+from nndsl.backends.torch_module import block_classes  # the grouping of block uses, until the lowering owns it
 from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, subgraphs, walk
+from nndsl.lowering import lower
 from nndsl.operators import lookup as lookup_operator
 from nndsl.version import __version__
 
@@ -219,7 +220,7 @@ class _Exporter:
         self.model = model
         self.store = store
         self.g = GraphBuilder(opset)
-        self.prefix = {id(node): key for key, node in state_prefixes(program)[model.name]}
+        self.prefix = lower(program, block_classes).prefixes  # layer id -> its state_dict prefix
         self.env: dict[int, str] = {}
         self.fold_into: dict[int, LayerNode] = {}  # id(conv or linear) -> the BatchNorm after it
         self.folded: set[int] = set()
@@ -343,12 +344,12 @@ class _Exporter:
         x = self.env[node.src]
         if id(node) in self.folded:
             return x  # folded into the layer before it
-        prefix = self.prefix.get(id(node), "")
+        prefix = self.prefix.get(node.id, "")
         self.g.scope = prefix or node.layer.dsl_name().lower()
         weights = LayerWeights(self.store, prefix, node)
         norm = self.fold_into.get(id(node))
         if norm is not None:
-            norm_weights = LayerWeights(self.store, self.prefix[id(norm)], norm)
+            norm_weights = LayerWeights(self.store, self.prefix[norm.id], norm)
             weights = _FoldedWeights(self.store, prefix, node, norm_weights, norm.args["eps"])
         try:
             return node.layer.to_onnx(self.g, x, node, weights)

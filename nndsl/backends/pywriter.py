@@ -3,77 +3,19 @@ of every statement (those layers and operators return as data, nndsl.statements)
 
 The only routes from spec or path text into emitted source are here: ``literal`` (``repr()`` of a
 checked type), ``comment`` and ``docstring`` (one printable line, quotes and backslashes escaped)
-and ``Names`` (identifiers). Everything else the backend writes is text it built itself.
+and ``nndsl.lowering.Names`` (identifiers). Everything else the backend writes is text it built
+itself.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
-import keyword
 import os
-import re
 
 from nndsl.pysource import literal as _literal
 from nndsl.statements import Assign, BinOp, Call, Code
 
 LINE_LENGTH = 88
-_RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"torch", "nn", "self"}
-
-#: every public attribute and method of ``torch.nn.Module`` (and of its instances): an attribute of
-#: an emitted module named like one would replace it (``self.forward``, ``self.training``,
-#: ``self.train``). Static, as the backend does not import torch; a test compares it with torch's.
-MODULE_MEMBERS = frozenset(
-    {
-        "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children",
-        "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward",
-        "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
-        "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters",
-        "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
-        "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
-        "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
-        "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
-        "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to",
-        "to_empty", "train", "training", "type", "xpu", "zero_grad",
-    }
-)  # fmt: skip
-
-
-#: ``self.<name>(...)`` calls that ruff reports as deprecated unittest aliases (UP005)
-_RUFF_FLAGGED = frozenset(
-    {
-        "assert_", "assertEquals", "assertNotEquals", "assertAlmostEquals", "assertNotAlmostEquals",
-        "failUnlessEqual", "failIfEqual", "failUnless", "failIf", "failUnlessRaises",
-        "failUnlessAlmostEqual", "failIfAlmostEqual", "assertDictContainsSubset", "assertRegexpMatches",
-        "assertNotRegexpMatches", "assertRaisesRegexp",
-    }
-)  # fmt: skip
-
-
-class Names:
-    """Allocates identifiers that avoid keywords, builtins, dunders and each other (as torch.fx
-    does); with ``attributes``, names for ``self.<name>`` of an nn.Module, which also avoid
-    nn.Module's members and its private ``_`` names."""
-
-    def __init__(self, reserved: set[str] | None = None, attributes: bool = False):
-        self.taken = set(_RESERVED) | (reserved or set()) | (MODULE_MEMBERS | _RUFF_FLAGGED if attributes else set())
-        self.attributes = attributes
-
-    def take(self, wanted: str) -> str:
-        base = re.sub(r"\W", "_", wanted) or "_"
-        if base[0].isdigit():
-            base = "_" + base
-        if self.attributes and base.startswith("_"):
-            base = "m" + base
-        elif base.startswith("__"):  # a dunder, or a name a class body would mangle
-            base = "p" + base
-        name = base if base not in self.taken else base + "_"
-        i = 1
-        while name in self.taken:
-            i += 1
-            name = f"{base}_{i}"
-        self.taken.add(name)
-        return name
 
 
 class Construct:

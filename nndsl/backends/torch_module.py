@@ -8,7 +8,7 @@ block's parameters; each use of it is a constructor call with that use's argumen
 
 from __future__ import annotations
 
-import re
+import functools
 import types
 from collections.abc import Callable
 
@@ -17,7 +17,6 @@ from nndsl.backends.pywriter import (
     LINE_LENGTH,
     Code,
     Construct,
-    Names,
     assignment,
     call,
     comment,
@@ -39,27 +38,14 @@ from nndsl.ir import (
     ResidualNode,
     SeqNode,
     SubNetwork,
-    subgraphs,
     walk,
 )
+from nndsl.lowering import BlockClass, Grouping, Layout, Names, class_layout, in_scope, model_layout, node_at, pure
+from nndsl.lowering import sub_networks as _sub_networks
 from nndsl.operators import lookup as lookup_operator
 from nndsl.pysource import python_name
 from nndsl.statements import Assign
 from nndsl.version import __version__
-
-_SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
-
-
-def attr_prefix(layer) -> str:
-    """``MaxPool2d`` -> ``max_pool``; ``LeakyReLU`` -> ``leaky_relu``; ``Linear`` -> ``fc``."""
-    name = layer.dsl_name()
-    if name in _SHORT:
-        return _SHORT[name]
-    return re.sub(r"_?[123]d$", "", _snake(name))
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def class_names(program: Program, reserved: frozenset = frozenset()) -> dict[str, str]:
@@ -127,32 +113,6 @@ def _state_dtype(node: LayerNode) -> _DType | None:
 _DEFAULT_DTYPE = _DType("torch.float32")
 
 
-def _pure(graph: Graph) -> bool:
-    """A graph that is one chain of modules, each reading the one before: an nn.Sequential."""
-    previous = graph.inputs[0] if len(graph.inputs) == 1 else None
-    for node in graph.nodes:
-        if isinstance(node, LayerNode):
-            if not node.layer.has_module or node.src != previous:
-                return False
-            previous = node.dst
-        elif isinstance(node, BlockNode):
-            if len(node.inputs) != 1 or node.inputs[0] != previous:
-                return False
-            previous = node.output
-        elif isinstance(node, SeqNode) and node.kind != "param":
-            if node.input != previous or not _pure(node.body):
-                return False
-            previous = node.output
-        else:
-            return False
-    return bool(graph.nodes) and graph.outputs == (previous,)
-
-
-def _sub_networks(node: BlockNode) -> dict[str, SeqNode]:
-    """Where a use's body applies each sub-network parameter (the body holds the argument)."""
-    return {n.param: n for n in _in_scope(node.body) if isinstance(n, SeqNode) and n.kind == "param"}
-
-
 def _is_param(graph: Graph | None) -> bool:
     """A graph that applies one sub-network parameter of the block, as it is."""
     return (
@@ -161,20 +121,6 @@ def _is_param(graph: Graph | None) -> bool:
         and isinstance(graph.nodes[0], SeqNode)
         and graph.nodes[0].param is not None
     )
-
-
-def _in_scope(graph: Graph):
-    """The nodes a block's body writes: nested graphs, and the sub-network arguments it gives
-    inner blocks, but not the bodies of inner blocks or of its own sub-network parameters
-    (the caller wrote those)."""
-    for node in graph.nodes:
-        yield node
-        if isinstance(node, BlockNode):
-            for sub in _sub_networks(node).values():
-                yield from _in_scope(sub.body)
-        elif not (isinstance(node, SeqNode) and node.kind == "param"):
-            for inner in subgraphs(node, into_blocks=False):
-                yield from _in_scope(inner)
 
 
 def _annotation(values: list) -> str:
@@ -389,7 +335,7 @@ class _Program:
             name = "dtype" if key[1] == "dtype" else f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
             extra.append((name, key))
         # a condition decided in the constructor (or a sub-network's), in any use: some lack a shortcut
-        for node in (node for use in cls.uses for node in _in_scope(use.body)):
+        for node in (node for use in cls.uses for node in in_scope(use.body)):
             if isinstance(node, ResidualNode):
                 for condition in (node.shortcut_if, node.residual_if):
                     if condition:
@@ -410,7 +356,7 @@ class _Program:
         applied = {  # the sub-network parameters: those the body applies (where a use gives one)
             n.param if isinstance(n, SeqNode) else n.shortcut_param
             for use in cls.uses
-            for n in _in_scope(use.body)
+            for n in in_scope(use.body)
             if (isinstance(n, SeqNode) and n.kind == "param") or isinstance(n, ResidualNode)
         }
         for name in params:
@@ -447,12 +393,10 @@ class _Program:
         (where a step has no module: a tensor method, an operation) a class of its own."""
         if len(graph.nodes) == 1 and isinstance(graph.nodes[0], SeqNode) and graph.nodes[0].param is not None:
             param = graph.nodes[0].param  # a sub-network parameter handed on as it is: the module itself
-            writer.passed.add(param)
             held = Code(writer.cls.pyname(param))
-            writer.handed_on[id(held)] = param
             writer.reads.add(held)
             return held
-        if not _pure(graph):
+        if not pure(graph):
             return self._sub_network_class(graph, writer, path, hint, line)
         if len(graph.nodes) == 1:
             return writer.construct(graph.nodes[0], (*path, 0))
@@ -462,10 +406,9 @@ class _Program:
         """A class whose forward is the sub-network; its constructor takes the names of the
         enclosing class that its arguments are computed from (none in a model)."""
         name = self.classes.take(hint)
-        inner = _ClassWriter(self, graph, {}, writer.slots, writer.cls)
+        inner = _ClassWriter(self, writer.layout.classes[path], graph, {}, writer.slots, writer.cls)
         inner.sub_attrs, inner.is_sub_network = {}, True
         inner.add_graph(graph, path)  # paths as the enclosing class numbers them, for its slots
-        writer.passed |= inner.applied | inner.passed
         params = []
         if writer.cls is not None:
             cls = writer.cls
@@ -487,10 +430,18 @@ class _Program:
         lines += [*inner.init, ""]
         lines += inner.forward(_signature(["x"], ["torch.Tensor"], "torch.Tensor"), graph.inputs, ["x"], False)
         self.pending.append(lines)
-        built = Construct(name, [Code(p) for p, _ in params], [])
         writer.reads.update(p for p, _ in params)
-        writer.helpers[id(built)] = inner
-        return built
+        return Construct(name, [Code(p) for p, _ in params], [])
+
+    @functools.cached_property
+    def grouping(self) -> Grouping:
+        """Block use id -> its class, as the lowering reads it (which names every attribute)."""
+        out = {}
+        for cls in self.block_classes:
+            modules = tuple(name for name, annotation, _, _ in cls.params if annotation.startswith("nn.Module"))
+            info = BlockClass(cls.name, tuple(cls.uses), modules, dict(cls.forward_sources))
+            out.update({use.id: info for use in cls.uses})
+        return out
 
     def written_pending(self) -> list[str]:
         """The sub-network classes made while writing a class, to go before it."""
@@ -502,7 +453,6 @@ class _Program:
         cls = self.block_class[id(node)]
         subs = _sub_networks(node)
         positional, keywords = [], []
-        built_subs: dict[str, Construct] = {}
         for name, _, default, keyword_only in cls.params:
             actual = cls.arg_value(node, name)
             varies = False  # in a class: whether the uses of the enclosing class give other values
@@ -513,8 +463,6 @@ class _Program:
                     if name in subs
                     else None
                 )
-                if value is not None:
-                    built_subs[name] = value
             else:
                 value = writer.value((path, name), actual)
                 varies = writer.slots is not None and value != literal(actual)
@@ -523,20 +471,19 @@ class _Program:
             elif keyword_only or name in (node.sources or {}) or not _same(actual, default) or varies:
                 if varies or not (default is None and actual is None):
                     keywords.append((cls.pyname(name), value))
-        built = Construct(cls.name, positional, keywords)
-        writer.subs_of[id(built)] = built_subs
-        return built
+        return Construct(cls.name, positional, keywords)
 
     def emit_block(self, cls: _BlockClass) -> list[str]:
         first = cls.uses[0]
-        writer = _ClassWriter(self, first.body, self.value_names.get(id(first), {}), cls.slots, cls)
+        layout = class_layout(self.grouping, self.grouping[first.id])
+        writer = _ClassWriter(self, layout, first.body, self.value_names.get(id(first), {}), cls.slots, cls)
         self.class_writers[id(cls)] = writer
         for name, annotation, _, _ in cls.params:
             if annotation.startswith("nn.Module"):
-                cls.sub_attrs[name] = writer.attrs.take(name)
+                cls.sub_attrs[name] = layout.names[("hold", name)]
                 writer.init.append(f"        self.{cls.sub_attrs[name]} = {cls.pyname(name)}")
         writer.add_graph(first.body)
-        for name in writer.passed - writer.applied:  # held by the sub-network's class that applies it
+        for name in set(cls.sub_attrs) - set(layout.holds):  # held by the sub-network's class that applies it
             writer.init.remove(f"        self.{cls.sub_attrs.pop(name)} = {cls.pyname(name)}")
         params = []
         for name, annotation, default, keyword_only in cls.params:
@@ -555,7 +502,7 @@ class _Program:
         return lines + writer.forward(signature, first.body.inputs, input_vars, shape_comments=False)
 
     def emit_model(self, model: ModelIR) -> list[str]:
-        writer = _ClassWriter(self, model.graph, model.names, None)
+        writer = _ClassWriter(self, model_layout(self.grouping, model.graph), model.graph, model.names, None)
         writer.add_graph(model.graph)
         names = Names({"self"})
         input_vars = [names.take(n) for n in model.input_names]
@@ -575,27 +522,9 @@ class _Program:
         return lines + [body[0], *inputs, *body[1:]]
 
 
-def _node_at(graph: Graph, path: tuple):
-    """The node a path from ``slots`` leads to: indices, with "body"/"shortcut" or "sub", name
-    between them; None where the path passes through a shortcut this use does not have."""
-    node = graph.nodes[path[0]]
-    rest = path[1:]
-    while rest:
-        if rest[0] == "sub":  # a block's sub-network argument: the body of its SeqNode(param=...)
-            inner = _sub_networks(node)[rest[1]].body
-            rest = rest[2:]
-        else:
-            inner = node.shortcut if rest[0] == "shortcut" else node.body
-            rest = rest[1:]
-        if inner is None:
-            return None
-        node, rest = inner.nodes[rest[0]], rest[1:]
-    return node
-
-
 def _in_forward(use: BlockNode, key: tuple) -> bool:
     """Whether a slot is an argument of a tensor method (written in forward, not in __init__)."""
-    node = _node_at(use.body, key[0])
+    node = node_at(use.body, key[0])
     return isinstance(node, LayerNode) and not node.layer.has_module
 
 
@@ -613,34 +542,23 @@ def _same_values(a: dict, b: dict) -> bool:
 class _ClassWriter:
     """The __init__ and forward of one class, from its graph."""
 
-    def __init__(self, emitter: _Program, graph: Graph, names, slots: dict | None, cls: _BlockClass | None = None):
+    def __init__(
+        self, emitter: _Program, layout: Layout, graph: Graph, names, slots: dict | None, cls: _BlockClass | None = None
+    ):
         self.emitter = emitter
         self.cls = cls
         self.graph = graph
         self.names = names
         self.slots = slots  # None: a model, whose arguments are written as their values
-        self.attrs = Names(attributes=True)
+        self.layout = layout  # every attribute's name
         self.forward_attrs: dict[str, str] = {}  # source computed in __init__ -> its attribute
         self.init: list[str] = []
         self.reads: set[str] = set()  # the names of the enclosing constructor that ``init`` reads
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
-        self.prefix_counts: dict[str, int] = {}
-        self.prefix_seen: dict[str, int] = {}
-        #: what the state_dict keys follow: every ``self.attr = <constructor>``, the graph path of
-        #: each layer or block constructor in them, and each block call's sub-network arguments
-        self.modules: list[tuple[str, Construct]] = []
-        self.path_of: dict[int, tuple] = {}
-        self.subs_of: dict[int, dict[str, Construct]] = {}
-        self.helpers: dict[int, _ClassWriter] = {}  # id(Construct) of a sub-network's class -> its writer
-        #: sub-network parameter of the block -> the attribute holding it; ``applied``: those this
-        #: class applies itself, ``passed``: those it hands to a sub-network's class
+        #: sub-network parameter of the block -> the attribute holding it
         self.sub_attrs: dict[str, str] = cls.sub_attrs if cls is not None else {}
-        self.applied: set[str] = set()
-        self.passed: set[str] = set()
         self.is_sub_network = False
-        self.handed_on: dict[int, str] = {}  # id(Code) of a sub-network parameter given to a block -> it
-        self._count(graph)
 
     def _synthetic(self, name: str) -> int:
         """A number for a value the graph does not have (a shortcut's result), and its name."""
@@ -655,34 +573,7 @@ class _ClassWriter:
             self.reads.update(self.cls.reads.get(key, ()))
         return self.slots[key]
 
-    # -- attributes
-
-    def _count(self, graph: Graph) -> None:
-        for node in graph.nodes:
-            prefix = self._prefix(node)
-            if prefix is not None:
-                self.prefix_counts[prefix] = self.prefix_counts.get(prefix, 0) + 1
-            if isinstance(node, ResidualNode):
-                self._count(node.body)
-                if node.shortcut is not None and not node.shortcut_param:
-                    self._count(node.shortcut)
-            elif isinstance(node, SeqNode) and node.kind != "param" and not _pure(node.body):
-                self._count(node.body)
-
-    def _prefix(self, node) -> str | None:
-        if isinstance(node, LayerNode):
-            return attr_prefix(node.layer) if node.layer.has_module else None
-        if isinstance(node, BlockNode):
-            return _snake(self.emitter.block_class[id(node)].name)
-        if isinstance(node, SeqNode) and node.kind != "param" and _pure(node.body):
-            return "stage" if node.kind == "for" else "blocks"
-        return None
-
-    def _attr(self, node) -> str:
-        prefix = self._prefix(node)
-        self.prefix_seen[prefix] = self.prefix_seen.get(prefix, 0) + 1
-        wanted = prefix if self.prefix_counts.get(prefix, 0) == 1 else f"{prefix}{self.prefix_seen[prefix]}"
-        return self.attrs.take(wanted)
+    # -- modules
 
     def construct(self, node, path: tuple) -> Construct:
         """The constructor call that builds one node's module."""
@@ -698,13 +589,9 @@ class _ClassWriter:
                 dtype = self.value((path, "dtype"), dtype)
                 if dtype != _DEFAULT_DTYPE:
                     keywords.append(("dtype", dtype))
-            built = Construct(f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], keywords)
-            self.path_of[id(built)] = path
-            return built
+            return Construct(f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], keywords)
         if isinstance(node, BlockNode):
-            built = self.emitter.block_call(node, self, path)
-            self.path_of[id(built)] = path
-            return built
+            return self.emitter.block_call(node, self, path)
         elements = []
         for i, inner in enumerate(node.body.nodes):
             built = self.construct(inner, (*path, "body", i))
@@ -713,10 +600,9 @@ class _ClassWriter:
         return Construct("nn.Sequential", elements, [])
 
     def _module(self, node, path: tuple) -> str:
-        attr = self._attr(node)
+        attr = self.layout.names[("module", path)]
         self.init.append(f"        # line {node.line}: {comment(node.text)}")
         built = self.construct(node, path)
-        self.modules.append((attr, built))
         self.init.extend(call(f"self.{attr} = ", built.func, built.positional, built.keywords, 8))
         return attr
 
@@ -742,7 +628,7 @@ class _ClassWriter:
             attr = self._module(node, path)
             self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
         elif isinstance(node, SeqNode):
-            if node.kind == "param" or _pure(node.body):
+            if node.kind == "param" or pure(node.body):
                 attr = self._sub_attr(node.param) if node.kind == "param" else self._module(node, path)
                 self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
             else:
@@ -753,9 +639,8 @@ class _ClassWriter:
     def _sub_attr(self, param: str) -> str:
         """The attribute holding a sub-network parameter of the block; a sub-network's class
         takes the module from the enclosing constructor and holds it itself."""
-        self.applied.add(param)
         if param not in self.sub_attrs and self.is_sub_network:
-            self.sub_attrs[param] = self.attrs.take(param)
+            self.sub_attrs[param] = self.layout.names[("hold", param)]
             self.init.insert(0, f"        self.{self.sub_attrs[param]} = {self.cls.pyname(param)}")
             self.reads.add(self.cls.pyname(param))
         return self.sub_attrs[param]
@@ -773,7 +658,7 @@ class _ClassWriter:
                 continue
             self.reads.update(self.cls.reads.get(key, ()))
             if source not in self.forward_attrs:  # one attribute per value, however many read it
-                self.forward_attrs[source] = self.attrs.take(source if source.isidentifier() else key[1])
+                self.forward_attrs[source] = self.layout.names[("value", source)]
                 lines += assignment(f"self.{self.forward_attrs[source]}", source, 8)
             args[key[1]] = Code(f"self.{self.forward_attrs[source]}")
         if lines:
@@ -785,7 +670,7 @@ class _ClassWriter:
         if self.cls is None:
             return [node]
         # not those where the path passes through a conditional shortcut the use lacks
-        return [n for n in (_node_at(use.body, path) for use in self.cls.uses) if n is not None]
+        return [n for n in (node_at(use.body, path) for use in self.cls.uses) if n is not None]
 
     def _residual(self, node: ResidualNode, path: tuple) -> None:
         self.add_graph(node.body, (*path, "body"))
@@ -796,7 +681,7 @@ class _ClassWriter:
                 self.steps.append(((body_out,), (node.output,), None, "alias"))
                 return
             if active == {True, False}:  # some uses add and some do not: decided in the constructor
-                attr = self.attrs.take("use_residual")
+                attr = self.layout.names[("use_residual", path)]
                 condition = python(node.residual_if)
                 self.init.append(f"        # line {node.line}: a residual where {comment(condition)}")
                 self.init.extend(assignment(f"self.{attr}", condition, 8))
@@ -812,10 +697,9 @@ class _ClassWriter:
         having = [u for u in uses if u.shortcut is not None]
         if node.shortcut_if and having and len(having) < len(uses):
             # some uses have the projection and some do not: decide in the constructor, as people do
-            attr = self.attrs.take("shortcut")
+            attr = self.layout.names[("shortcut", path)]
             hint = f"{self.cls.name if self.cls else 'Model'}Shortcut"
             built = self.emitter.module_of(having[0].shortcut, self, (*path, "shortcut"), hint, node.line)
-            self.modules.append((attr, built))
             condition = python(node.shortcut_if)
             self.init.append(f"        # line {node.line}: the shortcut, where {comment(condition)}")
             self.init.append(f"        self.{attr} = None")
@@ -1000,61 +884,9 @@ def load_module(program: Program) -> dict:
     return module.__dict__
 
 
-# ---------------------------------------------------------------- state_dict keys
+# ---------------------------------------------------------------- the grouping, for the module tree
 
 
-def state_prefixes(program: Program) -> dict[str, list[tuple[str, LayerNode]]]:
-    """Model name -> (state_dict key prefix, layer) for every layer with a module, as the emitted
-    classes name them (``layer1.0.conv1``): what ties a trained state_dict to the checked graph
-    without importing torch."""
-    emitter = _Program(program)
-    for cls in emitter.block_classes:
-        emitter.emit_block(cls)
-    out = {}
-    for model in program.complete_models:
-        writer = _ClassWriter(emitter, model.graph, model.names, None)
-        writer.add_graph(model.graph)
-        found: list[tuple[str, LayerNode]] = []
-        _collect_modules(emitter, writer, model.graph, "", found)
-        out[model.name] = found
-    return out
-
-
-def _collect_modules(
-    emitter: _Program, writer: _ClassWriter, graph: Graph, prefix: str, found: list, held: dict | None = None
-) -> None:
-    """``held``: where each sub-network parameter handed to a sub-network's class ends up."""
-    for attr, built in writer.modules:
-        _collect_construct(emitter, writer, graph, built, prefix + attr, found, held)
-
-
-def _collect_construct(
-    emitter: _Program, writer: _ClassWriter, graph: Graph, built, key: str, found: list, held: dict | None = None
-) -> None:
-    if id(built) in writer.helpers:  # a sub-network's own class: its modules, numbered as the enclosing graph
-        helper = writer.helpers[id(built)]
-        _collect_modules(emitter, helper, graph, key + ".", found, held)
-        if held is not None:
-            held.update({name: f"{key}.{attr}" for name, attr in helper.sub_attrs.items()})
-        return
-    path = writer.path_of.get(id(built))
-    if path is None:  # an nn.Sequential: its elements are numbered
-        for index, element in enumerate(built.positional):
-            _collect_construct(emitter, writer, graph, element, f"{key}.{index}", found, held)
-        return
-    node = _node_at(graph, path)
-    if node is None:  # a conditional shortcut this use does not have
-        return
-    if isinstance(node, LayerNode):
-        found.append((key, node))
-        return
-    inner = emitter.class_writers[id(emitter.block_class[id(node)])]
-    inner_held: dict[str, str] = {}
-    _collect_modules(emitter, inner, node.body, key + ".", found, inner_held)
-    for name, sub in writer.subs_of.get(id(built), {}).items():
-        where = inner_held.get(name) or (f"{key}.{inner.cls.sub_attrs[name]}" if name in inner.cls.sub_attrs else None)
-        if id(sub) in writer.handed_on:  # the enclosing block's own parameter, held in there
-            if held is not None and where is not None:
-                held[writer.handed_on[id(sub)]] = where
-        elif where is not None:  # else the block never applies it
-            _collect_construct(emitter, writer, graph, sub, where, found, held)
+def block_classes(program: Program) -> Grouping:
+    """Block use id -> the class it is built by, as ``nndsl.lowering`` reads it."""
+    return _Program(program).grouping

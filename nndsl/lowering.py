@@ -1,0 +1,526 @@
+"""The module tree every backend reads: each model's modules, their attribute names and state_dict paths."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import keyword
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import NamedTuple, Union
+
+from nndsl.ir import BlockNode, Graph, Program, SeqNode, SubNetwork, subgraphs
+
+# ---------------------------------------------------------------- identifiers
+
+_RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"torch", "nn", "self"}
+
+#: every public attribute and method of ``torch.nn.Module`` (and of its instances): an attribute of
+#: an emitted module named like one would replace it (``self.forward``, ``self.training``,
+#: ``self.train``). Static, as the backend does not import torch; a test compares it with torch's.
+MODULE_MEMBERS = frozenset(
+    {
+        "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children",
+        "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward",
+        "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
+        "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters",
+        "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
+        "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+        "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+        "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to",
+        "to_empty", "train", "training", "type", "xpu", "zero_grad",
+    }
+)  # fmt: skip
+
+
+#: ``self.<name>(...)`` calls that ruff reports as deprecated unittest aliases (UP005)
+_RUFF_FLAGGED = frozenset(
+    {
+        "assert_", "assertEquals", "assertNotEquals", "assertAlmostEquals", "assertNotAlmostEquals",
+        "failUnlessEqual", "failIfEqual", "failUnless", "failIf", "failUnlessRaises",
+        "failUnlessAlmostEqual", "failIfAlmostEqual", "assertDictContainsSubset", "assertRegexpMatches",
+        "assertNotRegexpMatches", "assertRaisesRegexp",
+    }
+)  # fmt: skip
+
+
+class Names:
+    """Allocates identifiers that avoid keywords, builtins, dunders and each other (as torch.fx
+    does); with ``attributes``, names for ``self.<name>`` of an nn.Module, which also avoid
+    nn.Module's members and its private ``_`` names."""
+
+    def __init__(self, reserved: set[str] | None = None, attributes: bool = False):
+        self.taken = set(_RESERVED) | (reserved or set()) | (MODULE_MEMBERS | _RUFF_FLAGGED if attributes else set())
+        self.attributes = attributes
+
+    def take(self, wanted: str) -> str:
+        base = wanted if wanted.isascii() and wanted.isidentifier() else re.sub(r"\W", "_", wanted) or "_"
+        if base[0].isdigit():
+            base = "_" + base
+        if self.attributes and base.startswith("_"):
+            base = "m" + base
+        elif base.startswith("__"):  # a dunder, or a name a class body would mangle
+            base = "p" + base
+        name = base if base not in self.taken else base + "_"
+        i = 1
+        while name in self.taken:
+            i += 1
+            name = f"{base}_{i}"
+        self.taken.add(name)
+        return name
+
+
+_SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
+
+
+@functools.cache
+def attr_prefix(layer) -> str:
+    """``MaxPool2d`` -> ``max_pool``; ``LeakyReLU`` -> ``leaky_relu``; ``Linear`` -> ``fc``."""
+    name = layer.dsl_name()
+    if name in _SHORT:
+        return _SHORT[name]
+    return re.sub(r"_?[123]d$", "", snake(name))
+
+
+@functools.cache
+def snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def value_attr(source: str, arg: str) -> str:
+    """The attribute a value computed in ``__init__`` for a tensor method's argument wants: the
+    source itself when it is a name (``self.shape = shape``), else the argument's name."""
+    return source if source.isidentifier() else arg
+
+
+class Attributes:
+    """The attribute names of one class: a module is named by its kind (``conv``, ``fc``, a block
+    class's name in snake case, ``blocks`` for a repetition, ``stage`` for a loop), numbered from 1
+    when the class holds more than one of that kind (``conv1``, ``conv2``), distinct from every
+    other name the class takes."""
+
+    def __init__(self, graph: Graph, class_name: Callable[[BlockNode], str]):
+        self.names = Names(attributes=True)
+        self.class_name = class_name
+        self.counts: dict[str, int] = {}
+        self.seen: dict[str, int] = {}
+        self._count(graph)
+
+    def _count(self, graph: Graph) -> None:
+        for node in graph.nodes:
+            prefix = self.prefix(node)
+            if prefix is not None:
+                self.counts[prefix] = self.counts.get(prefix, 0) + 1
+            if node.tag == "residual":
+                self._count(node.body)
+                if node.shortcut is not None and not node.shortcut_param:
+                    self._count(node.shortcut)
+            elif node.tag == "seq" and node.kind != "param" and not pure(node.body):
+                self._count(node.body)
+
+    def prefix(self, node) -> str | None:
+        """The kind a node's module is named by; None for a node without one of its own."""
+        if node.tag == "layer":
+            return attr_prefix(node.layer) if node.layer.has_module else None
+        if node.tag == "block":
+            return snake(self.class_name(node))
+        if node.tag == "seq" and node.kind != "param" and pure(node.body):
+            return "stage" if node.kind == "for" else "blocks"
+        return None
+
+    def module(self, node) -> str:
+        """The attribute of the next module of this class, built from ``node``."""
+        prefix = self.prefix(node)
+        self.seen[prefix] = self.seen.get(prefix, 0) + 1
+        return self.take(prefix if self.counts.get(prefix, 0) == 1 else f"{prefix}{self.seen[prefix]}")
+
+    def take(self, wanted: str) -> str:
+        """Any other attribute (a sub-network parameter, a value ``__init__`` computes)."""
+        return self.names.take(wanted)
+
+
+# ---------------------------------------------------------------- graph shapes the classes follow
+
+
+def pure(graph: Graph) -> bool:
+    """A graph that is one chain of modules, each reading the one before: an nn.Sequential."""
+    previous = graph.inputs[0] if len(graph.inputs) == 1 else None
+    for node in graph.nodes:
+        if node.tag == "layer":
+            if not node.layer.has_module or node.src != previous:
+                return False
+            previous = node.dst
+        elif node.tag == "block":
+            if len(node.inputs) != 1 or node.inputs[0] != previous:
+                return False
+            previous = node.output
+        elif node.tag == "seq" and node.kind != "param":
+            if node.input != previous or not pure(node.body):
+                return False
+            previous = node.output
+        else:
+            return False
+    return bool(graph.nodes) and graph.outputs == (previous,)
+
+
+def sub_networks(node: BlockNode) -> dict[str, SeqNode]:
+    """Where a use's body applies each sub-network parameter (the body holds the argument)."""
+    return {n.param: n for n in in_scope(node.body) if n.tag == "seq" and n.kind == "param"}
+
+
+def in_scope(graph: Graph) -> Iterator:
+    """The nodes a block's body writes: nested graphs, and the sub-network arguments it gives
+    inner blocks, but not the bodies of inner blocks or of its own sub-network parameters
+    (the caller wrote those)."""
+    for node in graph.nodes:
+        yield node
+        if node.tag == "block":
+            for sub in sub_networks(node).values():
+                yield from in_scope(sub.body)
+        elif not (node.tag == "seq" and node.kind == "param"):
+            for inner in subgraphs(node, into_blocks=False):
+                yield from in_scope(inner)
+
+
+def node_at(graph: Graph, path: tuple):
+    """The node a path leads to: indices, with "body"/"shortcut" or "sub", name between them;
+    None where the path passes through a shortcut this use does not have."""
+    node = graph.nodes[path[0]]
+    rest = path[1:]
+    while rest:
+        if rest[0] == "sub":  # a block's sub-network argument: the body of its SeqNode(param=...)
+            inner = sub_networks(node)[rest[1]].body
+            rest = rest[2:]
+        else:
+            inner = node.shortcut if rest[0] == "shortcut" else node.body
+            rest = rest[1:]
+        if inner is None:
+            return None
+        node, rest = inner.nodes[rest[0]], rest[1:]
+    return node
+
+
+def _owner(graph: Graph, path: tuple):
+    """The node whose module a path names: a node's path, a block's sub-network argument
+    ``(..., "sub", name)`` (its SeqNode), or a residual's shortcut ``(..., "shortcut")``."""
+    if len(path) >= 2 and path[-2] == "sub":
+        block = node_at(graph, path[:-2])
+        return None if block is None else sub_networks(block)[path[-1]]
+    if path[-1] == "shortcut":  # None in a use without the shortcut
+        residual = node_at(graph, path[:-1])
+        return None if residual is None or residual.shortcut is None else residual
+    return node_at(graph, path)
+
+
+# ---------------------------------------------------------------- the tree
+
+
+class BlockClass(NamedTuple):
+    """What the module tree needs of the class that a group of a block's uses share."""
+
+    name: str
+    uses: tuple[BlockNode, ...]  # the first decides the class's attributes
+    module_params: tuple[str, ...]  # constructor parameters that hold a module, in order
+    #: slot key (path, argument) of a tensor method's argument that __init__ computes -> its source
+    forward_sources: Mapping[tuple, str]
+
+
+#: block use id -> its class: the grouping the module tree follows
+Grouping = Mapping[int, BlockClass]
+
+
+class Module(NamedTuple):
+    """One module of a model: ``name`` is its attribute in its parent (an index in an
+    nn.Sequential), ``path`` its state_dict prefix (``layer1.0.conv1``), ``node`` the id of the IR
+    node it builds: a layer, a block use, a repetition, or (for a sub-network argument, an
+    nn.Sequential or a generated class) the SeqNode that applies it, or (a conditional shortcut)
+    the residual."""
+
+    name: str
+    path: str
+    kind: str  # "model", "layer", "block", "sequential", "sub_network"
+    node: int | None
+    children: tuple[Module, ...] = ()
+
+    def walk(self) -> Iterator[Module]:
+        """This module and every module inside it, parents first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+class Lowered(NamedTuple):
+    """The module tree of every complete model of a program."""
+
+    models: Mapping[str, Module]  # model name -> its root (kind "model", path "")
+    #: layer id -> the state_dict prefix of its module, for every layer with one
+    prefixes: Mapping[int, str]
+
+
+class _Layer(NamedTuple):
+    path: tuple
+
+
+class _Block(NamedTuple):
+    path: tuple
+    subs: dict  # sub-network parameter -> what the use passes for it
+
+
+class _Sequential(NamedTuple):
+    owner: tuple
+    elements: tuple
+
+
+class _SubClass(NamedTuple):
+    owner: tuple
+    layout: Layout
+
+
+class _HandedOn(NamedTuple):
+    param: str  # the enclosing class's own sub-network parameter, passed on as it is
+
+
+_Built = Union[_Layer, _Block, _Sequential, _SubClass, _HandedOn]
+
+
+class Layout:
+    """The attributes of one emitted class, from its graph (the first use's body, for a block's
+    class): the modules it assigns in order, and every attribute's name, by what it holds:
+
+    - ``("module", path)``: the module built from the node at ``path``;
+    - ``("hold", param)``: a sub-network parameter the class holds;
+    - ``("value", source)``: a tensor method's argument ``__init__`` computes from ``source``;
+    - ``("use_residual", path)``, ``("shortcut", path)``: a residual whose sum, or whose
+      shortcut, the constructor decides per use.
+
+    ``classes`` holds the class of each sub-network argument written as a class of its own, by
+    the path of the graph it applies."""
+
+    def __init__(self, grouping: Grouping, graph: Graph, cls: BlockClass | None, sub_network: bool = False):
+        self.grouping = grouping
+        self.cls = cls  # the block's class (also for a sub-network's class written inside it)
+        self.attrs = Attributes(graph, lambda node: grouping[node.id].name)
+        self.names: dict[tuple, str] = {}
+        self.classes: dict[tuple, Layout] = {}
+        self.modules: list[tuple[str, _Built]] = []
+        self.holds: dict[str, str] = {}  # sub-network parameter -> the attribute holding it
+        self.applied: set[str] = set()
+        self.passed: set[str] = set()
+        self.sub_network = sub_network
+
+    def _take(self, key: tuple, wanted: str) -> str:
+        self.names[key] = self.attrs.take(wanted)
+        return self.names[key]
+
+    def add_graph(self, graph: Graph, path: tuple = ()) -> None:
+        for index, node in enumerate(graph.nodes):
+            self.add_node(node, (*path, index))
+
+    def add_node(self, node, path: tuple) -> None:
+        if node.tag == "layer":
+            if node.layer.has_module:
+                self._module(node, path)
+            elif self.cls is not None:
+                for param in node.layer.params:
+                    key = (path, param.name)
+                    source = self.cls.forward_sources.get(key)
+                    if source is not None and ("value", source) not in self.names:
+                        self._take(("value", source), value_attr(source, key[1]))
+        elif node.tag == "block":
+            self._module(node, path)
+        elif node.tag == "seq":
+            if node.kind == "param":
+                self._sub_attr(node.param)
+            elif pure(node.body):
+                self._module(node, path)
+            else:
+                self.add_graph(node.body, (*path, "body"))
+        elif node.tag == "residual":
+            self._residual(node, path)
+
+    def _module(self, node, path: tuple) -> None:
+        attr = self.names[("module", path)] = self.attrs.module(node)
+        self.modules.append((attr, self.construct(node, path)))
+
+    def _sub_attr(self, param: str) -> None:
+        self.applied.add(param)
+        if param not in self.holds and self.sub_network:
+            self.holds[param] = self._take(("hold", param), param)
+
+    def _uses(self, node, path: tuple) -> list:
+        """The residual at ``path`` in every use of this class (just ``node`` in a model)."""
+        if self.cls is None:
+            return [node]
+        # not those where the path passes through a conditional shortcut the use lacks
+        return [n for n in (node_at(use.body, path) for use in self.cls.uses) if n is not None]
+
+    def _residual(self, node, path: tuple) -> None:
+        self.add_graph(node.body, (*path, "body"))
+        if node.residual_if:
+            active = {u.active for u in self._uses(node, path)}
+            if active == {False}:
+                return
+            if active == {True, False}:  # decided in the constructor
+                self._take(("use_residual", path), "use_residual")
+                return
+        uses = self._uses(node, path) if node.shortcut_if else [node]
+        having = [u for u in uses if u.shortcut is not None]
+        if node.shortcut_if and having and len(having) < len(uses):  # held where the condition holds
+            attr = self._take(("shortcut", path), "shortcut")
+            self.modules.append((attr, self.module_of(having[0].shortcut, (*path, "shortcut"))))
+            return
+        if node.shortcut_if and having:
+            node = node._replace(shortcut=having[0].shortcut)
+        if node.shortcut_param:
+            self._sub_attr(node.shortcut_param)
+        elif node.shortcut is not None:
+            self.add_graph(node.shortcut, (*path, "shortcut"))
+
+    def module_of(self, graph: Graph, path: tuple) -> _Built:
+        """A sub-network argument: one module, an nn.Sequential, or (where a step has no module)
+        a class of its own; a parameter of the enclosing class handed on as it is."""
+        if len(graph.nodes) == 1 and graph.nodes[0].tag == "seq" and graph.nodes[0].param is not None:
+            self.passed.add(graph.nodes[0].param)
+            return _HandedOn(graph.nodes[0].param)
+        if not pure(graph):
+            inner = self.classes[path] = Layout(self.grouping, graph, self.cls, sub_network=True)
+            inner.add_graph(graph, path)  # paths as the enclosing class numbers them
+            self.passed |= inner.applied | inner.passed
+            return _SubClass(path, inner)
+        if len(graph.nodes) == 1:
+            return self.construct(graph.nodes[0], (*path, 0))
+        return _Sequential(path, tuple(self.construct(n, (*path, i)) for i, n in enumerate(graph.nodes)))
+
+    def construct(self, node, path: tuple) -> _Built:
+        if node.tag == "layer":
+            return _Layer(path)
+        if node.tag == "block":
+            cls = self.grouping[node.id]
+            subs = sub_networks(node)
+            given = {}
+            for name in cls.module_params:
+                if isinstance(node.args.get(name), SubNetwork) and name in subs:
+                    given[name] = self.module_of(subs[name].body, (*path, "sub", name))
+            return _Block(path, given)
+        elements: list[_Built] = []
+        for i, inner in enumerate(node.body.nodes):
+            built = self.construct(inner, (*path, "body", i))
+            # a repetition inside a sequence is part of it: one nn.Sequential, not one in another
+            elements += built.elements if inner.tag == "seq" else [built]
+        return _Sequential(path, tuple(elements))
+
+
+def class_layout(grouping: Grouping, cls: BlockClass) -> Layout:
+    """The attributes of a block's class, ``grouping`` the classes of the program's block uses."""
+    first = cls.uses[0]
+    layout = Layout(grouping, first.body, cls)
+    for name in cls.module_params:
+        layout.holds[name] = layout._take(("hold", name), name)
+    layout.add_graph(first.body)
+    for name in layout.passed - layout.applied:  # held by the sub-network's class that applies it
+        del layout.holds[name]
+    return layout
+
+
+class _Tree:
+    """Lays each class's modules out at their state_dict paths, model by model."""
+
+    def __init__(self, grouping: Grouping):
+        self.grouping = grouping
+        self.layouts: dict[str, Layout] = {}
+        self.entries: list[tuple[str, str, int | None]] = []  # (path, kind, node id)
+        self.prefixes: dict[int, str] = {}
+
+    def layout(self, cls: BlockClass) -> Layout:
+        if cls.name not in self.layouts:
+            self.layouts[cls.name] = class_layout(self.grouping, cls)
+        return self.layouts[cls.name]
+
+    def modules(self, layout: Layout, graph: Graph, prefix: str, held: dict | None) -> None:
+        """``held``: where each sub-network parameter handed on from this class ends up."""
+        for attr, built in layout.modules:
+            self.construct(built, graph, prefix + attr, held)
+
+    def _entry(self, key: str, kind: str, node) -> None:
+        self.entries.append((key, kind, None if node is None else node.id))
+
+    def construct(self, built: _Built, graph: Graph, key: str, held: dict | None) -> None:
+        if isinstance(built, (_SubClass, _Sequential)):
+            owner = _owner(graph, built.owner)
+            if owner is None:  # a conditional shortcut this use does not have
+                return
+            self._entry(key, "sub_network" if isinstance(built, _SubClass) else "sequential", owner)
+        if isinstance(built, _SubClass):
+            self.modules(built.layout, graph, key + ".", held)
+            if held is not None:
+                held.update({name: f"{key}.{attr}" for name, attr in built.layout.holds.items()})
+            return
+        if isinstance(built, _Sequential):
+            for index, element in enumerate(built.elements):
+                self.construct(element, graph, f"{key}.{index}", held)
+            return
+        node = node_at(graph, built.path)
+        if node is None:  # a conditional shortcut this use does not have
+            return
+        if node.tag == "layer":
+            self._entry(key, "layer", node)
+            self.prefixes[node.id] = key
+            return
+        self._entry(key, "block", node)
+        inner = self.layout(self.grouping[node.id])
+        inner_held: dict[str, str] = {}
+        self.modules(inner, node.body, key + ".", inner_held)
+        for name, sub in built.subs.items():
+            where = inner_held.get(name) or (f"{key}.{inner.holds[name]}" if name in inner.holds else None)
+            if isinstance(sub, _HandedOn):  # the enclosing class's own parameter, held in there
+                if held is not None and where is not None:
+                    held[sub.param] = where
+            elif where is not None:  # else the block never applies it
+                self.construct(sub, graph, where, held)
+
+    def model(self, graph: Graph) -> Module:
+        self.entries = []
+        self.modules(model_layout(self.grouping, graph), graph, "", None)
+        return _assemble(self.entries)
+
+
+def model_layout(grouping: Grouping, graph: Graph) -> Layout:
+    """The attributes of a model's class, ``grouping`` the classes of the program's block uses."""
+    layout = Layout(grouping, graph, None)
+    layout.add_graph(graph)
+    return layout
+
+
+def _assemble(entries: list[tuple[str, str, int | None]]) -> Module:
+    """The tree from (path, kind, node id) rows: each module under the one its path extends."""
+    children: dict[str, list[tuple[str, str, int | None]]] = {}
+    known = {path for path, _, _ in entries}
+    for entry in entries:
+        parent = entry[0]
+        while True:
+            parent = parent.rpartition(".")[0]
+            if not parent or parent in known:
+                break
+        children.setdefault(parent, []).append(entry)
+
+    def build(path: str, kind: str, node: int | None) -> Module:
+        below = tuple(build(*row) for row in children.get(path, ()))
+        return Module(path.rpartition(".")[2], path, kind, node, below)
+
+    return build("", "model", None)
+
+
+_CACHE: list[tuple[Program, Callable, Lowered]] = []  # the programs lowered last, by identity
+
+
+def lower(program: Program, group: Callable[[Program], Grouping]) -> Lowered:
+    """The module tree of every complete model of ``program``, its block uses grouped into
+    classes by ``group``; computed once per program object."""
+    for seen, grouped, lowered in _CACHE:
+        if seen is program and grouped is group:
+            return lowered
+    tree = _Tree(group(program))
+    lowered = Lowered({model.name: tree.model(model.graph) for model in program.complete_models}, tree.prefixes)
+    _CACHE[:] = [(program, group, lowered), *_CACHE[:7]]
+    return lowered
