@@ -111,7 +111,7 @@ def profile(kind: str, n: int, top: int = 15) -> str:
 PHASES = (
     ("lark parse (lexer, LALR, tree or AST callbacks)", "lark.py", "parse"),
     ("lark Transformer, parse tree -> AST", "visitors.py", "transform"),
-    ("nndsl shape check", "check.py", "check"),
+    ("nndsl shape check", "driver.py", "check"),
 )
 
 

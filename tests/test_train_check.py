@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from nndsl.api import check_source
-from nndsl.training import INITS, LOSSES, OPTIMIZERS, SCHEDULES
+from nndsl.check.training import INITS, LOSSES, OPTIMIZERS, SCHEDULES
 
 MLP = "model M(x: [N, 64]) {\n    Linear(64, 32) -> ReLU -> Linear(32, 10)\n}\n"
 
@@ -239,7 +239,7 @@ def test_names_parameters_and_defaults_are_torchs(table, namespace, suffix):
 
 
 def test_the_reference_names_every_option():
-    from nndsl.training import CALLS, INIT_ALIASES, SETTINGS
+    from nndsl.check.training import CALLS, INIT_ALIASES, SETTINGS
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
     names = [*SETTINGS, *CALLS, *INIT_ALIASES, *(n for table in CALLS.values() for n in table)]
@@ -251,7 +251,7 @@ def test_the_runtime_accepts_what_the_checker_accepts():
     """The generated script stands alone, so the runtime keeps its own tables: they must cover the
     checker's, with the same task for every loss."""
     from nndsl.backends.train_runtime import data, loop
-    from nndsl.training import INIT_ALIASES
+    from nndsl.check.training import INIT_ALIASES
 
     assert data.LOSS_TASKS == {name: option.task for name, option in LOSSES.items()}
     # one catalogue: what a flag accepts is what the spec accepts, no more

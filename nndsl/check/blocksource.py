@@ -4,12 +4,12 @@ the class emitted for a block computes what the spec computes."""
 from __future__ import annotations
 
 from nndsl import ast
-from nndsl.check import (
+from nndsl.check.binding import (
     BUILTIN_VALUES,
     Checker,
 )
+from nndsl.check.values import Scope
 from nndsl.pysource import literal, python_name
-from nndsl.values import Scope
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
 

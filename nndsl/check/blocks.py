@@ -8,13 +8,14 @@ from types import MappingProxyType
 from typing import Any
 
 from nndsl import ast, reading, shapes
-from nndsl.blocksource import python_source
-from nndsl.check import (
+from nndsl.check.binding import (
     BUILTIN_VALUES,
     Abort,
     close_matches,
     producer_label,
 )
+from nndsl.check.blocksource import python_source
+from nndsl.check.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
 from nndsl.diagnostics import Diagnostic, Label, Severity, Span
 from nndsl.ir import BlockNode, Graph, SubNetwork
 from nndsl.layers import lookup
@@ -22,7 +23,6 @@ from nndsl.layers.base import materialize
 from nndsl.pysource import python_name
 from nndsl.reading import UndecodableError, decode, printable, read_file
 from nndsl.source import Source
-from nndsl.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
 
 #: how many files deep imports may nest (a.nn imports b.nn, which imports c.nn, ...)
 MAX_IMPORT_DEPTH = 64

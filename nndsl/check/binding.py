@@ -1,4 +1,4 @@
-"""AST -> IR: evaluate constants, bind calls to layers (E1xx), infer shapes (E2xx); collect every diagnostic."""
+"""Constants, argument binding (E1xx) and a layer call's shape inference (E2xx)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from nndsl import ast, layout, shapes
 from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
-from nndsl.ir import LayerNode, Program
+from nndsl.ir import LayerNode
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import (
     REQUIRED,
@@ -55,7 +55,7 @@ class Bound:
 
 
 class Checker(Context):
-    """Checks one source. Use :func:`check`."""
+    """Checks one source's constants and layer calls; nndsl.check.flow checks the rest."""
 
     def __init__(self, source: Source, sink: DiagnosticSink):
         self.source = source
@@ -751,10 +751,3 @@ def model_name_for(path: str) -> str:
     if keyword.iskeyword(name):
         name += "_"
     return name
-
-
-def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: TensorType | None = None) -> Program:
-    """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
-    from nndsl.dataflow import FlowChecker  # statements and data flow build on this module's layer checks
-
-    return FlowChecker(source, sink).check_module(module, bare_input)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from nndsl import ast, shapes
-from nndsl.check import (
+from nndsl.check.binding import (
     BUILTIN_VALUES,
     Bound,
     Checker,

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from nndsl import ast
-from nndsl.check import Abort, Checker, close_matches
+from nndsl.check.binding import Abort, Checker, close_matches
 from nndsl.diagnostics import Label, Severity, Span
 from nndsl.ir import BlockNode, LayerNode, ModelIR, SeqNode, TrainCall, TrainConfig, layers_of
 from nndsl.layers.base import (

@@ -14,9 +14,7 @@ import re
 from types import MappingProxyType
 
 from nndsl import ast, layout, ops, shapes
-from nndsl.blocks import BlockChecks, Imports
-from nndsl.blocksource import negated, python_source, python_test, shortcut_condition
-from nndsl.check import (
+from nndsl.check.binding import (
     BUILTIN_VALUES,
     INFER,
     INT64_MAX,
@@ -29,26 +27,10 @@ from nndsl.check import (
     producer_label,
     unknown_layer_help,
 )
-from nndsl.diagnostics import Label, Severity, Span
-from nndsl.functions import FunctionChecks
-from nndsl.ir import (
-    BlockNode,
-    Graph,
-    LayerNode,
-    ModelIR,
-    OpNode,
-    Program,
-    ResidualNode,
-    SeqNode,
-    layers_of,
-    subgraphs,
-)
-from nndsl.layers import lookup, suggest
-from nndsl.layers.base import ShapeError, type_name
-from nndsl.pysource import literal
-from nndsl.shapes import Shape, Sym, TensorType
-from nndsl.source import Source
-from nndsl.values import (
+from nndsl.check.blocks import BlockChecks, Imports
+from nndsl.check.blocksource import negated, python_source, python_test, shortcut_condition
+from nndsl.check.functions import FunctionChecks
+from nndsl.check.values import (
     CONSTANT_FUNCTIONS,
     MAX_APPLIED,
     MAX_APPLY_DEPTH,
@@ -73,6 +55,24 @@ from nndsl.values import (
     kind_name,
     value_name,
 )
+from nndsl.diagnostics import Label, Severity, Span
+from nndsl.ir import (
+    BlockNode,
+    Graph,
+    LayerNode,
+    ModelIR,
+    OpNode,
+    Program,
+    ResidualNode,
+    SeqNode,
+    layers_of,
+    subgraphs,
+)
+from nndsl.layers import lookup, suggest
+from nndsl.layers.base import ShapeError, type_name
+from nndsl.pysource import literal
+from nndsl.shapes import Shape, Sym, TensorType
+from nndsl.source import Source
 
 
 class FlowChecker(BlockChecks, FunctionChecks, Checker):
@@ -212,7 +212,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             declared.update((name, module.span) for name in module.broken_models if name not in declared)
             if bare_chains:
                 declared[model_name_for(self.source.name)] = bare_chains[0].span
-            from nndsl.training import check_trainings  # only files with a train section need it
+            from nndsl.check.training import check_trainings  # only files with a train section need it
 
             trainings = check_trainings(self, sections, out, declared)
         return Program(self.source, tuple(out), defined, trainings, tuple(self.imports.loaded))
@@ -1319,8 +1319,3 @@ def _substituted(node, bindings):
 
 def _sub_graph(graph: Graph, bindings) -> Graph:
     return graph._replace(nodes=tuple(_substituted(n, bindings) for n in graph.nodes))
-
-
-def check(module: ast.Module, source: Source, sink, bare_input: TensorType | None = None) -> Program:
-    """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
-    return FlowChecker(source, sink).check_module(module, bare_input)

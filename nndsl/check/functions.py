@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from nndsl import ast, ops
-from nndsl.check import (
+from nndsl.check.binding import (
     Abort,
 )
+from nndsl.check.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
 from nndsl.diagnostics import Span
 from nndsl.layers.base import ShapeError
-from nndsl.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
 
 
 class FunctionChecks:
