@@ -106,7 +106,7 @@ def test_each_imported_file_is_read_and_checked_once(tmp_path, monkeypatch):
         reads.append(os.path.realpath(path))
         return real_read(path)
 
-    monkeypatch.setattr("nndsl.check.blocks.read_file", counting)
+    monkeypatch.setattr("nndsl.check.loading.read_file", counting)
     spec = tmp_path / "model.nn"
     spec.write_text('from "f0.nn" import B0\nfrom "f1.nn" import B1\nmodel M(x: [N, 4]) { B1 }\n')
     result = nndsl.check_file(spec)

@@ -3,11 +3,10 @@ arguments bound and its input matched against the block's pattern ``[N, C, H, W]
 
 from __future__ import annotations
 
-import os
 from types import MappingProxyType
 from typing import Any
 
-from nndsl import ast, reading, shapes
+from nndsl import ast, shapes
 from nndsl.check.binding import (
     BUILTIN_VALUES,
     Abort,
@@ -15,28 +14,15 @@ from nndsl.check.binding import (
     producer_label,
 )
 from nndsl.check.blocksource import python_source
+from nndsl.check.loading import Refusal, Resolved
 from nndsl.check.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
 from nndsl.diagnostics import Diagnostic, Label, Severity, Span
 from nndsl.ir import BlockNode, Graph, SubNetwork
 from nndsl.layers import lookup
 from nndsl.layers.base import materialize
 from nndsl.pysource import python_name
-from nndsl.reading import UndecodableError, decode, printable, read_file
+from nndsl.reading import printable
 from nndsl.source import Source
-
-#: how many files deep imports may nest (a.nn imports b.nn, which imports c.nn, ...)
-MAX_IMPORT_DEPTH = 64
-
-
-class Imports:
-    """The files one check reads through imports, by real path: each is read, parsed and
-    checked once however often it is imported."""
-
-    def __init__(self) -> None:
-        self.loaded: dict[str, Any] = {}  # real path -> the checker of that file
-        self.failed: dict[str, str] = {}  # real path -> why it cannot be imported
-        self.active: set[str] = set()  # files being imported now, to refuse a cycle
-        self.size = 0  # bytes read so far
 
 
 class BlockChecks:
@@ -121,8 +107,8 @@ class BlockChecks:
                     ok = False
         return ok
 
-    def _import(self, item: ast.Import) -> None:
-        other = self._imported(item)
+    def _import(self, item: ast.Import, resolved: Resolved) -> None:
+        other = self._imported(item, resolved)
         if other is None:
             self.broken_names.update(name.text for name in item.names)  # their uses are not errors again
             return
@@ -149,67 +135,19 @@ class BlockChecks:
                     else (f"it defines {', '.join(known)}" if known else None),
                 )
 
-    def _imported(self, item: ast.Import):
-        """The checker of an imported file: read, parsed and checked once per run (by its real
-        path), its syntax errors reported once; None (after an error) if it cannot be imported."""
-        from nndsl.syntax import parse_recovering
-
-        written = item.path.value
-        shown = printable(written)
-        span = item.path.span
-
-        def refuse(reason: str, help: str | None = None, verb: str = "import") -> None:
-            self.error("E116", f"cannot {verb} '{shown}': {reason}", span, "imported here", help=help)
-
-        if "\0" in written:
-            return refuse("the path contains a NUL character")
-        if not written.endswith(".nn"):
-            return refuse("imports read .nn spec files only", help='name a spec file, e.g. from "blocks.nn" import B')
-        base = os.path.dirname(self.path) if self.path is not None else os.getcwd()
-        path = os.path.normpath(os.path.join(base, written))
-        real = os.path.realpath(path)
-        if not real.endswith(".nn"):  # a link to a file that is not a spec
-            return refuse("imports read .nn spec files only")
-        imports = self.imports
-        if real in imports.active:
-            self.error("E116", f"'{shown}' imports itself, directly or through other files", span)
+    def _imported(self, item: ast.Import, resolved: Resolved):
+        """The checker of an imported file, checked once per run (the loader read and parsed it);
+        None (after its error) if it cannot be imported."""
+        if isinstance(resolved, Refusal):
+            self.error("E116", resolved.message, item.path.span, resolved.label, help=resolved.help)
             return None
-        if real in imports.failed:
-            return refuse(imports.failed[real], verb="read")
-        if real in imports.loaded:
-            return imports.loaded[real]
-        if len(imports.active) >= MAX_IMPORT_DEPTH:
-            return refuse(f"imports are nested more than {MAX_IMPORT_DEPTH} files deep")
-        try:
-            data = read_file(path)
-        except OSError as exc:
-            imports.failed[real] = exc.strerror or "cannot read it"
-            return refuse(imports.failed[real], verb="read")
-        imports.size += len(data)
-        if len(data) > reading.MAX_SPEC_SIZE or imports.size > reading.MAX_IMPORTED_SIZE:
-            one = len(data) > reading.MAX_SPEC_SIZE
-            what = "the file exceeds" if one else "the spec and the files it imports exceed"
-            limit = reading.MAX_SPEC_SIZE if one else reading.MAX_IMPORTED_SIZE
-            imports.failed[real] = f"{what} {limit:,} bytes, the most nndsl reads"
-            return refuse(imports.failed[real], verb="read")
-        try:
-            text = decode(data)
-        except UndecodableError as exc:
-            imports.failed[real] = str(exc)  # where, never what: the bytes are not shown
-            return refuse(imports.failed[real], verb="read")
-        source = Source(printable(path), text)
-        module, syntax_errors = parse_recovering(source)
-        for diag in syntax_errors:
-            self.sink.add(diag)
-        other = type(self)(source, self.sink, imports, path)
-        # what an import needs: the file's constants and blocks; its models are its own business
-        wanted = tuple(i for i in module.items if isinstance(i, (ast.Let, ast.Import, ast.Block)))
-        imports.active.add(real)
-        try:
-            other.check_module(module._replace(items=wanted), None, library=True)
-        finally:
-            imports.active.discard(real)
-        imports.loaded[real] = other
+        other = self.checked.get(resolved.real)
+        if other is None:
+            for diag in resolved.syntax_errors:  # reported once, where an import first reaches the file
+                self.sink.add(diag)
+            other = type(self)(resolved, self.sink, self.imports, self.checked)
+            other.check_module(resolved.module, None, library=True)
+            self.checked[resolved.real] = other
         return other
 
     def _adopt(self, name: ast.Name, block: BlockDef) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nndsl import ast
 from nndsl.check.flow import FlowChecker
+from nndsl.check.loading import load
 from nndsl.diagnostics import DiagnosticSink
 from nndsl.ir import Program
 from nndsl.shapes import TensorType
@@ -12,4 +13,5 @@ from nndsl.source import Source
 
 def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: TensorType | None = None) -> Program:
     """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
-    return FlowChecker(source, sink).check_module(module, bare_input)
+    spec, imports = load(module, source)  # every imported file, read and parsed before checking
+    return FlowChecker(spec, sink, imports, {}).check_module(module, bare_input)

@@ -9,7 +9,6 @@ them; layers, tensor operations and shape rules come from nndsl.check and nndsl.
 
 from __future__ import annotations
 
-import os
 import re
 from types import MappingProxyType
 
@@ -27,9 +26,10 @@ from nndsl.check.binding import (
     producer_label,
     unknown_layer_help,
 )
-from nndsl.check.blocks import BlockChecks, Imports
+from nndsl.check.blocks import BlockChecks
 from nndsl.check.blocksource import negated, python_source, python_test, shortcut_condition
 from nndsl.check.functions import FunctionChecks
+from nndsl.check.loading import Imports, LoadedFile
 from nndsl.check.values import (
     CONSTANT_FUNCTIONS,
     MAX_APPLIED,
@@ -78,20 +78,14 @@ from nndsl.source import Source
 class FlowChecker(BlockChecks, FunctionChecks, Checker):
     """Checks a whole source: constants, imports, blocks, models and the bare chain."""
 
-    def __init__(self, source: Source, sink, imports: Imports | None = None, path: str | None = None):
-        super().__init__(source, sink)
-        if imports is None:  # the file being checked: imports resolve beside it
-            imports = Imports()
-            imports.size = len(source.text)  # the spec counts towards what one run reads
-            if path is None and not source.name.startswith("<"):
-                path = source.name
-            if path is not None:
-                imports.active.add(os.path.realpath(path))
+    def __init__(self, file: LoadedFile, sink, imports: Imports, checked: dict[str, FlowChecker]):
+        super().__init__(file.source, sink)
+        self.file = file  # the file being checked, with what its imports resolved to
+        self.checked = checked  # the checkers of the imported files checked so far in this run, by real path
         self.blocks: dict[str, BlockDef] = {}
         self.block_spans: dict[str, Span] = {}
         self.imports = imports  # the files read through imports in this run
         self.limited = False  # a work or depth limit stopped checking a model
-        self.path = path  # the path of this file, as named (None for text that is no file)
         self.scope: Scope | None = None
         self.state: ModelState | None = None
         self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
@@ -159,9 +153,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 "wrap each chain in `model Name(x: [...]) { ... }`, or join them with '->'",
             )
         # imports and blocks first: a model may use a block defined further down
-        for item in module.items:
-            if isinstance(item, ast.Import):
-                self._import(item)
+        for item, resolved in zip((i for i in module.items if isinstance(i, ast.Import)), self.file.imports):
+            self._import(item, resolved)
         for item in module.items:
             if isinstance(item, ast.Block):
                 self._define_block(item)
@@ -215,7 +208,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             from nndsl.check.training import check_trainings  # only files with a train section need it
 
             trainings = check_trainings(self, sections, out, declared)
-        return Program(self.source, tuple(out), defined, trainings, tuple(self.imports.loaded))
+        return Program(self.source, tuple(out), defined, trainings, tuple(self.imports.files))
 
     # ------------------------------------------------------------ models
 
