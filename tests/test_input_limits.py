@@ -363,16 +363,16 @@ def test_work_limits_apply_to_the_total_before_the_work_is_done(body, code):
 
 
 def test_a_repeated_body_with_an_error_is_checked_once(monkeypatch):
-    from nndsl.check.flow import FlowChecker
+    from nndsl.check.binding import Binding
 
     calls: list[int] = []
-    real = FlowChecker._apply
+    real = Binding.apply
 
     def counting(self, *args):
         calls.append(1)
         return real(self, *args)
 
-    monkeypatch.setattr(FlowChecker, "_apply", counting)
+    monkeypatch.setattr(Binding, "apply", counting)
     result = nndsl.check_source("model M(x: [N, 6, 32, 32]) { Conv2d(6, 16, 5) * 200 * 200 }")
     assert "E201" in codes(result)
     assert len(calls) < 10

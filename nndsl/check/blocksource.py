@@ -4,17 +4,15 @@ the class emitted for a block computes what the spec computes."""
 from __future__ import annotations
 
 from nndsl import ast
-from nndsl.check.binding import (
-    BUILTIN_VALUES,
-    Checker,
-)
+from nndsl.check.common import BUILTIN_VALUES
+from nndsl.check.context import Context
 from nndsl.check.values import Scope
 from nndsl.pysource import literal, python_name
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
 
 
-def python_source(expr, scope: Scope, checker: Checker) -> str | None:
+def python_source(expr, scope: Scope, checker: Context) -> str | None:
     """Python source for a constant expression inside a block, naming the block's parameters;
     None where a name is not one of them (its value is then written as a literal)."""
 
@@ -67,7 +65,7 @@ _MISSING = object()
 _BOOL_PRECEDENCE = {"or": 1, "and": 2}
 
 
-def python_test(expr, scope: Scope, checker: Checker) -> str | None:
+def python_test(expr, scope: Scope, checker: Context) -> str | None:
     """Python source of a condition (comparisons, and/or/not) inside a block."""
     if isinstance(expr, ast.Compare):
         left, right = python_source(expr.left, scope, checker), python_source(expr.right, scope, checker)
@@ -90,7 +88,7 @@ def python_test(expr, scope: Scope, checker: Checker) -> str | None:
     return python_source(expr, scope, checker)
 
 
-def shortcut_condition(expr: ast.Cond, scope: Scope, checker: Checker) -> str | None:
+def shortcut_condition(expr: ast.Cond, scope: Scope, checker: Context) -> str | None:
     """For ``S if cond else None`` (or ``None if cond else S``): when the shortcut exists, in Python."""
     none_then = isinstance(expr.then, ast.NameRef) and expr.then.name == "None"
     none_otherwise = isinstance(expr.otherwise, ast.NameRef) and expr.otherwise.name == "None"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from nndsl import ast
-from nndsl.check.flow import FlowChecker
-from nndsl.check.loading import load
+from nndsl.check.context import Context
+from nndsl.check.flow import Flow
+from nndsl.check.loading import Imports, LoadedFile, load
 from nndsl.diagnostics import DiagnosticSink
 from nndsl.ir import Program
 from nndsl.shapes import TensorType
@@ -14,4 +15,10 @@ from nndsl.source import Source
 def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: TensorType | None = None) -> Program:
     """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
     spec, imports = load(module, source)  # every imported file, read and parsed before checking
-    return FlowChecker(spec, sink, imports, {}).check_module(module, bare_input)
+    return Flow(Context(spec, sink, imports, {})).check_module(module, bare_input)
+
+
+def input_type(decl: ast.InputDecl, source: Source, sink: DiagnosticSink) -> TensorType | None:
+    """The type an input declaration gives (the ``--input`` notation); its errors go to ``sink``."""
+    spec = LoadedFile(None, source, ast.Module((), decl.span))
+    return Flow(Context(spec, sink, Imports(0), {})).binding.input_type(decl)

@@ -4,14 +4,10 @@ and the scopes that name them."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from nndsl import ast, shapes
-from nndsl.check.binding import (
-    BUILTIN_VALUES,
-    Bound,
-    Checker,
-)
+from nndsl.check.common import BUILTIN_VALUES, Bound
 from nndsl.diagnostics import Span
 from nndsl.layers.base import type_name
 from nndsl.shapes import TensorType
@@ -111,9 +107,15 @@ def kind_name(value) -> str:
     return type_name(value)
 
 
+class BlockBodies(Protocol):
+    """What a block's use needs of the file that defines it (nndsl.check.blocks.Blocks)."""
+
+    def instantiate_body(self, fn: BlockFn, x: Tensor, caller: Any) -> Tensor: ...
+
+
 class BlockDef(NamedTuple):
     node: ast.Block
-    checker: Checker  # the checker of the file that defines it (its constants and blocks)
+    checker: BlockBodies  # checks its body in the file that defines it (its constants and blocks)
 
 
 class Scope:
