@@ -1,5 +1,6 @@
-"""Blocks: definitions, imports from other files, calls, and each use checked with its
-arguments bound and its input matched against the block's pattern ``[N, C, H, W]``."""
+"""Blocks: definitions, the names imported from other files (loaded by nndsl.check.loading),
+calls, and each use checked with its arguments bound and its input matched against the
+block's pattern ``[N, C, H, W]``."""
 
 from __future__ import annotations
 
