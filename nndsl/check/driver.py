@@ -15,7 +15,7 @@ from nndsl.source import Source
 def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: TensorType | None = None) -> Program:
     """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
     spec, imports = load(module, source)  # every imported file, read and parsed before checking
-    return Flow(Context(spec, sink, imports, {})).check_module(module, bare_input)
+    return Flow(Context(spec, sink, imports, {})).check_module(bare_input)
 
 
 def input_type(decl: ast.InputDecl, source: Source, sink: DiagnosticSink) -> TensorType | None:

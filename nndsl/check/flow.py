@@ -87,13 +87,14 @@ class Flow:
         """Check a file read by an import, in this run: its constants, imports and blocks."""
         ctx = self.ctx
         checker = Flow(Context(file, ctx.sink, ctx.imports, ctx.checked))
-        checker.check_module(file.module, None, library=True)
+        checker.check_module(library=True)
         return checker.ctx
 
     # ------------------------------------------------------------ top level
 
-    def check_module(self, module: ast.Module, bare_input: TensorType | None, library: bool = False) -> Program:
-        """Check every item; a ``library`` (a file read by an import) needs no model."""
+    def check_module(self, bare_input: TensorType | None = None, library: bool = False) -> Program:
+        """Check every item of the file; a ``library`` (a file read by an import) needs no model."""
+        module = self.ctx.file.module
         self.ctx.broken_constants.update(module.broken_lets)
         bare_chains = [item for item in module.items if isinstance(item, ast.Assign)]
         models = [item for item in module.items if isinstance(item, ast.Model)]
