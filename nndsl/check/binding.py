@@ -138,7 +138,7 @@ class Binding:
             except Abort:
                 return None
             if isinstance(value, bool) or not isinstance(value, (int, shapes.Poly)):
-                self.ctx.error("E112", f"a dimension must be an integer or a name, got {type_name(value)}", expr.span)
+                self.ctx.error("E112", f"a dimension must be an integer or a name, got {kind_name(value)}", expr.span)
                 return None
             if isinstance(value, int) and value < 0:
                 self.ctx.error("E112", f"a dimension cannot be negative, got {value}", expr.span, "negative")

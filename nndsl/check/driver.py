@@ -20,5 +20,6 @@ def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: 
 
 def input_type(decl: ast.InputDecl, source: Source, sink: DiagnosticSink) -> TensorType | None:
     """The type an input declaration gives (the ``--input`` notation); its errors go to ``sink``."""
-    spec = LoadedFile(None, source, ast.Module((), decl.span))
-    return Flow(Context(spec, sink, Imports(0), {})).binding.input_type(decl)
+    ctx = Context(LoadedFile(None, source, ast.Module((), decl.span)), sink, Imports(0), {})
+    ctx.begin_model()  # its sizes are evaluated as a model's input declaration is
+    return Flow(ctx).binding.input_type(decl)
