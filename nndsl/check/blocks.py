@@ -123,6 +123,7 @@ class Blocks:
         return ok
 
     def import_from(self, item: ast.Import, resolved: Resolved) -> None:
+        """Take the blocks and constants ``item`` names from the file the loader resolved it to."""
         other = self._imported(item, resolved)
         if other is None:
             self.ctx.broken_names.update(name.text for name in item.names)  # their uses are not errors again
