@@ -111,7 +111,7 @@ def profile(kind: str, n: int, top: int = 15) -> str:
 PHASES = (
     ("syntax stage (lexing, LALR parse building the AST, nesting and line checks)", "parser.py", "parse_recovering"),
     ("of which the LALR loop", "driver.py", "parse"),
-    ("nndsl shape check", "check.py", "check"),
+    ("nndsl shape check", "driver.py", "check"),
 )
 
 

@@ -50,7 +50,7 @@ def parse_input_shape(text: str, sink: DiagnosticSink, name: str = "input=") -> 
     except DiagnosticError as exc:
         sink.add(exc.diagnostic)
         return None
-    return _check.Checker(source, sink).input_type(decl)
+    return _check.input_type(decl, source, sink)
 
 
 def check_source(text: str, name: str = "<string>", input: str | TensorType | None = None) -> Result:

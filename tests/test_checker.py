@@ -223,6 +223,18 @@ def test_input_flag_without_a_bare_chain_is_a_warning():
     assert result.ok and [d.code for d in result.diagnostics] == ["W304"]
 
 
+@pytest.mark.parametrize(
+    ("size", "code"),
+    [("foo(3)", "E101"), ("2 < 3", "E112"), ("Residual(ReLU)", "E112"), ("a -> b", "E108")],
+)
+def test_an_input_size_that_is_no_size_is_a_diagnostic_as_in_a_model(size, code):
+    flag = nndsl.check_source("Flatten -> ReLU", "t", input=f"[N, {size}]")
+    declared = nndsl.check_source(f"model M(x: [N, {size}]) {{ Flatten -> ReLU }}", "t")
+    assert flag.program is None and code in [d.code for d in flag.errors]
+    assert code in [d.code for d in declared.errors]
+    assert "tuple" not in " ".join(d.message for d in flag.errors + declared.errors)
+
+
 def test_non_integral_scale_on_a_symbolic_size_stays_short():
     chain = " -> ".join(["Upsample(scale_factor=1.1)"] * 40)
     result = nndsl.check_source(chain, "t", input="[N, 3, H, W]")

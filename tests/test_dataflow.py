@@ -6,6 +6,8 @@ its position and the labels that explain it.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -433,6 +435,35 @@ def test_an_error_in_a_nested_imported_block_names_the_use_in_the_model(tmp_path
     diag = only(nndsl.check_file(spec), "E201")
     assert diag.source.name.endswith("inner.nn")
     assert diag.notes == (f"in the use of Outer at {spec}:2:22",)
+
+
+def test_imported_files_are_loaded_once_before_checking_with_every_mistake_reported(tmp_path, monkeypatch):
+    from nndsl.check import loading
+
+    files = {
+        "a.nn": 'from "c.nn" import C, k\nfrom "missing.nn" import Z\nlet q = 1 +\nblock A(x: [N, D]) { ReLU }\n',
+        "c.nn": 'from "a.nn" import A\nlet k = 4\nblock C(x: [N, D]) { Linear(5, k) }\nlet broken = (\n',
+        "b.nn": 'from "c.nn" import C\nfrom "x.txt" import T\nblock B(x: [N, D]) { C }\n',
+        "model.nn": 'from "a.nn" import A, Nope\nfrom "b.nn" import B\nmodel M(x: [N, 4]) { A -> B }\n',
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    reads: list[str] = []
+    real_read = loading.read_file
+    monkeypatch.setattr(loading, "read_file", lambda path: reads.append(os.path.basename(path)) or real_read(path))
+    result = nndsl.check_file(tmp_path / "model.nn")
+    assert sorted(reads) == ["a.nn", "b.nn", "c.nn", "missing.nn"]  # each tried once
+    found = [(d.code, os.path.basename(d.source.name), d.source.line_col(d.span.start)[0]) for d in result.diagnostics]
+    assert found == [
+        ("E116", "model.nn", 1),  # Nope
+        ("E116", "c.nn", 1),  # the cycle back to a.nn
+        ("E116", "b.nn", 2),  # not a .nn file
+        ("E116", "a.nn", 2),  # missing.nn
+        ("E201", "c.nn", 3),  # C's body, checked where b.nn's block B uses it
+        ("E001", "a.nn", 4),  # syntax errors of imported files
+        ("E001", "c.nn", 4),
+    ]
+    assert [os.path.basename(p) for p in result.program.imported] == ["c.nn", "a.nn", "b.nn"]
 
 
 @pytest.mark.parametrize(

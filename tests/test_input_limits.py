@@ -11,9 +11,9 @@ import pytest
 
 import nndsl
 from nndsl import reading
+from nndsl.check.values import MAX_APPLY_DEPTH
 from nndsl.diagnostics import render_text
 from nndsl.syntax.parser import MAX_BRACKETS, MAX_NESTING
-from nndsl.values import MAX_APPLY_DEPTH
 
 MODEL = "model M(x: [N, 4]) { ReLU }\n"
 
@@ -106,7 +106,7 @@ def test_each_imported_file_is_read_and_checked_once(tmp_path, monkeypatch):
         reads.append(os.path.realpath(path))
         return real_read(path)
 
-    monkeypatch.setattr("nndsl.blocks.read_file", counting)
+    monkeypatch.setattr("nndsl.check.loading.read_file", counting)
     spec = tmp_path / "model.nn"
     spec.write_text('from "f0.nn" import B0\nfrom "f1.nn" import B1\nmodel M(x: [N, 4]) { B1 }\n')
     result = nndsl.check_file(spec)
@@ -363,23 +363,23 @@ def test_work_limits_apply_to_the_total_before_the_work_is_done(body, code):
 
 
 def test_a_repeated_body_with_an_error_is_checked_once(monkeypatch):
-    from nndsl.dataflow import FlowChecker
+    from nndsl.check.binding import Binding
 
     calls: list[int] = []
-    real = FlowChecker._apply
+    real = Binding.apply
 
     def counting(self, *args):
         calls.append(1)
         return real(self, *args)
 
-    monkeypatch.setattr(FlowChecker, "_apply", counting)
+    monkeypatch.setattr(Binding, "apply", counting)
     result = nndsl.check_source("model M(x: [N, 6, 32, 32]) { Conv2d(6, 16, 5) * 200 * 200 }")
     assert "E201" in codes(result)
     assert len(calls) < 10
 
 
 def test_a_use_of_blocks_that_doubles_at_each_level_stops_at_the_limit(monkeypatch):
-    monkeypatch.setattr("nndsl.dataflow.MAX_APPLIED", 5000)  # the same path as 250,000, sooner
+    monkeypatch.setattr("nndsl.check.flow.MAX_APPLIED", 5000)  # the same path as 250,000, sooner
     lines = ["block I(x: [N, D]) { x }", "model M(x: [N, 4]) {", " c1 = I -> I"]
     lines += [f" c{i} = c{i - 1} -> c{i - 1}" for i in range(2, 40)]
     lines += [" c39", "}"]

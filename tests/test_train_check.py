@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT
 
 from nndsl.api import check_source, compile_spec
-from nndsl.training import INITS, LOSSES, OPTIMIZERS, SCHEDULES
+from nndsl.check.training import INITS, LOSSES, OPTIMIZERS, SCHEDULES
 
 MLP = "model M(x: [N, 64]) {\n    Linear(64, 32) -> ReLU -> Linear(32, 10)\n}\n"
 
@@ -240,7 +240,7 @@ def test_names_parameters_and_defaults_are_torchs(table, namespace, suffix):
 
 
 def test_the_reference_names_every_option():
-    from nndsl.training import CALLS, INIT_ALIASES, SETTINGS
+    from nndsl.check.training import CALLS, INIT_ALIASES, SETTINGS
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
     names = [*SETTINGS, *CALLS, *INIT_ALIASES, *(n for table in CALLS.values() for n in table)]
@@ -253,7 +253,7 @@ def test_the_runtime_and_the_checker_read_one_catalogue():
     read nndsl.train_catalogue, and the script holds a copy of the catalogue's tables it uses."""
     from nndsl import train_catalogue
     from nndsl.backends.train_runtime import data, loop
-    from nndsl.training import INIT_ALIASES
+    from nndsl.check.training import INIT_ALIASES
 
     assert data.LOSS_TASKS is train_catalogue.LOSS_TASKS
     assert {name: option.task for name, option in LOSSES.items()} == train_catalogue.LOSS_TASKS

@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from nndsl import ast, shapes
-from nndsl.check import (
-    BUILTIN_VALUES,
-    Bound,
-    Checker,
-)
+from nndsl.check.common import BUILTIN_VALUES, Bound
 from nndsl.diagnostics import Span
 from nndsl.expr import Expr
 from nndsl.layers.base import type_name
@@ -115,9 +111,15 @@ def kind_name(value) -> str:
     return type_name(value)
 
 
+class BlockBodies(Protocol):
+    """What a block's use needs of the file that defines it (nndsl.check.blocks.Blocks)."""
+
+    def instantiate_body(self, fn: BlockFn, x: Tensor, caller: Any) -> Tensor: ...
+
+
 class BlockDef(NamedTuple):
     node: ast.Block
-    checker: Checker  # the checker of the file that defines it (its constants and blocks)
+    checker: BlockBodies  # checks its body in the file that defines it (its constants and blocks)
 
 
 class Scope:

@@ -10,7 +10,10 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from nndsl import ast
-from nndsl.check import Abort, Checker, close_matches
+from nndsl.check.binding import Binding
+from nndsl.check.common import Abort, close_matches
+from nndsl.check.context import Context
+from nndsl.check.values import kind_name
 from nndsl.diagnostics import Label, Severity, Span
 from nndsl.ir import BlockNode, LayerNode, ModelIR, SeqNode, TrainCall, TrainConfig, layers_of
 from nndsl.layers.base import (
@@ -480,13 +483,15 @@ ALL_SETTINGS = (*CALLS, *SETTINGS)
 # ---------------------------------------------------------------- checking a section
 
 
-def check_trainings(checker: Checker, sections: list[ast.Train], models: list[ModelIR], declared: dict) -> tuple:
+def check_trainings(
+    ctx: Context, binding: Binding, sections: list[ast.Train], models: list[ModelIR], declared: dict
+) -> tuple:
     """Check a file's ``train`` sections after its models: one TrainConfig per section that
     checked. ``declared`` maps model names to their spans (models that failed to check are
     declared but absent from ``models``)."""
     out = []
     for extra in sections[1:]:
-        checker.error(
+        ctx.error(
             "E501",
             "a file holds at most one train section",
             extra.keyword,
@@ -496,18 +501,17 @@ def check_trainings(checker: Checker, sections: list[ast.Train], models: list[Mo
         )
     if sections:
         # the section's values are evaluated outside every model: no model's tensors or names
-        begin = getattr(checker, "_begin_model", None)
-        if begin is not None:
-            begin()
-        config = _SectionChecker(checker, sections[0], models, declared).run()
+        ctx.begin_model()
+        config = _SectionChecker(ctx, binding, sections[0], models, declared).run()
         if config is not None:
             out.append(config)
     return tuple(out)
 
 
 class _SectionChecker:
-    def __init__(self, checker: Checker, section: ast.Train, models: list[ModelIR], declared: dict):
-        self.c = checker
+    def __init__(self, ctx: Context, binding: Binding, section: ast.Train, models: list[ModelIR], declared: dict):
+        self.ctx = ctx
+        self.binding = binding
         self.section = section
         self.models = {m.name: m for m in models}
         self.declared = declared
@@ -516,7 +520,7 @@ class _SectionChecker:
         self.failed = False
 
     def error(self, *args, **kwargs) -> None:
-        self.c.error(*args, **kwargs)
+        self.ctx.error(*args, **kwargs)
         self.failed = True
 
     def run(self) -> TrainConfig | None:
@@ -626,7 +630,7 @@ class _SectionChecker:
     def _plain(self, key: str, expr: ast.Expr):
         setting = SETTINGS[key]
         try:
-            raw = self.c.evaluate(expr)
+            raw = self.binding.evaluate(expr)
         except Abort:
             self.failed = True
             return _FAILED
@@ -635,9 +639,9 @@ class _SectionChecker:
         except WrongType:
             self.error(
                 "E501",
-                f"{key} must be {setting.kind.describe}, got {self.c.describe(raw)}",
+                f"{key} must be {setting.kind.describe}, got {kind_name(raw)}",
                 expr.span,
-                self.c.describe(raw),
+                kind_name(raw),
             )
         except ArgValueError as exc:
             self.error("E501", f"{key} {exc.message}", expr.span, "invalid value", help=exc.help)
@@ -675,7 +679,7 @@ class _SectionChecker:
                 help=f"did you mean '{close[0]}'?" if close else f"{ROLE[key]}s: " + ", ".join(table),
             )
             return _FAILED
-        values, spans, failed = self.c.convert_arguments(
+        values, spans, failed = self.binding.convert_arguments(
             call, name, option.params, option.defaults, option.signature(), option.positional
         )
         if failed:
@@ -718,7 +722,7 @@ class _SectionChecker:
         if "data" not in self.spans:
             if len(model.input_types) == 1 and _values(model.input.shape.dims[1:]) == 64:
                 self.values["data"] = TrainCall("digits", MappingProxyType({}), None)
-                self.c._diag(
+                self.ctx.diag(
                     Severity.NOTE,
                     "N502",
                     "no data source given: training on scikit-learn's digits (8x8 images, 10 classes)",
@@ -857,7 +861,7 @@ class _SectionChecker:
             message = "BCEWithLogitsLoss applies a sigmoid itself; the model's final Sigmoid applies a second one"
             help_text = "remove the final Sigmoid, or use BCELoss"
         if message:
-            self.c._diag(Severity.WARNING, "W501", message, loss.span, f"{loss.name} here", producer, help_text)
+            self.ctx.diag(Severity.WARNING, "W501", message, loss.span, f"{loss.name} here", producer, help_text)
 
     def _input_fit(self, model: ModelIR, data: TrainCall) -> None:
         source = SOURCES.get(data.name)

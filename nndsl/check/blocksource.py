@@ -4,18 +4,16 @@ the class a backend writes for a block computes what the spec computes."""
 from __future__ import annotations
 
 from nndsl import ast
-from nndsl.check import (
-    BUILTIN_VALUES,
-    Checker,
-)
+from nndsl.check.common import BUILTIN_VALUES
+from nndsl.check.context import Context
+from nndsl.check.values import Scope
 from nndsl.expr import Binary, BoolOp, Call, Compare, Const, Expr, Neg, Not, Ref, TupleOf, is_plain, negate
-from nndsl.values import Scope
 
 #: the constant functions whose calls a class computes as the spec does
 _FUNCTIONS = ("min", "max", "len")
 
 
-def lower(expr, scope: Scope, checker: Checker) -> Expr | None:
+def lower(expr, scope: Scope, checker: Context) -> Expr | None:
     """A constant expression inside a block as an IR expression naming the block's parameters;
     None where it cannot be one (its value is then written as a constant). A conditional value
     (``a if c else b``) is written as its value: each use's class decides nothing at run time."""
@@ -59,7 +57,7 @@ def lower(expr, scope: Scope, checker: Checker) -> Expr | None:
     return None
 
 
-def _pair(kind, expr, scope: Scope, checker: Checker, lower_side) -> Expr | None:
+def _pair(kind, expr, scope: Scope, checker: Context, lower_side) -> Expr | None:
     left, right = lower_side(expr.left, scope, checker), lower_side(expr.right, scope, checker)
     return None if left is None or right is None else kind(expr.op, left, right)
 
@@ -67,7 +65,7 @@ def _pair(kind, expr, scope: Scope, checker: Checker, lower_side) -> Expr | None
 _MISSING = object()
 
 
-def shortcut_condition(expr: ast.Cond, scope: Scope, checker: Checker) -> Expr | None:
+def shortcut_condition(expr: ast.Cond, scope: Scope, checker: Context) -> Expr | None:
     """For ``S if cond else None`` (or ``None if cond else S``): when the shortcut exists."""
     none_then = isinstance(expr.then, ast.NameRef) and expr.then.name == "None"
     none_otherwise = isinstance(expr.otherwise, ast.NameRef) and expr.otherwise.name == "None"

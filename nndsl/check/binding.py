@@ -1,20 +1,21 @@
-"""AST -> IR: evaluate constants, bind calls to layers (E1xx), infer shapes (E2xx); collect every diagnostic."""
+"""Constants, argument binding (E1xx) and a layer call's shape inference (E2xx)."""
 
 from __future__ import annotations
 
-import keyword
-import os
-import re
+from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 from nndsl import ast, layout, shapes
-from nndsl.diagnostics import Diagnostic, DiagnosticSink, Label, Severity, Span
-from nndsl.ir import LayerNode, Program
+from nndsl.check.common import BUILTIN_VALUES, INFER, INT64_MAX, Abort, Bound, close_matches
+from nndsl.check.context import Context
+from nndsl.check.values import kind_name
+from nndsl.diagnostics import Label, Span
+from nndsl.ir import LayerNode
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import (
     REQUIRED,
     ArgValueError,
-    Context,
     Layer,
     Param,
     ShapeError,
@@ -24,221 +25,49 @@ from nndsl.layers.base import (
     value_text,
 )
 from nndsl.layers.registry import TORCH_LAYERS
-from nndsl.shapes import DTYPES, INTEGER_DTYPES, Dim, Shape, Sym, TensorType
-from nndsl.source import Source
-from nndsl.suggest import close_matches
-
-BUILTIN_VALUES = {"True": True, "False": False, "None": None}
-INT64_MAX = 2**63 - 1
-ITEMSIZE = {"float64": 8, "int64": 8, "float32": 4, "int32": 4, "float16": 2, "bfloat16": 2, "bool": 1}
+from nndsl.shapes import DTYPES, INTEGER_DTYPES, Shape, Sym, TensorType
 
 
-def producer_label(span: Span, role: str, x: TensorType) -> Label:
-    """The secondary label on where a value came from: ``output [N, 512] produced here``."""
-    return Label(span, f"{role} {x} {'declared' if role == 'input' else 'produced'} here")
+class Binding:
+    """Constants and calls of one file: ``let``, a model's input types, a call's arguments
+    matched and converted, a layer applied to its input. ``evaluate`` is the expression
+    evaluator of the file's statements (nndsl.check.flow), which these call back."""
 
-
-class Abort(Exception):
-    """Stop checking the current item; its diagnostic is already recorded."""
-
-
-class Bound:
-    """A call after phase 1: its layer class and converted arguments (None where unusable)."""
-
-    __slots__ = ("call", "layer", "args", "arg_spans", "validated")
-
-    def __init__(self, call: ast.Call, layer: type[Layer] | None, args: dict | None, arg_spans=None):
-        self.call = call
-        self.layer = layer
-        self.args = args
-        self.arg_spans: dict = arg_spans or {}
-        self.validated = False
-
-
-class Checker(Context):
-    """Checks one source. Use :func:`check`."""
-
-    def __init__(self, source: Source, sink: DiagnosticSink):
-        self.source = source
-        self.sink = sink
-        self.constants: dict[str, object] = {}
-        self.constant_spans: dict[str, Span] = {}
-        self.broken_constants: set[str] = set()  # defined, but their value had an error
-        # per-model state
-        self.bindings: dict[Sym, Dim] = {}
-        self.used_names: set[str] = set()
-        self.current: ast.Call | None = None
-        self.current_arg_spans: dict[str, Span] = {}  # where the current call wrote each argument
-        # where the current input came from: (span, "input"/"output", its type); the label
-        # text is only formatted when a diagnostic needs it
-        self.producer: tuple[Span, str, TensorType] | None = None
-
-    # ------------------------------------------------------------ diagnostics
-
-    def _diag(self, severity, code, message, span, label="", secondary=(), help=None, notes=()):
-        self.sink.add(
-            Diagnostic(severity, code, message, self.source, span, label, tuple(secondary), help, tuple(notes))
-        )
-
-    def error(self, code, message, span, label="", secondary=(), help=None):
-        self._diag(Severity.ERROR, code, message, span, label, secondary, help)
-
-    def _producer_label(self) -> tuple[Label, ...]:
-        return () if self.producer is None else (producer_label(*self.producer),)
-
-    # Context API used by layer rules
-    def require_equal(self, have, want, message, label, help=None, bind_help=None):
-        have = shapes.substitute(have, self.bindings)  # a symbol fixed earlier in this layer counts
-        verdict = shapes.known_equal(have, want)
-        if verdict:
-            return
-        if verdict is False:
-            self.error("E201", message, self.current.span, label, self._producer_label(), help)
-            return
-        symbol = shapes.single_symbol(have)
-        if symbol is not None and isinstance(want, int):
-            self.bindings[symbol] = want
-            if not symbol.free:
-                # A declared symbol says "any size"; a layer that needs one size narrows the
-                # model to it, which is worth a warning rather than silence.
-                self._diag(
-                    Severity.WARNING,
-                    "W303",
-                    f"{self.current.name.text} fixes the input's {symbol} to {want}: "
-                    f"the model only accepts {symbol} = {want}",
-                    self.current.span,
-                    f"needs {symbol} = {want}",
-                    self._producer_label(),
-                    bind_help or f"if {symbol} is meant to be {want}, write {want} in the input declaration",
-                )
-            return
-        self._diag(
-            Severity.WARNING,
-            "W301",
-            f"cannot verify statically that {have} equals {want}",
-            self.current.span,
-            f"needs {have} == {want}",
-            self._producer_label(),
-        )
-
-    def note(self, code, message, help=None):
-        self._diag(Severity.NOTE, code, message, self.current.span, "", (), help)
-
-    def warn(self, code, message, help=None, param=None):
-        span = self.current_arg_spans.get(param, self.current.span) if param else self.current.span
-        self._diag(Severity.WARNING, code, message, span, "", (), help)
-
-    def fresh(self, hint):
-        name, i = hint, 1
-        while name in self.used_names:
-            i += 1
-            name = f"{hint}{i}"
-        self.used_names.add(name)
-        return shapes.sym(name, free=True)
-
-    # ------------------------------------------------------------ expressions
-
-    def describe(self, value) -> str:
-        """How a value is named in messages."""
-        return type_name(value)
+    def __init__(self, ctx: Context, evaluate: Callable[[ast.Expr, bool], Any]):
+        self.ctx = ctx
+        self._raw_evaluate = evaluate
 
     def evaluate(self, expr: ast.Expr, symbols: bool = False):
         """Value of a constant expression; with ``symbols``, unknown names become symbolic dims."""
         try:
-            return self._evaluate(expr, symbols)
+            return self._raw_evaluate(expr, symbols)
         except RecursionError:
-            self.error("E110", "expression nested too deeply", expr.span, "too deep")
+            self.ctx.error("E110", "expression nested too deeply", expr.span, "too deep")
             raise Abort from None
 
-    def _bounded(self, value, span: Span):
+    def bounded(self, value, span: Span):
         """Integers stay within 64 bits, as every size torch accepts does."""
         if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
-            self.error("E110", "integer out of range (beyond 64 bits)", span, "too large")
+            self.ctx.error("E110", "integer out of range (beyond 64 bits)", span, "too large")
             raise Abort
         return value
 
-    def fits(self, t: TensorType, span: Span) -> bool:
-        """A tensor whose known sizes need more than 2**63 - 1 bytes (torch's storage limit, which
-        no backend goes beyond) is E119; symbolic sizes count as 1."""
-        total = ITEMSIZE.get(t.dtype, 4)
-        for d in t.shape.dims:
-            if isinstance(d, int) and d > 0:
-                total *= d
-        if total <= INT64_MAX:
-            return True
-        self.error(
-            "E119",
-            f"a tensor of shape {t.shape} ({t.dtype}) needs more than 2**63 bytes: no backend can hold it",
-            span,
-            "too large",
-        )
-        return False
-
-    def _evaluate(self, expr: ast.Expr, symbols: bool):
-        if isinstance(expr, ast.IntLit):
-            if expr.value is None:
-                self.error("E110", "integer literal too long", expr.span, "too large")
-                raise Abort
-            return self._bounded(expr.value, expr.span)
-        if isinstance(expr, (ast.FloatLit, ast.StrLit)):
-            return expr.value
-        if isinstance(expr, ast.NameRef):
-            return self._name(expr, symbols)
-        if isinstance(expr, ast.TupleExpr):
-            return tuple(self._evaluate(item, symbols) for item in expr.items)
-        if isinstance(expr, ast.Neg):
-            value = self._evaluate(expr.operand, symbols)
-            if isinstance(value, shapes.Poly):
-                return shapes.neg(value)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.error("E110", f"cannot negate {self.describe(value)}", expr.span, "not a number")
-                raise Abort
-            return -value
-        if isinstance(expr, ast.BinOp):
-            return self._arithmetic(expr, self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols))
-        raise AssertionError(f"unknown expression {expr!r}")
-
-    def _name(self, expr: ast.NameRef, symbols: bool):
-        """A name's value: True/False/None, a constant, or with ``symbols`` a symbolic size."""
-        if expr.name in BUILTIN_VALUES:
-            return BUILTIN_VALUES[expr.name]
-        if expr.name in self.constants:
-            return self.constants[expr.name]
-        if expr.name in self.broken_constants:
-            raise Abort  # its own error is already reported
-        if symbols:
-            self.used_names.add(expr.name)
-            return shapes.sym(expr.name)
-        return self._unbound(expr)
-
-    def _unbound(self, expr: ast.NameRef):
-        """A name nothing defines: E108."""
-        close = close_matches(expr.name, list(self.constants) + list(BUILTIN_VALUES), n=1)
-        self.error(
-            "E108",
-            f"undefined name '{expr.name}'",
-            expr.span,
-            "not defined",
-            help=f"did you mean '{close[0]}'?" if close else f"define it first: let {expr.name} = ...",
-        )
-        raise Abort
-
-    def _arithmetic(self, expr: ast.BinOp, left, right):
+    def arithmetic(self, expr: ast.BinOp, left, right):
         """``left op right`` of two constants, kept within 64 bits."""
         try:
-            return self._bounded(self._binop(expr, left, right), expr.span)
+            return self.bounded(self.binop(expr, left, right), expr.span)
         except OverflowError:
-            self.error("E110", "number out of range", expr.span, "too large")
+            self.ctx.error("E110", "number out of range", expr.span, "too large")
             raise Abort from None
 
-    def _binop(self, expr: ast.BinOp, left, right):
+    def binop(self, expr: ast.BinOp, left, right):
         op = expr.op
 
         def is_num(v):
             return isinstance(v, (int, float, shapes.Poly)) and not isinstance(v, bool)
 
         if not (is_num(left) and is_num(right)):
-            self.error(
+            self.ctx.error(
                 "E110",
                 f"unsupported operand types for {op}: {type_name(left)} and {type_name(right)}",
                 expr.span,
@@ -255,10 +84,10 @@ class Checker(Context):
                 return shapes.mul(left, right)
             if op == "//" and isinstance(right, int) and right > 0:
                 return shapes.floordiv(left, right)
-            self.error("E110", f"'{op}' is not supported on symbolic sizes here", expr.span, "symbolic size")
+            self.ctx.error("E110", f"'{op}' is not supported on symbolic sizes here", expr.span, "symbolic size")
             raise Abort
         if op in ("/", "//", "%") and right == 0:
-            self.error("E110", "division by zero", expr.span, "divides by zero")
+            self.ctx.error("E110", "division by zero", expr.span, "divides by zero")
             raise Abort
         if op == "+":
             return left + right
@@ -274,22 +103,19 @@ class Checker(Context):
 
     # ------------------------------------------------------------ top level
 
-    def _let(self, item: ast.Let) -> None:
+    def let(self, item: ast.Let) -> None:
         name = item.name.text
-        if name in self.constants or name in BUILTIN_VALUES:
-            secondary = (Label(self.constant_spans[name], "first defined here"),) if name in self.constants else ()
-            self.error("E109", f"'{name}' is already defined", item.name.span, "redefined here", secondary)
+        if name in self.ctx.constants or name in BUILTIN_VALUES:
+            secondary = (
+                (Label(self.ctx.constant_spans[name], "first defined here"),) if name in self.ctx.constants else ()
+            )
+            self.ctx.error("E109", f"'{name}' is already defined", item.name.span, "redefined here", secondary)
             return
         try:
-            self.constants[name] = self.evaluate(item.value)
-            self.constant_spans[name] = item.name.span
+            self.ctx.constants[name] = self.evaluate(item.value)
+            self.ctx.constant_spans[name] = item.name.span
         except Abort:
-            self.broken_constants.add(name)
-
-    def _reset_model_state(self) -> None:
-        self.bindings = {}
-        self.used_names = set()
-        self.producer = None
+            self.ctx.broken_constants.add(name)
 
     def input_type(self, decl: ast.InputDecl) -> TensorType | None:
         dtype = "float32"
@@ -297,7 +123,7 @@ class Checker(Context):
             dtype = DTYPES.get(decl.dtype.text)
             if dtype is None:
                 close = close_matches(decl.dtype.text, list(DTYPES), n=1)
-                self.error(
+                self.ctx.error(
                     "E112",
                     f"unknown dtype '{decl.dtype.text}'",
                     decl.dtype.span,
@@ -312,14 +138,14 @@ class Checker(Context):
             except Abort:
                 return None
             if isinstance(value, bool) or not isinstance(value, (int, shapes.Poly)):
-                self.error("E112", f"a dimension must be an integer or a name, got {type_name(value)}", expr.span)
+                self.ctx.error("E112", f"a dimension must be an integer or a name, got {kind_name(value)}", expr.span)
                 return None
             if isinstance(value, int) and value < 0:
-                self.error("E112", f"a dimension cannot be negative, got {value}", expr.span, "negative")
+                self.ctx.error("E112", f"a dimension cannot be negative, got {value}", expr.span, "negative")
                 return None
             dims.append(value)
         t = TensorType(Shape(tuple(dims)), dtype)
-        return t if self.fits(t, decl.span) else None
+        return t if self.ctx.fits(t, decl.span) else None
 
     # ------------------------------------------------------------ layer calls
 
@@ -344,11 +170,11 @@ class Checker(Context):
         for arg in call.args:
             if arg.keyword is None:
                 if keyword_seen:
-                    self.error("E001", "positional argument after a keyword argument", arg.span, "positional")
+                    self.ctx.error("E001", "positional argument after a keyword argument", arg.span, "positional")
                     ok = False
                     continue
                 if position >= len(positional):
-                    self.error(
+                    self.ctx.error(
                         "E104",
                         f"{owner} takes at most {len(positional)} positional argument"
                         f"{'s' if len(positional) != 1 else ''}{besides}, got {position + 1}",
@@ -372,13 +198,13 @@ class Checker(Context):
                         close = close_matches(pname, names, n=1)
                     misspelt.update(close)
                     if advice and advice[0]:
-                        value = " ".join(self.source.text[arg.value.span.start : arg.value.span.end].split())
+                        value = " ".join(self.ctx.source.text[arg.value.span.start : arg.value.span.end].split())
                         help_text = f"{advice[1]}: {advice[0]}={value}"
                     elif advice:
                         help_text = advice[1]
                     else:
                         help_text = f"did you mean '{close[0]}'?" if close else f"signature: {signature}"
-                    self.error(
+                    self.ctx.error(
                         "E102",
                         f"{owner} has no argument '{pname}'",
                         arg.keyword.span,
@@ -388,7 +214,7 @@ class Checker(Context):
                     ok = False
                     continue
             if pname in spans:
-                self.error(
+                self.ctx.error(
                     "E103",
                     f"argument '{pname}' of {owner} is given twice",
                     arg.span,
@@ -401,11 +227,11 @@ class Checker(Context):
             matched.append((pname, arg))
         return matched, misspelt, ok
 
-    def _bind(self, call: ast.Call) -> Bound:
+    def bind(self, call: ast.Call) -> Bound:
         """Phase 1: find the layer, match arguments to parameters, evaluate and convert them."""
         layer = lookup(call.name.text)
         if layer is None:
-            self.error(
+            self.ctx.error(
                 "E101",
                 f"unknown layer '{call.name.text}'",
                 call.name.span,
@@ -427,7 +253,7 @@ class Checker(Context):
                 help_text = f"{layer.dsl_name()} offers {listed}"
             else:
                 help_text = f"{layer.dsl_name()} returns a single tensor; remove '.{call.selector.text}'"
-            self.error(
+            self.ctx.error(
                 "E111",
                 f"{layer.dsl_name()} has no output '{call.selector.text}'",
                 call.selector.span,
@@ -474,17 +300,19 @@ class Checker(Context):
                         "a symbolic size is known only when the model runs, and this argument needs a number: "
                         "declare that size as a number, or (for a reshape) write -1 for the one size it can infer"
                     )
-                self.error(
+                self.ctx.error(
                     "E106",
-                    f"{pname} of {owner} must be {param.kind.describe}, got {self.describe(raw)}"
-                    + (f" ({value_text(raw)})" if self.describe(raw) == type_name(raw) else ""),
+                    f"{pname} of {owner} must be {param.kind.describe}, got {kind_name(raw)}"
+                    + (f" ({value_text(raw)})" if kind_name(raw) == type_name(raw) else ""),
                     arg.value.span,
-                    f"{self.describe(raw)}",
+                    f"{kind_name(raw)}",
                     help=help,
                 )
                 failed = True
             except ArgValueError as exc:
-                self.error("E107", f"{pname} of {owner} {exc.message}", arg.value.span, "invalid value", help=exc.help)
+                self.ctx.error(
+                    "E107", f"{pname} of {owner} {exc.message}", arg.value.span, "invalid value", help=exc.help
+                )
                 failed = True
         for param in params:
             if param.name in values or param.name in spans:
@@ -496,7 +324,7 @@ class Checker(Context):
             elif param.name in misspelt:
                 failed = True  # already reported as the misspelt keyword that meant it
             else:
-                self.error(
+                self.ctx.error(
                     "E105",
                     f"{owner} is missing the required argument '{param.name}'",
                     call.span,
@@ -506,22 +334,22 @@ class Checker(Context):
                 failed = True
         return values, spans, failed
 
-    def _validate(self, b: Bound) -> bool:
+    def validate(self, b: Bound) -> bool:
         try:
             b.layer.validate(b.args)
         except ArgValueError as exc:
             span = b.arg_spans.get(exc.param, b.call.span) if exc.param else b.call.span
-            self.error(exc.code, f"{b.layer.dsl_name()}: {exc.message}", span, "invalid value", help=exc.help)
+            self.ctx.error(exc.code, f"{b.layer.dsl_name()}: {exc.message}", span, "invalid value", help=exc.help)
             return False
         return True
 
-    def _apply(self, index: int, b: Bound, x: TensorType) -> LayerNode | None:
+    def apply(self, index: int, b: Bound, x: TensorType) -> LayerNode | None:
         """Phase 2: resolve aliases, infer omitted arguments, run the shape rule."""
-        self.current = b.call
-        self.current_arg_spans = b.arg_spans
+        self.ctx.current = b.call
+        self.ctx.current_arg_spans = b.arg_spans
         args = dict(b.args)
         try:
-            layer = b.layer.resolve(args, x, self)
+            layer = b.layer.resolve(args, x, self.ctx)
             for name, value in args.items():
                 if value is INFER:
                     inferred = layer.infer(name, args, x)
@@ -544,7 +372,7 @@ class Checker(Context):
             if not b.validated:
                 # validate this use's arguments, inferred ones included; the binding itself stays
                 # as written, for the next use of the same layer (a repetition) to infer anew
-                if not self._validate(Bound(b.call, b.layer, args, b.arg_spans)):
+                if not self.validate(Bound(b.call, b.layer, args, b.arg_spans)):
                     return None
             integer = x.dtype in INTEGER_DTYPES
             if integer and layer.integer_input is None:
@@ -568,18 +396,18 @@ class Checker(Context):
                     f"{x.dtype} input",
                     "use float32 (the default), or int64 where the layer takes integers",
                 )
-            fixed_before = len(self.bindings)
-            out = layer.output(args, x, self)
-            if len(self.bindings) > fixed_before:
+            fixed_before = len(self.ctx.bindings)
+            out = layer.output(args, x, self.ctx)
+            if len(self.ctx.bindings) > fixed_before:
                 # The rule fixed a symbol part-way: run it again on the input with that size in
                 # place, so the rest of the rule (an output size of 0, a kernel too big) sees it.
                 # Its diagnostics were all given by the first run.
-                mark = len(self.sink.items)
-                x = x._replace(shape=x.shape.substitute(self.bindings))
+                mark = len(self.ctx.sink.items)
+                x = x._replace(shape=x.shape.substitute(self.ctx.bindings))
                 try:
-                    out = layer.output(args, x, self)
+                    out = layer.output(args, x, self.ctx)
                 finally:
-                    del self.sink.items[mark:]
+                    del self.ctx.sink.items[mark:]
             if integer and layer.integer_input == "float" or x.dtype == "bool" and layer.bool_input == "float":
                 out = out._replace(dtype="float32")
             selector = b.call.selector.text if b.call.selector is not None else layer.default_selector
@@ -588,14 +416,14 @@ class Checker(Context):
             out = out._replace(strides=layer.out_strides(args, x, out, selector))
         except ShapeError as exc:
             span = b.arg_spans.get(exc.param, b.call.span) if exc.param else b.call.span
-            self.error(exc.code, exc.message, span, exc.label, self._producer_label(), exc.help)
+            self.ctx.error(exc.code, exc.message, span, exc.label, self.ctx.producer_labels(), exc.help)
             return None
-        if self.bindings:
+        if self.ctx.bindings:
             out = out._replace(
-                shape=out.shape.substitute(self.bindings), strides=layout.substitute(out.strides, self.bindings)
+                shape=out.shape.substitute(self.ctx.bindings), strides=layout.substitute(out.strides, self.ctx.bindings)
             )
-        line = self.source.line_col(b.call.span.start)[0]
-        text = " ".join(self.source.text[b.call.span.start : b.call.span.end].split())
+        line = self.ctx.source.line_col(b.call.span.start)[0]
+        text = " ".join(self.ctx.source.text[b.call.span.start : b.call.span.end].split())
         return LayerNode(
             index,
             layer,
@@ -696,14 +524,6 @@ def unknown_layer_help(name: str) -> str:
     return f"did you mean '{guess}'?" if guess else "run `nndsl layers` to list the known layers"
 
 
-class _InferMarker:
-    def __repr__(self) -> str:
-        return "<infer>"
-
-
-INFER = _InferMarker()
-
-
 def _concrete(value) -> bool:
     """An inferred argument must be a plain int, or a tuple of them (symbolic sizes are Poly tuples)."""
     if isinstance(value, shapes.Poly) or isinstance(value, bool):
@@ -731,22 +551,3 @@ def signature(layer: type[Layer]) -> str:
         else:
             parts.append(f"{p.name}={p.default!r}")
     return f"{layer.dsl_name()}({', '.join(parts)})"
-
-
-def model_name_for(path: str) -> str:
-    """Class name for a bare chain: the file's stem in PascalCase (``fashion_mlp.nn`` -> ``FashionMlp``)."""
-    stem = os.path.splitext(os.path.basename(path))[0] if path and not path.startswith("<") else "model"
-    words = [w for w in re.split(r"[^0-9A-Za-z]+", stem) if w]
-    name = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
-    if name[0].isdigit():
-        name = "Model" + name
-    if keyword.iskeyword(name):
-        name += "_"
-    return name
-
-
-def check(module: ast.Module, source: Source, sink: DiagnosticSink, bare_input: TensorType | None = None) -> Program:
-    """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
-    from nndsl.dataflow import FlowChecker  # statements and data flow build on this module's layer checks
-
-    return FlowChecker(source, sink).check_module(module, bare_input)

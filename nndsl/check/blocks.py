@@ -1,51 +1,52 @@
-"""Blocks: definitions, imports from other files, calls, and each use checked with its
-arguments bound and its input matched against the block's pattern ``[N, C, H, W]``."""
+"""Blocks: definitions, the names imported from other files (loaded by nndsl.check.loading),
+calls, and each use checked with its arguments bound and its input matched against the
+block's pattern ``[N, C, H, W]``."""
 
 from __future__ import annotations
 
-import os
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
-from nndsl import ast, reading, shapes
-from nndsl.blocksource import lower
-from nndsl.check import (
-    BUILTIN_VALUES,
-    Abort,
-    close_matches,
-    producer_label,
-)
+from nndsl import ast, shapes
+from nndsl.check.binding import Binding
+from nndsl.check.blocksource import lower
+from nndsl.check.common import BUILTIN_VALUES, Abort, close_matches, producer_label
+from nndsl.check.context import Context
+from nndsl.check.loading import LoadedFile, Refusal, Resolved
+from nndsl.check.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
 from nndsl.diagnostics import Diagnostic, Label, Severity, Span
 from nndsl.ir import BlockNode, Graph, SubNetwork
 from nndsl.layers import lookup
 from nndsl.layers.base import materialize
-from nndsl.reading import UndecodableError, decode, printable, read_file
+from nndsl.reading import printable
 from nndsl.source import Source
-from nndsl.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
-
-#: how many files deep imports may nest (a.nn imports b.nn, which imports c.nn, ...)
-MAX_IMPORT_DEPTH = 64
 
 
-class Imports:
-    """The files one check reads through imports, by real path: each is read, parsed and
-    checked once however often it is imported."""
+class Statements(Protocol):
+    """What blocks ask of the statements checker of their file (nndsl.check.flow.Flow)."""
 
-    def __init__(self) -> None:
-        self.loaded: dict[str, Any] = {}  # real path -> the checker of that file
-        self.failed: dict[str, str] = {}  # real path -> why it cannot be imported
-        self.active: set[str] = set()  # files being imported now, to refuse a cycle
-        self.size = 0  # bytes read so far
+    def expression(self, expr: ast.Expr, symbols: bool) -> Any: ...
+
+    def tensor(self, value: Any, expr: Any) -> Tensor: ...
+
+    def body_single(self, body: ast.Body, scope: Scope, x: Tensor) -> tuple[Tensor]: ...
+
+    def check_imported(self, file: LoadedFile) -> Context: ...
 
 
-class BlockChecks:
-    """The block part of the data-flow checker (mixed into FlowChecker)."""
+class Blocks:
+    """Blocks of one file: definitions, imports of other files' blocks, calls, and uses."""
 
-    def _define_block(self, item: ast.Block) -> None:
+    def __init__(self, ctx: Context, binding: Binding, flow: Statements):
+        self.ctx = ctx
+        self.binding = binding
+        self.flow = flow
+
+    def define(self, item: ast.Block) -> None:
         name = item.name.text
-        if name in self.blocks:
-            first = self.block_spans.get(name)
-            self.error(
+        if name in self.ctx.blocks:
+            first = self.ctx.block_spans.get(name)
+            self.ctx.error(
                 "E109",
                 f"block '{name}' is defined twice",
                 item.name.span,
@@ -54,7 +55,7 @@ class BlockChecks:
             )
             return
         if lookup(name) is not None or name in RESERVED_NAMES:
-            self.error(
+            self.ctx.error(
                 "E109",
                 f"block '{name}' has the name of a built-in layer or function",
                 item.name.span,
@@ -63,11 +64,11 @@ class BlockChecks:
             )
             return
         if not self._block_params_ok(item):
-            self.broken_names.add(name)  # reported: its uses are not errors again
-            self.used_blocks.add(name)
+            self.ctx.broken_names.add(name)  # reported: its uses are not errors again
+            self.ctx.used_blocks.add(name)
             return
-        self.blocks[name] = BlockDef(item, self)
-        self.block_spans[name] = item.name.span
+        self.ctx.blocks[name] = BlockDef(item, self)
+        self.ctx.block_spans[name] = item.name.span
 
     def _block_params_ok(self, item: ast.Block) -> bool:
         ok = True
@@ -76,7 +77,7 @@ class BlockChecks:
         for param in item.params:
             pname = param.name.text
             if pname in seen:
-                self.error(
+                self.ctx.error(
                     "E115",
                     f"parameter '{pname}' of block {item.name.text} is declared twice",
                     param.name.span,
@@ -86,7 +87,7 @@ class BlockChecks:
                 ok = False
             seen[pname] = param.name.span
             if pname in BUILTIN_VALUES:
-                self.error(
+                self.ctx.error(
                     "E115",
                     f"parameter '{pname}' of block {item.name.text} has the name of a built-in constant",
                     param.name.span,
@@ -97,7 +98,7 @@ class BlockChecks:
             if isinstance(param, ast.InputDecl):
                 for dim in param.dims:
                     if isinstance(dim, ast.NameRef) and dim.name in BUILTIN_VALUES:
-                        self.error(
+                        self.ctx.error(
                             "E112",
                             f"a dimension of an input pattern must be a number or a name, got {dim.name}",
                             dim.span,
@@ -109,7 +110,7 @@ class BlockChecks:
                 if param.default is not None:
                     defaulted = param
                 elif defaulted is not None:
-                    self.error(
+                    self.ctx.error(
                         "E115",
                         f"parameter '{pname}' without a default follows one with a default",
                         param.span,
@@ -120,25 +121,26 @@ class BlockChecks:
                     ok = False
         return ok
 
-    def _import(self, item: ast.Import) -> None:
-        other = self._imported(item)
+    def import_from(self, item: ast.Import, resolved: Resolved) -> None:
+        """Take the blocks and constants ``item`` names from the file the loader resolved it to."""
+        other = self._imported(item, resolved)
         if other is None:
-            self.broken_names.update(name.text for name in item.names)  # their uses are not errors again
+            self.ctx.broken_names.update(name.text for name in item.names)  # their uses are not errors again
             return
         shown = printable(item.path.value)
         for name in item.names:
             if name.text in other.blocks:
                 self._adopt(name, other.blocks[name.text])
             elif name.text in other.constants:
-                self.constants[name.text] = other.constants[name.text]
-                self.constant_spans[name.text] = name.span
+                self.ctx.constants[name.text] = other.constants[name.text]
+                self.ctx.constant_spans[name.text] = name.span
             else:
-                self.broken_names.add(name.text)
+                self.ctx.broken_names.add(name.text)
                 if name.text in other.broken_constants:
                     continue  # defined there with an error, reported there
                 known = list(other.blocks) + list(other.constants)
                 close = close_matches(name.text, known, n=1)
-                self.error(
+                self.ctx.error(
                     "E116",
                     f"'{shown}' defines no block or constant '{name.text}'",
                     name.span,
@@ -148,96 +150,47 @@ class BlockChecks:
                     else (f"it defines {', '.join(known)}" if known else None),
                 )
 
-    def _imported(self, item: ast.Import):
-        """The checker of an imported file: read, parsed and checked once per run (by its real
-        path), its syntax errors reported once; None (after an error) if it cannot be imported."""
-        from nndsl.syntax import parse_recovering
-
-        written = item.path.value
-        shown = printable(written)
-        span = item.path.span
-
-        def refuse(reason: str, help: str | None = None, verb: str = "import") -> None:
-            self.error("E116", f"cannot {verb} '{shown}': {reason}", span, "imported here", help=help)
-
-        if "\0" in written:
-            return refuse("the path contains a NUL character")
-        if not written.endswith(".nn"):
-            return refuse("imports read .nn spec files only", help='name a spec file, e.g. from "blocks.nn" import B')
-        base = os.path.dirname(self.path) if self.path is not None else os.getcwd()
-        path = os.path.normpath(os.path.join(base, written))
-        real = os.path.realpath(path)
-        if not real.endswith(".nn"):  # a link to a file that is not a spec
-            return refuse("imports read .nn spec files only")
-        imports = self.imports
-        if real in imports.active:
-            self.error("E116", f"'{shown}' imports itself, directly or through other files", span)
+    def _imported(self, item: ast.Import, resolved: Resolved) -> Context | None:
+        """The context of an imported file, checked once per run (the loader read and parsed it);
+        None (after its error) if it cannot be imported."""
+        if isinstance(resolved, Refusal):
+            self.ctx.error("E116", resolved.message, item.path.span, resolved.label, help=resolved.help)
             return None
-        if real in imports.failed:
-            return refuse(imports.failed[real], verb="read")
-        if real in imports.loaded:
-            return imports.loaded[real]
-        if len(imports.active) >= MAX_IMPORT_DEPTH:
-            return refuse(f"imports are nested more than {MAX_IMPORT_DEPTH} files deep")
-        try:
-            data = read_file(path)
-        except OSError as exc:
-            imports.failed[real] = exc.strerror or "cannot read it"
-            return refuse(imports.failed[real], verb="read")
-        imports.size += len(data)
-        if len(data) > reading.MAX_SPEC_SIZE or imports.size > reading.MAX_IMPORTED_SIZE:
-            one = len(data) > reading.MAX_SPEC_SIZE
-            what = "the file exceeds" if one else "the spec and the files it imports exceed"
-            limit = reading.MAX_SPEC_SIZE if one else reading.MAX_IMPORTED_SIZE
-            imports.failed[real] = f"{what} {limit:,} bytes, the most nndsl reads"
-            return refuse(imports.failed[real], verb="read")
-        try:
-            text = decode(data)
-        except UndecodableError as exc:
-            imports.failed[real] = str(exc)  # where, never what: the bytes are not shown
-            return refuse(imports.failed[real], verb="read")
-        source = Source(printable(path), text)
-        module, syntax_errors = parse_recovering(source)
-        for diag in syntax_errors:
-            self.sink.add(diag)
-        other = type(self)(source, self.sink, imports, path)
-        # what an import needs: the file's constants and blocks; its models are its own business
-        wanted = tuple(i for i in module.items if isinstance(i, (ast.Let, ast.Import, ast.Block)))
-        imports.active.add(real)
-        try:
-            other.check_module(module._replace(items=wanted), None, library=True)
-        finally:
-            imports.active.discard(real)
-        imports.loaded[real] = other
+        other = self.ctx.checked.get(resolved.real)
+        if other is None:
+            for diag in resolved.syntax_errors:  # reported once, where an import first reaches the file
+                self.ctx.sink.add(diag)
+            other = self.flow.check_imported(resolved)
+            self.ctx.checked[resolved.real] = other
         return other
 
     def _adopt(self, name: ast.Name, block: BlockDef) -> None:
-        if name.text in self.blocks:
-            self.error("E109", f"block '{name.text}' is defined twice", name.span, "imported again")
+        if name.text in self.ctx.blocks:
+            self.ctx.error("E109", f"block '{name.text}' is defined twice", name.span, "imported again")
             return
-        self.blocks[name.text] = block
-        self.block_spans[name.text] = name.span
+        self.ctx.blocks[name.text] = block
+        self.ctx.block_spans[name.text] = name.span
 
-    def _block_call(self, call: ast.Call, block: BlockDef):
+    def call(self, call: ast.Call, block: BlockDef):
         node = block.node
         params = [p for p in node.params if isinstance(p, ast.Param) or p is not _first_tensor(node)]
         names = [p.name.text for p in params]
         values: dict[str, Any] = {}
         written: dict[str, ast.Arg] = {}
-        matched, _, ok = self.match_arguments(
+        matched, _, ok = self.binding.match_arguments(
             call, node.name.text, names, block_signature(node), besides=" besides its input"
         )
         failed = not ok
         for pname, arg in matched:
             try:
-                values[pname] = self._evaluate(arg.value, False)
+                values[pname] = self.flow.expression(arg.value, False)
             except Abort:
                 failed = True
                 continue
             written[pname] = arg
         for p in params:
             if p.name.text not in values and (isinstance(p, ast.InputDecl) or p.default is None):
-                self.error(
+                self.ctx.error(
                     "E105",
                     f"{node.name.text} is missing the required argument '{p.name.text}'",
                     call.span,
@@ -246,25 +199,25 @@ class BlockChecks:
                 )
                 failed = True
         if call.selector is not None:
-            self.error("E111", f"block {node.name.text} has one output", call.selector.span, "no outputs to select")
+            self.ctx.error("E111", f"block {node.name.text} has one output", call.selector.span, "no outputs to select")
             failed = True
         if failed:
             raise Abort
         sources = None
-        if self.scope is not None and self.scope.block is not None:
+        if self.ctx.scope is not None and self.ctx.scope.block is not None:
             sources = {}
             for pname, arg in written.items():
-                expr = lower(arg.value, self.scope, self)
+                expr = lower(arg.value, self.ctx.scope, self.ctx)
                 if expr is not None:
                     sources[pname] = expr
         return BlockFn(block, values, call, call.span, sources)
 
-    def _instantiate(self, fn: BlockFn, x: Tensor) -> Tensor:
+    def instantiate(self, fn: BlockFn, x: Tensor) -> Tensor:
         block = fn.block
         node = block.node
         name = node.name.text
-        if any(b is block.node for b, *_ in self.state.active):
-            self.error(
+        if any(b is block.node for b, *_ in self.ctx.state.active):
+            self.ctx.error(
                 "E115",
                 f"block {name} uses itself: a network cannot contain itself",
                 fn.span,
@@ -272,34 +225,27 @@ class BlockChecks:
             )
             raise Abort
         if x.type is None:
-            return self._poisoned(fn.span)
-        checker = block.checker
-        if checker is not self:
-            checker._share(self)
+            return self.ctx.poisoned(fn.span)
         # diagnostics in the body name the use in the model: the outermost one being checked
-        self.instantiating.append((self._text(fn.call.span), fn.call.span, self.source))
-        self.state.active.append((block.node, fn.span))
+        self.ctx.instantiating.append((self.ctx.text(fn.call.span), fn.call.span, self.ctx.source))
+        self.ctx.state.active.append((block.node, fn.span))
         try:
-            return checker._instantiate_body(fn, x, self.source)
+            return block.checker.instantiate_body(fn, x, self.ctx)
         finally:
-            self.state.active.pop()
-            self.instantiating.pop()
+            self.ctx.state.active.pop()
+            self.ctx.instantiating.pop()
 
-    def _share(self, other: BlockChecks) -> None:
-        """Check a block of this file inside a model of ``other``: share its per-model state."""
-        self.state = other.state
-        self.bindings = other.bindings
-        self.used_names = other.used_names
-        self.reported = other.reported
-        self.instantiating = other.instantiating
-
-    def _instantiate_body(self, fn: BlockFn, x: Tensor, call_source: Source) -> Tensor:
+    def instantiate_body(self, fn: BlockFn, x: Tensor, caller: Context) -> Tensor:
+        """The use ``fn`` of a block of this file, in the model ``caller`` is checking."""
+        if caller is not self.ctx:
+            self.ctx.share(caller)  # a model of another file: its per-model state
+        call_source = caller.source
         node = fn.block.node
         first = _first_tensor(node)
         names: set[str] = set()  # the block's parameters and input-pattern sizes
         scope = Scope(block=names)
-        saved = self.scope
-        self.scope = scope
+        saved = self.ctx.scope
+        self.ctx.scope = scope
         try:
             dims: dict[str, Any] = {}
             defaults: dict[str, Any] = {}
@@ -313,17 +259,17 @@ class BlockChecks:
                     continue
                 pname = p.name.text
                 if isinstance(p, ast.Param) and p.default is not None:
-                    defaults[pname] = self._evaluate(p.default, False)
+                    defaults[pname] = self.flow.expression(p.default, False)
                 value = fn.args[pname] if pname in fn.args else defaults[pname]
                 if isinstance(p, ast.InputDecl):
-                    value = self._tensor(value, fn.call)
+                    value = self.flow.tensor(value, fn.call)
                     if value.type is None:  # its error is reported where it was computed
-                        self.state.poisoned = True
+                        self.ctx.state.poisoned = True
                         raise Abort
                     value = self._match(p, value, dims, fn, call_source)
                 elif isinstance(value, Tensor) or (is_sequence(value) and any(isinstance(v, Tensor) for v in value)):
                     where = p.default.span if pname not in fn.args else fn.call.span
-                    self.error(
+                    self.ctx.error(
                         "E114",
                         f"parameter '{pname}' of {node.name.text} takes a constant or a sub-network, got a tensor",
                         where,
@@ -344,26 +290,26 @@ class BlockChecks:
                     scope.used.add(dim_name)
                     names.add(dim_name)
             nodes: list = []
-            self.state.stack.append(nodes)
+            self.ctx.state.stack.append(nodes)
             try:
-                (y,) = self._body_single(node.body, scope, x)
+                (y,) = self.flow.body_single(node.body, scope, x)
             finally:
-                self.state.stack.pop()
+                self.ctx.state.stack.pop()
         finally:
-            self.scope = saved
+            self.ctx.scope = saved
         if y.type is None:
-            return self._poisoned(fn.span)
+            return self.ctx.poisoned(fn.span)
         inputs = [scope.values[p.name.text] for p in node.params if isinstance(p, ast.InputDecl)] or [x]
         for t in inputs:
-            self.state.used.add(t.id)
+            self.ctx.state.used.add(t.id)
         args = {}
         for p in node.params:
             if isinstance(p, ast.Param):
                 value = scope.values[p.name.text]
                 args[p.name.text] = SubNetwork(value.name) if isinstance(value, ParamFn) else value
         caller = call_source
-        out = self.state.new(y.type, fn.call.span, "output", caller)
-        self.state.nodes.append(
+        out = self.ctx.state.new(y.type, fn.call.span, "output", caller)
+        self.ctx.state.nodes.append(
             BlockNode(
                 node.name.text,
                 MappingProxyType(args),
@@ -375,14 +321,14 @@ class BlockChecks:
                 fn.call.span,
                 caller.line_col(fn.call.span.start)[0],
                 " ".join(caller.text[fn.call.span.start : fn.call.span.end].split()),
-                self.source.name,
-                self.source.line_col(node.span.start)[0],
+                self.ctx.source.name,
+                self.ctx.source.line_col(node.span.start)[0],
                 tuple(p.name.text for p in node.params if isinstance(p, ast.InputDecl)) or ("x",),
                 MappingProxyType({k: (None if is_fn(v) else v) for k, v in defaults.items()}),
                 MappingProxyType(fn.sources) if fn.sources is not None else None,
                 MappingProxyType(dict(scope.locals)),
                 MappingProxyType({k: scope.values[k] for k in scope.exprs}),
-                id=self.state.node_id(),
+                id=self.ctx.state.node_id(),
             )
         )
         return out
@@ -391,18 +337,18 @@ class BlockChecks:
         """Match the input against the block's pattern ``[N, C, H, W]``, binding its names."""
         t = x.type
         name = fn.block.node.name.text
-        pattern = "[" + ", ".join(self.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
+        pattern = "[" + ", ".join(self.ctx.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
         if decl.dtype is not None:
             want = shapes.DTYPES.get(decl.dtype.text)
             if want is None:
-                self.error("E112", f"unknown dtype '{decl.dtype.text}'", decl.dtype.span, "not a dtype")
+                self.ctx.error("E112", f"unknown dtype '{decl.dtype.text}'", decl.dtype.span, "not a dtype")
                 raise Abort
             if t.dtype != want:
                 self._use_error(
                     "E204", f"{name} expects {want}{pattern} for {decl.name.text}, got {t}", fn, call_source, x, decl
                 )
         if t.shape.rest:
-            known = materialize(t, len(decl.dims), tuple(_dim_hint(e) for e in decl.dims), self)
+            known = materialize(t, len(decl.dims), tuple(_dim_hint(e) for e in decl.dims), self.ctx)
             t = known
             x = x._replace(type=t)
         if t.shape.rank != len(decl.dims):
@@ -415,23 +361,23 @@ class BlockChecks:
                 decl,
             )
         for expr, actual in zip(decl.dims, t.shape.dims):
-            if isinstance(expr, ast.NameRef) and expr.name not in dims and expr.name not in self.constants:
+            if isinstance(expr, ast.NameRef) and expr.name not in dims and expr.name not in self.ctx.constants:
                 if expr.name not in BUILTIN_VALUES:
                     dims[expr.name] = actual
                     continue
-            saved = self.scope
+            saved = self.ctx.scope
             scope = Scope(saved)
             scope.values.update(dims)
-            self.scope = scope
+            self.ctx.scope = scope
             try:
-                want = self._evaluate(expr, True)
+                want = self.flow.expression(expr, True)
             finally:
-                self.scope = saved
+                self.ctx.scope = saved
             same = shapes.known_equal(actual, want) if isinstance(want, (int, shapes.Poly)) else False
             if same is False:
                 self._use_error(
                     "E201",
-                    f"{name} expects {self.source.text[expr.span.start : expr.span.end]} = {want} in its input"
+                    f"{name} expects {self.ctx.source.text[expr.span.start : expr.span.end]} = {want} in its input"
                     f" {pattern}, got {t.shape}",
                     fn,
                     call_source,
@@ -446,15 +392,15 @@ class BlockChecks:
         if x.source is call_source and x.type is not None:
             secondary.append(producer_label(x.span, x.role, x.type))
         notes = ()
-        if self.source is call_source:
+        if self.ctx.source is call_source:
             secondary.append(Label(decl.span, "input pattern declared here"))
         else:
-            line, col = self.source.line_col(decl.span.start)
-            notes = (f"{fn.block.node.name.text} declares its input at {self.source.name}:{line}:{col}",)
+            line, col = self.ctx.source.line_col(decl.span.start)
+            notes = (f"{fn.block.node.name.text} declares its input at {self.ctx.source.name}:{line}:{col}",)
         key = (call_source.name, code, fn.call.span.start)
-        if key not in self.reported:
-            self.reported.add(key)
-            self.sink.add(
+        if key not in self.ctx.reported:
+            self.ctx.reported.add(key)
+            self.ctx.sink.add(
                 _diagnostic(code, message, call_source, fn.call.span, "input does not match", secondary, notes)
             )
         raise Abort

@@ -4,34 +4,56 @@ A statement's expression evaluates to a value: a constant, a tensor (a node's ou
 graph being built), or a sub-network, a layer or a composition not yet applied to anything.
 ``x -> f`` applies a sub-network to a tensor; ``f -> g`` composes two sub-networks. Blocks
 are checked once per use, with their parameters bound, inside the graph of the model using
-them; layers, tensor operations and shape rules come from nndsl.check and nndsl.ops.
+them; layers come from nndsl.check.binding, tensor operations from nndsl.check.functions.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 from types import MappingProxyType
 
 from nndsl import ast, layout, ops, shapes
-from nndsl.blocks import BlockChecks, Imports
-from nndsl.blocksource import lower, shortcut_condition
-from nndsl.check import (
+from nndsl.check.binding import Binding, unknown_layer_help
+from nndsl.check.blocks import Blocks
+from nndsl.check.blocksource import lower, shortcut_condition
+from nndsl.check.common import (
     BUILTIN_VALUES,
     INFER,
     INT64_MAX,
     ITEMSIZE,
     Abort,
     Bound,
-    Checker,
     close_matches,
     model_name_for,
     producer_label,
-    unknown_layer_help,
+)
+from nndsl.check.context import Context
+from nndsl.check.functions import Functions
+from nndsl.check.loading import LoadedFile
+from nndsl.check.values import (
+    CONSTANT_FUNCTIONS,
+    MAX_APPLIED,
+    MAX_APPLY_DEPTH,
+    MAX_LAYERS,
+    MAX_REPEAT,
+    RESERVED_NAMES,
+    TENSOR_FUNCTIONS,
+    BlockFn,
+    ComposeFn,
+    ForFn,
+    LayerFn,
+    ParamFn,
+    PoisonFn,
+    RepeatFn,
+    ResidualFn,
+    Scope,
+    Tensor,
+    is_fn,
+    is_sequence,
+    kind_name,
+    value_name,
 )
 from nndsl.diagnostics import Label, Severity, Span
 from nndsl.expr import Const, Expr, is_plain, negate
-from nndsl.functions import FunctionChecks
 from nndsl.ir import (
     BlockNode,
     Graph,
@@ -47,94 +69,38 @@ from nndsl.ir import (
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, type_name
 from nndsl.shapes import Shape, Sym, TensorType
-from nndsl.source import Source
-from nndsl.values import (
-    CONSTANT_FUNCTIONS,
-    MAX_APPLIED,
-    MAX_APPLY_DEPTH,
-    MAX_LAYERS,
-    MAX_REPEAT,
-    RESERVED_NAMES,
-    TENSOR_FUNCTIONS,
-    BlockDef,
-    BlockFn,
-    ComposeFn,
-    ForFn,
-    LayerFn,
-    ModelState,
-    ParamFn,
-    PoisonFn,
-    RepeatFn,
-    ResidualFn,
-    Scope,
-    Tensor,
-    is_fn,
-    is_sequence,
-    kind_name,
-    value_name,
-)
 
 
-class FlowChecker(BlockChecks, FunctionChecks, Checker):
-    """Checks a whole source: constants, imports, blocks, models and the bare chain."""
+class Flow:
+    """Checks one file: its constants, imports, blocks, models and bare chain, statement by
+    statement; its parts check constants and calls (Binding), blocks (Blocks) and built-in
+    functions (Functions), all in the file's context."""
 
-    def __init__(self, source: Source, sink, imports: Imports | None = None, path: str | None = None):
-        super().__init__(source, sink)
-        if imports is None:  # the file being checked: imports resolve beside it
-            imports = Imports()
-            imports.size = len(source.text)  # the spec counts towards what one run reads
-            if path is None and not source.name.startswith("<"):
-                path = source.name
-            if path is not None:
-                imports.active.add(os.path.realpath(path))
-        self.blocks: dict[str, BlockDef] = {}
-        self.block_spans: dict[str, Span] = {}
-        self.imports = imports  # the files read through imports in this run
-        self.limited = False  # a work or depth limit stopped checking a model
-        self.path = path  # the path of this file, as named (None for text that is no file)
-        self.scope: Scope | None = None
-        self.state: ModelState | None = None
-        self.instantiating: list[tuple[str, Span, Source]] = []  # the block uses being checked
-        self.reported: set = set()  # (file, code, offset) of errors inside blocks, reported once
-        self.used_blocks: set[str] = set()
-        self.broken_names: set[str] = set()  # imported names whose import failed (already reported)
-        self.node_ids = itertools.count()  # the ids of the program's nodes
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.binding = Binding(ctx, self.expression)
+        self.blocks = Blocks(ctx, self.binding, self)
+        self.functions = Functions(ctx, self.binding, self)
 
-    # ------------------------------------------------------------ diagnostics inside blocks
-
-    def _diag(self, severity, code, message, span, label="", secondary=(), help=None, notes=()):
-        # a block used many times, or a loop body run many times, reports a mistake once
-        key = (self.source.name, code, span.start)
-        if key in self.reported:
-            return
-        self.reported.add(key)
-        if self.instantiating:
-            name, use, where = self.instantiating[0]
-            if where is self.source:
-                secondary = (*secondary, Label(use, f"in this use of {name}"))
-            else:
-                line, col = where.line_col(use.start)
-                notes = (*notes, f"in the use of {name} at {where.name}:{line}:{col}")
-        super()._diag(severity, code, message, span, label, secondary, help, notes)
-
-    def describe(self, value) -> str:
-        return kind_name(value)
-
-    def kind_error(self, message, span, label="", help=None):
-        self.error("E114", message, span, label, help=help)
-        raise Abort
+    def check_imported(self, file: LoadedFile) -> Context:
+        """Check a file read by an import, in this run: its constants, imports and blocks."""
+        ctx = self.ctx
+        checker = Flow(Context(file, ctx.sink, ctx.imports, ctx.checked))
+        checker.check_module(library=True)
+        return checker.ctx
 
     # ------------------------------------------------------------ top level
 
-    def check_module(self, module: ast.Module, bare_input: TensorType | None, library: bool = False) -> Program:
-        """Check every item; a ``library`` (a file read by an import) needs no model."""
-        self.broken_constants.update(module.broken_lets)
+    def check_module(self, bare_input: TensorType | None = None, library: bool = False) -> Program:
+        """Check every item of the file; a ``library`` (a file read by an import) needs no model."""
+        module = self.ctx.file.module
+        self.ctx.broken_constants.update(module.broken_lets)
         bare_chains = [item for item in module.items if isinstance(item, ast.Assign)]
         models = [item for item in module.items if isinstance(item, ast.Model)]
         defines = bare_chains or models or any(isinstance(i, ast.Block) for i in module.items)
         if not library and not defines and not module.partial:  # after a syntax error, a knock-on
-            empty = not self.source.text.strip()
-            self.error(
+            empty = not self.ctx.source.text.strip()
+            self.ctx.error(
                 "E113",
                 "the file is empty" if empty else "the file defines no model",
                 Span(0, 0),
@@ -143,7 +109,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 "or `model Name(x: [N, 784]) { Linear(784, 10) }`",
             )
         if bare_input is not None and not bare_chains and models:
-            self._diag(
+            self.ctx.diag(
                 Severity.WARNING,
                 "W304",
                 "--input is ignored: it gives the input of a bare chain, and this file has none",
@@ -151,7 +117,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 "models here declare their own inputs",
             )
         for extra in bare_chains[1:]:
-            self.error(
+            self.ctx.error(
                 "E109",
                 "a file holds at most one bare chain",
                 extra.span,
@@ -160,21 +126,20 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 "wrap each chain in `model Name(x: [...]) { ... }`, or join them with '->'",
             )
         # imports and blocks first: a model may use a block defined further down
-        for item in module.items:
-            if isinstance(item, ast.Import):
-                self._import(item)
+        for item, resolved in zip((i for i in module.items if isinstance(i, ast.Import)), self.ctx.file.imports):
+            self.blocks.import_from(item, resolved)
         for item in module.items:
             if isinstance(item, ast.Block):
-                self._define_block(item)
+                self.blocks.define(item)
         out: list[ModelIR] = []
         seen: dict[str, Span] = {}
         for item in module.items:
             if isinstance(item, ast.Let):
-                self._let(item)
+                self.binding.let(item)
             elif isinstance(item, ast.Model):
                 name = item.name.text
                 if name in seen:
-                    self.error(
+                    self.ctx.error(
                         "E109",
                         f"model '{name}' is defined twice",
                         item.name.span,
@@ -193,10 +158,10 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                     out.append(model)
         # a file of blocks alone is a library: its blocks are used elsewhere; after a work or
         # depth limit stopped a model, the blocks it did not reach are not "never used"
-        if (models or bare_chains) and not self.limited:
+        if (models or bare_chains) and not self.ctx.limited:
             for item in module.items:
-                if isinstance(item, ast.Block) and item.name.text not in self.used_blocks:
-                    self._diag(
+                if isinstance(item, ast.Block) and item.name.text not in self.ctx.used_blocks:
+                    self.ctx.diag(
                         Severity.WARNING,
                         "W305",
                         f"block '{item.name.text}' is never used, so it is not checked",
@@ -212,28 +177,23 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             # a model left out for a syntax error is declared (a train section names it), not checked
             declared.update((name, module.span) for name in module.broken_models if name not in declared)
             if bare_chains:
-                declared[model_name_for(self.source.name)] = bare_chains[0].span
-            from nndsl.training import check_trainings  # only files with a train section need it
+                declared[model_name_for(self.ctx.source.name)] = bare_chains[0].span
+            from nndsl.check.training import check_trainings  # only files with a train section need it
 
-            trainings = check_trainings(self, sections, out, declared)
-        return Program(self.source, tuple(out), defined, trainings, tuple(self.imports.loaded))
+            trainings = check_trainings(self.ctx, self.binding, sections, out, declared)
+        return Program(self.ctx.source, tuple(out), defined, trainings, tuple(self.ctx.imports.files))
 
     # ------------------------------------------------------------ models
 
-    def _begin_model(self) -> None:
-        self._reset_model_state()
-        self.state = ModelState(self.node_ids)
-        self.instantiating.clear()
-
     def _model(self, item: ast.Model) -> ModelIR | None:
-        self._begin_model()
+        self.ctx.begin_model()
         scope = Scope()
         inputs: list[Tensor] = []
         names: list[str] = []
         ok = True
         for param in item.params:
             if isinstance(param, ast.Param):
-                self.error(
+                self.ctx.error(
                     "E112",
                     f"model inputs are tensors: declare '{param.name.text}' with its shape",
                     param.span,
@@ -242,9 +202,9 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 )
                 ok = False
                 continue
-            x = self.input_type(param)
+            x = self.binding.input_type(param)
             if x is not None and param.name.text in BUILTIN_VALUES:
-                self.error(
+                self.ctx.error(
                     "E109",
                     f"input '{param.name.text}' has the name of a built-in constant",
                     param.name.span,
@@ -255,22 +215,24 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             if x is None:  # reported; the body is still checked, without errors that follow from it
                 ok = False
                 if param.name.text not in scope.values:
-                    scope.values[param.name.text] = self._poisoned(param.span)
+                    scope.values[param.name.text] = self.ctx.poisoned(param.span)
                     scope.spans[param.name.text] = param.name.span
                     scope.used.add(param.name.text)
                 continue
             if param.name.text in scope.values:
-                self.error("E109", f"input '{param.name.text}' is declared twice", param.name.span, "declared again")
+                self.ctx.error(
+                    "E109", f"input '{param.name.text}' is declared twice", param.name.span, "declared again"
+                )
                 ok = False
                 continue
-            t = self.state.new(x, param.span, "input", self.source)
-            self.state.names[t.id] = param.name.text
+            t = self.ctx.state.new(x, param.span, "input", self.ctx.source)
+            self.ctx.state.names[t.id] = param.name.text
             scope.values[param.name.text] = t
             scope.spans[param.name.text] = param.name.span
             inputs.append(t)
             names.append(param.name.text)
         if not item.params:
-            self.error(
+            self.ctx.error(
                 "E112",
                 f"model '{item.name.text}' declares no input",
                 item.name.span,
@@ -283,37 +245,37 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         return self._finish(item.name.text, names, inputs, scope, item.body, current, item.span, ok, warn_inputs=True)
 
     def _bare_chain(self, item: ast.Assign, bare_input: TensorType | None, declared: set[str]) -> ModelIR | None:
-        self._begin_model()
+        self.ctx.begin_model()
         if bare_input is None:
             x = TensorType(Shape((), rest=True))
         else:
             x = bare_input
             for d in bare_input.shape.dims:
                 if isinstance(d, shapes.Poly):
-                    self.used_names.update(a.name for a in d.atoms() if isinstance(a, Sym))
-        name = model_name_for(self.source.name)
+                    self.ctx.used_names.update(a.name for a in d.atoms() if isinstance(a, Sym))
+        name = model_name_for(self.ctx.source.name)
         while name in declared:  # net.nn with `model Net` and a bare chain: keep both names distinct
             name += "Chain"
-        t = self.state.new(x, item.span, "input", self.source)
+        t = self.ctx.state.new(x, item.span, "input", self.ctx.source)
         body = ast.Body((item,), item.span)
         return self._finish(name, ["x"], [t], Scope(), body, t, item.span, True, warn_inputs=False)
 
     def _finish(self, name, names, inputs, scope, body, current, span, ok, warn_inputs) -> ModelIR:
         nodes: list = []
         outputs: tuple = ()
-        self.state.stack.append(nodes)
+        self.ctx.state.stack.append(nodes)
         try:
             outputs = self._body(body, scope, current)
         except Abort:
             ok = False
         finally:
-            self.state.stack.pop()
-        if self.state.poisoned:
+            self.ctx.state.stack.pop()
+        if self.ctx.state.poisoned:
             ok = False
         if ok and warn_inputs:
             for input_name, t in zip(names, inputs):
-                if t.id not in self.state.used and t.id not in {o.id for o in outputs}:
-                    self._diag(
+                if t.id not in self.ctx.state.used and t.id not in {o.id for o in outputs}:
+                    self.ctx.diag(
                         Severity.WARNING,
                         "W305",
                         f"input '{input_name}' is never used",
@@ -321,10 +283,10 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                         "never used",
                         help="remove it, or use it in the body",
                     )
-        types = self.state.types
-        if self.bindings:
-            types = {k: v._replace(shape=v.shape.substitute(self.bindings)) for k, v in types.items()}
-            nodes = [_substituted(node, self.bindings) for node in nodes]
+        types = self.ctx.state.types
+        if self.ctx.bindings:
+            types = {k: v._replace(shape=v.shape.substitute(self.ctx.bindings)) for k, v in types.items()}
+            nodes = [_substituted(node, self.ctx.bindings) for node in nodes]
         outputs = tuple(o for o in outputs if o.type is not None)  # an output lost to an error has no type
         graph = Graph(tuple(t.id for t in inputs), tuple(nodes), tuple(o.id for o in outputs))
         output_names = tuple(value_name(scope, o) for o in outputs)
@@ -337,7 +299,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             span,
             complete=ok and bool(outputs),
             output_names=output_names,
-            names=MappingProxyType(dict(self.state.names)),
+            names=MappingProxyType(dict(self.ctx.state.names)),
         )
 
     # ------------------------------------------------------------ statements
@@ -354,18 +316,18 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             if isinstance(stmt, ast.Return):
                 if index != len(statements) - 1:
                     after = statements[index + 1]
-                    self.error("E117", "statements after `return` are never run", after.span, "unreachable")
+                    self.ctx.error("E117", "statements after `return` are never run", after.span, "unreachable")
                 try:
-                    outputs = tuple(self._tensor(self.value(v, scope), v) for v in stmt.values)
+                    outputs = tuple(self.tensor(self.value(v, scope), v) for v in stmt.values)
                 except Abort:
-                    outputs = (self._poisoned(stmt.span),)
+                    outputs = (self.ctx.poisoned(stmt.span),)
                 break
             try:
                 value = self._statement(stmt, scope, current)
                 self._defined(scope, stmt)
             except Abort:
                 self._defined(scope, stmt)
-                value = self._poisoned(stmt.span)
+                value = self.ctx.poisoned(stmt.span)
                 for target in stmt.targets:
                     scope.values.setdefault(target.text, value)
                     scope.spans.setdefault(target.text, target.span)
@@ -376,10 +338,10 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             elif len(stmt.targets) > 1:  # several values: none of them is the one to continue from
                 current = None
         if outputs is None:
-            if current is None and self.state.poisoned:
+            if current is None and self.ctx.state.poisoned:
                 raise Abort
             if current is None:
-                self.error(
+                self.ctx.error(
                     "E117",
                     "this body computes no tensor to return",
                     body.span if body.statements else Span(body.span.start, body.span.start),
@@ -399,16 +361,16 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 del scope.later[target.text]
 
     def _warn_unused(self, pending, outputs, scope: Scope) -> None:
-        if self.state.poisoned:
+        if self.ctx.state.poisoned:
             return
         out_ids = {o.id for o in outputs}
         for t, span, name in pending:
-            if t.id in self.state.used or t.id in out_ids or t.type is None:
+            if t.id in self.ctx.state.used or t.id in out_ids or t.type is None:
                 continue
             if name is not None and name not in scope.values:
                 continue
             what = f"'{name}' is never used" if name else "this value is never used"
-            self._diag(
+            self.ctx.diag(
                 Severity.WARNING,
                 "W305",
                 what,
@@ -420,14 +382,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             if name not in scope.used and not isinstance(value, Tensor) and name in scope.spans and scope.spans[name]:
                 if is_sequence(value) and any(isinstance(v, Tensor) for v in value):
                     continue
-                self._diag(Severity.WARNING, "W305", f"'{name}' is never used", scope.spans[name], "never used")
+                self.ctx.diag(Severity.WARNING, "W305", f"'{name}' is never used", scope.spans[name], "never used")
 
     def _statement(self, stmt: ast.Assign, scope: Scope, current: Tensor | None):
         value = self.value(stmt.value, scope)
         if not stmt.targets:
             if is_fn(value):
                 if current is None:
-                    self.error(
+                    self.ctx.error(
                         "E114",
                         "this chain has no input: there is no single value before it",
                         stmt.value.span,
@@ -437,7 +399,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                     raise Abort
                 value = self.apply(value, current, stmt.value.span)
             if not isinstance(value, Tensor):
-                self.kind_error(
+                self.ctx.kind_error(
                     f"a statement must compute a tensor, got {kind_name(value)}",
                     stmt.value.span,
                     "computes no tensor",
@@ -448,7 +410,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             items = value if is_sequence(value) else None
             if items is None or len(items) != len(stmt.targets):
                 got = f"{len(items)} values" if items is not None else kind_name(value)
-                self.error(
+                self.ctx.error(
                     "E117",
                     f"{len(stmt.targets)} names, but the right-hand side gives {got}",
                     stmt.span,
@@ -465,8 +427,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _define(self, scope: Scope, target: ast.Name, value) -> None:
         name = target.text
-        if lookup(name) is not None or name in self.blocks or name in RESERVED_NAMES:
-            self.error(
+        if lookup(name) is not None or name in self.ctx.blocks or name in RESERVED_NAMES:
+            self.ctx.error(
                 "E109",
                 f"'{name}' is the name of a layer, block or built-in function",
                 target.span,
@@ -474,13 +436,13 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 help="choose another name for the value",
             )
             raise Abort
-        if name in self.constants:
-            self.error(
+        if name in self.ctx.constants:
+            self.ctx.error(
                 "E109",
                 f"'{name}' is already a constant",
                 target.span,
                 "redefined here",
-                (Label(self.constant_spans[name], "defined here"),) if self.source is not None else (),
+                (Label(self.ctx.constant_spans[name], "defined here"),) if self.ctx.source is not None else (),
             )
             raise Abort
         old = scope.find(name)
@@ -489,7 +451,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             # one meaning, so that a block's emitted class can compute it the way the spec does
             what = "a parameter of the block" if old.spans.get(name) == Span(0, 0) else "already defined"
             first = old.spans.get(name)
-            self.error(
+            self.ctx.error(
                 "E109",
                 f"'{name}' is {what}",
                 target.span,
@@ -501,46 +463,46 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         scope.values[name] = value
         scope.spans[name] = target.span
         if isinstance(value, Tensor):
-            self.state.names.setdefault(value.id, name)
+            self.ctx.state.names.setdefault(value.id, name)
         elif is_fn(value) and not isinstance(value, (ParamFn, PoisonFn)):
-            self.state.named.setdefault(id(value), (value, name))
+            self.ctx.state.named.setdefault(id(value), (value, name))
 
     # ------------------------------------------------------------ expressions
 
     def value(self, expr: ast.Expr, scope: Scope):
         """Evaluate any expression in ``scope``: constants, tensors, sub-networks."""
-        saved = self.scope
-        self.scope = scope
+        saved = self.ctx.scope
+        self.ctx.scope = scope
         try:
-            return self._evaluate(expr, False)
+            return self.expression(expr, False)
         except RecursionError:
-            self.error("E110", "expression nested too deeply", expr.span, "too deep")
+            self.ctx.error("E110", "expression nested too deeply", expr.span, "too deep")
             raise Abort from None
         finally:
-            self.scope = saved
+            self.ctx.scope = saved
 
-    def _evaluate(self, expr, symbols: bool):
+    def expression(self, expr, symbols: bool):
         if isinstance(expr, ast.Flow):
             return self._flow(expr)
         if isinstance(expr, ast.Call):
             return self._call(expr)
         if isinstance(expr, ast.BinOp):
-            left, right = self._evaluate(expr.left, symbols), self._evaluate(expr.right, symbols)
+            left, right = self.expression(expr.left, symbols), self.expression(expr.right, symbols)
             if isinstance(left, Tensor) or isinstance(right, Tensor) or is_fn(left) or is_fn(right):
-                return self._tensor_binop(expr, left, right)
-            return self._arithmetic(expr, left, right)
+                return self.tensor_binop(expr, left, right)
+            return self.binding.arithmetic(expr, left, right)
         if isinstance(expr, ast.Compare):
             return self._compare(expr)
         if isinstance(expr, ast.BoolOp):
-            left = self._constant(expr.left)
+            left = self.constant(expr.left)
             if expr.op == "and":
-                return self._constant(expr.right) if left else left
-            return left if left else self._constant(expr.right)
+                return self.constant(expr.right) if left else left
+            return left if left else self.constant(expr.right)
         if isinstance(expr, ast.Not):
-            return not self._constant(expr.operand)
+            return not self.constant(expr.operand)
         if isinstance(expr, ast.Cond):
-            test = self._constant(expr.test)
-            chosen = self._evaluate(expr.then if test else expr.otherwise, symbols)
+            test = self.constant(expr.test)
+            chosen = self.expression(expr.then if test else expr.otherwise, symbols)
             return self._optional_residual(expr, test, chosen)
         if isinstance(expr, ast.Index):
             return self._index(expr)
@@ -549,18 +511,37 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             if isinstance(base, ast.Call) and base.name.text in ("nn", "torch") and base.selector and not base.args:
                 path = f"{base.name.text}.{base.selector.text}.{expr.name.text}"  # torch.nn.ReLU
                 self._module_path(path, Span(base.span.start, expr.name.span.end))
-            self.error(
+            self.ctx.error(
                 "E111", f"'.{expr.name.text}' selects an output of a layer call only", expr.name.span, "not a call"
             )
             raise Abort
         if isinstance(expr, ast.ForLoop):
             return self._for(expr)
-        return super()._evaluate(expr, symbols)
+        if isinstance(expr, ast.IntLit):
+            if expr.value is None:
+                self.ctx.error("E110", "integer literal too long", expr.span, "too large")
+                raise Abort
+            return self.binding.bounded(expr.value, expr.span)
+        if isinstance(expr, (ast.FloatLit, ast.StrLit)):
+            return expr.value
+        if isinstance(expr, ast.NameRef):
+            return self._name(expr, symbols)
+        if isinstance(expr, ast.TupleExpr):
+            return tuple(self.expression(item, symbols) for item in expr.items)
+        if isinstance(expr, ast.Neg):
+            value = self.expression(expr.operand, symbols)
+            if isinstance(value, shapes.Poly):
+                return shapes.neg(value)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.ctx.error("E110", f"cannot negate {kind_name(value)}", expr.span, "not a number")
+                raise Abort
+            return -value
+        raise AssertionError(f"unknown expression {expr!r}")
 
     def _optional_residual(self, expr: ast.Cond, test: bool, chosen):
         """``Residual(f) if cond else f`` in a block becomes one residual that the uses where
         ``cond`` is false skip, so that all uses share one class (as torchvision's blocks do)."""
-        if self.scope is None or self.scope.block is None:
+        if self.ctx.scope is None or self.ctx.scope.block is None:
             return chosen
         for residual, plain, holds in ((expr.then, expr.otherwise, test), (expr.otherwise, expr.then, not test)):
             if (
@@ -572,7 +553,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 and isinstance(plain, ast.NameRef)
                 and plain.name == residual.args[0].value.name
             ):
-                condition = lower(expr.test, self.scope, self)
+                condition = lower(expr.test, self.ctx.scope, self.ctx)
                 if condition is None:
                     return chosen
                 if residual is expr.otherwise:
@@ -584,23 +565,23 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 return chosen
         return chosen
 
-    def _constant(self, expr):
-        value = self._evaluate(expr, False)
+    def constant(self, expr):
+        value = self.expression(expr, False)
         if isinstance(value, Tensor) or is_fn(value) or isinstance(value, shapes.Poly):
             what = "symbolic size" if isinstance(value, shapes.Poly) else kind_name(value)
-            self.kind_error(f"expected a constant here, got {what}", expr.span, "not a constant")
+            self.ctx.kind_error(f"expected a constant here, got {what}", expr.span, "not a constant")
         return value
 
     def _compare(self, expr: ast.Compare):
-        left, right = self._evaluate(expr.left, False), self._evaluate(expr.right, False)
+        left, right = self.expression(expr.left, False), self.expression(expr.right, False)
         for side, v in ((expr.left, left), (expr.right, right)):
             if isinstance(v, Tensor) or is_fn(v):
-                self.kind_error(f"cannot compare {kind_name(v)}", side.span, "not a constant")
+                self.ctx.kind_error(f"cannot compare {kind_name(v)}", side.span, "not a constant")
         if isinstance(left, shapes.Poly) or isinstance(right, shapes.Poly):
             same = shapes.known_equal(left, right)
             if expr.op in ("==", "!=") and same is not None:
                 return same if expr.op == "==" else not same
-            self.error("E110", f"cannot decide {left} {expr.op} {right} statically", expr.span, "symbolic size")
+            self.ctx.error("E110", f"cannot decide {left} {expr.op} {right} statically", expr.span, "symbolic size")
             raise Abort
         try:
             return {
@@ -612,7 +593,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 ">=": lambda: left >= right,
             }[expr.op]()
         except TypeError:
-            self.error(
+            self.ctx.error(
                 "E110",
                 f"cannot compare {type_name(left)} and {type_name(right)} with {expr.op}",
                 expr.span,
@@ -621,23 +602,25 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             raise Abort from None
 
     def _index(self, expr: ast.Index):
-        base = self._evaluate(expr.base, False)
-        index = self._constant(expr.index)
+        base = self.expression(expr.base, False)
+        index = self.constant(expr.index)
         if not is_sequence(base):
-            self.kind_error(f"cannot index {kind_name(base)}", expr.base.span, "not a list or tuple")
+            self.ctx.kind_error(f"cannot index {kind_name(base)}", expr.base.span, "not a list or tuple")
         if isinstance(index, bool) or not isinstance(index, int):
-            self.error(
+            self.ctx.error(
                 "E110", f"an index must be an integer, got {type_name(index)}", expr.index.span, "not an integer"
             )
             raise Abort
         if not -len(base) <= index < len(base):
-            self.error("E110", f"index {index} is out of range for {len(base)} items", expr.index.span, "out of range")
+            self.ctx.error(
+                "E110", f"index {index} is out of range for {len(base)} items", expr.index.span, "out of range"
+            )
             raise Abort
         return base[index]
 
     def _lookup(self, name: str):
         """(found, value) for a name defined in the current scope chain."""
-        scope = self.scope.find(name) if self.scope is not None else None
+        scope = self.ctx.scope.find(name) if self.ctx.scope is not None else None
         if scope is None:
             return False, None
         scope.used.add(name)
@@ -645,21 +628,32 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _name(self, expr: ast.NameRef, symbols: bool):
         found, value = self._lookup(expr.name)  # the body's values come first
-        return value if found else super()._name(expr, symbols)
+        if found:
+            return value
+        if expr.name in BUILTIN_VALUES:
+            return BUILTIN_VALUES[expr.name]
+        if expr.name in self.ctx.constants:
+            return self.ctx.constants[expr.name]
+        if expr.name in self.ctx.broken_constants:
+            raise Abort  # its own error is already reported
+        if symbols:
+            self.ctx.used_names.add(expr.name)
+            return shapes.sym(expr.name)
+        return self._unbound(expr)
 
     def _unbound(self, expr: ast.NameRef):
         """A bare layer or block name is a call without arguments (``ReLU``); else undefined."""
-        if expr.name in self.blocks or lookup(expr.name) is not None or expr.name == "Residual":
+        if expr.name in self.ctx.blocks or lookup(expr.name) is not None or expr.name == "Residual":
             return self._call(ast.Call(ast.Name(expr.name, expr.span), (), None, expr.span))
         return self._undefined(expr.name, expr.span)
 
     def _undefined(self, name: str, span: Span, called: bool = False):
-        if name in self.broken_names or name in self.broken_constants:
+        if name in self.ctx.broken_names or name in self.ctx.broken_constants:
             raise Abort
-        scope = self.scope
+        scope = self.ctx.scope
         while scope is not None:
             if name in scope.later:
-                self.error(
+                self.ctx.error(
                     "E108",
                     f"'{name}' is used before it is defined",
                     span,
@@ -669,10 +663,10 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 )
                 raise Abort
             scope = scope.parent
-        values = self.scope.names() if self.scope is not None else []
-        close = close_matches(name, values + list(self.constants) + list(BUILTIN_VALUES), n=1)
+        values = self.ctx.scope.names() if self.ctx.scope is not None else []
+        close = close_matches(name, values + list(self.ctx.constants) + list(BUILTIN_VALUES), n=1)
         if not called and (close or not (name[:1].isupper() or suggest(name))):
-            self.error(
+            self.ctx.error(
                 "E108",
                 f"undefined name '{name}'",
                 span,
@@ -680,8 +674,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 help=f"did you mean '{close[0]}'?" if close else f"define it first: let {name} = ... or {name} = ...",
             )
             raise Abort
-        close_block = close_matches(name, list(self.blocks), n=1)
-        self.error(
+        close_block = close_matches(name, list(self.ctx.blocks), n=1)
+        self.ctx.error(
             "E101",
             f"unknown layer '{name}'",
             span,
@@ -695,15 +689,15 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
     def _step(self, expr):
         """A step of a chain; after an error in it, a stand-in so the rest is still checked."""
         try:
-            return self._evaluate(expr, False)
+            return self.expression(expr, False)
         except Abort:
-            self.state.poisoned = True
+            self.ctx.state.poisoned = True
             return PoisonFn(expr.span)
 
     def _flow(self, expr: ast.Flow):
         value = self._step(expr.steps[0])
         if not (isinstance(value, Tensor) or is_fn(value)):
-            self.kind_error(
+            self.ctx.kind_error(
                 f"a chain starts from a tensor or a layer, got {kind_name(value)}",
                 expr.steps[0].span,
                 "not a tensor or layer",
@@ -712,7 +706,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         for step in expr.steps[1:]:
             fn = self._step(step)
             if not is_fn(fn):
-                self.kind_error(
+                self.ctx.kind_error(
                     f"'->' leads to a layer or sub-network, got {kind_name(fn)}",
                     step.span,
                     kind_name(fn),
@@ -727,11 +721,11 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             value = ComposeFn((*parts, *composed), expr.span)
         return value
 
-    def _tensor(self, value, expr) -> Tensor:
+    def tensor(self, value, expr) -> Tensor:
         if isinstance(value, PoisonFn):  # an error upstream, already reported: any kind will do
-            return self._poisoned(value.span)
+            return self.ctx.poisoned(value.span)
         if not isinstance(value, Tensor):
-            self.kind_error(
+            self.ctx.kind_error(
                 f"expected a tensor, got {kind_name(value)}",
                 expr.span,
                 "not a tensor",
@@ -739,22 +733,24 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
             )
         return value
 
-    def _tensor_binop(self, expr: ast.BinOp, left, right):
+    def tensor_binop(self, expr: ast.BinOp, left, right):
         if isinstance(left, PoisonFn) or isinstance(right, PoisonFn):
-            return self._poisoned(expr.span)
+            return self.ctx.poisoned(expr.span)
         if expr.op == "*" and (is_fn(left) or is_fn(right)):
             fn, times, times_expr = (left, right, expr.right) if is_fn(left) else (right, left, expr.left)
             if isinstance(times, bool) or not isinstance(times, int):
-                self.kind_error(
+                self.ctx.kind_error(
                     f"a layer repeats an integer number of times, got {kind_name(times)}",
                     times_expr.span,
                     "not an integer",
                 )
             if times < 0:
-                self.error("E107", f"a repetition count cannot be negative, got {times}", times_expr.span, "negative")
+                self.ctx.error(
+                    "E107", f"a repetition count cannot be negative, got {times}", times_expr.span, "negative"
+                )
                 raise Abort
             if times > MAX_REPEAT:
-                self.error(
+                self.ctx.error(
                     "E107", f"a repetition count is at most {MAX_REPEAT:,}, got {times:,}", times_expr.span, "too large"
                 )
                 raise Abort
@@ -762,33 +758,33 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         op = {"+": "add", "-": "sub", "*": "mul", "/": "div"}.get(expr.op)
         for side, v in ((expr.left, left), (expr.right, right)):
             if is_fn(v):
-                self.kind_error(
+                self.ctx.kind_error(
                     f"cannot use a layer or sub-network in '{expr.op}'",
                     side.span,
                     "a layer, not a tensor",
                     help="apply it first: (x -> layer) " + expr.op + " y",
                 )
         if op is None:
-            self.kind_error(f"'{expr.op}' does not apply to tensors", expr.span, "not element-wise")
+            self.ctx.kind_error(f"'{expr.op}' does not apply to tensors", expr.span, "not element-wise")
         scalar = None
         if not isinstance(left, Tensor) or not isinstance(right, Tensor):
             scalar = right if isinstance(left, Tensor) else left
             if isinstance(scalar, bool) or not isinstance(scalar, (int, float)):
-                self.kind_error(
+                self.ctx.kind_error(
                     f"a tensor combines with a tensor or a number, got {kind_name(scalar)}",
                     (expr.right if isinstance(left, Tensor) else expr.left).span,
                     "not a number",
                 )
         tensors = [v for v in (left, right) if isinstance(v, Tensor)]
         if any(t.type is None for t in tensors):
-            return self._poisoned(expr.span)
+            return self.ctx.poisoned(expr.span)
         if scalar is None:
             try:
                 out, unverified = ops.broadcast(op, left.type, right.type)
             except ShapeError as exc:
-                self._op_error(exc, expr.span, tensors)
+                self.op_error(exc, expr.span, tensors)
             for text in unverified:
-                self._diag(
+                self.ctx.diag(
                     Severity.WARNING,
                     "W301",
                     f"cannot verify statically that {text}",
@@ -799,32 +795,32 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         else:
             out = tensors[0].type  # an element-wise op of one tensor keeps its memory layout, as torch's do
             if op == "sub" and out.dtype == "bool":
-                self._op_error(
+                self.op_error(
                     ShapeError("E204", "torch does not subtract with a bool tensor", "bool operand of '-'"),
                     expr.span,
                     tensors,
                 )
             out = out._replace(dtype=ops.scalar_result_dtype(op, out.dtype, scalar))
-        return self._op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
+        return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
         labels = {}  # one label per producer, however often its value is used (cat(x, x))
         for t in tensors:
-            if t.source is self.source and t.type is not None:
+            if t.source is self.ctx.source and t.type is not None:
                 labels.setdefault(t.span, producer_label(t.span, t.role, t.type))
         return tuple(labels.values())
 
-    def _op_error(self, exc: ShapeError, span: Span, tensors) -> None:
-        self.error(exc.code, exc.message, span, exc.label, self._producers(tensors), exc.help)
+    def op_error(self, exc: ShapeError, span: Span, tensors) -> None:
+        self.ctx.error(exc.code, exc.message, span, exc.label, self._producers(tensors), exc.help)
         raise Abort
 
-    def _op(self, op, inputs, types, args, span, scalar=None, scalar_first=False) -> list[Tensor]:
-        if not all([self.fits(t, span) for t in types]):
+    def op(self, op, inputs, types, args, span, scalar=None, scalar_first=False) -> list[Tensor]:
+        if not all([self.ctx.fits(t, span) for t in types]):
             raise Abort
-        outs = [self.state.new(t, span, "output", self.source) for t in types]
+        outs = [self.ctx.state.new(t, span, "output", self.ctx.source) for t in types]
         for t in inputs:
-            self.state.used.add(t.id)
-        self.state.nodes.append(
+            self.ctx.state.used.add(t.id)
+        self.ctx.state.nodes.append(
             OpNode(
                 op,
                 tuple(t.id for t in inputs),
@@ -832,21 +828,14 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 tuple(types),
                 MappingProxyType(args),
                 span,
-                self.source.line_col(span.start)[0],
-                self._text(span),
+                self.ctx.source.line_col(span.start)[0],
+                self.ctx.text(span),
                 scalar,
                 scalar_first,
-                id=self.state.node_id(),
+                id=self.ctx.state.node_id(),
             )
         )
         return outs
-
-    def _text(self, span: Span) -> str:
-        return " ".join(self.source.text[span.start : span.end].split())
-
-    def _poisoned(self, span: Span) -> Tensor:
-        self.state.poisoned = True
-        return Tensor(-1, None, span, "output", self.source)
 
     # ------------------------------------------------------------ calls
 
@@ -857,19 +846,19 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         found, value = self._lookup(name)
         if found:
             if call.args or call.selector is not None:
-                self.kind_error(
+                self.ctx.kind_error(
                     f"'{name}' is {kind_name(value)}, not a layer: it takes no arguments",
                     call.span,
                     "not callable",
                 )
             return value
-        if name in self.blocks:
-            self.used_blocks.add(name)
-            return self._block_call(call, self.blocks[name])
+        if name in self.ctx.blocks:
+            self.ctx.used_blocks.add(name)
+            return self.blocks.call(call, self.ctx.blocks[name])
         if name in TENSOR_FUNCTIONS:
-            return self._tensor_function(call)
+            return self.functions.tensor_function(call)
         if name in CONSTANT_FUNCTIONS:
-            return self._constant_function(call)
+            return self.functions.constant_function(call)
         if name == "Residual":
             return self._residual(call)
         if name in ("nn", "torch") and call.selector is not None:  # ``nn.ReLU``, no parentheses
@@ -877,19 +866,19 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         layer = lookup(name)
         if layer is None:
             return self._undefined(name, call.name.span, called=True)
-        bound = self._bind(call)
+        bound = self.binding.bind(call)
         if bound.args is None:
             raise Abort
         if not any(v is INFER for v in bound.args.values()):
-            bound.validated = self._validate(bound)
+            bound.validated = self.binding.validate(bound)
             if not bound.validated:
                 raise Abort
-        return LayerFn(bound, self.scope, call.span)
+        return LayerFn(bound, self.ctx.scope, call.span)
 
     def _module_path(self, path: str, span: Span):
         """``nn.Linear``: torch's module path written before a layer's name."""
         prefix, _, last = path.rpartition(".")
-        self.error(
+        self.ctx.error(
             "E101",
             f"layers are written without the '{prefix}.' prefix",
             span,
@@ -903,7 +892,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         if call.name.text.split(".")[0] in ("nn", "torch"):
             self._module_path(call.name.text, call.name.span)
         else:
-            self.error(
+            self.ctx.error(
                 "E114",
                 "only layers, blocks and functions can be called",
                 call.name.span,
@@ -913,31 +902,31 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         raise Abort
 
     def _residual(self, call: ast.Call):
-        values, spans, _ = self._arguments(call, ["body", "shortcut"], 1)
+        values, spans, _ = self.functions.arguments(call, ["body", "shortcut"], 1)
         body, shortcut = values["body"], values.get("shortcut")
         if not is_fn(body):
-            self.kind_error(f"Residual's body must be a layer or sub-network, got {kind_name(body)}", spans["body"])
+            self.ctx.kind_error(f"Residual's body must be a layer or sub-network, got {kind_name(body)}", spans["body"])
         if shortcut is not None and not is_fn(shortcut):
-            self.kind_error(
+            self.ctx.kind_error(
                 f"Residual's shortcut must be a layer, a sub-network or None, got {kind_name(shortcut)}",
                 spans["shortcut"],
             )
         param = condition = None
         positional = [a for a in call.args if a.keyword is None]
         written = [a for a in call.args if a.keyword is not None and a.keyword.text == "shortcut"] + positional[1:2]
-        in_block = self.scope is not None and self.scope.block is not None
+        in_block = self.ctx.scope is not None and self.ctx.scope.block is not None
         if written and in_block:
             expr = written[0].value
-            if isinstance(expr, ast.NameRef) and expr.name in self.scope.block:
+            if isinstance(expr, ast.NameRef) and expr.name in self.ctx.scope.block:
                 param = expr.name
             elif isinstance(expr, ast.Cond):
-                condition = shortcut_condition(expr, self.scope, self)
+                condition = shortcut_condition(expr, self.ctx.scope, self.ctx)
         return ResidualFn(body, shortcut, call.span, param, condition)
 
     def _for(self, loop: ast.ForLoop) -> ForFn:
-        items = self._constant(loop.iterable)
+        items = self.constant(loop.iterable)
         if not is_sequence(items):  # an empty list runs the body no times, as `* 0` does
-            self.kind_error(
+            self.ctx.kind_error(
                 f"a for loop runs over a list, got {kind_name(items)}",
                 loop.iterable.span,
                 "not a list",
@@ -949,7 +938,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 rows.append((item,))
                 continue
             if not is_sequence(item) or len(item) != len(loop.names):
-                self.error(
+                self.ctx.error(
                     "E117",
                     f"{len(loop.names)} loop names, but an item of the list is {item!r}",
                     loop.iterable.span,
@@ -957,15 +946,15 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 )
                 raise Abort
             rows.append(item)
-        return ForFn(loop, tuple(rows), self.scope, loop.span)
+        return ForFn(loop, tuple(rows), self.ctx.scope, loop.span)
 
     # ------------------------------------------------------------ applying sub-networks
 
     def apply(self, fn, x: Tensor, span: Span) -> Tensor:
         """``x -> fn``: the nodes for it go into the graph being built."""
-        state = self.state
+        state = self.ctx.state
         if state.exhausted:  # a work limit was reached: nothing more is checked in this model
-            return self._poisoned(span)
+            return self.ctx.poisoned(span)
         state.steps += 1
         if state.steps > MAX_APPLIED:
             self._exhausted(
@@ -974,8 +963,8 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 "the limit is reached here",
             )
         if state.depth >= MAX_APPLY_DEPTH:
-            self.limited = True
-            self.error(
+            self.ctx.limited = True
+            self.ctx.error(
                 "E005",
                 f"sub-networks are applied inside one another more than {MAX_APPLY_DEPTH} levels deep",
                 span,
@@ -991,17 +980,17 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _exhausted(self, message: str, span: Span, label: str) -> None:
         """E118: a limit on the checker's work is reached; the rest of the model is not checked."""
-        self.state.exhausted = self.limited = True
-        self.error("E118", message, span, label, help="a repetition, loop or num_layers count is likely too large")
+        self.ctx.state.exhausted = self.ctx.limited = True
+        self.ctx.error("E118", message, span, label, help="a repetition, loop or num_layers count is likely too large")
         raise Abort
 
     def _repeated(self, count: int, span: Span, run) -> Tensor:
         """Run a repetition or loop body ``count`` times, if the repetitions around it allow."""
-        state = self.state
+        state = self.ctx.state
         total = state.repeats * max(count, 1)
         if total > MAX_LAYERS:
             within = f" inside repetitions that run {state.repeats:,} times" if state.repeats > 1 else ""
-            self.error(
+            self.ctx.error(
                 "E118",
                 f"this runs its body {count:,} times{within}: {total:,} times in all, "
                 f"more than the {MAX_LAYERS:,} a model may have",
@@ -1018,45 +1007,45 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _apply_named(self, fn, x: Tensor, span: Span) -> Tensor:
         """Apply ``fn``; a named sub-network with weights may be applied once only."""
-        named = self.state.named.get(id(fn))
+        named = self.ctx.state.named.get(id(fn))
         if named is None:
             return self._apply_fn(fn, x, span)
-        mark = len(self.state.nodes)
+        mark = len(self.ctx.state.nodes)
         y = self._apply_fn(fn, x, span)
-        if not sum(n.params for node in self.state.nodes[mark:] for n in walk_layers(node)):
+        if not sum(n.params for node in self.ctx.state.nodes[mark:] for n in walk_layers(node)):
             return y  # a sub-network without weights is the same computation wherever it is used
-        if id(fn) in self.state.named_applied:
-            self.error(
+        if id(fn) in self.ctx.state.named_applied:
+            self.ctx.error(
                 "E115",
                 f"the sub-network '{named[1]}' has weights and is applied a second time: that would need "
                 "weights shared between the two places, which nndsl does not support yet",
                 span,
                 "applied again",
-                (Label(self.state.named_applied[id(fn)], "first applied here"),),
+                (Label(self.ctx.state.named_applied[id(fn)], "first applied here"),),
                 help=f"write the layers out again for a second, separate '{named[1]}', or make it a block "
                 "and use the block twice",
             )
             raise Abort
-        self.state.named_applied[id(fn)] = span
+        self.ctx.state.named_applied[id(fn)] = span
         return y
 
     def _copies(self, run_once, times: int, x: Tensor) -> Tensor:
         """``run_once`` applied ``times`` times in sequence, each a separate copy of its layers: a named
         sub-network applied in the body is applied once per copy."""
-        before = dict(self.state.named_applied)
+        before = dict(self.ctx.state.named_applied)
         after_first = None
         for index in range(times):
-            self.state.named_applied = dict(before)
+            self.ctx.state.named_applied = dict(before)
             x = run_once(index, x)
             if x.type is None:  # the body's first error is reported; its repetitions add none
                 break
             if after_first is None:
-                after_first = self.state.named_applied
-        self.state.named_applied = before if after_first is None else after_first
+                after_first = self.ctx.state.named_applied
+        self.ctx.state.named_applied = before if after_first is None else after_first
         return x
 
     def _apply_fn(self, fn, x: Tensor, span: Span) -> Tensor:
-        self.state.used.add(x.id)
+        self.ctx.state.used.add(x.id)
         if isinstance(fn, LayerFn):
             return self._apply_layer(fn, x)
         if isinstance(fn, ComposeFn):
@@ -1064,13 +1053,13 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 x = self.apply(part, x, span)
             return x
         if isinstance(fn, ParamFn):
-            again = id(fn) in self.state.applied
-            self.state.applied[id(fn)] = fn
-            mark = len(self.state.nodes)
+            again = id(fn) in self.ctx.state.applied
+            self.ctx.state.applied[id(fn)] = fn
+            mark = len(self.ctx.state.nodes)
             y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
-            if again and sum(n.params for node in self.state.nodes[mark:] for n in walk_layers(node)):
+            if again and sum(n.params for node in self.ctx.state.nodes[mark:] for n in walk_layers(node)):
                 # one module in two places: torch would share its weights, the spec counts them twice
-                self.error(
+                self.ctx.error(
                     "E115",
                     f"the sub-network argument '{fn.name}' has weights and is applied twice: it is one "
                     "module, whose weights torch would share between the two places",
@@ -1092,22 +1081,22 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         if isinstance(fn, ResidualFn):
             return self._apply_residual(fn, x)
         if isinstance(fn, BlockFn):
-            return self._instantiate(fn, x)
+            return self.blocks.instantiate(fn, x)
         if isinstance(fn, PoisonFn):
-            return self._poisoned(fn.span)
+            return self.ctx.poisoned(fn.span)
         raise AssertionError(fn)
 
     def _nested(self, run, kind: str, x: Tensor, span: Span, param=None) -> Tensor:
         nodes: list = []
-        self.state.stack.append(nodes)
+        self.ctx.state.stack.append(nodes)
         try:
             y = run()
         finally:
-            self.state.stack.pop()
+            self.ctx.state.stack.pop()
         if y.type is None or x.type is None or not nodes:  # `* 0` adds nothing
-            self.state.nodes.extend(nodes)
+            self.ctx.state.nodes.extend(nodes)
             return y
-        self.state.nodes.append(
+        self.ctx.state.nodes.append(
             SeqNode(
                 kind,
                 x.id,
@@ -1115,64 +1104,61 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 y.type,
                 Graph((x.id,), tuple(nodes), (y.id,)),
                 span,
-                self._line(span),
-                self._text(span),
+                self.ctx.line(span),
+                self.ctx.text(span),
                 param,
-                id=self.state.node_id(),
+                id=self.ctx.state.node_id(),
             )
         )
         return y
 
-    def _line(self, span: Span) -> int:
-        return self.source.line_col(span.start)[0]
-
     def _run_for(self, fn: ForFn, x: Tensor) -> Tensor:
-        saved = self.scope
+        saved = self.ctx.scope
 
         def run_row(index: int, x: Tensor) -> Tensor:
             scope = Scope(fn.scope)
             for name, value in zip(fn.loop.names, fn.items[index]):
                 scope.values[name.text] = value
                 scope.used.add(name.text)
-            self.scope = scope
-            (x,) = self._body_single(fn.loop.body, scope, x)
+            self.ctx.scope = scope
+            (x,) = self.body_single(fn.loop.body, scope, x)
             return x
 
         try:
             return self._copies(run_row, len(fn.items), x)
         finally:
-            self.scope = saved
+            self.ctx.scope = saved
 
-    def _body_single(self, body: ast.Body, scope: Scope, x: Tensor) -> tuple[Tensor]:
+    def body_single(self, body: ast.Body, scope: Scope, x: Tensor) -> tuple[Tensor]:
         outputs = self._body(body, scope, x)
         if len(outputs) != 1:
-            self.error("E117", "a loop body returns one tensor", body.span, f"{len(outputs)} outputs")
+            self.ctx.error("E117", "a loop body returns one tensor", body.span, f"{len(outputs)} outputs")
             raise Abort
         return outputs
 
     def _apply_layer(self, fn: LayerFn, x: Tensor) -> Tensor:
         if x.type is None:
-            return self._poisoned(fn.span)
+            return self.ctx.poisoned(fn.span)
         b = fn.bound
         layers = b.args.get("num_layers", 1) if b.args else 1  # an RNN's layers are checked one by one
-        self.state.layers += layers if isinstance(layers, int) and layers > 0 else 1
-        if self.state.layers > MAX_LAYERS:
+        self.ctx.state.layers += layers if isinstance(layers, int) and layers > 0 else 1
+        if self.ctx.state.layers > MAX_LAYERS:
             what = f"with num_layers={layers:,} " if isinstance(layers, int) and layers > 1 else ""
             self._exhausted(
                 f"{b.call.name.text} {what}takes the model beyond {MAX_LAYERS:,} layers, the most a model may have",
                 fn.span,
                 "the limit is reached here",
             )
-        self.producer = (x.span, x.role, x.type) if x.source is self.source else None
-        node = self._apply(self.state.layer_index, b, x.type)
-        if node is None or not self.fits(node.output, b.call.span) or not self._weights_fit(node, b.call.span):
-            return self._poisoned(fn.span)
-        self.state.layer_index += 1
-        out = self.state.new(node.output, b.call.span, "output", self.source)
+        self.ctx.producer = (x.span, x.role, x.type) if x.source is self.ctx.source else None
+        node = self.binding.apply(self.ctx.state.layer_index, b, x.type)
+        if node is None or not self.ctx.fits(node.output, b.call.span) or not self._weights_fit(node, b.call.span):
+            return self.ctx.poisoned(fn.span)
+        self.ctx.state.layer_index += 1
+        out = self.ctx.state.new(node.output, b.call.span, "output", self.ctx.source)
         sources = None
         if fn.scope is not None and fn.scope.block is not None:
             sources = MappingProxyType(self._sources(b, fn.scope))
-        self.state.nodes.append(node._replace(src=x.id, dst=out.id, sources=sources, id=self.state.node_id()))
+        self.ctx.state.nodes.append(node._replace(src=x.id, dst=out.id, sources=sources, id=self.ctx.state.node_id()))
         return out
 
     def _weights_fit(self, node, span: Span) -> bool:
@@ -1181,7 +1167,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
         dtype = node.output.dtype if node.output.dtype in ("float64", "float16", "bfloat16") else "float32"
         if node.params * ITEMSIZE[dtype] <= INT64_MAX:
             return True
-        self.error(
+        self.ctx.error(
             "E119",
             f"{node.layer.dsl_name()} has {node.params:,} parameters, more than 2**63 bytes: no backend can hold them",
             span,
@@ -1201,7 +1187,7 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 position += 1
             else:
                 pname = arg.keyword.text
-            expr = lower(arg.value, scope, self)
+            expr = lower(arg.value, scope, self.ctx)
             if expr is None:
                 value = b.args.get(pname) if b.args else None
                 expr = Const(value) if is_plain(value) else None
@@ -1211,30 +1197,30 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
 
     def _apply_residual(self, fn: ResidualFn, x: Tensor) -> Tensor:
         body_nodes: list = []
-        self.state.stack.append(body_nodes)
+        self.ctx.state.stack.append(body_nodes)
         try:
             y = self.apply(fn.body, x, fn.span)
         finally:
-            self.state.stack.pop()
+            self.ctx.state.stack.pop()
         shortcut_graph = None
         s = x
         if fn.shortcut is not None:
             nodes: list = []
-            self.state.stack.append(nodes)
+            self.ctx.state.stack.append(nodes)
             try:
                 s = self.apply(fn.shortcut, x, fn.span)
             finally:
-                self.state.stack.pop()
+                self.ctx.state.stack.pop()
             shortcut_graph = Graph((x.id,), tuple(nodes), (s.id,))
         if y.type is None or s.type is None:
-            return self._poisoned(fn.span)
+            return self.ctx.poisoned(fn.span)
         if fn.active and (
             y.type.shape != s.type.shape
             and any(shapes.known_equal(p, q) is not True for p, q in zip(y.type.shape.dims, s.type.shape.dims))
             or y.type.shape.rank != s.type.shape.rank
         ):
             what = "shortcut" if fn.shortcut is not None else "input (the identity shortcut)"
-            self.error(
+            self.ctx.error(
                 "E208",
                 f"Residual adds its body's output {y.type.shape} to its {what} {s.type.shape}: the shapes differ",
                 fn.span,
@@ -1247,11 +1233,11 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 if fn.shortcut is None
                 else "make the shortcut produce the body's shape",
             )
-            return self._poisoned(fn.span)
+            return self.ctx.poisoned(fn.span)
         # body + shortcut: torch's promotion of the two dtypes, and a new tensor's layout
         rtype = ops.combined(y.type, s.type)
-        out = self.state.new(rtype, fn.span, "output", self.source)
-        self.state.nodes.append(
+        out = self.ctx.state.new(rtype, fn.span, "output", self.ctx.source)
+        self.ctx.state.nodes.append(
             ResidualNode(
                 x.id,
                 out.id,
@@ -1259,16 +1245,16 @@ class FlowChecker(BlockChecks, FunctionChecks, Checker):
                 Graph((x.id,), tuple(body_nodes), (y.id,)),
                 shortcut_graph,
                 fn.span,
-                self._line(fn.span),
-                self._text(fn.span),
+                self.ctx.line(fn.span),
+                self.ctx.text(fn.span),
                 fn.shortcut_param,
                 fn.shortcut_if,
                 fn.residual_if,
                 fn.active,
-                id=self.state.node_id(),
+                id=self.ctx.state.node_id(),
             )
         )
-        self.state.used.update((y.id, s.id))
+        self.ctx.state.used.update((y.id, s.id))
         return out
 
     # ------------------------------------------------------------ blocks
@@ -1303,8 +1289,3 @@ def _substituted(node, bindings):
 
 def _sub_graph(graph: Graph, bindings) -> Graph:
     return graph._replace(nodes=tuple(_substituted(n, bindings) for n in graph.nodes))
-
-
-def check(module: ast.Module, source: Source, sink, bare_input: TensorType | None = None) -> Program:
-    """Check a parsed module; diagnostics go to ``sink``; the Program holds every model that checked."""
-    return FlowChecker(source, sink).check_module(module, bare_input)
