@@ -1,4 +1,5 @@
-"""Parse spec text with the LALR grammar into an AST; turn lark's exceptions into diagnostics."""
+"""Parse spec text with the LALR grammar into an AST; turn lark's exceptions, and the rules
+checked on the tree (nesting limits, one statement per line), into diagnostics."""
 
 from __future__ import annotations
 
@@ -578,8 +579,8 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     When the whole file does not parse, each item (from one line starting with ``model``,
     ``block``, ``let`` or ``from`` to the next) is parsed on its own, at its place in the text
     so that offsets stay true; the items that parse are returned for checking. Items nested
-    too deeply for the checker are reported (E005) and left out too. Time is linear in the
-    length of the text.
+    too deeply for the checker (E005), or with two statements of a body on one line (E001),
+    are reported and left out too. Time is linear in the length of the text.
     """
     text = source.text
     deep = _deep_bracket(text)
