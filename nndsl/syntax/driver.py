@@ -15,9 +15,6 @@ them, are lark's alone. With a lark whose internals differ, ``Driver.build`` ret
 from __future__ import annotations
 
 from lark import Lark, Token
-from lark.lexer import UnlessCallback
-from lark.parse_tree_builder import ExpandSingleChild
-from lark.parsers.lalr_analysis import Shift
 
 
 class _Token(Token):
@@ -69,6 +66,10 @@ class Driver:
         """A driver for ``parser`` (``lexer='basic'``, ``parser='lalr'``), or None if its
         internals are not those this loop knows."""
         try:
+            from lark.lexer import UnlessCallback
+            from lark.parse_tree_builder import ExpandSingleChild
+            from lark.parsers.lalr_analysis import Shift
+
             frontend = parser.parser
             lexer = frontend.lexer
             scanner = lexer.scanner
