@@ -44,7 +44,7 @@ TARGET_RSS_MIB = 250
 MEMORY_SIZES = (("check", 50_000), ("syntax", 100_000))
 
 _CHILD = """
-import json, resource, sys
+import gc, json, resource, sys
 from bench_check_scaling import chain_text
 import nndsl
 from nndsl.source import Source
@@ -55,6 +55,7 @@ if what == "check":
     result = nndsl.check_source(text, name="<bench>", input="[N, 64]")
     ok = result.ok and len(result.program.models[0].layers) == n
 else:
+    gc.disable()  # as check_source does
     module, diagnostics = parse_recovering(Source("<bench>", text))
     ok = not diagnostics and len(module.items[0].value.steps) == n
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux

@@ -142,3 +142,14 @@ def test_the_quick_nesting_test_never_passes_what_the_exact_one_refuses(bits, ru
     text = text[:i] + run + text[i:]
     if parser._surely_shallow(text):
         assert parser._first_too_deep(text) is None
+
+
+def test_parse_gives_the_module_or_raises_the_first_error():
+    from nndsl.diagnostics import DiagnosticError
+    from nndsl.syntax import parse
+
+    module = parse(Source("t.nn", "model M(x: [N, 4]) { Linear(4, 2) }"))
+    assert [m.name.text for m in module.items] == ["M"]
+    with pytest.raises(DiagnosticError) as raised:
+        parse(Source("t.nn", "model M(x: [N, 4]) { Flatten ReLU }"))
+    assert raised.value.diagnostic.code == "E001"

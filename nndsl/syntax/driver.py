@@ -15,9 +15,6 @@ them, are lark's alone. With a lark whose internals differ, ``Driver.build`` ret
 from __future__ import annotations
 
 from lark import Lark, Token
-from lark.lexer import UnlessCallback
-from lark.parse_tree_builder import ExpandSingleChild
-from lark.parsers.lalr_analysis import Shift
 
 
 class _Token(Token):
@@ -69,6 +66,10 @@ class Driver:
         """A driver for ``parser`` (``lexer='basic'``, ``parser='lalr'``), or None if its
         internals are not those this loop knows."""
         try:
+            from lark.lexer import UnlessCallback
+            from lark.parse_tree_builder import ExpandSingleChild
+            from lark.parsers.lalr_analysis import Shift
+
             frontend = parser.parser
             lexer = frontend.lexer
             scanner = lexer.scanner
@@ -82,18 +83,22 @@ class Driver:
             if any(isinstance(key, str) for key in callbacks):  # callbacks on terminals
                 return None
             actions: dict = {}
+            reductions: dict[int, _Reduce] = {}  # by id of the rule: a Rule hashes in Python
             for state, row in table.states.items():
                 decoded = {}
                 for symbol, (action, arg) in row.items():
                     if action is Shift:
-                        if not isinstance(arg, int):
+                        if arg.__class__ is not int:
                             return None
                         decoded[symbol] = arg
-                    else:
+                        continue
+                    reduce = reductions.get(id(arg))
+                    if reduce is None:
                         callback = callbacks[arg]
                         size = len(arg.expansion)
                         unit = size == 1 and type(callback) is ExpandSingleChild
-                        decoded[symbol] = _Reduce(size, callback, arg.origin.name, unit)
+                        reduce = reductions[id(arg)] = _Reduce(size, callback, arg.origin.name, unit)
+                    decoded[symbol] = reduce
                 actions[state] = decoded
             return cls(
                 scanner._mres[0],

@@ -1,4 +1,5 @@
-"""Parse spec text with the LALR grammar into an AST; turn lark's exceptions into diagnostics."""
+"""Parse spec text with the LALR grammar into an AST; turn lark's exceptions, and the rules
+checked on the tree (nesting limits, one statement per line), into diagnostics."""
 
 from __future__ import annotations
 
@@ -113,17 +114,24 @@ def _run(text: str, start: int, end: int, symbol: str):
     return _lark_slice(text, start, end)
 
 
+# ``_new(Span, (start, end))`` is ``Span(start, end)`` without the NamedTuple's __new__ written
+# in Python: the callbacks below run once per token or so, and spend much of their time there
+_new = tuple.__new__
+
+
 def _tok_span(tok: Token) -> Span:
-    return Span(tok.start_pos, tok.end_pos)
+    return _new(Span, (tok.start_pos, tok.end_pos))
 
 
 def _span_of(children) -> Span:
     """From the first child's start to the last child's end (tokens and AST nodes alike)."""
-    items = [c for c in children if c is not None]
-    first, last = items[0], items[-1]
+    first, last = children[0], children[-1]
+    if first is None or last is None:
+        items = [c for c in children if c is not None]
+        first, last = items[0], items[-1]
     start = first.start_pos if isinstance(first, Token) else first.span.start
     end = last.end_pos if isinstance(last, Token) else last.span.end
-    return Span(start, end)
+    return _new(Span, (start, end))
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
@@ -253,9 +261,9 @@ class _ToAst(Transformer):
 
     def call(self, children):
         callee, (args, closing) = children
-        dotted = _dotted(callee)
-        name = ast.Name(dotted or "", callee.span)
-        return ast.Call(name, args, None, Span(callee.span.start, closing.end_pos))
+        span = callee.span
+        name = callee.name if type(callee) is ast.NameRef else _dotted(callee) or ""
+        return _new(ast.Call, (_new(ast.Name, (name, span)), args, None, _new(Span, (span.start, closing.end_pos))))
 
     def arguments(self, children):
         # (args, closing-parenthesis token) so the call's span ends at ')'
@@ -285,7 +293,7 @@ class _ToAst(Transformer):
 
     def posarg(self, children):
         (value,) = children
-        return ast.Arg(None, value, value.span)
+        return _new(ast.Arg, (None, value, value.span))
 
     def _binop(op):  # noqa: N805 - a factory used while building the class
         def build(self, children):
@@ -316,7 +324,7 @@ class _ToAst(Transformer):
             value = int(tok)
         except ValueError:  # longer than Python converts; the checker reports it
             value = None
-        return ast.IntLit(value, _tok_span(tok))
+        return _new(ast.IntLit, (value, _new(Span, (tok.start_pos, tok.end_pos))))
 
     def float(self, children):
         (tok,) = children
@@ -328,7 +336,7 @@ class _ToAst(Transformer):
 
     def name(self, children):
         (tok,) = children
-        return ast.NameRef(str(tok), _tok_span(tok))
+        return _new(ast.NameRef, (str(tok), _new(Span, (tok.start_pos, tok.end_pos))))
 
     def tuple(self, children):
         return ast.TupleExpr(tuple(_nodes(children)), _span_of(children))
@@ -571,8 +579,8 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     When the whole file does not parse, each item (from one line starting with ``model``,
     ``block``, ``let`` or ``from`` to the next) is parsed on its own, at its place in the text
     so that offsets stay true; the items that parse are returned for checking. Items nested
-    too deeply for the checker are reported (E005) and left out too. Time is linear in the
-    length of the text.
+    too deeply for the checker (E005), or with two statements of a body on one line (E001),
+    are reported and left out too. Time is linear in the length of the text.
     """
     text = source.text
     deep = _deep_bracket(text)
