@@ -70,7 +70,8 @@ import nndsl  # noqa: E402
 from nndsl import export as nndsl_export_api  # noqa: E402
 from nndsl.backends import onnx_verify as onnx_verify_module  # noqa: E402
 from nndsl.backends.onnx_export import ExportProblem, export_model  # noqa: E402
-from nndsl.backends.onnx_verify import _role, build_torch_model, fresh_weights, symbols, verify  # noqa: E402
+from nndsl.backends.onnx_verify import _role, symbols, verify  # noqa: E402
+from nndsl.backends.torch_build import build_model, fresh_weights  # noqa: E402
 
 EXPORT_SPECS = ("fashion_mlp.nn", "cnn.nn", "lstm_classifier.nn", "zoo/lenet5.nn", "zoo/resnet18.nn")
 LATENCY_SPECS = ("fashion_mlp.nn", "zoo/resnet18.nn")
@@ -118,7 +119,7 @@ def load(spec: str) -> Subject:
     program = result.program
     model = program.models[0]
     weights = fresh_weights(program, model)
-    module = build_torch_model(program, model, weights)
+    module = build_model(program, model, weights)
     subject = Subject(spec, program, model, weights, module)
     subject.layers = len(model.layers)
     subject.params = sum(p.numel() for p in module.parameters())
@@ -470,7 +471,7 @@ def run_folding(s: Subject, folded, rounds: int, slow_rounds: int, work: Path) -
     info = {}
     for kind, exported in protos.items():
         data = exported.to_bytes()
-        verified = verify(s.program, s.model, exported.proto, s.weights, exported.output_names)
+        verified = verify(s.program, s.model, exported.proto, s.weights, exported.output_names, build=build_model)
         optimized = work / f"{kind}.ort.onnx"
         session(data, LEVELS["on"], optimized)
         after = onnx.load(str(optimized), load_external_data=False)

@@ -152,7 +152,7 @@ def export(
     require("onnx", "onnx", "ONNX export")
     if verify:
         require("onnxruntime", "onnx", "verifying an ONNX export (or pass verify=False)")
-    from nndsl.backends import onnx_export, onnx_verify
+    from nndsl.backends import onnx_export, onnx_verify, torch_build
 
     try:
         onnx_export.check_opset(opset)
@@ -176,8 +176,8 @@ def export(
                 "pip install 'nndsl[torch]', or export trained weights with weights=FILE.safetensors"
             )
         try:
-            module = onnx_verify.fresh_module(program, model)
-            weights = onnx_verify.module_weights(module)
+            module = torch_build.fresh_module(program, model)
+            weights = torch_build.module_weights(module)
         except (MemoryError, RuntimeError) as exc:  # torch's allocator says RuntimeError
             if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
                 raise
@@ -215,6 +215,7 @@ def export(
                 reference_proto=reference,
                 structure=exported.structure(),
                 module=module,
+                build=torch_build.build_model if has_torch else None,
             )
         except onnx_verify.NoSizes as exc:
             names = ", ".join(onnx_verify.symbols(model))
@@ -250,12 +251,12 @@ def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> 
     """Each tensor against the emitted module's own (torch present): a positioned E603 per mismatch."""
     import torch
 
-    from nndsl.backends.onnx_verify import build_torch_model
+    from nndsl.backends.torch_build import build_model
     from nndsl.backends.torch_module import block_classes
     from nndsl.lowering import lower
 
     with torch.device("meta"):  # shapes only: no initialisation to pay for
-        expected = {k: tuple(v.shape) for k, v in build_torch_model(program, model).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in build_model(program, model).state_dict().items()}
     prefixes = lower(program, block_classes).prefixes
     owner = {}
     for node in model.layers:

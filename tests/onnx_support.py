@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 import nndsl
+from nndsl.backends import torch_build
 from nndsl.backends.onnx_export import DEFAULT_OPSET, export_model
-from nndsl.backends.onnx_verify import fresh_weights, verify
+from nndsl.backends.onnx_verify import verify
+from nndsl.backends.torch_build import fresh_weights
 
 
 def varied(weights: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
@@ -34,7 +36,7 @@ def export_and_verify(text: str, opset: int = DEFAULT_OPSET, fold: bool = True, 
     model = program.models[0]
     weights = varied(fresh_weights(program, model, seed), seed)
     exported = export_model(program, model, weights, opset=opset, fold_batchnorm=fold)
-    verified = verify(program, model, exported.proto, weights, exported.output_names)
+    verified = verify(program, model, exported.proto, weights, exported.output_names, build=torch_build.build_model)
     return exported, verified
 
 

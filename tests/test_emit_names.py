@@ -16,9 +16,9 @@ import pytest
 from conftest import assert_ruff_clean
 
 import nndsl
+from nndsl.backends.pysource import python_name
 from nndsl.backends.torch_module import block_classes, class_names, emit_program, load_module
 from nndsl.lowering import MODULE_MEMBERS, Names, lower
-from nndsl.pysource import python_name
 from nndsl.shapes import Sym, substitute
 
 torch = pytest.importorskip("torch")

@@ -7,7 +7,7 @@ from conftest import assert_ruff_clean
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nndsl.pysource import literal
+from nndsl.backends.pysource import literal
 
 HOSTILE = ["a'b\"c", "it's", 'say "hi"', "a\\b", '"""', "'''", "\n", "\x00", "\u2028", "'); import os; ('", "\\'"]
 

@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 from conftest import ROOT, good_specs, zoo_specs  # noqa: E402
 from onnx_support import export_and_verify, varied  # noqa: E402
 
-from nndsl.backends.onnx_verify import fresh_weights  # noqa: E402
+from nndsl.backends.torch_build import build_model, fresh_weights  # noqa: E402
 
 MODELS = [
     pytest.param(path, model.name, id=f"{path.name}:{model.name}")
@@ -50,7 +50,7 @@ def test_every_model_exports_and_matches_torch(path, name):
     exported = onnx_export.export_model(program, model, weights)
     from nndsl.backends.onnx_verify import verify
 
-    verified = verify(program, model, exported.proto, weights, exported.output_names)
+    verified = verify(program, model, exported.proto, weights, exported.output_names, build=build_model)
     assert verified.reference == "torch"
     assert len(verified.cases) == (2 if any(not isinstance(d, int) for d in model.input.shape.dims) else 1)
     assert verified.max_diff <= 1e-5
@@ -93,9 +93,9 @@ def test_recurrent_export_keeps_batch_and_sequence_dynamic():
     weights = fresh_weights(program, model)
     exported = onnx_export.export_model(program, model, weights)
     session = _session(exported.proto)
-    from nndsl.backends.onnx_verify import build_torch_model
+    from nndsl.backends.torch_build import build_model
 
-    module = build_torch_model(program, model, weights)
+    module = build_model(program, model, weights)
     for batch, steps in ((1, 2), (7, 11)):
         x = np.random.default_rng(batch).standard_normal((batch, steps, 10)).astype(np.float32)
         (got,) = session.run(None, {"x": x})
@@ -265,11 +265,11 @@ def test_export_with_trained_weights(tmp_path, name):
     run = _nndsl("export", ROOT / "specs" / "digits_mlp.nn", "--weights", tmp_path / name, "-o", out)
     assert run.returncode == 0, run.stderr
     assert f"weights: {tmp_path / name}" in run.stderr
-    from nndsl.backends.onnx_verify import build_torch_model
+    from nndsl.backends.torch_build import build_model
 
     x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
     with torch.no_grad():
-        want = build_torch_model(program, model, weights)(torch.from_numpy(x)).numpy()
+        want = build_model(program, model, weights)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(_output_for(out, {"x": x}), want, atol=1e-5, rtol=0)
 
 
@@ -306,9 +306,9 @@ def test_train_then_export_the_safetensors_without_torch(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     program = _program(ROOT / "specs" / "digits_mlp.nn")
-    from nndsl.backends.onnx_verify import build_torch_model
+    from nndsl.backends.torch_build import build_model
 
-    module = build_torch_model(program, program.models[0], {k: v.numpy() for k, v in pt.items()})
+    module = build_model(program, program.models[0], {k: v.numpy() for k, v in pt.items()})
     x = np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32)
     with torch.no_grad():
         want = module(torch.from_numpy(x)).numpy()
@@ -376,9 +376,9 @@ def test_agrees_with_torch_onnx_export(tmp_path):
     program = _program(ROOT / "specs" / "cnn.nn")
     model = program.models[0]
     weights = fresh_weights(program, model)
-    from nndsl.backends.onnx_verify import build_torch_model
+    from nndsl.backends.torch_build import build_model
 
-    module = build_torch_model(program, model, weights)
+    module = build_model(program, model, weights)
     example = torch.randn(2, 3, 32, 32)
     torch.onnx.export(module, (example,), tmp_path / "torch.onnx", dynamo=True, verbose=False)
     ours = onnx_export.export_model(program, model, weights).proto
@@ -474,14 +474,14 @@ def test_no_verify_writes_an_unverified_file_and_says_so(tmp_path):
 def test_verification_checks_the_graph_without_reading_the_weights_again(tmp_path, monkeypatch):
     """onnx.checker gets the graph with its weights declared, not the written file; onnxruntime
     runs the file; a fresh export builds the torch module once."""
-    from nndsl.backends import onnx_verify
+    from nndsl.backends import torch_build
 
     checked, built = [], []
-    real_check, real_build = onnx.checker.check_model, onnx_verify.build_torch_model
+    real_check, real_build = onnx.checker.check_model, torch_build.build_model
     monkeypatch.setattr(
         onnx.checker, "check_model", lambda proto, **kw: checked.append(proto) or real_check(proto, **kw)
     )
-    monkeypatch.setattr(onnx_verify, "build_torch_model", lambda *a, **kw: built.append(a) or real_build(*a, **kw))
+    monkeypatch.setattr(torch_build, "build_model", lambda *a, **kw: built.append(a) or real_build(*a, **kw))
     done = nndsl.export_onnx(ROOT / "specs" / "cnn.nn", tmp_path / "cnn.onnx")
     (proto,) = checked
     assert isinstance(proto, onnx.ModelProto) and proto.ByteSize() * 10 < (tmp_path / "cnn.onnx").stat().st_size
@@ -551,15 +551,15 @@ def test_an_input_dtype_the_export_would_turn_into_float32_is_refused(tmp_path, 
 
 
 def test_the_size_search_runs_for_real_where_the_meta_device_cannot_build(monkeypatch):
-    from nndsl.backends import onnx_verify
+    from nndsl.backends import torch_build
 
-    real = onnx_verify.build_torch_model
+    real = torch_build.build_model
 
     def no_meta(*args, **kwargs):
         if torch.empty(0).device.type == "meta":
             raise NotImplementedError("no meta kernel")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(onnx_verify, "build_torch_model", no_meta)
+    monkeypatch.setattr(torch_build, "build_model", no_meta)
     _, verified = export_and_verify("model M(x: [1, N, 4, L]) { MaxPool3d(3) }")
     assert verified.cases[0].sizes["N"] >= 3

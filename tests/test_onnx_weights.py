@@ -22,7 +22,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from test_onnx_export import _nndsl  # noqa: E402
 
-from nndsl.backends.onnx_verify import build_torch_model, fresh_weights  # noqa: E402
+from nndsl.backends.torch_build import build_model, fresh_weights  # noqa: E402
 
 SPEC = "model W(x: [N, 4]) {\n    Linear(4, 3) -> ReLU -> Linear(3, 2)\n}\n"
 
@@ -132,7 +132,7 @@ def test_float64_rounds_as_load_state_dict_does(tmp_path, spec):
     out = tmp_path / "w.onnx"
     nndsl.export_onnx(spec, out, weights=path)
     program = nndsl.check_file(spec).program
-    module = build_torch_model(program, program.models[0])
+    module = build_model(program, program.models[0])
     module.load_state_dict(state)
     got = _exported_weights(out)
     assert all(np.array_equal(got[k], v.detach().numpy()) for k, v in module.state_dict().items())

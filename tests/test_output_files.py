@@ -111,7 +111,7 @@ torch = pytest.importorskip("torch")
 def test_onnx_target_and_export_never_write_over_their_inputs(capsys, spec):
     _refused(capsys, ["compile", spec, "--target", "onnx", "-o", spec], spec)
     from nndsl.api import check_file
-    from nndsl.backends.onnx_verify import fresh_weights
+    from nndsl.backends.torch_build import fresh_weights
 
     program = check_file(spec).program
     weights = spec.parent / "w.pt"

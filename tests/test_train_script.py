@@ -174,8 +174,8 @@ HOSTILE = [
 def test_hostile_strings_stay_data(path, tmp_path):
     """Every string of the spec reaches the script through the literal writer: the script is
     clean Python whose flags hold exactly the spec's strings, and nothing else runs."""
+    from nndsl.backends.pysource import literal
     from nndsl.backends.train_runtime.data import parse_call
-    from nndsl.pysource import literal
 
     spec = "model Net(x: [N, 2]) {\n    Linear(2, 2)\n}\n"
     spec += f"train Net {{\n    data = csv({literal(path)}, target={literal(path)})\n    loss = CrossEntropyLoss()\n"

@@ -123,6 +123,7 @@ def verify(
     *,
     structure=None,
     module=None,
+    build: Callable | None = None,
 ) -> Verified:
     """onnx.checker's full check, then onnxruntime compared with torch (or, given ``reference_proto``,
     with ONNX's reference evaluator of that graph) at two sizes; raises VerifyError (NoSizes when no
@@ -131,7 +132,9 @@ def verify(
     ``proto`` is a ModelProto or the path of a written .onnx file (run from the file). ``structure``,
     when given, is what the checker checks instead of ``proto``: the same graph with the weights
     declared rather than included (``Exported.structure``), which spares it reading them.
-    ``module`` is the torch module holding ``weights`` when the caller has it already.
+    ``module`` is the torch module holding ``weights`` when the caller has it already; ``build``
+    makes one, ``build(program, model, weights=None)`` (the PyTorch backend's ``build_model``): this
+    backend compares with torch without depending on the backend that writes the module.
     """
     import onnx
     import onnxruntime as ort
@@ -150,8 +153,10 @@ def verify(
         raise VerifyError(f"onnxruntime cannot load the graph: {_first_line(exc)}") from None
     if reference_proto is None:
         reference = "torch"
-        run_reference = _torch_runner(program, model, weights, module)
-        accepts = _meta_judge(program, model, run_reference)
+        if build is None:
+            raise ValueError("verifying against torch needs build=, the function that builds the module")
+        run_reference = _torch_runner(program, model, weights, module, build)
+        accepts = _meta_judge(program, model, run_reference, build)
     else:
         reference, run_reference = "onnx.reference", _onnx_reference(reference_proto)
         accepts = _judge(model, run_reference)
@@ -324,7 +329,7 @@ def _judge(model: ModelIR, run) -> Callable[[dict[str, int]], bool]:
     return accepts
 
 
-def _meta_judge(program: Program, model: ModelIR, run) -> Callable[[dict[str, int]], bool]:
+def _meta_judge(program: Program, model: ModelIR, run, build: Callable) -> Callable[[dict[str, int]], bool]:
     """Whether torch accepts the model at these sizes, judged on the meta device: every shape check
     runs, no arithmetic does, so trying many sizes of a large model costs little. Built lazily; a
     module that cannot be built there is judged by running ``run`` for real instead."""
@@ -336,7 +341,7 @@ def _meta_judge(program: Program, model: ModelIR, run) -> Callable[[dict[str, in
         if "module" not in state:
             try:
                 with torch.device("meta"):
-                    state["module"] = build_torch_model(program, model)
+                    state["module"] = build(program, model)
             except Exception:  # noqa: BLE001 - a layer that needs real memory to be built
                 state["module"] = None
         if state["module"] is None:
@@ -359,11 +364,11 @@ def _meta_judge(program: Program, model: ModelIR, run) -> Callable[[dict[str, in
 # ---------------------------------------------------------------- torch
 
 
-def _torch_runner(program: Program, model: ModelIR, weights: Mapping[str, np.ndarray], module=None):
+def _torch_runner(program: Program, model: ModelIR, weights: Mapping[str, np.ndarray], module, build: Callable):
     import torch
 
     if module is None:
-        module = build_torch_model(program, model, weights)
+        module = build(program, model, weights)
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         # copies: a first layer with inplace=True would otherwise overwrite the feeds themselves
@@ -373,45 +378,6 @@ def _torch_runner(program: Program, model: ModelIR, weights: Mapping[str, np.nda
         return [r.numpy() for r in results]
 
     return run
-
-
-def build_torch_model(program: Program, model: ModelIR, weights: Mapping[str, np.ndarray] | None = None):
-    """The emitted nn.Module in eval mode, holding ``weights`` when given (then built without
-    torch's initialisation, which they replace)."""
-    import torch
-
-    from nndsl.backends.torch_module import class_names, load_module
-
-    cls = load_module(program)[class_names(program)[model.name]]
-    if weights is None:
-        return cls().eval()
-    with torch.device("meta"):
-        module = cls()
-    if any(m._non_persistent_buffers_set for m in module.modules()):
-        module = cls()  # buffers that no state_dict holds: keep their initial values
-    else:
-        module = module.to_empty(device="cpu")
-    state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
-    module.load_state_dict(state, strict=True)
-    return module.eval()
-
-
-def fresh_module(program: Program, model: ModelIR, seed: int = 0):
-    """The emitted module with torch's own initialisation, seeded, in eval mode."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_torch_model(program, model)
-
-
-def fresh_weights(program: Program, model: ModelIR, seed: int = 0) -> dict[str, np.ndarray]:
-    """torch's own initialisation of the emitted module, seeded: the weights of a fresh export."""
-    return module_weights(fresh_module(program, model, seed))
-
-
-def module_weights(module) -> dict[str, np.ndarray]:
-    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
 def _onnx_reference(proto):

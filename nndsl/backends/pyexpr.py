@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from nndsl.backends.pysource import literal, python_name
 from nndsl.expr import Binary, BoolOp, Call, Compare, Cond, Const, Expr, Neg, Not, Ref, TupleOf, free_names
-from nndsl.pysource import literal, python_name
 
 _ARITHMETIC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import os
 
-from nndsl.pysource import literal as _literal
+from nndsl.backends.pysource import literal as _literal
 from nndsl.statements import Assign, BinOp, Call, Code
 
 LINE_LENGTH = 88

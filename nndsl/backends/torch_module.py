@@ -13,6 +13,7 @@ import types
 from collections.abc import Callable
 
 from nndsl.backends.pyexpr import python, python_names
+from nndsl.backends.pysource import python_name
 from nndsl.backends.pywriter import (
     LINE_LENGTH,
     Code,
@@ -43,7 +44,6 @@ from nndsl.ir import (
 from nndsl.lowering import BlockClass, Grouping, Layout, Names, class_layout, in_scope, model_layout, node_at, pure
 from nndsl.lowering import sub_networks as _sub_networks
 from nndsl.operators import lookup as lookup_operator
-from nndsl.pysource import python_name
 from nndsl.statements import Assign
 from nndsl.version import __version__
 

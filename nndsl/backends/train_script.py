@@ -14,10 +14,10 @@ import sys
 import types
 from functools import cache
 
+from nndsl.backends.pysource import string_literal
 from nndsl.backends.pywriter import Code, call, call_text, comment, literal
 from nndsl.backends.torch_module import class_names, emit_classes
 from nndsl.ir import ModelIR, Program, TrainConfig
-from nndsl.pysource import string_literal
 from nndsl.train_catalogue import DATA_LOADERS
 from nndsl.version import __version__
 
