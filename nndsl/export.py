@@ -75,11 +75,11 @@ def _anchors(program: Program, model: ModelIR) -> dict[int, tuple[Span, str | No
 
         for node in graph.nodes:
             if outer is None:
-                out[id(node)] = (node.span, None)
+                out[node.id] = (node.span, None)
             else:
-                out[id(node)] = (outer.span, f"at line {node.line} of {outer.defined_in}: {node.text}")
+                out[node.id] = (outer.span, f"at line {node.line} of {outer.defined_in}: {node.text}")
             inner = outer
-            if outer is None and isinstance(node, BlockNode) and node.defined_in and node.defined_in != here:
+            if outer is None and node.tag == "block" and node.defined_in and node.defined_in != here:
                 inner = node
             for sub in subgraphs(node):
                 visit(sub, inner)
@@ -91,7 +91,7 @@ def _anchors(program: Program, model: ModelIR) -> dict[int, tuple[Span, str | No
 def _diagnostic(program: Program, model: ModelIR, code: str, message: str, node=None, help=None) -> Diagnostic:
     span, note = model.span, None
     if node is not None:
-        span, note = _anchors(program, model).get(id(node), (node.span, None))
+        span, note = _anchors(program, model).get(node.id, (node.span, None))
     label = "cannot be exported" if code == "E601" else ""
     return Diagnostic(
         Severity.ERROR, code, message, program.source, span, label, help=help, notes=(note,) if note else ()

@@ -19,7 +19,19 @@ from onnx import helper, numpy_helper
 from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info, write_model
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from nndsl.backends.torch_module import block_classes  # the grouping of block uses, until the lowering owns it
-from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, Program, ResidualNode, SeqNode, subgraphs, walk
+from nndsl.ir import (
+    BlockNode,
+    Graph,
+    LayerNode,
+    ModelIR,
+    OpNode,
+    Program,
+    ResidualNode,
+    SeqNode,
+    Visitor,
+    subgraphs,
+    walk,
+)
 from nndsl.lowering import lower
 from nndsl.operators import lookup as lookup_operator
 from nndsl.version import __version__
@@ -215,14 +227,14 @@ def export_model(
     return exporter.build()
 
 
-class _Exporter:
+class _Exporter(Visitor):
     def __init__(self, program: Program, model: ModelIR, store: WeightStore, opset: int, fold: bool):
         self.model = model
         self.store = store
         self.g = GraphBuilder(opset)
         self.prefix = lower(program, block_classes).prefixes  # layer id -> its state_dict prefix
         self.env: dict[int, str] = {}
-        self.fold_into: dict[int, LayerNode] = {}  # id(conv or linear) -> the BatchNorm after it
+        self.fold_into: dict[int, LayerNode] = {}  # the id of a conv or linear -> the BatchNorm after it
         self.folded: set[int] = set()
         if fold:
             self._plan_folding()
@@ -235,26 +247,26 @@ class _Exporter:
             for v in graph.outputs:
                 reads[v] = reads.get(v, 0) + 1
             for node in graph.nodes:
-                for v in _reads(node):
+                for v in node.reads:
                     reads[v] = reads.get(v, 0) + 1
-                if isinstance(node, LayerNode):
+                if node.tag == "layer":
                     producer[node.dst] = node
                 for sub in subgraphs(node):
                     count(sub)
 
         count(self.model.graph)
         for node in walk(self.model.graph):
-            if not (isinstance(node, LayerNode) and node.layer.dsl_name() in _BATCH_NORMS):
+            if not (node.tag == "layer" and node.layer.dsl_name() in _BATCH_NORMS):
                 continue
             before = producer.get(node.src)
             if before is None or reads.get(node.src) != 1 or before.layer.dsl_name() not in _FOLD_INTO:
                 continue
-            if not node.args["track_running_stats"] or id(before) in self.fold_into:
+            if not node.args["track_running_stats"] or before.id in self.fold_into:
                 continue
             if before.layer.dsl_name() == "Linear" and node.input.shape.rank != 2:
                 continue  # BatchNorm1d of [N, C, L] normalises C, not Linear's features
-            self.fold_into[id(before)] = node
-            self.folded.add(id(node))
+            self.fold_into[before.id] = node
+            self.folded.add(node.id)
 
     def build(self) -> Exported:
         model = self.model
@@ -266,7 +278,7 @@ class _Exporter:
         outputs = output_names(model)
         for name in outputs:
             self.g.reserve(name)
-        self.graph(model.graph)
+        self.run(model.graph)
         results = []
         renamed: dict[str, str] = {}
         for name, value, tensor in zip(outputs, model.graph.outputs, model.outputs):
@@ -303,51 +315,49 @@ class _Exporter:
 
     # -- nodes
 
-    def graph(self, graph: Graph) -> None:
-        for node in graph.nodes:
-            self.node(node)
+    def layer(self, node: LayerNode) -> None:
+        self.env[node.dst] = self.layer_value(node)
 
-    def node(self, node) -> None:
+    def op(self, node: OpNode) -> None:
+        for value, name in zip(node.outputs, self.op_values(node)):
+            self.env[value] = name
+
+    def block(self, node: BlockNode) -> None:
+        for inner, outer in zip(node.body.inputs, node.inputs):
+            self.env[inner] = self.env[outer]
+        self.run(node.body)
+        self.env[node.output] = self.env[node.body.outputs[0]]
+
+    def seq(self, node: SeqNode) -> None:
+        self.env[node.body.inputs[0]] = self.env[node.input]
+        self.run(node.body)
+        self.env[node.output] = self.env[node.body.outputs[0]]
+
+    def residual(self, node: ResidualNode) -> None:
         env = self.env
-        if isinstance(node, LayerNode):
-            env[node.dst] = self.layer(node)
-        elif isinstance(node, OpNode):
-            outs = self.op(node)
-            for value, name in zip(node.outputs, outs):
-                env[value] = name
-        elif isinstance(node, BlockNode):
-            for inner, outer in zip(node.body.inputs, node.inputs):
-                env[inner] = env[outer]
-            self.graph(node.body)
-            env[node.output] = env[node.body.outputs[0]]
-        elif isinstance(node, SeqNode):
-            env[node.body.inputs[0]] = env[node.input]
-            self.graph(node.body)
-            env[node.output] = env[node.body.outputs[0]]
-        elif isinstance(node, ResidualNode):
-            env[node.body.inputs[0]] = env[node.input]
-            self.graph(node.body)
-            body = env[node.body.outputs[0]]
-            if not node.active:
-                env[node.output] = body
-                return
-            if node.shortcut is not None:
-                env[node.shortcut.inputs[0]] = env[node.input]
-                self.graph(node.shortcut)
-                short = env[node.shortcut.outputs[0]]
-            else:
-                short = env[node.input]
-            self.g.scope = "residual"
-            env[node.output] = self.g.op("Add", [body, short])
+        env[node.body.inputs[0]] = env[node.input]
+        self.run(node.body)
+        body = env[node.body.outputs[0]]
+        if not node.active:
+            env[node.output] = body
+            return
+        if node.shortcut is not None:
+            env[node.shortcut.inputs[0]] = env[node.input]
+            self.run(node.shortcut)
+            short = env[node.shortcut.outputs[0]]
+        else:
+            short = env[node.input]
+        self.g.scope = "residual"
+        env[node.output] = self.g.op("Add", [body, short])
 
-    def layer(self, node: LayerNode) -> str:
+    def layer_value(self, node: LayerNode) -> str:
         x = self.env[node.src]
-        if id(node) in self.folded:
+        if node.id in self.folded:
             return x  # folded into the layer before it
         prefix = self.prefix.get(node.id, "")
         self.g.scope = prefix or node.layer.dsl_name().lower()
         weights = LayerWeights(self.store, prefix, node)
-        norm = self.fold_into.get(id(node))
+        norm = self.fold_into.get(node.id)
         if norm is not None:
             norm_weights = LayerWeights(self.store, self.prefix[norm.id], norm)
             weights = _FoldedWeights(self.store, prefix, node, norm_weights, norm.args["eps"])
@@ -356,18 +366,10 @@ class _Exporter:
         except NotExportable as exc:
             raise ExportProblem(exc.message, node, exc.help) from None
 
-    def op(self, node: OpNode) -> list[str]:
+    def op_values(self, node: OpNode) -> list[str]:
         self.g.scope = node.op
         types = [self.model.types[v] for v in node.inputs]
         return lookup_operator(node.op).to_onnx(self.g, node, [self.env[v] for v in node.inputs], types)
-
-
-def _reads(node) -> tuple[int, ...]:
-    if isinstance(node, LayerNode):
-        return (node.src,)
-    if isinstance(node, (OpNode, BlockNode)):
-        return tuple(node.inputs)
-    return (node.input,)
 
 
 # ---------------------------------------------------------------- constant folding

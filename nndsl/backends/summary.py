@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from nndsl.diagnostics import Severity, span_json
-from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, layers_of, subgraphs
+from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, Visitor, subgraphs, walk
 
 JSON_SCHEMA_VERSION = 1
 
@@ -59,33 +59,46 @@ def train_text(config) -> str:
     return ", ".join(parts)
 
 
-def _shape_rows(graph, source, rows) -> None:
+class _ShapeRows(Visitor):
     """One row per layer, tensor operation, block use and residual sum of a model's own graph."""
-    for node in graph.nodes:
-        if isinstance(node, (ResidualNode, SeqNode)) and not (isinstance(node, SeqNode) and node.kind == "param"):
-            _shape_rows(node.body, source, rows)
-            if isinstance(node, ResidualNode):
-                if node.shortcut is not None:
-                    _shape_rows(node.shortcut, source, rows)
-                rows.append(("", "+ (residual sum)", str(node.type), "0"))
-            continue
-        line, col = source.line_col(node.span.start)
-        text = node.text if len(node.text) <= 60 else node.text[:57] + "..."
-        if isinstance(node, LayerNode):
-            rows.append((f"{line}:{col}", text, str(node.output), f"{node.params:,}"))
-        elif isinstance(node, OpNode):
-            rows.append((f"{line}:{col}", text, ", ".join(map(str, node.types)), "0"))
-        elif isinstance(node, BlockNode):
-            params = sum(n.params for n in layers_of(node.body))
-            # the values this use got, which a loop or a parameter may hide in the text
-            args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not isinstance(v, SubNetwork))
-            rows.append((f"{line}:{col}", f"{node.block}({args})", str(node.types[-1]), f"{params:,}"))
+
+    def __init__(self, source, rows: list) -> None:
+        self.source = source
+        self.rows = rows
+
+    def _where(self, node) -> str:
+        line, col = self.source.line_col(node.span.start)
+        return f"{line}:{col}"
+
+    @staticmethod
+    def _text(node) -> str:
+        return node.text if len(node.text) <= 60 else node.text[:57] + "..."
+
+    def layer(self, node: LayerNode) -> None:
+        self.rows.append((self._where(node), self._text(node), str(node.output), f"{node.params:,}"))
+
+    def op(self, node: OpNode) -> None:
+        self.rows.append((self._where(node), self._text(node), ", ".join(map(str, node.types)), "0"))
+
+    def block(self, node: BlockNode) -> None:
+        params = sum(n.own_params for n in walk(node.body))
+        # the values this use got, which a loop or a parameter may hide in the text
+        args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not isinstance(v, SubNetwork))
+        self.rows.append((self._where(node), f"{node.block}({args})", str(node.types[-1]), f"{params:,}"))
+
+    def seq(self, node: SeqNode) -> None:
+        if node.kind != "param":  # a sub-network argument's rows are where the block's use is
+            self.run(node.body)
+
+    def residual(self, node: ResidualNode) -> None:
+        self.generic(node)
+        self.rows.append(("", "+ (residual sum)", str(node.type), "0"))
 
 
 def shape_table(model, source) -> str:
     """The ``--shapes`` table: where, layer, output shape and parameters, one row per node."""
     rows = [("", "layer", "output", "params")]
-    _shape_rows(model.graph, source, rows)
+    _ShapeRows(source, rows).run(model.graph)
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     out = []
     for r in rows:
