@@ -22,6 +22,11 @@ from nndsl.expr import Expr
 from nndsl.shapes import TensorType
 from nndsl.source import Source
 
+# the parts of the node interface that several kinds of node share
+_reads_input = property(lambda node: (node.input,), doc="the one value the node reads")
+_writes_output = property(lambda node: (node.output,), doc="the one value the node defines")
+_body_graph = property(lambda node: (node.body,), doc="the node's one sub-graph")
+
 
 class LayerNode(NamedTuple):
     """One layer call, checked: the concrete layer class, every argument's final value, shapes."""
@@ -140,13 +145,9 @@ class BlockNode(NamedTuple):
     def reads(self) -> tuple[int, ...]:
         return self.inputs
 
-    @property
-    def writes(self) -> tuple[int, ...]:
-        return (self.output,)
+    writes = _writes_output
 
-    @property
-    def graphs(self) -> tuple[Graph, ...]:
-        return (self.body,)
+    graphs = _body_graph
 
 
 class ResidualNode(NamedTuple):
@@ -176,13 +177,8 @@ class ResidualNode(NamedTuple):
     tag = "residual"
     own_params = 0
 
-    @property
-    def reads(self) -> tuple[int, ...]:
-        return (self.input,)
-
-    @property
-    def writes(self) -> tuple[int, ...]:
-        return (self.output,)
+    reads = _reads_input
+    writes = _writes_output
 
     @property
     def graphs(self) -> tuple[Graph, ...]:
@@ -207,17 +203,10 @@ class SeqNode(NamedTuple):
     tag = "seq"
     own_params = 0
 
-    @property
-    def reads(self) -> tuple[int, ...]:
-        return (self.input,)
+    reads = _reads_input
+    writes = _writes_output
 
-    @property
-    def writes(self) -> tuple[int, ...]:
-        return (self.output,)
-
-    @property
-    def graphs(self) -> tuple[Graph, ...]:
-        return (self.body,)
+    graphs = _body_graph
 
 
 Node = Union[LayerNode, OpNode, BlockNode, ResidualNode, SeqNode]
