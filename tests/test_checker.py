@@ -343,3 +343,10 @@ def test_a_symbolic_size_where_a_number_is_needed_is_written_as_the_spec_writes_
 def test_the_built_in_constants_are_no_names_for_parameters_inputs_or_sizes(text, code):
     """True, False and None always mean the constants: one error, no knock-on errors."""
     assert codes(text) == [code]
+
+
+def test_a_size_of_the_models_input_used_as_a_value_says_what_it_is():
+    result, found = diags("model P(x: [N, 3]) {\n    x -> Reshape((N, 3))\n}\n")
+    assert [(c, m) for c, m, _ in found] == [("E108", "'N' is a size of the model's input, not a value")]
+    assert "Reshape((-1, 3))" in result.diagnostics[0].help
+    assert codes("model P(x: [N, 3]) {\n    x -> Reshape((-1, 3))\n}\n") == []

@@ -663,6 +663,15 @@ class Flow:
                 )
                 raise Abort
             scope = scope.parent
+        if not called and name in self.ctx.used_names:  # a symbolic size of the model's inputs
+            self.ctx.error(
+                "E108",
+                f"'{name}' is a size of the model's input, not a value",
+                span,
+                "a symbolic size",
+                help=f"write -1 where torch infers a size (Reshape((-1, 3))), or give {name} a number in the input",
+            )
+            raise Abort
         values = self.ctx.scope.names() if self.ctx.scope is not None else []
         close = close_matches(name, values + list(self.ctx.constants) + list(BUILTIN_VALUES), n=1)
         if not called and (close or not (name[:1].isupper() or suggest(name))):
