@@ -13,7 +13,7 @@ from test_emit_blocks import SPLIT_HEADS, SUB_NETWORKS, USES
 from test_fuzz_flow import _SETTINGS, _check, programs
 
 import nndsl
-from nndsl.backends.torch_module import block_classes, class_names, load_module
+from nndsl.backends.torch_module import class_names, load_module
 from nndsl.ir import Program, walk
 from nndsl.lowering import Module, lower
 
@@ -38,9 +38,9 @@ model Edges(x: [N, 8]) {
 
 def _agree(program: Program) -> int:
     """Asserts the lowering's tree is the built module's; returns how many modules it has."""
-    lowered = lower(program, block_classes)
+    lowered = lower(program)
     namespace, classes = load_module(program), class_names(program)
-    grouping = block_classes(program)
+    grouping = lowered.classes
     count = 0
     for model in program.complete_models:
         with torch.device("meta"):
@@ -102,11 +102,11 @@ def test_generated_programs(tmp_path):
 
 def test_every_layer_with_a_module_has_a_prefix():
     program = nndsl.check_file(Path(zoo_specs()[0]).parent / "resnet18.nn").program
-    lowered = lower(program, block_classes)
+    lowered = lower(program)
     model = program.models[0]
     with_module = {n.id for n in model.layers if n.layer.has_module}
     assert with_module == set(lowered.prefixes)
-    assert lower(program, block_classes) is lowered  # computed once per program
+    assert lower(program) is lowered  # computed once per program
 
 
 def test_the_lowering_imports_no_backend():
