@@ -1,4 +1,5 @@
-"""The module tree every backend reads: each model's modules, their attribute names and state_dict paths."""
+"""The module tree every backend reads: which block uses share a class (with its constructor
+parameters and slots, as IR expressions), each model's modules, their attribute names and state_dict paths."""
 
 from __future__ import annotations
 

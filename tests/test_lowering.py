@@ -14,8 +14,9 @@ from test_fuzz_flow import _SETTINGS, _check, programs
 
 import nndsl
 from nndsl.backends.torch_module import class_names, load_module
+from nndsl.expr import Binary, Const, Ref
 from nndsl.ir import Program, walk
-from nndsl.lowering import Module, lower
+from nndsl.lowering import Module, lower, typed
 
 torch = pytest.importorskip("torch")
 
@@ -116,3 +117,34 @@ def test_the_lowering_imports_no_backend():
     graph = grimp.build_graph("nndsl", include_external_packages=False)
     upstream = graph.find_upstream_modules("nndsl.lowering")
     assert not {m for m in upstream if m.startswith("nndsl.backends")}
+
+
+def test_constants_are_told_apart_by_type():
+    """``1 == True == 1.0``, as tuples ``Const(1) == Const(True)``: a class's key must not merge them."""
+    keys = {typed(Const(1)), typed(Const(True)), typed(Const(1.0)), typed(Const((1,))), typed(Const((True,)))}
+    assert len(keys) == 5
+    assert typed(Const(float("nan"))) == typed(Const(float("nan")))
+    assert typed(Binary("*", Ref("C"), Const(2))) != typed(Binary("*", Ref("C"), Const(2.0)))
+
+
+def test_uses_that_differ_in_values_share_a_class_whose_slots_are_expressions():
+    text = """\
+block Shape(x: [N, C], fc, k) { Reshape(fc) -> Linear(k, k) -> Reshape((-1, C)) }
+model M(x: [N, 8]) { Shape((-1, 8), 8) -> Shape((-1, 4), 4) -> Linear(8, 2) }
+"""
+    result = nndsl.check_source(text, "shape.nn")
+    assert result.ok, [d.message for d in result.errors]
+    lowered = lower(result.program)
+    uses = [node for node in walk(result.program.models[0].graph) if node.tag == "block"]
+    classes = {lowered.classes[use.id].name for use in uses}
+    assert classes == {"Shape"}
+    cls = lowered.classes[uses[0].id]
+    assert [p.name for p in cls.params] == ["fc", "k"]
+    assert [p.values for p in cls.params] == [((-1, 8), (-1, 4)), (8, 4)]
+    assert set(cls.forward_sources.values()) == {Ref("fc")}  # the second Reshape's is the same in both
+    # the Linear's sizes, and the dtype it holds its weights in (the same in both uses)
+    assert {key[1]: expr for key, expr in cls.slots.items()} == {
+        "in_features": Ref("k"),
+        "out_features": Ref("k"),
+        "dtype": Const("float32"),
+    }
