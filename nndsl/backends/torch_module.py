@@ -137,7 +137,6 @@ class _Program:
         self.value_names: dict[int, dict] = {}  # block use id -> the names of its model's values
         for model in program.complete_models:
             self.value_names.update({n.id: model.names for n in walk(model.graph) if isinstance(n, BlockNode)})
-        self.class_writers: dict[int, _ClassWriter] = {}  # id(BlockClass) -> the writer of its body
         #: id(BlockClass) -> its sub-network parameters and the attributes that hold them
         self.sub_attrs: dict[int, dict[str, str]] = {}
         self.pending: list[list[str]] = []  # classes for sub-networks, written before their user
@@ -223,7 +222,6 @@ class _Program:
         first = cls.uses[0]
         layout = class_layout(self.grouping, cls)
         writer = _ClassWriter(self, layout, first.body, self.value_names.get(first.id, {}), cls.slots, cls)
-        self.class_writers[id(cls)] = writer
         sub_attrs = writer.sub_attrs
         for name in cls.module_params:
             sub_attrs[name] = layout.names[("hold", name)]
