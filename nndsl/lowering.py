@@ -242,15 +242,19 @@ def state_dtype(node) -> DType | None:
 def typed(value) -> object:
     """A value (an expression, a statement, plain data) as a hashable tree that tells apart what
     compares equal but is not the same: ``1``, ``True`` and ``1.0``; two NaNs are the same."""
-    if isinstance(value, tuple) and hasattr(type(value), "_fields"):  # an expression, a statement
-        return (type(value), tuple(typed(v) for v in value))
-    if isinstance(value, (tuple, list)):
-        return (type(value), tuple(typed(v) for v in value))
+    kind = type(value)
+    if kind in _LEAVES:
+        return (kind, value)
+    if kind is float:
+        return (float, repr(value))
+    if isinstance(value, (tuple, list)):  # an expression and a statement too: a named tuple
+        return (kind, tuple(map(typed, value)))
     if isinstance(value, Mapping):
         return (dict, tuple((k, typed(v)) for k, v in value.items()))
-    if isinstance(value, float):
-        return (float, repr(value))
-    return (type(value), value)
+    return (kind, value)
+
+
+_LEAVES = frozenset({int, str, bool, type(None)})
 
 
 def same(a, b) -> bool:
