@@ -133,7 +133,7 @@ class _Program:
         self.classes = classes.names
         self.model_classes = classes.models
         self.block_classes: list[BlockClass] = classes.blocks
-        self.grouping = classes.of  # block use id -> its class
+        self.class_of = classes.of  # block use id -> its class
         self.value_names: dict[int, dict] = {}  # block use id -> the names of its model's values
         for model in program.complete_models:
             self.value_names.update({n.id: model.names for n in walk(model.graph) if isinstance(n, BlockNode)})
@@ -195,7 +195,7 @@ class _Program:
         return out
 
     def block_call(self, node: BlockNode, writer: _ClassWriter, path: tuple) -> Construct:
-        cls = self.grouping[node.id]
+        cls = self.class_of[node.id]
         subs = _sub_networks(node)
         positional, keywords = [], []
         for name, _, default, keyword_only, _, _ in cls.params:
@@ -220,7 +220,7 @@ class _Program:
 
     def emit_block(self, cls: BlockClass) -> list[str]:
         first = cls.uses[0]
-        layout = class_layout(self.grouping, cls)
+        layout = class_layout(self.class_of, cls)
         writer = _ClassWriter(self, layout, first.body, self.value_names.get(first.id, {}), cls.slots, cls)
         sub_attrs = writer.sub_attrs
         for name in cls.module_params:
@@ -246,7 +246,7 @@ class _Program:
         return lines + writer.forward(signature, first.body.inputs, input_vars, shape_comments=False)
 
     def emit_model(self, model: ModelIR) -> list[str]:
-        writer = _ClassWriter(self, model_layout(self.grouping, model.graph), model.graph, model.names, None)
+        writer = _ClassWriter(self, model_layout(self.class_of, model.graph), model.graph, model.names, None)
         writer.add_graph(model.graph)
         names = Names({"self"})
         input_vars = [names.take(n) for n in model.input_names]
