@@ -252,12 +252,11 @@ def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> 
     import torch
 
     from nndsl.backends.torch_build import build_model
-    from nndsl.backends.torch_module import block_classes
     from nndsl.lowering import lower
 
     with torch.device("meta"):  # shapes only: no initialisation to pay for
         expected = {k: tuple(v.shape) for k, v in build_model(program, model).state_dict().items()}
-    prefixes = lower(program, block_classes).prefixes
+    prefixes = lower(program).prefixes
     owner = {}
     for node in model.layers:
         prefix = prefixes.get(node.id)

@@ -1,4 +1,5 @@
-"""The module tree every backend reads: each model's modules, their attribute names and state_dict paths."""
+"""The module tree every backend reads: which block uses share a class (with its constructor
+parameters and slots, as IR expressions), each model's modules, their attribute names and state_dict paths."""
 
 from __future__ import annotations
 
@@ -9,9 +10,46 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple, Union
 
-from nndsl.ir import BlockNode, Graph, Program, SeqNode, SubNetwork, subgraphs
+from nndsl.expr import Const, Expr, Ref, free_names
+from nndsl.ir import BlockNode, Graph, Program, SeqNode, SubNetwork, subgraphs, walk
 
 # ---------------------------------------------------------------- identifiers
+
+#: names a spec name must not take in emitted Python: keywords and soft keywords, and the names
+#: the generated methods themselves use (``self``, the modules, the builtins they call or annotate
+#: with); static, so that the output does not depend on the Python version
+SPEC_RESERVED = (
+    frozenset(keyword.kwlist)
+    | frozenset(keyword.softkwlist)
+    | {
+        "match",  # soft keywords of some Python versions only: the same output on every version
+        "case",
+        "type",
+        "self",
+        "nn",
+        "torch",
+        "super",
+        "float",
+        "int",
+        "bool",
+        "str",
+        "tuple",
+        "object",
+    }
+)
+
+
+def python_name(name: str) -> str:
+    """The name a spec name (a block parameter, an input size, a body constant) has in emitted
+    Python: ``class`` -> ``class_``, ``class_`` -> ``class__``; a name Python treats specially for
+    its leading ``__`` (``__class__``, which breaks ``super()``, or one a class would mangle) gets
+    a ``p`` in front. The mapping is one-to-one, so distinct spec names stay distinct."""
+    if re.match(r"p*__", name):
+        return "p" + name
+    if name.rstrip("_") in SPEC_RESERVED:
+        return name + "_"
+    return name
+
 
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {"torch", "nn", "self"}
 
@@ -88,10 +126,10 @@ def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def value_attr(source: str, arg: str) -> str:
+def value_attr(source: Expr, arg: str) -> str:
     """The attribute a value computed in ``__init__`` for a tensor method's argument wants: the
-    source itself when it is a name (``self.shape = shape``), else the argument's name."""
-    return source if source.isidentifier() else arg
+    name it reads when it is one (``self.shape = shape``), else the argument's name."""
+    return python_name(source.name) if isinstance(source, Ref) else arg
 
 
 class Attributes:
@@ -213,17 +251,351 @@ def _owner(graph: Graph, path: tuple):
     return node_at(graph, path)
 
 
-# ---------------------------------------------------------------- the tree
+# ---------------------------------------------------------------- block classes: which uses share one
+
+#: a constructor parameter without a default
+NO_DEFAULT = object()
 
 
-class BlockClass(NamedTuple):
-    """What the module tree needs of the class that a group of a block's uses share."""
+class DType(str):
+    """The floating dtype a layer holds its parameters and buffers in (``float32``): a value a
+    block's uses may give its class."""
+
+
+_FLOATS = ("float32", "float64", "float16", "bfloat16")
+
+
+def state_dtype(node) -> DType | None:
+    """The dtype of a layer's parameters and buffers: the floating dtype it computes in (its
+    output's; an Embedding's output, float32, for integer input), as the checker typed it.
+    None for a layer that holds neither."""
+    if not node.layer.has_module or not (node.params or node.args.get("track_running_stats")):
+        return None
+    return DType(node.output.dtype if node.output.dtype in _FLOATS else "float32")
+
+
+def typed(value) -> object:
+    """A value (an expression, a statement, plain data) as a hashable tree that tells apart what
+    compares equal but is not the same: ``1``, ``True`` and ``1.0``; two NaNs are the same."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return (kind, value)
+    if kind is float:
+        return (float, repr(value))
+    if isinstance(value, (tuple, list)):  # an expression and a statement too: a named tuple
+        return (kind, tuple(map(typed, value)))
+    if isinstance(value, Mapping):
+        return (dict, tuple((k, typed(v)) for k, v in value.items()))
+    return (kind, value)
+
+
+_LEAVES = frozenset({int, str, bool, type(None)})
+
+
+def same(a, b) -> bool:
+    """Equal and of one type (``1`` and ``True`` are not the same argument)."""
+    return a == b and type(a) is type(b)
+
+
+class Param(NamedTuple):
+    """A constructor parameter of a block's class."""
 
     name: str
-    uses: tuple[BlockNode, ...]  # the first decides the class's attributes
-    module_params: tuple[str, ...]  # constructor parameters that hold a module, in order
-    #: slot key (path, argument) of a tensor method's argument that __init__ computes -> its source
-    forward_sources: Mapping[tuple, str]
+    values: tuple  # its value in each use (of those that have it)
+    default: object  # NO_DEFAULT where it has none
+    keyword_only: bool  # not the block's own: one value each use gives a slot
+    module: bool  # it holds a sub-network (a module, or None)
+    unset: bool  # a parameter no use sets and the body never applies: None in every use
+
+
+def _param(name: str, values, default=NO_DEFAULT, keyword_only: bool = False, applied: bool = True) -> Param:
+    unset = not applied and all(v is None for v in values)
+    module = not unset and all(v is None or isinstance(v, SubNetwork) for v in values)
+    if module and default is not NO_DEFAULT:  # a module parameter with a default defaults to None
+        default = None
+    return Param(name, tuple(values), default, keyword_only, module, unset)
+
+
+class BlockClass:
+    """The class a group of a block's uses share: its constructor parameters, and the expression
+    that gives every argument built inside it (a slot), from the parameters."""
+
+    def __init__(self, name: str, uses: list[BlockNode]):
+        self.name = name
+        self.uses = tuple(uses)  # the first decides the class's attributes
+        self.params: list[Param] = []  # in order: input-pattern sizes, the block's, keyword-only ones
+        #: slot key (path, argument) -> the expression __init__ builds its module with
+        self.slots: dict[tuple, Expr] = {}
+        #: slot key of a tensor method's argument that differs between uses -> the expression
+        #: __init__ computes it from, for forward to read as an attribute
+        self.forward_sources: dict[tuple, Expr] = {}
+        #: keyword-only parameter -> its value in each use (by the use's id)
+        self.extra_values: dict[str, dict[int, object]] = {}
+        #: body constants __init__ computes first: (the spec's name, its expression)
+        self.locals: list[tuple[str, Expr]] = []
+
+    @property
+    def module_params(self) -> tuple[str, ...]:
+        """The constructor parameters that hold a module, in order."""
+        return tuple(p.name for p in self.params if p.module)
+
+    def arg_value(self, use: BlockNode, name: str):
+        """The value of constructor parameter (or body constant) ``name`` in one use."""
+        if name in self.extra_values:
+            return self.extra_values[name].get(use.id)
+        if name in use.dims:
+            return use.dims[name]
+        return use.args[name] if name in use.args else use.constants.get(name)
+
+
+class Classes(NamedTuple):
+    """The classes of a program: one per model, and one per group of a block's uses."""
+
+    blocks: list[BlockClass]  # inner blocks first
+    of: dict[int, BlockClass]  # block use id -> its class
+    models: dict[str, str]  # model name -> its class's name
+    names: Names  # the class names taken (more may be taken for sub-network classes)
+
+
+def group_blocks(program: Program, reserved: frozenset = frozenset(), share: bool = True) -> Classes:
+    """Groups each block's uses into classes: uses share one when everything that reaches
+    ``__init__`` or ``forward`` has one structure (nodes, data flow, layer classes, the arguments
+    written, tensor methods' arguments as expressions), their values aside. ``share=False`` gives
+    each use a class of its own; no class takes a name in ``reserved``."""
+    names = Names(set(reserved))
+    models = {m.name: names.take(m.name) for m in program.complete_models}
+    uses: dict[tuple[str, str], list[BlockNode]] = {}
+    for model in program.complete_models:
+        for node in walk(model.graph):
+            if node.tag == "block":
+                uses.setdefault((node.defined_in, node.block), []).append(node)
+    of: dict[int, BlockClass] = {}
+    blocks: list[BlockClass] = []
+    # inner blocks first: an outer block's structure names its inner blocks' classes (the deepest
+    # use counts: an inner block may be used only where a use has a conditional shortcut)
+    taken: dict[str, int] = {}
+    for (_, block), nodes in sorted(uses.items(), key=lambda item: max(map(_depth, item[1]))):
+        # uses of one structure, and (None where a use lacks it) the structure of each conditional
+        # shortcut: a use joins the first group whose shortcuts agree with its own where both have them
+        groups: dict[object, list[tuple[list, list[BlockNode]]]] = {}
+        for node in nodes:
+            shortcuts: list = []
+            key = (
+                (_Structure(of).of(node.body, shortcuts), tuple((k, typed(v)) for k, v in sorted(node.locals.items())))
+                if share
+                else node.id
+            )
+            for known, members in groups.setdefault(key, []):
+                if all(a is None or b is None or a == b for a, b in zip(known, shortcuts)):
+                    known[:] = [b if a is None else a for a, b in zip(known, shortcuts)]
+                    members.append(node)
+                    break
+            else:
+                groups[key].append((shortcuts, [node]))
+        for members in (members for group in groups.values() for _, members in group):
+            taken[block] = taken.get(block, 0) + 1
+            cls = BlockClass(names.take(block if taken[block] == 1 else f"{block}{taken[block]}"), members)
+            of.update({member.id: cls for member in members})
+            _resolve(cls, of)
+            blocks.append(cls)
+    return Classes(blocks, of, models, names)
+
+
+def _depth(node: BlockNode) -> int:
+    return 1 + max((_depth(n) for n in walk(node.body, into_blocks=False) if n.tag == "block"), default=0)
+
+
+def _is_param(graph: Graph | None) -> bool:
+    """A graph that applies one sub-network parameter of the block, as it is."""
+    return (
+        graph is not None and len(graph.nodes) == 1 and graph.nodes[0].tag == "seq" and graph.nodes[0].param is not None
+    )
+
+
+class _Structure:
+    """What makes two uses of a block one class: nodes, data flow, layer classes, the arguments
+    written, as a hashable tree. Values are numbered in order of appearance, so that uses numbered
+    apart compare equal."""
+
+    def __init__(self, of: Mapping[int, BlockClass]):
+        self.classes = of
+
+    def of(self, graph: Graph, shortcuts: list | None = None) -> tuple:
+        """A conditional shortcut's structure goes to ``shortcuts`` (None where this use lacks it),
+        for uses that lack it to share a class with those that have it; without ``shortcuts`` it
+        is part of the result."""
+        numbers: dict[int, int] = {}
+
+        def rel(values) -> tuple[int, ...]:
+            return tuple(numbers.setdefault(v, len(numbers)) for v in values)
+
+        rel(graph.inputs)
+        if shortcuts is not None:
+            return self._graph(graph, rel, shortcuts)
+        found: list = []
+        return (self._graph(graph, rel, found), tuple(found))
+
+    def _graph(self, graph: Graph, rel, shortcuts: list) -> tuple:
+        parts: list[tuple] = []
+        for node in graph.nodes:
+            if node.tag == "layer":
+                positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
+                # a module's forward may depend on its arguments (an LSTM's batch_first); a tensor
+                # method's arguments are slots
+                written = (
+                    typed(node.layer.forward_statements("m", "a", "b", node.args, node.selector))
+                    if node.layer.has_module
+                    else None
+                )
+                where = (rel([node.src]), rel([node.dst]))
+                parts.append(("L", node.layer, node.selector, where, tuple(positional), tuple(keywords), written))
+            elif node.tag == "op":
+                parts.append(("O", node.op, rel(node.inputs), rel(node.outputs), typed(node.args), typed(node.scalar)))
+            elif node.tag == "block":
+                subs = tuple((name, self.of(sub.body, shortcuts)) for name, sub in sorted(sub_networks(node).items()))
+                parts.append(("B", self.classes[node.id].name, rel(node.inputs), rel([node.output]), subs))
+            elif node.tag == "residual":
+                body = self._graph(node.body, rel, shortcuts)
+                if node.shortcut_if and _is_param(node.shortcut):  # the module a use was given: a class each
+                    shortcut = ("if param", typed(node.shortcut_if), node.shortcut.nodes[0].param)
+                    shortcuts.append(None)
+                elif node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
+                    shortcut = ("if", typed(node.shortcut_if))
+                    shortcuts.append(None if node.shortcut is None else self.of(node.shortcut))
+                elif node.shortcut_param:
+                    shortcut = ("param", node.shortcut_param)
+                else:
+                    shortcut = self._graph(node.shortcut, rel, shortcuts) if node.shortcut else ("identity",)
+                optional = typed(node.residual_if) if node.residual_if else None  # `active` may differ per use
+                parts.append(("R", optional, body, shortcut, rel([node.input]), rel([node.output])))
+            elif node.tag == "seq":
+                inner = node.param if node.kind == "param" else self._graph(node.body, rel, shortcuts)
+                parts.append(("S", node.kind, inner, rel([node.input]), rel([node.output])))
+        return (tuple(parts), rel(graph.outputs))
+
+
+def _slots(graph: Graph, of: Mapping[int, BlockClass], path: tuple = ()) -> list[tuple[tuple, Expr | None, object]]:
+    """Every constructor argument built inside a class body: (key, expression as written, value)."""
+    out = []
+    for index, node in enumerate(graph.nodes):
+        here = (*path, index)
+        if node.tag == "layer" and node.layer.has_module:
+            positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
+            for arg in positional + keywords:
+                written = (node.sources or {}).get(arg)
+                out.append(((here, arg), written, node.layer.written_value(arg, node.args[arg])))
+            if state_dtype(node) is not None:  # uses may differ in the dtype they compute in
+                out.append(((here, "dtype"), None, state_dtype(node)))
+        elif node.tag == "layer":  # a tensor method: its arguments are written in forward
+            for arg in (p.name for p in node.layer.params):
+                out.append(((here, arg), (node.sources or {}).get(arg), node.args[arg]))
+        elif node.tag == "block":
+            inner = of[node.id]
+            subs = sub_networks(node)
+            for param in inner.params:
+                value = inner.arg_value(node, param.name)
+                if isinstance(value, SubNetwork):
+                    if param.name in subs:
+                        out += _slots(subs[param.name].body, of, (*here, "sub", param.name))
+                    continue
+                out.append(((here, param.name), (node.sources or {}).get(param.name), value))
+        elif node.tag == "residual":
+            out += _slots(node.body, of, (*here, "body"))
+            if node.shortcut is not None and not node.shortcut_param:
+                out += _slots(node.shortcut, of, (*here, "shortcut"))
+        elif node.tag == "seq" and node.kind != "param":
+            out += _slots(node.body, of, (*here, "body"))
+    return out
+
+
+def _in_forward(use: BlockNode, key: tuple) -> bool:
+    """Whether a slot is an argument of a tensor method (written in forward, not in __init__)."""
+    node = node_at(use.body, key[0])
+    return node.tag == "layer" and not node.layer.has_module
+
+
+def _same_values(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+
+
+def _resolve(cls: BlockClass, of: Mapping[int, BlockClass]) -> None:
+    """Constructor parameters, and the expression of every argument built inside the class."""
+    first = cls.uses[0]
+    dims, params = list(first.dims), list(first.args)
+    seen: dict[tuple, list] = {}
+    for use in cls.uses:
+        for key, written, value in _slots(use.body, of):
+            seen.setdefault(key, []).append((written, value, use))
+    referenced: set[str] = set()
+    extra: list[tuple[str, tuple]] = []
+    for key, rows in seen.items():
+        target = cls.forward_sources if _in_forward(rows[0][2], key) else cls.slots
+        written = {None if w is None else typed(w) for w, _, _ in rows}
+        values = [value for _, value, _ in rows]
+        alike = all(same(v, values[0]) for v in values)
+        if alike and target is cls.forward_sources:  # the same in every use: forward writes the value itself
+            continue
+        if len(written) == 1 and None not in written:
+            target[key] = rows[0][0]
+            referenced.update(free_names(rows[0][0]))
+            continue
+        if alike:
+            cls.slots[key] = Const(values[0])
+            continue
+        match = next(
+            (
+                name
+                for name in dims + params + list(first.locals)
+                if all(same(cls.arg_value(use, name), value) for _, value, use in rows)
+            ),
+            None,
+        )
+        if match is not None:
+            target[key] = Ref(match)
+            referenced.add(match)
+            continue
+        name = "dtype" if key[1] == "dtype" else f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
+        extra.append((name, key))
+    # a condition decided in the constructor (or a sub-network's), in any use: some lack a shortcut
+    for node in (node for use in cls.uses for node in in_scope(use.body)):
+        if node.tag == "residual":
+            for condition in (node.shortcut_if, node.residual_if):
+                if condition:
+                    referenced.update(free_names(condition))
+    # body constants the arguments use become locals of __init__, computed from parameters
+    pending = [n for n in first.locals if n in referenced]
+    while pending:
+        name = pending.pop()
+        for word in free_names(first.locals[name]):
+            if word not in referenced:
+                referenced.add(word)
+                if word in first.locals:
+                    pending.append(word)
+    cls.locals = [(n, first.locals[n]) for n in first.locals if n in referenced]
+    cls.params += [_param(name, [u.dims[name] for u in cls.uses]) for name in dims if name in referenced]
+    applied = {  # the sub-network parameters: those the body applies (where a use gives one)
+        n.param if n.tag == "seq" else n.shortcut_param
+        for use in cls.uses
+        for n in in_scope(use.body)
+        if (n.tag == "seq" and n.kind == "param") or n.tag == "residual"
+    }
+    for name in params:
+        values = [u.args[name] for u in cls.uses]
+        cls.params.append(_param(name, values, first.defaults.get(name, NO_DEFAULT), applied=name in applied))
+    names = Names({p.name for p in cls.params} | {name for name, _ in cls.locals})
+    for wanted, key in extra:
+        rows = seen[key]  # a conditional shortcut's arguments exist in some uses only
+        values = {use.id: value for _, value, use in rows}
+        # one parameter for the slots whose values agree in every use (a dtype, mostly)
+        name = next((n for n, v in cls.extra_values.items() if _same_values(v, values)), None)
+        if name is None:
+            name = names.take(wanted)
+            cls.params.append(_param(name, [value for _, value, _ in rows], keyword_only=True))
+            cls.extra_values[name] = values
+        (cls.forward_sources if _in_forward(rows[0][2], key) else cls.slots)[key] = Ref(name)
+
+
+# ---------------------------------------------------------------- the tree
 
 
 #: block use id -> its class: the grouping the module tree follows
@@ -256,6 +628,8 @@ class Lowered(NamedTuple):
     models: Mapping[str, Module]  # model name -> its root (kind "model", path "")
     #: layer id -> the state_dict prefix of its module, for every layer with one
     prefixes: Mapping[int, str]
+    #: block use id -> the class it is built by
+    classes: Grouping
 
 
 class _Layer(NamedTuple):
@@ -290,7 +664,7 @@ class Layout:
 
     - ``("module", path)``: the module built from the node at ``path``;
     - ``("hold", param)``: a sub-network parameter the class holds;
-    - ``("value", source)``: a tensor method's argument ``__init__`` computes from ``source``;
+    - ``("value", typed(expr))``: a tensor method's argument ``__init__`` computes from ``expr``;
     - ``("use_residual", path)``, ``("shortcut", path)``: a residual whose sum, or whose
       shortcut, the constructor decides per use.
 
@@ -325,8 +699,8 @@ class Layout:
                 for param in node.layer.params:
                     key = (path, param.name)
                     source = self.cls.forward_sources.get(key)
-                    if source is not None and ("value", source) not in self.names:
-                        self._take(("value", source), value_attr(source, key[1]))
+                    if source is not None and ("value", typed(source)) not in self.names:
+                        self._take(("value", typed(source)), value_attr(source, key[1]))
         elif node.tag == "block":
             self._module(node, path)
         elif node.tag == "seq":
@@ -511,16 +885,17 @@ def _assemble(entries: list[tuple[str, str, int | None]]) -> Module:
     return build("", "model", None)
 
 
-_CACHE: list[tuple[Program, Callable, Lowered]] = []  # the programs lowered last, by identity
+_CACHE: list[tuple[Program, Lowered]] = []  # the programs lowered last, by identity
 
 
-def lower(program: Program, group: Callable[[Program], Grouping]) -> Lowered:
-    """The module tree of every complete model of ``program``, its block uses grouped into
-    classes by ``group``; computed once per program object."""
-    for seen, grouped, lowered in _CACHE:
-        if seen is program and grouped is group:
+def lower(program: Program) -> Lowered:
+    """The module tree of every complete model of ``program``; computed once per program object."""
+    for seen, lowered in _CACHE:
+        if seen is program:
             return lowered
-    tree = _Tree(group(program))
-    lowered = Lowered({model.name: tree.model(model.graph) for model in program.complete_models}, tree.prefixes)
-    _CACHE[:] = [(program, group, lowered), *_CACHE[:7]]
+    classes = group_blocks(program).of
+    tree = _Tree(classes)
+    models = {model.name: tree.model(model.graph) for model in program.complete_models}
+    lowered = Lowered(models, tree.prefixes, classes)
+    _CACHE[:] = [(program, lowered), *_CACHE[:7]]
     return lowered

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nndsl
-from nndsl.backends.torch_module import block_classes, class_names, emit_program
+from nndsl.backends.torch_module import class_names, emit_program
 from nndsl.ir import BlockNode, walk
 from nndsl.lowering import lower
 from nndsl.shapes import Sym, substitute
@@ -85,7 +85,7 @@ def assert_uses_compute_what_was_checked(text: str) -> tuple[str, str]:
     assert result.ok, [d.message for d in result.errors]
     program = result.program
     shared, longhand = emit_program(program), emit_program(program, share=False)
-    prefixes = lower(program, block_classes).prefixes
+    prefixes = lower(program).prefixes
     for model in program.complete_models:
         uses = [node for node in walk(model.graph) if isinstance(node, BlockNode)]
         module, reference = _build(shared, program, model), _build(longhand, program, model)

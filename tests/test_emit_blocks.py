@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_ruff_clean
 
 import nndsl
-from nndsl.backends.torch_module import block_classes, class_names, emit_program
+from nndsl.backends.torch_module import class_names, emit_program
 from nndsl.lowering import lower
 from nndsl.shapes import Sym, substitute
 
@@ -93,7 +93,7 @@ def test_each_use_gets_its_own_arguments(text, tmp_path):
     module.load_state_dict(dict(zip(module.state_dict(), state.values())))
     # the state_dict keys are those the checked graph predicts (what exports and training rely on)
     keys = {k.rsplit(".", 1)[0] for k in module.state_dict()}
-    prefixes = lower(program, block_classes).prefixes
+    prefixes = lower(program).prefixes
     assert keys == {prefixes[node.id] for node in model.layers if node.params}
     module.eval()
     reference.eval()

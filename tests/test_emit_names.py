@@ -16,9 +16,8 @@ import pytest
 from conftest import assert_ruff_clean
 
 import nndsl
-from nndsl.backends.pysource import python_name
-from nndsl.backends.torch_module import block_classes, class_names, emit_program, load_module
-from nndsl.lowering import MODULE_MEMBERS, Names, lower
+from nndsl.backends.torch_module import class_names, emit_program, load_module
+from nndsl.lowering import MODULE_MEMBERS, Names, lower, python_name
 from nndsl.shapes import Sym, substitute
 
 torch = pytest.importorskip("torch")
@@ -96,7 +95,7 @@ def _run(text: str, name: str) -> None:
     program = nndsl.check_source(text, name).program
     namespace = load_module(program)
     classes = class_names(program)
-    prefixes = lower(program, block_classes).prefixes
+    prefixes = lower(program).prefixes
     for model in program.complete_models:
         module = namespace[classes[model.name]]()
         inputs = [torch.randn(2, 4) for _ in model.input_types]

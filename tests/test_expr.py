@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 import nndsl
 from nndsl.backends.pyexpr import python, python_names
-from nndsl.backends.pysource import python_name
 from nndsl.expr import Binary, BoolOp, Call, Compare, Cond, Const, Neg, Not, Ref, TupleOf, free_names, negate
 from nndsl.ir import BlockNode, LayerNode, ResidualNode, walk
+from nndsl.lowering import python_name
 
 NAMES = {"a": 3, "b": -2, "class": 5, "class_": 7}
 

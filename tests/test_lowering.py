@@ -13,9 +13,10 @@ from test_emit_blocks import SPLIT_HEADS, SUB_NETWORKS, USES
 from test_fuzz_flow import _SETTINGS, _check, programs
 
 import nndsl
-from nndsl.backends.torch_module import block_classes, class_names, load_module
+from nndsl.backends.torch_module import class_names, load_module
+from nndsl.expr import Binary, Const, Ref
 from nndsl.ir import Program, walk
-from nndsl.lowering import Module, lower
+from nndsl.lowering import Module, lower, typed
 
 torch = pytest.importorskip("torch")
 
@@ -38,9 +39,9 @@ model Edges(x: [N, 8]) {
 
 def _agree(program: Program) -> int:
     """Asserts the lowering's tree is the built module's; returns how many modules it has."""
-    lowered = lower(program, block_classes)
+    lowered = lower(program)
     namespace, classes = load_module(program), class_names(program)
-    grouping = block_classes(program)
+    grouping = lowered.classes
     count = 0
     for model in program.complete_models:
         with torch.device("meta"):
@@ -102,11 +103,11 @@ def test_generated_programs(tmp_path):
 
 def test_every_layer_with_a_module_has_a_prefix():
     program = nndsl.check_file(Path(zoo_specs()[0]).parent / "resnet18.nn").program
-    lowered = lower(program, block_classes)
+    lowered = lower(program)
     model = program.models[0]
     with_module = {n.id for n in model.layers if n.layer.has_module}
     assert with_module == set(lowered.prefixes)
-    assert lower(program, block_classes) is lowered  # computed once per program
+    assert lower(program) is lowered  # computed once per program
 
 
 def test_the_lowering_imports_no_backend():
@@ -116,3 +117,34 @@ def test_the_lowering_imports_no_backend():
     graph = grimp.build_graph("nndsl", include_external_packages=False)
     upstream = graph.find_upstream_modules("nndsl.lowering")
     assert not {m for m in upstream if m.startswith("nndsl.backends")}
+
+
+def test_constants_are_told_apart_by_type():
+    """``1 == True == 1.0``, as tuples ``Const(1) == Const(True)``: a class's key must not merge them."""
+    keys = {typed(Const(1)), typed(Const(True)), typed(Const(1.0)), typed(Const((1,))), typed(Const((True,)))}
+    assert len(keys) == 5
+    assert typed(Const(float("nan"))) == typed(Const(float("nan")))
+    assert typed(Binary("*", Ref("C"), Const(2))) != typed(Binary("*", Ref("C"), Const(2.0)))
+
+
+def test_uses_that_differ_in_values_share_a_class_whose_slots_are_expressions():
+    text = """\
+block Shape(x: [N, C], fc, k) { Reshape(fc) -> Linear(k, k) -> Reshape((-1, C)) }
+model M(x: [N, 8]) { Shape((-1, 8), 8) -> Shape((-1, 4), 4) -> Linear(8, 2) }
+"""
+    result = nndsl.check_source(text, "shape.nn")
+    assert result.ok, [d.message for d in result.errors]
+    lowered = lower(result.program)
+    uses = [node for node in walk(result.program.models[0].graph) if node.tag == "block"]
+    classes = {lowered.classes[use.id].name for use in uses}
+    assert classes == {"Shape"}
+    cls = lowered.classes[uses[0].id]
+    assert [p.name for p in cls.params] == ["fc", "k"]
+    assert [p.values for p in cls.params] == [((-1, 8), (-1, 4)), (8, 4)]
+    assert set(cls.forward_sources.values()) == {Ref("fc")}  # the second Reshape's is the same in both
+    # the Linear's sizes, and the dtype it holds its weights in (the same in both uses)
+    assert {key[1]: expr for key, expr in cls.slots.items()} == {
+        "in_features": Ref("k"),
+        "out_features": Ref("k"),
+        "dtype": Const("float32"),
+    }

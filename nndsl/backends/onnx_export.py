@@ -18,7 +18,6 @@ from onnx import helper, numpy_helper
 
 from nndsl.backends.onnx_graph import GraphBuilder, NotExportable, value_info, write_model
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-from nndsl.backends.torch_module import block_classes  # the grouping of block uses, until the lowering owns it
 from nndsl.ir import (
     BlockNode,
     Graph,
@@ -232,7 +231,7 @@ class _Exporter(Visitor):
         self.model = model
         self.store = store
         self.g = GraphBuilder(opset)
-        self.prefix = lower(program, block_classes).prefixes  # layer id -> its state_dict prefix
+        self.prefix = lower(program).prefixes  # layer id -> its state_dict prefix
         self.env: dict[int, str] = {}
         self.fold_into: dict[int, LayerNode] = {}  # the id of a conv or linear -> the BatchNorm after it
         self.folded: set[int] = set()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from nndsl.backends.pysource import literal, python_name
+from nndsl.backends.pysource import literal
 from nndsl.expr import Binary, BoolOp, Call, Compare, Cond, Const, Expr, Neg, Not, Ref, TupleOf, free_names
+from nndsl.lowering import python_name
 
 _ARITHMETIC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
 

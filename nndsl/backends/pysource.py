@@ -1,45 +1,6 @@
-"""Python source for constants and names: shared by the checker, which writes a block's
-arguments in terms of its parameters, and the backends, which write everything else."""
+"""Python source for constants: every literal the backends that write Python emit."""
 
 from __future__ import annotations
-
-import keyword
-import re
-
-#: names a spec name must not take in emitted Python: keywords and soft keywords, and the names
-#: the generated methods themselves use (``self``, the modules, the builtins they call or annotate
-#: with); static, so that the output does not depend on the Python version
-RESERVED = (
-    frozenset(keyword.kwlist)
-    | frozenset(keyword.softkwlist)
-    | {
-        "match",  # soft keywords of some Python versions only: the same output on every version
-        "case",
-        "type",
-        "self",
-        "nn",
-        "torch",
-        "super",
-        "float",
-        "int",
-        "bool",
-        "str",
-        "tuple",
-        "object",
-    }
-)
-
-
-def python_name(name: str) -> str:
-    """The name a spec name (a block parameter, an input size, a body constant) has in emitted
-    Python: ``class`` -> ``class_``, ``class_`` -> ``class__``; a name Python treats specially for
-    its leading ``__`` (``__class__``, which breaks ``super()``, or one a class would mangle) gets
-    a ``p`` in front. The mapping is one-to-one, so distinct spec names stay distinct."""
-    if re.match(r"p*__", name):
-        return "p" + name
-    if name.rstrip("_") in RESERVED:
-        return name + "_"
-    return name
 
 
 def literal(value) -> str:

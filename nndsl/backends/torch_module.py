@@ -8,12 +8,10 @@ block's parameters; each use of it is a constructor call with that use's argumen
 
 from __future__ import annotations
 
-import functools
 import types
 from collections.abc import Callable
 
 from nndsl.backends.pyexpr import python, python_names
-from nndsl.backends.pysource import python_name
 from nndsl.backends.pywriter import (
     LINE_LENGTH,
     Code,
@@ -25,10 +23,9 @@ from nndsl.backends.pywriter import (
     docstring,
     file_name,
     literal,
-    source,
     statements,
 )
-from nndsl.expr import free_names
+from nndsl.expr import Const, Expr
 from nndsl.ir import (
     BlockNode,
     Graph,
@@ -41,7 +38,23 @@ from nndsl.ir import (
     SubNetwork,
     walk,
 )
-from nndsl.lowering import BlockClass, Grouping, Layout, Names, class_layout, in_scope, model_layout, node_at, pure
+from nndsl.lowering import (
+    NO_DEFAULT,
+    BlockClass,
+    DType,
+    Layout,
+    Names,
+    Param,
+    class_layout,
+    group_blocks,
+    model_layout,
+    node_at,
+    pure,
+    python_name,
+    same,
+    state_dtype,
+    typed,
+)
 from nndsl.lowering import sub_networks as _sub_networks
 from nndsl.operators import lookup as lookup_operator
 from nndsl.statements import Assign
@@ -56,71 +69,28 @@ def class_names(program: Program, reserved: frozenset = frozenset()) -> dict[str
 
 # ---------------------------------------------------------------- blocks: one class per shape of use
 
-_NO_DEFAULT = object()
-
-
-class _BlockClass:
-    """The emitted class for a group of a block's uses that share one structure."""
-
-    def __init__(self, name: str, uses: list[BlockNode]):
-        self.name = name
-        self.uses = uses
-        #: constructor parameters in order: (name, annotation, default or _NO_DEFAULT, keyword-only)
-        self.params: list[tuple[str, str, object, bool]] = []
-        #: slot key -> the source every use shares
-        self.slots: dict[tuple, Code] = {}
-        #: keyword-only parameter -> its value in each use (by id of the use's node)
-        self.extra_values: dict[str, dict[int, object]] = {}
-        #: body constants __init__ computes first: (the spec's name, its expression)
-        self.locals: list[tuple[str, object]] = []
-        #: sub-network parameter -> the attribute that holds it (``self.shortcut``)
-        self.sub_attrs: dict[str, str] = {}
-        #: slot key of a tensor method's argument that differs between uses -> the source that
-        #: __init__ computes it from (``(-1, T, heads, E // heads)``): forward reads it as an attribute
-        self.forward_sources: dict[tuple, str] = {}
-        #: slot key -> the Python names its source (in ``slots`` or ``forward_sources``) reads
-        self.reads: dict[tuple, set[str]] = {}
-
-    def pyname(self, name: str) -> str:
-        """A constructor parameter's name in Python (the keyword-only ones are named so already)."""
-        return name if name in self.extra_values else python_name(name)
-
-    def arg_value(self, use: BlockNode, name: str):
-        """The value of constructor parameter (or body constant) ``name`` in one use."""
-        if name in self.extra_values:
-            return self.extra_values[name].get(id(use))
-        if name in use.dims:
-            return use.dims[name]
-        return use.args[name] if name in use.args else use.constants.get(name)
-
 
 class _DType(Code):
     """A torch dtype as emitted code writes it (``torch.float64``)."""
 
 
-_FLOATS = ("float32", "float64", "float16", "bfloat16")
-
-
 def _state_dtype(node: LayerNode) -> _DType | None:
-    """The dtype of a layer's parameters and buffers: the floating dtype it computes in (its
-    output's; an Embedding's output, float32, for integer input), as the checker typed it.
-    None for a layer that holds neither."""
-    if not node.layer.has_module or not (node.params or node.args.get("track_running_stats")):
-        return None
-    return _DType(f"torch.{node.output.dtype if node.output.dtype in _FLOATS else 'float32'}")
+    """The dtype a layer holds its parameters and buffers in, as emitted code writes it."""
+    dtype = state_dtype(node)
+    return None if dtype is None else _DType(f"torch.{dtype}")
 
 
 _DEFAULT_DTYPE = _DType("torch.float32")
 
 
-def _is_param(graph: Graph | None) -> bool:
-    """A graph that applies one sub-network parameter of the block, as it is."""
-    return (
-        graph is not None
-        and len(graph.nodes) == 1
-        and isinstance(graph.nodes[0], SeqNode)
-        and graph.nodes[0].param is not None
-    )
+def _value(value):
+    """A value a use gives a class, as emitted code writes it (a dtype as ``torch.float64``)."""
+    return _DType(f"torch.{value}") if isinstance(value, DType) else value
+
+
+def _code(expr: Expr) -> Code:
+    """An argument's expression as Python source."""
+    return Code(literal(_value(expr.value))) if isinstance(expr, Const) else Code(python(expr))
 
 
 def _annotation(values: list) -> str:
@@ -129,7 +99,7 @@ def _annotation(values: list) -> str:
         return "int"
     if kinds <= {int, float}:
         return "float"
-    for kind, text in ((bool, "bool"), (str, "str"), (tuple, "tuple"), (_DType, "torch.dtype")):
+    for kind, text in ((bool, "bool"), (str, "str"), (tuple, "tuple"), (DType, "torch.dtype")):
         if kinds == {kind}:
             return text
     if kinds <= {type(None), SubNetwork}:
@@ -137,8 +107,21 @@ def _annotation(values: list) -> str:
     return "object"
 
 
-def _depth(node: BlockNode) -> int:
-    return 1 + max((_depth(n) for n in walk(node.body, into_blocks=False) if isinstance(n, BlockNode)), default=0)
+def _param_annotation(param: Param) -> str:
+    """A constructor parameter's annotation, from the values its uses give it."""
+    if param.unset:
+        return "None"
+    if param.module and param.default is not NO_DEFAULT:
+        return "nn.Module | None"
+    annotation = _annotation(list(param.values))
+    if param.default is None and annotation != "object":  # no use gives None, the default does
+        annotation += " | None"
+    return annotation
+
+
+def _pyname(cls: BlockClass, name: str) -> str:
+    """A constructor parameter's name in Python (the keyword-only ones are named so already)."""
+    return name if name in cls.extra_values else python_name(name)
 
 
 class _Program:
@@ -146,245 +129,17 @@ class _Program:
 
     def __init__(self, program: Program, reserved: frozenset = frozenset(), share: bool = True):
         self.program = program
-        self.share = share  # False: a class for each use of a block (a reference to test sharing against)
-        self.classes = Names(set(reserved))
-        self.model_classes = {m.name: self.classes.take(m.name) for m in program.complete_models}
-        self.block_class: dict[int, _BlockClass] = {}  # id(BlockNode) -> its class
-        self.block_classes: list[_BlockClass] = []
-        self.value_names: dict[int, dict] = {}  # id(BlockNode) -> the names of its model's values
-        self.class_writers: dict[int, _ClassWriter] = {}  # id(_BlockClass) -> the writer of its body
+        classes = group_blocks(program, reserved, share)  # share=False: a class for each use of a block
+        self.classes = classes.names
+        self.model_classes = classes.models
+        self.block_classes: list[BlockClass] = classes.blocks
+        self.class_of = classes.of  # block use id -> its class
+        self.value_names: dict[int, dict] = {}  # block use id -> the names of its model's values
+        for model in program.complete_models:
+            self.value_names.update({n.id: model.names for n in walk(model.graph) if isinstance(n, BlockNode)})
+        #: id(BlockClass) -> its sub-network parameters and the attributes that hold them
+        self.sub_attrs: dict[int, dict[str, str]] = {}
         self.pending: list[list[str]] = []  # classes for sub-networks, written before their user
-        self._group_blocks()
-
-    # -- grouping uses into classes
-
-    def _group_blocks(self) -> None:
-        uses: dict[tuple[str, str], list[BlockNode]] = {}
-        for model in self.program.complete_models:
-            for node in walk(model.graph):
-                if isinstance(node, BlockNode):
-                    uses.setdefault((node.defined_in, node.block), []).append(node)
-                    self.value_names[id(node)] = model.names
-        # inner blocks first: an outer block's structure names its inner blocks' classes (the deepest
-        # use counts: an inner block may be used only where a use has a conditional shortcut)
-        taken: dict[str, int] = {}
-        for (_, block), nodes in sorted(uses.items(), key=lambda item: max(map(_depth, item[1]))):
-            # uses of one structure, and (None where a use lacks it) the structure of each conditional
-            # shortcut: a use joins the first group whose shortcuts agree with its own where both have them
-            groups: dict[object, list[tuple[list, list[BlockNode]]]] = {}
-            for node in nodes:
-                shortcuts: list[str | None] = []
-                key = (
-                    f"{self._structure(node.body, shortcuts)} {sorted((k, python(v)) for k, v in node.locals.items())}"
-                    if self.share
-                    else id(node)
-                )
-                for known, members in groups.setdefault(key, []):
-                    if all(a is None or b is None or a == b for a, b in zip(known, shortcuts)):
-                        known[:] = [b if a is None else a for a, b in zip(known, shortcuts)]
-                        members.append(node)
-                        break
-                else:
-                    groups[key].append((shortcuts, [node]))
-            for members in (members for group in groups.values() for _, members in group):
-                taken[block] = taken.get(block, 0) + 1
-                cls = _BlockClass(self.classes.take(block if taken[block] == 1 else f"{block}{taken[block]}"), members)
-                for member in members:
-                    self.block_class[id(member)] = cls
-                self._resolve(cls)
-                self.block_classes.append(cls)
-
-    def _structure(self, graph: Graph, shortcuts: list | None = None) -> str:
-        """What makes two uses of a block one class: nodes, data flow, layer classes, arguments written.
-
-        Values are numbered in order of appearance, so that uses numbered apart compare equal.
-        A conditional shortcut's structure goes to ``shortcuts`` (None where this use lacks it), for
-        uses that lack it to share a class with those that have it; without ``shortcuts`` it is part
-        of the string.
-        """
-        numbers: dict[int, int] = {}
-
-        def rel(values) -> str:
-            return ",".join(str(numbers.setdefault(v, len(numbers))) for v in values)
-
-        rel(graph.inputs)
-        if shortcuts is not None:
-            return self._structure_of(graph, rel, shortcuts)
-        found: list[str | None] = []
-        return f"{self._structure_of(graph, rel, found)} {found}"
-
-    def _structure_of(self, graph: Graph, rel, shortcuts: list) -> str:
-        parts = []
-        for node in graph.nodes:
-            if isinstance(node, LayerNode):
-                positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
-                # a module's forward may depend on its arguments (an LSTM's batch_first); a tensor
-                # method's arguments are slots, written as values or attributes
-                written = (
-                    "; ".join(map(source, node.layer.forward_statements("m", "a", "b", node.args, node.selector)))
-                    if node.layer.has_module
-                    else ""
-                )
-                parts.append(
-                    f"L {node.layer.__name__}.{node.selector} {rel([node.src])}>{rel([node.dst])}"
-                    f" ({','.join(positional)};{','.join(keywords)}) {written}"
-                )
-            elif isinstance(node, OpNode):
-                parts.append(f"O {node.op} {rel(node.inputs)}>{rel(node.outputs)} {dict(node.args)} {node.scalar!r}")
-            elif isinstance(node, BlockNode):
-                inner = self.block_class[id(node)]
-                subs = {name: self._structure(sub.body, shortcuts) for name, sub in sorted(_sub_networks(node).items())}
-                parts.append(f"B {inner.name} {rel(node.inputs)}>{rel([node.output])} {subs}")
-            elif isinstance(node, ResidualNode):
-                body = self._structure_of(node.body, rel, shortcuts)
-                if node.shortcut_if and _is_param(node.shortcut):  # the module a use was given: a class each
-                    shortcut = f"if {python(node.shortcut_if)} param {node.shortcut.nodes[0].param}"
-                    shortcuts.append(None)
-                elif node.shortcut_if:  # uses differ in whether they have it: one class decides at run time
-                    shortcut = f"if {python(node.shortcut_if)}"
-                    shortcuts.append(None if node.shortcut is None else self._structure(node.shortcut))
-                elif node.shortcut_param:
-                    shortcut = f"param {node.shortcut_param}"
-                else:
-                    shortcut = self._structure_of(node.shortcut, rel, shortcuts) if node.shortcut else "identity"
-                optional = f" if {python(node.residual_if)}" if node.residual_if else ""  # `active` may differ per use
-                parts.append(f"R{optional} [{body} | {shortcut}] {rel([node.input])}>{rel([node.output])}")
-            elif isinstance(node, SeqNode):
-                inner = node.param if node.kind == "param" else self._structure_of(node.body, rel, shortcuts)
-                parts.append(f"S {node.kind} [{inner}] {rel([node.input])}>{rel([node.output])}")
-        return f"{'; '.join(parts)} => {rel(graph.outputs)}"
-
-    def slots(self, graph: Graph, path: tuple = ()) -> list[tuple[tuple, str | None, object]]:
-        """Every constructor argument built inside a class body: (key, source as written, value)."""
-        out = []
-        for index, node in enumerate(graph.nodes):
-            here = (*path, index)
-            if isinstance(node, LayerNode) and node.layer.has_module:
-                positional, keywords = node.layer.emitted_params(node.args, node.given, node.n_positional)
-                for arg in positional + keywords:
-                    written = (node.sources or {}).get(arg)
-                    out.append(((here, arg), written, node.layer.written_value(arg, node.args[arg])))
-                if _state_dtype(node) is not None:  # uses may differ in the dtype they compute in
-                    out.append(((here, "dtype"), None, _state_dtype(node)))
-            elif isinstance(node, LayerNode):  # a tensor method: its arguments are written in forward
-                for arg in (p.name for p in node.layer.params):
-                    out.append(((here, arg), (node.sources or {}).get(arg), node.args[arg]))
-            elif isinstance(node, BlockNode):
-                inner = self.block_class[id(node)]
-                subs = _sub_networks(node)
-                for name, *_ in inner.params:
-                    value = inner.arg_value(node, name)
-                    if isinstance(value, SubNetwork):
-                        if name in subs:
-                            out += self.slots(subs[name].body, (*here, "sub", name))
-                        continue
-                    out.append(((here, name), (node.sources or {}).get(name), value))
-            elif isinstance(node, ResidualNode):
-                out += self.slots(node.body, (*here, "body"))
-                if node.shortcut is not None and not node.shortcut_param:
-                    out += self.slots(node.shortcut, (*here, "shortcut"))
-            elif isinstance(node, SeqNode) and node.kind != "param":
-                out += self.slots(node.body, (*here, "body"))
-        return out
-
-    def _resolve(self, cls: _BlockClass) -> None:
-        """Constructor parameters, and the source of every argument built inside the class."""
-        first = cls.uses[0]
-        dims, params = list(first.dims), list(first.args)
-        seen: dict[tuple, list] = {}
-        for use in cls.uses:
-            for key, written, value in self.slots(use.body):
-                seen.setdefault(key, []).append((written, value, use))
-        referenced: set[str] = set()
-        extra: list[tuple[str, tuple]] = []
-        for key, rows in seen.items():
-            in_forward = _in_forward(rows[0][2], key)
-            texts = {None if written is None else python(written) for written, _, _ in rows}
-            values = [value for _, value, _ in rows]
-            same = all(v == values[0] and type(v) is type(values[0]) for v in values)
-            if in_forward and same:  # the same in every use: forward writes the value itself
-                continue
-            if len(texts) == 1 and None not in texts:
-                text = next(iter(texts))
-                if in_forward:
-                    cls.forward_sources[key] = text
-                else:
-                    cls.slots[key] = Code(text)
-                referenced.update(free_names(rows[0][0]))
-                cls.reads[key] = python_names(rows[0][0])
-                continue
-            if same:
-                cls.slots[key] = Code(literal(values[0]))
-                continue
-            match = next(
-                (
-                    name
-                    for name in dims + params + list(first.locals)
-                    if all(_same(cls.arg_value(use, name), value) for _, value, use in rows)
-                ),
-                None,
-            )
-            if match is not None:
-                if in_forward:
-                    cls.forward_sources[key] = python_name(match)
-                else:
-                    cls.slots[key] = Code(python_name(match))
-                referenced.add(match)
-                cls.reads[key] = {python_name(match)}
-                continue
-            name = "dtype" if key[1] == "dtype" else f"{key[0][-1] if isinstance(key[0][-1], str) else 'arg'}_{key[1]}"
-            extra.append((name, key))
-        # a condition decided in the constructor (or a sub-network's), in any use: some lack a shortcut
-        for node in (node for use in cls.uses for node in in_scope(use.body)):
-            if isinstance(node, ResidualNode):
-                for condition in (node.shortcut_if, node.residual_if):
-                    if condition:
-                        referenced.update(free_names(condition))
-        # body constants the arguments use become locals of __init__, computed from parameters
-        pending = [n for n in first.locals if n in referenced]
-        while pending:
-            name = pending.pop()
-            for word in free_names(first.locals[name]):
-                if word not in referenced:
-                    referenced.add(word)
-                    if word in first.locals:
-                        pending.append(word)
-        cls.locals = [(n, first.locals[n]) for n in first.locals if n in referenced]
-        for name in dims:
-            if name in referenced:
-                cls.params.append((name, _annotation([u.dims[name] for u in cls.uses]), _NO_DEFAULT, False))
-        applied = {  # the sub-network parameters: those the body applies (where a use gives one)
-            n.param if isinstance(n, SeqNode) else n.shortcut_param
-            for use in cls.uses
-            for n in in_scope(use.body)
-            if (isinstance(n, SeqNode) and n.kind == "param") or isinstance(n, ResidualNode)
-        }
-        for name in params:
-            values = [u.args[name] for u in cls.uses]
-            default = first.defaults.get(name, _NO_DEFAULT)
-            annotation = _annotation(values)
-            if name not in applied and all(v is None for v in values):  # None in every use: not a module
-                annotation = "None"
-            elif annotation.startswith("nn.Module") and default is not _NO_DEFAULT:
-                annotation, default = "nn.Module | None", None
-            elif default is None and annotation != "object":  # no use gives None, the default does
-                annotation += " | None"
-            cls.params.append((name, annotation, default, False))
-        names = Names({cls.pyname(p[0]) for p in cls.params} | {python_name(name) for name, _ in cls.locals})
-        for wanted, key in extra:
-            rows = seen[key]  # a conditional shortcut's arguments exist in some uses only
-            values = {id(use): value for _, value, use in rows}
-            # one parameter for the slots whose values agree in every use (a dtype, mostly)
-            name = next((n for n, v in cls.extra_values.items() if _same_values(v, values)), None)
-            if name is None:
-                name = names.take(wanted)
-                cls.params.append((name, _annotation([value for _, value, _ in rows]), _NO_DEFAULT, True))
-                cls.extra_values[name] = values
-            if _in_forward(rows[0][2], key):
-                cls.forward_sources[key] = name
-            else:
-                cls.slots[key] = Code(name)
-            cls.reads[key] = {name}
 
     # -- writing
 
@@ -393,7 +148,7 @@ class _Program:
         (where a step has no module: a tensor method, an operation) a class of its own."""
         if len(graph.nodes) == 1 and isinstance(graph.nodes[0], SeqNode) and graph.nodes[0].param is not None:
             param = graph.nodes[0].param  # a sub-network parameter handed on as it is: the module itself
-            held = Code(writer.cls.pyname(param))
+            held = Code(_pyname(writer.cls, param))
             writer.reads.add(held)
             return held
         if not pure(graph):
@@ -412,9 +167,9 @@ class _Program:
         params = []
         if writer.cls is not None:
             cls = writer.cls
-            for param, annotation, _, _ in cls.params:
-                if cls.pyname(param) in inner.reads:
-                    params.append((cls.pyname(param), annotation))
+            for param in cls.params:
+                if _pyname(cls, param.name) in inner.reads:
+                    params.append((_pyname(cls, param.name), _param_annotation(param)))
             for local, _ in cls.locals:
                 if python_name(local) in inner.reads:
                     values = [use.constants.get(local) for use in cls.uses]
@@ -433,16 +188,6 @@ class _Program:
         writer.reads.update(p for p, _ in params)
         return Construct(name, [Code(p) for p, _ in params], [])
 
-    @functools.cached_property
-    def grouping(self) -> Grouping:
-        """Block use id -> its class, as the lowering reads it (which names every attribute)."""
-        out = {}
-        for cls in self.block_classes:
-            modules = tuple(name for name, annotation, _, _ in cls.params if annotation.startswith("nn.Module"))
-            info = BlockClass(cls.name, tuple(cls.uses), modules, dict(cls.forward_sources))
-            out.update({use.id: info for use in cls.uses})
-        return out
-
     def written_pending(self) -> list[str]:
         """The sub-network classes made while writing a class, to go before it."""
         out = [line for lines in self.pending for line in ["", "", *lines]]
@@ -450,11 +195,11 @@ class _Program:
         return out
 
     def block_call(self, node: BlockNode, writer: _ClassWriter, path: tuple) -> Construct:
-        cls = self.block_class[id(node)]
+        cls = self.class_of[node.id]
         subs = _sub_networks(node)
         positional, keywords = [], []
-        for name, _, default, keyword_only in cls.params:
-            actual = cls.arg_value(node, name)
+        for name, _, default, keyword_only, _, _ in cls.params:
+            actual = _value(cls.arg_value(node, name))
             varies = False  # in a class: whether the uses of the enclosing class give other values
             if isinstance(actual, SubNetwork):
                 hint = f"{cls.name}{name[:1].upper()}{name[1:]}"
@@ -466,31 +211,30 @@ class _Program:
             else:
                 value = writer.value((path, name), actual)
                 varies = writer.slots is not None and value != literal(actual)
-            if default is _NO_DEFAULT and not keyword_only:
+            if default is NO_DEFAULT and not keyword_only:
                 positional.append(value)
-            elif keyword_only or name in (node.sources or {}) or not _same(actual, default) or varies:
+            elif keyword_only or name in (node.sources or {}) or not same(actual, default) or varies:
                 if varies or not (default is None and actual is None):
-                    keywords.append((cls.pyname(name), value))
+                    keywords.append((_pyname(cls, name), value))
         return Construct(cls.name, positional, keywords)
 
-    def emit_block(self, cls: _BlockClass) -> list[str]:
+    def emit_block(self, cls: BlockClass) -> list[str]:
         first = cls.uses[0]
-        layout = class_layout(self.grouping, self.grouping[first.id])
-        writer = _ClassWriter(self, layout, first.body, self.value_names.get(id(first), {}), cls.slots, cls)
-        self.class_writers[id(cls)] = writer
-        for name, annotation, _, _ in cls.params:
-            if annotation.startswith("nn.Module"):
-                cls.sub_attrs[name] = layout.names[("hold", name)]
-                writer.init.append(f"        self.{cls.sub_attrs[name]} = {cls.pyname(name)}")
+        layout = class_layout(self.class_of, cls)
+        writer = _ClassWriter(self, layout, first.body, self.value_names.get(first.id, {}), cls.slots, cls)
+        sub_attrs = writer.sub_attrs
+        for name in cls.module_params:
+            sub_attrs[name] = layout.names[("hold", name)]
+            writer.init.append(f"        self.{sub_attrs[name]} = {_pyname(cls, name)}")
         writer.add_graph(first.body)
-        for name in set(cls.sub_attrs) - set(layout.holds):  # held by the sub-network's class that applies it
-            writer.init.remove(f"        self.{cls.sub_attrs.pop(name)} = {cls.pyname(name)}")
+        for name in set(sub_attrs) - set(layout.holds):  # held by the sub-network's class that applies it
+            writer.init.remove(f"        self.{sub_attrs.pop(name)} = {_pyname(cls, name)}")
         params = []
-        for name, annotation, default, keyword_only in cls.params:
-            if keyword_only and "*" not in params:
+        for param in cls.params:
+            if param.keyword_only and "*" not in params:
                 params.append("*")
-            text = f"{cls.pyname(name)}: {annotation}"
-            params.append(text + ("" if default is _NO_DEFAULT else f" = {literal(default)}"))
+            text = f"{_pyname(cls, param.name)}: {_param_annotation(param)}"
+            params.append(text + ("" if param.default is NO_DEFAULT else f" = {literal(param.default)}"))
         init = _init_signature(params)
         where = f"block {first.block} (line {first.defined_line} of {file_name(first.defined_in)})."
         lines = [_header(cls.name), docstring(where), "", init, "        super().__init__()"]
@@ -502,7 +246,7 @@ class _Program:
         return lines + writer.forward(signature, first.body.inputs, input_vars, shape_comments=False)
 
     def emit_model(self, model: ModelIR) -> list[str]:
-        writer = _ClassWriter(self, model_layout(self.grouping, model.graph), model.graph, model.names, None)
+        writer = _ClassWriter(self, model_layout(self.class_of, model.graph), model.graph, model.names, None)
         writer.add_graph(model.graph)
         names = Names({"self"})
         input_vars = [names.take(n) for n in model.input_names]
@@ -522,20 +266,6 @@ class _Program:
         return lines + [body[0], *inputs, *body[1:]]
 
 
-def _in_forward(use: BlockNode, key: tuple) -> bool:
-    """Whether a slot is an argument of a tensor method (written in forward, not in __init__)."""
-    node = node_at(use.body, key[0])
-    return isinstance(node, LayerNode) and not node.layer.has_module
-
-
-def _same(a, b) -> bool:
-    return a == b and type(a) is type(b)
-
-
-def _same_values(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-
-
 # ---------------------------------------------------------------- one class
 
 
@@ -543,7 +273,7 @@ class _ClassWriter:
     """The __init__ and forward of one class, from its graph."""
 
     def __init__(
-        self, emitter: _Program, layout: Layout, graph: Graph, names, slots: dict | None, cls: _BlockClass | None = None
+        self, emitter: _Program, layout: Layout, graph: Graph, names, slots: dict | None, cls: BlockClass | None = None
     ):
         self.emitter = emitter
         self.cls = cls
@@ -551,13 +281,13 @@ class _ClassWriter:
         self.names = names
         self.slots = slots  # None: a model, whose arguments are written as their values
         self.layout = layout  # every attribute's name
-        self.forward_attrs: dict[str, str] = {}  # source computed in __init__ -> its attribute
+        self.forward_attrs: dict[object, str] = {}  # typed expression computed in __init__ -> its attribute
         self.init: list[str] = []
         self.reads: set[str] = set()  # the names of the enclosing constructor that ``init`` reads
         self.steps: list[tuple[tuple[int, ...], tuple[int, ...], Callable, str | None]] = []
         self.synthetic = -1  # value numbers for results the graph does not name (a shortcut's)
         #: sub-network parameter of the block -> the attribute holding it
-        self.sub_attrs: dict[str, str] = cls.sub_attrs if cls is not None else {}
+        self.sub_attrs: dict[str, str] = emitter.sub_attrs.setdefault(id(cls), {}) if cls is not None else {}
         self.is_sub_network = False
 
     def _synthetic(self, name: str) -> int:
@@ -569,9 +299,8 @@ class _ClassWriter:
     def value(self, key: tuple, value):
         if self.slots is None:
             return value
-        if self.cls is not None:
-            self.reads.update(self.cls.reads.get(key, ()))
-        return self.slots[key]
+        self.reads.update(python_names(self.slots[key]))
+        return _code(self.slots[key])
 
     # -- modules
 
@@ -641,8 +370,8 @@ class _ClassWriter:
         takes the module from the enclosing constructor and holds it itself."""
         if param not in self.sub_attrs and self.is_sub_network:
             self.sub_attrs[param] = self.layout.names[("hold", param)]
-            self.init.insert(0, f"        self.{self.sub_attrs[param]} = {self.cls.pyname(param)}")
-            self.reads.add(self.cls.pyname(param))
+            self.init.insert(0, f"        self.{self.sub_attrs[param]} = {_pyname(self.cls, param)}")
+            self.reads.add(_pyname(self.cls, param))
         return self.sub_attrs[param]
 
     def _forward_args(self, node: LayerNode, path: tuple):
@@ -656,11 +385,12 @@ class _ClassWriter:
             source = self.cls.forward_sources.get(key)
             if source is None:
                 continue
-            self.reads.update(self.cls.reads.get(key, ()))
-            if source not in self.forward_attrs:  # one attribute per value, however many read it
-                self.forward_attrs[source] = self.layout.names[("value", source)]
-                lines += assignment(f"self.{self.forward_attrs[source]}", source, 8)
-            args[key[1]] = Code(f"self.{self.forward_attrs[source]}")
+            self.reads.update(python_names(source))
+            known = typed(source)
+            if known not in self.forward_attrs:  # one attribute per value, however many read it
+                self.forward_attrs[known] = self.layout.names[("value", known)]
+                lines += assignment(f"self.{self.forward_attrs[known]}", _code(source), 8)
+            args[key[1]] = Code(f"self.{self.forward_attrs[known]}")
         if lines:
             self.init += [f"        # line {node.line}: {comment(node.text)}", *lines]
         return args
@@ -882,11 +612,3 @@ def load_module(program: Program) -> dict:
     code = compile(source, module.__file__, "exec")
     exec(code, module.__dict__)  # the source is our own generated code, built from checked literals
     return module.__dict__
-
-
-# ---------------------------------------------------------------- the grouping, for the module tree
-
-
-def block_classes(program: Program) -> Grouping:
-    """Block use id -> the class it is built by, as ``nndsl.lowering`` reads it."""
-    return _Program(program).grouping
