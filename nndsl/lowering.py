@@ -320,8 +320,11 @@ class BlockClass:
     """The class a group of a block's uses share: its constructor parameters, and the expression
     that gives every argument built inside it (a slot), from the parameters."""
 
-    def __init__(self, name: str, uses: list[BlockNode]):
+    def __init__(self, name: str, uses: list[BlockNode], plain_name: str | None = None):
         self.name = name
+        #: the name it has when no name is reserved, which its uses' attributes are named after, so
+        #: that a class renamed around a training script's own names keeps its state_dict keys
+        self.plain_name = plain_name or name
         self.uses = tuple(uses)  # the first decides the class's attributes
         self.params: list[Param] = []  # in order: input-pattern sizes, the block's, keyword-only ones
         #: slot key (path, argument) -> the expression __init__ builds its module with
@@ -364,6 +367,9 @@ def group_blocks(program: Program, reserved: frozenset = frozenset(), share: boo
     each use a class of its own; no class takes a name in ``reserved``."""
     names = Names(set(reserved))
     models = {m.name: names.take(m.name) for m in program.complete_models}
+    plain = Names()  # the names when nothing is reserved: what attributes are named after
+    for model in program.complete_models:
+        plain.take(model.name)
     uses: dict[tuple[str, str], list[BlockNode]] = {}
     for model in program.complete_models:
         for node in walk(model.graph):
@@ -394,7 +400,8 @@ def group_blocks(program: Program, reserved: frozenset = frozenset(), share: boo
                 groups[key].append((shortcuts, [node]))
         for members in (members for group in groups.values() for _, members in group):
             taken[block] = taken.get(block, 0) + 1
-            cls = BlockClass(names.take(block if taken[block] == 1 else f"{block}{taken[block]}"), members)
+            wanted = block if taken[block] == 1 else f"{block}{taken[block]}"
+            cls = BlockClass(names.take(wanted), members, plain.take(wanted))
             of.update({member.id: cls for member in members})
             _resolve(cls, of)
             blocks.append(cls)
@@ -674,7 +681,7 @@ class Layout:
     def __init__(self, grouping: Grouping, graph: Graph, cls: BlockClass | None, sub_network: bool = False):
         self.grouping = grouping
         self.cls = cls  # the block's class (also for a sub-network's class written inside it)
-        self.attrs = Attributes(graph, lambda node: grouping[node.id].name)
+        self.attrs = Attributes(graph, lambda node: grouping[node.id].plain_name)
         self.names: dict[tuple, str] = {}
         self.classes: dict[tuple, Layout] = {}
         self.modules: list[tuple[str, _Built]] = []

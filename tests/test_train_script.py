@@ -101,6 +101,22 @@ def test_a_model_named_like_the_runtime_keeps_its_own_class(tmp_path):
     assert results["epochs"] == 2
 
 
+def test_a_block_named_like_the_runtime_keeps_the_state_dict_keys_exports_read(tmp_path):
+    """A block class renamed around the script's own names (Splits -> Splits_) keeps the attribute
+    names of the module nndsl compile writes: the checkpoint loads where exports look for it."""
+    from nndsl.lowering import lower
+
+    spec = "block Splits(x: [N, 2]) {\n    Linear(2, 2)\n}\nmodel M(x: [N, 2]) {\n    Splits() -> Splits()\n}\n"
+    spec += "train {\n    data = xor()\n    loss = MSELoss()\n    epochs = 1\n}\n"
+    program = check_source(spec, "t.nn").program
+    script = load_script(program, program.trainings[0])
+    module = script.M()
+    assert type(module.splits1).__name__ == "Splits_"
+    prefixes = lower(program).prefixes
+    expected = {prefixes[n.id] for n in program.models[0].layers}
+    assert {key.rsplit(".", 1)[0] for key in module.state_dict()} == expected
+
+
 # ---------------------------------------------------------------- what the tutorials promise
 
 
