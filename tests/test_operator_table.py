@@ -11,7 +11,7 @@ from conftest import assert_ruff_clean
 
 import nndsl
 from nndsl.backends.torch_module import emit_program, load_module
-from nndsl.check.values import RESERVED_NAMES
+from nndsl.check.functions import RESERVED_NAMES
 from nndsl.operators import REGISTRY, Operator
 from nndsl.operators.base import TENSOR
 

@@ -12,8 +12,9 @@ from nndsl.check.binding import Binding
 from nndsl.check.blocksource import lower
 from nndsl.check.common import BUILTIN_VALUES, Abort, close_matches, producer_label
 from nndsl.check.context import Context
+from nndsl.check.functions import RESERVED_NAMES
 from nndsl.check.loading import LoadedFile, Refusal, Resolved
-from nndsl.check.values import RESERVED_NAMES, BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
+from nndsl.check.values import BlockDef, BlockFn, ParamFn, Scope, Tensor, is_fn, is_sequence
 from nndsl.diagnostics import Diagnostic, Label, Severity, Span
 from nndsl.ir import BlockNode, Graph, SubNetwork
 from nndsl.layers import lookup

@@ -27,16 +27,13 @@ from nndsl.check.common import (
     producer_label,
 )
 from nndsl.check.context import Context
-from nndsl.check.functions import Functions
+from nndsl.check.functions import BUILTINS, RESERVED_NAMES, Functions
 from nndsl.check.loading import LoadedFile
 from nndsl.check.values import (
-    CONSTANT_FUNCTIONS,
     MAX_APPLIED,
     MAX_APPLY_DEPTH,
     MAX_LAYERS,
     MAX_REPEAT,
-    RESERVED_NAMES,
-    TENSOR_FUNCTIONS,
     BlockFn,
     ComposeFn,
     ForFn,
@@ -864,10 +861,8 @@ class Flow:
         if name in self.ctx.blocks:
             self.ctx.used_blocks.add(name)
             return self.blocks.call(call, self.ctx.blocks[name])
-        if name in TENSOR_FUNCTIONS:
-            return self.functions.tensor_function(call)
-        if name in CONSTANT_FUNCTIONS:
-            return self.functions.constant_function(call)
+        if name in BUILTINS:
+            return self.functions.call(call)
         if name == "Residual":
             return self._residual(call)
         if name in ("nn", "torch") and call.selector is not None:  # ``nn.ReLU``, no parentheses

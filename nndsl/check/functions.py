@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from nndsl import ast, operators
 from nndsl.check.binding import Binding
-from nndsl.check.common import Abort
+from nndsl.check.common import BUILTIN_VALUES, Abort
 from nndsl.check.context import Context
 from nndsl.check.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
 from nndsl.diagnostics import Span
@@ -29,6 +29,22 @@ class Statements(Protocol):
     def op(self, op: str, inputs: list, types: list, args: dict, span: Span) -> list[Tensor]: ...
 
     def op_error(self, exc: ShapeError, span: Span, tensors: list) -> None: ...
+
+
+#: the built-in functions: name -> the method of Functions that checks a call of it
+BUILTINS: dict[str, str] = {}
+
+
+def builtin(*names: str):
+    """Registers a method of Functions as the check of calls of ``names``: a new built-in is one
+    decorated method, and its name is reserved in specs."""
+
+    def register(method):
+        for name in names:
+            BUILTINS[name] = method.__name__
+        return method
+
+    return register
 
 
 class Functions:
@@ -70,6 +86,11 @@ class Functions:
             raise Abort
         return values, spans, rest
 
+    def call(self, call: ast.Call):
+        """A call of the built-in function ``call`` names (one of BUILTINS)."""
+        return getattr(self, BUILTINS[call.name.text])(call)
+
+    @builtin(*operators.REGISTRY)
     def tensor_function(self, call: ast.Call):
         """A tensor operator's call: its signature and shape rule come from its registered class."""
         name = call.name.text
@@ -142,6 +163,7 @@ class Functions:
         )
         return x._replace(type=x.type._replace(shape=x.type.shape.substitute(self.ctx.bindings)))
 
+    @builtin("range", "len", "min", "max")
     def constant_function(self, call: ast.Call):
         name = call.name.text
         args = [self.flow.constant(a.value) for a in call.args if a.keyword is None]
@@ -168,3 +190,8 @@ class Functions:
         except TypeError as exc:
             self.ctx.error("E110", str(exc), call.span, "invalid arguments")
             raise Abort from None
+
+
+#: names a spec cannot give a block, a parameter or a value: the built-in functions, Residual and
+#: the built-in constants
+RESERVED_NAMES = frozenset(BUILTINS) | {"Residual"} | frozenset(BUILTIN_VALUES)

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple, Protocol
 
 from nndsl import ast, shapes
-from nndsl.check.common import BUILTIN_VALUES, Bound
+from nndsl.check.common import Bound
 from nndsl.diagnostics import Span
 from nndsl.expr import Expr
 from nndsl.layers.base import type_name
-from nndsl.operators import REGISTRY as OPERATORS
 from nndsl.shapes import TensorType
 from nndsl.source import Source
 
@@ -166,10 +165,6 @@ MAX_APPLIED = 125_000
 #: how deeply sub-networks may be applied inside one another (a block using a block, a loop
 #: in a loop, a repetition of a repetition): well within Python's stack
 MAX_APPLY_DEPTH = 100
-
-TENSOR_FUNCTIONS = set(OPERATORS)
-CONSTANT_FUNCTIONS = {"range", "len", "min", "max"}
-RESERVED_NAMES = TENSOR_FUNCTIONS | CONSTANT_FUNCTIONS | {"Residual"} | set(BUILTIN_VALUES)
 
 
 def value_name(scope: Scope, t: Tensor) -> str | None:
