@@ -342,28 +342,35 @@ class _ClassWriter:
             self.add_node(node, (*path, index))
 
     def add_node(self, node, path: tuple) -> None:
-        if isinstance(node, LayerNode):
-            attr = self._module(node, path) if node.layer.has_module else None
-            args = node.args if node.layer.has_module else self._forward_args(node, path)
+        """The node's steps, by its kind: one ``_add_<tag>`` method each."""
+        getattr(self, f"_add_{node.tag}")(node, path)
 
-            def emit(var, node=node, attr=attr, args=args):
-                return node.layer.forward_statements(attr, var(node.src), var(node.dst), args, node.selector)
+    def _add_layer(self, node: LayerNode, path: tuple) -> None:
+        attr = self._module(node, path) if node.layer.has_module else None
+        args = node.args if node.layer.has_module else self._forward_args(node, path)
 
-            self.steps.append(((node.src,), (node.dst,), emit, str(node.output)))
-        elif isinstance(node, OpNode):
-            note = ", ".join(str(t) for t in node.types)
-            self.steps.append((node.inputs, node.outputs, lambda var, node=node: _op_lines(node, var), note))
-        elif isinstance(node, BlockNode):
-            attr = self._module(node, path)
-            self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
-        elif isinstance(node, SeqNode):
-            if node.kind == "param" or pure(node.body):
-                attr = self._sub_attr(node.param) if node.kind == "param" else self._module(node, path)
-                self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
-            else:
-                self.add_graph(node.body, (*path, "body"))
-        elif isinstance(node, ResidualNode):
-            self._residual(node, path)
+        def emit(var, node=node, attr=attr, args=args):
+            return node.layer.forward_statements(attr, var(node.src), var(node.dst), args, node.selector)
+
+        self.steps.append(((node.src,), (node.dst,), emit, str(node.output)))
+
+    def _add_op(self, node: OpNode, path: tuple) -> None:
+        note = ", ".join(str(t) for t in node.types)
+        self.steps.append((node.inputs, node.outputs, lambda var, node=node: _op_lines(node, var), note))
+
+    def _add_block(self, node: BlockNode, path: tuple) -> None:
+        attr = self._module(node, path)
+        self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
+
+    def _add_seq(self, node: SeqNode, path: tuple) -> None:
+        if node.kind == "param" or pure(node.body):
+            attr = self._sub_attr(node.param) if node.kind == "param" else self._module(node, path)
+            self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
+        else:
+            self.add_graph(node.body, (*path, "body"))
+
+    def _add_residual(self, node: ResidualNode, path: tuple) -> None:
+        self._residual(node, path)
 
     def _sub_attr(self, param: str) -> str:
         """The attribute holding a sub-network parameter of the block; a sub-network's class

@@ -52,16 +52,13 @@ from nndsl.check.values import (
 from nndsl.diagnostics import Label, Severity, Span
 from nndsl.expr import Const, Expr, is_plain, negate
 from nndsl.ir import (
-    BlockNode,
     Graph,
-    LayerNode,
     ModelIR,
     OpNode,
     Program,
     ResidualNode,
     SeqNode,
-    layers_of,
-    subgraphs,
+    walk,
 )
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, type_name
@@ -1016,7 +1013,7 @@ class Flow:
             return self._apply_fn(fn, x, span)
         mark = len(self.ctx.state.nodes)
         y = self._apply_fn(fn, x, span)
-        if not sum(n.params for node in self.ctx.state.nodes[mark:] for n in walk_layers(node)):
+        if not sum(weights_of(node) for node in self.ctx.state.nodes[mark:]):
             return y  # a sub-network without weights is the same computation wherever it is used
         if id(fn) in self.ctx.state.named_applied:
             self.ctx.error(
@@ -1061,7 +1058,7 @@ class Flow:
             self.ctx.state.applied[id(fn)] = fn
             mark = len(self.ctx.state.nodes)
             y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
-            if again and sum(n.params for node in self.ctx.state.nodes[mark:] for n in walk_layers(node)):
+            if again and sum(weights_of(node) for node in self.ctx.state.nodes[mark:]):
                 # one module in two places: torch would share its weights, the spec counts them twice
                 self.ctx.error(
                     "E115",
@@ -1264,31 +1261,27 @@ class Flow:
     # ------------------------------------------------------------ blocks
 
 
-def walk_layers(node):
-    """The layers of one node, those nested in it included."""
-    if isinstance(node, LayerNode):
-        return [node]
-    return [n for sub in subgraphs(node) for n in layers_of(sub)]
+def weights_of(node) -> int:
+    """The weights of one node, those of the nodes nested in it included."""
+    return node.own_params + sum(n.own_params for sub in node.graphs for n in walk(sub))
 
 
 def _substituted(node, bindings):
-    """A node with the symbols its model fixed replaced by their sizes."""
+    """A node with the symbols its model fixed replaced by their sizes: in every type and every
+    sub-graph it holds, whatever its kind."""
 
-    def fix(t: TensorType) -> TensorType:
-        return t._replace(shape=t.shape.substitute(bindings), strides=layout.substitute(t.strides, bindings))
+    def fix(value):
+        if isinstance(value, TensorType):
+            return value._replace(
+                shape=value.shape.substitute(bindings), strides=layout.substitute(value.strides, bindings)
+            )
+        if isinstance(value, Graph):
+            return _sub_graph(value, bindings)
+        if type(value) is tuple and value and all(isinstance(v, TensorType) for v in value):
+            return tuple(map(fix, value))
+        return value
 
-    if isinstance(node, LayerNode):
-        return node._replace(input=fix(node.input), output=fix(node.output))
-    if isinstance(node, OpNode):
-        return node._replace(types=tuple(fix(t) for t in node.types))
-    if isinstance(node, BlockNode):
-        return node._replace(types=tuple(fix(t) for t in node.types), body=_sub_graph(node.body, bindings))
-    if isinstance(node, ResidualNode):
-        shortcut = _sub_graph(node.shortcut, bindings) if node.shortcut is not None else None
-        return node._replace(type=fix(node.type), body=_sub_graph(node.body, bindings), shortcut=shortcut)
-    if isinstance(node, SeqNode):
-        return node._replace(type=fix(node.type), body=_sub_graph(node.body, bindings))
-    return node
+    return node._make(map(fix, node))
 
 
 def _sub_graph(graph: Graph, bindings) -> Graph:

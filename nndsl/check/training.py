@@ -15,7 +15,7 @@ from nndsl.check.common import Abort, close_matches
 from nndsl.check.context import Context
 from nndsl.check.values import kind_name
 from nndsl.diagnostics import Label, Severity, Span
-from nndsl.ir import BlockNode, LayerNode, ModelIR, SeqNode, TrainCall, TrainConfig, layers_of
+from nndsl.ir import LayerNode, ModelIR, TrainCall, TrainConfig, layers_of
 from nndsl.layers.base import (
     BOOL,
     INT,
@@ -945,20 +945,13 @@ def _last_layer(model: ModelIR) -> tuple[str | None, Span | None]:
     """The class name of the layer that produces the output, and where the model's text shows it."""
     graph, value, span = model.graph, model.graph.outputs[0], None
     while True:
-        node = next((n for n in reversed(graph.nodes) if _defines(n, value)), None)
+        node = next((n for n in reversed(graph.nodes) if value in n.writes), None)
         if node is None:
             return None, span
         span = span or node.span
-        if isinstance(node, LayerNode):
+        if node.tag == "layer":
             return node.layer.dsl_name(), span
-        if isinstance(node, (BlockNode, SeqNode)) and node.body.outputs:
+        if node.tag in ("block", "seq") and node.body.outputs:
             graph, value = node.body, node.body.outputs[0]
             continue
         return None, span
-
-
-def _defines(node, value: int) -> bool:
-    if isinstance(node, LayerNode):
-        return node.dst == value
-    outputs = getattr(node, "outputs", None)
-    return value in outputs if outputs is not None else getattr(node, "output", None) == value
