@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET
 from nndsl.diagnostics import Diagnostic, Severity, Span
-from nndsl.ir import BlockNode, ModelIR, Program
+from nndsl.ir import BlockNode, ModelIR, Program, walk
 
 
 class ExportFailure(Exception):
@@ -258,17 +258,18 @@ def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> 
         expected = {k: tuple(v.shape) for k, v in build_model(program, model).state_dict().items()}
     prefixes = lower(program).prefixes
     owner = {}
-    for node in model.layers:
+    for node in walk(model.graph):  # a module owns the keys under its prefix, a tensor its own key
         prefix = prefixes.get(node.id)
         for key in expected:
-            if prefix is not None and key.startswith(prefix + "."):
+            if prefix is not None and (key == prefix or key.startswith(prefix + ".")):
                 owner.setdefault(key, node)
     diags = []
     for key, shape in expected.items():
         node = owner.get(key)
+        what = "layer" if node is None or node.tag == "layer" else "tensor"
         if key not in weights:
             if not key.endswith("num_batches_tracked"):
-                diags.append(_diagnostic(program, model, "E602", f"the weights have no {key!r} for this layer", node))
+                diags.append(_diagnostic(program, model, "E602", f"the weights have no {key!r} for this {what}", node))
         elif tuple(weights[key].shape) != shape:
             got = list(weights[key].shape)
             diags.append(
@@ -276,7 +277,7 @@ def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> 
                     program,
                     model,
                     "E602",
-                    f"the weights' {key!r} is {got}, this layer's is {list(shape)}",
+                    f"the weights' {key!r} is {got}, this {what}'s is {list(shape)}",
                     node,
                     help="were the weights trained from another version of this spec?",
                 )

@@ -117,6 +117,23 @@ def test_json_format_schema():
     assert diag["help"].startswith("change in_features to 512")
 
 
+def test_json_names_each_layers_module_as_the_emitted_class_holds_it(tmp_path):
+    """``module`` is the layer's path in the emitted module (its state_dict prefix), null where the
+    layer is a tensor method written in forward."""
+    pytest.importorskip("torch")
+    from nndsl.api import build
+
+    spec = SPECS / "zoo" / "resnet18.nn"
+    (model,) = json.loads(nndsl("check", "--format", "json", str(spec)).stdout)["files"][0]["models"]
+    paths = {name for name, _ in build(spec, model=model["name"]).named_modules()}
+    assert all(layer["module"] in paths for layer in model["layers"])
+    assert "stage.0.conv1" in paths and any(layer["module"] == "stage.0.conv1" for layer in model["layers"])
+    small = tmp_path / "small.nn"
+    small.write_text("model M(x: [N, 3, 4]) {\n    x -> Reshape((-1, 12)) -> Linear(12, 2)\n}\n")
+    (model,) = json.loads(nndsl("check", "--format", "json", str(small)).stdout)["files"][0]["models"]
+    assert [(layer["layer"], layer["module"]) for layer in model["layers"]] == [("Reshape", None), ("Linear", "fc")]
+
+
 def test_bare_chain_input_flag():
     run = nndsl("check", "specs/design_card.nn", "--input", "[N, 1, 28, 28]", "--shapes")
     assert run.returncode == 0

@@ -4,11 +4,16 @@ writes, its sub-graphs and its own weights; a Visitor dispatches on the node's t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 import nndsl
-from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, Visitor, walk
+from nndsl import shapes
+from nndsl.diagnostics import Span
+from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, ResidualNode, SeqNode, Visitor, walk
+from nndsl.shapes import Shape, TensorType
+from nndsl.source import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(p for p in (ROOT / "specs").rglob("*.nn") if "bad" not in p.parts)
@@ -82,3 +87,42 @@ def test_the_visitor_reaches_every_node_by_its_tag():
             for node in walk(model.graph):
                 expected[kinds[type(node)]] = expected.get(kinds[type(node)], 0) + 1
             assert counter.seen == expected
+
+
+class Learned(NamedTuple):
+    """A kind of node no pass knows: the interface alone says what it reads, writes and holds."""
+
+    dst: int
+    span: Span
+    text: str
+    id: int = 0
+
+    tag = "learned"
+    reads = ()
+    graphs = ()
+    own_params = 12
+
+    @property
+    def writes(self) -> tuple[int, ...]:
+        return (self.dst,)
+
+
+def test_a_pass_treats_a_kind_it_has_no_method_for_through_the_interface():
+    from nndsl.backends.summary import shape_table
+
+    source = Source("t.nn", "model M(x: [N, 3]) {\n    x\n}\n")
+    model = ModelIR(
+        "M",
+        ("x",),
+        (TensorType(Shape((shapes.sym("N"), 3))),),
+        Graph((0,), (Learned(1, Span(24, 25), "Param([3, 4])", id=7),), (1,)),
+        {0: TensorType(Shape((shapes.sym("N"), 3))), 1: TensorType(Shape((3, 4)))},
+        Span(0, 10),
+    )
+    Visitor.learned = lambda self, node: self.generic(node)  # what a new kind adds to the base
+    try:
+        assert model.param_count == 12
+        table = shape_table(model, source)
+    finally:
+        del Visitor.learned
+    assert "Param([3, 4])" in table and "[3, 4]" in table and "12" in table.splitlines()[-1]

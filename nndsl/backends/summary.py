@@ -7,9 +7,11 @@ train section in a line; the JSON is the schema of docs/json-schema.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from nndsl.diagnostics import Severity, span_json
 from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, Visitor, subgraphs, walk
+from nndsl.lowering import lower
 
 JSON_SCHEMA_VERSION = 1
 
@@ -62,9 +64,18 @@ def train_text(config) -> str:
 class _ShapeRows(Visitor):
     """One row per layer, tensor operation, block use and residual sum of a model's own graph."""
 
-    def __init__(self, source, rows: list) -> None:
+    def __init__(self, source, rows: list, types) -> None:
         self.source = source
         self.rows = rows
+        self.types = types  # every value's type
+
+    def generic(self, node) -> None:
+        """A kind of node without a method here: its sub-graphs' rows, or a row of its own."""
+        if node.graphs:
+            super().generic(node)
+        else:
+            outputs = ", ".join(str(self.types[v]) for v in node.writes)
+            self.rows.append((self._where(node), self._text(node), outputs, f"{node.own_params:,}"))
 
     def _where(self, node) -> str:
         line, col = self.source.line_col(node.span.start)
@@ -98,7 +109,7 @@ class _ShapeRows(Visitor):
 def shape_table(model, source) -> str:
     """The ``--shapes`` table: where, layer, output shape and parameters, one row per node."""
     rows = [("", "layer", "output", "params")]
-    _ShapeRows(source, rows).run(model.graph)
+    _ShapeRows(source, rows, model.types).run(model.graph)
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     out = []
     for r in rows:
@@ -115,9 +126,11 @@ def _tensor_json(t) -> dict:
     return {"shape": t.shape.to_json(), "dtype": t.dtype, "text": str(t.shape)}
 
 
-def model_json(model, source) -> dict:
-    """One model: its signature, parameters and every layer (with the block and file it is in)."""
+def model_json(model, source, modules: Mapping[int, str] | None = None) -> dict:
+    """One model: its signature, parameters and every layer (with the block and file it is in,
+    and the path of its module in the emitted class, from ``modules``: layer id -> path)."""
     layers = []
+    modules = modules or {}
 
     def visit(graph, block, file):
         for node in graph.nodes:
@@ -127,6 +140,7 @@ def model_json(model, source) -> dict:
                         "index": node.index,
                         "layer": node.written,
                         "torch_class": node.layer.torch_name(),
+                        "module": modules.get(node.id),
                         "call": node.text,
                         "selector": node.selector,
                         "file": file,
@@ -161,11 +175,12 @@ def model_json(model, source) -> dict:
 def file_json(path: str, result) -> dict:
     """One checked file: whether it is free of errors, its models and its diagnostics."""
     models = result.program.models if result.program else ()
+    modules = lower(result.program).prefixes if result.program and result.program.complete_models else {}
     return {
         "file": path,
         "ok": not any(d.severity is Severity.ERROR for d in result.diagnostics),
         "io_error": None,
-        "models": [model_json(m, result.source) for m in models],
+        "models": [model_json(m, result.source, modules) for m in models],
         "diagnostics": [d.to_json() for d in result.diagnostics],
     }
 
