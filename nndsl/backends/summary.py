@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 from nndsl.diagnostics import Severity, span_json
 from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, Visitor, subgraphs, walk
-from nndsl.lowering import lower
 
 JSON_SCHEMA_VERSION = 1
 
@@ -175,7 +174,11 @@ def model_json(model, source, modules: Mapping[int, str] | None = None) -> dict:
 def file_json(path: str, result) -> dict:
     """One checked file: whether it is free of errors, its models and its diagnostics."""
     models = result.program.models if result.program else ()
-    modules = lower(result.program).prefixes if result.program and result.program.complete_models else {}
+    modules = {}
+    if result.program and result.program.complete_models:
+        from nndsl.lowering import lower  # JSON only: the text output needs no module tree
+
+        modules = lower(result.program).prefixes
     return {
         "file": path,
         "ok": not any(d.severity is Severity.ERROR for d in result.diagnostics),
