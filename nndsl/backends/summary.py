@@ -6,7 +6,6 @@ train section in a line; the JSON is the schema of docs/json-schema.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from nndsl.diagnostics import Severity, span_json
@@ -200,4 +199,6 @@ def report_json(files: list[dict], errors: int, warnings: int) -> str:
         "files": files,
         "summary": {"files": len(files), "errors": errors, "warnings": warnings},
     }
+    import json  # the JSON output only
+
     return json.dumps(payload, indent=2)
