@@ -509,7 +509,7 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     "Dropout2d": _dropout("Dropout2d"),
     **{
         name: _elementwise(name, inplace=st.booleans())
-        for name in ("ReLU", "ReLU6", "SELU", "SiLU", "Mish", "Hardswish")
+        for name in ("ReLU", "ReLU6", "SELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid")
     },
     "Sigmoid": _elementwise("Sigmoid"),
     "Tanh": _elementwise("Tanh"),

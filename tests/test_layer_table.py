@@ -43,7 +43,7 @@ def test_registry_contract():
 REQUIRED_LAYERS = """Linear Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d MaxPool1d MaxPool2d MaxPool3d
 AvgPool1d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveMaxPool2d BatchNorm1d BatchNorm2d
 BatchNorm3d LayerNorm GroupNorm InstanceNorm2d Dropout Dropout2d Flatten Unflatten Identity Embedding RNN LSTM
-GRU Upsample ZeroPad2d ReLU ReLU6 LeakyReLU PReLU ELU SELU GELU SiLU Mish Hardswish Sigmoid Tanh Softplus
+GRU Upsample ZeroPad2d ReLU ReLU6 LeakyReLU PReLU ELU SELU GELU SiLU Mish Hardswish Hardsigmoid Sigmoid Tanh Softplus
 Softmax LogSoftmax BatchNorm""".split()
 
 

@@ -112,6 +112,11 @@ GELU = _activation(
 SiLU = _activation("SiLU", "x * sigmoid(x) (swish).", onnx=_silu)
 Mish = _activation("Mish", "x * tanh(softplus(x)).", onnx=_mish)
 Hardswish = _activation("Hardswish", "Hard swish, as in MobileNetV3.", onnx=_unary("HardSwish"))
+Hardsigmoid = _activation(
+    "Hardsigmoid",
+    "min(max(0, x / 6 + 1 / 2), 1): the gate of MobileNetV3's squeeze-excitation.",
+    onnx=_unary("HardSigmoid", alpha=1 / 6, beta=0.5),
+)
 Sigmoid = _activation("Sigmoid", "1 / (1 + exp(-x)).", (), integer_input="float", onnx=_unary("Sigmoid"))
 Tanh = _activation("Tanh", "Hyperbolic tangent.", (), integer_input="float", onnx=_unary("Tanh"))
 Softplus = _activation(
