@@ -392,6 +392,14 @@ def _zeropad(draw) -> Case:
 
 
 @st.composite
+def _pixelshuffle(draw) -> Case:
+    r = draw(_mostly(st.integers(1, 3), st.just(0), 8))
+    shape = draw(_shape((3, 4), hi=4, any_rank=(2, 5)))
+    _fix(draw, shape, -3, draw(st.integers(0, 2)) * r * r)
+    return _case(call("PixelShuffle", r), shape)
+
+
+@st.composite
 def _attention(draw, name: str) -> Case:
     heads = draw(st.integers(1, 4))
     embed = draw(_mostly(st.integers(1, 3).map(lambda k: k * heads), st.integers(1, 8)))
@@ -528,6 +536,7 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     **{name: _recurrent(name) for name in ("RNN", "GRU", "LSTM")},
     "Upsample": _upsample(),
     "ZeroPad2d": _zeropad(),
+    "PixelShuffle": _pixelshuffle(),
     "MultiheadAttention": _attention("MultiheadAttention"),
     "TransformerEncoderLayer": _attention("TransformerEncoderLayer"),
     "Reshape": _reshape("Reshape"),

@@ -1,4 +1,4 @@
-"""Spatial resizing: Upsample and ZeroPad2d."""
+"""Spatial resizing: Upsample, ZeroPad2d and PixelShuffle."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 from nndsl import shapes
 from nndsl.layers.base import (
     BOOL,
+    POS_INT,
     ArgValueError,
     Kind,
     Layer,
@@ -17,6 +18,7 @@ from nndsl.layers.base import (
     check_rank,
     choice,
     materialize,
+    onnx_batched,
     optional,
     rank_error,
     require_nonempty,
@@ -382,3 +384,59 @@ class ZeroPad2d(Layer):
         for i in range(len(pad) // 2):  # pairs from the last dim backwards; negative values crop
             begin[rank - 1 - i], end[rank - 1 - i] = pad[2 * i], pad[2 * i + 1]
         return g.op("Pad", [x, g.const(begin + end)])
+
+
+@register
+class PixelShuffle(Layer):
+    """Moves channels into space: [*, C*r*r, H, W] -> [*, C, H*r, W*r] for ``upscale_factor`` r."""
+
+    integer_input = "keep"  # a rearrangement: torch keeps every dtype
+    bool_input = "keep"
+    params = (Param("upscale_factor", POS_INT),)
+    examples = (
+        ("PixelShuffle(2)", "[N, 8, 3, 5]", "[N, 2, 6, 10]"),
+        ("PixelShuffle(3)", "[18, H, W]", "[2, 3*H, 3*W]"),
+        ("PixelShuffle(2)", "[2, 0, 3, 3]", "[2, 0, 6, 6]"),
+        ("PixelShuffle(1)", "[N, C, H, W]", "[N, C, H, W]"),
+        ("PixelShuffle(2)", "[*]", "[N, C//4, 2*H, 2*W]"),
+        ("PixelShuffle(2)", "[N, 6, 3, 3]", "E201"),
+        ("PixelShuffle(2)", "[8, 3]", "E202"),
+        ("PixelShuffle(2)", "[N, C, H, W]", "W301"),
+        ("PixelShuffle(0)", "[N, 4, 3, 3]", "E107"),
+    )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        r = args["upscale_factor"]
+        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
+        if x.shape.rank < 3:
+            raise rank_error("PixelShuffle", "an at least 3-D", x)
+        *lead, c, h, w = x.shape.dims
+        if isinstance(c, int) and c % (r * r):
+            raise ShapeError(
+                "E201",
+                f"PixelShuffle expects its input's channel dim (-3) to be divisible by upscale_factor**2 "
+                f"({r * r}), got {c}",
+                f"{c} channels at dim -3",
+                f"give it a multiple of {r * r} channels",
+            )
+        channels = shapes.floordiv(c, r * r)
+        if shapes.known_equal(shapes.mul(channels, r * r), c) is not True:
+            ctx.warn("W301", f"cannot verify that the channel count {c} is divisible by {r * r}")
+        return TensorType(Shape((*lead, channels, shapes.mul(h, r), shapes.mul(w, r))), x.dtype)
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        if node.input.shape.rank > 4:
+            return f"ONNX's DepthToSpace takes 4-D input, got {node.input.shape.rank}-D"
+        if node.input.dtype not in ("float32", "float64"):
+            return f"onnxruntime has no DepthToSpace for {node.input.dtype}"
+        return None
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        r = node.args["upscale_factor"]
+        # DepthToSpace in CRD order is torch's pixel_shuffle: channel, then the r x r block
+        return onnx_batched(
+            g, x, node.input.shape.rank == 3, lambda v: g.op("DepthToSpace", [v], blocksize=r, mode="CRD")
+        )
