@@ -260,8 +260,10 @@ def _check_weight_shapes(program: Program, model: ModelIR, weights: Mapping) -> 
     owner = {}
     for node in walk(model.graph):  # a module owns the keys under its prefix, a tensor its own key
         prefix = prefixes.get(node.id)
+        if prefix is None:
+            continue
         for key in expected:
-            if prefix is not None and (key == prefix or key.startswith(prefix + ".")):
+            if key == prefix or key.startswith(prefix + "."):
                 owner.setdefault(key, node)
     diags = []
     for key, shape in expected.items():

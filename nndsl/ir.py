@@ -258,6 +258,11 @@ def subgraphs(node: Node, into_blocks: bool = True) -> tuple[Graph, ...]:
     return node.graphs if into_blocks or node.tag != "block" else ()
 
 
+def weights(nodes) -> int:
+    """The weights some nodes hold, those nested in them included."""
+    return sum(node.own_params + sum(weights(g.nodes) for g in node.graphs) for node in nodes)
+
+
 def layers_of(graph: Graph) -> tuple[LayerNode, ...]:
     return tuple(n for n in walk(graph) if n.tag == "layer")
 
@@ -297,7 +302,7 @@ class ModelIR(NamedTuple):
     @property
     def param_count(self) -> int:
         """The weights of every node, nested ones included."""
-        return sum(node.own_params for node in walk(self.graph))
+        return weights(self.graph.nodes)
 
 
 class TrainCall(NamedTuple):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from nndsl.diagnostics import Severity, span_json
-from nndsl.ir import BlockNode, LayerNode, OpNode, ResidualNode, SeqNode, SubNetwork, Visitor, subgraphs, walk
+from nndsl.ir import BlockNode, LayerNode, ResidualNode, SeqNode, SubNetwork, Visitor, subgraphs, weights
 
 JSON_SCHEMA_VERSION = 1
 
@@ -68,7 +68,8 @@ class _ShapeRows(Visitor):
         self.types = types  # every value's type
 
     def generic(self, node) -> None:
-        """A kind of node without a method here: its sub-graphs' rows, or a row of its own."""
+        """A layer, an operation, or a kind of node without a method here: its sub-graphs' rows,
+        or a row of its own with the types of the values it defines and its weights."""
         if node.graphs:
             super().generic(node)
         else:
@@ -83,14 +84,8 @@ class _ShapeRows(Visitor):
     def _text(node) -> str:
         return node.text if len(node.text) <= 60 else node.text[:57] + "..."
 
-    def layer(self, node: LayerNode) -> None:
-        self.rows.append((self._where(node), self._text(node), str(node.output), f"{node.params:,}"))
-
-    def op(self, node: OpNode) -> None:
-        self.rows.append((self._where(node), self._text(node), ", ".join(map(str, node.types)), "0"))
-
     def block(self, node: BlockNode) -> None:
-        params = sum(n.own_params for n in walk(node.body))
+        params = weights(node.body.nodes)
         # the values this use got, which a loop or a parameter may hide in the text
         args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not isinstance(v, SubNetwork))
         self.rows.append((self._where(node), f"{node.block}({args})", str(node.types[-1]), f"{params:,}"))

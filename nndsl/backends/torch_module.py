@@ -369,9 +369,6 @@ class _ClassWriter:
         else:
             self.add_graph(node.body, (*path, "body"))
 
-    def _add_residual(self, node: ResidualNode, path: tuple) -> None:
-        self._residual(node, path)
-
     def _sub_attr(self, param: str) -> str:
         """The attribute holding a sub-network parameter of the block; a sub-network's class
         takes the module from the enclosing constructor and holds it itself."""
@@ -409,7 +406,7 @@ class _ClassWriter:
         # not those where the path passes through a conditional shortcut the use lacks
         return [n for n in (node_at(use.body, path) for use in self.cls.uses) if n is not None]
 
-    def _residual(self, node: ResidualNode, path: tuple) -> None:
+    def _add_residual(self, node: ResidualNode, path: tuple) -> None:
         self.add_graph(node.body, (*path, "body"))
         body_out = node.body.outputs[0]
         if node.residual_if:

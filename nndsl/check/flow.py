@@ -58,7 +58,7 @@ from nndsl.ir import (
     Program,
     ResidualNode,
     SeqNode,
-    walk,
+    weights,
 )
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, type_name
@@ -1013,7 +1013,7 @@ class Flow:
             return self._apply_fn(fn, x, span)
         mark = len(self.ctx.state.nodes)
         y = self._apply_fn(fn, x, span)
-        if not sum(weights_of(node) for node in self.ctx.state.nodes[mark:]):
+        if not weights(self.ctx.state.nodes[mark:]):
             return y  # a sub-network without weights is the same computation wherever it is used
         if id(fn) in self.ctx.state.named_applied:
             self.ctx.error(
@@ -1058,7 +1058,7 @@ class Flow:
             self.ctx.state.applied[id(fn)] = fn
             mark = len(self.ctx.state.nodes)
             y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
-            if again and sum(weights_of(node) for node in self.ctx.state.nodes[mark:]):
+            if again and weights(self.ctx.state.nodes[mark:]):
                 # one module in two places: torch would share its weights, the spec counts them twice
                 self.ctx.error(
                     "E115",
@@ -1259,11 +1259,6 @@ class Flow:
         return out
 
     # ------------------------------------------------------------ blocks
-
-
-def weights_of(node) -> int:
-    """The weights of one node, those of the nodes nested in it included."""
-    return node.own_params + sum(n.own_params for sub in node.graphs for n in walk(sub))
 
 
 def _substituted(node, bindings):
