@@ -47,7 +47,7 @@ class TupleExpr(NamedTuple):
 
 
 class BinOp(NamedTuple):
-    op: str  # one of + - * // / %
+    op: str  # one of + - * // / % @
     left: Expr
     right: Expr
     span: Span
@@ -83,10 +83,34 @@ class Select(NamedTuple):
 
 
 class Index(NamedTuple):
-    """``widths[i]``."""
+    """``widths[i]``, ``x[0]``: one plain item in brackets."""
 
     base: Expr
     index: Expr
+    span: Span
+
+
+class SliceItem(NamedTuple):
+    """``a:b:s`` in a subscript, any part left out (None): ``:``, ``:-2``, ``::2``."""
+
+    start: Expr | None
+    stop: Expr | None
+    step: Expr | None
+    span: Span
+
+
+class EllipsisItem(NamedTuple):
+    """``...`` in a subscript: as many whole dims as the other items leave."""
+
+    span: Span
+
+
+class Subscript(NamedTuple):
+    """``x[:, 0]``, ``x[..., :-2]``, ``mask[:, None, None, :]``: several items, or a slice or ``...``
+    (a single plain item is an Index); each item an expression, a SliceItem or an EllipsisItem."""
+
+    base: Expr
+    items: tuple[Expr | SliceItem | EllipsisItem, ...]
     span: Span
 
 
@@ -139,6 +163,7 @@ Expr = Union[
     Flow,
     Select,
     Index,
+    Subscript,
     Compare,
     BoolOp,
     Not,

@@ -56,6 +56,8 @@ CATALOGUE: dict[str, str] = {
     "E207": "layer configuration rejected for this input",
     "E208": "shapes of combined values do not match (element-wise, cat, residual)",
     "E209": "view of reordered memory that torch cannot make without a copy",
+    "E210": "index a tensor refuses (out of range, a step not positive, too many indices, two '...')",
+    "E211": "tensor index nndsl does not support (a tensor as index, a bound not computable at run time)",
     "W301": "size constraint that cannot be verified statically",
     "W302": "configuration torch accepts with a warning",
     "W303": "declared input dimension fixed by a layer",

@@ -28,6 +28,7 @@ TORCH = {
     "stack": lambda *tensors, dim=0: torch.stack(tensors, dim=dim),
     "chunk": torch.chunk,
     "split": torch.split,
+    "getitem": lambda input, index: input[index],  # rows write the subscript: x[:, 0]
 }
 
 _DTYPES = {"": torch.float32, "long": torch.int64, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}

@@ -66,6 +66,9 @@ class Binding:
         def is_num(v):
             return isinstance(v, (int, float, shapes.Poly)) and not isinstance(v, bool)
 
+        if op == "@":
+            self.ctx.error("E110", "'@' multiplies tensors (a matrix product), not numbers", expr.span, "not tensors")
+            raise Abort
         if not (is_num(left) and is_num(right)):
             self.ctx.error(
                 "E110",

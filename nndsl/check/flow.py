@@ -62,6 +62,7 @@ from nndsl.ir import (
 )
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, type_name
+from nndsl.operators import index as index_ops
 from nndsl.shapes import Shape, Sym, TensorType
 
 
@@ -500,6 +501,8 @@ class Flow:
             return self._optional_residual(expr, test, chosen)
         if isinstance(expr, ast.Index):
             return self._index(expr)
+        if isinstance(expr, ast.Subscript):
+            return self._subscript(expr)
         if isinstance(expr, ast.Select):
             base = expr.base
             if isinstance(base, ast.Call) and base.name.text in ("nn", "torch") and base.selector and not base.args:
@@ -597,6 +600,8 @@ class Flow:
 
     def _index(self, expr: ast.Index):
         base = self.expression(expr.base, False)
+        if isinstance(base, (Tensor, PoisonFn)):
+            return self._tensor_index(expr, base, (expr.index,))
         index = self.constant(expr.index)
         if not is_sequence(base):
             self.ctx.kind_error(f"cannot index {kind_name(base)}", expr.base.span, "not a list or tuple")
@@ -611,6 +616,116 @@ class Flow:
             )
             raise Abort
         return base[index]
+
+    def _subscript(self, expr: ast.Subscript):
+        """``x[:, 0]``: slices, ``...`` and several items index tensors only."""
+        base = self.expression(expr.base, False)
+        if not isinstance(base, (Tensor, PoisonFn)):
+            self.ctx.kind_error(
+                f"slices and several items index a tensor, not {kind_name(base)}",
+                expr.base.span,
+                "not a tensor",
+                help="a list or tuple takes one integer index: widths[i]" if is_sequence(base) else None,
+            )
+        return self._tensor_index(expr, base, expr.items)
+
+    def _tensor_index(self, expr, base, items) -> Tensor:
+        """``x[items]`` of a tensor: an OpNode "getitem" whose ``index`` holds the items, with
+        symbolic bounds computed at run time from the tensor's own sizes."""
+        values = tuple(self._index_item(item, base) for item in items)
+        x = self.tensor(base, expr.base)
+        if x.type is None:
+            return self.ctx.poisoned(expr.span)
+        values = tuple(self._runtime(v, item, x.type) for v, item in zip(values, items))
+        try:
+            out, unverified = index_ops.indexed(x.type, values)
+        except ShapeError as exc:
+            at = items[exc.param].span if isinstance(exc.param, int) else expr.span
+            self.op_error(exc, at, [x])
+        for text in unverified:
+            self.ctx.diag(
+                Severity.WARNING,
+                "W301",
+                f"cannot verify statically that {text}",
+                expr.span,
+                f"needs {text}",
+                self._producers([x]),
+            )
+        return self.op("getitem", [x], [out], {"index": values}, expr.span)[0]
+
+    def _index_item(self, item, base):
+        """One item of a tensor's index: an integer or symbolic size, a Slice, ``...`` or None."""
+        if isinstance(item, ast.EllipsisItem):
+            return Ellipsis
+        if isinstance(item, ast.SliceItem):
+            return index_ops.Slice(*(None if part is None else self._index_bound(part) for part in item[:3]))
+        value = self._index_bound(item, allow_none=True)
+        return value
+
+    def _index_bound(self, expr, allow_none: bool = False):
+        """An integer, or a symbolic size (a size of the model's input, a block's, or an
+        expression of them); None where ``allow_none``."""
+        value = self._size_expression(expr)
+        if value is None and allow_none:
+            return None
+        if isinstance(value, Tensor):
+            self.ctx.error(
+                "E211",
+                "indexing with a tensor (advanced indexing) is not supported",
+                expr.span,
+                "a tensor index",
+                help="take parts of a tensor with integers, slices, '...' and None: x[:, 0], x[..., :-2]",
+            )
+            raise Abort
+        if isinstance(value, bool) or not isinstance(value, (int, shapes.Poly)):
+            self.ctx.error(
+                "E210",
+                f"a tensor is indexed with integers, slices, '...' and None, got {kind_name(value)}",
+                expr.span,
+                "not an index",
+            )
+            raise Abort
+        return value
+
+    def _size_expression(self, expr):
+        """A value in which a name of the model's input sizes stands for that size (``T - 2``)."""
+        if isinstance(expr, ast.NameRef):
+            found, _ = self._lookup(expr.name) if self.ctx.scope is not None else (False, None)
+            known = found or expr.name in BUILTIN_VALUES or expr.name in self.ctx.constants
+            if not known and expr.name in self.ctx.used_names:
+                return shapes.sym(expr.name)
+            return self.expression(expr, False)
+        if isinstance(expr, ast.BinOp) and expr.op in ("+", "-", "*", "//"):
+            left, right = self._size_expression(expr.left), self._size_expression(expr.right)
+            if isinstance(left, shapes.Poly) or isinstance(right, shapes.Poly):
+                return self.binding.arithmetic(expr, left, right)
+            return self.expression(expr, False)
+        if isinstance(expr, ast.Neg):
+            value = self._size_expression(expr.operand)
+            if isinstance(value, shapes.Poly):
+                return shapes.neg(value)
+        return self.expression(expr, False)
+
+    def _runtime(self, value, item, t: TensorType):
+        """Symbolic bounds as Runtime: each symbol found among the sizes of ``t`` (E211 if not)."""
+        if isinstance(value, index_ops.Slice):
+            return index_ops.Slice(*(self._runtime(v, item, t) for v in value))
+        if not isinstance(value, shapes.Poly):
+            return value
+        sizes = []
+        for atom in sorted(value.atoms(), key=str):
+            at = next((k for k, d in enumerate(t.shape.dims) if shapes.single_symbol(d) == atom), None)
+            if not isinstance(atom, Sym) or at is None:
+                self.ctx.error(
+                    "E211",
+                    f"the bound {value} cannot be computed at run time: the indexed tensor has no dim of size {atom}",
+                    item.span,
+                    "not a size of the tensor",
+                    help="write the bound with sizes of the indexed tensor, or with numbers",
+                )
+                raise Abort
+            sizes.append((atom.name, at))
+        return index_ops.Runtime(value, tuple(sizes))
 
     def _lookup(self, name: str):
         """(found, value) for a name defined in the current scope chain."""

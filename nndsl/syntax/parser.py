@@ -282,6 +282,28 @@ class _ToAst(Transformer):
         base, index = _nodes(children)
         return ast.Index(base, index, _span_of(children))
 
+    def subscript(self, children):
+        base, *items = _nodes(children)
+        return ast.Subscript(base, tuple(items), _span_of(children))
+
+    def slice(self, children):
+        # [start] ":" [stop] [":" [step]]: the parts by their place around the colons
+        parts: list = [None]
+        for child in children:
+            if isinstance(child, Token) and child.type == "COLON":
+                parts.append(None)
+            elif child is not None:
+                parts[-1] = child
+        start, stop, step = (parts + [None])[:3]
+        colons = [c for c in children if isinstance(c, Token)]
+        nodes = [c for c in children if c is not None]
+        span = _span_of(nodes) if nodes else _tok_span(colons[0])
+        return ast.SliceItem(start, stop, step, span)
+
+    def ellipsis(self, children):
+        (tok,) = children
+        return ast.EllipsisItem(_tok_span(tok))
+
     def for_loop(self, children):
         names = tuple(_name(t) for t in _tokens(children, "NAME"))
         iterable, body = _nodes(children)
@@ -308,6 +330,7 @@ class _ToAst(Transformer):
     floordiv = _binop("//")
     truediv = _binop("/")
     mod = _binop("%")
+    matmul = _binop("@")
 
     def neg(self, children):
         return ast.Neg(children[-1], _span_of(children))
@@ -666,7 +689,7 @@ def _describe_token(tok: Token) -> str:
     return f"{kind} '{tok}'" if kind else f"'{tok}'"
 
 
-_OPERATORS = {"'+'", "'-'", "'*'", "'/'", "'//'", "'%'", "'.'"}
+_OPERATORS = {"'+'", "'-'", "'*'", "'/'", "'//'", "'%'", "'@'", "'.'"}
 
 
 def _expected_list(names) -> str:
@@ -763,17 +786,6 @@ def _syntax_help(
     return None, ()
 
 
-def _in_subscript(text: str, tok: Token, region_start: int) -> bool:
-    """A ':' or ',' that is not allowed inside ``value[...]``: a slice such as ``x[:, 0]``."""
-    if tok.type == "$END" or str(tok) not in (":", ","):
-        return False
-    opened = _unclosed_bracket(text, tok.start_pos, region_start)
-    if opened is None or opened[1] != "[":
-        return False
-    before = text[max(region_start, opened[0] - 200) : opened[0]].rstrip()
-    return bool(before) and (before[-1].isalnum() or before[-1] in "_)]")
-
-
 def _syntax_diagnostic(
     source: Source, exc: lark.exceptions.UnexpectedInput, region: tuple[int, int] | None = None
 ) -> Diagnostic:
@@ -818,12 +830,6 @@ def _syntax_diagnostic(
         help_text, secondary = _syntax_help(
             text, tok, {_describe_terminal(e) for e in expected}, region_start, region_end
         )
-        if _in_subscript(text, tok, region_start):
-            message = "slicing and indexing with several values are not supported yet"
-            help_text = (
-                "take parts of a tensor with chunk(x, n, dim=d) or split(x, [sizes], dim=d); "
-                "x[i] picks one item of a list or tuple, or one of the tensors split or chunk gives"
-            )
         label = "unexpected here"
         return Diagnostic(Severity.ERROR, "E001", message, source, span, label, secondary=secondary, help=help_text)
     pos = getattr(exc, "pos_in_stream", 0) or 0

@@ -1,0 +1,378 @@
+"""Basic indexing of a tensor (``x[:, 0]``, ``x[..., :-2]``, ``mask[:, None]``) with torch's rules.
+
+An index is a tuple of items: an integer (removes its dim; negative counts from the end), a
+:class:`Slice` (keeps its dim, clamped as Python clamps), ``Ellipsis`` (the dims the other items
+leave) or ``None`` (inserts a dim of size 1). Integers and slice bounds may be symbolic sizes; a
+symbolic bound is computed at run time from the sizes of the indexed tensor (a :class:`Runtime`).
+The result is a view of the input: it keeps the dtype and takes the input's strides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from nndsl import layout, shapes
+from nndsl.layers.base import ArgValueError, Kind, Param, ShapeError, WrongType
+from nndsl.operators.base import TENSOR, Operator
+from nndsl.operators.registry import register
+from nndsl.shapes import Dim, Poly, Shape, Sym, TensorType
+from nndsl.statements import Assign, Code, assign
+
+
+class Runtime(NamedTuple):
+    """A symbolic bound and, for each of its symbols, a dim of the indexed tensor of that size:
+    how the bound is computed at run time (``x.size(2) - 2``)."""
+
+    value: Poly
+    sizes: tuple[tuple[str, int], ...]
+
+
+class Slice(NamedTuple):
+    """``start:stop:step``; each part None (left out), an int, a symbolic size or a Runtime."""
+
+    start: Any = None
+    stop: Any = None
+    step: Any = None
+
+
+def dim_value(bound) -> Dim | None:
+    """The size a bound stands for (a Runtime's polynomial)."""
+    return bound.value if isinstance(bound, Runtime) else bound
+
+
+def _item(value):
+    if value is None or value is Ellipsis or isinstance(value, (Slice, Runtime)):
+        return value
+    if type(value) is int:
+        return value
+    raise WrongType
+
+
+def _index(value) -> tuple:
+    """An index as a tuple of items (``getitem(x, 0)`` gives one integer)."""
+    items = value if type(value) is tuple else (value,)
+    try:
+        return tuple(_item(v) for v in items)
+    except WrongType:
+        raise ArgValueError("an index holds integers, slices, '...' and None", code="E210") from None
+
+
+#: an index: an integer, or a tuple of integers, slices, ``...`` and None
+INDEX = Kind("an index", _index)
+
+
+# ---------------------------------------------------------------- deciding signs
+
+
+def _nonneg(d: Dim) -> bool | None:
+    """Whether ``d >= 0`` for every value of its symbols (sizes are at least 1), None if that depends."""
+    if isinstance(d, int):
+        return d >= 0
+    low = high = 0
+    low_known = high_known = True
+    for mono, coef in d.terms:
+        least = 1 if all(isinstance(a, Sym) for a in mono) else 0  # a symbol is >= 1, a floor >= 0
+        if not mono:
+            low += coef
+            high += coef
+        elif coef > 0:
+            low += coef * least
+            high_known = False
+        else:
+            high += coef * least
+            low_known = False
+    if low_known and low >= 0:
+        return True
+    if high_known and high < 0:
+        return False
+    return None
+
+
+def _bound(b, size: Dim, default: Dim, notes: list[str]) -> Dim:
+    """A slice bound as an offset in ``0..size``, as Python normalises and clamps it; where the
+    symbols decide it, what was assumed goes to ``notes``."""
+    if b is None:
+        return default
+    b = dim_value(b)
+    sign = _nonneg(b)
+    if sign is None:
+        notes.append(f"{b} >= 0")
+        sign = True
+    if not sign:  # counts from the end
+        b = shapes.add(size, b)
+        low = _nonneg(b)
+        if low is False:
+            return 0
+        if low is None:
+            notes.append(f"{b} >= 0")
+    high = _nonneg(shapes.sub(size, b))
+    if high is False:
+        return size
+    if high is None:
+        notes.append(f"{dim_value(b)} <= {size}")
+    return b
+
+
+def _length(item: Slice, size: Dim, notes: list[str]) -> Dim:
+    step = 1 if item.step is None else item.step
+    start = _bound(item.start, size, 0, notes)
+    stop = _bound(item.stop, size, size, notes)
+    diff = shapes.sub(stop, start)
+    sign = _nonneg(diff)
+    if sign is False:
+        return 0
+    if sign is None:
+        notes.append(f"{start} <= {stop}")
+    return diff if step == 1 else shapes.ceildiv(diff, step)
+
+
+def _position(i: Dim, size: Dim, axis: int, at: int, notes: list[str]) -> None:
+    """Checks an integer index ``i`` of a dim of ``size`` (item ``at``): IndexError as torch's."""
+    i = dim_value(i)
+    inside = (
+        (_nonneg(i), _nonneg(shapes.sub(shapes.sub(size, i), 1)))
+        if _nonneg(i) is not False
+        else (_nonneg(shapes.add(size, i)), True)
+    )
+    if False in inside:
+        raise ShapeError(
+            "E210",
+            f"index {i} is out of bounds for dimension {axis} with size {size}",
+            "out of range",
+            param=at,
+        )
+    if None in inside:
+        notes.append(f"{i} is within -{size}..{size} - 1" if isinstance(size, int) else f"{i} is an index of {size}")
+
+
+# ---------------------------------------------------------------- the shape rule
+
+
+def indexed(t: TensorType, items: tuple) -> tuple[TensorType, list[str]]:
+    """The type of ``t[items]`` as torch's basic indexing gives it, and what it had to assume of
+    symbolic sizes; ShapeError (``param``: the item's position) as torch's IndexError."""
+    ellipses = [at for at, item in enumerate(items) if item is Ellipsis]
+    if len(ellipses) > 1:
+        raise ShapeError("E210", "an index can only have a single ellipsis ('...')", "second '...'", param=ellipses[1])
+    used = sum(1 for item in items if item is not None and item is not Ellipsis)
+    dims = t.shape.dims
+    if used > len(dims):
+        raise ShapeError(
+            "E210",
+            f"too many indices for a tensor of dimension {len(dims)}: {used} given",
+            f"{used} indices",
+            help="index at most one item per dim; None adds a dim without using one",
+        )
+    fill = len(dims) - used
+    strides = layout.strides_of(dims, t.strides) if t.strides != layout.UNKNOWN else None
+    out: list[Dim] = []
+    out_strides: list[Dim] = []
+    notes: list[str] = []
+    axis = 0
+    expanded = list(items) if ellipses else [*items, Ellipsis]
+    for at, item in enumerate(expanded):
+        if item is Ellipsis:
+            out += dims[axis : axis + fill]
+            if strides is not None:
+                out_strides += strides[axis : axis + fill]
+            axis += fill
+        elif item is None:
+            out.append(1)
+            if strides is not None:  # as torch's unsqueeze: the stride of the next dim, times its size
+                out_strides.append(shapes.mul(strides[axis], dims[axis]) if axis < len(dims) else 1)
+        elif isinstance(item, Slice):
+            step = 1 if item.step is None else item.step
+            if not isinstance(step, int):
+                raise ShapeError(
+                    "E211", f"a slice's step must be an integer constant, got {step}", "symbolic", param=at
+                )
+            if step <= 0:
+                raise ShapeError(
+                    "E210", "a slice's step must be greater than zero, as torch requires", "step", param=at
+                )
+            out.append(_length(item, dims[axis], notes))
+            if strides is not None:
+                out_strides.append(shapes.mul(strides[axis], step))
+            axis += 1
+        else:
+            _position(item, dims[axis], axis, at, notes)
+            axis += 1
+    if t.strides == layout.UNKNOWN:
+        kept = layout.UNKNOWN
+    else:
+        kept = layout.normal(tuple(out), tuple(out_strides))
+    return TensorType(Shape(tuple(out), t.shape.rest), t.dtype, kept), list(dict.fromkeys(notes))
+
+
+# ---------------------------------------------------------------- emission
+
+
+def _runtime_text(bound: Runtime, var: str) -> str:
+    """``x.size(2) - 2``: the bound in terms of the sizes of ``var``."""
+    names = dict(bound.sizes)
+    parts: list[str] = []
+    for mono, coef in bound.value.terms:
+        factors = [f"{var}.size({names[a.name]})" for a in mono]
+        mag = abs(coef)
+        body = " * ".join(([str(mag)] if mag != 1 or not factors else []) + factors)
+        if not parts:
+            parts.append(body if coef > 0 else f"-{body}")
+        else:
+            parts.append(f"+ {body}" if coef > 0 else f"- {body}")
+    return " ".join(parts)
+
+
+def _bound_text(bound, var: str) -> str:
+    if bound is None:
+        return ""
+    if isinstance(bound, Runtime):
+        return _runtime_text(bound, var)
+    return str(bound)
+
+
+def _item_text(item, var: str) -> str:
+    if item is Ellipsis:
+        return "..."
+    if item is None:
+        return "None"
+    if isinstance(item, Slice):
+        parts = [_bound_text(item.start, var), _bound_text(item.stop, var)]
+        if item.step is not None:
+            parts.append(str(item.step))
+        if not any(isinstance(b, Runtime) for b in item):
+            return ":".join(parts)
+        # as ruff formats a slice with a call in it: spaces around ':' beside a written part
+        text = parts[0]
+        for before, part in zip(parts, parts[1:]):
+            text += " :" if before else ":"
+            text += f" {part}" if part else ""
+        return text
+    if isinstance(item, Runtime):
+        return _runtime_text(item, var)
+    return str(item)
+
+
+def subscript_text(var: str, items: tuple) -> str:
+    """``x[:, 0]``: the index as a person writes it."""
+    return f"{var}[{', '.join(_item_text(item, var) for item in items)}]"
+
+
+# ---------------------------------------------------------------- ONNX
+
+
+def _onnx_bound(g, x: str, bound) -> tuple[str | None, int | None]:
+    """A bound as an ONNX value (a 1-element int64 tensor) when it is symbolic, or as an int."""
+    if not isinstance(bound, Runtime):
+        return None, bound
+    import numpy as np
+
+    names = dict(bound.sizes)
+    total = None
+    for mono, coef in bound.value.terms:
+        term = g.const([coef])
+        for atom in mono:
+            size = g.op("Shape", [x], start=names[atom.name], end=names[atom.name] + 1)
+            term = g.op("Mul", [term, size])
+        total = term if total is None else g.op("Add", [total, term])
+    return total if total is not None else g.const(np.asarray([0])), None
+
+
+def _onnx(g, x: str, t: TensorType, items: tuple) -> str:
+    """Slice (+ Squeeze for integers, Unsqueeze for None) computing ``x[items]``."""
+    import numpy as np
+
+    big = np.iinfo(np.int64).max
+    rank = t.shape.rank
+    used = sum(1 for item in items if item is not None and item is not Ellipsis)
+    expanded = list(items) if Ellipsis in items else [*items, Ellipsis]
+    axis = 0
+    starts, ends, axes, steps, squeezed, inserted = [], [], [], [], [], []
+    out_axis = 0
+    for item in expanded:
+        if item is Ellipsis:
+            axis += rank - used
+            out_axis += rank - used
+            continue
+        if item is None:
+            inserted.append(out_axis)
+            out_axis += 1
+            continue
+        if isinstance(item, Slice):
+            if item.start is None and item.stop is None and item.step in (None, 1):
+                axis += 1
+                out_axis += 1
+                continue
+            start = item.start if item.start is not None else 0
+            stop = item.stop if item.stop is not None else big
+            starts.append(start)
+            ends.append(stop)
+            steps.append(item.step or 1)
+            out_axis += 1
+        else:  # an integer: the one item at it, then the dim goes
+            starts.append(item)
+            ends.append(None if isinstance(item, Runtime) else (item + 1 if item != -1 else big))
+            steps.append(1)
+            squeezed.append(axis)
+            if isinstance(item, Runtime):
+                ends[-1] = ("plus one", item)
+        axes.append(axis)
+        axis += 1
+    y = x
+    if axes:
+        if any(isinstance(v, (Runtime, tuple)) for v in starts + ends):
+            y = g.op("Slice", [x, _onnx_list(g, x, starts), _onnx_list(g, x, ends), g.const(axes), g.const(steps)])
+        else:
+            y = g.slice(x, starts, ends, axes, steps)
+    if squeezed:
+        y = g.squeeze(y, squeezed)
+    if inserted:
+        y = g.unsqueeze(y, inserted)
+    return y
+
+
+def _onnx_list(g, x: str, values: list) -> str:
+    """A 1-D int64 tensor of ``values``, symbolic ones computed from ``x``'s shape."""
+    pieces = []
+    for value in values:
+        if isinstance(value, tuple) and value and value[0] == "plus one":
+            computed, _ = _onnx_bound(g, x, value[1])
+            pieces.append(g.op("Add", [computed, g.const([1])]))
+        elif isinstance(value, Runtime):
+            pieces.append(_onnx_bound(g, x, value)[0])
+        else:
+            pieces.append(g.const([value]))
+    return pieces[0] if len(pieces) == 1 else g.op("Concat", pieces, axis=0)
+
+
+@register
+class GetItem(Operator):
+    """``input[index]``: torch's basic indexing (integers, slices, ``...``, None); a view of the input."""
+
+    name = "getitem"
+    params = (Param("input", TENSOR), Param("index", INDEX))
+    examples = (
+        ("x[:, 0]", "x: [2, 3]", "[2]"),
+        ("x[..., :-2]", "x: [2, 3, 5]", "[2, 3, 3]"),
+        ("x[:, None]", "x: [2, 3]", "[2, 1, 3]"),
+        ("x[None, ..., None]", "x: [4]", "[1, 4, 1]"),
+        ("x[1:7:2, -1]", "x: long[9, 4]", "int64[3]"),
+        ("x[-3:, 5:]", "x: [2, 4]", "[2, 0]"),
+        ("x[::3, 2:-5]", "x: bool[7, 6]", "bool[3, 0]"),
+        ("x[0]", "x: [3, 2]", "[2]"),
+        ("x[-4]", "x: [3, 2]", "E210"),
+        ("x[:, 2]", "x: [3, 2]", "E210"),
+        ("x[0, 0, 0]", "x: [3, 2]", "E210"),
+        ("x[None, 1, :, 0]", "x: [3, 2]", "E210"),
+    )
+
+    @classmethod
+    def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
+        return [indexed(inputs[0], args["index"])[0]]
+
+    @classmethod
+    def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
+        return [assign(outputs[0], Code(subscript_text(inputs[0], node.args["index"])))]
+
+    @classmethod
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
+        return [_onnx(g, inputs[0], types[0], node.args["index"])]
