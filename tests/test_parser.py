@@ -153,3 +153,70 @@ def test_parse_gives_the_module_or_raises_the_first_error():
     with pytest.raises(DiagnosticError) as raised:
         parse(Source("t.nn", "model M(x: [N, 4]) { Flatten ReLU }"))
     assert raised.value.diagnostic.code == "E001"
+
+
+SUBSCRIPTS = [
+    "x[:, 0]",
+    "x[..., :-2]",
+    "mask[:, None, None, :]",
+    "x[a:b:s]",
+    "x[::2]",
+    "x[1:]",
+    "x[:]",
+    "x[1::]",
+    "x[0,]",
+    "x[..., : W - 2]",
+    "x[:, -W:]",
+    "x[i][j]",
+    "a @ b * c @ d",
+]
+
+
+@pytest.mark.parametrize("expr", SUBSCRIPTS)
+def test_subscripts_parse_the_same_in_the_fast_loop_and_in_lark(expr):
+    text = f"model M(x: [N]) {{\n    y = {expr}\n}}\n"
+    tree = _fast(text)
+    assert tree is not None and tree == _lark(text)
+
+
+def _value(expr: str):
+    text = f"model M(x: [N]) {{\n    y = {expr}\n}}\n"
+    return parser.parse(Source("<t>", text)).items[0].body.statements[0].value, text
+
+
+def test_a_subscript_holds_its_items_slices_and_ellipsis():
+    from nndsl import ast
+
+    value, text = _value("x[..., 1::2, None, :-2]")
+    assert isinstance(value, ast.Subscript) and text[value.span.start : value.span.end] == "x[..., 1::2, None, :-2]"
+    dots, strided, none, tail = value.items
+    assert isinstance(dots, ast.EllipsisItem) and text[dots.span.start : dots.span.end] == "..."
+    assert strided.start.value == 1 and strided.stop is None and strided.step.value == 2
+    assert text[strided.span.start : strided.span.end] == "1::2"
+    assert isinstance(none, ast.NameRef) and none.name == "None"
+    assert tail.start is None and isinstance(tail.stop, ast.Neg) and tail.step is None
+    assert text[tail.span.start : tail.span.end] == ":-2"
+
+
+def test_one_plain_item_stays_an_index_and_a_trailing_comma_makes_a_subscript():
+    from nndsl import ast
+
+    assert isinstance(_value("widths[i]")[0], ast.Index)
+    assert isinstance(_value("x[0,]")[0], ast.Subscript)
+
+
+def test_the_matrix_product_binds_as_multiplication_does():
+    value, _ = _value("a + b @ c * d")
+    assert value.op == "+" and value.right.op == "*" and value.right.left.op == "@"
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [("x[:, 0", "']'"), ("x[1:2:3:4]", "']'"), ("x[, 0]", "found ','"), ("x[....]", "'.'")],
+)
+def test_broken_subscripts_are_syntax_errors_at_their_place(expr, message):
+    text = f"model M(x: [N]) {{\n    y = {expr}\n}}\n"
+    _, diagnostics = parse_recovering(Source("<t>", text))
+    (error,) = diagnostics
+    assert error.code == "E001" and message in error.message + (error.help or "")
+    assert text.index(expr) <= error.span.start <= text.index(expr) + len(expr) + 3

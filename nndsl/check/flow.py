@@ -62,6 +62,7 @@ from nndsl.ir import (
 )
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, type_name
+from nndsl.operators import REGISTRY as OPERATORS
 from nndsl.operators import index as index_ops
 from nndsl.shapes import Shape, Sym, TensorType
 
@@ -712,20 +713,17 @@ class Flow:
             return index_ops.Slice(*(self._runtime(v, item, t) for v in value))
         if not isinstance(value, shapes.Poly):
             return value
-        sizes = []
-        for atom in sorted(value.atoms(), key=str):
-            at = next((k for k, d in enumerate(t.shape.dims) if shapes.single_symbol(d) == atom), None)
-            if not isinstance(atom, Sym) or at is None:
-                self.ctx.error(
-                    "E211",
-                    f"the bound {value} cannot be computed at run time: the indexed tensor has no dim of size {atom}",
-                    item.span,
-                    "not a size of the tensor",
-                    help="write the bound with sizes of the indexed tensor, or with numbers",
-                )
-                raise Abort
-            sizes.append((atom.name, at))
-        return index_ops.Runtime(value, tuple(sizes))
+        found = index_ops.runtime(value, t.shape.dims)
+        if found is None:
+            self.ctx.error(
+                "E211",
+                f"the bound {value} cannot be computed at run time from the sizes {t.shape} of the indexed tensor",
+                item.span,
+                "not computable from the tensor's sizes",
+                help="write the bound with sizes of the indexed tensor, or with numbers",
+            )
+            raise Abort
+        return found
 
     def _lookup(self, name: str):
         """(found, value) for a name defined in the current scope chain."""
@@ -873,7 +871,8 @@ class Flow:
                 )
                 raise Abort
             return RepeatFn(fn, times, expr.span)
-        op = {"+": "add", "-": "sub", "*": "mul", "/": "div"}.get(expr.op)
+        # the operator registered with the written symbol: add for '+', matmul for '@'
+        op = next((name for name, cls in OPERATORS.items() if cls.symbol == expr.op), None)
         for side, v in ((expr.left, left), (expr.right, right)):
             if is_fn(v):
                 self.ctx.kind_error(
@@ -883,7 +882,10 @@ class Flow:
                     help="apply it first: (x -> layer) " + expr.op + " y",
                 )
         if op is None:
-            self.ctx.kind_error(f"'{expr.op}' does not apply to tensors", expr.span, "not element-wise")
+            what = "the matrix product '@' (matmul) is not available" if expr.op == "@" else None
+            self.ctx.kind_error(what or f"'{expr.op}' does not apply to tensors", expr.span, "no tensor operator")
+        if op not in ("add", "sub", "mul", "div"):
+            return self._symbol_op(expr, op, left, right)
         scalar = None
         if not isinstance(left, Tensor) or not isinstance(right, Tensor):
             scalar = right if isinstance(left, Tensor) else left
@@ -920,6 +922,19 @@ class Flow:
                 )
             out = out._replace(dtype=ops.scalar_result_dtype(op, out.dtype, scalar))
         return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
+
+    def _symbol_op(self, expr: ast.BinOp, op: str, left, right) -> Tensor:
+        """``a @ b``: a tensor operator of two tensors written as its symbol, checked by its own rule."""
+        for side, v in ((expr.left, left), (expr.right, right)):
+            if not isinstance(v, Tensor):
+                self.ctx.kind_error(f"'{expr.op}' takes two tensors, got {kind_name(v)}", side.span, "not a tensor")
+        if left.type is None or right.type is None:
+            return self.ctx.poisoned(expr.span)
+        try:
+            types = OPERATORS[op].output([left.type, right.type], {})
+        except ShapeError as exc:
+            self.op_error(exc, expr.span, [left, right])
+        return self.op(op, [left, right], types, {}, expr.span)[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
         labels = {}  # one label per producer, however often its value is used (cat(x, x))

@@ -20,11 +20,28 @@ from nndsl.statements import Assign, Code, assign
 
 
 class Runtime(NamedTuple):
-    """A symbolic bound and, for each of its symbols, a dim of the indexed tensor of that size:
-    how the bound is computed at run time (``x.size(2) - 2``)."""
+    """A symbolic bound and how it is computed at run time: ``sizes`` is the bound as a
+    polynomial in symbols ``#k``, the size of the indexed tensor's dim ``k`` (``x.size(2) - 2``)."""
 
     value: Poly
-    sizes: tuple[tuple[str, int], ...]
+    sizes: Dim
+
+
+def runtime(value: Poly, dims: tuple[Dim, ...]) -> Runtime | None:
+    """``value`` in terms of the sizes ``dims`` of the indexed tensor: one size plus a number
+    where one differs from it by a number, else each symbol replaced by a dim of that size;
+    None where a symbol is no dim's size."""
+    for k, d in enumerate(dims):
+        rest = shapes.sub(value, d)
+        if isinstance(d, Poly) and isinstance(rest, int):
+            return Runtime(value, shapes.add(shapes.sym(f"#{k}"), rest))
+    bindings = {}
+    for atom in value.atoms():
+        at = next((k for k, d in enumerate(dims) if shapes.single_symbol(d) == atom), None)
+        if not isinstance(atom, Sym) or at is None:
+            return None
+        bindings[atom] = shapes.sym(f"#{at}")
+    return Runtime(value, shapes.substitute(value, bindings))
 
 
 class Slice(NamedTuple):
@@ -88,17 +105,24 @@ def _nonneg(d: Dim) -> bool | None:
     return None
 
 
+def _sign(d: Dim, notes: list[str]) -> bool:
+    """Whether ``d >= 0``; where the symbols decide it, the sign it has for large sizes (``T - 2``
+    is taken as >= 0, ``1 - T`` as negative), written to ``notes``."""
+    sign = _nonneg(d)
+    if sign is not None:
+        return sign
+    sign = not all(coef < 0 for mono, coef in d.terms if mono)
+    notes.append(f"{d} >= 0" if sign else f"{d} < 0")
+    return sign
+
+
 def _bound(b, size: Dim, default: Dim, notes: list[str]) -> Dim:
     """A slice bound as an offset in ``0..size``, as Python normalises and clamps it; where the
     symbols decide it, what was assumed goes to ``notes``."""
     if b is None:
         return default
     b = dim_value(b)
-    sign = _nonneg(b)
-    if sign is None:
-        notes.append(f"{b} >= 0")
-        sign = True
-    if not sign:  # counts from the end
+    if not _sign(b, notes):  # counts from the end
         b = shapes.add(size, b)
         low = _nonneg(b)
         if low is False:
@@ -129,20 +153,19 @@ def _length(item: Slice, size: Dim, notes: list[str]) -> Dim:
 def _position(i: Dim, size: Dim, axis: int, at: int, notes: list[str]) -> None:
     """Checks an integer index ``i`` of a dim of ``size`` (item ``at``): IndexError as torch's."""
     i = dim_value(i)
-    inside = (
-        (_nonneg(i), _nonneg(shapes.sub(shapes.sub(size, i), 1)))
-        if _nonneg(i) is not False
-        else (_nonneg(shapes.add(size, i)), True)
-    )
-    if False in inside:
+    if not _sign(i, notes):  # counts from the end: -size <= i
+        inside, need = _nonneg(shapes.add(size, i)), f"{size} >= {shapes.neg(i)}"
+    else:  # i < size
+        inside, need = _nonneg(shapes.sub(shapes.sub(size, i), 1)), f"{size} > {i}"
+    if inside is False:
         raise ShapeError(
             "E210",
             f"index {i} is out of bounds for dimension {axis} with size {size}",
             "out of range",
             param=at,
         )
-    if None in inside:
-        notes.append(f"{i} is within -{size}..{size} - 1" if isinstance(size, int) else f"{i} is an index of {size}")
+    if inside is None:
+        notes.append(need)
 
 
 # ---------------------------------------------------------------- the shape rule
@@ -209,10 +232,11 @@ def indexed(t: TensorType, items: tuple) -> tuple[TensorType, list[str]]:
 
 def _runtime_text(bound: Runtime, var: str) -> str:
     """``x.size(2) - 2``: the bound in terms of the sizes of ``var``."""
-    names = dict(bound.sizes)
+    if isinstance(bound.sizes, int):
+        return str(bound.sizes)
     parts: list[str] = []
-    for mono, coef in bound.value.terms:
-        factors = [f"{var}.size({names[a.name]})" for a in mono]
+    for mono, coef in bound.sizes.terms:
+        factors = [f"{var}.size({a.name[1:]})" for a in mono]
         mag = abs(coef)
         body = " * ".join(([str(mag)] if mag != 1 or not factors else []) + factors)
         if not parts:
@@ -264,17 +288,16 @@ def _onnx_bound(g, x: str, bound) -> tuple[str | None, int | None]:
     """A bound as an ONNX value (a 1-element int64 tensor) when it is symbolic, or as an int."""
     if not isinstance(bound, Runtime):
         return None, bound
-    import numpy as np
-
-    names = dict(bound.sizes)
+    if isinstance(bound.sizes, int):
+        return g.const([bound.sizes]), None
     total = None
-    for mono, coef in bound.value.terms:
+    for mono, coef in bound.sizes.terms:
         term = g.const([coef])
         for atom in mono:
-            size = g.op("Shape", [x], start=names[atom.name], end=names[atom.name] + 1)
-            term = g.op("Mul", [term, size])
+            k = int(atom.name[1:])
+            term = g.op("Mul", [term, g.op("Shape", [x], start=k, end=k + 1)])
         total = term if total is None else g.op("Add", [total, term])
-    return total if total is not None else g.const(np.asarray([0])), None
+    return total, None
 
 
 def _onnx(g, x: str, t: TensorType, items: tuple) -> str:
