@@ -152,10 +152,55 @@ def test_a_bound_the_tensor_cannot_give_is_refused():
     assert "cannot be computed at run time" in result.errors[0].message
 
 
-def test_indexing_with_a_tensor_is_refused_clearly():
-    result = _check("model M(x: [N, 8], i: long[N]) {\n    return x[i]\n}\n")
-    (error,) = result.errors
-    assert error.code == "E211" and "advanced indexing" in error.message
+GATHERS = [
+    ("table[index]", [9, 4], [3, 3]),
+    ("x[:, index]", [2, 5, 3], [4]),
+    ("x[..., index]", [2, 5, 3], [2, 2]),
+    ("x[:, :, index]", [2, 5, 3], [1]),
+]
+
+
+@pytest.mark.parametrize(("call", "shape", "index_shape"), GATHERS, ids=[g[0] for g in GATHERS])
+@pytest.mark.parametrize("dtype", ["long", "int32"])
+def test_a_tensor_of_integers_gathers_along_its_dim_as_torch_does(call, shape, index_shape, dtype):
+    """``table[index]`` (Swin's relative position bias): the dim replaced by the index's dims."""
+    base = call.split("[")[0]
+    dims = lambda s: ", ".join(map(str, s))  # noqa: E731
+    text = f"model M({base}: [{dims(shape)}], index: {dtype}[{dims(index_shape)}]) {{\n    return {call}\n}}\n"
+    result = _check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    x = torch.randn(shape)
+    axis = {"table[index]": 0, "x[:, index]": 1, "x[..., index]": len(shape) - 1, "x[:, :, index]": 2}[call]
+    index = torch.randint(-shape[axis], shape[axis], index_shape).to(torch.int64 if dtype == "long" else torch.int32)
+    want = eval(call, {"__builtins__": {}}, {base: x, "index": index})
+    assert result.program.models[0].outputs[0].shape.to_json() == list(want.shape)
+    assert f"= {call}  #" in emit_program(result.program)
+    assert torch.equal(load_module(result.program)["M"]()(x, index), want)
+
+
+def test_onnx_export_of_a_gather_agrees_with_torch():
+    pytest.importorskip("onnxruntime")
+    from onnx_support import export_and_verify
+
+    export_and_verify("model M(x: [N, 5, 3], index: long[4]) {\n    return x[:, index] -> Linear(3, 2)\n}\n")
+
+
+@pytest.mark.parametrize(
+    ("index", "code", "message"),
+    [
+        ("mask", "E211", "bool mask"),
+        ("where", "E210", "must be long, int"),
+        ("index, index", "E211", "several tensors"),
+        ("0, index", "E211", "only with ':' and '...'"),
+        (":1, index", "E211", "only with ':' and '...'"),
+        ("index:", "E211", "not tensors"),
+    ],
+)
+def test_tensor_indices_nndsl_does_not_follow_are_refused_clearly(index, code, message):
+    text = f"model M(x: [N, 8], index: long[N], mask: bool[N], where: [N]) {{\n    return x[{index}]\n}}\n"
+    result = _check(text)
+    errors = [d for d in result.errors]
+    assert errors and errors[0].code == code and message in errors[0].message, [d.message for d in errors]
 
 
 def test_constant_lists_keep_their_index_and_refuse_slices():

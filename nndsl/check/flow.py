@@ -635,14 +635,31 @@ class Flow:
         symbolic bounds computed at run time from the tensor's own sizes."""
         values = tuple(self._index_item(item, base) for item in items)
         x = self.tensor(base, expr.base)
-        if x.type is None:
+        tensors = [(v, item) for v, item in zip(values, items) if isinstance(v, Tensor)]
+        if len(tensors) > 1:
+            self.ctx.error(
+                "E211",
+                "indexing with several tensors is not supported",
+                tensors[1][1].span,
+                "a second tensor index",
+                help="index with one tensor at a time: x[index][:, other]",
+            )
+            raise Abort
+        if x.type is None or any(v.type is None for v, _ in tensors):
             return self.ctx.poisoned(expr.span)
-        values = tuple(self._runtime(v, item, x.type) for v, item in zip(values, items))
+        values = tuple(
+            index_ops.TensorIndex() if isinstance(v, Tensor) else self._runtime(v, item, x.type)
+            for v, item in zip(values, items)
+        )
+        inputs = [x, *(v for v, _ in tensors)]
         try:
-            out, unverified = index_ops.indexed(x.type, values)
+            if tensors:
+                out, unverified = index_ops.gathered(x.type, values, tensors[0][0].type), []
+            else:
+                out, unverified = index_ops.indexed(x.type, values)
         except ShapeError as exc:
             at = items[exc.param].span if isinstance(exc.param, int) else expr.span
-            self.op_error(exc, at, [x])
+            self.op_error(exc, at, inputs)
         for text in unverified:
             self.ctx.diag(
                 Severity.WARNING,
@@ -652,7 +669,7 @@ class Flow:
                 f"needs {text}",
                 self._producers([x]),
             )
-        return self.op("getitem", [x], [out], {"index": values}, expr.span)[0]
+        return self.op("getitem", inputs, [out], {"index": values}, expr.span)[0]
 
     def _index_item(self, item, base):
         """One item of a tensor's index: an integer or symbolic size, a Slice, ``...`` or None."""
@@ -665,17 +682,17 @@ class Flow:
 
     def _index_bound(self, expr, allow_none: bool = False):
         """An integer, or a symbolic size (a size of the model's input, a block's, or an
-        expression of them); None where ``allow_none``."""
+        expression of them); None or a tensor where ``allow_none`` (a whole item)."""
         value = self._size_expression(expr)
-        if value is None and allow_none:
-            return None
+        if (value is None or isinstance(value, Tensor)) and allow_none:
+            return value  # None, or a tensor of integers (table[index])
         if isinstance(value, Tensor):
             self.ctx.error(
                 "E211",
-                "indexing with a tensor (advanced indexing) is not supported",
+                "a slice's bounds are numbers or sizes, not tensors",
                 expr.span,
-                "a tensor index",
-                help="take parts of a tensor with integers, slices, '...' and None: x[:, 0], x[..., :-2]",
+                "a tensor",
+                help="index with a tensor of integers as a whole item: table[index]",
             )
             raise Abort
         if isinstance(value, bool) or not isinstance(value, (int, shapes.Poly)):

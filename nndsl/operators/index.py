@@ -44,6 +44,13 @@ def runtime(value: Poly, dims: tuple[Dim, ...]) -> Runtime | None:
     return Runtime(value, shapes.substitute(value, bindings))
 
 
+class TensorIndex(NamedTuple):
+    """A tensor of integers as an item (``table[index]``): its values pick along the dim, the
+    operation's second input."""
+
+    input: int = 1
+
+
 class Slice(NamedTuple):
     """``start:stop:step``; each part None (left out), an int, a symbolic size or a Runtime."""
 
@@ -58,7 +65,7 @@ def dim_value(bound) -> Dim | None:
 
 
 def _item(value):
-    if value is None or value is Ellipsis or isinstance(value, (Slice, Runtime)):
+    if value is None or value is Ellipsis or isinstance(value, (Slice, Runtime, TensorIndex)):
         return value
     if type(value) is int:
         return value
@@ -227,6 +234,54 @@ def indexed(t: TensorType, items: tuple) -> tuple[TensorType, list[str]]:
     return TensorType(Shape(tuple(out), t.shape.rest), t.dtype, kept), list(dict.fromkeys(notes))
 
 
+def gathered(t: TensorType, items: tuple, index: TensorType) -> TensorType:
+    """The type of ``t[..., index, ...]`` for a tensor ``index`` of integers among ':' and '...'
+    items (torch's advanced indexing on one dim): that dim replaced by the index's dims."""
+    if index.dtype == "bool":
+        raise ShapeError(
+            "E211",
+            "indexing with a bool mask is not supported: the result's size depends on the mask's values",
+            "a mask",
+            help="where(mask, x, other) or masked_fill keep the shape",
+            param=items.index(TensorIndex()),
+        )
+    if index.dtype not in shapes.INTEGER_DTYPES:
+        raise ShapeError(
+            "E210",
+            f"tensors used as indices must be long, int, byte or bool tensors, got {index.dtype}",
+            "not integers",
+            param=items.index(TensorIndex()),
+        )
+    dims = t.shape.dims
+    used = sum(1 for item in items if item is not None and item is not Ellipsis)
+    if used > len(dims):
+        raise ShapeError("E210", f"too many indices for a tensor of dimension {len(dims)}: {used} given", "indices")
+    axis = 0
+    for at, item in enumerate(items):
+        if isinstance(item, TensorIndex):
+            break
+        if item is Ellipsis:
+            axis += len(dims) - used
+        elif item == Slice():
+            axis += 1
+        else:
+            raise ShapeError(
+                "E211",
+                "a tensor index combines only with ':' and '...' items",
+                "not ':' or '...'",
+                help="index in two steps: x[:, 0][index]",
+                param=at,
+            )
+    for at, item in enumerate(items):
+        if not (item is Ellipsis or item == Slice() or isinstance(item, TensorIndex)):
+            raise ShapeError(
+                "E211", "a tensor index combines only with ':' and '...' items", "not ':' or '...'", param=at
+            )
+    out = (*dims[:axis], *index.shape.dims, *dims[axis + 1 :])
+    strides = None if t.strides is None else layout.UNKNOWN  # a new tensor, as torch's index kernel writes it
+    return TensorType(Shape(out, t.shape.rest or index.shape.rest), t.dtype, strides)
+
+
 # ---------------------------------------------------------------- emission
 
 
@@ -254,7 +309,9 @@ def _bound_text(bound, var: str) -> str:
     return str(bound)
 
 
-def _item_text(item, var: str) -> str:
+def _item_text(item, var: str, index_var: str = "") -> str:
+    if isinstance(item, TensorIndex):
+        return index_var
     if item is Ellipsis:
         return "..."
     if item is None:
@@ -276,9 +333,9 @@ def _item_text(item, var: str) -> str:
     return str(item)
 
 
-def subscript_text(var: str, items: tuple) -> str:
-    """``x[:, 0]``: the index as a person writes it."""
-    return f"{var}[{', '.join(_item_text(item, var) for item in items)}]"
+def subscript_text(var: str, items: tuple, index_var: str = "") -> str:
+    """``x[:, 0]``, ``table[index]``: the index as a person writes it."""
+    return f"{var}[{', '.join(_item_text(item, var, index_var) for item in items)}]"
 
 
 # ---------------------------------------------------------------- ONNX
@@ -386,16 +443,27 @@ class GetItem(Operator):
         ("x[:, 2]", "x: [3, 2]", "E210"),
         ("x[0, 0, 0]", "x: [3, 2]", "E210"),
         ("x[None, 1, :, 0]", "x: [3, 2]", "E210"),
+        ("x[index]", "x: [4, 2], index: [3]", "E210"),
     )
 
     @classmethod
     def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
+        if len(inputs) == 2:
+            return [gathered(inputs[0], args["index"], inputs[1])]
         return [indexed(inputs[0], args["index"])[0]]
 
     @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
-        return [assign(outputs[0], Code(subscript_text(inputs[0], node.args["index"])))]
+        index_var = inputs[1] if len(inputs) == 2 else ""
+        return [assign(outputs[0], Code(subscript_text(inputs[0], node.args["index"], index_var)))]
 
     @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
-        return [_onnx(g, inputs[0], types[0], node.args["index"])]
+        items = node.args["index"]
+        if len(inputs) == 2:  # one tensor index among ':' and '...': Gather on its dim
+            rank = types[0].shape.rank
+            used = sum(1 for item in items if item is not None and item is not Ellipsis)
+            at = items.index(TensorIndex())
+            axis = sum(rank - used if item is Ellipsis else 1 for item in items[:at])
+            return [g.op("Gather", inputs, axis=axis)]
+        return [_onnx(g, inputs[0], types[0], items)]
