@@ -85,6 +85,9 @@ class OpNode(NamedTuple):
     scalar: Any = None
     scalar_first: bool = False  # ``2 * x`` rather than ``x * 2``
     id: int = 0
+    #: inside a block: an argument the operator lets uses differ in (``Operator.slot_values``)
+    #: -> the expression the spec wrote for it, in terms of the block's parameters
+    sources: Mapping[str, Expr] | None = None
 
     tag = "op"
     own_params = 0

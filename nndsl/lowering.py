@@ -457,7 +457,8 @@ class _Structure:
                 where = (rel([node.src]), rel([node.dst]))
                 parts.append(("L", node.layer, node.selector, where, tuple(positional), tuple(keywords), written))
             elif node.tag == "op":
-                parts.append(("O", node.op, rel(node.inputs), rel(node.outputs), typed(node.args), typed(node.scalar)))
+                args = _op_args(node, dict.fromkeys(node.sources or (), Ref("")))  # written from attributes
+                parts.append(("O", node.op, rel(node.inputs), rel(node.outputs), typed(args), typed(node.scalar)))
             elif node.tag == "block":
                 subs = tuple((name, self.of(sub.body, shortcuts)) for name, sub in sorted(sub_networks(node).items()))
                 parts.append(("B", self.classes[node.id].name, rel(node.inputs), rel([node.output]), subs))
@@ -493,6 +494,9 @@ def _slots(graph: Graph, of: Mapping[int, BlockClass], path: tuple = ()) -> list
                 out.append(((here, arg), written, node.layer.written_value(arg, node.args[arg])))
             if state_dtype(node) is not None:  # uses may differ in the dtype they compute in
                 out.append(((here, "dtype"), None, state_dtype(node)))
+        elif node.tag == "op" and node.sources:  # arguments written in forward, as a tensor method's
+            values = _operator(node.op).slot_values(node.args)
+            out += [((here, key), written, values[key]) for key, written in node.sources.items()]
         elif node.tag == "layer":  # a tensor method: its arguments are written in forward
             for arg in (p.name for p in node.layer.params):
                 out.append(((here, arg), (node.sources or {}).get(arg), node.args[arg]))
@@ -515,10 +519,21 @@ def _slots(graph: Graph, of: Mapping[int, BlockClass], path: tuple = ()) -> list
     return out
 
 
+def _operator(name: str):
+    from nndsl.operators import lookup  # the operator registry, only for blocks that hold an operation
+
+    return lookup(name)
+
+
+def _op_args(node, values: Mapping) -> Mapping:
+    """An operation's arguments with the slots in ``values`` replaced (``Operator.with_slots``)."""
+    return _operator(node.op).with_slots(node.args, values) if values else node.args
+
+
 def _in_forward(use: BlockNode, key: tuple) -> bool:
     """Whether a slot is an argument of a tensor method (written in forward, not in __init__)."""
     node = node_at(use.body, key[0])
-    return node.tag == "layer" and not node.layer.has_module
+    return node.tag == "op" or (node.tag == "layer" and not node.layer.has_module)
 
 
 def _same_values(a: dict, b: dict) -> bool:
@@ -708,6 +723,11 @@ class Layout:
                     source = self.cls.forward_sources.get(key)
                     if source is not None and ("value", typed(source)) not in self.names:
                         self._take(("value", typed(source)), value_attr(source, key[1]))
+        elif node.tag == "op" and node.sources and self.cls is not None:
+            for key in node.sources:
+                source = self.cls.forward_sources.get((path, key))
+                if source is not None and ("value", typed(source)) not in self.names:
+                    self._take(("value", typed(source)), value_attr(source, key.rpartition(".")[2] or "index"))
         elif node.tag == "block":
             self._module(node, path)
         elif node.tag == "seq":

@@ -366,3 +366,34 @@ def test_the_emitted_forward_reads_like_a_person_wrote_it():
     result = _check("model M(x: [N, 197, 768]) {\n    return x[:, 0] -> LayerNorm(768)\n}\n")
     source = emit_program(result.program)
     assert re.search(r"^\s+x = x\[:, 0\]  # \[N, 768\]$", source, re.MULTILINE)
+
+
+def test_a_blocks_index_from_its_parameters_is_one_class_reading_attributes(tmp_path):
+    """``x[:, first]`` and ``x[..., :-chomp]`` in a block: the uses share a class whose
+    constructor computes the bounds, as a tensor method's arguments are computed."""
+    text = """block Pick(x: [N, S, E], first=0) {
+    x[:, first] -> Linear(E, 4)
+}
+block Chomp(x: [N, C, L], chomp) {
+    x[..., :-chomp]
+}
+model M(x: [N, 5, 12]) {
+    a = x -> Pick()
+    b = x -> Pick(3)
+    c = x -> Chomp(2) -> Chomp(5)
+    return a, b, c
+}
+"""
+    result = _check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    source = emit_program(result.program)
+    assert source.count("class Pick") == 1 and source.count("class Chomp") == 1
+    assert "x[:, self.first]" in source and "self.first = first" in source
+    assert "x[..., : self.stop]" in source and "self.stop = -chomp" in source
+    (tmp_path / "m.py").write_text(source)
+    assert_ruff_clean(tmp_path)
+    module = load_module(result.program)["M"]()
+    x = torch.randn(2, 5, 12)
+    a, b, c = module(x)
+    assert torch.equal(a, module.pick1.fc(x[:, 0])) and torch.equal(b, module.pick2.fc(x[:, 3]))
+    assert torch.equal(c, x[..., :-2][..., :-5])

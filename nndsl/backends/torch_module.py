@@ -356,7 +356,28 @@ class _ClassWriter:
 
     def _add_op(self, node: OpNode, path: tuple) -> None:
         note = ", ".join(str(t) for t in node.types)
+        node = node._replace(args=self._op_args(node, path))
         self.steps.append((node.inputs, node.outputs, lambda var, node=node: _op_lines(node, var), note))
+
+    def _op_args(self, node: OpNode, path: tuple):
+        """An operation's arguments, those that differ between the uses of this class read from
+        attributes __init__ computes (``x[..., : -self.chomp]``), as a tensor method's are."""
+        if self.cls is None or not node.sources:
+            return node.args
+        codes, lines = {}, []
+        for key in node.sources:
+            source = self.cls.forward_sources.get((path, key))
+            if source is None:
+                continue
+            self.reads.update(python_names(source))
+            known = typed(source)
+            if known not in self.forward_attrs:  # one attribute per value, however many read it
+                self.forward_attrs[known] = self.layout.names[("value", known)]
+                lines += assignment(f"self.{self.forward_attrs[known]}", _code(source), 8)
+            codes[key] = Code(f"self.{self.forward_attrs[known]}")
+        if lines:
+            self.init += [f"        # line {node.line}: {comment(node.text)}", *lines]
+        return lookup_operator(node.op).with_slots(node.args, codes) if codes else node.args
 
     def _add_block(self, node: BlockNode, path: tuple) -> None:
         attr = self._module(node, path)

@@ -669,7 +669,22 @@ class Flow:
                 f"needs {text}",
                 self._producers([x]),
             )
-        return self.op("getitem", inputs, [out], {"index": values}, expr.span)[0]
+        args = {"index": values}
+        sources = self._index_sources(items, args) if self.ctx.scope is not None and self.ctx.scope.block else None
+        return self.op("getitem", inputs, [out], args, expr.span, sources=sources)[0]
+
+    def _index_sources(self, items, args: dict) -> dict[str, Expr]:
+        """Inside a block: each integer item and slice bound as written, in terms of the block's
+        parameters (``x[..., :-chomp]``), so that uses differing in it share a class."""
+        out: dict[str, Expr] = {}
+        for key in OPERATORS["getitem"].slot_values(args):
+            at, _, part = key.partition(".")
+            item = items[int(at)]
+            written = getattr(item, part) if part else item
+            expr = lower(written, self.ctx.scope, self.ctx)
+            if expr is not None:
+                out[key] = expr
+        return out
 
     def _index_item(self, item, base):
         """One item of a tensor's index: an integer or symbolic size, a Slice, ``...`` or None."""
@@ -964,7 +979,7 @@ class Flow:
         self.ctx.error(exc.code, exc.message, span, exc.label, self._producers(tensors), exc.help)
         raise Abort
 
-    def op(self, op, inputs, types, args, span, scalar=None, scalar_first=False) -> list[Tensor]:
+    def op(self, op, inputs, types, args, span, scalar=None, scalar_first=False, sources=None) -> list[Tensor]:
         if not all([self.ctx.fits(t, span) for t in types]):
             raise Abort
         outs = [self.ctx.state.new(t, span, "output", self.ctx.source) for t in types]
@@ -983,6 +998,7 @@ class Flow:
                 scalar,
                 scalar_first,
                 id=self.ctx.state.node_id(),
+                sources=MappingProxyType(sources) if sources else None,
             )
         )
         return outs

@@ -75,6 +75,18 @@ class Operator:
         raise NotImplementedError
 
     @classmethod
+    def slot_values(cls, args: dict) -> dict[str, Any]:
+        """The arguments that uses of one block class may differ in, by key: the class writes
+        each in ``forward`` from an attribute its constructor computes; none by default."""
+        return {}
+
+    @classmethod
+    def with_slots(cls, args: dict, values: dict[str, Any]) -> dict:
+        """``args`` with the slots of ``values`` replaced (by ``Code`` of an attribute, or by a
+        placeholder where classes are told apart)."""
+        return args
+
+    @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
         """The ONNX mapping: nodes computing ``node`` from the values ``inputs`` of these types,
         built with the graph builder ``g`` (``nndsl.backends.onnx_graph.GraphBuilder``); the

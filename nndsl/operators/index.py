@@ -320,7 +320,7 @@ def _item_text(item, var: str, index_var: str = "") -> str:
         parts = [_bound_text(item.start, var), _bound_text(item.stop, var)]
         if item.step is not None:
             parts.append(str(item.step))
-        if not any(isinstance(b, Runtime) for b in item):
+        if all(b is None or type(b) is int for b in item):
             return ":".join(parts)
         # as ruff formats a slice with a call in it: spaces around ':' beside a written part
         text = parts[0]
@@ -445,6 +445,27 @@ class GetItem(Operator):
         ("x[None, 1, :, 0]", "x: [3, 2]", "E210"),
         ("x[index]", "x: [4, 2], index: [3]", "E210"),
     )
+
+    @classmethod
+    def slot_values(cls, args: dict) -> dict[str, Any]:
+        """Each integer item and slice bound, by ``"<item>"`` or ``"<item>.<start|stop|step>"``:
+        a block's ``x[:, first]`` or ``x[..., :-chomp]`` is one class for every ``first``."""
+        out: dict[str, Any] = {}
+        for at, item in enumerate(args["index"]):
+            if isinstance(item, Slice):
+                out.update((f"{at}.{part}", v) for part, v in zip(Slice._fields, item) if type(v) is int)
+            elif type(item) is int:
+                out[str(at)] = item
+        return out
+
+    @classmethod
+    def with_slots(cls, args: dict, values: dict[str, Any]) -> dict:
+        items = list(args["index"])
+        for key, value in values.items():
+            at, _, part = key.partition(".")
+            item = items[int(at)]
+            items[int(at)] = item._replace(**{part: value}) if part else value
+        return {**args, "index": tuple(items)}
 
     @classmethod
     def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
