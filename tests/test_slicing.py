@@ -249,7 +249,7 @@ def test_onnx_export_of_slices_with_symbolic_bounds_agrees_with_torch():
     pytest.importorskip("onnxruntime")
     from onnx_support import export_and_verify
 
-    _, verified = export_and_verify(
+    exported, verified = export_and_verify(
         """model M(x: [N, T, 16]) {
     a = x[:, : T - 2]
     b = x[:, -T + 1:, 1:9:3]
@@ -259,6 +259,14 @@ def test_onnx_export_of_slices_with_symbolic_bounds_agrees_with_torch():
 }"""
     )
     assert len(verified.cases) >= 2  # several sizes of N and T
+    import numpy as np
+    import onnxruntime
+
+    exported, _ = export_and_verify("model M(x: [N, T, 16]) {\n    return x[:, 1 - T], x[:, -T]\n}\n")
+    session = onnxruntime.InferenceSession(exported.proto.SerializeToString())
+    x = np.random.default_rng(0).normal(size=(2, 1, 16)).astype(np.float32)  # T = 1: -T + 1 is 0
+    got = session.run(None, {session.get_inputs()[0].name: x})[-1]
+    assert np.array_equal(got, x[:, -1])
 
 
 def test_matrix_product_maps_to_the_operator_written_with_its_symbol(monkeypatch):

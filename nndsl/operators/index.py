@@ -393,8 +393,9 @@ def _onnx(g, x: str, t: TensorType, items: tuple) -> str:
             ends.append(None if isinstance(item, Runtime) else (item + 1 if item != -1 else big))
             steps.append(1)
             squeezed.append(axis)
-            if isinstance(item, Runtime):
-                ends[-1] = ("plus one", item)
+            if isinstance(item, Runtime):  # counted from the start, so that -1 + 1 is no empty slice
+                starts[-1] = ("at", item, axis)
+                ends[-1] = ("after", item, axis)
         axes.append(axis)
         axis += 1
     y = x
@@ -414,9 +415,12 @@ def _onnx_list(g, x: str, values: list) -> str:
     """A 1-D int64 tensor of ``values``, symbolic ones computed from ``x``'s shape."""
     pieces = []
     for value in values:
-        if isinstance(value, tuple) and value and value[0] == "plus one":
+        if isinstance(value, tuple) and value and value[0] in ("at", "after"):
+            # an integer item at run time: (i + size) % size, the position Python's i means
+            size = g.op("Shape", [x], start=value[2], end=value[2] + 1)
             computed, _ = _onnx_bound(g, x, value[1])
-            pieces.append(g.op("Add", [computed, g.const([1])]))
+            at = g.op("Mod", [g.op("Add", [computed, size]), size])
+            pieces.append(at if value[0] == "at" else g.op("Add", [at, g.const([1])]))
         elif isinstance(value, Runtime):
             pieces.append(_onnx_bound(g, x, value)[0])
         else:
