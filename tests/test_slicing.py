@@ -115,6 +115,7 @@ def test_symbolic_bounds_follow_the_sizes_and_run_as_sizes_of_the_tensor():
         "[N, T, 1]",
     ]
     assert _codes(result) == ["W301", "W301"]  # T - 2 >= 0 and 1 - T < 0 are the user's to ensure
+    assert [text[d.span.start : d.span.end] for d in result.diagnostics] == [": T - 2", "-T + 1:"]  # at the item
     source = emit_program(result.program)
     assert "x[:, : x.size(1) - 2]" in source and "x[:, -x.size(1) + 1 :, 1:9:3]" in source
     assert "x[:, x.size(1) - 1]" in source and "x[..., None, -1]" in source

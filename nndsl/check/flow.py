@@ -660,12 +660,16 @@ class Flow:
         except ShapeError as exc:
             at = items[exc.param].span if isinstance(exc.param, int) else expr.span
             self.op_error(exc, at, inputs)
-        for text in unverified:
+        by_item: dict[int, list[str]] = {}
+        for text, at in unverified:  # one warning an item: the checker reports one a place
+            by_item.setdefault(at, []).append(text)
+        for at, texts in by_item.items():
+            text = " and ".join(texts)
             self.ctx.diag(
                 Severity.WARNING,
                 "W301",
                 f"cannot verify statically that {text}",
-                expr.span,
+                items[at].span if at < len(items) else expr.span,
                 f"needs {text}",
                 self._producers([x]),
             )

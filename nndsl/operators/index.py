@@ -178,9 +178,10 @@ def _position(i: Dim, size: Dim, axis: int, at: int, notes: list[str]) -> None:
 # ---------------------------------------------------------------- the shape rule
 
 
-def indexed(t: TensorType, items: tuple) -> tuple[TensorType, list[str]]:
+def indexed(t: TensorType, items: tuple) -> tuple[TensorType, list[tuple[str, int]]]:
     """The type of ``t[items]`` as torch's basic indexing gives it, and what it had to assume of
-    symbolic sizes; ShapeError (``param``: the item's position) as torch's IndexError."""
+    symbolic sizes (each with the position of its item); ShapeError (``param``: the item's
+    position) as torch's IndexError."""
     ellipses = [at for at, item in enumerate(items) if item is Ellipsis]
     if len(ellipses) > 1:
         raise ShapeError("E210", "an index can only have a single ellipsis ('...')", "second '...'", param=ellipses[1])
@@ -200,7 +201,9 @@ def indexed(t: TensorType, items: tuple) -> tuple[TensorType, list[str]]:
     notes: list[str] = []
     axis = 0
     expanded = list(items) if ellipses else [*items, Ellipsis]
+    owners: list[int] = []  # the item of each note
     for at, item in enumerate(expanded):
+        owners += [at - 1] * (len(notes) - len(owners))
         if item is Ellipsis:
             out += dims[axis : axis + fill]
             if strides is not None:
@@ -231,7 +234,8 @@ def indexed(t: TensorType, items: tuple) -> tuple[TensorType, list[str]]:
         kept = layout.UNKNOWN
     else:
         kept = layout.normal(tuple(out), tuple(out_strides))
-    return TensorType(Shape(tuple(out), t.shape.rest), t.dtype, kept), list(dict.fromkeys(notes))
+    owners += [len(expanded) - 1] * (len(notes) - len(owners))
+    return TensorType(Shape(tuple(out), t.shape.rest), t.dtype, kept), list(dict.fromkeys(zip(notes, owners)))
 
 
 def gathered(t: TensorType, items: tuple, index: TensorType) -> TensorType:
