@@ -406,3 +406,11 @@ model M(x: [N, 5, 12]) {
     a, b, c = module(x)
     assert torch.equal(a, module.pick1.fc(x[:, 0])) and torch.equal(b, module.pick2.fc(x[:, 3]))
     assert torch.equal(c, x[..., :-2][..., :-5])
+
+
+def test_the_function_form_takes_integers_and_none():
+    result = _check("model M(x: [3, 4]) {\n    return getitem(x, (1, None))\n}\n")
+    assert result.ok and str(result.program.models[0].outputs[0].shape) == "[1, 4]"
+    assert "x[1, None]" in emit_program(result.program)
+    refused = _check("model M(x: [3, 4]) {\n    return getitem(x, 3)\n}\n")
+    assert _codes(refused) == ["E210"]
