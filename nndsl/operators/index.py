@@ -152,7 +152,7 @@ def _length(item: Slice, size: Dim, notes: list[str]) -> Dim:
     sign = _nonneg(diff)
     if sign is False:
         return 0
-    if sign is None:
+    if sign is None and not (start == 0 and f"{stop} >= 0" in notes):  # not said twice
         notes.append(f"{start} <= {stop}")
     return diff if step == 1 else shapes.ceildiv(diff, step)
 
