@@ -56,6 +56,7 @@ CATALOGUE: dict[str, str] = {
     "E207": "layer configuration rejected for this input",
     "E208": "shapes of combined values do not match (element-wise, cat, residual)",
     "E209": "view of reordered memory that torch cannot make without a copy",
+    "E212": "a symbolic size needed at run time that no tensor in scope has",
     "W301": "size constraint that cannot be verified statically",
     "W302": "configuration torch accepts with a warning",
     "W303": "declared input dimension fixed by a layer",

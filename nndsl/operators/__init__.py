@@ -1,7 +1,8 @@
-"""Tensor operators (add, sub, mul, div, cat, stack, chunk, split): one class per operator holds
-its signature, shape rule, torch emission and ONNX mapping; importing the package registers them."""
+"""Tensor operators (add, sub, mul, div, matmul, cat, stack, chunk, split, the unary functions,
+arange and the ``*_like`` makers): one class per operator holds its signature, shape rule, torch
+emission and ONNX mapping; importing the package registers them."""
 
-from nndsl.operators import elementwise, join, split  # noqa: F401  (each module registers its operators)
+from nndsl.operators import creation, elementwise, join, linalg, split, tensor, unary  # noqa: F401  (each registers its operators)
 from nndsl.operators.base import Operator
 from nndsl.operators.registry import REGISTRY, lookup
 

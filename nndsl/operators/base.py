@@ -45,6 +45,19 @@ class Operator:
     symbol: ClassVar[str | None] = None
     #: whether the result is a tuple of pieces (chunk, split) rather than one tensor
     pieces: ClassVar[bool] = False
+    #: whether a number may stand for one operand (``x + 2``); else both operands are tensors
+    scalar_operand: ClassVar[bool] = False
+    #: the parameters holding sizes, which may be symbolic sizes of the inputs (``arange(T)``):
+    #: the checker finds a tensor with each symbol (``nndsl.operators.runtime``), makes it an
+    #: input of the operation and puts the table of where each symbol is read in ``args["runtime"]``
+    sizes: ClassVar[tuple[str, ...]] = ()
+    #: whether the operation makes a tensor from no tensor (arange): the checker gives it a tensor
+    #: of the body as its first input, whose device the emitted tensor is made on
+    device: ClassVar[bool] = False
+    #: the parameter gathering the positional arguments after the others as a tuple (``expand(x, N, -1)``)
+    varargs: ClassVar[str | None] = None
+    #: whether the results are random (randn_like): tests compare their shapes and statistics, not values
+    random: ClassVar[bool] = False
     examples: ClassVar[tuple[tuple[str, str, str], ...]] = ()
 
     @classmethod
