@@ -161,7 +161,7 @@ class Functions:
         if added:
             self.ctx.used_names -= added
             name = sorted(added)[0]
-            self.ctx.error("E108", f"undefined name '{name}'", expr.span, "not defined")
+            self.ctx.error("E108", f"undefined name '{name}'", _name_span(expr, name) or expr.span, "not defined")
             raise Abort
         return value
 
@@ -264,6 +264,18 @@ def _gathered(call: ast.Call, fixed: int) -> ast.Call:
     span = Span(rest[0].span.start, rest[-1].span.end)
     gathered = ast.Arg(None, ast.TupleExpr(tuple(a.value for a in rest), span), span)
     return call._replace(args=(*positional[:fixed], gathered, *(a for a in call.args if a.keyword is not None)))
+
+
+def _name_span(node, name: str) -> Span | None:
+    """Where ``name`` is first written in the expression ``node``."""
+    if isinstance(node, ast.NameRef):
+        return node.span if node.name == name else None
+    if isinstance(node, tuple):
+        for child in node:
+            found = _name_span(child, name)
+            if found is not None:
+                return found
+    return None
 
 
 def _substitute(value, bindings):
