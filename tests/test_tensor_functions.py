@@ -140,3 +140,9 @@ def test_randn_like_exports_as_random_normal_like():
     (out,) = session.run(None, feeds)
     assert out.shape == (400, 500) and out.dtype == np.float32
     assert abs(out.mean() - 3.0) < 0.05 and abs(out.std() - 2.0) < 0.05
+
+
+def test_chunk_of_a_symbolic_size_that_does_not_divide_is_refused_with_a_way_out():
+    result = nndsl.check_source("model M(x: [N, T]) {\n    a, b = chunk(x, 2, dim=1)\n    return a, b\n}\n")
+    (error,) = result.errors
+    assert error.code == "E207" and "T into 2" in error.message and "2*T" in error.help
