@@ -146,3 +146,11 @@ def test_chunk_of_a_symbolic_size_that_does_not_divide_is_refused_with_a_way_out
     result = nndsl.check_source("model M(x: [N, T]) {\n    a, b = chunk(x, 2, dim=1)\n    return a, b\n}\n")
     (error,) = result.errors
     assert error.code == "E207" and "T into 2" in error.message and "2*T" in error.help
+
+
+def test_matmul_warns_of_sizes_it_cannot_compare():
+    result = nndsl.check_source("model M(a: [B, N, K], b: [C, M, 3]) {\n    return matmul(a, b)\n}\n")
+    assert result.ok
+    assert [d.message for d in result.diagnostics] == ["cannot verify statically that K == M and B == C"]
+    same = nndsl.check_source("model M(a: [N, K], b: [K, 3]) {\n    return matmul(a, b)\n}\n")
+    assert not same.diagnostics

@@ -10,7 +10,7 @@ from nndsl.check.binding import Binding
 from nndsl.check.common import BUILTIN_VALUES, Abort
 from nndsl.check.context import Context
 from nndsl.check.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
-from nndsl.diagnostics import Span
+from nndsl.diagnostics import Severity, Span
 from nndsl.layers.base import ArgValueError, Param, ShapeError, WrongType
 from nndsl.operators import runtime
 from nndsl.operators.base import TENSOR
@@ -142,6 +142,10 @@ class Functions:
             types = op.output([t.type for t in items], args)
         except ShapeError as exc:
             self.flow.op_error(exc, spans.get(exc.param, span) if exc.param else span, items)
+        unverified = " and ".join(op.unverified([t.type for t in items], args))
+        if unverified:
+            message = f"cannot verify statically that {unverified}"
+            self.ctx.diag(Severity.WARNING, "W301", message, span, f"needs {unverified}")
         outs = self.flow.op(op.name, items, types, args, span)
         return tuple(outs) if op.pieces else outs[0]
 

@@ -76,6 +76,12 @@ class Operator:
         raise NotImplementedError
 
     @classmethod
+    def unverified(cls, inputs: list[TensorType], args: dict) -> list[str]:
+        """The size equalities the shape rule took as true without being able to verify them
+        (``K == M`` of ``[N, K] @ [M, 3]``): the checker warns of each (W301)."""
+        return []
+
+    @classmethod
     def fixed_size(cls, args: dict) -> int | None:
         """The size the arguments fix for the input's ``dim`` (split's list of sizes adds up to
         it), which binds a symbolic size there as a layer's argument does; None if they fix none."""

@@ -93,6 +93,13 @@ class Matmul(Operator):
         return [TensorType(Shape(batch + rows + cols), a.dtype)]
 
     @classmethod
+    def unverified(cls, inputs: list[TensorType], args: dict) -> list[str]:
+        x, y = (t.shape.dims for t in inputs)
+        inner = (x[-1], y[0] if len(y) == 1 else y[-2])
+        pairs = [inner, *zip(reversed(x[:-2]), reversed(y[:-2]))]
+        return [f"{p} == {q}" for p, q in pairs if shapes.known_equal(p, q) is None and 1 not in (p, q)]
+
+    @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
         return [assign(outputs[0], BinOp(Code(inputs[0]), "@", Code(inputs[1])))]
 
