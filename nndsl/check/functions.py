@@ -174,29 +174,41 @@ class Functions:
         ``arange(T)``), after ``items``; fills ``args["runtime"]``, the table of where each is read."""
         for p in op.sizes:
             args[p] = _substitute(args[p], self.ctx.bindings)
+        sizes = {p: (args[p], spans.get(p, call.span)) for p in op.sizes}
+        extra, table = self.runtime_sources(call.name.text, sizes, items)
+        if op.device and not items and not extra:
+            extra += _scope_tensors(self.ctx.scope)[:1]  # the device the new tensor is made on
+        args["runtime"] = table
+        return extra
+
+    def runtime_sources(self, what: str, sizes: dict, items: list[Tensor]) -> tuple[list[Tensor], tuple]:
+        """Where each symbol of ``sizes`` (name -> (a size or tuple of sizes, its span)) is read at
+        run time: a tensor that has it, from ``items`` (the operation's own inputs) first, then the
+        body's tensors, inputs first. Returns the tensors to add after ``items`` and the table
+        ``((symbol, index into items + added, axis), ...)`` that ``nndsl.operators.runtime`` writes
+        as ``x.size(axis)`` and exports with Shape/Gather; E212 where no tensor has a symbol."""
         body = _scope_tensors(self.ctx.scope)
         extra: list[Tensor] = []
         table = []
-        for symbol in runtime.symbols_of(tuple(args[p] for p in op.sizes)):
-            found = runtime.find(items + extra, symbol) or runtime.find(body, symbol)
-            if found is None:
-                at = next((spans[p] for p in op.sizes if symbol in runtime.symbols_of(args[p])), call.span)
-                self.ctx.error(
-                    "E212",
-                    f"{call.name.text} needs the size {symbol} at run time, but no tensor here has it",
-                    at,
-                    "no tensor has this size",
-                    help=f"{symbol} must be a size of an input of the model or of a value defined before",
-                )
-                raise Abort
-            t, axis = found
-            if t not in items + extra:
-                extra.append(t)
-            table.append((symbol, (items + extra).index(t), axis))
-        if op.device and not items and not extra and body:
-            extra.append(body[0])  # the device the new tensor is made on
-        args["runtime"] = tuple(table)
-        return extra
+        for value, span in sizes.values():
+            for symbol in runtime.symbols_of(value):
+                if any(entry[0] == symbol for entry in table):
+                    continue
+                found = runtime.find(items + extra, symbol) or runtime.find(body, symbol)
+                if found is None:
+                    self.ctx.error(
+                        "E212",
+                        f"{what} needs the size {symbol} at run time, but no tensor here has it",
+                        span,
+                        "no tensor has this size",
+                        help=f"{symbol} must be a size of an input of the model or of a value defined before",
+                    )
+                    raise Abort
+                t, axis = found
+                if t not in items + extra:
+                    extra.append(t)
+                table.append((symbol, (items + extra).index(t), axis))
+        return extra, tuple(table)
 
     def _converted(self, call: ast.Call, values: dict, spans: dict, param: Param):
         """An operator's argument as its kind converts it (its default when not given)."""
