@@ -13,7 +13,7 @@ from nndsl.check.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
 from nndsl.diagnostics import Severity, Span
 from nndsl.layers.base import ArgValueError, Param, ShapeError, WrongType
 from nndsl.operators import runtime
-from nndsl.operators.base import TENSOR
+from nndsl.operators.base import TENSOR, TENSOR_OR_NUMBER
 
 
 class Statements(Protocol):
@@ -115,9 +115,11 @@ class Functions:
             several = is_sequence(value)  # cat(parts) or cat(x)
             parts = value if several and len(rest) == 1 else (value,)
             items += [self.flow.tensor(v, arg.value) for v in parts]
-        tensors = [p.name for p in op.params if p.kind is TENSOR]
+        numbers = {p.name for p in op.params if p.kind is TENSOR_OR_NUMBER and _is_number(values.get(p.name))}
+        tensors = [p.name for p in op.params if p.kind in (TENSOR, TENSOR_OR_NUMBER) and p.name not in numbers]
         items += [self.flow.tensor(values[p], call.args[0].value) for p in tensors]
         args = {p.name: self._converted(call, values, spans, p) for p in op.params if p.kind is not TENSOR}
+        args.update({p: None for p in tensors if p in args})  # given as a tensor: an input
         if op.sizes or op.device:
             items += self._runtime(call, op, args, items, spans)
         if not items:
@@ -280,6 +282,10 @@ def _gathered(call: ast.Call, fixed: int) -> ast.Call:
     span = Span(rest[0].span.start, rest[-1].span.end)
     gathered = ast.Arg(None, ast.TupleExpr(tuple(a.value for a in rest), span), span)
     return call._replace(args=(*positional[:fixed], gathered, *(a for a in call.args if a.keyword is not None)))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _name_span(node, name: str) -> Span | None:

@@ -12,6 +12,11 @@ from nndsl.statements import Assign
 TENSOR = Kind("a tensor", lambda value: value)
 
 
+#: the kind of a parameter that takes a tensor or a number (``where(mask, x, 0.0)``): a tensor
+#: becomes an input and the argument None, a number stays the argument
+TENSOR_OR_NUMBER = Kind("a tensor or a number", lambda value: value)
+
+
 def _sizes(value: Any) -> int | tuple[int, ...]:
     if type(value) is tuple:  # a list or tuple the spec wrote
         if not all(type(v) is int and v >= 0 for v in value):

@@ -7,7 +7,7 @@ from typing import Any
 
 from nndsl import layout, ops, shapes
 from nndsl.layers.base import FLOAT, ArgValueError, Kind, Param, ShapeError, WrongType, as_int
-from nndsl.operators.base import TENSOR, Operator, dim_of, onnx_dtype, onnx_promoted
+from nndsl.operators.base import TENSOR, TENSOR_OR_NUMBER, Operator, dim_of, onnx_dtype, onnx_promoted
 from nndsl.operators.registry import register
 from nndsl.operators.runtime import onnx_size, python_size
 from nndsl.shapes import Dim, Shape, TensorType
@@ -231,30 +231,48 @@ class MaskedFill(Operator):
 @register
 class Where(Operator):
     """torch.where: ``input`` where the bool ``condition`` is True, else ``other``; the three
-    broadcast together and the values' dtypes promote (a number may stand for either)."""
+    broadcast together and the values' dtypes promote; a number may stand for either value
+    (``where(keep, x, 0.0)``)."""
 
     name = "where"
-    params = (Param("condition", TENSOR), Param("input", TENSOR), Param("other", TENSOR))
+    params = (Param("condition", TENSOR), Param("input", TENSOR_OR_NUMBER), Param("other", TENSOR_OR_NUMBER))
     examples = (
         ("where(c, a, b)", "c: bool[2, 3], a: [2, 3], b: [3]", "[2, 3]"),
         ("where(c, a, b)", "c: bool[3], a: long[2, 1], b: int32[3]", "int64[2, 3]"),
+        ("where(c, a, 0.5)", "c: bool[2, 3], a: long[3]", "[2, 3]"),
+        ("where(c, 2, a)", "c: bool[3], a: int32[2, 1]", "int32[2, 3]"),
+        ("where(c, 1.0, 0)", "c: bool[4]", "[4]"),
         ("where(c, a, b)", "c: [3], a: [3], b: [3]", "E204"),
         ("where(c, a, b)", "c: bool[4], a: [3], b: [3]", "E208"),
     )
 
     @classmethod
     def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
-        c, a, b = inputs
+        c, *values = inputs
         _need_bool("where's condition", c)
-        values, _ = ops.broadcast("add", a, b)
-        shape, _ = ops.broadcast("mul", c, values)
-        return [TensorType(shape.shape, ops.result_dtype(a.dtype, b.dtype))]
+        numbers = [args[p] for p in ("input", "other") if args[p] is not None]
+        shape = c
+        for t in values:
+            shape, _ = ops.broadcast("mul", shape, t)
+        if len(values) == 2:
+            dtype = ops.result_dtype(values[0].dtype, values[1].dtype)
+        elif values:
+            dtype = ops.scalar_result_dtype("mul", values[0].dtype, numbers[0])
+        else:
+            dtype = "float32" if any(isinstance(n, float) for n in numbers) else "int64"
+        return [TensorType(shape.shape, dtype)]
 
     @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
-        return [assign(outputs[0], Call("torch.where", tuple(Code(v) for v in inputs)))]
+        rest = iter(inputs[1:])
+        values = [Code(next(rest)) if node.args[p] is None else node.args[p] for p in ("input", "other")]
+        return [assign(outputs[0], Call("torch.where", (Code(inputs[0]), *values)))]
 
     @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
-        a, b = onnx_promoted(g, inputs[1:], types[1:], node.types[0].dtype)
-        return [g.op("Where", [g.op("Cast", [inputs[0]], to=9), a, b])]
+        dtype = node.types[0].dtype
+        tensors = iter(onnx_promoted(g, inputs[1:], types[1:], dtype))
+        values = [
+            next(tensors) if node.args[p] is None else _fill_const(g, node.args[p], dtype) for p in ("input", "other")
+        ]
+        return [g.op("Where", [g.op("Cast", [inputs[0]], to=9), *values])]
