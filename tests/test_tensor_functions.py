@@ -49,6 +49,8 @@ def test_matrix_product_operator_is_the_matmul_operator(monkeypatch):
     assert error.code == "E208" and "3 columns against 4 rows" in error.message
     number = nndsl.check_source("model M(a: [2, 3]) {\n    return a * 2\n}\n", "m.nn")
     assert [d.code for d in number.errors] == ["E114"]  # torch.matmul takes no number
+    numbers = nndsl.check_source("model M(a: [2, 3]) {\n    return a -> Linear(3, 2 * 3)\n}\n", "m.nn")
+    assert [d.code for d in numbers.errors] == ["E110"]  # 2 @ 3 is no product of numbers
 
 
 SPEC = """\
