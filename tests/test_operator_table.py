@@ -47,6 +47,7 @@ TORCH = {
     "roll": torch.roll,
     "masked_fill": torch.masked_fill,
     "where": torch.where,
+    "transpose": torch.transpose,
 }
 
 #: the sizes the symbols of a row's inputs (``x: long[N, T]``) are given when torch runs the row

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from nndsl import layout, ops, shapes
-from nndsl.layers.base import FLOAT, ArgValueError, Kind, Param, ShapeError, WrongType, as_int
+from nndsl.layers.base import FLOAT, INT, ArgValueError, Kind, Param, ShapeError, WrongType, as_int
 from nndsl.operators.base import TENSOR, TENSOR_OR_NUMBER, Operator, dim_of, onnx_dtype, onnx_promoted
 from nndsl.operators.registry import register
 from nndsl.operators.runtime import onnx_size, python_size
@@ -276,3 +276,39 @@ class Where(Operator):
             next(tensors) if node.args[p] is None else _fill_const(g, node.args[p], dtype) for p in ("input", "other")
         ]
         return [g.op("Where", [g.op("Cast", [inputs[0]], to=9), *values])]
+
+
+@register
+class TransposeFunction(Operator):
+    """torch.transpose as a function (``k.transpose(-2, -1)``, attention's ``q @ transpose(k, -2, -1)``):
+    the layer Transpose's rule, a view with ``dim0`` and ``dim1`` swapped."""
+
+    name = "transpose"
+    params = (Param("input", TENSOR), Param("dim0", INT), Param("dim1", INT))
+    examples = (
+        ("transpose(a, -2, -1)", "a: [2, 3, 4]", "[2, 4, 3]"),
+        ("matmul(a, transpose(b, 0, 1))", "a: [N, 3], b: [5, 3]", "[N, 5]"),
+        ("transpose(a, 0, 0)", "a: long[3]", "int64[3]"),
+        ("transpose(a, 0, 2)", "a: [2, 3]", "E202"),
+    )
+
+    @classmethod
+    def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
+        from nndsl.layers.tensor_ops import Transpose
+
+        if inputs[0].shape.rest:
+            raise ShapeError("E208", "transpose needs an input of known rank", "unknown rank")
+        return [Transpose.output(dict(args), inputs[0], None)]
+
+    @classmethod
+    def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
+        return [assign(outputs[0], Call(f"{inputs[0]}.transpose", (node.args["dim0"], node.args["dim1"])))]
+
+    @classmethod
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
+        rank = types[0].shape.rank
+        perm = list(range(rank))
+        if rank:
+            i, j = node.args["dim0"] % rank, node.args["dim1"] % rank
+            perm[i], perm[j] = perm[j], perm[i]
+        return [inputs[0] if perm == sorted(perm) else g.transpose(inputs[0], perm)]
