@@ -156,3 +156,27 @@ def test_matmul_warns_of_sizes_it_cannot_compare():
     assert [d.message for d in result.diagnostics] == ["cannot verify statically that K == M and B == C"]
     same = nndsl.check_source("model M(a: [N, K], b: [K, 3]) {\n    return matmul(a, b)\n}\n")
     assert not same.diagnostics
+
+
+def test_matmul_agrees_with_torch_on_random_shapes():
+    """Ranks 1 to 4 with sizes 1 to 3 (so that batch dims often broadcast and inner sizes often
+    differ): the checker accepts exactly what torch.matmul accepts, with torch's result shape."""
+    import random
+
+    rng = random.Random(13)
+    accepted = refused = 0
+    for _ in range(150):
+        a = [rng.randint(1, 3) for _ in range(rng.randint(1, 4))]
+        b = [rng.randint(1, 3) for _ in range(rng.randint(1, 4))]
+        spec = f"model M(a: {a}, b: {b}) {{\n    return matmul(a, b)\n}}\n"
+        result = nndsl.check_source(spec)
+        try:
+            want = list(torch.matmul(torch.ones(a), torch.ones(b)).shape)
+        except RuntimeError:
+            assert [d.code for d in result.errors] == ["E208"], (a, b)
+            refused += 1
+            continue
+        assert result.ok, (a, b, [d.message for d in result.diagnostics])
+        assert str(result.program.models[0].outputs[0]) == str(want)
+        accepted += 1
+    assert accepted > 30 and refused > 30
