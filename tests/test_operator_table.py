@@ -48,6 +48,10 @@ TORCH = {
     "masked_fill": torch.masked_fill,
     "where": torch.where,
     "transpose": torch.transpose,
+    "sum": lambda x, dim=None, keepdim=False: torch.sum(x, dim, keepdim=keepdim) if dim is not None else torch.sum(x),
+    "mean": lambda x, dim=None, keepdim=False: (
+        torch.mean(x, dim, keepdim=keepdim) if dim is not None else torch.mean(x)
+    ),
 }
 
 #: the sizes the symbols of a row's inputs (``x: long[N, T]``) are given when torch runs the row
