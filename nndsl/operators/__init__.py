@@ -1,6 +1,7 @@
 """Tensor operators (add, sub, mul, div, matmul, cat, stack, chunk, split, the unary functions,
-arange and the ``*_like`` makers): one class per operator holds its signature, shape rule, torch
-emission and ONNX mapping; importing the package registers them."""
+softmax, sum and mean, arange and the ``*_like`` makers, expand, roll, transpose, masked_fill,
+where): one class per operator holds its signature, shape rule, torch emission and ONNX mapping;
+importing the package registers them. Sizes read at run time: ``nndsl.operators.runtime``."""
 
 from nndsl.operators import creation, elementwise, join, linalg, reduction, split, tensor, unary  # noqa: F401  (each registers)
 from nndsl.operators.base import Operator
