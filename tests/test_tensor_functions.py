@@ -180,3 +180,17 @@ def test_matmul_agrees_with_torch_on_random_shapes():
         assert str(result.program.models[0].outputs[0]) == str(want)
         accepted += 1
     assert accepted > 30 and refused > 30
+
+
+@pytest.mark.parametrize(
+    ("call", "inputs", "warning"),
+    [
+        ("expand(a, N, K)", "a: [N, M]", "K == M"),
+        ("masked_fill(a, m, 0.0)", "a: [N, L], m: bool[N, S]", "L == S"),
+        ("where(c, a, 0.0)", "c: bool[A], a: [B]", "A == B"),
+    ],
+)
+def test_sizes_that_cannot_be_compared_are_warned_of(call, inputs, warning):
+    result = nndsl.check_source(f"model M({inputs}, k: [K]) {{\n    return {call}\n}}\n")
+    assert result.ok
+    assert [d.message for d in result.diagnostics if d.code == "W301"] == [f"cannot verify statically that {warning}"]

@@ -92,6 +92,12 @@ class Expand(Operator):
         return [TensorType(Shape(tuple(dims)), t.dtype, t.strides if same else layout.UNKNOWN)]
 
     @classmethod
+    def unverified(cls, inputs: list[TensorType], args: dict) -> list[str]:
+        have, size = inputs[0].shape.dims, args["size"]
+        pairs = zip(size[len(size) - len(have) :], have)
+        return [f"{w} == {o}" for w, o in pairs if w != -1 and o != 1 and shapes.known_equal(w, o) is None]
+
+    @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
         table = node.args["runtime"]
         sizes = tuple(python_size(d, table, inputs) for d in node.args["size"])
@@ -219,6 +225,10 @@ class MaskedFill(Operator):
         return [TensorType(out.shape, t.dtype)]
 
     @classmethod
+    def unverified(cls, inputs: list[TensorType], args: dict) -> list[str]:
+        return ops.broadcast("mul", *inputs)[1]
+
+    @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
         return [assign(outputs[0], Call("torch.masked_fill", (Code(inputs[0]), Code(inputs[1]), node.args["value"])))]
 
@@ -261,6 +271,14 @@ class Where(Operator):
         else:
             dtype = "float32" if any(isinstance(n, float) for n in numbers) else "int64"
         return [TensorType(shape.shape, dtype)]
+
+    @classmethod
+    def unverified(cls, inputs: list[TensorType], args: dict) -> list[str]:
+        texts, shape = [], inputs[0]
+        for t in inputs[1:]:
+            shape, unverified = ops.broadcast("mul", shape, t)
+            texts += unverified
+        return texts
 
     @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
