@@ -194,3 +194,19 @@ def test_sizes_that_cannot_be_compared_are_warned_of(call, inputs, warning):
     result = nndsl.check_source(f"model M({inputs}, k: [K]) {{\n    return {call}\n}}\n")
     assert result.ok
     assert [d.message for d in result.diagnostics if d.code == "W301"] == [f"cannot verify statically that {warning}"]
+
+
+def test_masks_of_symbolic_sizes_export_to_onnx():
+    """A padding mask ``bool[N, S]`` given to the model: verified at two sizes (bool inputs are
+    given to torch as bool, to onnxruntime as 0 and 1)."""
+    pytest.importorskip("onnxruntime")
+    from onnx_support import export_and_verify
+
+    spec = (
+        "model M(scores: [N, L, S], pad: bool[N, S]) {\n"
+        "    masked = masked_fill(scores, expand(pad, L, N, S) -> Transpose(0, 1), -1e9)\n"
+        "    return softmax(masked, dim=-1), where(pad, 0.0, sum(scores, 1))\n"
+        "}\n"
+    )
+    _, verified = export_and_verify(spec)
+    assert len(verified.cases) == 2
