@@ -58,6 +58,7 @@ CATALOGUE: dict[str, str] = {
     "E209": "view of reordered memory that torch cannot make without a copy",
     "E210": "index a tensor refuses (out of range, a step not positive, too many indices, two '...')",
     "E211": "tensor index nndsl does not support (a tensor as index, a bound not computable at run time)",
+    "E212": "a symbolic size needed at run time that no tensor in scope has",
     "W301": "size constraint that cannot be verified statically",
     "W302": "configuration torch accepts with a warning",
     "W303": "declared input dimension fixed by a layer",

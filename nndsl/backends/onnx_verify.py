@@ -103,6 +103,8 @@ def random_inputs(model: ModelIR, sizes: Mapping[str, int], seed: int) -> dict[s
         dims = [shapes.substitute(d, bindings) for d in tensor.shape.dims]
         if tensor.dtype in ("int64", "int32"):
             out[name] = rng.integers(0, high, size=dims).astype(tensor.dtype)
+        elif tensor.dtype == "bool":  # a mask: exported as float32 0 and 1, given to torch as bool
+            out[name] = rng.integers(0, 2, size=dims).astype(np.float32)
         else:
             out[name] = rng.standard_normal(dims, dtype=np.float32)
     return out
@@ -373,7 +375,9 @@ def _torch_runner(program: Program, model: ModelIR, weights: Mapping[str, np.nda
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         # copies: a first layer with inplace=True would otherwise overwrite the feeds themselves
         with torch.no_grad():
-            result = module(*(torch.tensor(feeds[n]) for n in model.input_names))
+            tensors = [torch.tensor(feeds[n]) for n in model.input_names]
+            tensors = [t.bool() if d.dtype == "bool" else t for t, d in zip(tensors, model.input_types)]
+            result = module(*tensors)
         results = result if isinstance(result, tuple) else (result,)
         return [r.numpy() for r in results]
 

@@ -917,6 +917,8 @@ class Flow:
                     "a layer, not a tensor",
                     help="apply it first: (x -> layer) " + expr.op + " y",
                 )
+        if op is None and expr.op == "@":  # the matrix product: its operator takes two tensors
+            return self.functions.symbol_operator(expr, left, right)
         if op is None:
             what = "the matrix product '@' (matmul) is not available" if expr.op == "@" else None
             self.ctx.kind_error(what or f"'{expr.op}' does not apply to tensors", expr.span, "no tensor operator")

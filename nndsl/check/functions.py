@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from nndsl import ast, operators
+from nndsl import ast, operators, shapes
 from nndsl.check.binding import Binding
 from nndsl.check.common import BUILTIN_VALUES, Abort
 from nndsl.check.context import Context
 from nndsl.check.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
-from nndsl.diagnostics import Span
+from nndsl.diagnostics import Severity, Span
 from nndsl.layers.base import ArgValueError, Param, ShapeError, WrongType
-from nndsl.operators.base import TENSOR
+from nndsl.operators import runtime
+from nndsl.operators.base import TENSOR, TENSOR_OR_NUMBER
 
 
 class Statements(Protocol):
@@ -55,8 +56,11 @@ class Functions:
         self.binding = binding
         self.flow = flow
 
-    def arguments(self, call: ast.Call, names: list[str], required: int, variadic: str | None = None):
-        """Match a built-in function's arguments: a dict of values by parameter name."""
+    def arguments(
+        self, call: ast.Call, names: list[str], required: int, variadic: str | None = None, sizes: tuple = ()
+    ):
+        """Match a built-in function's arguments: a dict of values by parameter name; those named
+        in ``sizes`` may be symbolic sizes of the inputs (``arange(T)``)."""
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         rest: list = []
@@ -73,7 +77,7 @@ class Functions:
         if not ok:
             raise Abort
         for pname, arg in matched:
-            values[pname] = self.flow.expression(arg.value, False)
+            values[pname] = self._size(arg.value) if pname in sizes else self.flow.expression(arg.value, False)
             spans[pname] = arg.span
         missing = [n for n in names[:required] if n not in values]
         if missing:
@@ -95,8 +99,11 @@ class Functions:
         """A tensor operator's call: its signature and shape rule come from its registered class."""
         name = call.name.text
         op = operators.lookup(name)
-        values, spans, rest = self.arguments(call, op.param_names(), op.required(), "tensors" if op.variadic else None)
-        if op.symbol:  # add(x, y) is x + y, numbers included
+        if op.varargs:
+            call = _gathered(call, len(op.params) - 1)
+        variadic = "tensors" if op.variadic else None
+        values, spans, rest = self.arguments(call, op.param_names(), op.required(), variadic, op.sizes)
+        if op.scalar_operand:  # add(x, y) is x + y, numbers included
             left, right = values["input"], values["other"]
             sides = (ast.NameRef("input", spans["input"]), ast.NameRef("other", spans["other"]))
             expr = ast.BinOp(op.symbol, *sides, call.span)
@@ -108,14 +115,18 @@ class Functions:
             several = is_sequence(value)  # cat(parts) or cat(x)
             parts = value if several and len(rest) == 1 else (value,)
             items += [self.flow.tensor(v, arg.value) for v in parts]
-        tensors = [p.name for p in op.params if p.kind is TENSOR]
+        numbers = {p.name for p in op.params if p.kind is TENSOR_OR_NUMBER and _is_number(values.get(p.name))}
+        tensors = [p.name for p in op.params if p.kind in (TENSOR, TENSOR_OR_NUMBER) and p.name not in numbers]
         items += [self.flow.tensor(values[p], call.args[0].value) for p in tensors]
+        args = {p.name: self._converted(call, values, spans, p) for p in op.params if p.kind is not TENSOR}
+        args.update({p: None for p in tensors if p in args})  # given as a tensor: an input
+        if op.sizes or op.device:
+            items += self._runtime(call, op, args, items, spans)
         if not items:
             self.ctx.error(
                 "E105", f"{name} needs the tensors to join", call.span, "no tensors", help=f"{name}(a, b, dim=1)"
             )
             raise Abort
-        args = {p.name: self._converted(call, values, spans, p) for p in op.params if p.kind is not TENSOR}
         if any(t.type is None for t in items):
             if op.pieces:
                 self.ctx.state.poisoned = True
@@ -124,12 +135,82 @@ class Functions:
         total = op.fixed_size(args)
         if total is not None and items[0].type.shape.dims and not items[0].type.shape.rest:
             items[0] = self._split_total(call, items[0], total, args["dim"])
+        return self.applied(op, items, args, spans, call.span)
+
+    def applied(self, op, items: list[Tensor], args: dict, spans: dict, span: Span):
+        """The operator ``op`` applied to checked tensors and converted arguments: its shape rule's
+        results as new values, or its error at the argument at fault (else at ``span``)."""
         try:
             types = op.output([t.type for t in items], args)
         except ShapeError as exc:
-            self.flow.op_error(exc, spans.get(exc.param, call.span) if exc.param else call.span, items)
-        outs = self.flow.op(name, items, types, args, call.span)
+            self.flow.op_error(exc, spans.get(exc.param, span) if exc.param else span, items)
+        unverified = " and ".join(op.unverified([t.type for t in items], args))
+        if unverified:
+            message = f"cannot verify statically that {unverified}"
+            self.ctx.diag(Severity.WARNING, "W301", message, span, f"needs {unverified}")
+        outs = self.flow.op(op.name, items, types, args, span)
         return tuple(outs) if op.pieces else outs[0]
+
+    def symbol_operator(self, expr: ast.BinOp, left: Any, right: Any):
+        """``a @ b``: the operator registered with that symbol, applied to two tensors."""
+        op = next(o for o in operators.REGISTRY.values() if o.symbol == expr.op)
+        items = [self.flow.tensor(left, expr.left), self.flow.tensor(right, expr.right)]
+        if any(t.type is None for t in items):
+            return self.ctx.poisoned(expr.span)
+        return self.applied(op, items, {}, {}, expr.span)
+
+    def _size(self, expr: ast.Expr):
+        """A size argument: constants, and the symbolic sizes of the inputs (``T``, ``2*N``)."""
+        known = set(self.ctx.used_names)
+        value = self.flow.expression(expr, True)
+        added = self.ctx.used_names - known  # a name that is no size of an input: undefined
+        if added:
+            self.ctx.used_names -= added
+            name = sorted(added)[0]
+            self.ctx.error("E108", f"undefined name '{name}'", _name_span(expr, name) or expr.span, "not defined")
+            raise Abort
+        return value
+
+    def _runtime(self, call: ast.Call, op, args: dict, items: list[Tensor], spans: dict) -> list[Tensor]:
+        """The tensors an operation reads its symbolic sizes from at run time (``tokens`` for
+        ``arange(T)``), after ``items``; fills ``args["runtime"]``, the table of where each is read."""
+        for p in op.sizes:
+            args[p] = _substitute(args[p], self.ctx.bindings)
+        sizes = {p: (args[p], spans.get(p, call.span)) for p in op.sizes}
+        extra, table = self.runtime_sources(call.name.text, sizes, items)
+        if op.device and not items and not extra:
+            extra += _scope_tensors(self.ctx.scope)[:1]  # the device the new tensor is made on
+        args["runtime"] = table
+        return extra
+
+    def runtime_sources(self, what: str, sizes: dict, items: list[Tensor]) -> tuple[list[Tensor], tuple]:
+        """Where each symbol of ``sizes`` (name -> (a size or tuple of sizes, its span)) is read at
+        run time: a tensor that has it, from ``items`` (the operation's own inputs) first, then the
+        body's tensors, inputs first. Returns the tensors to add after ``items`` and the table
+        ``((symbol, index into items + added, axis), ...)`` that ``nndsl.operators.runtime`` writes
+        as ``x.size(axis)`` and exports with Shape/Gather; E212 where no tensor has a symbol."""
+        body = _scope_tensors(self.ctx.scope)
+        extra: list[Tensor] = []
+        table = []
+        for value, span in sizes.values():
+            for symbol in runtime.symbols_of(value):
+                if any(entry[0] == symbol for entry in table):
+                    continue
+                found = runtime.find(items + extra, symbol) or runtime.find(body, symbol)
+                if found is None:
+                    self.ctx.error(
+                        "E212",
+                        f"{what} needs the size {symbol} at run time, but no tensor here has it",
+                        span,
+                        "no tensor has this size",
+                        help=f"{symbol} must be a size of an input of the model or of a value defined before",
+                    )
+                    raise Abort
+                t, axis = found
+                if t not in items + extra:
+                    extra.append(t)
+                table.append((symbol, (items + extra).index(t), axis))
+        return extra, tuple(table)
 
     def _converted(self, call: ast.Call, values: dict, spans: dict, param: Param):
         """An operator's argument as its kind converts it (its default when not given)."""
@@ -190,6 +271,49 @@ class Functions:
         except TypeError as exc:
             self.ctx.error("E110", str(exc), call.span, "invalid arguments")
             raise Abort from None
+
+
+def _gathered(call: ast.Call, fixed: int) -> ast.Call:
+    """``expand(x, N, -1)``: the positional arguments after the first ``fixed`` as one tuple."""
+    positional = [a for a in call.args if a.keyword is None]
+    if len(positional) <= fixed:
+        return call
+    rest = positional[fixed:]
+    span = Span(rest[0].span.start, rest[-1].span.end)
+    gathered = ast.Arg(None, ast.TupleExpr(tuple(a.value for a in rest), span), span)
+    return call._replace(args=(*positional[:fixed], gathered, *(a for a in call.args if a.keyword is not None)))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _name_span(node, name: str) -> Span | None:
+    """Where ``name`` is first written in the expression ``node``."""
+    if isinstance(node, ast.NameRef):
+        return node.span if node.name == name else None
+    if isinstance(node, tuple):
+        for child in node:
+            found = _name_span(child, name)
+            if found is not None:
+                return found
+    return None
+
+
+def _substitute(value, bindings):
+    """A size, or a tuple of sizes, with the symbols the model fixed replaced by their sizes."""
+    if type(value) is tuple:
+        return tuple(_substitute(v, bindings) for v in value)
+    return shapes.substitute(value, bindings) if isinstance(value, shapes.Poly) else value
+
+
+def _scope_tensors(scope) -> list[Tensor]:
+    """The tensors of a body, inputs first, that a runtime size may be read from."""
+    found = []
+    while scope is not None:
+        found += [v for v in scope.values.values() if isinstance(v, Tensor) and v.type is not None]
+        scope = scope.parent
+    return sorted(found, key=lambda t: t.role != "input")
 
 
 #: names a spec cannot give a block, a parameter or a value: the built-in functions, Residual and

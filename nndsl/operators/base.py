@@ -12,6 +12,11 @@ from nndsl.statements import Assign
 TENSOR = Kind("a tensor", lambda value: value)
 
 
+#: the kind of a parameter that takes a tensor or a number (``where(mask, x, 0.0)``): a tensor
+#: becomes an input and the argument None, a number stays the argument
+TENSOR_OR_NUMBER = Kind("a tensor or a number", lambda value: value)
+
+
 def _sizes(value: Any) -> int | tuple[int, ...]:
     if type(value) is tuple:  # a list or tuple the spec wrote
         if not all(type(v) is int and v >= 0 for v in value):
@@ -45,6 +50,19 @@ class Operator:
     symbol: ClassVar[str | None] = None
     #: whether the result is a tuple of pieces (chunk, split) rather than one tensor
     pieces: ClassVar[bool] = False
+    #: whether a number may stand for one operand (``x + 2``); else both operands are tensors
+    scalar_operand: ClassVar[bool] = False
+    #: the parameters holding sizes, which may be symbolic sizes of the inputs (``arange(T)``):
+    #: the checker finds a tensor with each symbol (``nndsl.operators.runtime``), makes it an
+    #: input of the operation and puts the table of where each symbol is read in ``args["runtime"]``
+    sizes: ClassVar[tuple[str, ...]] = ()
+    #: whether the operation makes a tensor from no tensor (arange): the checker gives it a tensor
+    #: of the body as its first input, whose device the emitted tensor is made on
+    device: ClassVar[bool] = False
+    #: the parameter gathering the positional arguments after the others as a tuple (``expand(x, N, -1)``)
+    varargs: ClassVar[str | None] = None
+    #: whether the results are random (randn_like): tests compare their shapes and statistics, not values
+    random: ClassVar[bool] = False
     examples: ClassVar[tuple[tuple[str, str, str], ...]] = ()
 
     @classmethod
@@ -61,6 +79,12 @@ class Operator:
         """The shape rule: the types of the results for these inputs and (converted) arguments,
         or ShapeError (with ``param`` naming the argument at fault, where one is)."""
         raise NotImplementedError
+
+    @classmethod
+    def unverified(cls, inputs: list[TensorType], args: dict) -> list[str]:
+        """The size equalities the shape rule took as true without being able to verify them
+        (``K == M`` of ``[N, K] @ [M, 3]``): the checker warns of each (W301)."""
+        return []
 
     @classmethod
     def fixed_size(cls, args: dict) -> int | None:

@@ -16,6 +16,7 @@ class _ElementWise(Operator):
     """``input op other``: two tensors broadcast together, or a tensor and a number (``scalar``)."""
 
     params = (Param("input", TENSOR), Param("other", TENSOR))
+    scalar_operand = True
     onnx_op: ClassVar[str] = ""
 
     @classmethod

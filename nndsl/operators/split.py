@@ -29,7 +29,14 @@ class _Split(Operator):
     @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
         axis = node.args["dim"] % node.types[0].shape.rank
-        return g.split(inputs[0], [t.shape.dims[axis] for t in node.types], axis)
+        sizes = [t.shape.dims[axis] for t in node.types]
+        if all(isinstance(s, int) for s in sizes):
+            return g.split(inputs[0], sizes, axis)
+        # equal pieces of a symbolic size (chunk of 2*N in 2): the piece computed at run time
+        whole = g.op("Gather", [g.op("Shape", [inputs[0]]), g.const([axis])], axis=0)
+        piece = g.op("Div", [whole, g.const([len(sizes)])])
+        outs = g.op("Split", [inputs[0], g.op("Concat", [piece] * len(sizes), axis=0)], outputs=len(sizes), axis=axis)
+        return [outs] if len(sizes) == 1 else outs
 
 
 @register
@@ -42,6 +49,8 @@ class Chunk(_Split):
         ("chunk(x, 2, dim=1)", "x: [2, 6]", "[2, 3], [2, 3]"),
         ("chunk(x, 3)", "x: [5, 2]", "[2, 2], [2, 2], [1, 2]"),
         ("chunk(x, 4)", "x: [6]", "[2], [2], [2]"),
+        ("chunk(x, 2, dim=1)", "x: [N, 2*T]", "[N, T], [N, T]"),
+        ("chunk(x, 3, dim=-1)", "x: [N, 6*C + 3]", "[N, 2*C + 1], [N, 2*C + 1], [N, 2*C + 1]"),
         ("chunk(x, 0)", "x: [6]", "E207"),
         ("chunk(x, 2, dim=2)", "x: [2, 6]", "E207"),
     )
@@ -56,11 +65,14 @@ class Chunk(_Split):
         if not isinstance(size, int):
             if chunks == 1:
                 return [t]
+            piece = shapes.floordiv(size, chunks)
+            if shapes.known_equal(shapes.mul(piece, chunks), size):  # 2*N in 2: two pieces of N
+                return [_piece(t, axis, piece) for _ in range(chunks)]
             raise ShapeError(
                 "E207",
-                f"chunk cannot split the symbolic size {size} statically",
+                f"chunk cannot split the symbolic size {size} into {chunks} statically",
                 f"size {size}",
-                "chunk a dimension of known size",
+                f"chunk a dimension of known size, or one that is a multiple of {chunks} (such as {chunks}*{size})",
             )
         piece = -(-size // chunks) if size else 0
         sizes = [piece] * (size // piece) + ([size % piece] if piece and size % piece else []) if piece else [0]
