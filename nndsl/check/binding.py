@@ -89,9 +89,6 @@ class Binding:
                 return shapes.floordiv(left, right)
             self.ctx.error("E110", f"'{op}' is not supported on symbolic sizes here", expr.span, "symbolic size")
             raise Abort
-        if op == "@":
-            self.ctx.error("E110", "'@' multiplies matrices: tensors, not numbers", expr.span, "numbers", help="use *")
-            raise Abort
         if op in ("/", "//", "%") and right == 0:
             self.ctx.error("E110", "division by zero", expr.span, "divides by zero")
             raise Abort

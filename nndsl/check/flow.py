@@ -917,13 +917,11 @@ class Flow:
                     "a layer, not a tensor",
                     help="apply it first: (x -> layer) " + expr.op + " y",
                 )
-        if op is None and expr.op == "@":  # the matrix product: its operator takes two tensors
-            return self.functions.symbol_operator(expr, left, right)
         if op is None:
             what = "the matrix product '@' (matmul) is not available" if expr.op == "@" else None
             self.ctx.kind_error(what or f"'{expr.op}' does not apply to tensors", expr.span, "no tensor operator")
-        if op not in ("add", "sub", "mul", "div"):
-            return self._symbol_op(expr, op, left, right)
+        if op not in ("add", "sub", "mul", "div"):  # a @ b: an operator of two tensors, by its own rule
+            return self.functions.symbol_operator(expr, left, right)
         scalar = None
         if not isinstance(left, Tensor) or not isinstance(right, Tensor):
             scalar = right if isinstance(left, Tensor) else left
@@ -960,19 +958,6 @@ class Flow:
                 )
             out = out._replace(dtype=ops.scalar_result_dtype(op, out.dtype, scalar))
         return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
-
-    def _symbol_op(self, expr: ast.BinOp, op: str, left, right) -> Tensor:
-        """``a @ b``: a tensor operator of two tensors written as its symbol, checked by its own rule."""
-        for side, v in ((expr.left, left), (expr.right, right)):
-            if not isinstance(v, Tensor):
-                self.ctx.kind_error(f"'{expr.op}' takes two tensors, got {kind_name(v)}", side.span, "not a tensor")
-        if left.type is None or right.type is None:
-            return self.ctx.poisoned(expr.span)
-        try:
-            types = OPERATORS[op].output([left.type, right.type], {})
-        except ShapeError as exc:
-            self.op_error(exc, expr.span, [left, right])
-        return self.op(op, [left, right], types, {}, expr.span)[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
         labels = {}  # one label per producer, however often its value is used (cat(x, x))
