@@ -24,6 +24,7 @@ from nndsl.ir import (
     LayerNode,
     ModelIR,
     OpNode,
+    ParamNode,
     Program,
     ResidualNode,
     SeqNode,
@@ -320,6 +321,18 @@ class _Exporter(Visitor):
     def op(self, node: OpNode) -> None:
         for value, name in zip(node.outputs, self.op_values(node)):
             self.env[value] = name
+
+    def param(self, node: ParamNode) -> None:
+        """A learned tensor: an initializer named after its state_dict key."""
+        key = self.prefix[node.id]
+        value = self.store.take(key)
+        if value is None:
+            raise ExportProblem(f"the weights have no {key!r} for this tensor", node, code="E602")
+        if tuple(value.shape) != node.shape:
+            raise ExportProblem(
+                f"the weights' {key!r} is {list(value.shape)}, this tensor's is {list(node.shape)}", node, code="E602"
+            )
+        self.env[node.output] = self.g.weight(value, key)
 
     def block(self, node: BlockNode) -> None:
         for inner, outer in zip(node.body.inputs, node.inputs):

@@ -379,6 +379,7 @@ class Flow:
                 self.ctx.diag(Severity.WARNING, "W305", f"'{name}' is never used", scope.spans[name], "never used")
 
     def _statement(self, stmt: ast.Assign, scope: Scope, current: Tensor | None):
+        self.functions.statement = stmt  # Parameter(...) is the value of a named statement only
         value = self.value(stmt.value, scope)
         if not stmt.targets:
             if is_fn(value):
