@@ -366,7 +366,8 @@ class _ClassWriter:
             written = self.value((path, name), value)
             # torch's default of normal_ or trunc_normal_ is left out, unless this class's uses differ in it
             default = _INIT_DEFAULTS.get(name) if node.init in ("normal", "trunc_normal") else None
-            if written != literal(value) or default is None or not same(value, default):
+            varies = self.slots is not None and written != literal(value)
+            if varies or default is None or not same(value, default):
                 args[name] = written
         self.init.extend(call(f"self.{attr} = ", "nn.Parameter", [_initial_tensor(node.init, sizes, args)], [], 8))
         self.attributes[node.output] = f"self.{attr}"

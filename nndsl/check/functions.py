@@ -195,6 +195,7 @@ class Functions:
                 help="write it on a line of its own: `gamma = Parameter([C, 1, 1])`, then use gamma",
             )
             raise Abort
+        self._input_sizes(call)
         values, spans, _ = self.arguments(call, _PARAMETER_ARGS, 1)
         sizes = self._parameter_shape(call, values["shape"], spans["shape"])
         init, args = self._parameter_init(call, values, spans)
@@ -222,6 +223,30 @@ class Functions:
         )
         return out
 
+    def _input_sizes(self, call: ast.Call) -> None:
+        """A size of the model's input written as a Parameter's size: one shape for every input
+        cannot follow it."""
+        written = _written(call, "shape", 0)
+        for index, item in enumerate(written.items if isinstance(written, ast.TupleExpr) else ()):
+            if (
+                isinstance(item, ast.NameRef)
+                and item.name in self.ctx.used_names
+                and (self.ctx.scope is None or self.ctx.scope.find(item.name) is None)
+                and item.name not in self.ctx.constants
+            ):
+                self._symbolic_size(index, item.name, item.span)
+
+    def _symbolic_size(self, index: int, size, span: Span) -> None:
+        self.ctx.error(
+            "E107",
+            f"a Parameter's sizes must be known integers, but size {index} is the symbolic size {size}",
+            span,
+            "symbolic size",
+            help="a learned tensor has one shape for every input: give the size as a number "
+            "(or declare it with a number in the input)",
+        )
+        raise Abort
+
     def _parameter_shape(self, call: ast.Call, shape, span: Span) -> list[int]:
         """The sizes of a learned tensor: known positive integers, each checked at its position."""
         written = _written(call, "shape", 0)
@@ -238,15 +263,7 @@ class Functions:
         for index, size in enumerate(shape):
             where = items[index].span if items else span
             if isinstance(size, shapes.Poly):
-                self.ctx.error(
-                    "E107",
-                    f"a Parameter's sizes must be known integers, but size {index} is the symbolic size {size}",
-                    where,
-                    "symbolic size",
-                    help="a learned tensor has one shape for every input: give the size as a number "
-                    "(or declare it with a number in the input)",
-                )
-                raise Abort
+                self._symbolic_size(index, size, where)
             if isinstance(size, bool) or not isinstance(size, int):
                 self.ctx.error(
                     "E106", f"a Parameter's sizes are integers, got {kind_name(size)}", where, "not an integer"
@@ -321,7 +338,7 @@ class Functions:
         if problem is not None:
             self.ctx.error("E107", problem[1], spans.get(problem[0], call.span), "invalid value")
             raise Abort
-        return init, args
+        return init, {name: args[name] for name in takes}  # in torch's order of them
 
     def _parameter_sources(self, call: ast.Call, args: dict) -> MappingProxyType:
         """Inside a block: each size and init argument the spec wrote as an expression of the
