@@ -146,10 +146,14 @@ class Attributes:
         self.wanted_params: list[str] = []
         self._count(graph)
         #: a learned tensor's attribute is its value's name (its state_dict key), taken before any
-        #: module's: value name -> the attributes of the tensors of that name, in order
+        #: module's; numbered from 1 where a loop makes several of one name (``g1``, ``g2``):
+        #: value name -> the attributes of the tensors of that name, in order
         self.params: dict[str, list[str]] = {}
         for name in self.wanted_params:
-            self.params.setdefault(name, []).append(self.names.take(name))
+            several = self.wanted_params.count(name) > 1
+            number = len(self.params.get(name, ())) + 1
+            wanted = f"{name}{'_' if name[-1].isdigit() else ''}{number}" if several else name
+            self.params.setdefault(name, []).append(self.names.take(wanted))
 
     def _count(self, graph: Graph) -> None:
         for node in graph.nodes:

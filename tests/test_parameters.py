@@ -212,6 +212,7 @@ ERRORS = [
     ("p = Parameter([4], foo=1)", "E102", "2:24", "no argument 'foo'"),
     ("y = x + Parameter([4])", "E117", "2:13", "a statement must name"),
     ("a, b = Parameter([4])", "E117", "2:12", "a statement must name"),
+    ("p = Parameter([4])\n    -> ReLU", "E117", "2:9", "a statement must name"),
     ("p = Parameter([1099511627776, 1099511627776])", "E119", "2:9", "more than 2**63 bytes"),
 ]
 
@@ -294,3 +295,29 @@ def test_combining_with_an_input_agrees_with_torch(x, p, op):
     assert model.output.shape.dims == expected and model.output.dtype == "float32"
     module = build_model(result.program, model)
     assert tuple(module(torch.ones(x)).shape) == expected
+
+
+def test_a_loop_numbers_the_tensors_it_makes(tmp_path):
+    text = """\
+model M(x: [N, 4]) {
+    for i in range(3) {
+        g = Parameter([4], init="constant", value=i)
+        y = x * g
+        y
+    }
+}
+"""
+    module = _built(text, tmp_path)
+    keys = [k for k in module.state_dict() if k.startswith("g")]
+    assert keys == ["g1", "g2", "g3"]
+    assert [float(module.state_dict()[k][0]) for k in keys] == [0.0, 1.0, 2.0]
+
+
+def test_a_tensor_returned_as_it_is_exports_and_verifies(tmp_path):
+    pytest.importorskip("onnxruntime")
+    spec = tmp_path / "o.nn"
+    spec.write_text('model M(x: [N, 4]) {\n    p = Parameter([4], init="ones")\n    y = x * p\n    return y, p\n}\n')
+    module = nndsl.build(spec)
+    assert module(torch.ones(2, 4))[1] is module.p
+    result = nndsl.export_onnx(spec, tmp_path / "o.onnx")
+    assert result.verified.cases and result.outputs[1] == ("p", "[4]")

@@ -283,7 +283,7 @@ class _Exporter(Visitor):
         renamed: dict[str, str] = {}
         for name, value, tensor in zip(outputs, model.graph.outputs, model.outputs):
             have = self.env[value]
-            if have in model.input_names or have in renamed or have in outputs:
+            if have in model.input_names or have in renamed or have in outputs or have in self.g.weights:
                 self.g.nodes.append(helper.make_node("Identity", [have], [name], name=f"{name}/Identity"))
             else:
                 renamed[have] = name

@@ -375,7 +375,7 @@ def _torch_runner(program: Program, model: ModelIR, weights: Mapping[str, np.nda
         with torch.no_grad():
             result = module(*(torch.tensor(feeds[n]) for n in model.input_names))
         results = result if isinstance(result, tuple) else (result,)
-        return [r.numpy() for r in results]
+        return [r.detach().numpy() for r in results]  # a learned tensor returned as it is
 
     return run
 

@@ -187,12 +187,16 @@ class Functions:
         """``name = Parameter(shape, init="zeros", ...)``: a learned float32 tensor of known sizes."""
         stmt = self.statement
         if stmt is None or stmt.value is not call or len(stmt.targets) != 1 or self.ctx.state is None:
+            chained = stmt is not None and isinstance(stmt.value, ast.Flow) and stmt.value.steps[0] is call
             self.ctx.error(
                 "E117",
                 "Parameter(...) makes a learned tensor, which a statement must name",
                 call.span,
                 "not the value of a named statement",
-                help="write it on a line of its own: `gamma = Parameter([C, 1, 1])`, then use gamma",
+                help="a line starting with `->` continues the line before it: apply layers to the tensor "
+                "in a statement of its own"
+                if chained
+                else "write it on a line of its own: `gamma = Parameter([C, 1, 1])`, then use gamma",
             )
             raise Abort
         self._input_sizes(call)
