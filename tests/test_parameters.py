@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import nndsl
 from nndsl.backends.torch_build import build_model
 from nndsl.backends.torch_module import emit_program
+from nndsl.ir import walk
 
 torch = pytest.importorskip("torch")
 
@@ -321,3 +322,14 @@ def test_a_tensor_returned_as_it_is_exports_and_verifies(tmp_path):
     assert module(torch.ones(2, 4))[1] is module.p
     result = nndsl.export_onnx(spec, tmp_path / "o.onnx")
     assert result.verified.cases and result.outputs[1] == ("p", "[4]")
+
+
+def test_the_lowering_gives_every_tensor_its_key():
+    from test_lowering import _agree
+
+    program = _checked(LAYER_SCALE)
+    assert _agree(program) >= 5
+    from nndsl.lowering import lower
+
+    keys = {lower(program).prefixes[n.id] for n in walk(program.models[0].graph) if n.tag == "param"}
+    assert keys == {f"{m}.{t}" for m in ("scale1", "scale2", "blocks.0", "blocks.1") for t in ("gamma", "beta")}
