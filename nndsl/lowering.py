@@ -475,7 +475,7 @@ class _Structure:
             elif node.tag == "op":
                 parts.append(("O", node.op, rel(node.inputs), rel(node.outputs), typed(node.args), typed(node.scalar)))
             elif node.tag == "param":  # its sizes and init arguments are slots
-                parts.append(("P", node.name, node.init, len(node.shape), rel([node.output])))
+                parts.append(("P", node.name, node.init, len(node.shape), node.type.dtype, rel([node.output])))
             elif node.tag == "block":
                 subs = tuple((name, self.of(sub.body, shortcuts)) for name, sub in sorted(sub_networks(node).items()))
                 parts.append(("B", self.classes[node.id].name, rel(node.inputs), rel([node.output]), subs))

@@ -211,6 +211,9 @@ ERRORS = [
     ('p = Parameter([4], init="normal", std="x")', "E106", "2:39", "must be a number"),
     ("p = Parameter()", "E105", "2:9", "missing the required argument 'shape'"),
     ("p = Parameter([4], foo=1)", "E102", "2:24", "no argument 'foo'"),
+    ('p = Parameter([4], dtype="int64")', "E107", "2:24", "a floating dtype, got 'int64'"),
+    ('p = Parameter([4], dtype="flaot16")', "E107", "2:24", "a floating dtype"),
+    ("p = Parameter([4], dtype=2)", "E106", "2:24", "dtype of Parameter must be a string"),
     ("y = x + Parameter([4])", "E117", "2:13", "a statement must name"),
     ("a, b = Parameter([4])", "E117", "2:12", "a statement must name"),
     ("p = Parameter([4])\n    -> ReLU", "E117", "2:9", "a statement must name"),
@@ -276,16 +279,26 @@ def test_weights_file_with_a_wrong_tensor_shape_is_refused_at_the_parameter(tmp_
 
 # ---------------------------------------------------------------- differential against torch
 
-_sizes = st.lists(st.integers(1, 3), min_size=1, max_size=3)
+_sizes = st.lists(st.integers(1, 3), min_size=0, max_size=3)  # a 0-D tensor promotes more weakly
 
 
-@given(x=_sizes, p=_sizes, op=st.sampled_from(["+", "*", "-", "/"]))
-def test_combining_with_an_input_agrees_with_torch(x, p, op):
-    dims = ", ".join(map(str, x))
-    text = f'model M(x: [{dims}]) {{\n    p = Parameter([{", ".join(map(str, p))}], init="ones")\n    x {op} p\n}}\n'
+_FLOATS = ["float32", "float64", "float16", "bfloat16"]
+
+
+@given(
+    x=_sizes,
+    p=_sizes,
+    op=st.sampled_from(["+", "*", "-", "/"]),
+    xd=st.sampled_from(_FLOATS),
+    pd=st.sampled_from(_FLOATS),
+)
+def test_combining_with_an_input_agrees_with_torch(x, p, op, xd, pd):
+    dims, sizes = ", ".join(map(str, x)), ", ".join(map(str, p))
+    text = f'model M(x: {xd}[{dims}]) {{\n    p = Parameter([{sizes}], init="ones", dtype="{pd}")\n    x {op} p\n}}\n'
     result = nndsl.check_source(text, "d.nn")
+    a, b = torch.ones(x, dtype=getattr(torch, xd)), torch.ones(p, dtype=getattr(torch, pd))
     try:
-        expected = tuple(eval(f"a {op} b", {"a": torch.ones(x), "b": torch.ones(p)}).shape)  # noqa: S307
+        expected = eval(f"a {op} b", {"a": a, "b": b})  # noqa: S307
     except RuntimeError:
         expected = None
     if expected is None:
@@ -293,9 +306,26 @@ def test_combining_with_an_input_agrees_with_torch(x, p, op):
         return
     assert result.ok, [d.message for d in result.diagnostics]
     model = result.program.models[0]
-    assert model.output.shape.dims == expected and model.output.dtype == "float32"
+    assert model.output.shape.dims == tuple(expected.shape)
+    assert model.output.dtype == str(expected.dtype).removeprefix("torch.")
     module = build_model(result.program, model)
-    assert tuple(module(torch.ones(x)).shape) == expected
+    assert module.p.dtype == getattr(torch, pd)
+    out = module(a)
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+
+
+def test_a_tensor_of_another_dtype_is_emitted_so_and_refused_by_onnx_at_its_statement(tmp_path):
+    pytest.importorskip("onnxruntime")
+    spec = tmp_path / "d.nn"
+    spec.write_text(
+        'model M(x: [N, 4]) {\n    p = Parameter([4], init="normal", std=0.5, dtype="float64")\n    x * p\n}\n'
+    )
+    assert "torch.empty(4, dtype=torch.float64).normal_(std=0.5)" in emit_program(nndsl.check_file(spec).program)
+    with pytest.raises(nndsl.api.SpecError) as caught:
+        nndsl.export_onnx(spec, tmp_path / "d.onnx")
+    (diag,) = caught.value.diagnostics
+    assert diag.code == "E601" and diag.source.line_col(diag.span.start) == (2, 9)
+    assert not (tmp_path / "d.onnx").exists()
 
 
 def test_a_loop_numbers_the_tensors_it_makes(tmp_path):

@@ -324,6 +324,12 @@ class _Exporter(Visitor):
 
     def param(self, node: ParamNode) -> None:
         """A learned tensor: an initializer named after its state_dict key."""
+        if node.type.dtype != "float32":
+            raise ExportProblem(
+                f"the learned tensor {node.name} is {node.type.dtype}: nndsl's ONNX export holds float32 weights",
+                node,
+                help="leave out its dtype (float32)",
+            )
         key = self.prefix[node.id]
         value = self.store.take(key)
         if value is None:

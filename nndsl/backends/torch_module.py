@@ -369,7 +369,9 @@ class _ClassWriter:
             varies = self.slots is not None and written != literal(value)
             if varies or default is None or not same(value, default):
                 args[name] = written
-        self.init.extend(call(f"self.{attr} = ", "nn.Parameter", [_initial_tensor(node.init, sizes, args)], [], 8))
+        dtype = None if node.type.dtype == "float32" else _DType(f"torch.{node.type.dtype}")
+        initial = _initial_tensor(node.init, sizes, args, dtype)
+        self.init.extend(call(f"self.{attr} = ", "nn.Parameter", [initial], [], 8))
         self.attributes[node.output] = f"self.{attr}"
 
     def _add_op(self, node: OpNode, path: tuple) -> None:
@@ -557,17 +559,18 @@ class _ClassWriter:
 _INIT_DEFAULTS = {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0}
 
 
-def _initial_tensor(init: str, sizes: list, args: dict) -> Construct | Code:
+def _initial_tensor(init: str, sizes: list, args: dict, dtype: Code | None = None) -> Construct | Code:
     """The tensor a learned tensor starts as, written as people do: ``torch.zeros(1, 1, 768)``,
     ``torch.full((C, 1, 1), 1e-06)``, ``torch.empty(1, 197, 768).normal_(std=0.02)``,
     ``nn.init.trunc_normal_(torch.empty(169, 3), std=0.02)``."""
     dims = sizes or [()]  # a 0-D tensor: torch.zeros(())
+    typed = [("dtype", dtype)] if dtype is not None else []
     if init in ("zeros", "ones"):
-        return Construct(f"torch.{init}", dims, [])
+        return Construct(f"torch.{init}", dims, typed)
     if init == "constant":
-        return Construct("torch.full", [tuple(sizes), args["value"]], [])
+        return Construct("torch.full", [tuple(sizes), args["value"]], typed)
     given = list(args.items())
-    empty = Construct("torch.empty", dims, [])
+    empty = Construct("torch.empty", dims, typed)
     if init == "trunc_normal":
         return Construct("nn.init.trunc_normal_", [empty], given)
     if init == "normal":

@@ -45,7 +45,9 @@ PARAMETER_INITS: dict[str, dict[str, float | None]] = {
     "trunc_normal": {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0},
     "uniform": {"a": 0.0, "b": 1.0},
 }
-_PARAMETER_ARGS = ["shape", "init", "value", "mean", "std", "a", "b"]
+_PARAMETER_ARGS = ["shape", "init", "value", "mean", "std", "a", "b", "dtype"]
+#: the dtypes a learned tensor may have (torch's floating dtypes that nndsl knows)
+PARAMETER_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 #: the built-in functions: name -> the method of Functions that checks a call of it
 BUILTINS: dict[str, str] = {}
@@ -203,7 +205,7 @@ class Functions:
         values, spans, _ = self.arguments(call, _PARAMETER_ARGS, 1)
         sizes = self._parameter_shape(call, values["shape"], spans["shape"])
         init, args = self._parameter_init(call, values, spans)
-        t = TensorType(Shape(tuple(sizes)))
+        t = TensorType(Shape(tuple(sizes)), self._parameter_dtype(values.get("dtype"), spans.get("dtype")))
         if not self.ctx.fits(t, call.span):
             raise Abort
         sources = None
@@ -301,7 +303,7 @@ class Functions:
             raise Abort
         takes = PARAMETER_INITS[init]
         args: dict[str, float] = {}
-        for name in _PARAMETER_ARGS[2:]:
+        for name in _PARAMETER_ARGS[2:-1]:
             if name not in values:
                 continue
             value = values[name]
@@ -343,6 +345,25 @@ class Functions:
             self.ctx.error("E107", problem[1], spans.get(problem[0], call.span), "invalid value")
             raise Abort
         return init, {name: args[name] for name in takes}  # in torch's order of them
+
+    def _parameter_dtype(self, dtype, span: Span | None) -> str:
+        """float32 unless the spec says another floating dtype."""
+        if dtype is None:
+            return "float32"
+        if not isinstance(dtype, str):
+            self.ctx.error("E106", f"dtype of Parameter must be a string, got {kind_name(dtype)}", span, "not a string")
+            raise Abort
+        if dtype not in PARAMETER_DTYPES:
+            close = close_matches(dtype, list(PARAMETER_DTYPES), n=1)
+            self.ctx.error(
+                "E107",
+                f"a Parameter's dtype is a floating dtype, got {dtype!r}",
+                span,
+                "not a floating dtype",
+                help=f"did you mean {close[0]!r}?" if close else f"one of {', '.join(map(repr, PARAMETER_DTYPES))}",
+            )
+            raise Abort
+        return dtype
 
     def _parameter_sources(self, call: ast.Call, args: dict) -> MappingProxyType:
         """Inside a block: each size and init argument the spec wrote as an expression of the
