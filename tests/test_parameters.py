@@ -363,3 +363,21 @@ def test_the_lowering_gives_every_tensor_its_key():
 
     keys = {lower(program).prefixes[n.id] for n in walk(program.models[0].graph) if n.tag == "param"}
     assert keys == {f"{m}.{t}" for m in ("scale1", "scale2", "blocks.0", "blocks.1") for t in ("gamma", "beta")}
+
+
+def test_a_chain_after_a_parameter_continues_from_the_value_before_it(tmp_path):
+    text = """\
+block Scale(x: [N, C]) {
+    g = Parameter([C], init="ones")
+    Linear(C, C)
+}
+model M(x: [N, 4]) {
+    p = Parameter([8])
+    Linear(4, 8) -> Scale
+}
+"""
+    program = _checked(text)
+    assert str(program.models[0].output) == "[N, 8]"
+    module = _built(text, tmp_path)
+    assert tuple(module(torch.ones(3, 4)).shape) == (3, 8)
+    assert list(module.state_dict())[:1] == ["p"]

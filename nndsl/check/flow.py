@@ -326,7 +326,8 @@ class Flow:
                     scope.values.setdefault(target.text, value)
                     scope.spans.setdefault(target.text, target.span)
             if isinstance(value, Tensor):
-                current = value
+                if not self.functions.makes_parameter(stmt):  # a learned tensor is no step of the flow
+                    current = value
                 where = stmt.targets[0].span if stmt.targets else stmt.span
                 pending.append((value, where, stmt.targets[0].text if stmt.targets else None))
             elif len(stmt.targets) > 1:  # several values: none of them is the one to continue from

@@ -184,6 +184,12 @@ class Functions:
         )
         return x._replace(type=x.type._replace(shape=x.type.shape.substitute(self.ctx.bindings)))
 
+    @staticmethod
+    def makes_parameter(stmt: ast.Assign) -> bool:
+        """Whether a statement is ``name = Parameter(...)``: the chain that follows it continues from
+        the value before it, as a learned tensor is not a step of the data flow."""
+        return isinstance(stmt.value, ast.Call) and stmt.value.name.text == "Parameter" and len(stmt.targets) == 1
+
     @builtin("Parameter")
     def parameter(self, call: ast.Call):
         """``name = Parameter(shape, init="zeros", ...)``: a learned float32 tensor of known sizes."""
