@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from conftest import assert_ruff_clean
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nndsl
@@ -381,3 +381,33 @@ model M(x: [N, 4]) {
     module = _built(text, tmp_path)
     assert tuple(module(torch.ones(3, 4)).shape) == (3, 8)
     assert list(module.state_dict())[:1] == ["p"]
+
+
+@settings(max_examples=15)
+@given(widths=st.lists(st.integers(1, 6), min_size=1, max_size=4), scale=st.floats(0.0, 2.0))
+def test_blocks_of_any_widths_count_and_build_as_torch_does(widths, scale):
+    uses = []
+    previous = 3
+    for width in widths:
+        uses.append(f"Linear({previous}, {width}) -> Gate({scale!r})")
+        previous = width
+    text = f"""\
+block Gate(x: [N, C], s) {{
+    g = Parameter([C, 1], init="constant", value=s)
+    t = Parameter([1, C], init="trunc_normal", std=0.02)
+    x * t
+}}
+model M(x: [N, 3]) {{
+    x -> {" -> ".join(uses)}
+}}
+"""
+    program = _checked(text)
+    for share in (True, False):
+        namespace = {}
+        exec(compile(emit_program(program, share=share), "<emitted>", "exec"), namespace)  # noqa: S102
+        module = namespace["M"]()
+        assert sum(p.numel() for p in module.parameters()) == program.models[0].param_count
+        gates = [v for k, v in module.state_dict().items() if k.endswith(".g")]
+        assert [tuple(g.shape) for g in gates] == [(w, 1) for w in widths]
+        assert all(torch.all(g == np.float32(scale)) for g in gates)
+        assert tuple(module(torch.ones(2, 3)).shape) == (2, widths[-1])
