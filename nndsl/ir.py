@@ -212,12 +212,43 @@ class SeqNode(NamedTuple):
     graphs = _body_graph
 
 
-Node = Union[LayerNode, OpNode, BlockNode, ResidualNode, SeqNode]
+class ParamNode(NamedTuple):
+    """A learned tensor, ``cls_token = Parameter([1, 1, 768], init="normal", std=0.02)``: its
+    value name (its state_dict name), its sizes, how it is initialised; it reads no value."""
+
+    name: str  # the spec's value name
+    shape: tuple[int, ...]
+    init: str  # "zeros", "ones", "constant", "normal", "trunc_normal" or "uniform"
+    args: Mapping[str, float]  # the init's arguments (value; mean, std; a, b), all of them
+    output: int
+    type: TensorType
+    span: Span
+    line: int
+    text: str
+    #: inside a block: ``size0``, ``size1``, ... and init arguments -> their expressions of the
+    #: block's own parameters, for those the spec wrote so
+    sources: Mapping[str, Expr] | None = None
+    id: int = 0
+
+    tag = "param"
+    reads = ()
+    graphs = ()
+    writes = _writes_output
+
+    @property
+    def own_params(self) -> int:
+        total = 1
+        for size in self.shape:
+            total *= size
+        return total
+
+
+Node = Union[LayerNode, OpNode, BlockNode, ResidualNode, SeqNode, ParamNode]
 
 
 class Visitor:
     """A pass over graphs: ``visit`` calls the method named by the node's ``tag`` (``layer``,
-    ``op``, ``block``, ``residual``, ``seq``); each falls back to ``generic``, which visits the
+    ``op``, ``block``, ``residual``, ``seq``, ``param``); each falls back to ``generic``, which visits the
     node's sub-graphs. A subclass overrides only what it does differently (torch.fx's
     Interpreter works this way)."""
 
@@ -245,6 +276,9 @@ class Visitor:
         return self.generic(node)
 
     def seq(self, node: SeqNode):
+        return self.generic(node)
+
+    def param(self, node: ParamNode):
         return self.generic(node)
 
 

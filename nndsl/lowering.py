@@ -143,13 +143,25 @@ class Attributes:
         self.class_name = class_name
         self.counts: dict[str, int] = {}
         self.seen: dict[str, int] = {}
+        self.wanted_params: list[str] = []
         self._count(graph)
+        #: a learned tensor's attribute is its value's name (its state_dict key), taken before any
+        #: module's; numbered from 1 where a loop makes several of one name (``g1``, ``g2``):
+        #: value name -> the attributes of the tensors of that name, in order
+        self.params: dict[str, list[str]] = {}
+        for name in self.wanted_params:
+            several = self.wanted_params.count(name) > 1
+            number = len(self.params.get(name, ())) + 1
+            wanted = f"{name}{'_' if name[-1].isdigit() else ''}{number}" if several else name
+            self.params.setdefault(name, []).append(self.names.take(wanted))
 
     def _count(self, graph: Graph) -> None:
         for node in graph.nodes:
             prefix = self.prefix(node)
             if prefix is not None:
                 self.counts[prefix] = self.counts.get(prefix, 0) + 1
+            if node.tag == "param":
+                self.wanted_params.append(node.name)
             if node.tag == "residual":
                 self._count(node.body)
                 if node.shortcut is not None and not node.shortcut_param:
@@ -176,6 +188,10 @@ class Attributes:
     def take(self, wanted: str) -> str:
         """Any other attribute (a sub-network parameter, a value ``__init__`` computes)."""
         return self.names.take(wanted)
+
+    def param(self, name: str) -> str:
+        """The attribute of the next learned tensor of this class named ``name``."""
+        return self.params[name].pop(0)
 
 
 # ---------------------------------------------------------------- graph shapes the classes follow
@@ -459,6 +475,8 @@ class _Structure:
             elif node.tag == "op":
                 args = _op_args(node, dict.fromkeys(node.sources or (), Ref("")))  # written from attributes
                 parts.append(("O", node.op, rel(node.inputs), rel(node.outputs), typed(args), typed(node.scalar)))
+            elif node.tag == "param":  # its sizes and init arguments are slots
+                parts.append(("P", node.name, node.init, len(node.shape), node.type.dtype, rel([node.output])))
             elif node.tag == "block":
                 subs = tuple((name, self.of(sub.body, shortcuts)) for name, sub in sorted(sub_networks(node).items()))
                 parts.append(("B", self.classes[node.id].name, rel(node.inputs), rel([node.output]), subs))
@@ -510,6 +528,10 @@ def _slots(graph: Graph, of: Mapping[int, BlockClass], path: tuple = ()) -> list
                         out += _slots(subs[param.name].body, of, (*here, "sub", param.name))
                     continue
                 out.append(((here, param.name), (node.sources or {}).get(param.name), value))
+        elif node.tag == "param":
+            sizes = {f"size{i}": size for i, size in enumerate(node.shape)}
+            for arg, value in (*sizes.items(), *node.args.items()):
+                out.append(((here, arg), (node.sources or {}).get(arg), value))
         elif node.tag == "residual":
             out += _slots(node.body, of, (*here, "body"))
             if node.shortcut is not None and not node.shortcut_param:
@@ -648,7 +670,8 @@ class Lowered(NamedTuple):
     """The module tree of every complete model of a program."""
 
     models: Mapping[str, Module]  # model name -> its root (kind "model", path "")
-    #: layer id -> the state_dict prefix of its module, for every layer with one
+    #: layer id -> the state_dict prefix of its module, for every layer with one; a learned
+    #: tensor's id -> its state_dict key
     prefixes: Mapping[int, str]
     #: block use id -> the class it is built by
     classes: Grouping
@@ -701,6 +724,7 @@ class Layout:
         self.classes: dict[tuple, Layout] = {}
         self.modules: list[tuple[str, _Built]] = []
         self.holds: dict[str, str] = {}  # sub-network parameter -> the attribute holding it
+        self.params: list[tuple[str, tuple]] = []  # the learned tensors: (attribute, path)
         self.applied: set[str] = set()
         self.passed: set[str] = set()
         self.sub_network = sub_network
@@ -739,6 +763,9 @@ class Layout:
                 self.add_graph(node.body, (*path, "body"))
         elif node.tag == "residual":
             self._residual(node, path)
+        elif node.tag == "param":
+            attr = self.names[("param", path)] = self.attrs.param(node.name)
+            self.params.append((attr, path))
 
     def _module(self, node, path: tuple) -> None:
         attr = self.names[("module", path)] = self.attrs.module(node)
@@ -842,6 +869,8 @@ class _Tree:
         """``held``: where each sub-network parameter handed on from this class ends up."""
         for attr, built in layout.modules:
             self.construct(built, graph, prefix + attr, held)
+        for attr, path in layout.params:  # a learned tensor's state_dict key
+            self.prefixes[node_at(graph, path).id] = prefix + attr
 
     def _entry(self, key: str, kind: str, node) -> None:
         self.entries.append((key, kind, None if node is None else node.id))

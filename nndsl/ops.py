@@ -83,6 +83,9 @@ def broadcast(op: str, a: TensorType, b: TensorType) -> tuple[TensorType, list[s
             dims.append(p)
     _no_bool_subtraction(op, (a.dtype, b.dtype))
     dtype = result_dtype(a.dtype, b.dtype)
+    if (x.rank == 0) != (y.rank == 0):  # a 0-D tensor does not widen a tensor with dims of its category
+        sized, zero = (b.dtype, a.dtype) if x.rank == 0 else (a.dtype, b.dtype)
+        dtype = sized if _CATEGORY[zero] <= _CATEGORY[sized] else zero
     if op == "div" and dtype not in _FLOATS:
         dtype = "float32"  # true division of integers gives floats
     return joined((a, b), TensorType(Shape(tuple(dims)), dtype)), unverified

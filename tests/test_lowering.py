@@ -67,8 +67,9 @@ def _agree(program: Program) -> int:
                 assert isinstance(sub, torch.nn.Sequential), path
             if mine.kind != "model":
                 assert mine.node in nodes or mine.kind in ("sequential", "sub_network"), path
+        tensors = {lowered.prefixes[n.id] for n in nodes.values() if n.tag == "param"}  # learned tensors' keys
         for key in module.state_dict():
-            assert any(key.startswith(layer + ".") for layer in layers), key
+            assert key in tensors or any(key.startswith(layer + ".") for layer in layers), key
         count += len(tree)
     return count
 

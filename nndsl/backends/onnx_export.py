@@ -24,6 +24,7 @@ from nndsl.ir import (
     LayerNode,
     ModelIR,
     OpNode,
+    ParamNode,
     Program,
     ResidualNode,
     SeqNode,
@@ -282,7 +283,7 @@ class _Exporter(Visitor):
         renamed: dict[str, str] = {}
         for name, value, tensor in zip(outputs, model.graph.outputs, model.outputs):
             have = self.env[value]
-            if have in model.input_names or have in renamed or have in outputs:
+            if have in model.input_names or have in renamed or have in outputs or have in self.g.weights:
                 self.g.nodes.append(helper.make_node("Identity", [have], [name], name=f"{name}/Identity"))
             else:
                 renamed[have] = name
@@ -320,6 +321,24 @@ class _Exporter(Visitor):
     def op(self, node: OpNode) -> None:
         for value, name in zip(node.outputs, self.op_values(node)):
             self.env[value] = name
+
+    def param(self, node: ParamNode) -> None:
+        """A learned tensor: an initializer named after its state_dict key."""
+        if node.type.dtype != "float32":
+            raise ExportProblem(
+                f"the learned tensor {node.name} is {node.type.dtype}: nndsl's ONNX export holds float32 weights",
+                node,
+                help="leave out its dtype (float32)",
+            )
+        key = self.prefix[node.id]
+        value = self.store.take(key)
+        if value is None:
+            raise ExportProblem(f"the weights have no {key!r} for this tensor", node, code="E602")
+        if tuple(value.shape) != node.shape:
+            raise ExportProblem(
+                f"the weights' {key!r} is {list(value.shape)}, this tensor's is {list(node.shape)}", node, code="E602"
+            )
+        self.env[node.output] = self.g.weight(value, key)
 
     def block(self, node: BlockNode) -> None:
         for inner, outer in zip(node.body.inputs, node.inputs):

@@ -379,7 +379,7 @@ def _torch_runner(program: Program, model: ModelIR, weights: Mapping[str, np.nda
             tensors = [t.bool() if d.dtype == "bool" else t for t, d in zip(tensors, model.input_types)]
             result = module(*tensors)
         results = result if isinstance(result, tuple) else (result,)
-        return [r.numpy() for r in results]
+        return [r.detach().numpy() for r in results]  # a learned tensor returned as it is
 
     return run
 

@@ -6,6 +6,7 @@ train section in a line; the JSON is the schema of docs/json-schema.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from nndsl.diagnostics import Severity, span_json
@@ -123,6 +124,7 @@ def model_json(model, source, modules: Mapping[int, str] | None = None) -> dict:
     """One model: its signature, parameters and every layer (with the block and file it is in,
     and the path of its module in the emitted class, from ``modules``: layer id -> path)."""
     layers = []
+    tensors = []
     modules = modules or {}
 
     def visit(graph, block, file):
@@ -145,6 +147,22 @@ def model_json(model, source, modules: Mapping[int, str] | None = None) -> dict:
                         "params": node.params,
                     }
                 )
+            elif node.tag == "param":
+                tensors.append(
+                    {
+                        "name": node.name,
+                        "module": modules.get(node.id),
+                        "init": node.init,
+                        # a value JSON cannot write (inf, nan) as Python writes it
+                        "init_args": {k: v if math.isfinite(v) else str(v) for k, v in node.args.items()},
+                        "file": file,
+                        "block": block,
+                        "line": node.line,
+                        "span": span_json(source, node.span) if file == source.name else None,
+                        "output": _tensor_json(node.type),
+                        "params": node.own_params,
+                    }
+                )
             for sub in subgraphs(node):
                 if isinstance(node, BlockNode):
                     visit(sub, node.block, node.defined_in)
@@ -162,6 +180,7 @@ def model_json(model, source, modules: Mapping[int, str] | None = None) -> dict:
         "outputs": [{"name": n, **_tensor_json(t)} for n, t in zip(model.output_names, model.outputs)],
         "params": model.param_count,
         "layers": layers,
+        "tensors": tensors,
     }
 
 

@@ -32,6 +32,7 @@ from nndsl.ir import (
     LayerNode,
     ModelIR,
     OpNode,
+    ParamNode,
     Program,
     ResidualNode,
     SeqNode,
@@ -289,6 +290,7 @@ class _ClassWriter:
         #: sub-network parameter of the block -> the attribute holding it
         self.sub_attrs: dict[str, str] = emitter.sub_attrs.setdefault(id(cls), {}) if cls is not None else {}
         self.is_sub_network = False
+        self.attributes: dict[int, str] = {}  # values forward reads as attributes (``self.cls_token``)
 
     def _synthetic(self, name: str) -> int:
         """A number for a value the graph does not have (a shortcut's result), and its name."""
@@ -353,6 +355,24 @@ class _ClassWriter:
             return node.layer.forward_statements(attr, var(node.src), var(node.dst), args, node.selector)
 
         self.steps.append(((node.src,), (node.dst,), emit, str(node.output)))
+
+    def _add_param(self, node: ParamNode, path: tuple) -> None:
+        """A learned tensor: an ``nn.Parameter`` attribute made in ``__init__``, read in forward."""
+        attr = self.layout.names[("param", path)]
+        self.init.append(f"        # line {node.line}: {comment(node.text)}")
+        sizes = [self.value((path, f"size{i}"), size) for i, size in enumerate(node.shape)]
+        args = {}
+        for name, value in node.args.items():
+            written = self.value((path, name), value)
+            # torch's default of normal_ or trunc_normal_ is left out, unless this class's uses differ in it
+            default = _INIT_DEFAULTS.get(name) if node.init in ("normal", "trunc_normal") else None
+            varies = self.slots is not None and written != literal(value)
+            if varies or default is None or not same(value, default):
+                args[name] = written
+        dtype = None if node.type.dtype == "float32" else _DType(f"torch.{node.type.dtype}")
+        initial = _initial_tensor(node.init, sizes, args, dtype)
+        self.init.extend(call(f"self.{attr} = ", "nn.Parameter", [initial], [], 8))
+        self.attributes[node.output] = f"self.{attr}"
 
     def _add_op(self, node: OpNode, path: tuple) -> None:
         note = ", ".join(str(t) for t in node.types)
@@ -507,6 +527,7 @@ class _ClassWriter:
             last_use[value] = len(self.steps)
         holder: dict[str, int] = dict(zip(input_vars, input_ids))  # variable -> the value it holds
         var_of: dict[int, str] = dict(zip(input_ids, input_vars))
+        var_of.update(self.attributes)
         local = Names({"self", "h_n", "c_n", "_", *input_vars})
 
         def free(name: str, index: int) -> bool:
@@ -525,7 +546,8 @@ class _ClassWriter:
                     var_of[value] = "_"
                     continue
                 wanted = self.names.get(value)
-                candidates = [wanted] if wanted else ["x", *(var_of[r] for r in reads if r in var_of), "out"]
+                read = (var_of[r] for r in reads if r in var_of and r not in self.attributes)
+                candidates = [wanted] if wanted else ["x", *read, "out"]
                 choice = None
                 for name in candidates:
                     if name in claimed:
@@ -552,6 +574,29 @@ class _ClassWriter:
         else:  # as ruff lays out a long tuple: one value a line
             lines += ["        return (", *(f"            {o}," for o in outputs), "        )"]
         return [signature, *lines]
+
+
+#: torch's defaults of the initialisations' arguments, which emitted code leaves out
+_INIT_DEFAULTS = {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0}
+
+
+def _initial_tensor(init: str, sizes: list, args: dict, dtype: Code | None = None) -> Construct | Code:
+    """The tensor a learned tensor starts as, written as people do: ``torch.zeros(1, 1, 768)``,
+    ``torch.full((C, 1, 1), 1e-06)``, ``torch.empty(1, 197, 768).normal_(std=0.02)``,
+    ``nn.init.trunc_normal_(torch.empty(169, 3), std=0.02)``."""
+    dims = sizes or [()]  # a 0-D tensor: torch.zeros(())
+    typed = [("dtype", dtype)] if dtype is not None else []
+    if init in ("zeros", "ones"):
+        return Construct(f"torch.{init}", dims, typed)
+    if init == "constant":
+        return Construct("torch.full", [tuple(sizes), args["value"]], typed)
+    given = list(args.items())
+    empty = Construct("torch.empty", dims, typed)
+    if init == "trunc_normal":
+        return Construct("nn.init.trunc_normal_", [empty], given)
+    if init == "normal":
+        return Code(Construct(f"{empty.flat()}.normal_", [], given).flat())
+    return Code(Construct(f"{empty.flat()}.uniform_", [args["a"], args["b"]], []).flat())
 
 
 def _call_lines(func: str, node):

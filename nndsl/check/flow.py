@@ -328,7 +328,8 @@ class Flow:
                     scope.values.setdefault(target.text, value)
                     scope.spans.setdefault(target.text, target.span)
             if isinstance(value, Tensor):
-                current = value
+                if not self.functions.makes_parameter(stmt):  # a learned tensor is no step of the flow
+                    current = value
                 where = stmt.targets[0].span if stmt.targets else stmt.span
                 pending.append((value, where, stmt.targets[0].text if stmt.targets else None))
             elif len(stmt.targets) > 1:  # several values: none of them is the one to continue from
@@ -381,6 +382,7 @@ class Flow:
                 self.ctx.diag(Severity.WARNING, "W305", f"'{name}' is never used", scope.spans[name], "never used")
 
     def _statement(self, stmt: ast.Assign, scope: Scope, current: Tensor | None):
+        self.functions.statement = stmt  # Parameter(...) is the value of a named statement only
         value = self.value(stmt.value, scope)
         if not stmt.targets:
             if is_fn(value):

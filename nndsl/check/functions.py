@@ -3,17 +3,21 @@ the element-wise add, sub, mul, div) and constant helpers (range, len, min, max)
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from nndsl import ast, operators, shapes
 from nndsl.check.binding import Binding
-from nndsl.check.common import BUILTIN_VALUES, Abort
+from nndsl.check.blocksource import lower
+from nndsl.check.common import BUILTIN_VALUES, Abort, close_matches
 from nndsl.check.context import Context
 from nndsl.check.values import MAX_REPEAT, Tensor, is_fn, is_sequence, kind_name
-from nndsl.diagnostics import Severity, Span
+from nndsl.diagnostics import Label, Severity, Span
+from nndsl.ir import ParamNode
 from nndsl.layers.base import ArgValueError, Param, ShapeError, WrongType
 from nndsl.operators import runtime
 from nndsl.operators.base import TENSOR, TENSOR_OR_NUMBER
+from nndsl.shapes import Shape, TensorType
 
 
 class Statements(Protocol):
@@ -31,6 +35,20 @@ class Statements(Protocol):
 
     def op_error(self, exc: ShapeError, span: Span, tensors: list) -> None: ...
 
+
+#: a learned tensor's initialisations -> their arguments and defaults (torch's: ``normal_``,
+#: ``nn.init.trunc_normal_``, ``uniform_``)
+PARAMETER_INITS: dict[str, dict[str, float | None]] = {
+    "zeros": {},
+    "ones": {},
+    "constant": {"value": None},
+    "normal": {"mean": 0.0, "std": 1.0},
+    "trunc_normal": {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0},
+    "uniform": {"a": 0.0, "b": 1.0},
+}
+_PARAMETER_ARGS = ["shape", "init", "value", "mean", "std", "a", "b", "dtype"]
+#: the dtypes a learned tensor may have (torch's floating dtypes that nndsl knows)
+PARAMETER_DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 #: the built-in functions: name -> the method of Functions that checks a call of it
 BUILTINS: dict[str, str] = {}
@@ -55,6 +73,9 @@ class Functions:
         self.ctx = ctx
         self.binding = binding
         self.flow = flow
+        #: the statement being checked: ``Parameter(...)`` is valid only as the whole value of one
+        #: that names one value
+        self.statement: ast.Assign | None = None
 
     def arguments(
         self, call: ast.Call, names: list[str], required: int, variadic: str | None = None, sizes: tuple = ()
@@ -244,6 +265,210 @@ class Functions:
         )
         return x._replace(type=x.type._replace(shape=x.type.shape.substitute(self.ctx.bindings)))
 
+    @staticmethod
+    def makes_parameter(stmt: ast.Assign) -> bool:
+        """Whether a statement is ``name = Parameter(...)``: the chain that follows it continues from
+        the value before it, as a learned tensor is not a step of the data flow."""
+        return isinstance(stmt.value, ast.Call) and stmt.value.name.text == "Parameter" and len(stmt.targets) == 1
+
+    @builtin("Parameter")
+    def parameter(self, call: ast.Call):
+        """``name = Parameter(shape, init="zeros", ...)``: a learned float32 tensor of known sizes."""
+        stmt = self.statement
+        if stmt is None or stmt.value is not call or len(stmt.targets) != 1 or self.ctx.state is None:
+            chained = stmt is not None and isinstance(stmt.value, ast.Flow) and stmt.value.steps[0] is call
+            self.ctx.error(
+                "E117",
+                "Parameter(...) makes a learned tensor, which a statement must name",
+                call.span,
+                "not the value of a named statement",
+                help="a line starting with `->` continues the line before it: apply layers to the tensor "
+                "in a statement of its own"
+                if chained
+                else "write it on a line of its own: `gamma = Parameter([C, 1, 1])`, then use gamma",
+            )
+            raise Abort
+        self._input_sizes(call)
+        values, spans, _ = self.arguments(call, _PARAMETER_ARGS, 1)
+        sizes = self._parameter_shape(call, values["shape"], spans["shape"])
+        init, args = self._parameter_init(call, values, spans)
+        t = TensorType(Shape(tuple(sizes)), self._parameter_dtype(values.get("dtype"), spans.get("dtype")))
+        if not self.ctx.fits(t, call.span):
+            raise Abort
+        sources = None
+        if self.ctx.scope is not None and self.ctx.scope.block is not None:
+            sources = self._parameter_sources(call, args)
+        out = self.ctx.state.new(t, call.span, "output", self.ctx.source)
+        self.ctx.state.nodes.append(
+            ParamNode(
+                stmt.targets[0].text,
+                tuple(sizes),
+                init,
+                MappingProxyType(args),
+                out.id,
+                t,
+                call.span,
+                self.ctx.line(stmt.span),
+                self.ctx.text(stmt.span),
+                sources,
+                id=self.ctx.state.node_id(),
+            )
+        )
+        return out
+
+    def _input_sizes(self, call: ast.Call) -> None:
+        """A size of the model's input written as a Parameter's size: one shape for every input
+        cannot follow it."""
+        written = _written(call, "shape", 0)
+        for index, item in enumerate(written.items if isinstance(written, ast.TupleExpr) else ()):
+            if (
+                isinstance(item, ast.NameRef)
+                and item.name in self.ctx.used_names
+                and (self.ctx.scope is None or self.ctx.scope.find(item.name) is None)
+                and item.name not in self.ctx.constants
+            ):
+                self._symbolic_size(index, item.name, item.span)
+
+    def _symbolic_size(self, index: int, size, span: Span) -> None:
+        self.ctx.error(
+            "E107",
+            f"a Parameter's sizes must be known integers, but size {index} is the symbolic size {size}",
+            span,
+            "symbolic size",
+            help="a learned tensor has one shape for every input: give the size as a number "
+            "(or declare it with a number in the input)",
+        )
+        raise Abort
+
+    def _parameter_shape(self, call: ast.Call, shape, span: Span) -> list[int]:
+        """The sizes of a learned tensor: known positive integers, each checked at its position."""
+        written = _written(call, "shape", 0)
+        if not is_sequence(shape):
+            self.ctx.error(
+                "E106",
+                f"the shape of a Parameter is a list of sizes, got {kind_name(shape)}",
+                span,
+                "not a list",
+                help="e.g. Parameter([1, 1, 768])",
+            )
+            raise Abort
+        items = written.items if isinstance(written, ast.TupleExpr) and len(written.items) == len(shape) else None
+        for index, size in enumerate(shape):
+            where = items[index].span if items else span
+            if isinstance(size, shapes.Poly):
+                self._symbolic_size(index, size, where)
+            if isinstance(size, bool) or not isinstance(size, int):
+                self.ctx.error(
+                    "E106", f"a Parameter's sizes are integers, got {kind_name(size)}", where, "not an integer"
+                )
+                raise Abort
+            if size <= 0:
+                self.ctx.error(
+                    "E107",
+                    f"a Parameter's sizes must be positive, but size {index} is {size}",
+                    where,
+                    "not positive",
+                )
+                raise Abort
+        return list(shape)
+
+    def _parameter_init(self, call: ast.Call, values: dict, spans: dict) -> tuple[str, dict[str, float]]:
+        """The initialisation and its arguments, every one of them (defaults filled in)."""
+        init = values.get("init", "zeros")
+        if not isinstance(init, str):
+            self.ctx.error("E106", f"init of Parameter must be a string, got {kind_name(init)}", spans["init"])
+            raise Abort
+        if init not in PARAMETER_INITS:
+            close = close_matches(init, list(PARAMETER_INITS), n=1)
+            self.ctx.error(
+                "E107",
+                f"unknown init {init!r} of Parameter",
+                spans["init"],
+                "not an initialisation",
+                help=f"did you mean {close[0]!r}?" if close else f"one of {', '.join(map(repr, PARAMETER_INITS))}",
+            )
+            raise Abort
+        takes = PARAMETER_INITS[init]
+        args: dict[str, float] = {}
+        for name in _PARAMETER_ARGS[2:-1]:
+            if name not in values:
+                continue
+            value = values[name]
+            if name not in takes:
+                takers = [k for k, v in PARAMETER_INITS.items() if name in v]
+                self.ctx.error(
+                    "E102",
+                    f"init={init!r} takes no argument {name!r}",
+                    spans[name],
+                    "not used by this init",
+                    (Label(spans["init"], f"init={init!r}"),) if "init" in spans else (),
+                    help=f"{name}= goes with init={' or '.join(map(repr, takers))}",
+                )
+                raise Abort
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.ctx.error(
+                    "E106", f"{name} of Parameter must be a number, got {kind_name(value)}", spans[name], "not a number"
+                )
+                raise Abort
+            args[name] = float(value)
+        for name, default in takes.items():
+            if name not in args:
+                if default is None:
+                    self.ctx.error(
+                        "E105",
+                        f"Parameter with init={init!r} is missing the required argument {name!r}",
+                        call.span,
+                        f"'{name}' missing",
+                        help=f"e.g. Parameter([C, 1, 1], init={init!r}, {name}=1e-6)",
+                    )
+                    raise Abort
+                args[name] = default
+        problem = None
+        if "std" in args and not args["std"] >= 0:
+            problem = "std", f"std must be at least 0, got {values['std']}"  # torch's normal_ refuses it
+        elif "a" in args and not args["a"] <= args["b"]:
+            problem = ("b" if "b" in spans else "a"), f"a must not exceed b, got a={args['a']}, b={args['b']}"
+        if problem is not None:
+            self.ctx.error("E107", problem[1], spans.get(problem[0], call.span), "invalid value")
+            raise Abort
+        return init, {name: args[name] for name in takes}  # in torch's order of them
+
+    def _parameter_dtype(self, dtype, span: Span | None) -> str:
+        """float32 unless the spec says another floating dtype."""
+        if dtype is None:
+            return "float32"
+        if not isinstance(dtype, str):
+            self.ctx.error("E106", f"dtype of Parameter must be a string, got {kind_name(dtype)}", span, "not a string")
+            raise Abort
+        if dtype not in PARAMETER_DTYPES:
+            close = close_matches(dtype, list(PARAMETER_DTYPES), n=1)
+            self.ctx.error(
+                "E107",
+                f"a Parameter's dtype is a floating dtype, got {dtype!r}",
+                span,
+                "not a floating dtype",
+                help=f"did you mean {close[0]!r}?" if close else f"one of {', '.join(map(repr, PARAMETER_DTYPES))}",
+            )
+            raise Abort
+        return dtype
+
+    def _parameter_sources(self, call: ast.Call, args: dict) -> MappingProxyType:
+        """Inside a block: each size and init argument the spec wrote as an expression of the
+        block's parameters (``C``), for the block's class to compute."""
+        out = {}
+        written = _written(call, "shape", 0)
+        items = written.items if isinstance(written, ast.TupleExpr) else ()
+        for index, item in enumerate(items):
+            expr = lower(item, self.ctx.scope, self.ctx)
+            if expr is not None:
+                out[f"size{index}"] = expr
+        for name in args:
+            written = _written(call, name, _PARAMETER_ARGS.index(name))
+            expr = None if written is None else lower(written, self.ctx.scope, self.ctx)
+            if expr is not None:
+                out[name] = expr
+        return MappingProxyType(out)
+
     @builtin("range", "len", "min", "max")
     def constant_function(self, call: ast.Call):
         name = call.name.text
@@ -314,6 +539,15 @@ def _scope_tensors(scope) -> list[Tensor]:
         found += [v for v in scope.values.values() if isinstance(v, Tensor) and v.type is not None]
         scope = scope.parent
     return sorted(found, key=lambda t: t.role != "input")
+
+
+def _written(call: ast.Call, name: str, position: int) -> ast.Expr | None:
+    """The expression a call wrote for a parameter, by keyword or at its position."""
+    positional = [a for a in call.args if a.keyword is None]
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.text == name:
+            return arg.value
+    return positional[position].value if position < len(positional) else None
 
 
 #: names a spec cannot give a block, a parameter or a value: the built-in functions, Residual and
