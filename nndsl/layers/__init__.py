@@ -1,6 +1,6 @@
 """Every layer nndsl knows, one module per family; importing this package fills the registry."""
 
-from nndsl.layers import activation, attention, conv, dropout, linear, norm, pool, recurrent, resize, tensor_ops  # noqa: F401
+from nndsl.layers import activation, attention, conv, dropout, linear, norm, pad, pool, recurrent, resize, tensor_ops  # noqa: F401
 from nndsl.layers.base import Layer
 from nndsl.layers.registry import REGISTRY, lookup, suggest
 
