@@ -452,7 +452,7 @@ class PixelUnshuffle(Layer):
     examples = (
         ("PixelUnshuffle(2)", "[N, 2, 6, 10]", "[N, 8, 3, 5]"),
         ("PixelUnshuffle(3)", "[2, 3*H, 3*W]", "[18, H, W]"),
-        ("PixelUnshuffle(3)", "[4, 1, 3, 6]", "[4, 9, 1, 2]"),
+        ("PixelUnshuffle(3)", "[4, 2, 3, 6]", "[4, 18, 1, 2]"),
         ("PixelUnshuffle(2)", "[N, 3, 5, 6]", "E201"),
         ("PixelUnshuffle(2)", "[4, 6]", "E202"),
         ("PixelUnshuffle(2)", "[N, C, H, W]", "W301"),
