@@ -565,7 +565,7 @@ def _unsqueeze(draw) -> Case:
 
 STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     **{f"Conv{n}d": _conv(f"Conv{n}d", n, False) for n in (1, 2, 3)},
-    **{f"ConvTranspose{n}d": _conv(f"ConvTranspose{n}d", n, True) for n in (1, 2)},
+    **{f"ConvTranspose{n}d": _conv(f"ConvTranspose{n}d", n, True) for n in (1, 2, 3)},
     **{f"MaxPool{n}d": _pool(f"MaxPool{n}d", n, "max") for n in (1, 2, 3)},
     **{f"AvgPool{n}d": _pool(f"AvgPool{n}d", n, "avg") for n in (1, 2, 3)},
     "AdaptiveAvgPool1d": _adaptive("AdaptiveAvgPool1d", 1),
