@@ -605,6 +605,7 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     "Threshold": _threshold(),
     "GLU": _glu(),
     "Softmin": _softmax("Softmin"),
+    "Softmax2d": _elementwise("Softmax2d"),
     "Softmax": _softmax("Softmax"),
     "LogSoftmax": _softmax("LogSoftmax"),
     "Linear": _linear(),

@@ -128,7 +128,7 @@ def test_a_short_name_gaining_a_letter_is_no_typo():
         ("nn.Linear(4, 2)", "write Linear"),
         ("torch.nn.Tanh", "write Tanh"),
         ("nn.Hardsigmoid", "write Hardsigmoid"),
-        ("nn.Softmax2d()", "not supported"),
+        ("nn.RReLU()", "not supported"),
     ],
 )
 def test_torchs_module_path_is_named_with_or_without_parentheses(written, want):

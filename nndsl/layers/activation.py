@@ -429,3 +429,27 @@ class Softmin(_SoftmaxBase):
         if node.input.shape.rank == 0:
             return g.squeeze(g.op("Softmax", [g.unsqueeze(negated, [0])], axis=0), [0])
         return g.op("Softmax", [negated], axis=node.args["dim"])
+
+
+@register
+class Softmax2d(_Elementwise):
+    """Softmax over the channels (dim -3) of ``[N, C, H, W]`` or ``[C, H, W]``: per pixel."""
+
+    layout = "contiguous"  # torch's softmax writes a new row-major tensor
+    examples = (
+        ("Softmax2d", "[N, 10, H, W]", "[N, 10, H, W]"),
+        ("Softmax2d", "[10, 4, 4]", "[10, 4, 4]"),
+        ("Softmax2d", "[N, 10]", "E202"),
+        ("Softmax2d", "[2, 3, 4, 5, 6]", "E202"),
+    )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
+        if x.shape.rank not in (3, 4):
+            raise rank_error("Softmax2d", "a 3-D or 4-D", x)
+        return x
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        return g.op("Softmax", [x], axis=-3)
