@@ -232,6 +232,14 @@ def _rmsnorm(draw) -> Case:
 
 
 @st.composite
+def _lrn(draw) -> Case:
+    size = draw(_mostly(st.integers(1, 5), st.just(0), 8))
+    kwargs = draw(_options(alpha=st.sampled_from([1e-4, 0.5]), beta=st.sampled_from([0.75, 1.0]), k=_FLOATS))
+    shape = draw(_shape((3, 4, 5), hi=4, any_rank=range(0, 6)))
+    return _case(call("LocalResponseNorm", size, **kwargs), shape)
+
+
+@st.composite
 def _instancenorm(draw, n: int = 2) -> Case:
     c = draw(st.integers(1, 4))
     kwargs = draw(
@@ -584,6 +592,7 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     "InstanceNorm1d": _instancenorm(1),
     "InstanceNorm3d": _instancenorm(3),
     "RMSNorm": _rmsnorm(),
+    "LocalResponseNorm": _lrn(),
     "Dropout": _dropout("Dropout"),
     "Dropout2d": _dropout("Dropout2d"),
     **{

@@ -1,5 +1,5 @@
 """Normalisation: BatchNorm1d/2d/3d (and the rank-resolved BatchNorm), LayerNorm, RMSNorm, GroupNorm,
-and InstanceNorm1d/2d/3d."""
+InstanceNorm1d/2d/3d and LocalResponseNorm."""
 
 from __future__ import annotations
 
@@ -605,3 +605,53 @@ class RMSNorm(LayerNorm):
         y = g.op("Mul", [x, g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [mean_square, g.scalar(eps)])])])])
         weight = w.get("weight")
         return y if weight is None else g.op("Mul", [y, g.weight(weight, w.key("weight"))])
+
+
+@register
+class LocalResponseNorm(Layer):
+    """Divides each channel (dim 1) by the activity of its ``size`` neighbouring channels (AlexNet):
+    x / (k + alpha * mean of the squares in the window) ** beta."""
+
+    integer_input = "float"  # torch computes int64 in float32 (and has no int32 kernel)
+    unsupported_dtypes = frozenset({"int32"})
+    params = (Param("size", POS_INT), Param("alpha", FLOAT, 1e-4), Param("beta", FLOAT, 0.75), Param("k", FLOAT, 1.0))
+    examples = (
+        ("LocalResponseNorm(5)", "[N, 96, 13, 13]", "[N, 96, 13, 13]"),
+        ("LocalResponseNorm(2, k=2.0)", "[N, 8, L]", "[N, 8, L]"),
+        ("LocalResponseNorm(3)", "[2, 4, 3, 3, 3]", "[2, 4, 3, 3, 3]"),
+        ("LocalResponseNorm(3)", "[N, 8]", "E202"),
+        ("LocalResponseNorm(3)", "float16[N, 8, 4, 4]", "E204"),
+        ("LocalResponseNorm(0)", "[N, 8, 4, 4]", "E107"),
+    )
+    onnx_examples = (("LocalResponseNorm(4, alpha=0.01, beta=0.5, k=2.0)", "[N, 6, 5]"),)
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
+        if x.shape.rank < 3:
+            raise rank_error("LocalResponseNorm", "an at least 3-D", x)
+        if x.shape.rank > 3 and x.dtype in ("float16", "bfloat16"):
+            # a 3-D average pool does the windowing above 3-D: torch has no CPU kernel in half precision
+            raise ShapeError(
+                "E204",
+                f"torch has no {x.dtype} kernel for LocalResponseNorm on a {x.shape.rank}-D input on CPU, got {x}",
+                f"{x.dtype} input",
+                "use float32 (the default)",
+            )
+        return x
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        """torch's own computation: the squares' mean over a window of channels padded with
+        size // 2 zeros before and (size - 1) // 2 after (ONNX's LRN centres even windows the
+        other way), by an average pool over [N, 1, C, rest]."""
+        args, size = node.args, node.args["size"]
+        if node.input.dtype != "float32":
+            x = g.op("Cast", [x], to=1)
+        squares = g.op("Mul", [x, x])
+        flat = g.op("Reshape", [g.unsqueeze(squares, [1]), g.const([0, 0, 0, -1])])
+        padded = g.op("Pad", [flat, g.const([0, 0, size // 2, 0, 0, 0, (size - 1) // 2, 0])])
+        mean = g.op("AveragePool", [padded], kernel_shape=[size, 1], strides=[1, 1])
+        mean = g.op("Reshape", [mean, g.op("Shape", [x])])
+        scaled = g.op("Add", [g.op("Mul", [mean, g.scalar(args["alpha"])]), g.scalar(args["k"])])
+        return g.op("Div", [x, g.op("Pow", [scaled, g.scalar(args["beta"])])])
