@@ -419,6 +419,16 @@ def _upsample(draw) -> Case:
 
 
 @st.composite
+def _upsampling(draw, name: str) -> Case:
+    shape = draw(_shape((4, 3, 5), hi=4, any_rank=(1, 2, 6)))
+    n = max(len(shape) - 2, 1)
+    size = _mostly(st.one_of(st.integers(1, 6), st.tuples(*[st.integers(1, 6)] * n)), st.just(0))
+    scale = _mostly(st.one_of(_SCALES, st.tuples(*[_SCALES] * n)), st.just(0))
+    kwargs = draw(_options(size=size, scale_factor=scale))
+    return _case(call(name, **kwargs), shape)
+
+
+@st.composite
 def _zeropad(draw) -> Case:
     pad = st.integers(-2, 3)
     padding = draw(_mostly(st.one_of(pad, st.tuples(pad, pad, pad, pad)), st.tuples(pad, pad)))
@@ -625,6 +635,8 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     **{name: _recurrent(name) for name in ("RNN", "GRU", "LSTM")},
     "Upsample": _upsample(),
     "ZeroPad2d": _zeropad(),
+    "UpsamplingNearest2d": _upsampling("UpsamplingNearest2d"),
+    "UpsamplingBilinear2d": _upsampling("UpsamplingBilinear2d"),
     **{
         f"{stem}{n}d": _pad(f"{stem}{n}d", n, mode)
         for stem, mode in (

@@ -566,3 +566,50 @@ class ChannelShuffle(Layer):
 def _reshape(g, x: str, in_dims: tuple, out_dims: tuple) -> str:
     """Reshape where a size may be 0 (allowzero: a 0 is a size, not "copy that dim")."""
     return g.op("Reshape", [x, g.shape_target(x, in_dims, out_dims)], allowzero=1)
+
+
+class _UpsamplingAlias(Upsample):
+    """torch's fixed-mode forms of Upsample: they resolve to it, and are emitted as it."""
+
+    mode = "nearest"
+    align_corners: bool | None = None
+
+    @classmethod
+    def _full(cls, args: dict) -> dict:
+        return {**args, "mode": cls.mode, "align_corners": cls.align_corners, "recompute_scale_factor": None}
+
+    @classmethod
+    def validate(cls, args):
+        Upsample.validate(cls._full(args))
+
+    @classmethod
+    def resolve(cls, args, x, ctx):
+        args.update(cls._full(args))
+        return Upsample
+
+
+@register
+class UpsamplingNearest2d(_UpsamplingAlias):
+    """Nearest-neighbour resizing of ``[N, C, H, W]``: ``Upsample(size, scale_factor, mode="nearest")``."""
+
+    params = Upsample.params[:2]
+    examples = (
+        ("UpsamplingNearest2d(scale_factor=2)", "[N, 3, H, W]", "[N, 3, 2*H, 2*W]"),
+        ("UpsamplingNearest2d((5, 7))", "[N, 3, 2, 3]", "[N, 3, 5, 7]"),
+        ("UpsamplingNearest2d()", "[N, 3, 4, 4]", "E107"),
+    )
+
+
+@register
+class UpsamplingBilinear2d(_UpsamplingAlias):
+    """Bilinear resizing of ``[N, C, H, W]`` with aligned corners:
+    ``Upsample(size, scale_factor, mode="bilinear", align_corners=True)``."""
+
+    mode = "bilinear"
+    align_corners = True
+    params = Upsample.params[:2]
+    examples = (
+        ("UpsamplingBilinear2d(scale_factor=2)", "[N, 3, 5, 6]", "[N, 3, 10, 12]"),
+        ("UpsamplingBilinear2d(size=(9, 4))", "[N, 2, 5, 6]", "[N, 2, 9, 4]"),
+        ("UpsamplingBilinear2d(scale_factor=2)", "[N, 3, 8]", "E202"),
+    )
