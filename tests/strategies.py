@@ -428,6 +428,37 @@ def _upsampling(draw, name: str) -> Case:
     return _case(call(name, **kwargs), shape)
 
 
+def _block_options(draw) -> dict:
+    return draw(_options(dilation=_size(2, 1, 2), padding=_size(2, 0, 1), stride=_size(2, 1, 2)))
+
+
+@st.composite
+def _unfold(draw) -> Case:
+    kernel = draw(_size(2, 1, 3))
+    kwargs = _block_options(draw)
+    shape = draw(_shape((3, 4), hi=5, any_rank=(2, 5)))
+    return _case(call("Unfold", kernel, **kwargs), shape)
+
+
+@st.composite
+def _fold(draw) -> Case:
+    kernel = draw(_size(2, 1, 2))
+    out = draw(_size(2, 1, 5))
+    kwargs = _block_options(draw)
+    full = {"dilation": 1, "padding": 0, "stride": 1, **kwargs}
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+    blocks = 1
+    for o, k, d, p, st_ in zip(
+        pair(out), pair(kernel), pair(full["dilation"]), pair(full["padding"]), pair(full["stride"])
+    ):
+        blocks *= max((o + 2 * p - d * (k - 1) - 1) // st_ + 1, 0)
+    positions = pair(kernel)[0] * pair(kernel)[1]
+    shape = draw(_shape((2, 3), hi=4, any_rank=(1, 4)))
+    _fix(draw, shape, -2, draw(st.integers(1, 2)) * positions)
+    _fix(draw, shape, -1, blocks)
+    return _case(call("Fold", out, kernel, **kwargs), shape)
+
+
 @st.composite
 def _zeropad(draw) -> Case:
     pad = st.integers(-2, 3)
@@ -635,6 +666,8 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     **{name: _recurrent(name) for name in ("RNN", "GRU", "LSTM")},
     "Upsample": _upsample(),
     "ZeroPad2d": _zeropad(),
+    "Unfold": _unfold(),
+    "Fold": _fold(),
     "UpsamplingNearest2d": _upsampling("UpsamplingNearest2d"),
     "UpsamplingBilinear2d": _upsampling("UpsamplingBilinear2d"),
     **{
