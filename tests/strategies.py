@@ -687,6 +687,8 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     "Dropout1d": _dropout("Dropout1d"),
     "Dropout3d": _dropout("Dropout3d"),
     "AlphaDropout": _dropout("AlphaDropout"),
+    "FeatureAlphaDropout": _dropout("FeatureAlphaDropout"),
+    "RReLU": _elementwise("RReLU", lower=_FLOATS, upper=_FLOATS, inplace=st.booleans()),
     "PixelShuffle": _pixelshuffle(),
     "PixelUnshuffle": _pixelunshuffle(),
     "ChannelShuffle": _channelshuffle(),

@@ -453,3 +453,21 @@ class Softmax2d(_Elementwise):
     @classmethod
     def to_onnx(cls, g, x, node, w):
         return g.op("Softmax", [x], axis=-3)
+
+
+def _rrelu_check(args):
+    if args["lower"] > args["upper"]:
+        raise ArgValueError(
+            f"lower ({args['lower']}) must not exceed upper ({args['upper']})", "lower", "swap the two bounds"
+        )
+
+
+RReLU = _activation(
+    "RReLU",
+    "Leaky ReLU with a random slope in [lower, upper] while training; (lower + upper) / 2 in eval mode.",
+    (Param("lower", FLOAT, 1 / 8), Param("upper", FLOAT, 1 / 3), _INPLACE),
+    onnx=lambda g, x, args, dtype: g.op("LeakyRelu", [x], alpha=(args["lower"] + args["upper"]) / 2),
+)
+RReLU.validate = classmethod(lambda cls, args: _rrelu_check(args))
+RReLU.unsupported_dtypes = frozenset({"float16"})  # torch's training kernel has none
+RReLU.examples = (*RReLU.examples, ("RReLU(0.5, 0.1)", "[N, 10]", "E107"), ("RReLU", "float16[N, 10]", "E204"))

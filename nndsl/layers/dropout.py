@@ -210,3 +210,27 @@ class DropPath(StochasticDepth):
     @classmethod
     def resolve(cls, args, x, ctx):
         return StochasticDepth
+
+
+@register
+class FeatureAlphaDropout(Layer):
+    """AlphaDropout of whole channels (dim 1) while training, for SELU networks; the identity in eval mode."""
+
+    layout = "elementwise"
+
+    params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
+    examples = (
+        ("FeatureAlphaDropout(0.1)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"),
+        ("FeatureAlphaDropout(0.2)", "[8]", "E202"),
+        ("FeatureAlphaDropout(1.5)", "[N, 16]", "E107"),
+    )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        if not x.shape.rest and x.shape.rank < 2 and 0 < args["p"] < 1:
+            raise rank_error("FeatureAlphaDropout", "an at least 2-D", x)
+        return x
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        return x  # eval mode: dropout is the identity
