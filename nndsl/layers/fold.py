@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from nndsl import shapes
 from nndsl.layers.base import Layer, Param, ShapeError, materialize, rank_error, require_nonempty, size_kind
 from nndsl.layers.registry import register
@@ -34,9 +32,11 @@ _PARAMS = (
 )
 
 
-def _one_hot(channels: int, kernel: tuple) -> np.ndarray:
+def _one_hot(channels: int, kernel: tuple):
     """Grouped-convolution weights [channels * kh * kw, 1, kh, kw] picking one kernel position each:
     output channel c * kh * kw + i * kw + j reads position (i, j) of channel c, torch's order."""
+    import numpy as np
+
     kh, kw = kernel
     weight = np.zeros((channels * kh * kw, 1, kh, kw), np.float32)
     for c in range(channels):
@@ -98,7 +98,7 @@ class Unfold(Layer):
         unbatched = node.input.shape.rank == 3
         if unbatched:
             x = g.unsqueeze(x, [0])
-        weight = g.const(_one_hot(channels, args["kernel_size"]), np.float32, "unfold_kernel")
+        weight = g.const(_one_hot(channels, args["kernel_size"]), "float32", "unfold_kernel")
         y = g.op("Conv", [x, weight], group=channels, **_conv_attrs(args))
         y = g.op("Reshape", [y, g.const([0, 0, -1])])
         return g.squeeze(y, [0]) if unbatched else y
@@ -162,7 +162,7 @@ class Fold(Layer):
             x = g.unsqueeze(x, [0])
         grid = _blocks("Fold", args, args["output_size"])
         x = g.op("Reshape", [x, g.const([0, 0, *grid])])
-        weight = g.const(_one_hot(channels, args["kernel_size"]), np.float32, "fold_kernel")
+        weight = g.const(_one_hot(channels, args["kernel_size"]), "float32", "fold_kernel")
         attrs = _conv_attrs(args)
         y = g.op("ConvTranspose", [x, weight], group=channels, output_shape=list(args["output_size"]), **attrs)
         return g.squeeze(y, [0]) if unbatched else y

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from nndsl import shapes
 from nndsl.layers.base import (
     FLOAT,
@@ -47,7 +45,8 @@ def _padding(n: int) -> Kind:
     return Kind(f"an integer or a tuple of {2 * n} integers", convert)
 
 
-_NP_TYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+#: a padding value's element type in ONNX, by the input's dtype (numpy's names)
+_NP_TYPES = {"float32": "float32", "float64": "float64", "int64": "int64", "int32": "int32", "bool": "bool"}
 
 
 class _PadNd(Layer):
@@ -197,7 +196,7 @@ class _PadNd(Layer):
             begin[d], end[d] = before, after
         if cls.mode == "constant":  # negative values crop, as torch's
             value = node.args.get("value", 0.0)
-            fill = g.const(value, _NP_TYPES.get(node.input.dtype, np.float32), "pad_value")
+            fill = g.const(value, _NP_TYPES.get(node.input.dtype, "float32"), "pad_value")
             return g.op("Pad", [x, g.const(begin + end), fill])
         if min(begin + end) < 0:
             x = g.op("Pad", [x, g.const([min(b, 0) for b in begin] + [min(e, 0) for e in end])])
