@@ -220,7 +220,27 @@ def _groupnorm(draw) -> Case:
 
 
 @st.composite
-def _instancenorm(draw) -> Case:
+def _rmsnorm(draw) -> Case:
+    dims = st.integers(1, 4)
+    normalized = draw(_mostly(st.one_of(dims, st.lists(dims, min_size=1, max_size=3).map(tuple)), st.just(0), 8))
+    kwargs = draw(_options(eps=st.one_of(st.none(), _EPS), elementwise_affine=st.booleans()))
+    ns = normalized if isinstance(normalized, tuple) else (normalized,)
+    shape = draw(_shape(range(len(ns), len(ns) + 3), any_rank=range(0, 5)))
+    if len(shape) >= len(ns) and min(ns) >= 1 and draw(_mostly(st.just(True), st.just(False))):
+        shape[len(shape) - len(ns) :] = ns
+    return _case(call("RMSNorm", normalized, **kwargs), shape)
+
+
+@st.composite
+def _lrn(draw) -> Case:
+    size = draw(_mostly(st.integers(1, 5), st.just(0), 8))
+    kwargs = draw(_options(alpha=st.sampled_from([1e-4, 0.5]), beta=st.sampled_from([0.75, 1.0]), k=_FLOATS))
+    shape = draw(_shape((3, 4, 5), hi=4, any_rank=range(0, 6)))
+    return _case(call("LocalResponseNorm", size, **kwargs), shape)
+
+
+@st.composite
+def _instancenorm(draw, n: int = 2) -> Case:
     c = draw(st.integers(1, 4))
     kwargs = draw(
         _options(
@@ -231,9 +251,9 @@ def _instancenorm(draw) -> Case:
             bias=st.booleans(),
         )
     )
-    shape = draw(_shape((3, 4), hi=3, any_rank=(1, 2, 5)))
-    _fix(draw, shape, -3, c)
-    return _case(call("InstanceNorm2d", c, **kwargs), shape)
+    shape = draw(_shape((n + 1, n + 2), hi=3, any_rank=range(0, 6)))
+    _fix(draw, shape, -n - 1, c)
+    return _case(call(f"InstanceNorm{n}d", c, **kwargs), shape)
 
 
 _PROBS = st.sampled_from([0.0, 0.2, 0.5, 1.0, 0, 1, -0.1, 1.5])
@@ -255,6 +275,21 @@ def _elementwise(draw, name: str, **choices: st.SearchStrategy) -> Case:
     shape = draw(_shape(range(0, 5), hi=3))
     text = call(name, **kwargs) if kwargs or draw(st.booleans()) else name
     return _case(text, shape)
+
+
+@st.composite
+def _threshold(draw) -> Case:
+    kwargs = draw(_options(inplace=st.booleans()))
+    shape = draw(_shape(range(0, 5), hi=3))
+    return _case(call("Threshold", draw(_FLOATS), draw(_FLOATS), **kwargs), shape)
+
+
+@st.composite
+def _glu(draw) -> Case:
+    shape = draw(_shape(range(1, 5), hi=4, any_rank=(0,)))
+    span = max(len(shape), 1)
+    kwargs = draw(_options(dim=_mostly(st.integers(-span, span - 1), st.sampled_from([-span - 1, span]), 6)))
+    return _case(call("GLU", **kwargs) if kwargs or draw(st.booleans()) else "GLU", shape)
 
 
 @st.composite
@@ -384,6 +419,47 @@ def _upsample(draw) -> Case:
 
 
 @st.composite
+def _upsampling(draw, name: str) -> Case:
+    shape = draw(_shape((4, 3, 5), hi=4, any_rank=(1, 2, 6)))
+    n = max(len(shape) - 2, 1)
+    size = _mostly(st.one_of(st.integers(1, 6), st.tuples(*[st.integers(1, 6)] * n)), st.just(0))
+    scale = _mostly(st.one_of(_SCALES, st.tuples(*[_SCALES] * n)), st.just(0))
+    kwargs = draw(_options(size=size, scale_factor=scale))
+    return _case(call(name, **kwargs), shape)
+
+
+def _block_options(draw) -> dict:
+    return draw(_options(dilation=_size(2, 1, 2), padding=_size(2, 0, 1), stride=_size(2, 1, 2)))
+
+
+@st.composite
+def _unfold(draw) -> Case:
+    kernel = draw(_size(2, 1, 3))
+    kwargs = _block_options(draw)
+    shape = draw(_shape((3, 4), hi=5, any_rank=(2, 5)))
+    return _case(call("Unfold", kernel, **kwargs), shape)
+
+
+@st.composite
+def _fold(draw) -> Case:
+    kernel = draw(_size(2, 1, 2))
+    out = draw(_size(2, 1, 5))
+    kwargs = _block_options(draw)
+    full = {"dilation": 1, "padding": 0, "stride": 1, **kwargs}
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+    blocks = 1
+    for o, k, d, p, st_ in zip(
+        pair(out), pair(kernel), pair(full["dilation"]), pair(full["padding"]), pair(full["stride"])
+    ):
+        blocks *= max((o + 2 * p - d * (k - 1) - 1) // st_ + 1, 0)
+    positions = pair(kernel)[0] * pair(kernel)[1]
+    shape = draw(_shape((2, 3), hi=4, any_rank=(1, 4)))
+    _fix(draw, shape, -2, draw(st.integers(1, 2)) * positions)
+    _fix(draw, shape, -1, blocks)
+    return _case(call("Fold", out, kernel, **kwargs), shape)
+
+
+@st.composite
 def _zeropad(draw) -> Case:
     pad = st.integers(-2, 3)
     padding = draw(_mostly(st.one_of(pad, st.tuples(pad, pad, pad, pad)), st.tuples(pad, pad)))
@@ -392,11 +468,49 @@ def _zeropad(draw) -> Case:
 
 
 @st.composite
+def _pad(draw, name: str, n: int, mode: str) -> Case:
+    # circular padding takes no crops in nndsl (torch's shapes for them follow no rule)
+    pad = st.integers(0 if mode == "circular" else -2, 3)
+    pairs = st.integers(1, 3).flatmap(lambda k: st.tuples(*[pad] * (2 * k)))
+    padding = draw(_mostly(st.one_of(pad, st.tuples(*[pad] * (2 * n))), pairs))
+    shape = draw(_shape((n + 1, n + 2), hi=4, any_rank=range(0, 6)))
+    value = (draw(st.sampled_from([0.0, 1.5, -2.0])),) if name.startswith("Constant") else ()
+    return _case(call(name, padding, *value), shape)
+
+
+@st.composite
+def _stochastic_depth(draw, name: str) -> Case:
+    p = draw(_PROBS)
+    mode = draw(_mostly(st.sampled_from(["row", "batch"]), st.just("column"), 8))
+    shape = draw(_shape(range(0, 5), hi=3))
+    if name == "DropPath":
+        return _case(call(name, **draw(_options(p=st.just(p), mode=st.just(mode)))), shape)
+    return _case(call(name, p, mode), shape)
+
+
+@st.composite
 def _pixelshuffle(draw) -> Case:
     r = draw(_mostly(st.integers(1, 3), st.just(0), 8))
     shape = draw(_shape((3, 4), hi=4, any_rank=(2, 5)))
     _fix(draw, shape, -3, draw(st.integers(0, 2)) * r * r)
     return _case(call("PixelShuffle", r), shape)
+
+
+@st.composite
+def _pixelunshuffle(draw) -> Case:
+    r = draw(_mostly(st.integers(1, 3), st.just(0), 8))
+    shape = draw(_shape((3, 4), hi=4, any_rank=(2, 5)))
+    for index in (-1, -2):
+        _fix(draw, shape, index, draw(st.integers(0, 2)) * r)
+    return _case(call("PixelUnshuffle", r), shape)
+
+
+@st.composite
+def _channelshuffle(draw) -> Case:
+    groups = draw(_mostly(st.integers(1, 3), st.just(0), 8))
+    shape = draw(_shape((3, 4), hi=4, any_rank=(2, 5)))
+    _fix(draw, shape, 1, draw(st.integers(0, 2)) * groups)
+    return _case(call("ChannelShuffle", groups), shape)
 
 
 @st.composite
@@ -500,12 +614,15 @@ def _unsqueeze(draw) -> Case:
 
 STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     **{f"Conv{n}d": _conv(f"Conv{n}d", n, False) for n in (1, 2, 3)},
-    **{f"ConvTranspose{n}d": _conv(f"ConvTranspose{n}d", n, True) for n in (1, 2)},
+    **{f"ConvTranspose{n}d": _conv(f"ConvTranspose{n}d", n, True) for n in (1, 2, 3)},
     **{f"MaxPool{n}d": _pool(f"MaxPool{n}d", n, "max") for n in (1, 2, 3)},
     **{f"AvgPool{n}d": _pool(f"AvgPool{n}d", n, "avg") for n in (1, 2, 3)},
     "AdaptiveAvgPool1d": _adaptive("AdaptiveAvgPool1d", 1),
     "AdaptiveAvgPool2d": _adaptive("AdaptiveAvgPool2d", 2),
     "AdaptiveMaxPool2d": _adaptive("AdaptiveMaxPool2d", 2),
+    "AdaptiveAvgPool3d": _adaptive("AdaptiveAvgPool3d", 3),
+    "AdaptiveMaxPool1d": _adaptive("AdaptiveMaxPool1d", 1),
+    "AdaptiveMaxPool3d": _adaptive("AdaptiveMaxPool3d", 3),
     "BatchNorm1d": _batchnorm("BatchNorm1d", (2, 3)),
     "BatchNorm2d": _batchnorm("BatchNorm2d", (4,)),
     "BatchNorm3d": _batchnorm("BatchNorm3d", (5,)),
@@ -513,6 +630,10 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     "LayerNorm": _layernorm(),
     "GroupNorm": _groupnorm(),
     "InstanceNorm2d": _instancenorm(),
+    "InstanceNorm1d": _instancenorm(1),
+    "InstanceNorm3d": _instancenorm(3),
+    "RMSNorm": _rmsnorm(),
+    "LocalResponseNorm": _lrn(),
     "Dropout": _dropout("Dropout"),
     "Dropout2d": _dropout("Dropout2d"),
     **{
@@ -526,6 +647,15 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     "GELU": _elementwise("GELU", approximate=st.sampled_from(["none", "tanh", "fast"])),
     "Softplus": _elementwise("Softplus", beta=_FLOATS, threshold=_FLOATS),
     "PReLU": _prelu(),
+    "Hardtanh": _elementwise("Hardtanh", min_val=_FLOATS, max_val=_FLOATS, inplace=st.booleans()),
+    "Hardshrink": _elementwise("Hardshrink", lambd=_FLOATS),
+    "Softshrink": _elementwise("Softshrink", lambd=_FLOATS),
+    "CELU": _elementwise("CELU", alpha=_FLOATS, inplace=st.booleans()),
+    **{name: _elementwise(name) for name in ("Tanhshrink", "Softsign", "LogSigmoid")},
+    "Threshold": _threshold(),
+    "GLU": _glu(),
+    "Softmin": _softmax("Softmin"),
+    "Softmax2d": _elementwise("Softmax2d"),
     "Softmax": _softmax("Softmax"),
     "LogSoftmax": _softmax("LogSoftmax"),
     "Linear": _linear(),
@@ -536,7 +666,32 @@ STRATEGIES: dict[str, st.SearchStrategy[Case]] = {
     **{name: _recurrent(name) for name in ("RNN", "GRU", "LSTM")},
     "Upsample": _upsample(),
     "ZeroPad2d": _zeropad(),
+    "Unfold": _unfold(),
+    "Fold": _fold(),
+    "UpsamplingNearest2d": _upsampling("UpsamplingNearest2d"),
+    "UpsamplingBilinear2d": _upsampling("UpsamplingBilinear2d"),
+    **{
+        f"{stem}{n}d": _pad(f"{stem}{n}d", n, mode)
+        for stem, mode in (
+            ("ConstantPad", "constant"),
+            ("ReflectionPad", "reflect"),
+            ("ReplicationPad", "replicate"),
+            ("CircularPad", "circular"),
+        )
+        for n in (1, 2, 3)
+    },
+    "ZeroPad1d": _pad("ZeroPad1d", 1, "constant"),
+    "ZeroPad3d": _pad("ZeroPad3d", 3, "constant"),
+    "StochasticDepth": _stochastic_depth("StochasticDepth"),
+    "DropPath": _stochastic_depth("DropPath"),
+    "Dropout1d": _dropout("Dropout1d"),
+    "Dropout3d": _dropout("Dropout3d"),
+    "AlphaDropout": _dropout("AlphaDropout"),
+    "FeatureAlphaDropout": _dropout("FeatureAlphaDropout"),
+    "RReLU": _elementwise("RReLU", lower=_FLOATS, upper=_FLOATS, inplace=st.booleans()),
     "PixelShuffle": _pixelshuffle(),
+    "PixelUnshuffle": _pixelunshuffle(),
+    "ChannelShuffle": _channelshuffle(),
     "MultiheadAttention": _attention("MultiheadAttention"),
     "TransformerEncoderLayer": _attention("TransformerEncoderLayer"),
     "Reshape": _reshape("Reshape"),
@@ -595,6 +750,38 @@ _TENSOR_METHODS = {
 _RECURRENT = ("RNN", "GRU", "LSTM")
 
 
+class StochasticDepth(torch.nn.Module):
+    """torchvision.ops.StochasticDepth, written out (torchvision is no dependency): the reference
+    for nndsl's StochasticDepth and DropPath."""
+
+    def __init__(self, p: float = 0.0, mode: str = "row") -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p < 0.0 or self.p > 1.0:
+            raise ValueError(f"drop probability has to be between 0 and 1, but got {self.p}")
+        if self.mode not in ("batch", "row"):
+            raise ValueError(f"mode has to be either 'batch' or 'row', but got {self.mode}")
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+
+#: nndsl layers that torch.nn lacks: name -> the module class torch code would use
+_OTHER_MODULES = {"StochasticDepth": StochasticDepth, "DropPath": StochasticDepth}
+
+
+def torch_module_class(name: str):
+    """The torch module class of a layer name: torch.nn's, or the reference of one torch.nn lacks."""
+    return _OTHER_MODULES.get(name) or getattr(torch.nn, name)
+
+
 def _select(name: str, module, out, selector: str | None):
     """Apply a recurrent selector to torch's ``(output, h_n)`` / ``(output, (h_n, c_n))``."""
     if name not in _RECURRENT:
@@ -649,7 +836,7 @@ def _torch_outcome(text: str, shape: tuple[int, ...], dtype: str, training: bool
                 if len(shape) not in _BATCHNORM_BY_RANK:
                     raise ValueError(f"no BatchNorm for a {len(shape)}-D input")
                 name = _BATCHNORM_BY_RANK[len(shape)]
-            module = getattr(torch.nn, name)(*args, **kwargs)
+            module = torch_module_class(name)(*args, **kwargs)
             module.train(training)
             if getattr(torch, dtype).is_floating_point:
                 module.to(getattr(torch, dtype))  # the declared dtype is the model's
@@ -677,7 +864,9 @@ _INFERABLE = {
         s[-(int(name[-2]) + 1)] if len(s) in (int(name[-2]) + 1, int(name[-2]) + 2) else None
     ),
     "num_features": lambda name, s: (
-        (s[-3] if len(s) in (3, 4) else None) if name.startswith("InstanceNorm") else (s[1] if len(s) >= 2 else None)
+        (s[-int(name[-2]) - 1] if len(s) in (int(name[-2]) + 1, int(name[-2]) + 2) else None)
+        if name.startswith("InstanceNorm")
+        else (s[1] if len(s) >= 2 else None)
     ),
     "normalized_shape": lambda name, s: (s[-1],) if s else None,
     "num_channels": lambda name, s: s[1] if len(s) >= 2 else None,
@@ -738,7 +927,7 @@ def inspect_params(name: str) -> tuple[str, ...]:
         return (*_RECURRENT_PARAMS[:3], "nonlinearity", *_RECURRENT_PARAMS[3:])
     if name in ("GRU", "LSTM"):
         return _RECURRENT_PARAMS + (("proj_size",) if name == "LSTM" else ())
-    cls = getattr(torch.nn, "BatchNorm1d" if name == "BatchNorm" else name)
+    cls = torch_module_class("BatchNorm1d" if name == "BatchNorm" else name)
     return tuple(p for p in inspect.signature(cls).parameters if p not in ("device", "dtype"))
 
 
@@ -936,7 +1125,7 @@ def _run_call(text: str, x: torch.Tensor, dtype: str, training: bool = True):
             if 0 in (value if isinstance(value, tuple) else (value,)):
                 raise Skip(f"{name}: a layer size of 0 taken from the input (nndsl refuses it on purpose)")
             full[key] = value
-    module = getattr(torch.nn, torch_name)(**full)
+    module = torch_module_class(torch_name)(**full)
     module.train(training)
     if x.dtype.is_floating_point:
         module.to(x.dtype)

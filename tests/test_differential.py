@@ -103,7 +103,7 @@ def test_integer_input_agrees_with_torch(name):
         text, shape, _ = case
         # Configurations that leave torch nothing to compute (an empty adaptive-pool output,
         # dropout with p=0 or 1) skip its dtype check; nndsl judges the layer, not the no-op.
-        assume(not re.match(r"Adaptive\w+\([^)]*\b0\b|Dropout2?d?\((p=)?[01](\.0*)?[,)]", text))
+        assume(not re.match(r"Adaptive\w+\([^)]*\b0\b|(Feature)?(Alpha)?Dropout[123]?d?\((p=)?[01](\.0*)?[,)]", text))
         truth = torch_outcome(text, shape, "int64")
         result = _check(text, shape, "int64")
         if truth.training_only and not result.ok:

@@ -65,7 +65,9 @@ INPLACE = sorted(name for name, layer in REGISTRY.items() if any(p.name == "inpl
 @pytest.mark.parametrize("name", INPLACE)
 def test_an_inplace_first_layer_leaves_the_verification_inputs_alone(name):
     """torch runs first on the very inputs onnxruntime reads next: an in-place layer must not change them."""
-    spec = f"model M(x: [N, 2, 3, 8]) {{\n    {name}(inplace=True) -> Linear(8, 3)\n}}\n"
+    required = {"Threshold": "0.5, -1.0, "}.get(name, "")  # arguments without a default
+    shape = "[N, 2, 8]" if name == "Dropout1d" else "[N, 2, 3, 8]"  # Dropout1d takes 2-D or 3-D input
+    spec = f"model M(x: {shape}) {{\n    {name}({required}inplace=True) -> Linear(8, 3)\n}}\n"
     _, verified = export_and_verify(spec)
     assert verified.max_diff <= 1e-5
 
@@ -97,3 +99,29 @@ def test_upsample_reproduces_torch_sizes_and_coordinates(call, given):
     with floor(in * scale_factor) in float64: the export must agree to the last index."""
     _, verified = export_and_verify(one_layer_spec(call, given))
     assert verified.max_diff <= verified.limit
+
+
+PAD_UNSUPPORTED = [
+    ("ReflectionPad1d((-4, 3))", "[N, 2, 5]", 21, "reads values that the crop removes"),
+    ("ReplicationPad1d((-1, 2))", "[N, 2, L]", 21, "reads values that the crop removes"),
+    ("CircularPad2d(1)", "[N, 2, 4, 4]", 18, "from opset 19"),
+]
+
+
+@pytest.mark.parametrize(("call", "given", "opset", "reason"), PAD_UNSUPPORTED)
+def test_paddings_without_onnx_equivalent_are_reported_before_export(call, given, opset, reason):
+    test_configurations_without_onnx_equivalent_are_reported_before_export(call, given, opset, reason)
+
+
+@pytest.mark.parametrize(
+    ("call", "given"),
+    [
+        ("ReflectionPad1d((-1, 3))", "[N, 2, 6]"),
+        ("ReplicationPad2d((-1, 2, 3, -2))", "[N, 2, 4, 5]"),
+        ("ReflectionPad3d((1, 0, -1, 1, 2, -1))", "[2, 4, 4, 4]"),
+        ("ConstantPad2d((1, -2, 0, 3), 2.5)", "int32[N, 2, 4, 5]"),
+    ],
+)
+def test_a_crop_beside_padding_exports_as_torch_computes_it(call, given):
+    _, verified = export_and_verify(one_layer_spec(call, given))
+    assert verified.max_diff <= 1e-5

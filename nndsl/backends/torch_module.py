@@ -39,6 +39,7 @@ from nndsl.ir import (
     SubNetwork,
     walk,
 )
+from nndsl.layers import REGISTRY as LAYER_REGISTRY
 from nndsl.lowering import (
     NO_DEFAULT,
     BlockClass,
@@ -63,8 +64,9 @@ from nndsl.version import __version__
 
 
 def class_names(program: Program, reserved: frozenset = frozenset()) -> dict[str, str]:
-    """Model name -> emitted class name (a model called ``list`` or ``match`` becomes ``list_``)."""
-    classes = Names(set(reserved))
+    """Model name -> emitted class name (a model called ``list`` or ``match`` becomes ``list_``, one
+    called like a class the file defines for a layer, ``StochasticDepth``, ``StochasticDepth_``)."""
+    classes = Names(set(reserved | HELPER_CLASSES))
     return {model.name: classes.take(model.name) for model in program.complete_models}
 
 
@@ -141,6 +143,7 @@ class _Program:
         #: id(BlockClass) -> its sub-network parameters and the attributes that hold them
         self.sub_attrs: dict[int, dict[str, str]] = {}
         self.pending: list[list[str]] = []  # classes for sub-networks, written before their user
+        self.helpers: dict[str, str] = {}  # class name -> source, for layers torch.nn lacks
 
     # -- writing
 
@@ -320,7 +323,11 @@ class _ClassWriter:
                 dtype = self.value((path, "dtype"), dtype)
                 if dtype != _DEFAULT_DTYPE:
                     keywords.append(("dtype", dtype))
-            return Construct(f"nn.{node.layer.torch_name()}", [arg(a) for a in positional], keywords)
+            name = node.layer.torch_name()
+            if node.layer.helper is not None:  # a class of the generated file, not of torch.nn
+                self.emitter.helpers[name] = node.layer.helper
+                return Construct(name, [arg(a) for a in positional], keywords)
+            return Construct(f"nn.{name}", [arg(a) for a in positional], keywords)
         if isinstance(node, BlockNode):
             return self.emitter.block_call(node, self, path)
         elements = []
@@ -663,7 +670,7 @@ def emit_classes(program: Program, reserved: frozenset = frozenset(), share: boo
     """The lines of every class, each after two blank lines: block classes (inner ones first),
     then one class per model. Their imports are ``torch`` and ``from torch import nn``; no class
     takes a name in ``reserved``."""
-    emitter = _Program(program, reserved, share)
+    emitter = _Program(program, reserved | HELPER_CLASSES, share)
     out: list[str] = []
     for cls in emitter.block_classes:
         lines = emitter.emit_block(cls)
@@ -671,7 +678,12 @@ def emit_classes(program: Program, reserved: frozenset = frozenset(), share: boo
     for model in program.complete_models:
         lines = emitter.emit_model(model)
         out += [*emitter.written_pending(), "", "", *lines]
-    return out
+    helpers = [line for name in sorted(emitter.helpers) for line in ("", "", *emitter.helpers[name].splitlines())]
+    return helpers + out
+
+
+#: the class names a generated file may define for layers torch.nn lacks (kept from specs' classes)
+HELPER_CLASSES = frozenset(layer.torch_name() for layer in LAYER_REGISTRY.values() if layer.helper is not None)
 
 
 def load_module(program: Program) -> dict:

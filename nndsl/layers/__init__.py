@@ -1,6 +1,19 @@
 """Every layer nndsl knows, one module per family; importing this package fills the registry."""
 
-from nndsl.layers import activation, attention, conv, dropout, linear, norm, pool, recurrent, resize, tensor_ops  # noqa: F401
+from nndsl.layers import (  # noqa: F401
+    activation,
+    attention,
+    conv,
+    dropout,
+    fold,
+    linear,
+    norm,
+    pad,
+    pool,
+    recurrent,
+    resize,
+    tensor_ops,
+)
 from nndsl.layers.base import Layer
 from nndsl.layers.registry import REGISTRY, lookup, suggest
 

@@ -1,11 +1,26 @@
-"""Element-wise activations (shape-preserving) and Softmax/LogSoftmax."""
+"""Element-wise activations (shape-preserving), GLU, and Softmax/LogSoftmax/Softmin."""
 
 from __future__ import annotations
 
 import math
 
-from nndsl.layers.base import BOOL, FLOAT, INT, POS_INT, Layer, Param, ShapeError, choice, optional
+from nndsl import shapes
+from nndsl.layers.base import (
+    BOOL,
+    FLOAT,
+    INT,
+    POS_INT,
+    ArgValueError,
+    Layer,
+    Param,
+    ShapeError,
+    choice,
+    materialize,
+    optional,
+    rank_error,
+)
 from nndsl.layers.registry import register
+from nndsl.shapes import Shape, TensorType
 
 _INPLACE = Param("inplace", BOOL, False)
 
@@ -236,3 +251,223 @@ class LogSoftmax(_SoftmaxBase):
     """log(softmax(x)) over ``dim``; without dim: the last dim up to 3-D, the channels above."""
 
     examples = (("LogSoftmax(dim=1)", "[N, 10]", "[N, 10]"), ("LogSoftmax", "[N, T, 10]", "[N, T, 10]"))
+
+
+def _clip(low: str, high: str):
+    """Clip to [args[low], args[high]], in the input's own type (integers stay integers)."""
+
+    def onnx(g, x, args, dtype):
+        np_type = "float32" if dtype == "float32" else "int64" if dtype == "int64" else "int32"
+        return g.op("Clip", [x, g.const(args[low], np_type, "low"), g.const(args[high], np_type, "high")])
+
+    return onnx
+
+
+def _threshold(g, x, args, dtype):
+    np_type = "float32" if dtype == "float32" else "int64" if dtype == "int64" else "int32"
+    if dtype == "float32":
+        above = g.op("Greater", [x, g.const(args["threshold"], "float32")])
+    else:  # torch compares an integer with the float threshold as a number
+        above = g.op("Greater", [g.op("Cast", [x], to=11), g.const(args["threshold"], "float64")])
+    return g.op("Where", [above, x, g.const(args["value"], np_type, "value")])
+
+
+def _min_max_check(args):
+    if not args["max_val"] > args["min_val"]:
+        raise ArgValueError(f"max_val ({args['max_val']}) must be greater than min_val ({args['min_val']})", "max_val")
+
+
+Hardtanh = _activation(
+    "Hardtanh",
+    "min(max(x, min_val), max_val): a linear unit clipped to [min_val, max_val].",
+    (Param("min_val", FLOAT, -1.0), Param("max_val", FLOAT, 1.0), _INPLACE),
+    integer_input="keep",
+    onnx=_clip("min_val", "max_val"),
+)
+Hardtanh.validate = classmethod(lambda cls, args: _min_max_check(args))
+Hardtanh.examples = (
+    ("Hardtanh", "[N, 10]", "[N, 10]"),
+    ("Hardtanh(-2.0, 2.0)", "long[N, 3, H, W]", "[N, 3, H, W]"),
+    ("Hardtanh(1.0, 1.0)", "[N, 10]", "E107"),
+)
+Hardshrink = _activation(
+    "Hardshrink",
+    "x where |x| > lambd, else 0.",
+    (Param("lambd", FLOAT, 0.5),),
+    onnx=lambda g, x, args, dtype: g.op("Shrink", [x], lambd=args["lambd"], bias=0.0),
+)
+
+
+def _softshrink_check(args):
+    if args["lambd"] < 0:
+        raise ArgValueError(f"lambd must be at least 0, got {args['lambd']}", "lambd")
+
+
+Softshrink = _activation(
+    "Softshrink",
+    "x - lambd where x > lambd, x + lambd where x < -lambd, else 0 (lambd >= 0).",
+    (Param("lambd", FLOAT, 0.5),),
+    onnx=lambda g, x, args, dtype: g.op("Shrink", [x], lambd=args["lambd"], bias=args["lambd"]),
+)
+Softshrink.validate = classmethod(lambda cls, args: _softshrink_check(args))
+Softshrink.examples = (*Softshrink.examples, ("Softshrink(-0.5)", "[N, 10]", "E107"))
+Tanhshrink = _activation(
+    "Tanhshrink",
+    "x - tanh(x).",
+    (),
+    integer_input="float",
+    onnx=lambda g, x, args, dtype: g.op("Sub", [x, g.op("Tanh", [x])]),
+)
+Softsign = _activation("Softsign", "x / (1 + |x|).", (), integer_input="float", onnx=_unary("Softsign"))
+for _cls in (Tanhshrink, Softsign):
+    _cls.bool_input = None  # torch promotes integers to float, and refuses bool
+Threshold = _activation(
+    "Threshold",
+    "x where x > threshold, else value.",
+    (Param("threshold", FLOAT), Param("value", FLOAT), _INPLACE),
+    integer_input="keep",
+    onnx=_threshold,
+)
+Threshold.examples = (
+    ("Threshold(0.1, 20.0)", "[N, 10]", "[N, 10]"),
+    ("Threshold(0.5, -1.0)", "long[N, 3, H, W]", "[N, 3, H, W]"),
+)
+LogSigmoid = _activation(
+    "LogSigmoid",
+    "log(1 / (1 + exp(-x))).",
+    (),
+    onnx=lambda g, x, args, dtype: g.op("Neg", [g.op("Softplus", [g.op("Neg", [x])])]),
+)
+
+
+def _celu_check(args):
+    if args["alpha"] == 0:
+        raise ArgValueError("alpha cannot be 0 for CELU", "alpha")
+
+
+CELU = _activation(
+    "CELU",
+    "max(0, x) + min(0, alpha * (exp(x / alpha) - 1)).",
+    (Param("alpha", FLOAT, 1.0), _INPLACE),
+    onnx=lambda g, x, args, dtype: g.op("Celu", [x], alpha=args["alpha"]),
+)
+CELU.validate = classmethod(lambda cls, args: _celu_check(args))
+CELU.examples = (*CELU.examples, ("CELU(0.0)", "[N, 10]", "E107"))
+
+
+@register
+class GLU(Layer):
+    """Gated linear unit: the first half of ``dim`` times the sigmoid of the second (dim halves)."""
+
+    params = (Param("dim", INT, -1),)
+    examples = (
+        ("GLU", "[N, 10]", "[N, 5]"),
+        ("GLU(dim=1)", "[N, 8, H, W]", "[N, 4, H, W]"),
+        ("GLU(0)", "[2, 0]", "[1, 0]"),
+        ("GLU", "[N, 7]", "E201"),
+        ("GLU(dim=2)", "[N, 8]", "E202"),
+        ("GLU", "[N, C]", "W301"),
+    )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        dim, rank = args["dim"], x.shape.rank
+        if x.shape.rest:
+            if dim >= 0:
+                raise ShapeError(
+                    "E205", "GLU with a non-negative dim on an input of unknown rank", "input rank unknown"
+                )
+            x = materialize(x, -dim, tuple(f"D{i}" for i in range(-dim)), ctx)
+            rank = x.shape.rank
+        if rank == 0:
+            raise rank_error("GLU", "an at least 1-D", x)
+        if not -rank <= dim < rank:
+            raise ShapeError(
+                "E202",
+                f"GLU dim={dim} is out of range for a {rank}-D input (expected a dimension in [{-rank}, {rank - 1}])",
+                f"dim={dim} out of range for {x.shape}",
+            )
+        d = dim % rank
+        size = x.shape.dims[d]
+        if isinstance(size, int) and size % 2:
+            raise ShapeError(
+                "E201",
+                f"GLU halves dim {dim}, which must be even, got size {size}",
+                f"size {size} at dim {dim}",
+            )
+        half = shapes.floordiv(size, 2)
+        if shapes.known_equal(shapes.mul(half, 2), size) is not True:
+            ctx.warn("W301", f"cannot verify that GLU's dim {dim} (size {size}) is even")
+        dims = list(x.shape.dims)
+        dims[d] = half
+        return TensorType(Shape(tuple(dims)), x.dtype)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        axis = node.args["dim"] % node.input.shape.rank
+        first, second = g.op("Split", [x], outputs=2, axis=axis, num_outputs=2)
+        return g.op("Mul", [first, g.op("Sigmoid", [second])])
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        return None if opset >= 18 else "GLU's halves need ONNX's Split with num_outputs, from opset 18"
+
+
+@register
+class Softmin(_SoftmaxBase):
+    """softmax(-x) over ``dim``; without dim: the last dim up to 3-D, the channels above."""
+
+    examples = (
+        ("Softmin(dim=1)", "[N, 10]", "[N, 10]"),
+        ("Softmin", "[N, T, 10]", "[N, T, 10]"),
+        ("Softmin(dim=-3)", "[N, 10]", "E202"),
+    )
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        negated = g.op("Neg", [x])
+        if node.input.shape.rank == 0:
+            return g.squeeze(g.op("Softmax", [g.unsqueeze(negated, [0])], axis=0), [0])
+        return g.op("Softmax", [negated], axis=node.args["dim"])
+
+
+@register
+class Softmax2d(_Elementwise):
+    """Softmax over the channels (dim -3) of ``[N, C, H, W]`` or ``[C, H, W]``: per pixel."""
+
+    layout = "contiguous"  # torch's softmax writes a new row-major tensor
+    examples = (
+        ("Softmax2d", "[N, 10, H, W]", "[N, 10, H, W]"),
+        ("Softmax2d", "[10, 4, 4]", "[10, 4, 4]"),
+        ("Softmax2d", "[N, 10]", "E202"),
+        ("Softmax2d", "[2, 3, 4, 5, 6]", "E202"),
+    )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
+        if x.shape.rank not in (3, 4):
+            raise rank_error("Softmax2d", "a 3-D or 4-D", x)
+        return x
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        return g.op("Softmax", [x], axis=-3)
+
+
+def _rrelu_check(args):
+    if args["lower"] > args["upper"]:
+        raise ArgValueError(
+            f"lower ({args['lower']}) must not exceed upper ({args['upper']})", "lower", "swap the two bounds"
+        )
+
+
+RReLU = _activation(
+    "RReLU",
+    "Leaky ReLU with a random slope in [lower, upper] while training; (lower + upper) / 2 in eval mode.",
+    (Param("lower", FLOAT, 1 / 8), Param("upper", FLOAT, 1 / 3), _INPLACE),
+    onnx=lambda g, x, args, dtype: g.op("LeakyRelu", [x], alpha=(args["lower"] + args["upper"]) / 2),
+)
+RReLU.validate = classmethod(lambda cls, args: _rrelu_check(args))
+RReLU.unsupported_dtypes = frozenset({"float16"})  # torch's training kernel has none
+RReLU.examples = (*RReLU.examples, ("RReLU(0.5, 0.1)", "[N, 10]", "E107"), ("RReLU", "float16[N, 10]", "E204"))

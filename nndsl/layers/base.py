@@ -274,6 +274,9 @@ class Layer:
     #: False for tensor operations with no nn.Module (reshape, permute, mean): the torch
     #: backend gives them no attribute and ``forward_statements`` gets ``attr=None``
     has_module: ClassVar[bool] = True
+    #: where torch.nn has no such module (torchvision's StochasticDepth): the source of the class
+    #: the generated file defines for it, constructed by its bare name instead of ``nn.<name>``
+    helper: ClassVar[str | None] = None
 
     @classmethod
     def dsl_name(cls) -> str:

@@ -1,4 +1,4 @@
-"""Convolutions: Conv1d/2d/3d and ConvTranspose1d/2d."""
+"""Convolutions: Conv1d/2d/3d and ConvTranspose1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -367,3 +367,18 @@ class ConvTranspose2d(_ConvTransposeNd):
         ("ConvTranspose2d(4, 2, 3, padding=3)", "[N, 4, 1, 1]", "E203"),
     )
     onnx_examples = (("ConvTranspose2d(2, 4, (2, 3), stride=(2, 1), padding=(0, 1), dilation=(1, 2))", "[N, 2, 5, 4]"),)
+
+
+@register
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution (upsampling) over ``[N, C_in, D, H, W]``."""
+
+    n = 3
+    params = _ConvTransposeNd._make_params(3)
+    examples = (
+        ("ConvTranspose3d(4, 2, 2, stride=2)", "[N, 4, 3, 4, 5]", "[N, 2, 6, 8, 10]"),
+        ("ConvTranspose3d(2, 2, 3, padding=1)", "[2, D, H, W]", "[2, D, H, W]"),
+        ("ConvTranspose3d(4, 2, 3)", "[N, 3, 4, 4, 4]", "E201"),
+        ("ConvTranspose3d(4, 2, 3, padding=2)", "[N, 4, 1, 1, 1]", "E203"),
+    )
+    onnx_examples = (("ConvTranspose3d(2, 3, (2, 1, 3), stride=(2, 1, 1), padding=(0, 0, 1))", "[N, 2, 3, 4, 5]"),)

@@ -1,4 +1,5 @@
-"""Normalisation: BatchNorm1d/2d/3d (and the rank-resolved BatchNorm), LayerNorm, GroupNorm, InstanceNorm2d."""
+"""Normalisation: BatchNorm1d/2d/3d (and the rank-resolved BatchNorm), LayerNorm, RMSNorm, GroupNorm,
+InstanceNorm1d/2d/3d and LocalResponseNorm."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from nndsl.layers.base import (
     BOOL,
     FLOAT,
     POS_INT,
+    SPATIAL_NAMES,
     ArgValueError,
     Layer,
     Param,
@@ -329,19 +331,19 @@ class LayerNorm(Layer):
         ns = args["normalized_shape"]
         x = materialize(x, len(ns), ("D",) * len(ns), ctx)
         if x.shape.rank < len(ns):
-            raise rank_error("LayerNorm", f"an at least {len(ns)}-D", x)
+            raise rank_error(cls.__name__, f"an at least {len(ns)}-D", x)
         tail = x.shape.dims[-len(ns) :]
         if all(shapes.known_equal(have, need) is True for have, need in zip(tail, ns)):
             return x
         want = "[*, " + ", ".join(str(d) for d in ns) + "]"
         if len(ns) == 1 and x.shape.rank >= 3 and shapes.known_equal(x.shape.dims[1], ns[0]) is True:
             help_text = (
-                f"LayerNorm normalises the last dimension(s); the {ns[0]} channels are dim 1 of {x.shape}: "
+                f"{cls.__name__} normalises the last dimension(s); the {ns[0]} channels are dim 1 of {x.shape}: "
                 f"use GroupNorm(1, {ns[0]}) to normalise each sample over its channels"
             )
         else:
-            help_text = f"normalized_shape must equal the last dimension(s): LayerNorm({_shape_arg(tail)})"
-        message = f"LayerNorm({_shape_arg(ns)}) expects an input of shape {want}, got {x.shape}"
+            help_text = f"normalized_shape must equal the last dimension(s): {cls.__name__}({_shape_arg(tail)})"
+        message = f"{cls.__name__}({_shape_arg(ns)}) expects an input of shape {want}, got {x.shape}"
         label = f"expected {want}, got {x.shape}"
         clash = next((pair for pair in zip(tail, ns) if shapes.known_equal(*pair) is False), None)
         if clash is not None:  # one error for the layer, not one per mismatched dim
@@ -448,11 +450,11 @@ class GroupNorm(Layer):
         return _affine(g, y, w, node.input.shape.rank)
 
 
-@register
-class InstanceNorm2d(Layer):
-    """Instance normalisation over ``[N, C, H, W]`` (or unbatched ``[C, H, W]``)."""
+class _InstanceNormNd(Layer):
+    """Instance normalisation over the ``n`` last dims of each sample's channel."""
 
     layout = "contiguous"
+    n = 2
 
     params = (
         Param("num_features", POS_INT, infer=True),
@@ -462,6 +464,77 @@ class InstanceNorm2d(Layer):
         Param("track_running_stats", BOOL, False),
         _BIAS,
     )
+
+    @classmethod
+    def infer(cls, name, args, x):
+        n = cls.n
+        return x.shape.dims[-n - 1] if x.shape.rank in (n + 1, n + 2) and not x.shape.rest else None
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        name, n = cls.__name__, cls.n
+        x = materialize(x, n + 2, SPATIAL_NAMES[n], ctx)
+        if x.shape.rank not in (n + 1, n + 2):
+            raise rank_error(name, f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)", x)
+        have = x.shape.dims[-n - 1]
+        c = args["num_features"]
+        if args["affine"] or args["track_running_stats"]:
+            ctx.require_equal(
+                have,
+                c,
+                f"{name} expects {c} channels, got {have}",
+                f"expected {c} channels at dim {x.shape.rank - n - 1}, got {x.shape}",
+            )
+        else:
+            _unchecked_channels(name, x, c, ctx, channel_dim=x.shape.rank - n - 1)
+        spatial = shapes.prod(x.shape.dims[-n:])
+        if spatial == 1:
+            raise ShapeError("E207", f"{name} needs more than one spatial element per channel")
+        if args["affine"]:
+            # torch repeats the weight per sample and channel, and indexes it: an empty batch or
+            # channel dim raises there ("select(): index 0 out of range")
+            require_nonempty(f"{name} with affine=True", x, x.shape.dims[:-n], "its batch and channel dims")
+        return x
+
+    @classmethod
+    def param_count(cls, args):
+        return _affine_count(args, args["num_features"])
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        rank, n = node.input.shape.rank, cls.n
+        if node.args["track_running_stats"]:
+            # torch's eval mode then normalises with the running statistics, as BatchNorm does;
+            # an unbatched input gets a batch dim for BatchNormalization's layout
+            return onnx_batched(g, x, rank == n + 1, lambda x: _running_stats_norm(g, x, w, node.args["eps"]))
+        # each sample's channel over its own n last dims (batched or not)
+        y = _standardize(g, x, list(range(rank - n, rank)), node.args["eps"])
+        return _affine(g, y, w, rank, channel_dim=rank - n - 1)
+
+
+@register
+class InstanceNorm1d(_InstanceNormNd):
+    """Instance normalisation over ``[N, C, L]`` (or unbatched ``[C, L]``)."""
+
+    n = 1
+    examples = (
+        ("InstanceNorm1d(3)", "[N, 3, 16]", "[N, 3, 16]"),
+        ("InstanceNorm1d(3, affine=True)", "[3, 7]", "[3, 7]"),
+        ("InstanceNorm1d(3, affine=True)", "[N, 4, 16]", "E201"),
+        ("InstanceNorm1d(3)", "[N, 3, 1]", "E207"),
+        ("InstanceNorm1d(3)", "[N, 3, 4, 4]", "E202"),
+    )
+    onnx_examples = (
+        ("InstanceNorm1d(3, affine=True)", "[N, 3, L]"),
+        ("InstanceNorm1d(3, affine=True, track_running_stats=True)", "[3, 5]"),
+    )
+
+
+@register
+class InstanceNorm2d(_InstanceNormNd):
+    """Instance normalisation over ``[N, C, H, W]`` (or unbatched ``[C, H, W]``)."""
+
+    n = 2
     examples = (
         ("InstanceNorm2d(3)", "[N, 3, 16, 16]", "[N, 3, 16, 16]"),
         ("InstanceNorm2d(3, affine=True)", "[N, 4, 16, 16]", "E201"),
@@ -478,46 +551,107 @@ class InstanceNorm2d(Layer):
         ("InstanceNorm2d(3, affine=True, track_running_stats=True)", "[3, 4, 4]"),
     )
 
+
+@register
+class InstanceNorm3d(_InstanceNormNd):
+    """Instance normalisation over ``[N, C, D, H, W]`` (or unbatched ``[C, D, H, W]``)."""
+
+    n = 3
+    examples = (
+        ("InstanceNorm3d(2)", "[N, 2, 4, 4, 4]", "[N, 2, 4, 4, 4]"),
+        ("InstanceNorm3d(2, affine=True)", "[2, 3, 4, 5]", "[2, 3, 4, 5]"),
+        ("InstanceNorm3d(2, affine=True)", "[N, 3, 4, 4, 4]", "E201"),
+        ("InstanceNorm3d(2)", "[N, 2, 4, 4]", "[N, 2, 4, 4]"),
+        ("InstanceNorm3d(2)", "[N, 2, 4]", "E202"),
+    )
+    onnx_examples = (("InstanceNorm3d(2, affine=True, track_running_stats=True)", "[N, 2, 3, 4, 5]"),)
+
+
+@register
+class RMSNorm(LayerNorm):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims (no centring,
+    no bias); ``eps`` None is the input dtype's machine epsilon, as torch has it."""
+
+    params = (
+        Param("normalized_shape", int_tuple(1), infer=True),
+        Param("eps", optional(FLOAT), None),
+        Param("elementwise_affine", BOOL, True),
+    )
+    examples = (
+        ("RMSNorm(64)", "[N, T, 64]", "[N, T, 64]"),
+        ("RMSNorm((5, 10), eps=1e-6)", "[2, 5, 10]", "[2, 5, 10]"),
+        ("RMSNorm()", "[N, 128]", "[N, 128]"),
+        ("RMSNorm(10)", "[2, 10, 5]", "E201"),
+        ("RMSNorm((2, 3))", "[3]", "E202"),
+    )
+    onnx_examples = (
+        ("RMSNorm(8, elementwise_affine=False)", "[N, T, 8]"),
+        ("RMSNorm((3, 4), eps=0.001)", "[N, 2, 3, 4]"),
+    )
+
     @classmethod
-    def infer(cls, name, args, x):
-        return x.shape.dims[-3] if x.shape.rank in (3, 4) and not x.shape.rest else None
+    def param_count(cls, args):
+        return shapes.prod(args["normalized_shape"]) if args["elementwise_affine"] else 0
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        import numpy as np
+
+        ns, eps = node.args["normalized_shape"], node.args["eps"]
+        if eps is None:
+            eps = float(np.finfo(np.float32).eps)
+        axes = list(range(node.input.shape.rank - len(ns), node.input.shape.rank))
+        mean_square = g.reduce("ReduceMean", g.op("Mul", [x, x]), axes, True)
+        y = g.op("Mul", [x, g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [mean_square, g.scalar(eps)])])])])
+        weight = w.get("weight")
+        return y if weight is None else g.op("Mul", [y, g.weight(weight, w.key("weight"))])
+
+
+@register
+class LocalResponseNorm(Layer):
+    """Divides each channel (dim 1) by the activity of its ``size`` neighbouring channels (AlexNet):
+    x / (k + alpha * mean of the squares in the window) ** beta."""
+
+    integer_input = "float"  # torch computes int64 in float32 (and has no int32 kernel)
+    unsupported_dtypes = frozenset({"int32"})
+    params = (Param("size", POS_INT), Param("alpha", FLOAT, 1e-4), Param("beta", FLOAT, 0.75), Param("k", FLOAT, 1.0))
+    examples = (
+        ("LocalResponseNorm(5)", "[N, 96, 13, 13]", "[N, 96, 13, 13]"),
+        ("LocalResponseNorm(2, k=2.0)", "[N, 8, L]", "[N, 8, L]"),
+        ("LocalResponseNorm(3)", "[2, 4, 3, 3, 3]", "[2, 4, 3, 3, 3]"),
+        ("LocalResponseNorm(3)", "[N, 8]", "E202"),
+        ("LocalResponseNorm(3)", "float16[N, 8, 4, 4]", "E204"),
+        ("LocalResponseNorm(0)", "[N, 8, 4, 4]", "E107"),
+    )
+    onnx_examples = (("LocalResponseNorm(4, alpha=0.01, beta=0.5, k=2.0)", "[N, 6, 5]"),)
 
     @classmethod
     def output(cls, args, x, ctx):
         x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
-        if x.shape.rank not in (3, 4):
-            raise rank_error("InstanceNorm2d", "a 3-D (unbatched) or 4-D (batched)", x)
-        have = x.shape.dims[-3]
-        c = args["num_features"]
-        if args["affine"] or args["track_running_stats"]:
-            ctx.require_equal(
-                have,
-                c,
-                f"InstanceNorm2d expects {c} channels, got {have}",
-                f"expected {c} channels at dim {x.shape.rank - 3}, got {x.shape}",
+        if x.shape.rank < 3:
+            raise rank_error("LocalResponseNorm", "an at least 3-D", x)
+        if x.shape.rank > 3 and x.dtype in ("float16", "bfloat16"):
+            # a 3-D average pool does the windowing above 3-D: torch has no CPU kernel in half precision
+            raise ShapeError(
+                "E204",
+                f"torch has no {x.dtype} kernel for LocalResponseNorm on a {x.shape.rank}-D input on CPU, got {x}",
+                f"{x.dtype} input",
+                "use float32 (the default)",
             )
-        else:
-            _unchecked_channels("InstanceNorm2d", x, c, ctx, channel_dim=x.shape.rank - 3)
-        spatial = shapes.prod(x.shape.dims[-2:])
-        if spatial == 1:
-            raise ShapeError("E207", "InstanceNorm2d needs more than one spatial element per channel")
-        if args["affine"]:
-            # torch repeats the weight per sample and channel, and indexes it: an empty batch or
-            # channel dim raises there ("select(): index 0 out of range")
-            require_nonempty("InstanceNorm2d with affine=True", x, x.shape.dims[:-2], "its batch and channel dims")
         return x
 
     @classmethod
-    def param_count(cls, args):
-        return _affine_count(args, args["num_features"])
-
-    @classmethod
     def to_onnx(cls, g, x, node, w):
-        rank = node.input.shape.rank
-        if node.args["track_running_stats"]:
-            # torch's eval mode then normalises with the running statistics, as BatchNorm does;
-            # an unbatched [C, H, W] input gets a batch dim for BatchNormalization's layout
-            return onnx_batched(g, x, rank == 3, lambda x: _running_stats_norm(g, x, w, node.args["eps"]))
-        # each sample's channel over its own H, W (the last two dims, batched or not)
-        y = _standardize(g, x, [rank - 2, rank - 1], node.args["eps"])
-        return _affine(g, y, w, rank, channel_dim=rank - 3)
+        """torch's own computation: the squares' mean over a window of channels padded with
+        size // 2 zeros before and (size - 1) // 2 after (ONNX's LRN centres even windows the
+        other way), by an average pool over [N, 1, C, rest]."""
+        args, size = node.args, node.args["size"]
+        if node.input.dtype != "float32":
+            x = g.op("Cast", [x], to=1)
+        squares = g.op("Mul", [x, x])
+        flat = g.op("Reshape", [g.unsqueeze(squares, [1]), g.const([0, 0, 0, -1])])
+        padded = g.op("Pad", [flat, g.const([0, 0, size // 2, 0, 0, 0, (size - 1) // 2, 0])])
+        mean = g.op("AveragePool", [padded], kernel_shape=[size, 1], strides=[1, 1])
+        mean = g.op("Reshape", [mean, g.op("Shape", [x])])
+        scaled = g.op("Add", [g.op("Mul", [mean, g.scalar(args["alpha"])]), g.scalar(args["k"])])
+        return g.op("Div", [x, g.op("Pow", [scaled, g.scalar(args["beta"])])])

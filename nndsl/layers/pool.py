@@ -350,10 +350,16 @@ class _AdaptiveNd(Layer):
         if not cls._accepts_rank(x.shape.rank, out, isinstance(size, tuple)):
             raise rank_error(cls.__name__, f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)", x)
         if not cls.averages:
-            require_nonempty(cls.__name__, x, x.shape.dims[-n - 1 :])
+            require_nonempty(cls.__name__, x, cls._nonempty(x))
         elif not all(o == 1 for o in out):
-            require_nonempty(cls.__name__, x, spatial, "its spatial dims")
+            require_nonempty(cls.__name__, x, cls._nonempty(x) if n == 3 else spatial, "its non-batch dims")
         return TensorType(Shape(x.shape.dims[:-n] + out), x.dtype)
+
+    @classmethod
+    def _nonempty(cls, x) -> tuple:
+        """The dims torch needs non-empty: the channels and the pooled dims (the 1-D and 3-D
+        kernels take every dim after the first as such, batched or not)."""
+        return x.shape.dims[1:] if cls.n != 2 else x.shape.dims[-cls.n - 1 :]
 
     #: "ReduceMean" or "ReduceMax": what one window computes
     onnx_reduce = "ReduceMean"
@@ -376,7 +382,9 @@ class _AdaptiveNd(Layer):
             have, want = dims_in[axis], dims_out[axis]
             if shapes.known_equal(have, want) is True:
                 continue
-            if want == 1:
+            if want == 0:  # an empty output: nothing to pool
+                x = g.slice(x, [0], [0], [axis])
+            elif want == 1:
                 x = g.reduce(cls.onnx_reduce, x, [axis], True)
             elif isinstance(have, int) and have % want == 0:
                 x = cls._onnx_even(g, x, axis, rank, have // want)
@@ -446,9 +454,29 @@ class AdaptiveAvgPool2d(_AdaptiveNd):
     def _accepts_rank(cls, rank, out, written_as_tuple):
         # torch computes a 1 x 1 output as a plain mean over the last two dims, skipping its rank
         # check; only a tuple output_size still needs a 3-D input (its None entries are filled from it)
-        if out == (1, 1) and rank >= (3 if written_as_tuple else 2):
+        if out == (1,) * cls.n and rank >= (cls.n + 1 if written_as_tuple else cls.n):
             return True
         return super()._accepts_rank(rank, out, written_as_tuple)
+
+
+@register
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Averages ``[N, C, D, H, W]`` to ``[N, C, *output_size]``; None keeps that dimension."""
+
+    n = 3
+    params = (Param("output_size", _output_size(3)),)
+    examples = (
+        ("AdaptiveAvgPool3d(1)", "[N, 64, D, H, W]", "[N, 64, 1, 1, 1]"),
+        ("AdaptiveAvgPool3d((None, 2, 3))", "[N, 3, 4, 5, 9]", "[N, 3, 4, 2, 3]"),
+        ("AdaptiveAvgPool3d(2)", "[3, 4, 5, 6]", "[3, 2, 2, 2]"),
+        ("AdaptiveAvgPool3d(2)", "[2, 0, 4, 5]", "E203"),
+        ("AdaptiveAvgPool3d((1, 1, 1))", "[3, 4, 5]", "E202"),
+        ("AdaptiveAvgPool3d(2)", "[2, 3, 4, 5, 6, 7]", "E202"),
+    )
+    onnx_examples = (
+        ("AdaptiveAvgPool3d((2, 3, 1))", "[N, 2, 4, 7, 5]"),
+        ("AdaptiveAvgPool3d(1)", "[N, 2, D, H, W]"),
+    )
 
 
 @register
@@ -463,4 +491,38 @@ class AdaptiveMaxPool2d(_AdaptiveNd):
         ("AdaptiveMaxPool2d((4, None))", "[N, 2, 7, W]"),
         ("AdaptiveMaxPool2d(1)", "[N, 2, H, W]"),
     )
+    onnx_reduce = "ReduceMax"
+
+
+@register
+class AdaptiveMaxPool1d(_AdaptiveNd):
+    """Max-pools ``[N, C, L]`` (or ``[C, L]``) to ``[N, C, output_size]``."""
+
+    n = 1
+    params = (Param("output_size", _output_size(1)), Param("return_indices", BOOL, False))
+    examples = (
+        ("AdaptiveMaxPool1d(4)", "[N, 3, 17]", "[N, 3, 4]"),
+        ("AdaptiveMaxPool1d(2)", "[3, 5]", "[3, 2]"),
+        ("AdaptiveMaxPool1d(0)", "[2, 3, 5]", "[2, 3, 0]"),
+        ("AdaptiveMaxPool1d(2)", "[2, 0, 5]", "E203"),
+        ("AdaptiveMaxPool1d(2)", "[5]", "E202"),
+    )
+    onnx_examples = (("AdaptiveMaxPool1d(3)", "[N, 2, 7]"), ("AdaptiveMaxPool1d(1)", "[N, 2, L]"))
+    onnx_reduce = "ReduceMax"
+
+
+@register
+class AdaptiveMaxPool3d(_AdaptiveNd):
+    """Max-pools ``[N, C, D, H, W]`` (or ``[C, D, H, W]``) to ``[N, C, *output_size]``."""
+
+    n = 3
+    params = (Param("output_size", _output_size(3)), Param("return_indices", BOOL, False))
+    examples = (
+        ("AdaptiveMaxPool3d(2)", "[N, 3, 4, 5, 6]", "[N, 3, 2, 2, 2]"),
+        ("AdaptiveMaxPool3d((2, None, 1))", "[2, 3, 4, 5, 6]", "[2, 3, 2, 5, 1]"),
+        ("AdaptiveMaxPool3d(2)", "[3, 4, 5, 6]", "[3, 2, 2, 2]"),
+        ("AdaptiveMaxPool3d(2)", "[2, 0, 4, 5, 6]", "E203"),
+        ("AdaptiveMaxPool3d(2)", "[4, 5, 6]", "E202"),
+    )
+    onnx_examples = (("AdaptiveMaxPool3d((3, 1, 2))", "[N, 2, 6, 5, 4]"),)
     onnx_reduce = "ReduceMax"

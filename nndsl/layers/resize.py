@@ -1,4 +1,4 @@
-"""Spatial resizing: Upsample, ZeroPad2d and PixelShuffle."""
+"""Spatial resizing and rearranging: Upsample, ZeroPad2d, PixelShuffle, PixelUnshuffle and ChannelShuffle."""
 
 from __future__ import annotations
 
@@ -440,3 +440,176 @@ class PixelShuffle(Layer):
         return onnx_batched(
             g, x, node.input.shape.rank == 3, lambda v: g.op("DepthToSpace", [v], blocksize=r, mode="CRD")
         )
+
+
+@register
+class PixelUnshuffle(Layer):
+    """Moves space into channels: [*, C, H*r, W*r] -> [*, C*r*r, H, W] for ``downscale_factor`` r."""
+
+    integer_input = "keep"  # a rearrangement: torch keeps every dtype
+    bool_input = "keep"
+    params = (Param("downscale_factor", POS_INT),)
+    examples = (
+        ("PixelUnshuffle(2)", "[N, 2, 6, 10]", "[N, 8, 3, 5]"),
+        ("PixelUnshuffle(3)", "[2, 3*H, 3*W]", "[18, H, W]"),
+        ("PixelUnshuffle(3)", "[4, 2, 3, 6]", "[4, 18, 1, 2]"),
+        ("PixelUnshuffle(2)", "[N, 3, 5, 6]", "E201"),
+        ("PixelUnshuffle(2)", "[4, 6]", "E202"),
+        ("PixelUnshuffle(2)", "[N, C, H, W]", "W301"),
+        ("PixelUnshuffle(0)", "[N, 4, 4, 4]", "E107"),
+    )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        r = args["downscale_factor"]
+        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
+        if x.shape.rank < 3:
+            raise rank_error("PixelUnshuffle", "an at least 3-D", x)
+        *lead, c, h, w = x.shape.dims
+        out = []
+        for name, index, size in (("height", -2, h), ("width", -1, w)):
+            if isinstance(size, int) and size % r:
+                raise ShapeError(
+                    "E201",
+                    f"PixelUnshuffle expects its input's {name} (dim {index}) to be divisible by downscale_factor "
+                    f"({r}), got {size}",
+                    f"size {size} at dim {index}",
+                    f"give it a multiple of {r} there",
+                )
+            part = shapes.floordiv(size, r)
+            if shapes.known_equal(shapes.mul(part, r), size) is not True:
+                ctx.warn("W301", f"cannot verify that the {name} {size} is divisible by {r}")
+            out.append(part)
+        return TensorType(Shape((*lead, shapes.mul(c, r * r), *out)), x.dtype)
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        if node.input.shape.rank > 4:
+            return f"PixelUnshuffle of a {node.input.shape.rank}-D input is not mapped (3-D and 4-D are)"
+        if sum(not isinstance(d, int) for d in node.input.shape.dims[-3:]) > 1:
+            return "PixelUnshuffle with more than one symbolic size among channels, height and width is not mapped"
+        return None
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        """[N, C, H, r, W, r] -> [N, C, r, r, H, W] -> [N, C*r*r, H, W]: torch's channel order
+        (ONNX's SpaceToDepth puts the block position before the channel)."""
+        r = node.args["downscale_factor"]
+        n, c, h, w_ = (1,) * (4 - node.input.shape.rank) + node.input.shape.dims
+        _, c_out, h_out, w_out = (1,) * (4 - node.output.shape.rank) + node.output.shape.dims
+
+        def emit(v):
+            split = _reshape(g, v, (n, c, h, w_), (n, c, h_out, r, w_out, r))
+            moved = g.transpose(split, [0, 1, 3, 5, 2, 4])
+            return _reshape(g, moved, (n, c, r, r, h_out, w_out), (n, c_out, h_out, w_out))
+
+        return onnx_batched(g, x, node.input.shape.rank == 3, emit)
+
+
+@register
+class ChannelShuffle(Layer):
+    """ShuffleNet's channel shuffle: the channels of [N, C, *] (dim 1) regrouped from ``groups``
+    blocks of C / groups to C / groups blocks of ``groups``."""
+
+    integer_input = "keep"  # a rearrangement: torch keeps every dtype
+    bool_input = "keep"
+    params = (Param("groups", POS_INT),)
+    examples = (
+        ("ChannelShuffle(2)", "[N, 116, 28, 28]", "[N, 116, 28, 28]"),
+        ("ChannelShuffle(3)", "[2, 6, L]", "[2, 6, L]"),
+        ("ChannelShuffle(2)", "[2, 0, 3, 3]", "[2, 0, 3, 3]"),
+        ("ChannelShuffle(2)", "[N, 5, 3, 3]", "E201"),
+        ("ChannelShuffle(2)", "[N, 4]", "E202"),
+        ("ChannelShuffle(2)", "[N, C, H, W]", "W301"),
+        ("ChannelShuffle(0)", "[N, 4, 3, 3]", "E107"),
+    )
+
+    @classmethod
+    def output(cls, args, x, ctx):
+        groups = args["groups"]
+        x = materialize(x, 4, ("N", "C", "H", "W"), ctx)
+        if x.shape.rank < 3:
+            raise rank_error("ChannelShuffle", "an at least 3-D", x)
+        c = x.shape.dims[1]
+        if isinstance(c, int) and c % groups:
+            raise ShapeError(
+                "E201",
+                f"ChannelShuffle needs the channels (dim 1) divisible by groups ({groups}), got {c}",
+                f"{c} channels at dim 1",
+                f"give it a multiple of {groups} channels",
+            )
+        if shapes.known_equal(shapes.mul(shapes.floordiv(c, groups), groups), c) is not True:
+            ctx.warn("W301", f"cannot verify that the channel count {c} is divisible by {groups}")
+        return x
+
+    layout = "contiguous"  # torch writes a new tensor
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        dims = node.input.shape.dims
+        if sum(not isinstance(d, int) for d in (dims[1], *dims[2:])) > 1:
+            return "ChannelShuffle with more than one symbolic size among the channels and the rest is not mapped"
+        return None
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        """[N, C, *S] -> [N, groups, C / groups, *S] -> swap the two -> [N, C, *S]."""
+        groups, dims = node.args["groups"], node.input.shape.dims
+        n, c, *rest = dims
+        per = shapes.floordiv(c, groups)
+        split = _reshape(g, x, dims, (n, groups, per, *rest))
+        order = list(range(len(dims) + 1))
+        order[1], order[2] = 2, 1
+        return _reshape(g, g.transpose(split, order), (n, per, groups, *rest), dims)
+
+
+def _reshape(g, x: str, in_dims: tuple, out_dims: tuple) -> str:
+    """Reshape where a size may be 0 (allowzero: a 0 is a size, not "copy that dim")."""
+    return g.op("Reshape", [x, g.shape_target(x, in_dims, out_dims)], allowzero=1)
+
+
+class _UpsamplingAlias(Upsample):
+    """torch's fixed-mode forms of Upsample: they resolve to it, and are emitted as it."""
+
+    mode = "nearest"
+    align_corners: bool | None = None
+
+    @classmethod
+    def _full(cls, args: dict) -> dict:
+        return {**args, "mode": cls.mode, "align_corners": cls.align_corners, "recompute_scale_factor": None}
+
+    @classmethod
+    def validate(cls, args):
+        Upsample.validate(cls._full(args))
+
+    @classmethod
+    def resolve(cls, args, x, ctx):
+        args.update(cls._full(args))
+        return Upsample
+
+
+@register
+class UpsamplingNearest2d(_UpsamplingAlias):
+    """Nearest-neighbour resizing of ``[N, C, H, W]``: ``Upsample(size, scale_factor, mode="nearest")``."""
+
+    params = Upsample.params[:2]
+    examples = (
+        ("UpsamplingNearest2d(scale_factor=2)", "[N, 3, H, W]", "[N, 3, 2*H, 2*W]"),
+        ("UpsamplingNearest2d((5, 7))", "[N, 3, 2, 3]", "[N, 3, 5, 7]"),
+        ("UpsamplingNearest2d()", "[N, 3, 4, 4]", "E107"),
+    )
+
+
+@register
+class UpsamplingBilinear2d(_UpsamplingAlias):
+    """Bilinear resizing of ``[N, C, H, W]`` with aligned corners:
+    ``Upsample(size, scale_factor, mode="bilinear", align_corners=True)``."""
+
+    mode = "bilinear"
+    align_corners = True
+    params = Upsample.params[:2]
+    examples = (
+        ("UpsamplingBilinear2d(scale_factor=2)", "[N, 3, 5, 6]", "[N, 3, 10, 12]"),
+        ("UpsamplingBilinear2d(size=(9, 4))", "[N, 2, 5, 6]", "[N, 2, 9, 4]"),
+        ("UpsamplingBilinear2d(scale_factor=2)", "[N, 3, 8]", "E202"),
+    )
