@@ -119,6 +119,11 @@ def main() -> int:
     print("[4/7] ResNet zoo: check vs torch meta build, check vs depth ...", flush=True)
     figures += bench_zoo.run(rounds=5 if args.quick else 15)
 
+    import bench_modern
+
+    print("[4/7] ... GPT-2 small and ViT-B/16: check vs torch meta build + forward ...", flush=True)
+    figures += bench_modern.run(rounds=5 if args.quick else 15)
+
     import bench_train
 
     print("[5/7] training: generated script vs tutorial loop vs compute floor, epochs on 60k images ...", flush=True)
