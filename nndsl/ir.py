@@ -186,10 +186,15 @@ class ResidualNode(NamedTuple):
 
 
 class SeqNode(NamedTuple):
-    """A repetition (``Block(64) * 2``), a ``for`` loop, or a block's sub-network parameter
-    applied (``param`` names it): a sub-graph from one value to one value."""
+    """A repetition (``Block(64) * 2``), a ``for`` loop, a block's sub-network parameter
+    applied (``param`` names it), or one use of a named module applied more than once (kind
+    "shared"): a sub-graph from one value to one value.
 
-    kind: str  # "repeat", "for", "param"
+    The uses of one shared module have the same ``group`` (a number unique in the model) and
+    ``name`` (the spec's); each use's sub-graph is that use checked with its own input, and the
+    first use (``again`` False) holds the weights: later uses hold none of their own."""
+
+    kind: str  # "repeat", "for", "param", "shared"
     input: int
     output: int
     type: TensorType
@@ -199,6 +204,9 @@ class SeqNode(NamedTuple):
     text: str
     param: str | None = None
     id: int = 0
+    name: str | None = None  # a shared module's name in the spec
+    group: int = 0  # a shared module's number, the same for each of its uses
+    again: bool = False  # a later use of a shared module: its weights are the first use's
 
     tag = "seq"
     own_params = 0
@@ -259,8 +267,13 @@ def subgraphs(node: Node, into_blocks: bool = True) -> tuple[Graph, ...]:
 
 
 def weights(nodes) -> int:
-    """The weights some nodes hold, those nested in them included."""
-    return sum(node.own_params + sum(weights(g.nodes) for g in node.graphs) for node in nodes)
+    """The weights some nodes hold, those nested in them included; a shared module's weights
+    count at its first use only."""
+    return sum(
+        node.own_params + sum(weights(g.nodes) for g in node.graphs)
+        for node in nodes
+        if not getattr(node, "again", False)
+    )
 
 
 def layers_of(graph: Graph) -> tuple[LayerNode, ...]:

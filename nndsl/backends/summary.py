@@ -91,7 +91,9 @@ class _ShapeRows(Visitor):
         self.rows.append((self._where(node), f"{node.block}({args})", str(node.types[-1]), f"{params:,}"))
 
     def seq(self, node: SeqNode) -> None:
-        if node.kind != "param":  # a sub-network argument's rows are where the block's use is
+        if node.again:  # a shared module applied again: its rows, and its weights, are at its first use
+            self.rows.append((self._where(node), f"{node.name} (shared, applied again)", str(node.type), "0"))
+        elif node.kind != "param":  # a sub-network argument's rows are where the block's use is
             self.run(node.body)
 
     def residual(self, node: ResidualNode) -> None:

@@ -363,11 +363,28 @@ class _ClassWriter:
         self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
 
     def _add_seq(self, node: SeqNode, path: tuple) -> None:
-        if node.kind == "param" or pure(node.body):
+        if node.kind == "shared":
+            self._add_shared(node, path)
+        elif node.kind == "param" or pure(node.body):
             attr = self._sub_attr(node.param) if node.kind == "param" else self._module(node, path)
             self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
         else:
             self.add_graph(node.body, (*path, "body"))
+
+    def _add_shared(self, node: SeqNode, path: tuple) -> None:
+        """A shared module: built in ``__init__`` at its first use, called at each use."""
+        attr = self.layout.names[("module", path)]
+        if not node.again:
+            self.init.append(f"        # line {node.line}: {comment(node.text)}")
+            if not pure(node.body):  # as the module tree lays it out (Layout.shared_module)
+                hint = "".join(part[:1].upper() + part[1:] for part in node.name.split("_"))
+                made = self.emitter._sub_network_class(node.body, self, (*path, "body"), hint, node.line)
+            elif len(node.body.nodes) == 1 and node.body.nodes[0].tag != "seq":
+                made = self.construct(node.body.nodes[0], (*path, "body", 0))
+            else:
+                made = self.construct(node, path)
+            self.init.extend(call(f"self.{attr} = ", made.func, made.positional, made.keywords, 8))
+        self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
 
     def _sub_attr(self, param: str) -> str:
         """The attribute holding a sub-network parameter of the block; a sub-network's class

@@ -10,6 +10,7 @@ them; layers come from nndsl.check.binding, tensor operations from nndsl.check.f
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import NamedTuple
 
 from nndsl import ast, layout, ops, shapes
 from nndsl.check.binding import Binding, unknown_layer_help
@@ -58,6 +59,7 @@ from nndsl.ir import (
     Program,
     ResidualNode,
     SeqNode,
+    walk,
     weights,
 )
 from nndsl.layers import lookup, suggest
@@ -264,6 +266,7 @@ class Flow:
             ok = False
         finally:
             self.ctx.state.stack.pop()
+        nodes, ok = self._unshare(nodes, ok)
         if self.ctx.state.poisoned:
             ok = False
         if ok and warn_inputs:
@@ -295,6 +298,41 @@ class Flow:
             output_names=output_names,
             names=MappingProxyType(dict(self.ctx.state.names)),
         )
+
+    def _unshare(self, nodes: list, ok: bool) -> tuple[list, bool]:
+        """The uses of named modules applied only once spliced back into the graph, as if the
+        module had not been named; a shared module used inside another shared module is E122."""
+        shared = [n for n in walk(Graph((), tuple(nodes), ())) if n.tag == "seq" and n.kind == "shared"]
+        if not shared:
+            return nodes, ok
+        again = {n.group for n in shared if n.again}
+
+        def splice(nodes) -> list:
+            out: list = []
+            for node in nodes:
+                node = node._make(v._replace(nodes=tuple(splice(v.nodes))) if isinstance(v, Graph) else v for v in node)
+                if node.tag == "seq" and node.kind == "shared" and node.group not in again:
+                    out.extend(node.body.nodes)
+                else:
+                    out.append(node)
+            return out
+
+        nodes = splice(nodes)
+        for node in walk(Graph((), tuple(nodes), ())):
+            if node.tag == "seq" and node.kind == "shared" and not node.again:
+                inner = next((n for n in walk(node.body) if n.tag == "seq" and n.kind == "shared"), None)
+                if inner is not None:
+                    self.ctx.error(
+                        "E122",
+                        f"'{inner.name}' is shared by several uses and applied inside '{node.name}', itself shared: "
+                        "a shared module inside another shared module is not supported yet",
+                        inner.span,
+                        f"'{inner.name}' applied here",
+                        (Label(node.span, f"'{node.name}' applied here"),),
+                        help=f"apply '{inner.name}' outside '{node.name}', or give one of them its own weights",
+                    )
+                    ok = False
+        return nodes, ok
 
     # ------------------------------------------------------------ statements
 
@@ -848,6 +886,8 @@ class Flow:
             return self._strange_call(call)
         found, value = self._lookup(name)
         if found:
+            if call.args and call.selector is None and is_fn(value):
+                return self._call_module(call, value)
             if call.args or call.selector is not None:
                 self.ctx.kind_error(
                     f"'{name}' is {kind_name(value)}, not a layer: it takes no arguments",
@@ -875,6 +915,21 @@ class Flow:
             if not bound.validated:
                 raise Abort
         return LayerFn(bound, self.ctx.scope, call.span)
+
+    def _call_module(self, call: ast.Call, fn):
+        """``tower(x)``: a module value called with one tensor is applied to it, as ``x -> tower``."""
+        if isinstance(fn, PoisonFn):
+            return self.ctx.poisoned(call.span)
+        if len(call.args) != 1 or call.args[0].keyword is not None:
+            self.ctx.kind_error(
+                f"'{call.name.text}' is {kind_name(fn)}: calling it applies it to one tensor",
+                call.span,
+                "one tensor expected",
+                help=f"write {call.name.text}(x), or x -> {call.name.text}",
+            )
+        arg = call.args[0].value
+        x = self.tensor(self.expression(arg, False), arg)
+        return self.apply_module(fn, x, call.span)
 
     def _module_path(self, path: str, span: Span):
         """``nn.Linear``: torch's module path written before a layer's name."""
@@ -1006,43 +1061,112 @@ class Flow:
         finally:
             state.repeats = saved
 
+    def apply_module(self, fn, x: Tensor, span: Span) -> Tensor:
+        """A module value applied to one tensor: ``x -> fn`` and the call ``fn(x)`` alike."""
+        return self.apply(fn, x, span)
+
     def _apply_named(self, fn, x: Tensor, span: Span) -> Tensor:
-        """Apply ``fn``; a named sub-network with weights may be applied once only."""
+        """Apply ``fn``. A named module with weights is one module wherever it is applied (torch's
+        semantics): each use becomes a "shared" SeqNode checked with its own input, the first
+        holding the weights; a later use must build what the first built. Uses of a module
+        applied once are spliced back into the graph when the model is finished."""
         named = self.ctx.state.named.get(id(fn))
         if named is None:
             return self._apply_fn(fn, x, span)
-        mark = len(self.ctx.state.nodes)
-        y = self._apply_fn(fn, x, span)
-        if not weights(self.ctx.state.nodes[mark:]):
-            return y  # a sub-network without weights is the same computation wherever it is used
-        if id(fn) in self.ctx.state.named_applied:
+        first = self.ctx.state.named_applied.get(id(fn))
+        nodes: list = []
+        self.ctx.state.stack.append(nodes)
+        try:
+            y = self._apply_fn(fn, x, span)
+        finally:
+            self.ctx.state.stack.pop()
+        if not any(n.own_params for n in walk(Graph((), tuple(nodes), ()))) or x.type is None or y.type is None:
+            self.ctx.state.nodes.extend(nodes)  # without weights: the same computation wherever it is used
+            return y
+        name = named[1]
+        if first is not None and self.ctx.scope is not None and self.ctx.scope.block is not None:
             self.ctx.error(
                 "E115",
-                f"the sub-network '{named[1]}' has weights and is applied a second time: that would need "
-                "weights shared between the two places, which nndsl does not support yet",
+                f"the sub-network '{name}' has weights and is applied a second time in a block's body: "
+                "a module shared inside a block is not supported yet",
                 span,
                 "applied again",
-                (Label(self.ctx.state.named_applied[id(fn)], "first applied here"),),
-                help=f"write the layers out again for a second, separate '{named[1]}', or make it a block "
-                "and use the block twice",
+                (Label(first.span, "first applied here"),),
+                help=f"write the layers out again for a second, separate '{name}', or share it in the model",
             )
             raise Abort
-        self.ctx.state.named_applied[id(fn)] = span
+        if first is not None:
+            self._agrees(first, nodes, x, span, name)
+        node_id = self.ctx.state.node_id()
+        group = node_id if first is None else first.group
+        defined = getattr(fn, "span", span)
+        if first is None:
+            self.ctx.state.named_applied[id(fn)] = _FirstUse(span, x.type, group, tuple(nodes))
+        self.ctx.state.nodes.append(
+            SeqNode(
+                "shared",
+                x.id,
+                y.id,
+                y.type,
+                Graph((x.id,), tuple(nodes), (y.id,)),
+                span,
+                self.ctx.line(defined),  # the module as the spec defines it, for the emitted comment
+                self.ctx.text(defined),
+                id=node_id,
+                name=name,
+                group=group,
+                again=first is not None,
+            )
+        )
         return y
 
-    def _copies(self, run_once, times: int, x: Tensor) -> Tensor:
+    def _agrees(self, first: _FirstUse, nodes: list, x: Tensor, span: Span, name: str) -> None:
+        """E122: a later use of a shared module must build the module its first use built (the
+        same layers with the same arguments, inferred ones included, and weights of one dtype)."""
+        before, now = _built(first.nodes), _built(nodes)
+        problem = None
+        if len(before) != len(now):
+            problem = f"it builds {len(now)} layers here and {len(before)} at its first use"
+        for (a, a_args, a_dtype), (b, b_args, b_dtype) in zip(before, now):
+            if problem is not None:
+                break
+            if a.layer is not b.layer:
+                problem = f"it builds {b.layer.dsl_name()} here where its first use built {a.layer.dsl_name()}"
+            elif a_args != b_args:
+                key = next(k for k in {**a_args, **b_args} if a_args.get(k) != b_args.get(k))
+                problem = (
+                    f"its {a.layer.dsl_name()} needs {key}={b_args.get(key)!r} here, "
+                    f"but its first use built it with {key}={a_args.get(key)!r}"
+                )
+            elif a_dtype != b_dtype:
+                problem = f"its {a.layer.dsl_name()} holds {a_dtype} weights, and this input is {b_dtype}"
+        if problem is None:
+            return
+        self.ctx.error(
+            "E122",
+            f"'{name}' is one module shared by its uses: applied here to {x.type}, {problem} "
+            f"(its first use was applied to {first.input})",
+            span,
+            f"applied to {x.type}",
+            (Label(first.span, f"first applied to {first.input}"),),
+            help=f"give each use an input of the first use's shape, or define a second '{name}' with its own weights",
+        )
+        raise Abort
+
+    def _copies(self, run_once, times: int, x: Tensor, fresh: bool = False) -> Tensor:
         """``run_once`` applied ``times`` times in sequence, each a separate copy of its layers: a named
-        sub-network applied in the body is applied once per copy."""
+        sub-network applied in the body is applied once per copy. With ``fresh`` (a repetition,
+        ``tower * 3``), each copy is new, apart from any use of the named module outside it."""
         before = dict(self.ctx.state.named_applied)
         after_first = None
         for index in range(times):
-            self.ctx.state.named_applied = dict(before)
+            self.ctx.state.named_applied = {} if fresh else dict(before)
             x = run_once(index, x)
             if x.type is None:  # the body's first error is reported; its repetitions add none
                 break
             if after_first is None:
                 after_first = self.ctx.state.named_applied
-        self.ctx.state.named_applied = before if after_first is None else after_first
+        self.ctx.state.named_applied = before if after_first is None or fresh else after_first
         return x
 
     def _apply_fn(self, fn, x: Tensor, span: Span) -> Tensor:
@@ -1073,7 +1197,7 @@ class Flow:
         if isinstance(fn, RepeatFn):
 
             def repeat():
-                return self._copies(lambda _, y: self.apply(fn.fn, y, span), fn.times, x)
+                return self._copies(lambda _, y: self.apply(fn.fn, y, span), fn.times, x, fresh=True)
 
             return self._repeated(fn.times, fn.span, lambda: self._nested(repeat, "repeat", x, fn.span))
         if isinstance(fn, ForFn):
@@ -1259,6 +1383,25 @@ class Flow:
         return out
 
     # ------------------------------------------------------------ blocks
+
+
+class _FirstUse(NamedTuple):
+    """The first use of a shared module: where, on what input, its group, the nodes it built."""
+
+    span: Span
+    input: TensorType
+    group: int
+    nodes: tuple
+
+
+def _built(nodes) -> list[tuple]:
+    """Each layer that builds a module in ``nodes`` (nested ones included): the node, its
+    arguments, and the dtype of its weights (None without weights)."""
+    out = []
+    for node in walk(Graph((), tuple(nodes), ())):
+        if node.tag == "layer" and node.layer.has_module:
+            out.append((node, dict(node.args), node.output.dtype if node.params else None))
+    return out
 
 
 def _substituted(node, bindings):

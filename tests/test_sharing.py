@@ -1,0 +1,190 @@
+"""A named module applied more than once is one module (torch's semantics): its weights exist
+and count once, every use is checked with its own input, the emitted module calls one attribute
+at each use, and the ONNX export feeds every use from the same initializers."""
+
+from __future__ import annotations
+
+import pytest
+
+import nndsl
+from nndsl.backends.torch_module import emit_program
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+SIAMESE = """\
+model Siamese(x1: [N, 1, 28, 28], x2: [N, 1, 28, 28]) {
+    tower = Conv2d(1, 8, 3) -> ReLU -> Flatten -> Linear(out_features=16)
+    a = x1 -> tower
+    b = tower(x2)
+    return a, b
+}
+"""
+
+
+class _TowerTwin(nn.Module):
+    """The Siamese pair written by hand: one tower, applied to both inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tower = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 26 * 26, 16))
+
+    def forward(self, x1, x2):
+        return self.tower(x1), self.tower(x2)
+
+
+def check(text: str):
+    return nndsl.check_source(text, "<sharing test>")
+
+
+def codes(result) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+def test_a_siamese_pair_has_one_towers_weights_and_equals_its_twin():
+    result = check(SIAMESE)
+    assert result.ok and not result.diagnostics, [d.message for d in result.diagnostics]
+    twin = _TowerTwin()
+    reference = sum(p.numel() for p in twin.parameters())
+    model = result.program.models[0]
+    assert model.param_count == reference
+    built = nndsl.build(SIAMESE)
+    assert sum(p.numel() for p in built.parameters()) == reference
+    assert list(built.state_dict()) == list(twin.state_dict())  # tower.0.weight, ..., tower.3.bias
+    built.load_state_dict(twin.state_dict())
+    built.eval(), twin.eval()
+    x1, x2 = torch.randn(3, 1, 28, 28), torch.randn(3, 1, 28, 28)
+    for got, want in zip(built(x1, x2), twin(x1, x2)):
+        assert torch.equal(got, want)
+    # one module: a change to its weights changes both outputs
+    with torch.no_grad():
+        built.tower[3].bias.add_(1.0)
+    a, b = built(x1, x2)
+    want_a, want_b = twin(x1, x2)
+    assert torch.allclose(a, want_a + 1) and torch.allclose(b, want_b + 1)
+
+
+def test_the_emitted_module_calls_one_attribute_at_each_use():
+    source = emit_program(check(SIAMESE).program)
+    assert source.count("self.tower = nn.Sequential(") == 1
+    assert "a = self.tower(x1)" in source and "b = self.tower(x2)" in source
+
+
+@pytest.mark.parametrize(
+    ("definition", "count"),
+    [
+        ("Linear(8, 4)", 36),  # one layer: the attribute is the layer itself
+        ("Linear(8, 8) -> ReLU -> Linear(out_features=4)", 72 + 36),
+        ("Residual(Linear(8, 8) -> ReLU)", 72),  # not a chain of modules: a class of its own
+    ],
+)
+def test_a_shared_module_of_any_form_runs_as_checked_with_its_weights_once(definition, count):
+    text = f"model M(a: [N, 8], b: [N, 8]) {{\n    f = {definition}\n    p = a -> f\n    q = f(b)\n    return p, q\n}}\n"
+    result = check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.program.models[0].param_count == count
+    built = nndsl.build(text)
+    assert sum(p.numel() for p in built.parameters()) == count
+    x = torch.randn(2, 8)
+    p, q = built.eval()(x, x)
+    assert torch.equal(p, q)  # one module: the same input gives the same output
+
+
+def test_a_module_applied_twice_in_one_chain_is_shared():
+    text = "model M(a: [N, 8]) {\n    f = Linear(8, 8)\n    a -> f -> ReLU -> f\n}\n"
+    built = nndsl.build(text)
+    assert sum(p.numel() for p in built.parameters()) == 72
+    x = torch.randn(2, 8)
+    f = built.f
+    assert torch.allclose(built(x), f(torch.relu(f(x))))
+
+
+def test_an_inferred_argument_the_later_use_disagrees_with_is_an_error_at_it():
+    text = "model M(a: [N, 8], b: [N, 6]) {\n    f = Linear(out_features=4)\n    p = a -> f\n    q = b -> f\n    return p, q\n}\n"
+    result = check(text)
+    assert codes(result) == ["E122"]
+    diag = result.diagnostics[0]
+    assert result.program.source.line_col(diag.span.start) == (4, 14)
+    assert "[N, 6]" in diag.message and "[N, 8]" in diag.message and "in_features" in diag.message
+    assert [result.program.source.line_col(label.span.start)[0] for label in diag.secondary] == [3]
+    # torch fails the same way: one Linear(8, 4) cannot take 6 features
+    layer = nn.Linear(8, 4)
+    layer(torch.randn(2, 8))
+    with pytest.raises(RuntimeError):
+        layer(torch.randn(2, 6))
+
+
+def test_a_block_instance_shared_with_other_matched_sizes_is_an_error():
+    text = (
+        "block Enc(x: [N, C], width) {\n    Linear(C, width) -> ReLU\n}\n"
+        "model M(a: [N, 8], b: [N, 4]) {\n    enc = Enc(16)\n    p = a -> enc\n    q = enc(b)\n    return p, q\n}\n"
+    )
+    result = check(text)
+    assert codes(result) == ["E122"]
+    assert "[N, 4]" in result.diagnostics[0].message
+
+
+def test_a_block_instance_is_shared_and_counts_once():
+    text = (
+        "block Enc(x: [N, C], width) {\n    Linear(C, width) -> ReLU\n}\n"
+        "model M(a: [N, 8], b: [M, 8]) {\n    enc = Enc(16)\n    p = a -> enc\n    q = enc(b)\n    return p, q\n}\n"
+    )
+    result = check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.program.models[0].param_count == 8 * 16 + 16
+    built = nndsl.build(text)
+    assert sum(p.numel() for p in built.parameters()) == 8 * 16 + 16
+    x = torch.randn(3, 8)
+    p, q = built.eval()(x, x)
+    assert torch.equal(p, q)
+
+
+def test_a_repetition_still_makes_copies():
+    text = "model M(a: [N, 8]) {\n    f = Linear(8, 8)\n    a -> f -> f * 3\n}\n"
+    result = check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.program.models[0].param_count == 4 * 72  # f itself, then three new copies
+
+
+def test_unnamed_layers_written_twice_are_two_modules():
+    text = "model M(a: [N, 8]) {\n    a -> Linear(8, 8) -> Linear(8, 8)\n}\n"
+    assert check(text).program.models[0].param_count == 2 * 72
+
+
+def test_a_module_applied_once_is_as_before():
+    named = "model M(a: [N, 8]) {\n    f = Linear(8, 4) -> ReLU\n    a -> f\n}\n"
+    plain = "model M(a: [N, 8]) {\n    a -> Linear(8, 4) -> ReLU\n}\n"
+    assert emit_program(check(named).program) == emit_program(check(plain).program).replace(
+        "Linear(8, 4) -> ReLU", "Linear(8, 4) -> ReLU"
+    )
+    assert check(named).program.models[0].graph.nodes[0].tag == "layer"
+
+
+def test_sharing_inside_a_block_body_is_refused_with_a_reason():
+    text = "block B(x: [N, D]) {\n    f = Linear(D, D)\n    x -> f -> f\n}\nmodel M(a: [N, 8]) { B }\n"
+    result = check(text)
+    assert codes(result) == ["E115"]
+    assert "block" in result.diagnostics[0].message
+
+
+def test_a_shared_module_inside_another_is_refused():
+    text = (
+        "model M(a: [N, 8], b: [N, 8]) {\n    f = Linear(8, 8)\n    g = f -> ReLU\n"
+        "    p = a -> g\n    q = b -> g\n    r = b -> f\n    return p, q, r\n}\n"
+    )
+    assert "E122" in codes(check(text))
+
+
+def test_calling_a_module_with_two_tensors_is_an_error():
+    text = "model M(a: [N, 8]) {\n    f = Linear(8, 8)\n    f(a, a)\n}\n"
+    assert codes(check(text)) == ["E114"]
+
+
+def test_the_onnx_export_feeds_every_use_from_one_initializer():
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from tests.onnx_support import export_and_verify
+
+    exported, verified = export_and_verify(SIAMESE)
+    assert verified.ok if hasattr(verified, "ok") else verified
+    assert sorted(exported.weights) == ["tower.0.bias", "tower.0.weight", "tower.3.bias", "tower.3.weight"]
