@@ -280,6 +280,20 @@ def layers_of(graph: Graph) -> tuple[LayerNode, ...]:
     return tuple(n for n in walk(graph) if n.tag == "layer")
 
 
+class TiedWeight(NamedTuple):
+    """``lm_head.weight = wte.weight``: one layer's weight is another layer's, one tensor that
+    counts once. ``layer`` and ``source`` are LayerNode ids."""
+
+    layer: int
+    weight: str
+    source: int
+    source_weight: str
+    size: int  # its elements
+    span: Span
+    line: int
+    text: str
+
+
 class ModelIR(NamedTuple):
     name: str
     input_names: tuple[str, ...]
@@ -290,6 +304,7 @@ class ModelIR(NamedTuple):
     complete: bool = True  # False when checking stopped at an error
     output_names: tuple[str | None, ...] = ()
     names: Mapping[int, str] = MappingProxyType({})  # values the spec named
+    ties: tuple[TiedWeight, ...] = ()  # weights tied to another layer's, in the spec's order
 
     @property
     def input_name(self) -> str:
@@ -314,8 +329,8 @@ class ModelIR(NamedTuple):
 
     @property
     def param_count(self) -> int:
-        """The weights of every node, nested ones included."""
-        return weights(self.graph.nodes)
+        """The weights of every node, nested ones included; a tied weight counts once."""
+        return weights(self.graph.nodes) - sum(tie.size for tie in self.ties)
 
 
 class TrainCall(NamedTuple):

@@ -105,6 +105,9 @@ def shape_table(model, source) -> str:
     """The ``--shapes`` table: where, layer, output shape and parameters, one row per node."""
     rows = [("", "layer", "output", "params")]
     _ShapeRows(source, rows, model.types).run(model.graph)
+    for tie in getattr(model, "ties", ()):  # the tied weight is counted at the layer it is taken from
+        line, col = source.line_col(tie.span.start)
+        rows.append((f"{line}:{col}", tie.text, "(tied)", f"-{tie.size:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     out = []
     for r in rows:

@@ -245,6 +245,20 @@ class _Program:
         signature = _signature(input_vars, ["torch.Tensor"] * len(input_vars), "torch.Tensor")
         return lines + writer.forward(signature, first.body.inputs, input_vars, shape_comments=False)
 
+    def _ties(self, model: ModelIR) -> list[str]:
+        """``self.lm_head.weight = self.wte.weight``: each tie, once both modules exist."""
+        if not model.ties:
+            return []
+        from nndsl.lowering import lower
+
+        prefixes = lower(self.program).prefixes
+        lines = []
+        for tie in model.ties:
+            target, source = _attribute(prefixes[tie.layer]), _attribute(prefixes[tie.source])
+            lines.append(f"        # line {tie.line}: {comment(tie.text)}")
+            lines.append(f"        self{target}.{tie.weight} = self{source}.{tie.source_weight}")
+        return lines
+
     def emit_model(self, model: ModelIR) -> list[str]:
         writer = _ClassWriter(self, model_layout(self.class_of, model.graph), model.graph, model.names, None)
         writer.add_graph(model.graph)
@@ -259,7 +273,7 @@ class _Program:
         result = ", ".join(str(t) for t in model.outputs)
         doc = docstring(f"{shapes} -> {result}, {model.param_count:,} parameters.")
         lines = [_header(self.model_classes[model.name]), doc, "", "    def __init__(self) -> None:"]
-        lines += ["        super().__init__()", *writer.init, ""]
+        lines += ["        super().__init__()", *writer.init, *self._ties(model), ""]
         signature = _signature(input_vars, annotations, returns)
         body = writer.forward(signature, model.graph.inputs, input_vars, shape_comments=True)
         inputs = [f"        # {comment(f'{n}: {t}')}" for n, t in zip(input_vars, model.input_types)]
@@ -586,6 +600,11 @@ def _def_line(name: str, params: list[str], returns: str) -> str:
     if len(inner) <= LINE_LENGTH:
         return f"    def {name}(\n{inner}\n    ) -> {returns}:"
     return f"    def {name}(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + f"\n    ) -> {returns}:"
+
+
+def _attribute(prefix: str) -> str:
+    """A module's state_dict prefix as an attribute path: ``tower.3`` -> ``.tower[3]``."""
+    return "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in prefix.split("."))
 
 
 def _header(class_name: str) -> str:

@@ -59,12 +59,14 @@ from nndsl.ir import (
     Program,
     ResidualNode,
     SeqNode,
+    TiedWeight,
     walk,
     weights,
 )
 from nndsl.layers import lookup, suggest
 from nndsl.layers.base import ShapeError, type_name
 from nndsl.shapes import Shape, Sym, TensorType
+from nndsl.tying import TIEABLE, size, weight_shapes
 
 
 class Flow:
@@ -77,6 +79,9 @@ class Flow:
         self.binding = Binding(ctx, self.expression)
         self.blocks = Blocks(ctx, self.binding, self)
         self.functions = Functions(ctx, self.binding, self)
+        #: in the model being checked: each named module with weights -> the nodes its first use built
+        self.module_nodes: dict[int, tuple] = {}
+        self.ties: list[_Tie] = []  # the model's weight-tying statements, resolved when it is finished
 
     def check_imported(self, file: LoadedFile) -> Context:
         """Check a file read by an import, in this run: its constants, imports and blocks."""
@@ -259,6 +264,7 @@ class Flow:
     def _finish(self, name, names, inputs, scope, body, current, span, ok, warn_inputs) -> ModelIR:
         nodes: list = []
         outputs: tuple = ()
+        self.module_nodes, self.ties = {}, []
         self.ctx.state.stack.append(nodes)
         try:
             outputs = self._body(body, scope, current)
@@ -266,7 +272,12 @@ class Flow:
             ok = False
         finally:
             self.ctx.state.stack.pop()
-        nodes, ok = self._unshare(nodes, ok)
+        tied = {
+            self.module_nodes[id(fn)][0] for t in self.ties for fn in (t.layer, t.source) if id(fn) in self.module_nodes
+        }
+        nodes, ok = self._unshare(nodes, ok, tied)
+        ties = self._resolve_ties()
+        ok = ok and ties is not None
         if self.ctx.state.poisoned:
             ok = False
         if ok and warn_inputs:
@@ -297,15 +308,17 @@ class Flow:
             complete=ok and bool(outputs),
             output_names=output_names,
             names=MappingProxyType(dict(self.ctx.state.names)),
+            ties=ties or (),
         )
 
-    def _unshare(self, nodes: list, ok: bool) -> tuple[list, bool]:
+    def _unshare(self, nodes: list, ok: bool, tied: set[int]) -> tuple[list, bool]:
         """The uses of named modules applied only once spliced back into the graph, as if the
-        module had not been named; a shared module used inside another shared module is E122."""
+        module had not been named, but for the layers a tie names (``tied``, their groups: they
+        keep the spec's names); a shared module used inside another shared module is E122."""
         shared = [n for n in walk(Graph((), tuple(nodes), ())) if n.tag == "seq" and n.kind == "shared"]
         if not shared:
             return nodes, ok
-        again = {n.group for n in shared if n.again}
+        again = {n.group for n in shared if n.again} | tied
 
         def splice(nodes) -> list:
             out: list = []
@@ -333,6 +346,131 @@ class Flow:
                     )
                     ok = False
         return nodes, ok
+
+    # ------------------------------------------------------------ weight tying
+
+    def _tie(self, stmt: ast.Tie, scope: Scope) -> None:
+        """``lm_head.weight = wte.weight``: both named layers of this body, defined before the
+        statement; the shapes are compared when the model is finished (an inferred size is known
+        once the layer is applied, before or after the statement)."""
+        form = "tie a named layer's weight to another's: `lm_head.weight = wte.weight`"
+        value = stmt.value
+        if not isinstance(stmt.layer, ast.NameRef):
+            self.ctx.error(
+                "E123", "the target of a tie is a named layer's weight", stmt.layer.span, "not a name", help=form
+            )
+            raise Abort
+        if not (isinstance(value, ast.Call) and not value.args and value.selector is not None):
+            self.ctx.error(
+                "E123", "a weight is tied to a named layer's weight", value.span, "not a layer's weight", help=form
+            )
+            raise Abort
+        if scope.block is not None:
+            self.ctx.error(
+                "E123",
+                "weights are tied in a model's body; tying inside a block is not supported yet",
+                stmt.span,
+                "in a block",
+                help="name the layers in the model and tie them there",
+            )
+            raise Abort
+        sides = []
+        for name, span in ((stmt.layer.name, stmt.layer.span), (value.name.text, value.name.span)):
+            found, fn = self._lookup(name) if scope is self.ctx.scope else self._found_in(scope, name)
+            if not found:
+                self._undefined(name, span)
+            if not isinstance(fn, LayerFn):
+                self.ctx.error(
+                    "E123",
+                    f"'{name}' is {kind_name(fn)}, not a layer: a tie names the layers holding the weights",
+                    span,
+                    "not a layer",
+                    help=form,
+                )
+                raise Abort
+            sides.append(fn)
+        self.ties.append(_Tie(stmt, sides[0], stmt.layer.name, sides[1], value.name.text))
+
+    def _found_in(self, scope: Scope, name: str):
+        saved, self.ctx.scope = self.ctx.scope, scope
+        try:
+            return self._lookup(name)
+        finally:
+            self.ctx.scope = saved
+
+    def _resolve_ties(self) -> tuple[TiedWeight, ...] | None:
+        """The model's ties, each checked (both layers applied, holding the weights, of one shape
+        and dtype; a weight tied once, and not both a tie's target and another's source); None
+        after an error (E123, at the statement)."""
+        out: list[TiedWeight] = []
+        targets: dict[tuple[int, str], Span] = {}
+        ok = True
+        for tie in self.ties:
+            stmt = tie.stmt
+            found = []
+            for fn, name, weight, span in (
+                (tie.layer, tie.layer_name, stmt.weight.text, stmt.layer.span),
+                (tie.source, tie.source_name, stmt.value.selector.text, stmt.value.span),
+            ):
+                _, built = self.module_nodes.get(id(fn), (0, ()))
+                layer = next((n for n in built if n.tag == "layer"), None)
+                problem = None
+                shapes_of = None if layer is None else weight_shapes(layer.layer, layer.args)
+                if layer is None:
+                    problem = f"'{name}' is never applied, so it holds no weights to tie"
+                elif shapes_of is None:
+                    kinds = ", ".join(TIEABLE)
+                    problem = f"tying a {layer.layer.dsl_name()}'s weights is not supported (only {kinds})"
+                elif weight not in shapes_of:
+                    held = ", ".join(shapes_of) or "no weights"
+                    problem = f"'{name}' ({layer.text}) has no '{weight}': it holds {held}"
+                if problem is not None:
+                    self.ctx.error("E123", problem, span, "no such weight", (Label(fn.span, f"'{name}' defined here"),))
+                    ok = False
+                    break
+                found.append((layer, name, weight, shapes_of[weight], fn))
+            if len(found) < 2:
+                continue
+            (a, a_name, a_weight, a_shape, a_fn), (b, b_name, b_weight, b_shape, b_fn) = found
+            labels = (
+                Label(a_fn.span, f"{a_name}.{a_weight} is {list(a_shape)}"),
+                Label(b_fn.span, f"{b_name}.{b_weight} is {list(b_shape)}"),
+            )
+            problem = None
+            if a.id == b.id and a_weight == b_weight:
+                problem = f"this ties {a_name}.{a_weight} to itself"
+            elif a_shape != b_shape:
+                problem = f"{a_name}.{a_weight} is {list(a_shape)} and {b_name}.{b_weight} is {list(b_shape)}: a tied weight has one shape"
+            elif a.output.dtype != b.output.dtype:
+                problem = f"{a_name} holds {a.output.dtype} weights and {b_name} {b.output.dtype}: a tied weight has one dtype"
+            elif (a.id, a_weight) in targets:
+                problem = f"{a_name}.{a_weight} is tied twice"
+            elif (b.id, b_weight) in targets or any((t.layer, t.weight) == (b.id, b_weight) for t in out):
+                problem = f"{b_name}.{b_weight} is itself tied to another weight: tie both to that one"
+            elif any((t.source, t.source_weight) == (a.id, a_weight) for t in out):
+                problem = (
+                    f"{a_name}.{a_weight} already gives its weight to another tie: tie that one to {b_name}.{b_weight}"
+                )
+            if problem is not None:
+                self.ctx.error(
+                    "E123", problem, stmt.span, "cannot tie", labels, help="tie weights of equal shapes, each once"
+                )
+                ok = False
+                continue
+            targets[(a.id, a_weight)] = stmt.span
+            out.append(
+                TiedWeight(
+                    a.id,
+                    a_weight,
+                    b.id,
+                    b_weight,
+                    size(a_shape),
+                    stmt.span,
+                    self.ctx.line(stmt.span),
+                    self.ctx.text(stmt.span),
+                )
+            )
+        return tuple(out) if ok else None
 
     # ------------------------------------------------------------ statements
 
@@ -417,6 +555,8 @@ class Flow:
                 self.ctx.diag(Severity.WARNING, "W305", f"'{name}' is never used", scope.spans[name], "never used")
 
     def _statement(self, stmt: ast.Assign, scope: Scope, current: Tensor | None):
+        if isinstance(stmt, ast.Tie):
+            return self._tie(stmt, scope)
         value = self.value(stmt.value, scope)
         if not stmt.targets:
             if is_fn(value):
@@ -1100,6 +1240,7 @@ class Flow:
         node_id = self.ctx.state.node_id()
         group = node_id if first is None else first.group
         defined = getattr(fn, "span", span)
+        self.module_nodes.setdefault(id(fn), (group, tuple(nodes)))
         if first is None:
             self.ctx.state.named_applied[id(fn)] = _FirstUse(span, x.type, group, tuple(nodes))
         self.ctx.state.nodes.append(
@@ -1383,6 +1524,16 @@ class Flow:
         return out
 
     # ------------------------------------------------------------ blocks
+
+
+class _Tie(NamedTuple):
+    """A weight-tying statement and the layer values it names."""
+
+    stmt: ast.Tie
+    layer: LayerFn
+    layer_name: str
+    source: LayerFn
+    source_name: str
 
 
 class _FirstUse(NamedTuple):
