@@ -188,3 +188,138 @@ def test_the_onnx_export_feeds_every_use_from_one_initializer():
     exported, verified = export_and_verify(SIAMESE)
     assert verified.ok if hasattr(verified, "ok") else verified
     assert sorted(exported.weights) == ["tower.0.bias", "tower.0.weight", "tower.3.bias", "tower.3.weight"]
+
+
+# ---------------------------------------------------------------- weight tying
+
+TIED_LM = """\
+model TinyLM(tokens: long[N, T]) {
+    wte = Embedding(100, 16)
+    lm_head = Linear(16, 100, bias=False)
+    lm_head.weight = wte.weight
+    tokens -> wte -> LayerNorm(16) -> lm_head
+}
+"""
+
+
+class _TiedTwin(nn.Module):
+    """TinyLM written by hand: the head's weight is the embedding's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(100, 16)
+        self.layer_norm = nn.LayerNorm(16)
+        self.lm_head = nn.Linear(16, 100, bias=False)
+        self.lm_head.weight = self.wte.weight
+
+    def forward(self, tokens):
+        return self.lm_head(self.layer_norm(self.wte(tokens)))
+
+
+def test_a_tied_lm_head_counts_once_and_equals_its_twin():
+    result = check(TIED_LM)
+    assert result.ok and not result.diagnostics, [d.message for d in result.diagnostics]
+    twin = _TiedTwin()
+    reference = sum(p.numel() for p in twin.parameters())
+    assert result.program.models[0].param_count == reference == 100 * 16 + 32
+    built = nndsl.build(TIED_LM)
+    assert sum(p.numel() for p in built.parameters()) == reference
+    assert built.lm_head.weight is built.wte.weight
+    built.load_state_dict(twin.state_dict())
+    tokens = torch.randint(0, 100, (2, 7))
+    assert torch.equal(built.eval()(tokens), twin.eval()(tokens))
+    source = emit_program(result.program)
+    assert "        self.lm_head.weight = self.wte.weight\n" in source
+    assert source.index("self.lm_head.weight = self.wte.weight") > source.index("self.lm_head = nn.Linear(")
+
+
+def test_a_tie_may_come_before_the_layers_are_applied_or_after():
+    after = TIED_LM.replace("    lm_head.weight = wte.weight\n", "").replace(
+        "lm_head\n}", "lm_head\n    lm_head.weight = wte.weight\n}"
+    )
+    result = check(after)  # the last statement: the chain before it gives the output
+    assert result.ok and not result.diagnostics, [d.message for d in result.diagnostics]
+    assert result.program.models[0].param_count == 100 * 16 + 32
+    assert result.program.models[0].output.shape.dims[-1] == 100
+    inferred = TIED_LM.replace("Linear(16, 100, bias=False)", "Linear(out_features=100, bias=False)")
+    result = check(inferred)  # in_features is known once lm_head is applied, after the statement
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.program.models[0].param_count == 100 * 16 + 32
+
+
+def test_gpt2_small_with_the_head_tied_has_its_published_count():
+    text = """\
+model GPT2Counts(tokens: long[N, T], positions: long[N, T]) {
+    wte = Embedding(50257, 768)
+    wpe = Embedding(1024, 768)
+    lm_head = Linear(768, 50257, bias=False)
+    lm_head.weight = wte.weight
+    x = (tokens -> wte) + (positions -> wpe)
+    x -> TransformerEncoderLayer(768, 12, 3072, activation="gelu", batch_first=True, norm_first=True) * 12
+    -> LayerNorm(768) -> lm_head
+}
+"""
+    result = check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.program.models[0].param_count == 124_439_808
+
+
+def _tie_error(text: str):
+    result = check(text)
+    assert codes(result) == ["E123"], [(d.code, d.message) for d in result.diagnostics]
+    return result.diagnostics[0], result.program.source
+
+
+def test_tying_weights_of_different_shapes_is_an_error_at_the_statement():
+    diag, source = _tie_error(TIED_LM.replace("Embedding(100, 16)", "Embedding(90, 16)"))
+    assert source.line_col(diag.span.start) == (4, 5)
+    assert "[100, 16]" in diag.message and "[90, 16]" in diag.message
+    assert sorted(source.line_col(label.span.start)[0] for label in diag.secondary) == [2, 3]
+    # torch accepts the assignment silently, and the head then gives 90 features, not the 100 written
+    twin = nn.Linear(16, 100, bias=False)
+    twin.weight = nn.Embedding(90, 16).weight
+    assert twin(torch.randn(2, 16)).shape == (2, 90)
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (("lm_head.weight = wte.weight", "lm_head.bias = wte.weight"), "has no 'bias'"),
+        (("lm_head = Linear(16, 100, bias=False)", "lm_head = Linear(16, 100) -> ReLU"), "not a layer"),
+        (("-> lm_head\n", "\n"), "never applied"),
+        (("lm_head.weight = wte.weight", "lm_head.weight = lm_head.weight"), "to itself"),
+        (("lm_head.weight = wte.weight", "lm_head.weight = wte.weight\n    lm_head.weight = wte.weight"), "tied twice"),
+        (("lm_head.weight = wte.weight", "lm_head.weight = 3"), "named layer's weight"),
+    ],
+)
+def test_a_tie_that_cannot_be_made_is_an_error(change, fragment):
+    diag, _ = _tie_error(TIED_LM.replace(*change))
+    assert fragment in diag.message
+
+
+def test_a_tie_of_a_layer_defined_later_is_used_before_definition():
+    text = TIED_LM.replace("    lm_head = Linear(16, 100, bias=False)\n", "").replace(
+        "    tokens ->", "    lm_head = Linear(16, 100, bias=False)\n    tokens ->"
+    )
+    assert "E108" in codes(check(text))
+
+
+def test_a_tie_inside_a_block_is_refused_with_a_reason():
+    text = (
+        "block B(x: [N, D]) {\n    a = Linear(D, D)\n    b = Linear(D, D)\n    b.weight = a.weight\n"
+        "    x -> a -> b\n}\nmodel M(x: [N, 8]) { B }\n"
+    )
+    diag, _ = _tie_error(text)
+    assert "block" in diag.message
+
+
+def test_the_onnx_export_of_a_tied_head_has_one_initializer():
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from tests.onnx_support import export_and_verify
+
+    exported, _ = export_and_verify(TIED_LM)
+    assert sorted(exported.weights) == ["layer_norm.bias", "layer_norm.weight", "wte.weight"]
+    ops = [(n.op_type, list(n.input)) for n in exported.proto.graph.node]
+    assert ("Gather", ["wte.weight", "tokens"]) in ops
+    assert ("Transpose", ["wte.weight"]) in ops

@@ -129,7 +129,11 @@ class GraphBuilder:
     def project(self, x: str, weight: np.ndarray, weight_key: str, bias=None, bias_key: str = "") -> str:
         """``x @ weight^T + bias`` for a [out, in] weight and any rank of ``x`` (torch's Linear rule),
         the transpose done once here rather than at every run."""
-        y = self.op("MatMul", [x, self.weight(weight.T, weight_key)])
+        known = self._weight_keys.get((weight_key, weight.shape))
+        if known is not None and np.array_equal(self.weights[known], weight):  # a tied weight, held as is
+            y = self.op("MatMul", [x, self.transpose(known, (1, 0))])
+        else:
+            y = self.op("MatMul", [x, self.weight(weight.T, weight_key)])
         return y if bias is None else self.op("Add", [y, self.weight(bias, bias_key)])
 
     def shape_target(self, x: str, in_dims: tuple, out_dims: tuple) -> str:
