@@ -323,3 +323,15 @@ def test_the_onnx_export_of_a_tied_head_has_one_initializer():
     ops = [(n.op_type, list(n.input)) for n in exported.proto.graph.node]
     assert ("Gather", ["wte.weight", "tokens"]) in ops
     assert ("Transpose", ["wte.weight"]) in ops
+
+
+def test_an_error_in_a_later_use_shows_that_use_and_the_first():
+    text = SIAMESE.replace("x2: [N, 1, 28, 28]", "x2: [N, 3, 28, 28]")
+    result = check(text)
+    assert codes(result) == ["E201"]
+    diag = result.diagnostics[0]
+    lines = {result.program.source.line_col(label.span.start)[0]: label.message for label in diag.secondary}
+    assert "[N, 3, 28, 28]" in lines[4] and "[N, 1, 28, 28]" in lines[3]
+    # torch fails the same way: one Conv2d(1, 8, 3) cannot take 3 channels
+    with pytest.raises(RuntimeError):
+        nn.Conv2d(1, 8, 3)(torch.randn(2, 3, 28, 28))

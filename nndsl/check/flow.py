@@ -1216,10 +1216,13 @@ class Flow:
         first = self.ctx.state.named_applied.get(id(fn))
         nodes: list = []
         self.ctx.state.stack.append(nodes)
+        mark = len(self.ctx.sink.items)
         try:
             y = self._apply_fn(fn, x, span)
         finally:
             self.ctx.state.stack.pop()
+            if first is not None:
+                self._at_later_use(mark, named[1], x, span, first)
         if not any(n.own_params for n in walk(Graph((), tuple(nodes), ()))) or x.type is None or y.type is None:
             self.ctx.state.nodes.extend(nodes)  # without weights: the same computation wherever it is used
             return y
@@ -1260,6 +1263,19 @@ class Flow:
             )
         )
         return y
+
+    def _at_later_use(self, mark: int, name: str, x: Tensor, span: Span, first: _FirstUse) -> None:
+        """An error inside a shared module's later use (its layers are written where it is
+        defined) also shows the use and the first use, with their inputs."""
+        items = self.ctx.sink.items
+        for index in range(mark, len(items)):
+            d = items[index]
+            if d.severity is Severity.ERROR and d.source is self.ctx.source:
+                labels = (
+                    Label(span, f"'{name}' applied here to {x.type}"),
+                    Label(first.span, f"first applied to {first.input}"),
+                )
+                items[index] = d._replace(secondary=d.secondary + labels)
 
     def _agrees(self, first: _FirstUse, nodes: list, x: Tensor, span: Span, name: str) -> None:
         """E122: a later use of a shared module must build the module its first use built (the
