@@ -192,7 +192,8 @@ class SeqNode(NamedTuple):
 
     The uses of one shared module have the same ``group`` (a number unique in the model) and
     ``name`` (the spec's); each use's sub-graph is that use checked with its own input, and the
-    first use (``again`` False) holds the weights: later uses hold none of their own."""
+    first use (``again`` False) holds the weights: later uses hold none of their own. A shared
+    use's ``line`` and ``text`` are the module's definition (``tower = ...``), its ``span`` the use."""
 
     kind: str  # "repeat", "for", "param", "shared"
     input: int

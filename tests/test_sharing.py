@@ -335,3 +335,20 @@ def test_an_error_in_a_later_use_shows_that_use_and_the_first():
     # torch fails the same way: one Conv2d(1, 8, 3) cannot take 3 channels
     with pytest.raises(RuntimeError):
         nn.Conv2d(1, 8, 3)(torch.randn(2, 3, 28, 28))
+
+
+def test_a_shared_layer_can_be_tied_and_exports_one_initializer():
+    text = (
+        "model M(a: [N, 8], b: [N, 8]) {\n    f = Linear(8, 8)\n    g = Linear(out_features=8)\n"
+        "    g.weight = f.weight\n    p = a -> f -> g\n    q = b -> g\n    return p, q\n}\n"
+    )
+    result = check(text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.program.models[0].param_count == 64 + 8 + 8
+    built = nndsl.build(text)
+    assert sum(p.numel() for p in built.parameters()) == 80 and built.g.weight is built.f.weight
+    pytest.importorskip("onnxruntime")
+    from tests.onnx_support import export_and_verify
+
+    exported, _ = export_and_verify(text)
+    assert sorted(exported.weights) == ["f.bias", "f.weight", "g.bias"]
