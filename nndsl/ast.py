@@ -188,12 +188,22 @@ class Assign(NamedTuple):
     span: Span
 
 
+class Tie(NamedTuple):
+    """``lm_head.weight = wte.weight``: a named layer's weight made the other's (weight tying)."""
+
+    layer: Expr  # the layer whose weight is replaced (a NameRef when well formed)
+    weight: Name
+    value: Expr  # the weight it takes (``wte.weight``: a Call of wte with the selector ``weight``)
+    span: Span
+    targets = ()  # it defines no value
+
+
 class Return(NamedTuple):
     values: tuple[Expr, ...]
     span: Span
 
 
-Statement = Union[Assign, Return]
+Statement = Union[Assign, Return, Tie]
 
 
 class Body(NamedTuple):

@@ -47,6 +47,8 @@ CATALOGUE: dict[str, str] = {
     "E117": "invalid statement or return",
     "E118": "more work than the checker allows (nested repetitions, loops and num_layers multiply)",
     "E119": "tensor size beyond 64 bits, which no backend can hold",
+    "E122": "a shared module used where its first use built a different module (or inside another shared one)",
+    "E123": "invalid weight tying (not two named layers holding that weight, or weights of different shapes)",
     "E201": "size mismatch between a layer and its input",
     "E202": "input of the wrong rank",
     "E203": "input too small for the layer",

@@ -189,10 +189,16 @@ class ResidualNode(NamedTuple):
 
 
 class SeqNode(NamedTuple):
-    """A repetition (``Block(64) * 2``), a ``for`` loop, or a block's sub-network parameter
-    applied (``param`` names it): a sub-graph from one value to one value."""
+    """A repetition (``Block(64) * 2``), a ``for`` loop, a block's sub-network parameter
+    applied (``param`` names it), or one use of a named module applied more than once (kind
+    "shared"): a sub-graph from one value to one value.
 
-    kind: str  # "repeat", "for", "param"
+    The uses of one shared module have the same ``group`` (a number unique in the model) and
+    ``name`` (the spec's); each use's sub-graph is that use checked with its own input, and the
+    first use (``again`` False) holds the weights: later uses hold none of their own. A shared
+    use's ``line`` and ``text`` are the module's definition (``tower = ...``), its ``span`` the use."""
+
+    kind: str  # "repeat", "for", "param", "shared"
     input: int
     output: int
     type: TensorType
@@ -202,6 +208,9 @@ class SeqNode(NamedTuple):
     text: str
     param: str | None = None
     id: int = 0
+    name: str | None = None  # a shared module's name in the spec
+    group: int = 0  # a shared module's number, the same for each of its uses
+    again: bool = False  # a later use of a shared module: its weights are the first use's
 
     tag = "seq"
     own_params = 0
@@ -296,12 +305,31 @@ def subgraphs(node: Node, into_blocks: bool = True) -> tuple[Graph, ...]:
 
 
 def weights(nodes) -> int:
-    """The weights some nodes hold, those nested in them included."""
-    return sum(node.own_params + sum(weights(g.nodes) for g in node.graphs) for node in nodes)
+    """The weights some nodes hold, those nested in them included; a shared module's weights
+    count at its first use only."""
+    return sum(
+        node.own_params + sum(weights(g.nodes) for g in node.graphs)
+        for node in nodes
+        if not getattr(node, "again", False)
+    )
 
 
 def layers_of(graph: Graph) -> tuple[LayerNode, ...]:
     return tuple(n for n in walk(graph) if n.tag == "layer")
+
+
+class TiedWeight(NamedTuple):
+    """``lm_head.weight = wte.weight``: one layer's weight is another layer's, one tensor that
+    counts once. ``layer`` and ``source`` are LayerNode ids."""
+
+    layer: int
+    weight: str
+    source: int
+    source_weight: str
+    size: int  # its elements
+    span: Span
+    line: int
+    text: str
 
 
 class ModelIR(NamedTuple):
@@ -314,6 +342,7 @@ class ModelIR(NamedTuple):
     complete: bool = True  # False when checking stopped at an error
     output_names: tuple[str | None, ...] = ()
     names: Mapping[int, str] = MappingProxyType({})  # values the spec named
+    ties: tuple[TiedWeight, ...] = ()  # weights tied to another layer's, in the spec's order
 
     @property
     def input_name(self) -> str:
@@ -338,8 +367,8 @@ class ModelIR(NamedTuple):
 
     @property
     def param_count(self) -> int:
-        """The weights of every node, nested ones included."""
-        return weights(self.graph.nodes)
+        """The weights of every node, nested ones included; a tied weight counts once."""
+        return weights(self.graph.nodes) - sum(tie.size for tie in self.ties)
 
 
 class TrainCall(NamedTuple):

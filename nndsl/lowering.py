@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple, Union
 
 from nndsl.expr import Const, Expr, Ref, free_names
-from nndsl.ir import BlockNode, Graph, Program, SeqNode, SubNetwork, subgraphs, walk
+from nndsl.ir import BlockNode, Graph, Program, SeqNode, SubNetwork, layers_of, subgraphs, walk
 
 # ---------------------------------------------------------------- identifiers
 
@@ -166,7 +166,7 @@ class Attributes:
                 self._count(node.body)
                 if node.shortcut is not None and not node.shortcut_param:
                     self._count(node.shortcut)
-            elif node.tag == "seq" and node.kind != "param" and not pure(node.body):
+            elif node.tag == "seq" and node.kind not in ("param", "shared") and not pure(node.body):
                 self._count(node.body)
 
     def prefix(self, node) -> str | None:
@@ -175,6 +175,8 @@ class Attributes:
             return attr_prefix(node.layer) if node.layer.has_module else None
         if node.tag == "block":
             return snake(self.class_name(node))
+        if node.tag == "seq" and node.kind == "shared":  # the module the spec named, at its first use
+            return None if node.again else node.name
         if node.tag == "seq" and node.kind != "param" and pure(node.body):
             return "stage" if node.kind == "for" else "blocks"
         return None
@@ -209,7 +211,7 @@ def pure(graph: Graph) -> bool:
             if len(node.inputs) != 1 or node.inputs[0] != previous:
                 return False
             previous = node.output
-        elif node.tag == "seq" and node.kind != "param":
+        elif node.tag == "seq" and node.kind not in ("param", "shared"):
             if node.input != previous or not pure(node.body):
                 return False
             previous = node.output
@@ -728,6 +730,7 @@ class Layout:
         self.applied: set[str] = set()
         self.passed: set[str] = set()
         self.sub_network = sub_network
+        self.shared: dict[int, str] = {}  # a shared module's group -> the attribute holding it
 
     def _take(self, key: tuple, wanted: str) -> str:
         self.names[key] = self.attrs.take(wanted)
@@ -755,7 +758,9 @@ class Layout:
         elif node.tag == "block":
             self._module(node, path)
         elif node.tag == "seq":
-            if node.kind == "param":
+            if node.kind == "shared":
+                self._shared(node, path)
+            elif node.kind == "param":
                 self._sub_attr(node.param)
             elif pure(node.body):
                 self._module(node, path)
@@ -770,6 +775,26 @@ class Layout:
     def _module(self, node, path: tuple) -> None:
         attr = self.names[("module", path)] = self.attrs.module(node)
         self.modules.append((attr, self.construct(node, path)))
+
+    def _shared(self, node, path: tuple) -> None:
+        """A shared module: built at its first use, under the spec's name; every use calls it."""
+        if node.again:
+            self.names[("module", path)] = self.shared[node.group]
+            return
+        attr = self.names[("module", path)] = self.shared[node.group] = self.attrs.module(node)
+        self.modules.append((attr, self.shared_module(node, path)))
+
+    def shared_module(self, node, path: tuple) -> _Built:
+        """What a shared module's first use builds: one module, an nn.Sequential, or (where a
+        step has no module) a class of its own, whose attributes lie at ``(*path, "body")``."""
+        body = node.body
+        if not pure(body):
+            inner = self.classes[(*path, "body")] = Layout(self.grouping, body, self.cls, sub_network=True)
+            inner.add_graph(body, (*path, "body"))
+            return _SubClass(path, inner)
+        if len(body.nodes) == 1 and body.nodes[0].tag != "seq":
+            return self.construct(body.nodes[0], (*path, "body", 0))
+        return self.construct(node, path)
 
     def _sub_attr(self, param: str) -> None:
         self.applied.add(param)
@@ -912,7 +937,21 @@ class _Tree:
     def model(self, graph: Graph) -> Module:
         self.entries = []
         self.modules(model_layout(self.grouping, graph), graph, "", None)
+        self._shared_prefixes(graph)
         return _assemble(self.entries)
+
+    def _shared_prefixes(self, graph: Graph) -> None:
+        """Each layer of a shared module's later use has the state_dict prefix of the layer its
+        first use built (the uses build the same layers, in the same order)."""
+        first: dict[int, SeqNode] = {}
+        for node in walk(graph):
+            if node.tag == "seq" and node.kind == "shared":
+                if not node.again:
+                    first[node.group] = node
+                    continue
+                for built, use in zip(layers_of(first[node.group].body), layers_of(node.body)):
+                    if built.id in self.prefixes:
+                        self.prefixes[use.id] = self.prefixes[built.id]
 
 
 def model_layout(grouping: Grouping, graph: Graph) -> Layout:

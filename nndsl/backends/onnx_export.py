@@ -94,7 +94,9 @@ class LayerWeights:
         self.node = node
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}"
+        """The state_dict key of one of its tensors; a tied weight's is the layer's it is taken from."""
+        key = f"{self.prefix}.{name}"
+        return self.store.tied.get(key, key)
 
     def get(self, name: str) -> np.ndarray | None:
         return self.store.take(self.key(name))
@@ -146,6 +148,7 @@ class WeightStore:
     def __init__(self, tensors: Mapping[str, np.ndarray]):
         self.tensors = dict(tensors)
         self.read: set[str] = set()
+        self.tied: dict[str, str] = {}  # a tied weight's key -> the key of the weight it is
 
     def take(self, key: str) -> np.ndarray | None:
         value = self.tensors.get(key)
@@ -233,6 +236,10 @@ class _Exporter(Visitor):
         self.store = store
         self.g = GraphBuilder(opset)
         self.prefix = lower(program).prefixes  # layer id -> its state_dict prefix
+        for tie in model.ties:  # one initializer: the tied layer reads the weight it takes
+            key = f"{self.prefix[tie.layer]}.{tie.weight}"
+            store.tied[key] = f"{self.prefix[tie.source]}.{tie.source_weight}"
+            store.read.add(key)
         self.env: dict[int, str] = {}
         self.fold_into: dict[int, LayerNode] = {}  # the id of a conv or linear -> the BatchNorm after it
         self.folded: set[int] = set()

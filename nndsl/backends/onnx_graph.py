@@ -37,6 +37,7 @@ class GraphBuilder:
         self.weights: dict[str, np.ndarray] = {}
         self._taken: set[str] = set()
         self._constants: dict[tuple, str] = {}
+        self._weight_keys: dict[tuple, str] = {}  # (state_dict key, shape) -> its initializer
         self._node_count: dict[str, int] = {}
         self.scope = ""  # the layer being emitted (its state_dict prefix): names its nodes
 
@@ -76,9 +77,15 @@ class GraphBuilder:
         return name
 
     def weight(self, array: np.ndarray, name: str) -> str:
-        """A float32 initializer named after its state_dict key (``fc1.weight``)."""
-        name = self.fresh(name)
-        self.weights[name] = np.ascontiguousarray(array, dtype=np.float32)
+        """A float32 initializer named after its state_dict key (``fc1.weight``); a module
+        shared by several uses asks again for the same key and gets the same initializer."""
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        key = (name, array.shape)
+        known = self._weight_keys.get(key)
+        if known is not None and np.array_equal(self.weights[known], array):
+            return known
+        self._weight_keys[key] = name = self.fresh(name)
+        self.weights[name] = array
         return name
 
     def _add_initializer(self, name: str, array: np.ndarray) -> None:
@@ -122,7 +129,11 @@ class GraphBuilder:
     def project(self, x: str, weight: np.ndarray, weight_key: str, bias=None, bias_key: str = "") -> str:
         """``x @ weight^T + bias`` for a [out, in] weight and any rank of ``x`` (torch's Linear rule),
         the transpose done once here rather than at every run."""
-        y = self.op("MatMul", [x, self.weight(weight.T, weight_key)])
+        known = self._weight_keys.get((weight_key, weight.shape))
+        if known is not None and np.array_equal(self.weights[known], weight):  # a tied weight, held as is
+            y = self.op("MatMul", [x, self.transpose(known, (1, 0))])
+        else:
+            y = self.op("MatMul", [x, self.weight(weight.T, weight_key)])
         return y if bias is None else self.op("Add", [y, self.weight(bias, bias_key)])
 
     def shape_target(self, x: str, in_dims: tuple, out_dims: tuple) -> str:

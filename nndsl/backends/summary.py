@@ -92,7 +92,9 @@ class _ShapeRows(Visitor):
         self.rows.append((self._where(node), f"{node.block}({args})", str(node.types[-1]), f"{params:,}"))
 
     def seq(self, node: SeqNode) -> None:
-        if node.kind != "param":  # a sub-network argument's rows are where the block's use is
+        if node.again:  # a shared module applied again: its rows, and its weights, are at its first use
+            self.rows.append((self._where(node), f"{node.name} (shared, applied again)", str(node.type), "0"))
+        elif node.kind != "param":  # a sub-network argument's rows are where the block's use is
             self.run(node.body)
 
     def residual(self, node: ResidualNode) -> None:
@@ -104,6 +106,9 @@ def shape_table(model, source) -> str:
     """The ``--shapes`` table: where, layer, output shape and parameters, one row per node."""
     rows = [("", "layer", "output", "params")]
     _ShapeRows(source, rows, model.types).run(model.graph)
+    for tie in getattr(model, "ties", ()):  # the tied weight is counted at the layer it is taken from
+        line, col = source.line_col(tie.span.start)
+        rows.append((f"{line}:{col}", tie.text, "(tied)", f"-{tie.size:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     out = []
     for r in rows:

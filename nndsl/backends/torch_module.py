@@ -249,6 +249,20 @@ class _Program:
         signature = _signature(input_vars, ["torch.Tensor"] * len(input_vars), "torch.Tensor")
         return lines + writer.forward(signature, first.body.inputs, input_vars, shape_comments=False)
 
+    def _ties(self, model: ModelIR) -> list[str]:
+        """``self.lm_head.weight = self.wte.weight``: each tie, once both modules exist."""
+        if not model.ties:
+            return []
+        from nndsl.lowering import lower
+
+        prefixes = lower(self.program).prefixes
+        lines = []
+        for tie in model.ties:
+            target, source = _attribute(prefixes[tie.layer]), _attribute(prefixes[tie.source])
+            lines.append(f"        # line {tie.line}: {comment(tie.text)}")
+            lines.append(f"        self{target}.{tie.weight} = self{source}.{tie.source_weight}")
+        return lines
+
     def emit_model(self, model: ModelIR) -> list[str]:
         writer = _ClassWriter(self, model_layout(self.class_of, model.graph), model.graph, model.names, None)
         writer.add_graph(model.graph)
@@ -263,7 +277,7 @@ class _Program:
         result = ", ".join(str(t) for t in model.outputs)
         doc = docstring(f"{shapes} -> {result}, {model.param_count:,} parameters.")
         lines = [_header(self.model_classes[model.name]), doc, "", "    def __init__(self) -> None:"]
-        lines += ["        super().__init__()", *writer.init, ""]
+        lines += ["        super().__init__()", *writer.init, *self._ties(model), ""]
         signature = _signature(input_vars, annotations, returns)
         body = writer.forward(signature, model.graph.inputs, input_vars, shape_comments=True)
         inputs = [f"        # {comment(f'{n}: {t}')}" for n, t in zip(input_vars, model.input_types)]
@@ -411,11 +425,28 @@ class _ClassWriter:
         self.steps.append((node.inputs, (node.output,), _call_lines(f"self.{attr}", node), str(node.types[-1])))
 
     def _add_seq(self, node: SeqNode, path: tuple) -> None:
-        if node.kind == "param" or pure(node.body):
+        if node.kind == "shared":
+            self._add_shared(node, path)
+        elif node.kind == "param" or pure(node.body):
             attr = self._sub_attr(node.param) if node.kind == "param" else self._module(node, path)
             self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
         else:
             self.add_graph(node.body, (*path, "body"))
+
+    def _add_shared(self, node: SeqNode, path: tuple) -> None:
+        """A shared module: built in ``__init__`` at its first use, called at each use."""
+        attr = self.layout.names[("module", path)]
+        if not node.again:
+            self.init.append(f"        # line {node.line}: {comment(node.text)}")
+            if not pure(node.body):  # as the module tree lays it out (Layout.shared_module)
+                hint = "".join(part[:1].upper() + part[1:] for part in node.name.split("_"))
+                made = self.emitter._sub_network_class(node.body, self, (*path, "body"), hint, node.line)
+            elif len(node.body.nodes) == 1 and node.body.nodes[0].tag != "seq":
+                made = self.construct(node.body.nodes[0], (*path, "body", 0))
+            else:
+                made = self.construct(node, path)
+            self.init.extend(call(f"self.{attr} = ", made.func, made.positional, made.keywords, 8))
+        self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
 
     def _sub_attr(self, param: str) -> str:
         """The attribute holding a sub-network parameter of the block; a sub-network's class
@@ -642,6 +673,11 @@ def _def_line(name: str, params: list[str], returns: str) -> str:
     if len(inner) <= LINE_LENGTH:
         return f"    def {name}(\n{inner}\n    ) -> {returns}:"
     return f"    def {name}(\n" + "\n".join(f"        {p}," for p in ["self", *params]) + f"\n    ) -> {returns}:"
+
+
+def _attribute(prefix: str) -> str:
+    """A module's state_dict prefix as an attribute path: ``tower.3`` -> ``.tower[3]``."""
+    return "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in prefix.split("."))
 
 
 def _header(class_name: str) -> str:

@@ -10,6 +10,7 @@ them; layers come from nndsl.check.binding, tensor operations from nndsl.check.f
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import NamedTuple
 
 from nndsl import ast, layout, ops, shapes
 from nndsl.check.binding import Binding, unknown_layer_help
@@ -58,6 +59,8 @@ from nndsl.ir import (
     Program,
     ResidualNode,
     SeqNode,
+    TiedWeight,
+    walk,
     weights,
 )
 from nndsl.layers import lookup, suggest
@@ -65,6 +68,7 @@ from nndsl.layers.base import ShapeError, type_name
 from nndsl.operators import REGISTRY as OPERATORS
 from nndsl.operators import index as index_ops
 from nndsl.shapes import Shape, Sym, TensorType
+from nndsl.tying import TIEABLE, size, weight_shapes
 
 
 class Flow:
@@ -77,6 +81,9 @@ class Flow:
         self.binding = Binding(ctx, self.expression)
         self.blocks = Blocks(ctx, self.binding, self)
         self.functions = Functions(ctx, self.binding, self)
+        #: in the model being checked: each named module with weights -> the nodes its first use built
+        self.module_nodes: dict[int, tuple] = {}
+        self.ties: list[_Tie] = []  # the model's weight-tying statements, resolved when it is finished
 
     def check_imported(self, file: LoadedFile) -> Context:
         """Check a file read by an import, in this run: its constants, imports and blocks."""
@@ -259,6 +266,7 @@ class Flow:
     def _finish(self, name, names, inputs, scope, body, current, span, ok, warn_inputs) -> ModelIR:
         nodes: list = []
         outputs: tuple = ()
+        self.module_nodes, self.ties = {}, []
         self.ctx.state.stack.append(nodes)
         try:
             outputs = self._body(body, scope, current)
@@ -266,6 +274,12 @@ class Flow:
             ok = False
         finally:
             self.ctx.state.stack.pop()
+        tied = {
+            self.module_nodes[id(fn)][0] for t in self.ties for fn in (t.layer, t.source) if id(fn) in self.module_nodes
+        }
+        nodes, ok = self._unshare(nodes, ok, tied)
+        ties = self._resolve_ties()
+        ok = ok and ties is not None
         if self.ctx.state.poisoned:
             ok = False
         if ok and warn_inputs:
@@ -296,7 +310,169 @@ class Flow:
             complete=ok and bool(outputs),
             output_names=output_names,
             names=MappingProxyType(dict(self.ctx.state.names)),
+            ties=ties or (),
         )
+
+    def _unshare(self, nodes: list, ok: bool, tied: set[int]) -> tuple[list, bool]:
+        """The uses of named modules applied only once spliced back into the graph, as if the
+        module had not been named, but for the layers a tie names (``tied``, their groups: they
+        keep the spec's names); a shared module used inside another shared module is E122."""
+        shared = [n for n in walk(Graph((), tuple(nodes), ())) if n.tag == "seq" and n.kind == "shared"]
+        if not shared:
+            return nodes, ok
+        again = {n.group for n in shared if n.again} | tied
+
+        def splice(nodes) -> list:
+            out: list = []
+            for node in nodes:
+                node = node._make(v._replace(nodes=tuple(splice(v.nodes))) if isinstance(v, Graph) else v for v in node)
+                if node.tag == "seq" and node.kind == "shared" and node.group not in again:
+                    out.extend(node.body.nodes)
+                else:
+                    out.append(node)
+            return out
+
+        nodes = splice(nodes)
+        for node in walk(Graph((), tuple(nodes), ())):
+            if node.tag == "seq" and node.kind == "shared" and not node.again:
+                inner = next((n for n in walk(node.body) if n.tag == "seq" and n.kind == "shared"), None)
+                if inner is not None:
+                    self.ctx.error(
+                        "E122",
+                        f"'{inner.name}' is shared by several uses and applied inside '{node.name}', itself shared: "
+                        "a shared module inside another shared module is not supported yet",
+                        inner.span,
+                        f"'{inner.name}' applied here",
+                        (Label(node.span, f"'{node.name}' applied here"),),
+                        help=f"apply '{inner.name}' outside '{node.name}', or give one of them its own weights",
+                    )
+                    ok = False
+        return nodes, ok
+
+    # ------------------------------------------------------------ weight tying
+
+    def _tie(self, stmt: ast.Tie, scope: Scope) -> None:
+        """``lm_head.weight = wte.weight``: both named layers of this body, defined before the
+        statement; the shapes are compared when the model is finished (an inferred size is known
+        once the layer is applied, before or after the statement)."""
+        form = "tie a named layer's weight to another's: `lm_head.weight = wte.weight`"
+        value = stmt.value
+        if not isinstance(stmt.layer, ast.NameRef):
+            self.ctx.error(
+                "E123", "the target of a tie is a named layer's weight", stmt.layer.span, "not a name", help=form
+            )
+            raise Abort
+        if not (isinstance(value, ast.Call) and not value.args and value.selector is not None):
+            self.ctx.error(
+                "E123", "a weight is tied to a named layer's weight", value.span, "not a layer's weight", help=form
+            )
+            raise Abort
+        if scope.block is not None:
+            self.ctx.error(
+                "E123",
+                "weights are tied in a model's body; tying inside a block is not supported yet",
+                stmt.span,
+                "in a block",
+                help="name the layers in the model and tie them there",
+            )
+            raise Abort
+        sides = []
+        for name, span in ((stmt.layer.name, stmt.layer.span), (value.name.text, value.name.span)):
+            found, fn = self._lookup(name) if scope is self.ctx.scope else self._found_in(scope, name)
+            if not found:
+                self._undefined(name, span)
+            if not isinstance(fn, LayerFn):
+                self.ctx.error(
+                    "E123",
+                    f"'{name}' is {kind_name(fn)}, not a layer: a tie names the layers holding the weights",
+                    span,
+                    "not a layer",
+                    help=form,
+                )
+                raise Abort
+            sides.append(fn)
+        self.ties.append(_Tie(stmt, sides[0], stmt.layer.name, sides[1], value.name.text))
+
+    def _found_in(self, scope: Scope, name: str):
+        saved, self.ctx.scope = self.ctx.scope, scope
+        try:
+            return self._lookup(name)
+        finally:
+            self.ctx.scope = saved
+
+    def _resolve_ties(self) -> tuple[TiedWeight, ...] | None:
+        """The model's ties, each checked (both layers applied, holding the weights, of one shape
+        and dtype; a weight tied once, and not both a tie's target and another's source); None
+        after an error (E123, at the statement)."""
+        out: list[TiedWeight] = []
+        targets: dict[tuple[int, str], Span] = {}
+        ok = True
+        for tie in self.ties:
+            stmt = tie.stmt
+            found = []
+            for fn, name, weight, span in (
+                (tie.layer, tie.layer_name, stmt.weight.text, stmt.layer.span),
+                (tie.source, tie.source_name, stmt.value.selector.text, stmt.value.span),
+            ):
+                _, built = self.module_nodes.get(id(fn), (0, ()))
+                layer = next((n for n in built if n.tag == "layer"), None)
+                problem = None
+                shapes_of = None if layer is None else weight_shapes(layer.layer, layer.args)
+                if layer is None:
+                    problem = f"'{name}' is never applied, so it holds no weights to tie"
+                elif shapes_of is None:
+                    kinds = ", ".join(TIEABLE)
+                    problem = f"tying a {layer.layer.dsl_name()}'s weights is not supported (only {kinds})"
+                elif weight not in shapes_of:
+                    held = ", ".join(shapes_of) or "no weights"
+                    problem = f"'{name}' ({layer.text}) has no '{weight}': it holds {held}"
+                if problem is not None:
+                    self.ctx.error("E123", problem, span, "no such weight", (Label(fn.span, f"'{name}' defined here"),))
+                    ok = False
+                    break
+                found.append((layer, name, weight, shapes_of[weight], fn))
+            if len(found) < 2:
+                continue
+            (a, a_name, a_weight, a_shape, a_fn), (b, b_name, b_weight, b_shape, b_fn) = found
+            labels = (
+                Label(a_fn.span, f"{a_name}.{a_weight} is {list(a_shape)}"),
+                Label(b_fn.span, f"{b_name}.{b_weight} is {list(b_shape)}"),
+            )
+            problem = None
+            if a.id == b.id and a_weight == b_weight:
+                problem = f"this ties {a_name}.{a_weight} to itself"
+            elif a_shape != b_shape:
+                problem = f"{a_name}.{a_weight} is {list(a_shape)} and {b_name}.{b_weight} is {list(b_shape)}: a tied weight has one shape"
+            elif a.output.dtype != b.output.dtype:
+                problem = f"{a_name} holds {a.output.dtype} weights and {b_name} {b.output.dtype}: a tied weight has one dtype"
+            elif (a.id, a_weight) in targets:
+                problem = f"{a_name}.{a_weight} is tied twice"
+            elif (b.id, b_weight) in targets or any((t.layer, t.weight) == (b.id, b_weight) for t in out):
+                problem = f"{b_name}.{b_weight} is itself tied to another weight: tie both to that one"
+            elif any((t.source, t.source_weight) == (a.id, a_weight) for t in out):
+                problem = (
+                    f"{a_name}.{a_weight} already gives its weight to another tie: tie that one to {b_name}.{b_weight}"
+                )
+            if problem is not None:
+                self.ctx.error(
+                    "E123", problem, stmt.span, "cannot tie", labels, help="tie weights of equal shapes, each once"
+                )
+                ok = False
+                continue
+            targets[(a.id, a_weight)] = stmt.span
+            out.append(
+                TiedWeight(
+                    a.id,
+                    a_weight,
+                    b.id,
+                    b_weight,
+                    size(a_shape),
+                    stmt.span,
+                    self.ctx.line(stmt.span),
+                    self.ctx.text(stmt.span),
+                )
+            )
+        return tuple(out) if ok else None
 
     # ------------------------------------------------------------ statements
 
@@ -382,6 +558,8 @@ class Flow:
                 self.ctx.diag(Severity.WARNING, "W305", f"'{name}' is never used", scope.spans[name], "never used")
 
     def _statement(self, stmt: ast.Assign, scope: Scope, current: Tensor | None):
+        if isinstance(stmt, ast.Tie):
+            return self._tie(stmt, scope)
         self.functions.statement = stmt  # Parameter(...) is the value of a named statement only
         value = self.value(stmt.value, scope)
         if not stmt.targets:
@@ -1004,6 +1182,8 @@ class Flow:
             return self._strange_call(call)
         found, value = self._lookup(name)
         if found:
+            if call.args and call.selector is None and is_fn(value):
+                return self._call_module(call, value)
             if call.args or call.selector is not None:
                 self.ctx.kind_error(
                     f"'{name}' is {kind_name(value)}, not a layer: it takes no arguments",
@@ -1031,6 +1211,21 @@ class Flow:
             if not bound.validated:
                 raise Abort
         return LayerFn(bound, self.ctx.scope, call.span)
+
+    def _call_module(self, call: ast.Call, fn):
+        """``tower(x)``: a module value called with one tensor is applied to it, as ``x -> tower``."""
+        if isinstance(fn, PoisonFn):
+            return self.ctx.poisoned(call.span)
+        if len(call.args) != 1 or call.args[0].keyword is not None:
+            self.ctx.kind_error(
+                f"'{call.name.text}' is {kind_name(fn)}: calling it applies it to one tensor",
+                call.span,
+                "one tensor expected",
+                help=f"write {call.name.text}(x), or x -> {call.name.text}",
+            )
+        arg = call.args[0].value
+        x = self.tensor(self.expression(arg, False), arg)
+        return self.apply_module(fn, x, call.span)
 
     def _module_path(self, path: str, span: Span):
         """``nn.Linear``: torch's module path written before a layer's name."""
@@ -1162,43 +1357,129 @@ class Flow:
         finally:
             state.repeats = saved
 
+    def apply_module(self, fn, x: Tensor, span: Span) -> Tensor:
+        """A module value applied to one tensor: ``x -> fn`` and the call ``fn(x)`` alike."""
+        return self.apply(fn, x, span)
+
     def _apply_named(self, fn, x: Tensor, span: Span) -> Tensor:
-        """Apply ``fn``; a named sub-network with weights may be applied once only."""
+        """Apply ``fn``. A named module with weights is one module wherever it is applied (torch's
+        semantics): each use becomes a "shared" SeqNode checked with its own input, the first
+        holding the weights; a later use must build what the first built. Uses of a module
+        applied once are spliced back into the graph when the model is finished."""
         named = self.ctx.state.named.get(id(fn))
         if named is None:
             return self._apply_fn(fn, x, span)
-        mark = len(self.ctx.state.nodes)
-        y = self._apply_fn(fn, x, span)
-        if not weights(self.ctx.state.nodes[mark:]):
-            return y  # a sub-network without weights is the same computation wherever it is used
-        if id(fn) in self.ctx.state.named_applied:
+        first = self.ctx.state.named_applied.get(id(fn))
+        nodes: list = []
+        self.ctx.state.stack.append(nodes)
+        mark = len(self.ctx.sink.items)
+        try:
+            y = self._apply_fn(fn, x, span)
+        finally:
+            self.ctx.state.stack.pop()
+            if first is not None:
+                self._at_later_use(mark, named[1], x, span, first)
+        if not any(n.own_params for n in walk(Graph((), tuple(nodes), ()))) or x.type is None or y.type is None:
+            self.ctx.state.nodes.extend(nodes)  # without weights: the same computation wherever it is used
+            return y
+        name = named[1]
+        if first is not None and self.ctx.scope is not None and self.ctx.scope.block is not None:
             self.ctx.error(
                 "E115",
-                f"the sub-network '{named[1]}' has weights and is applied a second time: that would need "
-                "weights shared between the two places, which nndsl does not support yet",
+                f"the sub-network '{name}' has weights and is applied a second time in a block's body: "
+                "a module shared inside a block is not supported yet",
                 span,
                 "applied again",
-                (Label(self.ctx.state.named_applied[id(fn)], "first applied here"),),
-                help=f"write the layers out again for a second, separate '{named[1]}', or make it a block "
-                "and use the block twice",
+                (Label(first.span, "first applied here"),),
+                help=f"write the layers out again for a second, separate '{name}', or share it in the model",
             )
             raise Abort
-        self.ctx.state.named_applied[id(fn)] = span
+        if first is not None:
+            self._agrees(first, nodes, x, span, name)
+        node_id = self.ctx.state.node_id()
+        group = node_id if first is None else first.group
+        defined = getattr(fn, "span", span)
+        self.module_nodes.setdefault(id(fn), (group, tuple(nodes)))
+        if first is None:
+            self.ctx.state.named_applied[id(fn)] = _FirstUse(span, x.type, group, tuple(nodes))
+        self.ctx.state.nodes.append(
+            SeqNode(
+                "shared",
+                x.id,
+                y.id,
+                y.type,
+                Graph((x.id,), tuple(nodes), (y.id,)),
+                span,
+                self.ctx.line(defined),  # the module as the spec defines it, for the emitted comment
+                self.ctx.text(defined),
+                id=node_id,
+                name=name,
+                group=group,
+                again=first is not None,
+            )
+        )
         return y
 
-    def _copies(self, run_once, times: int, x: Tensor) -> Tensor:
+    def _at_later_use(self, mark: int, name: str, x: Tensor, span: Span, first: _FirstUse) -> None:
+        """An error inside a shared module's later use (its layers are written where it is
+        defined) also shows the use and the first use, with their inputs."""
+        items = self.ctx.sink.items
+        for index in range(mark, len(items)):
+            d = items[index]
+            if d.severity is Severity.ERROR and d.source is self.ctx.source:
+                labels = (
+                    Label(span, f"'{name}' applied here to {x.type}"),
+                    Label(first.span, f"first applied to {first.input}"),
+                )
+                items[index] = d._replace(secondary=d.secondary + labels)
+
+    def _agrees(self, first: _FirstUse, nodes: list, x: Tensor, span: Span, name: str) -> None:
+        """E122: a later use of a shared module must build the module its first use built (the
+        same layers with the same arguments, inferred ones included, and weights of one dtype)."""
+        before, now = _built(first.nodes), _built(nodes)
+        problem = None
+        if len(before) != len(now):
+            problem = f"it builds {len(now)} layers here and {len(before)} at its first use"
+        for (a, a_args, a_dtype), (b, b_args, b_dtype) in zip(before, now):
+            if problem is not None:
+                break
+            if a.layer is not b.layer:
+                problem = f"it builds {b.layer.dsl_name()} here where its first use built {a.layer.dsl_name()}"
+            elif a_args != b_args:
+                key = next(k for k in {**a_args, **b_args} if a_args.get(k) != b_args.get(k))
+                problem = (
+                    f"its {a.layer.dsl_name()} needs {key}={b_args.get(key)!r} here, "
+                    f"but its first use built it with {key}={a_args.get(key)!r}"
+                )
+            elif a_dtype != b_dtype:
+                problem = f"its {a.layer.dsl_name()} holds {a_dtype} weights, and this input is {b_dtype}"
+        if problem is None:
+            return
+        self.ctx.error(
+            "E122",
+            f"'{name}' is one module shared by its uses: applied here to {x.type}, {problem} "
+            f"(its first use was applied to {first.input})",
+            span,
+            f"applied to {x.type}",
+            (Label(first.span, f"first applied to {first.input}"),),
+            help=f"give each use an input of the first use's shape, or define a second '{name}' with its own weights",
+        )
+        raise Abort
+
+    def _copies(self, run_once, times: int, x: Tensor, fresh: bool = False) -> Tensor:
         """``run_once`` applied ``times`` times in sequence, each a separate copy of its layers: a named
-        sub-network applied in the body is applied once per copy."""
+        sub-network applied in the body is applied once per copy. With ``fresh`` (a repetition,
+        ``tower * 3``), each copy is new, apart from any use of the named module outside it."""
         before = dict(self.ctx.state.named_applied)
         after_first = None
         for index in range(times):
-            self.ctx.state.named_applied = dict(before)
+            self.ctx.state.named_applied = {} if fresh else dict(before)
             x = run_once(index, x)
             if x.type is None:  # the body's first error is reported; its repetitions add none
                 break
             if after_first is None:
                 after_first = self.ctx.state.named_applied
-        self.ctx.state.named_applied = before if after_first is None else after_first
+        self.ctx.state.named_applied = before if after_first is None or fresh else after_first
         return x
 
     def _apply_fn(self, fn, x: Tensor, span: Span) -> Tensor:
@@ -1229,7 +1510,7 @@ class Flow:
         if isinstance(fn, RepeatFn):
 
             def repeat():
-                return self._copies(lambda _, y: self.apply(fn.fn, y, span), fn.times, x)
+                return self._copies(lambda _, y: self.apply(fn.fn, y, span), fn.times, x, fresh=True)
 
             return self._repeated(fn.times, fn.span, lambda: self._nested(repeat, "repeat", x, fn.span))
         if isinstance(fn, ForFn):
@@ -1415,6 +1696,35 @@ class Flow:
         return out
 
     # ------------------------------------------------------------ blocks
+
+
+class _Tie(NamedTuple):
+    """A weight-tying statement and the layer values it names."""
+
+    stmt: ast.Tie
+    layer: LayerFn
+    layer_name: str
+    source: LayerFn
+    source_name: str
+
+
+class _FirstUse(NamedTuple):
+    """The first use of a shared module: where, on what input, its group, the nodes it built."""
+
+    span: Span
+    input: TensorType
+    group: int
+    nodes: tuple
+
+
+def _built(nodes) -> list[tuple]:
+    """Each layer that builds a module in ``nodes`` (nested ones included): the node, its
+    arguments, and the dtype of its weights (None without weights)."""
+    out = []
+    for node in walk(Graph((), tuple(nodes), ())):
+        if node.tag == "layer" and node.layer.has_module:
+            out.append((node, dict(node.args), node.output.dtype if node.params else None))
+    return out
 
 
 def _substituted(node, bindings):

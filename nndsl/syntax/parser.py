@@ -231,6 +231,10 @@ class _ToAst(Transformer):
         targets = tuple(_name(t) for t in _tokens(children, "NAME"))
         return ast.Assign(targets, children[-1], _span_of(children))
 
+    def tie(self, children):
+        (weight,) = _tokens(children, "NAME")
+        return ast.Tie(children[0], _name(weight), children[-1], _span_of(children))
+
     def return_stmt(self, children):
         return ast.Return(tuple(_nodes(children)), _span_of(children))
 
