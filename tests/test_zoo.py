@@ -245,7 +245,18 @@ def test_zoo_model_equals_its_twin(zoo):
         torch.testing.assert_close(ours, theirs, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize("zoo", _twinned(), indirect=True)
+#: above this many parameters a model's ONNX check here is marked slow: tests/test_onnx_export.py
+#: verifies the export of every zoo model already, and a large one costs about 20 s each time
+LARGE = 5_000_000
+
+
+def _onnx_cases() -> list:
+    return [
+        pytest.param(stem, marks=pytest.mark.slow) if _twin(stem).REFERENCE > LARGE else stem for stem in _twinned()
+    ]
+
+
+@pytest.mark.parametrize("zoo", _onnx_cases(), indirect=True)
 def test_zoo_model_exports_to_onnx_verified(zoo):
     """The export of the built module's own weights, verified by nndsl against the same module."""
     from nndsl.backends.onnx_export import export_model
