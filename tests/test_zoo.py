@@ -4,8 +4,7 @@ gives torch's shapes at every layer, and has the reference parameter count.
 A model with a twin in tests/twins/<stem>.py (a hand-written torch module and its reference
 count) is also compared with it: the same count (checker, built module, twin, reference), the
 same outputs on the same weights copied by position in eval mode, and its ONNX export verified
-against torch. The other counts are torchvision's published figures, or those of the
-hand-written equivalents below. Each model is built once per module (a module-scoped fixture)
+against torch. The other counts are torchvision's published figures. Each model is built once per module (a module-scoped fixture)
 and shared by its checks.
 """
 
@@ -37,54 +36,6 @@ REFERENCE_COUNTS = {
 }
 
 
-# ---------------------------------------------------------------- hand-written equivalents
-
-
-class _DoubleConv(nn.Sequential):
-    def __init__(self, cin, cout):
-        super().__init__(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(),
-        )
-
-
-class _UNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.down = nn.ModuleList([_DoubleConv(1, 16), _DoubleConv(16, 32), _DoubleConv(32, 64), _DoubleConv(64, 128)])
-        self.ups = nn.ModuleList([nn.ConvTranspose2d(c, c // 2, 2, stride=2) for c in (128, 64, 32)])
-        self.mix = nn.ModuleList([_DoubleConv(128, 64), _DoubleConv(64, 32), _DoubleConv(32, 16)])
-        self.head = nn.Conv2d(16, 2, 1)
-
-
-class _Inception(nn.Module):
-    def __init__(self, cin, c1, c3r, c3, c5r, c5, pool):
-        super().__init__()
-        self.b1 = nn.Conv2d(cin, c1, 1)
-        self.b3 = nn.Sequential(nn.Conv2d(cin, c3r, 1), nn.Conv2d(c3r, c3, 3, padding=1))
-        self.b5 = nn.Sequential(nn.Conv2d(cin, c5r, 1), nn.Conv2d(c5r, c5, 5, padding=2))
-        self.bp = nn.Conv2d(cin, pool, 1)
-
-
-class _InceptionNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(3, 192, 3, padding=1)
-        self.a = _Inception(192, 64, 96, 128, 16, 32, 32)
-        self.b = _Inception(256, 128, 128, 192, 32, 96, 64)
-        self.fc = nn.Linear(480, 10)
-
-
-HAND_WRITTEN = {
-    "unet": _UNet,
-    "inception": _InceptionNet,
-}
-
-
 # ---------------------------------------------------------------- the tests
 
 #: float32 through a deep net: kernels that add in another order differ by a few ulps per layer
@@ -106,13 +57,11 @@ def _twin(stem: str) -> ModuleType:
 def _reference(stem: str) -> int:
     if stem in REFERENCE_COUNTS:
         return REFERENCE_COUNTS[stem]
-    if stem in HAND_WRITTEN:
-        return sum(p.numel() for p in HAND_WRITTEN[stem]().parameters())
     return _twin(stem).REFERENCE
 
 
 def test_every_zoo_model_has_a_reference():
-    assert set(_zoo_models()) == set(REFERENCE_COUNTS) | set(HAND_WRITTEN) | set(_twinned())
+    assert set(_zoo_models()) == set(REFERENCE_COUNTS) | set(_twinned())
 
 
 def test_every_twin_has_a_zoo_model_or_a_draft_spec():
