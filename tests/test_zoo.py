@@ -4,8 +4,8 @@ gives torch's shapes at every layer, and has the reference parameter count.
 A model with a twin in tests/twins/<stem>.py (a hand-written torch module and its reference
 count) is also compared with it: the same count (checker, built module, twin, reference), the
 same outputs on the same weights copied by position in eval mode, and its ONNX export verified
-against torch. The other counts are torchvision's published figures. Each model is built once per module (a module-scoped fixture)
-and shared by its checks.
+against torch. The other counts are torchvision's published figures. Each model is built once
+per module (a module-scoped fixture) and shared by its checks.
 """
 
 from __future__ import annotations
@@ -72,11 +72,25 @@ def test_every_twin_has_a_zoo_model_or_a_draft_spec():
         assert f"## {stem}\n" in readme, f"tests/twins/{stem}.py has neither specs/zoo/{stem}.nn nor a draft"
 
 
-def _concrete(shape, batch: int) -> tuple[int, ...]:
-    bindings = {Sym("N"): batch, Sym("T"): 9}
-    dims = tuple(substitute(d, bindings) for d in shape.dims)
+#: the sizes of the symbols in the inputs a test makes (a twin's ``inputs`` may choose others)
+DEFAULT_SIZES = {"T": 9, "S": 7}
+
+
+def _concrete(shape, sizes: dict[str, int]) -> tuple[int, ...]:
+    dims = tuple(substitute(d, {Sym(k): v for k, v in sizes.items()}) for d in shape.dims)
     assert all(isinstance(d, int) for d in dims), f"unbound symbol in {shape}"
     return dims
+
+
+def _sizes_of(model_ir, inputs) -> dict[str, int]:
+    """The sizes the inputs give the symbols their declarations name as whole dimensions."""
+    sizes: dict[str, int] = {}
+    for declared, value in zip(model_ir.input_types, inputs):
+        for dim, size in zip(declared.shape.dims, value.shape):
+            for atom in dim.atoms() if hasattr(dim, "atoms") else ():
+                if isinstance(atom, Sym) and substitute(dim, {atom: size}) == size:
+                    sizes.setdefault(atom.name, size)
+    return sizes
 
 
 @pytest.fixture(scope="module")
@@ -98,16 +112,22 @@ def zoo(request) -> SimpleNamespace:
         inputs = tuple(
             torch.randint(0, 100, dims) if t.dtype == "int64" else torch.randn(dims)
             for t in model_ir.input_types
-            for dims in [_concrete(t.shape, batch)]
+            for dims in [_concrete(t.shape, {"N": batch, **DEFAULT_SIZES})]
         )
     yield SimpleNamespace(
-        stem=stem, program=result.program, model=model_ir, module=module, batch=batch, inputs=inputs, twin=twin
+        stem=stem,
+        program=result.program,
+        model=model_ir,
+        module=module,
+        inputs=inputs,
+        twin=twin,
+        sizes=_sizes_of(model_ir, inputs),
     )
 
 
 @pytest.mark.parametrize("zoo", _zoo_models(), indirect=True)
 def test_zoo_model_runs_with_the_checked_shapes_and_reference_count(zoo):
-    model_ir, module, batch = zoo.model, zoo.module, zoo.batch
+    model_ir, module, sizes = zoo.model, zoo.module, zoo.sizes
     expected = _reference(zoo.stem)
     assert model_ir.param_count == expected
     assert sum(p.numel() for p in module.parameters()) == expected
@@ -136,12 +156,12 @@ def test_zoo_model_runs_with_the_checked_shapes_and_reference_count(zoo):
         for handle in handles:
             handle.remove()
     outs = out if isinstance(out, tuple) else (out,)
-    assert [tuple(o.shape) for o in outs] == [_concrete(t.shape, batch) for t in model_ir.outputs]
+    assert [tuple(o.shape) for o in outs] == [_concrete(t.shape, sizes) for t in model_ir.outputs]
 
     assert [name for name, _ in seen] == [n.layer.torch_name() for n in layers]
     for (_, got), node in zip(seen, layers):
         if node.selector in (None, "output"):
-            assert got == _concrete(node.output.shape, batch), f"{node.text}: torch {got}, checker {node.output}"
+            assert got == _concrete(node.output.shape, sizes), f"{node.text}: torch {got}, checker {node.output}"
 
 
 def copy_by_position(source: nn.Module, target: nn.Module) -> None:
