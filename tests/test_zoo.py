@@ -217,15 +217,13 @@ def test_zoo_model_equals_its_twin(zoo):
         torch.testing.assert_close(ours, theirs, rtol=RTOL, atol=ATOL)
 
 
-#: above this many parameters a model's ONNX check here is marked slow: tests/test_onnx_export.py
-#: verifies the export of every zoo model already, and a large one costs about 20 s each time
+#: above this many parameters a model's export is verified only by tests/test_onnx_export.py, which
+#: verifies every zoo model's (a large one costs about 20 s each time)
 LARGE = 5_000_000
 
 
-def _onnx_cases() -> list:
-    return [
-        pytest.param(stem, marks=pytest.mark.slow) if _twin(stem).REFERENCE > LARGE else stem for stem in _twinned()
-    ]
+def _onnx_cases() -> list[str]:
+    return [stem for stem in _twinned() if _twin(stem).REFERENCE <= LARGE]
 
 
 @pytest.mark.parametrize("zoo", _onnx_cases(), indirect=True)
