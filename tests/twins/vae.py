@@ -1,4 +1,4 @@
-"""A variational autoencoder for flattened 28x28 images (Kingma and Welling, 2013) with the
+"""A variational autoencoder for 28x28 images ([N, 1, 28, 28], flattened inside) (Kingma and Welling, 2013) with the
 reparameterisation inside the model: z = mu + exp(0.5 * logvar) * randn_like(mu). Returns
 (reconstruction, mu, logvar).
 
@@ -29,10 +29,10 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, pixels), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = self.encoder(x)
+        h = self.encoder(x.flatten(1))
         mu, logvar = self.mu(h), self.logvar(h)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return self.decoder(z), mu, logvar
+        return self.decoder(z).reshape(-1, 1, 28, 28), mu, logvar
 
 
 def build() -> nn.Module:
