@@ -55,6 +55,7 @@ CATALOGUE: dict[str, str] = {
     "E206": "invalid reshape",
     "E207": "layer configuration rejected for this input",
     "E208": "shapes of combined values do not match (element-wise, cat, residual)",
+    "E216": "invalid extra input or forward argument in a layer call (unknown, repeated, too many)",
     "E209": "view of reordered memory that torch cannot make without a copy",
     "W301": "size constraint that cannot be verified statically",
     "W302": "configuration torch accepts with a warning",

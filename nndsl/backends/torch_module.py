@@ -350,9 +350,13 @@ class _ClassWriter:
         args = node.args if node.layer.has_module else self._forward_args(node, path)
 
         def emit(var, node=node, attr=attr, args=args):
+            if node.extra or node.forward:  # a call with the forward's further inputs and flags
+                inputs = {name: var(value) for name, value in node.extra}
+                src, dst = var(node.src), var(node.dst)
+                return node.layer.forward_call(attr, src, dst, args, node.selector, inputs, dict(node.forward))
             return node.layer.forward_statements(attr, var(node.src), var(node.dst), args, node.selector)
 
-        self.steps.append(((node.src,), (node.dst,), emit, str(node.output)))
+        self.steps.append((node.reads, (node.dst,), emit, str(node.output)))
 
     def _add_op(self, node: OpNode, path: tuple) -> None:
         note = ", ".join(str(t) for t in node.types)

@@ -274,6 +274,12 @@ class Layer:
     #: False for tensor operations with no nn.Module (reshape, permute, mean): the torch
     #: backend gives them no attribute and ``forward_statements`` gets ``attr=None``
     has_module: ClassVar[bool] = True
+    #: the forward's further tensor inputs after the first, in torch's order and by torch's
+    #: names (MultiheadAttention: key, value, key_padding_mask, attn_mask); given by calling
+    #: the layer value with tensors: ``MultiheadAttention(16, 4)(q, k, v, attn_mask=m)``
+    tensor_inputs: ClassVar[tuple[str, ...]] = ()
+    #: the forward's non-tensor arguments (need_weights, is_causal), given by keyword in such a call
+    forward_params: ClassVar[tuple[Param, ...]] = ()
 
     @classmethod
     def dsl_name(cls) -> str:
@@ -312,6 +318,20 @@ class Layer:
 
     @classmethod
     def output(cls, args: dict, x: TensorType, ctx: Context) -> TensorType:
+        raise NotImplementedError
+
+    @classmethod
+    def output_with(
+        cls, args: dict, x: TensorType, inputs: dict[str, TensorType], forward: dict, ctx: Context
+    ) -> TensorType:
+        """The shape rule for a call with extra inputs (``inputs`` by forward name, only those
+        given) and forward arguments (``forward``, every one of ``forward_params``)."""
+        return cls.output(args, x, ctx)
+
+    @classmethod
+    def forward_call(cls, attr: str, src: str, dst: str, args: dict, selector, inputs: dict, forward: dict):
+        """``forward_statements`` for a call with extra inputs (variable names by forward name)
+        and the forward arguments the spec gave."""
         raise NotImplementedError
 
     @classmethod

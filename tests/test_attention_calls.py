@@ -1,0 +1,207 @@
+"""Layers called with several tensors (``MultiheadAttention(...)(q, k, v, key_padding_mask=pad)``):
+the checker's shapes and errors against torch's, the emitted module's values against torch's own
+modules on copied weights, the ONNX export's refusal where no mapping exists."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import nndsl
+from nndsl.api import check_source
+
+DIMS = {"N": 2, "L": 5, "S": 7}
+
+
+def _spec(inputs: str, body: str) -> str:
+    return f"model M({inputs}) {{\n    {body}\n    return y\n}}\n"
+
+
+def _errors(text: str) -> list:
+    return [(d.code, d.span.start) for d in check_source(text).errors]
+
+
+def _tensor(shape, dtype: str) -> torch.Tensor:
+    if dtype == "bool":
+        return torch.rand(shape) > 0.6
+    return torch.randn(shape)
+
+
+# (constructor, spec inputs, call arguments after the query, torch kwargs order) -- each runs in
+# torch and in the emitted module on copied weights
+CASES = [
+    (
+        "MultiheadAttention(16, 4, batch_first=True, kdim=8, vdim=6)",
+        {"q": ("float32", (2, 5, 16)), "k": ("float32", (2, 7, 8)), "v": ("float32", (2, 7, 6))},
+        "q, k, v",
+    ),
+    (
+        "MultiheadAttention(16, 4, batch_first=True)",
+        {"q": ("float32", (2, 5, 16)), "m": ("float32", (2, 7, 16)), "pad": ("bool", (2, 7))},
+        "q, m, m, key_padding_mask=pad",
+    ),
+    (
+        "MultiheadAttention(16, 2)",
+        {"q": ("float32", (5, 2, 16)), "m": ("float32", (7, 2, 16)), "am": ("float32", (5, 7))},
+        "q, m, m, attn_mask=am",
+    ),
+    (
+        "MultiheadAttention(16, 2, batch_first=True)",
+        {"q": ("float32", (2, 5, 16)), "m": ("float32", (2, 7, 16)), "am": ("bool", (4, 5, 7))},
+        "q, m, m, attn_mask=am",
+    ),
+    (
+        "MultiheadAttention(8, 2)",
+        {"q": ("float32", (5, 8)), "m": ("float32", (7, 8)), "pad": ("bool", (7,)), "am": ("bool", (5, 7))},
+        "q, m, m, key_padding_mask=pad, attn_mask=am",
+    ),
+    (
+        "MultiheadAttention(8, 2, batch_first=True)",
+        {"q": ("float32", (2, 5, 8)), "am": ("bool", (5, 5))},
+        "q, q, q, attn_mask=am, is_causal=True",
+    ),
+]
+
+
+def _declared(inputs: dict) -> str:
+    parts = []
+    for name, (dtype, shape) in inputs.items():
+        prefix = "bool" if dtype == "bool" else ""
+        parts.append(f"{name}: {prefix}[{', '.join(map(str, shape))}]")
+    return ", ".join(parts)
+
+
+@pytest.mark.parametrize("ctor, inputs, call", CASES)
+def test_emitted_module_equals_torch(ctor, inputs, call):
+    spec = _spec(_declared(inputs), f"y = {ctor}({call})")
+    result = check_source(spec)
+    assert result.ok, result.errors
+    model = result.program.models[0]
+    torch.manual_seed(0)
+    built = nndsl.build(spec).eval()
+    reference = eval("nn." + ctor, {"nn": nn}).eval()  # noqa: S307 - the constructor of the spec
+    state = {k.split(".", 1)[1]: v for k, v in built.state_dict().items()}
+    reference.load_state_dict(state)
+    assert model.param_count == sum(p.numel() for p in reference.parameters())
+    values = {name: _tensor(shape, dtype) for name, (dtype, shape) in inputs.items()}
+    if "am" in values and "is_causal" in call:
+        values["am"] = torch.triu(torch.ones(5, 5, dtype=torch.bool), 1)
+    with torch.no_grad():
+        got = built(*values.values())
+        want = eval(  # noqa: S307 - the call of the spec, on the same tensors
+            f"reference({call}, need_weights=False)[0]", {"reference": reference, **values}
+        )
+    assert list(got.shape) == [int(str(d)) for d in model.output.shape.dims]
+    torch.testing.assert_close(got, want, equal_nan=True)
+
+
+def _torch_raises(ctor: str, values: dict, call: str) -> bool:
+    module = eval("nn." + ctor, {"nn": nn})  # noqa: S307
+    try:
+        eval(f"module({call})", {"module": module, **values})  # noqa: S307
+    except (RuntimeError, AssertionError, ValueError):
+        return True
+    return False
+
+
+# shapes the checker and torch judge alike: (query, key/value, key_padding_mask, attn_mask)
+MASKS = [
+    ((2, 5, 16), (2, 7, 16), (2, 7), None),
+    ((2, 5, 16), (2, 7, 16), (2, 6), None),
+    ((2, 5, 16), (2, 7, 16), (7,), None),
+    ((5, 16), (7, 16), (7,), None),
+    ((5, 16), (7, 16), (1, 7), None),
+    ((2, 5, 16), (2, 7, 16), None, (5, 7)),
+    ((2, 5, 16), (2, 7, 16), None, (7, 5)),
+    ((2, 5, 16), (2, 7, 16), None, (8, 5, 7)),
+    ((2, 5, 16), (2, 7, 16), None, (4, 5, 7)),
+    ((5, 16), (7, 16), None, (4, 5, 7)),
+    ((5, 16), (7, 16), None, (5, 7)),
+    ((2, 5, 16), (3, 7, 16), None, None),
+    ((2, 5, 16), (7, 16), None, None),
+]
+
+
+@pytest.mark.parametrize("query, key, pad, mask", MASKS)
+@pytest.mark.parametrize("dtype", ["bool", "float32"])
+def test_mask_shapes_agree_with_torch(query, key, pad, mask, dtype):
+    ctor = "MultiheadAttention(16, 4, batch_first=True)"
+    inputs = {"q": ("float32", query), "m": ("float32", key)}
+    call = "q, m, m"
+    if pad is not None:
+        inputs["pad"] = (dtype, pad)
+        call += ", key_padding_mask=pad"
+    if mask is not None:
+        inputs["am"] = (dtype, mask)
+        call += ", attn_mask=am"
+    errors = _errors(_spec(_declared(inputs), f"y = {ctor}({call})"))
+    values = {name: _tensor(shape, t) for name, (t, shape) in inputs.items()}
+    assert bool(errors) == _torch_raises(ctor, values, call), errors
+
+
+def test_integer_mask_is_refused_as_torch_does():
+    spec = _spec(
+        "q: [2, 5, 16], am: long[5, 5]", "y = MultiheadAttention(16, 4, batch_first=True)(q, q, q, attn_mask=am)"
+    )
+    assert [code for code, _ in _errors(spec)] == ["E204"]
+    with pytest.raises(AssertionError, match="only bool and floating"):
+        nn.MultiheadAttention(16, 4, batch_first=True)(*[torch.randn(2, 5, 16)] * 3, attn_mask=torch.zeros(5, 5).long())
+
+
+def test_is_causal_needs_attn_mask_as_in_torch():
+    spec = _spec("q: [2, 5, 16]", "y = MultiheadAttention(16, 4, batch_first=True)(q, q, q, is_causal=True)")
+    errors = check_source(spec).errors
+    assert [d.code for d in errors] == ["E207"]
+    assert spec[errors[0].span.start : errors[0].span.end] == "is_causal=True"
+    with pytest.raises(RuntimeError, match="Need attn_mask"):
+        nn.MultiheadAttention(16, 4, batch_first=True)(*[torch.randn(2, 5, 16)] * 3, is_causal=True)
+
+
+@pytest.mark.parametrize(
+    "call, code, at",
+    [
+        ("(q, q, q, key_padding_mask=pad)", "E201", "key_padding_mask=pad"),
+        ("(q, q, q, key_mask=pad)", "E216", "key_mask"),
+        ("(q, q, q, pad, pad, pad)", "E216", "pad"),
+        ("(q, q, q, need_weights=3)", "E216", "need_weights=3"),
+        ("(q, q)", "E216", None),
+        ("(3)", "E114", "3"),
+    ],
+)
+def test_call_errors_are_positioned(call, code, at):
+    spec = _spec("q: [2, 5, 16], pad: bool[2, 6]", f"y = MultiheadAttention(16, 4, batch_first=True){call}")
+    errors = check_source(spec).errors
+    assert errors and errors[0].code == code
+    if at is not None:
+        assert spec[errors[0].span.start : errors[0].span.end] == at
+
+
+def test_kdim_without_key_is_refused():
+    spec = _spec("q: [2, 5, 16]", "y = MultiheadAttention(16, 4, kdim=8)(q)")
+    assert [d.code for d in check_source(spec).errors] == ["E107"]
+
+
+def test_named_layer_called_with_tensors():
+    spec = (
+        "model M(q: [2, 5, 16], m: [2, 7, 16]) {\n"
+        "    attn = MultiheadAttention(16, 4, batch_first=True)\n"
+        "    y = attn(q, m, m)\n"
+        "    return y\n"
+        "}\n"
+    )
+    result = check_source(spec)
+    assert result.ok, result.errors
+    (node,) = [n for n in result.program.models[0].graph.nodes if n.tag == "layer"]
+    assert [name for name, _ in node.extra] == ["key", "value"]
+    assert len(node.reads) == 3
+    source = nndsl.compile_spec(spec)
+    assert "(q, m, m, need_weights=False)" in source
+
+
+def test_onnx_refuses_extra_inputs(tmp_path):
+    spec = _spec("q: [2, 5, 16], m: [2, 7, 16]", "y = MultiheadAttention(16, 4, batch_first=True)(q, m, m)")
+    with pytest.raises(nndsl.SpecError) as info:
+        nndsl.export_onnx(spec, tmp_path / "m.onnx")
+    assert [d.code for d in info.value.diagnostics] == ["E601"]
+    assert not (tmp_path / "m.onnx").exists()
