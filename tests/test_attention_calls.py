@@ -205,3 +205,46 @@ def test_onnx_refuses_extra_inputs(tmp_path):
         nndsl.export_onnx(spec, tmp_path / "m.onnx")
     assert [d.code for d in info.value.diagnostics] == ["E601"]
     assert not (tmp_path / "m.onnx").exists()
+
+
+ENCODER_CASES = [
+    ({"x": ("float32", (2, 5, 16)), "pad": ("bool", (2, 5))}, "x, src_key_padding_mask=pad"),
+    ({"x": ("float32", (2, 5, 16)), "m": ("float32", (5, 5))}, "x, src_mask=m"),
+    ({"x": ("float32", (2, 5, 16)), "m": ("bool", (8, 5, 5)), "pad": ("bool", (2, 5))}, "x, m, pad"),
+    ({"x": ("float32", (2, 5, 16)), "m": ("bool", (5, 5))}, "x, src_mask=m, is_causal=True"),
+]
+
+
+@pytest.mark.parametrize("inputs, call", ENCODER_CASES)
+def test_encoder_layer_masks_equal_torch(inputs, call):
+    ctor = "TransformerEncoderLayer(16, 4, 32, batch_first=True)"
+    spec = _spec(_declared(inputs), f"y = {ctor}({call})")
+    result = check_source(spec)
+    assert result.ok, result.errors
+    built = nndsl.build(spec).eval()
+    reference = eval("nn." + ctor, {"nn": nn}).eval()  # noqa: S307
+    reference.load_state_dict({k.split(".", 1)[1]: v for k, v in built.state_dict().items()})
+    values = {name: _tensor(shape, dtype) for name, (dtype, shape) in inputs.items()}
+    if "is_causal" in call:
+        values["m"] = torch.triu(torch.ones(5, 5, dtype=torch.bool), 1)
+    with torch.no_grad():
+        got = built(*values.values())
+        want = eval(f"reference({call})", {"reference": reference, **values})  # noqa: S307
+    torch.testing.assert_close(got, want, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "inputs, call",
+    [
+        ({"x": ("float32", (2, 5, 16)), "pad": ("bool", (2, 4))}, "x, src_key_padding_mask=pad"),
+        ({"x": ("float32", (2, 5, 16))}, "x, is_causal=True"),
+        ({"x": ("float32", (2, 5, 16)), "m": ("float32", (4, 5, 5))}, "x, src_mask=m"),
+        ({"x": ("float32", (5, 16)), "m": ("float32", (4, 5, 5))}, "x, src_mask=m"),
+        ({"x": ("float32", (5, 16)), "pad": ("bool", (5,))}, "x, src_key_padding_mask=pad"),
+    ],
+)
+def test_encoder_layer_errors_agree_with_torch(inputs, call):
+    ctor = "TransformerEncoderLayer(16, 4, 32, batch_first=True)"
+    errors = _errors(_spec(_declared(inputs), f"y = {ctor}({call})"))
+    values = {name: _tensor(shape, dtype) for name, (dtype, shape) in inputs.items()}
+    assert bool(errors) == _torch_raises(ctor, values, call), errors

@@ -21,7 +21,7 @@ from nndsl.layers.base import (
 )
 from nndsl.layers.norm import layer_norm_onnx
 from nndsl.layers.registry import register
-from nndsl.statements import Assign, Call, Code
+from nndsl.statements import Assign, Call, Code, assign
 
 
 def _float_like(name: str, query, t) -> None:
@@ -52,7 +52,7 @@ def _mask(name: str, mask, want: tuple, ctx) -> None:
             param=name,
         )
     for have, should in zip(mask.shape.dims, want):
-        if isinstance(have, int) and isinstance(should, int) and have != should:
+        if shapes.known_equal(have, should) is False:
             raise ShapeError(
                 "E201",
                 f"{name} must have shape {expected}, got {mask.shape}",
@@ -60,10 +60,38 @@ def _mask(name: str, mask, want: tuple, ctx) -> None:
                 param=name,
             )
         ctx.require_equal(
-            have,
-            should,
-            f"{name} must have shape {expected}, got {mask.shape}",
-            f"expected {name} {expected}, got {mask.shape}",
+            have, should, f"{name} must have shape {expected}, got {mask.shape}", f"expected {name} {expected}"
+        )
+
+
+def _masks(batch_first: bool, heads: int, query, key, inputs: dict, forward: dict, ctx, names=None) -> None:
+    """torch's checks of an attention's masks (names: key padding mask, attention mask, causal
+    flag, as the layer's forward calls them): a [N, S] ([S] unbatched) padding mask, an [L, S] or
+    [N * heads, L, S] ([heads, L, S]) attention mask, bool or float; is_causal needs the mask."""
+    pad_name, mask_name, causal_name = names or ("key_padding_mask", "attn_mask", "is_causal")
+    unbatched = query.shape.rank == 2
+    batch_axis = 0 if batch_first else 1
+    seq_axis = 0 if unbatched else 1 - batch_axis
+    tgt, src = query.shape.dims[seq_axis], key.shape.dims[seq_axis]
+    batch = None if unbatched else query.shape.dims[batch_axis]
+    pad = inputs.get(pad_name)
+    if pad is not None:
+        _mask(pad_name, pad, (src,) if unbatched else (batch, src), ctx)
+    mask = inputs.get(mask_name)
+    if mask is not None:
+        if mask.shape.rank == 3 and not mask.shape.rest:
+            want = (heads, tgt, src) if unbatched else (shapes.mul(batch, heads), tgt, src)
+        else:
+            want = (tgt, src)
+        _mask(mask_name, mask, want, ctx)
+    if forward.get(causal_name) and mask is None:
+        raise ShapeError(
+            "E207",
+            f"{causal_name}=True needs {mask_name}: torch's is_causal is a hint about the mask given, "
+            "not a mask of its own",
+            f"{causal_name} without {mask_name}",
+            f"give {mask_name}=..., the causal [L, L] mask, or use scaled_dot_product_attention(..., is_causal=True)",
+            param=causal_name,
         )
 
 
@@ -304,30 +332,7 @@ class MultiheadAttention(Layer):
             f"key and value must have the same sequence length, got key {key.shape} and value {value.shape}",
             f"key {key.shape}, value {value.shape}",
         )
-        tgt, src = x.shape.dims[seq_axis], key.shape.dims[seq_axis]
-        if not unbatched:
-            batch = x.shape.dims[batch_axis]
-        pad = inputs.get("key_padding_mask")
-        if pad is not None:
-            want = (src,) if unbatched else (batch, src)
-            _mask("key_padding_mask", pad, want, ctx)
-        mask = inputs.get("attn_mask")
-        if mask is not None:
-            heads = args["num_heads"]
-            if mask.shape.rank == 3 and not mask.shape.rest:
-                want = (heads, tgt, src) if unbatched else (shapes.mul(batch, heads), tgt, src)
-            else:
-                want = (tgt, src)
-            _mask("attn_mask", mask, want, ctx)
-        if forward.get("is_causal") and mask is None:
-            raise ShapeError(
-                "E207",
-                param="is_causal",
-                message="MultiheadAttention needs attn_mask if is_causal is given (torch's is_causal is a hint about "
-                "attn_mask, not a mask of its own)",
-                label="is_causal without attn_mask",
-                help="give attn_mask=..., the causal [L, S] mask, or use scaled_dot_product_attention(..., is_causal=True)",
-            )
+        _masks(args["batch_first"], args["num_heads"], x, key, inputs, forward, ctx)
         return x
 
     @classmethod
@@ -422,6 +427,9 @@ class TransformerEncoderLayer(Layer):
         ("TransformerEncoderLayer(8, 2, 16, norm_first=True, batch_first=True)", "[S, 8]"),
     )
 
+    tensor_inputs = ("src_mask", "src_key_padding_mask")
+    forward_params = (Param("is_causal", BOOL, False),)
+
     @classmethod
     def infer(cls, name, args, x):
         return MultiheadAttention.infer(name, args, x)
@@ -433,6 +441,26 @@ class TransformerEncoderLayer(Layer):
     @classmethod
     def output(cls, args, x, ctx):
         return _sequence(cls, args, x, ctx, args["d_model"])
+
+    @classmethod
+    def output_with(cls, args, x, inputs, forward, ctx):
+        x = _sequence(cls, args, x, ctx, args["d_model"])
+        names = ("src_key_padding_mask", "src_mask", "is_causal")
+        _masks(args["batch_first"], args["nhead"], x, x, inputs, forward, ctx, names)
+        return x
+
+    @classmethod
+    def forward_call(cls, attr, src, dst, args, selector, inputs, forward):
+        keywords = [(n, Code(inputs[n])) for n in cls.tensor_inputs if n in inputs] + list(forward.items())
+        return [assign(dst, Call(f"self.{attr}", (Code(src),), tuple(keywords)))]
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        if node.extra or node.forward:
+            return (
+                "the ONNX mapping covers the unmasked layer only; src_mask and src_key_padding_mask are not mapped yet"
+            )
+        return None
 
     @classmethod
     def param_count(cls, args):
