@@ -248,3 +248,79 @@ def test_encoder_layer_errors_agree_with_torch(inputs, call):
     errors = _errors(_spec(_declared(inputs), f"y = {ctor}({call})"))
     values = {name: _tensor(shape, dtype) for name, (dtype, shape) in inputs.items()}
     assert bool(errors) == _torch_raises(ctor, values, call), errors
+
+
+RECURRENT_CASES = [
+    ("LSTM(8, 6, num_layers=2, batch_first=True)", (4, 5, 8), ((2, 4, 6), (2, 4, 6)), "output"),
+    ("LSTM(8, 6, num_layers=2, batch_first=True, proj_size=3)", (4, 5, 8), ((2, 4, 3), (2, 4, 6)), "h_n"),
+    ("LSTM(8, 6, bidirectional=True)", (5, 4, 8), ((2, 4, 6), (2, 4, 6)), "c_n"),
+    ("LSTM(8, 6)", (5, 8), ((1, 6), (1, 6)), "last"),
+    ("GRU(8, 6, batch_first=True, bidirectional=True)", (4, 5, 8), ((2, 4, 6),), "hidden"),
+    ("RNN(8, 6, num_layers=3)", (5, 8), ((3, 6),), "output"),
+]
+
+
+def _state_spec(ctor, x, states, selector):
+    names = ["h", "c"][: len(states)]
+    declared = ", ".join(f"{n}: [{', '.join(map(str, s))}]" for n, s in zip(names, states))
+    state = f"({', '.join(names)})" if len(states) == 2 else names[0]
+    return _spec(f"x: [{', '.join(map(str, x))}], {declared}", f"y = {ctor}(x, {state}).{selector}")
+
+
+@pytest.mark.parametrize("ctor, x, states, selector", RECURRENT_CASES)
+def test_initial_state_equals_torch(ctor, x, states, selector):
+    spec = _state_spec(ctor, x, states, selector)
+    result = check_source(spec)
+    assert result.ok, result.errors
+    built = nndsl.build(spec).eval()
+    reference = eval("nn." + ctor, {"nn": nn}).eval()  # noqa: S307
+    reference.load_state_dict({k.split(".", 1)[1]: v for k, v in built.state_dict().items()})
+    values = [torch.randn(x)] + [torch.randn(s) for s in states]
+    with torch.no_grad():
+        got = built(*values)
+        hx = tuple(values[1:]) if len(states) == 2 else values[1]
+        output, state = reference(values[0], hx)
+    h_n, c_n = state if len(states) == 2 else (state, None)
+    batch_first = "batch_first=True" in ctor
+    want = {
+        "output": lambda: output,
+        "h_n": lambda: h_n,
+        "c_n": lambda: c_n,
+        "last": lambda: output[:, -1] if batch_first and len(x) == 3 else output[-1],
+        "hidden": lambda: torch.cat((h_n[-2], h_n[-1]), -1),
+    }[selector]()
+    assert list(got.shape) == [int(str(d)) for d in result.program.models[0].output.shape.dims]
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(
+    "ctor, x, states",
+    [
+        ("LSTM(8, 6, num_layers=2, batch_first=True, proj_size=3)", (4, 5, 8), ((2, 4, 6), (2, 4, 6))),
+        ("LSTM(8, 6, num_layers=2, batch_first=True, proj_size=3)", (4, 5, 8), ((2, 4, 3), (2, 4, 3))),
+        ("LSTM(8, 6, batch_first=True)", (4, 5, 8), ((1, 5, 6), (1, 4, 6))),
+        ("LSTM(8, 6)", (5, 4, 8), ((4, 6), (4, 6))),
+        ("GRU(8, 6, bidirectional=True)", (5, 4, 8), ((1, 4, 6),)),
+        ("GRU(8, 6)", (5, 8), ((1, 6),)),
+        ("GRU(8, 6)", (5, 8), ((1, 1, 6),)),
+        ("RNN(8, 6, num_layers=2)", (5, 4, 8), ((2, 4, 6),)),
+    ],
+)
+def test_initial_state_errors_agree_with_torch(ctor, x, states):
+    spec = _state_spec(ctor, x, states, "output")
+    errors = check_source(spec).errors
+    module = eval("nn." + ctor, {"nn": nn})  # noqa: S307
+    values = [torch.randn(s) for s in states]
+    try:
+        module(torch.randn(x), tuple(values) if len(values) == 2 else values[0])
+        raises = False
+    except RuntimeError:
+        raises = True
+    assert bool(errors) == raises, errors
+    if errors:
+        assert spec[errors[0].span.start : errors[0].span.end] in ("h", "c", "(h, c)")
+
+
+def test_lstm_state_must_be_a_pair():
+    spec = _spec("x: [5, 4, 8], h: [1, 4, 6]", "y = LSTM(8, 6)(x, h)")
+    assert [d.code for d in check_source(spec).errors] == ["E216"]

@@ -915,19 +915,18 @@ class Flow:
                     arg.span,
                     "one too many",
                 )
-            extra[names[position]] = self.tensor(value, arg.value)
-            spans[names[position]] = arg.span
+            self._bind_input(layer, names[position], value, arg, extra, spans)
         for arg, value in values:
             if arg.keyword is None:
                 continue
             key = arg.keyword.text
-            spans[key] = arg.span
             if key in names:
-                if key in extra:
+                if key in names[: len(positional) - 1]:
                     self._call_error(f"{key} is given twice", arg.span, "given again")
                 if value is not None:
-                    extra[key] = self.tensor(value, arg.value)
+                    self._bind_input(layer, key, value, arg, extra, spans)
             elif key in flags:
+                spans[key] = arg.span
                 try:
                     forward[key] = flags[key].kind.convert(value)
                 except (WrongType, ArgValueError):
@@ -955,6 +954,25 @@ class Flow:
             return self.apply(fn, x, span)
         finally:
             self._pending_inputs = None
+
+    def _bind_input(self, layer, name: str, value, arg, extra: dict, spans: dict) -> None:
+        """One extra input: a tensor, or a tuple of them where the layer takes one (LSTM's (h, c))."""
+        members = layer.tuple_inputs.get(name)
+        if members is None:
+            extra[name] = self.tensor(value, arg.value)
+            spans[name] = arg.span
+            return
+        if not isinstance(value, tuple) or len(value) != len(members):
+            self._call_error(
+                f"{layer.dsl_name()}'s {name} is a tuple of {len(members)} tensors ({', '.join(members)})",
+                arg.span,
+                "not a tuple of tensors",
+                help=f"write ({', '.join(members)})",
+            )
+        items = arg.value.items if isinstance(arg.value, ast.TupleExpr) else (arg.value,) * len(members)
+        for member, item, expr in zip(members, value, items):
+            extra[member] = self.tensor(item, expr)
+            spans[member] = expr.span
 
     def _call_error(self, message: str, span: Span, label: str, help: str | None = None) -> None:
         self.ctx.error("E216", message, span, label, help=help)
@@ -1254,7 +1272,7 @@ class Flow:
             sources = MappingProxyType(self._sources(b, fn.scope))
         for t in extra.values():
             self.ctx.state.used.add(t.id)
-        inputs = tuple((name, extra[name].id) for name in b.layer.tensor_inputs if name in extra)
+        inputs = tuple((name, extra[name].id) for name in b.layer.input_names() if name in extra)
         node = node._replace(src=x.id, dst=out.id, sources=sources, id=self.ctx.state.node_id(), extra=inputs)
         self.ctx.state.nodes.append(node)
         return out

@@ -278,6 +278,8 @@ class Layer:
     #: names (MultiheadAttention: key, value, key_padding_mask, attn_mask); given by calling
     #: the layer value with tensors: ``MultiheadAttention(16, 4)(q, k, v, attn_mask=m)``
     tensor_inputs: ClassVar[tuple[str, ...]] = ()
+    #: an extra input that is a tuple of tensors (LSTM's ``hx = (h_0, c_0)``): its members' names
+    tuple_inputs: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: the forward's non-tensor arguments (need_weights, is_causal), given by keyword in such a call
     forward_params: ClassVar[tuple[Param, ...]] = ()
 
@@ -327,6 +329,11 @@ class Layer:
         """The shape rule for a call with extra inputs (``inputs`` by forward name, only those
         given) and forward arguments (``forward``, every one of ``forward_params``)."""
         return cls.output(args, x, ctx)
+
+    @classmethod
+    def input_names(cls) -> tuple[str, ...]:
+        """The extra inputs' names as LayerNode.extra has them: tuple inputs by their members."""
+        return tuple(m for name in cls.tensor_inputs for m in cls.tuple_inputs.get(name, (name,)))
 
     @classmethod
     def forward_call(cls, attr: str, src: str, dst: str, args: dict, selector, inputs: dict, forward: dict):
