@@ -324,3 +324,32 @@ def test_initial_state_errors_agree_with_torch(ctor, x, states):
 def test_lstm_state_must_be_a_pair():
     spec = _spec("x: [5, 4, 8], h: [1, 4, 6]", "y = LSTM(8, 6)(x, h)")
     assert [d.code for d in check_source(spec).errors] == ["E216"]
+
+
+def test_sdpa_emits_the_functional_call_and_computes_torch_values():
+    spec = _spec(
+        "q: [2, 4, 5, 8], k: [2, 4, 7, 8], v: [2, 4, 7, 6], m: bool[5, 7]",
+        "y = scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.25)",
+    )
+    source = nndsl.compile_spec(spec)
+    assert "from torch.nn import functional as F" in source
+    assert "F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.25)" in source
+    built = nndsl.build(spec)
+    q, k, v = torch.randn(2, 4, 5, 8), torch.randn(2, 4, 7, 8), torch.randn(2, 4, 7, 6)
+    m = torch.rand(5, 7) > 0.3
+    m[:, 0] = True  # every query attends somewhere
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.25)
+    torch.testing.assert_close(built(q, k, v, m), want)
+
+
+def test_sdpa_causal_is_emitted_as_written():
+    spec = _spec("q: [2, 5, 8]", "y = scaled_dot_product_attention(q, q, q, is_causal=True)")
+    assert "F.scaled_dot_product_attention(q, q, q, is_causal=True)" in nndsl.compile_spec(spec)
+
+
+def test_sdpa_bool_mask_export_is_refused(tmp_path):
+    spec = _spec("q: [2, 5, 8], m: bool[5, 5]", "y = scaled_dot_product_attention(q, q, q, m)")
+    with pytest.raises(nndsl.SpecError) as info:
+        nndsl.export_onnx(spec, tmp_path / "m.onnx")
+    assert [d.code for d in info.value.diagnostics] == ["E601"]
+    assert not (tmp_path / "m.onnx").exists()

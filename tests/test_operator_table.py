@@ -28,6 +28,8 @@ TORCH = {
     "stack": lambda *tensors, dim=0: torch.stack(tensors, dim=dim),
     "chunk": torch.chunk,
     "split": torch.split,
+    # called from this module's globals: torch's function imports as it runs
+    "scaled_dot_product_attention": lambda *a, **k: torch.nn.functional.scaled_dot_product_attention(*a, **k),
 }
 
 _DTYPES = {"": torch.float32, "long": torch.int64, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}

@@ -368,7 +368,10 @@ class _Exporter(Visitor):
     def op_values(self, node: OpNode) -> list[str]:
         self.g.scope = node.op
         types = [self.model.types[v] for v in node.inputs]
-        return lookup_operator(node.op).to_onnx(self.g, node, [self.env[v] for v in node.inputs], types)
+        try:
+            return lookup_operator(node.op).to_onnx(self.g, node, [self.env[v] for v in node.inputs], types)
+        except NotExportable as exc:
+            raise ExportProblem(exc.message, node, exc.help) from None
 
 
 # ---------------------------------------------------------------- constant folding

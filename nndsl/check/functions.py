@@ -108,7 +108,8 @@ class Functions:
             several = is_sequence(value)  # cat(parts) or cat(x)
             parts = value if several and len(rest) == 1 else (value,)
             items += [self.flow.tensor(v, arg.value) for v in parts]
-        tensors = [p.name for p in op.params if p.kind is TENSOR]
+        # an optional tensor (attn_mask=None) left out or given as None is not an input
+        tensors = [p.name for p in op.params if p.kind is TENSOR and values.get(p.name) is not None]
         items += [self.flow.tensor(values[p], call.args[0].value) for p in tensors]
         if not items:
             self.ctx.error(
