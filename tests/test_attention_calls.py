@@ -353,3 +353,58 @@ def test_sdpa_bool_mask_export_is_refused(tmp_path):
         nndsl.export_onnx(spec, tmp_path / "m.onnx")
     assert [d.code for d in info.value.diagnostics] == ["E601"]
     assert not (tmp_path / "m.onnx").exists()
+
+
+PAIR_CASES = [
+    ("CosineSimilarity(dim=1)", (4, 8), (4, 8)),
+    ("CosineSimilarity(dim=1)", (4, 8), (1, 8)),
+    ("CosineSimilarity(dim=-1)", (8,), (8,)),
+    ("CosineSimilarity(dim=1)", (8,), (8,)),
+    ("CosineSimilarity(dim=0)", (3, 1, 8), (5, 8)),
+    ("CosineSimilarity(dim=1)", (4, 8), (4, 7)),
+    ("PairwiseDistance()", (4, 8), (4, 8)),
+    ("PairwiseDistance(keepdim=True)", (4, 8), (4, 8)),
+    ("PairwiseDistance(p=1.0)", (8,), (8,)),
+    ("PairwiseDistance(keepdim=True)", (8,), (8,)),
+    ("PairwiseDistance()", (3, 4, 8), (4, 8)),
+    ("PairwiseDistance()", (4, 8), (4, 1)),
+    ("PairwiseDistance()", (3, 4, 8), (3, 4, 7)),
+    ("Bilinear(5, 6, 7)", (4, 5), (4, 6)),
+    ("Bilinear(5, 6, 7)", (2, 4, 5), (2, 4, 6)),
+    ("Bilinear(5, 6, 7, bias=False)", (5,), (6,)),
+    ("Bilinear(5, 6, 7)", (4, 5), (1, 6)),
+    ("Bilinear(5, 6, 7)", (4, 5), (4, 7)),
+]
+
+
+@pytest.mark.parametrize("ctor, a, b", PAIR_CASES)
+def test_two_input_layers_agree_with_torch(ctor, a, b):
+    spec = _spec(f"a: [{', '.join(map(str, a))}], b: [{', '.join(map(str, b))}]", f"y = {ctor}(a, b)")
+    result = check_source(spec)
+    reference = eval("nn." + ctor, {"nn": nn}).eval()  # noqa: S307
+    ta, tb = torch.randn(a), torch.randn(b)
+    try:
+        want = reference(ta, tb)
+    except (RuntimeError, IndexError):
+        assert not result.ok
+        return
+    assert result.ok, result.errors
+    model = result.program.models[0]
+    assert [int(str(d)) for d in model.output.shape.dims] == list(want.shape)
+    assert model.param_count == sum(p.numel() for p in reference.parameters())
+    built = nndsl.build(spec).eval()
+    reference.load_state_dict({k.split(".", 1)[1]: v for k, v in built.state_dict().items()})
+    with torch.no_grad():
+        torch.testing.assert_close(built(ta, tb), reference(ta, tb))
+
+
+def test_two_input_layer_in_a_chain_is_refused():
+    spec = _spec("a: [4, 8]", "y = a -> CosineSimilarity()")
+    assert [d.code for d in check_source(spec).errors] == ["E216"]
+
+
+def test_two_input_layer_export_is_refused(tmp_path):
+    spec = _spec("a: [4, 8], b: [4, 8]", "y = CosineSimilarity(dim=1)(a, b)")
+    with pytest.raises(nndsl.SpecError) as info:
+        nndsl.export_onnx(spec, tmp_path / "m.onnx")
+    assert [d.code for d in info.value.diagnostics] == ["E601"]
