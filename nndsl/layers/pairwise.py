@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from nndsl import ops, shapes
+from nndsl import shapes
 from nndsl.layers.base import BOOL, FLOAT, INT, POS_INT, Layer, Param, ShapeError
 from nndsl.layers.registry import register
 from nndsl.shapes import Shape, TensorType
@@ -42,17 +42,33 @@ class _TwoInputs(Layer):
     def _broadcast(cls, x: TensorType, other: TensorType) -> Shape:
         if x.shape.rest or other.shape.rest:
             raise ShapeError("E202", f"{cls.dsl_name()} needs inputs of known rank", "unknown rank")
-        try:
-            out, _ = ops.broadcast("sub", x, other)
-        except ShapeError as exc:
+        rank = max(x.shape.rank, other.shape.rank)
+        left = (1,) * (rank - x.shape.rank) + x.shape.dims
+        right = (1,) * (rank - other.shape.rank) + other.shape.dims
+        dims = []
+        for a, b in zip(left, right):  # torch's broadcasting: equal sizes, or one of them 1
+            if a == 1 or b == 1 or shapes.known_equal(a, b) is not False:
+                dims.append(b if a == 1 else a)
+                continue
             raise ShapeError(
-                "E208", f"{cls.dsl_name()}'s inputs do not broadcast: {x.shape} and {other.shape}", exc.label
-            ) from None
-        return out.shape
+                "E208",
+                f"{cls.dsl_name()}'s inputs do not broadcast: {x.shape} and {other.shape}",
+                f"{a} against {b}",
+            )
+        return Shape(tuple(dims))
 
     @classmethod
     def forward_call(cls, attr, src, dst, args, selector, inputs, forward):
         return [assign(dst, Call(f"self.{attr}", (Code(src), Code(inputs[cls.tensor_inputs[0]]))))]
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        return f"{cls.dsl_name()}'s second input is not mapped to ONNX yet"
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # never reached: onnx_unsupported refuses every use before an export starts
+        raise AssertionError(cls.dsl_name())
 
 
 @register

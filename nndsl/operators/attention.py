@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from nndsl import ops, shapes
 from nndsl.layers.base import BOOL, FLOAT, PROB, Param, ShapeError, optional
 from nndsl.operators.base import TENSOR, Operator
@@ -150,33 +148,38 @@ class ScaledDotProductAttention(Operator):
         return [assign(outputs[0], Call("F.scaled_dot_product_attention", positional, tuple(keywords)))]
 
     @classmethod
+    def onnx_unsupported(cls, node, types: list[TensorType]) -> tuple[str, str | None] | None:
+        q, k = types[0], types[1]
+        if node.args["enable_gqa"]:
+            return "enable_gqa is not mapped to ONNX yet", "repeat the key/value heads first"
+        if node.args["scale"] is None and not isinstance(q.shape.dims[-1], int):
+            return "a symbolic feature size has no constant scale in ONNX", "give scale=..."
+        if node.args["is_causal"] and not all(isinstance(t.shape.dims[-2], int) for t in (q, k)):
+            return "is_causal over a symbolic length is not mapped to ONNX yet", None
+        if len(types) > 3 and types[3].dtype == "bool":
+            # an export holds a bool tensor as float32, which torch would add to the scores
+            return (
+                "a bool attn_mask has no faithful ONNX form here (an export holds bools as float32)",
+                "give an additive float mask (0 where attended, -inf where not), or is_causal=True",
+            )
+        return None
+
+    @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
-        from nndsl.backends.onnx_graph import NotExportable
+        import numpy as np
 
         q, k, v = inputs[:3]
         qt, kt = types[0], types[1]
-        if node.args["enable_gqa"]:
-            raise NotExportable("enable_gqa is not mapped to ONNX yet", "repeat the key/value heads first")
         perm = list(range(kt.shape.rank))
         perm[-2:] = perm[-1], perm[-2]
         features = qt.shape.dims[-1]
         scale = node.args["scale"]
         if scale is None:
-            if not isinstance(features, int):
-                raise NotExportable("a symbolic feature size has no constant scale in ONNX", "give scale=...")
             scale = 1 / math.sqrt(features)
         scores = g.op("Mul", [g.op("MatMul", [q, g.transpose(k, perm)]), g.scalar(scale)])
         mask, mask_type = (inputs[3], types[3]) if len(inputs) > 3 else (None, None)
-        if mask is not None and mask_type.dtype == "bool":
-            # an export holds a bool tensor as float32, which torch would add to the scores
-            raise NotExportable(
-                "a bool attn_mask has no faithful ONNX form here (an export holds bools as float32)",
-                "give an additive float mask (0 where attended, -inf where not), or is_causal=True",
-            )
         if node.args["is_causal"]:
             tgt, src = qt.shape.dims[-2], kt.shape.dims[-2]
-            if not (isinstance(tgt, int) and isinstance(src, int)):
-                raise NotExportable("is_causal over a symbolic length is not mapped to ONNX yet")
             mask = g.const(np.tril(np.ones((tgt, src), dtype=bool)), np.bool_)
             mask_type = TensorType(Shape((tgt, src)), "bool")
         if mask is not None and mask_type.dtype == "bool":
