@@ -952,6 +952,7 @@ class Flow:
     def _name(self, expr: ast.NameRef, symbols: bool):
         found, value = self._lookup(expr.name)  # the body's values come first
         if found:
+            self._visible(expr, value)
             return value
         if expr.name in BUILTIN_VALUES:
             return BUILTIN_VALUES[expr.name]
@@ -963,6 +964,27 @@ class Flow:
             self.ctx.used_names.add(expr.name)
             return shapes.sym(expr.name)
         return self._unbound(expr)
+
+    def _visible(self, expr: ast.NameRef, value) -> None:
+        """E108 for a tensor of the caller that a sub-network argument reads while a block's body
+        applies it (``Wrap(for i in range(2) { y = x * 2 ... })`` reading the model's ``x``): the
+        argument is a module of its own, whose one input is what the block applies it to."""
+        if not self.ctx.state.arguments:
+            return
+        first, given, param, where = self.ctx.state.arguments[-1]
+        tensors = value if is_sequence(value) else (value,)
+        if any(isinstance(t, Tensor) and t.type is not None and t.id < first and t.id != given for t in tensors):
+            self.ctx.error(
+                "E108",
+                f"'{expr.name}' is a tensor of the caller, which the sub-network argument '{param}' cannot "
+                "read: a block applies it to one tensor of its own",
+                expr.span,
+                f"not visible in '{param}'",
+                (Label(where, f"given as '{param}' here"),),
+                help=f"make {expr.name} a tensor input of the block (e.g. {expr.name}: [N, ...]) and "
+                "combine it in the block's body, or apply this sub-network outside the block",
+            )
+            raise Abort
 
     def _unbound(self, expr: ast.NameRef):
         """A bare layer or block name is a call without arguments (``ReLU``); else undefined."""
@@ -1494,7 +1516,11 @@ class Flow:
             again = id(fn) in self.ctx.state.applied
             self.ctx.state.applied[id(fn)] = fn
             mark = len(self.ctx.state.nodes)
-            y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+            self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, fn.name, fn.span))
+            try:
+                y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+            finally:
+                self.ctx.state.arguments.pop()
             if again and weights(self.ctx.state.nodes[mark:]):
                 # one module in two places: torch would share its weights, the spec counts them twice
                 self.ctx.error(
