@@ -66,3 +66,38 @@ def test_mask_errors_are_positioned(line, code, column):
     text = f"model M(x: [N, T]) {{\n    {line}\n    return m\n}}\n"
     errors = nndsl.check_source(text, "m.nn").errors
     assert [(e.code, e.line_col) for e in errors][:1] == [(code, (2, column))]
+
+
+PADDING = """model Padded(tokens: long[N, T], scores: [N, T, T]) {
+    pad = tokens == 0
+    keep = scores > 0.5
+    return masked_fill(scores, pad[:, None, :], -1e9), keep, 0 < tokens
+}
+"""
+
+
+def test_comparisons_make_bool_masks():
+    result = nndsl.check_source(PADDING, "padded.nn")
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert [str(t) for t in result.program.models[0].outputs] == ["[N, T, T]", "bool[N, T, T]", "bool[N, T]"]
+    from nndsl.backends.torch_module import emit_program
+
+    source = emit_program(result.program)
+    assert "pad = tokens == 0" in source and "0 < tokens" in source
+    tokens, scores = torch.randint(0, 3, (2, 5)), torch.rand(2, 5, 5)
+    filled, keep, positive = load_module(result.program)["Padded"]()(tokens, scores)
+    assert torch.equal(filled, scores.masked_fill((tokens == 0)[:, None, :], -1e9))
+    assert torch.equal(keep, scores > 0.5) and torch.equal(positive, tokens > 0)
+
+
+def test_comparisons_export_to_onnx():
+    pytest.importorskip("onnxruntime")
+    from onnx_support import export_and_verify
+
+    exported, _ = export_and_verify(PADDING.replace("tokens: long[N, T]", "tokens: [N, T]"))
+    assert {"Equal", "Greater", "Less"} <= {n.op_type for n in exported.proto.graph.node}
+
+
+def test_a_tensor_compared_with_a_layer_is_refused():
+    text = "model M(x: [N, 4]) {\n    return x > ReLU\n}\n"
+    assert [e.code for e in nndsl.check_source(text, "m.nn").errors] == ["E114"]

@@ -59,6 +59,12 @@ TORCH = {
     "zeros": lambda *size, dtype=None: torch.zeros(*size, dtype=_torch_dtype(dtype)),
     "full": lambda size, fill_value, dtype=None: torch.full(size, fill_value, dtype=_torch_dtype(dtype)),
     "triu": torch.triu,
+    "eq": torch.eq,
+    "ne": torch.ne,
+    "lt": torch.lt,
+    "le": torch.le,
+    "gt": torch.gt,
+    "ge": torch.ge,
     "tril": torch.tril,
     "sum": lambda x, dim=None, keepdim=False: torch.sum(x, dim, keepdim=keepdim) if dim is not None else torch.sum(x),
     "mean": lambda x, dim=None, keepdim=False: (

@@ -752,6 +752,8 @@ class Flow:
 
     def _compare(self, expr: ast.Compare):
         left, right = self.expression(expr.left, False), self.expression(expr.right, False)
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            return self.tensor_binop(expr, left, right)
         for side, v in ((expr.left, left), (expr.right, right)):
             if isinstance(v, Tensor) or is_fn(v):
                 self.ctx.kind_error(f"cannot compare {kind_name(v)}", side.span, "not a constant")
@@ -1122,6 +1124,8 @@ class Flow:
         if op is None:
             what = "the matrix product '@' (matmul) is not available" if expr.op == "@" else None
             self.ctx.kind_error(what or f"'{expr.op}' does not apply to tensors", expr.span, "no tensor operator")
+        if getattr(OPERATORS[op], "compares", False):  # a > 0: a bool tensor
+            return self._tensor_compare(expr, OPERATORS[op], left, right)
         if op not in ("add", "sub", "mul", "div"):  # a @ b: an operator of two tensors, by its own rule
             return self.functions.symbol_operator(expr, left, right)
         scalar = None
@@ -1160,6 +1164,32 @@ class Flow:
                 )
             out = out._replace(dtype=ops.scalar_result_dtype(op, out.dtype, scalar))
         return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
+
+    def _tensor_compare(self, expr, op, left, right) -> Tensor:
+        """``a > b`` of tensors, or of a tensor and a number: the comparison operator's bool result."""
+        scalar = None
+        if not isinstance(left, Tensor) or not isinstance(right, Tensor):
+            scalar = right if isinstance(left, Tensor) else left
+            if not isinstance(scalar, (int, float)):  # True and False compare as 1 and 0, as in torch
+                self.ctx.kind_error(
+                    f"a tensor compares with a tensor or a number, got {kind_name(scalar)}",
+                    (expr.right if isinstance(left, Tensor) else expr.left).span,
+                    "not a number",
+                )
+        tensors = [v for v in (left, right) if isinstance(v, Tensor)]
+        if any(t.type is None for t in tensors):
+            return self.ctx.poisoned(expr.span)
+        try:
+            types = op.output([t.type for t in tensors], {})
+        except ShapeError as exc:
+            self.op_error(exc, expr.span, tensors)
+        if scalar is None:
+            for text in ops.broadcast(op.name, left.type, right.type)[1]:
+                self.ctx.diag(
+                    Severity.WARNING, "W301", f"cannot verify statically that {text}", expr.span, f"needs {text}"
+                )
+        first = not isinstance(left, Tensor)
+        return self.op(op.name, tensors, types, {}, expr.span, scalar=scalar, scalar_first=first)[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
         labels = {}  # one label per producer, however often its value is used (cat(x, x))

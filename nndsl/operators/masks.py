@@ -241,3 +241,121 @@ class Tril(_Triangle):
         ("tril(a, -2)", "a: int32[2, 2, 2]", "int32[2, 2, 2]"),
         ("tril(a)", "a: [5]", "E208"),
     )
+
+
+class _Comparison(Operator):
+    """``input op other`` (``scores > 0``, ``tokens == 0``): a bool tensor of the broadcast shape;
+    a number may stand for either operand. The checker builds the node (``Flow.tensor_compare``);
+    ONNX compares in the promoted dtype and exports the bool result as float32 0 and 1."""
+
+    params = (Param("input", TENSOR), Param("other", TENSOR))
+    scalar_operand = True
+    compares = True
+    onnx_op: ClassVar[str] = ""
+
+    @classmethod
+    def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
+        from nndsl import ops
+
+        if len(inputs) == 2:
+            return [ops.broadcast(cls.name, *inputs)[0]._replace(dtype="bool", strides=None)]
+        return [TensorType(inputs[0].shape, "bool")]
+
+    @classmethod
+    def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
+        from nndsl.statements import BinOp
+
+        sides: list[Any] = [Code(v) for v in inputs]
+        if node.scalar is not None:
+            sides.insert(0 if node.scalar_first else 1, node.scalar)
+        return [assign(outputs[0], BinOp(sides[0], cls.symbol, sides[1]))]
+
+    @classmethod
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
+        import numpy as np
+
+        from nndsl import ops
+        from nndsl.operators.base import onnx_promoted
+
+        if node.scalar is not None:
+            dtype = ops.scalar_result_dtype("add", types[0].dtype, node.scalar)
+            (x,) = onnx_promoted(g, inputs, types, dtype)
+            kind = {"int32": np.int32, "int64": np.int64}.get(onnx_dtype(dtype), np.float32)
+            scalar = g.const(np.asarray(node.scalar, dtype=kind), kind, "scalar")
+            inputs = [scalar, x] if node.scalar_first else [x, scalar]
+        else:
+            inputs = onnx_promoted(g, inputs, types, ops.result_dtype(types[0].dtype, types[1].dtype))
+        result = g.op(cls.onnx_op, inputs)
+        if cls.name == "ne":
+            result = g.op("Not", [result])
+        return [g.op("Cast", [result], to=_ELEMENT_TYPES["float32"])]  # bool tensors are exported as float32
+
+
+@register
+class Eq(_Comparison):
+    """``input == other``: True where the elements are equal (``tokens == 0``, a padding mask)."""
+
+    name, symbol, onnx_op = "eq", "==", "Equal"
+    examples = (
+        ("tokens == 0", "tokens: long[N, T]", "bool[N, T]"),
+        ("eq(a, b)", "a: [2, 3], b: [3]", "bool[2, 3]"),
+        ("a == b", "a: [2, 3], b: [4]", "E208"),
+    )
+
+
+@register
+class Ne(_Comparison):
+    """``input != other``: True where the elements differ."""
+
+    name, symbol, onnx_op = "ne", "!=", "Equal"
+    examples = (
+        ("a != 1", "a: int32[4]", "bool[4]"),
+        ("a != b", "a: [2, 1], b: long[3]", "bool[2, 3]"),
+        ("ne(a, b)", "a: [2], b: [3]", "E208"),
+    )
+
+
+@register
+class Lt(_Comparison):
+    """``input < other``."""
+
+    name, symbol, onnx_op = "lt", "<", "Less"
+    examples = (
+        ("a < 0.5", "a: [3, 2]", "bool[3, 2]"),
+        ("0 < a", "a: long[5]", "bool[5]"),
+        ("a < b", "a: [3], b: [2]", "E208"),
+    )
+
+
+@register
+class Le(_Comparison):
+    """``input <= other``."""
+
+    name, symbol, onnx_op = "le", "<=", "LessOrEqual"
+    examples = (
+        ("a <= b", "a: [2, 3], b: [2, 1]", "bool[2, 3]"),
+        ("le(a, b)", "a: [2], b: [5]", "E208"),
+    )
+
+
+@register
+class Gt(_Comparison):
+    """``input > other`` (``scores > 0``)."""
+
+    name, symbol, onnx_op = "gt", ">", "Greater"
+    examples = (
+        ("a > 0", "a: [N, T]", "bool[N, T]"),
+        ("gt(a, b)", "a: [1, 4], b: [3, 1]", "bool[3, 4]"),
+        ("a > b", "a: [4], b: [3]", "E208"),
+    )
+
+
+@register
+class Ge(_Comparison):
+    """``input >= other``."""
+
+    name, symbol, onnx_op = "ge", ">=", "GreaterOrEqual"
+    examples = (
+        ("a >= 2", "a: long[3]", "bool[3]"),
+        ("a >= b", "a: [2, 2], b: [3, 2]", "E208"),
+    )
