@@ -9,7 +9,18 @@ from nndsl.layers.base import ShapeError
 from nndsl.shapes import Dim, Shape, TensorType
 
 #: the Python operator of each element-wise operation, as messages write it
-_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+_SYMBOLS = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "div": "/",
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+}
 
 _FLOATS = ("float64", "float32", "bfloat16", "float16")
 
@@ -97,7 +108,7 @@ def combined(a: TensorType, b: TensorType) -> TensorType:
 
 
 def _mismatch(op: str, a: TensorType, b: TensorType, dim: int, p: Dim, q: Dim) -> ShapeError:
-    verb = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}[op]
+    verb = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}.get(op, "compare")
     return ShapeError(
         "E208",
         f"cannot {verb} {a.shape} and {b.shape}: sizes {p} and {q} differ at dim {dim}, and neither is 1",

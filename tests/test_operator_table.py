@@ -17,6 +17,12 @@ from nndsl.operators.base import TENSOR
 
 torch = pytest.importorskip("torch")
 
+
+def _torch_dtype(name: str | None):
+    """torch's dtype of a dtype name a spec writes (``"bool"``, ``"long"``)."""
+    return None if name is None else getattr(torch, {"long": "int64", "int": "int32"}.get(name, name))
+
+
 #: each operator as torch's own function, called as a spec writes the call: the ground truth
 #: that the shape rule is compared with (an operator without a row here fails the contract)
 TORCH = {
@@ -49,6 +55,17 @@ TORCH = {
     "masked_fill": torch.masked_fill,
     "where": torch.where,
     "transpose": torch.transpose,
+    "ones": lambda *size, dtype=None: torch.ones(*size, dtype=_torch_dtype(dtype)),
+    "zeros": lambda *size, dtype=None: torch.zeros(*size, dtype=_torch_dtype(dtype)),
+    "full": lambda size, fill_value, dtype=None: torch.full(size, fill_value, dtype=_torch_dtype(dtype)),
+    "triu": torch.triu,
+    "eq": torch.eq,
+    "ne": torch.ne,
+    "lt": torch.lt,
+    "le": torch.le,
+    "gt": torch.gt,
+    "ge": torch.ge,
+    "tril": torch.tril,
     "sum": lambda x, dim=None, keepdim=False: torch.sum(x, dim, keepdim=keepdim) if dim is not None else torch.sum(x),
     "mean": lambda x, dim=None, keepdim=False: (
         torch.mean(x, dim, keepdim=keepdim) if dim is not None else torch.mean(x)

@@ -1,5 +1,7 @@
 """Verification of an exported model: onnx.checker's full check of the graph, then onnxruntime
 against torch on the same weights and random inputs, at two sizes of the symbolic dimensions.
+An output that depends on a random operation (randn_like) is compared by shape, dtype and
+finiteness only (``Verified.by_shape``): torch and onnxruntime draw its values independently.
 
 The sizes: a batch size is 1 then 2, a sequence length 5 then 9, other sizes 32 (both runs) -
 when the model accepts them. Where it does not (a symbol that is a pooled depth, a product fixed
@@ -57,6 +59,9 @@ class Case(NamedTuple):
 class Verified(NamedTuple):
     cases: tuple[Case, ...]
     reference: str  # "torch" or "onnx.reference" (without torch)
+    #: the outputs compared by shape, dtype and finiteness only, not by value: they depend on a
+    #: random operation (randn_like), whose values torch and onnxruntime draw independently
+    by_shape: tuple[str, ...] = ()
 
     @property
     def max_diff(self) -> float:
@@ -83,6 +88,25 @@ def symbols(model: ModelIR) -> list[str]:
                 if isinstance(atom, Sym) and atom.name not in seen:
                     seen.append(atom.name)
     return seen
+
+
+def random_outputs(model: ModelIR) -> tuple[int, ...]:
+    """The positions of the model's outputs that depend on a random operation (``randn_like``):
+    a value is random when a node computing it is random, holds a random node in its sub-graphs,
+    or reads a random value (its sub-graphs' reads included)."""
+    from nndsl import ir
+    from nndsl.operators import REGISTRY
+
+    def random_node(node) -> bool:
+        return node.tag == "op" and node.op in REGISTRY and REGISTRY[node.op].random
+
+    tainted: set[int] = set()
+    for node in model.graph.nodes:
+        inner = [node, *(n for g in ir.subgraphs(node) for n in ir.walk(g))]
+        reads = {v for n in inner for v in n.reads}
+        if any(random_node(n) for n in inner) or reads & tainted:
+            tainted.update(node.writes)
+    return tuple(i for i, v in enumerate(model.graph.outputs) if v in tainted)
 
 
 def _role(name: str) -> str:
@@ -162,18 +186,25 @@ def verify(
     else:
         reference, run_reference = "onnx.reference", _onnx_reference(reference_proto)
         accepts = _judge(model, run_reference)
+    by_shape = tuple(output_names[i] for i in random_outputs(model) if i < len(output_names))
     cases = []
     for sizes, expected, feeds in _runs(model, run_reference, accepts):
         try:
             got = session.run(list(output_names), feeds)
         except Exception as exc:  # noqa: BLE001
             raise VerifyError(f"onnxruntime failed at {_listed(sizes)}: {_first_line(exc)}") from None
-        cases.append(_compare(output_names, expected, got, sizes, reference))
-    return Verified(tuple(cases), reference)
+        cases.append(_compare(output_names, expected, got, sizes, reference, by_shape))
+    return Verified(tuple(cases), reference, by_shape)
 
 
-def _compare(output_names, expected, got, sizes: dict[str, int], reference: str) -> Case:
-    """The largest difference over the outputs, against a limit relative to their magnitude."""
+def _exported_dtype(array: np.ndarray) -> str:
+    """The dtype a torch result has in the exported graph (bool and other floats as float32)."""
+    return str(array.dtype) if str(array.dtype) in ("float32", "int64", "int32") else "float32"
+
+
+def _compare(output_names, expected, got, sizes: dict[str, int], reference: str, by_shape=()) -> Case:
+    """The largest difference over the outputs, against a limit relative to their magnitude; the
+    outputs ``by_shape`` names are compared by shape, dtype and finiteness only."""
     worst, limit = 0.0, float("inf")
     for name, want, have in zip(output_names, expected, got):
         if tuple(want.shape) != tuple(have.shape):
@@ -181,11 +212,17 @@ def _compare(output_names, expected, got, sizes: dict[str, int], reference: str)
                 f"output {name!r}: onnxruntime gave shape {list(have.shape)}, {reference} {list(want.shape)}"
                 f" at {_listed(sizes)}"
             )
+        if name in by_shape and _exported_dtype(want) != str(have.dtype):
+            raise VerifyError(
+                f"output {name!r}: onnxruntime gave dtype {have.dtype}, {reference} {want.dtype} at {_listed(sizes)}"
+            )
         if not want.size:
             continue
         want64, have64 = want.astype(np.float64), have.astype(np.float64)
         if not (np.isfinite(want64).all() and np.isfinite(have64).all()):
             raise VerifyError(f"output {name!r} is not finite in onnxruntime or {reference} at {_listed(sizes)}")
+        if name in by_shape:
+            continue
         diff = float(np.max(np.abs(want64 - have64)))
         allowed = TOLERANCE * max(1.0, float(np.max(np.abs(want64))))
         if diff > allowed:

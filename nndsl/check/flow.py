@@ -755,6 +755,8 @@ class Flow:
 
     def _compare(self, expr: ast.Compare):
         left, right = self.expression(expr.left, False), self.expression(expr.right, False)
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            return self.tensor_binop(expr, left, right)
         for side, v in ((expr.left, left), (expr.right, right)):
             if isinstance(v, Tensor) or is_fn(v):
                 self.ctx.kind_error(f"cannot compare {kind_name(v)}", side.span, "not a constant")
@@ -955,6 +957,7 @@ class Flow:
     def _name(self, expr: ast.NameRef, symbols: bool):
         found, value = self._lookup(expr.name)  # the body's values come first
         if found:
+            self._visible(expr, value)
             return value
         if expr.name in BUILTIN_VALUES:
             return BUILTIN_VALUES[expr.name]
@@ -966,6 +969,27 @@ class Flow:
             self.ctx.used_names.add(expr.name)
             return shapes.sym(expr.name)
         return self._unbound(expr)
+
+    def _visible(self, expr: ast.NameRef, value) -> None:
+        """E108 for a tensor of the caller that a sub-network argument reads while a block's body
+        applies it (``Wrap(for i in range(2) { y = x * 2 ... })`` reading the model's ``x``): the
+        argument is a module of its own, whose one input is what the block applies it to."""
+        if not self.ctx.state.arguments:
+            return
+        first, given, param, where = self.ctx.state.arguments[-1]
+        tensors = value if is_sequence(value) else (value,)
+        if any(isinstance(t, Tensor) and t.type is not None and t.id < first and t.id != given for t in tensors):
+            self.ctx.error(
+                "E108",
+                f"'{expr.name}' is a tensor of the caller, which the sub-network argument '{param}' cannot "
+                "read: a block applies it to one tensor of its own",
+                expr.span,
+                f"not visible in '{param}'",
+                (Label(where, f"given as '{param}' here"),),
+                help=f"make {expr.name} a tensor input of the block (e.g. {expr.name}: [N, ...]) and "
+                "combine it in the block's body, or apply this sub-network outside the block",
+            )
+            raise Abort
 
     def _unbound(self, expr: ast.NameRef):
         """A bare layer or block name is a call without arguments (``ReLU``); else undefined."""
@@ -1103,6 +1127,8 @@ class Flow:
         if op is None:
             what = "the matrix product '@' (matmul) is not available" if expr.op == "@" else None
             self.ctx.kind_error(what or f"'{expr.op}' does not apply to tensors", expr.span, "no tensor operator")
+        if getattr(OPERATORS[op], "compares", False):  # a > 0: a bool tensor
+            return self._tensor_compare(expr, OPERATORS[op], left, right)
         if op not in ("add", "sub", "mul", "div"):  # a @ b: an operator of two tensors, by its own rule
             return self.functions.symbol_operator(expr, left, right)
         scalar = None
@@ -1141,6 +1167,32 @@ class Flow:
                 )
             out = out._replace(dtype=ops.scalar_result_dtype(op, out.dtype, scalar))
         return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
+
+    def _tensor_compare(self, expr, op, left, right) -> Tensor:
+        """``a > b`` of tensors, or of a tensor and a number: the comparison operator's bool result."""
+        scalar = None
+        if not isinstance(left, Tensor) or not isinstance(right, Tensor):
+            scalar = right if isinstance(left, Tensor) else left
+            if not isinstance(scalar, (int, float)):  # True and False compare as 1 and 0, as in torch
+                self.ctx.kind_error(
+                    f"a tensor compares with a tensor or a number, got {kind_name(scalar)}",
+                    (expr.right if isinstance(left, Tensor) else expr.left).span,
+                    "not a number",
+                )
+        tensors = [v for v in (left, right) if isinstance(v, Tensor)]
+        if any(t.type is None for t in tensors):
+            return self.ctx.poisoned(expr.span)
+        try:
+            types = op.output([t.type for t in tensors], {})
+        except ShapeError as exc:
+            self.op_error(exc, expr.span, tensors)
+        if scalar is None:
+            for text in ops.broadcast(op.name, left.type, right.type)[1]:
+                self.ctx.diag(
+                    Severity.WARNING, "W301", f"cannot verify statically that {text}", expr.span, f"needs {text}"
+                )
+        first = not isinstance(left, Tensor)
+        return self.op(op.name, tensors, types, {}, expr.span, scalar=scalar, scalar_first=first)[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
         labels = {}  # one label per producer, however often its value is used (cat(x, x))
@@ -1575,7 +1627,11 @@ class Flow:
             again = id(fn) in self.ctx.state.applied
             self.ctx.state.applied[id(fn)] = fn
             mark = len(self.ctx.state.nodes)
-            y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+            self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, fn.name, fn.span))
+            try:
+                y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+            finally:
+                self.ctx.state.arguments.pop()
             if again and weights(self.ctx.state.nodes[mark:]):
                 # one module in two places: torch would share its weights, the spec counts them twice
                 self.ctx.error(

@@ -121,7 +121,7 @@ class Functions:
         name = call.name.text
         op = operators.lookup(name)
         if op.varargs:
-            call = _gathered(call, len(op.params) - 1)
+            call = _gathered(call, op.param_names().index(op.varargs))
         variadic = "tensors" if op.variadic else None
         values, spans, rest = self.arguments(call, op.param_names(), op.required(), variadic, op.sizes)
         if op.scalar_operand:  # add(x, y) is x + y, numbers included

@@ -1,6 +1,6 @@
 """Tensor operators (add, sub, mul, div, matmul, cat, stack, chunk, split, the unary functions,
 softmax, sum and mean, arange and the ``*_like`` makers, expand, roll, transpose, masked_fill,
-where): one class per operator holds its signature, shape rule, torch emission and ONNX mapping;
+where, ones/zeros/full and triu/tril): one class per operator holds its signature, shape rule, torch emission and ONNX mapping;
 importing the package registers them. Sizes read at run time: ``nndsl.operators.runtime``."""
 
 from nndsl.operators import (  # noqa: F401  (each module registers its operators)
@@ -10,6 +10,7 @@ from nndsl.operators import (  # noqa: F401  (each module registers its operator
     index,
     join,
     linalg,
+    masks,
     reduction,
     split,
     tensor,
