@@ -31,12 +31,34 @@ class Construct:
         return f"{self.func}({', '.join(_arg(k, v) for k, v in items)})"
 
 
+class Repeated:
+    """``count`` modules built alike, as a starred argument: ``*(nn.Linear(8, 8) for _ in range(4))``."""
+
+    def __init__(self, item: Construct, count: int):
+        self.item = item
+        self.count = count
+
+    def flat(self) -> str:
+        return f"*({self.item.flat()} for _ in range({self.count}))"
+
+    def lines(self, indent: int, suffix: str) -> list[str]:
+        """Laid out over several lines, as ruff formats a generator too long for one."""
+        pad, inner = " " * indent, " " * (indent + 4)
+        loop = f"for _ in range({self.count})"
+        text = f"{inner}{self.item.flat()}"
+        if len(text) <= LINE_LENGTH:
+            body = [text]
+        else:
+            body = call("", self.item.func, self.item.positional, self.item.keywords, indent + 4)
+        return [f"{pad}*(", *body, f"{inner}{loop}", f"{pad}){suffix}"]
+
+
 def literal(value) -> str:
     """Source for a constant, or for code the backend built (``Code``, ``Construct``, ``Call``,
     ``BinOp``, or a tuple or list holding some)."""
     if isinstance(value, Code):
         return str(value)
-    if isinstance(value, Construct):
+    if isinstance(value, (Construct, Repeated)):
         return value.flat()
     if isinstance(value, Call):
         return f"{value.func}({', '.join(_arg(k, v) for k, v in _items(value))})"
@@ -76,6 +98,8 @@ def call(
             lines.append(f"{inner}{text},")
         elif isinstance(value, Construct):
             lines += call(head, value.func, value.positional, value.keywords, indent + 4, ",")
+        elif isinstance(value, Repeated):
+            lines += value.lines(indent + 4, ",")
         elif type(value) in (tuple, list) and value:  # a tuple or list constant, not a Call
             opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
             lines.append(f"{inner}{head}{opening}")

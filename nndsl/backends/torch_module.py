@@ -17,6 +17,7 @@ from nndsl.backends.pywriter import (
     LINE_LENGTH,
     Code,
     Construct,
+    Repeated,
     assignment,
     call,
     comment,
@@ -350,7 +351,7 @@ class _ClassWriter:
             built = self.construct(inner, (*path, "body", i))
             # a repetition inside a sequence is part of it: one nn.Sequential, not one in another
             elements += built.positional if isinstance(inner, SeqNode) else [built]
-        return Construct("nn.Sequential", elements, [])
+        return Construct("nn.Sequential", _collapsed(elements), [])
 
     def _module(self, node, path: tuple) -> str:
         attr = self.layout.names[("module", path)]
@@ -621,6 +622,32 @@ class _ClassWriter:
 
 #: torch's defaults of the initialisations' arguments, which emitted code leaves out
 _INIT_DEFAULTS = {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0}
+
+
+#: how many equal modules in a row a repetition writes as one generator, not one by one
+REPEAT_AS_GENERATOR = 3
+
+
+def _collapsed(elements: list) -> list:
+    """A repetition's modules with each run of equal constructor calls written once, as a
+    generator (``*(nn.TransformerEncoderLayer(...) for _ in range(12))``): a run of
+    ``REPEAT_AS_GENERATOR`` or more, or of two calls too long for a line each. The modules are
+    built in the same order, so the nn.Sequential numbers (and initialises) them as before."""
+    out: list = []
+    i = 0
+    while i < len(elements):
+        item, j, text = elements[i], i + 1, ""
+        if type(item) is Construct:
+            text = item.flat()
+            while j < len(elements) and type(elements[j]) is Construct and elements[j].flat() == text:
+                j += 1
+        run = j - i
+        if run >= REPEAT_AS_GENERATOR or run == 2 and len(text) > LINE_LENGTH - 12:
+            out.append(Repeated(item, run))
+        else:
+            out += elements[i:j]
+        i = j
+    return out
 
 
 def _initial_tensor(init: str, sizes: list, args: dict, dtype: Code | None = None) -> Construct | Code:

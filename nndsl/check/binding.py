@@ -242,6 +242,10 @@ class Binding:
                 help=unknown_layer_help(call.name.text),
             )
             return Bound(call, None, None)
+        if layer.varargs is not None:
+            call, gathered_ok = self.gather_varargs(call, layer)
+            if not gathered_ok:
+                return Bound(call, layer, None)
         values, spans, failed = self.convert_arguments(
             call,
             layer.dsl_name(),
@@ -265,6 +269,34 @@ class Binding:
             )
             failed = True
         return Bound(call, layer, None if failed else values, spans)
+
+    def gather_varargs(self, call: ast.Call, layer: type[Layer]) -> tuple[ast.Call, bool]:
+        """``Permute(0, 2, 1)`` as ``Permute((0, 2, 1))``: two or more positional arguments become
+        one tuple for the layer's ``varargs`` parameter, so both forms bind, check and emit alike.
+        A tuple written among them (``Permute((0, 2), 1)``) is an E106 at that tuple."""
+        leading = 0  # a positional argument after a keyword stays where it is, for E001
+        while leading < len(call.args) and call.args[leading].keyword is None:
+            leading += 1
+        positional = call.args[:leading]
+        if leading < 2:
+            return call, True
+        ok = True
+        for arg in positional:
+            if isinstance(arg.value, ast.TupleExpr):
+                name = layer.dsl_name()
+                self.ctx.error(
+                    "E106",
+                    f"{layer.varargs} of {name} must be integers given one by one or one tuple, "
+                    "got a tuple among several arguments",
+                    arg.value.span,
+                    "a tuple among integers",
+                    help=f"write {name}(0, 2, 1) or {name}((0, 2, 1)), not both at once",
+                )
+                ok = False
+        first, last = positional[0].span, positional[-1].span
+        span = Span(first.start, last.end)
+        gathered = ast.Arg(None, ast.TupleExpr(tuple(a.value for a in positional), span), span)
+        return call._replace(args=(gathered, *call.args[leading:])), ok
 
     def convert_arguments(
         self,
@@ -555,6 +587,8 @@ def _has_unknowns(x: TensorType) -> bool:
 
 def signature(layer: type[Layer]) -> str:
     """``Linear(in_features, out_features, bias=True)``, as in torch's docs."""
+    if layer.varargs is not None:  # torch's Tensor.permute(*dims), which takes a tuple as well
+        return f"{layer.dsl_name()}(*{layer.varargs})"
     parts = []
     for p in layer.params:
         if p.keyword_only and "*" not in parts:

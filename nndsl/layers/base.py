@@ -274,6 +274,10 @@ class Layer:
     #: False for tensor operations with no nn.Module (reshape, permute, mean): the torch
     #: backend gives them no attribute and ``forward_statements`` gets ``attr=None``
     has_module: ClassVar[bool] = True
+    #: a tensor method taking its sizes one by one as well as in one tuple (torch's
+    #: ``x.permute(0, 2, 1)`` and ``x.permute((0, 2, 1))``): the name of the one parameter that
+    #: gathers two or more positional arguments into a tuple, as if written in one
+    varargs: ClassVar[str | None] = None
     #: where torch.nn has no such module (torchvision's StochasticDepth): the source of the class
     #: the generated file defines for it, constructed by its bare name instead of ``nn.<name>``
     helper: ClassVar[str | None] = None

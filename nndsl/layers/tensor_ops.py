@@ -41,6 +41,17 @@ def _ints(allow_int: bool, minimum: int | None = None) -> Kind:
     return Kind("an integer or a tuple of integers" if allow_int else "a tuple of integers", convert)
 
 
+def _dims_tuple() -> Kind:
+    """Integers as a tuple; one integer is a tuple of one (``Permute(0)`` is torch's ``x.permute(0)``)."""
+    ints = _ints(allow_int=True)
+
+    def convert(value):
+        value = ints.convert(value)
+        return value if isinstance(value, tuple) else (value,)
+
+    return Kind("integers or a tuple of integers", convert)
+
+
 DIM_OR_DIMS = _ints(allow_int=True)
 
 
@@ -139,10 +150,18 @@ class Reshape(_TensorOp):
 
     torch_class = "Tensor.reshape"
     method = "reshape"
+    varargs = "shape"
     params = (Param("shape", _ints(allow_int=True, minimum=1)),)
     examples = (
         ("Reshape((-1, 16, 25))", "[N, 400]", "[N, 16, 25]"),
+        ("Reshape(-1, 16, 25)", "[N, 400]", "[N, 16, 25]"),
+        ("Reshape(-1, 192)", "[N, 8, 8, 3]", "[N, 192]"),
         ("Reshape((2, -1))", "[N, 6]", "[2, 3*N]"),
+        ("Reshape(2, -1)", "[N, 6]", "[2, 3*N]"),
+        ("Reshape(6, 4)", "[2, 3, 4]", "[6, 4]"),
+        ("Reshape(5, 5)", "[2, 3, 4]", "E206"),
+        ("Reshape(-1, -1)", "[2, 3, 4]", "E107"),
+        ("Reshape(0, 4)", "[2, 3, 4]", "E107"),
         ("Reshape(-1)", "[N, 3, 4]", "[12*N]"),
         ("Reshape((6, 4))", "[2, 3, 4]", "[6, 4]"),
         ("Reshape(())", "[1, 1]", "[]"),
@@ -271,6 +290,8 @@ class View(Reshape):
     examples = (
         ("View((-1, 16, 25))", "[N, 400]", "[N, 16, 25]"),
         ("View((4, 6))", "[2, 3, 4]", "[4, 6]"),
+        ("View(-1, 16, 25)", "[N, 400]", "[N, 16, 25]"),
+        ("View(4, 6)", "[2, 3, 4]", "[4, 6]"),
         ("View((5, 5))", "[2, 3, 4]", "E206"),
     )
     onnx_examples = (("View(-1)", "[N, 2, 3]"), ("View((-1, 3))", "[N, T, 6]"))
@@ -323,9 +344,16 @@ class Permute(_TensorOp):
 
     torch_class = "Tensor.permute"
     method = "permute"
-    params = (Param("dims", _ints(allow_int=False)),)
+    varargs = "dims"
+    params = (Param("dims", _dims_tuple()),)
     examples = (
         ("Permute((0, 2, 1))", "[N, L, C]", "[N, C, L]"),
+        ("Permute(0, 2, 1)", "[N, L, C]", "[N, C, L]"),
+        ("Permute(0, 2, 3, 1)", "[N, 3, 8, 8]", "[N, 8, 8, 3]"),
+        ("Permute(0)", "[5]", "[5]"),
+        ("Permute(-1, 0)", "[2, 3]", "[3, 2]"),
+        ("Permute(0, 1)", "[2, 3, 4]", "E202"),
+        ("Permute(0, 0, 1)", "[2, 3, 4]", "E107"),
         ("Permute((2, 0, -2))", "[2, 3, 4]", "[4, 2, 3]"),
         ("Permute(())", "[]", "[]"),
         ("Permute((1, 0))", "[*]", "[D, N]"),

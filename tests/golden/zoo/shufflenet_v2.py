@@ -125,21 +125,11 @@ class ShuffleNetV2(nn.Module):
         # line 33: for out, repeats in [(116, 4), (232, 8), (464, 4)] { DownUnit(out) -> Unit() * (repeats - 1) }
         self.stage = nn.Sequential(
             DownUnit(24, 116, arg_H=28),
-            Unit(116, 28, arg_C=58),
-            Unit(116, 28, arg_C=58),
-            Unit(116, 28, arg_C=58),
+            *(Unit(116, 28, arg_C=58) for _ in range(3)),
             DownUnit(116, 232, arg_H=14),
-            Unit(232, 14, arg_C=116),
-            Unit(232, 14, arg_C=116),
-            Unit(232, 14, arg_C=116),
-            Unit(232, 14, arg_C=116),
-            Unit(232, 14, arg_C=116),
-            Unit(232, 14, arg_C=116),
-            Unit(232, 14, arg_C=116),
+            *(Unit(232, 14, arg_C=116) for _ in range(7)),
             DownUnit(232, 464, arg_H=7),
-            Unit(464, 7, arg_C=232),
-            Unit(464, 7, arg_C=232),
-            Unit(464, 7, arg_C=232),
+            *(Unit(464, 7, arg_C=232) for _ in range(3)),
         )
         # line 36: Conv2d(464, 1024, 1, bias=False)
         self.conv2 = nn.Conv2d(464, 1024, 1, bias=False)
