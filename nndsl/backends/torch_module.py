@@ -573,6 +573,7 @@ class _ClassWriter:
         var_of: dict[int, str] = dict(zip(input_ids, input_vars))
         var_of.update(self.attributes)
         local = Names({"self", "h_n", "c_n", "_", *input_vars})
+        spec_names = set(input_vars) - {"x"}
 
         def free(name: str, index: int) -> bool:
             return last_use.get(holder[name], -1) <= index
@@ -590,7 +591,11 @@ class _ClassWriter:
                     var_of[value] = "_"
                     continue
                 wanted = self.names.get(value)
-                read = (var_of[r] for r in reads if r in var_of and r not in self.attributes)
+                # a variable the step reads, unless it holds an input the spec named: ``tokens`` is
+                # not reused for a mask made from its size
+                read = (
+                    var_of[r] for r in reads if r in var_of and r not in self.attributes and var_of[r] not in spec_names
+                )
                 candidates = [wanted] if wanted else ["x", *read, "out"]
                 choice = None
                 for name in candidates:

@@ -345,7 +345,10 @@ class _ToAst(Transformer):
         return children[-1]
 
     def paren(self, children):
-        return children[1]
+        """``(expr)``: the expression, its span taken with the parentheses (``(a + b) * c`` is
+        written from ``(`` to ``c``)."""
+        inner = children[1]
+        return inner._replace(span=_span_of(children)) if hasattr(inner, "_replace") else inner
 
     def int(self, children):
         (tok,) = children
