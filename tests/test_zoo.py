@@ -234,9 +234,6 @@ def test_zoo_model_exports_to_onnx_verified(zoo):
     from nndsl.backends.torch_build import build_model, module_weights
 
     pytest.importorskip("onnxruntime")
-    reason = getattr(zoo.twin, "ONNX_UNVERIFIABLE", None)
-    if reason:
-        pytest.skip(reason)
     weights = module_weights(zoo.module)
     exported = export_model(zoo.program, zoo.model, weights)
     verified = verify(
