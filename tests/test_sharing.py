@@ -352,3 +352,20 @@ def test_a_shared_layer_can_be_tied_and_exports_one_initializer():
 
     exported, _ = export_and_verify(text)
     assert sorted(exported.weights) == ["f.bias", "f.weight", "g.bias"]
+
+
+def test_a_shared_module_reading_a_tensor_of_the_model_is_refused_at_its_read():
+    """Applied twice, the module is emitted as one class whose only input is what it is applied to."""
+    text = (
+        "model M(x: [N, 4]) {\n    f = for i in range(2) {\n        y = x * 2\n        y -> Linear(4, 4)\n    }\n"
+        "    a = x -> Linear(4, 4) -> f\n    return a -> f\n}\n"
+    )
+    result = check(text)
+    assert codes(result) == ["E108"]
+    (diag,) = result.diagnostics
+    assert (diag.span.start, "shared module 'f'" in diag.message) == (text.index("x * 2"), True)
+
+
+def test_a_module_applied_once_may_read_a_tensor_of_the_model():
+    text = "model M(x: [N, 4]) {\n    f = for i in range(2) {\n        y = x * 2\n        y -> Linear(4, 4)\n    }\n    return x -> f\n}\n"
+    assert codes(check(text)) == []

@@ -976,18 +976,31 @@ class Flow:
         argument is a module of its own, whose one input is what the block applies it to."""
         if not self.ctx.state.arguments:
             return
-        first, given, param, where = self.ctx.state.arguments[-1]
+        first, given, param, where, shared = self.ctx.state.arguments[-1]
         tensors = value if is_sequence(value) else (value,)
         if any(isinstance(t, Tensor) and t.type is not None and t.id < first and t.id != given for t in tensors):
+            what, label = (
+                (f"the shared module '{param}'", None)  # the later use labels both uses
+                if shared
+                else (f"the sub-network argument '{param}'", f"given as '{param}' here")
+            )
             self.ctx.error(
                 "E108",
-                f"'{expr.name}' is a tensor of the caller, which the sub-network argument '{param}' cannot "
-                "read: a block applies it to one tensor of its own",
+                f"'{expr.name}' is a tensor of the caller, which {what} cannot read: "
+                + (
+                    "applied more than once, it is one module with one input"
+                    if shared
+                    else "a block applies it to one tensor of its own"
+                ),
                 expr.span,
                 f"not visible in '{param}'",
-                (Label(where, f"given as '{param}' here"),),
-                help=f"make {expr.name} a tensor input of the block (e.g. {expr.name}: [N, ...]) and "
-                "combine it in the block's body, or apply this sub-network outside the block",
+                (Label(where, label),) if label else (),
+                help=(
+                    f"combine {expr.name} outside '{param}', or give each use a module of its own"
+                    if shared
+                    else f"make {expr.name} a tensor input of the block (e.g. {expr.name}: [N, ...]) and "
+                    "combine it in the block's body, or apply this sub-network outside the block"
+                ),
             )
             raise Abort
 
@@ -1506,11 +1519,14 @@ class Flow:
         nodes: list = []
         self.ctx.state.stack.append(nodes)
         mark = len(self.ctx.sink.items)
+        if first is not None:  # applied again: one module, which can read only its input
+            self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, named[1], first.span, True))
         try:
             y = self._apply_fn(fn, x, span)
         finally:
             self.ctx.state.stack.pop()
             if first is not None:
+                self.ctx.state.arguments.pop()
                 self._at_later_use(mark, named[1], x, span, first)
         if not any(n.own_params for n in walk(Graph((), tuple(nodes), ()))) or x.type is None or y.type is None:
             self.ctx.state.nodes.extend(nodes)  # without weights: the same computation wherever it is used
@@ -1627,7 +1643,7 @@ class Flow:
             again = id(fn) in self.ctx.state.applied
             self.ctx.state.applied[id(fn)] = fn
             mark = len(self.ctx.state.nodes)
-            self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, fn.name, fn.span))
+            self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, fn.name, fn.span, False))
             try:
                 y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
             finally:

@@ -193,10 +193,12 @@ class ModelState:
         #: repetition or loop makes starts again from what came before it
         self.named_applied: dict[int, Span] = {}
         self.active: list = []  # blocks being instantiated, to refuse recursion
-        #: the sub-network arguments being applied in a block's body, innermost last: (the first
-        #: value number it computes, its input's number, the parameter's name, where it was given);
-        #: one reads no other tensor of the caller (it is a module of its own, with one input)
-        self.arguments: list[tuple[int, int, str, Span]] = []
+        #: the sub-network arguments being applied in a block's body, and the named modules being
+        #: applied again, innermost last: (the first value number it computes, its input's number,
+        #: the parameter's or the module's name, where it was given or defined, whether it is a
+        #: shared module); one reads no other tensor of the caller (it is a module of its own, with
+        #: one input)
+        self.arguments: list[tuple[int, int, str, Span, bool]] = []
         self.repeats = 1  # how often the enclosing repetitions and loops run the current body
         self.layers = 0  # layers checked so far (an RNN counts its num_layers)
         self.steps = 0  # sub-networks applied so far
