@@ -92,6 +92,8 @@ class LayerWeights:
         self.store = store
         self.prefix = prefix
         self.node = node
+        #: the names of the call's extra tensor inputs (key, attn_mask, h_0), by forward name
+        self.inputs: dict[str, str] = {}
 
     def key(self, name: str) -> str:
         """The state_dict key of one of its tensors; a tied weight's is the layer's it is taken from."""
@@ -386,6 +388,7 @@ class _Exporter(Visitor):
         if norm is not None:
             norm_weights = LayerWeights(self.store, self.prefix[norm.id], norm)
             weights = _FoldedWeights(self.store, prefix, node, norm_weights, norm.args["eps"])
+        weights.inputs = {name: self.env[value] for name, value in node.extra}
         try:
             return node.layer.to_onnx(self.g, x, node, weights)
         except NotExportable as exc:
