@@ -128,3 +128,32 @@ def test_is_causal_with_a_causal_mask_matches_torch(inputs, call, length):
         want = module(*args).numpy()
     assert np.isfinite(want).all()
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+RECURRENT = [
+    ("x: [N, T, 3], h: [2, N, 4], c: [2, N, 4]", "LSTM(3, 4, batch_first=True, bidirectional=True)(x, (h, c))"),
+    ("x: [T, N, 3], h: [4, N, 4], c: [4, N, 4]", "LSTM(3, 4, num_layers=2, bidirectional=True)(x, (h, c)).h_n"),
+    ("x: [T, 3], h: [2, 4], c: [2, 4]", "LSTM(3, 4, num_layers=2, bias=False)(x, (h, c)).c_n"),
+    ("x: [N, T, 3], h: [3, N, 4]", "GRU(3, 4, num_layers=3, batch_first=True)(x, h)"),
+    ("x: [T, 3], h: [4, 4]", "GRU(3, 4, num_layers=2, bidirectional=True)(x, h).hidden"),
+    ("x: [T, N, 3], h: [2, N, 4]", "RNN(3, 4, bidirectional=True, nonlinearity='relu')(x, h).last"),
+    ("x: [N, T, 3], h: [2, N, 4]", "RNN(3, 4, num_layers=2, batch_first=True, bias=False)(x, h).h_n"),
+]
+
+
+@pytest.mark.parametrize(("inputs", "call"), RECURRENT)
+def test_recurrent_from_a_given_state_exports_and_verifies(inputs, call):
+    _, verified = export_and_verify(_spec(inputs, call))
+    assert verified.reference == "torch" and len(verified.cases) == 2
+    assert verified.max_diff <= verified.limit
+
+
+def test_projected_lstm_from_a_given_state_is_refused(tmp_path):
+    import nndsl
+
+    spec = _spec("x: [N, T, 3], h: [1, N, 2], c: [1, N, 4]", "LSTM(3, 4, proj_size=2, batch_first=True)(x, (h, c))")
+    with pytest.raises(nndsl.SpecError) as info:
+        nndsl.export_onnx(spec, tmp_path / "m.onnx")
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "E601" and "proj_size" in diagnostic.message
+    assert not (tmp_path / "m.onnx").exists()
