@@ -393,10 +393,3 @@ def test_two_input_layers_agree_with_torch(ctor, a, b):
 def test_two_input_layer_in_a_chain_is_refused():
     spec = _spec("a: [4, 8]", "y = a -> CosineSimilarity()")
     assert [d.code for d in check_source(spec).errors] == ["E216"]
-
-
-def test_two_input_layer_export_is_refused(tmp_path):
-    spec = _spec("a: [4, 8], b: [4, 8]", "y = CosineSimilarity(dim=1)(a, b)")
-    with pytest.raises(nndsl.SpecError) as info:
-        nndsl.export_onnx(spec, tmp_path / "m.onnx")
-    assert [d.code for d in info.value.diagnostics] == ["E601"]

@@ -157,3 +157,40 @@ def test_projected_lstm_from_a_given_state_is_refused(tmp_path):
     (diagnostic,) = info.value.diagnostics
     assert diagnostic.code == "E601" and "proj_size" in diagnostic.message
     assert not (tmp_path / "m.onnx").exists()
+
+
+TWO_TENSORS = [
+    ("a: [N, 16], b: [N, 16]", "CosineSimilarity(dim=1)(a, b)"),
+    ("a: [N, 5, 16], b: [1, 16]", "CosineSimilarity(dim=-1, eps=0.5)(a, b)"),
+    ("a: [N, 1, 7], b: [N, 4, 1]", "CosineSimilarity(dim=1)(a, b)"),  # the norms of the expanded inputs
+    ("a: [N, 16], b: [N, 16]", "PairwiseDistance()(a, b)"),
+    ("a: [N, 3, 16], b: [16]", "PairwiseDistance(p=1.0, keepdim=True)(a, b)"),
+    ("a: [N, 16], b: [N, 16]", "PairwiseDistance(p=3.0, eps=0.1)(a, b)"),
+    ("a: [N, 16], b: [N, 1]", "PairwiseDistance(p=-1.5)(a, b)"),
+    ("a: [N, 16], b: [N, 16]", "PairwiseDistance(p=0.0)(a, b)"),
+    ("a: [N, 5], b: [N, 6]", "Bilinear(5, 6, 7)(a, b)"),
+    ("a: [N, T, 5], b: [N, T, 6]", "Bilinear(5, 6, 3, bias=False)(a, b)"),
+]
+
+
+@pytest.mark.parametrize(("inputs", "call"), TWO_TENSORS)
+def test_two_tensor_layers_export_and_verify(inputs, call):
+    _, verified = export_and_verify(_spec(inputs, call))
+    assert verified.reference == "torch" and len(verified.cases) == 2
+    assert verified.max_diff <= verified.limit
+
+
+def test_unbatched_bilinear_exports_and_verifies():
+    _, verified = export_and_verify(_spec("a: [5], b: [6]", "Bilinear(5, 6, 3)(a, b)"))
+    assert len(verified.cases) == 1 and verified.max_diff <= verified.limit
+
+
+def test_two_tensor_layer_of_scalars_is_refused(tmp_path):
+    import nndsl
+
+    spec = _spec("a: [], b: []", "PairwiseDistance()(a, b)")
+    assert nndsl.check_source(spec).ok
+    with pytest.raises(nndsl.SpecError) as info:
+        nndsl.export_onnx(spec, tmp_path / "m.onnx")
+    assert [d.code for d in info.value.diagnostics] == ["E601"]
+    assert not (tmp_path / "m.onnx").exists()
