@@ -194,3 +194,27 @@ def test_two_tensor_layer_of_scalars_is_refused(tmp_path):
         nndsl.export_onnx(spec, tmp_path / "m.onnx")
     assert [d.code for d in info.value.diagnostics] == ["E601"]
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("opset", [17, 23])
+@pytest.mark.parametrize(
+    ("inputs", "call"),
+    [ATTENTION[7], RECURRENT[1], TWO_TENSORS[2], TWO_TENSORS[4], TWO_TENSORS[7], TWO_TENSORS[9]],
+)
+def test_exports_at_the_oldest_and_newest_opsets(inputs, call, opset):
+    _, verified = export_and_verify(_spec(inputs, call), opset=opset)
+    assert verified.max_diff <= verified.limit
+
+
+def test_padded_encoder_stack_exports_and_verifies():
+    """A BERT-shaped encoder: token embedding, two post-norm layers reading one padding mask."""
+    spec = (
+        "model Encoder(ids: long[N, S], pad: bool[N, S]) {\n"
+        "    x = ids -> Embedding(50, 16)\n"
+        "    x = TransformerEncoderLayer(16, 4, 32, batch_first=True, activation='gelu')(x, src_key_padding_mask=pad)\n"
+        "    x = TransformerEncoderLayer(16, 4, 32, batch_first=True, activation='gelu')(x, src_key_padding_mask=pad)\n"
+        "    return x -> Linear(16, 3)\n"
+        "}\n"
+    )
+    _, verified = export_and_verify(spec)
+    assert len(verified.cases) == 2 and verified.max_diff <= verified.limit
