@@ -117,8 +117,8 @@ def test_is_causal_with_a_causal_mask_matches_torch(inputs, call, length):
     weights = varied(fresh_weights(program, model, 0))
     exported = export_model(program, model, weights)
     feeds = random_inputs(model, {"N": 2, "L": length}, seed=3)
-    upper = np.triu(np.ones((length, length), np.float32), 1)
-    feeds["causal"] = upper if "bool[L, L]" in inputs else np.where(upper > 0, -np.inf, 0).astype(np.float32)
+    upper = np.triu(np.ones((length, length), bool), 1)
+    feeds["causal"] = upper if "bool[L, L]" in inputs else np.where(upper, -np.inf, 0).astype(np.float32)
     session = ort.InferenceSession(exported.proto.SerializeToString(), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, feeds)
     module = build_model(program, model, weights).eval()
@@ -218,3 +218,23 @@ def test_padded_encoder_stack_exports_and_verifies():
     )
     _, verified = export_and_verify(spec)
     assert len(verified.cases) == 2 and verified.max_diff <= verified.limit
+
+
+def test_a_bool_input_and_output_are_bool_in_the_graph(tmp_path):
+    """A mask is declared bool in the ONNX file (held as float32 0 and 1 inside) and runs from
+    the command's own export and verification."""
+    import onnx
+
+    import nndsl
+
+    spec = (
+        "model M(x: [N, L, 8], pad: bool[N, L]) {\n"
+        "    y = MultiheadAttention(8, 2, batch_first=True)(x, x, x, key_padding_mask=pad)\n"
+        "    return y, pad\n"
+        "}\n"
+    )
+    nndsl.export_onnx(spec, tmp_path / "m.onnx")
+    graph = onnx.load(tmp_path / "m.onnx").graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.output]}
+    assert types["pad"] == onnx.TensorProto.BOOL and types["x"] == onnx.TensorProto.FLOAT
+    assert [types[v.name] for v in graph.output] == [onnx.TensorProto.FLOAT, onnx.TensorProto.BOOL]
