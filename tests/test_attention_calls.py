@@ -199,14 +199,6 @@ def test_named_layer_called_with_tensors():
     assert "(q, m, m, need_weights=False)" in source
 
 
-def test_onnx_refuses_extra_inputs(tmp_path):
-    spec = _spec("q: [2, 5, 16], m: [2, 7, 16]", "y = MultiheadAttention(16, 4, batch_first=True)(q, m, m)")
-    with pytest.raises(nndsl.SpecError) as info:
-        nndsl.export_onnx(spec, tmp_path / "m.onnx")
-    assert [d.code for d in info.value.diagnostics] == ["E601"]
-    assert not (tmp_path / "m.onnx").exists()
-
-
 ENCODER_CASES = [
     ({"x": ("float32", (2, 5, 16)), "pad": ("bool", (2, 5))}, "x, src_key_padding_mask=pad"),
     ({"x": ("float32", (2, 5, 16)), "m": ("float32", (5, 5))}, "x, src_mask=m"),
@@ -401,10 +393,3 @@ def test_two_input_layers_agree_with_torch(ctor, a, b):
 def test_two_input_layer_in_a_chain_is_refused():
     spec = _spec("a: [4, 8]", "y = a -> CosineSimilarity()")
     assert [d.code for d in check_source(spec).errors] == ["E216"]
-
-
-def test_two_input_layer_export_is_refused(tmp_path):
-    spec = _spec("a: [4, 8], b: [4, 8]", "y = CosineSimilarity(dim=1)(a, b)")
-    with pytest.raises(nndsl.SpecError) as info:
-        nndsl.export_onnx(spec, tmp_path / "m.onnx")
-    assert [d.code for d in info.value.diagnostics] == ["E601"]

@@ -39,8 +39,9 @@ from nndsl.version import __version__
 #: BatchNorm folds into these when it reads their output alone
 _FOLD_INTO = {"Conv1d", "Conv2d", "Conv3d", "Linear"}
 _BATCH_NORMS = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}
-#: the input dtypes an export writes as they are (others would silently become float32)
-EXPORTED_DTYPES = ("float32", "int64", "int32")
+#: the input dtypes an export writes as they are (others would silently become float32); a bool
+#: input (a mask) is held as float32 0 and 1 inside the graph, cast at the input and the outputs
+EXPORTED_DTYPES = ("float32", "int64", "int32", "bool")
 
 
 class ExportProblem(Exception):
@@ -92,6 +93,8 @@ class LayerWeights:
         self.store = store
         self.prefix = prefix
         self.node = node
+        #: the names of the call's extra tensor inputs (key, attn_mask, h_0), by forward name
+        self.inputs: dict[str, str] = {}
 
     def key(self, name: str) -> str:
         """The state_dict key of one of its tensors; a tied weight's is the layer's it is taken from."""
@@ -281,6 +284,8 @@ class _Exporter(Visitor):
         for name, tensor, value in zip(model.input_names, model.input_types, model.graph.inputs):
             self.g.reserve(name)
             self.env[value] = name
+            if tensor.dtype == "bool":  # held as float32 0 and 1 inside the graph
+                self.env[value] = self.g.op("Cast", [name], to=onnx.TensorProto.FLOAT)
             inputs.append(value_info(name, tensor.dtype, tensor.shape.dims))
         outputs = output_names(model)
         for name in outputs:
@@ -290,7 +295,11 @@ class _Exporter(Visitor):
         renamed: dict[str, str] = {}
         for name, value, tensor in zip(outputs, model.graph.outputs, model.outputs):
             have = self.env[value]
-            if have in model.input_names or have in renamed or have in outputs or have in self.g.weights:
+            if tensor.dtype == "bool":
+                self.g.nodes.append(
+                    helper.make_node("Cast", [have], [name], name=f"{name}/Cast", to=onnx.TensorProto.BOOL)
+                )
+            elif have in model.input_names or have in renamed or have in outputs or have in self.g.weights:
                 self.g.nodes.append(helper.make_node("Identity", [have], [name], name=f"{name}/Identity"))
             else:
                 renamed[have] = name
@@ -386,6 +395,7 @@ class _Exporter(Visitor):
         if norm is not None:
             norm_weights = LayerWeights(self.store, self.prefix[norm.id], norm)
             weights = _FoldedWeights(self.store, prefix, node, norm_weights, norm.args["eps"])
+        weights.inputs = {name: self.env[value] for name, value in node.extra}
         try:
             return node.layer.to_onnx(self.g, x, node, weights)
         except NotExportable as exc:

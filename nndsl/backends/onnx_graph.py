@@ -12,7 +12,12 @@ from onnx import TensorProto, helper
 from nndsl import shapes
 
 #: the dtypes a spec declares, as ONNX element types
-ELEMENT_TYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32}
+ELEMENT_TYPES = {
+    "float32": TensorProto.FLOAT,
+    "int64": TensorProto.INT64,
+    "int32": TensorProto.INT32,
+    "bool": TensorProto.BOOL,
+}
 
 
 class NotExportable(Exception):

@@ -127,8 +127,13 @@ def random_inputs(model: ModelIR, sizes: Mapping[str, int], seed: int) -> dict[s
         dims = [shapes.substitute(d, bindings) for d in tensor.shape.dims]
         if tensor.dtype in ("int64", "int32"):
             out[name] = rng.integers(0, high, size=dims).astype(tensor.dtype)
-        elif tensor.dtype == "bool":  # a mask: exported as float32 0 and 1, given to torch as bool
-            out[name] = rng.integers(0, 2, size=dims).astype(np.float32)
+        elif tensor.dtype == "bool":  # a mask
+            mask = rng.integers(0, 2, size=dims).astype(bool)
+            if mask.ndim and mask.shape[-1]:
+                # the first key of every row attended: a row masked whole is undefined in torch
+                # (NaN on MultiheadAttention's fast path, the output bias on its slow path)
+                mask[..., 0] = False
+            out[name] = mask
         else:
             out[name] = rng.standard_normal(dims, dtype=np.float32)
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from nndsl import shapes
 from nndsl.layers.base import (
@@ -153,26 +154,94 @@ def _per_batch(g, x, dims, layout: str, value, name: str | None):
     return g.op("Expand", [const, g.shape_target(x, dims, (batch, 1, 1, 1))])
 
 
-def _self_attention_onnx(g, x, node, w, prefix: str, heads: int, batch_first: bool, bias_kv=False, zero_attn=False):
-    """``MultiheadAttention(x, x, x)[0]`` in eval mode; weights ``{prefix}in_proj_weight`` etc."""
+class OnnxTensor(NamedTuple):
+    """A value of the ONNX graph under construction with its checked dims and dtype (a "bool"
+    mask is held as float32 0 and 1 there)."""
+
+    name: str
+    dims: tuple
+    dtype: str = "float32"
+
+
+#: ONNX's element type number of bool (TensorProto.BOOL; the layers do not import onnx)
+_ONNX_BOOL = 9
+
+
+def _additive(g, mask: OnnxTensor) -> str:
+    """torch's ``_canonical_mask``: a bool mask (True: not attended) as 0 and -inf, a float one as is."""
+    if mask.dtype != "bool":
+        return mask.name
+    flags = g.op("Cast", [mask.name], to=_ONNX_BOOL)
+    return g.op("Where", [flags, g.scalar(float("-inf")), g.scalar(0.0)])
+
+
+def _projections(g, w, prefix: str, embed: int, query: OnnxTensor, key: OnnxTensor, value: OnnxTensor):
+    """q, k, v projected apart: rows of the packed ``in_proj_weight``, or ``q/k/v_proj_weight``
+    where key or value have other features (kdim/vdim); the packed ``in_proj_bias`` either way."""
+    packed = w.get(prefix + "in_proj_weight")
+    bias = w.get(prefix + "in_proj_bias")
+    out = []
+    for i, (t, name) in enumerate(((query, "q"), (key, "k"), (value, "v"))):
+        rows = slice(i * embed, (i + 1) * embed)
+        if packed is None:
+            weight_name = f"{prefix}{name}_proj_weight"
+            weight = w(weight_name)
+        else:
+            weight_name, weight = prefix + "in_proj_weight", packed[rows]
+        b = None if bias is None else bias[rows]
+        out.append(g.project(t.name, weight, w.key(weight_name), b, w.key(prefix + "in_proj_bias")))
+    return out
+
+
+def attention_onnx(
+    g,
+    w,
+    prefix: str,
+    heads: int,
+    batch_first: bool,
+    query: OnnxTensor,
+    key: OnnxTensor | None = None,
+    value: OnnxTensor | None = None,
+    key_padding_mask: OnnxTensor | None = None,
+    attn_mask: OnnxTensor | None = None,
+    *,
+    bias_kv: bool = False,
+    zero_attn: bool = False,
+) -> str:
+    """``MultiheadAttention(query, key, value, key_padding_mask=..., attn_mask=...)[0]`` in eval
+    mode, weights ``{prefix}in_proj_weight`` (or ``q/k/v_proj_weight``), ``{prefix}out_proj.weight``
+    etc.; without key and value, self-attention. Masks as torch takes them: bool (True: not
+    attended) or float (added to the scores); ``attn_mask`` [L, S] or [N * heads, L, S]
+    ([heads, L, S] unbatched), ``key_padding_mask`` [N, S] ([S]). An ``is_causal`` hint needs no
+    mapping: the mask it describes is given. A row with every key masked gives NaN, as torch's
+    fast path does (its slow path gives the output projection's bias)."""
     import numpy as np
 
-    dims = tuple(node.input.shape.dims)
-    layout = _layout(node, batch_first)
+    dims = tuple(query.dims)
+    layout = "LE" if len(dims) == 2 else "NLE" if batch_first else "LNE"
     embed = dims[-1]
     head_dim = embed // heads
     q_perm, k_perm, out_perm = _HEAD_PERMS[layout]
 
-    # the packed q, k, v projection: one MatMul, split on the features
-    packed = _linear_onnx(g, x, w, prefix + "in_proj_weight", prefix + "in_proj_bias")
-    q, k, v = g.split(packed, (embed, embed, embed), axis=-1)
+    if key is None or value is None:  # self-attention: one MatMul of the packed projection, split
+        packed = _linear_onnx(g, query.name, w, prefix + "in_proj_weight", prefix + "in_proj_bias")
+        q, k, v = g.split(packed, (embed, embed, embed), axis=-1)
+        key = value = query
+    else:
+        q, k, v = _projections(g, w, prefix, embed, query, key, value)
+
+    def split_heads(t: str, source: OnnxTensor, perm) -> str:
+        projected = tuple(source.dims[:-1]) + (embed,)
+        return g.transpose(g.reshape(t, projected, projected[:-1] + (heads, head_dim)), perm)
+
     split_dims = dims[:-1] + (heads, head_dim)
-    q = g.transpose(g.reshape(q, dims, split_dims), q_perm)
-    k = g.transpose(g.reshape(k, dims, split_dims), k_perm)  # [.., H, hd, S]: ready for q @ k^T
-    v = g.transpose(g.reshape(v, dims, split_dims), q_perm)
+    q = split_heads(q, query, q_perm)
+    k = split_heads(k, key, k_perm)  # [.., H, hd, S]: ready for q @ k^T
+    v = split_heads(v, value, q_perm)
 
     # torch appends bias_k / bias_v, then a zero key and value, at the end of the sequence
     extra_k, extra_v = [], []
+    x = query.name
     if bias_kv:
         bias_k = w(prefix + "bias_k").reshape(heads, head_dim)
         bias_v = w(prefix + "bias_v").reshape(heads, head_dim)
@@ -186,11 +255,35 @@ def _self_attention_onnx(g, x, node, w, prefix: str, heads: int, batch_first: bo
         v = g.op("Concat", [v, *extra_v], axis=-2)
 
     q = g.op("Mul", [q, g.scalar(1 / math.sqrt(head_dim))])
-    weights = g.op("Softmax", [g.op("MatMul", [q, k])], axis=-1)
+    scores = g.op("MatMul", [q, k])  # [(N,) H, L, S]
+    for mask in (attn_mask, key_padding_mask):
+        if mask is None:
+            continue
+        added, rank = _additive(g, mask), len(mask.dims)
+        if mask is key_padding_mask and layout != "LE":  # [N, S] -> [N, 1, 1, S]
+            added, rank = g.unsqueeze(added, [1, 2]), 4
+        elif rank == 3 and layout != "LE":  # [N * H, L, S] -> [N, H, L, S]
+            batch = dims[0] if layout == "NLE" else dims[1]
+            target = (batch, heads, mask.dims[1], mask.dims[2])
+            added, rank = g.op("Reshape", [added, g.shape_target(added, tuple(mask.dims), target)]), 4
+        if extra_k:  # torch pads the masks with zeros: the appended keys are attended
+            added = g.op("Pad", [added, g.const([0] * (2 * rank - 1) + [len(extra_k)])])
+        scores = g.op("Add", [scores, added])
+    weights = g.op("Softmax", [scores], axis=-1)
     attended = g.transpose(g.op("MatMul", [weights, v]), out_perm)  # back to the input's layout, split
     merged = g.reshape(attended, split_dims, dims)
 
     return _linear_onnx(g, merged, w, prefix + "out_proj.weight", prefix + "out_proj.bias")
+
+
+def layer_inputs(node, w, names: tuple[str, ...]) -> dict[str, OnnxTensor | None]:
+    """A layer call's extra inputs by forward name as OnnxTensor (None where not given)."""
+    out: dict[str, OnnxTensor | None] = {}
+    for name in names:
+        value = w.inputs.get(name)
+        tensor = node.extra_types.get(name)
+        out[name] = None if value is None else OnnxTensor(value, tuple(tensor.shape.dims), tensor.dtype)
+    return out
 
 
 def _linear_onnx(g, x, w, weight: str, bias: str):
@@ -361,27 +454,22 @@ class MultiheadAttention(Layer):
         return total + (2 * e if args["add_bias_kv"] else 0)
 
     @classmethod
-    def onnx_unsupported(cls, node, opset):
-        if node.extra or node.forward:
-            return (
-                "the ONNX mapping covers self-attention only; separate key/value, masks and forward "
-                "flags are not mapped yet"
-            )
-        return None
-
-    @classmethod
     def to_onnx(cls, g, x, node, w):
-        # eval mode: the attention dropout is off; kdim/vdim equal embed_dim (validate), so the
-        # projection is always the packed in_proj_weight
+        # eval mode: the attention dropout is off; need_weights is always False (the weights are
+        # not returned) and is_causal a hint about the attn_mask given
         args = node.args
-        return _self_attention_onnx(
+        given = layer_inputs(node, w, cls.tensor_inputs)
+        return attention_onnx(
             g,
-            x,
-            node,
             w,
             "",
             args["num_heads"],
             args["batch_first"],
+            OnnxTensor(x, tuple(node.input.shape.dims), node.input.dtype),
+            given["key"],
+            given["value"],
+            given["key_padding_mask"],
+            given["attn_mask"],
             bias_kv=args["add_bias_kv"],
             zero_attn=args["add_zero_attn"],
         )
@@ -455,14 +543,6 @@ class TransformerEncoderLayer(Layer):
         return [assign(dst, Call(f"self.{attr}", (Code(src),), tuple(keywords)))]
 
     @classmethod
-    def onnx_unsupported(cls, node, opset):
-        if node.extra or node.forward:
-            return (
-                "the ONNX mapping covers the unmasked layer only; src_mask and src_key_padding_mask are not mapped yet"
-            )
-        return None
-
-    @classmethod
     def param_count(cls, args):
         e, ff, bias = args["d_model"], args["dim_feedforward"], args["bias"]
         attention = 4 * e * e + (4 * e if bias else 0)
@@ -477,8 +557,12 @@ class TransformerEncoderLayer(Layer):
         args = node.args
         eps = args["layer_norm_eps"]
 
-        def attention(h):
-            return _self_attention_onnx(g, h, node, w, "self_attn.", args["nhead"], args["batch_first"])
+        given = layer_inputs(node, w, cls.tensor_inputs)
+
+        def attention(h):  # the masks as given (is_causal is a hint that src_mask is causal)
+            query = OnnxTensor(h, tuple(node.input.shape.dims))
+            pad, mask = given["src_key_padding_mask"], given["src_mask"]
+            return attention_onnx(g, w, "self_attn.", args["nhead"], args["batch_first"], query, None, None, pad, mask)
 
         def feed_forward(h):
             h = _linear_onnx(g, h, w, "linear1.weight", "linear1.bias")

@@ -10,6 +10,8 @@ from nndsl.shapes import Shape, TensorType
 from nndsl.statements import Call, Code, assign
 
 _FLOATS = ("float32", "float64", "float16", "bfloat16")
+#: ONNX's element type number of float32 (TensorProto.FLOAT; the layers do not import onnx)
+_ONNX_FLOAT = 1
 
 
 class _TwoInputs(Layer):
@@ -63,12 +65,19 @@ class _TwoInputs(Layer):
 
     @classmethod
     def onnx_unsupported(cls, node, opset):
-        return f"{cls.dsl_name()}'s second input is not mapped to ONNX yet"
+        if node.input.shape.rank == 0 or node.extra_types[cls.tensor_inputs[0]].shape.rank == 0:
+            return f"{cls.dsl_name()} of 0-D tensors is not mapped to ONNX"
+        return None
 
     @classmethod
-    def to_onnx(cls, g, x, node, w):
-        # never reached: onnx_unsupported refuses every use before an export starts
-        raise AssertionError(cls.dsl_name())
+    def _onnx_broadcast(cls, g, x: str, node, w) -> tuple[str, str, int]:
+        """The two inputs expanded to their common shape (as torch expands them before it
+        reduces), and its rank."""
+        other = w.inputs[cls.tensor_inputs[0]]
+        a, b = node.input.shape, node.extra_types[cls.tensor_inputs[0]].shape
+        if a != b:  # Expand broadcasts both ways: each to the shape of both
+            x, other = g.op("Expand", [x, g.op("Shape", [other])]), g.op("Expand", [other, g.op("Shape", [x])])
+        return x, other, max(a.rank, b.rank)
 
 
 @register
@@ -96,6 +105,19 @@ class CosineSimilarity(_TwoInputs):
             del dims[dim]
         return TensorType(Shape(tuple(dims)), x.dtype)
 
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # torch: sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) over dim, after broadcasting
+        x1, x2, rank = cls._onnx_broadcast(g, x, node, w)
+        axis = node.args["dim"] % rank
+        eps = g.scalar(node.args["eps"])
+
+        def unit(t: str) -> str:
+            norm = g.op("Sqrt", [g.reduce("ReduceSum", g.op("Mul", [t, t]), [axis], keepdims=True)])
+            return g.op("Div", [t, g.op("Max", [norm, eps])])
+
+        return g.reduce("ReduceSum", g.op("Mul", [unit(x1), unit(x2)]), [axis], keepdims=False)
+
 
 @register
 class PairwiseDistance(_TwoInputs):
@@ -113,6 +135,22 @@ class PairwiseDistance(_TwoInputs):
         if args["keepdim"]:
             return TensorType(Shape((*shape.dims[:-1], 1)), x.dtype)
         return TensorType(Shape(shape.dims[:-1]), x.dtype)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # torch: the p-norm of x1 - x2 + eps over the last dim
+        x1, x2, rank = cls._onnx_broadcast(g, x, node, w)
+        p, keep, axes = node.args["p"], node.args["keepdim"], [rank - 1]
+        diff = g.op("Add", [g.op("Sub", [x1, x2]), g.scalar(node.args["eps"])])
+        if p == 2:
+            return g.reduce("ReduceL2", diff, axes, keep)
+        if p == 1:
+            return g.reduce("ReduceL1", diff, axes, keep)
+        if p == 0:  # the count of non-zero differences
+            nonzero = g.op("Cast", [g.op("Not", [g.op("Equal", [diff, g.scalar(0.0)])])], to=_ONNX_FLOAT)
+            return g.reduce("ReduceSum", nonzero, axes, keep)
+        powered = g.op("Pow", [g.op("Abs", [diff]), g.scalar(p)])
+        return g.op("Pow", [g.reduce("ReduceSum", powered, axes, keep), g.scalar(1 / p)])
 
 
 @register
@@ -154,6 +192,21 @@ class Bilinear(_TwoInputs):
                 )
             ctx.require_equal(have, size, f"Bilinear expects {name}={size}, got {have}", f"expected [..., {size}]")
         return TensorType(Shape((*x.shape.dims[:-1], args["out_features"])), x.dtype)
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # y[..., o] = sum_ij x1[..., i] A[o, i, j] x2[..., j]: x1 @ A as [in1, out * in2], then
+        # [..., out, in2] times x2 summed over in2
+        args = node.args
+        out, in2, rank = args["out_features"], args["in2_features"], node.input.shape.rank
+        weight = w("weight")
+        flat = weight.transpose(1, 0, 2).reshape(args["in1_features"], out * in2)
+        y = g.op("MatMul", [x, g.weight(flat, w.key("weight"))])
+        y = g.op("Reshape", [y, g.const([0] * (rank - 1) + [out, in2])])
+        y = g.op("Mul", [y, g.unsqueeze(w.inputs["input2"], [rank - 1])])
+        y = g.reduce("ReduceSum", y, [-1], keepdims=False)
+        bias = w.get("bias")
+        return y if bias is None else g.op("Add", [y, g.weight(bias, w.key("bias"))])
 
     @classmethod
     def param_count(cls, args):

@@ -87,8 +87,11 @@ class _RNNBase(Layer):
 
     @classmethod
     def onnx_unsupported(cls, node, opset):
-        if node.extra:
-            return "the ONNX mapping starts from a zero state; a given initial state is not mapped yet"
+        if node.extra and node.args.get("proj_size"):
+            return (
+                "an LSTM with proj_size runs in ONNX on the unprojected state (ONNX's LSTM has no "
+                "projection), which a given projected h_0 does not determine"
+            )
         return None
 
     @classmethod
@@ -234,6 +237,12 @@ class _RNNBase(Layer):
         def gates(t):
             return np.concatenate([t[i * hidden : (i + 1) * hidden] for i in cls.onnx_gates])
 
+        # the given initial state, [D * num_layers, N, size] ([D * num_layers, size] unbatched):
+        # layer l starts from its D rows, ONNX's initial_h/initial_c [D, N, size]
+        states = [w.inputs.get(name) for name, _ in cls._states(args)]
+        if not batched:
+            states = [None if s is None else g.unsqueeze(s, [1]) for s in states]
+
         direction = "bidirectional" if d == 2 else "forward"
         attrs = cls._onnx_attrs(args, d)
         h_parts, c_parts = [], []
@@ -261,6 +270,11 @@ class _RNNBase(Layer):
             ]
             if bs:
                 inputs.append(g.weight(np.stack(bs), w.key(f"bias_l{layer}")))
+            if any(s is not None for s in states):
+                inputs += [""] * (5 - len(inputs))  # no B when bias=False, no sequence_lens
+                for state in states:
+                    rows = (layer * d, (layer + 1) * d)
+                    inputs.append(state if args["num_layers"] == 1 else g.slice(state, rows[:1], rows[1:], [0]))
             outs = g.op(
                 cls.onnx_op,
                 inputs,
