@@ -178,7 +178,7 @@ def _pinch(draw, dims):
 
 
 def _fold(draw, dims):
-    return f"Fold({_divisor(draw, dims[0] * dims[1])})", dims
+    return f"Refold({_divisor(draw, dims[0] * dims[1])})", dims
 
 
 def _res(draw, dims):
@@ -314,8 +314,8 @@ BLOCKS = {
             _pinch,
         ),
         Block(
-            "Fold",
-            "block Fold(x: [N, A, B, C], h) { Flatten(1, 2) -> Unflatten(1, (h, A * B // h)) -> Reshape((-1, A, B, C)) }",
+            "Refold",
+            "block Refold(x: [N, A, B, C], h) { Flatten(1, 2) -> Unflatten(1, (h, A * B // h)) -> Reshape((-1, A, B, C)) }",
             _fold,
         ),
         Block(

@@ -11,7 +11,7 @@ import pytest
 import nndsl
 from nndsl import shapes
 from nndsl.diagnostics import Span
-from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, ResidualNode, SeqNode, Visitor, walk
+from nndsl.ir import BlockNode, Graph, LayerNode, ModelIR, OpNode, ParamNode, ResidualNode, SeqNode, Visitor, walk
 from nndsl.shapes import Shape, TensorType
 from nndsl.source import Source
 
@@ -63,9 +63,10 @@ def test_reads_and_writes_follow_the_data():
 def test_param_count_sums_every_nodes_own_weights():
     for _, program in programs():
         for model in program.complete_models:
-            layers = sum(n.params for n in walk(model.graph) if isinstance(n, LayerNode))
-            assert model.param_count == layers  # only layers hold weights today
-            assert all(n.own_params == 0 for n in walk(model.graph) if not isinstance(n, LayerNode))
+            holders = (LayerNode, ParamNode)  # layers and learned tensors hold weights
+            weights = sum(n.own_params for n in walk(model.graph) if isinstance(n, holders))
+            assert model.param_count == weights
+            assert all(n.own_params == 0 for n in walk(model.graph) if not isinstance(n, holders))
 
 
 class Counter(Visitor):
@@ -78,7 +79,14 @@ class Counter(Visitor):
 
 
 def test_the_visitor_reaches_every_node_by_its_tag():
-    kinds = {LayerNode: "layer", OpNode: "op", BlockNode: "block", ResidualNode: "residual", SeqNode: "seq"}
+    kinds = {
+        LayerNode: "layer",
+        OpNode: "op",
+        BlockNode: "block",
+        ResidualNode: "residual",
+        SeqNode: "seq",
+        ParamNode: "param",
+    }
     for _, program in programs():
         for model in program.complete_models:
             counter = Counter()

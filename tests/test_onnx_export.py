@@ -23,8 +23,16 @@ from onnx_support import export_and_verify, varied  # noqa: E402
 
 from nndsl.backends.torch_build import build_model, fresh_weights  # noqa: E402
 
+# a model drawing random numbers inside (randn_like) cannot be compared with torch value for value
+UNVERIFIABLE = {"vae.nn": "randn_like: onnxruntime's RandomNormalLike draws other numbers than torch's"}
+
 MODELS = [
-    pytest.param(path, model.name, id=f"{path.name}:{model.name}")
+    pytest.param(
+        path,
+        model.name,
+        id=f"{path.name}:{model.name}",
+        marks=[pytest.mark.xfail(reason=UNVERIFIABLE[path.name], strict=True)] if path.name in UNVERIFIABLE else [],
+    )
     for path in good_specs() + zoo_specs()
     for model in (nndsl.check_file(path).program.complete_models if nndsl.check_file(path).ok else ())
     if not model.input.shape.rest
