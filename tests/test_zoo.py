@@ -38,12 +38,6 @@ REFERENCE_COUNTS = {
     "efficientnet_b0": 5_288_548,
 }
 
-#: models compared with hand-written twins (tests/twins/): the twins' exact counts
-TWINNED_COUNTS = {
-    "siamese": 1_792,
-}
-REFERENCE_COUNTS |= TWINNED_COUNTS
-
 
 # ---------------------------------------------------------------- the tests
 
