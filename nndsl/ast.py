@@ -67,6 +67,16 @@ class Call(NamedTuple):
     span: Span
 
 
+class Apply(NamedTuple):
+    """A layer value called with tensors: ``MultiheadAttention(16, 4)(q, k, v)``; the first
+    positional tensor is the input as with ``->``, the others are the layer's extra inputs."""
+
+    fn: Expr
+    args: tuple[Arg, ...]
+    selector: Name | None
+    span: Span
+
+
 class Flow(NamedTuple):
     """``a -> b -> c``: a value sent through layers, or layers composed into a sub-network."""
 
@@ -152,6 +162,7 @@ class ForLoop(NamedTuple):
 
 
 Expr = Union[
+    Apply,
     IntLit,
     FloatLit,
     StrLit,

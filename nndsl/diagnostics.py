@@ -57,6 +57,7 @@ CATALOGUE: dict[str, str] = {
     "E206": "invalid reshape",
     "E207": "layer configuration rejected for this input",
     "E208": "shapes of combined values do not match (element-wise, cat, residual)",
+    "E216": "invalid extra input or forward argument in a layer call (unknown, repeated, too many)",
     "E209": "view of reordered memory that torch cannot make without a copy",
     "E210": "index a tensor refuses (out of range, a step not positive, too many indices, two '...')",
     "E211": "tensor index nndsl does not support (a tensor as index, a bound not computable at run time)",

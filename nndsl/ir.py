@@ -50,12 +50,18 @@ class LayerNode(NamedTuple):
     #: (``planes * 4``), for the arguments the spec wrote
     sources: Mapping[str, Expr] | None = None
     id: int = 0
+    #: the forward's extra tensor inputs the call gave: (forward name, value id), in torch's order
+    extra: tuple[tuple[str, int], ...] = ()
+    #: the forward's non-tensor arguments the call gave (need_weights=False, is_causal=True)
+    forward: Mapping[str, Any] = MappingProxyType({})
+    #: the extra inputs' types, by forward name
+    extra_types: Mapping[str, TensorType] = MappingProxyType({})
 
     tag = "layer"
 
     @property
     def reads(self) -> tuple[int, ...]:
-        return (self.src,)
+        return (self.src, *(value for _, value in self.extra))
 
     @property
     def writes(self) -> tuple[int, ...]:

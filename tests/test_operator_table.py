@@ -53,6 +53,8 @@ TORCH = {
     "mean": lambda x, dim=None, keepdim=False: (
         torch.mean(x, dim, keepdim=keepdim) if dim is not None else torch.mean(x)
     ),
+    # called from this module's globals: torch's function imports as it runs
+    "scaled_dot_product_attention": lambda *a, **k: torch.nn.functional.scaled_dot_product_attention(*a, **k),
 }
 
 #: the sizes the symbols of a row's inputs (``x: long[N, T]``) are given when torch runs the row

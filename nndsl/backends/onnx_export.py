@@ -394,7 +394,11 @@ class _Exporter(Visitor):
     def op_values(self, node: OpNode) -> list[str]:
         self.g.scope = node.op
         types = [self.model.types[v] for v in node.inputs]
-        return lookup_operator(node.op).to_onnx(self.g, node, [self.env[v] for v in node.inputs], types)
+        op = lookup_operator(node.op)
+        refused = op.onnx_unsupported(node, types)
+        if refused is not None:
+            raise ExportProblem(refused[0], node, refused[1])
+        return op.to_onnx(self.g, node, [self.env[v] for v in node.inputs], types)
 
 
 # ---------------------------------------------------------------- constant folding

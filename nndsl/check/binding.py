@@ -346,8 +346,12 @@ class Binding:
             return False
         return True
 
-    def apply(self, index: int, b: Bound, x: TensorType) -> LayerNode | None:
-        """Phase 2: resolve aliases, infer omitted arguments, run the shape rule."""
+    def apply(
+        self, index: int, b: Bound, x: TensorType, inputs: dict | None = None, forward: dict | None = None
+    ) -> LayerNode | None:
+        """Phase 2: resolve aliases, infer omitted arguments, run the shape rule; ``inputs`` are the
+        types of the forward's extra tensor inputs, ``forward`` its other arguments."""
+        inputs, forward = inputs or {}, forward or {}
         self.ctx.current = b.call
         self.ctx.current_arg_spans = b.arg_spans
         args = dict(b.args)
@@ -400,7 +404,9 @@ class Binding:
                     "use float32 (the default), or int64 where the layer takes integers",
                 )
             fixed_before = len(self.ctx.bindings)
-            out = layer.output(args, x, self.ctx)
+            out = layer.output_with(
+                args, x, inputs, {p.name: p.default for p in layer.forward_params} | forward, self.ctx
+            )
             if len(self.ctx.bindings) > fixed_before:
                 # The rule fixed a symbol part-way: run it again on the input with that size in
                 # place, so the rest of the rule (an output size of 0, a kernel too big) sees it.
@@ -408,7 +414,9 @@ class Binding:
                 mark = len(self.ctx.sink.items)
                 x = x._replace(shape=x.shape.substitute(self.ctx.bindings))
                 try:
-                    out = layer.output(args, x, self.ctx)
+                    out = layer.output_with(
+                        args, x, inputs, {p.name: p.default for p in layer.forward_params} | forward, self.ctx
+                    )
                 finally:
                     del self.ctx.sink.items[mark:]
             if integer and layer.integer_input == "float" or x.dtype == "bool" and layer.bool_input == "float":
@@ -439,8 +447,10 @@ class Binding:
             b.call.span,
             line,
             text,
-            frozenset(b.arg_spans),
+            frozenset(n for n in b.arg_spans if n not in layer.tensor_inputs and n not in inputs),
             sum(1 for arg in b.call.args if arg.keyword is None),
+            forward=MappingProxyType(forward),
+            extra_types=MappingProxyType(inputs),
         )
 
 

@@ -64,10 +64,11 @@ from nndsl.ir import (
     weights,
 )
 from nndsl.layers import lookup, suggest
-from nndsl.layers.base import ShapeError, type_name
+from nndsl.layers.base import ArgValueError, ShapeError, WrongType, type_name
 from nndsl.operators import REGISTRY as OPERATORS
 from nndsl.operators import index as index_ops
 from nndsl.shapes import Shape, Sym, TensorType
+from nndsl.suggest import did_you_mean
 from nndsl.tying import TIEABLE, size, weight_shapes
 
 
@@ -662,6 +663,8 @@ class Flow:
             return self._flow(expr)
         if isinstance(expr, ast.Call):
             return self._call(expr)
+        if isinstance(expr, ast.Apply):
+            return self._apply_call(self.expression(expr.fn, False), expr.args, expr.selector, expr.span)
         if isinstance(expr, ast.BinOp):
             left, right = self.expression(expr.left, symbols), self.expression(expr.right, symbols)
             if isinstance(left, Tensor) or isinstance(right, Tensor) or is_fn(left) or is_fn(right):
@@ -1182,8 +1185,8 @@ class Flow:
             return self._strange_call(call)
         found, value = self._lookup(name)
         if found:
-            if call.args and call.selector is None and is_fn(value):
-                return self._call_module(call, value)
+            if call.args and is_fn(value):  # ``attn(q, k, v)``: a named layer applied to tensors
+                return self._apply_call(value, call.args, call.selector, call.span)
             if call.args or call.selector is not None:
                 self.ctx.kind_error(
                     f"'{name}' is {kind_name(value)}, not a layer: it takes no arguments",
@@ -1212,20 +1215,102 @@ class Flow:
                 raise Abort
         return LayerFn(bound, self.ctx.scope, call.span)
 
-    def _call_module(self, call: ast.Call, fn):
-        """``tower(x)``: a module value called with one tensor is applied to it, as ``x -> tower``."""
+    def _apply_call(self, fn, args: tuple, selector, span: Span) -> Tensor:
+        """``f(x, ...)``: a layer value applied to ``x`` as ``x -> f``; the further tensors are the
+        layer's extra forward inputs (by position or torch's name), the keywords its forward flags."""
         if isinstance(fn, PoisonFn):
-            return self.ctx.poisoned(call.span)
-        if len(call.args) != 1 or call.args[0].keyword is not None:
+            return self.ctx.poisoned(fn.span)
+        if not is_fn(fn):
+            self.ctx.kind_error(f"only a layer or sub-network applies to tensors, got {kind_name(fn)}", span)
+        values = [(arg, self.expression(arg.value, False)) for arg in args]
+        positional = [(arg, v) for arg, v in values if arg.keyword is None]
+        if not positional or not isinstance(positional[0][1], Tensor):
+            where = positional[0][0].span if positional else span
             self.ctx.kind_error(
-                f"'{call.name.text}' is {kind_name(fn)}: calling it applies it to one tensor",
-                call.span,
-                "one tensor expected",
-                help=f"write {call.name.text}(x), or x -> {call.name.text}",
+                "calling a layer applies it to a tensor: its first argument is the input",
+                where,
+                "not a tensor" if positional else "no input",
             )
-        arg = call.args[0].value
-        x = self.tensor(self.expression(arg, False), arg)
-        return self.apply_module(fn, x, call.span)
+        x = positional[0][1]
+        layer = fn.bound.layer if isinstance(fn, LayerFn) else None
+        names = layer.tensor_inputs if layer is not None else ()
+        flags = {p.name: p for p in layer.forward_params} if layer is not None else {}
+        what = layer.dsl_name() if layer is not None else "a sub-network"
+        extra: dict[str, Tensor] = {}
+        forward: dict = {}
+        spans = {}  # where each extra input and flag is written, for the shape rule's errors
+        for position, (arg, value) in enumerate(positional[1:]):
+            if position >= len(names):
+                takes = ", ".join(names)
+                self._call_error(
+                    f"{what} takes {len(names) + 1} tensor input{'s' if names else ''}"
+                    + (f" (the input, then {takes})" if names else "")
+                    + f", got {len(positional)}",
+                    arg.span,
+                    "one too many",
+                )
+            self._bind_input(layer, names[position], value, arg, extra, spans)
+        for arg, value in values:
+            if arg.keyword is None:
+                continue
+            key = arg.keyword.text
+            if key in names:
+                if key in names[: len(positional) - 1]:
+                    self._call_error(f"{key} is given twice", arg.span, "given again")
+                if value is not None:
+                    self._bind_input(layer, key, value, arg, extra, spans)
+            elif key in flags:
+                spans[key] = arg.span
+                try:
+                    forward[key] = flags[key].kind.convert(value)
+                except (WrongType, ArgValueError):
+                    self._call_error(
+                        f"{key} of {what}'s forward must be {flags[key].kind.describe}, got {kind_name(value)}",
+                        arg.span,
+                        "wrong value",
+                    )
+            else:
+                known = [*names, *flags]
+                self._call_error(
+                    f"{what}'s forward has no argument '{key}'" + did_you_mean(key, known),
+                    arg.keyword.span,
+                    "unknown argument",
+                    help=f"it takes {', '.join(known)}" if known else "it takes one tensor: call it as f(x)",
+                )
+        if selector is not None and not isinstance(fn, LayerFn):
+            self.ctx.error("E111", "only a layer's output has a selector", selector.span, "not a layer")
+            raise Abort
+        if any(t.type is None for t in extra.values()):
+            return self.ctx.poisoned(span)
+        # the same ``fn`` is applied (a named layer stays one module); _apply_layer takes these
+        self._pending_inputs = (extra, forward, spans, selector) if extra or forward or selector else None
+        try:
+            return self.apply(fn, x, span)
+        finally:
+            self._pending_inputs = None
+
+    def _bind_input(self, layer, name: str, value, arg, extra: dict, spans: dict) -> None:
+        """One extra input: a tensor, or a tuple of them where the layer takes one (LSTM's (h, c))."""
+        members = layer.tuple_inputs.get(name)
+        if members is None:
+            extra[name] = self.tensor(value, arg.value)
+            spans[name] = arg.span
+            return
+        if not isinstance(value, tuple) or len(value) != len(members):
+            self._call_error(
+                f"{layer.dsl_name()}'s {name} is a tuple of {len(members)} tensors ({', '.join(members)})",
+                arg.span,
+                "not a tuple of tensors",
+                help=f"write ({', '.join(members)})",
+            )
+        items = arg.value.items if isinstance(arg.value, ast.TupleExpr) else (arg.value,) * len(members)
+        for member, item, expr in zip(members, value, items):
+            extra[member] = self.tensor(item, expr)
+            spans[member] = expr.span
+
+    def _call_error(self, message: str, span: Span, label: str, help: str | None = None) -> None:
+        self.ctx.error("E216", message, span, label, help=help)
+        raise Abort
 
     def _module_path(self, path: str, span: Span):
         """``nn.Linear``: torch's module path written before a layer's name."""
@@ -1356,10 +1441,6 @@ class Flow:
             return run()
         finally:
             state.repeats = saved
-
-    def apply_module(self, fn, x: Tensor, span: Span) -> Tensor:
-        """A module value applied to one tensor: ``x -> fn`` and the call ``fn(x)`` alike."""
-        return self.apply(fn, x, span)
 
     def _apply_named(self, fn, x: Tensor, span: Span) -> Tensor:
         """Apply ``fn``. A named module with weights is one module wherever it is applied (torch's
@@ -1575,8 +1656,16 @@ class Flow:
         return outputs
 
     def _apply_layer(self, fn: LayerFn, x: Tensor) -> Tensor:
+        extra, forward, spans, selector = getattr(self, "_pending_inputs", None) or ({}, {}, {}, None)
+        self._pending_inputs = None  # the call's extra inputs are this layer's, not a later one's
         if x.type is None:
             return self.ctx.poisoned(fn.span)
+        if spans or selector is not None:  # this call's inputs and selector, for its node and errors
+            b = fn.bound
+            call = b.call if selector is None else b.call._replace(selector=selector)
+            bound = Bound(call, b.layer, b.args, {**b.arg_spans, **spans})
+            bound.validated = b.validated
+            fn = LayerFn(bound, fn.scope, fn.span)
         b = fn.bound
         layers = b.args.get("num_layers", 1) if b.args else 1  # an RNN's layers are checked one by one
         self.ctx.state.layers += layers if isinstance(layers, int) and layers > 0 else 1
@@ -1588,7 +1677,8 @@ class Flow:
                 "the limit is reached here",
             )
         self.ctx.producer = (x.span, x.role, x.type) if x.source is self.ctx.source else None
-        node = self.binding.apply(self.ctx.state.layer_index, b, x.type)
+        types = {name: t.type for name, t in extra.items()}
+        node = self.binding.apply(self.ctx.state.layer_index, b, x.type, types, forward)
         if node is None or not self.ctx.fits(node.output, b.call.span) or not self._weights_fit(node, b.call.span):
             return self.ctx.poisoned(fn.span)
         self.ctx.state.layer_index += 1
@@ -1596,7 +1686,11 @@ class Flow:
         sources = None
         if fn.scope is not None and fn.scope.block is not None:
             sources = MappingProxyType(self._sources(b, fn.scope))
-        self.ctx.state.nodes.append(node._replace(src=x.id, dst=out.id, sources=sources, id=self.ctx.state.node_id()))
+        for t in extra.values():
+            self.ctx.state.used.add(t.id)
+        inputs = tuple((name, extra[name].id) for name in b.layer.input_names() if name in extra)
+        node = node._replace(src=x.id, dst=out.id, sources=sources, id=self.ctx.state.node_id(), extra=inputs)
+        self.ctx.state.nodes.append(node)
         return out
 
     def _weights_fit(self, node, span: Span) -> bool:

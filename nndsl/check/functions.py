@@ -137,7 +137,12 @@ class Functions:
             parts = value if several and len(rest) == 1 else (value,)
             items += [self.flow.tensor(v, arg.value) for v in parts]
         numbers = {p.name for p in op.params if p.kind is TENSOR_OR_NUMBER and _is_number(values.get(p.name))}
-        tensors = [p.name for p in op.params if p.kind in (TENSOR, TENSOR_OR_NUMBER) and p.name not in numbers]
+        # an optional tensor (attn_mask=None) left out or given as None is not an input
+        tensors = [
+            p.name
+            for p in op.params
+            if p.kind in (TENSOR, TENSOR_OR_NUMBER) and p.name not in numbers and values.get(p.name) is not None
+        ]
         items += [self.flow.tensor(values[p], call.args[0].value) for p in tensors]
         args = {p.name: self._converted(call, values, spans, p) for p in op.params if p.kind is not TENSOR}
         args.update({p: None for p in tensors if p in args})  # given as a tensor: an input

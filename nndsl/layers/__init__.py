@@ -9,6 +9,7 @@ from nndsl.layers import (  # noqa: F401
     linear,
     norm,
     pad,
+    pairwise,
     pool,
     recurrent,
     resize,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from nndsl import shapes
 from nndsl.layers.base import (
     BOOL,
     FLOAT,
@@ -12,6 +13,7 @@ from nndsl.layers.base import (
     ArgValueError,
     Layer,
     Param,
+    ShapeError,
     check_rank,
     choice,
     materialize,
@@ -19,7 +21,78 @@ from nndsl.layers.base import (
 )
 from nndsl.layers.norm import layer_norm_onnx
 from nndsl.layers.registry import register
-from nndsl.statements import Assign, Call, Code
+from nndsl.statements import Assign, Call, Code, assign
+
+
+def _float_like(name: str, query, t) -> None:
+    """torch's MHA takes key and value of the query's floating dtype."""
+    if t.dtype != query.dtype:
+        raise ShapeError(
+            "E204",
+            f"MultiheadAttention expects {name} of the query's dtype {query.dtype}, got {t.dtype}",
+            f"expected {query.dtype}, got {t.dtype}",
+        )
+
+
+def _mask(name: str, mask, want: tuple, ctx) -> None:
+    """A mask of the shape torch needs, bool or floating point (torch refuses integer masks)."""
+    if mask.dtype != "bool" and mask.dtype not in ("float32", "float64", "float16", "bfloat16"):
+        raise ShapeError(
+            "E204",
+            f"{name} must be bool or floating point, got {mask.dtype}: torch refuses other masks",
+            f"{mask.dtype} {name}",
+            param=name,
+        )
+    expected = "[" + ", ".join(str(d) for d in want) + "]"
+    if mask.shape.rest or mask.shape.rank != len(want):
+        raise ShapeError(
+            "E202",
+            f"{name} must be {len(want)}-D {expected} here, got {mask.shape}",
+            f"expected {name} {expected}, got {mask.shape}",
+            param=name,
+        )
+    for have, should in zip(mask.shape.dims, want):
+        if shapes.known_equal(have, should) is False:
+            raise ShapeError(
+                "E201",
+                f"{name} must have shape {expected}, got {mask.shape}",
+                f"expected {name} {expected}, got {mask.shape}",
+                param=name,
+            )
+        ctx.require_equal(
+            have, should, f"{name} must have shape {expected}, got {mask.shape}", f"expected {name} {expected}"
+        )
+
+
+def _masks(batch_first: bool, heads: int, query, key, inputs: dict, forward: dict, ctx, names=None) -> None:
+    """torch's checks of an attention's masks (names: key padding mask, attention mask, causal
+    flag, as the layer's forward calls them): a [N, S] ([S] unbatched) padding mask, an [L, S] or
+    [N * heads, L, S] ([heads, L, S]) attention mask, bool or float; is_causal needs the mask."""
+    pad_name, mask_name, causal_name = names or ("key_padding_mask", "attn_mask", "is_causal")
+    unbatched = query.shape.rank == 2
+    batch_axis = 0 if batch_first else 1
+    seq_axis = 0 if unbatched else 1 - batch_axis
+    tgt, src = query.shape.dims[seq_axis], key.shape.dims[seq_axis]
+    batch = None if unbatched else query.shape.dims[batch_axis]
+    pad = inputs.get(pad_name)
+    if pad is not None:
+        _mask(pad_name, pad, (src,) if unbatched else (batch, src), ctx)
+    mask = inputs.get(mask_name)
+    if mask is not None:
+        if mask.shape.rank == 3 and not mask.shape.rest:
+            want = (heads, tgt, src) if unbatched else (shapes.mul(batch, heads), tgt, src)
+        else:
+            want = (tgt, src)
+        _mask(mask_name, mask, want, ctx)
+    if forward.get(causal_name) and mask is None:
+        raise ShapeError(
+            "E207",
+            f"{causal_name}=True needs {mask_name}: torch's is_causal is a hint about the mask given, "
+            "not a mask of its own",
+            f"{causal_name} without {mask_name}",
+            f"give {mask_name}=..., the causal [L, L] mask, or use scaled_dot_product_attention(..., is_causal=True)",
+            param=causal_name,
+        )
 
 
 def _check_heads(args: dict, dim_param: str, heads_param: str) -> None:
@@ -185,21 +258,93 @@ class MultiheadAttention(Layer):
     def infer(cls, name, args, x):
         return x.shape.dims[-1] if x.shape.rank in (2, 3) and not x.shape.rest else None
 
+    tensor_inputs = ("key", "value", "key_padding_mask", "attn_mask")
+    forward_params = (
+        Param("need_weights", BOOL, True),
+        Param("average_attn_weights", BOOL, True),
+        Param("is_causal", BOOL, False),
+    )
+
     @classmethod
     def validate(cls, args):
         _check_heads(args, "embed_dim", "num_heads")
-        for name in ("kdim", "vdim"):
-            if args[name] not in (None, args["embed_dim"]):
-                raise ArgValueError(
-                    f"{name} ({args[name]}) must equal embed_dim ({args['embed_dim']}): "
-                    "the input is query, key and value at once",
-                    name,
-                    f"remove {name}; attending to another sequence is not expressible in a chain",
-                )
 
     @classmethod
     def output(cls, args, x, ctx):
-        return _sequence(cls, args, x, ctx, args["embed_dim"])
+        return cls.output_with(args, x, {}, {"is_causal": False}, ctx)
+
+    @classmethod
+    def output_with(cls, args, x, inputs, forward, ctx):
+        x = _sequence(cls, args, x, ctx, args["embed_dim"])
+        key, value = inputs.get("key"), inputs.get("value")
+        if key is None or value is None:
+            for name in ("kdim", "vdim"):
+                if args[name] not in (None, args["embed_dim"]):
+                    raise ShapeError(
+                        "E107",
+                        f"{name} ({args[name]}) must equal embed_dim ({args['embed_dim']}): "
+                        "the input is query, key and value at once",
+                        "self-attention",
+                        f"give key and value: MultiheadAttention(...)(query, key, value), or remove {name}",
+                        param=name,
+                    )
+            if (key is None) != (value is None):
+                raise ShapeError("E216", "MultiheadAttention takes key and value together", "one of key, value")
+            key = value = x
+        unbatched = x.shape.rank == 2
+        for name, t, dim in (("key", key, args["kdim"]), ("value", value, args["vdim"])):
+            t = materialize(t, x.shape.rank, ("N", "S", "E") if args["batch_first"] else ("S", "N", "E"), ctx)
+            if t.shape.rank != x.shape.rank:
+                raise ShapeError(
+                    "E202",
+                    f"for a {x.shape.rank}-D query, MultiheadAttention expects a {x.shape.rank}-D {name}, "
+                    f"got {t.shape.rank}-D {t.shape}",
+                    f"expected {x.shape.rank}-D {name}, got {t.shape}",
+                )
+            _float_like(name, x, t)
+            want = args["embed_dim"] if dim is None else dim
+            have = t.shape.dims[-1]
+            ctx.require_equal(
+                have,
+                want,
+                f"MultiheadAttention's {name} needs {want} features, got {have}",
+                f"expected {name} [..., {want}], got {t.shape}",
+                f"give {'kdim' if name == 'key' else 'vdim'}={have}" if isinstance(have, int) else None,
+            )
+            if name == "key":
+                key = t
+            else:
+                value = t
+        batch_axis = 0 if args["batch_first"] else 1
+        seq_axis = 1 - batch_axis if not unbatched else 0
+        if not unbatched:
+            for name, t in (("key", key), ("value", value)):
+                ctx.require_equal(
+                    t.shape.dims[batch_axis],
+                    x.shape.dims[batch_axis],
+                    f"MultiheadAttention's {name} has batch size {t.shape.dims[batch_axis]}, "
+                    f"the query {x.shape.dims[batch_axis]}",
+                    f"{name} {t.shape}, query {x.shape}",
+                )
+        ctx.require_equal(
+            value.shape.dims[seq_axis],
+            key.shape.dims[seq_axis],
+            f"key and value must have the same sequence length, got key {key.shape} and value {value.shape}",
+            f"key {key.shape}, value {value.shape}",
+        )
+        _masks(args["batch_first"], args["num_heads"], x, key, inputs, forward, ctx)
+        return x
+
+    @classmethod
+    def forward_call(cls, attr, src, dst, args, selector, inputs, forward):
+        # torch's order: query, key, value; the masks and flags by name; the weights are dropped
+        positional = [Code(src)] + [Code(inputs[n]) for n in ("key", "value") if n in inputs]
+        if len(positional) == 1:
+            positional *= 3
+        keywords = [(n, Code(inputs[n])) for n in ("key_padding_mask", "attn_mask") if n in inputs]
+        keywords += [(n, v) for n, v in forward.items() if n != "need_weights"]
+        keywords.append(("need_weights", False))
+        return [Assign((dst, "_"), Call(f"self.{attr}", tuple(positional), tuple(keywords)))]
 
     @classmethod
     def forward_statements(cls, attr, src, dst, args, selector):
@@ -210,9 +355,19 @@ class MultiheadAttention(Layer):
     @classmethod
     def param_count(cls, args):
         e, bias = args["embed_dim"], args["bias"]
-        # in_proj (q, k, v) and out_proj: four E x E weights, and their biases
-        total = 4 * e * e + (4 * e if bias else 0)
+        kdim, vdim = args["kdim"] or e, args["vdim"] or e
+        # in_proj (q, k, v: E x E, E x kdim, E x vdim) and out_proj (E x E), and their biases
+        total = 2 * e * e + e * kdim + e * vdim + (4 * e if bias else 0)
         return total + (2 * e if args["add_bias_kv"] else 0)
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        if node.extra or node.forward:
+            return (
+                "the ONNX mapping covers self-attention only; separate key/value, masks and forward "
+                "flags are not mapped yet"
+            )
+        return None
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
@@ -272,6 +427,9 @@ class TransformerEncoderLayer(Layer):
         ("TransformerEncoderLayer(8, 2, 16, norm_first=True, batch_first=True)", "[S, 8]"),
     )
 
+    tensor_inputs = ("src_mask", "src_key_padding_mask")
+    forward_params = (Param("is_causal", BOOL, False),)
+
     @classmethod
     def infer(cls, name, args, x):
         return MultiheadAttention.infer(name, args, x)
@@ -283,6 +441,26 @@ class TransformerEncoderLayer(Layer):
     @classmethod
     def output(cls, args, x, ctx):
         return _sequence(cls, args, x, ctx, args["d_model"])
+
+    @classmethod
+    def output_with(cls, args, x, inputs, forward, ctx):
+        x = _sequence(cls, args, x, ctx, args["d_model"])
+        names = ("src_key_padding_mask", "src_mask", "is_causal")
+        _masks(args["batch_first"], args["nhead"], x, x, inputs, forward, ctx, names)
+        return x
+
+    @classmethod
+    def forward_call(cls, attr, src, dst, args, selector, inputs, forward):
+        keywords = [(n, Code(inputs[n])) for n in cls.tensor_inputs if n in inputs] + list(forward.items())
+        return [assign(dst, Call(f"self.{attr}", (Code(src),), tuple(keywords)))]
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        if node.extra or node.forward:
+            return (
+                "the ONNX mapping covers the unmasked layer only; src_mask and src_key_padding_mask are not mapped yet"
+            )
+        return None
 
     @classmethod
     def param_count(cls, args):

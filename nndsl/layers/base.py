@@ -277,6 +277,14 @@ class Layer:
     #: where torch.nn has no such module (torchvision's StochasticDepth): the source of the class
     #: the generated file defines for it, constructed by its bare name instead of ``nn.<name>``
     helper: ClassVar[str | None] = None
+    #: the forward's further tensor inputs after the first, in torch's order and by torch's
+    #: names (MultiheadAttention: key, value, key_padding_mask, attn_mask); given by calling
+    #: the layer value with tensors: ``MultiheadAttention(16, 4)(q, k, v, attn_mask=m)``
+    tensor_inputs: ClassVar[tuple[str, ...]] = ()
+    #: an extra input that is a tuple of tensors (LSTM's ``hx = (h_0, c_0)``): its members' names
+    tuple_inputs: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: the forward's non-tensor arguments (need_weights, is_causal), given by keyword in such a call
+    forward_params: ClassVar[tuple[Param, ...]] = ()
 
     @classmethod
     def dsl_name(cls) -> str:
@@ -315,6 +323,25 @@ class Layer:
 
     @classmethod
     def output(cls, args: dict, x: TensorType, ctx: Context) -> TensorType:
+        raise NotImplementedError
+
+    @classmethod
+    def output_with(
+        cls, args: dict, x: TensorType, inputs: dict[str, TensorType], forward: dict, ctx: Context
+    ) -> TensorType:
+        """The shape rule for a call with extra inputs (``inputs`` by forward name, only those
+        given) and forward arguments (``forward``, every one of ``forward_params``)."""
+        return cls.output(args, x, ctx)
+
+    @classmethod
+    def input_names(cls) -> tuple[str, ...]:
+        """The extra inputs' names as LayerNode.extra has them: tuple inputs by their members."""
+        return tuple(m for name in cls.tensor_inputs for m in cls.tuple_inputs.get(name, (name,)))
+
+    @classmethod
+    def forward_call(cls, attr: str, src: str, dst: str, args: dict, selector, inputs: dict, forward: dict):
+        """``forward_statements`` for a call with extra inputs (variable names by forward name)
+        and the forward arguments the spec gave."""
         raise NotImplementedError
 
     @classmethod

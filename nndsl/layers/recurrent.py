@@ -39,6 +39,66 @@ class _RNNBase(Layer):
     gates = 1
     selectors = _SELECTORS
     default_selector = "output"
+    #: the initial state: ``GRU(...)(x, h_0)``; LSTM's is the pair ``(h_0, c_0)``
+    tensor_inputs = ("hx",)
+
+    @classmethod
+    def _states(cls, args) -> tuple[tuple[str, int], ...]:
+        """The initial state's tensors, with their last size (LSTM: h_0 of proj_size or hidden_size, c_0)."""
+        return (("hx", cls._h_out(args)),)
+
+    @classmethod
+    def output_with(cls, args, x, inputs, forward, ctx):
+        out = cls.output(args, x, ctx)
+        layers = (2 if args["bidirectional"] else 1) * args["num_layers"]
+        batched = out.shape.rank == 3
+        batch = out.shape.dims[0 if args["batch_first"] else 1] if batched else None
+        for name, size in cls._states(args):
+            state = inputs.get(name)
+            if state is None:
+                continue
+            want = (layers, batch, size) if batched else (layers, size)
+            expected = "(" + ", ".join(str(d) for d in want) + ")"
+            if state.shape.rest or state.shape.rank != len(want):
+                raise ShapeError(
+                    "E202",
+                    f"for a {out.shape.rank}-D input, {cls.__name__}'s {name} must be {len(want)}-D {expected}, "
+                    f"got {state.shape}",
+                    f"expected {expected}, got {state.shape}",
+                    param=name,
+                )
+            if state.dtype != x.dtype:
+                raise ShapeError(
+                    "E204",
+                    f"{cls.__name__}'s {name} must have the input's dtype {x.dtype}, got {state.dtype}",
+                    f"expected {x.dtype}, got {state.dtype}",
+                    param=name,
+                )
+            for have, should in zip(state.shape.dims, want):
+                if shapes.known_equal(have, should) is False:
+                    raise ShapeError(
+                        "E201",
+                        f"{cls.__name__}'s {name} must have size {expected}, got {state.shape}",
+                        f"expected {expected}, got {state.shape}",
+                        param=name,
+                    )
+                ctx.require_equal(have, should, f"{name} must have size {expected}, got {state.shape}", expected)
+        return out
+
+    @classmethod
+    def onnx_unsupported(cls, node, opset):
+        if node.extra:
+            return "the ONNX mapping starts from a zero state; a given initial state is not mapped yet"
+        return None
+
+    @classmethod
+    def forward_call(cls, attr, src, dst, args, selector, inputs, forward):
+        state = [Code(inputs[name]) for name, _ in cls._states(args) if name in inputs]
+        given = (state[0] if len(state) == 1 else Code(f"({', '.join(state)})"),) if state else ()
+        statements = cls.forward_statements(attr, src, dst, args, selector)
+        applied = Call(f"self.{attr}", (Code(src), *given))
+        # the same statements with the state passed: the first applies the module
+        return [statements[0]._replace(value=applied), *statements[1:]]
 
     @classmethod
     def infer(cls, name, args, x):
@@ -330,6 +390,12 @@ class LSTM(_RNNBase):
 
     gates = 4
     selectors = {**_SELECTORS, "c_n": "the final cell state: [D*num_layers, N, hidden_size]"}
+    tuple_inputs = {"hx": ("h_0", "c_0")}
+
+    @classmethod
+    def _states(cls, args):
+        return (("h_0", cls._h_out(args)), ("c_0", args["hidden_size"]))
+
     params = _common(extra_tail=(Param("proj_size", NONNEG_INT, 0),))
     onnx_op = "LSTM"
     onnx_gates = (0, 3, 1, 2)  # torch i, f, g, o; ONNX i, o, f, c

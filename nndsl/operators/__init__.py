@@ -4,6 +4,7 @@ where): one class per operator holds its signature, shape rule, torch emission a
 importing the package registers them. Sizes read at run time: ``nndsl.operators.runtime``."""
 
 from nndsl.operators import (  # noqa: F401  (each module registers its operators)
+    attention,
     creation,
     elementwise,
     index,

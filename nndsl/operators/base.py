@@ -111,6 +111,11 @@ class Operator:
         return args
 
     @classmethod
+    def onnx_unsupported(cls, node, types: list[TensorType]) -> tuple[str, str | None] | None:
+        """Why this use (arguments, input ``types``) has no ONNX mapping, with a help line; or None."""
+        return None
+
+    @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
         """The ONNX mapping: nodes computing ``node`` from the values ``inputs`` of these types,
         built with the graph builder ``g`` (``nndsl.backends.onnx_graph.GraphBuilder``); the

@@ -267,6 +267,8 @@ class _ToAst(Transformer):
         callee, (args, closing) = children
         span = callee.span
         name = callee.name if type(callee) is ast.NameRef else _dotted(callee) or ""
+        if not name and isinstance(callee, (ast.Call, ast.Apply)):  # ``Layer(...)(q, k, v)``
+            return _new(ast.Apply, (callee, args, None, _new(Span, (callee.span.start, closing.end_pos))))
         return _new(ast.Call, (_new(ast.Name, (name, span)), args, None, _new(Span, (span.start, closing.end_pos))))
 
     def arguments(self, children):
@@ -276,7 +278,7 @@ class _ToAst(Transformer):
     def select(self, children):
         base, name = children[0], children[-1]
         span = _span_of(children)
-        if isinstance(base, ast.Call) and base.selector is None:
+        if isinstance(base, (ast.Call, ast.Apply)) and base.selector is None:
             return base._replace(selector=_name(name), span=span)
         if isinstance(base, ast.NameRef):
             return ast.Call(ast.Name(base.name, base.span), (), _name(name), span)
