@@ -9,6 +9,7 @@ from torch import nn
 
 # embeddings 2 x 1000 x 64; LSTMs 2 x (4 x 128 x (64 + 128) + 2 x 4 x 128); Linear 128 x 1000 + 1000
 REFERENCE = 455_656
+ONNX_UNVERIFIABLE = "an LSTM given an initial state is not mapped to ONNX yet (E601)"
 
 
 class Seq2Seq(nn.Module):
