@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 REFERENCE = 124_439_808  # gpt2 (OpenAI's small model)
+ONNX_UNVERIFIABLE = "TransformerEncoderLayer with a causal mask is not mapped to ONNX yet (E601)"
 
 
 class GPT2(nn.Module):
