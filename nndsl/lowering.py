@@ -199,6 +199,17 @@ class Attributes:
 # ---------------------------------------------------------------- graph shapes the classes follow
 
 
+def shared_layer(graph: Graph):
+    """The layer a shared module's use consists of when it is one layer applied to the use's input
+    (with whatever further inputs, flags and selector that call gives it), else None."""
+    if len(graph.nodes) != 1 or len(graph.inputs) != 1:
+        return None
+    node = graph.nodes[0]
+    if node.tag != "layer" or not node.layer.has_module or node.src != graph.inputs[0]:
+        return None
+    return node
+
+
 def pure(graph: Graph) -> bool:
     """A graph that is one chain of modules, each reading the one before: an nn.Sequential."""
     previous = graph.inputs[0] if len(graph.inputs) == 1 else None
@@ -788,6 +799,8 @@ class Layout:
         """What a shared module's first use builds: one module, an nn.Sequential, or (where a
         step has no module) a class of its own, whose attributes lie at ``(*path, "body")``."""
         body = node.body
+        if shared_layer(body) is not None:  # one layer, its extra inputs and selector given at each call
+            return self.construct(body.nodes[0], (*path, "body", 0))
         if not pure(body):
             inner = self.classes[(*path, "body")] = Layout(self.grouping, body, self.cls, sub_network=True)
             inner.add_graph(body, (*path, "body"))

@@ -56,6 +56,7 @@ from nndsl.lowering import (
     pure,
     python_name,
     same,
+    shared_layer,
     state_dtype,
     typed,
 )
@@ -444,7 +445,9 @@ class _ClassWriter:
         attr = self.layout.names[("module", path)]
         if not node.again:
             self.init.append(f"        # line {node.line}: {comment(node.text)}")
-            if not pure(node.body):  # as the module tree lays it out (Layout.shared_module)
+            if shared_layer(node.body) is not None:  # as the module tree lays it out (Layout.shared_module)
+                made = self.construct(node.body.nodes[0], (*path, "body", 0))
+            elif not pure(node.body):
                 hint = "".join(part[:1].upper() + part[1:] for part in node.name.split("_"))
                 made = self.emitter._sub_network_class(node.body, self, (*path, "body"), hint, node.line)
             elif len(node.body.nodes) == 1 and node.body.nodes[0].tag != "seq":
@@ -452,6 +455,20 @@ class _ClassWriter:
             else:
                 made = self.construct(node, path)
             self.init.extend(call(f"self.{attr} = ", made.func, made.positional, made.keywords, 8))
+        inner = shared_layer(node.body)
+        if inner is not None and (inner.selector is not None or inner.extra or inner.forward):
+            # a use with a selector (LSTM's .h_n) or further inputs: the layer's own call of the shared module
+            def emit(var, inner=inner):
+                inputs = {name: var(value) for name, value in inner.extra}
+                src, dst = var(inner.src), var(inner.dst)
+                if inner.extra or inner.forward:
+                    return inner.layer.forward_call(
+                        attr, src, dst, inner.args, inner.selector, inputs, dict(inner.forward)
+                    )
+                return inner.layer.forward_statements(attr, src, dst, inner.args, inner.selector)
+
+            self.steps.append((inner.reads, (node.output,), emit, str(node.type)))
+            return
         self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
 
     def _sub_attr(self, param: str) -> str:
