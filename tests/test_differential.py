@@ -45,7 +45,7 @@ def _check(text: str, shape: tuple[int, ...], dtype: str):
 
 
 #: layers of two tensors, which a chain cannot call (tests/test_attention_calls.py runs them in torch)
-TWO_INPUTS = {"CosineSimilarity", "PairwiseDistance", "Bilinear"}
+TWO_INPUTS = {"CosineSimilarity", "PairwiseDistance", "Bilinear", "TransformerDecoderLayer"}
 CHAINABLE = sorted(set(REGISTRY) - TWO_INPUTS)
 
 
@@ -137,7 +137,7 @@ def _judged(case, run_emitted: bool = False) -> None:
 
 
 #: layers with an argument nndsl may leave to the input (Linear's in_features, Conv2d's in_channels, ...)
-INFERRING = sorted(name for name, layer in REGISTRY.items() if any(p.infer for p in layer.params))
+INFERRING = sorted(name for name in CHAINABLE if any(p.infer for p in REGISTRY[name].params))
 
 
 @pytest.mark.parametrize("family", ["dtype", "symbolic", "zero"])
