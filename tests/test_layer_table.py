@@ -40,6 +40,7 @@ def test_registry_contract():
             "PairwiseDistance",
             "Bilinear",
             "TransformerDecoderLayer",
+            "TransformerDecoder",
         )  # a chain gives one tensor
         accepted = any(not exp.startswith("E") for _, _, exp in layer.examples)
         assert accepted or two_inputs, f"{name} has no accepted example"

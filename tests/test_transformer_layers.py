@@ -295,3 +295,173 @@ def test_d_model_is_inferred_from_the_target():
     t, m = torch.randn(2, 5, 12), torch.randn(2, 7, 12)
     with torch.no_grad():
         torch.testing.assert_close(built(t, m), reference.eval()(t, m))
+
+
+# ---------------------------------------------------------------- stacks: TransformerEncoder, TransformerDecoder
+
+STACKS = [
+    (
+        "TransformerEncoder(TransformerEncoderLayer(16, 4, 32, batch_first=True), 3)",
+        {"x": ("float32", (2, 5, 16))},
+        "x",
+    ),
+    (
+        "TransformerEncoder(TransformerEncoderLayer(16, 4, 32, norm_first=True), 2, norm=LayerNorm(16))",
+        {"x": ("float32", (5, 2, 16)), "m": ("float32", (5, 5))},
+        "x, mask=m",
+    ),
+    # the nested-tensor fast path of eval mode: padded positions come out as zeros, in both
+    (
+        "TransformerEncoder(TransformerEncoderLayer(16, 4, 32, batch_first=True), 2)",
+        {"x": ("float32", (2, 5, 16)), "pad": ("bool", (2, 5))},
+        "x, src_key_padding_mask=pad",
+    ),
+    (
+        "TransformerEncoder(TransformerEncoderLayer(16, 4, 32, batch_first=True), 2, enable_nested_tensor=False)",
+        {"x": ("float32", (2, 5, 16)), "pad": ("bool", (2, 5))},
+        "x, src_key_padding_mask=pad",
+    ),
+    (
+        "TransformerEncoder(TransformerEncoderLayer(8, 2, 16), 2)",
+        {"x": ("float32", (5, 8)), "m": ("bool", (5, 5))},
+        "x, m, is_causal=True",
+    ),
+    (
+        "TransformerDecoder(TransformerDecoderLayer(16, 4, 32, batch_first=True), 2, norm=LayerNorm(16))",
+        {"t": ("float32", (2, 5, 16)), "m": ("float32", (2, 7, 16)), "tm": ("float32", (5, 5)), "mp": ("bool", (2, 7))},
+        "t, m, tgt_mask=tm, memory_key_padding_mask=mp",
+    ),
+    (
+        "TransformerDecoder(TransformerDecoderLayer(8, 2, 16), 3)",
+        {"t": ("float32", (5, 2, 8)), "m": ("float32", (7, 2, 8)), "tm": ("bool", (5, 5))},
+        "t, m, tgt_mask=tm, tgt_is_causal=True",
+    ),
+]
+
+
+def _stack_values(inputs: dict, call: str) -> dict:
+    values = {name: _tensor(shape, dtype) for name, (dtype, shape) in inputs.items()}
+    if "pad" in values:  # left-aligned padding, the nested path's case: the last positions padded
+        values["pad"] = torch.tensor([[False] * 5, [False] * 3 + [True] * 2])
+    if "mp" in values:
+        values["mp"][:, 0] = False  # a fully padded memory row is NaN, not a test
+    if "is_causal=True" in call or "tgt_is_causal=True" in call:
+        name = "m" if "is_causal=True" in call and "tgt_" not in call else "tm"
+        values[name] = nn.Transformer.generate_square_subsequent_mask(5).bool()
+    return values
+
+
+@pytest.mark.parametrize("ctor, inputs, call", STACKS)
+def test_stack_equals_torch(ctor, inputs, call):
+    spec = _spec(inputs, f"y = {ctor}({call})")
+    result = check_source(spec)
+    assert result.ok, result.errors
+    model = result.program.models[0]
+    torch.manual_seed(0)
+    built = nndsl.build(spec).eval()
+    reference = eval(
+        "nn." + ctor.replace("(Transformer", "(nn.Transformer").replace("=LayerNorm", "=nn.LayerNorm"), {"nn": nn}
+    )  # noqa: S307
+    reference.load_state_dict({k.split(".", 1)[1]: v for k, v in built.state_dict().items()})
+    reference.eval()
+    assert model.param_count == sum(p.numel() for p in reference.parameters())
+    values = _stack_values(inputs, call)
+    with torch.no_grad():
+        got = built(*values.values())
+        want = eval(f"reference({call})", {"reference": reference, **values})  # noqa: S307
+    assert list(got.shape) == [int(str(d)) for d in model.output.shape.dims]
+    torch.testing.assert_close(got, want, equal_nan=True)
+    if "pad" in values and "enable_nested_tensor=False" not in ctor:
+        assert (got[1, 3:] == 0).all()  # torch's nested fast path, documented
+
+
+def test_stack_of_a_named_layer_emits_torchs_constructor():
+    spec = (
+        "model M(x: [N, S, 16], pad: bool[N, S]) {\n"
+        "    layer = TransformerEncoderLayer(16, 4, 32, batch_first=True)\n"
+        "    y = TransformerEncoder(layer, 6, norm=LayerNorm(16))(x, src_key_padding_mask=pad)\n"
+        "    return y\n"
+        "}\n"
+    )
+    result = check_source(spec)
+    assert result.ok, result.errors
+    reference = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32), 6, norm=nn.LayerNorm(16))
+    assert result.program.models[0].param_count == sum(p.numel() for p in reference.parameters())
+    compact = "".join(nndsl.compile_spec(spec).split()).replace(",)", ")")
+    assert (
+        "nn.TransformerEncoder(nn.TransformerEncoderLayer(16,4,32,batch_first=True),6,norm=nn.LayerNorm(16))" in compact
+    )
+    assert "self.transformer_encoder(x,src_key_padding_mask=pad)" in compact
+
+
+@pytest.mark.parametrize(
+    "body, code, at",
+    [
+        ("y = x -> TransformerEncoder(Linear(16, 16), 2)", "E106", "Linear(16, 16)"),
+        (
+            "y = x -> TransformerEncoder(TransformerEncoderLayer(nhead=4), 2)",
+            "E107",
+            "TransformerEncoderLayer(nhead=4)",
+        ),
+        ("y = x -> TransformerEncoder(TransformerEncoderLayer(16, 4), 0)", "E107", "0"),
+        ("y = x -> TransformerEncoder(TransformerEncoderLayer(16, 4), 2, norm=ReLU())", "E106", "ReLU()"),
+        ("y = x -> TransformerEncoder(TransformerEncoderLayer(8, 4), 2)", "E201", None),
+        ("y = TransformerEncoder(TransformerEncoderLayer(16, 4), 2)(x, is_causal=True)", "E207", "is_causal=True"),
+        ("y = TransformerEncoder(TransformerEncoderLayer(16, 4), 2)(x, src_mask=x)", "E216", "src_mask"),
+        ("y = x -> TransformerDecoder(TransformerDecoderLayer(16, 4), 2)", "E216", None),
+        ("y = TransformerDecoder(TransformerDecoderLayer(16, 4), 2)(x, x, memory_is_causal=True)", "E207", None),
+    ],
+)
+def test_stack_errors_are_positioned(body, code, at):
+    spec = _spec({"x": ("float32", (5, 2, 16))}, body)
+    errors = check_source(spec).errors
+    assert [d.code for d in errors] == [code]
+    if at is not None:
+        assert spec[errors[0].span.start : errors[0].span.end] == at
+
+
+def test_stack_torch_refusals_match():
+    """The refusals above are torch's: no layers, a causal hint without its mask (training mode)."""
+    with pytest.raises(IndexError):
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4), 0)(torch.randn(5, 2, 16))
+    with pytest.raises(RuntimeError, match="Need attn_mask"):
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4), 2)(torch.randn(5, 2, 16), is_causal=True)
+    with pytest.raises(RuntimeError, match="Need attn_mask"):
+        decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(16, 4), 2)
+        decoder(torch.randn(5, 2, 16), torch.randn(5, 2, 16), memory_is_causal=True)
+
+
+def test_unmasked_encoder_stack_exports_to_onnx():
+    from onnx_support import export_and_verify
+
+    spec = _spec(
+        {"x": ("float32", (2, 5, 16))},
+        "y = x -> TransformerEncoder(TransformerEncoderLayer(16, 4, 32, batch_first=True, norm_first=True), 3, "
+        "norm=LayerNorm(16))",
+    )
+    _, verified = export_and_verify(spec)
+    assert verified.reference == "torch" and verified.max_diff <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "inputs, body, named",
+    [
+        (
+            {"x": ("float32", (5, 2, 16)), "pad": ("bool", (2, 5))},
+            "y = TransformerEncoder(TransformerEncoderLayer(16, 4, 32), 2)(x, src_key_padding_mask=pad)",
+            "mask",
+        ),
+        (
+            {"x": ("float32", (5, 2, 16)), "m": ("float32", (7, 2, 16))},
+            "y = TransformerDecoder(TransformerDecoderLayer(16, 4, 32), 2)(x, m)",
+            "TransformerDecoder",
+        ),
+    ],
+)
+def test_stack_onnx_export_is_refused_with_a_reason(tmp_path, inputs, body, named):
+    spec = _spec(inputs, body)
+    with pytest.raises(nndsl.SpecError) as info:
+        nndsl.export_onnx(spec, tmp_path / "m.onnx")
+    codes = {d.code for d in info.value.diagnostics}  # a bool input is refused as well
+    assert codes == {"E601"} and any(named in d.message for d in info.value.diagnostics)
+    assert not (tmp_path / "m.onnx").exists()
