@@ -465,3 +465,36 @@ def test_stack_onnx_export_is_refused_with_a_reason(tmp_path, inputs, body, name
     codes = {d.code for d in info.value.diagnostics}  # a bool input is refused as well
     assert codes == {"E601"} and any(named in d.message for d in info.value.diagnostics)
     assert not (tmp_path / "m.onnx").exists()
+
+
+# (input, mask, src_key_padding_mask) for a batch_first encoder stack
+ENCODER_SHAPES = [
+    ((2, 5, 16), None, None),
+    ((2, 5, 16), (5, 5), (2, 5)),
+    ((2, 5, 16), (8, 5, 5), None),
+    ((2, 5, 16), (4, 5, 5), None),
+    ((2, 5, 16), (5, 4), None),
+    ((2, 5, 16), None, (2, 4)),
+    ((2, 5, 16), None, (5,)),
+    ((5, 16), (5, 5), (5,)),
+    ((5, 16), (4, 5, 5), None),
+    ((5, 16), None, (1, 5)),
+    ((2, 5, 12), None, None),
+    ((2, 0, 16), None, None),
+]
+
+
+@pytest.mark.parametrize("x, mask, pad", ENCODER_SHAPES)
+def test_encoder_stack_shapes_agree_with_torch(x, mask, pad):
+    ctor = "TransformerEncoder(TransformerEncoderLayer(16, 4, 32, batch_first=True), 2)"
+    inputs, call = {"x": ("float32", x)}, "x"
+    if mask is not None:
+        inputs["m"] = ("float32", mask)
+        call += ", mask=m"
+    if pad is not None:
+        inputs["pad"] = ("float32", pad)
+        call += ", src_key_padding_mask=pad"
+    result = check_source(_spec(inputs, f"y = {ctor}({call})"))
+    values = {name: _tensor(shape, dtype) for name, (dtype, shape) in inputs.items()}
+    torch_ctor = ctor.replace("(TransformerEncoderLayer", "(nn.TransformerEncoderLayer")
+    assert result.ok != _torch_raises(torch_ctor, values, call), result.errors
