@@ -498,3 +498,8 @@ def test_encoder_stack_shapes_agree_with_torch(x, mask, pad):
     values = {name: _tensor(shape, dtype) for name, (dtype, shape) in inputs.items()}
     torch_ctor = ctor.replace("(TransformerEncoderLayer", "(nn.TransformerEncoderLayer")
     assert result.ok != _torch_raises(torch_ctor, values, call), result.errors
+
+
+def test_stack_of_another_dtype_is_refused():
+    spec = "model M(x: double[5, 2, 16]) {\n    y = x -> TransformerEncoder(TransformerEncoderLayer(16, 4, 32), 2)\n    return y\n}\n"
+    assert [d.code for d in check_source(spec).errors] == ["E204"]

@@ -233,6 +233,18 @@ class _Stack(Layer):
         return x if norm is None else norm.layer.output(norm.arguments, x, ctx)
 
     @classmethod
+    def _float32(cls, x: TensorType) -> None:
+        """The copies are built from the layer argument, emitted in float32 (torch's default):
+        another dtype would need ``dtype=`` on the layer argument, which is not written yet."""
+        if x.dtype != "float32":
+            raise ShapeError(
+                "E204",
+                f"{cls.dsl_name()} takes a float32 input here, got {x.dtype}: its layer argument is built in float32",
+                f"{x.dtype} input",
+                "convert the input to float32, or repeat the layer itself (TransformerEncoderLayer(...) * n)",
+            )
+
+    @classmethod
     def _flags(cls, forward: dict) -> dict:
         """torch's ``None`` (detect a causal mask from its values) is no claim: False for the rule."""
         return {name: bool(value) for name, value in forward.items()}
@@ -288,6 +300,7 @@ class TransformerEncoder(_Stack):
 
     @classmethod
     def output_with(cls, args, x, inputs, forward, ctx):
+        cls._float32(x)
         inner = args["encoder_layer"]
         layer_args = inner.arguments
         x = _sequence(inner.layer, layer_args, x, ctx, layer_args["d_model"])
@@ -350,6 +363,7 @@ class TransformerDecoder(_Stack):
     def output_with(cls, args, x, inputs, forward, ctx):
         if inputs.get("memory") is None:
             cls.output(args, x, ctx)
+        cls._float32(x)
         inner = args["decoder_layer"]
         x = TransformerDecoderLayer.output_with(inner.arguments, x, inputs, cls._flags(forward), ctx)
         return cls._normed(args, x, ctx)
