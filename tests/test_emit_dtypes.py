@@ -29,6 +29,8 @@ def _stateful_examples() -> list[tuple[str, str, str]]:
     """The first accepted example of every layer that holds parameters or buffers."""
     rows = []
     for name, layer in sorted(REGISTRY.items()):
+        if name == "TransformerEncoder":  # float32 only (E204): its layer argument is built in float32
+            continue
         for call, given, expected in layer.examples:
             if expected.startswith(("E", "W")) or given == "[*]" or not given.startswith("["):
                 continue

@@ -35,7 +35,13 @@ def test_registry_contract():
         assert (layer.__doc__ or "").strip(), f"{name} has no docstring"
         assert layer.examples, f"{name} has no example rows"
         assert layer.output is not Layer.output, f"{name} has no shape rule"
-        two_inputs = name in ("CosineSimilarity", "PairwiseDistance", "Bilinear")  # a chain gives one tensor
+        two_inputs = name in (
+            "CosineSimilarity",
+            "PairwiseDistance",
+            "Bilinear",
+            "TransformerDecoderLayer",
+            "TransformerDecoder",
+        )  # a chain gives one tensor
         accepted = any(not exp.startswith("E") for _, _, exp in layer.examples)
         assert accepted or two_inputs, f"{name} has no accepted example"
         for p in layer.params:

@@ -167,7 +167,8 @@ def _outcome(module, x) -> str:
     return dtypes.pop() if len(dtypes) == 1 else "raises"
 
 
-@pytest.mark.parametrize(("call", "dims"), list(_registry_rows()))
+# TransformerEncoder is float32 only on purpose (E204): its layer argument is emitted in float32
+@pytest.mark.parametrize(("call", "dims"), list(_registry_rows(exclude={"TransformerEncoder"})))
 def test_each_dtype_is_accepted_exactly_where_torch_runs(call, dims):
     """Each layer's rows on every dtype a spec can declare: the checker accepts the input where
     torch's module (its parameters in that dtype, for a floating-point input) runs in training

@@ -14,6 +14,7 @@ from nndsl.layers import (  # noqa: F401
     recurrent,
     resize,
     tensor_ops,
+    transformer,
 )
 from nndsl.layers.base import Layer
 from nndsl.layers.registry import REGISTRY, lookup, suggest
