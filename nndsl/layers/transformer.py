@@ -198,6 +198,7 @@ class _Prefixed:
     def __init__(self, weights, prefix: str):
         self.weights = weights
         self.prefix = prefix
+        self.inputs: dict = {}  # an exported stack is unmasked: its layers get no extra inputs
 
     def key(self, name: str) -> str:
         return self.weights.key(self.prefix + name)
