@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from nndsl import ops
 from nndsl.layers.base import Param, ShapeError
-from nndsl.operators.base import TENSOR, Operator, onnx_promoted
+from nndsl.operators.base import TENSOR, Operator, onnx_dtype, onnx_promoted
 from nndsl.operators.registry import register
 from nndsl.shapes import TensorType
 from nndsl.statements import Assign, BinOp, Code, assign
@@ -39,17 +39,21 @@ class _ElementWise(Operator):
 
     @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
-        import numpy as np
+        # torch's promoted type, which ONNX needs every operand in
+        return [g.op(cls.onnx_op, onnx_operands(g, node, inputs, types, node.types[0].dtype))]
 
-        dtype = node.types[0].dtype  # torch's promoted type, which ONNX needs every operand in
-        inputs = onnx_promoted(g, inputs, types, dtype)
-        if node.scalar is not None:
-            kind = {"int32": np.int32, "int64": np.int64, "float64": np.float64, "float16": np.float16}.get(
-                dtype, np.float32
-            )
-            scalar = g.const(np.asarray(node.scalar, dtype=kind), kind, "scalar")
-            inputs = [scalar, inputs[0]] if node.scalar_first else [inputs[0], scalar]
-        return [g.op(cls.onnx_op, inputs)]
+
+def onnx_operands(g, node, inputs: list[str], types: list[TensorType], dtype: str) -> list[str]:
+    """The two operands of ``input op other`` in an exported graph, both in ``dtype``: the tensors
+    cast where theirs differs, the number of a tensor-number operation a constant of that type."""
+    import numpy as np
+
+    inputs = onnx_promoted(g, inputs, types, dtype)
+    if node.scalar is None:
+        return inputs
+    kind = {"int32": np.int32, "int64": np.int64}.get(onnx_dtype(dtype), np.float32)
+    scalar = g.const(np.asarray(node.scalar, dtype=kind), kind, "scalar")
+    return [scalar, inputs[0]] if node.scalar_first else [inputs[0], scalar]
 
 
 @register

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from nndsl import shapes
 from nndsl.layers.base import ArgValueError, Kind, Param, ShapeError, WrongType, as_int
 from nndsl.operators.base import _ELEMENT_TYPES, TENSOR, Operator, onnx_dtype
+from nndsl.operators.elementwise import _ElementWise, onnx_operands
 from nndsl.operators.registry import register
 from nndsl.operators.runtime import onnx_size, python_size
 from nndsl.shapes import Shape, TensorType
@@ -243,15 +244,13 @@ class Tril(_Triangle):
     )
 
 
-class _Comparison(Operator):
+class _Comparison(_ElementWise):
     """``input op other`` (``scores > 0``, ``tokens == 0``): a bool tensor of the broadcast shape;
     a number may stand for either operand. The checker builds the node (``Flow.tensor_compare``);
-    ONNX compares in the promoted dtype and exports the bool result as float32 0 and 1."""
+    written as arithmetic is; ONNX compares in the promoted dtype and exports the bool result as
+    float32 0 and 1."""
 
-    params = (Param("input", TENSOR), Param("other", TENSOR))
-    scalar_operand = True
     compares = True
-    onnx_op: ClassVar[str] = ""
 
     @classmethod
     def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
@@ -262,30 +261,14 @@ class _Comparison(Operator):
         return [TensorType(inputs[0].shape, "bool")]
 
     @classmethod
-    def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
-        from nndsl.statements import BinOp
-
-        sides: list[Any] = [Code(v) for v in inputs]
-        if node.scalar is not None:
-            sides.insert(0 if node.scalar_first else 1, node.scalar)
-        return [assign(outputs[0], BinOp(sides[0], cls.symbol, sides[1]))]
-
-    @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
-        import numpy as np
-
         from nndsl import ops
-        from nndsl.operators.base import onnx_promoted
 
         if node.scalar is not None:
             dtype = ops.scalar_result_dtype("add", types[0].dtype, node.scalar)
-            (x,) = onnx_promoted(g, inputs, types, dtype)
-            kind = {"int32": np.int32, "int64": np.int64}.get(onnx_dtype(dtype), np.float32)
-            scalar = g.const(np.asarray(node.scalar, dtype=kind), kind, "scalar")
-            inputs = [scalar, x] if node.scalar_first else [x, scalar]
         else:
-            inputs = onnx_promoted(g, inputs, types, ops.result_dtype(types[0].dtype, types[1].dtype))
-        result = g.op(cls.onnx_op, inputs)
+            dtype = ops.result_dtype(types[0].dtype, types[1].dtype)
+        result = g.op(cls.onnx_op, onnx_operands(g, node, inputs, types, dtype))
         if cls.name == "ne":
             result = g.op("Not", [result])
         return [g.op("Cast", [result], to=_ELEMENT_TYPES["float32"])]  # bool tensors are exported as float32
