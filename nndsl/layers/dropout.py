@@ -6,14 +6,13 @@ from nndsl.layers.base import BOOL, PROB, Layer, Param, ShapeError, choice, mate
 from nndsl.layers.registry import register
 
 
-@register
-class Dropout(Layer):
-    """Zeroes elements with probability p while training."""
+class _Dropout(Layer):
+    """What every dropout shares: p and inplace, the input's shape and layout kept, and the
+    identity in eval mode (so in ONNX)."""
 
     layout = "elementwise"
 
     params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
-    examples = (("Dropout(0.2)", "[N, 512]", "[N, 512]"), ("Dropout(1.5)", "[N, 512]", "E107"))
 
     @classmethod
     def output(cls, args, x, ctx):
@@ -25,12 +24,16 @@ class Dropout(Layer):
 
 
 @register
-class Dropout2d(Layer):
+class Dropout(_Dropout):
+    """Zeroes elements with probability p while training."""
+
+    examples = (("Dropout(0.2)", "[N, 512]", "[N, 512]"), ("Dropout(1.5)", "[N, 512]", "E107"))
+
+
+@register
+class Dropout2d(_Dropout):
     """Zeroes whole channels of ``[N, C, H, W]`` with probability p while training."""
 
-    layout = "elementwise"
-
-    params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
     examples = (("Dropout2d(0.1)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"), ("Dropout2d(-0.1)", "[N, 16, 8, 8]", "E107"))
 
     @classmethod
@@ -46,18 +49,11 @@ class Dropout2d(Layer):
             )
         return x
 
-    @classmethod
-    def to_onnx(cls, g, x, node, w):
-        return x  # eval mode: dropout is the identity
-
 
 @register
-class Dropout1d(Layer):
+class Dropout1d(_Dropout):
     """Zeroes whole channels of ``[N, C, L]`` or ``[C, L]`` with probability p while training."""
 
-    layout = "elementwise"
-
-    params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
     examples = (
         ("Dropout1d(0.1)", "[N, 16, 8]", "[N, 16, 8]"),
         ("Dropout1d(0.1)", "[16, 8]", "[16, 8]"),
@@ -72,18 +68,11 @@ class Dropout1d(Layer):
             raise rank_error("Dropout1d", "a 2-D (unbatched) or 3-D (batched)", x)
         return x
 
-    @classmethod
-    def to_onnx(cls, g, x, node, w):
-        return x  # eval mode: dropout is the identity
-
 
 @register
-class Dropout3d(Layer):
+class Dropout3d(_Dropout):
     """Zeroes whole channels of ``[N, C, D, H, W]`` (or ``[C, D, H, W]``) with probability p while training."""
 
-    layout = "elementwise"
-
-    params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
     examples = (
         ("Dropout3d(0.1)", "[N, 16, 4, 8, 8]", "[N, 16, 4, 8, 8]"),
         ("Dropout3d(0.2)", "[16, 4, 8, 8]", "[16, 4, 8, 8]"),
@@ -104,27 +93,12 @@ class Dropout3d(Layer):
             raise rank_error("Dropout3d", "an at least 1-D", x)
         return x
 
-    @classmethod
-    def to_onnx(cls, g, x, node, w):
-        return x  # eval mode: dropout is the identity
-
 
 @register
-class AlphaDropout(Layer):
+class AlphaDropout(_Dropout):
     """Dropout for SELU networks: keeps the mean and variance of its input while training."""
 
-    layout = "elementwise"
-
-    params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
     examples = (("AlphaDropout(0.1)", "[N, 64]", "[N, 64]"), ("AlphaDropout(-1.0)", "[N, 64]", "E107"))
-
-    @classmethod
-    def output(cls, args, x, ctx):
-        return x
-
-    @classmethod
-    def to_onnx(cls, g, x, node, w):
-        return x  # eval mode: dropout is the identity
 
 
 _STOCHASTIC_DEPTH = '''class StochasticDepth(nn.Module):
@@ -213,12 +187,9 @@ class DropPath(StochasticDepth):
 
 
 @register
-class FeatureAlphaDropout(Layer):
+class FeatureAlphaDropout(_Dropout):
     """AlphaDropout of whole channels (dim 1) while training, for SELU networks; the identity in eval mode."""
 
-    layout = "elementwise"
-
-    params = (Param("p", PROB, 0.5), Param("inplace", BOOL, False))
     examples = (
         ("FeatureAlphaDropout(0.1)", "[N, 16, 8, 8]", "[N, 16, 8, 8]"),
         ("FeatureAlphaDropout(0.2)", "[8]", "E202"),
@@ -230,7 +201,3 @@ class FeatureAlphaDropout(Layer):
         if not x.shape.rest and x.shape.rank < 2 and 0 < args["p"] < 1:
             raise rank_error("FeatureAlphaDropout", "an at least 2-D", x)
         return x
-
-    @classmethod
-    def to_onnx(cls, g, x, node, w):
-        return x  # eval mode: dropout is the identity
