@@ -28,7 +28,7 @@ class Neg(NamedTuple):
 
 
 class Binary(NamedTuple):
-    op: str  # + - * / // %
+    op: str  # + - * / // % **
     left: Expr
     right: Expr
 

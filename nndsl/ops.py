@@ -14,6 +14,9 @@ _SYMBOLS = {
     "sub": "-",
     "mul": "*",
     "div": "/",
+    "floor_divide": "//",
+    "remainder": "%",
+    "pow": "**",
     "eq": "==",
     "ne": "!=",
     "lt": "<",
@@ -108,7 +111,15 @@ def combined(a: TensorType, b: TensorType) -> TensorType:
 
 
 def _mismatch(op: str, a: TensorType, b: TensorType, dim: int, p: Dim, q: Dim) -> ShapeError:
-    verb = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}.get(op, "compare")
+    verb = {
+        "add": "add",
+        "sub": "subtract",
+        "mul": "multiply",
+        "div": "divide",
+        "floor_divide": "divide",
+        "remainder": "divide",
+        "pow": "raise",
+    }.get(op, "compare")
     return ShapeError(
         "E208",
         f"cannot {verb} {a.shape} and {b.shape}: sizes {p} and {q} differ at dim {dim}, and neither is 1",

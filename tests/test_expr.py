@@ -16,7 +16,14 @@ from nndsl.lowering import python_name
 
 NAMES = {"a": 3, "b": -2, "class": 5, "class_": 7}
 
-_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod}
+_ARITH = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+}
 _COMPARE = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -75,6 +82,25 @@ tests = st.recursive(
 values = st.one_of(arithmetic_exprs, tests, st.builds(Cond, arithmetic_exprs, tests, arithmetic_exprs))
 
 
+small_exponents = st.integers(0, 3).map(Const)
+powers = st.recursive(
+    numbers,
+    lambda inner: st.one_of(
+        st.builds(Binary, st.sampled_from(["+", "-", "*"]), inner, inner),
+        st.builds(Neg, inner),
+        st.builds(Binary, st.just("**"), inner, small_exponents),
+        # a power as the exponent: ** groups from the right
+        st.builds(
+            Binary,
+            st.just("**"),
+            inner,
+            st.builds(Binary, st.just("**"), st.integers(1, 2).map(Const), small_exponents),
+        ),
+    ),
+    max_leaves=6,
+)
+
+
 def run_python(expr):
     env = {python_name(name): value for name, value in NAMES.items()}
     assert len(env) == len(NAMES)
@@ -85,6 +111,24 @@ def run_python(expr):
 @given(values)
 def test_printed_python_computes_what_the_tree_says(expr):
     assert run_python(expr) == evaluate(expr)
+
+
+@settings(max_examples=300, deadline=None)
+@given(powers)
+def test_printed_powers_keep_their_grouping(expr):
+    """-a ** 2 is -(a ** 2) in Python: a negative or grouped base keeps its parentheses."""
+    assert run_python(expr) == evaluate(expr)
+
+
+def test_powers_print_as_people_write_them():
+    assert python(Binary("**", Ref("a"), Const(2))) == "a**2"  # names and numbers hug, as ruff writes them
+    assert python(Binary("**", Ref("a"), Neg(Ref("b")))) == "a**-b"
+    assert python(Binary("**", Neg(Ref("a")), Const(2))) == "(-a) ** 2"
+    assert python(Binary("**", Const(-2), Const(2))) == "(-2) ** 2"
+    assert python(Neg(Binary("**", Ref("a"), Const(2)))) == "-(a**2)"
+    assert python(Binary("**", Binary("**", Ref("a"), Ref("b")), Const(2))) == "(a**b) ** 2"
+    assert python(Binary("*", Ref("a"), Binary("**", Ref("b"), Const(2)))) == "a * b**2"
+    assert python(Binary("**", Binary("+", Ref("a"), Const(1)), Const(-0.5))) == "(a + 1) ** -0.5"
 
 
 @settings(max_examples=200, deadline=None)

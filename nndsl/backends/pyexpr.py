@@ -6,7 +6,7 @@ from nndsl.backends.pysource import literal
 from nndsl.expr import Binary, BoolOp, Call, Compare, Cond, Const, Expr, Neg, Not, Ref, TupleOf, free_names
 from nndsl.lowering import python_name
 
-_ARITHMETIC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+_ARITHMETIC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2, "**": 3}
 
 
 def python(expr: Expr) -> str:
@@ -24,10 +24,14 @@ def python(expr: Expr) -> str:
     if isinstance(expr, Binary):
         left, right = _operand(expr.left, 5), _operand(expr.right, 5)
         mine = _ARITHMETIC[expr.op]
-        if isinstance(expr.left, Binary) and _ARITHMETIC[expr.left.op] < mine:
-            left = f"({left})"
+        if isinstance(expr.left, Binary) and _ARITHMETIC[expr.left.op] < mine + (expr.op == "**"):
+            left = f"({left})"  # ** groups from the right: (a ** b) ** c keeps its parentheses
+        elif expr.op == "**" and (isinstance(expr.left, Neg) or _negative(expr.left)):
+            left = f"({left})"  # -2 ** 2 is -(2 ** 2) in Python
         if isinstance(expr.right, Binary) and _ARITHMETIC[expr.right.op] <= mine:
             right = f"({right})"
+        if expr.op == "**" and _simple(expr.left) and left[0] not in "-(" and _simple(expr.right):
+            return f"{left}**{right}"  # as ruff formats a power of names and numbers
         return f"{left} {expr.op} {right}"
     if isinstance(expr, Compare):
         return f"{_operand(expr.left, 4)} {expr.op} {_operand(expr.right, 4)}"
@@ -40,6 +44,18 @@ def python(expr: Expr) -> str:
     if isinstance(expr, Call):
         return f"{expr.func}({', '.join(python(a) for a in expr.args)})"
     raise TypeError(f"not an expression: {expr!r}")
+
+
+def _simple(expr: Expr) -> bool:
+    """A name or a number, signed or not: what ruff writes a power of without spaces."""
+    if isinstance(expr, Neg):
+        expr = expr.operand
+    return isinstance(expr, Ref) or (isinstance(expr, Const) and type(expr.value) in (int, float))
+
+
+def _negative(expr: Expr) -> bool:
+    """A constant number written with a minus sign."""
+    return isinstance(expr, Const) and isinstance(expr.value, (int, float)) and expr.value < 0
 
 
 def _level(expr: Expr) -> int:

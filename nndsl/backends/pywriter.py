@@ -63,7 +63,12 @@ def literal(value) -> str:
     if isinstance(value, Call):
         return f"{value.func}({', '.join(_arg(k, v) for k, v in _items(value))})"
     if isinstance(value, BinOp):
-        return f"{literal(value.left)} {value.op} {literal(value.right)}"
+        left, right = literal(value.left), literal(value.right)
+        if value.op != "**":
+            return f"{left} {value.op} {right}"
+        if left.startswith("-"):  # -2 ** x would be -(2 ** x)
+            return f"({left}) ** {right}"
+        return f"{left}**{right}"  # a name or number on both sides: hugged, as ruff formats it
     if type(value) in (tuple, list) and any(isinstance(v, (Code, Call, BinOp, tuple, list)) for v in value):
         inner = ", ".join(literal(v) for v in value)
         if isinstance(value, list):

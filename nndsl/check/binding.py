@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
@@ -102,7 +103,31 @@ class Binding:
             return left / right
         if op == "//":
             return left // right
+        if op == "**":
+            return self._power(expr, left, right)
         return left % right
+
+    def _power(self, expr: ast.BinOp, base: int | float, exponent: int | float) -> int | float:
+        """``base ** exponent`` as Python computes it, refusing what Python would not give as a
+        real number of bounded size (a result of thousands of digits, 0 to a negative power)."""
+        if base == 0 and exponent < 0:
+            self.ctx.error("E110", "division by zero (0 to a negative power)", expr.span, "divides by zero")
+            raise Abort
+        if isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1:
+            if exponent * math.log2(abs(base)) > 4096:
+                self.ctx.error("E110", "number out of range", expr.span, "too large")
+                raise Abort
+        try:
+            value = base**exponent
+        except OverflowError:
+            self.ctx.error("E110", "number out of range", expr.span, "too large")
+            raise Abort from None
+        if isinstance(value, complex):
+            self.ctx.error(
+                "E110", "a negative number to a fractional power is not a real number", expr.span, "not real"
+            )
+            raise Abort
+        return value
 
     # ------------------------------------------------------------ top level
 

@@ -290,6 +290,8 @@ class Blocks:
                     scope.spans[dim_name] = Span(0, 0)
                     scope.used.add(dim_name)
                     names.add(dim_name)
+            # the values the inputs hold on entry: the body may bind their names again (x = x + ...)
+            inputs = [scope.values[p.name.text] for p in node.params if isinstance(p, ast.InputDecl)] or [x]
             nodes: list = []
             self.ctx.state.stack.append(nodes)
             try:
@@ -300,7 +302,6 @@ class Blocks:
             self.ctx.scope = saved
         if y.type is None:
             return self.ctx.poisoned(fn.span)
-        inputs = [scope.values[p.name.text] for p in node.params if isinstance(p, ast.InputDecl)] or [x]
         for t in inputs:
             self.ctx.state.used.add(t.id)
         args = {}

@@ -713,6 +713,8 @@ class Flow:
             value = self.expression(expr.operand, symbols)
             if isinstance(value, shapes.Poly):
                 return shapes.neg(value)
+            if isinstance(value, Tensor):  # -x of a tensor: the operator neg
+                return self.functions.negated(expr, value)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self.ctx.error("E110", f"cannot negate {kind_name(value)}", expr.span, "not a number")
                 raise Abort
@@ -917,7 +919,7 @@ class Flow:
             if not known and expr.name in self.ctx.used_names:
                 return shapes.sym(expr.name)
             return self.expression(expr, False)
-        if isinstance(expr, ast.BinOp) and expr.op in ("+", "-", "*", "//"):
+        if isinstance(expr, ast.BinOp) and expr.op in ("+", "-", "*", "//", "**"):
             left, right = self._size_expression(expr.left), self._size_expression(expr.right)
             if isinstance(left, shapes.Poly) or isinstance(right, shapes.Poly):
                 return self.binding.arithmetic(expr, left, right)
@@ -1142,7 +1144,7 @@ class Flow:
             self.ctx.kind_error(what or f"'{expr.op}' does not apply to tensors", expr.span, "no tensor operator")
         if getattr(OPERATORS[op], "compares", False):  # a > 0: a bool tensor
             return self._tensor_compare(expr, OPERATORS[op], left, right)
-        if op not in ("add", "sub", "mul", "div"):  # a @ b: an operator of two tensors, by its own rule
+        if not OPERATORS[op].scalar_operand:  # a @ b: an operator of two tensors, by its own rule
             return self.functions.symbol_operator(expr, left, right)
         scalar = None
         if not isinstance(left, Tensor) or not isinstance(right, Tensor):
@@ -1156,30 +1158,23 @@ class Flow:
         tensors = [v for v in (left, right) if isinstance(v, Tensor)]
         if any(t.type is None for t in tensors):
             return self.ctx.poisoned(expr.span)
-        if scalar is None:
-            try:
-                out, unverified = ops.broadcast(op, left.type, right.type)
-            except ShapeError as exc:
-                self.op_error(exc, expr.span, tensors)
-            for text in unverified:
-                self.ctx.diag(
-                    Severity.WARNING,
-                    "W301",
-                    f"cannot verify statically that {text}",
-                    expr.span,
-                    f"needs {text}",
-                    self._producers(tensors),
-                )
-        else:
-            out = tensors[0].type  # an element-wise op of one tensor keeps its memory layout, as torch's do
-            if op == "sub" and out.dtype == "bool":
-                self.op_error(
-                    ShapeError("E204", "torch does not subtract with a bool tensor", "bool operand of '-'"),
-                    expr.span,
-                    tensors,
-                )
-            out = out._replace(dtype=ops.scalar_result_dtype(op, out.dtype, scalar))
-        return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=not isinstance(left, Tensor))[0]
+        # the operator's own rule: the broadcast shape and promoted dtype, the dtypes torch refuses
+        rule, types = OPERATORS[op], [t.type for t in tensors]
+        args = {"scalar": scalar, "scalar_first": not isinstance(left, Tensor)}
+        try:
+            (out,) = rule.output(types, args)
+        except ShapeError as exc:
+            self.op_error(exc, expr.span, tensors)
+        for text in rule.unverified(types, args):
+            self.ctx.diag(
+                Severity.WARNING,
+                "W301",
+                f"cannot verify statically that {text}",
+                expr.span,
+                f"needs {text}",
+                self._producers(tensors),
+            )
+        return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=args["scalar_first"])[0]
 
     def _tensor_compare(self, expr, op, left, right) -> Tensor:
         """``a > b`` of tensors, or of a tensor and a number: the comparison operator's bool result."""

@@ -31,6 +31,11 @@ class _ElementWise(Operator):
         return [x._replace(dtype=ops.scalar_result_dtype(cls.name, x.dtype, args["scalar"]))]
 
     @classmethod
+    def unverified(cls, inputs: list[TensorType], args: dict) -> list[str]:
+        """The size equalities broadcasting two tensors took as true (a symbolic size against another)."""
+        return ops.broadcast(cls.name, *inputs)[1] if len(inputs) == 2 else []
+
+    @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
         sides = [Code(v) for v in inputs]
         if node.scalar is not None:
@@ -105,3 +110,91 @@ class Div(_ElementWise):
         ("2 / a", "a: [3, 4]", "[3, 4]"),
         ("a / b", "a: [2, 3], b: [4, 3]", "E208"),
     )
+
+
+class _Floored(_ElementWise):
+    """Python's floored division and its remainder, as torch computes them: the quotient rounded
+    down, the remainder taking the divisor's sign. torch refuses two bool tensors."""
+
+    @classmethod
+    def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
+        if len(inputs) == 2 and inputs[0].dtype == inputs[1].dtype == "bool":
+            raise ShapeError(
+                "E204",
+                f"torch does not compute '{cls.symbol}' of bool tensors",
+                f"bool operand of '{cls.symbol}'",
+                "convert the mask to an integer first, e.g. where(mask, 1, 0)",
+            )
+        return super().output(inputs, args)
+
+    @classmethod
+    def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
+        dtype = node.types[0].dtype
+        a, b = onnx_operands(g, node, inputs, types, dtype)
+        if dtype in ("int32", "int64"):  # ONNX's integer Mod with fmod=0 takes the divisor's sign
+            remainder = g.op("Mod", [a, b], fmod=0)
+            if cls.name == "remainder":
+                return [remainder]
+            return [g.op("Div", [g.op("Sub", [a, remainder]), b])]  # exact: no rounding left
+        quotient = g.op("Floor", [g.op("Div", [a, b])])
+        if cls.name == "floor_divide":
+            return [quotient]
+        return [g.op("Sub", [a, g.op("Mul", [quotient, b])])]
+
+
+@register
+class FloorDivide(_Floored):
+    """``input // other``: the quotient rounded down (``-5 // 2`` is -3), integers stay integers."""
+
+    name, symbol, onnx_op = "floor_divide", "//", ""
+    examples = (
+        ("a // 7", "a: long[49]", "int64[49]"),
+        ("floor_divide(a, b)", "a: long[2, 3], b: [3]", "[2, 3]"),
+        ("a // 2.0", "a: long[4]", "[4]"),
+        ("a // b", "a: bool[3], b: bool[3]", "E204"),
+        ("a // b", "a: [2], b: [3]", "E208"),
+    )
+
+
+@register
+class Remainder(_Floored):
+    """``input % other``: the remainder of the floored division, with the divisor's sign."""
+
+    name, symbol, onnx_op = "remainder", "%", ""
+    examples = (
+        ("a % 7", "a: long[49]", "int64[49]"),
+        ("remainder(a, b)", "a: long[2, 1], b: [3]", "[2, 3]"),
+        ("a % 1.5", "a: [4]", "[4]"),
+        ("a % b", "a: bool[3], b: bool[3]", "E204"),
+        ("a % 2", "a: bool[3]", "int64[3]"),
+    )
+
+
+@register
+class Pow(_ElementWise):
+    """``input ** exponent`` (torch.pow): broadcast and promoted as the other arithmetic; torch
+    refuses bool tensors, and an integer tensor to a negative integer power."""
+
+    name, symbol, onnx_op = "pow", "**", "Pow"
+    examples = (
+        ("a ** 2", "a: [2, 3]", "[2, 3]"),
+        ("a ** 2.0", "a: long[4]", "[4]"),
+        ("2 ** a", "a: long[3]", "int64[3]"),
+        ("pow(a, b)", "a: [2, 1], b: long[3]", "[2, 3]"),
+        ("a ** -1", "a: long[3]", "E204"),
+        ("a ** b", "a: bool[2], b: bool[2]", "E204"),
+    )
+
+    @classmethod
+    def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
+        if len(inputs) == 2 and inputs[0].dtype == inputs[1].dtype == "bool":
+            raise ShapeError("E204", "torch does not compute '**' of bool tensors", "bool operands of '**'")
+        exponent = args["scalar"] if len(inputs) == 1 and not args.get("scalar_first") else None
+        if inputs[0].dtype in ("int32", "int64") and isinstance(exponent, int) and exponent < 0:
+            raise ShapeError(
+                "E204",
+                "torch does not raise integers to a negative integer power",
+                "integer tensor to a negative power",
+                "make either side a float: x ** -1.0",
+            )
+        return super().output(inputs, args)

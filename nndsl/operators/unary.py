@@ -222,3 +222,20 @@ class LogSoftmax(_Softmax):
         ("log_softmax(a, -3)", "a: [3, 4]", "E207"),
         ("log_softmax(a, 0)", "a: bool[3]", "E204"),
     )
+
+
+@register
+class Negative(_Unary):
+    """``-x`` (torch.neg): each element negated, the dtype kept; torch refuses bool tensors (a
+    mask is inverted with ``~``, not ``-``)."""
+
+    name, onnx_op, promotes = "neg", "Neg", False
+    examples = (
+        ("-a", "a: [2, 3]", "[2, 3]"),
+        ("neg(a)", "a: long[4]", "int64[4]"),
+        ("-a", "a: bool[3]", "E204"),
+    )
+
+    @classmethod
+    def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
+        return [assign(outputs[0], Code(f"-{inputs[0]}"))]

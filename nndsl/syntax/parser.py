@@ -336,6 +336,7 @@ class _ToAst(Transformer):
     floordiv = _binop("//")
     truediv = _binop("/")
     mod = _binop("%")
+    pow = _binop("**")
     matmul = _binop("@")
 
     def neg(self, children):

@@ -5,8 +5,9 @@ position bias table per block read through a fixed index, patch merging between 
 stochastic depth rising linearly to 0.2.
 
 Differences from torchvision that change no value: a block's parameters register in the order the
-spec writes them (bias table, LayerNorm, qkv, proj, LayerNorm, MLP); patch merging registers its
-LayerNorm before its reduction; the index and the shift mask are computed, not state_dict buffers.
+spec writes them (LayerNorm, then the attention's bias table, qkv and proj, LayerNorm, MLP); patch
+merging registers its LayerNorm before its reduction; the index and the shift mask are computed, not
+state_dict buffers.
 """
 
 from __future__ import annotations
@@ -42,22 +43,20 @@ def shift_mask(height: int, width: int, window: int, shift: int) -> torch.Tensor
     return (regions[:, None, :] - regions[:, :, None]).ne(0).float() * -100.0
 
 
-class SwinBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, shift: int, drop: float) -> None:
+class WindowAttention(nn.Module):
+    """Self-attention inside each window of a [N, H, W, C] map, the windows shifted by ``shift``."""
+
+    def __init__(self, dim: int, heads: int, shift: int) -> None:
         super().__init__()
         self.heads, self.shift = heads, shift
         self.relative_position_bias_table = nn.Parameter(
             nn.init.trunc_normal_(torch.zeros((2 * WINDOW - 1) ** 2, heads), std=0.02)
         )
-        self.norm1 = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
-        self.stochastic_depth = StochasticDepth(drop, "row")
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(4 * dim, dim))
         self.register_buffer("index", relative_position_index(WINDOW), persistent=False)
 
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, h, w, c = x.shape  # h and w are multiples of the window here (56, 28, 14, 7)
         shift = self.shift if WINDOW < h else 0
         if shift:
@@ -74,8 +73,18 @@ class SwinBlock(nn.Module):
         out = out.view(n, h // WINDOW, w // WINDOW, WINDOW, WINDOW, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h, w, c)
         return torch.roll(out, (shift, shift), (1, 2)) if shift else out
 
+
+class SwinBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, shift: int, drop: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, heads, shift)
+        self.stochastic_depth = StochasticDepth(drop, "row")
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(4 * dim, dim))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.stochastic_depth(self.attention(self.norm1(x)))
+        x = x + self.stochastic_depth(self.attn(self.norm1(x)))
         return x + self.stochastic_depth(self.mlp(self.norm2(x)))
 
 
