@@ -487,7 +487,7 @@ class _Structure:
                 parts.append(("L", node.layer, node.selector, where, tuple(positional), tuple(keywords), written))
             elif node.tag == "op":
                 args = _op_args(node, dict.fromkeys(node.sources or (), Ref("")))  # written from attributes
-                parts.append(("O", node.op, rel(node.inputs), rel(node.outputs), typed(args), typed(node.scalar)))
+                parts.append(("O", node.op, rel(node.inputs), rel(node.outputs), typed(args), node.scalar_first))
             elif node.tag == "param":  # its sizes and init arguments are slots
                 parts.append(("P", node.name, node.init, len(node.shape), node.type.dtype, rel([node.output])))
             elif node.tag == "block":
@@ -765,7 +765,9 @@ class Layout:
             for key in node.sources:
                 source = self.cls.forward_sources.get((path, key))
                 if source is not None and ("value", typed(source)) not in self.names:
-                    self._take(("value", typed(source)), value_attr(source, key.rpartition(".")[2] or "index"))
+                    self._take(
+                        ("value", typed(source)), value_attr(source, _operator(node.op).slot_name(key, node.args))
+                    )
         elif node.tag == "block":
             self._module(node, path)
         elif node.tag == "seq":

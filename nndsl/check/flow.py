@@ -1174,7 +1174,17 @@ class Flow:
                 f"needs {text}",
                 self._producers(tensors),
             )
-        return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=args["scalar_first"])[0]
+        first = args["scalar_first"]
+        sources = self.scalar_source(expr, first) if scalar is not None else None
+        return self.op(op, tensors, [out], {}, expr.span, scalar=scalar, scalar_first=first, sources=sources)[0]
+
+    def scalar_source(self, expr: ast.BinOp, first: bool) -> dict | None:
+        """Inside a block: the number of ``x * scale`` as written, in terms of the block's
+        parameters, so that uses differing in it share a class."""
+        if self.ctx.scope is None or not self.ctx.scope.block:
+            return None
+        written = lower(expr.left if first else expr.right, self.ctx.scope, self.ctx)
+        return None if written is None else {"scalar": written}
 
     def _tensor_compare(self, expr, op, left, right) -> Tensor:
         """``a > b`` of tensors, or of a tensor and a number: the comparison operator's bool result."""
@@ -1200,7 +1210,8 @@ class Flow:
                     Severity.WARNING, "W301", f"cannot verify statically that {text}", expr.span, f"needs {text}"
                 )
         first = not isinstance(left, Tensor)
-        return self.op(op.name, tensors, types, {}, expr.span, scalar=scalar, scalar_first=first)[0]
+        sources = self.scalar_source(expr, first) if scalar is not None else None
+        return self.op(op.name, tensors, types, {}, expr.span, scalar=scalar, scalar_first=first, sources=sources)[0]
 
     def _producers(self, tensors) -> tuple[Label, ...]:
         labels = {}  # one label per producer, however often its value is used (cat(x, x))
@@ -1216,6 +1227,8 @@ class Flow:
     def op(self, op, inputs, types, args, span, scalar=None, scalar_first=False, sources=None) -> list[Tensor]:
         if not all([self.ctx.fits(t, span) for t in types]):
             raise Abort
+        if scalar is not None:  # the number of ``x * 2``, an argument as any other
+            args = {**args, "scalar": scalar}
         outs = [self.ctx.state.new(t, span, "output", self.ctx.source) for t in types]
         for t in inputs:
             self.ctx.state.used.add(t.id)

@@ -161,9 +161,22 @@ class Functions:
         total = op.fixed_size(args)
         if total is not None and items[0].type.shape.dims and not items[0].type.shape.rest:
             items[0] = self._split_total(call, items[0], total, args["dim"])
-        return self.applied(op, items, args, spans, call.span)
+        return self.applied(op, items, args, spans, call.span, self._slot_sources(call, op, args))
 
-    def applied(self, op, items: list[Tensor], args: dict, spans: dict, span: Span):
+    def _slot_sources(self, call: ast.Call, op, args: dict) -> dict | None:
+        """Inside a block: each argument uses of the block's class may differ in (``roll``'s
+        shifts), as written in terms of the block's parameters."""
+        if self.ctx.scope is None or not self.ctx.scope.block:
+            return None
+        out = {}
+        for name in op.slot_values(args):
+            written = _written(call, name, op.param_names().index(name))
+            expr = None if written is None else lower(written, self.ctx.scope, self.ctx)
+            if expr is not None:
+                out[name] = expr
+        return out
+
+    def applied(self, op, items: list[Tensor], args: dict, spans: dict, span: Span, sources=None):
         """The operator ``op`` applied to checked tensors and converted arguments: its shape rule's
         results as new values, or its error at the argument at fault (else at ``span``)."""
         try:
@@ -174,7 +187,7 @@ class Functions:
         if unverified:
             message = f"cannot verify statically that {unverified}"
             self.ctx.diag(Severity.WARNING, "W301", message, span, f"needs {unverified}")
-        outs = self.flow.op(op.name, items, types, args, span)
+        outs = self.flow.op(op.name, items, types, args, span, sources=sources)
         return tuple(outs) if op.pieces else outs[0]
 
     def symbol_operator(self, expr: ast.BinOp, left: Any, right: Any):

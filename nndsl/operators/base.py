@@ -63,6 +63,9 @@ class Operator:
     varargs: ClassVar[str | None] = None
     #: whether the results are random (randn_like): tests compare their shapes and statistics, not values
     random: ClassVar[bool] = False
+    #: the arguments uses of one block class may differ in, where they are numbers (a tensor-number
+    #: operation's ``scalar``, roll's ``shifts``): the class computes each in its constructor
+    slots: ClassVar[tuple[str, ...]] = ()
     examples: ClassVar[tuple[tuple[str, str, str], ...]] = ()
 
     @classmethod
@@ -101,14 +104,21 @@ class Operator:
     @classmethod
     def slot_values(cls, args: dict) -> dict[str, Any]:
         """The arguments that uses of one block class may differ in, by key: the class writes
-        each in ``forward`` from an attribute its constructor computes; none by default."""
-        return {}
+        each in ``forward`` from an attribute its constructor computes: those of ``slots`` that
+        hold a number or a tuple of numbers."""
+        return {name: args[name] for name in cls.slots if _numbers(args.get(name))}
+
+    @classmethod
+    def slot_name(cls, key: str, args: dict) -> str:
+        """The attribute name a block class wants for the slot ``key`` when the spec wrote an
+        expression there (a name written alone gives its own name)."""
+        return key
 
     @classmethod
     def with_slots(cls, args: dict, values: dict[str, Any]) -> dict:
         """``args`` with the slots of ``values`` replaced (by ``Code`` of an attribute, or by a
         placeholder where classes are told apart)."""
-        return args
+        return {**args, **values}
 
     @classmethod
     def onnx_unsupported(cls, node, types: list[TensorType]) -> tuple[str, str | None] | None:
@@ -149,3 +159,9 @@ def dim_of(dim: int, rank: int, what: str) -> int:
             param="dim",
         )
     return dim % rank
+
+
+def _numbers(value) -> bool:
+    """A number, or a non-empty tuple of numbers (bools are flags, not numbers)."""
+    items = value if isinstance(value, tuple) and value else (value,)
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)

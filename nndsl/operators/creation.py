@@ -45,6 +45,7 @@ class Arange(Operator):
     the tensor is made on the device of a tensor of the body."""
 
     name, device = "arange", True
+    slots = ("start", "end", "step")
     params = (Param("start", NUMBER), Param("end", NUMBER, None), Param("step", Kind("a nonzero number", _nonzero), 1))
     sizes = ("start", "end")
     examples = (
@@ -58,6 +59,10 @@ class Arange(Operator):
         ("arange(5, 0)", "x: [2]", "E207"),
         ("arange(0, 5, 0)", "x: [2]", "E207"),
     )
+
+    @classmethod
+    def slot_name(cls, key: str, args: dict) -> str:
+        return "end" if key == "start" and args["end"] is None else key  # arange(L - shift): self.end
 
     @classmethod
     def _bounds(cls, args: dict) -> tuple[Any, Any, Any]:

@@ -17,6 +17,7 @@ class _ElementWise(Operator):
 
     params = (Param("input", TENSOR), Param("other", TENSOR))
     scalar_operand = True
+    slots = ("scalar",)
     onnx_op: ClassVar[str] = ""
 
     @classmethod
@@ -31,6 +32,11 @@ class _ElementWise(Operator):
         return [x._replace(dtype=ops.scalar_result_dtype(cls.name, x.dtype, args["scalar"]))]
 
     @classmethod
+    def slot_name(cls, key: str, args: dict) -> str:
+        """``x * (C // heads) ** -0.5`` in a block: ``self.scale``; ``x >= H - window``: ``self.bound``."""
+        return _SCALAR_NAMES.get(cls.name, "bound" if getattr(cls, "compares", False) else key)
+
+    @classmethod
     def unverified(cls, inputs: list[TensorType], args: dict) -> list[str]:
         """The size equalities broadcasting two tensors took as true (a symbolic size against another)."""
         return ops.broadcast(cls.name, *inputs)[1] if len(inputs) == 2 else []
@@ -38,14 +44,26 @@ class _ElementWise(Operator):
     @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
         sides = [Code(v) for v in inputs]
-        if node.scalar is not None:
-            sides.insert(0 if node.scalar_first else 1, node.scalar)
+        if node.scalar is not None:  # the number, or the attribute of a block class holding it
+            sides.insert(0 if node.scalar_first else 1, node.args.get("scalar", node.scalar))
         return [assign(outputs[0], BinOp(sides[0], cls.symbol, sides[1]))]
 
     @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
         # torch's promoted type, which ONNX needs every operand in
         return [g.op(cls.onnx_op, onnx_operands(g, node, inputs, types, node.types[0].dtype))]
+
+
+#: the attribute a block class computes the number of ``x op number`` in, by operation
+_SCALAR_NAMES = {
+    "add": "offset",
+    "sub": "offset",
+    "mul": "scale",
+    "div": "divisor",
+    "floor_divide": "divisor",
+    "remainder": "divisor",
+    "pow": "exponent",
+}
 
 
 def onnx_operands(g, node, inputs: list[str], types: list[TensorType], dtype: str) -> list[str]:

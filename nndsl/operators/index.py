@@ -467,6 +467,10 @@ class GetItem(Operator):
         return out
 
     @classmethod
+    def slot_name(cls, key: str, args: dict) -> str:
+        return key.rpartition(".")[2] or "index"  # x[..., : L - chomp]: self.stop
+
+    @classmethod
     def with_slots(cls, args: dict, values: dict[str, Any]) -> dict:
         items = list(args["index"])
         for key, value in values.items():

@@ -78,7 +78,7 @@ def _poly_code(d: Dim, table: tuple[Source, ...], inputs: list[str]) -> str:
 def python_size(d: Dim, table: tuple[Source, ...], inputs: list[str]) -> int | Code:
     """``d`` in the emitted forward: the integer, or an expression of the inputs' sizes
     (``tokens.size(1)``, ``2 * x.size(0)``)."""
-    return d if isinstance(d, int) else Code(_poly_code(d, table, inputs))
+    return d if isinstance(d, (int, Code)) else Code(_poly_code(d, table, inputs))
 
 
 def onnx_size(g, d: Dim, table: tuple[Source, ...], inputs: list[str]) -> str:

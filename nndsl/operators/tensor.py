@@ -117,6 +117,7 @@ class Roll(Operator):
     without dims, along the flattened tensor, whose shape is then restored."""
 
     name = "roll"
+    slots = ("shifts",)
     params = (
         Param("input", TENSOR),
         Param("shifts", Kind("an integer or a list of integers", _ints)),
@@ -151,7 +152,9 @@ class Roll(Operator):
     @classmethod
     def forward_statements(cls, node, inputs: list[str], outputs: list[str]) -> list[Assign]:
         shifts, dims = node.args["shifts"], node.args["dims"]
-        args: tuple = (Code(inputs[0]), shifts[0] if len(shifts) == 1 else shifts)
+        if not isinstance(shifts, Code):  # else a block class's attribute
+            shifts = shifts[0] if len(shifts) == 1 else shifts
+        args: tuple = (Code(inputs[0]), shifts)
         if dims is not None:
             args += (dims[0] if len(dims) == 1 else dims,)
         return [assign(outputs[0], Call("torch.roll", args))]

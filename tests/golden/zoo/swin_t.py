@@ -31,130 +31,57 @@ class StochasticDepth(nn.Module):
 
 
 class ShiftMask(nn.Module):
-    """block ShiftMask (line 6 of swin_t.nn)."""
+    """block ShiftMask (line 3 of swin_t.nn)."""
 
-    def __init__(self, height: int, width: int, window: int, shift: int) -> None:
+    def __init__(self, heads: int, L: int, size: int, window: int, shift: int) -> None:
         super().__init__()
+        # line 4: arange(size)
+        self.size = size
+        # line 4: arange(size) >= size - window
+        self.bound = size - window
+        # line 4: arange(size) >= size - shift
+        self.bound_ = size - shift
+        # line 6: Reshape(size // window, window, size // window, window)
+        self.shape = (size // window, window, size // window, window)
+        # line 8: Reshape(-1, (size // window) ** 2, heads, L, L)
+        self.shape_ = (-1, (size // window) ** 2, heads, L, L)
+        # line 8: Reshape(-1, heads, L, L)
+        self.shape_2 = (-1, heads, L, L)
 
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
-        x = torch.arange(56, device=scores.device)
-        x = x >= 49
+        x = torch.arange(self.size, device=scores.device)
+        x = x >= self.bound
         x = torch.where(x, 1, 0)
-        out = torch.arange(56, device=scores.device)
-        out = out >= 53
+        out = torch.arange(self.size, device=scores.device)
+        out = out >= self.bound_
         out = torch.where(out, 1, 0)
-        rows = x + out
-        x = torch.arange(56, device=scores.device)
-        x = x >= 49
-        x = torch.where(x, 1, 0)
-        out = torch.arange(56, device=scores.device)
-        out = out >= 53
-        out = torch.where(out, 1, 0)
-        cols = x + out
-        x = rows[:, None]
+        bands = x + out
+        x = bands[:, None]
         x = x * 3
-        cols = cols[None, :]
-        x = x + cols
-        x = x.reshape(8, 7, 8, 7)
+        bands = bands[None, :]
+        x = x + bands
+        x = x.reshape(self.shape)
         x = x.permute(0, 2, 1, 3)
         regions = x.reshape(-1, 49)
         x = regions[:, None, :]
         regions = regions[:, :, None]
         x = x != regions
         mask = torch.where(x, -100.0, 0.0)
-        x = scores.reshape(-1, 64, 3, 49, 49)
+        x = scores.reshape(self.shape_)
         mask = mask[None, :, None]
         x = x + mask
-        x = x.reshape(-1, 3, 49, 49)
-        return x
-
-
-class ShiftMask2(nn.Module):
-    """block ShiftMask (line 6 of swin_t.nn)."""
-
-    def __init__(self, height: int, width: int, window: int, shift: int) -> None:
-        super().__init__()
-
-    def forward(self, scores: torch.Tensor) -> torch.Tensor:
-        x = torch.arange(28, device=scores.device)
-        x = x >= 21
-        x = torch.where(x, 1, 0)
-        out = torch.arange(28, device=scores.device)
-        out = out >= 25
-        out = torch.where(out, 1, 0)
-        rows = x + out
-        x = torch.arange(28, device=scores.device)
-        x = x >= 21
-        x = torch.where(x, 1, 0)
-        out = torch.arange(28, device=scores.device)
-        out = out >= 25
-        out = torch.where(out, 1, 0)
-        cols = x + out
-        x = rows[:, None]
-        x = x * 3
-        cols = cols[None, :]
-        x = x + cols
-        x = x.reshape(4, 7, 4, 7)
-        x = x.permute(0, 2, 1, 3)
-        regions = x.reshape(-1, 49)
-        x = regions[:, None, :]
-        regions = regions[:, :, None]
-        x = x != regions
-        mask = torch.where(x, -100.0, 0.0)
-        x = scores.reshape(-1, 16, 6, 49, 49)
-        mask = mask[None, :, None]
-        x = x + mask
-        x = x.reshape(-1, 6, 49, 49)
-        return x
-
-
-class ShiftMask3(nn.Module):
-    """block ShiftMask (line 6 of swin_t.nn)."""
-
-    def __init__(self, height: int, width: int, window: int, shift: int) -> None:
-        super().__init__()
-
-    def forward(self, scores: torch.Tensor) -> torch.Tensor:
-        x = torch.arange(14, device=scores.device)
-        x = x >= 7
-        x = torch.where(x, 1, 0)
-        out = torch.arange(14, device=scores.device)
-        out = out >= 11
-        out = torch.where(out, 1, 0)
-        rows = x + out
-        x = torch.arange(14, device=scores.device)
-        x = x >= 7
-        x = torch.where(x, 1, 0)
-        out = torch.arange(14, device=scores.device)
-        out = out >= 11
-        out = torch.where(out, 1, 0)
-        cols = x + out
-        x = rows[:, None]
-        x = x * 3
-        cols = cols[None, :]
-        x = x + cols
-        x = x.reshape(2, 7, 2, 7)
-        x = x.permute(0, 2, 1, 3)
-        regions = x.reshape(-1, 49)
-        x = regions[:, None, :]
-        regions = regions[:, :, None]
-        x = x != regions
-        mask = torch.where(x, -100.0, 0.0)
-        x = scores.reshape(-1, 4, 12, 49, 49)
-        mask = mask[None, :, None]
-        x = x + mask
-        x = x.reshape(-1, 12, 49, 49)
+        x = x.reshape(self.shape_2)
         return x
 
 
 class PatchMerging(nn.Module):
-    """block PatchMerging (line 39 of swin_t.nn)."""
+    """block PatchMerging (line 29 of swin_t.nn)."""
 
     def __init__(self, C: int) -> None:
         super().__init__()
-        # line 41: LayerNorm(4 * C)
+        # line 31: LayerNorm(4 * C)
         self.layer_norm = nn.LayerNorm(4 * C)
-        # line 41: Linear(4 * C, 2 * C, bias=False)
+        # line 31: Linear(4 * C, 2 * C, bias=False)
         self.fc = nn.Linear(4 * C, 2 * C, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,47 +96,50 @@ class PatchMerging(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    """block WindowAttention (line 16 of swin_t.nn)."""
+    """block WindowAttention (line 11 of swin_t.nn)."""
 
     def __init__(
         self, H: int, W: int, C: int, heads: int, shift: int, window: int = 7
     ) -> None:
         super().__init__()
-        # line 17: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
+        # line 12: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
         self.table = nn.Parameter(
             nn.init.trunc_normal_(torch.empty((2 * window - 1) ** 2, heads), std=0.02)
         )
-        # line 24: Reshape(-1, H // window, window, W // window, window, C)
+        # line 16: Reshape(-1, H // window, window, W // window, window, C)
         self.shape = (-1, H // window, window, W // window, window, C)
-        # line 25: Reshape(-1, window * window, C)
+        # line 17: Reshape(-1, window * window, C)
         self.shape_ = (-1, window * window, C)
-        # line 26: Linear(C, 3 * C)
+        # line 18: Linear(C, 3 * C)
         self.fc1 = nn.Linear(C, 3 * C)
-        # line 26: Reshape(-1, window * window, 3, heads, C // heads)
+        # line 18: Reshape(-1, window * window, 3, heads, C // heads)
         self.shape_2 = (-1, window * window, 3, heads, C // heads)
-        # line 29: Linear(C, C)
+        # line 21: Linear(C, C)
         self.fc2 = nn.Linear(C, C)
-        # line 30: Reshape(-1, H // window, W // window, window, window, C)
+        # line 22: Reshape(-1, H // window, W // window, window, window, C)
         self.shape_3 = (-1, H // window, W // window, window, window, C)
-        # line 30: Reshape(-1, H, W, C)
+        # line 22: Reshape(-1, H, W, C)
         self.shape_4 = (-1, H, W, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = torch.arange(49, device=x.device)
-        row = p // 7
-        col = p % 7
+        out = torch.arange(49, device=x.device)
+        row = out // 7
+        out = torch.arange(49, device=x.device)
+        col = out % 7
         out = row[:, None]
         row = row[None, :]
         out = out - row
-        out = out + 6
+        out = out + 7
+        out = out - 1
         out = out * 13
         x_ = col[:, None]
+        out = out + x_
         col = col[None, :]
-        x_ = x_ - col
-        x_ = x_ + 6
-        index = out + x_
-        rolled = torch.roll(x, (0, 0), (1, 2))
-        x = rolled.reshape(self.shape)
+        out = out - col
+        out = out + 7
+        index = out - 1
+        x = torch.roll(x, (0, 0), (1, 2))
+        x = x.reshape(self.shape)
         x = x.permute(0, 1, 3, 2, 4, 5)
         windows = x.reshape(self.shape_)
         x = self.fc1(windows)
@@ -237,43 +167,56 @@ class WindowAttention(nn.Module):
 
 
 class WindowAttention2(nn.Module):
-    """block WindowAttention (line 16 of swin_t.nn)."""
+    """block WindowAttention (line 11 of swin_t.nn)."""
 
     def __init__(
         self, H: int, W: int, C: int, heads: int, shift: int, window: int = 7
     ) -> None:
         super().__init__()
-        # line 17: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
+        # line 12: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
         self.table = nn.Parameter(
             nn.init.trunc_normal_(torch.empty((2 * window - 1) ** 2, heads), std=0.02)
         )
-        # line 26: Linear(C, 3 * C)
+        # line 16: Reshape(-1, H // window, window, W // window, window, C)
+        self.shape = (-1, H // window, window, W // window, window, C)
+        # line 17: Reshape(-1, window * window, C)
+        self.shape_ = (-1, window * window, C)
+        # line 18: Linear(C, 3 * C)
         self.fc1 = nn.Linear(C, 3 * C)
-        # line 28: ShiftMask(H, W, window, shift)
-        self.shift_mask = ShiftMask(H, W, window, shift)
-        # line 29: Linear(C, C)
+        # line 18: Reshape(-1, window * window, 3, heads, C // heads)
+        self.shape_2 = (-1, window * window, 3, heads, C // heads)
+        # line 20: ShiftMask(H, window, shift)
+        self.shift_mask = ShiftMask(heads, 49, H, window, shift)
+        # line 21: Linear(C, C)
         self.fc2 = nn.Linear(C, C)
+        # line 22: Reshape(-1, H // window, W // window, window, window, C)
+        self.shape_3 = (-1, H // window, W // window, window, window, C)
+        # line 22: Reshape(-1, H, W, C)
+        self.shape_4 = (-1, H, W, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = torch.arange(49, device=x.device)
-        row = p // 7
-        col = p % 7
+        out = torch.arange(49, device=x.device)
+        row = out // 7
+        out = torch.arange(49, device=x.device)
+        col = out % 7
         out = row[:, None]
         row = row[None, :]
         out = out - row
-        out = out + 6
+        out = out + 7
+        out = out - 1
         out = out * 13
         x_ = col[:, None]
+        out = out + x_
         col = col[None, :]
-        x_ = x_ - col
-        x_ = x_ + 6
-        index = out + x_
-        rolled = torch.roll(x, (-3, -3), (1, 2))
-        x = rolled.reshape(-1, 8, 7, 8, 7, 96)
+        out = out - col
+        out = out + 7
+        index = out - 1
+        x = torch.roll(x, (-3, -3), (1, 2))
+        x = x.reshape(self.shape)
         x = x.permute(0, 1, 3, 2, 4, 5)
-        windows = x.reshape(-1, 49, 96)
+        windows = x.reshape(self.shape_)
         x = self.fc1(windows)
-        x = x.reshape(-1, 49, 3, 3, 32)
+        x = x.reshape(self.shape_2)
         qkv = x.permute(2, 0, 3, 1, 4)
         x = qkv[0]
         x = x * 0.1767766952966369
@@ -288,157 +231,35 @@ class WindowAttention2(nn.Module):
         qkv = qkv[2]
         x = x @ qkv
         x = x.transpose(1, 2)
-        x = x.reshape(-1, 49, 96)
+        x = x.reshape(self.shape_)
         x = self.fc2(x)
-        x = x.reshape(-1, 8, 8, 7, 7, 96)
+        x = x.reshape(self.shape_3)
         x = x.permute(0, 1, 3, 2, 4, 5)
-        out = x.reshape(-1, 56, 56, 96)
-        x = torch.roll(out, (3, 3), (1, 2))
-        return x
-
-
-class WindowAttention3(nn.Module):
-    """block WindowAttention (line 16 of swin_t.nn)."""
-
-    def __init__(
-        self, H: int, W: int, C: int, heads: int, shift: int, window: int = 7
-    ) -> None:
-        super().__init__()
-        # line 17: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
-        self.table = nn.Parameter(
-            nn.init.trunc_normal_(torch.empty((2 * window - 1) ** 2, heads), std=0.02)
-        )
-        # line 26: Linear(C, 3 * C)
-        self.fc1 = nn.Linear(C, 3 * C)
-        # line 28: ShiftMask(H, W, window, shift)
-        self.shift_mask2 = ShiftMask2(H, W, window, shift)
-        # line 29: Linear(C, C)
-        self.fc2 = nn.Linear(C, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = torch.arange(49, device=x.device)
-        row = p // 7
-        col = p % 7
-        out = row[:, None]
-        row = row[None, :]
-        out = out - row
-        out = out + 6
-        out = out * 13
-        x_ = col[:, None]
-        col = col[None, :]
-        x_ = x_ - col
-        x_ = x_ + 6
-        index = out + x_
-        rolled = torch.roll(x, (-3, -3), (1, 2))
-        x = rolled.reshape(-1, 4, 7, 4, 7, 192)
-        x = x.permute(0, 1, 3, 2, 4, 5)
-        windows = x.reshape(-1, 49, 192)
-        x = self.fc1(windows)
-        x = x.reshape(-1, 49, 3, 6, 32)
-        qkv = x.permute(2, 0, 3, 1, 4)
-        x = qkv[0]
-        x = x * 0.1767766952966369
-        out = qkv[1]
-        out = out.transpose(-2, -1)
-        x = x @ out
-        index = self.table[index]
-        index = index.permute(2, 0, 1)
-        scores = x + index
-        scores = self.shift_mask2(scores)
-        x = torch.softmax(scores, dim=-1)
-        qkv = qkv[2]
-        x = x @ qkv
-        x = x.transpose(1, 2)
-        x = x.reshape(-1, 49, 192)
-        x = self.fc2(x)
-        x = x.reshape(-1, 4, 4, 7, 7, 192)
-        x = x.permute(0, 1, 3, 2, 4, 5)
-        out = x.reshape(-1, 28, 28, 192)
-        x = torch.roll(out, (3, 3), (1, 2))
-        return x
-
-
-class WindowAttention4(nn.Module):
-    """block WindowAttention (line 16 of swin_t.nn)."""
-
-    def __init__(
-        self, H: int, W: int, C: int, heads: int, shift: int, window: int = 7
-    ) -> None:
-        super().__init__()
-        # line 17: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
-        self.table = nn.Parameter(
-            nn.init.trunc_normal_(torch.empty((2 * window - 1) ** 2, heads), std=0.02)
-        )
-        # line 26: Linear(C, 3 * C)
-        self.fc1 = nn.Linear(C, 3 * C)
-        # line 28: ShiftMask(H, W, window, shift)
-        self.shift_mask3 = ShiftMask3(H, W, window, shift)
-        # line 29: Linear(C, C)
-        self.fc2 = nn.Linear(C, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = torch.arange(49, device=x.device)
-        row = p // 7
-        col = p % 7
-        out = row[:, None]
-        row = row[None, :]
-        out = out - row
-        out = out + 6
-        out = out * 13
-        x_ = col[:, None]
-        col = col[None, :]
-        x_ = x_ - col
-        x_ = x_ + 6
-        index = out + x_
-        rolled = torch.roll(x, (-3, -3), (1, 2))
-        x = rolled.reshape(-1, 2, 7, 2, 7, 384)
-        x = x.permute(0, 1, 3, 2, 4, 5)
-        windows = x.reshape(-1, 49, 384)
-        x = self.fc1(windows)
-        x = x.reshape(-1, 49, 3, 12, 32)
-        qkv = x.permute(2, 0, 3, 1, 4)
-        x = qkv[0]
-        x = x * 0.1767766952966369
-        out = qkv[1]
-        out = out.transpose(-2, -1)
-        x = x @ out
-        index = self.table[index]
-        index = index.permute(2, 0, 1)
-        scores = x + index
-        scores = self.shift_mask3(scores)
-        x = torch.softmax(scores, dim=-1)
-        qkv = qkv[2]
-        x = x @ qkv
-        x = x.transpose(1, 2)
-        x = x.reshape(-1, 49, 384)
-        x = self.fc2(x)
-        x = x.reshape(-1, 2, 2, 7, 7, 384)
-        x = x.permute(0, 1, 3, 2, 4, 5)
-        out = x.reshape(-1, 14, 14, 384)
+        out = x.reshape(self.shape_4)
         x = torch.roll(out, (3, 3), (1, 2))
         return x
 
 
 class SwinBlock(nn.Module):
-    """block SwinBlock (line 34 of swin_t.nn)."""
+    """block SwinBlock (line 25 of swin_t.nn)."""
 
     def __init__(self, H: int, C: int, heads: int, shift: int, drop: float) -> None:
         super().__init__()
-        # line 35: LayerNorm(C)
+        # line 26: LayerNorm(C)
         self.layer_norm1 = nn.LayerNorm(C)
-        # line 35: WindowAttention(heads, shift if H > 7 else 0)
+        # line 26: WindowAttention(heads, shift if H > 7 else 0)
         self.window_attention = WindowAttention(H, H, C, heads, 0)
-        # line 35: StochasticDepth(drop, "row")
+        # line 26: StochasticDepth(drop, "row")
         self.stochastic_depth1 = StochasticDepth(drop, "row")
-        # line 36: LayerNorm(C)
+        # line 27: LayerNorm(C)
         self.layer_norm2 = nn.LayerNorm(C)
-        # line 36: Linear(C, 4 * C)
+        # line 27: Linear(C, 4 * C)
         self.fc1 = nn.Linear(C, 4 * C)
-        # line 36: GELU
+        # line 27: GELU
         self.gelu = nn.GELU()
-        # line 36: Linear(4 * C, C)
+        # line 27: Linear(4 * C, C)
         self.fc2 = nn.Linear(4 * C, C)
-        # line 36: StochasticDepth(drop, "row")
+        # line 27: StochasticDepth(drop, "row")
         self.stochastic_depth2 = StochasticDepth(drop, "row")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -456,25 +277,25 @@ class SwinBlock(nn.Module):
 
 
 class SwinBlock2(nn.Module):
-    """block SwinBlock (line 34 of swin_t.nn)."""
+    """block SwinBlock (line 25 of swin_t.nn)."""
 
-    def __init__(self, C: int, heads: int, shift: int, drop: float) -> None:
+    def __init__(self, H: int, C: int, heads: int, shift: int, drop: float) -> None:
         super().__init__()
-        # line 35: LayerNorm(C)
+        # line 26: LayerNorm(C)
         self.layer_norm1 = nn.LayerNorm(C)
-        # line 35: WindowAttention(heads, shift if H > 7 else 0)
-        self.window_attention2 = WindowAttention2(56, 56, 96, heads, 3)
-        # line 35: StochasticDepth(drop, "row")
+        # line 26: WindowAttention(heads, shift if H > 7 else 0)
+        self.window_attention2 = WindowAttention2(H, H, C, heads, 3)
+        # line 26: StochasticDepth(drop, "row")
         self.stochastic_depth1 = StochasticDepth(drop, "row")
-        # line 36: LayerNorm(C)
+        # line 27: LayerNorm(C)
         self.layer_norm2 = nn.LayerNorm(C)
-        # line 36: Linear(C, 4 * C)
+        # line 27: Linear(C, 4 * C)
         self.fc1 = nn.Linear(C, 4 * C)
-        # line 36: GELU
+        # line 27: GELU
         self.gelu = nn.GELU()
-        # line 36: Linear(4 * C, C)
+        # line 27: Linear(4 * C, C)
         self.fc2 = nn.Linear(4 * C, C)
-        # line 36: StochasticDepth(drop, "row")
+        # line 27: StochasticDepth(drop, "row")
         self.stochastic_depth2 = StochasticDepth(drop, "row")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -491,109 +312,41 @@ class SwinBlock2(nn.Module):
         return x
 
 
-class SwinBlock3(nn.Module):
-    """block SwinBlock (line 34 of swin_t.nn)."""
-
-    def __init__(self, C: int, heads: int, shift: int, drop: float) -> None:
-        super().__init__()
-        # line 35: LayerNorm(C)
-        self.layer_norm1 = nn.LayerNorm(C)
-        # line 35: WindowAttention(heads, shift if H > 7 else 0)
-        self.window_attention3 = WindowAttention3(28, 28, 192, heads, 3)
-        # line 35: StochasticDepth(drop, "row")
-        self.stochastic_depth1 = StochasticDepth(drop, "row")
-        # line 36: LayerNorm(C)
-        self.layer_norm2 = nn.LayerNorm(C)
-        # line 36: Linear(C, 4 * C)
-        self.fc1 = nn.Linear(C, 4 * C)
-        # line 36: GELU
-        self.gelu = nn.GELU()
-        # line 36: Linear(4 * C, C)
-        self.fc2 = nn.Linear(4 * C, C)
-        # line 36: StochasticDepth(drop, "row")
-        self.stochastic_depth2 = StochasticDepth(drop, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layer_norm1(x)
-        out = self.window_attention3(out)
-        out = self.stochastic_depth1(out)
-        x = x + out
-        out = self.layer_norm2(x)
-        out = self.fc1(out)
-        out = self.gelu(out)
-        out = self.fc2(out)
-        out = self.stochastic_depth2(out)
-        x = x + out
-        return x
-
-
-class SwinBlock4(nn.Module):
-    """block SwinBlock (line 34 of swin_t.nn)."""
-
-    def __init__(self, C: int, heads: int, shift: int, drop: float) -> None:
-        super().__init__()
-        # line 35: LayerNorm(C)
-        self.layer_norm1 = nn.LayerNorm(C)
-        # line 35: WindowAttention(heads, shift if H > 7 else 0)
-        self.window_attention4 = WindowAttention4(14, 14, 384, heads, 3)
-        # line 35: StochasticDepth(drop, "row")
-        self.stochastic_depth1 = StochasticDepth(drop, "row")
-        # line 36: LayerNorm(C)
-        self.layer_norm2 = nn.LayerNorm(C)
-        # line 36: Linear(C, 4 * C)
-        self.fc1 = nn.Linear(C, 4 * C)
-        # line 36: GELU
-        self.gelu = nn.GELU()
-        # line 36: Linear(4 * C, C)
-        self.fc2 = nn.Linear(4 * C, C)
-        # line 36: StochasticDepth(drop, "row")
-        self.stochastic_depth2 = StochasticDepth(drop, "row")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layer_norm1(x)
-        out = self.window_attention4(out)
-        out = self.stochastic_depth1(out)
-        x = x + out
-        out = self.layer_norm2(x)
-        out = self.fc1(out)
-        out = self.gelu(out)
-        out = self.fc2(out)
-        out = self.stochastic_depth2(out)
-        x = x + out
-        return x
-
-
 class SwinT(nn.Module):
     """[N, 3, 224, 224] -> [N, 1000], 28,288,354 parameters."""
 
     def __init__(self) -> None:
         super().__init__()
-        # line 46: Conv2d(3, 96, 4, stride=4)
+        # line 35: Conv2d(3, 96, 4, stride=4)
         self.conv = nn.Conv2d(3, 96, 4, stride=4)
-        # line 46: LayerNorm(96)
+        # line 35: LayerNorm(96)
         self.layer_norm1 = nn.LayerNorm(96)
-        # line 47: for heads, depth, first in [(3, 2, 0), (6, 2, 2), (12, 6, 4), (24, 2, 10)] { for i in range(depth) { SwinBlock(heads, 3 * (i % 2), 0.2 * (first + i) / 11) } -> (PatchMerging if heads < 24 else Identity) }
+        # line 36: for heads, depth, first in [(3, 2, 0), (6, 2, 2), (12, 6, 4), (24, 2, 10)] { for i in range(depth) { SwinBlock(heads, 3 * (i % 2), 0.2 * (first + i) / 11) } -> (PatchMerging if heads < 24 else Identity) }
         self.stage = nn.Sequential(
             SwinBlock(56, 96, 3, 0, 0.0),
-            SwinBlock2(96, 3, 3, 0.018181818181818184),
+            SwinBlock2(56, 96, 3, 3, 0.018181818181818184),
             PatchMerging(96),
             SwinBlock(28, 192, 6, 0, 0.03636363636363637),
-            SwinBlock3(192, 6, 3, 0.05454545454545456),
+            SwinBlock2(28, 192, 6, 3, 0.05454545454545456),
             PatchMerging(192),
             SwinBlock(14, 384, 12, 0, 0.07272727272727274),
-            SwinBlock4(384, 12, 3, 0.09090909090909091),
+            SwinBlock2(14, 384, 12, 3, 0.09090909090909091),
             SwinBlock(14, 384, 12, 0, 0.10909090909090911),
-            SwinBlock4(384, 12, 3, 0.1272727272727273),
+            SwinBlock2(14, 384, 12, 3, 0.1272727272727273),
             SwinBlock(14, 384, 12, 0, 0.14545454545454548),
-            SwinBlock4(384, 12, 3, 0.16363636363636364),
+            SwinBlock2(14, 384, 12, 3, 0.16363636363636364),
             PatchMerging(384),
             SwinBlock(7, 768, 24, 0, 0.18181818181818182),
             SwinBlock(7, 768, 24, 3, 0.2),
             nn.Identity(),
         )
-        # line 53: LayerNorm(768)
+        # line 39: LayerNorm(768)
         self.layer_norm2 = nn.LayerNorm(768)
-        # line 54: Linear(768, 1000)
+        # line 39: AdaptiveAvgPool2d(1)
+        self.adaptive_avg_pool = nn.AdaptiveAvgPool2d(1)
+        # line 39: Flatten
+        self.flatten = nn.Flatten()
+        # line 39: Linear(768, 1000)
         self.fc = nn.Linear(768, 1000)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -602,7 +355,9 @@ class SwinT(nn.Module):
         x = x.permute(0, 2, 3, 1)  # [N, 56, 56, 96]
         x = self.layer_norm1(x)  # [N, 56, 56, 96]
         x = self.stage(x)  # [N, 7, 7, 768]
-        features = self.layer_norm2(x)  # [N, 7, 7, 768]
-        x = torch.mean(features, (1, 2))  # [N, 768]
+        x = self.layer_norm2(x)  # [N, 7, 7, 768]
+        x = x.permute(0, 3, 1, 2)  # [N, 768, 7, 7]
+        x = self.adaptive_avg_pool(x)  # [N, 768, 1, 1]
+        x = self.flatten(x)  # [N, 768]
         x = self.fc(x)  # [N, 1000]
         return x
