@@ -58,6 +58,13 @@ class Neg(NamedTuple):
     span: Span
 
 
+class Invert(NamedTuple):
+    """``~x``: the bitwise (for bool tensors, logical) not."""
+
+    operand: Expr
+    span: Span
+
+
 class Call(NamedTuple):
     """A call: ``Linear(784, 512)``, ``LSTM(10, 20).last``, ``cat(a, b, dim=1)``, ``BasicBlock(64)``."""
 
@@ -170,6 +177,7 @@ Expr = Union[
     TupleExpr,
     BinOp,
     Neg,
+    Invert,
     Call,
     Flow,
     Select,

@@ -17,6 +17,9 @@ _SYMBOLS = {
     "floor_divide": "//",
     "remainder": "%",
     "pow": "**",
+    "bitwise_and": "&",
+    "bitwise_or": "|",
+    "bitwise_xor": "^",
     "eq": "==",
     "ne": "!=",
     "lt": "<",
@@ -119,6 +122,9 @@ def _mismatch(op: str, a: TensorType, b: TensorType, dim: int, p: Dim, q: Dim) -
         "floor_divide": "divide",
         "remainder": "divide",
         "pow": "raise",
+        "bitwise_and": "combine",
+        "bitwise_or": "combine",
+        "bitwise_xor": "combine",
     }.get(op, "compare")
     return ShapeError(
         "E208",

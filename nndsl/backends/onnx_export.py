@@ -405,7 +405,7 @@ class _Exporter(Visitor):
         self.g.scope = node.op
         types = [self.model.types[v] for v in node.inputs]
         op = lookup_operator(node.op)
-        refused = op.onnx_unsupported(node, types)
+        refused = op.onnx_unsupported(node, types, self.g.opset)
         if refused is not None:
             raise ExportProblem(refused[0], node, refused[1])
         return op.to_onnx(self.g, node, [self.env[v] for v in node.inputs], types)

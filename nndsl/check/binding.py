@@ -78,6 +78,8 @@ class Binding:
                 "arithmetic needs numbers",
             )
             raise Abort
+        if op in ("&", "|", "^"):
+            return self._bitwise(expr, left, right)
         symbolic = isinstance(left, shapes.Poly) or isinstance(right, shapes.Poly)
         if symbolic:
             if op == "+":
@@ -106,6 +108,19 @@ class Binding:
         if op == "**":
             return self._power(expr, left, right)
         return left % right
+
+    def _bitwise(self, expr: ast.BinOp, left, right) -> int:
+        """``a & b``, ``a | b``, ``a ^ b`` of two integers (conditions combine with and/or)."""
+        if not all(type(v) is int for v in (left, right)):
+            self.ctx.error(
+                "E110",
+                f"'{expr.op}' combines integers or tensors, got {type_name(left)} and {type_name(right)}",
+                expr.span,
+                "not integers",
+                help="conditions combine with 'and' and 'or'",
+            )
+            raise Abort
+        return {"&": left & right, "|": left | right, "^": left ^ right}[expr.op]
 
     def _power(self, expr: ast.BinOp, base: int | float, exponent: int | float) -> int | float:
         """``base ** exponent`` as Python computes it, refusing what Python would not give as a

@@ -719,6 +719,16 @@ class Flow:
                 self.ctx.error("E110", f"cannot negate {kind_name(value)}", expr.span, "not a number")
                 raise Abort
             return -value
+        if isinstance(expr, ast.Invert):
+            value = self.expression(expr.operand, symbols)
+            if isinstance(value, Tensor):  # ~mask: the operator bitwise_not
+                return self.functions.negated(expr, value, "bitwise_not")
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.ctx.error(
+                    "E110", f"'~' inverts an integer or a tensor, not {kind_name(value)}", expr.span, "not an integer"
+                )
+                raise Abort
+            return ~value
         raise AssertionError(f"unknown expression {expr!r}")
 
     def _optional_residual(self, expr: ast.Cond, test: bool, chosen):

@@ -198,11 +198,11 @@ class Functions:
             return self.ctx.poisoned(expr.span)
         return self.applied(op, items, {}, {}, expr.span)
 
-    def negated(self, expr: ast.Neg, value: Tensor) -> Tensor:
-        """``-x`` of a tensor: the operator registered as neg."""
+    def negated(self, expr: ast.Neg | ast.Invert, value: Tensor, op: str = "neg") -> Tensor:
+        """``-x`` (``~x``) of a tensor: the operator registered as neg (bitwise_not)."""
         if value.type is None:
             return self.ctx.poisoned(expr.span)
-        return self.applied(operators.REGISTRY["neg"], [value], {}, {}, expr.span)
+        return self.applied(operators.REGISTRY[op], [value], {}, {}, expr.span)
 
     def _size(self, expr: ast.Expr):
         """A size argument: constants, and the symbolic sizes of the inputs (``T``, ``2*N``)."""

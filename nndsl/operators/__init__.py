@@ -5,6 +5,7 @@ importing the package registers them. Sizes read at run time: ``nndsl.operators.
 
 from nndsl.operators import (  # noqa: F401  (each module registers its operators)
     attention,
+    bitwise,
     creation,
     elementwise,
     index,

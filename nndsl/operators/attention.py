@@ -148,7 +148,7 @@ class ScaledDotProductAttention(Operator):
         return [assign(outputs[0], Call("F.scaled_dot_product_attention", positional, tuple(keywords)))]
 
     @classmethod
-    def onnx_unsupported(cls, node, types: list[TensorType]) -> tuple[str, str | None] | None:
+    def onnx_unsupported(cls, node, types: list[TensorType], opset: int) -> tuple[str, str | None] | None:
         q, k = types[0], types[1]
         if node.args["enable_gqa"]:
             return "enable_gqa is not mapped to ONNX yet", "repeat the key/value heads first"

@@ -121,7 +121,7 @@ class Operator:
         return {**args, **values}
 
     @classmethod
-    def onnx_unsupported(cls, node, types: list[TensorType]) -> tuple[str, str | None] | None:
+    def onnx_unsupported(cls, node, types: list[TensorType], opset: int) -> tuple[str, str | None] | None:
         """Why this use (arguments, input ``types``) has no ONNX mapping, with a help line; or None."""
         return None
 

@@ -337,10 +337,16 @@ class _ToAst(Transformer):
     truediv = _binop("/")
     mod = _binop("%")
     pow = _binop("**")
+    bor = _binop("|")
+    bxor = _binop("^")
+    band = _binop("&")
     matmul = _binop("@")
 
     def neg(self, children):
         return ast.Neg(children[-1], _span_of(children))
+
+    def invert(self, children):
+        return ast.Invert(children[-1], _span_of(children))
 
     def pos(self, children):
         return children[-1]
