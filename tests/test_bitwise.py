@@ -77,7 +77,14 @@ def test_integer_bitwise_needs_opset_18():
 
 @pytest.mark.parametrize(
     ("expr", "value"),
-    [("6 & 3", 6 & 3), ("6 | 3", 6 | 3), ("6 ^ 3", 6 ^ 3), ("~5", ~5), ("1 | 2 & 3", 1 | 2 & 3), ("1 + 2 | 4", 1 + 2 | 4)],
+    [
+        ("6 & 3", 6 & 3),
+        ("6 | 3", 6 | 3),
+        ("6 ^ 3", 6 ^ 3),
+        ("~5", ~5),
+        ("1 | 2 & 3", 1 | 2 & 3),
+        ("1 + 2 | 4", 1 + 2 | 4),
+    ],
 )
 def test_bitwise_operators_of_integers_are_pythons(expr, value):
     result = nndsl.check_source(f"let V = {expr}\nmodel M(x: [N, 4]) {{\n    return x * 0 + V\n}}\n", "c.nn")
