@@ -373,13 +373,15 @@ _TRAIN_USAGE = """usage: nndsl train FILE [FLAG ...]
 
 Train the model of FILE's train section in this process (the same training as the script that
 `nndsl compile FILE --target train` writes). Flags after FILE override the section's settings:
-`nndsl train FILE --help` lists them. Needs torch: pip install 'nndsl[train]'.
+`nndsl train FILE --help` lists them. Needs the train extra: {install}.
 """
 
 
 def cmd_train(args) -> int:
     if args.file is None or args.file in ("-h", "--help"):
-        sys.stdout.write(_TRAIN_USAGE)
+        from nndsl.install import install_command
+
+        sys.stdout.write(_TRAIN_USAGE.format(install=install_command("train")))
         return EXIT_OK if args.file else EXIT_USAGE
     result, code = _load_checked(args.file, None, "auto", "nothing trained")
     if result is None:
@@ -390,7 +392,9 @@ def cmd_train(args) -> int:
     import importlib.util
 
     if importlib.util.find_spec("torch") is None:
-        print("error: training needs PyTorch: pip install 'nndsl[train]'", file=sys.stderr)
+        from nndsl.install import install_hint
+
+        print(f"error: training needs PyTorch: {install_hint('train')}", file=sys.stderr)
         return EXIT_USAGE
     from nndsl.backends.train_script import load_script
 

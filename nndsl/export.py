@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET
 from nndsl.diagnostics import Diagnostic, Severity, Span
+from nndsl.install import install_command, install_hint
 from nndsl.ir import BlockNode, ModelIR, Program, walk
 
 
@@ -43,7 +44,7 @@ class ExportResult(NamedTuple):
 
 def require(module: str, extra: str, purpose: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise ExportFailure(f"{purpose} needs the {module} package: pip install 'nndsl[{extra}]'")
+        raise ExportFailure(f"{purpose} needs the {module} package: {install_hint(extra)}")
 
 
 # ---------------------------------------------------------------- weights files
@@ -173,7 +174,7 @@ def export(
         if not has_torch:
             raise ExportFailure(
                 "a fresh export takes torch's own initialisation, and torch is not installed: "
-                "pip install 'nndsl[torch]', or export trained weights with weights=FILE.safetensors"
+                f"{install_command('torch')}, or export trained weights with weights=FILE.safetensors"
             )
         try:
             module = torch_build.fresh_module(program, model)

@@ -33,7 +33,7 @@ class Target(NamedTuple):
         return os.path.splitext(spec_path)[0] + self.suffix
 
     def help_text(self) -> str:
-        return f"{self.name}: {self.help}" + (f" (needs nndsl[{self.extra}])" if self.extra else "")
+        return f"{self.name}: {self.help}" + (f" (needs the {self.extra} extra)" if self.extra else "")
 
 
 TARGETS: dict[str, Target] = {

@@ -18,6 +18,8 @@ import struct
 
 import numpy as np
 
+from nndsl.install import install_command
+
 #: safetensors dtype -> numpy dtype read as is
 _PLAIN = {
     "BOOL": np.bool_,
@@ -128,7 +130,7 @@ def read_torch_file(path: str) -> dict[str, np.ndarray]:
 
     if importlib.util.find_spec("torch") is None:
         raise WeightsError(
-            f"{path}: reading a torch file needs torch: pip install 'nndsl[torch]', "
+            f"{path}: reading a torch file needs torch: {install_command('torch')}, "
             "or give the weights as .safetensors, which needs no torch"
         )
     import pickle

@@ -348,5 +348,5 @@ def test_the_built_in_constants_are_no_names_for_parameters_inputs_or_sizes(text
 def test_a_size_of_the_models_input_used_as_a_value_says_what_it_is():
     result, found = diags("model P(x: [N, 3]) {\n    x -> Reshape((N, 3))\n}\n")
     assert [(c, m) for c, m, _ in found] == [("E108", "'N' is a size of the model's input, not a value")]
-    assert "Reshape((-1, 3))" in result.diagnostics[0].help
+    assert "Reshape(-1, 8, 64)" in result.diagnostics[0].help
     assert codes("model P(x: [N, 3]) {\n    x -> Reshape((-1, 3))\n}\n") == []

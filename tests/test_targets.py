@@ -26,7 +26,7 @@ def test_compile_offers_the_registered_targets(capsys):
         main(["compile", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert "--target {" + ",".join(t.name for t in targets.compile_targets()) + "}" in shown
-    assert "onnx: a verified ONNX model per model (needs nndsl[onnx])" in shown
+    assert "onnx: a verified ONNX model per model (needs the onnx extra)" in shown
     with pytest.raises(SystemExit) as usage:  # a report, not a compile target
         main(["compile", str(ROOT / "specs" / "xor.nn"), "--target", "summary"])
     assert usage.value.code == 2 and "invalid choice" in capsys.readouterr().err

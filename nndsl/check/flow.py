@@ -1044,7 +1044,10 @@ class Flow:
                 f"'{name}' is a size of the model's input, not a value",
                 span,
                 "a symbolic size",
-                help=f"write -1 where torch infers a size (Reshape((-1, 3))), or give {name} a number in the input",
+                help=(
+                    "a layer's sizes are numbers: write -1 for the one size a reshape infers (Reshape(-1, 8, 64)), "
+                    f"split a dim with Unflatten(-1, (8, 64)), or give {name} a number in the input"
+                ),
             )
             raise Abort
         values = self.ctx.scope.names() if self.ctx.scope is not None else []
