@@ -1024,15 +1024,21 @@ def graph_case(draw) -> GraphCase:
     dim = st.integers(-max(rank, 1), max(rank, 1) - 1) if rank else st.integers(-1, 0)
 
     def expr(depth: int) -> tuple[str, str]:
-        kind = draw(st.integers(0, 5 if depth < 2 else 0))
+        kind = draw(st.integers(0, 6 if depth < 2 else 0))
         if kind == 0:
             name = draw(st.sampled_from(names))
             return name, name
+        if kind == 6:  # a sign or an inversion: torch refuses -bool and ~float
+            sign = draw(st.sampled_from(["-", "~"]))
+            inner = expr(depth + 1)
+            return f"({sign}{inner[0]})", f"({sign}{inner[1]})"
         if kind in (1, 2):
-            op = draw(st.sampled_from(["+", "-", "*", "/"]))
+            op = draw(st.sampled_from(["+", "-", "*", "/", "**", "&", "|", "^", "//", "%"]))
             left = expr(depth + 1)
-            if draw(st.integers(0, 3)) == 0:
+            if op in ("//", "%") or draw(st.integers(0, 3)) == 0:  # an integer tensor may hold a 0 to divide by
                 number = draw(st.sampled_from(["2", "0.5", "1"]))
+                if op in ("//", "%"):
+                    return f"({left[0]} {op} {number})", f"({left[1]} {op} {number})"
                 if draw(st.booleans()):
                     return f"({number} {op} {left[0]})", f"({number} {op} {left[1]})"
                 return f"({left[0]} {op} {number})", f"({left[1]} {op} {number})"

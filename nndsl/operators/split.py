@@ -51,6 +51,7 @@ class Chunk(_Split):
         ("chunk(x, 4)", "x: [6]", "[2], [2], [2]"),
         ("chunk(x, 2, dim=1)", "x: [N, 2*T]", "[N, T], [N, T]"),
         ("chunk(x, 3, dim=-1)", "x: [N, 6*C + 3]", "[N, 2*C + 1], [N, 2*C + 1], [N, 2*C + 1]"),
+        ("chunk(x, 3)", "x: [0, 2]", "[0, 2], [0, 2], [0, 2]"),
         ("chunk(x, 0)", "x: [6]", "E207"),
         ("chunk(x, 2, dim=2)", "x: [2, 6]", "E207"),
     )
@@ -75,7 +76,8 @@ class Chunk(_Split):
                 f"chunk a dimension of known size, or one that is a multiple of {chunks} (such as {chunks}*{size})",
             )
         piece = -(-size // chunks) if size else 0
-        sizes = [piece] * (size // piece) + ([size % piece] if piece and size % piece else []) if piece else [0]
+        # an empty dim gives ``chunks`` empty pieces, as torch's chunk does
+        sizes = [piece] * (size // piece) + ([size % piece] if piece and size % piece else []) if piece else [0] * chunks
         return [_piece(t, axis, s) for s in sizes]
 
 
