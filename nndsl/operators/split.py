@@ -77,7 +77,9 @@ class Chunk(_Split):
             )
         piece = -(-size // chunks) if size else 0
         # an empty dim gives ``chunks`` empty pieces, as torch's chunk does
-        sizes = [piece] * (size // piece) + ([size % piece] if piece and size % piece else []) if piece else [0] * chunks
+        sizes = (
+            [piece] * (size // piece) + ([size % piece] if piece and size % piece else []) if piece else [0] * chunks
+        )
         return [_piece(t, axis, s) for s in sizes]
 
 
