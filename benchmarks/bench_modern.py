@@ -1,4 +1,4 @@
-"""Time to check today's architectures (GPT-2 small, ViT-B/16) in nndsl, against torch building
+"""Time to check today's architectures (GPT-2 small, ViT-B/16, Swin-T) in nndsl, against torch building
 the same network on the meta device and running one forward.
 
 The references are the hand-written torch twins the zoo tests compare the specs with
@@ -7,7 +7,8 @@ parameter counts are checked before timing). Everything runs in process, torch o
 a warm-up before timing and ``gc.collect()`` (untimed) before every timed call. Each round times
 both sides in an order that rotates from round to round; nndsl's check is the mean of several
 back-to-back runs as it is short. Figures: median times, and the median over rounds of the
-per-round ratio torch / nndsl (target: at least 10).
+per-round ratio torch / nndsl (target: at least 10 for GPT-2 and ViT; Swin-T, whose attention the
+spec writes out operation by operation, is reported without a target).
 
     python benchmarks/bench_modern.py [--rounds 15]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 import warnings
 
 from _common import REPO, SPECS, Figure, ensure_importable, fmt_s, median, print_table, timed
@@ -32,15 +34,22 @@ TARGET_RATIO = 10.0
 SHORT_RUNS = 5
 TWINS = REPO / "tests" / "twins"
 
+#: the models the target holds for (the issue's); the others are reported for information
+TARGETED = ("gpt2_small", "vit_b_16")
+
 #: spec stem -> the meta input the twin's forward takes
 MODELS = {
     "gpt2_small": lambda: (torch.empty(1, 1024, dtype=torch.long),),
     "vit_b_16": lambda: (torch.empty(1, 3, 224, 224),),
+    "swin_t": lambda: (torch.empty(1, 3, 224, 224),),
 }
 
 
 def twin(stem: str):
-    """The twin's module (tests/twins/<stem>.py), loaded by path: it is test code, not a package."""
+    """The twin's module (tests/twins/<stem>.py), loaded by path: it is test code, not a package
+    (its shared helpers import as ``twins._common``, with tests/ on the path)."""
+    if str(TWINS.parent) not in sys.path:
+        sys.path.insert(0, str(TWINS.parent))
     spec = importlib.util.spec_from_file_location(f"twin_{stem}", TWINS / f"{stem}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -80,7 +89,9 @@ def run_model(stem: str, rounds: int) -> list[Figure]:
     return [
         Figure(f"zoo {stem}: nndsl check {what}", fmt_s(median(times["check"]))),
         Figure(f"zoo {stem}: torch meta build + forward {what}", fmt_s(median(times["torch"]))),
-        Figure(f"zoo {stem}: torch meta / nndsl check", f"{ratio:.1f}", f">= {TARGET_RATIO:g}", ratio >= TARGET_RATIO),
+        Figure(f"zoo {stem}: torch meta / nndsl check", f"{ratio:.1f}", f">= {TARGET_RATIO:g}", ratio >= TARGET_RATIO)
+        if stem in TARGETED
+        else Figure(f"zoo {stem}: torch meta / nndsl check", f"{ratio:.1f}"),
     ]
 
 
