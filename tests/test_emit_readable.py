@@ -63,3 +63,28 @@ def test_a_name_that_shadows_nothing_as_an_attribute_is_kept(name):
     if not nndsl.check_source(text).ok:
         pytest.skip(f"the language refuses the name {name}")
     assert _state_prefixes(text) == [name]
+
+
+def test_floats_are_written_as_a_person_writes_them():
+    text = (
+        'model M(x: [N, 8, 8]) {\n    causal = triu(ones(8, 8, dtype="bool"), 1)\n'
+        '    scale = Parameter([8], init="constant", value=1e-5)\n'
+        "    y = masked_fill(x, causal, -1e9) * 1e-6 + 0.02 + scale\n"
+        "    return y -> LayerNorm(8, eps=1e-6) -> Dropout(0.1) -> Linear(8, 4)\n}\n"
+    )
+    source = _emitted(text)
+    for written in ("-1e9", "* 1e-6", "+ 0.02", "1e-5", "eps=1e-6", "Dropout(0.1)"):
+        assert written in source, written
+    assert "1000000000" not in source and "e-0" not in source
+
+
+@pytest.mark.parametrize(
+    "value", [-1e9, 1e-6, 0.02, 0.001, 1e-4, 2.5e-5, 1e5, 123456789.0, 1e16, 12345678901234568.0, -0.0, 5e-324, 1e308]
+)
+def test_a_float_literal_reads_back_as_the_same_float(value):
+    from nndsl.backends.pysource import float_literal
+
+    text = float_literal(value)
+    assert type(eval(text)) is float and eval(text) == value and str(eval(text)) == str(value)
+    assert "e+" not in text and "e-0" not in text
+    assert len(text) <= len(repr(value))
