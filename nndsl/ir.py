@@ -56,6 +56,7 @@ class LayerNode(NamedTuple):
     forward: Mapping[str, Any] = MappingProxyType({})
     #: the extra inputs' types, by forward name
     extra_types: Mapping[str, TensorType] = MappingProxyType({})
+    name: str | None = None  # the spec's name for the module (``wpe = Embedding(...)``), applied once
 
     tag = "layer"
 
@@ -146,6 +147,7 @@ class BlockNode(NamedTuple):
     locals: Mapping[str, Expr] = MappingProxyType({})
     constants: Mapping[str, Any] = MappingProxyType({})  # every body constant's value in this use
     id: int = 0
+    name: str | None = None  # the spec's name for the module (``stem = Stem(64)``), applied once
 
     tag = "block"
     own_params = 0
@@ -214,7 +216,7 @@ class SeqNode(NamedTuple):
     text: str
     param: str | None = None
     id: int = 0
-    name: str | None = None  # a shared module's name in the spec
+    name: str | None = None  # a shared module's name in the spec (a repetition's, applied once)
     group: int = 0  # a shared module's number, the same for each of its uses
     again: bool = False  # a later use of a shared module: its weights are the first use's
 

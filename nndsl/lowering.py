@@ -109,6 +109,17 @@ class Names:
         return name
 
 
+#: the builtins an attribute may be named like: ``self.input`` hides no builtin
+_BUILTINS = frozenset(dir(builtins)) - frozenset(keyword.kwlist)
+
+
+def _free_attribute(name: str, taken: set[str]) -> bool:
+    """Whether a spec's name for a module can be its attribute as it is: an identifier that is
+    no keyword and no member of nn.Module, not private, not the name of another attribute."""
+    plain = name.isascii() and name.isidentifier() and not name.startswith("_")
+    return plain and name not in MODULE_MEMBERS and (name not in taken or name in _BUILTINS)
+
+
 _SHORT = {"Linear": "fc", "Embedding": "embedding", "MultiheadAttention": "attn"}
 
 
@@ -133,10 +144,11 @@ def value_attr(source: Expr, arg: str) -> str:
 
 
 class Attributes:
-    """The attribute names of one class: a module is named by its kind (``conv``, ``fc``, a block
-    class's name in snake case, ``blocks`` for a repetition, ``stage`` for a loop), numbered from 1
-    when the class holds more than one of that kind (``conv1``, ``conv2``), distinct from every
-    other name the class takes."""
+    """The attribute names of one class: a module the spec named takes that name where it is a
+    free identifier (``wpe``, not ``training``); any other is named by its kind (``conv``, ``fc``,
+    a block class's name in snake case, ``blocks`` for a repetition, ``stage`` for a loop),
+    numbered from 1 when the class holds more than one of that kind (``conv1``, ``conv2``),
+    distinct from every other name the class takes."""
 
     def __init__(self, graph: Graph, class_name: Callable[[BlockNode], str]):
         self.names = Names(attributes=True)
@@ -144,6 +156,7 @@ class Attributes:
         self.counts: dict[str, int] = {}
         self.seen: dict[str, int] = {}
         self.wanted_params: list[str] = []
+        self.wanted_names: list[tuple[int, str, str | None]] = []  # (node id, spec name, kind)
         self._count(graph)
         #: a learned tensor's attribute is its value's name (its state_dict key), taken before any
         #: module's; numbered from 1 where a loop makes several of one name (``g1``, ``g2``):
@@ -154,12 +167,23 @@ class Attributes:
             number = len(self.params.get(name, ())) + 1
             wanted = f"{name}{'_' if name[-1].isdigit() else ''}{number}" if several else name
             self.params.setdefault(name, []).append(self.names.take(wanted))
+        #: the modules the spec named, by node id: their names, taken before any kind's
+        self.named: dict[int, str] = {}
+        for node_id, name, kind in self.wanted_names:
+            if _free_attribute(name, self.names.taken):
+                self.names.taken.add(name)
+                self.named[node_id] = name
+                if kind is not None:
+                    self.counts[kind] -= 1
 
     def _count(self, graph: Graph) -> None:
         for node in graph.nodes:
             prefix = self.prefix(node)
             if prefix is not None:
                 self.counts[prefix] = self.counts.get(prefix, 0) + 1
+            if prefix is not None and getattr(node, "name", None) is not None:  # a module the spec named
+                kind = None if node.tag == "seq" and node.kind == "shared" else prefix
+                self.wanted_names.append((node.id, node.name, kind))
             if node.tag == "param":
                 self.wanted_params.append(node.name)
             if node.tag == "residual":
@@ -183,6 +207,8 @@ class Attributes:
 
     def module(self, node) -> str:
         """The attribute of the next module of this class, built from ``node``."""
+        if getattr(node, "name", None) is not None and node.id in self.named:
+            return self.named[node.id]
         prefix = self.prefix(node)
         self.seen[prefix] = self.seen.get(prefix, 0) + 1
         return self.take(prefix if self.counts.get(prefix, 0) == 1 else f"{prefix}{self.seen[prefix]}")

@@ -316,8 +316,9 @@ class Flow:
 
     def _unshare(self, nodes: list, ok: bool, tied: set[int]) -> tuple[list, bool]:
         """The uses of named modules applied only once spliced back into the graph, as if the
-        module had not been named, but for the layers a tie names (``tied``, their groups: they
-        keep the spec's names); a shared module used inside another shared module is E122."""
+        module had not been named (one module keeps the spec's name for its attribute), but for
+        the layers a tie names (``tied``, their groups: they keep the spec's names); a shared
+        module used inside another shared module is E122."""
         shared = [n for n in walk(Graph((), tuple(nodes), ())) if n.tag == "seq" and n.kind == "shared"]
         if not shared:
             return nodes, ok
@@ -328,7 +329,7 @@ class Flow:
             for node in nodes:
                 node = node._make(v._replace(nodes=tuple(splice(v.nodes))) if isinstance(v, Graph) else v for v in node)
                 if node.tag == "seq" and node.kind == "shared" and node.group not in again:
-                    out.extend(node.body.nodes)
+                    out.extend(_named(node.body.nodes, node.name))
                 else:
                     out.append(node)
             return out
@@ -1934,3 +1935,13 @@ def _substituted(node, bindings):
 
 def _sub_graph(graph: Graph, bindings) -> Graph:
     return graph._replace(nodes=tuple(_substituted(n, bindings) for n in graph.nodes))
+
+
+def _named(nodes: tuple, name: str) -> tuple:
+    """A named module's nodes spliced in where it is applied once: a module of one node (a
+    layer, a block, a repetition) carries the spec's name, which its attribute takes."""
+    if len(nodes) != 1:
+        return nodes
+    (node,) = nodes
+    holds_module = node.tag in ("layer", "block") or (node.tag == "seq" and node.kind in ("repeat", "for"))
+    return (node._replace(name=name),) if holds_module else nodes

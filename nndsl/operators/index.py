@@ -15,6 +15,7 @@ from nndsl import layout, shapes
 from nndsl.layers.base import ArgValueError, Kind, Param, ShapeError, WrongType
 from nndsl.operators.base import TENSOR, Operator
 from nndsl.operators.registry import register
+from nndsl.operators.runtime import onnx_size, python_size, relative
 from nndsl.shapes import Dim, Poly, Shape, Sym, TensorType
 from nndsl.statements import Assign, Code, assign
 
@@ -28,20 +29,10 @@ class Runtime(NamedTuple):
 
 
 def runtime(value: Poly, dims: tuple[Dim, ...]) -> Runtime | None:
-    """``value`` in terms of the sizes ``dims`` of the indexed tensor: one size plus a number
-    where one differs from it by a number, else each symbol replaced by a dim of that size;
+    """``value`` in terms of the sizes ``dims`` of the indexed tensor (``runtime.relative``);
     None where a symbol is no dim's size."""
-    for k, d in enumerate(dims):
-        rest = shapes.sub(value, d)
-        if isinstance(d, Poly) and isinstance(rest, int):
-            return Runtime(value, shapes.add(shapes.sym(f"#{k}"), rest))
-    bindings = {}
-    for atom in value.atoms():
-        at = next((k for k, d in enumerate(dims) if shapes.single_symbol(d) == atom), None)
-        if not isinstance(atom, Sym) or at is None:
-            return None
-        bindings[atom] = shapes.sym(f"#{at}")
-    return Runtime(value, shapes.substitute(value, bindings))
+    sizes = relative(value, dims)
+    return None if sizes is None else Runtime(value, sizes)
 
 
 class TensorIndex(NamedTuple):
@@ -291,18 +282,7 @@ def gathered(t: TensorType, items: tuple, index: TensorType) -> TensorType:
 
 def _runtime_text(bound: Runtime, var: str) -> str:
     """``x.size(2) - 2``: the bound in terms of the sizes of ``var``."""
-    if isinstance(bound.sizes, int):
-        return str(bound.sizes)
-    parts: list[str] = []
-    for mono, coef in bound.sizes.terms:
-        factors = [f"{var}.size({a.name[1:]})" for a in mono]
-        mag = abs(coef)
-        body = " * ".join(([str(mag)] if mag != 1 or not factors else []) + factors)
-        if not parts:
-            parts.append(body if coef > 0 else f"-{body}")
-        else:
-            parts.append(f"+ {body}" if coef > 0 else f"- {body}")
-    return " ".join(parts)
+    return str(python_size(bound.sizes, (), [var]))
 
 
 def _bound_text(bound, var: str) -> str:
@@ -349,16 +329,7 @@ def _onnx_bound(g, x: str, bound) -> tuple[str | None, int | None]:
     """A bound as an ONNX value (a 1-element int64 tensor) when it is symbolic, or as an int."""
     if not isinstance(bound, Runtime):
         return None, bound
-    if isinstance(bound.sizes, int):
-        return g.const([bound.sizes]), None
-    total = None
-    for mono, coef in bound.sizes.terms:
-        term = g.const([coef])
-        for atom in mono:
-            k = int(atom.name[1:])
-            term = g.op("Mul", [term, g.op("Shape", [x], start=k, end=k + 1)])
-        total = term if total is None else g.op("Add", [total, term])
-    return total, None
+    return g.unsqueeze(onnx_size(g, bound.sizes, (), [x]), [0]), None
 
 
 def _onnx(g, x: str, t: TensorType, items: tuple) -> str:

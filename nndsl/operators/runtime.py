@@ -3,9 +3,12 @@ number at run time (``arange(T)``, ``expand(x, N, -1)``), read from a tensor tha
 
 The checker finds, for each symbol a size holds, a tensor in scope with that symbol as one of its
 sizes (``sources``); that tensor becomes an input of the operation and the operation's arguments
-hold a table of ``(symbol, input index, axis)``. The backends then write the size as the tensor's
-size (``tokens.size(1)``, ``python_size``) or compute it in ONNX with Shape and Gather
-(``onnx_size``). A size that is a known integer is written as the integer.
+hold a table of ``(symbol, input index, axis)``. An operation that reads sizes of its first
+input only (an index's bound, ``x[:, : T - 2]``) writes its size in symbols ``#k`` instead, the
+size of that input's dim ``k`` (``relative``), and needs no table. The backends then write the
+size as the tensor's size (``tokens.size(1)``, ``x.size(2) - 2``: ``python_size``) or compute it
+in ONNX with Shape and Gather (``onnx_size``). A size that is a known integer is written as the
+integer.
 """
 
 from __future__ import annotations
@@ -46,7 +49,27 @@ def find(tensors: list, name: str) -> tuple[Any, int] | None:
     return None
 
 
+def relative(value: Poly, dims: tuple[Dim, ...]) -> Dim | None:
+    """``value`` in terms of the sizes ``dims`` of the operation's first input, as a polynomial in
+    symbols ``#k`` (the size of its dim ``k``): one size plus a number where one differs from it by
+    a number (``#2 - 2``), else each symbol replaced by a dim of that size; None where a symbol is
+    no dim's size."""
+    for k, d in enumerate(dims):
+        rest = shapes.sub(value, d)
+        if isinstance(d, Poly) and isinstance(rest, int):
+            return shapes.add(shapes.sym(f"#{k}"), rest)
+    bindings = {}
+    for atom in value.atoms():
+        at = next((k for k, d in enumerate(dims) if shapes.single_symbol(d) == atom), None)
+        if not isinstance(atom, Sym) or at is None:
+            return None
+        bindings[atom] = shapes.sym(f"#{at}")
+    return shapes.substitute(value, bindings)
+
+
 def _lookup(name: str, table: tuple[Source, ...]) -> tuple[int, int]:
+    if name.startswith("#"):  # the size of a dim of the first input (``relative``)
+        return 0, int(name[1:])
     for sym, index, axis in table:
         if sym == name:
             return index, axis

@@ -36,7 +36,7 @@ class Norm2d(nn.Module):
     def __init__(self, C: int) -> None:
         super().__init__()
         # line 7: LayerNorm(C, eps=1e-6)
-        self.layer_norm = nn.LayerNorm(C, eps=1e-06)
+        self.layer_norm = nn.LayerNorm(C, eps=1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 2, 3, 1)
@@ -51,11 +51,11 @@ class CNBlock(nn.Module):
     def __init__(self, C: int, drop: float) -> None:
         super().__init__()
         # line 11: layer_scale = Parameter([C, 1, 1], init="constant", value=1e-6)
-        self.layer_scale = nn.Parameter(torch.full((C, 1, 1), 1e-06))
+        self.layer_scale = nn.Parameter(torch.full((C, 1, 1), 1e-6))
         # line 12: Conv2d(C, C, 7, padding=3, groups=C)
         self.conv = nn.Conv2d(C, C, 7, padding=3, groups=C)
         # line 12: LayerNorm(C, eps=1e-6)
-        self.layer_norm = nn.LayerNorm(C, eps=1e-06)
+        self.layer_norm = nn.LayerNorm(C, eps=1e-6)
         # line 13: Linear(C, 4 * C)
         self.fc1 = nn.Linear(C, 4 * C)
         # line 13: GELU

@@ -29,7 +29,7 @@ class GPT2(nn.Module):
         # line 9: Embedding(50257, 768)
         self.wte = nn.Embedding(50257, 768)
         # line 10: Embedding(1024, 768)
-        self.embedding = nn.Embedding(1024, 768)
+        self.wpe = nn.Embedding(1024, 768)
         # line 13: Dropout(0.1)
         self.dropout = nn.Dropout(0.1)
         # line 16: GPT2Layer(causal)
@@ -72,7 +72,7 @@ class GPT2(nn.Module):
         )
         causal = torch.triu(x, 1)  # bool[T, T]
         x = self.wte(tokens)  # [N, T, 768]
-        positions = self.embedding(positions)  # [T, 768]
+        positions = self.wpe(positions)  # [T, 768]
         x = x + positions  # [N, T, 768]
         x = self.dropout(x)  # [N, T, 768]
         x = self.gpt2_layer1(x, causal)  # [N, T, 768]

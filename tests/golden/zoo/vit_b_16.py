@@ -24,7 +24,7 @@ class Encoder(nn.Module):
                     hidden,
                     dropout=0.0,
                     activation="gelu",
-                    layer_norm_eps=1e-06,
+                    layer_norm_eps=1e-6,
                     batch_first=True,
                     norm_first=True,
                 )
@@ -32,7 +32,7 @@ class Encoder(nn.Module):
             ),
         )
         # line 10: LayerNorm(E, eps=1e-6)
-        self.layer_norm = nn.LayerNorm(E, eps=1e-06)
+        self.layer_norm = nn.LayerNorm(E, eps=1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.pos_embedding
