@@ -15,7 +15,8 @@ in their own order, and decides only the white space between them (docs/fmt.md h
   longer than the width is broken before a ``->`` at its outer level, as late as fits;
 - comments keep their text; a trailing comment keeps its column (aligned comments stay
   aligned), at least two spaces after the code; a comment line takes the indentation of the
-  code after it; runs of blank lines become one; none after ``{`` or before ``}``;
+  code after it; runs of blank lines become one; none after ``{`` or before ``}``, one after
+  the ``}`` of a top-level definition;
 - line endings: those of the file's first line (``\\r\\n`` or ``\\n``); one newline at the end.
 
 Line breaks are only ever added before ``->`` and blank space only changed between tokens that
@@ -306,9 +307,13 @@ def _layout(text: str, module: ast.Module, width: int) -> str:
     out: list[str] = []
     pending: list[_Line] = []  # comment lines waiting for the indentation of the code after them
 
+    ended = False  # the last line closed a top-level definition: a blank line follows it
+
     def blank(before: bool) -> None:
-        if before and out and not out[-1].rstrip().endswith("{") and out[-1].strip():
+        nonlocal ended
+        if (before or ended) and out and not out[-1].rstrip().endswith("{") and out[-1].strip():
             out.append("")
+        ended = False
 
     def flush(first: _Tok | None) -> None:
         indent = layout.comment_indent(first)
@@ -328,6 +333,7 @@ def _layout(text: str, module: ast.Module, width: int) -> str:
         laid = layout.lay_out(line.tokens)
         for indent, code in laid:
             out.append(" " * indent + code)
+        ended = line.tokens[-1].text == "}" and len(layout.stack) == 1
         if line.comment is not None:
             code = out[-1]
             column = max(line.comment_col, len(code) + 2)
