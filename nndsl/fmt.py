@@ -78,10 +78,15 @@ class _Line:
     blank_before: bool = False
 
 
-def _lex(text: str):
-    from nndsl.syntax.parser import _parser
+def _lex(text: str) -> list[tuple[str, str, int]]:
+    """Every token of ``text`` (terminal, text, offset), blank space and comments included."""
+    from nndsl.syntax.parser import _driver, _parser
 
-    return _parser().lex(text, dont_ignore=True)
+    driver = _driver()
+    found = driver.scan(text) if driver is not None else None
+    if found is None:
+        found = [(t.type, str(t), t.start_pos) for t in _parser().lex(text, dont_ignore=True)]
+    return found
 
 
 def _split_lines(text: str) -> tuple[list[_Line], list[_Tok]]:
@@ -90,19 +95,18 @@ def _split_lines(text: str) -> tuple[list[_Line], list[_Tok]]:
     tokens: list[_Tok] = []
     current = _Line([])
     line_start = 0
-    for tok in _lex(text):
-        value = str(tok)
-        if tok.type == "COMMENT":
+    for kind, value, start in _lex(text):
+        if kind == "COMMENT":
             current.comment = value.rstrip()
-            current.comment_col = tok.start_pos - line_start
+            current.comment_col = start - line_start
         elif not value.strip():
             newlines = value.count("\n")
             if newlines:
                 lines.append(current)
                 current = _Line([], blank_before=newlines > 1)
-                line_start = tok.start_pos + value.rfind("\n") + 1
+                line_start = start + value.rfind("\n") + 1
         else:
-            token = _Tok(tok.type, value, tok.start_pos, len(tokens))
+            token = _Tok(kind, value, start, len(tokens))
             tokens.append(token)
             current.tokens.append(token)
     lines.append(current)
@@ -256,44 +260,43 @@ class _Layout:
             elif tok.text in _CLOSERS and len(self.stack) > 1:
                 self.stack.pop()
 
-    def _break_at(self, tokens: list[_Tok], pieces: list[str], indent: int) -> int | None:
-        """Where to break a line too long for the width: before the last ``->`` at the line's
-        outer level that leaves the part before it within the width, else the first; None
-        when there is no such ``->``."""
+    def _break_at(self, tokens: list[_Tok], pieces: list[str], start: int, indent: int) -> int | None:
+        """Where to break the line ``tokens[start:]`` when it is too long for the width: before
+        the last ``->`` at the line's outer level that leaves the part before it within the
+        width, else before the first; None when there is no such ``->``."""
         depth = lowest = 0
-        length = indent
-        best = first = None
-        for i, tok in enumerate(tokens):
-            if i and tok.text == "->" and depth == lowest:
-                first = i if first is None else first
+        length = indent - len(pieces[start]) + len(pieces[start].lstrip(" "))
+        best = None
+        for i in range(start, len(tokens)):
+            text = tokens[i].text
+            if i > start and text == "->" and depth == lowest:
                 if length <= self.width:
                     best = i
+                else:
+                    return best if best is not None else i  # later ones are longer still
             length += len(pieces[i])
-            if tok.text in _OPENERS:
+            if text in _OPENERS:
                 depth += 1
-            elif tok.text in _CLOSERS:
+            elif text in _CLOSERS:
                 depth -= 1
                 lowest = min(lowest, depth)
-        return best if best is not None else first
+        return best if length > self.width else None
 
     def lay_out(self, tokens: list[_Tok]) -> list[tuple[int, str]]:
         """The output lines (indentation, text) of one source line of code."""
         out = []
+        pieces = self.spaced(tokens)  # a break changes only the blank space before its `->`
+        start = 0
         while True:
-            indent = self.indent_of(tokens[0])
-            pieces = self.spaced(tokens)
-            cut = None
-            if indent + sum(map(len, pieces)) > self.width:
-                cut = self._break_at(tokens, pieces, indent)
+            indent = self.indent_of(tokens[start])
+            pieces[start] = pieces[start].lstrip(" ")
+            cut = self._break_at(tokens, pieces, start, indent)
+            end = len(tokens) if cut is None else cut
+            self.commit(tokens[start:end], pieces[start:end], indent)
+            out.append((indent, "".join(pieces[start:end])))
             if cut is None:
-                self.commit(tokens, pieces, indent)
-                out.append((indent, "".join(pieces)))
                 return out
-            head = tokens[:cut]
-            pieces = self.spaced(head)
-            self.commit(head, pieces, indent)
-            out.append((indent, "".join(pieces)))
-            tokens = tokens[cut:]
+            start = cut
 
 
 def _newline_of(text: str) -> str:
@@ -356,7 +359,7 @@ def _shape(node):
 
 def _significant(text: str) -> list[tuple[str, str]]:
     """The tokens and comments of ``text`` (blank space aside)."""
-    return [(t.type, str(t).rstrip() if t.type == "COMMENT" else str(t)) for t in _lex(text) if str(t).strip()]
+    return [(kind, value.rstrip() if kind == "COMMENT" else value) for kind, value, _ in _lex(text) if value.strip()]
 
 
 def _parse(text: str, name: str) -> ast.Module:

@@ -457,3 +457,17 @@ def test_line_width_option(tmp_path):
     assert main(["fmt", "--line-width", "50", str(path)]) == 0
     lines = path.read_text().splitlines()
     assert max(map(len, lines)) <= 50 and len(lines) == 7  # 3 + 2 + 2 + 2 + 1 steps
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.one_of(_respaced(_repo_texts), st.text(alphabet=st.sampled_from("ab1_.(){}[]:,=-># \"'\n\r\t\\é"), max_size=80))
+)
+def test_the_fast_scan_gives_larks_tokens(text):
+    from nndsl.syntax.parser import _driver
+
+    try:
+        expected = [(t.type, str(t), t.start_pos) for t in _parser().lex(text, dont_ignore=True)]
+    except Exception:  # a character no terminal matches
+        expected = None
+    assert _driver().scan(text) == expected
