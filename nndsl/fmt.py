@@ -304,8 +304,9 @@ def _newline_of(text: str) -> str:
     return "\r\n" if end > 0 and text[end - 1] == "\r" else "\n"
 
 
-def _layout(text: str, module: ast.Module, width: int) -> str:
-    lines, tokens = _split_lines(text)
+def _layout(text: str, module: ast.Module, width: int, split=None) -> str:
+    """``text`` laid out (``split``: its ``_split_lines``, when already made)."""
+    lines, tokens = split or _split_lines(text)
     layout = _Layout(tokens, _statement_starts(module, tokens), width)
     out: list[str] = []
     pending: list[_Line] = []  # comment lines waiting for the indentation of the code after them
@@ -357,9 +358,17 @@ def _shape(node):
     return node
 
 
-def _significant(text: str) -> list[tuple[str, str]]:
-    """The tokens and comments of ``text`` (blank space aside)."""
-    return [(kind, value.rstrip() if kind == "COMMENT" else value) for kind, value, _ in _lex(text) if value.strip()]
+def _significant(split: tuple[list[_Line], list[_Tok]]) -> tuple[list, list]:
+    """The tokens of a text and its comments, each with the number of tokens before it."""
+    lines, tokens = split
+    comments = []
+    before = 0
+    for line in lines:
+        if line.tokens:
+            before = line.tokens[-1].index + 1
+        if line.comment is not None:
+            comments.append((before, line.comment))
+    return [(t.kind, t.text) for t in tokens], comments
 
 
 def _parse(text: str, name: str) -> ast.Module:
@@ -376,10 +385,12 @@ def format_text(text: str, name: str = "<string>", width: int = DEFAULT_WIDTH) -
     """``text`` in the canonical layout. Raises FormatSyntaxError when it does not parse, and
     FormatError when the layout would not keep its meaning (see the module docstring)."""
     module = _parse(text, name)
-    formatted = _layout(text, module, width)
+    split = _split_lines(text)
+    formatted = _layout(text, module, width, split)
     if formatted == text:
         return text
-    if _significant(formatted) != _significant(text):
+    split_again = _split_lines(formatted)
+    if _significant(split_again) != _significant(split):
         raise FormatError(f"{name}: the layout would change its tokens or comments")
     try:
         again = _parse(formatted, name)
@@ -387,7 +398,7 @@ def format_text(text: str, name: str = "<string>", width: int = DEFAULT_WIDTH) -
         raise FormatError(f"{name}: the layout would not parse") from None
     if _shape(again) != _shape(module):
         raise FormatError(f"{name}: the layout would change its meaning")
-    if _layout(formatted, again, width) != formatted:
+    if _layout(formatted, again, width, split_again) != formatted:
         raise FormatError(f"{name}: the layout is not stable (formatting it again changes it)")
     return formatted
 

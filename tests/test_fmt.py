@@ -436,10 +436,10 @@ def test_a_failed_write_leaves_the_file_whole(tmp_path, monkeypatch, capsys):
 
 def test_a_layout_that_would_change_the_meaning_is_refused(tmp_path, monkeypatch, capsys):
     path = _spec(tmp_path, MESSY)
-    monkeypatch.setattr(fmt, "_layout", lambda text, module, width: text.replace("4,2", "4,3"))
+    monkeypatch.setattr(fmt, "_layout", lambda text, *rest: text.replace("4,2", "4,3"))
     assert main(["fmt", str(path)]) == 3
     assert "internal error" in capsys.readouterr().err and path.read_text() == MESSY
-    monkeypatch.setattr(fmt, "_layout", lambda text, module, width: text + "\n# new\n")
+    monkeypatch.setattr(fmt, "_layout", lambda text, *rest: text + "\n# new\n")
     with pytest.raises(fmt.FormatError):
         fmt.format_text(MESSY)
 
@@ -471,3 +471,11 @@ def test_the_fast_scan_gives_larks_tokens(text):
     except Exception:  # a character no terminal matches
         expected = None
     assert _driver().scan(text) == expected
+
+
+def test_a_layout_that_moves_a_comment_among_the_tokens_is_refused(monkeypatch):
+    text = "model M(x: [N, 4]) {\n    Linear(4, 4)  # one\n    -> ReLU\n}\n"
+    moved = text.replace("  # one\n    -> ReLU", " -> ReLU  # one")
+    monkeypatch.setattr(fmt, "_layout", lambda *args: moved)
+    with pytest.raises(fmt.FormatError, match="comments"):
+        fmt.format_text(text)
