@@ -14,9 +14,10 @@ in their own order, and decides only the white space between them (docs/fmt.md h
 - line breaks: the author's are kept (a chain broken where its meaning breaks stays so); a line
   longer than the width is broken before a ``->`` at its outer level, as late as fits;
 - comments keep their text; a trailing comment keeps its column (aligned comments stay
-  aligned), at least two spaces after the code; a comment line takes the indentation of the
-  code after it; runs of blank lines become one; none after ``{`` or before ``}``, one after
-  the ``}`` of a top-level definition;
+  aligned), at least two spaces after the code (just two on a line the width broke); a
+  comment line takes the indentation of the code after it;
+- blank lines: runs become one; none after ``{`` or before ``}``; one after the ``}`` of a
+  top-level definition;
 - line endings: those of the file's first line (``\\r\\n`` or ``\\n``); one newline at the end.
 
 Line breaks are only ever added before ``->`` and blank space only changed between tokens that
@@ -340,7 +341,8 @@ def _layout(text: str, module: ast.Module, width: int, split=None) -> str:
         ended = line.tokens[-1].text == "}" and len(layout.stack) == 1
         if line.comment is not None:
             code = out[-1]
-            column = max(line.comment_col, len(code) + 2)
+            # a broken line's comment goes two spaces after the last part: its column was the long line's
+            column = len(code) + 2 if len(laid) > 1 else max(line.comment_col, len(code) + 2)
             out[-1] = code + " " * (column - len(code)) + line.comment
     flush(None)
     if not out:

@@ -479,3 +479,12 @@ def test_a_layout_that_moves_a_comment_among_the_tokens_is_refused(monkeypatch):
     monkeypatch.setattr(fmt, "_layout", lambda *args: moved)
     with pytest.raises(fmt.FormatError, match="comments"):
         fmt.format_text(text)
+
+
+def test_the_comment_of_a_line_the_width_broke_goes_after_its_last_part():
+    text = (
+        "model M(x: [N, 4]) {\n    h = x -> Linear(4, 8) -> ReLU -> Linear(8, 8) -> ReLU -> Dropout(0.1)  # hidden\n}\n"
+    )
+    assert assert_formats_well(text, 60) == (
+        "model M(x: [N, 4]) {\n    h = x -> Linear(4, 8) -> ReLU -> Linear(8, 8) -> ReLU\n        -> Dropout(0.1)  # hidden\n}\n"
+    )
