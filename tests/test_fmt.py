@@ -488,3 +488,21 @@ def test_the_comment_of_a_line_the_width_broke_goes_after_its_last_part():
     assert assert_formats_well(text, 60) == (
         "model M(x: [N, 4]) {\n    h = x -> Linear(4, 8) -> ReLU -> Linear(8, 8) -> ReLU\n        -> Dropout(0.1)  # hidden\n}\n"
     )
+
+
+def test_a_file_already_in_the_layout_is_not_rewritten(tmp_path):
+    path = _spec(tmp_path, NEAT)
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    assert main(["fmt", str(path)]) == 0
+    assert path.stat().st_mtime_ns == 1_000_000_000
+
+
+def test_the_command_runs_as_a_process(tmp_path):
+    import subprocess
+
+    messy = _spec(tmp_path, MESSY)
+    done = subprocess.run(
+        [sys.executable, "-m", "nndsl", "fmt", "--check", str(messy)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1 and done.stdout == f"would reformat {messy}\n"
+    assert "Traceback" not in done.stderr
