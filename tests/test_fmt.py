@@ -506,3 +506,22 @@ def test_the_command_runs_as_a_process(tmp_path):
     )
     assert done.returncode == 1 and done.stdout == f"would reformat {messy}\n"
     assert "Traceback" not in done.stderr
+
+
+def _layer_spec(case) -> str:
+    """A layer call of the differential tests' strategies as the body of a model."""
+    text, shape, dtype = case
+    dims = ", ".join(map(str, shape))
+    return f"model M(x: {'' if dtype == 'float32' else dtype}[{dims}]) {{\n    {text}\n}}\n"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_differential_tests_specs_format_well(data):
+    pytest.importorskip("torch")
+    import strategies
+
+    layers = st.sampled_from(sorted(strategies.STRATEGIES)).flatmap(lambda name: strategies.STRATEGIES[name])
+    specs = st.one_of(strategies.graph_case().map(lambda case: case.text), layers.map(_layer_spec))
+    text = data.draw(_respaced(specs.filter(_parses)))
+    assert_formats_well(text, data.draw(st.sampled_from([30, 120])))
