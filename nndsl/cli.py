@@ -86,7 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Rewrite specs in place in nndsl's one layout; comments, blank-line groups and the meaning "
         "are kept. See docs/fmt.md.",
     )
-    fmt.add_argument("files", nargs="+", metavar="FILE", help="spec files (.nn); '-' formats standard input to stdout")
+    fmt.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="spec files (.nn) or directories (their .nn files); '-' formats standard input to stdout",
+    )
     fmt.add_argument("--check", action="store_true", help="write nothing; list the files that would change, exit 1")
     fmt.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
     fmt.add_argument("--line-width", type=int, default=120, metavar="N", help="break longer chains (default 120)")

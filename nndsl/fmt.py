@@ -420,8 +420,6 @@ def _read(path: str) -> tuple[bytes, str] | str:
             data = read_limited(read)
         elif not os.path.exists(path):
             return f"{shown}: no such file"
-        elif os.path.isdir(path):
-            return f"{shown}: is a directory, not a spec file"
         else:
             data = read_file(path)
     except OSError as exc:
@@ -451,6 +449,19 @@ def _write(path: str, data: bytes) -> None:
     write_atomically(path, write)
 
 
+def _expand(paths: list[str]) -> list[str]:
+    """The files to format: a directory stands for the .nn files under it (hidden ones left out)."""
+    files = []
+    for path in paths:
+        if path == "-" or not os.path.isdir(path):
+            files.append(path)
+            continue
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".nn") and not n.startswith(".")]
+    return files
+
+
 def run(args, color: bool = False) -> int:
     """``nndsl fmt``: exit 0 when every file is (now) canonical, 1 when one has a syntax error
     or would change under --check, 2 for a file that cannot be read or written, 3 for a bug."""
@@ -459,7 +470,7 @@ def run(args, color: bool = False) -> int:
 
     status = 0
     changed = unchanged = failed = 0
-    for path in args.files:
+    for path in _expand(args.files):
         name = "<stdin>" if path == "-" else path
         shown = printable(name)
         read = _read(path)

@@ -525,3 +525,15 @@ def test_the_differential_tests_specs_format_well(data):
     specs = st.one_of(strategies.graph_case().map(lambda case: case.text), layers.map(_layer_spec))
     text = data.draw(_respaced(specs.filter(_parses)))
     assert_formats_well(text, data.draw(st.sampled_from([30, 120])))
+
+
+def test_a_directory_stands_for_its_spec_files(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    first, second = _spec(tmp_path, MESSY, "a.nn"), _spec(tmp_path / "sub", MESSY, "b.nn")
+    hidden, other = _spec(tmp_path / ".hidden", MESSY, "c.nn"), _spec(tmp_path, MESSY, "notes.txt")
+    assert main(["fmt", "--check", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == f"would reformat {first}\nwould reformat {second}\n"
+    assert main(["fmt", str(tmp_path)]) == 0
+    assert first.read_text() == second.read_text() == NEAT
+    assert hidden.read_text() == other.read_text() == MESSY
