@@ -106,6 +106,11 @@ def main() -> int:
     print("[2/7] ... a 10k chain's syntax stage vs its checking; longest chains' peak memory ...", flush=True)
     figures += bench_parse_split.run(rounds=5 if args.quick else 9)
 
+    import bench_fmt
+
+    print("[2/7] ... nndsl fmt on the largest zoo spec and on a 10k chain, against check ...", flush=True)
+    figures += bench_fmt.run(rounds=7 if args.quick else 15)
+
     print("[3/7] forward+backward, built vs hand-written ...", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's "Failed to initialize NumPy" when numpy is absent

@@ -80,6 +80,23 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("file", metavar="FILE", nargs="?")
     train.add_argument("script_args", metavar="FLAG", nargs=argparse.REMAINDER)
 
+    fmt = sub.add_parser(
+        "fmt",
+        help="rewrite specs in the canonical layout (spacing, indentation, long chains broken)",
+        description="Rewrite specs in place in nndsl's one layout; comments, blank-line groups and the meaning "
+        "are kept. See docs/fmt.md.",
+    )
+    fmt.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="spec files (.nn) or directories (their .nn files); '-' formats standard input to stdout",
+    )
+    fmt.add_argument("--check", action="store_true", help="write nothing; list the files that would change, exit 1")
+    fmt.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
+    fmt.add_argument("--line-width", type=int, default=120, metavar="N", help="break longer chains (default 120)")
+    fmt.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
     return parser
@@ -427,6 +444,16 @@ def cmd_codes(args) -> int:
     return EXIT_OK
 
 
+def cmd_fmt(args) -> int:
+    from nndsl.fmt import run
+
+    if args.line_width < 1 or "-" in args.files and len(args.files) > 1:
+        problem = "--line-width must be at least 1" if args.line_width < 1 else "'-' (standard input) goes alone"
+        print(f"nndsl fmt: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    return run(args, _use_color(args.color, sys.stderr))
+
+
 def _parse_args(argv: list[str] | None):
     """argparse, letting ``check`` take file names after options (``check a.nn --shapes b.nn``)."""
     parser = _parser()
@@ -470,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "layers": cmd_layers,
         "codes": cmd_codes,
+        "fmt": cmd_fmt,
     }
     handler = handler[args.command]
     try:

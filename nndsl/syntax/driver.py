@@ -111,6 +111,28 @@ class Driver:
         except (AttributeError, KeyError, TypeError, ValueError, ImportError):
             return None
 
+    def scan(self, text: str) -> list[tuple[str, str, int]] | None:
+        """Every token of ``text`` as (terminal, text, start offset), the ignored ones (blank
+        space, comments) included, as lark's ``lex(text, dont_ignore=True)`` gives them; None
+        when a character matches no terminal."""
+        keywords = self._keywords
+        kinds: dict[str, str] = {}
+        out = []
+        pos = 0
+        for match in self._regex.finditer(text):
+            if match.start() != pos:
+                return None
+            kind = match.lastgroup
+            value = match.group()
+            if kind in keywords:
+                found = kinds.get(value)
+                if found is None:
+                    found = kinds[value] = keywords[kind].scanner.fullmatch(value) or kind
+                kind = found
+            out.append((kind, value, pos))
+            pos = match.end()
+        return out if pos == len(text) else None
+
     def parse(self, text: str, start: int, end: int, symbol: str):
         """The value of ``text[start:end]`` parsed from ``symbol`` (offsets into ``text``), or
         None when the text does not parse (lark then says why)."""
