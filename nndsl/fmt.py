@@ -4,7 +4,7 @@ The formatter works on the token stream, not on a printed AST: it writes the fil
 in their own order, and decides only the white space between them (docs/fmt.md has the rules):
 
 - spaces: one around binary operators, ``->``, a statement's ``=`` and keywords; none inside
-  brackets, before ``,``/``:``, around a keyword argument's ``=``, after a unary ``-``, in a
+  brackets, before ``,``/``:``, around a keyword argument's ``=``, after a unary ``-`` or ``~``, in a
   slice; one after ``,`` and after a parameter's ``:``;
 - indentation: 4 spaces per ``{`` (model, block, for and train bodies); a continuation line
   starting with ``->`` is at its statement's indentation, or 4 deeper when the statement gives
@@ -140,7 +140,7 @@ def _statement_starts(module: ast.Module, tokens: list[_Tok]) -> dict[int, bool]
             return
         # a unary ``+`` is not in its operand's span; nothing else can come before a statement's
         # first token but the previous statement's last token or a ``{``
-        while index > 0 and tokens[index - 1].text in ("+", "-", "(", "[", "not"):
+        while index > 0 and tokens[index - 1].text in ("+", "-", "~", "(", "[", "not"):
             index -= 1
         starts[index] = names
 
@@ -183,7 +183,9 @@ class _Layout:
         self.starts = starts
         self.width = width
         self.stack = [_Frame("", 0, 0)]
-        self.unary = {t.index for t in tokens if t.text in ("-", "+") and not _ends_value(self._before(t))}
+        self.unary = {
+            t.index for t in tokens if t.text == "~" or t.text in ("-", "+") and not _ends_value(self._before(t))
+        }
 
     def _before(self, tok: _Tok) -> _Tok | None:
         return self.tokens[tok.index - 1] if tok.index else None
@@ -209,6 +211,8 @@ class _Layout:
         if prev is None:
             return ""
         before, text = prev.text, tok.text
+        if text == ":" and before == ",":  # x[None, :]
+            return " "
         if tok.kind == "CALL_OPEN" or before in ("(", "[") or text in (")", "]", ",", ":", "."):
             return ""
         if before == "{" and text == "}" or before == ".":

@@ -121,6 +121,10 @@ def test_the_repository_has_specs_of_every_kind():
         ("let b = not(1==2)and 3>=2 or not (1)", "let b = not(1 == 2) and 3 >= 2 or not (1)"),
         ("let c = 1 if 2<3 else 4", "let c = 1 if 2 < 3 else 4"),
         ("let d = 7//2 % 3", "let d = 7 // 2 % 3"),
+        ("let p = - 2**3 ** 2", "let p = -2 ** 3 ** 2"),
+        ("let q = ~ 5|6&3^1", "let q = ~5 | 6 & 3 ^ 1"),
+        ("model M(x: [N, 4]) {\nx[None,:, : 2,...,::2]\n}", "model M(x: [N, 4]) {\n    x[None, :, :2, ..., ::2]\n}"),
+        ("model M(m: bool[N, 4]) {\n~ m| ~m\n}", "model M(m: bool[N, 4]) {\n    ~m | ~m\n}"),
         ('from "a.nn" import A ,B', 'from "a.nn" import A, B'),
         ("model M( x :[ N,4 ] , y: long [N , T],k = 2 ){\nx\n}", "model M(x: [N, 4], y: long[N, T], k=2) {\n    x\n}"),
         (

@@ -244,7 +244,7 @@ def test_zoo_model_exports_to_onnx_verified(zoo):
 
 def test_zoo_specs_fit_on_a_screen():
     for spec in ZOO.glob("*.nn"):
-        assert len(spec.read_text().splitlines()) <= 40, spec.name
+        assert len(spec.read_text().splitlines()) <= 45, spec.name  # a screen: 45 lines
 
 
 def test_resnet_blocks_are_shared_by_import():

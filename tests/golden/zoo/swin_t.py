@@ -75,13 +75,13 @@ class ShiftMask(nn.Module):
 
 
 class PatchMerging(nn.Module):
-    """block PatchMerging (line 29 of swin_t.nn)."""
+    """block PatchMerging (line 32 of swin_t.nn)."""
 
     def __init__(self, C: int) -> None:
         super().__init__()
-        # line 31: LayerNorm(4 * C)
+        # line 34: LayerNorm(4 * C)
         self.layer_norm = nn.LayerNorm(4 * C)
-        # line 31: Linear(4 * C, 2 * C, bias=False)
+        # line 34: Linear(4 * C, 2 * C, bias=False)
         self.fc = nn.Linear(4 * C, 2 * C, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,29 +96,29 @@ class PatchMerging(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    """block WindowAttention (line 11 of swin_t.nn)."""
+    """block WindowAttention (line 12 of swin_t.nn)."""
 
     def __init__(
         self, H: int, W: int, C: int, heads: int, shift: int, window: int = 7
     ) -> None:
         super().__init__()
-        # line 12: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
+        # line 13: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
         self.table = nn.Parameter(
             nn.init.trunc_normal_(torch.empty((2 * window - 1) ** 2, heads), std=0.02)
         )
-        # line 16: Reshape(-1, H // window, window, W // window, window, C)
+        # line 17: Reshape(-1, H // window, window, W // window, window, C)
         self.shape = (-1, H // window, window, W // window, window, C)
-        # line 17: Reshape(-1, window * window, C)
+        # line 18: Reshape(-1, window * window, C)
         self.shape_ = (-1, window * window, C)
-        # line 18: Linear(C, 3 * C)
+        # line 19: Linear(C, 3 * C)
         self.fc1 = nn.Linear(C, 3 * C)
-        # line 18: Reshape(-1, window * window, 3, heads, C // heads)
+        # line 19: Reshape(-1, window * window, 3, heads, C // heads)
         self.shape_2 = (-1, window * window, 3, heads, C // heads)
-        # line 21: Linear(C, C)
+        # line 22: Linear(C, C)
         self.fc2 = nn.Linear(C, C)
-        # line 22: Reshape(-1, H // window, W // window, window, window, C)
+        # line 23: Reshape(-1, H // window, W // window, window, window, C)
         self.shape_3 = (-1, H // window, W // window, window, window, C)
-        # line 22: Reshape(-1, H, W, C)
+        # line 23: Reshape(-1, H, W, C)
         self.shape_4 = (-1, H, W, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,31 +167,31 @@ class WindowAttention(nn.Module):
 
 
 class WindowAttention2(nn.Module):
-    """block WindowAttention (line 11 of swin_t.nn)."""
+    """block WindowAttention (line 12 of swin_t.nn)."""
 
     def __init__(
         self, H: int, W: int, C: int, heads: int, shift: int, window: int = 7
     ) -> None:
         super().__init__()
-        # line 12: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
+        # line 13: table = Parameter([(2 * window - 1) ** 2, heads], init="trunc_normal", std=0.02)
         self.table = nn.Parameter(
             nn.init.trunc_normal_(torch.empty((2 * window - 1) ** 2, heads), std=0.02)
         )
-        # line 16: Reshape(-1, H // window, window, W // window, window, C)
+        # line 17: Reshape(-1, H // window, window, W // window, window, C)
         self.shape = (-1, H // window, window, W // window, window, C)
-        # line 17: Reshape(-1, window * window, C)
+        # line 18: Reshape(-1, window * window, C)
         self.shape_ = (-1, window * window, C)
-        # line 18: Linear(C, 3 * C)
+        # line 19: Linear(C, 3 * C)
         self.fc1 = nn.Linear(C, 3 * C)
-        # line 18: Reshape(-1, window * window, 3, heads, C // heads)
+        # line 19: Reshape(-1, window * window, 3, heads, C // heads)
         self.shape_2 = (-1, window * window, 3, heads, C // heads)
-        # line 20: ShiftMask(H, window, shift)
+        # line 21: ShiftMask(H, window, shift)
         self.shift_mask = ShiftMask(heads, 49, H, window, shift)
-        # line 21: Linear(C, C)
+        # line 22: Linear(C, C)
         self.fc2 = nn.Linear(C, C)
-        # line 22: Reshape(-1, H // window, W // window, window, window, C)
+        # line 23: Reshape(-1, H // window, W // window, window, window, C)
         self.shape_3 = (-1, H // window, W // window, window, window, C)
-        # line 22: Reshape(-1, H, W, C)
+        # line 23: Reshape(-1, H, W, C)
         self.shape_4 = (-1, H, W, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,25 +241,25 @@ class WindowAttention2(nn.Module):
 
 
 class SwinBlock(nn.Module):
-    """block SwinBlock (line 25 of swin_t.nn)."""
+    """block SwinBlock (line 27 of swin_t.nn)."""
 
     def __init__(self, H: int, C: int, heads: int, shift: int, drop: float) -> None:
         super().__init__()
-        # line 26: LayerNorm(C)
+        # line 28: LayerNorm(C)
         self.layer_norm1 = nn.LayerNorm(C)
-        # line 26: WindowAttention(heads, shift if H > 7 else 0)
+        # line 28: WindowAttention(heads, shift if H > 7 else 0)
         self.window_attention = WindowAttention(H, H, C, heads, 0)
-        # line 26: StochasticDepth(drop, "row")
+        # line 28: StochasticDepth(drop, "row")
         self.stochastic_depth1 = StochasticDepth(drop, "row")
-        # line 27: LayerNorm(C)
+        # line 29: LayerNorm(C)
         self.layer_norm2 = nn.LayerNorm(C)
-        # line 27: Linear(C, 4 * C)
+        # line 29: Linear(C, 4 * C)
         self.fc1 = nn.Linear(C, 4 * C)
-        # line 27: GELU
+        # line 29: GELU
         self.gelu = nn.GELU()
-        # line 27: Linear(4 * C, C)
+        # line 29: Linear(4 * C, C)
         self.fc2 = nn.Linear(4 * C, C)
-        # line 27: StochasticDepth(drop, "row")
+        # line 29: StochasticDepth(drop, "row")
         self.stochastic_depth2 = StochasticDepth(drop, "row")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -277,25 +277,25 @@ class SwinBlock(nn.Module):
 
 
 class SwinBlock2(nn.Module):
-    """block SwinBlock (line 25 of swin_t.nn)."""
+    """block SwinBlock (line 27 of swin_t.nn)."""
 
     def __init__(self, H: int, C: int, heads: int, shift: int, drop: float) -> None:
         super().__init__()
-        # line 26: LayerNorm(C)
+        # line 28: LayerNorm(C)
         self.layer_norm1 = nn.LayerNorm(C)
-        # line 26: WindowAttention(heads, shift if H > 7 else 0)
+        # line 28: WindowAttention(heads, shift if H > 7 else 0)
         self.window_attention2 = WindowAttention2(H, H, C, heads, 3)
-        # line 26: StochasticDepth(drop, "row")
+        # line 28: StochasticDepth(drop, "row")
         self.stochastic_depth1 = StochasticDepth(drop, "row")
-        # line 27: LayerNorm(C)
+        # line 29: LayerNorm(C)
         self.layer_norm2 = nn.LayerNorm(C)
-        # line 27: Linear(C, 4 * C)
+        # line 29: Linear(C, 4 * C)
         self.fc1 = nn.Linear(C, 4 * C)
-        # line 27: GELU
+        # line 29: GELU
         self.gelu = nn.GELU()
-        # line 27: Linear(4 * C, C)
+        # line 29: Linear(4 * C, C)
         self.fc2 = nn.Linear(4 * C, C)
-        # line 27: StochasticDepth(drop, "row")
+        # line 29: StochasticDepth(drop, "row")
         self.stochastic_depth2 = StochasticDepth(drop, "row")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -317,11 +317,11 @@ class SwinT(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # line 35: Conv2d(3, 96, 4, stride=4)
+        # line 39: Conv2d(3, 96, 4, stride=4)
         self.conv = nn.Conv2d(3, 96, 4, stride=4)
-        # line 35: LayerNorm(96)
+        # line 39: LayerNorm(96)
         self.layer_norm1 = nn.LayerNorm(96)
-        # line 36: for heads, depth, first in [(3, 2, 0), (6, 2, 2), (12, 6, 4), (24, 2, 10)] { for i in range(depth) { SwinBlock(heads, 3 * (i % 2), 0.2 * (first + i) / 11) } -> (PatchMerging if heads < 24 else Identity) }
+        # line 40: for heads, depth, first in [(3, 2, 0), (6, 2, 2), (12, 6, 4), (24, 2, 10)] { for i in range(depth) { SwinBlock(heads, 3 * (i % 2), 0.2 * (first + i) / 11) } -> (PatchMerging if heads < 24 else Identity) }
         self.stage = nn.Sequential(
             SwinBlock(56, 96, 3, 0, 0.0),
             SwinBlock2(56, 96, 3, 3, 0.018181818181818184),
@@ -340,13 +340,13 @@ class SwinT(nn.Module):
             SwinBlock(7, 768, 24, 3, 0.2),
             nn.Identity(),
         )
-        # line 39: LayerNorm(768)
+        # line 43: LayerNorm(768)
         self.layer_norm2 = nn.LayerNorm(768)
-        # line 39: AdaptiveAvgPool2d(1)
+        # line 43: AdaptiveAvgPool2d(1)
         self.adaptive_avg_pool = nn.AdaptiveAvgPool2d(1)
-        # line 39: Flatten
+        # line 43: Flatten
         self.flatten = nn.Flatten()
-        # line 39: Linear(768, 1000)
+        # line 43: Linear(768, 1000)
         self.fc = nn.Linear(768, 1000)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
