@@ -7,6 +7,7 @@ import os
 import re
 import sys
 
+from nndsl import graph_command
 from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, render_short, render_text
 from nndsl.targets import compile_targets, target
 from nndsl.version import __version__
@@ -79,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("file", metavar="FILE", nargs="?")
     train.add_argument("script_args", metavar="FLAG", nargs=argparse.REMAINDER)
+
+    graph_command.add_parser(sub, _input_and_color)
 
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
@@ -466,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "layers": cmd_layers,
         "codes": cmd_codes,
+        "graph": graph_command.cmd_graph,
     }
     handler = handler[args.command]
     try:
