@@ -70,6 +70,7 @@ class Diagram(NamedTuple):
     nodes: dict  # id -> DNode
     edges: list
     root: Cluster
+    drawn: dict  # an IR node's id (layer, operation, learned tensor, collapsed block) -> its DNode's id
 
 
 class GraphError(Exception):
@@ -82,28 +83,27 @@ class GraphError(Exception):
 def build(models: Iterable[ModelIR], depth: int | None = None, expand_all: bool = False) -> Diagram:
     """The diagram of some checked models: one cluster per model when there are several."""
     models = list(models)
-    nodes: dict = {}
-    edges: list = []
-    root = Cluster("root", "", [], [], "root")
+    diagram = Diagram({}, [], Cluster("root", "", [], [], "root"), {})
     for index, model in enumerate(models):
         if len(models) > 1:
             where = Cluster(f"m{index}", model.name, [], [], "model")
-            root.clusters.append(where)
+            diagram.root.clusters.append(where)
         else:
-            where = root
-        _Builder(model, f"m{index}_" if len(models) > 1 else "", nodes, edges, depth, expand_all).run(where)
-    return Diagram(nodes, edges, root)
+            where = diagram.root
+        _Builder(model, f"m{index}_" if len(models) > 1 else "", diagram, depth, expand_all).run(where)
+    return diagram
 
 
 class _Builder:
     """Walks one model's graph, making its nodes, edges and clusters."""
 
-    def __init__(self, model: ModelIR, prefix: str, nodes: dict, edges: list, depth, expand_all: bool):
+    def __init__(self, model: ModelIR, prefix: str, diagram: Diagram, depth, expand_all: bool):
         self.model = model
         self.types = model.types
         self.prefix = prefix
-        self.nodes = nodes
-        self.edges = edges
+        self.nodes = diagram.nodes
+        self.edges = diagram.edges
+        self.drawn = diagram.drawn
         self.depth = math.inf if depth is None else depth
         self.expand_all = expand_all
         self.producer: dict[int, str] = {}  # value -> the node that defines it
@@ -113,11 +113,14 @@ class _Builder:
         self.repeats: dict[str, list] = {}  # a collapsed node -> [block label, times, output value]
         self.shared: dict[int, str] = {}  # a shared module's group -> its name
 
-    def _new(self, label: str, kind: str, cluster: Cluster) -> str:
+    def _new(self, label: str, kind: str, cluster: Cluster, of=None) -> str:
+        """A new node (``of``: the IR node it draws)."""
         node_id = f"{self.prefix}n{self.count}"
         self.count += 1
         self.nodes[node_id] = DNode(node_id, label, kind)
         cluster.nodes.append(node_id)
+        if of is not None:
+            self.drawn[of.id] = node_id
         return node_id
 
     def _edge(self, value: int, dst: str, name: str = "", style: str | None = None) -> None:
@@ -151,7 +154,7 @@ class _Builder:
     # one method per kind of IR node
 
     def layer(self, node: LayerNode, cluster: Cluster, level: int) -> None:
-        made = self._new(layer_label(node), "layer", cluster)
+        made = self._new(layer_label(node), "layer", cluster, node)
         self._edge(node.src, made)
         for name, value in node.extra:
             self._edge(value, made, name)
@@ -159,14 +162,14 @@ class _Builder:
 
     def op(self, node: OpNode, cluster: Cluster, level: int) -> None:
         label = op_label(node)
-        made = self._new(label, "add" if len(label) == 1 else "op", cluster)
+        made = self._new(label, "add" if len(label) == 1 else "op", cluster, node)
         for value in node.inputs:
             self._edge(value, made, style="size" if node.op in SIZE_ONLY else None)
         for value in node.outputs:
             self.producer[value] = made
 
     def param(self, node, cluster: Cluster, level: int) -> None:
-        self.producer[node.output] = self._new(f"{node.name} (Parameter)", "param", cluster)
+        self.producer[node.output] = self._new(f"{node.name} (Parameter)", "param", cluster, node)
 
     def residual(self, node: ResidualNode, cluster: Cluster, level: int) -> None:
         self.graph(node.body, cluster, level)
@@ -184,7 +187,7 @@ class _Builder:
     def seq(self, node: SeqNode, cluster: Cluster, level: int) -> None:
         if node.kind == "shared":
             if node.again:  # a shared module applied again: one node naming it
-                made = self._new(f"{node.name} (shared)", "block", cluster)
+                made = self._new(f"{node.name} (shared)", "block", cluster, node)
                 self._edge(node.input, made)
                 self.producer[node.output] = made
                 return
@@ -211,8 +214,9 @@ class _Builder:
             self.repeats[last][2] = node.output
             self.read.update(node.inputs)
             self.producer[node.output] = last
+            self.drawn[node.id] = last
             return
-        made = self._new(label, "block", cluster)
+        made = self._new(label, "block", cluster, node)
         names = node.input_names if len(node.inputs) > 1 else ("",)
         for name, value in zip(names, node.inputs):
             self._edge(value, made, name if value != main else "")
