@@ -160,6 +160,21 @@ def test_resnet50_has_one_residual_edge_per_residual_sum():
     assert {e.value for e in residual} >= {s.input for s in identity}
 
 
+def test_a_residual_written_as_a_sum_is_a_residual_edge():
+    """ConvNeXt's ``x + (layer_scale * branch -> StochasticDepth(...))``: x was read by the branch."""
+    diagram, model = diagram_of(ZOO / "convnext_tiny.nn", expand_all=True)
+    blocks = [n for n in walk(model.graph) if n.tag == "block" and n.block == "CNBlock"]
+    residual = [e for e in diagram.edges if e.style == "residual"]
+    assert len(blocks) == 18 and sorted(e.value for e in residual) == sorted(b.inputs[0] for b in blocks)
+    assert {diagram.nodes[e.dst].label for e in residual} == {"+"}
+
+
+def test_uses_of_one_block_in_a_row_are_one_node_named_without_arguments_that_differ():
+    diagram, model = diagram_of(ZOO / "convnext_tiny.nn")
+    collapsed = [n.label for n in diagram.nodes.values() if n.kind == "block" and n.label.startswith("CNBlock")]
+    assert collapsed == ["CNBlock × 2", "CNBlock × 3", "CNBlock × 9", "CNBlock × 3"]
+
+
 def test_unet_skip_connections_are_skip_edges_from_the_encoder():
     diagram, model = diagram_of(ZOO / "unet.nn")
     names = {value: name for value, name in model.names.items()}

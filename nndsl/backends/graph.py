@@ -4,7 +4,7 @@ Nodes are the model's inputs and outputs, its layers, tensor operations and lear
 edges carry the shape of the value they pass (the checker's shape, as ``nndsl check --shapes``
 prints it). A block's use is a cluster of its body, or one node where it is collapsed: below
 ``depth`` levels of blocks, and (unless ``expand_all``) at every use after the first one of the
-same structure, so that a model built of one block repeated (ResNet, a transformer) shows that
+same structure and at every use once the diagram has ``EXPAND_BUDGET`` nodes, so that a model built of one block repeated (ResNet, a transformer) shows that
 block's inside once and the rest of the model as a chain. Consecutive collapsed uses of one block
 with the same arguments are one node, ``Block(...) × k``. A residual's sum is a ``+`` node; its
 shortcut edge is drawn as a residual edge, and a named value read again later (U-Net's skip
@@ -31,6 +31,8 @@ GRAPHVIZ_MISSING = (
     "Graphviz's dot program is not installed: install the graphviz package (e.g. apt-get install graphviz)"
 )
 _LABEL_WIDTH = 48
+#: a block use of a new structure is expanded only while the model's diagram has fewer nodes than this
+EXPAND_BUDGET = 50
 #: operations that read only the shape (or dtype) of a tensor, not its values: their edges are dotted
 SIZE_ONLY = frozenset(
     {"arange", "ones", "zeros", "full", "empty", "zeros_like", "ones_like", "full_like", "randn_like", "rand_like"}
@@ -110,7 +112,7 @@ class _Builder:
         self.read: set[int] = set()  # values some node has read already
         self.seen: set = set()  # the structures of the block uses drawn expanded
         self.count = 0
-        self.repeats: dict[str, list] = {}  # a collapsed node -> [block label, times, output value]
+        self.repeats: dict[str, list] = {}  # a collapsed node -> [label, times, output value, structure]
         self.shared: dict[int, str] = {}  # a shared module's group -> its name
 
     def _new(self, label: str, kind: str, cluster: Cluster, of=None) -> str:
@@ -143,7 +145,7 @@ class _Builder:
         for i, (value, name) in enumerate(zip(model.graph.outputs, names)):
             shown = name or ("output" if len(model.graph.outputs) == 1 else f"output {i}")
             self._edge(value, self._new(shown, "output", cluster), style="data")
-        for node_id, (label, times, _) in self.repeats.items():
+        for node_id, (label, times, _, _) in self.repeats.items():
             if times > 1:
                 self.nodes[node_id] = self.nodes[node_id]._replace(label=f"{label} × {times}")
 
@@ -164,7 +166,13 @@ class _Builder:
         label = op_label(node)
         made = self._new(label, "add" if len(label) == 1 else "op", cluster, node)
         for value in node.inputs:
-            self._edge(value, made, style="size" if node.op in SIZE_ONLY else None)
+            if node.op in SIZE_ONLY:
+                style = "size"
+            elif node.op == "add" and node.scalar is None and value in self.read:
+                style = "residual"  # ``x + f(x)``: a sum with a value read before, a residual written out
+            else:
+                style = None
+            self._edge(value, made, style=style)
         for value in node.outputs:
             self.producer[value] = made
 
@@ -198,7 +206,8 @@ class _Builder:
     def block(self, node: BlockNode, cluster: Cluster, level: int) -> None:
         label = block_label(node)
         structure = _structure(node)
-        if level < self.depth and (self.expand_all or structure not in self.seen):
+        new = structure not in self.seen and self.count < EXPAND_BUDGET
+        if level < self.depth and (self.expand_all or new):
             self.seen.add(structure)
             inner = Cluster(f"{self.prefix}c{self.count}", label, [], [])
             self.count += 1
@@ -208,8 +217,11 @@ class _Builder:
             return
         main = node.inputs[0]
         last = self.producer.get(main)
-        # the next use of the same block, collapsed like the one before it: one node, × k
-        if last in self.repeats and self.repeats[last][0] == label and self.repeats[last][2] == main:
+        # the next use of the same block, collapsed like the one before it: one node, × k (named
+        # without arguments where they differ)
+        if last in self.repeats and self.repeats[last][3] == structure and self.repeats[last][2] == main:
+            if self.repeats[last][0] != label:
+                self.repeats[last][0] = node.block
             self.repeats[last][1] += 1
             self.repeats[last][2] = node.output
             self.read.update(node.inputs)
@@ -221,7 +233,7 @@ class _Builder:
         for name, value in zip(names, node.inputs):
             self._edge(value, made, name if value != main else "")
         if self.types.get(main) == self.types.get(node.output):  # shape-keeping: may repeat
-            self.repeats[made] = [label, 1, node.output]
+            self.repeats[made] = [label, 1, node.output, structure]
         self.producer[node.output] = made
 
 
@@ -248,8 +260,8 @@ def _graph_structure(graph: Graph) -> tuple:
 def _value(value: Any) -> str:
     if isinstance(value, str):
         return f'"{value}"'
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return repr(value)
+    if isinstance(value, float):
+        return repr(value) if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
     if isinstance(value, tuple) and value and all(v == value[0] for v in value):
         return _value(value[0])  # torch's (3, 3) for a 3 the spec wrote
     if isinstance(value, (list, tuple)):
