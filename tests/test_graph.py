@@ -309,3 +309,24 @@ def test_graph_never_imports_torch():
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=ENV)
     assert run.returncode == 0 and run.stderr.strip().endswith("clean"), run.stderr
+
+
+def test_the_docs_example_is_the_commands_output():
+    page = (ROOT / "docs" / "graph.md").read_text()
+    shown = page.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    diagram, _ = diagram_of(ZOO / "unet.nn", depth=0)
+    assert shown == graph.to_mermaid(diagram)
+
+
+def test_graph_reads_standard_input():
+    run = subprocess.run(
+        [sys.executable, "-m", "nndsl", "graph", "-", "--format", "dot"],
+        input=(ZOO / "inception.nn").read_text(),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=ENV,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith('digraph "InceptionNet" {') and "cat(dim=1)" in run.stdout
