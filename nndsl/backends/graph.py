@@ -72,7 +72,9 @@ class Diagram(NamedTuple):
     nodes: dict  # id -> DNode
     edges: list
     root: Cluster
-    drawn: dict  # an IR node's id (layer, operation, learned tensor, collapsed block) -> its DNode's id
+    #: an IR node's id -> the id of the node drawing it: a layer, an operation, a learned tensor, a
+    #: residual's sum, a collapsed block use or shared module's later use
+    drawn: dict
 
 
 class GraphError(Exception):
@@ -113,7 +115,6 @@ class _Builder:
         self.seen: set = set()  # the structures of the block uses drawn expanded
         self.count = 0
         self.repeats: dict[str, list] = {}  # a collapsed node -> [label, times, output value, structure]
-        self.shared: dict[int, str] = {}  # a shared module's group -> its name
 
     def _new(self, label: str, kind: str, cluster: Cluster, of=None) -> str:
         """A new node (``of``: the IR node it draws)."""
@@ -186,7 +187,7 @@ class _Builder:
             return
         if node.shortcut is not None:
             self.graph(node.shortcut, cluster, level)
-        add = self._new("+", "add", cluster)
+        add = self._new("+", "add", cluster, node)
         self._edge(node.body.outputs[0], add, style="data")
         shortcut = node.shortcut.outputs[0] if node.shortcut is not None else node.input
         self._edge(shortcut, add, style="residual")
@@ -199,9 +200,9 @@ class _Builder:
                 self._edge(node.input, made)
                 self.producer[node.output] = made
                 return
-            self.shared[node.group] = node.name or ""
         self.graph(node.body, cluster, level)  # a loop or a repetition is the chain it makes
-        self.producer.setdefault(node.output, self.producer.get(node.body.outputs[0], ""))
+        if node.body.outputs[0] in self.producer:
+            self.producer.setdefault(node.output, self.producer[node.body.outputs[0]])
 
     def block(self, node: BlockNode, cluster: Cluster, level: int) -> None:
         label = block_label(node)
