@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "layers": cmd_layers,
         "codes": cmd_codes,
-        "graph": graph_command.cmd_graph,
+        "graph": lambda args: graph_command.cmd_graph(args, _load_checked),
     }
     handler = handler[args.command]
     try:

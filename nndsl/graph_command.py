@@ -9,6 +9,7 @@ import os
 import sys
 
 FORMAT_CHOICES = ("mermaid", "dot", "svg", "png")
+EXIT_OK, EXIT_USAGE = 0, 2  # the command line's exit codes (nndsl.cli)
 
 
 def add_parser(sub, input_and_color) -> None:
@@ -54,10 +55,11 @@ def _format(args) -> str:
     return "mermaid"
 
 
-def cmd_graph(args) -> int:
-    """Check FILE, draw the chosen models, write the diagram to stdout or atomically to -o."""
+def cmd_graph(args, load_checked) -> int:
+    """Check FILE, draw the chosen models, write the diagram to stdout or atomically to -o.
+    ``load_checked(path, input, color, consequence)`` is the command line's: (result, None) for a
+    spec without errors, else (None, exit code) with the problem shown."""
     from nndsl.backends import graph
-    from nndsl.cli import EXIT_OK, EXIT_USAGE, _load_checked
 
     if args.depth is not None and args.depth < 0:
         print(f"error: --depth takes a whole number >= 0, not {args.depth}", file=sys.stderr)
@@ -71,7 +73,7 @@ def cmd_graph(args) -> int:
     if fmt == "png" and to_stdout and sys.stdout.isatty():
         print("error: a PNG is not for a terminal: write it to a file with -o OUT", file=sys.stderr)
         return EXIT_USAGE
-    result, code = _load_checked(args.file, args.input, args.color, "nothing written")
+    result, code = load_checked(args.file, args.input, args.color, "nothing written")
     if result is None:
         return code
     models = result.program.complete_models
@@ -87,10 +89,11 @@ def cmd_graph(args) -> int:
     diagram = graph.build(models, args.depth, args.expand_all)
     title = models[0].name if len(models) == 1 else os.path.basename(args.file)
     text = graph.text(diagram, "mermaid" if fmt == "mermaid" else "dot", title)
-    return _write(args, result, graph, fmt, text, EXIT_OK, EXIT_USAGE)
+    return _write(args, result, graph, fmt, text)
 
 
-def _write(args, result, graph, fmt: str, text: str, ok: int, usage: int) -> int:
+def _write(args, result, graph, fmt: str, text: str) -> int:
+    """The diagram to standard output or, atomically, to -o (SVG and PNG made by Graphviz's dot)."""
     from nndsl.files import spec_files, write_atomically
 
     out = args.output or "-"
@@ -116,14 +119,14 @@ def _write(args, result, graph, fmt: str, text: str, ok: int, usage: int) -> int
             else:
                 sys.stdout.write(text)
             sys.stdout.flush()
-            return ok
+            return EXIT_OK
         write_atomically(out, write, spec_files(result.program))
     except graph.GraphError as exc:
         print(f"error: {exc}; nothing written", file=sys.stderr)
-        return usage
+        return EXIT_USAGE
     except OSError as exc:
         where = "standard output" if out == "-" else out
         print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
-        return usage
+        return EXIT_USAGE
     print(f"wrote {out}", file=sys.stderr)
-    return ok
+    return EXIT_OK

@@ -330,3 +330,9 @@ def test_graph_reads_standard_input():
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith('digraph "InceptionNet" {') and "cat(dim=1)" in run.stdout
+
+
+def test_the_commands_exit_codes_are_the_command_lines():
+    from nndsl import cli, graph_command
+
+    assert (graph_command.EXIT_OK, graph_command.EXIT_USAGE) == (cli.EXIT_OK, cli.EXIT_USAGE)
