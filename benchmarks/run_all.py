@@ -11,7 +11,7 @@ ResNet zoo: check time against torch building the network on the meta device, an
 then the generated training script's epoch time against the PyTorch tutorial's loop and the compute
 floor (about 4 minutes; 2.5 with --quick); each train spec's script in a fresh process; and the ONNX
 backend: export time against torch.onnx.export, onnxruntime against torch eager, BatchNorm folding
-(about 3 minutes).
+(about 3 minutes); and ``nndsl graph`` drawing the largest zoo model (about 10 seconds).
 """
 
 from __future__ import annotations
@@ -149,6 +149,11 @@ def main() -> int:
         figures.append(Figure("onnx: skipped", f"{exc.name or exc} is not installed"))
     else:
         figures += bench_onnx.run(rounds=3 if args.quick else 5, slow_rounds=2 if args.quick else 3)
+
+    import bench_graph
+
+    print("[+] graph: drawing the largest zoo model (diagram, Mermaid, DOT; Graphviz) ...", flush=True)
+    figures += bench_graph.run(rounds=5 if args.quick else 15)
 
     if args.fuzz:
         figures += fuzz_figures(args.fuzz)

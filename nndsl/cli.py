@@ -7,6 +7,7 @@ import os
 import re
 import sys
 
+from nndsl import graph_command
 from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, render_short, render_text
 from nndsl.targets import compile_targets, target
 from nndsl.version import __version__
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
     fmt.add_argument("--line-width", type=int, default=120, metavar="N", help="break longer chains (default 120)")
     fmt.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    graph_command.add_parser(sub, _input_and_color)
 
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
@@ -498,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         "layers": cmd_layers,
         "codes": cmd_codes,
         "fmt": cmd_fmt,
+        "graph": lambda args: graph_command.cmd_graph(args, _load_checked),
     }
     handler = handler[args.command]
     try:
