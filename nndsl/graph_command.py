@@ -89,6 +89,12 @@ def cmd_graph(args, load_checked) -> int:
     diagram = graph.build(models, args.depth, args.expand_all)
     title = models[0].name if len(models) == 1 else os.path.basename(args.file)
     text = graph.text(diagram, "mermaid" if fmt == "mermaid" else "dot", title)
+    if fmt == "mermaid" and len(diagram.edges) > graph.MERMAID_MAX_EDGES:
+        print(
+            f"warning: {len(diagram.edges)} edges: Mermaid (GitHub's too) draws at most {graph.MERMAID_MAX_EDGES}; "
+            "leave out --all, lower --depth, or draw it with --format svg",
+            file=sys.stderr,
+        )
     return _write(args, result, graph, fmt, text)
 
 

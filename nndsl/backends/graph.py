@@ -77,6 +77,10 @@ class Diagram(NamedTuple):
     drawn: dict
 
 
+#: the most edges Mermaid draws by default (its ``maxEdges``, which GitHub keeps)
+MERMAID_MAX_EDGES = 500
+
+
 class GraphError(Exception):
     """A diagram that cannot be made as asked (Graphviz missing, or it failed): the message says why."""
 
