@@ -215,7 +215,7 @@ def pure(graph: Graph) -> bool:
     previous = graph.inputs[0] if len(graph.inputs) == 1 else None
     for node in graph.nodes:
         if node.tag == "layer":
-            if not node.layer.has_module or node.src != previous or node.extra or node.forward:
+            if not node.layer.has_module or node.src != previous or node.extra or node.forward or node.unpacked:
                 return False
             previous = node.dst
         elif node.tag == "block":
@@ -483,7 +483,7 @@ class _Structure:
                     if node.layer.has_module
                     else None
                 )
-                where = (rel(node.reads), rel([node.dst]), tuple(n for n, _ in node.extra), typed(dict(node.forward)))
+                where = (rel(node.reads), rel(node.writes), tuple(n for n, _ in node.extra), typed(dict(node.forward)))
                 parts.append(("L", node.layer, node.selector, where, tuple(positional), tuple(keywords), written))
             elif node.tag == "op":
                 args = _op_args(node, dict.fromkeys(node.sources or (), Ref("")))  # written from attributes

@@ -376,13 +376,17 @@ class _ClassWriter:
         args = node.args if node.layer.has_module else self._forward_args(node, path)
 
         def emit(var, node=node, attr=attr, args=args):
+            if node.unpacked:  # one run, every part of its result
+                inputs = {name: var(value) for name, value in node.extra}
+                dsts = tuple(var(value) for value in node.unpacked)
+                return node.layer.unpack_call(attr, var(node.src), dsts, args, inputs, dict(node.forward))
             if node.extra or node.forward:  # a call with the forward's further inputs and flags
                 inputs = {name: var(value) for name, value in node.extra}
                 src, dst = var(node.src), var(node.dst)
                 return node.layer.forward_call(attr, src, dst, args, node.selector, inputs, dict(node.forward))
             return node.layer.forward_statements(attr, var(node.src), var(node.dst), args, node.selector)
 
-        self.steps.append((node.reads, (node.dst,), emit, str(node.output)))
+        self.steps.append((node.reads, node.writes, emit, str(node.output)))
 
     def _add_param(self, node: ParamNode, path: tuple) -> None:
         """A learned tensor: an ``nn.Parameter`` attribute made in ``__init__``, read in forward."""
@@ -456,18 +460,24 @@ class _ClassWriter:
                 made = self.construct(node, path)
             self.init.extend(call(f"self.{attr} = ", made.func, made.positional, made.keywords, 8))
         inner = shared_layer(node.body)
-        if inner is not None and (inner.selector is not None or inner.extra or inner.forward):
-            # a use with a selector (LSTM's .h_n) or further inputs: the layer's own call of the shared module
+        if inner is not None and (
+            inner.selector is not None or inner.layer.selectors or inner.extra or inner.forward or inner.unpacked
+        ):
+            # a use with a selector (LSTM's .h_n), of a module whose result is a tuple, or with further
+            # inputs: the layer's own call of the shared module
             def emit(var, inner=inner):
                 inputs = {name: var(value) for name, value in inner.extra}
                 src, dst = var(inner.src), var(inner.dst)
+                if inner.unpacked:
+                    dsts = tuple(var(value) for value in inner.unpacked)
+                    return inner.layer.unpack_call(attr, src, dsts, inner.args, inputs, dict(inner.forward))
                 if inner.extra or inner.forward:
                     return inner.layer.forward_call(
                         attr, src, dst, inner.args, inner.selector, inputs, dict(inner.forward)
                     )
                 return inner.layer.forward_statements(attr, src, dst, inner.args, inner.selector)
 
-            self.steps.append((inner.reads, (node.output,), emit, str(node.type)))
+            self.steps.append((inner.reads, inner.writes, emit, str(node.type)))
             return
         self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
 

@@ -562,6 +562,7 @@ class Flow:
         if isinstance(stmt, ast.Tie):
             return self._tie(stmt, scope)
         self.functions.statement = stmt  # Parameter(...) is the value of a named statement only
+        mark = len(self.ctx.state.types)  # the values this statement computes are numbered from here
         value = self.value(stmt.value, scope)
         if not stmt.targets:
             if is_fn(value):
@@ -583,6 +584,11 @@ class Flow:
                     help="name it (`name = ...`) to use it later" if is_fn(value) else None,
                 )
             return value
+        if len(stmt.targets) > 1 and isinstance(value, Tensor):  # a layer call's parts, from one run
+            items = self._unpack(stmt, value, mark)
+            for target, item in zip(stmt.targets, items):
+                self._define(scope, target, item)
+            return items
         if len(stmt.targets) > 1:
             items = value if is_sequence(value) else None
             if items is None or len(items) != len(stmt.targets):
@@ -601,6 +607,85 @@ class Flow:
         if not isinstance(value, Tensor) and not is_fn(value):
             scope.exprs[stmt.targets[0].text] = stmt.value
         return value
+
+    def _unpack(self, stmt: ast.Assign, value: Tensor, mark: int) -> tuple[Tensor, ...]:
+        """``out, h_n, c_n = encoder(x)``: the layer call that computed ``value`` (in this
+        statement: value numbers from ``mark``) gives each of its ``parts`` to a name, all from
+        one run of the module (torch's ``out, (h_n, c_n)``)."""
+        names = len(stmt.targets)
+        if value.type is None:
+            return (value,) * names
+        node, shared = self._last_layer(value) if value.id >= mark else (None, None)
+        if node is None or not node.layer.parts:
+            what = (
+                f"{node.layer.dsl_name()} gives one tensor"
+                if node is not None
+                else "the right-hand side gives a tensor"
+            )
+            self.ctx.error(
+                "E117",
+                f"{names} names, but {what}",
+                stmt.span,
+                "count differs",
+                help="a recurrent layer's or MultiheadAttention's call unpacks into its parts; "
+                "a tensor splits with chunk(x, n, dim)",
+            )
+            raise Abort
+        layer, parts = node.layer, node.layer.parts
+        if node.selector is not None:
+            applied = stmt.value.steps[-1] if isinstance(stmt.value, ast.Flow) else stmt.value
+            selector = getattr(applied, "selector", None)
+            self.ctx.error(
+                "E111",
+                f"'.{node.selector}' takes one part of {layer.dsl_name()}'s result, and {names} names unpack it",
+                selector.span if selector is not None else stmt.value.span,
+                "one part selected",
+                help=f"remove '.{node.selector}' to take every part ({', '.join(parts)}), or keep it with one name",
+            )
+            raise Abort
+        if names != len(parts):
+            self.ctx.error(
+                "E117",
+                f"{layer.dsl_name()}'s result has {len(parts)} parts ({', '.join(parts)}), but {names} names unpack it",
+                Span(stmt.targets[0].span.start, stmt.targets[-1].span.end),
+                f"{names} names",
+                help=f"write `{', '.join(parts)} = ...`, or take one part with a selector (`.{parts[1]}`)",
+            )
+            raise Abort
+        flags = {p.name: p.default for p in layer.forward_params} | dict(node.forward)
+        values = [value]
+        for part in parts[1:]:
+            try:
+                t = layer.select_with(node.args, node.input, node.output, part, dict(node.extra_types), flags)
+            except ShapeError as exc:
+                applied = stmt.value.steps[-1] if isinstance(stmt.value, ast.Flow) else stmt.value
+                given = [a.span for a in getattr(applied, "args", ()) if a.keyword and a.keyword.text == exc.param]
+                self.ctx.error(exc.code, exc.message, given[0] if given else stmt.value.span, exc.label, help=exc.help)
+                raise Abort from None
+            t = t._replace(strides=layer.out_strides(node.args, node.input, t, part))
+            values.append(self.ctx.state.new(t, stmt.value.span, "output", self.ctx.source))
+        unpacked = node._replace(unpacked=tuple(v.id for v in values))
+        nodes = self.ctx.state.nodes
+        nodes[-1] = unpacked if shared is None else shared._replace(body=shared.body._replace(nodes=(unpacked,)))
+        return tuple(values)
+
+    def _last_layer(self, value: Tensor):
+        """The layer call the last node computed ``value`` with, and the shared module's use that
+        holds it (None when it is no module's use); (None, None) when it is no layer's output."""
+        nodes = self.ctx.state.nodes
+        last = nodes[-1] if nodes else None
+        if last is not None and last.tag == "layer" and last.dst == value.id:
+            return last, None
+        if (
+            last is not None
+            and last.tag == "seq"
+            and last.kind == "shared"
+            and len(last.body.nodes) == 1
+            and last.body.nodes[0].tag == "layer"
+            and last.body.nodes[0].dst == value.id
+        ):
+            return last.body.nodes[0], last
+        return None, None
 
     def _define(self, scope: Scope, target: ast.Name, value) -> None:
         name = target.text
