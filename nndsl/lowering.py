@@ -509,7 +509,8 @@ class _Structure:
                 parts.append(("R", optional, body, shortcut, rel([node.input]), rel([node.output])))
             elif node.tag == "seq":
                 inner = node.param if node.kind == "param" else self._graph(node.body, rel, shortcuts)
-                parts.append(("S", node.kind, inner, rel([node.input]), rel([node.output])))
+                shared = (node.name, node.again) if node.kind == "shared" else None  # which uses share a module
+                parts.append(("S", node.kind, inner, rel([node.input]), rel([node.output]), shared))
         return (tuple(parts), rel(graph.outputs))
 
 

@@ -368,15 +368,6 @@ class Flow:
                 "E123", "a weight is tied to a named layer's weight", value.span, "not a layer's weight", help=form
             )
             raise Abort
-        if scope.block is not None:
-            self.ctx.error(
-                "E123",
-                "weights are tied in a model's body; tying inside a block is not supported yet",
-                stmt.span,
-                "in a block",
-                help="name the layers in the model and tie them there",
-            )
-            raise Abort
         sides = []
         for name, span in ((stmt.layer.name, stmt.layer.span), (value.name.text, value.name.span)):
             found, fn = self._lookup(name) if scope is self.ctx.scope else self._found_in(scope, name)
@@ -1617,17 +1608,6 @@ class Flow:
             self.ctx.state.nodes.extend(nodes)  # without weights: the same computation wherever it is used
             return y
         name = named[1]
-        if first is not None and self.ctx.scope is not None and self.ctx.scope.block is not None:
-            self.ctx.error(
-                "E115",
-                f"the sub-network '{name}' has weights and is applied a second time in a block's body: "
-                "a module shared inside a block is not supported yet",
-                span,
-                "applied again",
-                (Label(first.span, "first applied here"),),
-                help=f"write the layers out again for a second, separate '{name}', or share it in the model",
-            )
-            raise Abort
         if first is not None:
             self._agrees(first, nodes, x, span, name)
         node_id = self.ctx.state.node_id()
