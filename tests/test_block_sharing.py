@@ -227,3 +227,25 @@ def test_tie_mistakes_in_a_block_are_positioned(tie, fragment):
     assert errors and errors[0].code == "E123", errors
     assert fragment in errors[0].message
     assert tie.split(" = ")[0].split(".")[0] in spec[errors[0].span.start : errors[0].span.end]
+
+
+def test_a_tie_mistake_names_the_use_of_the_block():
+    spec = TIED.replace("Linear(dim, vocab, bias=False)", "Linear(dim, vocab + 1, bias=False)")
+    (error,) = check_source(spec).errors
+    assert error.code == "E123" and "[51, 8] and wte.weight is [50, 8]" in error.message
+    assert [spec[label.span.start : label.span.end] for label in error.secondary][-1] == "Head(50, 8)"
+
+
+def test_a_tie_in_an_imported_block(tmp_path):
+    lib = TIED[: TIED.index("model M")]
+    (tmp_path / "lib.nn").write_text(lib, encoding="utf-8")
+    main = tmp_path / "main.nn"
+    main.write_text('from "lib.nn" import Head\nmodel M(tokens: long[N, T]) {\n    tokens -> Head(50, 8)\n}\n')
+    result = nndsl.check_file(main)
+    assert result.ok, result.errors
+    assert result.program.models[0].param_count == 50 * 8 + 2 * 8
+    (lib_file := tmp_path / "bad.nn").write_text(lib.replace("vocab, bias", "vocab + 1, bias"), encoding="utf-8")
+    main.write_text(main.read_text().replace("lib.nn", lib_file.name))
+    (error,) = nndsl.check_file(main).errors
+    assert error.code == "E123" and error.source.name.endswith("bad.nn")
+    assert error.source.text[error.span.start : error.span.end] == "lm_head.weight = wte.weight"

@@ -82,9 +82,6 @@ class Flow:
         self.binding = Binding(ctx, self.expression)
         self.blocks = Blocks(ctx, self.binding, self)
         self.functions = Functions(ctx, self.binding, self)
-        #: in the model being checked: each named module with weights -> the nodes its first use built
-        self.module_nodes: dict[int, tuple] = {}
-        self.ties: list[_Tie] = []  # the model's weight-tying statements, resolved when it is finished
 
     def check_imported(self, file: LoadedFile) -> Context:
         """Check a file read by an import, in this run: its constants, imports and blocks."""
@@ -267,7 +264,7 @@ class Flow:
     def _finish(self, name, names, inputs, scope, body, current, span, ok, warn_inputs) -> ModelIR:
         nodes: list = []
         outputs: tuple = ()
-        self.module_nodes, self.ties = {}, []
+        self.ctx.state.modules, self.ctx.state.ties = {}, []
         self.ctx.state.stack.append(nodes)
         try:
             outputs = self._body(body, scope, current)
@@ -275,9 +272,8 @@ class Flow:
             ok = False
         finally:
             self.ctx.state.stack.pop()
-        tied = {
-            self.module_nodes[id(fn)][0] for t in self.ties for fn in (t.layer, t.source) if id(fn) in self.module_nodes
-        }
+        modules = self.ctx.state.modules
+        tied = {modules[id(fn)][0] for t in self.ctx.state.ties for fn in (t.layer, t.source) if id(fn) in modules}
         nodes, ok = self._unshare(nodes, ok, tied)
         ties = self._resolve_ties()
         ok = ok and ties is not None
@@ -383,7 +379,10 @@ class Flow:
                 )
                 raise Abort
             sides.append(fn)
-        self.ties.append(_Tie(stmt, sides[0], stmt.layer.name, sides[1], value.name.text))
+        # the model's ties (those of the blocks it uses, imported ones too) are resolved when it is
+        # finished, each reported in its own file and use of its block
+        tie = _Tie(stmt, sides[0], stmt.layer.name, sides[1], value.name.text, self.ctx, tuple(self.ctx.instantiating))
+        self.ctx.state.ties.append(tie)
 
     def _found_in(self, scope: Scope, name: str):
         saved, self.ctx.scope = self.ctx.scope, scope
@@ -399,14 +398,14 @@ class Flow:
         out: list[TiedWeight] = []
         targets: dict[tuple[int, str], Span] = {}
         ok = True
-        for tie in self.ties:
+        for tie in self.ctx.state.ties:
             stmt = tie.stmt
             found = []
             for fn, name, weight, span in (
                 (tie.layer, tie.layer_name, stmt.weight.text, stmt.layer.span),
                 (tie.source, tie.source_name, stmt.value.selector.text, stmt.value.span),
             ):
-                _, built = self.module_nodes.get(id(fn), (0, ()))
+                _, built = self.ctx.state.modules.get(id(fn), (0, ()))
                 layer = next((n for n in built if n.tag == "layer"), None)
                 problem = None
                 shapes_of = None if layer is None else weight_shapes(layer.layer, layer.args)
@@ -419,7 +418,7 @@ class Flow:
                     held = ", ".join(shapes_of) or "no weights"
                     problem = f"'{name}' ({layer.text}) has no '{weight}': it holds {held}"
                 if problem is not None:
-                    self.ctx.error("E123", problem, span, "no such weight", (Label(fn.span, f"'{name}' defined here"),))
+                    _tie_error(tie, problem, span, "no such weight", (Label(fn.span, f"'{name}' defined here"),))
                     ok = False
                     break
                 found.append((layer, name, weight, shapes_of[weight], fn))
@@ -446,9 +445,7 @@ class Flow:
                     f"{a_name}.{a_weight} already gives its weight to another tie: tie that one to {b_name}.{b_weight}"
                 )
             if problem is not None:
-                self.ctx.error(
-                    "E123", problem, stmt.span, "cannot tie", labels, help="tie weights of equal shapes, each once"
-                )
+                _tie_error(tie, problem, stmt.span, "cannot tie", labels, help="tie weights of equal shapes, each once")
                 ok = False
                 continue
             targets[(a.id, a_weight)] = stmt.span
@@ -460,8 +457,8 @@ class Flow:
                     b_weight,
                     size(a_shape),
                     stmt.span,
-                    self.ctx.line(stmt.span),
-                    self.ctx.text(stmt.span),
+                    tie.ctx.line(stmt.span),
+                    tie.ctx.text(stmt.span),
                 )
             )
         return tuple(out) if ok else None
@@ -1613,7 +1610,7 @@ class Flow:
         node_id = self.ctx.state.node_id()
         group = node_id if first is None else first.group
         defined = getattr(fn, "span", span)
-        self.module_nodes.setdefault(id(fn), (group, tuple(nodes)))
+        self.ctx.state.modules.setdefault(id(fn), (group, tuple(nodes)))
         if first is None:
             self.ctx.state.named_applied[id(fn)] = _FirstUse(span, x.type, group, tuple(nodes))
         self.ctx.state.nodes.append(
@@ -1937,6 +1934,19 @@ class _Tie(NamedTuple):
     layer_name: str
     source: LayerFn
     source_name: str
+    ctx: Context  # of the file that has the statement
+    uses: tuple  # the uses of blocks it is in (Context.instantiating when it was checked)
+
+
+def _tie_error(tie: _Tie, message: str, span: Span, label: str, labels: tuple, help: str | None = None) -> None:
+    """E123 for a tie, in its file, with the use of the block it is in as diagnostics have it there."""
+    uses = tie.ctx.instantiating
+    saved = list(uses)
+    uses[:] = tie.uses
+    try:
+        tie.ctx.error("E123", message, span, label, labels, help=help)
+    finally:
+        uses[:] = saved
 
 
 class _FirstUse(NamedTuple):
