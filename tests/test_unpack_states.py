@@ -262,3 +262,26 @@ def test_arity_help_names_the_parts():
     spec = _model("x: [5, 2, 6]", "out, h = LSTM(6, 8)(x)", "out")
     (error,) = check_source(spec).errors
     assert "output, h_n, c_n" in error.message and "output, h_n, c_n" in error.help
+
+
+def test_shared_attention_and_recurrent_modules_applied_in_a_chain_run_as_torch():
+    """A named module whose forward returns a tuple, applied twice in a chain: each application
+    calls it as torch takes it (query, key and value; the output of the tuple)."""
+    spec = (
+        "model M(x: [5, 2, 16]) {\n    attn = MultiheadAttention(16, 4)\n    rnn = GRU(16, 16)\n"
+        "    x -> attn -> rnn -> attn -> rnn\n}\n"
+    )
+    torch.manual_seed(0)
+    built = nndsl.build(spec).eval()
+    attn, rnn = nn.MultiheadAttention(16, 4).eval(), nn.GRU(16, 16)
+    attn.load_state_dict({k.split(".", 1)[1]: v for k, v in built.state_dict().items() if k.startswith("attn.")})
+    rnn.load_state_dict({k.split(".", 1)[1]: v for k, v in built.state_dict().items() if k.startswith("rnn.")})
+    x = torch.randn(5, 2, 16)
+    with torch.no_grad():
+        want = x
+        for _ in range(2):
+            want = rnn(attn(want, want, want)[0])[0]
+        torch.testing.assert_close(built(x), want)
+    assert check_source(spec).program.models[0].param_count == sum(
+        p.numel() for m in (attn, rnn) for p in m.parameters()
+    )
