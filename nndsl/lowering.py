@@ -233,7 +233,11 @@ def pure(graph: Graph) -> bool:
 
 def sub_networks(node: BlockNode) -> dict[str, SeqNode]:
     """Where a use's body applies each sub-network parameter (the body holds the argument)."""
-    return {n.param: n for n in in_scope(node.body) if n.tag == "seq" and n.kind == "param"}
+    out: dict[str, SeqNode] = {}
+    for n in in_scope(node.body):  # its first application: a later one is the same module again
+        if n.tag == "seq" and n.kind == "param":
+            out.setdefault(n.param, n)
+    return out
 
 
 def in_scope(graph: Graph) -> Iterator:
@@ -963,9 +967,17 @@ class _Tree:
                 if not node.again:
                     first[node.group] = node
                     continue
-                for built, use in zip(layers_of(first[node.group].body), layers_of(node.body)):
-                    if built.id in self.prefixes:
-                        self.prefixes[use.id] = self.prefixes[built.id]
+                self._same_prefixes(first[node.group], node)
+            elif node.tag == "block":  # a sub-network argument applied again in the use's body
+                arguments = sub_networks(node)
+                for again in in_scope(node.body):
+                    if again.tag == "seq" and again.kind == "param" and again.again:
+                        self._same_prefixes(arguments[again.param], again)
+
+    def _same_prefixes(self, first: SeqNode, again: SeqNode) -> None:
+        for built, use in zip(layers_of(first.body), layers_of(again.body)):
+            if built.id in self.prefixes:
+                self.prefixes[use.id] = self.prefixes[built.id]
 
 
 def model_layout(grouping: Grouping, graph: Graph) -> Layout:

@@ -249,3 +249,49 @@ def test_a_tie_in_an_imported_block(tmp_path):
     (error,) = nndsl.check_file(main).errors
     assert error.code == "E123" and error.source.name.endswith("bad.nn")
     assert error.source.text[error.span.start : error.span.end] == "lm_head.weight = wte.weight"
+
+
+ARGUMENT = """\
+block Twice(x: [N, F], f) {
+    x -> f -> ReLU -> f
+}
+model M(x: [N, 8]) {
+    x -> Twice(Linear(8, 8)) -> Twice(Linear(8, 8) -> Tanh)
+}
+"""
+
+
+class _Twice(nn.Module):
+    def __init__(self, f: nn.Module) -> None:
+        super().__init__()
+        self.f = f
+
+    def forward(self, x):
+        return self.f(torch.relu(self.f(x)))
+
+
+def test_a_sub_network_argument_applied_twice_is_one_module_of_the_use():
+    result = check_source(ARGUMENT)
+    assert result.ok, result.errors
+    model = result.program.models[0]
+    reference = nn.Sequential(_Twice(nn.Linear(8, 8)), _Twice(nn.Sequential(nn.Linear(8, 8), nn.Tanh()))).eval()
+    assert model.param_count == sum(p.numel() for p in reference.parameters()) == 2 * 72
+    torch.manual_seed(0)
+    built = nndsl.build(ARGUMENT).eval()
+    _copy_by_position(built, reference)
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), reference(x))
+    source = nndsl.compile_spec(ARGUMENT)
+    assert source.count("x = self.f(x)") == 2 and "self.f = f" in source
+    _, verified = export_and_verify(ARGUMENT)
+    assert verified.reference == "torch" and verified.max_diff <= verified.limit
+
+
+def test_a_sub_network_argument_applied_again_must_build_the_same_module():
+    spec = ARGUMENT.replace("x -> f -> ReLU -> f", "x -> f -> Linear(8, 4) -> f").replace(
+        "x -> Twice(Linear(8, 8)) -> Twice(Linear(8, 8) -> Tanh)", "x -> Twice(Linear(out_features=8))"
+    )
+    errors = check_source(spec).errors
+    assert errors and errors[0].code == "E122", errors
+    assert "in_features=4" in errors[0].message

@@ -104,7 +104,8 @@ class _ShapeRows(Visitor):
 
     def seq(self, node: SeqNode) -> None:
         if node.again:  # a shared module applied again: its rows, and its weights, are at its first use
-            self.rows.append((self._where(node), f"{node.name} (shared, applied again)", str(node.type), "0"))
+            name = node.name or node.param  # a shared module, or a block's sub-network argument
+            self.rows.append((self._where(node), f"{name} (shared, applied again)", str(node.type), "0"))
         elif node.kind != "param":  # a sub-network argument's rows are where the block's use is
             self.run(node.body)
 

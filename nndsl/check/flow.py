@@ -1702,26 +1702,7 @@ class Flow:
                 x = self.apply(part, x, span)
             return x
         if isinstance(fn, ParamFn):
-            again = id(fn) in self.ctx.state.applied
-            self.ctx.state.applied[id(fn)] = fn
-            mark = len(self.ctx.state.nodes)
-            self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, fn.name, fn.span, False))
-            try:
-                y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
-            finally:
-                self.ctx.state.arguments.pop()
-            if again and weights(self.ctx.state.nodes[mark:]):
-                # one module in two places: torch would share its weights, the spec counts them twice
-                self.ctx.error(
-                    "E115",
-                    f"the sub-network argument '{fn.name}' has weights and is applied twice: it is one "
-                    "module, whose weights torch would share between the two places",
-                    span,
-                    "applied again",
-                    help="take two arguments, or write the layers in the block",
-                )
-                raise Abort
-            return y
+            return self._apply_argument(fn, x, span)
         if isinstance(fn, RepeatFn):
 
             def repeat():
@@ -1738,6 +1719,29 @@ class Flow:
         if isinstance(fn, PoisonFn):
             return self.ctx.poisoned(fn.span)
         raise AssertionError(fn)
+
+    def _apply_argument(self, fn: ParamFn, x: Tensor, span: Span) -> Tensor:
+        """A block's sub-network argument applied in its body: one module of the block's use
+        (torch's ``self.f = f``), shared by its applications; a later one holds no weights of its
+        own and must build what the first built (E122)."""
+        first = self.ctx.state.arguments_applied.get(id(fn))
+        self.ctx.state.applied[id(fn)] = fn
+        nodes = self.ctx.state.nodes
+        mark = len(nodes)
+        self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, fn.name, fn.span, False))
+        try:
+            y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+        finally:
+            self.ctx.state.arguments.pop()
+        built = nodes[mark:]
+        if first is None:
+            if x.type is not None and y.type is not None:
+                self.ctx.state.arguments_applied[id(fn)] = _FirstUse(span, x.type, 0, tuple(built))
+            return y
+        if weights(built):
+            self._agrees(first, built, x, span, fn.name)
+            nodes[mark:] = [n._replace(again=True) if n.tag == "seq" and n.kind == "param" else n for n in built]
+        return y
 
     def _nested(self, run, kind: str, x: Tensor, span: Span, param=None) -> Tensor:
         nodes: list = []
