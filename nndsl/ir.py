@@ -57,6 +57,9 @@ class LayerNode(NamedTuple):
     #: the extra inputs' types, by forward name
     extra_types: Mapping[str, TensorType] = MappingProxyType({})
     name: str | None = None  # the spec's name for the module (``wpe = Embedding(...)``), applied once
+    #: the call's result unpacked (``out, h_n, c_n = encoder(x)``): a value for each of the
+    #: layer's ``parts``, in their order, the first ``dst``; empty for one result
+    unpacked: tuple[int, ...] = ()
 
     tag = "layer"
 
@@ -66,7 +69,7 @@ class LayerNode(NamedTuple):
 
     @property
     def writes(self) -> tuple[int, ...]:
-        return (self.dst,)
+        return self.unpacked or (self.dst,)
 
     @property
     def graphs(self) -> tuple[Graph, ...]:

@@ -241,7 +241,7 @@ def pure(graph: Graph) -> bool:
     previous = graph.inputs[0] if len(graph.inputs) == 1 else None
     for node in graph.nodes:
         if node.tag == "layer":
-            if not node.layer.has_module or node.src != previous or node.extra or node.forward:
+            if not node.layer.has_module or node.src != previous or node.extra or node.forward or node.unpacked:
                 return False
             previous = node.dst
         elif node.tag == "block":
@@ -259,7 +259,11 @@ def pure(graph: Graph) -> bool:
 
 def sub_networks(node: BlockNode) -> dict[str, SeqNode]:
     """Where a use's body applies each sub-network parameter (the body holds the argument)."""
-    return {n.param: n for n in in_scope(node.body) if n.tag == "seq" and n.kind == "param"}
+    out: dict[str, SeqNode] = {}
+    for n in in_scope(node.body):  # its first application: a later one is the same module again
+        if n.tag == "seq" and n.kind == "param":
+            out.setdefault(n.param, n)
+    return out
 
 
 def in_scope(graph: Graph) -> Iterator:
@@ -509,7 +513,7 @@ class _Structure:
                     if node.layer.has_module
                     else None
                 )
-                where = (rel(node.reads), rel([node.dst]), tuple(n for n, _ in node.extra), typed(dict(node.forward)))
+                where = (rel(node.reads), rel(node.writes), tuple(n for n, _ in node.extra), typed(dict(node.forward)))
                 parts.append(("L", node.layer, node.selector, where, tuple(positional), tuple(keywords), written))
             elif node.tag == "op":
                 args = _op_args(node, dict.fromkeys(node.sources or (), Ref("")))  # written from attributes
@@ -535,7 +539,8 @@ class _Structure:
                 parts.append(("R", optional, body, shortcut, rel([node.input]), rel([node.output])))
             elif node.tag == "seq":
                 inner = node.param if node.kind == "param" else self._graph(node.body, rel, shortcuts)
-                parts.append(("S", node.kind, inner, rel([node.input]), rel([node.output])))
+                shared = (node.name, node.again) if node.kind == "shared" else None  # which uses share a module
+                parts.append(("S", node.kind, inner, rel([node.input]), rel([node.output]), shared))
         return (tuple(parts), rel(graph.outputs))
 
 
@@ -990,9 +995,17 @@ class _Tree:
                 if not node.again:
                     first[node.group] = node
                     continue
-                for built, use in zip(layers_of(first[node.group].body), layers_of(node.body)):
-                    if built.id in self.prefixes:
-                        self.prefixes[use.id] = self.prefixes[built.id]
+                self._same_prefixes(first[node.group], node)
+            elif node.tag == "block":  # a sub-network argument applied again in the use's body
+                arguments = sub_networks(node)
+                for again in in_scope(node.body):
+                    if again.tag == "seq" and again.kind == "param" and again.again:
+                        self._same_prefixes(arguments[again.param], again)
+
+    def _same_prefixes(self, first: SeqNode, again: SeqNode) -> None:
+        for built, use in zip(layers_of(first.body), layers_of(again.body)):
+            if built.id in self.prefixes:
+                self.prefixes[use.id] = self.prefixes[built.id]
 
 
 def model_layout(grouping: Grouping, graph: Graph) -> Layout:

@@ -160,11 +160,11 @@ def test_a_module_applied_once_is_as_before():
     assert emit_program(named) == emit_program(plain)
 
 
-def test_sharing_inside_a_block_body_is_refused_with_a_reason():
-    text = "block B(x: [N, D]) {\n    f = Linear(D, D)\n    x -> f -> f\n}\nmodel M(a: [N, 8]) { B }\n"
+def test_sharing_inside_a_block_body_is_one_module_of_each_use():
+    text = "block B(x: [N, D]) {\n    f = Linear(D, D)\n    x -> f -> f\n}\nmodel M(a: [N, 8]) { B -> B }\n"
     result = check(text)
-    assert codes(result) == ["E115"]
-    assert "block" in result.diagnostics[0].message
+    assert codes(result) == []
+    assert result.program.models[0].param_count == 2 * (8 * 8 + 8)
 
 
 def test_a_shared_module_inside_another_is_refused():
@@ -304,13 +304,14 @@ def test_a_tie_of_a_layer_defined_later_is_used_before_definition():
     assert "E108" in codes(check(text))
 
 
-def test_a_tie_inside_a_block_is_refused_with_a_reason():
+def test_a_tie_inside_a_block_ties_the_layers_of_each_use():
     text = (
         "block B(x: [N, D]) {\n    a = Linear(D, D)\n    b = Linear(D, D)\n    b.weight = a.weight\n"
-        "    x -> a -> b\n}\nmodel M(x: [N, 8]) { B }\n"
+        "    x -> a -> b\n}\nmodel M(x: [N, 8]) { B -> B }\n"
     )
-    diag, _ = _tie_error(text)
-    assert "block" in diag.message
+    result = check(text)
+    assert codes(result) == []
+    assert result.program.models[0].param_count == 2 * (8 * 8 + 2 * 8)
 
 
 def test_the_onnx_export_of_a_tied_head_has_one_initializer():

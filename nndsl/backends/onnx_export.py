@@ -332,7 +332,11 @@ class _Exporter(Visitor):
     # -- nodes
 
     def layer(self, node: LayerNode) -> None:
-        self.env[node.dst] = self.layer_value(node)
+        value = self.layer_value(node)
+        if node.unpacked:  # a name for each part of the one run
+            self.env.update(zip(node.unpacked, value))
+        else:
+            self.env[node.dst] = value
 
     def op(self, node: OpNode) -> None:
         for value, name in zip(node.outputs, self.op_values(node)):

@@ -10,7 +10,18 @@ import math
 from collections.abc import Mapping
 
 from nndsl.diagnostics import Severity, span_json
-from nndsl.ir import BlockNode, LayerNode, ResidualNode, SeqNode, SubNetwork, Visitor, subgraphs, weights
+from nndsl.ir import (
+    BlockNode,
+    LayerNode,
+    ResidualNode,
+    SeqNode,
+    SubNetwork,
+    Visitor,
+    layers_of,
+    subgraphs,
+    walk,
+    weights,
+)
 
 JSON_SCHEMA_VERSION = 1
 
@@ -93,7 +104,8 @@ class _ShapeRows(Visitor):
 
     def seq(self, node: SeqNode) -> None:
         if node.again:  # a shared module applied again: its rows, and its weights, are at its first use
-            self.rows.append((self._where(node), f"{node.name} (shared, applied again)", str(node.type), "0"))
+            name = node.name or node.param  # a shared module, or a block's sub-network argument
+            self.rows.append((self._where(node), f"{name} (shared, applied again)", str(node.type), "0"))
         elif node.kind != "param":  # a sub-network argument's rows are where the block's use is
             self.run(node.body)
 
@@ -106,9 +118,12 @@ def shape_table(model, source) -> str:
     """The ``--shapes`` table: where, layer, output shape and parameters, one row per node."""
     rows = [("", "layer", "output", "params")]
     _ShapeRows(source, rows, model.types).run(model.graph)
+    # a tie in a block's body is in the block's file: its row has no position in this one
+    in_blocks = {layer.id for node in walk(model.graph) if node.tag == "block" for layer in layers_of(node.body)}
     for tie in getattr(model, "ties", ()):  # the tied weight is counted at the layer it is taken from
         line, col = source.line_col(tie.span.start)
-        rows.append((f"{line}:{col}", tie.text, "(tied)", f"-{tie.size:,}"))
+        where = "" if tie.layer in in_blocks else f"{line}:{col}"
+        rows.append((where, tie.text, "(tied)", f"-{tie.size:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     out = []
     for r in rows:

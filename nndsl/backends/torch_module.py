@@ -39,6 +39,7 @@ from nndsl.ir import (
     ResidualNode,
     SeqNode,
     SubNetwork,
+    layers_of,
     walk,
 )
 from nndsl.layers import REGISTRY as LAYER_REGISTRY
@@ -147,6 +148,16 @@ class _Program:
         self.sub_attrs: dict[int, dict[str, str]] = {}
         self.pending: list[list[str]] = []  # classes for sub-networks, written before their user
         self.helpers: dict[str, str] = {}  # class name -> source, for layers torch.nn lacks
+        #: each tie by the id of the layer whose weight it replaces; the layers in a block's body
+        #: (their ties are written in the block's class)
+        self.ties = {tie.layer: tie for model in program.complete_models for tie in model.ties}
+        self.in_blocks = {
+            layer.id
+            for model in program.complete_models
+            for node in walk(model.graph)
+            if isinstance(node, BlockNode)
+            for layer in layers_of(node.body)
+        }
 
     # -- writing
 
@@ -234,6 +245,12 @@ class _Program:
             sub_attrs[name] = layout.names[("hold", name)]
             writer.init.append(f"        self.{sub_attrs[name]} = {_pyname(cls, name)}")
         writer.add_graph(first.body)
+        for layer, attr in writer.layer_attrs.items():  # ``self.lm_head.weight = self.wte.weight``, once both exist
+            tie = self.ties.get(layer)
+            if tie is not None and tie.source in writer.layer_attrs:
+                writer.init.append(f"        # line {tie.line}: {comment(tie.text)}")
+                source = writer.layer_attrs[tie.source]
+                writer.init.append(f"        self.{attr}.{tie.weight} = self.{source}.{tie.source_weight}")
         for name in set(sub_attrs) - set(layout.holds):  # held by the sub-network's class that applies it
             writer.init.remove(f"        self.{sub_attrs.pop(name)} = {_pyname(cls, name)}")
         params = []
@@ -261,6 +278,8 @@ class _Program:
         prefixes = lower(self.program).prefixes
         lines = []
         for tie in model.ties:
+            if tie.layer in self.in_blocks:  # written in the block's class
+                continue
             target, source = _attribute(prefixes[tie.layer]), _attribute(prefixes[tie.source])
             lines.append(f"        # line {tie.line}: {comment(tie.text)}")
             lines.append(f"        self{target}.{tie.weight} = self{source}.{tie.source_weight}")
@@ -311,6 +330,7 @@ class _ClassWriter:
         self.sub_attrs: dict[str, str] = emitter.sub_attrs.setdefault(id(cls), {}) if cls is not None else {}
         self.is_sub_network = False
         self.attributes: dict[int, str] = {}  # values forward reads as attributes (``self.cls_token``)
+        self.layer_attrs: dict[int, str] = {}  # layer id -> the attribute holding its module
 
     def _synthetic(self, name: str) -> int:
         """A number for a value the graph does not have (a shortcut's result), and its name."""
@@ -376,13 +396,17 @@ class _ClassWriter:
         args = node.args if node.layer.has_module else self._forward_args(node, path)
 
         def emit(var, node=node, attr=attr, args=args):
+            if node.unpacked:  # one run, every part of its result
+                inputs = {name: var(value) for name, value in node.extra}
+                dsts = tuple(var(value) for value in node.unpacked)
+                return node.layer.unpack_call(attr, var(node.src), dsts, args, inputs, dict(node.forward))
             if node.extra or node.forward:  # a call with the forward's further inputs and flags
                 inputs = {name: var(value) for name, value in node.extra}
                 src, dst = var(node.src), var(node.dst)
                 return node.layer.forward_call(attr, src, dst, args, node.selector, inputs, dict(node.forward))
             return node.layer.forward_statements(attr, var(node.src), var(node.dst), args, node.selector)
 
-        self.steps.append((node.reads, (node.dst,), emit, str(node.output)))
+        self.steps.append((node.reads, node.writes, emit, str(node.output)))
 
     def _add_param(self, node: ParamNode, path: tuple) -> None:
         """A learned tensor: an ``nn.Parameter`` attribute made in ``__init__``, read in forward."""
@@ -444,6 +468,8 @@ class _ClassWriter:
         """A shared module: built in ``__init__`` at its first use, called at each use."""
         attr = self.layout.names[("module", path)]
         if not node.again:
+            if shared_layer(node.body) is not None:
+                self.layer_attrs[node.body.nodes[0].id] = attr
             self.init.append(f"        # line {node.line}: {comment(node.text)}")
             if shared_layer(node.body) is not None:  # as the module tree lays it out (Layout.shared_module)
                 made = self.construct(node.body.nodes[0], (*path, "body", 0))
@@ -456,18 +482,24 @@ class _ClassWriter:
                 made = self.construct(node, path)
             self.init.extend(call(f"self.{attr} = ", made.func, made.positional, made.keywords, 8))
         inner = shared_layer(node.body)
-        if inner is not None and (inner.selector is not None or inner.extra or inner.forward):
-            # a use with a selector (LSTM's .h_n) or further inputs: the layer's own call of the shared module
+        if inner is not None and (
+            inner.selector is not None or inner.layer.selectors or inner.extra or inner.forward or inner.unpacked
+        ):
+            # a use with a selector (LSTM's .h_n), of a module whose result is a tuple, or with further
+            # inputs: the layer's own call of the shared module
             def emit(var, inner=inner):
                 inputs = {name: var(value) for name, value in inner.extra}
                 src, dst = var(inner.src), var(inner.dst)
+                if inner.unpacked:
+                    dsts = tuple(var(value) for value in inner.unpacked)
+                    return inner.layer.unpack_call(attr, src, dsts, inner.args, inputs, dict(inner.forward))
                 if inner.extra or inner.forward:
                     return inner.layer.forward_call(
                         attr, src, dst, inner.args, inner.selector, inputs, dict(inner.forward)
                     )
                 return inner.layer.forward_statements(attr, src, dst, inner.args, inner.selector)
 
-            self.steps.append((inner.reads, (node.output,), emit, str(node.type)))
+            self.steps.append((inner.reads, inner.writes, emit, str(node.type)))
             return
         self.steps.append(((node.input,), (node.output,), _call_lines(f"self.{attr}", node), str(node.type)))
 

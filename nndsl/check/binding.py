@@ -495,7 +495,8 @@ class Binding:
                 out = out._replace(dtype="float32")
             selector = b.call.selector.text if b.call.selector is not None else layer.default_selector
             if selector is not None:
-                out = layer.select(args, x, out, selector)
+                flags = {p.name: p.default for p in layer.forward_params} | forward
+                out = layer.select_with(args, x, out, selector, inputs, flags)
             out = out._replace(strides=layer.out_strides(args, x, out, selector))
         except ShapeError as exc:
             span = b.arg_spans.get(exc.param, b.call.span) if exc.param else b.call.span

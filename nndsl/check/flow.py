@@ -82,9 +82,6 @@ class Flow:
         self.binding = Binding(ctx, self.expression)
         self.blocks = Blocks(ctx, self.binding, self)
         self.functions = Functions(ctx, self.binding, self)
-        #: in the model being checked: each named module with weights -> the nodes its first use built
-        self.module_nodes: dict[int, tuple] = {}
-        self.ties: list[_Tie] = []  # the model's weight-tying statements, resolved when it is finished
 
     def check_imported(self, file: LoadedFile) -> Context:
         """Check a file read by an import, in this run: its constants, imports and blocks."""
@@ -267,7 +264,7 @@ class Flow:
     def _finish(self, name, names, inputs, scope, body, current, span, ok, warn_inputs) -> ModelIR:
         nodes: list = []
         outputs: tuple = ()
-        self.module_nodes, self.ties = {}, []
+        self.ctx.state.modules, self.ctx.state.ties = {}, []
         self.ctx.state.stack.append(nodes)
         try:
             outputs = self._body(body, scope, current)
@@ -275,9 +272,8 @@ class Flow:
             ok = False
         finally:
             self.ctx.state.stack.pop()
-        tied = {
-            self.module_nodes[id(fn)][0] for t in self.ties for fn in (t.layer, t.source) if id(fn) in self.module_nodes
-        }
+        modules = self.ctx.state.modules
+        tied = {modules[id(fn)][0] for t in self.ctx.state.ties for fn in (t.layer, t.source) if id(fn) in modules}
         nodes, ok = self._unshare(nodes, ok, tied)
         ties = self._resolve_ties()
         ok = ok and ties is not None
@@ -369,15 +365,6 @@ class Flow:
                 "E123", "a weight is tied to a named layer's weight", value.span, "not a layer's weight", help=form
             )
             raise Abort
-        if scope.block is not None:
-            self.ctx.error(
-                "E123",
-                "weights are tied in a model's body; tying inside a block is not supported yet",
-                stmt.span,
-                "in a block",
-                help="name the layers in the model and tie them there",
-            )
-            raise Abort
         sides = []
         for name, span in ((stmt.layer.name, stmt.layer.span), (value.name.text, value.name.span)):
             found, fn = self._lookup(name) if scope is self.ctx.scope else self._found_in(scope, name)
@@ -393,7 +380,10 @@ class Flow:
                 )
                 raise Abort
             sides.append(fn)
-        self.ties.append(_Tie(stmt, sides[0], stmt.layer.name, sides[1], value.name.text))
+        # the model's ties (those of the blocks it uses, imported ones too) are resolved when it is
+        # finished, each reported in its own file and use of its block
+        tie = _Tie(stmt, sides[0], stmt.layer.name, sides[1], value.name.text, self.ctx, tuple(self.ctx.instantiating))
+        self.ctx.state.ties.append(tie)
 
     def _found_in(self, scope: Scope, name: str):
         saved, self.ctx.scope = self.ctx.scope, scope
@@ -409,14 +399,14 @@ class Flow:
         out: list[TiedWeight] = []
         targets: dict[tuple[int, str], Span] = {}
         ok = True
-        for tie in self.ties:
+        for tie in self.ctx.state.ties:
             stmt = tie.stmt
             found = []
             for fn, name, weight, span in (
                 (tie.layer, tie.layer_name, stmt.weight.text, stmt.layer.span),
                 (tie.source, tie.source_name, stmt.value.selector.text, stmt.value.span),
             ):
-                _, built = self.module_nodes.get(id(fn), (0, ()))
+                _, built = self.ctx.state.modules.get(id(fn), (0, ()))
                 layer = next((n for n in built if n.tag == "layer"), None)
                 problem = None
                 shapes_of = None if layer is None else weight_shapes(layer.layer, layer.args)
@@ -429,7 +419,7 @@ class Flow:
                     held = ", ".join(shapes_of) or "no weights"
                     problem = f"'{name}' ({layer.text}) has no '{weight}': it holds {held}"
                 if problem is not None:
-                    self.ctx.error("E123", problem, span, "no such weight", (Label(fn.span, f"'{name}' defined here"),))
+                    _tie_error(tie, problem, span, "no such weight", (Label(fn.span, f"'{name}' defined here"),))
                     ok = False
                     break
                 found.append((layer, name, weight, shapes_of[weight], fn))
@@ -456,9 +446,7 @@ class Flow:
                     f"{a_name}.{a_weight} already gives its weight to another tie: tie that one to {b_name}.{b_weight}"
                 )
             if problem is not None:
-                self.ctx.error(
-                    "E123", problem, stmt.span, "cannot tie", labels, help="tie weights of equal shapes, each once"
-                )
+                _tie_error(tie, problem, stmt.span, "cannot tie", labels, help="tie weights of equal shapes, each once")
                 ok = False
                 continue
             targets[(a.id, a_weight)] = stmt.span
@@ -470,8 +458,8 @@ class Flow:
                     b_weight,
                     size(a_shape),
                     stmt.span,
-                    self.ctx.line(stmt.span),
-                    self.ctx.text(stmt.span),
+                    tie.ctx.line(stmt.span),
+                    tie.ctx.text(stmt.span),
                 )
             )
         return tuple(out) if ok else None
@@ -563,6 +551,7 @@ class Flow:
         if isinstance(stmt, ast.Tie):
             return self._tie(stmt, scope)
         self.functions.statement = stmt  # Parameter(...) is the value of a named statement only
+        mark = len(self.ctx.state.types)  # the values this statement computes are numbered from here
         value = self.value(stmt.value, scope)
         if not stmt.targets:
             if is_fn(value):
@@ -584,6 +573,11 @@ class Flow:
                     help="name it (`name = ...`) to use it later" if is_fn(value) else None,
                 )
             return value
+        if len(stmt.targets) > 1 and isinstance(value, Tensor):  # a layer call's parts, from one run
+            items = self._unpack(stmt, value, mark)
+            for target, item in zip(stmt.targets, items):
+                self._define(scope, target, item)
+            return items
         if len(stmt.targets) > 1:
             items = value if is_sequence(value) else None
             if items is None or len(items) != len(stmt.targets):
@@ -602,6 +596,85 @@ class Flow:
         if not isinstance(value, Tensor) and not is_fn(value):
             scope.exprs[stmt.targets[0].text] = stmt.value
         return value
+
+    def _unpack(self, stmt: ast.Assign, value: Tensor, mark: int) -> tuple[Tensor, ...]:
+        """``out, h_n, c_n = encoder(x)``: the layer call that computed ``value`` (in this
+        statement: value numbers from ``mark``) gives each of its ``parts`` to a name, all from
+        one run of the module (torch's ``out, (h_n, c_n)``)."""
+        names = len(stmt.targets)
+        if value.type is None:
+            return (value,) * names
+        node, shared = self._last_layer(value) if value.id >= mark else (None, None)
+        if node is None or not node.layer.parts:
+            what = (
+                f"{node.layer.dsl_name()} gives one tensor"
+                if node is not None
+                else "the right-hand side gives a tensor"
+            )
+            self.ctx.error(
+                "E117",
+                f"{names} names, but {what}",
+                stmt.span,
+                "count differs",
+                help="a recurrent layer's or MultiheadAttention's call unpacks into its parts; "
+                "a tensor splits with chunk(x, n, dim)",
+            )
+            raise Abort
+        layer, parts = node.layer, node.layer.parts
+        if node.selector is not None:
+            applied = stmt.value.steps[-1] if isinstance(stmt.value, ast.Flow) else stmt.value
+            selector = getattr(applied, "selector", None)
+            self.ctx.error(
+                "E111",
+                f"'.{node.selector}' takes one part of {layer.dsl_name()}'s result, and {names} names unpack it",
+                selector.span if selector is not None else stmt.value.span,
+                "one part selected",
+                help=f"remove '.{node.selector}' to take every part ({', '.join(parts)}), or keep it with one name",
+            )
+            raise Abort
+        if names != len(parts):
+            self.ctx.error(
+                "E117",
+                f"{layer.dsl_name()}'s result has {len(parts)} parts ({', '.join(parts)}), but {names} names unpack it",
+                Span(stmt.targets[0].span.start, stmt.targets[-1].span.end),
+                f"{names} names",
+                help=f"write `{', '.join(parts)} = ...`, or take one part with a selector (`.{parts[1]}`)",
+            )
+            raise Abort
+        flags = {p.name: p.default for p in layer.forward_params} | dict(node.forward)
+        values = [value]
+        for part in parts[1:]:
+            try:
+                t = layer.select_with(node.args, node.input, node.output, part, dict(node.extra_types), flags)
+            except ShapeError as exc:
+                applied = stmt.value.steps[-1] if isinstance(stmt.value, ast.Flow) else stmt.value
+                given = [a.span for a in getattr(applied, "args", ()) if a.keyword and a.keyword.text == exc.param]
+                self.ctx.error(exc.code, exc.message, given[0] if given else stmt.value.span, exc.label, help=exc.help)
+                raise Abort from None
+            t = t._replace(strides=layer.out_strides(node.args, node.input, t, part))
+            values.append(self.ctx.state.new(t, stmt.value.span, "output", self.ctx.source))
+        unpacked = node._replace(unpacked=tuple(v.id for v in values))
+        nodes = self.ctx.state.nodes
+        nodes[-1] = unpacked if shared is None else shared._replace(body=shared.body._replace(nodes=(unpacked,)))
+        return tuple(values)
+
+    def _last_layer(self, value: Tensor):
+        """The layer call the last node computed ``value`` with, and the shared module's use that
+        holds it (None when it is no module's use); (None, None) when it is no layer's output."""
+        nodes = self.ctx.state.nodes
+        last = nodes[-1] if nodes else None
+        if last is not None and last.tag == "layer" and last.dst == value.id:
+            return last, None
+        if (
+            last is not None
+            and last.tag == "seq"
+            and last.kind == "shared"
+            and len(last.body.nodes) == 1
+            and last.body.nodes[0].tag == "layer"
+            and last.body.nodes[0].dst == value.id
+        ):
+            return last.body.nodes[0], last
+        return None, None
 
     def _define(self, scope: Scope, target: ast.Name, value) -> None:
         name = target.text
@@ -1554,23 +1627,12 @@ class Flow:
             self.ctx.state.nodes.extend(nodes)  # without weights: the same computation wherever it is used
             return y
         name = named[1]
-        if first is not None and self.ctx.scope is not None and self.ctx.scope.block is not None:
-            self.ctx.error(
-                "E115",
-                f"the sub-network '{name}' has weights and is applied a second time in a block's body: "
-                "a module shared inside a block is not supported yet",
-                span,
-                "applied again",
-                (Label(first.span, "first applied here"),),
-                help=f"write the layers out again for a second, separate '{name}', or share it in the model",
-            )
-            raise Abort
         if first is not None:
             self._agrees(first, nodes, x, span, name)
         node_id = self.ctx.state.node_id()
         group = node_id if first is None else first.group
         defined = getattr(fn, "span", span)
-        self.module_nodes.setdefault(id(fn), (group, tuple(nodes)))
+        self.ctx.state.modules.setdefault(id(fn), (group, tuple(nodes)))
         if first is None:
             self.ctx.state.named_applied[id(fn)] = _FirstUse(span, x.type, group, tuple(nodes))
         self.ctx.state.nodes.append(
@@ -1662,26 +1724,7 @@ class Flow:
                 x = self.apply(part, x, span)
             return x
         if isinstance(fn, ParamFn):
-            again = id(fn) in self.ctx.state.applied
-            self.ctx.state.applied[id(fn)] = fn
-            mark = len(self.ctx.state.nodes)
-            self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, fn.name, fn.span, False))
-            try:
-                y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
-            finally:
-                self.ctx.state.arguments.pop()
-            if again and weights(self.ctx.state.nodes[mark:]):
-                # one module in two places: torch would share its weights, the spec counts them twice
-                self.ctx.error(
-                    "E115",
-                    f"the sub-network argument '{fn.name}' has weights and is applied twice: it is one "
-                    "module, whose weights torch would share between the two places",
-                    span,
-                    "applied again",
-                    help="take two arguments, or write the layers in the block",
-                )
-                raise Abort
-            return y
+            return self._apply_argument(fn, x, span)
         if isinstance(fn, RepeatFn):
 
             def repeat():
@@ -1698,6 +1741,29 @@ class Flow:
         if isinstance(fn, PoisonFn):
             return self.ctx.poisoned(fn.span)
         raise AssertionError(fn)
+
+    def _apply_argument(self, fn: ParamFn, x: Tensor, span: Span) -> Tensor:
+        """A block's sub-network argument applied in its body: one module of the block's use
+        (torch's ``self.f = f``), shared by its applications; a later one holds no weights of its
+        own and must build what the first built (E122)."""
+        first = self.ctx.state.arguments_applied.get(id(fn))
+        self.ctx.state.applied[id(fn)] = fn
+        nodes = self.ctx.state.nodes
+        mark = len(nodes)
+        self.ctx.state.arguments.append((len(self.ctx.state.types), x.id, fn.name, fn.span, False))
+        try:
+            y = self._nested(lambda: self.apply(fn.fn, x, span), "param", x, fn.span, param=fn.name)
+        finally:
+            self.ctx.state.arguments.pop()
+        built = nodes[mark:]
+        if first is None:
+            if x.type is not None and y.type is not None:
+                self.ctx.state.arguments_applied[id(fn)] = _FirstUse(span, x.type, 0, tuple(built))
+            return y
+        if weights(built):
+            self._agrees(first, built, x, span, fn.name)
+            nodes[mark:] = [n._replace(again=True) if n.tag == "seq" and n.kind == "param" else n for n in built]
+        return y
 
     def _nested(self, run, kind: str, x: Tensor, span: Span, param=None) -> Tensor:
         nodes: list = []
@@ -1894,6 +1960,19 @@ class _Tie(NamedTuple):
     layer_name: str
     source: LayerFn
     source_name: str
+    ctx: Context  # of the file that has the statement
+    uses: tuple  # the uses of blocks it is in (Context.instantiating when it was checked)
+
+
+def _tie_error(tie: _Tie, message: str, span: Span, label: str, labels: tuple, help: str | None = None) -> None:
+    """E123 for a tie, in its file, with the use of the block it is in as diagnostics have it there."""
+    uses = tie.ctx.instantiating
+    saved = list(uses)
+    uses[:] = tie.uses
+    try:
+        tie.ctx.error("E123", message, span, label, labels, help=help)
+    finally:
+        uses[:] = saved
 
 
 class _FirstUse(NamedTuple):

@@ -192,6 +192,12 @@ class ModelState:
         #: the named sub-networks with weights applied so far, by identity; each copy a
         #: repetition or loop makes starts again from what came before it
         self.named_applied: dict[int, Span] = {}
+        #: the sub-network arguments of blocks applied so far (by identity): their first application
+        self.arguments_applied: dict[int, object] = {}
+        #: each named module with weights applied (by identity) -> its group and the nodes its first use built
+        self.modules: dict[int, tuple] = {}
+        #: the weight-tying statements (flow's _Tie) of the model and of the blocks it uses, resolved when it is finished
+        self.ties: list = []
         self.active: list = []  # blocks being instantiated, to refuse recursion
         #: the sub-network arguments being applied in a block's body, and the named modules being
         #: applied again, innermost last: (the first value number it computes, its input's number,

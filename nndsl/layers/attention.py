@@ -22,6 +22,7 @@ from nndsl.layers.base import (
 )
 from nndsl.layers.norm import layer_norm_onnx
 from nndsl.layers.registry import register
+from nndsl.shapes import Shape, TensorType
 from nndsl.statements import Assign, Call, Code, assign
 
 
@@ -207,14 +208,17 @@ def attention_onnx(
     *,
     bias_kv: bool = False,
     zero_attn: bool = False,
-) -> str:
+    weights: bool | None = None,
+):
     """``MultiheadAttention(query, key, value, key_padding_mask=..., attn_mask=...)[0]`` in eval
     mode, weights ``{prefix}in_proj_weight`` (or ``q/k/v_proj_weight``), ``{prefix}out_proj.weight``
     etc.; without key and value, self-attention. Masks as torch takes them: bool (True: not
     attended) or float (added to the scores); ``attn_mask`` [L, S] or [N * heads, L, S]
     ([heads, L, S] unbatched), ``key_padding_mask`` [N, S] ([S]). An ``is_causal`` hint needs no
     mapping: the mask it describes is given. A row with every key masked gives NaN, as torch's
-    fast path does (its slow path gives the output projection's bias)."""
+    fast path does (its slow path gives the output projection's bias). With ``weights`` True or
+    False, returns (output, attention weights) as torch's average_attn_weights=True or False
+    gives them: [(N,) L, S] averaged over the heads, or [(N,) heads, L, S]."""
     import numpy as np
 
     dims = tuple(query.dims)
@@ -269,11 +273,14 @@ def attention_onnx(
         if extra_k:  # torch pads the masks with zeros: the appended keys are attended
             added = g.op("Pad", [added, g.const([0] * (2 * rank - 1) + [len(extra_k)])])
         scores = g.op("Add", [scores, added])
-    weights = g.op("Softmax", [scores], axis=-1)
-    attended = g.transpose(g.op("MatMul", [weights, v]), out_perm)  # back to the input's layout, split
+    probs = g.op("Softmax", [scores], axis=-1)
+    attended = g.transpose(g.op("MatMul", [probs, v]), out_perm)  # back to the input's layout, split
     merged = g.reshape(attended, split_dims, dims)
 
-    return _linear_onnx(g, merged, w, prefix + "out_proj.weight", prefix + "out_proj.bias")
+    out = _linear_onnx(g, merged, w, prefix + "out_proj.weight", prefix + "out_proj.bias")
+    if weights is None:
+        return out
+    return out, g.reduce("ReduceMean", probs, [-3], False) if weights else probs
 
 
 def layer_inputs(node, w, names: tuple[str, ...]) -> dict[str, OnnxTensor | None]:
@@ -298,14 +305,9 @@ class MultiheadAttention(Layer):
     torch's forward takes query, key and value; a chain has one tensor, so nndsl passes it as all
     three and keeps the attention output (``attn(x, x, x, need_weights=False)[0]``). Key and value
     then have ``embed_dim`` features, so ``kdim``/``vdim`` other than ``embed_dim`` are refused
-    (torch would fail on the key/value projection's shape).
+    (torch would fail on the key/value projection's shape). ``.weights`` takes the attention
+    weights instead, and ``out, weights = MultiheadAttention(...)(q, k, v)`` both from one run.
     """
-
-    @classmethod
-    def out_strides(cls, args, x, out, selector):
-        # batch_first: the output is the transpose of an [L, N, E] result while training, row-major
-        # on torch's inference fast path
-        return "unknown" if args["batch_first"] or x.strides is not None else None
 
     params = (
         Param("embed_dim", POS_INT, infer=True),
@@ -351,6 +353,12 @@ class MultiheadAttention(Layer):
     def infer(cls, name, args, x):
         return x.shape.dims[-1] if x.shape.rank in (2, 3) and not x.shape.rest else None
 
+    selectors = {
+        "output": "the attention output, the query's shape (default)",
+        "weights": "the attention weights: [N, L, S] averaged over the heads, [N, num_heads, L, S] "
+        "with average_attn_weights=False ([L, S] / [num_heads, L, S] unbatched)",
+    }
+    parts = ("output", "weights")
     tensor_inputs = ("key", "value", "key_padding_mask", "attn_mask")
     forward_params = (
         Param("need_weights", BOOL, True),
@@ -429,21 +437,68 @@ class MultiheadAttention(Layer):
         return x
 
     @classmethod
-    def forward_call(cls, attr, src, dst, args, selector, inputs, forward):
-        # torch's order: query, key, value; the masks and flags by name; the weights are dropped
+    def select_with(cls, args, x, out, selector, inputs, forward):
+        if selector == "output":
+            return out
+        if not forward["need_weights"]:
+            raise ShapeError(
+                "E111",
+                "with need_weights=False MultiheadAttention gives no attention weights (torch returns None)",
+                "no weights",
+                "remove need_weights=False to take the weights",
+                param="need_weights",
+            )
+        unbatched = out.shape.rank == 2
+        seq_axis = 0 if unbatched else 1 if args["batch_first"] else 0
+        query_axis = seq_axis
+        key = inputs.get("key")
+        source = key.shape.dims[seq_axis] if key is not None and key.shape.rank == out.shape.rank else None
+        if source is None:
+            source = out.shape.dims[query_axis]  # self-attention: the keys are the queries
+        # torch appends bias_k and a zero key to the keys
+        source = shapes.add(source, int(args["add_bias_kv"]) + int(args["add_zero_attn"]))
+        dims = (out.shape.dims[query_axis], source)
+        if not forward["average_attn_weights"]:
+            dims = (args["num_heads"], *dims)
+        if not unbatched:
+            dims = (out.shape.dims[1 - seq_axis], *dims)
+        return TensorType(Shape(dims), out.dtype)
+
+    @classmethod
+    def _call(cls, attr, src, args, inputs, forward, weights: bool) -> Call:
+        """The module called: query, key, value in torch's order, the masks and flags by name;
+        need_weights=False unless the weights are taken."""
         positional = [Code(src)] + [Code(inputs[n]) for n in ("key", "value") if n in inputs]
         if len(positional) == 1:
             positional *= 3
         keywords = [(n, Code(inputs[n])) for n in ("key_padding_mask", "attn_mask") if n in inputs]
         keywords += [(n, v) for n, v in forward.items() if n != "need_weights"]
-        keywords.append(("need_weights", False))
-        return [Assign((dst, "_"), Call(f"self.{attr}", tuple(positional), tuple(keywords)))]
+        if not weights:
+            keywords.append(("need_weights", False))
+        return Call(f"self.{attr}", tuple(positional), tuple(keywords))
+
+    @classmethod
+    def forward_call(cls, attr, src, dst, args, selector, inputs, forward):
+        weights = selector == "weights"
+        targets = ("_", dst) if weights else (dst, "_")
+        return [Assign(targets, cls._call(attr, src, args, inputs, forward, weights))]
 
     @classmethod
     def forward_statements(cls, attr, src, dst, args, selector):
-        # query, key and value are the one input; the weights are not returned
-        attended = Call(f"self.{attr}", (Code(src),) * 3, (("need_weights", False),))
-        return [Assign((dst, "_"), attended)]
+        # query, key and value are the one input
+        return cls.forward_call(attr, src, dst, args, selector, {}, {})
+
+    @classmethod
+    def unpack_call(cls, attr, src, dsts, args, inputs, forward):
+        return [Assign(dsts, cls._call(attr, src, args, inputs, forward, True))]
+
+    @classmethod
+    def out_strides(cls, args, x, out, selector):
+        if selector == "weights":  # a new tensor (a mean over the heads, or a view of the softmax's)
+            return None
+        # batch_first: the output is the transpose of an [L, N, E] result while training, row-major
+        # on torch's inference fast path
+        return "unknown" if args["batch_first"] or x.strides is not None else None
 
     @classmethod
     def param_count(cls, args):
@@ -455,11 +510,12 @@ class MultiheadAttention(Layer):
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
-        # eval mode: the attention dropout is off; need_weights is always False (the weights are
-        # not returned) and is_causal a hint about the attn_mask given
+        # eval mode: the attention dropout is off; the weights are computed where the call takes
+        # them (.weights, or unpacked), and is_causal is a hint about the attn_mask given
         args = node.args
         given = layer_inputs(node, w, cls.tensor_inputs)
-        return attention_onnx(
+        part = "both" if node.unpacked else node.selector or "output"
+        attended = attention_onnx(
             g,
             w,
             "",
@@ -472,7 +528,11 @@ class MultiheadAttention(Layer):
             given["attn_mask"],
             bias_kv=args["add_bias_kv"],
             zero_attn=args["add_zero_attn"],
+            weights=None if part == "output" else node.forward.get("average_attn_weights", True),
         )
+        if node.unpacked:
+            return attended
+        return attended[1] if part == "weights" else attended
 
 
 @register

@@ -263,6 +263,9 @@ class Layer:
     #: selector name -> documentation, for layers whose torch forward returns a tuple
     selectors: ClassVar[dict[str, str]] = {}
     default_selector: ClassVar[str | None] = None
+    #: the selectors of torch's whole result, in its order, for a call unpacked into as many
+    #: names (``out, h_n = GRU(8, 16)(x)``: one run, every part); empty: one result only
+    parts: ClassVar[tuple[str, ...]] = ()
     #: what an integer (index) tensor does here, as torch has it: None, rejected (most layers
     #: need floating point); "keep", accepted with an integer result; "float", promoted to float32
     integer_input: ClassVar[str | None] = None
@@ -350,6 +353,20 @@ class Layer:
 
     @classmethod
     def select(cls, args: dict, x: TensorType, out: TensorType, selector: str) -> TensorType:
+        raise NotImplementedError
+
+    @classmethod
+    def select_with(
+        cls, args: dict, x: TensorType, out: TensorType, selector: str, inputs: dict, forward: dict
+    ) -> TensorType:
+        """``select`` for a call with extra inputs and forward arguments (as ``output_with``
+        has them): a part that depends on them (attention weights: the key's length)."""
+        return cls.select(args, x, out, selector)
+
+    @classmethod
+    def unpack_call(cls, attr: str, src: str, dsts: tuple[str, ...], args: dict, inputs: dict, forward: dict):
+        """Statements of ``forward`` running the module once and leaving each of ``parts`` in
+        its variable of ``dsts`` (extra inputs and forward arguments as ``forward_call`` has them)."""
         raise NotImplementedError
 
     @classmethod

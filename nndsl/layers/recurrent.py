@@ -3,7 +3,8 @@
 torch returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``). A chain continues with
 ``output`` unless the call names another part: ``.last`` (output at the last time step),
 ``.hidden`` (final hidden state of the top layer, both directions concatenated), ``.h_n``
-and, for LSTM, ``.c_n``.
+and, for LSTM, ``.c_n``. Unpacked into names, one run gives every part: ``out, h_n = GRU(...)(x)``,
+``out, h_n, c_n = LSTM(...)(x)`` (torch's ``out, (h_n, c_n)``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class _RNNBase(Layer):
     gates = 1
     selectors = _SELECTORS
     default_selector = "output"
+    parts = ("output", "h_n")
     #: the initial state: ``GRU(...)(x, h_0)``; LSTM's is the pair ``(h_0, c_0)``
     tensor_inputs = ("hx",)
 
@@ -102,6 +104,15 @@ class _RNNBase(Layer):
         applied = Call(f"self.{attr}", (Code(src), *given))
         # the same statements with the state passed: the first applies the module
         return [statements[0]._replace(value=applied), *statements[1:]]
+
+    @classmethod
+    def unpack_call(cls, attr, src, dsts, args, inputs, forward):
+        state = [Code(inputs[name]) for name, _ in cls._states(args) if name in inputs]
+        given = (state[0] if len(state) == 1 else Code(f"({', '.join(state)})"),) if state else ()
+        output, *final = dsts
+        # torch's (output, h_n), LSTM's (output, (h_n, c_n))
+        final_target = final[0] if len(final) == 1 else f"({', '.join(final)})"
+        return [Assign((output, final_target), Call(f"self.{attr}", (Code(src), *given)))]
 
     @classmethod
     def infer(cls, name, args, x):
@@ -297,24 +308,28 @@ class _RNNBase(Layer):
             else:
                 x = g.op("Reshape", [g.transpose(y, (0, 2, 1, 3)), g.const([0, 0, d * h_out])])
 
-        selector = node.selector or "output"
-        if selector == "output":
-            if not batched:
-                return g.squeeze(x, [1])
-            return g.transpose(x, (1, 0, 2)) if args["batch_first"] else x
-        if selector == "last":
-            out = g.op("Gather", [x, g.const(-1)], axis=0)  # [N, D*h_out]
-            return out if batched else g.squeeze(out, [0])
-        if selector == "hidden":
-            top = h_parts[-1]  # [D, N, h_out]
-            if d == 1:
-                out = g.squeeze(top, [0])
-            else:
-                out = g.op("Reshape", [g.transpose(top, (1, 0, 2)), g.const([0, d * h_out])])
-            return out if batched else g.squeeze(out, [0])
-        parts = h_parts if selector == "h_n" else c_parts
-        out = parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0)  # [D*num_layers, N, size]
-        return out if batched else g.squeeze(out, [1])
+        def part(selector: str) -> str:
+            if selector == "output":
+                if not batched:
+                    return g.squeeze(x, [1])
+                return g.transpose(x, (1, 0, 2)) if args["batch_first"] else x
+            if selector == "last":
+                out = g.op("Gather", [x, g.const(-1)], axis=0)  # [N, D*h_out]
+                return out if batched else g.squeeze(out, [0])
+            if selector == "hidden":
+                top = h_parts[-1]  # [D, N, h_out]
+                if d == 1:
+                    out = g.squeeze(top, [0])
+                else:
+                    out = g.op("Reshape", [g.transpose(top, (1, 0, 2)), g.const([0, d * h_out])])
+                return out if batched else g.squeeze(out, [0])
+            parts = h_parts if selector == "h_n" else c_parts
+            out = parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=0)  # [D*num_layers, N, size]
+            return out if batched else g.squeeze(out, [1])
+
+        if node.unpacked:  # every part, read off the one run's Y, Y_h and Y_c
+            return tuple(part(selector) for selector in cls.parts)
+        return part(node.selector or "output")
 
 
 def _common(extra_after_layers=(), extra_tail=()):
@@ -404,6 +419,7 @@ class LSTM(_RNNBase):
 
     gates = 4
     selectors = {**_SELECTORS, "c_n": "the final cell state: [D*num_layers, N, hidden_size]"}
+    parts = ("output", "h_n", "c_n")
     tuple_inputs = {"hx": ("h_0", "c_0")}
 
     @classmethod
