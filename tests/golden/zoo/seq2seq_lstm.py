@@ -14,11 +14,11 @@ class Seq2Seq(nn.Module):
         # line 4: Embedding(1000, 64)
         self.embedding1 = nn.Embedding(1000, 64)
         # line 5: LSTM(64, 128, batch_first=True)
-        self.lstm1 = nn.LSTM(64, 128, batch_first=True)
+        self.encoder = nn.LSTM(64, 128, batch_first=True)
         # line 7: Embedding(1000, 64)
         self.embedding2 = nn.Embedding(1000, 64)
         # line 8: LSTM(64, 128, batch_first=True)
-        self.lstm2 = nn.LSTM(64, 128, batch_first=True)
+        self.lstm = nn.LSTM(64, 128, batch_first=True)
         # line 8: Linear(128, 1000)
         self.fc = nn.Linear(128, 1000)
 
@@ -26,8 +26,8 @@ class Seq2Seq(nn.Module):
         # source: int64[N, S]
         # target: int64[N, T]
         embedded = self.embedding1(source)  # [N, S, 64]
-        _, (h, c) = self.lstm1(embedded)  # [N, S, 128]
+        _, (h, c) = self.encoder(embedded)  # [N, S, 128]
         decoder_input = self.embedding2(target)  # [N, T, 64]
-        x, _ = self.lstm2(decoder_input, (h, c))  # [N, T, 128]
+        x, _ = self.lstm(decoder_input, (h, c))  # [N, T, 128]
         x = self.fc(x)  # [N, T, 1000]
         return x
