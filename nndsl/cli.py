@@ -80,6 +80,22 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("file", metavar="FILE", nargs="?")
     train.add_argument("script_args", metavar="FLAG", nargs=argparse.REMAINDER)
 
+    summary = sub.add_parser(
+        "summary",
+        help="a model's layers with parameters, MACs and activation memory",
+        description="Summarise a spec's models: one row per layer, op and block (blocks collapsed below "
+        "--depth), output shapes, parameters, MACs and activation bytes, and totals; symbolic sizes "
+        "stay expressions and are evaluated at --batch / --input. See docs/summary.md.",
+    )
+    summary.add_argument("file", metavar="FILE", help="spec file (.nn); '-' reads standard input")
+    summary.add_argument("--model", metavar="NAME", help="summarise this model only (default: every model)")
+    summary.add_argument(
+        "--input", dest="shape", metavar="SHAPE", help="a concrete input shape binding the symbols, e.g. '[8, 3, 224, 224]'"
+    )
+    summary.add_argument("--batch", type=int, metavar="N", help="the batch size N (default: 1, or --input's)")
+    summary.add_argument("--depth", type=int, default=3, metavar="K", help="expand blocks to depth K (default 3)")
+    summary.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
     return parser
@@ -406,6 +422,12 @@ def _write_text(path: str, text: str) -> None:
         handle.write(text)
 
 
+def cmd_summary(args) -> int:
+    from nndsl.backends.summary_table import command
+
+    return command(args, _load_checked)
+
+
 def cmd_layers(args) -> int:
     from nndsl.check import signature
     from nndsl.layers import REGISTRY
@@ -464,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         "compile": cmd_compile,
         "export": cmd_export,
         "train": cmd_train,
+        "summary": cmd_summary,
         "layers": cmd_layers,
         "codes": cmd_codes,
     }

@@ -1,0 +1,431 @@
+"""``nndsl summary``: a model's layer table with parameters, MACs and activation memory, exact
+and symbolic, computed from the checked IR alone (no torch).
+
+One row per layer, tensor operation, block use, residual and repetition, in execution order;
+containers deeper than ``depth`` are collapsed into their row (their totals include their
+bodies). Sizes stay expressions in the model's symbols (N, H, W, T, ...) and are also evaluated
+at the sizes the command line binds (``--batch``, ``--input``). The MAC rules are
+``nndsl.costs``'s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from nndsl.backends.summary import signature_text
+from nndsl.costs import ZERO, Cost, layer_cost, numel, op_cost
+from nndsl.ir import ModelIR, Visitor, weights
+from nndsl.shapes import Dim, Sym, TensorType, add, mul, single_symbol, substitute
+
+SCHEMA_VERSION = 1
+
+#: bytes per element of each dtype nndsl knows
+DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4, "bool": 1}
+PARAM_DTYPE = "float32"  # every layer's weights are built in torch's default dtype
+
+
+class Row(NamedTuple):
+    """One line of the table; ``macs`` = ``matmul_macs`` + ``other_macs``, all of them symbolic."""
+
+    depth: int
+    kind: str  # "layer", "op", "block", "residual", "repeat", "for", "param", "shared", "sum", "tensor"
+    name: str
+    where: str  # line:col in the spec ("" for a residual's sum)
+    output: str  # the output shape(s), as the checker writes them
+    params: int
+    cost: Cost
+    activation_bytes: Dim  # the output activation's bytes
+
+
+def _bytes(t: TensorType) -> Dim:
+    return mul(numel(t), DTYPE_BYTES.get(t.dtype, 4))
+
+
+class _Rows(Visitor):
+    """The rows of one model's graph; a container at ``depth`` or deeper is one collapsed row."""
+
+    def __init__(self, model: ModelIR, source, max_depth: int) -> None:
+        self.model = model
+        self.source = source
+        self.max_depth = max_depth
+        self.depth = 0
+        self.rows: list[Row] = []
+        self.leaf_bytes: Dim = 0  # every computed value's bytes: the forward activation estimate
+
+    def cost_of(self, graph) -> Cost:
+        """A sub-graph's total cost (every node, nested ones included), without adding rows."""
+        total = ZERO
+        for node in graph.nodes:
+            total = total + self.node_cost(node)
+        return total
+
+    def node_cost(self, node) -> Cost:
+        if node.tag == "layer":
+            return layer_cost(node)
+        if node.tag == "op":
+            return op_cost(node, self.model.types)
+        total = ZERO
+        for graph in node.graphs:
+            total = total + self.cost_of(graph)
+        if node.tag == "residual" and node.active:
+            total = total + Cost(other=numel(node.type))
+        return total
+
+    def _where(self, node) -> str:
+        line, col = self.source.line_col(node.span.start)
+        return f"{line}:{col}"
+
+    @staticmethod
+    def _text(text: str) -> str:
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    def _out(self, node) -> tuple[str, Dim]:
+        types = [self.model.types[v] for v in node.writes]
+        size: Dim = 0
+        for t in types:
+            size = add(size, _bytes(t))
+        return ", ".join(str(t) for t in types), size
+
+    def _leaf(self, node, kind: str, name: str, params: int, cost: Cost) -> None:
+        output, size = self._out(node)
+        self.leaf_bytes = add(self.leaf_bytes, size)
+        self.rows.append(Row(self.depth, kind, name, self._where(node), output, params, cost, size))
+
+    def layer(self, node) -> None:
+        self._leaf(node, "layer", self._text(node.text), node.params, layer_cost(node))
+
+    def op(self, node) -> None:
+        self._leaf(node, "op", self._text(node.text), 0, op_cost(node, self.model.types))
+
+    def param(self, node) -> None:
+        self._leaf(node, "tensor", self._text(node.text), node.own_params, ZERO)
+
+    def _container(self, node, kind: str, name: str) -> None:
+        output, size = self._out(node)
+        params = 0 if getattr(node, "again", False) else sum(weights(g.nodes) for g in node.graphs)
+        row = Row(self.depth, kind, name, self._where(node), output, params, self.node_cost(node), size)
+        self.rows.append(row)
+        if self.depth >= self.max_depth:
+            self._count_leaves(node)
+            return
+        self.depth += 1
+        for graph in node.graphs:
+            self.run(graph)
+        if kind == "residual" and node.active:
+            self.leaf_bytes = add(self.leaf_bytes, size)
+            self.rows.append(Row(self.depth, "sum", "+ (residual sum)", "", output, 0, Cost(other=numel(node.type)), size))
+        self.depth -= 1
+
+    def _count_leaves(self, node) -> None:
+        """A collapsed container's computed values still count in the activation estimate."""
+        hidden = _Rows(self.model, self.source, 1 << 30)
+        for graph in node.graphs:
+            hidden.run(graph)
+        self.leaf_bytes = add(self.leaf_bytes, hidden.leaf_bytes)
+        if node.tag == "residual" and node.active:
+            self.leaf_bytes = add(self.leaf_bytes, _bytes(node.type))
+
+    def block(self, node) -> None:
+        args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not hasattr(v, "param"))
+        self._container(node, "block", f"{node.block}({args})")
+
+    def residual(self, node) -> None:
+        if not node.active:  # ``Residual(f) if cond else f`` with cond false: just f
+            self.generic(node)
+            return
+        self._container(node, "residual", self._text(node.text))
+
+    def seq(self, node) -> None:
+        if node.kind == "shared":
+            name = f"{node.name} (shared, applied again)" if node.again else f"{node.name} (shared)"
+        elif node.kind == "param":
+            name = f"{node.param} (sub-network argument)"
+        else:
+            name = self._text(node.text)
+        self._container(node, node.kind, name)
+
+
+# -------------------------------------------------------------- bindings
+
+
+def bindings_for(model: ModelIR, batch: int | None, input_type: TensorType | None) -> dict[Sym, int]:
+    """The sizes the command line gives the model's symbols: ``--batch`` for N, and each plain
+    symbol of the first input's declaration matched with a concrete ``--input`` size."""
+    bound: dict[Sym, int] = {}
+    if input_type is not None and model.input_types:
+        declared = model.input.shape.dims
+        for want, got in zip(declared, input_type.shape.dims):
+            symbol = single_symbol(want)
+            if symbol is not None and isinstance(got, int):
+                bound[symbol] = got
+    if batch is not None:
+        bound[Sym("N")] = batch
+    elif "N" in symbols_of(model):
+        bound.setdefault(Sym("N"), 1)  # torchinfo's and the usual batch when nothing says otherwise
+    return bound
+
+
+def symbols_of(model: ModelIR) -> list[str]:
+    names: set[str] = set()
+    for t in model.input_types:
+        for d in t.shape.dims:
+            if not isinstance(d, int):
+                names.update(a.name for a in d.atoms() if isinstance(a, Sym))
+    return sorted(names)
+
+
+def at(value: Dim, bound: Mapping[Sym, int]) -> int | None:
+    """A size at the bound symbols, or None while a symbol is left free."""
+    got = substitute(value, dict(bound))
+    return got if isinstance(got, int) else None
+
+
+# -------------------------------------------------------------- the summary
+
+
+class Summary(NamedTuple):
+    model: ModelIR
+    rows: list[Row]
+    bound: dict[Sym, int]
+    totals: dict[str, Dim]  # every total, symbolic
+
+
+def summarize(model: ModelIR, source, depth: int = 3, bound: Mapping[Sym, int] | None = None) -> Summary:
+    """The rows and totals of one checked model."""
+    visitor = _Rows(model, source, depth)
+    visitor.run(model.graph)
+    cost = visitor.cost_of(model.graph)
+    input_bytes: Dim = 0
+    for t in model.input_types:
+        input_bytes = add(input_bytes, _bytes(t))
+    params = model.param_count
+    totals: dict[str, Dim] = {
+        "params": params,
+        "trainable_params": params,
+        "frozen_params": 0,
+        "param_bytes": params * DTYPE_BYTES[PARAM_DTYPE],
+        "macs": cost.total,
+        "matmul_macs": cost.matmul,
+        "other_macs": cost.other,
+        "flops": mul(cost.total, 2),
+        "activation_bytes": visitor.leaf_bytes,
+        "input_bytes": input_bytes,
+    }
+    return Summary(model, visitor.rows, dict(bound or {}), totals)
+
+
+# -------------------------------------------------------------- rendering
+
+
+def _num(value: Dim, bound) -> str:
+    """A number at the bindings (``1,234``), else the expression."""
+    got = at(value, bound)
+    return f"{got:,}" if got is not None else str(value)
+
+
+def _human(n: int, unit: str = "") -> str:
+    for size, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {suffix}{unit}"
+    return ""
+
+
+def _bytes_text(n: int) -> str:
+    for size, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= size:
+            return f"{n / size:.2f} {suffix}"
+    return ""
+
+
+_TOTAL_LABELS = (
+    ("params", "Parameters"),
+    ("trainable_params", "  trainable"),
+    ("frozen_params", "  frozen"),
+    ("param_bytes", f"Parameter size ({PARAM_DTYPE})"),
+    ("macs", "MACs"),
+    ("matmul_macs", "  matrix products"),
+    ("other_macs", "  other ops"),
+    ("flops", "FLOPs (2 x MACs)"),
+    ("activation_bytes", "Forward activations"),
+    ("input_bytes", "Input size"),
+)
+
+
+def _bindings_text(s: Summary) -> str:
+    free = [n for n in symbols_of(s.model) if Sym(n) not in s.bound]
+    given = ", ".join(f"{k.name}={v}" for k, v in sorted(s.bound.items()))
+    text = f"at {given}" if given else "symbolic"
+    if free:
+        text += f" ({', '.join(free)} free: give --input to bind)"
+    return text
+
+
+def _total_cells(s: Summary, key: str) -> tuple[str, str, str]:
+    """(exact number or expression, human figure, the symbolic expression when there is one)."""
+    value = s.totals[key]
+    got = at(value, s.bound)
+    expression = "" if isinstance(value, int) else str(value)
+    if got is None:
+        return str(value), "", expression
+    human = _bytes_text(got) if key.endswith("bytes") else _human(got)
+    return f"{got:,}", human, expression
+
+
+def _table(s: Summary) -> tuple[list[str], list[tuple[str, ...]]]:
+    header = ["layer", "where", "output", "params", "MACs", "activations"]
+    rows = [
+        (
+            "  " * r.depth + r.name,
+            r.where,
+            r.output,
+            f"{r.params:,}",
+            _num(r.cost.total, s.bound),
+            _num(r.activation_bytes, s.bound),
+        )
+        for r in s.rows
+    ]
+    return header, rows
+
+
+def render_text(s: Summary, name: str) -> str:
+    header, rows = _table(s)
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    right = {3, 4, 5}
+
+    def line(cells) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [f"{name}: {s.model.name}: {signature_text(s.model)} ({_bindings_text(s)})", line(header)]
+    out.append("  ".join("-" * w for w in widths))
+    out.extend(line(r) for r in rows)
+    out.append("")
+    for key, label in _TOTAL_LABELS:
+        exact, human, expression = _total_cells(s, key)
+        extra = f"  ({human})" if human else ""
+        if expression and expression != exact:
+            extra += f"  = {expression}"
+        out.append(f"{label + ':':<28}{exact}{extra}")
+    return "\n".join(out)
+
+
+def render_markdown(s: Summary, name: str) -> str:
+    header, rows = _table(s)
+
+    def cells(items) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in items) + " |"
+
+    out = [f"### {s.model.name}", "", f"`{signature_text(s.model)}` ({_bindings_text(s)}), from `{name}`", ""]
+    out.append(cells(header))
+    out.append("|" + "|".join(":---" if i < 3 else "---:" for i in range(len(header))) + "|")
+    out.extend(cells([r[0].replace("  ", "&nbsp;&nbsp;") if r[0].startswith(" ") else r[0], *r[1:]]) for r in rows)
+    out += ["", cells(["total", "value", "expression"]), "|:---|---:|:---|"]
+    for key, label in _TOTAL_LABELS:
+        exact, human, expression = _total_cells(s, key)
+        out.append(cells([label.strip(), exact + (f" ({human})" if human else ""), f"`{expression}`" if expression else ""]))
+    return "\n".join(out)
+
+
+def _figure(value: Dim, bound) -> dict[str, Any]:
+    """A size in JSON: its expression and its value at the bindings (null while symbols are free)."""
+    return {"value": at(value, bound), "expr": str(value)}
+
+
+def summary_json(s: Summary) -> dict[str, Any]:
+    bound = s.bound
+    return {
+        "name": s.model.name,
+        "signature": signature_text(s.model),
+        "bindings": {k.name: v for k, v in sorted(s.bound.items())},
+        "symbols": symbols_of(s.model),
+        "rows": [
+            {
+                "depth": r.depth,
+                "kind": r.kind,
+                "name": r.name,
+                "where": r.where,
+                "output": r.output,
+                "params": r.params,
+                "trainable_params": r.params,
+                "frozen_params": 0,
+                "macs": _figure(r.cost.total, bound),
+                "matmul_macs": _figure(r.cost.matmul, bound),
+                "other_macs": _figure(r.cost.other, bound),
+                "activation_bytes": _figure(r.activation_bytes, bound),
+            }
+            for r in s.rows
+        ],
+        "totals": {
+            key: value if key.endswith("params") or key == "param_bytes" else _figure(value, bound)
+            for key, value in s.totals.items()
+        },
+    }
+
+
+def report_json(file: str, summaries: list[Summary]) -> str:
+    payload = {"version": SCHEMA_VERSION, "file": file, "models": [summary_json(s) for s in summaries]}
+    return json.dumps(payload, indent=2)
+
+
+
+# -------------------------------------------------------------- the command
+
+
+def _fail(message: str) -> int:
+    import sys
+
+    print(f"nndsl summary: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parse_shape(text: str) -> TensorType | None:
+    from nndsl.api import parse_input_shape
+    from nndsl.diagnostics import DiagnosticSink
+
+    sink = DiagnosticSink()
+    shape = parse_input_shape(text, sink, "--input")
+    return None if shape is None or sink.has_errors else shape
+
+
+def command(args, load_checked) -> int:
+    """``nndsl summary``: usage errors are one line and exit 2, nothing printed on stdout;
+    ``load_checked(path, input, color, consequence)`` is the command line's checked loading."""
+    if args.depth < 0:
+        return _fail(f"--depth must be 0 or more, got {args.depth}")
+    if args.batch is not None and args.batch < 1:
+        return _fail(f"--batch must be 1 or more, got {args.batch}")
+    shape = None
+    if args.shape is not None:
+        shape = _parse_shape(args.shape)
+        if shape is None:
+            return _fail(f"--input {args.shape!r} is not a shape such as '[1, 3, 224, 224]'")
+    result, code = load_checked(args.file, None, "auto", "no summary")
+    if result is None:
+        return code
+    models = result.program.models
+    if shape is not None and any(m.input_types and m.input.shape.rest for m in models):
+        result, code = load_checked(args.file, shape, "auto", "no summary")  # a bare chain's input
+        if result is None:
+            return code
+        models = result.program.models
+    if not models:
+        return _fail(f"{args.file} defines no model")
+    if args.model is not None:
+        chosen = [m for m in models if m.name == args.model]
+        if not chosen:
+            return _fail(f"{args.file} has no model {args.model!r} (it has {', '.join(m.name for m in models)})")
+        models = chosen
+    if shape is not None:
+        for m in models:
+            if m.input_types and m.input.shape.rank != shape.shape.rank:
+                return _fail(f"--input {shape.shape} has rank {shape.shape.rank}, {m.name}'s input is {m.input}")
+    summaries = [summarize(m, result.source, args.depth, bindings_for(m, args.batch, shape)) for m in models]
+    name = result.source.name
+    if args.format == "json":
+        print(report_json(name, summaries))
+    elif args.format == "markdown":
+        print("\n\n".join(render_markdown(s, name) for s in summaries))
+    else:
+        print("\n\n".join(render_text(s, name) for s in summaries))
+    return 0
