@@ -90,7 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("file", metavar="FILE", help="spec file (.nn); '-' reads standard input")
     summary.add_argument("--model", metavar="NAME", help="summarise this model only (default: every model)")
     summary.add_argument(
-        "--input", dest="shape", metavar="SHAPE", help="a concrete input shape binding the symbols, e.g. '[8, 3, 224, 224]'"
+        "--input",
+        dest="shape",
+        metavar="SHAPE",
+        help="a concrete input shape binding the symbols, e.g. '[8, 3, 224, 224]'",
     )
     summary.add_argument("--batch", type=int, metavar="N", help="the batch size N (default: 1, or --input's)")
     summary.add_argument("--depth", type=int, default=3, metavar="K", help="expand blocks to depth K (default 3)")

@@ -115,7 +115,9 @@ class _Rows(Visitor):
             self.run(graph)
         if kind == "residual" and node.active:
             self.leaf_bytes = add(self.leaf_bytes, size)
-            self.rows.append(Row(self.depth, "sum", "+ (residual sum)", "", output, 0, Cost(other=numel(node.type)), size))
+            self.rows.append(
+                Row(self.depth, "sum", "+ (residual sum)", "", output, 0, Cost(other=numel(node.type)), size)
+            )
         self.depth -= 1
 
     def _count_leaves(self, node) -> None:
@@ -295,7 +297,9 @@ def render_text(s: Summary, name: str) -> str:
     right = {3, 4, 5}
 
     def line(cells) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     out = [f"{name}: {s.model.name}: {signature_text(s.model)} ({_bindings_text(s)})", line(header)]
     out.append("  ".join("-" * w for w in widths))
@@ -323,7 +327,9 @@ def render_markdown(s: Summary, name: str) -> str:
     out += ["", cells(["total", "value", "expression"]), "|:---|---:|:---|"]
     for key, label in _TOTAL_LABELS:
         exact, human, expression = _total_cells(s, key)
-        out.append(cells([label.strip(), exact + (f" ({human})" if human else ""), f"`{expression}`" if expression else ""]))
+        out.append(
+            cells([label.strip(), exact + (f" ({human})" if human else ""), f"`{expression}`" if expression else ""])
+        )
     return "\n".join(out)
 
 
@@ -368,7 +374,6 @@ def report_json(file: str, summaries: list[Summary]) -> str:
     return json.dumps(payload, indent=2)
 
 
-
 # -------------------------------------------------------------- the command
 
 
@@ -380,11 +385,17 @@ def _fail(message: str) -> int:
 
 
 def _parse_shape(text: str) -> TensorType | None:
-    from nndsl.api import parse_input_shape
-    from nndsl.diagnostics import DiagnosticSink
+    """``--input``'s shape (``[8, 3, 224, 224]``, ``long[2, 16]``), or None if it is not one."""
+    from nndsl.check import input_type
+    from nndsl.diagnostics import DiagnosticError, DiagnosticSink
+    from nndsl.source import Source
+    from nndsl.syntax import parse_shape
 
-    sink = DiagnosticSink()
-    shape = parse_input_shape(text, sink, "--input")
+    source, sink = Source("--input", text), DiagnosticSink()
+    try:
+        shape = input_type(parse_shape(source), source, sink)
+    except DiagnosticError:
+        return None
     return None if shape is None or sink.has_errors else shape
 
 
