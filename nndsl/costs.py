@@ -20,9 +20,11 @@ checks that every registered name is in exactly one of the tables.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from nndsl.shapes import Dim, TensorType, add, mul, prod
+from nndsl.shapes import Dim, Poly, TensorType, add
+from nndsl.shapes import mul as _poly_mul
 
 
 class Cost(NamedTuple):
@@ -45,8 +47,65 @@ class Cost(NamedTuple):
 ZERO = Cost()
 
 
+def mul(a: Dim, b: Dim) -> Dim:
+    """``a * b``; a number times a polynomial keeps its terms' order (no re-sorting: summaries
+    multiply thousands of sizes)."""
+    if isinstance(a, int):
+        if isinstance(b, int):
+            return a * b
+        a, b = b, a
+    if isinstance(b, int):
+        return 0 if b == 0 else a if b == 1 else Poly(tuple((m, c * b) for m, c in a.terms))
+    return _poly_mul(a, b)
+
+
+def prod(dims) -> Dim:
+    """The product of sizes: the numbers first, then the symbolic ones."""
+    number, symbolic = 1, []
+    for d in dims:
+        if isinstance(d, int):
+            number *= d
+        else:
+            symbolic.append(d)
+    out: Dim = number
+    for d in symbolic:
+        out = mul(out, d)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _numel(dims: tuple) -> Dim:
+    return prod(dims)
+
+
 def numel(t: TensorType) -> Dim:
-    return prod(t.shape.dims)
+    """A tensor's elements (cached by shape: a model has few distinct shapes)."""
+    return _numel(t.shape.dims)
+
+
+class Total:
+    """A running sum of sizes, kept as terms until ``value()`` (adding polynomials one by one
+    would sort their terms at every step)."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self) -> None:
+        self.terms: dict = {}
+
+    def add(self, d: Dim) -> None:
+        if isinstance(d, int):
+            if d:
+                self.terms[()] = self.terms.get((), 0) + d
+            return
+        for m, c in d.terms:
+            self.terms[m] = self.terms.get(m, 0) + c
+
+    def merge(self, other: Total) -> None:
+        for m, c in other.terms.items():
+            self.terms[m] = self.terms.get(m, 0) + c
+
+    def value(self) -> Dim:
+        return Poly.of(self.terms)
 
 
 # ---------------------------------------------------------------- layers

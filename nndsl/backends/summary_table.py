@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from nndsl.backends.summary import signature_text
-from nndsl.costs import ZERO, Cost, layer_cost, numel, op_cost
-from nndsl.ir import ModelIR, Visitor, weights
-from nndsl.shapes import Dim, Sym, TensorType, add, mul, single_symbol, substitute
+from nndsl.costs import ZERO, Cost, Total, layer_cost, mul, numel, op_cost
+from nndsl.ir import ModelIR
+from nndsl.shapes import Dim, Sym, TensorType, single_symbol, substitute
 
 SCHEMA_VERSION = 1
 
@@ -43,35 +43,43 @@ def _bytes(t: TensorType) -> Dim:
     return mul(numel(t), DTYPE_BYTES.get(t.dtype, 4))
 
 
-class _Rows(Visitor):
-    """The rows of one model's graph; a container at ``depth`` or deeper is one collapsed row."""
+class _Sums:
+    """A node's running totals: matrix-product MACs, other MACs, computed values' bytes."""
+
+    __slots__ = ("matmul", "other", "bytes", "params")
+
+    def __init__(self) -> None:
+        self.matmul, self.other, self.bytes = Total(), Total(), Total()
+        self.params = 0  # the weights held (a shared module's at its first use only)
+
+    def add(self, cost: Cost, size: Dim) -> None:
+        self.matmul.add(cost.matmul)
+        self.other.add(cost.other)
+        self.bytes.add(size)
+
+    def merge(self, other: _Sums) -> None:
+        self.matmul.merge(other.matmul)
+        self.other.merge(other.other)
+        self.bytes.merge(other.bytes)
+        self.params += other.params
+
+    def cost(self) -> Cost:
+        return Cost(self.matmul.value(), self.other.value())
+
+
+class _Rows:
+    """The rows of one model's graph in one pass: each node's cost is computed once and added to
+    its containers' totals; a container at ``max_depth`` is one row (its body is still counted)."""
 
     def __init__(self, model: ModelIR, source, max_depth: int) -> None:
         self.model = model
         self.source = source
         self.max_depth = max_depth
-        self.depth = 0
         self.rows: list[Row] = []
-        self.leaf_bytes: Dim = 0  # every computed value's bytes: the forward activation estimate
 
-    def cost_of(self, graph) -> Cost:
-        """A sub-graph's total cost (every node, nested ones included), without adding rows."""
-        total = ZERO
+    def graph(self, graph, depth: int, emit: bool, sums: _Sums) -> None:
         for node in graph.nodes:
-            total = total + self.node_cost(node)
-        return total
-
-    def node_cost(self, node) -> Cost:
-        if node.tag == "layer":
-            return layer_cost(node)
-        if node.tag == "op":
-            return op_cost(node, self.model.types)
-        total = ZERO
-        for graph in node.graphs:
-            total = total + self.cost_of(graph)
-        if node.tag == "residual" and node.active:
-            total = total + Cost(other=numel(node.type))
-        return total
+            self.node(node, depth, emit, sums)
 
     def _where(self, node) -> str:
         line, col = self.source.line_col(node.span.start)
@@ -81,72 +89,69 @@ class _Rows(Visitor):
     def _text(text: str) -> str:
         return text if len(text) <= 60 else text[:57] + "..."
 
-    def _out(self, node) -> tuple[str, Dim]:
-        types = [self.model.types[v] for v in node.writes]
-        size: Dim = 0
-        for t in types:
-            size = add(size, _bytes(t))
-        return ", ".join(str(t) for t in types), size
+    def _size(self, node) -> Dim:
+        """The bytes of the values the node defines."""
+        types = self.model.types
+        if len(node.writes) == 1:
+            return _bytes(types[node.writes[0]])
+        total = Total()
+        for v in node.writes:
+            total.add(_bytes(types[v]))
+        return total.value()
 
-    def _leaf(self, node, kind: str, name: str, params: int, cost: Cost) -> None:
-        output, size = self._out(node)
-        self.leaf_bytes = add(self.leaf_bytes, size)
-        self.rows.append(Row(self.depth, kind, name, self._where(node), output, params, cost, size))
+    def _output(self, node) -> str:
+        return ", ".join(str(self.model.types[v]) for v in node.writes)
 
-    def layer(self, node) -> None:
-        self._leaf(node, "layer", self._text(node.text), node.params, layer_cost(node))
-
-    def op(self, node) -> None:
-        self._leaf(node, "op", self._text(node.text), 0, op_cost(node, self.model.types))
-
-    def param(self, node) -> None:
-        self._leaf(node, "tensor", self._text(node.text), node.own_params, ZERO)
-
-    def _container(self, node, kind: str, name: str) -> None:
-        output, size = self._out(node)
-        params = 0 if getattr(node, "again", False) else sum(weights(g.nodes) for g in node.graphs)
-        row = Row(self.depth, kind, name, self._where(node), output, params, self.node_cost(node), size)
-        self.rows.append(row)
-        if self.depth >= self.max_depth:
-            self._count_leaves(node)
+    def node(self, node, depth: int, emit: bool, sums: _Sums) -> None:
+        """Add ``node``'s cost and bytes to ``sums``; with ``emit``, its row (and its body's)."""
+        tag = node.tag
+        if tag in ("layer", "op", "param"):
+            if tag == "layer":
+                cost, kind, params = layer_cost(node), "layer", node.params
+            elif tag == "op":
+                cost, kind, params = op_cost(node, self.model.types), "op", 0
+            else:
+                cost, kind, params = ZERO, "tensor", node.own_params
+            size = self._size(node)
+            sums.add(cost, size)
+            sums.params += params
+            if emit:
+                row = Row(depth, kind, self._text(node.text), self._where(node), self._output(node), params, cost, size)
+                self.rows.append(row)
             return
-        self.depth += 1
-        for graph in node.graphs:
-            self.run(graph)
-        if kind == "residual" and node.active:
-            self.leaf_bytes = add(self.leaf_bytes, size)
-            self.rows.append(
-                Row(self.depth, "sum", "+ (residual sum)", "", output, 0, Cost(other=numel(node.type)), size)
-            )
-        self.depth -= 1
-
-    def _count_leaves(self, node) -> None:
-        """A collapsed container's computed values still count in the activation estimate."""
-        hidden = _Rows(self.model, self.source, 1 << 30)
-        for graph in node.graphs:
-            hidden.run(graph)
-        self.leaf_bytes = add(self.leaf_bytes, hidden.leaf_bytes)
-        if node.tag == "residual" and node.active:
-            self.leaf_bytes = add(self.leaf_bytes, _bytes(node.type))
-
-    def block(self, node) -> None:
-        args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not hasattr(v, "param"))
-        self._container(node, "block", f"{node.block}({args})")
-
-    def residual(self, node) -> None:
-        if not node.active:  # ``Residual(f) if cond else f`` with cond false: just f
-            self.generic(node)
+        if tag == "residual" and not node.active:  # ``Residual(f) if cond else f``, cond false: just f
+            self.graph(node.body, depth, emit, sums)
             return
-        self._container(node, "residual", self._text(node.text))
+        kind, name = self._container_name(node)
+        inner = _Sums()
+        index = len(self.rows)
+        expand = emit and depth < self.max_depth
+        for graph in node.graphs:
+            self.graph(graph, depth + 1, expand, inner)
+        size = self._size(node)
+        if tag == "residual":
+            sum_cost = Cost(other=numel(node.type))
+            inner.add(sum_cost, size)
+            if expand:
+                self.rows.append(Row(depth + 1, "sum", "+ (residual sum)", "", self._output(node), 0, sum_cost, size))
+        if getattr(node, "again", False):  # a shared module's weights count at its first use
+            inner.params = 0
+        sums.merge(inner)
+        if emit:
+            row = Row(depth, kind, name, self._where(node), self._output(node), inner.params, inner.cost(), size)
+            self.rows.insert(index, row)
 
-    def seq(self, node) -> None:
+    def _container_name(self, node) -> tuple[str, str]:
+        if node.tag == "block":
+            args = ", ".join(f"{k}={v!r}" for k, v in node.args.items() if not hasattr(v, "param"))
+            return "block", f"{node.block}({args})"
+        if node.tag == "residual":
+            return "residual", self._text(node.text)
         if node.kind == "shared":
-            name = f"{node.name} (shared, applied again)" if node.again else f"{node.name} (shared)"
-        elif node.kind == "param":
-            name = f"{node.param} (sub-network argument)"
-        else:
-            name = self._text(node.text)
-        self._container(node, node.kind, name)
+            return "shared", f"{node.name} (shared, applied again)" if node.again else f"{node.name} (shared)"
+        if node.kind == "param":
+            return "param", f"{node.param} (sub-network argument)"
+        return node.kind, self._text(node.text)
 
 
 # -------------------------------------------------------------- bindings
@@ -197,11 +202,13 @@ class Summary(NamedTuple):
 def summarize(model: ModelIR, source, depth: int = 3, bound: Mapping[Sym, int] | None = None) -> Summary:
     """The rows and totals of one checked model."""
     visitor = _Rows(model, source, depth)
-    visitor.run(model.graph)
-    cost = visitor.cost_of(model.graph)
-    input_bytes: Dim = 0
+    sums = _Sums()
+    visitor.graph(model.graph, 0, True, sums)
+    cost = sums.cost()
+    inputs = Total()
     for t in model.input_types:
-        input_bytes = add(input_bytes, _bytes(t))
+        inputs.add(_bytes(t))
+    input_bytes = inputs.value()
     params = model.param_count
     totals: dict[str, Dim] = {
         "params": params,
@@ -212,7 +219,7 @@ def summarize(model: ModelIR, source, depth: int = 3, bound: Mapping[Sym, int] |
         "matmul_macs": cost.matmul,
         "other_macs": cost.other,
         "flops": mul(cost.total, 2),
-        "activation_bytes": visitor.leaf_bytes,
+        "activation_bytes": sums.bytes.value(),
         "input_bytes": input_bytes,
     }
     return Summary(model, visitor.rows, dict(bound or {}), totals)
