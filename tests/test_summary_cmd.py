@@ -199,3 +199,23 @@ def test_the_command_imports_no_torch():
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_bare_chain_takes_its_input_from_the_command_line(tmp_path, capsys):
+    spec = tmp_path / "chain.nn"
+    spec.write_text("Conv2d(3, 8, 3) -> ReLU -> Flatten\n")
+    unknown = _json(capsys, spec)["models"][0]
+    assert unknown["totals"]["input_bytes"] == {"value": None, "expr": "unknown"}
+    assert unknown["totals"]["macs"]["value"] is None
+    given = _json(capsys, spec, "--input", "[2, 3, 10, 10]")["models"][0]
+    assert given["totals"]["input_bytes"]["value"] == 2 * 3 * 10 * 10 * 4
+    assert given["totals"]["matmul_macs"]["value"] == 2 * 8 * 8 * 8 * 3 * 9
+    assert given["symbols"] == []
+
+
+def test_a_file_without_a_model_is_a_usage_error(tmp_path, capsys):
+    spec = tmp_path / "blocks.nn"
+    spec.write_text("block B(x: [N, 4]) {\n    Linear(4, 4)\n}\n")
+    assert main(["summary", str(spec)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "defines no model" in err

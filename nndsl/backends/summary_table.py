@@ -174,12 +174,25 @@ def bindings_for(model: ModelIR, batch: int | None, input_type: TensorType | Non
     return bound
 
 
-def symbols_of(model: ModelIR) -> list[str]:
+def _names(d, into: set[str]) -> None:
+    """The names of the symbols a size depends on (inside floors too)."""
+    if isinstance(d, int) or d is None:
+        return
+    for atom in d.atoms():
+        if isinstance(atom, Sym):
+            into.add(atom.name)
+        else:
+            _names(getattr(atom, "num", None) or getattr(atom, "base", None), into)
+
+
+def symbols_of(model: ModelIR, *sizes: Dim) -> list[str]:
+    """The symbols of the model's inputs and of ``sizes``, sorted."""
     names: set[str] = set()
     for t in model.input_types:
         for d in t.shape.dims:
-            if not isinstance(d, int):
-                names.update(a.name for a in d.atoms() if isinstance(a, Sym))
+            _names(d, names)
+    for d in sizes:
+        _names(d, names)
     return sorted(names)
 
 
@@ -196,7 +209,8 @@ class Summary(NamedTuple):
     model: ModelIR
     rows: list[Row]
     bound: dict[Sym, int]
-    totals: dict[str, Dim]  # every total, symbolic
+    totals: dict[str, Dim | None]  # every total, symbolic; input_bytes None for an input of unknown rank
+    symbols: list[str]  # every symbol the figures depend on
 
 
 def summarize(model: ModelIR, source, depth: int = 3, bound: Mapping[Sym, int] | None = None) -> Summary:
@@ -208,7 +222,8 @@ def summarize(model: ModelIR, source, depth: int = 3, bound: Mapping[Sym, int] |
     inputs = Total()
     for t in model.input_types:
         inputs.add(_bytes(t))
-    input_bytes = inputs.value()
+    # a bare chain checked without --input: its leading sizes are unknown
+    input_bytes = None if any(t.shape.rest for t in model.input_types) else inputs.value()
     params = model.param_count
     totals: dict[str, Dim] = {
         "params": params,
@@ -222,7 +237,8 @@ def summarize(model: ModelIR, source, depth: int = 3, bound: Mapping[Sym, int] |
         "activation_bytes": sums.bytes.value(),
         "input_bytes": input_bytes,
     }
-    return Summary(model, visitor.rows, dict(bound or {}), totals)
+    symbols = symbols_of(model, totals["macs"], totals["activation_bytes"])
+    return Summary(model, visitor.rows, dict(bound or {}), totals, symbols)
 
 
 # -------------------------------------------------------------- rendering
@@ -263,17 +279,21 @@ _TOTAL_LABELS = (
 
 
 def _bindings_text(s: Summary) -> str:
-    free = [n for n in symbols_of(s.model) if Sym(n) not in s.bound]
-    given = ", ".join(f"{k.name}={v}" for k, v in sorted(s.bound.items()))
-    text = f"at {given}" if given else "symbolic"
+    """`` (at N=1; T free: give --input to bind)``, or nothing for a model without symbols."""
+    free = [n for n in s.symbols if Sym(n) not in s.bound]
+    parts = []
+    if s.bound:
+        parts.append("at " + ", ".join(f"{k.name}={v}" for k, v in sorted(s.bound.items())))
     if free:
-        text += f" ({', '.join(free)} free: give --input to bind)"
-    return text
+        parts.append(f"{', '.join(free)} free: give --input to bind")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _total_cells(s: Summary, key: str) -> tuple[str, str, str]:
     """(exact number or expression, human figure, the symbolic expression when there is one)."""
     value = s.totals[key]
+    if value is None:
+        return "unknown (the input's leading sizes are not given: use --input)", "", ""
     got = at(value, s.bound)
     expression = "" if isinstance(value, int) else str(value)
     if got is None:
@@ -308,7 +328,7 @@ def render_text(s: Summary, name: str) -> str:
             c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
         ).rstrip()
 
-    out = [f"{name}: {s.model.name}: {signature_text(s.model)} ({_bindings_text(s)})", line(header)]
+    out = [f"{name}: {s.model.name}: {signature_text(s.model)}{_bindings_text(s)}", line(header)]
     out.append("  ".join("-" * w for w in widths))
     out.extend(line(r) for r in rows)
     out.append("")
@@ -327,7 +347,7 @@ def render_markdown(s: Summary, name: str) -> str:
     def cells(items) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in items) + " |"
 
-    out = [f"### {s.model.name}", "", f"`{signature_text(s.model)}` ({_bindings_text(s)}), from `{name}`", ""]
+    out = [f"### {s.model.name}", "", f"`{signature_text(s.model)}`{_bindings_text(s)}, from `{name}`", ""]
     out.append(cells(header))
     out.append("|" + "|".join(":---" if i < 3 else "---:" for i in range(len(header))) + "|")
     out.extend(cells([r[0].replace("  ", "&nbsp;&nbsp;") if r[0].startswith(" ") else r[0], *r[1:]]) for r in rows)
@@ -340,8 +360,11 @@ def render_markdown(s: Summary, name: str) -> str:
     return "\n".join(out)
 
 
-def _figure(value: Dim, bound) -> dict[str, Any]:
-    """A size in JSON: its expression and its value at the bindings (null while symbols are free)."""
+def _figure(value: Dim | None, bound) -> dict[str, Any]:
+    """A size in JSON: its expression and its value at the bindings (null while symbols are free;
+    ``"unknown"`` for a bare chain's input without --input)."""
+    if value is None:
+        return {"value": None, "expr": "unknown"}
     return {"value": at(value, bound), "expr": str(value)}
 
 
@@ -351,7 +374,7 @@ def summary_json(s: Summary) -> dict[str, Any]:
         "name": s.model.name,
         "signature": signature_text(s.model),
         "bindings": {k.name: v for k, v in sorted(s.bound.items())},
-        "symbols": symbols_of(s.model),
+        "symbols": s.symbols,
         "rows": [
             {
                 "depth": r.depth,
