@@ -219,3 +219,19 @@ def test_a_file_without_a_model_is_a_usage_error(tmp_path, capsys):
     assert main(["summary", str(spec)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "defines no model" in err
+
+
+@pytest.mark.parametrize("spec", _models(), ids=lambda p: p.stem)
+def test_the_rows_add_up_to_the_totals_at_every_depth(spec):
+    """Top-level rows (depth 0) and leaf rows (fully expanded) each sum to the totals: a shared
+    module applied again holds no weights, a tied weight is one row of minus its size."""
+    result = nndsl.check_file(spec)
+    model = result.program.models[0]
+    bound = {Sym(k): v for k, v in SIZES.items()}
+    flat = summarize(model, result.source, 0, bound)
+    deep = summarize(model, result.source, 99, bound)
+    leaves = [r for r in deep.rows if r.kind in ("layer", "op", "tensor", "sum", "tie")]
+    for rows in (flat.rows, leaves):
+        assert sum(r.params for r in rows) == model.param_count
+        assert sum(at(r.cost.total, bound) for r in rows) == at(flat.totals["macs"], bound)
+    assert sum(at(r.activation_bytes, bound) for r in leaves) == at(deep.totals["activation_bytes"], bound)

@@ -30,7 +30,7 @@ class Row(NamedTuple):
     """One line of the table; ``macs`` = ``matmul_macs`` + ``other_macs``, all of them symbolic."""
 
     depth: int
-    kind: str  # "layer", "op", "block", "residual", "repeat", "for", "param", "shared", "sum", "tensor"
+    kind: str  # "layer", "op", "tensor", "block", "residual", "sum", "repeat", "for", "param", "shared", "tie"
     name: str
     where: str  # line:col in the spec ("" for a residual's sum)
     output: str  # the output shape(s), as the checker writes them
@@ -76,6 +76,7 @@ class _Rows:
         self.source = source
         self.max_depth = max_depth
         self.rows: list[Row] = []
+        self.again = 0  # > 0 inside a shared module applied again: its weights are the first use's
 
     def graph(self, graph, depth: int, emit: bool, sums: _Sums) -> None:
         for node in graph.nodes:
@@ -112,6 +113,8 @@ class _Rows:
                 cost, kind, params = op_cost(node, self.model.types), "op", 0
             else:
                 cost, kind, params = ZERO, "tensor", node.own_params
+            if self.again:
+                params = 0
             size = self._size(node)
             sums.add(cost, size)
             sums.params += params
@@ -126,16 +129,17 @@ class _Rows:
         inner = _Sums()
         index = len(self.rows)
         expand = emit and depth < self.max_depth
+        again = getattr(node, "again", False)
+        self.again += again
         for graph in node.graphs:
             self.graph(graph, depth + 1, expand, inner)
+        self.again -= again
         size = self._size(node)
         if tag == "residual":
             sum_cost = Cost(other=numel(node.type))
             inner.add(sum_cost, size)
             if expand:
                 self.rows.append(Row(depth + 1, "sum", "+ (residual sum)", "", self._output(node), 0, sum_cost, size))
-        if getattr(node, "again", False):  # a shared module's weights count at its first use
-            inner.params = 0
         sums.merge(inner)
         if emit:
             row = Row(depth, kind, name, self._where(node), self._output(node), inner.params, inner.cost(), size)
@@ -218,6 +222,9 @@ def summarize(model: ModelIR, source, depth: int = 3, bound: Mapping[Sym, int] |
     visitor = _Rows(model, source, depth)
     sums = _Sums()
     visitor.graph(model.graph, 0, True, sums)
+    for tie in model.ties:  # the tied weight is counted at the layer it is taken from
+        line, col = source.line_col(tie.span.start)
+        visitor.rows.append(Row(0, "tie", tie.text, f"{line}:{col}", "(tied)", -tie.size, ZERO, 0))
     cost = sums.cost()
     inputs = Total()
     for t in model.input_types:
