@@ -171,10 +171,11 @@ def bindings_for(model: ModelIR, batch: int | None, input_type: TensorType | Non
             symbol = single_symbol(want)
             if symbol is not None and isinstance(got, int):
                 bound[symbol] = got
-    if batch is not None:
-        bound[Sym("N")] = batch
-    elif "N" in symbols_of(model):
-        bound.setdefault(Sym("N"), 1)  # torchinfo's and the usual batch when nothing says otherwise
+    if "N" in symbols_of(model):
+        if batch is not None:
+            bound[Sym("N")] = batch
+        else:
+            bound.setdefault(Sym("N"), 1)  # torchinfo's and the usual batch when nothing says otherwise
     return bound
 
 
