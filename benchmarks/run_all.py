@@ -129,6 +129,11 @@ def main() -> int:
     print("[4/7] ... GPT-2 small and ViT-B/16: check vs torch meta build + forward ...", flush=True)
     figures += bench_modern.run(rounds=5 if args.quick else 15)
 
+    import bench_summary
+
+    print("[4/7] ... nndsl summary vs torchinfo.summary: ResNet-50 and ViT-B/16, in process and cold ...", flush=True)
+    figures += bench_summary.run(rounds=3 if args.quick else 5, cold_rounds=2 if args.quick else 3)
+
     import bench_train
 
     print("[5/7] training: generated script vs tutorial loop vs compute floor, epochs on 60k images ...", flush=True)

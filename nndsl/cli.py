@@ -98,6 +98,24 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--line-width", type=int, default=120, metavar="N", help="break longer chains (default 120)")
     fmt.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     graph_command.add_parser(sub, _input_and_color)
+    summary = sub.add_parser(
+        "summary",
+        help="a model's layers with parameters, MACs and activation memory",
+        description="Summarise a spec's models: one row per layer, op and block (blocks collapsed below "
+        "--depth), output shapes, parameters, MACs and activation bytes, and totals; symbolic sizes "
+        "stay expressions and are evaluated at --batch / --input. See docs/summary.md.",
+    )
+    summary.add_argument("file", metavar="FILE", help="spec file (.nn); '-' reads standard input")
+    summary.add_argument("--model", metavar="NAME", help="summarise this model only (default: every model)")
+    summary.add_argument(
+        "--input",
+        dest="shape",
+        metavar="SHAPE",
+        help="a concrete input shape binding the symbols, e.g. '[8, 3, 224, 224]'",
+    )
+    summary.add_argument("--batch", type=int, metavar="N", help="the batch size N (default: 1, or --input's)")
+    summary.add_argument("--depth", type=int, default=3, metavar="K", help="expand blocks to depth K (default 3)")
+    summary.add_argument("--format", choices=("text", "json", "markdown"), default="text")
 
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
@@ -429,6 +447,12 @@ def _write_text(path: str, text: str) -> None:
         handle.write(text)
 
 
+def cmd_summary(args) -> int:
+    from nndsl.backends.summary_table import command
+
+    return command(args, _load_checked)
+
+
 def cmd_layers(args) -> int:
     from nndsl.check import signature
     from nndsl.layers import REGISTRY
@@ -497,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         "compile": cmd_compile,
         "export": cmd_export,
         "train": cmd_train,
+        "summary": cmd_summary,
         "layers": cmd_layers,
         "codes": cmd_codes,
         "fmt": cmd_fmt,
