@@ -306,8 +306,8 @@ OPERATOR_RULES: dict[str, OpRule] = {
     "matmul": _matmul,
     "scaled_dot_product_attention": _sdpa,
     **dict.fromkeys(
-        """add sub mul div eq ne lt le gt ge where masked_fill exp log sqrt rsqrt tanh sigmoid relu gelu
-        softmax log_softmax""".split(),
+        """add sub mul div floor_divide remainder pow neg bitwise_and bitwise_or bitwise_xor bitwise_not
+        eq ne lt le gt ge where masked_fill exp log sqrt rsqrt tanh sigmoid relu gelu softmax log_softmax""".split(),
         _op_per_output,
     ),
     "sum": _op_per_input,
