@@ -111,16 +111,17 @@ def test_exports_and_verifies_against_torch(inputs, call):
     assert verified.max_diff <= verified.limit
 
 
-def _compare(inputs: str, call: str, feeds: dict, sizes: dict) -> np.ndarray:
-    """Export ``call`` with varied fresh weights, run it in onnxruntime and the torch module on
-    ``feeds`` (random inputs where not given), assert that they agree; returns torch's output."""
+def _compare(inputs: str, call: str, feeds: dict, sizes: dict, spec: str | None = None) -> np.ndarray:
+    """Export ``call`` (or ``spec``) with varied fresh weights, run it in onnxruntime and the torch
+    module on ``feeds`` (random inputs where not given), assert that they agree; returns torch's
+    output."""
     import onnxruntime as ort
     import torch
 
     from nndsl.backends.onnx_export import export_model
     from nndsl.backends.torch_build import build_model, fresh_weights
 
-    result = nndsl.check_source(_spec(inputs, call), "<test>")
+    result = nndsl.check_source(spec or _spec(inputs, call), "<test>")
     assert result.ok, result.errors
     program, model = result.program, result.program.models[0]
     weights = varied(fresh_weights(program, model, 0))
@@ -228,3 +229,17 @@ def test_causal_target_masks_match_torch(inputs, call, length):
     upper = np.triu(np.ones((length, length), bool), 1)
     causal = upper if "bool[T, T]" in inputs else np.where(upper, -np.inf, 0).astype(np.float32)
     _compare(inputs, call, {"causal": causal}, {"N": 2, "T": length, "S": 4})
+
+
+def test_zoo_seq2seq_with_left_aligned_padding_matches_torch():
+    """The zoo's encoder-decoder end to end, with source padding at the end of rows (torch's
+    encoder then runs on a nested tensor; its decoder skips the padded positions)."""
+    from pathlib import Path
+
+    spec = (Path(__file__).resolve().parents[1] / "specs" / "zoo" / "transformer_seq2seq.nn").read_text()
+    rng = np.random.default_rng(5)
+    source = rng.integers(1, 1000, (3, 7))
+    source[0, 4:] = 0
+    source[2, 1:] = 0
+    target = rng.integers(1, 1000, (3, 5))
+    _compare("", "", {"source": source, "target": target}, {"N": 3, "S": 7, "T": 5}, spec=spec)
