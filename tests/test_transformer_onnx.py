@@ -111,7 +111,7 @@ def test_exports_and_verifies_against_torch(inputs, call):
     assert verified.max_diff <= verified.limit
 
 
-def _compare(inputs: str, call: str, feeds: dict, sizes: dict, spec: str | None = None) -> np.ndarray:
+def _compare(inputs: str, call: str, feeds: dict, sizes: dict, spec: str | None = None, opset: int = 0) -> np.ndarray:
     """Export ``call`` (or ``spec``) with varied fresh weights, run it in onnxruntime and the torch
     module on ``feeds`` (random inputs where not given), assert that they agree; returns torch's
     output."""
@@ -125,7 +125,7 @@ def _compare(inputs: str, call: str, feeds: dict, sizes: dict, spec: str | None 
     assert result.ok, result.errors
     program, model = result.program, result.program.models[0]
     weights = varied(fresh_weights(program, model, 0))
-    exported = export_model(program, model, weights)
+    exported = export_model(program, model, weights, **({"opset": opset} if opset else {}))
     feeds = {**random_inputs(model, sizes, seed=3), **feeds}
     session = ort.InferenceSession(exported.proto.SerializeToString(), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, feeds)
@@ -196,6 +196,18 @@ def test_float_masks_are_read_as_torchs_encoder_fast_path_reads_them(inputs, cal
     feeds = {"m": _sparse_float((6, 6), 2), "pad": _sparse_float((3, 6), 3)}
     given = {name: feeds[name] for name in ("m", "pad") if f" {name}: " in " " + inputs}
     _compare(inputs, call, given, {"N": 3, "S": 6})
+
+
+@pytest.mark.parametrize("opset", [17, 23])
+def test_masked_stacks_export_at_every_opset(opset):
+    """The graphs use no operator of a later opset: the nested-tensor condition (ReduceMin of
+    opset 17 takes its axes as an attribute), the decoder's two attentions."""
+    call = STACK + "(x, src_key_padding_mask=pad)"
+    _compare("x: [N, S, 8], pad: bool[N, S]", call, {"pad": ALIGNED}, {"N": 3, "S": 6}, opset=opset)
+    _compare("x: [N, S, 8], pad: bool[N, S]", call, {"pad": RAGGED}, {"N": 3, "S": 6}, opset=opset)
+    inputs, call = DECODER_STACK[1]
+    _, verified = export_and_verify(_spec(inputs, call), opset=opset)
+    assert verified.max_diff <= verified.limit
 
 
 CAUSAL = [
