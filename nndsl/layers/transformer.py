@@ -298,7 +298,8 @@ class TransformerEncoder(_Stack):
 
     Called with masks as torch's forward takes them: ``enc(x, mask=m, src_key_padding_mask=pad)``.
     torch's eval fast path (batch_first, ``enable_nested_tensor``, a padding mask) returns zeros at
-    padded positions; the emitted module is torch's own, so its values are torch's.
+    padded positions; the emitted module is torch's own, so its values are torch's, and the ONNX
+    export follows the same path where torch takes it (``_nested_path``).
     """
 
     params = (
