@@ -612,29 +612,69 @@ class TransformerEncoderLayer(Layer):
 
     @classmethod
     def to_onnx(cls, g, x, node, w):
-        from nndsl.layers.activation import _gelu
-
-        args = node.args
-        eps = args["layer_norm_eps"]
-
         given = layer_inputs(node, w, cls.tensor_inputs)
+        query = OnnxTensor(x, tuple(node.input.shape.dims))
+        return encoder_layer_onnx(g, query, node.args, w, given["src_key_padding_mask"], given["src_mask"])
 
-        def attention(h):  # the masks as given (is_causal is a hint that src_mask is causal)
-            query = OnnxTensor(h, tuple(node.input.shape.dims))
-            pad, mask = given["src_key_padding_mask"], given["src_mask"]
-            return attention_onnx(g, w, "self_attn.", args["nhead"], args["batch_first"], query, None, None, pad, mask)
 
-        def feed_forward(h):
-            h = _linear_onnx(g, h, w, "linear1.weight", "linear1.bias")
-            # torch's string activations: F.relu, or F.gelu (the exact, erf form)
-            h = g.op("Relu", [h]) if args["activation"] == "relu" else _gelu(g, h, {"approximate": "none"}, None)
-            return _linear_onnx(g, h, w, "linear2.weight", "linear2.bias")  # dropouts are off in eval mode
+# ---------------------------------------------------------------- ONNX: the transformer layers' blocks
 
-        def norm(h, name):
-            return layer_norm_onnx(g, h, w, (args["d_model"],), eps, prefix=name + ".")
 
-        if args["norm_first"]:
-            x = g.op("Add", [x, attention(norm(x, "norm1"))])
-            return g.op("Add", [x, feed_forward(norm(x, "norm2"))])
-        x = norm(g.op("Add", [x, attention(x)]), "norm1")
-        return norm(g.op("Add", [x, feed_forward(x)]), "norm2")
+def layer_fast_path(args: dict, rank: int) -> bool:
+    """Whether torch's TransformerEncoderLayer takes its inference fast path (eval mode, no
+    gradient): a batched input, batch_first, biases, an even number of heads (its activation is
+    relu or gelu and its two norms share one eps, always so here)."""
+    return rank == 3 and args["batch_first"] and args["bias"] and args["nhead"] % 2 == 0
+
+
+def fast_path_mask(g, mask: OnnxTensor | None) -> OnnxTensor | None:
+    """A mask as torch's encoder-layer fast path reads it: a float mask's non-zero entries are not
+    attended, whatever their value (its slow path adds them to the scores); a bool mask as is."""
+    if mask is None or mask.dtype == "bool":
+        return mask
+    flags = g.op("Not", [g.op("Equal", [mask.name, g.scalar(0.0)])])
+    return OnnxTensor(g.op("Cast", [flags], to=_ONNX_FLOAT), mask.dims, "bool")
+
+
+#: ONNX's element type number of float32 (TensorProto.FLOAT)
+_ONNX_FLOAT = 1
+
+
+def feed_forward_onnx(g, h: str, w, activation: str) -> str:
+    """``linear2(activation(linear1(h)))``: torch's string activations, F.relu or F.gelu (the
+    exact, erf form); the dropouts are off in eval mode."""
+    from nndsl.layers.activation import _gelu
+
+    h = _linear_onnx(g, h, w, "linear1.weight", "linear1.bias")
+    h = g.op("Relu", [h]) if activation == "relu" else _gelu(g, h, {"approximate": "none"}, None)
+    return _linear_onnx(g, h, w, "linear2.weight", "linear2.bias")
+
+
+def residual_blocks_onnx(g, x: str, w, args: dict, blocks) -> str:
+    """Each of ``blocks`` (norm name, function of the normalised or raw input) with its residual:
+    ``x + block(norm(x))`` with norm_first, ``norm(x + block(x))`` without."""
+    for name, block in blocks:
+
+        def norm(h, name=name):
+            return layer_norm_onnx(g, h, w, (args["d_model"],), args["layer_norm_eps"], prefix=name + ".")
+
+        x = g.op("Add", [x, block(norm(x))]) if args["norm_first"] else norm(g.op("Add", [x, block(x)]))
+    return x
+
+
+def encoder_layer_onnx(g, x: OnnxTensor, args: dict, w, pad: OnnxTensor | None, mask: OnnxTensor | None) -> str:
+    """TransformerEncoderLayer(x, src_mask=mask, src_key_padding_mask=pad) in eval mode, its
+    weights under ``w`` (``self_attn.in_proj_weight``, ``norm1.weight``...). The masks as given
+    (is_causal is a hint that src_mask is causal), read as torch's fast path reads them where it
+    takes it."""
+    if layer_fast_path(args, len(x.dims)):
+        pad, mask = fast_path_mask(g, pad), fast_path_mask(g, mask)
+
+    def attention(h):
+        query = OnnxTensor(h, x.dims)
+        return attention_onnx(g, w, "self_attn.", args["nhead"], args["batch_first"], query, None, None, pad, mask)
+
+    def feed_forward(h):
+        return feed_forward_onnx(g, h, w, args["activation"])
+
+    return residual_blocks_onnx(g, x.name, w, args, (("norm1", attention), ("norm2", feed_forward)))

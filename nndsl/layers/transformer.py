@@ -7,10 +7,19 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from nndsl.layers.attention import (
+    _ONNX_BOOL,
+    _ONNX_FLOAT,
+    OnnxTensor,
     TransformerEncoderLayer,
     _check_heads,
     _masks,
     _sequence,
+    attention_onnx,
+    encoder_layer_onnx,
+    feed_forward_onnx,
+    layer_fast_path,
+    layer_inputs,
+    residual_blocks_onnx,
 )
 from nndsl.layers.base import (
     BOOL,
@@ -134,16 +143,35 @@ class TransformerDecoderLayer(Layer):
         return 2 * attention + feed_forward + norms
 
     @classmethod
-    def onnx_unsupported(cls, node, opset):
-        return (
-            "TransformerDecoderLayer's cross-attention to the memory (a second input) and its masks "
-            "are not mapped to ONNX yet"
-        )
-
-    @classmethod
     def to_onnx(cls, g, x, node, w):
-        # never reached: onnx_unsupported refuses every use before an export starts
-        raise AssertionError(cls.dsl_name())
+        given = layer_inputs(node, w, cls.tensor_inputs)
+        return decoder_layer_onnx(g, OnnxTensor(x, tuple(node.input.shape.dims)), node.args, w, given)
+
+
+def decoder_layer_onnx(g, x: OnnxTensor, args: dict, w, given: dict) -> str:
+    """TransformerDecoderLayer(tgt, memory, ...) in eval mode, its weights under ``w``
+    (``self_attn.``, ``multihead_attn.``, ``norm1..3``, ``linear1/2``); ``given`` holds the memory
+    and the masks by forward name. The masks as given: torch's attention fast path (the
+    self-attention only, bool masks only) reads them alike, and ``*_is_causal`` are hints that the
+    masks given are causal."""
+    heads, batch_first = args["nhead"], args["batch_first"]
+    memory = given["memory"]
+
+    def self_attention(h):
+        query = OnnxTensor(h, x.dims)
+        pad, mask = given["tgt_key_padding_mask"], given["tgt_mask"]
+        return attention_onnx(g, w, "self_attn.", heads, batch_first, query, None, None, pad, mask)
+
+    def cross_attention(h):  # query from the target, key and value from the memory
+        query = OnnxTensor(h, x.dims)
+        pad, mask = given["memory_key_padding_mask"], given["memory_mask"]
+        return attention_onnx(g, w, "multihead_attn.", heads, batch_first, query, memory, memory, pad, mask)
+
+    def feed_forward(h):
+        return feed_forward_onnx(g, h, w, args["activation"])
+
+    blocks = (("norm1", self_attention), ("norm2", cross_attention), ("norm3", feed_forward))
+    return residual_blocks_onnx(g, x.name, w, args, blocks)
 
 
 # ---------------------------------------------------------------- stacks of a layer given as a value
@@ -198,7 +226,6 @@ class _Prefixed:
     def __init__(self, weights, prefix: str):
         self.weights = weights
         self.prefix = prefix
-        self.inputs: dict = {}  # an exported stack is unmasked: its layers get no extra inputs
 
     def key(self, name: str) -> str:
         return self.weights.key(self.prefix + name)
@@ -251,13 +278,17 @@ class _Stack(Layer):
         return {name: bool(value) for name, value in forward.items()}
 
     @classmethod
-    def onnx_unsupported(cls, node, opset):
-        return f"{cls.dsl_name()} (a stack of a layer given as an argument) is not mapped to ONNX yet"
-
-    @classmethod
-    def to_onnx(cls, g, x, node, w):
-        # never reached: onnx_unsupported refuses every use before an export starts
-        raise AssertionError(cls.dsl_name())
+    def _stack_onnx(cls, g, x: str, node, w, layer, after=None) -> str:
+        """``layer(g, x, weights)`` for each copy on its weights ``layers.<i>.``, ``after`` on the
+        result where given, then the norm."""
+        for index in range(node.args["num_layers"]):
+            x = layer(g, x, _Prefixed(w, f"layers.{index}."))
+        if after is not None:
+            x = after(x)
+        norm = node.args["norm"]
+        if norm is not None:
+            x = norm.layer.to_onnx(g, x, node._replace(layer=norm.layer, args=norm.arguments), _Prefixed(w, "norm."))
+        return x
 
 
 @register
@@ -267,7 +298,8 @@ class TransformerEncoder(_Stack):
 
     Called with masks as torch's forward takes them: ``enc(x, mask=m, src_key_padding_mask=pad)``.
     torch's eval fast path (batch_first, ``enable_nested_tensor``, a padding mask) returns zeros at
-    padded positions; the emitted module is torch's own, so its values are torch's.
+    padded positions; the emitted module is torch's own, so its values are torch's, and the ONNX
+    export follows the same path where torch takes it (``_nested_path``).
     """
 
     params = (
@@ -315,21 +347,58 @@ class TransformerEncoder(_Stack):
         return [assign(dst, Call(f"self.{attr}", (Code(src),), tuple(keywords)))]
 
     @classmethod
-    def onnx_unsupported(cls, node, opset):
-        if node.extra or node.forward:
-            return "the ONNX mapping covers the unmasked encoder only; mask and src_key_padding_mask are not mapped yet"
-        return None
+    def to_onnx(cls, g, x, node, w):
+        # each copy is the encoder layer's own mapping; torch's nested-tensor path is followed
+        # where it can take it (_nested_path)
+        args = node.args["encoder_layer"].arguments
+        dims = tuple(node.input.shape.dims)
+        given = layer_inputs(node, w, cls.tensor_inputs)
+        pad, mask = given["src_key_padding_mask"], given["mask"]
+        padded = None
+        if pad is not None and mask is None and cls._nested_possible(node.args, len(dims)):
+            pad, padded = _nested_path(g, pad, node.args["mask_check"])
+
+        def layer(g, h, weights):
+            return encoder_layer_onnx(g, OnnxTensor(h, dims), args, weights, pad, mask)
+
+        def zero_padded(h):  # the positions the nested tensor left out are zeros, before the norm
+            return g.op("Where", [padded, g.scalar(0.0), h])
+
+        return cls._stack_onnx(g, x, node, w, layer, None if padded is None else zero_padded)
 
     @classmethod
-    def to_onnx(cls, g, x, node, w):
-        # each copy is the encoder layer's own mapping on its weights, ``layers.<i>.``
-        inner, norm = node.args["encoder_layer"], node.args["norm"]
-        for index in range(node.args["num_layers"]):
-            layer_node = node._replace(layer=inner.layer, args=inner.arguments)
-            x = inner.layer.to_onnx(g, x, layer_node, _Prefixed(w, f"layers.{index}."))
-        if norm is not None:
-            x = norm.layer.to_onnx(g, x, node._replace(layer=norm.layer, args=norm.arguments), _Prefixed(w, "norm."))
-        return x
+    def _nested_possible(cls, args: dict, rank: int) -> bool:
+        """torch's conditions (besides the masks' values) for running the layers on a nested tensor
+        in eval mode: enable_nested_tensor and a layer whose own fast path applies, not norm_first."""
+        layer_args = args["encoder_layer"].arguments
+        return args["enable_nested_tensor"] and not layer_args["norm_first"] and layer_fast_path(layer_args, rank)
+
+
+def _nested_path(g, pad: OnnxTensor, mask_check: bool) -> tuple[OnnxTensor, str]:
+    """torch's TransformerEncoder given only a [N, S] padding mask, on its fast path: the keys kept
+    are the mask's zeros (False); torch packs the first ``count`` positions of each row into a
+    nested tensor (with mask_check, only where every row keeps a prefix, else the layers see the
+    mask), runs the layers on it, and pads the result with zeros. Returns the padding mask the
+    layers read (a "bool" 0/1 tensor) and the [N, S, 1] condition under which an output is zero."""
+    keep = g.op("Equal", [pad.name, g.scalar(0.0)])  # a bool mask is 0 and 1 here: kept where 0
+    count = g.reduce("ReduceSum", g.op("Cast", [keep], to=_ONNX_INT64), [1], True)  # [N, 1]
+    length = g.op("Gather", [g.op("Shape", [pad.name]), g.const(1)])
+    positions = g.op("Range", [g.const(0), length, g.const(1)])
+    prefix = g.op("Less", [positions, count])  # [N, S]: the positions the nested tensor holds
+    if mask_check:  # torch checks that every row keeps a prefix (left-aligned)
+        same = g.op("Cast", [g.op("Equal", [keep, prefix])], to=_ONNX_INT64)
+        aligned = g.op("Cast", [g.reduce("ReduceMin", same, (0, 1), False)], to=_ONNX_BOOL)
+        # (onnxruntime has no Where of bools)
+        kept = g.op("Or", [g.op("And", [aligned, prefix]), g.op("And", [g.op("Not", [aligned]), keep])])
+        zeroed = g.op("And", [aligned, g.op("Not", [prefix])])
+    else:
+        kept, zeroed = prefix, g.op("Not", [prefix])
+    masked = g.op("Cast", [g.op("Not", [kept])], to=_ONNX_FLOAT)
+    return OnnxTensor(masked, pad.dims, "bool"), g.unsqueeze(zeroed, [2])
+
+
+#: ONNX's element type number of int64 (TensorProto.INT64)
+_ONNX_INT64 = 7
 
 
 @register
@@ -370,3 +439,15 @@ class TransformerDecoder(_Stack):
         return cls._normed(args, x, ctx)
 
     forward_call = TransformerDecoderLayer.forward_call
+
+    @classmethod
+    def to_onnx(cls, g, x, node, w):
+        # the memory and the masks go to every copy (torch's TransformerDecoder has no fast path)
+        args = node.args["decoder_layer"].arguments
+        dims = tuple(node.input.shape.dims)
+        given = layer_inputs(node, w, cls.tensor_inputs)
+
+        def layer(g, h, weights):
+            return decoder_layer_onnx(g, OnnxTensor(h, dims), args, weights, given)
+
+        return cls._stack_onnx(g, x, node, w, layer)
