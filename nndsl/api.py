@@ -12,6 +12,7 @@ from nndsl.ir import Program
 from nndsl.shapes import TensorType
 from nndsl.source import Source
 from nndsl.suggest import close_matches
+from nndsl.suppression import apply_inline
 
 
 class Result:
@@ -97,7 +98,7 @@ def _check_source(text: str, name: str, input: str | TensorType | None) -> Resul
         return Result(source, None, sink.items)
     program = _check.check(module, source, sink, bare_input)
     ordered = sorted(sink.items, key=lambda d: (d.source is not source, d.span.start))
-    return Result(source, program, ordered)
+    return Result(source, program, apply_inline(ordered, source))
 
 
 def check_file(path: str | os.PathLike, input: str | TensorType | None = None) -> Result:
