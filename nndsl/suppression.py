@@ -46,7 +46,8 @@ def directives(source: Source) -> list[Directive]:
         directive = _DIRECTIVE.search(match.group())
         if directive is None:
             continue
-        span = Span(match.start(), match.start() + directive.end())
+        hash_at = match.group().rfind("#", 0, directive.start())  # its own '#' in a comment of several
+        span = Span(match.start() + hash_at, match.start() + directive.end())
         codes, problem = _directive_codes(directive.group(1))
         found.append(Directive(source.line_col(span.start)[0], span, codes, problem))
     return found
