@@ -349,3 +349,78 @@ def test_a_suppressed_warning_leaves_check_and_compile(capsys, tmp_path):
     assert code == 0 and "W301" not in out + err and "M: [N, H, W] -> [N, 10]" in out
     code, out, err = run(capsys, "compile", spec, "-o", tmp_path / "w.py")
     assert code == 0 and "W301" not in err
+
+
+# ---------------------------------------------------------------- the JSON output's schema
+
+
+def check_schema() -> dict:
+    """The schema as the installed package ships it."""
+    from importlib.resources import files
+
+    return json.loads((files("nndsl") / "schemas" / "check.schema.json").read_text(encoding="utf-8"))
+
+
+def validate_report(text: str) -> dict:
+    report = json.loads(text)
+    jsonschema.Draft202012Validator(check_schema()).validate(report)
+    return report
+
+
+def test_the_check_schema_is_a_2020_12_schema():
+    schema = check_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_the_json_of_every_spec_fits_the_schema(capsys):
+    code, out, _ = run(capsys, "check", "--format", "json", *map(relative, ALL_SPECS))
+    assert code == 1
+    report = validate_report(out)
+    files = report["files"]
+    assert len(files) == len(ALL_SPECS) and not all(f["ok"] for f in files)
+    # the schema has met every kind of value: imported layers, learned tensors, every severity
+    layers = [layer for f in files for m in f["models"] for layer in m["layers"]]
+    assert any(layer["span"] is None for layer in layers) and any(layer["module"] is None for layer in layers)
+    assert any(m["tensors"] for f in files for m in f["models"])
+    assert any(not m["complete"] for f in files for m in f["models"])
+    assert any(d["labels"] for f in files for d in f["diagnostics"])
+
+
+def test_the_json_of_odd_runs_fits_the_schema(capsys, tmp_path, monkeypatch):
+    import io
+
+    spec = tmp_path / "odd.nn"
+    spec.write_text(
+        "model M(x: [N, 4]) {\n    s = Parameter([4], init='constant', value=-1e400)\n    return x * s -> Linear(4, 2)\n}\n"
+    )
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"Linear(784, 10) -> ReLU -> Linear(11, 2)")))
+    code, out, _ = run(capsys, "check", "--format", "json", spec, "-", "specs/missing.nn", "--warnings-as-errors")
+    assert code == 2
+    odd, stdin, missing = validate_report(out)["files"]
+    assert odd["models"][0]["tensors"][0]["init_args"] == {"value": "-inf"}
+    assert stdin["models"][0]["input"]["shape"][0] == "*" and stdin["diagnostics"][0]["severity"] == "error"
+    assert missing["io_error"] == "specs/missing.nn: no such file"
+    code, out, _ = run(capsys, "check", "--format", "json", "--input", "[N, 1, 28, 28]", "specs/xor.nn")
+    validate_report(out)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r.pop("summary"),
+        lambda r: r.update(version=2),
+        lambda r: r["files"][0]["diagnostics"][0].update(severity="fatal"),
+        lambda r: r["files"][0]["diagnostics"][0].update(code="E21"),
+        lambda r: r["files"][0]["diagnostics"][0]["span"].update(line=0),
+        lambda r: r["files"][0]["models"][0]["layers"][0]["output"].update(shape=[1.5]),
+        lambda r: r["files"][0]["models"][0]["layers"][0].update(extra=1),
+        lambda r: r["files"][0].update(io_error="cannot read"),  # an unreadable file has no models
+    ],
+)
+def test_the_schema_rejects_what_the_documentation_rules_out(capsys, change):
+    _, out, _ = run(capsys, "check", "--format", "json", "specs/bad/mlp_mismatch.nn")
+    report = validate_report(out)
+    change(report)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(check_schema()).validate(report)
