@@ -67,40 +67,40 @@ def _directive_codes(bracketed: str | None) -> tuple[tuple[str, ...], str | None
     return codes, None
 
 
-def apply_inline(diagnostics: list[Diagnostic], source: Source) -> list[Diagnostic]:
+def apply_inline(diagnostics: list[Diagnostic], source: Source, unchecked: list[Span] = ()) -> list[Diagnostic]:
     """``diagnostics`` without those an inline comment hides, plus W310 for each comment of
-    ``source`` that is malformed or, when the check found no error, hides nothing. (With an
-    error the check may have stopped before the warning a comment is there for.)"""
-    by_source: dict[int, tuple[Source, dict[int, list[Directive]]]] = {}
+    ``source`` that is malformed or, when the check found no error, hides nothing (outside the
+    ``unchecked`` spans: blocks no model of the file uses, checked where another file does).
+    With an error the check may have stopped before the warning a comment is there for."""
+    tables: dict[Source, dict[int, list[Directive]]] = {}  # a Source hashes by identity
 
-    def lines_of(src: Source) -> dict[int, list[Directive]]:
-        if id(src) not in by_source:
-            table: dict[int, list[Directive]] = {}
-            for d in directives(src):
-                table.setdefault(d.line, []).append(d)
-            by_source[id(src)] = (src, table)
-        return by_source[id(src)][1]
+    def on_line(src: Source, line: int) -> list[Directive]:
+        if src not in tables:
+            tables[src] = {}
+            for directive in directives(src):
+                tables[src].setdefault(directive.line, []).append(directive)
+        return tables[src].get(line, [])
 
-    main = lines_of(source)
-    if not main and all(d.source is source for d in diagnostics):
+    own = directives(source)
+    if not own and all(d.source is source for d in diagnostics):
         return diagnostics  # the usual case: no comment to honour
-    used: set[tuple[int, int, str]] = set()  # (source id, directive start, code)
+    used: set[tuple[Source, int, str]] = set()  # (source, directive start, code)
     kept = []
     for diag in diagnostics:
         hidden = False
         if diag.severity is not Severity.ERROR:
-            for directive in lines_of(diag.source).get(diag.line_col[0], ()):
+            for directive in on_line(diag.source, diag.line_col[0]):
                 if directive.problem is None and diag.code in directive.codes:
-                    used.add((id(diag.source), directive.span.start, diag.code))
+                    used.add((diag.source, directive.span.start, diag.code))
                     hidden = True
         if not hidden:
             kept.append(diag)
     has_errors = any(d.severity is Severity.ERROR for d in diagnostics)
-    for directive in (d for line in main.values() for d in line):
+    for directive in own:
         if directive.problem is not None:
             kept.append(_unused(source, directive, directive.problem))
-        elif not has_errors:
-            idle = [c for c in directive.codes if (id(source), directive.span.start, c) not in used]
+        elif not has_errors and not any(s.start <= directive.span.start < s.end for s in unchecked):
+            idle = [c for c in directive.codes if (source, directive.span.start, c) not in used]
             if idle:
                 what = ", ".join(idle)
                 kept.append(_unused(source, directive, f"suppression of {what} hides nothing on this line"))

@@ -424,3 +424,19 @@ def test_the_schema_rejects_what_the_documentation_rules_out(capsys, change):
     change(report)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(check_schema()).validate(report)
+
+
+def test_a_suppression_in_a_block_counts_where_a_model_checks_the_block(tmp_path):
+    (tmp_path / "blocks.nn").write_text(
+        'from "more.nn" import Other\nblock B(x: [N, C]) {\n    spare = x -> ReLU  # nndsl: ignore[W305]\n    return x -> Tanh\n}\n'
+    )
+    (tmp_path / "more.nn").write_text("block Other(x: [N, C]) {\n    x -> ReLU\n}\n")
+    (tmp_path / "m.nn").write_text('from "blocks.nn" import B\nmodel M(x: [N, 4]) {\n    B -> Linear(4, 2)\n}\n')
+    assert nndsl.check_file(tmp_path / "m.nn").diagnostics == []  # the block's W305 is hidden
+    # alone, a file of blocks checks none of them: its suppressions cannot be judged there
+    assert nndsl.check_file(tmp_path / "blocks.nn").diagnostics == []
+    unused = (
+        "model M(x: [N, 4]) {\n    Linear(4, 2)\n}\nblock B(x: [N, C]) {\n    x -> ReLU  # nndsl: ignore[W301]\n}\n"
+    )
+    assert check(unused) == ["4:7 W305"]  # B is never used, so never checked
+    assert check(unused.replace("Linear(4, 2)", "B -> Linear(4, 2)")) == ["5:16 W310"]
