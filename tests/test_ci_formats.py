@@ -440,3 +440,11 @@ def test_a_suppression_in_a_block_counts_where_a_model_checks_the_block(tmp_path
     )
     assert check(unused) == ["4:7 W305"]  # B is never used, so never checked
     assert check(unused.replace("Linear(4, 2)", "B -> Linear(4, 2)")) == ["5:16 W310"]
+
+
+def test_the_sarif_schema_copy_is_unchanged():
+    import hashlib
+
+    notice = (Path(__file__).parent / "data" / "sarif-schema-2.1.0.NOTICE.md").read_text()
+    digest = hashlib.sha256((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_bytes()).hexdigest()
+    assert f"SHA-256: {digest}" in notice
