@@ -13,6 +13,7 @@ prefixes); for a code both name, the longer (more specific) prefix decides, ``--
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from nndsl.diagnostics import CATALOGUE, Diagnostic, Severity, Span
@@ -22,7 +23,6 @@ from nndsl.source import Source
 _DIRECTIVE = re.compile(r"nndsl:[ \t]*ignore\b(\[[^\]\n]*\]?)?")
 #: comments, and the strings they may not start inside (as the grammar's COMMENT and STRING)
 _COMMENT_OR_STRING = re.compile(r"""#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""")
-_CODE = re.compile(r"[EWN]\d{3}")
 SUPPRESSION_EXAMPLE = "# nndsl: ignore[W305]"
 
 
@@ -67,7 +67,7 @@ def _directive_codes(bracketed: str | None) -> tuple[tuple[str, ...], str | None
     return codes, None
 
 
-def apply_inline(diagnostics: list[Diagnostic], source: Source, unchecked: list[Span] = ()) -> list[Diagnostic]:
+def apply_inline(diagnostics: list[Diagnostic], source: Source, unchecked: Sequence[Span] = ()) -> list[Diagnostic]:
     """``diagnostics`` without those an inline comment hides, plus W310 for each comment of
     ``source`` that is malformed or, when the check found no error, hides nothing (outside the
     ``unchecked`` spans: blocks no model of the file uses, checked where another file does).
