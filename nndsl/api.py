@@ -5,13 +5,15 @@ from __future__ import annotations
 import gc
 import os
 
+from nndsl import ast
 from nndsl import check as _check
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET
-from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, render_text
+from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, Span, render_text
 from nndsl.ir import Program
 from nndsl.shapes import TensorType
 from nndsl.source import Source
 from nndsl.suggest import close_matches
+from nndsl.suppression import apply_inline
 
 
 class Result:
@@ -97,7 +99,17 @@ def _check_source(text: str, name: str, input: str | TensorType | None) -> Resul
         return Result(source, None, sink.items)
     program = _check.check(module, source, sink, bare_input)
     ordered = sorted(sink.items, key=lambda d: (d.source is not source, d.span.start))
-    return Result(source, program, ordered)
+    return Result(source, program, apply_inline(ordered, source, _unchecked_blocks(module, ordered)))
+
+
+def _unchecked_blocks(module: ast.Module, diagnostics: list[Diagnostic]) -> list[Span]:
+    """The spans of the file's blocks no model of it checked: all of a file of blocks alone,
+    else those reported never used (W305 at the name); a suppression in them cannot be judged."""
+    blocks = [item for item in module.items if isinstance(item, ast.Block)]
+    if not any(isinstance(item, (ast.Model, ast.Assign)) for item in module.items):
+        return [b.span for b in blocks]
+    unused = {d.span for d in diagnostics if d.code == "W305"}
+    return [b.span for b in blocks if b.name.span in unused]
 
 
 def check_file(path: str | os.PathLike, input: str | TensorType | None = None) -> Result:

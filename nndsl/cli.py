@@ -36,9 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--input", metavar="SHAPE", help="input shape of a bare chain, e.g. '[N, 1, 28, 28]'")
     check.add_argument(
         "--format",
-        choices=("text", "short", "json"),
+        choices=("text", "short", "json", "github", "sarif"),
         default="text",
-        help="text: full diagnostics (default); short: file:line:col lines; json: see docs/json-schema.md",
+        help="text: full diagnostics (default); short: file:line:col lines; json: see docs/json-schema.md; "
+        "github: GitHub Actions annotations; sarif: SARIF 2.1.0 for code scanning (docs/ci.md)",
+    )
+    check.add_argument(
+        "--select",
+        metavar="CODES",
+        help="report only these warnings and notes: codes or prefixes, comma-separated (W3 is every W3xx)",
+    )
+    check.add_argument("--ignore", metavar="CODES", help="do not report these warnings and notes (same form)")
+    check.add_argument(
+        "--warnings-as-errors", action="store_true", help="report warnings as errors (exit 1 when there are any)"
     )
     check.add_argument("--shapes", action="store_true", help="print the shape after every layer")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -218,11 +228,31 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _codes(args) -> bool:
+    """Parse --select and --ignore in place; False, with a one-line message, for a code no
+    diagnostic has or an error's code (errors cannot be left out)."""
+    from nndsl.suppression import parse_codes
+
+    for option in ("select", "ignore"):
+        text = getattr(args, option)
+        try:
+            setattr(args, option, None if text is None else parse_codes(text))
+        except ValueError as exc:
+            print(f"nndsl check: error: --{option}: {exc}", file=sys.stderr)
+            return False
+    return True
+
+
 def cmd_check(args) -> int:
+    if not _codes(args):
+        return EXIT_USAGE
+    from nndsl.backends import ci_formats
+
     summary = target("summary").load()
     color = _use_color(args.color, sys.stdout)
     status = EXIT_OK
     files_json = []
+    reported, io_errors = [], []  # SARIF: one log of the whole run
     total_errors = total_warnings = 0
     for path in args.files:
         result, problem = _load(path, args.input)
@@ -230,9 +260,14 @@ def cmd_check(args) -> int:
             status = EXIT_USAGE
             if args.format == "json":
                 files_json.append(summary.io_error_json(path, problem))
+            elif args.format == "sarif":
+                io_errors.append(problem)
+            elif args.format == "github":
+                print(ci_formats.github_io_error(problem))
             else:
                 print(f"error: {problem}", file=sys.stderr)
             continue
+        result = _chosen(result, args)
         errors, warnings = _counts(result.diagnostics)
         total_errors += errors
         total_warnings += warnings
@@ -240,6 +275,13 @@ def cmd_check(args) -> int:
             status = EXIT_ERRORS
         if args.format == "json":
             files_json.append(summary.file_json(path, result))
+            continue
+        if args.format == "sarif":
+            reported += result.diagnostics
+            continue
+        if args.format == "github":
+            for diag in result.diagnostics:
+                print(ci_formats.github_annotation(diag))
             continue
         if result.diagnostics:
             print(_render(result.diagnostics, args.format, color))
@@ -250,6 +292,8 @@ def cmd_check(args) -> int:
                 print(line)
     if args.format == "json":
         print(summary.report_json(files_json, total_errors, total_warnings))
+    elif args.format == "sarif":
+        print(ci_formats.sarif_text(reported, io_errors))
     elif args.format == "text" and (total_errors or total_warnings):
         print(
             f"{_plural(total_errors, 'error')}, {_plural(total_warnings, 'warning')} "
@@ -257,6 +301,15 @@ def cmd_check(args) -> int:
             file=sys.stderr,
         )
     return status
+
+
+def _chosen(result, args):
+    """The result with the diagnostics --select, --ignore and --warnings-as-errors leave."""
+    from nndsl.api import Result
+    from nndsl.suppression import choose
+
+    chosen = choose(result.diagnostics, args.select, args.ignore or (), args.warnings_as_errors)
+    return Result(result.source, result.program, chosen)
 
 
 def _load_checked(path: str, input_shape, color: str, consequence: str):

@@ -70,6 +70,7 @@ CATALOGUE: dict[str, str] = {
     "W306": "view of reordered memory that torch may refuse, depending on symbolic sizes",
     "W308": "Squeeze of a symbolic size: kept, as torch keeps every size but 1",
     "W309": "configuration torch refuses in training mode only (a train section refuses it)",
+    "W310": "suppression comment that hides nothing, or that names an unknown code or an error",
     "E501": "invalid train section or setting",
     "E502": "unknown loss, optimizer, schedule, data source or initialisation",
     "E503": "train section without a model it can train",
