@@ -153,3 +153,23 @@ def test_a_counted_repetition_exports_to_onnx_as_torch_computes_it():
 
     exported, verified = export_and_verify(COUNTED)
     assert verified.cases and verified.max_diff <= verified.limit
+
+
+def test_a_counted_repetition_given_as_a_sub_network_argument_keeps_its_keys():
+    torch = pytest.importorskip("torch")
+    from nndsl.backends.torch_module import class_names, load_module
+
+    text = (
+        "block Inner(x: [N, C], body) {\n    body -> ReLU\n}\n"
+        "block Outer(x: [N, C], n) {\n    Inner(Linear(C, C) * n)\n}\n"
+        "model M(a: [N, 8]) {\n    a -> Outer(3) -> Outer(2)\n}\n"
+    )
+    source = _emitted(text)
+    assert source.count("class Outer") == 1 and "for _ in range(n)" in source
+    program = nndsl.check_source(text, "spec.nn").program
+    model = program.complete_models[0]
+    module = load_module(program)[class_names(program)["M"]]()
+    prefixes = lower(program).prefixes
+    assert {k.rsplit(".", 1)[0] for k in module.state_dict()} == {prefixes[n.id] for n in model.layers if n.params}
+    assert len(module.outer1.inner.body) == 3 and len(module.outer2.inner.body) == 2
+    assert module(torch.randn(2, 8)).shape == (2, 8)
