@@ -169,7 +169,12 @@ class Attributes:
             self.params.setdefault(name, []).append(self.names.take(wanted))
         #: the modules the spec named, by node id: their names, taken before any kind's
         self.named: dict[int, str] = {}
+        spec_names = [name for _, name, _ in self.wanted_names]
+        numbers: dict[str, int] = {}
         for node_id, name, kind in self.wanted_names:
+            if spec_names.count(name) > 1:  # a loop's copies of one named module: ``f1``, ``f2``
+                numbers[name] = numbers.get(name, 0) + 1
+                name = f"{name}{'_' if name[-1].isdigit() else ''}{numbers[name]}"
             if _free_attribute(name, self.names.taken):
                 self.names.taken.add(name)
                 self.named[node_id] = name

@@ -173,3 +173,10 @@ def test_a_counted_repetition_given_as_a_sub_network_argument_keeps_its_keys():
     assert {k.rsplit(".", 1)[0] for k in module.state_dict()} == {prefixes[n.id] for n in model.layers if n.params}
     assert len(module.outer1.inner.body) == 3 and len(module.outer2.inner.body) == 2
     assert module(torch.randn(2, 8)).shape == (2, 8)
+
+
+def test_a_named_module_a_loop_builds_twice_is_numbered():
+    text = (
+        "model M(a: [N, 8]) {\n    x = a\n    for i in range(2) {\n        f = Linear(8, 8)\n        x -> f\n    }\n}\n"
+    )
+    assert sorted(_state_prefixes(text)) == ["f1", "f2"]
