@@ -222,6 +222,9 @@ class SeqNode(NamedTuple):
     name: str | None = None  # a shared module's name in the spec (a repetition's, applied once)
     group: int = 0  # a shared module's number, the same for each of its uses
     again: bool = False  # a later use of a shared module: its weights are the first use's
+    times: int = 0  # a repetition's count
+    #: inside a block: a repetition's count as an expression of the block's parameters (``layers``)
+    times_source: Expr | None = None
 
     tag = "seq"
     own_params = 0

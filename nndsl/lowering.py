@@ -169,7 +169,12 @@ class Attributes:
             self.params.setdefault(name, []).append(self.names.take(wanted))
         #: the modules the spec named, by node id: their names, taken before any kind's
         self.named: dict[int, str] = {}
+        spec_names = [name for _, name, _ in self.wanted_names]
+        numbers: dict[str, int] = {}
         for node_id, name, kind in self.wanted_names:
+            if spec_names.count(name) > 1:  # a loop's copies of one named module: ``f1``, ``f2``
+                numbers[name] = numbers.get(name, 0) + 1
+                name = f"{name}{'_' if name[-1].isdigit() else ''}{numbers[name]}"
             if _free_attribute(name, self.names.taken):
                 self.names.taken.add(name)
                 self.named[node_id] = name
@@ -478,6 +483,29 @@ def _is_param(graph: Graph | None) -> bool:
     )
 
 
+def counted(node, of: Mapping[int, BlockClass]) -> bool:
+    """A repetition in a block whose count the spec wrote from the block's parameters
+    (``Layer(C, C) * layers``), each time the same one module (a layer, or a block without
+    sub-network arguments) built alike: its class loops over the count, which its uses may differ
+    in (``*(nn.Linear(C, C) for _ in range(layers))``)."""
+    if node.tag != "seq" or node.kind != "repeat" or node.times_source is None:
+        return False
+    units = node.body.nodes
+    if not free_names(node.times_source) or len(units) != node.times or not pure(node.body):
+        return False
+    first = units[0]
+    if not (first.tag == "layer" or (first.tag == "block" and not sub_networks(first))):
+        return False
+    shape = _unit(first, of)
+    return all(_unit(unit, of) == shape for unit in units[1:])
+
+
+def _unit(node, of: Mapping[int, BlockClass]) -> tuple:
+    """One module of a repetition as a class sees it: its structure and its arguments."""
+    graph = Graph(tuple(node.reads), (node,), tuple(node.writes))
+    return _Structure(of).of(graph), tuple((typed(w), typed(v)) for _, w, v in _slots(graph, of))
+
+
 class _Structure:
     """What makes two uses of a block one class: nodes, data flow, layer classes, the arguments
     written, as a hashable tree. Values are numbered in order of appearance, so that uses numbered
@@ -538,7 +566,10 @@ class _Structure:
                 optional = typed(node.residual_if) if node.residual_if else None  # `active` may differ per use
                 parts.append(("R", optional, body, shortcut, rel([node.input]), rel([node.output])))
             elif node.tag == "seq":
-                inner = node.param if node.kind == "param" else self._graph(node.body, rel, shortcuts)
+                if counted(node, self.classes):  # one module and the count's expression, the count aside
+                    inner = ("counted", _unit(node.body.nodes[0], self.classes)[0], typed(node.times_source))
+                else:
+                    inner = node.param if node.kind == "param" else self._graph(node.body, rel, shortcuts)
                 shared = (node.name, node.again) if node.kind == "shared" else None  # which uses share a module
                 parts.append(("S", node.kind, inner, rel([node.input]), rel([node.output]), shared))
         return (tuple(parts), rel(graph.outputs))
@@ -580,6 +611,9 @@ def _slots(graph: Graph, of: Mapping[int, BlockClass], path: tuple = ()) -> list
             out += _slots(node.body, of, (*here, "body"))
             if node.shortcut is not None and not node.shortcut_param:
                 out += _slots(node.shortcut, of, (*here, "shortcut"))
+        elif node.tag == "seq" and counted(node, of):  # the first module's arguments, and the count
+            out += _slots(Graph((), node.body.nodes[:1], ()), of, (*here, "body"))
+            out.append(((here, "times"), node.times_source, node.times))
         elif node.tag == "seq" and node.kind != "param":
             out += _slots(node.body, of, (*here, "body"))
     return out
@@ -744,7 +778,15 @@ class _HandedOn(NamedTuple):
     param: str  # the enclosing class's own sub-network parameter, passed on as it is
 
 
-_Built = Union[_Layer, _Block, _Sequential, _SubClass, _HandedOn]
+class _Counted(NamedTuple):
+    """A repetition whose count each use gives (``counted``): its first module, built as many
+    times as the use's repetition holds modules."""
+
+    owner: tuple
+    unit: Union[_Layer, _Block]
+
+
+_Built = Union[_Layer, _Block, _Sequential, _SubClass, _HandedOn, _Counted]
 
 
 class Layout:
@@ -902,6 +944,8 @@ class Layout:
                 if isinstance(node.args.get(name), SubNetwork) and name in subs:
                     given[name] = self.module_of(subs[name].body, (*path, "sub", name))
             return _Block(path, given)
+        if counted(node, self.grouping):
+            return _Sequential(path, (_Counted(path, self.construct(node.body.nodes[0], (*path, "body", 0))),))
         elements: list[_Built] = []
         for i, inner in enumerate(node.body.nodes):
             built = self.construct(inner, (*path, "body", i))
@@ -958,8 +1002,11 @@ class _Tree:
                 held.update({name: f"{key}.{attr}" for name, attr in built.layout.holds.items()})
             return
         if isinstance(built, _Sequential):
-            for index, element in enumerate(built.elements):
-                self.construct(element, graph, f"{key}.{index}", held)
+            index = 0
+            for element in built.elements:
+                for each in _expanded(element, graph):
+                    self.construct(each, graph, f"{key}.{index}", held)
+                    index += 1
             return
         node = node_at(graph, built.path)
         if node is None:  # a conditional shortcut this use does not have
@@ -1006,6 +1053,18 @@ class _Tree:
         for built, use in zip(layers_of(first.body), layers_of(again.body)):
             if built.id in self.prefixes:
                 self.prefixes[use.id] = self.prefixes[built.id]
+
+
+def _expanded(built: _Built, graph: Graph) -> list[_Built]:
+    """An element of an nn.Sequential in one use: a counted repetition's modules, one per module
+    the use's repetition holds; any other element as it is."""
+    if not isinstance(built, _Counted):
+        return [built]
+    owner = node_at(graph, built.owner)
+    if owner is None:
+        return []
+    here = len(built.owner) + 1  # the unit's path: the owner's, "body", its index
+    return [built.unit._replace(path=(*built.unit.path[:here], i)) for i in range(len(owner.body.nodes))]
 
 
 def model_layout(grouping: Grouping, graph: Graph) -> Layout:

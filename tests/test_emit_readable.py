@@ -88,3 +88,95 @@ def test_a_float_literal_reads_back_as_the_same_float(value):
     assert type(eval(text)) is float and eval(text) == value and str(eval(text)) == str(value)
     assert "e+" not in text and "e-0" not in text
     assert len(text) <= len(repr(value))
+
+
+COUNTED = """\
+block Unit(x: [N, C]) {
+    Linear(C, C) -> ReLU
+}
+block Stack(x: [N, C], layers) {
+    Linear(C, C) * layers -> ReLU
+}
+block Units(x: [N, C], depth) {
+    Unit * (depth - 1)
+}
+model M(a: [N, 8]) {
+    a -> Stack(4) -> Stack(1) -> Stack(3) -> Units(3) -> Units(4)
+}
+"""
+
+
+def test_a_repetition_counted_by_a_block_parameter_loops_over_it_in_one_class(tmp_path):
+    from conftest import assert_ruff_clean
+
+    source = _emitted(COUNTED)
+    assert "nn.Sequential(*(nn.Linear(C, C) for _ in range(layers)))" in source
+    assert "nn.Sequential(*(Unit(8) for _ in range(depth - 1)))" in source
+    assert source.count("class Stack") == source.count("class Units") == 1  # one class whatever the count
+    assert "Stack(8, 4)" in source and "Stack(8, 1)" in source and "Units(4)" in source
+    (tmp_path / "counted.py").write_text(source)
+    assert_ruff_clean(tmp_path)
+
+
+def test_a_counted_repetition_builds_its_uses_modules_under_the_keys_lowering_gives():
+    torch = pytest.importorskip("torch")
+    from nndsl.backends.torch_module import class_names, load_module
+
+    program = nndsl.check_source(COUNTED, "spec.nn").program
+    model = program.complete_models[0]
+    module = load_module(program)[class_names(program)["M"]]()
+    keys = list(module.state_dict())
+    prefixes = lower(program).prefixes
+    assert {k.rsplit(".", 1)[0] for k in keys} == {prefixes[n.id] for n in model.layers if n.params}
+    assert [len(getattr(module, name).blocks) for name in ("stack1", "stack2", "stack3")] == [4, 1, 3]
+    assert {"units1.blocks.1.fc.weight", "units2.blocks.2.fc.bias"} <= set(keys)
+    assert "units1.blocks.2.fc.weight" not in keys
+    assert sum(p.numel() for p in module.parameters()) == model.param_count
+    with torch.no_grad():
+        assert module(torch.randn(2, 8)).shape == (2, 8)
+
+
+def test_a_literal_count_or_unequal_copies_stay_as_they_were():
+    text = (
+        "block Down(x: [N, C], out) {\n    Linear(C, out) * 2\n}\n"
+        "block Grow(x: [N, C], n) {\n    (Linear(C, C) -> ReLU) * n\n}\n"
+        "model M(a: [N, 8]) {\n    a -> Down(8) -> Grow(2)\n}\n"
+    )
+    source = _emitted(text)
+    assert "range(" not in source  # two short copies, and a repetition of two modules, written out
+    assert "nn.Sequential(nn.Linear(C, out), nn.Linear(C, out))" in source or "Linear(out, out)" in source
+
+
+def test_a_counted_repetition_exports_to_onnx_as_torch_computes_it():
+    pytest.importorskip("onnxruntime")
+    from onnx_support import export_and_verify
+
+    exported, verified = export_and_verify(COUNTED)
+    assert verified.cases and verified.max_diff <= verified.limit
+
+
+def test_a_counted_repetition_given_as_a_sub_network_argument_keeps_its_keys():
+    torch = pytest.importorskip("torch")
+    from nndsl.backends.torch_module import class_names, load_module
+
+    text = (
+        "block Inner(x: [N, C], body) {\n    body -> ReLU\n}\n"
+        "block Outer(x: [N, C], n) {\n    Inner(Linear(C, C) * n)\n}\n"
+        "model M(a: [N, 8]) {\n    a -> Outer(3) -> Outer(2)\n}\n"
+    )
+    source = _emitted(text)
+    assert source.count("class Outer") == 1 and "for _ in range(n)" in source
+    program = nndsl.check_source(text, "spec.nn").program
+    model = program.complete_models[0]
+    module = load_module(program)[class_names(program)["M"]]()
+    prefixes = lower(program).prefixes
+    assert {k.rsplit(".", 1)[0] for k in module.state_dict()} == {prefixes[n.id] for n in model.layers if n.params}
+    assert len(module.outer1.inner.body) == 3 and len(module.outer2.inner.body) == 2
+    assert module(torch.randn(2, 8)).shape == (2, 8)
+
+
+def test_a_named_module_a_loop_builds_twice_is_numbered():
+    text = (
+        "model M(a: [N, 8]) {\n    x = a\n    for i in range(2) {\n        f = Linear(8, 8)\n        x -> f\n    }\n}\n"
+    )
+    assert sorted(_state_prefixes(text)) == ["f1", "f2"]

@@ -51,6 +51,7 @@ from nndsl.lowering import (
     Names,
     Param,
     class_layout,
+    counted,
     group_blocks,
     model_layout,
     node_at,
@@ -367,6 +368,9 @@ class _ClassWriter:
             return Construct(f"nn.{name}", [arg(a) for a in positional], keywords)
         if isinstance(node, BlockNode):
             return self.emitter.block_call(node, self, path)
+        if self.cls is not None and counted(node, self.emitter.class_of):  # as many as the use's count
+            unit = self.construct(node.body.nodes[0], (*path, "body", 0))
+            return Construct("nn.Sequential", [Repeated(unit, self.value((path, "times"), node.times))], [])
         elements = []
         for i, inner in enumerate(node.body.nodes):
             built = self.construct(inner, (*path, "body", i))

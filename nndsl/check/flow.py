@@ -1215,7 +1215,8 @@ class Flow:
                     "E107", f"a repetition count is at most {MAX_REPEAT:,}, got {times:,}", times_expr.span, "too large"
                 )
                 raise Abort
-            return RepeatFn(fn, times, expr.span)
+            in_block = self.ctx.scope is not None and self.ctx.scope.block is not None
+            return RepeatFn(fn, times, expr.span, lower(times_expr, self.ctx.scope, self.ctx) if in_block else None)
         # the operator registered with the written symbol: add for '+', matmul for '@'
         op = next((name for name, cls in OPERATORS.items() if cls.symbol == expr.op), None)
         for side, v in ((expr.left, left), (expr.right, right)):
@@ -1730,7 +1731,9 @@ class Flow:
             def repeat():
                 return self._copies(lambda _, y: self.apply(fn.fn, y, span), fn.times, x, fresh=True)
 
-            return self._repeated(fn.times, fn.span, lambda: self._nested(repeat, "repeat", x, fn.span))
+            return self._repeated(
+                fn.times, fn.span, lambda: self._nested(repeat, "repeat", x, fn.span, times=(fn.times, fn.source))
+            )
         if isinstance(fn, ForFn):
             run = lambda: self._nested(lambda: self._run_for(fn, x), "for", x, fn.span)  # noqa: E731
             return self._repeated(len(fn.items), fn.span, run)
@@ -1765,7 +1768,7 @@ class Flow:
             nodes[mark:] = [n._replace(again=True) if n.tag == "seq" and n.kind == "param" else n for n in built]
         return y
 
-    def _nested(self, run, kind: str, x: Tensor, span: Span, param=None) -> Tensor:
+    def _nested(self, run, kind: str, x: Tensor, span: Span, param=None, times: tuple = (0, None)) -> Tensor:
         nodes: list = []
         self.ctx.state.stack.append(nodes)
         try:
@@ -1787,6 +1790,8 @@ class Flow:
                 self.ctx.text(span),
                 param,
                 id=self.ctx.state.node_id(),
+                times=times[0],
+                times_source=times[1],
             )
         )
         return y

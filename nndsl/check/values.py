@@ -50,6 +50,7 @@ class RepeatFn(NamedTuple):
     fn: Any
     times: int
     span: Span
+    source: Any = None  # inside a block: the count as an IR expression of the block's parameters
 
 
 class ForFn(NamedTuple):

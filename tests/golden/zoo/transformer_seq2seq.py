@@ -14,7 +14,7 @@ class TransformerSeq2Seq(nn.Module):
         # line 10: Embedding(vocab, d_model)
         self.embedding1 = nn.Embedding(1000, 64)
         # line 11: TransformerEncoder(TransformerEncoderLayer(d_model, 4, 128, batch_first=True), 2, norm=LayerNorm(d_model))
-        self.transformer_encoder = nn.TransformerEncoder(
+        self.encoder = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(64, 4, 128, batch_first=True),
             2,
             norm=nn.LayerNorm(64),
@@ -22,7 +22,7 @@ class TransformerSeq2Seq(nn.Module):
         # line 13: Embedding(vocab, d_model)
         self.embedding2 = nn.Embedding(1000, 64)
         # line 14: TransformerDecoder(TransformerDecoderLayer(d_model, 4, 128, batch_first=True), 2, norm=LayerNorm(d_model))
-        self.transformer_decoder = nn.TransformerDecoder(
+        self.decoder = nn.TransformerDecoder(
             nn.TransformerDecoderLayer(64, 4, 128, batch_first=True),
             2,
             norm=nn.LayerNorm(64),
@@ -41,10 +41,10 @@ class TransformerSeq2Seq(nn.Module):
         causal = torch.triu(x, 1)  # bool[T, T]
         embedded = self.embedding1(source)  # [N, S, 64]
         # [N, S, 64]
-        memory = self.transformer_encoder(embedded, src_key_padding_mask=source_padding)
+        memory = self.encoder(embedded, src_key_padding_mask=source_padding)
         decoder_input = self.embedding2(target)  # [N, T, 64]
         # [N, T, 64]
-        decoded = self.transformer_decoder(
+        decoded = self.decoder(
             decoder_input,
             memory,
             tgt_mask=causal,

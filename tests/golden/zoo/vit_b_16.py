@@ -28,7 +28,7 @@ class Encoder(nn.Module):
                     batch_first=True,
                     norm_first=True,
                 )
-                for _ in range(12)
+                for _ in range(layers)
             ),
         )
         # line 10: LayerNorm(E, eps=1e-6)
