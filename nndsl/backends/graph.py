@@ -165,7 +165,8 @@ class _Builder:
         self._edge(node.src, made)
         for name, value in node.extra:
             self._edge(value, made, name)
-        self.producer[node.dst] = made
+        for value in node.writes:  # the output, or each part of an unpacked call (out, h_n, c_n)
+            self.producer[value] = made
 
     def op(self, node: OpNode, cluster: Cluster, level: int) -> None:
         label = op_label(node)
