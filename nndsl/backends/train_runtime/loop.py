@@ -1742,7 +1742,13 @@ def run(args, model_class, load_data, parse_call) -> int:
         trainer = Trainer(
             args, model_class, splits, parse_call, device, dist, stop, resumed
         )
-        return trainer.train()
+        code = trainer.train()
+        if dist is not None and dist.active:
+            # every rank finishes its last collective before any tears the group down: a rank that
+            # left early aborts a peer still inside gloo ("terminate called without an active
+            # exception"); a rank that failed instead is stopped by torchrun, not awaited here
+            torch.distributed.barrier()
+        return code
     except TrainingDiverged as exc:
         if dist is None or dist.is_main:
             print(f"error: {exc}", file=sys.stderr)
