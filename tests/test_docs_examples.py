@@ -127,3 +127,34 @@ def test_the_block_reader_finds_tags_and_indented_blocks(tmp_path):
     assert blocks[2].text == "model M(x: [N, 2]) {\n    x\n\n    -> ReLU\n}\n"
     assert tagged(blocks[1], "nn-error") == ("E201",) and tagged(blocks[1], "nn") is None
     assert [_complete(b) for b in blocks] == [True, False, True]
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    text = _FENCED.sub("", page.read_text())
+    return {_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("page", REFERENCE, ids=lambda page: page.name)
+def test_the_reference_links_lead_to_a_page_and_a_section(page):
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", _FENCED.sub("", page.read_text())):
+        if re.match(r"\w+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.is_file() or (anchor and linked.suffix == ".md" and anchor not in _anchors(linked)):
+            broken.append(target)
+    assert not broken, f"links of {page.name} that lead nowhere: {broken}"
+
+
+def test_anchors_are_githubs():
+    assert _anchor("Constants: `let`") == "constants-let"
+    assert _anchor("Shapes the checker cannot decide, and torch's warnings") == (
+        "shapes-the-checker-cannot-decide-and-torchs-warnings"
+    )

@@ -18,7 +18,6 @@ from nndsl.diagnostics import CATALOGUE
 NO_EXAMPLE = {
     "E003": "raised when a file's bytes are not UTF-8: a page of text cannot hold such a spec",
     "E004": "raised for a spec larger than 1 MiB",
-    "E005": "raised for expressions nested a few hundred levels deep: no example fits on a page",
     "W304": "raised by the command line's --input, not by a spec",
     "E601": "raised by an ONNX export, not by a check",
     "E602": "raised by an export with a weights file that does not fit the model",
