@@ -360,6 +360,11 @@ def test_torchrun_two_processes_share_the_epoch(tmp_path):
     pair = Run([*command, "--batch-size", 8, "--out-dir", tmp_path / "pair"], tmp_path, "pair")
     single = Run(script(nodrop, *flags, "--batch-size", 16, "--out-dir", tmp_path / "single"), tmp_path, "single")
     done, alone = pair.done(), single.done()
+    if done.code != 0 and "terminate called without an active exception" in done.err:
+        # on a loaded machine a torchrun child sometimes aborts in torch's own teardown (gloo's
+        # threads, after the training finished); the run is repeated once, and must pass then
+        shutil.rmtree(tmp_path / "pair", ignore_errors=True)
+        done = Run([*command, "--batch-size", 8, "--out-dir", tmp_path / "pair"], tmp_path, "pair2").done()
     if done.code != 0 and re.search(
         r"DistNetworkError|EADDRINUSE|Address already in use|Cannot assign requested address", done.err
     ):
