@@ -19,11 +19,20 @@ class _ElementWise(Operator):
     scalar_operand = True
     slots = ("scalar",)
     onnx_op: ClassVar[str] = ""
+    #: torch has no kernel for two bool tensors (``//``, ``%``, ``**``)
+    refuses_bools: ClassVar[bool] = False
 
     @classmethod
     def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
         """Two tensors: the broadcast shape and promoted dtype (sizes it cannot verify are taken as
         equal); one tensor and ``args["scalar"]``: the tensor's shape and layout."""
+        if cls.refuses_bools and len(inputs) == 2 and inputs[0].dtype == inputs[1].dtype == "bool":
+            raise ShapeError(
+                "E204",
+                f"torch does not compute '{cls.symbol}' of bool tensors",
+                f"bool operands of '{cls.symbol}'",
+                "convert a mask to integers first, e.g. where(mask, 1, 0)",
+            )
         if len(inputs) == 2:
             return [ops.broadcast(cls.name, *inputs)[0]]
         (x,) = inputs
@@ -134,16 +143,7 @@ class _Floored(_ElementWise):
     """Python's floored division and its remainder, as torch computes them: the quotient rounded
     down, the remainder taking the divisor's sign. torch refuses two bool tensors."""
 
-    @classmethod
-    def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
-        if len(inputs) == 2 and inputs[0].dtype == inputs[1].dtype == "bool":
-            raise ShapeError(
-                "E204",
-                f"torch does not compute '{cls.symbol}' of bool tensors",
-                f"bool operand of '{cls.symbol}'",
-                "convert the mask to an integer first, e.g. where(mask, 1, 0)",
-            )
-        return super().output(inputs, args)
+    refuses_bools = True
 
     @classmethod
     def to_onnx(cls, g, node, inputs: list[str], types: list[TensorType]) -> list[str]:
@@ -194,6 +194,7 @@ class Pow(_ElementWise):
     refuses bool tensors, and an integer tensor to a negative integer power."""
 
     name, symbol, onnx_op = "pow", "**", "Pow"
+    refuses_bools = True
     examples = (
         ("a ** 2", "a: [2, 3]", "[2, 3]"),
         ("a ** 2.0", "a: long[4]", "[4]"),
@@ -205,8 +206,6 @@ class Pow(_ElementWise):
 
     @classmethod
     def output(cls, inputs: list[TensorType], args: dict) -> list[TensorType]:
-        if len(inputs) == 2 and inputs[0].dtype == inputs[1].dtype == "bool":
-            raise ShapeError("E204", "torch does not compute '**' of bool tensors", "bool operands of '**'")
         exponent = args["scalar"] if len(inputs) == 1 and not args.get("scalar_first") else None
         if inputs[0].dtype in ("int32", "int64") and isinstance(exponent, int) and exponent < 0:
             raise ShapeError(
