@@ -8,6 +8,7 @@ import os
 from nndsl import ast
 from nndsl import check as _check
 from nndsl.backends.onnx_opsets import DEFAULT_OPSET
+from nndsl.check.loading import FileCache, LoadedFile
 from nndsl.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Severity, Span, render_text
 from nndsl.ir import Program
 from nndsl.shapes import TensorType
@@ -17,12 +18,23 @@ from nndsl.suppression import apply_inline
 
 
 class Result:
-    """The outcome of checking one spec: the checked program and every diagnostic."""
+    """The outcome of checking one spec: the checked program and every diagnostic; for tools
+    that read the spec's text (an editor's), also its parse (``module``, with the syntax errors
+    recovered from) and what its imports resolved to (``loaded``)."""
 
-    def __init__(self, source: Source, program: Program | None, diagnostics: list[Diagnostic]):
+    def __init__(
+        self,
+        source: Source,
+        program: Program | None,
+        diagnostics: list[Diagnostic],
+        module: ast.Module | None = None,
+        loaded: LoadedFile | None = None,
+    ):
         self.source = source
         self.program = program
         self.diagnostics = diagnostics
+        self.module = module
+        self.loaded = loaded
 
     @property
     def ok(self) -> bool:
@@ -55,14 +67,17 @@ def parse_input_shape(text: str, sink: DiagnosticSink, name: str = "input=") -> 
     return _check.input_type(decl, source, sink)
 
 
-def check_source(text: str, name: str = "<string>", input: str | TensorType | None = None) -> Result:
-    """Parse and check spec text. ``input`` gives a bare chain's input shape."""
+def check_source(
+    text: str, name: str = "<string>", input: str | TensorType | None = None, files: FileCache | None = None
+) -> Result:
+    """Parse and check spec text. ``input`` gives a bare chain's input shape; ``files`` keeps the
+    imported files' reads and parses from one call to the next (an editor checking as one types)."""
     # Parsing and checking build only acyclic data, so the cyclic collector has nothing to
     # free; left on, its passes over the growing heap make long specs check superlinearly.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _check_source(text, name, input)
+        return _check_source(text, name, input, files)
     finally:
         if paused:
             gc.enable()
@@ -78,7 +93,7 @@ def check_bytes(data: bytes, name: str, input: str | TensorType | None = None) -
     return check_source(source.text, name, input)
 
 
-def _check_source(text: str, name: str, input: str | TensorType | None) -> Result:
+def _check_source(text: str, name: str, input: str | TensorType | None, files: FileCache | None) -> Result:
     from nndsl.reading import MAX_SPEC_SIZE, too_large
     from nndsl.syntax import parse_recovering
 
@@ -96,10 +111,11 @@ def _check_source(text: str, name: str, input: str | TensorType | None) -> Resul
     for diag in syntax_errors:
         sink.add(diag)
     if syntax_errors and not module.items:
-        return Result(source, None, sink.items)
-    program = _check.check(module, source, sink, bare_input)
+        return Result(source, None, sink.items, module)
+    program, loaded = _check.check(module, source, sink, bare_input, files)
     ordered = sorted(sink.items, key=lambda d: (d.source is not source, d.span.start))
-    return Result(source, program, apply_inline(ordered, source, _unchecked_blocks(module, ordered)))
+    diagnostics = apply_inline(ordered, source, _unchecked_blocks(module, ordered))
+    return Result(source, program, diagnostics, module, loaded)
 
 
 def _unchecked_blocks(module: ast.Module, diagnostics: list[Diagnostic]) -> list[Span]:

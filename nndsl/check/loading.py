@@ -1,4 +1,5 @@
-"""Imports, before checking: every file a spec imports, resolved, read and parsed once per run."""
+"""Imports, before checking: every file a spec imports, resolved, read and parsed once per run;
+with a FileCache, read and parsed again only when it changed (an editor's session)."""
 
 from __future__ import annotations
 
@@ -38,21 +39,80 @@ class LoadedFile:
 Resolved = Union[LoadedFile, Refusal]
 
 
+class FileCache:
+    """What several runs read through imports, kept between them: a file is read again only
+    when its size or modification time changed, and parsed again only when its text did. The
+    text of an open, unsaved editor buffer stands in for its file (``set_text``)."""
+
+    def __init__(self) -> None:
+        self._overlay: dict[str, bytes] = {}  # real path -> an editor buffer's text, as UTF-8
+        self._read: dict[str, tuple[tuple[int, int, int], bytes]] = {}  # real path -> (stat key, bytes)
+        self._parsed: dict[tuple[str, str], tuple[Source, ast.Module, tuple[Diagnostic, ...]]] = {}
+        self.reads = 0  # files read from disk, for tests of the cache
+        self.parses = 0  # texts parsed
+
+    def set_text(self, path: str, text: str | None) -> None:
+        """An editor buffer's text for the file at ``path``; None when the buffer is closed
+        (its file on disk counts again)."""
+        real = os.path.realpath(path)
+        if text is None:
+            self._overlay.pop(real, None)
+        else:
+            self._overlay[real] = text.encode("utf-8", "surrogatepass")
+
+    def read(self, path: str, real: str) -> bytes:
+        """The bytes of the spec at ``path``: its buffer's, else the file's (read when it changed).
+        Raises OSError as ``reading.read_file`` does."""
+        buffer = self._overlay.get(real)
+        if buffer is not None:
+            return buffer
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._read.pop(real, None)
+            return read_file(path)  # raises the error the user sees
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        kept = self._read.get(real)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        data = read_file(path)
+        self.reads += 1
+        self._read[real] = (key, data)
+        return data
+
+    def parse(self, name: str, text: str) -> tuple[Source, ast.Module, tuple[Diagnostic, ...]]:
+        """The parse of a file's text, kept while its text stays the same."""
+        from nndsl.syntax import parse_recovering
+
+        key = (name, text)
+        kept = self._parsed.get(key)
+        if kept is None:
+            for old in [k for k in self._parsed if k[0] == name]:  # one text per file is kept
+                del self._parsed[old]
+            source = Source(name, text)
+            module, errors = parse_recovering(source)
+            self.parses += 1
+            kept = self._parsed[key] = (source, module, tuple(errors))
+        return kept
+
+
 class Imports:
     """The files one run reads through imports, by real path: each is read and parsed once
     however often it is imported."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, cache: FileCache | None = None) -> None:
         self.files: dict[str, LoadedFile] = {}  # real path -> the file, in the order loading them ended
         self.failed: dict[str, str] = {}  # real path -> why it cannot be imported
         self.active: set[str] = set()  # files being imported now, to refuse a cycle
         self.size = size  # bytes read so far
+        self.cache = cache  # reads and parses kept from earlier runs, if any
 
 
-def load(module: ast.Module, source: Source) -> tuple[LoadedFile, Imports]:
+def load(module: ast.Module, source: Source, cache: FileCache | None = None) -> tuple[LoadedFile, Imports]:
     """The spec and every file it imports, transitively; the path of a spec that is a file
-    (its source's name) is where its imports resolve, else the working directory."""
-    imports = Imports(len(source.text))  # the spec counts towards what one run reads
+    (its source's name) is where its imports resolve, else the working directory. ``cache``
+    keeps reads and parses of imported files from run to run."""
+    imports = Imports(len(source.text), cache)  # the spec counts towards what one run reads
     path = None if source.name.startswith("<") else source.name
     real = None
     if path is not None:
@@ -95,7 +155,7 @@ def _resolve(item: ast.Import, importer: str | None, imports: Imports) -> Resolv
     if len(imports.active) >= MAX_IMPORT_DEPTH:
         return refuse(f"imports are nested more than {MAX_IMPORT_DEPTH} files deep")
     try:
-        data = read_file(path)
+        data = read_file(path) if imports.cache is None else imports.cache.read(path, real)
     except OSError as exc:
         imports.failed[real] = exc.strerror or "cannot read it"
         return refuse(imports.failed[real], verb="read")
@@ -111,8 +171,11 @@ def _resolve(item: ast.Import, importer: str | None, imports: Imports) -> Resolv
     except UndecodableError as exc:
         imports.failed[real] = str(exc)  # where, never what: the bytes are not shown
         return refuse(imports.failed[real], verb="read")
-    source = Source(printable(path), text)
-    module, syntax_errors = parse_recovering(source)
+    if imports.cache is None:
+        source = Source(printable(path), text)
+        module, syntax_errors = parse_recovering(source)
+    else:
+        source, module, syntax_errors = imports.cache.parse(printable(path), text)
     # what an import needs: the file's constants and blocks; its models are its own business
     wanted = tuple(i for i in module.items if isinstance(i, (ast.Let, ast.Import, ast.Block)))
     loaded = LoadedFile(real, source, module._replace(items=wanted), tuple(syntax_errors))
