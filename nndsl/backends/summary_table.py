@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from nndsl.backends.summary import signature_text
 from nndsl.costs import ZERO, Cost, Total, layer_cost, mul, numel, op_cost
-from nndsl.ir import ModelIR
+from nndsl.ir import ModelIR, walk
 from nndsl.shapes import Dim, Sym, TensorType, single_symbol, substitute
 
 SCHEMA_VERSION = 1
@@ -76,6 +76,7 @@ class _Rows:
         self.source = source
         self.max_depth = max_depth
         self.rows: list[Row] = []
+        self.blocks: dict = {}  # a block use's key -> its body's totals and rows (see _block_key)
         self.again = 0  # > 0 inside a shared module applied again: its weights are the first use's
 
     def graph(self, graph, depth: int, emit: bool, sums: _Sums) -> None:
@@ -126,13 +127,21 @@ class _Rows:
             self.graph(node.body, depth, emit, sums)
             return
         kind, name = self._container_name(node)
-        inner = _Sums()
         index = len(self.rows)
         expand = emit and depth < self.max_depth
         again = getattr(node, "again", False)
         self.again += again
-        for graph in node.graphs:
-            self.graph(graph, depth + 1, expand, inner)
+        memo = self._block_key(node, depth, expand)
+        kept = self.blocks.get(memo) if memo is not None else None
+        if kept is not None:  # an equal use of the block: the same body rows and totals
+            inner, body_rows = kept
+            self.rows.extend(body_rows)
+        else:
+            inner = _Sums()
+            for graph in node.graphs:
+                self.graph(graph, depth + 1, expand, inner)
+            if memo is not None:
+                self.blocks[memo] = (inner, self.rows[index:])
         self.again -= again
         size = self._size(node)
         if tag == "residual":
@@ -144,6 +153,16 @@ class _Rows:
         if emit:
             row = Row(depth, kind, name, self._where(node), self._output(node), inner.params, inner.cost(), size)
             self.rows.insert(index, row)
+
+    def _block_key(self, node, depth: int, expand: bool):
+        """What a block use's body rows and totals depend on: two uses of a block with equal
+        arguments and types (of every value the body computes) have equal rows and totals."""
+        if node.tag != "block":
+            return None
+        types = self.model.types
+        body = tuple(types[v] for inner in walk(node.body) for v in inner.writes)
+        args = tuple((k, repr(v)) for k, v in node.args.items())  # repr: 1, 1.0 and True differ
+        return (node.block, node.defined_in, args, node.types, body, depth, expand, self.again)
 
     def _container_name(self, node) -> tuple[str, str]:
         if node.tag == "block":

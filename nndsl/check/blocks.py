@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from nndsl import ast, shapes
+from nndsl.check import replay
 from nndsl.check.binding import Binding
 from nndsl.check.blocksource import lower
 from nndsl.check.common import BUILTIN_VALUES, Abort, close_matches, producer_label
@@ -292,12 +293,7 @@ class Blocks:
                     names.add(dim_name)
             # the values the inputs hold on entry: the body may bind their names again (x = x + ...)
             inputs = [scope.values[p.name.text] for p in node.params if isinstance(p, ast.InputDecl)] or [x]
-            nodes: list = []
-            self.ctx.state.stack.append(nodes)
-            try:
-                (y,) = self.flow.body_single(node.body, scope, x)
-            finally:
-                self.ctx.state.stack.pop()
+            nodes, y, locals_, constants = self._body(node, scope, x, inputs)
         finally:
             self.ctx.scope = saved
         if y.type is None:
@@ -328,12 +324,41 @@ class Blocks:
                 tuple(p.name.text for p in node.params if isinstance(p, ast.InputDecl)) or ("x",),
                 MappingProxyType({k: (None if is_fn(v) else v) for k, v in defaults.items()}),
                 MappingProxyType(fn.sources) if fn.sources is not None else None,
-                MappingProxyType(dict(scope.locals)),
-                MappingProxyType({k: scope.values[k] for k in scope.exprs}),
+                MappingProxyType(locals_),
+                MappingProxyType(constants),
                 id=self.ctx.state.node_id(),
             )
         )
         return out
+
+    def _body(self, node: ast.Block, scope: Scope, x: Tensor, inputs: list[Tensor]) -> tuple[list, Tensor, dict, dict]:
+        """The body checked for one use: its nodes, its output, the constants it computes (as
+        expressions and as values). A use equal to an earlier one copies it (check.replay)."""
+        ctx = self.ctx
+        state = ctx.state
+        params = {name: value for name, value in scope.values.items() if not isinstance(value, Tensor)}
+        memo = replay.key(node, params, inputs, state, ctx.bindings)
+        kept = state.bodies.get(memo) if memo is not None else None
+        if kept is not None:
+            copied = replay.replay(kept, state, inputs)
+            if copied is not None:
+                return copied[0], copied[1], dict(kept.locals), dict(kept.exprs)
+        counts = (len(ctx.sink.items), len(ctx.bindings), len(ctx.used_names))
+        before = replay.mark(state, *counts) if memo is not None else None
+        nodes: list = []
+        state.stack.append(nodes)
+        try:
+            (y,) = self.flow.body_single(node.body, scope, x)
+        finally:
+            state.stack.pop()
+        locals_ = dict(scope.locals)
+        constants = {k: scope.values[k] for k in scope.exprs}
+        if before is not None and kept is None:
+            counts = (len(ctx.sink.items), len(ctx.bindings), len(ctx.used_names))
+            body = replay.record(before, state, *counts, nodes, y, inputs, locals_, constants)
+            if body is not None:
+                state.bodies[memo] = body
+        return nodes, y, locals_, constants
 
     def _match(self, decl: ast.InputDecl, x: Tensor, dims: dict, fn: BlockFn, call_source: Source) -> Tensor:
         """Match the input against the block's pattern ``[N, C, H, W]``, binding its names."""

@@ -211,13 +211,19 @@ class ModelState:
         self.steps = 0  # sub-networks applied so far
         self.depth = 0  # sub-networks being applied, one inside the other
         self.exhausted = False  # a work limit was reached: the rest of the model is not checked
+        self.allocated = 0  # node ids taken so far
+        self.last_id = -1  # the last of them
+        #: block bodies checked so far that a later use with equal arguments copies (check.replay)
+        self.bodies: dict = {}
 
     @property
     def nodes(self) -> list:
         return self.stack[-1]
 
     def node_id(self) -> int:
-        return next(self.ids)
+        self.last_id = next(self.ids)
+        self.allocated += 1
+        return self.last_id
 
     def new(self, t: TensorType, span: Span, role: str, source: Source) -> Tensor:
         number = len(self.types)
