@@ -217,14 +217,17 @@ class Binding:
                     ok = False
                     continue
                 if position >= len(positional):
-                    self.ctx.error(
-                        "E104",
-                        f"{owner} takes at most {len(positional)} positional argument"
-                        f"{'s' if len(positional) != 1 else ''}{besides}, got {position + 1}",
-                        arg.span,
-                        "unexpected argument",
-                        help=f"signature: {signature}",
-                    )
+                    if position == len(positional):  # one error for all the extra arguments
+                        extra = [a for a in call.args if a.keyword is None][position:]
+                        given = sum(1 for a in call.args if a.keyword is None and a.span.start <= extra[-1].span.start)
+                        self.ctx.error(
+                            "E104",
+                            f"{owner} takes at most {len(positional)} positional argument"
+                            f"{'s' if len(positional) != 1 else ''}{besides}, got {given}",
+                            Span(extra[0].span.start, extra[-1].span.end),
+                            "unexpected argument" if len(extra) == 1 else f"{len(extra)} unexpected arguments",
+                            help=f"signature: {signature}",
+                        )
                     ok = False
                     position += 1
                     continue
@@ -370,7 +373,13 @@ class Binding:
             except WrongType:
                 integral_float = isinstance(raw, float) and raw.is_integer() and "integer" in param.kind.describe
                 help = "'/' always gives a float; divide integers with '//'" if integral_float else None
-                if holds_symbol(raw):
+                if kind_name(raw) == "a tensor":
+                    written = " ".join(self.ctx.source.text[arg.value.span.start : arg.value.span.end].split())
+                    help = (
+                        f"a layer's arguments are its settings; to apply {owner} to {written}, "
+                        f"write {written} -> {owner}" + ("(...)" if len(call.args) > 1 else "")
+                    )
+                elif holds_symbol(raw):
                     help = (
                         "a symbolic size is known only when the model runs, and this argument needs a number: "
                         "declare that size as a number, or (for a reshape) write -1 for the one size it can infer"

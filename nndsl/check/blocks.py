@@ -109,6 +109,23 @@ class Blocks:
                         )
                         ok = False
             if isinstance(param, ast.Param):
+                sizes = {
+                    d.name: d.span
+                    for p in item.params
+                    if isinstance(p, ast.InputDecl)
+                    for d in p.dims
+                    if isinstance(d, ast.NameRef)
+                }
+                if pname in sizes:
+                    self.ctx.error(
+                        "E115",
+                        f"'{pname}' is both a parameter of block {item.name.text} and a size in its input pattern",
+                        param.name.span,
+                        "declared again",
+                        (Label(sizes[pname], "a size of the input pattern"),),
+                        help=f"rename one of them; the pattern's {pname} is the size the input has",
+                    )
+                    ok = False
                 if param.default is not None:
                     defaulted = param
                 elif defaulted is not None:

@@ -1126,14 +1126,16 @@ class Flow:
             raise Abort
         values = self.ctx.scope.names() if self.ctx.scope is not None else []
         close = close_matches(name, values + list(self.ctx.constants) + list(BUILTIN_VALUES), n=1)
-        if not called and (close or not (name[:1].isupper() or suggest(name))):
-            self.ctx.error(
-                "E108",
-                f"undefined name '{name}'",
-                span,
-                "not defined",
-                help=f"did you mean '{close[0]}'?" if close else f"define it first: let {name} = ... or {name} = ...",
-            )
+        # a capitalised name is taken for a layer, unless it is one capital letter, as sizes are (S, T)
+        size_like = len(name) == 1 and name.isupper()
+        if not called and (close or size_like or not (name[:1].isupper() or suggest(name))):
+            if close:
+                help = f"did you mean '{close[0]}'?"
+            elif size_like:
+                help = f"name a size in the input declaration (x: [N, {name}]) or define it: let {name} = ..."
+            else:
+                help = f"define it first: let {name} = ... or {name} = ..."
+            self.ctx.error("E108", f"undefined name '{name}'", span, "not defined", help=help)
             raise Abort
         close_block = close_matches(name, list(self.ctx.blocks), n=1)
         self.ctx.error(

@@ -773,6 +773,9 @@ def _syntax_help(
         return f"write {prefixed.group(1)} without the '{prefixed.group(0).rsplit('.', 1)[0]}.' prefix", ()
     if value == "=" and text.startswith("=>", tok.start_pos):
         return "layers are chained with '->'", ()
+    comparisons = ("<", "<=", ">", ">=", "==", "!=")
+    if value in comparisons and re.search(r"(<=?|>=?|==|!=)[^<>=!()\[\]{},\n]*$", text[region_start : tok.start_pos]):
+        return f"comparisons do not chain: write (a < b) and (b {value} c)", ()
     if value == ",":
         opened = _unclosed_bracket(text, tok.start_pos, region_start)
         if "'->'" in expected or (opened is not None and opened[1] == "{"):

@@ -1,0 +1,59 @@
+"""Ordinary mistakes whose diagnostics used to mislead: each gets the code, the place and the help
+a user needs."""
+
+from __future__ import annotations
+
+from nndsl.api import check_source
+
+
+def _only(text: str):
+    result = check_source(text)
+    assert len(result.errors) == 1, [d.message for d in result.diagnostics]
+    diag = result.errors[0]
+    return diag, text[diag.span.start : diag.span.end]
+
+
+def test_a_layer_called_on_a_tensor_says_how_to_apply_it() -> None:
+    diag, at = _only("model M(x: [N, 4]) {\n    y = ReLU(x)\n    y\n}\n")
+    assert (diag.code, at) == ("E106", "x")
+    assert diag.help == "a layer's arguments are its settings; to apply ReLU to x, write x -> ReLU"
+    diag, _ = _only("model M(x: [N, 4]) {\n    Linear(x, 4)\n}\n")
+    assert diag.help.endswith("write x -> Linear(...)")
+
+
+def test_an_undefined_one_letter_size_is_an_undefined_name() -> None:
+    diag, at = _only("model M(x: [N, 8]) {\n    x[:, :S]\n}\n")
+    assert (diag.code, at, diag.message) == ("E108", "S", "undefined name 'S'")
+    assert "x: [N, S]" in diag.help
+
+
+def test_an_unknown_capitalised_word_is_still_an_unknown_layer() -> None:
+    for name in ("Foo", "MLP", "RELU"):
+        diag, at = _only(f"model M(x: [N, 8]) {{\n    x -> {name}\n}}\n")
+        assert (diag.code, at) == ("E101", name)
+
+
+def test_extra_positional_arguments_are_one_error() -> None:
+    diag, at = _only("model M(x: [N, 8]) {\n    Linear(8, 8, True, 1, 2)\n}\n")
+    assert (diag.code, at, diag.label) == ("E104", "1, 2", "2 unexpected arguments")
+    assert diag.message == "Linear takes at most 3 positional arguments, got 5"
+    diag, at = _only("model M(x: [N, 8]) {\n    Linear(8, 8, True, 3)\n}\n")
+    assert (at, diag.label, diag.message[-5:]) == ("3", "unexpected argument", "got 4")
+
+
+def test_a_parameter_named_as_a_pattern_size_is_refused_at_the_definition() -> None:
+    diag, at = _only("block B(x: [N, C], C) {\n    Linear(C, C)\n}\nmodel M(x: [N, 8]) {\n    B(4)\n}\n")
+    assert (diag.code, at) == ("E115", "C")
+    assert diag.span.start == len("block B(x: [N, C], ")
+    assert [label.span.start for label in diag.secondary] == [len("block B(x: [N, ")]
+
+
+def test_a_chained_comparison_says_comparisons_do_not_chain() -> None:
+    for text, op in (("let a = 1 < 2 < 3\n", "<"), ("model M(x: [N, 8]) {\n    m = x > 0 == 1\n    m\n}\n", "==")):
+        result = check_source(text)
+        (diag,) = [d for d in result.diagnostics if d.code == "E001"]
+        assert text[diag.span.start : diag.span.end] == op
+        assert diag.help.startswith("comparisons do not chain")
+    # a comparison after a closed bracket or a comma is not a chain
+    result = check_source("let a = (1 < 2)\nlet b = [1 < 2, 3 < 4]\nmodel M(x: [N, 8]) {\n    Linear(8, 8)\n}\n")
+    assert result.ok
