@@ -57,3 +57,18 @@ def test_a_chained_comparison_says_comparisons_do_not_chain() -> None:
     # a comparison after a closed bracket or a comma is not a chain
     result = check_source("let a = (1 < 2)\nlet b = [1 < 2, 3 < 4]\nmodel M(x: [N, 8]) {\n    Linear(8, 8)\n}\n")
     assert result.ok
+
+
+def test_let_in_a_body_is_one_error_that_says_to_drop_let() -> None:
+    text = "model M(x: [N, 8]) {\n    let k = 3\n    y = x -> ReLU\n    x -> Linear(8, k)\n}\n"
+    result = check_source(text)
+    (diag,) = result.diagnostics  # no knock-on error for the rest of the body
+    assert (diag.code, text[diag.span.start : diag.span.end]) == ("E001", "let")
+    assert diag.help == "inside a body, a constant is defined without 'let': write k = 3"
+
+
+def test_an_indented_item_after_a_closed_body_still_starts_an_item() -> None:
+    text = "model M(x: [N, 8]) {\n    x -> Linear(8, 8) ->\n}\n  let k = 3\n  model B(x: [N, 2]) {\n    Linear(2, 2)\n  }\n"
+    result = check_source(text)
+    assert [d.code for d in result.diagnostics] == ["E001"]
+    assert [m.name for m in result.program.models] == ["B"]  # the item after the broken one checks

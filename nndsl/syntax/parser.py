@@ -636,7 +636,7 @@ def parse_recovering(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
         if not diagnostics:
             return module, []
         return ast.Module(tuple(kept), module.span, tuple(broken), tuple(models), True), diagnostics
-    bounds = sorted({0, len(text), *(m.start() for m in _ITEM_START.finditer(text))})
+    bounds = _item_bounds(text)
     items: list = []
     broken: list[str] = []
     broken_models: list[str] = []
@@ -724,6 +724,13 @@ def _open_brackets(text: str, upto: int, start: int = 0) -> list[tuple[int, str]
     """The brackets opened after ``start`` and still open at ``upto``, outermost first
     (strings and comments skipped)."""
     stack: list[tuple[int, str]] = []
+    _scan_brackets(text, start, upto, stack)
+    return stack
+
+
+def _scan_brackets(text: str, start: int, upto: int, stack: list[tuple[int, str]]) -> int:
+    """Update ``stack`` (the open brackets, outermost first) with ``text[start:upto]``; returns
+    where the scan ended (past ``upto`` when a comment or string runs over it)."""
     i = start
     pairs = {")": "(", "]": "[", "}": "{"}
     while i < upto:
@@ -741,7 +748,26 @@ def _open_brackets(text: str, upto: int, start: int = 0) -> list[tuple[int, str]
         elif ch in pairs and stack and stack[-1][1] == pairs[ch]:
             stack.pop()
         i += 1
-    return stack
+    return i
+
+
+def _item_bounds(text: str) -> list[int]:
+    """Where the top-level items of a file that does not parse start: at a line that starts with
+    ``model``, ``block``, ``train``, ``let`` or ``from``, unless the line is indented inside an
+    open ``{`` (a ``let`` written in a body is that body's mistake, not a new item). Linear."""
+    bounds = {0, len(text)}
+    stack: list[tuple[int, str]] = []
+    i = 0
+    for match in _ITEM_START.finditer(text):
+        pos = match.start()
+        if pos < i:
+            continue  # inside a comment or string the scan passed over
+        i = _scan_brackets(text, i, pos, stack)
+        if text[pos] in " \t" and any(kind == "{" for _, kind in stack):
+            continue
+        bounds.add(pos)
+        stack.clear()
+    return sorted(bounds)
 
 
 def _unclosed_bracket(text: str, upto: int, start: int = 0) -> tuple[int, str] | None:
@@ -771,6 +797,11 @@ def _syntax_help(
     prefixed = re.search(r"(?:\btorch\.)?\bnn\.([A-Za-z_]\w*)", text[max(0, tok.start_pos - 40) : tok.end_pos + 40])
     if prefixed:
         return f"write {prefixed.group(1)} without the '{prefixed.group(0).rsplit('.', 1)[0]}.' prefix", ()
+    if value == "let" and any(kind == "{" for _, kind in _open_brackets(text, tok.start_pos, region_start)):
+        line_end = text.find("\n", tok.end_pos)
+        rest = text[tok.end_pos : len(text) if line_end == -1 else line_end].split("#")[0].strip()
+        example = rest if "=" in rest and len(rest) <= 60 else "name = value"
+        return f"inside a body, a constant is defined without 'let': write {example}", ()
     if value == "=" and text.startswith("=>", tok.start_pos):
         return "layers are chained with '->'", ()
     comparisons = ("<", "<=", ">", ">=", "==", "!=")
