@@ -3,6 +3,8 @@ a user needs."""
 
 from __future__ import annotations
 
+import pytest
+
 from nndsl.api import check_source
 
 
@@ -72,3 +74,42 @@ def test_an_indented_item_after_a_closed_body_still_starts_an_item() -> None:
     result = check_source(text)
     assert [d.code for d in result.diagnostics] == ["E001"]
     assert [m.name for m in result.program.models] == ["B"]  # the item after the broken one checks
+
+
+SYNTAX_HELP = {
+    "model M(x: [N, 784]) Linear(784, 10)\n": ("Linear", "a body is written in braces: model Name(...) { ... }"),
+    "model M(x: [N, 1, 28, 28]):\n    Conv2d(1, 32, 3)\n": (
+        ":",
+        "a body is written in braces: model Name(...) { ... }",
+    ),
+    "block B(c) Linear(c, c)\n": ("Linear", "a body is written in braces: block Name(...) { ... }"),
+    'import "blocks.nn"\nmodel M(x: [N, 4]) {\n    Linear(4, 4)\n}\n': (
+        "import",
+        'name the file and what to take from it: from "blocks.nn" import Name',
+    ),
+    "from blocks.nn import X\nmodel M(x: [N, 4]) {\n    Linear(4, 4)\n}\n": (
+        "blocks",
+        'the path is a string: from "blocks.nn" import ...',
+    ),
+    "model M(x: [N, 4]) {\n    Linear(4, 4) ->\n}\n": (
+        "}",
+        "the chain ends with '->': add the next layer, or remove the '->'",
+    ),
+    "model M(x: [N, 4]) {\n    Linear(4, 4);\n}\n": (";", "a statement ends at the end of its line: remove the ';'"),
+    "model M(x: (N, 4)) {\n    Linear(4, 4)\n}\n": ("(", "a shape is written in brackets: x: [N, 784]"),
+}
+
+
+@pytest.mark.parametrize("text", sorted(SYNTAX_HELP))
+def test_common_syntax_mistakes_say_what_to_write(text: str) -> None:
+    at, help = SYNTAX_HELP[text]
+    result = check_source(text)
+    diag = result.diagnostics[0]
+    assert diag.code in ("E001", "E002")
+    assert text[diag.span.start : diag.span.end] == at
+    assert diag.help == help
+
+
+def test_an_abbreviated_keyword_is_taken_for_the_parameter_it_begins() -> None:
+    diag, at = _only("model M(x: [N, 4]) {\n    Linear(in_features=4, out=4)\n}\n")
+    assert (diag.code, at, diag.help) == ("E102", "out", "did you mean 'out_features'?")

@@ -242,6 +242,10 @@ class Binding:
                         close = [advice[0]] if advice[0] else []
                     else:
                         close = close_matches(pname, names, n=1)
+                        # an abbreviation (``out`` for ``out_features``): the one parameter it begins
+                        prefixed = [n for n in names if n.startswith(pname) and len(pname) >= 2]
+                        if not close and len(prefixed) == 1:
+                            close = prefixed
                     misspelt.update(close)
                     if advice and advice[0]:
                         value = " ".join(self.ctx.source.text[arg.value.span.start : arg.value.span.end].split())

@@ -797,6 +797,20 @@ def _syntax_help(
     prefixed = re.search(r"(?:\btorch\.)?\bnn\.([A-Za-z_]\w*)", text[max(0, tok.start_pos - 40) : tok.end_pos + 40])
     if prefixed:
         return f"write {prefixed.group(1)} without the '{prefixed.group(0).rsplit('.', 1)[0]}.' prefix", ()
+    before = text[region_start : tok.start_pos].rstrip()
+    if value == "{" or "'{'" in expected and value in (":", "=") or expected == {"'{'"}:
+        item = re.match(r"\s*(model|block)\b", text[region_start : tok.start_pos])
+        if item:
+            return f"a body is written in braces: {item.group(1)} Name(...) {{ ... }}", ()
+    if value == "import" and not before:
+        return 'name the file and what to take from it: from "blocks.nn" import Name', ()
+    if tok.type == "NAME" and re.search(r"(^|\n)\s*from$", before):
+        path = re.match(r"[^\s\"']+", text[tok.start_pos : tok.start_pos + 200]).group()
+        return f'the path is a string: from "{path}" import ...', ()
+    if value == "(" and re.search(r"[A-Za-z_]\w*\s*:$", before) and "'['" in expected:
+        return "a shape is written in brackets: x: [N, 784]", ()
+    if value == "}" and before.endswith("->"):
+        return "the chain ends with '->': add the next layer, or remove the '->'", ()
     if value == "let" and any(kind == "{" for _, kind in _open_brackets(text, tok.start_pos, region_start)):
         line_end = text.find("\n", tok.end_pos)
         rest = text[tok.end_pos : len(text) if line_end == -1 else line_end].split("#")[0].strip()
@@ -856,6 +870,8 @@ def _syntax_diagnostic(
             span = Span(pos, pos + 1)
             if ch == ">" and pos > 0 and text[pos - 1] == "=":
                 help_text = "layers are chained with '->'"
+            elif ch == ";":
+                help_text = "a statement ends at the end of its line: remove the ';'"
         return Diagnostic(Severity.ERROR, "E002", message, source, span, "not valid here", help=help_text)
     if isinstance(exc, lark.exceptions.UnexpectedToken):
         tok = exc.token
