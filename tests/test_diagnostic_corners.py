@@ -97,6 +97,10 @@ SYNTAX_HELP = {
     ),
     "model M(x: [N, 4]) {\n    Linear(4, 4);\n}\n": (";", "a statement ends at the end of its line: remove the ';'"),
     "model M(x: (N, 4)) {\n    Linear(4, 4)\n}\n": ("(", "a shape is written in brackets: x: [N, 784]"),
+    "model M(x: [N, 2]) {\n    Linear(2, 2)\n}\ntrain M {\n    optimizer: Adam(lr=0.001)\n}\n": (
+        ":",
+        "a setting is written name = value",
+    ),
 }
 
 
@@ -113,3 +117,16 @@ def test_common_syntax_mistakes_say_what_to_write(text: str) -> None:
 def test_an_abbreviated_keyword_is_taken_for_the_parameter_it_begins() -> None:
     diag, at = _only("model M(x: [N, 4]) {\n    Linear(in_features=4, out=4)\n}\n")
     assert (diag.code, at, diag.help) == ("E102", "out", "did you mean 'out_features'?")
+
+
+def test_optimizer_arguments_written_as_settings_say_where_they_go() -> None:
+    text = (
+        "model M(x: [N, 2]) {\n    Linear(2, 2)\n}\ntrain M {\n    data = xor()\n    loss = CrossEntropyLoss()\n"
+        "    learning_rate = 0.1\n    momentum = 0.9\n    scheduler = StepLR(step_size=2)\n}\n"
+    )
+    helps = {text[d.span.start : d.span.end]: d.help for d in check_source(text).errors}
+    assert helps == {
+        "learning_rate": "the learning rate is an argument of the optimizer: optimizer = SGD(lr=0.1) (or Adam, ...)",
+        "momentum": "momentum is an argument of the optimizer: optimizer = SGD(momentum=0.9) (or Adam, ...)",
+        "scheduler": "the setting is called schedule: schedule = StepLR(step_size=2)",
+    }

@@ -43,6 +43,15 @@ from nndsl.train_catalogue import (
 
 # ---------------------------------------------------------------- value kinds
 
+#: settings people write in a train section that are arguments of the optimizer -> torch's name
+_OPTIMIZER_ARGUMENTS = {
+    "lr": "lr",
+    "learning_rate": "lr",
+    "momentum": "momentum",
+    "weight_decay": "weight_decay",
+    "betas": "betas",
+}
+
 
 def _number(what: str, low: float | None = None, high: float | None = None, open_low=False, open_high=False) -> Kind:
     """A finite number in [low, high] (an end left open when asked): torch refuses the rest, at
@@ -616,13 +625,16 @@ class _SectionChecker:
             value = self._plain(key, setting.value)
         else:
             close = close_matches(key, list(ALL_SETTINGS), n=1)
-            self.error(
-                "E501",
-                f"unknown training setting '{key}'",
-                setting.name.span,
-                "not a setting",
-                help=f"did you mean '{close[0]}'?" if close else "settings: " + ", ".join(ALL_SETTINGS),
-            )
+            value = self.ctx.text(setting.value.span)
+            if key in _OPTIMIZER_ARGUMENTS:
+                name = _OPTIMIZER_ARGUMENTS[key]
+                what = "the learning rate" if key == "learning_rate" else key
+                help = f"{what} is an argument of the optimizer: optimizer = SGD({name}={value}) (or Adam, ...)"
+            elif key in ("lr_scheduler", "scheduler"):
+                help = f"the setting is called schedule: schedule = {value}"
+            else:
+                help = f"did you mean '{close[0]}'?" if close else "settings: " + ", ".join(ALL_SETTINGS)
+            self.error("E501", f"unknown training setting '{key}'", setting.name.span, "not a setting", help=help)
             return
         if value is not _FAILED:
             self.values[key] = value

@@ -802,6 +802,8 @@ def _syntax_help(
         item = re.match(r"\s*(model|block)\b", text[region_start : tok.start_pos])
         if item:
             return f"a body is written in braces: {item.group(1)} Name(...) {{ ... }}", ()
+    if value == ":" and "'='" in expected and re.search(r"(^|\n)\s*[A-Za-z_]\w*$", before):
+        return "a setting is written name = value", ()
     if value == "import" and not before:
         return 'name the file and what to take from it: from "blocks.nn" import Name', ()
     if tok.type == "NAME" and re.search(r"(^|\n)\s*from$", before):
