@@ -130,3 +130,11 @@ def test_optimizer_arguments_written_as_settings_say_where_they_go() -> None:
         "momentum": "momentum is an argument of the optimizer: optimizer = SGD(momentum=0.9) (or Adam, ...)",
         "scheduler": "the setting is called schedule: schedule = StepLR(step_size=2)",
     }
+
+
+def test_feature_maps_into_a_linear_suggest_flattening_them() -> None:
+    diag, _ = _only("model M(x: [N, 3, 32, 32]) {\n    Conv2d(3, 64, 3) -> Linear(64, 10)\n}\n")
+    assert diag.code == "E201"
+    assert "write Flatten -> Linear(57600, 10)" in diag.help and "change in_features to 30" in diag.help
+    fixed = check_source("model M(x: [N, 3, 32, 32]) {\n    Conv2d(3, 64, 3) -> Flatten -> Linear(57600, 10)\n}\n")
+    assert fixed.ok

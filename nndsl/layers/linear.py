@@ -60,7 +60,7 @@ class Linear(Layer):
                 n_in,
                 f"Linear expects {n_in} input features, got {have}",
                 f"expected {Shape(x.shape.dims[:-1] + (n_in,), x.shape.rest)}, got {x.shape}",
-                _linear_help(x.shape, have, n_in),
+                _linear_help(x.shape, have, n_in, n_out),
             )
         return TensorType(Shape(x.shape.dims[:-1] + (n_out,), x.shape.rest), x.dtype)
 
@@ -79,10 +79,17 @@ class Linear(Layer):
         return g.project(x, weight, w.key("weight"), bias, w.key("bias"))
 
 
-def _linear_help(shape: Shape, have, n_in: int) -> str:
+def _linear_help(shape: Shape, have, n_in: int, n_out: int) -> str:
     """The likely fix: a Flatten that was forgotten, else matching the sizes."""
-    if not shape.rest and shape.rank >= 3 and shapes.known_equal(shapes.prod(shape.dims[1:]), n_in):
-        return f"insert Flatten before this layer: it turns {shape} into [{shape.dims[0]}, {n_in}]"
+    if not shape.rest and shape.rank >= 3:
+        features = shapes.prod(shape.dims[1:])
+        if shapes.known_equal(features, n_in):
+            return f"insert Flatten before this layer: it turns {shape} into [{shape.dims[0]}, {n_in}]"
+        if shape.rank == 4 and isinstance(features, int):  # feature maps into a classifier
+            return (
+                f"Linear reads the last dim of {shape}; to flatten the feature maps first, "
+                f"write Flatten -> Linear({features}, {n_out}) (or change in_features to {have})"
+            )
     return f"change in_features to {have}, or insert Linear({have}, {n_in}) before this layer"
 
 
