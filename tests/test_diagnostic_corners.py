@@ -138,3 +138,27 @@ def test_feature_maps_into_a_linear_suggest_flattening_them() -> None:
     assert "write Flatten -> Linear(57600, 10)" in diag.help and "change in_features to 30" in diag.help
     fixed = check_source("model M(x: [N, 3, 32, 32]) {\n    Conv2d(3, 64, 3) -> Flatten -> Linear(57600, 10)\n}\n")
     assert fixed.ok
+
+
+def test_a_repetition_whose_body_changes_the_shape_says_so() -> None:
+    diag, at = _only("model M(x: [N, 16]) {\n    Linear(16, 8) * 3\n}\n")
+    assert (diag.code, at) == ("E201", "Linear(16, 8)")
+    assert diag.notes == (
+        "a repetition applies its body to the output of the copy before: copy 2 gets [N, 8], "
+        "where the first got [N, 16]",
+    )
+    assert diag.help.startswith("repeat a body that gives back the shape it takes ([N, 16])")
+
+
+def test_flat_samples_into_a_convolution_suggest_unflattening_them() -> None:
+    diag, _ = _only("model M(x: [N, 784]) {\n    Conv2d(1, 16, 3)\n}\n")
+    assert diag.code == "E202"
+    assert diag.help.startswith("make the flat samples images first: Unflatten(1, (1, 28, 28))")
+    assert check_source("model M(x: [N, 784]) {\n    Unflatten(1, (1, 28, 28)) -> Conv2d(1, 16, 3)\n}\n").ok
+    diag, _ = _only("model M(x: [N, 785]) {\n    Conv2d(1, 16, 3)\n}\n")
+    assert diag.help is None  # 785 is no square image
+
+
+def test_a_batchnorm_of_the_wrong_rank_names_the_one_that_fits() -> None:
+    diag, _ = _only("model M(x: [N, 3, 32, 32]) {\n    Conv2d(3, 16, 3) -> BatchNorm1d(16)\n}\n")
+    assert (diag.code, diag.help) == ("E202", "BatchNorm2d takes a 4-D input such as [N, 16, 30, 30]")

@@ -1708,15 +1708,34 @@ class Flow:
         ``tower * 3``), each copy is new, apart from any use of the named module outside it."""
         before = dict(self.ctx.state.named_applied)
         after_first = None
+        first_input = x.type
         for index in range(times):
             self.ctx.state.named_applied = {} if fresh else dict(before)
-            x = run_once(index, x)
+            reported = len(self.ctx.sink.items)
+            given = x.type
+            try:
+                x = run_once(index, x)
+            finally:
+                if fresh and index > 0 and len(self.ctx.sink.items) > reported and given != first_input:
+                    self._note_repetition(reported, index, first_input, given)
             if x.type is None:  # the body's first error is reported; its repetitions add none
                 break
             if after_first is None:
                 after_first = self.ctx.state.named_applied
         self.ctx.state.named_applied = before if after_first is None or fresh else after_first
         return x
+
+    def _note_repetition(self, first: int, index: int, first_input: TensorType, given: TensorType) -> None:
+        """Say, on the errors a later copy of a repetition reported, that it read the copy
+        before's output: a repeated body must give the shape it takes."""
+        note = (
+            f"a repetition applies its body to the output of the copy before: copy {index + 1} "
+            f"gets {given}, where the first got {first_input}"
+        )
+        help = f"repeat a body that gives back the shape it takes ({first_input}), or write the copies out one by one"
+        items = self.ctx.sink.items
+        for i in range(first, len(items)):
+            items[i] = items[i]._replace(notes=(*items[i].notes, note), help=help)
 
     def _apply_fn(self, fn, x: Tensor, span: Span) -> Tensor:
         self.ctx.state.used.add(x.id)

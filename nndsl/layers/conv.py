@@ -82,11 +82,30 @@ def _check_padding_mode(mode: str, sides: tuple[int, int], size: int) -> None:
         )
 
 
-def _prepare(cls, x: TensorType, ctx) -> TensorType:
+def _prepare(cls, x: TensorType, ctx, args) -> TensorType:
     n = cls.n
     x = materialize(x, n + 2, SPATIAL_NAMES[n], ctx)
-    check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
+    try:
+        check_rank(cls.__name__, x, (n + 1, n + 2), f"a {n + 1}-D (unbatched) or {n + 2}-D (batched)")
+    except ShapeError as exc:
+        exc.help = _flat_input_help(n, x, args.get("in_channels"))
+        raise
     return x
+
+
+def _flat_input_help(n: int, x: TensorType, channels) -> str | None:
+    """For flat samples ``[N, 784]`` fed to a convolution: the Unflatten that makes them images
+    (784 = 1 x 28 x 28), when the size splits into ``channels`` and n equal sides."""
+    if x.shape.rank != 2 or not isinstance(x.shape.dims[1], int) or not isinstance(channels, int) or channels < 1:
+        return None
+    features = x.shape.dims[1]
+    if features % channels:
+        return None
+    side = round((features // channels) ** (1 / n))
+    if side < 1 or side**n * channels != features:
+        return None
+    dims = ", ".join(str(d) for d in (channels, *(side,) * n))
+    return f"make the flat samples images first: Unflatten(1, ({dims})) -> ..., or declare the input as [N, {dims}]"
 
 
 class _ConvNd(Layer):
@@ -124,7 +143,7 @@ class _ConvNd(Layer):
 
     @classmethod
     def output(cls, args, x, ctx):
-        x = _prepare(cls, x, ctx)
+        x = _prepare(cls, x, ctx, args)
         n = cls.n
         _channels_check(cls.__name__, x, n, args, ctx)
         spatial = x.shape.dims[-n:]
@@ -305,7 +324,7 @@ class _ConvTransposeNd(_ConvNd):
 
     @classmethod
     def output(cls, args, x, ctx):
-        x = _prepare(cls, x, ctx)
+        x = _prepare(cls, x, ctx, args)
         n = cls.n
         _channels_check(cls.__name__, x, n, args, ctx)
         spatial = x.shape.dims[-n:]

@@ -136,7 +136,11 @@ class _BatchNormBase(Layer):
     def output(cls, args, x, ctx):
         x = materialize(x, max(cls.ranks), ("N", "C", "D", "H", "W"), ctx)
         if x.shape.rank not in cls.ranks:
-            raise rank_error(cls.__name__, " or ".join(f"{r}-D" for r in cls.ranks), x)
+            error = rank_error(cls.__name__, " or ".join(f"{r}-D" for r in cls.ranks), x)
+            fits = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}.get(x.shape.rank)
+            if fits is not None and fits != cls.__name__:
+                error.help = f"{fits} takes a {x.shape.rank}-D input such as {x.shape}"
+            raise error
         if args["affine"] or args["track_running_stats"]:
             _channel_check(cls.__name__, x, args["num_features"], ctx)
         else:
