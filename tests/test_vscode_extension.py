@@ -34,6 +34,9 @@ def node_tools() -> tuple[str, Path]:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the VS Code extension's grammar tests and build are not run")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    if int(version.lstrip("v").split(".")[0] or 0) < 20:
+        pytest.skip(f"node {version} is older than @vscode/vsce needs (20): the VS Code extension is not tested")
     modules = EXTENSION / "node_modules"
     if not (modules / "vscode-tmgrammar-test").is_dir() or not (modules / "@vscode" / "vsce").is_dir():
         pytest.skip("the extension's packages are not installed: run `npm ci --prefix editors/vscode`")
