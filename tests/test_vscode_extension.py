@@ -43,6 +43,10 @@ def node_tools() -> tuple[str, Path]:
     return node, modules / ".bin"
 
 
+#: the build script's esbuild arguments (package.json "build")
+BUILD_ARGS = MANIFEST["scripts"]["build"].split()[1:]
+
+
 def run(*args: str | Path, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(a) for a in args], cwd=EXTENSION, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
@@ -278,6 +282,31 @@ def test_the_spec_tokenisation_check_reports_invalid_characters(tmp_path):
     result = run(node, "tests/specs.js", spec)
     assert result.returncode == 1
     assert f"{spec}:2:23: " in result.stderr and "is marked invalid" in result.stderr
+
+
+def test_nn_blocks_in_markdown_are_highlighted_through_the_injection(tmp_path):
+    node, _ = node_tools()
+    result = run(node, "tests/markdown.js")
+    assert result.returncode == 0, result.stdout + result.stderr
+    blocks = re.search(r"(\d+) nn blocks, 0 problems", result.stdout)
+    assert blocks and int(blocks.group(1)) > 50, result.stdout
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Title\n\n```nn-error E002\nmodel M(x: [N, 4]) { x -> $ }\n```\n\n```nn\nx -> $\n```\nmodel text\n"
+    )
+    result = run(node, "tests/markdown.js", page)
+    assert result.returncode == 1 and "2 nn blocks, 1 problems" in result.stdout
+    assert f"{page}:8: " in result.stderr and "is marked invalid" in result.stderr
+
+
+def test_the_client_says_how_to_install_a_missing_server():
+    """The bundled client against a stand-in for VS Code's API (VS Code itself cannot run here)."""
+    node, bin_dir = node_tools()
+    build = run(bin_dir / "esbuild", *BUILD_ARGS)
+    assert build.returncode == 0, build.stderr
+    result = run(node, "tests/client.js")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "client: 14 checks passed" in result.stdout
 
 
 def test_the_client_type_checks():
