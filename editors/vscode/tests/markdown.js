@@ -1,6 +1,7 @@
-// The Markdown injection: in every Markdown file given (default: the repository's docs and README),
-// the lines of an ```nn (or ```nn-error CODE) block are nndsl, each non-space character with an nndsl
-// scope (invalid ones only in nn-error blocks), and nothing outside such blocks is.
+// The Markdown injection: in every Markdown file given (default: the repository's docs and
+// README), the lines of an ```nn block (```nn-error CODE, ```nn file=a.nn, ```nndsl) are nndsl,
+// each non-space character with an nndsl scope (invalid ones only in nn-error blocks), and
+// nothing outside such blocks is.
 // A stand-in host grammar takes the place of VS Code's Markdown grammar (the injection's target).
 "use strict";
 const fs = require("fs");
@@ -52,7 +53,7 @@ async function main() {
     let fence = null; // the open ```nn block's tag, or null outside one
     fs.readFileSync(file, "utf8").split(/\r?\n/).forEach((line, index) => {
       const where = `${file}:${index + 1}`;
-      const opening = fence === null ? /^\s*(`{3,}|~{3,})\s*(nn(?:-error\b.*)?|nndsl)\s*$/i.exec(line) : null;
+      const opening = fence === null ? /^\s*(`{3,}|~{3,})\s*((?:nn|nndsl)(?:(?:-error\b|\s).*)?)$/i.exec(line) : null;
       const closing = fence !== null && /^\s*(`{3,}|~{3,})\s*$/.test(line);
       const inside = fence !== null && !closing;
       const result = grammar.tokenizeLine(line, stack);
