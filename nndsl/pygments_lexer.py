@@ -28,7 +28,10 @@ Token types, all standard ones so that every style colours them:
   brackets, ``, : .`` and ``...``.
 
 What the grammar cannot read (``$``, ``?``, a lone ``!``, a non-ASCII letter outside a comment or
-string, an unterminated string) is an ``Error`` token; the tokens always join back to the text.
+string, an unterminated string: nndsl's E002) is an ``Error`` token; a syntax error made of valid
+tokens (a missing comma, an unbalanced bracket) is not, and a bracket left open ends at the next
+``}`` or at a keyword that starts an item or statement, so the rest of the file keeps its
+colours. The tokens always join back to the text.
 """
 
 from __future__ import annotations
@@ -86,7 +89,6 @@ class NNDSLLexer(RegexLexer):
     """Lexer for nndsl neural-network architecture specs."""
 
     name = "nndsl"
-    url = "https://pypi.org/project/nndsl/"
     aliases: ClassVar[list[str]] = ["nndsl", "nn"]
     filenames: ClassVar[list[str]] = ["*.nn"]
     mimetypes: ClassVar[list[str]] = ["text/x-nndsl"]
