@@ -414,3 +414,14 @@ def test_the_lexer_imports_nothing_from_nndsl():
     imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     assert imported and not [name for name in imported if name and name.split(".")[0] == "nndsl"]
+
+
+def test_pygments_finding_the_lexer_loads_neither_the_grammar_nor_the_checker():
+    """Pygments imports every plugin lexer when it looks a file name up: nndsl costs it one module."""
+    code = (
+        "import sys; from pygments.lexers import get_lexer_for_filename; get_lexer_for_filename('a.nn')\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('nndsl', 'lark'))\n"
+        "assert loaded == ['nndsl', 'nndsl.pygments_lexer', 'nndsl.version'], loaded"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
