@@ -45,7 +45,7 @@ def gallery(root: Path) -> str:
             continue
         name = f"specs/zoo/{path.name}"
         index.append(f"- [{path.stem}](#{path.stem}): " + ", ".join(m.name for m in models))
-        parts = [f"## {path.stem}", "", f"[`{name}`](../{name})", "", "```", path.read_text().rstrip("\n"), "```", ""]
+        parts = [f"## {path.stem}", "", f"[`{name}`](../{name})", "", "```nn", path.read_text().rstrip("\n"), "```", ""]
         for model in models:
             bound = bindings_for(model, None, None)
             parts += [render_markdown(summarize(model, result.source, DEPTH, bound), name), ""]
