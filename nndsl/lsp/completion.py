@@ -52,7 +52,7 @@ _TOP_SNIPPETS = {
 _BODY_KEYWORDS = ("return", "for")
 
 _TOKEN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'?|#[^\n]*|[{}()\[\]]')
-_WORD = re.compile(r"[A-Za-z0-9_]*$")
+_WORD = re.compile(r"[A-Za-z0-9_]*\Z")
 _IMPORT_LINE = re.compile(r"""^\s*from\s+(["'])(.*?)\1\s+import\b""")
 _PATH_LINE = re.compile(r"""^\s*from\s+["']([^"']*)$""")
 _ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)[ \t]*=(?!=)", re.M)
@@ -415,7 +415,8 @@ def _files(result, typed: str) -> list[Item]:
         entries = sorted(os.scandir(os.path.join(base, folder)), key=lambda e: e.name)
     except OSError:
         return []
-    own = os.path.realpath(result.loaded.real) if result.loaded is not None and result.loaded.real else None
+    name = result.source.name
+    own = os.path.realpath(name) if not name.startswith("<") else None
     items = []
     for entry in entries:
         if entry.name.startswith("."):
