@@ -327,3 +327,12 @@ def test_no_function_raises_at_any_offset(path: Path):
             edits = rename(result, offset, "renamed_name")  # no spec uses the name: no clash
             assert edits and all(written(p) == written(edits[0][0]) for p, _ in edits)
     document_symbols(result)
+
+
+def test_document_symbols_give_the_shapes_the_check_found():
+    found = document_symbols(check_path(ZOO / "seq2seq_lstm.nn"))
+    details = {c.name: (c.kind, c.detail) for c in found[0].children}
+    assert details["source"] == ("input", "long[N, S]")
+    assert details["h"] == ("value", "[1, N, 128]")  # a part of an unpacking
+    assert details["encoder"] == ("value", "LSTM(64, 128, batch_first=True)")  # a layer: its expression
+    assert "_" not in details

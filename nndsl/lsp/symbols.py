@@ -17,6 +17,7 @@ the uses in the files that import it (nothing in that result leads to them).
 
 from __future__ import annotations
 
+import bisect
 import keyword
 from typing import NamedTuple
 
@@ -141,6 +142,7 @@ class Index:
             self._walk_file(file)
         for file in self.files:
             file.occurrences.sort(key=lambda o: (o.span.start, o.span.end))
+        self._starts = [o.span.start for o in self.main.occurrences]
 
     # -- files and their top-level names
 
@@ -308,8 +310,10 @@ class Index:
 
     def at(self, offset: int) -> _Occurrence | None:
         """The name in the spec at ``offset`` (inside it, or just after its last character)."""
+        occurrences = self.main.occurrences
+        here = bisect.bisect_right(self._starts, offset)
         touching = None
-        for occurrence in self.main.occurrences:
+        for occurrence in occurrences[max(0, here - 2) : here]:  # names never overlap
             if occurrence.span.start <= offset < occurrence.span.end:
                 return occurrence
             if occurrence.span.end == offset:
@@ -451,11 +455,12 @@ def document_symbols(result) -> list[Symbol]:
     if module is None:
         return []
     text = result.source.text
+    shapes = _value_shapes(result)
     symbols = []
     for item in module.items:
         if isinstance(item, ast.Model):
             children = [_param_symbol(text, p, "input") for p in item.params]
-            children += _value_symbols(text, item.body)
+            children += _value_symbols(text, item.body, shapes.get(item.name.text, {}))
             symbols.append(
                 Symbol(item.name.text, "model", item.span, item.name.span, _signature(text, item), tuple(children))
             )
@@ -500,11 +505,25 @@ def _param_symbol(text: str, param, kind: str) -> Symbol:
     return Symbol(param.name.text, "parameter", param.span, param.name.span, f"= {detail}" if detail else "")
 
 
-def _value_symbols(text: str, body: ast.Body) -> list[Symbol]:
+def _value_shapes(result) -> dict[str, dict[str, str]]:
+    """model name -> the shape of each tensor value its body names, where the check got that far."""
+    program = getattr(result, "program", None)
+    found: dict[str, dict[str, str]] = {}
+    for model in program.models if program is not None else ():
+        named = found.setdefault(model.name, {})
+        for value, name in model.names.items():
+            if value in model.types:
+                named.setdefault(name, str(model.types[value]))
+    return found
+
+
+def _value_symbols(text: str, body: ast.Body, shapes: dict[str, str] | None = None) -> list[Symbol]:
+    """The values a body names: the shape of each where known, else the expression it is given."""
     values = []
     for stmt in body.statements:
         if isinstance(stmt, ast.Assign):
             for target in stmt.targets:
                 if target.text != "_":
-                    values.append(Symbol(target.text, "value", stmt.span, target.span, _text(text, stmt.value.span)))
+                    detail = (shapes or {}).get(target.text) or _text(text, stmt.value.span)
+                    values.append(Symbol(target.text, "value", stmt.span, target.span, detail))
     return values
