@@ -179,3 +179,25 @@ def test_no_completion_raises_at_any_offset(path: Path):
                 "file",
                 "import",
             }
+
+
+def test_selectors_of_a_layer_call():
+    found = items("model M(x: [N, T, 4]) {\n    x -> LSTM(4, 8, batch_first=True).")
+    assert {"h_n", "c_n", "last"} <= set(found) and "Linear" not in found
+    assert items(HEAD + "    y = x.") == {}  # nothing known to select
+
+
+def test_bare_chain_file():
+    found = items("Flatten -> Lin")
+    assert found["Linear"].kind == "layer" and "model" not in found
+    found = items("Flatten -> Linear(784, 10)\n")
+    assert "model" in found and "Linear" in found  # a bare chain file: a new line may continue it
+    found = items("Conv2d(3, ")
+    assert "out_channels=" in found and "in_channels=" not in found
+
+
+def test_value_of_a_keyword_argument():
+    found = items(HEAD + "    x -> Conv2d(3, 8, 3, stride=")
+    assert "hidden" in found and "Linear" not in found and "padding=" not in found
+    found = items(HEAD + "    x -> Residual(Conv2d(3, 3, 1), shortcut=")
+    assert "Conv2d" in found  # a sub-network

@@ -336,3 +336,14 @@ def test_document_symbols_give_the_shapes_the_check_found():
     assert details["h"] == ("value", "[1, N, 128]")  # a part of an unpacking
     assert details["encoder"] == ("value", "LSTM(64, 128, batch_first=True)")  # a layer: its expression
     assert "_" not in details
+
+
+def test_rename_refuses_a_name_an_importer_uses(tmp_path: Path):
+    (tmp_path / "blocks.nn").write_text("block Dense(width) {\n    Linear(8, width) -> ReLU\n}\n")
+    text = 'from "blocks.nn" import Dense\nmodel M(x: [N, 8]) {\n    y = x -> Dense(16)\n    y -> Linear(16, 2)\n}\n'
+    (tmp_path / "main.nn").write_text(text)
+    result = check_path(tmp_path / "main.nn")
+    for taken in ("M", "N", "y", "x"):  # the model, a size, a value that sees it, an input
+        with pytest.raises(RenameError):
+            rename(result, at(text, "Dense(16)"), taken)
+    assert len(rename(result, at(text, "Dense(16)"), "Wide")) == 3

@@ -111,23 +111,25 @@ def complete(result, offset: int) -> list[Item]:
     if imported is not None and not scan.open:
         return _imported_names(result, imported.group(2))
     braces = [pos for char, pos in scan.open if char == "{"]
-    if not braces:
-        if not scan.open and not before_line.strip():
-            return _keywords() + (_chain(result, text, offset) if _bare_chain_file(result) else [])
-        return _expression(result, text, offset)
-    header = _header(text, braces[0])
-    if header == "train":
+    if braces and _header(text, braces[0]) == "train":
         return _train(result, text, braces[-1], start, before_line)
     previous = _previous(text, start)
-    if scan.open[-1][0] == "(":
+    if previous == ".":
+        return _selectors(text, start - 1)
+    innermost = scan.open[-1][0] if scan.open else ""
+    if innermost == "(":
         callee = _callee(text, scan.open[-1][1])
-        if callee is not None and previous in ("(", ","):
+        if callee is not None and previous in ("(", ",", "="):
+            takes_networks = callee == "Residual" or (callee not in LAYERS and callee not in OPERATORS)
+            if previous == "=":  # a keyword argument's value
+                return _chain(result, text, offset) if takes_networks else _expression(result, text, offset)
             items = _arguments(result, text, callee, scan.open[-1][1], start)
-            rest = _chain(result, text, offset) if callee not in LAYERS or callee == "Residual" else []
-            return items + (rest or _expression(result, text, offset))
-    if previous in ("->", "=", "{") or (previous == "" and scan.open[-1][0] == "{") or _statement_start(text, start):
+            return items + (_chain(result, text, offset) if takes_networks else _expression(result, text, offset))
+    if not scan.open and not before_line.strip():
+        return _keywords() + (_chain(result, text, offset) if _bare_chain_file(result) else [])
+    if previous == "->" or (braces and (previous in ("=", "{") or _statement_start(text, start))):
         items = _chain(result, text, offset)
-        if scan.open[-1][0] == "{" and not before_line.strip():
+        if innermost == "{" and not before_line.strip():
             items += [Item(k, "keyword", sort="3" + k) for k in _BODY_KEYWORDS]
         return items
     return _expression(result, text, offset)
@@ -150,6 +152,25 @@ def _previous(text: str, start: int) -> str:
     if not (text[at - 1].isalnum() or text[at - 1] == "_"):
         return text[at - 1]
     return _WORD.search(text, 0, at).group()
+
+
+def _selectors(text: str, dot: int) -> list[Item]:
+    """After ``Layer(...).``: the parts of the layer's result it may select (``LSTM(...).h_n``)."""
+    if dot == 0 or text[dot - 1] != ")":
+        return []
+    depth, at = 0, dot - 1
+    while at >= 0:
+        if text[at] == ")":
+            depth += 1
+        elif text[at] == "(":
+            depth -= 1
+            if depth == 0:
+                break
+        at -= 1
+    layer = LAYERS.get(_callee(text, at) or "") if at > 0 else None
+    if layer is None:
+        return []
+    return [Item(name, "value", f"{layer.dsl_name()}(...).{name}", doc) for name, doc in layer.selectors.items()]
 
 
 def _statement_start(text: str, start: int) -> bool:

@@ -431,12 +431,13 @@ def _check_new_name(new_name: str) -> None:
 
 def _check_clash(target: _Def, new_name: str, scopes: list[_Scope]) -> None:
     """RenameError when ``new_name`` is defined where the renamed name is seen (it would clash
-    or be hidden), or is written in a scope inside the definition's (it would be captured)."""
+    or be hidden), or is written in a scope inside the definition's or inside a file that
+    imports it (it would be captured)."""
     for scope in [target.scope, *scopes]:
         found = scope.find(new_name)
         if found is not None and found is not target:
             raise RenameError(f"cannot rename '{target.name}' to '{new_name}': '{new_name}' is already defined there")
-    pending = [target.scope]
+    pending = [target.scope, *(s for s in scopes if s.parent is None and s is not target.scope)]
     while pending:
         scope = pending.pop()
         found = scope.names.get(new_name)
