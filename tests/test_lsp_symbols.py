@@ -235,14 +235,17 @@ def _renamable(result) -> list:
     return [o for o in index.main.occurrences if o.what == "def" and rename_range(result, o.span.start) is not None]
 
 
-@pytest.mark.parametrize("stem", ["resnet18", "seq2seq_lstm", "gpt2_small", "unet", "vit_b_16", "siamese"])
-def test_renames_keep_the_zoo_specs_meaning(stem: str):
-    path = ZOO / f"{stem}.nn"
+GOOD_SPECS = [*sorted(SPECS.glob("*.nn")), *ZOO_SPECS]
+
+
+@pytest.mark.parametrize("path", GOOD_SPECS, ids=lambda p: p.name)
+def test_renames_keep_the_specs_meaning(path: Path):
+    """Every third name of each good spec (every one of them passes; a third keeps it quick)."""
     text = path.read_text()
     before = check_path(path)
     names = _renamable(before)
-    assert names
-    for occurrence in names[:12]:
+    assert names or path.name == "design_card.nn"  # a bare chain names nothing
+    for occurrence in names[::3]:
         edits = rename(before, occurrence.span.start, occurrence.name + "_renamed")
         local = [(p.span, new) for p, new in edits if p.source is before.source]
         files = FileCache()
@@ -251,7 +254,7 @@ def test_renames_keep_the_zoo_specs_meaning(stem: str):
                 mine = [(p.span, n) for p, n in edits if p.source is place.source]
                 files.set_text(place.real, apply(place.source.text, mine))
         after = check_source(apply(text, local), str(path), files=files)
-        assert outcome(after) == outcome(before), (stem, occurrence.name)
+        assert outcome(after) == outcome(before), (path.name, occurrence.name)
 
 
 # ---------------------------------------------------------------- the outline
