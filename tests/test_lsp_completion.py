@@ -46,7 +46,10 @@ def test_chain_step_after_an_arrow_on_incomplete_text():
         assert linear.kind == "layer"
         assert linear.detail == "Linear(in_features, out_features, bias=True)"
         assert linear.snippet == "Linear(${1:in_features}, ${2:out_features})"
-        assert linear.documentation.startswith("Applies")
+        assert (
+            linear.documentation
+            == "Applies `y = x W^T + b` to the last dimension: `[*, in_features] -> [*, out_features]`."
+        )
         assert found["ReLU"].snippet is None  # nothing required: the name alone
         assert found["cat"].kind == "function" and found["cat"].detail.startswith("cat(")
         assert found["x"].kind == "value" and found["hidden"].kind == "constant"
@@ -201,3 +204,13 @@ def test_value_of_a_keyword_argument():
     assert "hidden" in found and "Linear" not in found and "padding=" not in found
     found = items(HEAD + "    x -> Residual(Conv2d(3, 3, 1), shortcut=")
     assert "Conv2d" in found  # a sub-network
+
+
+def test_inside_a_block_its_parameters_and_sizes():
+    text = (
+        "let k = 2\nblock B(x: [N, C, L], width, scale=1) {\n    h = x -> Conv1d(C, width, 3)\n    h -> Conv1d(width, "
+    )
+    found = items(text)
+    assert {"x", "C", "L", "width", "scale", "h", "k"} <= set(found)
+    assert found["width"].detail == "parameter" and found["C"].detail == "size" and found["k"].kind == "constant"
+    assert "out_channels=" in found and "in_channels=" not in found

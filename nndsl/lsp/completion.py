@@ -354,8 +354,15 @@ def _layer_items() -> list[Item]:
                     )
                     + ")"
                 )
-            _LAYER_ITEMS.append(Item(name, "layer", signature(layer), doc[0] if doc else "", snippet, "2" + name))
+            _LAYER_ITEMS.append(
+                Item(name, "layer", signature(layer), _markdown(doc[0]) if doc else "", snippet, "2" + name)
+            )
     return list(_LAYER_ITEMS)
+
+
+def _markdown(doc: str) -> str:
+    """A docstring's line as markdown: reStructuredText's ``code`` becomes `code`."""
+    return doc.replace("``", "`")
 
 
 def _function_items() -> list[Item]:
@@ -370,7 +377,7 @@ def _function_items() -> list[Item]:
         if operator is not None:
             detail = f"{name}(" + ", ".join(_param_text(p) for p in operator.params) + ")"
         first = doc.strip().splitlines()
-        items.append(Item(name, "function", detail, first[0] if first else "", None, "3" + name))
+        items.append(Item(name, "function", detail, _markdown(first[0]) if first else "", None, "3" + name))
     return items
 
 
@@ -418,19 +425,16 @@ def _bare_chain_file(result) -> bool:
     return module is not None and not any(isinstance(i, ast.Model) for i in module.items)
 
 
-def _spec_dir(result) -> str | None:
-    loaded = result.loaded
-    if loaded is not None and loaded.real is not None:
-        return os.path.dirname(loaded.real)
+def _spec_dir(result) -> str:
+    """The folder the spec's imports resolve in, as the checker has it: the spec's own, or the
+    working directory for a spec that is no file."""
     name = result.source.name
-    return os.path.dirname(os.path.abspath(name)) if not name.startswith("<") else None
+    return os.path.dirname(os.path.abspath(name)) if not name.startswith("<") else os.getcwd()
 
 
 def _files(result, typed: str) -> list[Item]:
     """The .nn files (and folders) in the folder of the path typed so far, relative to the spec."""
     base = _spec_dir(result)
-    if base is None:
-        return []
     folder = os.path.dirname(typed)
     try:
         entries = sorted(os.scandir(os.path.join(base, folder)), key=lambda e: e.name)
@@ -480,7 +484,7 @@ def _loaded_import(result, path: str):
             if item.path.value == path and isinstance(target, LoadedFile):
                 return target
     base = _spec_dir(result)
-    if base is None or not path.endswith(".nn"):
+    if not path.endswith(".nn"):
         return None
     from nndsl.reading import decode, read_file
     from nndsl.source import Source
@@ -516,6 +520,6 @@ def _train(result, text: str, brace: int, start: int, before_line: str) -> list[
         for option in CALLS[setting.group(1)].values():
             required = [p.name for p in option.params if p.required]
             snippet = _snippet(option.name, required) if required else f"{option.name}()"
-            items.append(Item(option.name, "function", option.signature(), option.doc, snippet))
+            items.append(Item(option.name, "function", option.signature(), _markdown(option.doc), snippet))
         return items
     return _expression(result, text, start)
