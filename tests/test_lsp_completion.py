@@ -214,3 +214,8 @@ def test_inside_a_block_its_parameters_and_sizes():
     assert {"x", "C", "L", "width", "scale", "h", "k"} <= set(found)
     assert found["width"].detail == "parameter" and found["C"].detail == "size" and found["k"].kind == "constant"
     assert "out_channels=" in found and "in_channels=" not in found
+
+
+def test_a_path_no_folder_can_have():
+    assert items('from "a\x00b/', str(ZOO / "draft.nn")) == {}
+    assert items('from "no/such/folder/', str(ZOO / "draft.nn")) == {}

@@ -350,3 +350,24 @@ def test_rename_refuses_a_name_an_importer_uses(tmp_path: Path):
         with pytest.raises(RenameError):
             rename(result, at(text, "Dense(16)"), taken)
     assert len(rename(result, at(text, "Dense(16)"), "Wide")) == 3
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_text_being_typed_never_raises(data):
+    """A spec cut anywhere (a buffer half typed), asked anything anywhere."""
+    from nndsl.lsp.completion import complete
+
+    path = data.draw(st.sampled_from(ALL_SPECS))
+    text = path.read_text()
+    cut = data.draw(st.integers(0, len(text)))
+    typed = text[:cut] + data.draw(st.sampled_from(["", " -> ", "(", ", ", "\n", "é", "Lin", '"', "{", "}"]))
+    result = check_source(typed, str(path))
+    for offset in data.draw(st.lists(st.integers(0, len(typed)), min_size=1, max_size=8)):
+        definition(result, offset)
+        references(result, offset)
+        complete(result, offset)
+        if rename_range(result, offset) is None:
+            with pytest.raises(RenameError):
+                rename(result, offset, "fresh_name")
+    document_symbols(result)

@@ -438,7 +438,7 @@ def _files(result, typed: str) -> list[Item]:
     folder = os.path.dirname(typed)
     try:
         entries = sorted(os.scandir(os.path.join(base, folder)), key=lambda e: e.name)
-    except OSError:
+    except (OSError, ValueError):  # no such folder, or a path no folder can have (a NUL)
         return []
     name = result.source.name
     own = os.path.realpath(name) if not name.startswith("<") else None
