@@ -14,7 +14,7 @@ from nndsl.api import check_source
 from nndsl.check.loading import FileCache
 from nndsl.diagnostics import Span
 from nndsl.lsp.symbols import RenameError, definition, document_symbols, references, rename, rename_range
-from nndsl.lsp.symbols import _index as index_of
+from nndsl.lsp.symbols import name_index as index_of
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ZOO = SPECS / "zoo"

@@ -214,9 +214,9 @@ def _item_start(text: str, offset: int) -> int:
 # ---------------------------------------------------------------- names in scope
 
 
-def _file_names(result) -> dict[str, symbols._Def]:
+def _file_names(result) -> dict[str, symbols.Definition]:
     """The spec's top-level names, its imported names among them, from its last good parse."""
-    return dict(symbols._index(result).main.scope.names)
+    return dict(symbols.name_index(result).main.scope.names)
 
 
 def _locals(text: str, offset: int) -> list[tuple[str, str]]:
@@ -304,7 +304,7 @@ def _chain(result, text: str, offset: int) -> list[Item]:
     return items
 
 
-def _definition_text(found: symbols._Def) -> str:
+def _definition_text(found: symbols.Definition) -> str:
     """A constant's definition as written (``let hidden = 512``), for the detail."""
     for item in found.file.module.items:
         if isinstance(item, ast.Let) and item.name.span == found.span:
@@ -312,14 +312,14 @@ def _definition_text(found: symbols._Def) -> str:
     return ""
 
 
-def _block_node(found: symbols._Def) -> ast.Block | None:
+def _block_node(found: symbols.Definition) -> ast.Block | None:
     for item in found.file.module.items:
         if isinstance(item, ast.Block) and item.name.span == found.span:
             return item
     return None
 
 
-def _block_item(found: symbols._Def) -> Item:
+def _block_item(found: symbols.Definition) -> Item:
     block = _block_node(found)
     if block is None:
         return Item(found.name, "block", sort="1" + found.name)

@@ -64,7 +64,7 @@ class RenameError(Exception):
 # ---------------------------------------------------------------- the index
 
 
-class _File:
+class IndexedFile:
     """One file of the index: its text, its parse and its top-level scope."""
 
     def __init__(self, source: Source, real: str | None, module: ast.Module, loaded: LoadedFile | None) -> None:
@@ -72,24 +72,24 @@ class _File:
         self.real = real
         self.module = module
         self.loaded = loaded
-        self.scope = _Scope(None, self)
-        self.occurrences: list[_Occurrence] = []
+        self.scope = Scope(None, self)
+        self.occurrences: list[Occurrence] = []
 
 
-class _Scope:
+class Scope:
     """Names defined at one level: a file, a model's or block's parameters and body, a loop."""
 
-    def __init__(self, parent: _Scope | None, file: _File) -> None:
+    def __init__(self, parent: Scope | None, file: IndexedFile) -> None:
         self.parent = parent
         self.file = file
-        self.names: dict[str, _Def] = {}
-        self.children: list[_Scope] = []
+        self.names: dict[str, Definition] = {}
+        self.children: list[Scope] = []
         self.unresolved: set[str] = set()  # names used here that nothing defines (sizes, layers)
         if parent is not None:
             parent.children.append(self)
 
-    def find(self, name: str) -> _Def | None:
-        scope: _Scope | None = self
+    def find(self, name: str) -> Definition | None:
+        scope: Scope | None = self
         while scope is not None:
             found = scope.names.get(name)
             if found is not None:
@@ -98,25 +98,25 @@ class _Scope:
         return None
 
 
-class _Def:
+class Definition:
     """A definition: where its name is written, and what kind of thing it names."""
 
-    def __init__(self, name: str, kind: str, file: _File, span: Span, scope: _Scope) -> None:
+    def __init__(self, name: str, kind: str, file: IndexedFile, span: Span, scope: Scope) -> None:
         self.name = name
         self.kind = kind  # one of RENAMABLE, or "file" for the target of an import's path
         self.file = file
         self.span = span
         self.scope = scope
-        self.params: dict[str, _Def] = {}  # a block's parameters, for keyword arguments of its calls
+        self.params: dict[str, Definition] = {}  # a block's parameters, for keyword arguments of its calls
 
 
-class _Occurrence(NamedTuple):
+class Occurrence(NamedTuple):
     """A name written in a file: a definition, a use of one, or a name no definition has."""
 
     span: Span
     name: str
-    target: _Def | None  # None: a layer, a built-in, a symbolic size
-    scope: _Scope
+    target: Definition | None  # None: a layer, a built-in, a symbolic size
+    scope: Scope
     what: str  # "def", "ref", "path", "layer", "builtin", "keyword" or "unknown"
 
 
@@ -124,12 +124,12 @@ class Index:
     """Every definition and use of a name in a result's spec and the files it imports."""
 
     def __init__(self, result) -> None:
-        self.files: list[_File] = []
-        self._by_loaded: dict[int, _File] = {}
-        self._exports: dict[tuple[int, str], _Def | None] = {}
+        self.files: list[IndexedFile] = []
+        self._by_loaded: dict[int, IndexedFile] = {}
+        self._exports: dict[tuple[int, str], Definition | None] = {}
         module = result.module if result.module is not None else ast.Module((), Span(0, 0))
         loaded = result.loaded
-        self.main = _File(result.source, loaded.real if loaded is not None else None, module, loaded)
+        self.main = IndexedFile(result.source, loaded.real if loaded is not None else None, module, loaded)
         self.files.append(self.main)
         if loaded is not None:
             self._by_loaded[id(loaded)] = self.main
@@ -149,12 +149,12 @@ class Index:
     def _gather(self, loaded: LoadedFile) -> None:
         for target in loaded.imports:
             if isinstance(target, LoadedFile) and id(target) not in self._by_loaded:
-                file = _File(target.source, target.real, target.module, target)
+                file = IndexedFile(target.source, target.real, target.module, target)
                 self._by_loaded[id(target)] = file
                 self.files.append(file)
                 self._gather(target)
 
-    def _declare(self, file: _File) -> None:
+    def _declare(self, file: IndexedFile) -> None:
         for item in file.module.items:
             if isinstance(item, ast.Let):
                 self._define(file, file.scope, item.name, "constant")
@@ -163,24 +163,24 @@ class Index:
             elif isinstance(item, ast.Model):
                 self._define(file, file.scope, item.name, "model")
 
-    def _define(self, file: _File, scope: _Scope, name: ast.Name, kind: str) -> _Def:
+    def _define(self, file: IndexedFile, scope: Scope, name: ast.Name, kind: str) -> Definition:
         """A definition of ``name`` in ``scope``; a second one of the same name there is a use
         of the first (a redefinition, which the checker reports), so a rename keeps them together."""
         existing = scope.names.get(name.text)
         if existing is not None and existing.scope is scope:
-            file.occurrences.append(_Occurrence(name.span, name.text, existing, scope, "ref"))
+            file.occurrences.append(Occurrence(name.span, name.text, existing, scope, "ref"))
             return existing
-        found = _Def(name.text, kind, file, name.span, scope)
+        found = Definition(name.text, kind, file, name.span, scope)
         scope.names[name.text] = found
-        file.occurrences.append(_Occurrence(name.span, name.text, found, scope, "def"))
+        file.occurrences.append(Occurrence(name.span, name.text, found, scope, "def"))
         return found
 
-    def _imports(self, file: _File) -> list[tuple[ast.Import, object]]:
+    def _imports(self, file: IndexedFile) -> list[tuple[ast.Import, object]]:
         items = [i for i in file.module.items if isinstance(i, ast.Import)]
         resolved = file.loaded.imports if file.loaded is not None else ()
         return [(item, resolved[n] if n < len(resolved) else None) for n, item in enumerate(items)]
 
-    def _export(self, file: _File, name: str, seen: frozenset = frozenset()) -> _Def | None:
+    def _export(self, file: IndexedFile, name: str, seen: frozenset = frozenset()) -> Definition | None:
         """The definition ``name`` has in ``file``: its own, or what its import of it names."""
         key = (id(file), name)
         if key in self._exports:
@@ -199,23 +199,23 @@ class Index:
         self._exports[key] = found
         return found
 
-    def _link_imports(self, file: _File) -> None:
+    def _link_imports(self, file: IndexedFile) -> None:
         for item, target in self._imports(file):
             other = self._by_loaded.get(id(target)) if isinstance(target, LoadedFile) else None
             if other is not None:
-                whole = _Def(other.source.name, "file", other, Span(0, 0), other.scope)
-                file.occurrences.append(_Occurrence(item.path.span, item.path.value, whole, file.scope, "path"))
+                whole = Definition(other.source.name, "file", other, Span(0, 0), other.scope)
+                file.occurrences.append(Occurrence(item.path.span, item.path.value, whole, file.scope, "path"))
             for name in item.names:
                 found = self._export(other, name.text) if other is not None else None
                 if found is None or name.text in file.scope.names:
                     self._define(file, file.scope, name, "import")
                 else:
                     file.scope.names[name.text] = found
-                    file.occurrences.append(_Occurrence(name.span, name.text, found, file.scope, "ref"))
+                    file.occurrences.append(Occurrence(name.span, name.text, found, file.scope, "ref"))
 
     # -- bodies
 
-    def _walk_file(self, file: _File) -> None:
+    def _walk_file(self, file: IndexedFile) -> None:
         for item in file.module.items:
             if isinstance(item, ast.Let):
                 self._expr(file, file.scope, item.value)
@@ -227,10 +227,10 @@ class Index:
                 for setting in item.settings:
                     self._expr(file, file.scope, setting.value)
             elif isinstance(item, ast.Assign):  # a bare chain, or a top-level assignment
-                self._body(file, _Scope(file.scope, file), (item,))
+                self._body(file, Scope(file.scope, file), (item,))
 
-    def _network(self, file: _File, item: ast.Model | ast.Block) -> None:
-        scope = _Scope(file.scope, file)
+    def _network(self, file: IndexedFile, item: ast.Model | ast.Block) -> None:
+        scope = Scope(file.scope, file)
         owner = file.scope.names.get(item.name.text)
         is_block = isinstance(item, ast.Block)
         for param in item.params:
@@ -246,7 +246,7 @@ class Index:
                 owner.params.setdefault(param.name.text, defined)
         self._body(file, scope, item.body.statements)
 
-    def _pattern(self, file: _File, scope: _Scope, dim) -> None:
+    def _pattern(self, file: IndexedFile, scope: Scope, dim) -> None:
         """An input pattern's dim: a name nothing defines yet names a size (``C``), defined here."""
         if isinstance(dim, ast.NameRef):
             if scope.find(dim.name) is None and not _is_builtin(dim.name):
@@ -254,7 +254,7 @@ class Index:
                 return
         self._expr(file, scope, dim)
 
-    def _body(self, file: _File, scope: _Scope, statements) -> None:
+    def _body(self, file: IndexedFile, scope: Scope, statements) -> None:
         for stmt in statements:
             if isinstance(stmt, ast.Assign):
                 self._expr(file, scope, stmt.value)
@@ -268,19 +268,19 @@ class Index:
                 for value in stmt.values:
                     self._expr(file, scope, value)
 
-    def _use(self, file: _File, scope: _Scope, name: str, span: Span) -> _Def | None:
+    def _use(self, file: IndexedFile, scope: Scope, name: str, span: Span) -> Definition | None:
         found = scope.find(name)
         if found is not None:
-            file.occurrences.append(_Occurrence(span, name, found, scope, "ref"))
+            file.occurrences.append(Occurrence(span, name, found, scope, "ref"))
             return found
         what = "layer" if lookup(name) is not None or name == "Residual" else "unknown"
         if what == "unknown" and _is_builtin(name):
             what = "builtin"
         scope.unresolved.add(name)
-        file.occurrences.append(_Occurrence(span, name, None, scope, what))
+        file.occurrences.append(Occurrence(span, name, None, scope, what))
         return None
 
-    def _expr(self, file: _File, scope: _Scope, expr) -> None:
+    def _expr(self, file: IndexedFile, scope: Scope, expr) -> None:
         if isinstance(expr, ast.NameRef):
             self._use(file, scope, expr.name, expr.span)
         elif isinstance(expr, ast.Call):
@@ -289,12 +289,12 @@ class Index:
                 if arg.keyword is not None and callee is not None and callee.kind == "block":
                     param = callee.params.get(arg.keyword.text)
                     if param is not None:
-                        occurrence = _Occurrence(arg.keyword.span, arg.keyword.text, param, scope, "ref")
+                        occurrence = Occurrence(arg.keyword.span, arg.keyword.text, param, scope, "ref")
                         file.occurrences.append(occurrence)
                 self._expr(file, scope, arg.value)
         elif isinstance(expr, ast.ForLoop):
             self._expr(file, scope, expr.iterable)
-            inner = _Scope(scope, file)
+            inner = Scope(scope, file)
             for name in expr.names:
                 if name.text != "_":
                     self._define(file, inner, name, "loop")
@@ -308,7 +308,7 @@ class Index:
 
     # -- queries
 
-    def at(self, offset: int) -> _Occurrence | None:
+    def at(self, offset: int) -> Occurrence | None:
         """The name in the spec at ``offset`` (inside it, or just after its last character)."""
         occurrences = self.main.occurrences
         here = bisect.bisect_right(self._starts, offset)
@@ -320,7 +320,7 @@ class Index:
                 touching = occurrence
         return touching
 
-    def uses(self, target: _Def) -> list[tuple[_File, _Occurrence]]:
+    def uses(self, target: Definition) -> list[tuple[IndexedFile, Occurrence]]:
         return [(f, o) for f in self.files for o in f.occurrences if o.target is target]
 
 
@@ -328,7 +328,9 @@ def _is_builtin(name: str) -> bool:
     return name in BUILTINS or name in BUILTIN_VALUES or name in OPERATORS or name in ("nn", "torch")
 
 
-def _index(result) -> Index:
+def name_index(result) -> Index:
+    """The result's name index, built on first use and kept on the result (a result's text and
+    parse never change)."""
     cached = getattr(result, "_nndsl_index", None)
     if cached is None:
         cached = Index(result)
@@ -339,7 +341,7 @@ def _index(result) -> Index:
     return cached
 
 
-def _place(file: _File, span: Span) -> Place:
+def _place(file: IndexedFile, span: Span) -> Place:
     return Place(file.source, span, file.real)
 
 
@@ -350,7 +352,7 @@ def definition(result, offset: int) -> list[Place]:
     """Where the name at ``offset`` of the spec is defined: a block used here and defined in an
     imported file lands there; an import's path lands at the start of the file it names. Empty
     for a layer, a built-in or no name."""
-    occurrence = _index(result).at(offset)
+    occurrence = name_index(result).at(offset)
     if occurrence is None or occurrence.target is None:
         return []
     return [_place(occurrence.target.file, occurrence.target.span)]
@@ -360,7 +362,7 @@ def references(result, offset: int, include_declaration: bool = True) -> list[Pl
     """Every use of the name at ``offset`` in the spec and the files it imports (transitively),
     its definition too with ``include_declaration``; in file order, then by position. Only
     files reachable from ``result`` are searched (see the module's docstring)."""
-    index = _index(result)
+    index = name_index(result)
     occurrence = index.at(offset)
     if occurrence is None or occurrence.target is None:
         return []
@@ -378,7 +380,7 @@ def references(result, offset: int, include_declaration: bool = True) -> list[Pl
 def rename_range(result, offset: int) -> Span | None:
     """The span of the name at ``offset`` when it can be renamed (a value, constant, block,
     model, parameter, size or loop variable), else None."""
-    occurrence = _index(result).at(offset)
+    occurrence = name_index(result).at(offset)
     if occurrence is None or occurrence.target is None or occurrence.target.kind not in RENAMABLE:
         return None
     if occurrence.target.kind == "import":  # an import whose file or name did not resolve
@@ -392,7 +394,7 @@ def rename(result, offset: int, new_name: str) -> list[tuple[Place, str]]:
     every import of it and at every use). Raises RenameError when it cannot be done: no name
     there, a layer or built-in, a keyword or non-identifier as the new name, a name the new one
     would clash with or be hidden by."""
-    index = _index(result)
+    index = name_index(result)
     occurrence = index.at(offset)
     if occurrence is None:
         raise RenameError("there is no name here to rename")
@@ -429,7 +431,7 @@ def _check_new_name(new_name: str) -> None:
         raise RenameError(f"'{new_name}' is a built-in name")
 
 
-def _check_clash(target: _Def, new_name: str, scopes: list[_Scope]) -> None:
+def _check_clash(target: Definition, new_name: str, scopes: list[Scope]) -> None:
     """RenameError when ``new_name`` is defined where the renamed name is seen (it would clash
     or be hidden), or is written in a scope inside the definition's or inside a file that
     imports it (it would be captured)."""
