@@ -219,3 +219,8 @@ def test_inside_a_block_its_parameters_and_sizes():
 def test_a_path_no_folder_can_have():
     assert items('from "a\x00b/', str(ZOO / "draft.nn")) == {}
     assert items('from "no/such/folder/', str(ZOO / "draft.nn")) == {}
+
+
+def test_a_definitions_header_is_no_call():
+    found = items("let k = 2\nblock B(x: [N, C], width=")
+    assert "k" in found and "Linear" not in found and not any(label.endswith("=") for label in found)

@@ -190,7 +190,10 @@ def _statement_start(text: str, start: int) -> bool:
 def _callee(text: str, paren: int) -> str | None:
     """The name a call's ``(`` at ``paren`` touches (``Conv2d`` in ``Conv2d(``), if any."""
     name = _WORD.search(text, 0, paren).group()
-    return name if name and not name[0].isdigit() else None
+    if not name or name[0].isdigit():
+        return None
+    before = text[text.rfind("\n", 0, paren) + 1 : paren - len(name)].split()
+    return None if before and before[-1] in ("model", "block") else name  # a definition's header
 
 
 def _header(text: str, brace: int) -> str | None:
