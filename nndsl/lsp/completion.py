@@ -51,13 +51,23 @@ _TOP_SNIPPETS = {
 #: the words a statement of a body may start with, beside names
 _BODY_KEYWORDS = ("return", "for")
 
-_TOKEN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'?|#[^\n]*|[{}()\[\]]')
-_WORD = re.compile(r"[A-Za-z0-9_]*\Z")
+_QUOTED = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'?|#[^\n]*')
+_BRACKET = re.compile(r"[{}()\[\]]")
+#: stands for an opening bracket being blanked (a private-use character)
+_MARK = "\ue000"
+#: per kind of bracket: the opener of a pair with no bracket inside, and in the reversed text
+#: the closer of a marked opener
+_PAIRS = tuple(
+    (re.compile(o + r"(?=[^(){}\[\]]*" + c + ")"), re.compile(c + "(?=[^(){}\\[\\]\ue000]*\ue000)"))
+    for o, c in (("\\(", "\\)"), ("\\[", "\\]"), ("\\{", "\\}"))
+)
 _IMPORT_LINE = re.compile(r"""^\s*from\s+(["'])(.*?)\1\s+import\b""")
 _PATH_LINE = re.compile(r"""^\s*from\s+["']([^"']*)$""")
-_ASSIGNED = re.compile(r"^[ \t]*([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)[ \t]*=(?!=)", re.M)
-_FOR = re.compile(r"\bfor\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s+in\b")
-_HEADER = re.compile(r"^[ \t]*(model|block|train|let|from)\b[ \t]*([A-Za-z_]\w*)?", re.M)
+# the line patterns start at a newline (the text is searched with one put before it): a literal
+# first lets the regex engine skip ahead, where ``^`` with re.M tries every position
+_ASSIGNED = re.compile(r"\n[ \t]*([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)[ \t]*=(?!=)")
+_FOR = re.compile(r"for\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s+in\b")
+_HEADER = re.compile(r"\n[ \t]*(model|block|train|let|from)\b")
 _KEYWORD_ARG = re.compile(r"([A-Za-z_]\w*)\s*=(?!=)")
 
 
@@ -70,26 +80,49 @@ class _Scan(NamedTuple):
 
 
 def _scan(text: str, end: int) -> _Scan:
-    """The brackets open at ``end``, and whether ``end`` is in a string or a comment."""
-    stack: list[tuple[str, int]] = []
+    """The brackets open at ``end``, and whether ``end`` is in a string or a comment.
+
+    Strings and comments never span lines: the last line tells whether ``end`` is in one. The
+    rest is blanked, then balanced pairs are blanked innermost first (a few passes of the regex
+    engine, however long the text), and the brackets left are read in order."""
+    line_start = text.rfind("\n", 0, end) + 1
     in_string = in_comment = False
-    for match in _TOKEN.finditer(text, 0, end):
+    for match in _QUOTED.finditer(text, line_start, end):
         token = match.group()
-        first = token[0]
-        if first in "\"'":
-            closed = len(token) > 1 and token.endswith(first) and not token.endswith("\\" + first)
-            in_string = match.end() == end and not closed
-        elif first == "#":
-            in_comment = match.end() == end
-        elif first in "{([":
+        if match.end() == end:
+            if token[0] == "#":
+                in_comment = True
+            else:
+                closed = len(token) > 1 and token.endswith(token[0]) and not token.endswith("\\" + token[0])
+                in_string = not closed
+    code = _QUOTED.sub(_blank, text[:end]).replace(_MARK, " ")
+    while True:
+        reduced = code
+        for opener, closer in _PAIRS:
+            # the opener of each innermost pair marked, then (read backwards) the closer that
+            # the mark precedes; both blanked: constant replacements, no Python per match
+            marked = opener.sub(_MARK, reduced)
+            if marked != reduced:
+                reduced = closer.sub(" ", marked[::-1])[::-1].replace(_MARK, " ")
+        if reduced == code:
+            break
+        code = reduced
+    stack: list[tuple[str, int]] = []
+    for match in _BRACKET.finditer(code):
+        first = match.group()
+        if first in "{([":
             stack.append((first, match.start()))
-        else:
-            want = {"}": "{", ")": "(", "]": "["}[first]
-            while stack and stack[-1][0] != want and first == "}":  # a brace closes what it holds
-                stack.pop()
-            if stack and stack[-1][0] == want:
-                stack.pop()
+            continue
+        want = {"}": "{", ")": "(", "]": "["}[first]
+        while stack and stack[-1][0] != want and first == "}":  # a brace closes what it holds
+            stack.pop()
+        if stack and stack[-1][0] == want:
+            stack.pop()
     return _Scan(stack, in_string, in_comment)
+
+
+def _blank(match: re.Match) -> str:
+    return " " * len(match.group())
 
 
 def complete(result, offset: int) -> list[Item]:
@@ -97,7 +130,7 @@ def complete(result, offset: int) -> list[Item]:
     typed, whether it parses or not."""
     text = result.source.text
     offset = max(0, min(offset, len(text)))
-    word = _WORD.search(text, 0, offset).group()
+    word = _word_before(text, offset)
     start = offset - len(word)
     line_start = text.rfind("\n", 0, start) + 1
     before_line = text[line_start:start]
@@ -138,6 +171,14 @@ def complete(result, offset: int) -> list[Item]:
 # ---------------------------------------------------------------- the text around the offset
 
 
+def _word_before(text: str, end: int) -> str:
+    """The letters, digits and underscores just before ``end`` (the word being typed there)."""
+    start = end
+    while start > 0 and (text[start - 1] == "_" or (text[start - 1].isascii() and text[start - 1].isalnum())):
+        start -= 1
+    return text[start:end]
+
+
 def _previous(text: str, start: int) -> str:
     """The token before ``start`` (``->``, one punctuation character, a word), "" at the start."""
     at = start
@@ -149,9 +190,9 @@ def _previous(text: str, start: int) -> str:
         return "->"
     if text[at - 1] in "=" and text[at - 2 : at] not in ("==", "!=", "<=", ">="):
         return "="
-    if not (text[at - 1].isalnum() or text[at - 1] == "_"):
+    if not ((text[at - 1].isascii() and text[at - 1].isalnum()) or text[at - 1] == "_"):
         return text[at - 1]
-    return _WORD.search(text, 0, at).group()
+    return _word_before(text, at)
 
 
 def _selectors(text: str, dot: int) -> list[Item]:
@@ -189,29 +230,28 @@ def _statement_start(text: str, start: int) -> bool:
 
 def _callee(text: str, paren: int) -> str | None:
     """The name a call's ``(`` at ``paren`` touches (``Conv2d`` in ``Conv2d(``), if any."""
-    name = _WORD.search(text, 0, paren).group()
+    name = _word_before(text, paren)
     if not name or name[0].isdigit():
         return None
     before = text[text.rfind("\n", 0, paren) + 1 : paren - len(name)].split()
     return None if before and before[-1] in ("model", "block") else name  # a definition's header
 
 
+def _headers(text: str, end: int) -> list[tuple[str, int]]:
+    """(keyword, where its line starts) of each line before ``end`` that starts an item."""
+    return [(m.group(1), m.start()) for m in _HEADER.finditer("\n" + text[:end])]
+
+
 def _header(text: str, brace: int) -> str | None:
     """The keyword of the top-level item whose body opens at ``brace``."""
-    found = None
-    for match in _HEADER.finditer(text, 0, brace + 1):
-        if match.start() <= brace:
-            found = match
-    return found.group(1) if found is not None else None
+    found = _headers(text, brace + 1)
+    return found[-1][0] if found else None
 
 
 def _item_start(text: str, offset: int) -> int:
     """Where the top-level item holding ``offset`` begins (its ``model``/``block`` line)."""
-    found = 0
-    for match in _HEADER.finditer(text, 0, offset):
-        if match.group(1) in ("model", "block"):
-            found = match.start()
-    return found
+    found = [start for keyword, start in _headers(text, offset) if keyword in ("model", "block")]
+    return found[-1] if found else 0
 
 
 # ---------------------------------------------------------------- names in scope
@@ -259,12 +299,14 @@ def _locals(text: str, offset: int) -> list[tuple[str, str]]:
     else:
         body = ""
     body = body[: body.rfind("\n") + 1]  # the statement being typed defines nothing yet
-    for match in _ASSIGNED.finditer(body):
+    for match in _ASSIGNED.finditer("\n" + body):
         for name in match.group(1).split(","):
             name = name.strip()
             if name and name != "_" and name not in symbols.KEYWORDS:
                 found.setdefault(name, "value")
     for match in _FOR.finditer(body):
+        if match.start() > 0 and (body[match.start() - 1].isalnum() or body[match.start() - 1] == "_"):
+            continue  # a name ending in "for"
         for name in match.group(1).split(","):
             found.setdefault(name.strip(), "loop variable")
     return list(found.items())
