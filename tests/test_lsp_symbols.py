@@ -81,6 +81,20 @@ def test_definition_of_an_import_path_is_the_file_it_names():
     assert Path(place.source.name).name == "resnet_blocks.nn" and place.span == Span(0, 0)
 
 
+def test_references_of_an_import_path_are_the_imports_of_that_file(tmp_path: Path):
+    (tmp_path / "blocks.nn").write_text("let width = 8\nblock Dense(n) {\n    Linear(width, n)\n}\n")
+    (tmp_path / "more.nn").write_text('from "blocks.nn" import width\nblock Wide(n) {\n    Linear(width, n)\n}\n')
+    text = 'from "blocks.nn" import Dense\nfrom "more.nn" import Wide\nmodel M(x: [N, 8]) {\n    x -> Dense(8) -> Wide(4)\n}\n'
+    (tmp_path / "main.nn").write_text(text)
+    result = check_path(tmp_path / "main.nn")
+    assert result.ok, result.diagnostics
+    found = references(result, at(text, "blocks.nn"))
+    assert sorted(spans(found)) == sorted([("blocks.nn", 0, 0), ("main.nn", 5, 16), ("more.nn", 5, 16)])
+    assert spans(references(result, at(text, "blocks.nn"), include_declaration=False)) == [("main.nn", 5, 16)] + [
+        ("more.nn", 5, 16)
+    ]
+
+
 def test_references_of_an_imported_block_cross_files():
     text = (ZOO / "resnet50.nn").read_text()
     result = check_path(ZOO / "resnet50.nn")

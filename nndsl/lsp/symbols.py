@@ -74,6 +74,7 @@ class IndexedFile:
         self.loaded = loaded
         self.scope = Scope(None, self)
         self.occurrences: list[Occurrence] = []
+        self.whole = Definition(source.name, "file", self, Span(0, 0), self.scope)  # what its imports name
 
 
 class Scope:
@@ -203,8 +204,7 @@ class Index:
         for item, target in self._imports(file):
             other = self._by_loaded.get(id(target)) if isinstance(target, LoadedFile) else None
             if other is not None:
-                whole = Definition(other.source.name, "file", other, Span(0, 0), other.scope)
-                file.occurrences.append(Occurrence(item.path.span, item.path.value, whole, file.scope, "path"))
+                file.occurrences.append(Occurrence(item.path.span, item.path.value, other.whole, file.scope, "path"))
             for name in item.names:
                 found = self._export(other, name.text) if other is not None else None
                 if found is None or name.text in file.scope.names:
