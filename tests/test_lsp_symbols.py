@@ -385,3 +385,25 @@ def test_text_being_typed_never_raises(data):
             with pytest.raises(RenameError):
                 rename(result, offset, "fresh_name")
     document_symbols(result)
+
+
+def test_a_name_used_before_its_definition_still_leads_there():
+    text = (SPECS / "bad" / "flow_errors.nn").read_text()
+    result = check_path(SPECS / "bad" / "flow_errors.nn")
+    (place,) = definition(result, at(text, "later ->"))
+    assert place.span.start == at(text, "later =")
+    assert len(references(result, at(text, "later ="))) == 2
+
+
+def test_a_train_sections_losses_and_optimizers_are_not_the_specs_names():
+    text = (SPECS / "fashion_mlp.nn").read_text()
+    result = check_path(SPECS / "fashion_mlp.nn")
+    with pytest.raises(RenameError, match="built-in"):
+        rename(result, at(text, "CrossEntropyLoss"), "Loss")
+    assert definition(result, at(text, "CrossEntropyLoss")) == []
+
+
+def test_a_value_may_be_renamed_to_a_data_sources_name():
+    text = "model M(x: [N, 4]) {\n    h = x -> ReLU\n    h\n}\n"
+    result = check(text)
+    assert len(rename(result, at(text, "h ="), "digits")) == 2  # only a train section's setting names it

@@ -25,6 +25,7 @@ from nndsl import ast
 from nndsl.check.common import BUILTIN_VALUES
 from nndsl.check.functions import BUILTINS
 from nndsl.check.loading import LoadedFile
+from nndsl.check.training import CALLS
 from nndsl.diagnostics import Span
 from nndsl.layers import lookup
 from nndsl.operators import REGISTRY as OPERATORS
@@ -142,6 +143,7 @@ class Index:
         for file in self.files:
             self._walk_file(file)
         for file in self.files:
+            self._resolve_later(file)
             file.occurrences.sort(key=lambda o: (o.span.start, o.span.end))
         self._starts = [o.span.start for o in self.main.occurrences]
 
@@ -274,7 +276,7 @@ class Index:
             file.occurrences.append(Occurrence(span, name, found, scope, "ref"))
             return found
         what = "layer" if lookup(name) is not None or name == "Residual" else "unknown"
-        if what == "unknown" and _is_builtin(name):
+        if what == "unknown" and (_is_builtin(name) or name in _TRAINING):
             what = "builtin"
         scope.unresolved.add(name)
         file.occurrences.append(Occurrence(span, name, None, scope, what))
@@ -306,6 +308,16 @@ class Index:
                 if isinstance(part, tuple):
                     self._expr(file, scope, part)
 
+    @staticmethod
+    def _resolve_later(file: IndexedFile) -> None:
+        """A name used before the statement that defines it (the checker's "defined here,
+        later") still leads to that definition."""
+        for n, occurrence in enumerate(file.occurrences):
+            if occurrence.what == "unknown":
+                found = occurrence.scope.find(occurrence.name)
+                if found is not None:
+                    file.occurrences[n] = occurrence._replace(target=found, what="ref")
+
     # -- queries
 
     def at(self, offset: int) -> Occurrence | None:
@@ -322,6 +334,10 @@ class Index:
 
     def uses(self, target: Definition) -> list[tuple[IndexedFile, Occurrence]]:
         return [(f, o) for f in self.files for o in f.occurrences if o.target is target]
+
+
+#: what a train section's settings may name: data sources, losses, optimizers, schedules
+_TRAINING = frozenset(name for table in CALLS.values() for name in table)
 
 
 def _is_builtin(name: str) -> bool:
