@@ -224,3 +224,10 @@ def test_a_path_no_folder_can_have():
 def test_a_definitions_header_is_no_call():
     found = items("let k = 2\nblock B(x: [N, C], width=")
     assert "k" in found and "Linear" not in found and not any(label.endswith("=") for label in found)
+
+
+def test_a_new_name_gets_nothing_and_a_train_section_its_model():
+    for text in ("let ", "let hid", "model ", "block Res", HEAD + "    x -> for "):
+        assert items(text) == {}, text
+    found = items("model Net(x: [N, 4]) {\n    x -> Linear(4, 2)\n}\nlet k = 1\ntrain ")
+    assert set(found) == {"Net"} and found["Net"].detail == "model"

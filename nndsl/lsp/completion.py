@@ -147,6 +147,11 @@ def complete(result, offset: int) -> list[Item]:
     if braces and _header(text, braces[0]) == "train":
         return _train(result, text, braces[-1], start, before_line)
     previous = _previous(text, start)
+    if previous in ("let", "model", "block", "for") and not scan.in_string:
+        return []  # a new name is being written
+    if previous == "train" and before_line.strip() == "train":  # the model a section trains
+        models = [d for d in _file_names(result).values() if d.kind == "model"]
+        return [Item(d.name, "value", "model", sort="0" + d.name) for d in models]
     if previous == ".":
         return _selectors(text, start - 1)
     innermost = scan.open[-1][0] if scan.open else ""
