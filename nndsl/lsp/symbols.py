@@ -119,7 +119,7 @@ class Occurrence(NamedTuple):
     name: str
     target: Definition | None  # None: a layer, a built-in, a symbolic size
     scope: Scope
-    what: str  # "def", "ref", "path", "layer", "builtin", "keyword" or "unknown"
+    what: str  # "def", "ref", "path", "layer", "builtin" or "unknown"
 
 
 class Index:
