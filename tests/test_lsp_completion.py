@@ -122,7 +122,7 @@ def test_import_paths_and_names(tmp_path: Path):
     assert set(names) == {"Dense", "width"}  # blocks and constants, not models
     assert names["Dense"].kind == "import" and names["Dense"].detail == "block Dense(n)"
     assert names["width"].detail == "let width = 8"
-    assert set(items('from "blocks.nn" import Dense, w', main)) == {"Dense", "width"}
+    assert set(items('from "blocks.nn" import Dense, w', main)) == {"width"}  # Dense is imported already
     assert items('from "missing.nn" import ', main) == {}
     text = 'from "blocks.nn" import Dense\nmodel M(x: [N, 8]) {\n    x -> '
     assert items(text, main)["Dense"].kind == "block"

@@ -142,7 +142,8 @@ def complete(result, offset: int) -> list[Item]:
         return _files(result, path.group(1)) if path is not None else []
     imported = _IMPORT_LINE.match(before_line)
     if imported is not None and not scan.open:
-        return _imported_names(result, imported.group(2))
+        listed = set(re.findall(r"[A-Za-z_]\w*", before_line[imported.end() :]))
+        return [i for i in _imported_names(result, imported.group(2)) if i.label not in listed]
     braces = [pos for char, pos in scan.open if char == "{"]
     if braces and _header(text, braces[0]) == "train":
         return _train(result, text, braces[-1], start, before_line)
