@@ -77,6 +77,10 @@ class _Rows:
         self.max_depth = max_depth
         self.rows: list[Row] = []
         self.blocks: dict = {}  # a block use's key -> its body's totals and rows (see _block_key)
+        # figures of equal types and layers, computed once
+        self.sizes: dict[TensorType, Dim] = {}
+        self.texts: dict[TensorType, str] = {}
+        self.costs: dict = {}
         self.again = 0  # > 0 inside a shared module applied again: its weights are the first use's
 
     def graph(self, graph, depth: int, emit: bool, sums: _Sums) -> None:
@@ -91,25 +95,50 @@ class _Rows:
     def _text(text: str) -> str:
         return text if len(text) <= 60 else text[:57] + "..."
 
+    def _type_bytes(self, t: TensorType) -> Dim:
+        size = self.sizes.get(t)
+        if size is None:
+            size = self.sizes[t] = _bytes(t)
+        return size
+
     def _size(self, node) -> Dim:
         """The bytes of the values the node defines."""
         types = self.model.types
         if len(node.writes) == 1:
-            return _bytes(types[node.writes[0]])
+            return self._type_bytes(types[node.writes[0]])
         total = Total()
         for v in node.writes:
-            total.add(_bytes(types[v]))
+            total.add(self._type_bytes(types[v]))
         return total.value()
 
     def _output(self, node) -> str:
-        return ", ".join(str(self.model.types[v]) for v in node.writes)
+        texts = self.texts
+        out = []
+        for v in node.writes:
+            t = self.model.types[v]
+            text = texts.get(t)
+            if text is None:
+                text = texts[t] = str(t)
+            out.append(text)
+        return ", ".join(out)
+
+    def _layer_cost(self, node) -> Cost:
+        """A layer's cost; equal layers (class, arguments, types) are costed once."""
+        try:
+            key = (node.layer, node.input, node.output, tuple(node.args.items()), tuple(node.extra_types.items()))
+            cost = self.costs.get(key)
+        except TypeError:  # an unhashable argument
+            return layer_cost(node)
+        if cost is None:
+            cost = self.costs[key] = layer_cost(node)
+        return cost
 
     def node(self, node, depth: int, emit: bool, sums: _Sums) -> None:
         """Add ``node``'s cost and bytes to ``sums``; with ``emit``, its row (and its body's)."""
         tag = node.tag
         if tag in ("layer", "op", "param"):
             if tag == "layer":
-                cost, kind, params = layer_cost(node), "layer", node.params
+                cost, kind, params = self._layer_cost(node), "layer", node.params
             elif tag == "op":
                 cost, kind, params = op_cost(node, self.model.types), "op", 0
             else:
@@ -331,15 +360,19 @@ def _total_cells(s: Summary, key: str) -> tuple[str, str, str]:
 
 def _table(s: Summary) -> tuple[list[str], list[tuple[str, ...]]]:
     header = ["layer", "where", "output", "params", "MACs", "activations"]
+    shown: dict = {}  # a figure -> its text: equal figures (repeated blocks) are written once
+
+    def num(value: Dim) -> str:
+        try:
+            text = shown.get(value)
+        except TypeError:
+            return _num(value, s.bound)
+        if text is None:
+            text = shown[value] = _num(value, s.bound)
+        return text
+
     rows = [
-        (
-            "  " * r.depth + r.name,
-            r.where,
-            r.output,
-            f"{r.params:,}",
-            _num(r.cost.total, s.bound),
-            _num(r.activation_bytes, s.bound),
-        )
+        ("  " * r.depth + r.name, r.where, r.output, f"{r.params:,}", num(r.cost.total), num(r.activation_bytes))
         for r in s.rows
     ]
     return header, rows
