@@ -285,3 +285,26 @@ async def test_inline_suppressions_work_as_in_the_cli(client, folder):
     quiet = text.replace("y = x -> ReLU", "y = x -> ReLU  # nndsl: ignore[W305]")
     change(client, uri, 2, [(None, quiet)])
     assert await published(client, uri) == []
+
+
+async def test_changes_wait_for_the_debounce_and_a_save_checks_at_once(client, folder):
+    text = "model M(x: [N, 4]) {\n    x -> Linear(4, 2)\n}\n"
+    uri = open_doc(client, folder / "debounced.nn", text)
+    assert await published(client, uri) == []
+    settings = {"nndsl": {"debounceMs": 5000, "inlayHints": False}}
+    client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings))
+    change(client, uri, 2, [(None, text.replace("Linear(4, 2)", "Linear(5, 2)"))])
+    await asyncio.sleep(0.5)
+    assert uri not in client.diagnostics  # still waiting for typing to pause
+    hints = await client.text_document_inlay_hint_async(
+        lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), lsp.Range(lsp.Position(0, 0), lsp.Position(3, 0)))
+    )
+    assert not hints  # turned off
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
+    assert [d.code for d in await published(client, uri, timeout=2.0)] == ["E201"]
+    settings = {"nndsl": {"debounceMs": 10, "inlayHints": True}}
+    client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings))
+    hints = await client.text_document_inlay_hint_async(
+        lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), lsp.Range(lsp.Position(0, 0), lsp.Position(3, 0)))
+    )
+    assert [h.label for h in hints] == ["[N, 2]"]
