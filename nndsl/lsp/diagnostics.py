@@ -103,7 +103,7 @@ class Converter:
         if diag.help:
             lines.append(f"help: {diag.help}")
         fixes = quick_fixes(diag, self.result.module) if here else []
-        data = {"fixes": [[f.title, f.span.start, f.span.end, f.text] for f in fixes]} if fixes else None
+        data = {"fixes": [[f.title, f.span.start, f.span.end, f.text, f.preferred] for f in fixes]} if fixes else None
         return lsp.Diagnostic(
             range=to_range(self.index, span),
             message="\n".join(lines),

@@ -3,7 +3,8 @@
 The help texts that name one exact edit (what to write, where is known from the diagnostic):
 
 - ``did you mean 'ReLU'?`` (unknown layer, name, argument, block, setting...): the diagnostic's
-  span is the name as written; the fix writes the suggested one there.
+  span is the name as written; the fix writes the suggested one there (one fix for each name
+  of ``did you mean Conv1d, Conv2d or Conv3d?``, none of them preferred).
 - ``change in_features to 512`` (E201 and the other size mismatches of Linear, convolutions,
   norms, recurrent layers): the fix rewrites that argument of the call at the diagnostic's span,
   found in the parse (by keyword, else by its position in the layer's signature).
@@ -35,21 +36,23 @@ class Fix(NamedTuple):
     title: str
     span: Span
     text: str
+    preferred: bool = False  # the one an editor applies by itself ("fix all", a shortcut)
 
 
 def quick_fixes(diag: Diagnostic, module: ast.Module | None) -> list[Fix]:
     """The exact edits ``diag``'s help names, in the file ``diag`` is located in (whose parse is
     ``module``); none when its help names no exact edit."""
     help_text = diag.help or ""
-    if not help_text or any(note.startswith("in the use of ") for note in diag.notes):
+    if not help_text or _in_a_use(diag):
         return []
     text = diag.source.text
     written = text[diag.span.start : diag.span.end]
     fixes: list[Fix] = []
     if help_text.startswith("did you mean") and _NAME.match(written):
         found = _DID_YOU_MEAN.match(help_text)
-        for name in _QUOTED.findall(found.group(1)) if found else ():
-            fixes.append(Fix(f"Change '{written}' to '{name}'", diag.span, name))
+        names = _suggested(found.group(1)) if found else []
+        for name in names:
+            fixes.append(Fix(f"Change '{written}' to '{name}'", diag.span, name, len(names) == 1))
     if module is None:
         return fixes
     call = _call_at(module, diag.span)
@@ -60,10 +63,26 @@ def quick_fixes(diag: Diagnostic, module: ast.Module | None) -> list[Fix]:
         arg = _argument(call, change.group(1))
         if arg is not None:
             key, value = change.groups()
-            fixes.append(Fix(f"Change {key} to {value}", arg.value.span, value))
+            fixes.append(Fix(f"Change {key} to {value}", arg.value.span, value, True))
     for layer in _INSERT.findall(help_text):
         fixes.append(Fix(f"Insert {layer} before this layer", Span(call.span.start, call.span.start), f"{layer} -> "))
     return fixes
+
+
+def _in_a_use(diag: Diagnostic) -> bool:
+    """Reported inside a block's body for one use of it (a note or a label names the use)."""
+    return any(n.startswith("in the use of ") for n in diag.notes) or any(
+        label.message.startswith("in this use of ") for label in diag.secondary
+    )
+
+
+def _suggested(text: str) -> list[str]:
+    """The names a did-you-mean offers: ``'ReLU'``, or ``Conv1d, Conv2d or Conv3d``."""
+    quoted = _QUOTED.findall(text)
+    if quoted:
+        return quoted
+    names = re.split(r",\s*|\s+or\s+", text)
+    return names if all(_NAME.match(n) for n in names) else []
 
 
 def _call_at(module: ast.Module, span: Span) -> ast.Call | None:

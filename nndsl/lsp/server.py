@@ -199,7 +199,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         for diagnostic in Converter(uri, result).all():
             if not diagnostic.data or not _overlaps(diagnostic.range, wanted):
                 continue
-            for n, (title, start, end, text) in enumerate(diagnostic.data["fixes"]):
+            for title, start, end, text, preferred in diagnostic.data["fixes"]:
                 edit = lsp.TextEdit(to_range(index, Span(start, end)), text)
                 actions.append(
                     lsp.CodeAction(
@@ -207,7 +207,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
                         kind=lsp.CodeActionKind.QuickFix,
                         diagnostics=[diagnostic],
                         edit=lsp.WorkspaceEdit(changes={uri: [edit]}),
-                        is_preferred=n == 0,
+                        is_preferred=preferred,
                     )
                 )
         return actions
