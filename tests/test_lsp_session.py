@@ -127,3 +127,27 @@ def test_workspace_close_gives_the_file_on_disk_back(tmp_path):
     assert ws.files.read(str(path), str(path.resolve())).decode().count("9") == 1
     ws.close(path.as_uri())
     assert b"Linear(C, 3)" in ws.files.read(str(path), str(path.resolve()))
+
+
+def test_hover_on_operations_residuals_and_values():
+    text = (
+        "model M(x: [N, 4]) {\n    a = x -> Linear(4, 8)\n    b = x -> Linear(4, 8)\n    c = a + b\n"
+        "    cat(a, c, dim=1) -> Residual(Linear(16, 16)) -> Linear(16, 2)\n}\n"
+    )
+    result = check_source(text)
+
+    def at(needle: str, delta: int = 0) -> tuple[str, str]:
+        markdown, span = hover(result, text.index(needle) + delta)
+        return markdown, text[span.start : span.end]
+
+    markdown, covered = at("a + b", 2)
+    assert covered == "a + b" and "`[N, 8], [N, 8] -> [N, 8]`" in markdown and "**MACs** 8*N" in markdown
+    markdown, covered = at("cat(", 1)
+    assert covered == "cat(a, c, dim=1)" and "-> [N, 16]`" in markdown and "**MACs** 0" in markdown
+    markdown, covered = at("Residual", 1)
+    assert "**parameters** 272" in markdown and "**MACs** 272*N" in markdown  # 16*16 + 16, and the sum
+    markdown, covered = at("a, c")
+    assert covered == "a" and "a: [N, 8]" in markdown
+    markdown, covered = at("x: [N")
+    assert covered == "x" and "x: [N, 4]" in markdown and "input of model M" in markdown
+    assert hover(result, text.index("{")) is None
