@@ -151,3 +151,12 @@ def test_hover_on_operations_residuals_and_values():
     markdown, covered = at("x: [N")
     assert covered == "x" and "x: [N, 4]" in markdown and "input of model M" in markdown
     assert hover(result, text.index("{")) is None
+
+
+def test_hover_on_a_blocks_parameters_and_constants_gives_their_values_in_each_use():
+    text = "block B(x: [N, C], k) {\n    h = k * 2\n    Linear(C, h) -> ReLU\n}\n"
+    text += "model M(x: [N, 4]) {\n    x -> B(8) -> B(16) -> B(16)\n}\n"
+    result = check_source(text)
+    assert hover(result, text.index("C, h"))[0] == "```nn\nC = 4, 16, 32\n```\nin block B in 3 uses"
+    assert hover(result, text.index("h) ->"))[0].startswith("```nn\nh = 16, 32\n```")
+    assert hover(result, text.index("k * 2"))[0].startswith("```nn\nk = 8, 16\n```")

@@ -17,7 +17,7 @@ def hover(result: Result, offset: int) -> tuple[str, Span] | None:
     """Markdown describing what is at ``offset`` of the checked text, and the span it describes."""
     word = word_at(result.source.text, offset)
     if word is not None:
-        value = _value(result, offset, word)
+        value = _value(result, offset, word) or _block_variable(result, offset, word)
         if value is not None:
             return value
     found = _node(result, offset)
@@ -63,6 +63,32 @@ def _value(result: Result, offset: int, word: Span) -> tuple[str, Span] | None:
             if named == name and value in model.types:
                 return f"```nn\n{name}: {model.types[value]}\n```\nvalue of model {model.name}", word
     return None
+
+
+def _block_variable(result: Result, offset: int, word: Span) -> tuple[str, Span] | None:
+    """A block's parameter, input size or constant inside its definition: its value in each use."""
+    text = result.source.text
+    name = text[word.start : word.end]
+    if result.module is None or (word.end < len(text) and text[word.end] == "("):
+        return None
+    block = next(
+        (b for b in result.module.items if type(b).__name__ == "Block" and b.span.start <= offset < b.span.end), None
+    )
+    if block is None:
+        return None
+    values = []
+    for _model, node in nodes.here(result):
+        if node.tag == "block" and node.block == block.name.text and node.defined_in == result.source.name:
+            for table in (node.args, node.dims, node.constants):
+                if name in table and not hasattr(table[name], "param"):
+                    values.append(table[name])
+                    break
+    if not values:
+        return None
+    shown = list(dict.fromkeys(repr(v) for v in values))
+    uses = f" in {len(values)} uses" if len(values) > 1 else ""
+    listed = ", ".join(shown[:8]) + (", ..." if len(shown) > 8 else "")
+    return f"```nn\n{name} = {listed}\n```\nin block {block.name.text}{uses}", word
 
 
 def _node(result: Result, offset: int) -> tuple[str, Span] | None:
