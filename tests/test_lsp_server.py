@@ -308,3 +308,95 @@ async def test_changes_wait_for_the_debounce_and_a_save_checks_at_once(client, f
         lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), lsp.Range(lsp.Position(0, 0), lsp.Position(3, 0)))
     )
     assert [h.label for h in hints] == ["[N, 2]"]
+
+
+# ---------------------------------------------------------------- navigation and completion
+
+NAV_BLOCKS = "block Head(x: [N, C], k) {\n    Linear(C, k)\n}\n"
+NAV_MAIN = (
+    'from "nav_blocks.nn" import Head\n'
+    "let width = 8\n"
+    "model M(x: [N, 4]) {\n"
+    "    hidden = x -> Linear(4, width) -> ReLU\n"
+    "    hidden -> Head(2)\n"
+    "}\n"
+)
+
+
+def nav_files(folder: Path) -> tuple[Path, Path]:
+    (folder / "nav_blocks.nn").write_text(NAV_BLOCKS)
+    main = folder / "nav_main.nn"
+    main.write_text(NAV_MAIN)
+    return main, folder / "nav_blocks.nn"
+
+
+async def test_definition_goes_to_a_block_in_the_imported_file(client, folder):
+    pytest.importorskip("nndsl.lsp.symbols")
+    main, blocks = nav_files(folder)
+    uri = open_doc(client, main, NAV_MAIN)
+    assert await published(client, uri) == []
+    where = lsp.TextDocumentPositionParams(lsp.TextDocumentIdentifier(uri), pos(NAV_MAIN, "Head(2)", 1))
+    found = await client.text_document_definition_async(lsp.DefinitionParams(where.text_document, where.position))
+    locations = found if isinstance(found, list) else [found]
+    assert [loc.uri for loc in locations] == [blocks.as_uri()]
+    assert locations[0].range.start.line == 0
+    # a constant of this file
+    found = await client.text_document_definition_async(
+        lsp.DefinitionParams(lsp.TextDocumentIdentifier(uri), pos(NAV_MAIN, "width)", 1))
+    )
+    locations = found if isinstance(found, list) else [found]
+    assert [(loc.uri, loc.range.start.line) for loc in locations] == [(uri, 1)]
+
+
+async def test_references_and_rename_of_a_value(client, folder):
+    pytest.importorskip("nndsl.lsp.symbols")
+    main, _ = nav_files(folder)
+    uri = open_doc(client, main, NAV_MAIN)
+    await published(client, uri)
+    at = pos(NAV_MAIN, "hidden ->", 2)
+    refs = await client.text_document_references_async(
+        lsp.ReferenceParams(lsp.TextDocumentIdentifier(uri), at, lsp.ReferenceContext(include_declaration=True))
+    )
+    assert sorted(r.range.start.line for r in refs) == [3, 4]
+    prepared = await client.text_document_prepare_rename_async(
+        lsp.PrepareRenameParams(lsp.TextDocumentIdentifier(uri), at)
+    )
+    prepared_range = getattr(prepared, "range", prepared)
+    assert prepared_range.start == pos(NAV_MAIN, "hidden ->")
+    edit = await client.text_document_rename_async(lsp.RenameParams(lsp.TextDocumentIdentifier(uri), at, "features"))
+    renamed = apply(NAV_MAIN, edit.changes[uri])
+    assert "features = x ->" in renamed and "features -> Head(2)" in renamed and "hidden" not in renamed
+    change(client, uri, 2, [(None, renamed)])
+    assert await published(client, uri) == []
+
+
+async def test_document_symbols_even_in_a_broken_file(client, folder):
+    pytest.importorskip("nndsl.lsp.symbols")
+    main, _ = nav_files(folder)
+    broken = NAV_MAIN + "model Broken(x: [N, 4]) {\n    x -> (\n}\n"
+    uri = open_doc(client, main, broken)
+    assert any(d.code == "E001" for d in await published(client, uri))
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(uri))
+    )
+    names = {s.name for s in symbols}
+    assert {"M", "width"} <= names
+    [model] = [s for s in symbols if s.name == "M"]
+    assert model.kind == lsp.SymbolKind.Class and model.range.start.line == 2
+
+
+async def test_completion_offers_layers_with_snippets_and_names_in_scope(client, folder):
+    pytest.importorskip("nndsl.lsp.completion")
+    main, _ = nav_files(folder)
+    text = NAV_MAIN.replace("    hidden -> Head(2)\n", "    hidden -> Lin\n")
+    uri = open_doc(client, main, text)
+    await published(client, uri)
+    answer = await client.text_document_completion_async(
+        lsp.CompletionParams(lsp.TextDocumentIdentifier(uri), pos(text, "-> Lin\n", 6))
+    )
+    items = {item.label: item for item in answer.items}
+    linear = items["Linear"]
+    assert linear.kind == lsp.CompletionItemKind.Class
+    assert "in_features" in (linear.detail or "") + (linear.insert_text or "")
+    if linear.insert_text is not None:
+        assert linear.insert_text_format == lsp.InsertTextFormat.Snippet
