@@ -49,6 +49,15 @@ async def published(client: LanguageClient, uri: str, timeout: float = 20.0) -> 
     raise AssertionError(f"no diagnostics published for {uri}")
 
 
+async def settles(client: LanguageClient, uri: str, codes: list[str], timeout: float = 20.0) -> list[lsp.Diagnostic]:
+    """The diagnostics published for ``uri`` once their codes are ``codes``."""
+    for _ in range(int(timeout / 0.01)):
+        if [d.code for d in client.diagnostics.get(uri, [None])] == codes:
+            return list(client.diagnostics[uri])
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"diagnostics of {uri}: {client.diagnostics.get(uri)}, not {codes}")
+
+
 def open_doc(client: LanguageClient, path: Path, text: str, version: int = 1) -> str:
     uri = path.as_uri()
     client.diagnostics.pop(uri, None)
@@ -226,10 +235,17 @@ async def test_files_that_import_each_other_see_unsaved_edits(client, folder):
     inner = error.related_information[0].location
     assert inner.uri == blocks_uri and inner.range.start == pos(edited, "Linear(5")
     assert f"in {blocks}:2:21" in error.message
+    # and in the imported file itself, where a file of blocks alone would show nothing
+    [own] = await settles(client, blocks_uri, ["E201"])
+    assert own.range.start == pos(edited, "Linear(5") and own.message.startswith("Linear expects 5 input")
+    assert own.related_information[-1].message == f"in the use of Head(4) at {main}:3:5"
+    assert own.related_information[-1].location.uri == main_uri
+    assert own.related_information[-1].location.range.start == pos(main_text, "Head(4)")
     # closing the buffer without saving: the file on disk counts again
     client.diagnostics.pop(main_uri, None)
     client.text_document_did_close(lsp.DidCloseTextDocumentParams(lsp.TextDocumentIdentifier(blocks_uri)))
     assert await published(client, main_uri) == []
+    await settles(client, blocks_uri, [])
 
 
 async def test_a_file_changed_on_disk_is_read_again(client, folder):

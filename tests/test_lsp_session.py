@@ -69,12 +69,18 @@ def test_an_edit_rechecks_the_open_files_that_import_it_transitively(tmp_path):
     s.refresh([uris["main.nn"], uris["other.nn"]])
     assert published == [(uris["main.nn"], []), (uris["other.nn"], [])]
     published.clear()
-    c_text = (tmp_path / "c.nn").read_text().replace("Linear(K, 3)", "Linear(K, 5)")
+    c_text = (tmp_path / "c.nn").read_text().replace("Linear(K, 3)", "Linear(K, 3) -> Linear(4, 3)")
     s.workspace.open(uris["c.nn"], c_text)
     assert s.workspace.affected(uris["c.nn"]) == [uris["c.nn"], uris["main.nn"]]
     s.changed(uris["c.nn"])
-    assert published == [(uris["c.nn"], []), (uris["main.nn"], ["E201"])]  # the unsaved buffer counts
+    # the unsaved buffer counts; the mistake shows in main.nn at the use and in c.nn where it is
+    assert published == [(uris["c.nn"], []), (uris["main.nn"], ["E201"]), (uris["c.nn"], ["E201"])]
+    published.clear()
+    assert s.closed(uris["main.nn"]) == [uris["c.nn"]]
+    s.send(uris["c.nn"])
+    assert published == [(uris["c.nn"], [])]  # what main.nn's check lent is gone with it
     reads = s.workspace.files.reads
+    s.workspace.open(uris["main.nn"], main)
     s.changed(uris["main.nn"])  # checking again reads nothing from disk: the cache holds it
     assert s.workspace.files.reads == reads
 

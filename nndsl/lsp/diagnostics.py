@@ -4,7 +4,10 @@ notes; secondary labels and notes naming a position become related information.
 A diagnostic located in an imported file (an error inside an imported block, for the use that
 reached it) is published on the file being edited: at that use when a note names it, else at the
 import statement that reads the file; its related information points at the place in the other
-file. Quick fixes travel in each diagnostic's ``data`` (see nndsl.lsp.fixes).
+file. It is also published on the imported file itself, at its own span (``elsewhere``), with a
+related location at the use: a file of blocks alone checks nothing (its blocks are checked where
+models use them), so this is where its mistakes show while it is edited. Quick fixes travel in
+each diagnostic's ``data`` (see nndsl.lsp.fixes).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 
 from lsprotocol import types as lsp
 
+from nndsl import ast
 from nndsl.api import Result
 from nndsl.check.loading import LoadedFile
 from nndsl.diagnostics import Diagnostic, Severity, Span
@@ -50,7 +54,7 @@ class Converter:
         self._indexes: dict[int, LineIndex] = {id(result.source): self.index}
         self._files: dict[int, LoadedFile] = {}  # id(source) -> the imported file it is
         self._via: dict[int, int] = {}  # id(source) -> which import of the spec reads it
-        imports = [i for i in result.module.items if type(i).__name__ == "Import"] if result.module else []
+        imports = [i for i in result.module.items if isinstance(i, ast.Import)] if result.module else []
         if result.loaded is not None:
             for n, first in enumerate(result.loaded.imports):
                 stack = [first]
@@ -78,22 +82,33 @@ class Converter:
         return lsp.Location(self.uri_of(source), to_range(self.index_of(source), span))
 
     def convert(self, diag: Diagnostic) -> lsp.Diagnostic:
-        here = diag.source is self.result.source
-        related: list[lsp.DiagnosticRelatedInformation] = []
-        lines = [diag.message]
-        if diag.label:
-            lines[0] += f" ({diag.label})" if here else ""
-        for label in diag.secondary:
-            related.append(lsp.DiagnosticRelatedInformation(self.location(diag.source, label.span), label.message))
-        span = diag.span
-        if not here:
-            line, col = diag.line_col
-            where = f"{diag.source.name}:{line}:{col}"
-            lines.append(f"in {where}" + (f": {diag.label}" if diag.label else ""))
-            related.insert(
-                0, lsp.DiagnosticRelatedInformation(self.location(diag.source, diag.span), diag.label or diag.message)
-            )
-            span = self._anchor(diag)
+        """The diagnostic for the edited file: where it is, or (located in an imported file) at the
+        use or import that reached it."""
+        if diag.source is self.result.source:
+            return self.native(diag)
+        line, col = diag.line_col
+        where = f"{diag.source.name}:{line}:{col}"
+        inner = self.location(diag.source, diag.span)
+        related = [lsp.DiagnosticRelatedInformation(inner, diag.label or diag.message)]
+        related += [
+            lsp.DiagnosticRelatedInformation(self.location(diag.source, label.span), label.message)
+            for label in diag.secondary
+        ]
+        lines = [diag.message, f"in {where}" + (f": {diag.label}" if diag.label else "")]
+        return self._build(diag, self._anchor(diag), self.index, lines, related, None)
+
+    def native(self, diag: Diagnostic) -> lsp.Diagnostic:
+        """The diagnostic in the coordinates of the file it is located in, with its quick fixes."""
+        related = [
+            lsp.DiagnosticRelatedInformation(self.location(diag.source, label.span), label.message)
+            for label in diag.secondary
+        ]
+        lines = [diag.message + (f" ({diag.label})" if diag.label else "")]
+        fixes = quick_fixes(diag, self.result.module) if diag.source is self.result.source else []
+        data = {"fixes": [[f.title, f.span.start, f.span.end, f.text, f.preferred] for f in fixes]} if fixes else None
+        return self._build(diag, diag.span, self.index_of(diag.source), lines, related, data)
+
+    def _build(self, diag, span, index, lines, related, data) -> lsp.Diagnostic:
         for note in diag.notes:
             at = self._note_place(note)
             if at is not None:
@@ -102,10 +117,8 @@ class Converter:
                 lines.append(f"note: {note}")
         if diag.help:
             lines.append(f"help: {diag.help}")
-        fixes = quick_fixes(diag, self.result.module) if here else []
-        data = {"fixes": [[f.title, f.span.start, f.span.end, f.text, f.preferred] for f in fixes]} if fixes else None
         return lsp.Diagnostic(
-            range=to_range(self.index, span),
+            range=to_range(index, span),
             message="\n".join(lines),
             severity=SEVERITY[diag.severity],
             code=diag.code,
@@ -113,6 +126,14 @@ class Converter:
             related_information=related or None,
             data=data,
         )
+
+    def elsewhere(self) -> dict[str, list[lsp.Diagnostic]]:
+        """The diagnostics located in imported files, in those files' coordinates, by their URI."""
+        out: dict[str, list[lsp.Diagnostic]] = {}
+        for diag in self.result.diagnostics:
+            if diag.source is not self.result.source and id(diag.source) in self._files:
+                out.setdefault(self.uri_of(diag.source), []).append(self.native(diag))
+        return out
 
     def _note_place(self, note: str) -> lsp.Location | None:
         """The place a note such as ``in the use of B(8) at main.nn:3:5`` names, if it is a file's."""

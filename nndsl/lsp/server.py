@@ -144,7 +144,9 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
             timer.cancel()
         doc = workspace.get(uri)
         workspace.close(uri)
-        ls._publish(uri, [], None)
+        for target in session.closed(uri):  # what its check located in the files it imports
+            session.send(target)
+        session.send(uri)  # only what open importers locate in it, if any
         if doc is not None and doc.real is not None:  # importers read the file on disk again
             session.refresh(workspace.importers([doc.real]))
 
