@@ -166,3 +166,13 @@ def test_hover_on_a_blocks_parameters_and_constants_gives_their_values_in_each_u
     assert hover(result, text.index("C, h"))[0] == "```nn\nC = 4, 16, 32\n```\nin block B in 3 uses"
     assert hover(result, text.index("h) ->"))[0].startswith("```nn\nh = 16, 32\n```")
     assert hover(result, text.index("k * 2"))[0].startswith("```nn\nk = 8, 16\n```")
+
+
+def test_positions_in_utf8_and_utf32_units_when_the_client_prefers_them():
+    text = "a𝔁é b\n"
+    for encoding, column in (("utf-8", 1 + 4 + 2), ("utf-32", 3), ("utf-16", 1 + 2 + 1)):
+        index = LineIndex(text, encoding)
+        assert index.position(3) == (0, column)
+        assert index.offset(0, column) == 3
+        for offset in range(len(text) + 1):
+            assert index.offset(*index.position(offset)) == offset

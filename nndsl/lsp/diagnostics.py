@@ -22,7 +22,7 @@ from nndsl.api import Result
 from nndsl.check.loading import LoadedFile
 from nndsl.diagnostics import Diagnostic, Severity, Span
 from nndsl.lsp.fixes import quick_fixes
-from nndsl.lsp.positions import LineIndex
+from nndsl.lsp.positions import UTF16, LineIndex
 from nndsl.source import Source
 
 SEVERITY = {
@@ -47,10 +47,11 @@ def to_range(index: LineIndex, span: Span) -> lsp.Range:
 class Converter:
     """Converts one check's diagnostics for the document ``uri`` (whose text ``result`` read)."""
 
-    def __init__(self, uri: str, result: Result) -> None:
+    def __init__(self, uri: str, result: Result, encoding: str = UTF16) -> None:
         self.uri = uri
         self.result = result
-        self.index = LineIndex(result.source.text)
+        self.encoding = encoding
+        self.index = LineIndex(result.source.text, encoding)
         self._indexes: dict[int, LineIndex] = {id(result.source): self.index}
         self._files: dict[int, LoadedFile] = {}  # id(source) -> the imported file it is
         self._via: dict[int, int] = {}  # id(source) -> which import of the spec reads it
@@ -69,7 +70,7 @@ class Converter:
     def index_of(self, source: Source) -> LineIndex:
         index = self._indexes.get(id(source))
         if index is None:
-            index = self._indexes[id(source)] = LineIndex(source.text)
+            index = self._indexes[id(source)] = LineIndex(source.text, self.encoding)
         return index
 
     def uri_of(self, source: Source) -> str:
@@ -197,6 +198,6 @@ def _use_span(result: Result, offset: int) -> Span:
     return Span(offset, end)
 
 
-def convert(uri: str, result: Result) -> list[lsp.Diagnostic]:
+def convert(uri: str, result: Result, encoding: str = UTF16) -> list[lsp.Diagnostic]:
     """Every diagnostic of ``result`` for the document at ``uri``."""
-    return Converter(uri, result).all()
+    return Converter(uri, result, encoding).all()

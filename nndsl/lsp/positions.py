@@ -1,17 +1,32 @@
-"""Offsets into a text (Python ``str`` indices, code points) and LSP positions (line, UTF-16 unit)."""
+"""Offsets into a text (Python ``str`` indices, code points) and LSP positions: a 0-based line and
+a column in the units the client and server agreed on (UTF-16 by default, as LSP has it; UTF-8
+or UTF-32 when the client prefers them)."""
 
 from __future__ import annotations
 
 import bisect
 
+UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+
+
+def _width(ch: str, encoding: str) -> int:
+    """How many units of ``encoding`` one code point takes."""
+    if encoding == UTF32:
+        return 1
+    code = ord(ch)
+    if encoding == UTF16:
+        return 2 if code > 0xFFFF else 1
+    return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+
 
 class LineIndex:
-    """A text's line starts, converting code-point offsets to and from (line, UTF-16 column)."""
+    """A text's line starts, converting code-point offsets to and from (line, column in units)."""
 
-    __slots__ = ("text", "starts")
+    __slots__ = ("text", "starts", "encoding")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, encoding: str = UTF16) -> None:
         self.text = text
+        self.encoding = encoding if encoding in (UTF8, UTF32) else UTF16
         starts = [0]
         find = text.find
         pos = find("\n")
@@ -21,17 +36,17 @@ class LineIndex:
         self.starts = starts
 
     def position(self, offset: int) -> tuple[int, int]:
-        """The 0-based line and UTF-16 column of a code-point offset (clamped to the text)."""
+        """The 0-based line and column of a code-point offset (clamped to the text)."""
         offset = max(0, min(offset, len(self.text)))
         line = bisect.bisect_right(self.starts, offset) - 1
         start = self.starts[line]
         piece = self.text[start:offset]
-        if piece.isascii():
+        if piece.isascii() or self.encoding == UTF32:
             return line, len(piece)
-        return line, len(piece.encode("utf-16-le", "surrogatepass")) // 2
+        return line, sum(_width(ch, self.encoding) for ch in piece)
 
     def offset(self, line: int, character: int) -> int:
-        """The code-point offset of a 0-based line and UTF-16 column (clamped to the line's end)."""
+        """The code-point offset of a 0-based line and column (clamped to the line's end)."""
         if line < 0:
             return 0
         if line >= len(self.starts):
@@ -39,11 +54,11 @@ class LineIndex:
         start = self.starts[line]
         end = self.starts[line + 1] - 1 if line + 1 < len(self.starts) else len(self.text)
         text = self.text[start:end]
-        if text.isascii():
-            return start + min(character, len(text))
+        if text.isascii() or self.encoding == UTF32:
+            return start + min(max(character, 0), len(text))
         units = 0
         for i, ch in enumerate(text):
             if units >= character:
                 return start + i
-            units += 2 if ord(ch) > 0xFFFF else 1
+            units += _width(ch, self.encoding)
         return end

@@ -88,7 +88,7 @@ class NndslServer(LanguageServer):
         result = self.session.workspace.result(uri)
         if result is None:
             return None
-        return result, LineIndex(result.source.text)
+        return result, LineIndex(result.source.text, self.session.workspace.encoding)
 
     def place_location(self, uri: str, result: Result, place) -> lsp.Location:
         """An nndsl.lsp.symbols Place as an LSP location."""
@@ -98,7 +98,7 @@ class NndslServer(LanguageServer):
             target = file_uri(place.real)
         else:
             target = file_uri(place.source.name)
-        return lsp.Location(target, to_range(LineIndex(place.source.text), place.span))
+        return lsp.Location(target, to_range(LineIndex(place.source.text, self.session.workspace.encoding), place.span))
 
 
 def _offset(found: tuple[Result, LineIndex], position: lsp.Position) -> int:
@@ -114,6 +114,9 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: NndslServer, params: lsp.InitializeParams) -> None:
         session.settings.update(params.initialization_options)
+        # pygls chose the column units from the client's preferences (UTF-16 unless it prefers another)
+        encoding = ls.workspace.position_encoding
+        workspace.encoding = str(getattr(encoding, "value", encoding) or "utf-16")
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: NndslServer, params: lsp.DidChangeConfigurationParams) -> None:
@@ -198,7 +201,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         result, index = found
         wanted = params.range
         actions = []
-        for diagnostic in Converter(uri, result).all():
+        for diagnostic in Converter(uri, result, workspace.encoding).all():
             if not diagnostic.data or not _overlaps(diagnostic.range, wanted):
                 continue
             for title, start, end, text, preferred in diagnostic.data["fixes"]:

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from nndsl.api import Result, check_source
 from nndsl.check.loading import FileCache, LoadedFile
-from nndsl.lsp.positions import LineIndex
+from nndsl.lsp.positions import UTF16, LineIndex
 
 
 def uri_path(uri: str) -> str | None:
@@ -39,15 +39,16 @@ def imported_files(loaded: LoadedFile | None) -> set[str]:
 class Document:
     """One open buffer: its text, version, path, and its last successful check."""
 
-    def __init__(self, uri: str, text: str, version: int | None) -> None:
+    def __init__(self, uri: str, text: str, version: int | None, encoding: str = UTF16) -> None:
         self.uri = uri
+        self.encoding = encoding
         self.path = uri_path(uri)
         self.real = os.path.realpath(self.path) if self.path is not None else None
         self.text = text
         self.version = version
         self.result: Result | None = None  # the last check that ran to its end
         self.checked_text: str | None = None  # the text that check read
-        self.index = LineIndex(text)
+        self.index = LineIndex(text, encoding)
         self.imports: set[str] = set()  # real paths its last check read through imports
 
     @property
@@ -58,7 +59,7 @@ class Document:
     def set_text(self, text: str, version: int | None) -> None:
         self.text = text
         self.version = version
-        self.index = LineIndex(text)
+        self.index = LineIndex(text, self.encoding)
 
 
 Checker = Callable[..., Result]
@@ -72,9 +73,10 @@ class Workspace:
         self.files = FileCache()
         self.documents: dict[str, Document] = {}
         self.checker = checker
+        self.encoding = UTF16  # of LSP positions' columns, as the client and the server agreed
 
     def open(self, uri: str, text: str, version: int | None = None) -> Document:
-        doc = self.documents[uri] = Document(uri, text, version)
+        doc = self.documents[uri] = Document(uri, text, version, self.encoding)
         if doc.path is not None:
             self.files.set_text(doc.path, text)
         return doc
