@@ -81,6 +81,27 @@ class NndslServer(LanguageServer):
         self._timers.pop(uri, None)
         self.session.changed(uri)
 
+    def pull_configuration(self) -> None:
+        """Ask a client that answers ``workspace/configuration`` for the ``nndsl`` section."""
+        workspace = self.client_capabilities.workspace
+        if workspace is None or not workspace.configuration:
+            return
+        params = lsp.ConfigurationParams(items=[lsp.ConfigurationItem(section="nndsl")])
+
+        def take(future) -> None:
+            try:
+                items = future.result()
+            except Exception:  # a client that cannot answer keeps the settings as they are
+                return
+            hints = self.session.settings.inlay_hints
+            if items:
+                self.session.settings.update(items[0])
+            refresh = workspace.inlay_hint is not None and workspace.inlay_hint.refresh_support
+            if refresh and hints != self.session.settings.inlay_hints:
+                self.workspace_inlay_hint_refresh(None)
+
+        self.workspace_configuration(params).add_done_callback(take)
+
     # ---------------------------------------------------------- helpers for the handlers
 
     def checked(self, uri: str) -> tuple[Result, LineIndex] | None:
@@ -118,9 +139,14 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         encoding = ls.workspace.position_encoding
         workspace.encoding = str(getattr(encoding, "value", encoding) or "utf-16")
 
+    @server.feature(lsp.INITIALIZED)
+    def initialized(ls: NndslServer, params: lsp.InitializedParams) -> None:
+        ls.pull_configuration()
+
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: NndslServer, params: lsp.DidChangeConfigurationParams) -> None:
-        session.settings.update(params.settings)
+        session.settings.update(params.settings)  # the settings pushed, if any
+        ls.pull_configuration()  # VS Code sends none: they are asked for
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: NndslServer, params: lsp.DidOpenTextDocumentParams) -> None:

@@ -1,4 +1,5 @@
-"""A client that prefers UTF-8 columns (Neovim offers them first) gets UTF-8 columns."""
+"""What a client chooses: UTF-8 columns (Neovim offers them first), settings the server asks for
+through ``workspace/configuration`` (VS Code's way)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "nndsl", "lsp"]))
 async def client(lsp_client: LanguageClient):
     general = lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf8])
-    params = lsp.InitializeParams(capabilities=lsp.ClientCapabilities(general=general))
+    workspace = lsp.WorkspaceClientCapabilities(configuration=True)
+    lsp_client.set_configuration({"inlayHints": {"enabled": False}, "debounceMs": 0}, section="nndsl")
+    params = lsp.InitializeParams(capabilities=lsp.ClientCapabilities(general=general, workspace=workspace))
     result = await lsp_client.initialize_session(params)
     assert result.capabilities.position_encoding == lsp.PositionEncodingKind.Utf8
     yield
@@ -43,3 +46,26 @@ async def test_columns_are_utf8_bytes_when_the_client_chose_them(client: Languag
     )
     [edit] = action.edit.changes[uri]
     assert edit.range == name.range and edit.new_text == "ReLU"
+
+
+@pytest.mark.asyncio
+async def test_settings_are_asked_for_and_asked_again_when_they_change(client: LanguageClient, tmp_path):
+    text = "model M(x: [N, 4]) {\n    x -> Linear(4, 2)\n}\n"
+    uri = (tmp_path / "m.nn").as_uri()
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "nn", 1, text)))
+    whole = lsp.Range(lsp.Position(0, 0), lsp.Position(3, 0))
+    params = lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), whole)
+    for _ in range(500):  # the server asks for its settings once initialised: off, as the client's say
+        hints = await client.text_document_inlay_hint_async(params)
+        if not hints:
+            break
+        await asyncio.sleep(0.01)
+    assert not hints
+    client.set_configuration({"inlayHints": {"enabled": True}}, section="nndsl")
+    client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=None))
+    for _ in range(500):
+        hints = await client.text_document_inlay_hint_async(params)
+        if hints:
+            break
+        await asyncio.sleep(0.01)
+    assert [h.label for h in hints] == ["[N, 2]"]
