@@ -176,3 +176,31 @@ def test_positions_in_utf8_and_utf32_units_when_the_client_prefers_them():
         assert index.offset(0, column) == 3
         for offset in range(len(text) + 1):
             assert index.offset(*index.position(offset)) == offset
+
+
+def test_a_request_handler_that_raises_answers_its_default_and_logs():
+    pytest.importorskip("pygls")
+    from pygls.exceptions import JsonRpcInvalidRequest
+
+    from nndsl.lsp.server import guarded
+
+    class Server:
+        def __init__(self) -> None:
+            self.logged: list[str] = []
+
+        def _log(self, message: str) -> None:
+            self.logged.append(message)
+
+    @guarded(list)
+    def inlay_hint(ls, params):
+        raise KeyError("boom")
+
+    @guarded(lambda: None)
+    def rename(ls, params):
+        raise JsonRpcInvalidRequest("'x' is not a name that can be renamed")
+
+    server = Server()
+    assert inlay_hint(server, None) == []
+    assert server.logged == ["nndsl: internal error in inlay_hint: KeyError: 'boom' (this is a bug in nndsl)"]
+    with pytest.raises(JsonRpcInvalidRequest):  # meant for the user: it goes to the editor
+        rename(server, None)

@@ -8,8 +8,11 @@ nndsl.fmt, and navigation and completion (nndsl.lsp.symbols, nndsl.lsp.completio
 from __future__ import annotations
 
 import asyncio
+import functools
+import traceback
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from nndsl.api import Result
@@ -122,6 +125,27 @@ class NndslServer(LanguageServer):
         return lsp.Location(target, to_range(LineIndex(place.source.text, self.session.workspace.encoding), place.span))
 
 
+def guarded(default):
+    """A request handler that answers ``default()`` and logs the error when it raises (a bug in
+    nndsl), rather than sending the editor an error for each hover or keystroke."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapper(ls: NndslServer, params):
+            try:
+                return handler(ls, params)
+            except JsonRpcException:  # an answer meant for the user (a rename refused)
+                raise
+            except Exception as exc:
+                detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                ls._log(f"nndsl: internal error in {handler.__name__}: {detail} (this is a bug in nndsl)")
+                return default()
+
+        return wrapper
+
+    return decorate
+
+
 def _offset(found: tuple[Result, LineIndex], position: lsp.Position) -> int:
     return found[1].offset(position.line, position.character)
 
@@ -142,6 +166,12 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
     @server.feature(lsp.INITIALIZED)
     def initialized(ls: NndslServer, params: lsp.InitializedParams) -> None:
         ls.pull_configuration()
+
+    @server.feature(lsp.SHUTDOWN)
+    def shutdown(ls: NndslServer, params: None) -> None:
+        for timer in ls._timers.values():
+            timer.cancel()
+        ls._timers.clear()
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: NndslServer, params: lsp.DidChangeConfigurationParams) -> None:
@@ -185,6 +215,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         session.refresh(workspace.files_changed(paths))
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    @guarded(lambda: None)
     def hover(ls: NndslServer, params: lsp.HoverParams) -> lsp.Hover | None:
         from nndsl.lsp.hover import hover as describe
 
@@ -199,6 +230,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         return lsp.Hover(contents=content, range=to_range(found[1], span))
 
     @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT, lsp.InlayHintOptions(resolve_provider=False))
+    @guarded(list)
     def inlay_hint(ls: NndslServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
         from nndsl.lsp.inlay import shape_hints
 
@@ -219,6 +251,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
     @server.feature(
         lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix])
     )
+    @guarded(list)
     def code_action(ls: NndslServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         uri = params.text_document.uri
         found = ls.checked(uri)
@@ -244,6 +277,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         return actions
 
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    @guarded(list)
     def formatting(ls: NndslServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
         from nndsl.fmt import FormatError, FormatSyntaxError, format_text
 
@@ -262,6 +296,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
     # ------------------------------------------------ navigation and completion (nndsl.lsp.symbols)
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    @guarded(list)
     def definition(ls: NndslServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
         from nndsl.lsp import symbols
 
@@ -273,6 +308,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         return [ls.place_location(uri, found[0], p) for p in places]
 
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+    @guarded(list)
     def references(ls: NndslServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
         from nndsl.lsp import symbols
 
@@ -285,6 +321,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         return [ls.place_location(uri, found[0], p) for p in places]
 
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
+    @guarded(lambda: None)
     def prepare_rename(ls: NndslServer, params: lsp.PrepareRenameParams) -> lsp.Range | None:
         from nndsl.lsp import symbols
 
@@ -295,6 +332,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         return None if span is None else to_range(found[1], span)
 
     @server.feature(lsp.TEXT_DOCUMENT_RENAME, lsp.RenameOptions(prepare_provider=True))
+    @guarded(lambda: None)
     def rename(ls: NndslServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
         from pygls.exceptions import JsonRpcInvalidRequest
 
@@ -315,6 +353,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         return lsp.WorkspaceEdit(changes=changes)
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @guarded(list)
     def document_symbol(ls: NndslServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
         from nndsl.lsp import symbols
 
@@ -336,6 +375,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         return [convert(s) for s in symbols.document_symbols(found[0])]
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["(", ",", '"', " "]))
+    @guarded(lambda: lsp.CompletionList(is_incomplete=False, items=[]))
     def completion(ls: NndslServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         from nndsl.lsp import completion as complete
 
