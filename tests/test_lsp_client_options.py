@@ -14,11 +14,20 @@ pytest_lsp = pytest.importorskip("pytest_lsp")
 from lsprotocol import types as lsp  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "nndsl", "lsp"]))
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[sys.executable, "-m", "nndsl", "lsp"]))
 async def client(lsp_client: LanguageClient):
     general = lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf8])
-    workspace = lsp.WorkspaceClientCapabilities(configuration=True)
+    watched = lsp.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True)
+    workspace = lsp.WorkspaceClientCapabilities(configuration=True, did_change_watched_files=watched)
+    lsp_client.registrations = []
+
+    @lsp_client.feature(lsp.CLIENT_REGISTER_CAPABILITY)
+    def register(client: LanguageClient, params: lsp.RegistrationParams) -> None:
+        client.registrations += params.registrations
+
     lsp_client.set_configuration({"inlayHints": {"enabled": False}, "debounceMs": 0}, section="nndsl")
     params = lsp.InitializeParams(capabilities=lsp.ClientCapabilities(general=general, workspace=workspace))
     result = await lsp_client.initialize_session(params)
@@ -27,7 +36,6 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-@pytest.mark.asyncio
 async def test_columns_are_utf8_bytes_when_the_client_chose_them(client: LanguageClient, tmp_path):
     text = 'model M(x: [N, 4]) {\n    x -> Dropout(p="𝔁é") -> ReLu\n}\n'
     uri = (tmp_path / "u.nn").as_uri()
@@ -48,7 +56,6 @@ async def test_columns_are_utf8_bytes_when_the_client_chose_them(client: Languag
     assert edit.range == name.range and edit.new_text == "ReLU"
 
 
-@pytest.mark.asyncio
 async def test_settings_are_asked_for_and_asked_again_when_they_change(client: LanguageClient, tmp_path):
     text = "model M(x: [N, 4]) {\n    x -> Linear(4, 2)\n}\n"
     uri = (tmp_path / "m.nn").as_uri()
@@ -69,3 +76,13 @@ async def test_settings_are_asked_for_and_asked_again_when_they_change(client: L
             break
         await asyncio.sleep(0.01)
     assert [h.label for h in hints] == ["[N, 2]"]
+
+
+async def test_the_server_asks_to_be_told_of_changed_spec_files(client: LanguageClient):
+    for _ in range(500):
+        if client.registrations:
+            break
+        await asyncio.sleep(0.01)
+    [registration] = client.registrations
+    assert registration.method == lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES
+    assert [w["globPattern"] for w in registration.register_options["watchers"]] == ["**/*.nn"]

@@ -105,6 +105,18 @@ class NndslServer(LanguageServer):
 
         self.workspace_configuration(params).add_done_callback(take)
 
+    def watch_specs(self) -> None:
+        """Ask a client that can to report changes of ``.nn`` files on disk (an import re-read)."""
+        workspace = self.client_capabilities.workspace
+        watched = workspace.did_change_watched_files if workspace is not None else None
+        if watched is None or not watched.dynamic_registration:
+            return
+        options = lsp.DidChangeWatchedFilesRegistrationOptions(watchers=[lsp.FileSystemWatcher(glob_pattern="**/*.nn")])
+        registration = lsp.Registration(
+            id="nndsl-specs", method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options
+        )
+        self.client_register_capability(lsp.RegistrationParams(registrations=[registration]))
+
     # ---------------------------------------------------------- helpers for the handlers
 
     def checked(self, uri: str) -> tuple[Result, LineIndex] | None:
@@ -166,6 +178,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
     @server.feature(lsp.INITIALIZED)
     def initialized(ls: NndslServer, params: lsp.InitializedParams) -> None:
         ls.pull_configuration()
+        ls.watch_specs()
 
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: NndslServer, params: None) -> None:
