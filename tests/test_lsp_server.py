@@ -141,6 +141,25 @@ async def test_a_new_user_sees_the_error_and_the_shapes_and_applies_the_quick_fi
     assert await published(client, uri) == []
 
 
+async def test_the_bad_spec_of_the_repository_is_fixed_by_its_preferred_quick_fix(client):
+    path = ROOT / "specs" / "bad" / "mlp_mismatch.nn"
+    text = path.read_text()
+    uri = open_doc(client, path, text)
+    [error] = await published(client, uri)
+    assert error.code == "E201"
+    actions = await client.text_document_code_action_async(
+        lsp.CodeActionParams(lsp.TextDocumentIdentifier(uri), error.range, lsp.CodeActionContext([error]))
+    )
+    [preferred] = [a for a in actions if a.is_preferred]
+    [edit] = preferred.edit.changes[uri]
+    change(client, uri, 2, [(edit.range, edit.new_text)])
+    assert await published(client, uri) == []
+    whole = lsp.Range(lsp.Position(0, 0), lsp.Position(2, 0))
+    hints = await client.text_document_inlay_hint_async(lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), whole))
+    assert [h.label for h in hints] == ["[N, 10]"]
+    client.text_document_did_close(lsp.DidCloseTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
+
+
 async def test_columns_count_utf16_units_after_non_ascii_text(client, folder):
     # 𝔁 is one code point and two UTF-16 units: the columns after it differ by one
     text = 'model M(x: [N, 4]) {\n    x -> Linear(4, 8) -> Dropout(p="𝔁é") -> ReLu\n}\n'
