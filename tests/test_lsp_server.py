@@ -331,17 +331,21 @@ async def test_changes_wait_for_the_debounce_and_a_save_checks_at_once(client, f
     change(client, uri, 2, [(None, text.replace("Linear(4, 2)", "Linear(5, 2)"))])
     await asyncio.sleep(0.5)
     assert uri not in client.diagnostics  # still waiting for typing to pause
-    hints = await client.text_document_inlay_hint_async(
-        lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), lsp.Range(lsp.Position(0, 0), lsp.Position(3, 0)))
-    )
-    assert not hints  # turned off
     client.text_document_did_save(lsp.DidSaveTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
     assert [d.code for d in await published(client, uri, timeout=2.0)] == ["E201"]
+    # a request while a check waits runs it first: the answer and the diagnostics are the text's
+    change(client, uri, 3, [(None, text)])
+    hover = await client.text_document_hover_async(
+        lsp.HoverParams(lsp.TextDocumentIdentifier(uri), pos(text, "Linear(4, 2)", 1))
+    )
+    assert "`[N, 4] -> [N, 2]`" in hover.contents.value
+    assert await published(client, uri, timeout=1.0) == []
+    whole = lsp.Range(lsp.Position(0, 0), lsp.Position(3, 0))
+    hints = await client.text_document_inlay_hint_async(lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), whole))
+    assert not hints  # turned off
     settings = {"nndsl": {"debounceMs": 10, "inlayHints": True}}
     client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings))
-    hints = await client.text_document_inlay_hint_async(
-        lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), lsp.Range(lsp.Position(0, 0), lsp.Position(3, 0)))
-    )
+    hints = await client.text_document_inlay_hint_async(lsp.InlayHintParams(lsp.TextDocumentIdentifier(uri), whole))
     assert [h.label for h in hints] == ["[N, 2]"]
 
 

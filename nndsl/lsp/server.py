@@ -120,7 +120,10 @@ class NndslServer(LanguageServer):
     # ---------------------------------------------------------- helpers for the handlers
 
     def checked(self, uri: str) -> tuple[Result, LineIndex] | None:
-        """The document's check for its current text (checked now if it changed) and its line index."""
+        """The document's check for its current text and its line index. A request that comes
+        while a change waits for its debounced check runs that check now (and publishes it)."""
+        if uri in self._timers:
+            self.check_now(uri)
         result = self.session.workspace.result(uri)
         if result is None:
             return None
