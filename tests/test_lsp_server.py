@@ -242,6 +242,7 @@ async def test_files_that_import_each_other_see_unsaved_edits(client, folder):
     assert await published(client, main_uri) == []
     blocks_uri = open_doc(client, blocks, blocks_text)
     await published(client, blocks_uri)
+    await settles(client, main_uri, [])  # opening a file checks the open files importing it too
     # an unsaved edit of the imported file: the importer is checked again, against the buffer
     client.diagnostics.pop(main_uri, None)
     edited = blocks_text.replace("Linear(C, k)", "Linear(C, k) -> Linear(5, k)")
@@ -394,7 +395,11 @@ async def test_references_and_rename_of_a_value(client, folder):
     await published(client, uri)
     at = pos(NAV_MAIN, "hidden ->", 2)
     refs = await client.text_document_references_async(
-        lsp.ReferenceParams(lsp.TextDocumentIdentifier(uri), at, lsp.ReferenceContext(include_declaration=True))
+        lsp.ReferenceParams(
+            context=lsp.ReferenceContext(include_declaration=True),
+            text_document=lsp.TextDocumentIdentifier(uri),
+            position=at,
+        )
     )
     assert sorted(r.range.start.line for r in refs) == [3, 4]
     prepared = await client.text_document_prepare_rename_async(
