@@ -390,7 +390,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
 
         return [convert(s) for s in symbols.document_symbols(found[0])]
 
-    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["(", ",", '"', " "]))
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["(", ",", ">", ".", '"']))
     @guarded(lambda: lsp.CompletionList(is_incomplete=False, items=[]))
     def completion(ls: NndslServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         from nndsl.lsp import completion as complete
