@@ -444,3 +444,15 @@ async def test_completion_offers_layers_with_snippets_and_names_in_scope(client,
     assert "in_features" in (linear.detail or "") + (linear.insert_text or "")
     if linear.insert_text is not None:
         assert linear.insert_text_format == lsp.InsertTextFormat.Snippet
+
+
+async def test_signature_help_inside_a_call_being_typed(client, folder):
+    text = "model M(x: [N, 4]) {\n    x -> Linear(4, \n}\n"
+    uri = open_doc(client, folder / "typing.nn", text)
+    await published(client, uri)
+    help = await client.text_document_signature_help_async(
+        lsp.SignatureHelpParams(lsp.TextDocumentIdentifier(uri), pos(text, "Linear(4, ", len("Linear(4, ")))
+    )
+    [signature] = help.signatures
+    assert signature.label == "Linear(in_features, out_features, bias=True)"
+    assert help.active_parameter == 1 and signature.parameters[1].label == "out_features"

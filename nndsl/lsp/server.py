@@ -309,6 +309,26 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         index = doc.index
         return [lsp.TextEdit(to_range(index, Span(0, len(doc.text))), formatted)]
 
+    @server.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP, lsp.SignatureHelpOptions(trigger_characters=["(", ","]))
+    @guarded(lambda: None)
+    def signature_help(ls: NndslServer, params: lsp.SignatureHelpParams) -> lsp.SignatureHelp | None:
+        from nndsl.lsp.signature import signature_at
+
+        doc = workspace.get(params.text_document.uri)
+        if doc is None:
+            return None
+        offset = doc.index.offset(params.position.line, params.position.character)
+        found = signature_at(doc.text, offset, doc.result)  # the text as typed; blocks from the last check
+        if found is None:
+            return None
+        documentation = lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=found.documentation)
+        information = lsp.SignatureInformation(
+            label=found.label,
+            documentation=documentation if found.documentation else None,
+            parameters=[lsp.ParameterInformation(label=p) for p in found.parameters],
+        )
+        return lsp.SignatureHelp(signatures=[information], active_signature=0, active_parameter=found.active)
+
     # ------------------------------------------------ navigation and completion (nndsl.lsp.symbols)
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
