@@ -1,4 +1,4 @@
-"""Hover, inlay hints, quick fixes and the LSP diagnostics never raise: on every spec of the
+"""Hover, inlay hints, signature help and the LSP diagnostics never raise: on every spec of the
 repository (the bad ones too) and on each of them cut short, as text being typed is."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from nndsl.lsp.diagnostics import Converter  # noqa: E402
 from nndsl.lsp.hover import hover  # noqa: E402
 from nndsl.lsp.inlay import shape_hints  # noqa: E402
 from nndsl.lsp.positions import LineIndex  # noqa: E402
+from nndsl.lsp.signature import signature_at  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").rglob("*.nn"))
@@ -33,6 +34,9 @@ def exercise(text: str, path: Path, step: int) -> None:
         if answer is not None:
             markdown, span = answer
             assert markdown and span.start <= offset <= span.end
+        found = signature_at(text, offset, result)
+        if found is not None and found.active is not None:
+            assert 0 <= found.active < len(found.names)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(ROOT / "specs")))
