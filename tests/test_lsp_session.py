@@ -204,3 +204,18 @@ def test_a_request_handler_that_raises_answers_its_default_and_logs():
     assert server.logged == ["nndsl: internal error in inlay_hint: KeyError: 'boom' (this is a bug in nndsl)"]
     with pytest.raises(JsonRpcInvalidRequest):  # meant for the user: it goes to the editor
         rename(server, None)
+
+
+def test_an_imported_file_opened_through_a_link_gets_its_diagnostics_at_the_editors_uri(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    blocks = tmp_path / "link" / "blocks.nn"
+    blocks.write_text("block B(x: [N, C]) {\n    Linear(C, 3) -> Linear(4, 2)\n}\n")
+    main = tmp_path / "link" / "main.nn"
+    main.write_text('from "blocks.nn" import B\nmodel M(x: [N, 8]) {\n    B()\n}\n')
+    s, published, _ = session()
+    s.workspace.open(blocks.as_uri(), blocks.read_text())
+    s.workspace.open(main.as_uri(), main.read_text())
+    s.changed(main.as_uri())
+    assert published == [(main.as_uri(), ["E201"]), (blocks.as_uri(), ["E201"])]  # not real/blocks.nn's URI

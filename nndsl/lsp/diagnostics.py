@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 from lsprotocol import types as lsp
 
@@ -47,8 +48,11 @@ def to_range(index: LineIndex, span: Span) -> lsp.Range:
 class Converter:
     """Converts one check's diagnostics for the document ``uri`` (whose text ``result`` read)."""
 
-    def __init__(self, uri: str, result: Result, encoding: str = UTF16) -> None:
+    def __init__(
+        self, uri: str, result: Result, encoding: str = UTF16, uri_of: Callable[[str], str] | None = None
+    ) -> None:
         self.uri = uri
+        self._uri_of_real = uri_of or file_uri  # a real path -> its URI (an open document's, if any)
         self.result = result
         self.encoding = encoding
         self.index = LineIndex(result.source.text, encoding)
@@ -77,7 +81,9 @@ class Converter:
         if source is self.result.source:
             return self.uri
         loaded = self._files.get(id(source))
-        return file_uri(loaded.real if loaded is not None and loaded.real else source.name)
+        if loaded is not None and loaded.real:
+            return self._uri_of_real(loaded.real)
+        return file_uri(source.name)
 
     def location(self, source: Source, span: Span) -> lsp.Location:
         return lsp.Location(self.uri_of(source), to_range(self.index_of(source), span))

@@ -1,6 +1,7 @@
 """``nndsl lsp``: the Language Server Protocol server over stdio, built on pygls.
 
-The handlers convert between LSP's positions (UTF-16) and the text's offsets and call the pure
+The handlers convert between LSP's positions (UTF-16 columns, or the units the client prefers)
+and the text's offsets and call the pure
 modules of this package: diagnostics and quick fixes, hover, inlay hints, formatting through
 nndsl.fmt, and navigation and completion (nndsl.lsp.symbols, nndsl.lsp.completion).
 """
@@ -134,7 +135,7 @@ class NndslServer(LanguageServer):
         if place.source is result.source:
             target = uri
         elif place.real is not None:
-            target = file_uri(place.real)
+            target = self.session.workspace.uri_of(place.real)
         else:
             target = file_uri(place.source.name)
         return lsp.Location(target, to_range(LineIndex(place.source.text, self.session.workspace.encoding), place.span))
@@ -276,7 +277,7 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         result, index = found
         wanted = params.range
         actions = []
-        for diagnostic in Converter(uri, result, workspace.encoding).all():
+        for diagnostic in Converter(uri, result, workspace.encoding, workspace.uri_of).all():
             if not diagnostic.data or not _overlaps(diagnostic.range, wanted):
                 continue
             for title, start, end, text, preferred in diagnostic.data["fixes"]:

@@ -66,7 +66,7 @@ class Session:
                 continue
             try:
                 result = self.workspace.check(uri)
-                converter = Converter(uri, result, self.workspace.encoding)
+                converter = Converter(uri, result, self.workspace.encoding, self.workspace.uri_of)
                 own, elsewhere = converter.all(), converter.elsewhere()
             except Exception as exc:  # a bug in the checker must not take the editor's server down
                 detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -98,6 +98,16 @@ class Workspace:
     def get(self, uri: str) -> Document | None:
         return self.documents.get(uri)
 
+    def uri_of(self, real: str) -> str:
+        """The URI of the file at a real path: the open document's (as the editor names it, a
+        link perhaps), else a ``file:`` URI of the path."""
+        for uri, doc in self.documents.items():
+            if doc.real == real:
+                return uri
+        from pathlib import Path
+
+        return Path(real).as_uri()
+
     def check(self, uri: str) -> Result:
         """Check an open document now; its result is kept for hover, hints and navigation."""
         doc = self.documents[uri]
