@@ -402,6 +402,10 @@ async def test_references_and_rename_of_a_value(client, folder):
         )
     )
     assert sorted(r.range.start.line for r in refs) == [3, 4]
+    highlights = await client.text_document_document_highlight_async(
+        lsp.DocumentHighlightParams(lsp.TextDocumentIdentifier(uri), at)
+    )
+    assert sorted(h.range.start.line for h in highlights) == [3, 4]
     prepared = await client.text_document_prepare_rename_async(
         lsp.PrepareRenameParams(lsp.TextDocumentIdentifier(uri), at)
     )

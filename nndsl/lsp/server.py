@@ -357,6 +357,18 @@ def create_server() -> NndslServer:  # noqa: C901 (one registration per LSP feat
         places = symbols.references(found[0], _offset(found, params.position), include)
         return [ls.place_location(uri, found[0], p) for p in places]
 
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT)
+    @guarded(list)
+    def document_highlight(ls: NndslServer, params: lsp.DocumentHighlightParams) -> list[lsp.DocumentHighlight]:
+        from nndsl.lsp import symbols
+
+        found = ls.checked(params.text_document.uri)
+        if found is None:
+            return []
+        result, index = found
+        places = symbols.references(result, _offset(found, params.position), True)
+        return [lsp.DocumentHighlight(to_range(index, p.span)) for p in places if p.source is result.source]
+
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     @guarded(lambda: None)
     def prepare_rename(ls: NndslServer, params: lsp.PrepareRenameParams) -> lsp.Range | None:
