@@ -59,6 +59,18 @@ CASES = {
         "E108",
         ["Change 'hiden' to 'hidden'"],
     ),
+    "E502 loss": (
+        "model M(x: [N, 64]) {\n    x -> Linear(64, 10)\n}\ntrain M {\n    loss = CrossEntropyLos()\n"
+        "    data = digits()\n}\n",
+        "E502",
+        ["Change 'CrossEntropyLos' to 'CrossEntropyLoss'"],
+    ),
+    "E501 setting": (
+        "model M(x: [N, 64]) {\n    x -> Linear(64, 10)\n}\ntrain M {\n    loss = CrossEntropyLoss()\n"
+        "    data = digits()\n    epoks = 3\n}\n",
+        "E501",
+        ["Change 'epoks' to 'epochs'"],
+    ),
 }
 
 
