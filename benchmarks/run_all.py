@@ -111,6 +111,14 @@ def main() -> int:
     print("[2/7] ... nndsl fmt on the largest zoo spec and on a 10k chain, against check ...", flush=True)
     figures += bench_fmt.run(rounds=7 if args.quick else 15)
 
+    try:
+        import bench_lsp
+    except ImportError as exc:  # the lsp extra (pygls) is not installed
+        figures.append(Figure("lsp: skipped", f"{exc.name or exc} is not installed"))
+    else:
+        print("[2/7] ... the language server: an edit of ResNet-50 / a 10k chain to its diagnostics ...", flush=True)
+        figures += bench_lsp.run(repeats=11 if args.quick else 21, chain_repeats=3 if args.quick else 5)
+
     print("[3/7] forward+backward, built vs hand-written ...", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's "Failed to initialize NumPy" when numpy is absent

@@ -127,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--depth", type=int, default=3, metavar="K", help="expand blocks to depth K (default 3)")
     summary.add_argument("--format", choices=("text", "json", "markdown"), default="text")
 
+    sub.add_parser(
+        "lsp",
+        help="run the language server (LSP over stdio) for editors",
+        description="Run nndsl's language server on standard input and output: diagnostics as you type, "
+        "quick fixes, hover with shapes, inlay hints, formatting, navigation, completion. See docs/lsp.md.",
+    )
     sub.add_parser("layers", help="list the layers nndsl knows, with their signatures")
     sub.add_parser("codes", help="list the diagnostic codes")
     return parser
@@ -523,6 +529,19 @@ def cmd_codes(args) -> int:
     return EXIT_OK
 
 
+def cmd_lsp(args) -> int:
+    try:
+        import pygls  # noqa: F401
+    except ImportError:
+        from nndsl.install import install_hint
+
+        print(f"error: the language server needs pygls: {install_hint('lsp')}", file=sys.stderr)
+        return EXIT_USAGE
+    from nndsl.lsp.server import serve
+
+    return serve()
+
+
 def cmd_fmt(args) -> int:
     from nndsl.fmt import run
 
@@ -578,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         "layers": cmd_layers,
         "codes": cmd_codes,
         "fmt": cmd_fmt,
+        "lsp": cmd_lsp,
         "graph": lambda args: graph_command.cmd_graph(args, _load_checked),
     }
     handler = handler[args.command]

@@ -17,6 +17,7 @@ EXTRAS = {
     "torch": "PyTorch",
     "train": "PyTorch, scikit-learn, rich, matplotlib, tensorboard, safetensors",
     "onnx": "onnx, onnxruntime, safetensors",
+    "lsp": "pygls, for `nndsl lsp`",
 }
 
 

@@ -530,3 +530,11 @@ def command(args, load_checked) -> int:
     else:
         print("\n\n".join(render_text(s, name) for s in summaries))
     return 0
+
+
+def node_figures(model: ModelIR, node) -> tuple[int, Cost]:
+    """One node's weights and MACs, its body's included, as its row of the table counts them
+    (for an editor's hover)."""
+    sums = _Sums()
+    _Rows(model, None, 0).node(node, 0, False, sums)
+    return sums.params, sums.cost()
