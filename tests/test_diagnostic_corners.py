@@ -43,11 +43,12 @@ def test_extra_positional_arguments_are_one_error() -> None:
     assert (at, diag.label, diag.message[-5:]) == ("3", "unexpected argument", "got 4")
 
 
-def test_a_parameter_named_as_a_pattern_size_is_refused_at_the_definition() -> None:
-    diag, at = _only("block B(x: [N, C], C) {\n    Linear(C, C)\n}\nmodel M(x: [N, 8]) {\n    B(4)\n}\n")
-    assert (diag.code, at) == ("E115", "C")
-    assert diag.span.start == len("block B(x: [N, C], ")
-    assert [label.span.start for label in diag.secondary] == [len("block B(x: [N, ")]
+def test_a_pattern_size_named_as_a_parameter_must_be_its_value() -> None:
+    text = "block B(x: [N, C], C) {\n    Linear(C, C)\n}\nmodel M(x: [N, 8]) {\n    B(4)\n}\n"
+    diag, at = _only(text)
+    assert (diag.code, at) == ("E201", "B(4)")  # at the use, not inside the body
+    assert diag.message == "B expects C = 4 in its input [N, C] (its parameter C), got [N, 8]"
+    assert check_source(text.replace("B(4)", "B(8)")).ok
 
 
 def test_a_chained_comparison_says_comparisons_do_not_chain() -> None:

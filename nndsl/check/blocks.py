@@ -109,23 +109,6 @@ class Blocks:
                         )
                         ok = False
             if isinstance(param, ast.Param):
-                sizes = {
-                    d.name: d.span
-                    for p in item.params
-                    if isinstance(p, ast.InputDecl)
-                    for d in p.dims
-                    if isinstance(d, ast.NameRef)
-                }
-                if pname in sizes:
-                    self.ctx.error(
-                        "E115",
-                        f"'{pname}' is both a parameter of block {item.name.text} and a size in its input pattern",
-                        param.name.span,
-                        "declared again",
-                        (Label(sizes[pname], "a size of the input pattern"),),
-                        help=f"rename one of them; the pattern's {pname} is the size the input has",
-                    )
-                    ok = False
                 if param.default is not None:
                     defaulted = param
                 elif defaulted is not None:
@@ -302,6 +285,7 @@ class Blocks:
                 scope.spans[pname] = Span(0, 0)
                 scope.used.add(pname)
                 names.add(pname)
+            self._sizes_match_parameters(node, dims, scope, fn, call_source)
             for dim_name, value in dims.items():
                 if dim_name not in scope.values:
                     scope.values[dim_name] = value
@@ -376,6 +360,31 @@ class Blocks:
             if body is not None:
                 state.bodies[memo] = body
         return nodes, y, locals_, constants
+
+    def _sizes_match_parameters(self, node: ast.Block, dims: dict, scope: Scope, fn: BlockFn, call_source) -> None:
+        """A size of an input pattern named as a parameter (``x: [N, d]`` with ``d``) must be
+        the parameter's value in each use: E201 at the use, as for a size the pattern writes."""
+        for decl in node.params:
+            if not isinstance(decl, ast.InputDecl):
+                continue
+            for expr, actual in zip(decl.dims, scope.values[decl.name.text].type.shape.dims):
+                if not isinstance(expr, ast.NameRef) or expr.name not in dims or expr.name == decl.name.text:
+                    continue
+                want = scope.values.get(expr.name)
+                if not isinstance(want, (int, shapes.Poly)) or isinstance(want, bool):
+                    continue
+                if shapes.known_equal(actual, want) is False:
+                    shown = scope.values[decl.name.text]
+                    pattern = "[" + ", ".join(self.ctx.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
+                    self._use_error(
+                        "E201",
+                        f"{node.name.text} expects {expr.name} = {want} in its input {pattern} (its parameter "
+                        f"{expr.name}), got {shown.type.shape}",
+                        fn,
+                        call_source,
+                        shown,
+                        decl,
+                    )
 
     def _match(self, decl: ast.InputDecl, x: Tensor, dims: dict, fn: BlockFn, call_source: Source) -> Tensor:
         """Match the input against the block's pattern ``[N, C, H, W]``, binding its names."""
