@@ -13,6 +13,17 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
+def line_starts(text: str) -> tuple[int, ...]:
+    """The offset at which each line of ``text`` starts (the first is 0)."""
+    starts = [0]
+    find = text.find
+    pos = find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = find("\n", pos + 1)
+    return tuple(starts)
+
+
 class Source:
     """A spec's text and the name it is reported under (a path, or ``<string>``)."""
 
@@ -21,16 +32,15 @@ class Source:
     def __init__(self, name: str, text: str):
         self.name = name
         self.text = text
-        starts = [0]
-        find = text.find
-        pos = find("\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
-        self._line_starts = tuple(starts)
+        self._line_starts = line_starts(text)
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, <{len(self.text)} characters>)"
+
+    @property
+    def line_starts(self) -> tuple[int, ...]:
+        """The offset at which each line starts."""
+        return self._line_starts
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""

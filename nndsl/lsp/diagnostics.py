@@ -55,7 +55,7 @@ class Converter:
         self._uri_of_real = uri_of or file_uri  # a real path -> its URI (an open document's, if any)
         self.result = result
         self.encoding = encoding
-        self.index = LineIndex(result.source.text, encoding)
+        self.index = LineIndex.of(result.source, encoding)
         self._indexes: dict[int, LineIndex] = {id(result.source): self.index}
         self._files: dict[int, LoadedFile] = {}  # id(source) -> the imported file it is
         self._via: dict[int, int] = {}  # id(source) -> which import of the spec reads it
@@ -74,7 +74,7 @@ class Converter:
     def index_of(self, source: Source) -> LineIndex:
         index = self._indexes.get(id(source))
         if index is None:
-            index = self._indexes[id(source)] = LineIndex(source.text, self.encoding)
+            index = self._indexes[id(source)] = LineIndex.of(source, self.encoding)
         return index
 
     def uri_of(self, source: Source) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import bisect
 
+from nndsl.source import Source, line_starts
+
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 
 
@@ -24,16 +26,15 @@ class LineIndex:
 
     __slots__ = ("text", "starts", "encoding")
 
-    def __init__(self, text: str, encoding: str = UTF16) -> None:
+    def __init__(self, text: str, encoding: str = UTF16, starts: tuple[int, ...] | None = None) -> None:
         self.text = text
         self.encoding = encoding if encoding in (UTF8, UTF32) else UTF16
-        starts = [0]
-        find = text.find
-        pos = find("\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
-        self.starts = starts
+        self.starts = line_starts(text) if starts is None else starts
+
+    @classmethod
+    def of(cls, source: Source, encoding: str = UTF16) -> LineIndex:
+        """The index of a checked source's text, from the line starts the source already holds."""
+        return cls(source.text, encoding, source.line_starts)
 
     def position(self, offset: int) -> tuple[int, int]:
         """The 0-based line and column of a code-point offset (clamped to the text)."""

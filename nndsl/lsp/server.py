@@ -128,7 +128,7 @@ class NndslServer(LanguageServer):
         result = self.session.workspace.result(uri)
         if result is None:
             return None
-        return result, LineIndex(result.source.text, self.session.workspace.encoding)
+        return result, LineIndex.of(result.source, self.session.workspace.encoding)
 
     def place_location(self, uri: str, result: Result, place) -> lsp.Location:
         """An nndsl.lsp.symbols Place as an LSP location."""
@@ -138,7 +138,7 @@ class NndslServer(LanguageServer):
             target = self.session.workspace.uri_of(place.real)
         else:
             target = file_uri(place.source.name)
-        return lsp.Location(target, to_range(LineIndex(place.source.text, self.session.workspace.encoding), place.span))
+        return lsp.Location(target, to_range(LineIndex.of(place.source, self.session.workspace.encoding), place.span))
 
 
 def guarded(default):
