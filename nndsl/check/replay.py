@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from nndsl.check.values import MAX_APPLIED, MAX_LAYERS, ModelState, Tensor, is_fn
-from nndsl.ir import BlockNode, Graph, LayerNode, OpNode, ParamNode, ResidualNode, SeqNode
+from nndsl.ir import BlockNode, Graph, LayerNode, OpNode, ParamNode, ResidualNode, SeqNode, Visitor, walk
 
 #: off in tests that compare a memoised check with a full one
 ENABLED = True
@@ -140,7 +140,7 @@ def record(
     ids = state.allocated - before.allocated
     inside = range(before.values, len(state.types))
     outside = {t.id for t in inputs}
-    for node in _walk(nodes):
+    for node in walk(Graph((), tuple(nodes), ())):
         for v in (*node.reads, *node.writes):
             if v not in inside and v not in outside:
                 return None  # it reads a value of the caller that is not an input: not kept
@@ -187,11 +187,12 @@ def replay(body: Body, state: ModelState, inputs: list[Tensor]) -> tuple[list, T
     for v, name in body.names:
         state.names[mapping[v]] = name
     out = body.output
-    return [renumber.node(n) for n in body.nodes], out._replace(id=mapping[out.id])
+    return [renumber.visit(n) for n in body.nodes], out._replace(id=mapping[out.id])
 
 
-class _Renumber:
-    """A checked body's nodes with new value numbers, node ids and layer indices."""
+class _Renumber(Visitor):
+    """A checked body's nodes with new value numbers, node ids and layer indices: ``visit``
+    returns a node's copy, one method per kind of node."""
 
     def __init__(self, values: dict[int, int], ids: int, indices: int) -> None:
         self.values = values
@@ -202,38 +203,40 @@ class _Renumber:
         return tuple(self.values[v] for v in values)
 
     def graph(self, g: Graph) -> Graph:
-        return Graph(self._v(g.inputs), tuple(self.node(n) for n in g.nodes), self._v(g.outputs))
+        return Graph(self._v(g.inputs), tuple(self.visit(n) for n in g.nodes), self._v(g.outputs))
 
-    def node(self, n):
+    def generic(self, node):
+        raise TypeError(f"no renumbering for {type(node).__name__}")
+
+    def layer(self, n: LayerNode) -> LayerNode:
         m = self.values
-        new_id = n.id + self.ids
-        if isinstance(n, LayerNode):
-            return n._replace(
-                src=m[n.src],
-                dst=m[n.dst],
-                extra=tuple((name, m[v]) for name, v in n.extra),
-                unpacked=self._v(n.unpacked),
-                index=n.index + self.indices,
-                id=new_id,
-            )
-        if isinstance(n, OpNode):
-            return n._replace(inputs=self._v(n.inputs), outputs=self._v(n.outputs), id=new_id)
-        if isinstance(n, BlockNode):
-            return n._replace(inputs=self._v(n.inputs), output=m[n.output], body=self.graph(n.body), id=new_id)
-        if isinstance(n, ResidualNode):
-            shortcut = None if n.shortcut is None else self.graph(n.shortcut)
-            return n._replace(
-                input=m[n.input], output=m[n.output], body=self.graph(n.body), shortcut=shortcut, id=new_id
-            )
-        if isinstance(n, SeqNode):
-            return n._replace(input=m[n.input], output=m[n.output], body=self.graph(n.body), id=new_id)
-        if isinstance(n, ParamNode):
-            return n._replace(output=m[n.output], id=new_id)
-        raise TypeError(f"no renumbering for {type(n).__name__}")
+        extra = tuple((name, m[v]) for name, v in n.extra)
+        return n._replace(
+            src=m[n.src],
+            dst=m[n.dst],
+            extra=extra,
+            unpacked=self._v(n.unpacked),
+            index=n.index + self.indices,
+            id=n.id + self.ids,
+        )
 
+    def op(self, n: OpNode) -> OpNode:
+        return n._replace(inputs=self._v(n.inputs), outputs=self._v(n.outputs), id=n.id + self.ids)
 
-def _walk(nodes):
-    for n in nodes:
-        yield n
-        for g in n.graphs:
-            yield from _walk(g.nodes)
+    def block(self, n: BlockNode) -> BlockNode:
+        m = self.values
+        return n._replace(inputs=self._v(n.inputs), output=m[n.output], body=self.graph(n.body), id=n.id + self.ids)
+
+    def residual(self, n: ResidualNode) -> ResidualNode:
+        m = self.values
+        shortcut = None if n.shortcut is None else self.graph(n.shortcut)
+        return n._replace(
+            input=m[n.input], output=m[n.output], body=self.graph(n.body), shortcut=shortcut, id=n.id + self.ids
+        )
+
+    def seq(self, n: SeqNode) -> SeqNode:
+        m = self.values
+        return n._replace(input=m[n.input], output=m[n.output], body=self.graph(n.body), id=n.id + self.ids)
+
+    def param(self, n: ParamNode) -> ParamNode:
+        return n._replace(output=self.values[n.output], id=n.id + self.ids)
