@@ -46,6 +46,12 @@ def chain_text(kind: str, n: int) -> str:
     return "\n-> ".join(lines) + "\n"
 
 
+def chain_spec(n: int) -> str:
+    """The ``mlp`` chain of ``n`` layers as the body of a model, as an editor's file holds it."""
+    body = chain_text("mlp", n).replace("\n", "\n    ")
+    return "model Chain(x: [N, 64]) {\n    " + body.rstrip() + "\n}\n"
+
+
 class GcTimer:
     """Wall time spent inside the cyclic garbage collector, via ``gc.callbacks``."""
 

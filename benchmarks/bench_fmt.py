@@ -18,12 +18,11 @@ all syntax, which fmt parses twice and check once, so its target is 4.
 from __future__ import annotations
 
 import argparse
-import gc
 import re
 import sys
-import time
 
-from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table
+from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table, timed
+from bench_check_scaling import chain_spec
 
 ensure_importable()
 
@@ -47,20 +46,6 @@ def messy(text: str) -> str:
     return "\n".join(line if "#" in line else re.sub(r" ?(,|=|->) ?", r"\1", line) for line in lines) + "\n"
 
 
-def chain_spec(n: int) -> str:
-    from bench_check_scaling import chain_text
-
-    body = chain_text("mlp", n).replace("\n", "\n    ")
-    return "model Chain(x: [N, 64]) {\n    " + body.rstrip() + "\n}\n"
-
-
-def _seconds(fn) -> float:
-    gc.collect()
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def compare(label: str, text: str, name: str, rounds: int, target: float = TARGET_RATIO) -> list[Figure]:
     untidy = messy(text)
     assert format_text(untidy, name) != untidy and format_text(text, name) == text
@@ -76,7 +61,7 @@ def compare(label: str, text: str, name: str, rounds: int, target: float = TARGE
     for r in range(rounds):
         order = list(cases) if r % 2 == 0 else list(reversed(cases))
         for key in order:
-            times[key].append(_seconds(cases[key]))
+            times[key].append(timed(cases[key]))
         ratios.append(times["messy"][-1] / times["check"][-1])
     ratio = median(ratios)
     lines = text.count("\n")

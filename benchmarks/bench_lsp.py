@@ -16,11 +16,9 @@ Medians over ``--repeats``; a ``gc.collect()`` before each timed call, untimed.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 
-from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table
+from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table, timed
 
 ensure_importable()
 
@@ -43,13 +41,6 @@ def _session() -> tuple[Session, dict]:
     return Session(publish, log), published
 
 
-def _timed(fn) -> float:
-    gc.collect()
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def edit_latency(
     session: Session, published: dict, uri: str, texts: tuple[str, str], watch: list[str], repeats: int
 ) -> float:
@@ -65,7 +56,7 @@ def edit_latency(
 
         for w in watch:
             published.pop(w, None)
-        seconds = _timed(update)
+        seconds = timed(update)
         assert all(w in published for w in watch), "an update published nothing"
         if i:  # the first one warms up
             times.append(seconds)
@@ -101,7 +92,7 @@ def resnet_figures(repeats: int) -> list[Figure]:
 
 
 def chain_figures(n: int, repeats: int) -> list[Figure]:
-    from bench_fmt import chain_spec
+    from bench_check_scaling import chain_spec
 
     session, published = _session()
     text = chain_spec(n)
@@ -117,13 +108,13 @@ def chain_figures(n: int, repeats: int) -> list[Figure]:
     doc = session.workspace.get(uri)
     result = doc.result
     middle = text.index("Linear(64, 64)", len(text) // 2) + 2
-    hover_s = median([_timed(lambda: hover(result, middle)) for _ in range(repeats)])
+    hover_s = median([timed(lambda: hover(result, middle)) for _ in range(repeats)])
     assert hover(result, middle) is not None
     start = doc.index.offset(n // 4, 0)
     end = doc.index.offset(n // 4 + 60, 0)
-    screen_s = median([_timed(lambda: shape_hints(result, doc.index, start, end)) for _ in range(repeats)])
+    screen_s = median([timed(lambda: shape_hints(result, doc.index, start, end)) for _ in range(repeats)])
     assert len(shape_hints(result, doc.index, start, end)) >= 59
-    whole_s = median([_timed(lambda: shape_hints(result, doc.index, 0, len(text))) for _ in range(repeats)])
+    whole_s = median([timed(lambda: shape_hints(result, doc.index, 0, len(text))) for _ in range(repeats)])
     label = f"{n:,}-layer chain"
     return [
         Figure(f"lsp: {label} edited -> diagnostics published", fmt_s(edit_s)),

@@ -16,11 +16,10 @@ case, whose check alone takes far longer: there they must stay under a tenth of 
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 
-from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table
+from _common import SPECS, Figure, ensure_importable, fmt_s, median, print_table, timed
+from bench_check_scaling import chain_spec
 
 ensure_importable()
 
@@ -29,20 +28,6 @@ from nndsl.check.loading import FileCache  # noqa: E402
 from nndsl.lsp import completion, symbols  # noqa: E402
 
 BUDGET = 0.030  # seconds: an editor's whole answer after an edit
-
-
-def chain_spec(n: int) -> str:
-    from bench_check_scaling import chain_text
-
-    body = chain_text("mlp", n).replace("\n", "\n    ")
-    return "model Chain(x: [N, 64]) {\n    " + body.rstrip() + "\n}\n"
-
-
-def _seconds(fn) -> float:
-    gc.collect()
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def measure(label: str, text: str, name: str, rounds: int, of_check: float | None = None) -> list[Figure]:
@@ -55,12 +40,12 @@ def measure(label: str, text: str, name: str, rounds: int, of_check: float | Non
     end = text.rindex("\n}")  # the end of the last chain line
     times: dict[str, list[float]] = {k: [] for k in ("check", "index", "definition", "references", "complete")}
     for _ in range(rounds):
-        times["check"].append(_seconds(check))
+        times["check"].append(timed(check))
         fresh = check()
-        times["index"].append(_seconds(lambda fresh=fresh: symbols.name_index(fresh)))
-        times["definition"].append(_seconds(lambda: symbols.definition(result, use)))
-        times["references"].append(_seconds(lambda: symbols.references(result, use)))
-        times["complete"].append(_seconds(lambda: completion.complete(result, end)))
+        times["index"].append(timed(lambda fresh=fresh: symbols.name_index(fresh)))
+        times["definition"].append(timed(lambda: symbols.definition(result, use)))
+        times["references"].append(timed(lambda: symbols.references(result, use)))
+        times["complete"].append(timed(lambda: completion.complete(result, end)))
     figures = [Figure(f"{label}: {key}", fmt_s(median(values))) for key, values in times.items()]
     total = median(times["index"]) + median(times["complete"])
     limit = BUDGET if of_check is None else of_check * median(times["check"])
