@@ -219,7 +219,7 @@ class Binding:
                 if position >= len(positional):
                     if position == len(positional):  # one error for all the extra arguments
                         extra = [a for a in call.args if a.keyword is None][position:]
-                        given = sum(1 for a in call.args if a.keyword is None and a.span.start <= extra[-1].span.start)
+                        given = position + len(extra)  # every positional argument written
                         self.ctx.error(
                             "E104",
                             f"{owner} takes at most {len(positional)} positional argument"

@@ -375,7 +375,7 @@ class Blocks:
                     continue
                 if shapes.known_equal(actual, want) is False:
                     shown = scope.values[decl.name.text]
-                    pattern = "[" + ", ".join(self.ctx.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
+                    pattern = self._pattern(decl)
                     self._use_error(
                         "E201",
                         f"{node.name.text} expects {expr.name} = {want} in its input {pattern} (its parameter "
@@ -386,11 +386,15 @@ class Blocks:
                         decl,
                     )
 
+    def _pattern(self, decl: ast.InputDecl) -> str:
+        """An input pattern as the block writes it: ``[N, C, H, W]``."""
+        return "[" + ", ".join(self.ctx.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
+
     def _match(self, decl: ast.InputDecl, x: Tensor, dims: dict, fn: BlockFn, call_source: Source) -> Tensor:
         """Match the input against the block's pattern ``[N, C, H, W]``, binding its names."""
         t = x.type
         name = fn.block.node.name.text
-        pattern = "[" + ", ".join(self.ctx.source.text[e.span.start : e.span.end] for e in decl.dims) + "]"
+        pattern = self._pattern(decl)
         if decl.dtype is not None:
             want = shapes.DTYPES.get(decl.dtype.text)
             if want is None:
