@@ -47,7 +47,8 @@ class FileCache:
     def __init__(self) -> None:
         self._overlay: dict[str, bytes] = {}  # real path -> an editor buffer's text, as UTF-8
         self._read: dict[str, tuple[tuple[int, int, int], bytes]] = {}  # real path -> (stat key, bytes)
-        self._parsed: dict[tuple[str, str], tuple[Source, ast.Module, tuple[Diagnostic, ...]]] = {}
+        #: a file's name -> the parse of its last text (``Source.text`` is that text)
+        self._parsed: dict[str, tuple[Source, ast.Module, tuple[Diagnostic, ...]]] = {}
         self.reads = 0  # files read from disk, for tests of the cache
         self.parses = 0  # texts parsed
 
@@ -84,15 +85,12 @@ class FileCache:
         """The parse of a file's text, kept while its text stays the same."""
         from nndsl.syntax import parse_recovering
 
-        key = (name, text)
-        kept = self._parsed.get(key)
-        if kept is None:
-            for old in [k for k in self._parsed if k[0] == name]:  # one text per file is kept
-                del self._parsed[old]
+        kept = self._parsed.get(name)
+        if kept is None or kept[0].text != text:
             source = Source(name, text)
             module, errors = parse_recovering(source)
             self.parses += 1
-            kept = self._parsed[key] = (source, module, tuple(errors))
+            kept = self._parsed[name] = (source, module, tuple(errors))
         return kept
 
 
