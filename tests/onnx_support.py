@@ -40,5 +40,22 @@ def export_and_verify(text: str, opset: int = DEFAULT_OPSET, fold: bool = True, 
     return exported, verified
 
 
+def run_both(program, model, weights, exported, feeds: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The exported graph's one output under onnxruntime and the built module's under torch, on
+    the same ``feeds`` (bool inputs given to torch as bool); the torch output is checked finite."""
+    import onnxruntime as ort
+    import torch
+
+    session = ort.InferenceSession(exported.proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, feeds)
+    module = torch_build.build_model(program, model, weights).eval()
+    args = [torch.tensor(feeds[n]) for n in model.input_names]
+    args = [a.bool() if t.dtype == "bool" else a for a, t in zip(args, model.input_types)]
+    with torch.no_grad():
+        want = module(*args).numpy()
+    assert np.isfinite(want).all()
+    return got, want
+
+
 def one_layer_spec(call: str, shape: str) -> str:
     return f"model OneLayer(x: {shape}) {{\n    {call}\n}}\n"

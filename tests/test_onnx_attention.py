@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx_support import export_and_verify
+from onnx_support import export_and_verify, run_both
 
 from nndsl.backends.onnx_verify import random_inputs
 
@@ -103,13 +103,11 @@ CAUSAL = [
 def test_is_causal_with_a_causal_mask_matches_torch(inputs, call, length):
     """is_causal is torch's hint that the mask is causal (its slow path then ignores the mask and
     applies its own triangle): with a causal mask, the export agrees with either path."""
-    import onnxruntime as ort
-    import torch
     from onnx_support import varied
 
     import nndsl
     from nndsl.backends.onnx_export import export_model
-    from nndsl.backends.torch_build import build_model, fresh_weights
+    from nndsl.backends.torch_build import fresh_weights
 
     result = nndsl.check_source(_spec(inputs, call), "<test>")
     assert result.ok, result.errors
@@ -119,14 +117,7 @@ def test_is_causal_with_a_causal_mask_matches_torch(inputs, call, length):
     feeds = random_inputs(model, {"N": 2, "L": length}, seed=3)
     upper = np.triu(np.ones((length, length), bool), 1)
     feeds["causal"] = upper if "bool[L, L]" in inputs else np.where(upper, -np.inf, 0).astype(np.float32)
-    session = ort.InferenceSession(exported.proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, feeds)
-    module = build_model(program, model, weights).eval()
-    args = [torch.tensor(feeds[n]) for n in model.input_names]
-    args = [a.bool() if t.dtype == "bool" else a for a, t in zip(args, model.input_types)]
-    with torch.no_grad():
-        want = module(*args).numpy()
-    assert np.isfinite(want).all()
+    got, want = run_both(program, model, weights, exported, feeds)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 

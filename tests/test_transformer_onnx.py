@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx_support import export_and_verify, varied
+from onnx_support import export_and_verify, run_both, varied
 
 import nndsl
 from nndsl.backends.onnx_verify import TOLERANCE, random_inputs
@@ -115,11 +115,9 @@ def _compare(inputs: str, call: str, feeds: dict, sizes: dict, spec: str | None 
     """Export ``call`` (or ``spec``) with varied fresh weights, run it in onnxruntime and the torch
     module on ``feeds`` (random inputs where not given), assert that they agree; returns torch's
     output."""
-    import onnxruntime as ort
-    import torch
 
     from nndsl.backends.onnx_export import export_model
-    from nndsl.backends.torch_build import build_model, fresh_weights
+    from nndsl.backends.torch_build import fresh_weights
 
     result = nndsl.check_source(spec or _spec(inputs, call), "<test>")
     assert result.ok, result.errors
@@ -127,14 +125,7 @@ def _compare(inputs: str, call: str, feeds: dict, sizes: dict, spec: str | None 
     weights = varied(fresh_weights(program, model, 0))
     exported = export_model(program, model, weights, **({"opset": opset} if opset else {}))
     feeds = {**random_inputs(model, sizes, seed=3), **feeds}
-    session = ort.InferenceSession(exported.proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, feeds)
-    module = build_model(program, model, weights).eval()
-    args = [torch.tensor(feeds[n]) for n in model.input_names]
-    args = [a.bool() if t.dtype == "bool" else a for a, t in zip(args, model.input_types)]
-    with torch.no_grad():
-        want = module(*args).numpy()
-    assert np.isfinite(want).all()
+    got, want = run_both(program, model, weights, exported, feeds)
     np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE * max(1.0, float(np.abs(want).max())))
     return want
 
